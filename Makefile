@@ -1,0 +1,83 @@
+# finch - build, test, fixtures.
+#   make            build/finch, build/libfinch.a, build/libfinch.so
+#   make test       build and run the cmocka suites
+#   make run        the README's main job on the shipped model
+#   make fixtures   regenerate testdata/ with the PyTorch twin (tools/)
+#   make BLAS=0     build without OpenBLAS;  make SAN=1: ASan + UBSan
+CC      ?= cc
+BLAS    ?= 1
+SAN     ?= 0
+BUILD   ?= build
+PYTHON  ?= /usr/bin/python3
+
+CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Wshadow -Wno-unused-parameter \
+              -fPIC -Iinclude -Isrc -pthread
+ifeq ($(SAN),1)
+  CFLAGS_BASE += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  LDFLAGS += -fsanitize=address,undefined
+  BUILD := $(BUILD)-san
+endif
+LDLIBS = -lcjson -lm -pthread
+ifeq ($(BLAS),1)
+  CFLAGS_BASE += -DFINCH_BLAS=1 -I/usr/include/x86_64-linux-gnu/openblas-pthread -I/usr/include/openblas
+  LDLIBS += -lopenblas
+endif
+CFLAGS ?=
+CFLAGS += $(CFLAGS_BASE)
+
+ARCH := $(shell uname -m)
+LIB_SRC := $(filter-out src/kernels_avx2.c src/kernels_avx512.c src/kernels_neon.c, $(wildcard src/*.c))
+ifeq ($(ARCH),x86_64)
+  LIB_SRC += src/kernels_avx2.c src/kernels_avx512.c
+endif
+ifeq ($(ARCH),aarch64)
+  LIB_SRC += src/kernels_neon.c
+endif
+CLI_SRC  := $(wildcard src/cli/*.c)
+TEST_SRC := $(wildcard tests/test_*.c)
+
+LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
+CLI_OBJ  := $(CLI_SRC:src/%.c=$(BUILD)/obj/%.o)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+
+.PHONY: all test run deps fixtures clean bench
+all: $(BUILD)/finch $(BUILD)/libfinch.a $(BUILD)/libfinch.so
+
+deps:
+	@sh tools/deps.sh
+
+$(BUILD)/obj/%.o: src/%.c $(wildcard include/*.h src/*.h src/cli/*.h) | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -c $< -o $@
+
+$(BUILD)/obj/kernels_avx2.o: CFLAGS += -mavx2 -mfma -mf16c
+$(BUILD)/obj/kernels_avx512.o: CFLAGS += -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c -mavx2
+
+$(BUILD)/libfinch.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libfinch.so: $(LIB_OBJ)
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/finch: $(CLI_OBJ) $(BUILD)/libfinch.a
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libfinch.a $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c tests/testutil.h $(BUILD)/libfinch.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -o $@ $< $(BUILD)/libfinch.a -lcmocka $(LDLIBS) $(LDFLAGS)
+
+# Every suite runs even when one fails; the summary line counts them all.
+test: all $(TEST_BIN)
+	@FINCH_BIN=$(BUILD)/finch sh tests/run_tests.sh $(TEST_BIN)
+
+run: all
+	./$(BUILD)/finch generate -m testdata/models/tiny-llama.gguf -p "Once upon a time" -n 24
+
+fixtures:
+	$(PYTHON) tools/make_fixtures.py --out testdata
+
+clean:
+	rm -rf build build-san
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

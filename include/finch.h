@@ -1,0 +1,248 @@
+/*
+ * finch.h - the map of the engine.
+ *
+ * finch is a pure-C reference implementation of Finch, prompt-guided KV-cache
+ * compression (Corallo & Papotti, TACL 2024).  This header is the public API
+ * of libfinch; it is meant to be read top to bottom in the order data flows:
+ *
+ *   errors -> model file (GGUF / Hugging Face dir) -> tokenizer
+ *          -> transformer (forward pass over a plain-array KV cache)
+ *          -> sampling -> .npy dumps
+ *
+ * Conventions
+ *   - Every function that can fail returns finch_status; the one-line reason
+ *     is in finch_last_error() (thread-local).  Library code never prints to
+ *     stdout and never exits.
+ *   - Sizes are size_t.  Token ids are int32_t.
+ *   - Matrices are row-major.  A weight "W [rows, cols]" maps a vector of
+ *     `cols` inputs to `rows` outputs: y = W x.
+ */
+#ifndef FINCH_H
+#define FINCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ errors */
+
+typedef enum {
+    FINCH_OK = 0,
+    FINCH_ERR_IO = 1,          /* missing / unreadable / unwritable file      */
+    FINCH_ERR_FORMAT = 2,      /* malformed input (bad magic, bounds, ...)    */
+    FINCH_ERR_UNSUPPORTED = 3, /* valid but not supported (arch, dtype, ...)  */
+    FINCH_ERR_ARG = 4,         /* bad argument from the caller / user         */
+    FINCH_ERR_NOMEM = 5,       /* allocation failed or size overflow          */
+    FINCH_ERR_INTERNAL = 6     /* a bug: should never happen                  */
+} finch_status;
+
+/* The message of the last error set on this thread ("" when none). */
+const char *finch_last_error(void);
+/* Short name of a status ("format error", ...). */
+const char *finch_status_name(finch_status st);
+
+/* ------------------------------------------------------------ tensor types */
+
+/* Values follow ggml's type ids so that GGUF files map directly. */
+typedef enum {
+    FINCH_F32 = 0,
+    FINCH_F16 = 1,
+    FINCH_Q8_0 = 8,
+    FINCH_BF16 = 30
+} finch_dtype;
+
+#define FINCH_QK8_0 32 /* values per Q8_0 block: f16 scale + 32 x int8 */
+
+const char *finch_dtype_name(finch_dtype t);
+/* Bytes of one row of `n` values (n must be a multiple of the block size for
+ * quantized types); 0 when the type is unknown or n is not a multiple. */
+size_t finch_row_bytes(finch_dtype t, size_t n);
+
+/* A weight matrix W [rows, cols] stored row-major with `type` elements.
+ * `data` points into the mapped file (or into an owned buffer). */
+typedef struct {
+    const void *data;
+    finch_dtype type;
+    size_t rows;
+    size_t cols;
+} finch_weight;
+
+/* ------------------------------------------------------------------- model */
+
+typedef enum {
+    FINCH_ROPE_ADJACENT = 0, /* pairs (2i, 2i+1): llama.cpp GGUF `llama`     */
+    FINCH_ROPE_HALF = 1      /* pairs (i, i+d/2): Hugging Face, GGUF `qwen2` */
+} finch_rope_pairing;
+
+typedef struct {
+    char arch[32];        /* "llama" or "qwen2"                                */
+    size_t dim;           /* embedding length                                  */
+    size_t n_layer;       /* transformer blocks                                */
+    size_t n_head;        /* query heads H                                     */
+    size_t n_kv_head;     /* key/value heads G (H % G == 0)                    */
+    size_t head_dim;      /* d = dim / n_head                                  */
+    size_t ffn_dim;       /* SwiGLU hidden size                                */
+    size_t vocab;         /* rows of the token embedding                       */
+    size_t ctx_len;       /* trained context length (positions)                */
+    size_t rope_dim;      /* rotated dimensions per head (<= head_dim)         */
+    float rms_eps;        /* RMSNorm epsilon                                   */
+    float rope_base;      /* RoPE theta                                        */
+    finch_rope_pairing rope_pairing;
+    int tied_output;      /* 1 when the output matrix is the token embedding   */
+    int has_qkv_bias;     /* 1 for qwen2                                       */
+} finch_config;
+
+typedef struct {
+    finch_weight attn_norm; /* [dim] (rows = 1)                                */
+    finch_weight wq;        /* [n_head*head_dim, dim]                          */
+    finch_weight wk;        /* [n_kv_head*head_dim, dim]                       */
+    finch_weight wv;        /* [n_kv_head*head_dim, dim]                       */
+    finch_weight bq;        /* [n_head*head_dim] or data == NULL               */
+    finch_weight bk;        /* [n_kv_head*head_dim] or data == NULL            */
+    finch_weight bv;        /* [n_kv_head*head_dim] or data == NULL            */
+    finch_weight wo;        /* [dim, n_head*head_dim]                          */
+    finch_weight ffn_norm;  /* [dim]                                           */
+    finch_weight w_gate;    /* [ffn_dim, dim]                                  */
+    finch_weight w_up;      /* [ffn_dim, dim]                                  */
+    finch_weight w_down;    /* [dim, ffn_dim]                                  */
+} finch_layer;
+
+typedef struct finch_tokenizer finch_tokenizer;
+typedef struct finch_model_storage finch_model_storage; /* mappings, buffers */
+
+typedef struct {
+    finch_config cfg;
+    finch_weight tok_embd;  /* [vocab, dim]                                    */
+    finch_layer *layers;    /* [n_layer]                                       */
+    finch_weight out_norm;  /* [dim]                                           */
+    finch_weight output;    /* [vocab, dim]; == tok_embd when tied             */
+    finch_tokenizer *tokenizer; /* NULL when the file carries none            */
+    char source_format[16]; /* "gguf", "hf", "llama2c"                         */
+    finch_model_storage *storage;
+} finch_model;
+
+/* Load a model: a .gguf file or a Hugging Face directory (config.json +
+ * model.safetensors or sharded safetensors).  Weights are memory-mapped;
+ * small tensors (norms, biases) of non-f32 type are converted to f32. */
+finch_status finch_model_load(const char *path, finch_model **out);
+void finch_model_free(finch_model *m);
+/* Human-readable description (architecture, shapes, tensor types,
+ * tokenizer, kernels) written to `f`. */
+void finch_model_describe(const finch_model *m, FILE *f);
+
+/* --------------------------------------------------------------- tokenizer */
+
+/* Encode UTF-8 text (len bytes).  add_bos: prepend BOS when the tokenizer's
+ * metadata asks for it (1), never (0).  *ids is malloc'ed. */
+finch_status finch_tokenize(const finch_tokenizer *t, const char *text, size_t len,
+                            int add_bos, int32_t **ids, size_t *n_ids);
+/* The bytes a token decodes to (byte-fallback and byte-level tokens are
+ * mapped back to raw bytes).  prev is the previous token (or -1): SentencePiece
+ * drops the leading space after BOS.  Returns the number of bytes written to
+ * buf (at most cap) or 0. */
+size_t finch_token_to_bytes(const finch_tokenizer *t, int32_t prev, int32_t id,
+                            char *buf, size_t cap);
+int32_t finch_tokenizer_bos(const finch_tokenizer *t); /* -1 when none */
+int32_t finch_tokenizer_eos(const finch_tokenizer *t); /* -1 when none */
+size_t finch_tokenizer_vocab(const finch_tokenizer *t);
+const char *finch_tokenizer_kind(const finch_tokenizer *t); /* "llama", "gpt2" */
+int finch_tokenizer_add_bos(const finch_tokenizer *t);
+
+/* -------------------------------------------------------- KV cache, forward */
+
+/* Plain-array KV cache: k and v are [n_layer][n_kv_head][capacity][head_dim]
+ * floats, keys stored after RoPE.  n_pos[l] is the number of valid positions
+ * of layer l (all layers hold the same count except while Finch compacts). */
+typedef struct {
+    size_t n_layer, n_kv_head, capacity, head_dim;
+    float *k;
+    float *v;
+    size_t *n_pos; /* [n_layer] */
+} finch_kv_cache;
+
+finch_status finch_kv_init(finch_kv_cache *kv, const finch_config *cfg, size_t capacity);
+void finch_kv_free(finch_kv_cache *kv);
+/* Pointer to row `pos` of layer l, head g. */
+float *finch_kv_k(const finch_kv_cache *kv, size_t l, size_t g, size_t pos);
+float *finch_kv_v(const finch_kv_cache *kv, size_t l, size_t g, size_t pos);
+/* Keep only positions idx[0..n) (ascending, < n_pos[l]) of layer l, head g,
+ * moving them to rows 0..n-1 (in place; no re-rotation). */
+void finch_kv_gather(finch_kv_cache *kv, size_t l, size_t g, const size_t *idx, size_t n);
+size_t finch_kv_bytes(const finch_kv_cache *kv, size_t n_pos);
+
+/* Observation hooks: how Finch and the reference dumps see inside a forward
+ * pass without the transformer knowing about them.  Any may be NULL. */
+typedef struct {
+    void *user;
+    /* Layer l, after the chunk's K/V were written into the cache (positions
+     * pos0 .. pos0+n-1) and before attention output: q is the chunk's queries
+     * [n][n_head*head_dim] after RoPE.  Return non-OK to abort the pass. */
+    finch_status (*on_attention)(void *user, size_t layer, const float *q, size_t n,
+                                 size_t pos0, const finch_kv_cache *kv);
+    /* Residual stream after layer l (l = n_layer - 1 is before the final
+     * norm): x is [n][dim]. */
+    void (*on_hidden)(void *user, size_t layer, const float *x, size_t n);
+} finch_hooks;
+
+typedef struct finch_ctx finch_ctx;
+
+/* A context owns the scratch buffers, the thread pool and the RoPE tables.
+ * n_threads = 0 means the number of online cores.  max_batch bounds the
+ * tokens of one forward call. */
+finch_status finch_ctx_new(const finch_model *m, size_t n_threads, size_t max_batch,
+                           finch_ctx **out);
+void finch_ctx_free(finch_ctx *c);
+size_t finch_ctx_threads(const finch_ctx *c);
+
+/* Feed tokens[0..n) at positions pos0.. into layer caches that hold exactly
+ * pos0 positions, attending causally to the cache and within the batch.
+ * logits: NULL, or [n_logits][vocab] for the last n_logits tokens (1 for
+ * generation, n for all positions). */
+finch_status finch_forward(finch_ctx *c, finch_kv_cache *kv, const int32_t *tokens,
+                           size_t n, size_t pos0, const finch_hooks *hooks,
+                           float *logits, size_t n_logits);
+
+/* Rotate a key vector (head_dim floats, already rotated for position p)
+ * by `delta` positions in the model's pairing: the key becomes the key of
+ * position p + delta. */
+void finch_rope_shift(const finch_ctx *c, float *key, long delta);
+
+/* ---------------------------------------------------------------- sampling */
+
+typedef struct {
+    float temperature; /* 0 = greedy (argmax, ties to the smaller id)  */
+    float top_p;       /* 1 = off                                       */
+    uint64_t seed;
+} finch_sampler_params;
+
+typedef struct {
+    finch_sampler_params p;
+    uint64_t state;
+    size_t cap;
+    float *probs;     /* [vocab] scratch */
+    int32_t *order;   /* [vocab] scratch */
+} finch_sampler;
+
+finch_status finch_sampler_init(finch_sampler *s, finch_sampler_params p, size_t vocab);
+void finch_sampler_free(finch_sampler *s);
+int32_t finch_sample(finch_sampler *s, const float *logits, size_t vocab);
+
+/* --------------------------------------------------------------------- npy */
+
+/* Write a C-order .npy array: dtype "<f4" (FINCH_NPY_F32) or "<i4". */
+typedef enum { FINCH_NPY_F32, FINCH_NPY_I32 } finch_npy_type;
+finch_status finch_npy_write(const char *path, finch_npy_type t, const void *data,
+                             const size_t *shape, size_t ndim);
+/* Read a .npy array of <f4 / <i4 / <i8 (converted to the requested type,
+ * i8 values must fit in int32).  *data is malloc'ed; shape has room for 8. */
+finch_status finch_npy_read(const char *path, finch_npy_type want, void **data,
+                            size_t *shape, size_t *ndim);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* FINCH_H */

@@ -1,0 +1,275 @@
+/* util.c - errors, allocation, file mapping, half floats, row conversion. */
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------ errors */
+
+static _Thread_local char last_error[512];
+
+const char *finch_last_error(void) { return last_error; }
+
+const char *finch_status_name(finch_status st) {
+    switch (st) {
+    case FINCH_OK: return "ok";
+    case FINCH_ERR_IO: return "i/o error";
+    case FINCH_ERR_FORMAT: return "format error";
+    case FINCH_ERR_UNSUPPORTED: return "unsupported";
+    case FINCH_ERR_ARG: return "bad argument";
+    case FINCH_ERR_NOMEM: return "out of memory";
+    case FINCH_ERR_INTERNAL: return "internal error";
+    }
+    return "unknown error";
+}
+
+finch_status finch_fail(finch_status st, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+finch_status finch_fail_prefix(finch_status st, const char *fmt, ...) {
+    char prefix[256], old[sizeof last_error];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(old, last_error, sizeof old);
+    snprintf(last_error, sizeof last_error, "%s: %s", prefix, old);
+    return st;
+}
+
+/* -------------------------------------------------------------- allocation */
+
+void *finch_alloc(size_t n, size_t size) {
+    size_t bytes;
+    if (!finch_mul_ok(n, size, &bytes)) {
+        finch_fail(FINCH_ERR_NOMEM, "allocation of %zu x %zu bytes overflows", n, size);
+        return NULL;
+    }
+    void *p = malloc(bytes ? bytes : 1);
+    if (!p) finch_fail(FINCH_ERR_NOMEM, "out of memory allocating %zu bytes", bytes);
+    return p;
+}
+
+void *finch_zalloc(size_t n, size_t size) {
+    size_t bytes;
+    if (!finch_mul_ok(n, size, &bytes)) {
+        finch_fail(FINCH_ERR_NOMEM, "allocation of %zu x %zu bytes overflows", n, size);
+        return NULL;
+    }
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) finch_fail(FINCH_ERR_NOMEM, "out of memory allocating %zu bytes", bytes);
+    return p;
+}
+
+/* ------------------------------------------------------------------- files */
+
+finch_status finch_map_file(const char *path, finch_map *m) {
+    m->data = NULL;
+    m->size = 0;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return finch_fail(FINCH_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return finch_fail(FINCH_ERR_IO, "%s is not a regular file", path);
+    }
+    if (st.st_size == 0) {
+        close(fd);
+        return finch_fail(FINCH_ERR_FORMAT, "%s is empty", path);
+    }
+    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED) return finch_fail(FINCH_ERR_IO, "cannot map %s: %s", path, strerror(errno));
+    m->data = p;
+    m->size = (size_t)st.st_size;
+    return FINCH_OK;
+}
+
+void finch_unmap(finch_map *m) {
+    if (m->data) munmap((void *)m->data, m->size);
+    m->data = NULL;
+    m->size = 0;
+}
+
+finch_status finch_read_file(const char *path, char **buf, size_t *len) {
+    *buf = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return finch_fail(FINCH_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    size_t cap = 4096, n = 0;
+    char *b = malloc(cap);
+    if (!b) { fclose(f); return finch_fail(FINCH_ERR_NOMEM, "out of memory reading %s", path); }
+    for (;;) {
+        if (n + 1 >= cap) {
+            char *nb = cap > SIZE_MAX / 2 ? NULL : realloc(b, cap * 2);
+            if (!nb) { free(b); fclose(f); return finch_fail(FINCH_ERR_NOMEM, "out of memory reading %s", path); }
+            b = nb;
+            cap *= 2;
+        }
+        size_t got = fread(b + n, 1, cap - n - 1, f);
+        n += got;
+        if (got == 0) break;
+    }
+    int err = ferror(f);
+    fclose(f);
+    if (err) { free(b); return finch_fail(FINCH_ERR_IO, "cannot read %s", path); }
+    b[n] = 0;
+    *buf = b;
+    if (len) *len = n;
+    return FINCH_OK;
+}
+
+/* -------------------------------------------------------------- half float */
+
+float finch_f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
+    if (exp == 0) {
+        if (mant == 0) {
+            bits = sign;
+        } else { /* subnormal: normalise */
+            int e = -1;
+            do { mant <<= 1; e++; } while (!(mant & 0x400));
+            bits = sign | ((uint32_t)(127 - 15 - e) << 23) | ((mant & 0x3ff) << 13);
+        }
+    } else if (exp == 31) {
+        bits = sign | 0x7f800000u | (mant << 13);
+    } else {
+        bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+    }
+    union { uint32_t u; float f; } v = { bits };
+    return v.f;
+}
+
+uint16_t finch_f32_to_f16(float f) {
+    union { float f; uint32_t u; } v = { f };
+    uint32_t x = v.u, sign = (x >> 16) & 0x8000;
+    uint32_t absx = x & 0x7fffffffu;
+    if (absx >= 0x7f800000u) /* inf or nan */
+        return (uint16_t)(sign | 0x7c00 | (absx > 0x7f800000u ? 0x200 : 0));
+    if (absx >= 0x477ff000u) return (uint16_t)(sign | 0x7c00); /* overflow -> inf */
+    if (absx < 0x38800000u) { /* subnormal half or zero */
+        if (absx < 0x33000000u) return (uint16_t)sign;
+        uint32_t mant = (absx & 0x7fffff) | 0x800000;
+        int shift = 113 - (int)(absx >> 23) + 13; /* 14..24 */
+        uint32_t half = mant >> shift;
+        uint32_t rem = mant & ((1u << shift) - 1), mid = 1u << (shift - 1);
+        if (rem > mid || (rem == mid && (half & 1))) half++;
+        return (uint16_t)(sign | half);
+    }
+    uint32_t half = ((absx >> 13) - ((127 - 15) << 10));
+    uint32_t rem = absx & 0x1fff;
+    if (rem > 0x1000 || (rem == 0x1000 && (half & 1))) half++;
+    return (uint16_t)(sign | half);
+}
+
+uint16_t finch_f32_to_bf16(float f) {
+    union { float f; uint32_t u; } v = { f };
+    if ((v.u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((v.u >> 16) | 0x40); /* quiet nan */
+    uint32_t lsb = (v.u >> 16) & 1;
+    return (uint16_t)((v.u + 0x7fff + lsb) >> 16);
+}
+
+/* ------------------------------------------------------------ row convert */
+
+void finch_row_to_f32(finch_dtype t, const void *row, float *out, size_t n) {
+    switch (t) {
+    case FINCH_F32: memcpy(out, row, n * sizeof(float)); break;
+    case FINCH_F16: {
+        const uint16_t *h = row;
+        for (size_t i = 0; i < n; i++) out[i] = finch_f16_to_f32(h[i]);
+        break;
+    }
+    case FINCH_BF16: {
+        const uint16_t *h = row;
+        for (size_t i = 0; i < n; i++) out[i] = finch_bf16_to_f32(h[i]);
+        break;
+    }
+    case FINCH_Q8_0: {
+        const finch_block_q8_0 *b = row;
+        for (size_t i = 0; i < n / FINCH_QK8_0; i++) {
+            float d = finch_f16_to_f32(b[i].d);
+            for (size_t j = 0; j < FINCH_QK8_0; j++) out[i * FINCH_QK8_0 + j] = d * b[i].qs[j];
+        }
+        break;
+    }
+    }
+}
+
+/* Q8_0 as ggml defines it: d = max|x| / 127, q = round(x / d). */
+void finch_row_from_f32(finch_dtype t, const float *in, void *row, size_t n) {
+    switch (t) {
+    case FINCH_F32: memcpy(row, in, n * sizeof(float)); break;
+    case FINCH_F16: {
+        uint16_t *h = row;
+        for (size_t i = 0; i < n; i++) h[i] = finch_f32_to_f16(in[i]);
+        break;
+    }
+    case FINCH_BF16: {
+        uint16_t *h = row;
+        for (size_t i = 0; i < n; i++) h[i] = finch_f32_to_bf16(in[i]);
+        break;
+    }
+    case FINCH_Q8_0: {
+        finch_block_q8_0 *b = row;
+        for (size_t i = 0; i < n / FINCH_QK8_0; i++) {
+            const float *x = in + i * FINCH_QK8_0;
+            float amax = 0;
+            for (size_t j = 0; j < FINCH_QK8_0; j++) amax = fmaxf(amax, fabsf(x[j]));
+            float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+            b[i].d = finch_f32_to_f16(d);
+            for (size_t j = 0; j < FINCH_QK8_0; j++) b[i].qs[j] = (int8_t)roundf(x[j] * id);
+        }
+        break;
+    }
+    }
+}
+
+const char *finch_dtype_name(finch_dtype t) {
+    switch (t) {
+    case FINCH_F32: return "f32";
+    case FINCH_F16: return "f16";
+    case FINCH_BF16: return "bf16";
+    case FINCH_Q8_0: return "q8_0";
+    }
+    return "unknown";
+}
+
+size_t finch_row_bytes(finch_dtype t, size_t n) {
+    size_t out;
+    switch (t) {
+    case FINCH_F32: return finch_mul_ok(n, 4, &out) ? out : 0;
+    case FINCH_F16:
+    case FINCH_BF16: return finch_mul_ok(n, 2, &out) ? out : 0;
+    case FINCH_Q8_0:
+        if (n % FINCH_QK8_0) return 0;
+        return (n / FINCH_QK8_0) * sizeof(finch_block_q8_0);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------- misc */
+
+size_t finch_num_cores(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (size_t)n : 1;
+}
+
+double finch_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}

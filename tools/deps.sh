@@ -1,0 +1,22 @@
+#!/bin/sh
+# Installs the build and test dependencies on Debian/Ubuntu when they are
+# missing: apt-get as root, otherwise one clear message naming the packages.
+need=""
+have_header() { printf '#include <%s>\n' "$1" | ${CC:-cc} -E -x c - -I/usr/include/openblas \
+    -I/usr/include/x86_64-linux-gnu/openblas-pthread >/dev/null 2>&1; }
+command -v ${CC:-cc} >/dev/null 2>&1 || need="$need build-essential"
+have_header stdarg.h || need="$need build-essential"
+have_header cjson/cJSON.h || need="$need libcjson-dev"
+have_header cblas.h || need="$need libopenblas-dev"
+printf '#include <stdarg.h>\n#include <stddef.h>\n#include <setjmp.h>\n#include <stdint.h>\n#include <cmocka.h>\n' \
+    | ${CC:-cc} -E -x c - >/dev/null 2>&1 || need="$need libcmocka-dev"
+[ -z "$need" ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "deps: installing$need" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null && apt-get install -y -qq $need >/dev/null || {
+        echo "deps: apt-get install$need failed" >&2; exit 1; }
+else
+    echo "deps: missing packages:$need (install them: sudo apt-get install$need)" >&2
+    exit 1
+fi
