@@ -42,6 +42,7 @@ bool finch_blas_available(void);
 void finch_rmsnorm(float *out, const float *x, const float *w, size_t n, float eps);
 void finch_silu_mul(float *gate, const float *up, size_t n); /* gate = silu(gate)*up */
 void finch_softmax(float *x, size_t n);
+void finch_axpy(float *y, float a, const float *x, size_t n); /* y += a*x */
 
 /* ---- thread pool: run fn(arg, i) for i in [0, n_tasks) ---- */
 finch_status finch_pool_new(size_t n_threads, finch_pool **out);
