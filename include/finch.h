@@ -197,6 +197,8 @@ finch_status finch_ctx_new(const finch_model *m, size_t n_threads, size_t max_ba
                            finch_ctx **out);
 void finch_ctx_free(finch_ctx *c);
 size_t finch_ctx_threads(const finch_ctx *c);
+size_t finch_ctx_max_batch(const finch_ctx *c);
+const finch_model *finch_ctx_model(const finch_ctx *c);
 
 /* Feed tokens[0..n) at positions pos0.. into layer caches that hold exactly
  * pos0 positions, attending causally to the cache and within the batch.
@@ -210,6 +212,12 @@ finch_status finch_forward(finch_ctx *c, finch_kv_cache *kv, const int32_t *toke
  * by `delta` positions in the model's pairing: the key becomes the key of
  * position p + delta. */
 void finch_rope_shift(const finch_ctx *c, float *key, long delta);
+
+/* Feed ids[0..n) at positions pos0.. in batches of the context's max_batch
+ * (each batch attends to everything before it).  logits: NULL or [vocab],
+ * the logits after the last id. */
+finch_status finch_feed(finch_ctx *c, finch_kv_cache *kv, const int32_t *ids, size_t n,
+                        size_t pos0, float *logits);
 
 /* ---------------------------------------------------------------- sampling */
 
@@ -230,6 +238,17 @@ typedef struct {
 finch_status finch_sampler_init(finch_sampler *s, finch_sampler_params p, size_t vocab);
 void finch_sampler_free(finch_sampler *s);
 int32_t finch_sample(finch_sampler *s, const float *logits, size_t vocab);
+
+/* Called with each generated token as soon as it is chosen. */
+typedef void (*finch_token_cb)(void *user, int32_t token);
+
+/* The decode loop: `logits` ([vocab], in/out) predict the token at position
+ * pos; sample it, feed it back, repeat, up to max_new tokens, stopping
+ * after EOS (eos < 0: never) or when the cache is full.  *out (malloc'ed)
+ * holds the generated ids, EOS included when reached. */
+finch_status finch_decode(finch_ctx *c, finch_kv_cache *kv, size_t pos, float *logits,
+                          finch_sampler *s, size_t max_new, int32_t eos, finch_token_cb cb,
+                          void *user, int32_t **out, size_t *n_out);
 
 /* --------------------------------------------------------------------- npy */
 

@@ -24,7 +24,10 @@ typedef struct {
 
 /* One metadata value.  Scalars are decoded; strings point into the file;
  * arrays keep their element type, count and a pointer to the first element
- * in the file (string arrays: use gguf_arr_str to walk them). */
+ * in the file.  Elements of numeric arrays may be unaligned: read them with
+ * gguf_arr_get_i64 / gguf_arr_get_f32.  String arrays are decoded into
+ * `strs`.  Arrays of arrays (one level of nesting) are validated but only
+ * their count and position are kept. */
 typedef struct {
     gguf_str key;
     gguf_type type;
@@ -67,7 +70,8 @@ typedef struct {
 /* Open and validate a GGUF file: every count, length, offset and size is
  * checked against the file before use. */
 finch_status gguf_open(const char *path, gguf_file *g);
-/* Parse an in-memory buffer (used by the fuzzer); the buffer must outlive g. */
+/* Parse an in-memory buffer (used by the fuzzer); the buffer must outlive g
+ * and is not owned by it (g->map stays empty). */
 finch_status gguf_parse(const uint8_t *data, size_t size, gguf_file *g);
 void gguf_close(gguf_file *g);
 
@@ -78,6 +82,12 @@ bool gguf_str_eq(gguf_str s, const char *c);
 bool gguf_get_u64(const gguf_file *g, const char *key, uint64_t *out);
 bool gguf_get_f32(const gguf_file *g, const char *key, float *out);
 bool gguf_get_str(const gguf_file *g, const char *key, gguf_str *out);
+/* Element i of a numeric array: integer/bool elements as i64 (false for a
+ * u64 above INT64_MAX), float elements as f32.  False when kv is not such
+ * an array or i is out of range. */
+bool gguf_arr_get_i64(const gguf_kv *kv, size_t i, int64_t *out);
+bool gguf_arr_get_f32(const gguf_kv *kv, size_t i, float *out);
+const char *gguf_type_name(gguf_type t);
 
 /* ---- writer: collect metadata and tensors, then write in one go ---- */
 typedef struct gguf_writer gguf_writer;
@@ -92,11 +102,18 @@ finch_status gguf_set_str(gguf_writer *w, const char *key, const char *v);
 finch_status gguf_set_arr_str(gguf_writer *w, const char *key, const char *const *v, size_t n);
 finch_status gguf_set_arr_f32(gguf_writer *w, const char *key, const float *v, size_t n);
 finch_status gguf_set_arr_i32(gguf_writer *w, const char *key, const int32_t *v, size_t n);
+/* Any scalar type (not STRING/ARRAY): v points to a value of the matching C
+ * type (uint8_t, int8_t, ..., bool, float, double). */
+finch_status gguf_set_val(gguf_writer *w, const char *key, gguf_type type, const void *v);
+/* An array of n scalars of type elem (not STRING/ARRAY), C types as above. */
+finch_status gguf_set_arr(gguf_writer *w, const char *key, gguf_type elem, const void *v, size_t n);
 /* Add a tensor with GGUF dims (ne[0] innermost); data copied at write time
  * from `data`, which must stay valid until gguf_write_file returns. */
 finch_status gguf_add_tensor(gguf_writer *w, const char *name, finch_dtype type,
                              const uint64_t *ne, uint32_t n_dims, const void *data);
-/* Write to path via a temporary file renamed into place. */
+/* Write GGUF v3 to path via a temporary file in the same directory renamed
+ * into place, so a failure leaves no partial file.  Alignment is 32 unless
+ * "general.alignment" was set (u32, power of two). */
 finch_status gguf_write_file(gguf_writer *w, const char *path);
 
 #endif

@@ -1,0 +1,208 @@
+/*
+ * finch_press.h - Finch, prompt-guided KV-cache compression, as a library.
+ *
+ * Two modes of one code path (docs/finch.md states every choice):
+ *
+ *   iterative (default, the paper's algorithm): the context C (N tokens) is
+ *     read in chunks of S tokens; each chunk is fed with the question Q
+ *     (m tokens) appended, attending to the compacted cache; the attention of
+ *     the question rows scores every cached context position; each layer keeps
+ *     its k_t best positions (per KV head, or one set per layer), re-rotates
+ *     the kept keys to positions 0..k_t-1 and drops the question's K/V.
+ *     The cache never holds more than K + S + m positions.
+ *
+ *   oneshot (NVIDIA kvpress FinchPress): one prefill of C ++ Q; the question
+ *     rows score the context; the question's K/V is always kept, the rest of
+ *     the n_kept positions are the best context positions per KV head.
+ *
+ * Use: finch_press_new -> finch_press_compress -> finch_press_prompt ->
+ * finch_press_decode (or finch_press_run for the first three), reading the
+ * compressed cache, the stats and the logits in between.  The library never
+ * prints to stdout; finch_press_describe writes a summary to a FILE the
+ * caller chooses.
+ */
+#ifndef FINCH_PRESS_H
+#define FINCH_PRESS_H
+
+#include "finch.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------- parameters */
+
+typedef enum {
+    FINCH_PRESS_ITERATIVE = 0, /* the paper: chunked, question on every chunk  */
+    FINCH_PRESS_ONESHOT = 1    /* kvpress FinchPress: one prefill of C ++ Q     */
+} finch_press_mode;
+
+typedef enum {
+    FINCH_SELECT_HEAD = 0,  /* one kept set per KV head (default)              */
+    FINCH_SELECT_LAYER = 1  /* one set per layer, score summed over all heads  */
+} finch_press_select;
+
+/* How the budget was given: exactly one of them (the CLI's --budget,
+ * --ratio, --cr).  Resolved by finch_press_resolve_budget. */
+typedef enum {
+    FINCH_BUDGET_TOKENS = 0, /* budget = K context tokens kept                  */
+    FINCH_BUDGET_RATIO = 1,  /* ratio  = compression factor X, K = ceil(N / X)  */
+    FINCH_BUDGET_CR = 2      /* cr     = fraction removed (kvpress)             */
+} finch_budget_kind;
+
+typedef struct {
+    finch_press_mode mode;
+    finch_press_select select;
+    int normalize;           /* 1 (default): weight question row i by the number
+                                of keys it sees minus one (kvpress); 0: none  */
+    finch_budget_kind budget_kind;
+    size_t budget;           /* FINCH_BUDGET_TOKENS                             */
+    double ratio;            /* FINCH_BUDGET_RATIO (> 0)                        */
+    double cr;               /* FINCH_BUDGET_CR (0 <= cr < 1)                   */
+    size_t chunk;            /* iterative: S context tokens per chunk; 0 = N    */
+    size_t batch;            /* tokens per finch_forward call; must not exceed
+                                the max_batch the finch_ctx was created with   */
+} finch_press_params;
+
+/* Defaults: iterative, per-head, normalize on, budget tokens 0 (must be set),
+ * chunk 0 (whole context), batch 0 (must be set). */
+finch_press_params finch_press_defaults(void);
+
+const char *finch_press_mode_name(finch_press_mode m);     /* "iterative" */
+const char *finch_press_select_name(finch_press_select s); /* "head"      */
+/* Parse "iterative"/"oneshot", "head"/"layer"; FINCH_ERR_ARG otherwise. */
+finch_status finch_press_parse_mode(const char *s, finch_press_mode *out);
+finch_status finch_press_parse_select(const char *s, finch_press_select *out);
+
+/* ------------------------------------------------------- budget arithmetic */
+
+/* Resolve the budget for N context and m question tokens.
+ *   *K      context tokens that stay (min(K, N));
+ *   *n_kept cache positions after compression: iterative K, oneshot K + m.
+ * iterative: tokens: K; ratio X: ceil(N / X); cr: max(1, floor(N * (1 - cr))).
+ * oneshot:   cr: n_kept = max(1, floor((N + m) * (1 - cr))) in IEEE double as
+ *            kvpress (N + m = 100, cr = 0.9 -> 9), K = n_kept - m, an error
+ *            when n_kept < m; tokens / ratio: K as above, n_kept = K + m. */
+finch_status finch_press_resolve_budget(const finch_press_params *p, size_t N, size_t m,
+                                        size_t *K, size_t *n_kept);
+
+/* The iterative schedule: after a chunk of chunk_len tokens that brings the
+ * context read so far to c_t tokens, with `past` positions cached before it,
+ *   k_t = min(past + chunk_len, max(1, floor(K * c_t / N))).
+ * The last chunk (c_t = N) ends at exactly min(K, N). */
+finch_status finch_press_chunk_budget(size_t K, size_t N, size_t past, size_t chunk_len,
+                                      size_t c_t, size_t *k_t);
+
+/* --------------------------------------------------------------- building
+ * blocks: exposed for the unit tests and for other scorers. */
+
+/* Accumulate question-row attention into acc [n_kv_head][n_cols] (double).
+ * q holds n rows of n_head*head_dim post-RoPE queries at positions
+ * pos0 .. pos0+n-1 of layer `layer` of kv (which holds at least pos0+n
+ * rows).  Rows at positions >= qstart are question rows (row index
+ * i = pos - qstart); the others are skipped.  For each question row and query
+ * head h (KV group g = h / (n_head / n_kv_head)) the causal softmax of
+ * q.k/sqrt(head_dim) over keys 0..pos is computed in fp32 and
+ *   acc[g][j] += w_i * A[h, i, j]   for j < n_cols (n_cols <= qstart),
+ * w_i = pos (keys seen minus one) when normalize, else 1.
+ * scratch: pos0 + n floats.  Never forms more than one row of attention. */
+void finch_press_score_rows(const finch_kv_cache *kv, size_t layer, size_t n_head,
+                            const float *q, size_t n, size_t pos0, size_t qstart,
+                            size_t n_cols, int normalize, double *acc, float *scratch);
+
+/* Move the kept rows idx[0..n) (ascending) of layer l, head g to rows 0..n-1
+ * and re-rotate each key from position idx[r] to position r. */
+void finch_press_compact_head(const finch_ctx *c, finch_kv_cache *kv, size_t l, size_t g,
+                              const size_t *idx, size_t n);
+
+/* ------------------------------------------------------------ a press run */
+
+/* What a compression did.  Times are seconds of wall clock. */
+typedef struct {
+    finch_press_mode mode;
+    finch_press_select select;
+    int normalize;
+    size_t n_ctx;          /* N                                               */
+    size_t n_question;     /* m                                               */
+    size_t budget;         /* K: context tokens kept (<= N)                   */
+    size_t n_kept;         /* positions per layer/head after compression:
+                              iterative K, oneshot K + m                      */
+    size_t chunk;          /* S (oneshot: N)                                  */
+    size_t n_chunks;
+    double compression;    /* N / K                                           */
+    size_t kv_bytes_full;  /* a full cache of N + m positions                 */
+    size_t kv_bytes_kept;  /* n_kept positions                                */
+    size_t kv_capacity;    /* positions the cache was allocated for (compress) */
+    double t_prefill;      /* forward passes during compression, less scoring */
+    double t_scoring;
+    double t_compact;      /* top-k, gather, re-rotation                      */
+    double t_generation;   /* prompt + decoded tokens                         */
+    size_t n_prompt;       /* tokens fed after compression (0 before)         */
+    size_t n_generated;
+} finch_press_stats;
+
+typedef struct finch_press finch_press;
+
+/* Progress after each chunk (oneshot: one step). */
+typedef void (*finch_press_progress)(void *user, size_t done, size_t total);
+
+/* A press over `m` run with `ctx` (both must outlive it). */
+finch_status finch_press_new(const finch_model *m, finch_ctx *ctx, const finch_press_params *p,
+                             finch_press **out);
+void finch_press_free(finch_press *fp);
+
+/* Compress: context[0..n_ctx) and question[0..n_q) (both non-empty).  Ids are
+ * copied.  Once per press. */
+finch_status finch_press_compress(finch_press *fp, const int32_t *context, size_t n_ctx,
+                                  const int32_t *question, size_t n_q,
+                                  finch_press_progress progress, void *user);
+
+/* Feed the generation prompt after compression, at positions n_kept.. .
+ * prompt == NULL / n == 0: the question (iterative only; oneshot needs a
+ * non-empty answer prefix).  The logits of the last fed position are kept
+ * (finch_press_prompt_logits) and copied to `logits` [vocab] when non-NULL. */
+finch_status finch_press_prompt(finch_press *fp, const int32_t *prompt, size_t n, float *logits);
+
+/* compress + prompt. */
+finch_status finch_press_run(finch_press *fp, const int32_t *context, size_t n_ctx,
+                             const int32_t *question, size_t n_q, const int32_t *prompt,
+                             size_t n_prompt, finch_press_progress progress, void *user);
+
+/* Called with each decoded token; return nonzero to stop. */
+typedef int (*finch_press_on_token)(void *user, int32_t id);
+
+/* Decode up to max_new tokens after the prompt with sampler s (greedy when
+ * its temperature is 0).  Stops after eos (when >= 0; eos is not stored) or
+ * when on_token asks.  out: room for max_new ids (may be NULL); *n_out: how
+ * many were produced (may be NULL).  The cache grows as needed. */
+finch_status finch_press_decode(finch_press *fp, finch_sampler *s, size_t max_new, int32_t eos,
+                                finch_press_on_token on_token, void *user, int32_t *out,
+                                size_t *n_out);
+
+/* ------------------------------------------------------------- read back */
+
+const finch_press_stats *finch_press_get_stats(const finch_press *fp);
+/* The cache: rows 0..n_kept-1 of every layer/head are the compressed cache
+ * and stay as they were after compression while prompt and answer are fed. */
+const finch_kv_cache *finch_press_cache(const finch_press *fp);
+/* Kept original positions, int32 [n_layer][n_kv_head][n_kept], ascending per
+ * head: iterative: positions in the context; oneshot: positions in C ++ Q. */
+const int32_t *finch_press_kept(const finch_press *fp);
+/* Logits [vocab] at the last position of the prompt; NULL before it. */
+const float *finch_press_prompt_logits(const finch_press *fp);
+/* The compressed cache as [n_layer][n_kv_head][n_kept][head_dim]. */
+void finch_press_copy_kv(const finch_press *fp, float *keys, float *values);
+
+/* Write the dump into directory dir (which must exist): kept.npy (<i4
+ * [L, G, n_kept]), keys.npy and values.npy (<f4 [L, G, n_kept, head_dim]),
+ * and logits.npy (<f4 [vocab]) once the prompt was fed. */
+finch_status finch_press_dump(const finch_press *fp, const char *dir);
+
+/* The run's summary (mode, selection, normalisation, N, K, m, chunk,
+ * compression, KV bytes before/after, times), one "key: value" per line. */
+void finch_press_describe(const finch_press *fp, FILE *f);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* FINCH_PRESS_H */

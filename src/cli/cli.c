@@ -1,0 +1,240 @@
+/* cli.c - shared pieces of the command-line program. */
+#include "cli.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------ errors */
+
+int cli_error(const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    for (char *p = msg; *p; p++) /* one line, always */
+        if (*p == '\n' || *p == '\r') *p = ' ';
+    fprintf(stderr, "finch: error: %s\n", msg);
+    return EXIT_BAD_INPUT;
+}
+
+int cli_fail(finch_status st, const char *what) {
+    cli_error("%s: %s", what, finch_last_error());
+    return (st == FINCH_ERR_INTERNAL || st == FINCH_ERR_NOMEM) ? EXIT_INTERNAL : EXIT_BAD_INPUT;
+}
+
+/* ------------------------------------------------------------- arguments */
+
+void cli_args_init(cli_args *a, int argc, char **argv) {
+    memset(a, 0, sizeof *a);
+    a->argc = argc;
+    a->argv = argv;
+    a->i = 0; /* argv[0] is the subcommand */
+}
+
+bool cli_next(cli_args *a) {
+    if (a->error) return false;
+    a->i++;
+    return a->i < a->argc;
+}
+
+static void set_error(cli_args *a, const char *fmt, const char *arg) {
+    static char buf[512];
+    if (a->error) return;
+    snprintf(buf, sizeof buf, fmt, arg);
+    a->error = buf;
+}
+
+bool cli_opt(cli_args *a, const char *short_name, const char *long_name) {
+    const char *arg = a->argv[a->i];
+    if (!((short_name && !strcmp(arg, short_name)) || (long_name && !strcmp(arg, long_name)))) return false;
+    const char *key = long_name ? long_name : short_name;
+    for (int k = 0; k < a->n_seen; k++)
+        if (!strcmp(a->seen[k], key)) {
+            set_error(a, "option %s given more than once", key);
+            return false;
+        }
+    if (a->n_seen < 64) snprintf(a->seen[a->n_seen++], sizeof a->seen[0], "%s", key);
+    return true;
+}
+
+const char *cli_value(cli_args *a) {
+    const char *opt = a->argv[a->i];
+    if (a->i + 1 >= a->argc) {
+        set_error(a, "option %s needs a value", opt);
+        return NULL;
+    }
+    return a->argv[++a->i];
+}
+
+long cli_long(cli_args *a, long min, long max) {
+    const char *opt = a->argv[a->i], *v = cli_value(a);
+    if (!v) return min;
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || end == v || *end || x < min || x > max) {
+        static char msg[256];
+        snprintf(msg, sizeof msg, "option %s needs an integer in [%ld, %ld], got '%%s'", opt, min, max);
+        set_error(a, msg, v);
+        return min;
+    }
+    return x;
+}
+
+double cli_double(cli_args *a, double min, double max) {
+    const char *opt = a->argv[a->i], *v = cli_value(a);
+    if (!v) return min;
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || end == v || *end || !(x >= min && x <= max)) {
+        static char msg[256];
+        snprintf(msg, sizeof msg, "option %s needs a number in [%g, %g], got '%%s'", opt, min, max);
+        set_error(a, msg, v);
+        return min;
+    }
+    return x;
+}
+
+bool cli_positional(cli_args *a, int max) {
+    const char *arg = a->argv[a->i];
+    if (arg[0] == '-' && arg[1]) return false;
+    if (a->n_positional >= max || a->n_positional >= 4) {
+        set_error(a, "unexpected argument '%s'", arg);
+        return true;
+    }
+    a->positional[a->n_positional++] = arg;
+    return true;
+}
+
+void cli_unknown(cli_args *a) { set_error(a, "unknown option '%s' (see finch --help)", a->argv[a->i]); }
+
+int cli_args_error(const cli_args *a) { return a->error ? cli_error("%s", a->error) : 0; }
+
+/* ---------------------------------------------------------- common steps */
+
+int cli_load_model(const char *path, finch_model **m) {
+    if (!path) return cli_error("no model given (-m MODEL: a .gguf file or a Hugging Face directory)");
+    finch_status st = finch_model_load(path, m);
+    return st ? cli_fail(st, "cannot load model") : 0;
+}
+
+int cli_read_ids(const char *path, int32_t **ids, size_t *n) {
+    size_t shape[8], ndim;
+    void *data;
+    finch_status st = finch_npy_read(path, FINCH_NPY_I32, &data, shape, &ndim);
+    if (st) return cli_fail(st, "cannot read token ids");
+    if (ndim != 1 || shape[0] == 0) {
+        free(data);
+        return cli_error("%s: token ids must be a non-empty 1-D array", path);
+    }
+    *ids = data;
+    *n = shape[0];
+    return 0;
+}
+
+int cli_tokenize(const finch_model *m, const char *text, bool add_bos, int32_t **ids, size_t *n) {
+    if (!m->tokenizer) return cli_error("the model carries no tokenizer: give token ids as .npy instead");
+    finch_status st = finch_tokenize(m->tokenizer, text, strlen(text), add_bos ? 1 : 0, ids, n);
+    return st ? cli_fail(st, "cannot tokenize") : 0;
+}
+
+void cli_print_token(const finch_model *m, int32_t prev, int32_t id, FILE *f) {
+    char buf[256];
+    if (!m->tokenizer) {
+        fprintf(f, "[%d]", id);
+        return;
+    }
+    size_t n = finch_token_to_bytes(m->tokenizer, prev, id, buf, sizeof buf);
+    fwrite(buf, 1, n, f);
+}
+
+/* ------------------------------------------------------------------ dumps */
+
+int cli_dump_begin(cli_dump *d, const char *dir) {
+    memset(d, 0, sizeof *d);
+    size_t len = strlen(dir);
+    while (len > 1 && dir[len - 1] == '/') len--;
+    if (len == 0 || len + 16 >= sizeof d->final) return cli_error("--dump: bad directory name");
+    memcpy(d->final, dir, len);
+    d->final[len] = 0;
+    struct stat st;
+    if (stat(d->final, &st) == 0 && !S_ISDIR(st.st_mode))
+        return cli_error("--dump %s: exists and is not a directory", d->final);
+    snprintf(d->tmp, sizeof d->tmp, "%s.tmp.XXXXXX", d->final);
+    if (!mkdtemp(d->tmp)) return cli_error("--dump %s: cannot create a directory there: %s", d->final, strerror(errno));
+    d->active = true;
+    return 0;
+}
+
+const char *cli_dump_path(cli_dump *d, const char *name) {
+    static char buf[4200];
+    snprintf(buf, sizeof buf, "%s/%s", d->tmp, name);
+    return buf;
+}
+
+int cli_dump_npy(cli_dump *d, const char *name, finch_npy_type t, const void *data,
+                 const size_t *shape, size_t ndim) {
+    finch_status st = finch_npy_write(cli_dump_path(d, name), t, data, shape, ndim);
+    return st ? cli_fail(st, "--dump") : 0;
+}
+
+int cli_dump_text(cli_dump *d, const char *name, const char *text) {
+    const char *path = cli_dump_path(d, name);
+    FILE *f = fopen(path, "w");
+    if (!f) return cli_error("--dump: cannot write %s: %s", path, strerror(errno));
+    bool ok = fputs(text, f) >= 0;
+    ok = (fclose(f) == 0) && ok;
+    return ok ? 0 : cli_error("--dump: cannot write %s", path);
+}
+
+/* Remove a directory and the regular files directly inside it. */
+static void remove_flat_dir(const char *dir) {
+    DIR *dp = opendir(dir);
+    if (dp) {
+        struct dirent *e;
+        char path[4400];
+        while ((e = readdir(dp)) != NULL) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+        closedir(dp);
+    }
+    rmdir(dir);
+}
+
+int cli_dump_commit(cli_dump *d) {
+    if (!d->active) return 0;
+    char old[4200] = "";
+    struct stat st;
+    if (stat(d->final, &st) == 0) { /* replace an earlier dump of the same name */
+        snprintf(old, sizeof old, "%s.old.%ld", d->final, (long)getpid());
+        if (rename(d->final, old) != 0) {
+            cli_dump_abort(d);
+            return cli_error("--dump %s: cannot replace the existing directory: %s", d->final, strerror(errno));
+        }
+    }
+    if (rename(d->tmp, d->final) != 0) {
+        int e = errno;
+        if (old[0]) rename(old, d->final);
+        cli_dump_abort(d);
+        return cli_error("--dump %s: cannot move the dump into place: %s", d->final, strerror(e));
+    }
+    if (old[0]) remove_flat_dir(old);
+    d->active = false;
+    return 0;
+}
+
+void cli_dump_abort(cli_dump *d) {
+    if (!d->active) return;
+    remove_flat_dir(d->tmp);
+    d->active = false;
+}

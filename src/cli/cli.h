@@ -1,0 +1,80 @@
+/* cli.h - what the subcommands of `finch` share: argument parsing, one-line
+ * errors with exit codes, model loading, and dump directories written
+ * atomically (a temporary directory renamed into place). */
+#ifndef FINCH_CLI_H
+#define FINCH_CLI_H
+
+#include "finch.h"
+#include <stdbool.h>
+#include <stdio.h>
+
+/* Exit codes: 0 success, 2 bad input (files, flags, text), 1 internal. */
+enum { EXIT_BAD_INPUT = 2, EXIT_INTERNAL = 1 };
+
+/* Print "finch: error: <msg>" on one line; returns the exit code. */
+int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Report a library failure: the status picks the exit code. */
+int cli_fail(finch_status st, const char *what);
+
+/* ---- argument parsing ----
+ * Options are matched one at a time: `if (cli_opt(&a, "-m", "--model"))
+ * model = cli_value(&a);`.  Each option may be given once; unknown options
+ * and missing values are reported by cli_args_error(). */
+typedef struct {
+    int argc;
+    char **argv;
+    int i;              /* index of the current argument */
+    const char *error;  /* first parse error, or NULL */
+    char seen[64][32];  /* options already given (to refuse repeats) */
+    int n_seen;
+    const char *positional[4];
+    int n_positional;
+} cli_args;
+
+void cli_args_init(cli_args *a, int argc, char **argv);
+/* Advance to the next argument; false at the end. */
+bool cli_next(cli_args *a);
+/* Does the current argument match one of the names (short may be NULL)? */
+bool cli_opt(cli_args *a, const char *short_name, const char *long_name);
+const char *cli_value(cli_args *a);          /* the option's value */
+long cli_long(cli_args *a, long min, long max);
+double cli_double(cli_args *a, double min, double max);
+/* Current argument is positional (not starting with '-'): keep it. */
+bool cli_positional(cli_args *a, int max);
+/* Call when no option matched: records "unknown option". */
+void cli_unknown(cli_args *a);
+/* Non-zero exit code if parsing failed (message printed). */
+int cli_args_error(const cli_args *a);
+
+/* ---- common steps ---- */
+int cli_load_model(const char *path, finch_model **m);
+/* Read token ids from a 1-D int .npy file. */
+int cli_read_ids(const char *path, int32_t **ids, size_t *n);
+/* Tokenize text (adding BOS when the tokenizer says so and add_bos). */
+int cli_tokenize(const finch_model *m, const char *text, bool add_bos, int32_t **ids, size_t *n);
+/* Print the bytes of a token to f (stdout for generated text). */
+void cli_print_token(const finch_model *m, int32_t prev, int32_t id, FILE *f);
+
+/* ---- dumps: write into a temporary directory, then rename into place ---- */
+typedef struct {
+    char final[4096];
+    char tmp[4096];
+    bool active;
+} cli_dump;
+
+int cli_dump_begin(cli_dump *d, const char *dir);
+/* Full path of `name` inside the temporary directory (static buffer). */
+const char *cli_dump_path(cli_dump *d, const char *name);
+int cli_dump_npy(cli_dump *d, const char *name, finch_npy_type t, const void *data,
+                 const size_t *shape, size_t ndim);
+/* Write meta.json (text must be a complete JSON document). */
+int cli_dump_text(cli_dump *d, const char *name, const char *text);
+int cli_dump_commit(cli_dump *d);
+void cli_dump_abort(cli_dump *d);
+
+int cmd_generate(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+
+#endif

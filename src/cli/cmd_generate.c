@@ -1,0 +1,150 @@
+/* cmd_generate.c - `finch generate`: prompt in, text out, optional dump. */
+#include "cli.h"
+#include "util.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    const char *model, *prompt, *prompt_ids, *dump;
+    long n_new, threads;
+    double temp, top_p;
+    long seed;
+} gen_opts;
+
+static int parse(int argc, char **argv, gen_opts *o) {
+    cli_args a;
+    cli_args_init(&a, argc, argv);
+    *o = (gen_opts){ .n_new = 64, .threads = 0, .temp = 0, .top_p = 1, .seed = 1 };
+    while (cli_next(&a)) {
+        if (cli_opt(&a, "-m", "--model")) o->model = cli_value(&a);
+        else if (cli_opt(&a, "-p", "--prompt")) o->prompt = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--prompt-ids")) o->prompt_ids = cli_value(&a);
+        else if (cli_opt(&a, "-n", "--n-predict")) o->n_new = cli_long(&a, 0, 1 << 20);
+        else if (cli_opt(&a, NULL, "--temp")) o->temp = cli_double(&a, 0, 100);
+        else if (cli_opt(&a, NULL, "--top-p")) o->top_p = cli_double(&a, 1e-6, 1);
+        else if (cli_opt(&a, NULL, "--seed")) o->seed = cli_long(&a, 0, 0x7fffffffL);
+        else if (cli_opt(&a, "-t", "--threads")) o->threads = cli_long(&a, 1, 256);
+        else if (cli_opt(&a, NULL, "--dump")) o->dump = cli_value(&a);
+        else if (!a.error) cli_unknown(&a);
+    }
+    int rc = cli_args_error(&a);
+    if (rc) return rc;
+    if (!o->prompt == !o->prompt_ids) return cli_error("give exactly one of -p TEXT and --prompt-ids FILE.npy");
+    return 0;
+}
+
+typedef struct {
+    const finch_model *m;
+    int32_t prev;
+} print_state;
+
+static void print_token(void *user, int32_t tok) {
+    print_state *p = user;
+    cli_print_token(p->m, p->prev, tok, stdout);
+    fflush(stdout);
+    p->prev = tok;
+}
+
+static char *meta_json(const gen_opts *o, const finch_model *m, size_t n_prompt, size_t n_gen,
+                       double prefill_s, double decode_s) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "command", "generate");
+    cJSON_AddStringToObject(j, "model", o->model);
+    cJSON_AddStringToObject(j, "architecture", m->cfg.arch);
+    cJSON_AddNumberToObject(j, "vocab", (double)m->cfg.vocab);
+    cJSON_AddNumberToObject(j, "n_prompt", (double)n_prompt);
+    cJSON_AddNumberToObject(j, "n_generated", (double)n_gen);
+    cJSON_AddNumberToObject(j, "n_predict", (double)o->n_new);
+    cJSON_AddNumberToObject(j, "temperature", o->temp);
+    cJSON_AddNumberToObject(j, "top_p", o->top_p);
+    cJSON_AddNumberToObject(j, "seed", (double)o->seed);
+    cJSON_AddNumberToObject(j, "prefill_seconds", prefill_s);
+    cJSON_AddNumberToObject(j, "decode_seconds", decode_s);
+    char *s = cJSON_Print(j);
+    cJSON_Delete(j);
+    return s;
+}
+
+static int dump_run(const gen_opts *o, const finch_model *m, const int32_t *prompt, size_t n_prompt,
+                    const float *logits, const int32_t *gen, size_t n_gen, double t_pre, double t_dec) {
+    cli_dump d;
+    int rc = cli_dump_begin(&d, o->dump);
+    if (rc) return rc;
+    size_t sp = n_prompt, sv = m->cfg.vocab, sg = n_gen;
+    char *meta = meta_json(o, m, n_prompt, n_gen, t_pre, t_dec);
+    rc = cli_dump_npy(&d, "prompt_ids.npy", FINCH_NPY_I32, prompt, &sp, 1);
+    if (!rc) rc = cli_dump_npy(&d, "logits.npy", FINCH_NPY_F32, logits, &sv, 1);
+    if (!rc) rc = cli_dump_npy(&d, "generated.npy", FINCH_NPY_I32, gen, &sg, 1);
+    if (!rc) rc = meta ? cli_dump_text(&d, "meta.json", meta) : cli_error("out of memory");
+    free(meta);
+    if (!rc) rc = cli_dump_commit(&d);
+    else cli_dump_abort(&d);
+    return rc;
+}
+
+int cmd_generate(int argc, char **argv) {
+    gen_opts o;
+    int rc = parse(argc, argv, &o);
+    if (rc) return rc;
+    finch_model *m = NULL;
+    int32_t *prompt = NULL, *gen = NULL;
+    size_t n_prompt = 0, n_gen = 0;
+    finch_ctx *ctx = NULL;
+    finch_kv_cache kv = { 0 };
+    finch_sampler s = { 0 };
+    float *logits = NULL;
+    if ((rc = cli_load_model(o.model, &m))) goto done;
+    rc = o.prompt ? cli_tokenize(m, o.prompt, true, &prompt, &n_prompt) : cli_read_ids(o.prompt_ids, &prompt, &n_prompt);
+    if (rc) goto done;
+    if (n_prompt == 0) { rc = cli_error("the prompt is empty"); goto done; }
+    if (n_prompt > m->cfg.ctx_len) {
+        rc = cli_error("the prompt has %zu tokens, more than the model's context length %zu", n_prompt, m->cfg.ctx_len);
+        goto done;
+    }
+    size_t n_new = (size_t)o.n_new, cap = n_prompt + n_new;
+    if (cap > m->cfg.ctx_len) {
+        n_new = m->cfg.ctx_len - n_prompt;
+        cap = m->cfg.ctx_len;
+        fprintf(stderr, "finch: note: -n reduced to %zu to stay within the context length %zu\n", n_new, m->cfg.ctx_len);
+    }
+    finch_status st;
+    size_t batch = n_prompt < 512 ? n_prompt : 512;
+    if ((st = finch_ctx_new(m, (size_t)o.threads, batch, &ctx)) || (st = finch_kv_init(&kv, &m->cfg, cap)) ||
+        (st = finch_sampler_init(&s, (finch_sampler_params){ (float)o.temp, (float)o.top_p, (uint64_t)o.seed }, m->cfg.vocab))) {
+        rc = cli_fail(st, "cannot set up generation");
+        goto done;
+    }
+    logits = malloc(m->cfg.vocab * sizeof(float));
+    if (!logits) { rc = cli_error("out of memory"); goto done; }
+    print_state ps = { m, prompt[n_prompt - 1] };
+    double t0 = finch_now();
+    /* The prompt is fed first (timed apart from decoding). */
+    if ((st = finch_feed(ctx, &kv, prompt, n_prompt, 0, logits))) { rc = cli_fail(st, "prefill failed"); goto done; }
+    double t1 = finch_now();
+    if (n_new > 0) {
+        float *first = malloc(m->cfg.vocab * sizeof(float)); /* dumped: predicts token 1 */
+        if (!first) { rc = cli_error("out of memory"); goto done; }
+        memcpy(first, logits, m->cfg.vocab * sizeof(float));
+        int32_t eos = m->tokenizer ? finch_tokenizer_eos(m->tokenizer) : -1;
+        st = finch_decode(ctx, &kv, n_prompt, logits, &s, n_new, eos, print_token, &ps, &gen, &n_gen);
+        memcpy(logits, first, m->cfg.vocab * sizeof(float));
+        free(first);
+        if (st) { rc = cli_fail(st, "generation failed"); goto done; }
+    }
+    double t2 = finch_now();
+    printf("\n");
+    fprintf(stderr, "finch: prompt %zu tokens in %.3f s (%.1f tok/s), generated %zu tokens in %.3f s (%.1f tok/s), %zu threads\n",
+            n_prompt, t1 - t0, n_prompt / (t1 - t0 + 1e-12), n_gen, t2 - t1, n_gen / (t2 - t1 + 1e-12), finch_ctx_threads(ctx));
+    if (o.dump) rc = dump_run(&o, m, prompt, n_prompt, logits, gen, n_gen, t1 - t0, t2 - t1);
+done:
+    free(logits);
+    free(prompt);
+    free(gen);
+    finch_sampler_free(&s);
+    finch_kv_free(&kv);
+    finch_ctx_free(ctx);
+    finch_model_free(m);
+    return rc;
+}

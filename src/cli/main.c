@@ -1,0 +1,48 @@
+/* main.c - `finch`: the command-line program.  Each subcommand lives in its
+ * own file (cmd_*.c); this file only dispatches and prints help. */
+#include "cli.h"
+
+#include <string.h>
+
+static const char usage[] =
+    "finch - a pure-C reference implementation of Finch KV-cache compression\n"
+    "\n"
+    "usage:\n"
+    "  finch generate -m MODEL (-p TEXT | --prompt-ids FILE.npy) [-n N] [--temp T]\n"
+    "                 [--top-p P] [--seed S] [-t THREADS] [--dump DIR]\n"
+    "  finch tokenize -m MODEL TEXT        print the token ids, one line\n"
+    "  finch info -m MODEL                 architecture, shapes, tensor types, tokenizer\n"
+    "  finch convert INPUT OUTPUT.gguf [--type f32|f16|bf16|q8_0] [--tokenizer TOK.bin]\n"
+    "\n"
+    "MODEL is a .gguf file or a Hugging Face directory (config.json + safetensors).\n"
+    "convert reads a Hugging Face directory, a GGUF file or a llama2.c .bin checkpoint.\n"
+    "Exit codes: 0 success, 2 bad input (files, flags, text), 1 internal error.\n";
+
+typedef struct {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+} command;
+
+static const command commands[] = {
+    { "generate", cmd_generate },
+    { "tokenize", cmd_tokenize },
+    { "info", cmd_info },
+    { "convert", cmd_convert },
+};
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_BAD_INPUT : 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) {
+            for (int k = 2; k < argc; k++)
+                if (!strcmp(argv[k], "-h") || !strcmp(argv[k], "--help")) {
+                    fputs(usage, stdout);
+                    return 0;
+                }
+            return commands[i].fn(argc - 1, argv + 1);
+        }
+    return cli_error("unknown command '%s' (see finch --help)", argv[1]);
+}

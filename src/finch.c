@@ -1,0 +1,554 @@
+/* finch.c - Finch, prompt-guided KV-cache compression (Corallo & Papotti,
+ * TACL 2024): the whole selection in one file, in data-flow order.
+ *
+ *   1. parameters and names
+ *   2. budget arithmetic (how many positions stay, per mode and per chunk)
+ *   3. scoring: question-row attention, accumulated per KV head from inside
+ *      the forward pass (finch_hooks.on_attention)
+ *   4. selection (heap top-k) and compaction (gather + key re-rotation)
+ *   5. the two modes: iterative (the paper) and oneshot (kvpress FinchPress)
+ *   6. after compression: the generation prompt, then decoding
+ *   7. read back: stats, kept positions, dump, summary
+ *
+ * docs/finch.md states every choice made here and why.
+ */
+#include "finch_press.h"
+#include "topk.h"
+#include "kernels.h"
+#include "util.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ================================================ 1. parameters and names */
+
+finch_press_params finch_press_defaults(void) {
+    finch_press_params p;
+    memset(&p, 0, sizeof p);
+    p.mode = FINCH_PRESS_ITERATIVE;
+    p.select = FINCH_SELECT_HEAD;
+    p.normalize = 1;
+    p.budget_kind = FINCH_BUDGET_TOKENS;
+    return p;
+}
+
+const char *finch_press_mode_name(finch_press_mode m) {
+    return m == FINCH_PRESS_ONESHOT ? "oneshot" : "iterative";
+}
+
+const char *finch_press_select_name(finch_press_select s) {
+    return s == FINCH_SELECT_LAYER ? "layer" : "head";
+}
+
+finch_status finch_press_parse_mode(const char *s, finch_press_mode *out) {
+    if (s && strcmp(s, "iterative") == 0) { *out = FINCH_PRESS_ITERATIVE; return FINCH_OK; }
+    if (s && strcmp(s, "oneshot") == 0) { *out = FINCH_PRESS_ONESHOT; return FINCH_OK; }
+    return finch_fail(FINCH_ERR_ARG, "unknown Finch mode '%s' (iterative or oneshot)", s ? s : "");
+}
+
+finch_status finch_press_parse_select(const char *s, finch_press_select *out) {
+    if (s && strcmp(s, "head") == 0) { *out = FINCH_SELECT_HEAD; return FINCH_OK; }
+    if (s && strcmp(s, "layer") == 0) { *out = FINCH_SELECT_LAYER; return FINCH_OK; }
+    return finch_fail(FINCH_ERR_ARG, "unknown selection '%s' (head or layer)", s ? s : "");
+}
+
+/* ============================================== 2. budget arithmetic */
+
+/* K from --budget / --ratio / --cr for N context tokens (before clamping). */
+static finch_status context_budget(const finch_press_params *p, size_t N, size_t *K) {
+    switch (p->budget_kind) {
+    case FINCH_BUDGET_TOKENS:
+        if (p->budget == 0) return finch_fail(FINCH_ERR_ARG, "Finch budget must be >= 1 token");
+        *K = p->budget;
+        return FINCH_OK;
+    case FINCH_BUDGET_RATIO: {
+        if (!(p->ratio > 0) || isinf(p->ratio))
+            return finch_fail(FINCH_ERR_ARG, "Finch ratio must be a positive number (got %g)", p->ratio);
+        double k = ceil((double)N / p->ratio); /* the paper's "93x": K = N / X */
+        *K = k >= (double)N ? N : (k < 1 ? 1 : (size_t)k);
+        return FINCH_OK;
+    }
+    case FINCH_BUDGET_CR: {
+        if (!(p->cr >= 0 && p->cr < 1))
+            return finch_fail(FINCH_ERR_ARG, "Finch cr (fraction removed) must be in [0, 1) (got %g)", p->cr);
+        double k = floor((double)N * (1.0 - p->cr));
+        *K = k < 1 ? 1 : (size_t)k;
+        return FINCH_OK;
+    }
+    }
+    return finch_fail(FINCH_ERR_ARG, "unknown budget kind %d", (int)p->budget_kind);
+}
+
+finch_status finch_press_resolve_budget(const finch_press_params *p, size_t N, size_t m,
+                                        size_t *K, size_t *n_kept) {
+    if (N == 0) return finch_fail(FINCH_ERR_ARG, "Finch needs a non-empty context");
+    if (m == 0) return finch_fail(FINCH_ERR_ARG, "Finch needs a non-empty question");
+    if (p->mode == FINCH_PRESS_ONESHOT && p->budget_kind == FINCH_BUDGET_CR) {
+        if (!(p->cr >= 0 && p->cr < 1))
+            return finch_fail(FINCH_ERR_ARG, "Finch cr (fraction removed) must be in [0, 1) (got %g)", p->cr);
+        /* kvpress: n_kept = max(1, int(k_len * (1 - compression_ratio))), k_len = N + m,
+         * evaluated in IEEE double exactly as Python does (no fused multiply-add). */
+        double k = floor((double)(N + m) * (1.0 - p->cr));
+        size_t nk = k < 1 ? 1 : (size_t)k;
+        if (nk < m)
+            return finch_fail(FINCH_ERR_ARG,
+                              "cr %g keeps %zu positions, fewer than the %zu question tokens "
+                              "oneshot mode always keeps", p->cr, nk, m);
+        *K = nk - m;
+        *n_kept = nk;
+        return FINCH_OK;
+    }
+    size_t k = 0;
+    finch_status st = context_budget(p, N, &k);
+    if (st) return st;
+    if (k > N) k = N; /* K >= N: nothing is evicted */
+    *K = k;
+    *n_kept = p->mode == FINCH_PRESS_ONESHOT ? k + m : k;
+    return FINCH_OK;
+}
+
+finch_status finch_press_chunk_budget(size_t K, size_t N, size_t past, size_t chunk_len,
+                                      size_t c_t, size_t *k_t) {
+    if (N == 0 || c_t > N || c_t == 0)
+        return finch_fail(FINCH_ERR_ARG, "chunk budget: %zu of %zu context tokens", c_t, N);
+    if (K > N) K = N; /* floor(K c_t / N) >= c_t either way: the min picks past + chunk */
+    size_t prod;
+    if (!finch_mul_ok(K, c_t, &prod))
+        return finch_fail(FINCH_ERR_ARG, "chunk budget: K * c_t overflows (K %zu, c_t %zu)", K, c_t);
+    size_t share = prod / N;
+    if (share < 1) share = 1;
+    size_t all = past + chunk_len;
+    *k_t = all < share ? all : share;
+    return FINCH_OK;
+}
+
+/* ================================================= 3. scoring */
+
+void finch_press_score_rows(const finch_kv_cache *kv, size_t layer, size_t n_head,
+                            const float *q, size_t n, size_t pos0, size_t qstart,
+                            size_t n_cols, int normalize, double *acc, float *scratch) {
+    size_t G = kv->n_kv_head, d = kv->head_dim, group = n_head / G;
+    float scale = 1.0f / sqrtf((float)d); /* the same factor the forward pass uses */
+    for (size_t r = 0; r < n; r++) {
+        size_t pos = pos0 + r;
+        if (pos < qstart) continue; /* a context row: it does not vote */
+        size_t n_keys = pos + 1;
+        /* kvpress multiplies the window row i by k_len - window + i, i.e. the
+         * number of keys the row sees minus one: late rows spread the same
+         * probability mass over more keys, this puts rows on one scale. */
+        double w = normalize ? (double)pos : 1.0;
+        for (size_t h = 0; h < n_head; h++) {
+            size_t g = h / group;
+            const float *qh = q + (r * n_head + h) * d;
+            for (size_t j = 0; j < n_keys; j++)
+                scratch[j] = finch_dot_f32(qh, finch_kv_k(kv, layer, g, j), d) * scale;
+            finch_softmax(scratch, n_keys); /* over every key the row sees */
+            double *a = acc + g * n_cols;
+            for (size_t j = 0; j < n_cols; j++) a[j] += w * (double)scratch[j];
+        }
+    }
+}
+
+/* ================================ 4. selection and compaction */
+
+void finch_press_compact_head(const finch_ctx *c, finch_kv_cache *kv, size_t l, size_t g,
+                              const size_t *idx, size_t n) {
+    finch_kv_gather(kv, l, g, idx, n);
+    /* RoPE is a rotation by position: one more rotation by (r - idx[r]) makes
+     * the key read as if it had been computed at position r. */
+    for (size_t r = 0; r < n; r++)
+        if (idx[r] != r) finch_rope_shift(c, finch_kv_k(kv, l, g, r), (long)r - (long)idx[r]);
+}
+
+/* ======================================================= the press object */
+
+struct finch_press {
+    const finch_model *m;
+    finch_ctx *ctx;
+    finch_press_params p;
+    finch_press_stats st;
+    finch_kv_cache kv;
+    int compressed, prompted;
+    size_t pos;              /* position of the next token fed                 */
+    int32_t *question;       /* copy of Q: the default generation prompt      */
+    int32_t *kept;           /* [L][G][n_kept] original positions             */
+    int32_t *orig;           /* [L][G][kv.capacity] original position per row */
+    float *logits;           /* [vocab] at the last fed position              */
+    float *prompt_logits;    /* [vocab] at the last prompt position           */
+    /* scoring state, read by the hook */
+    double *acc;             /* [L][G][n_cols]                                 */
+    double *layer_score;     /* [cols_cap] (select = layer)                    */
+    size_t *idx;             /* [cols_cap + m] kept rows                       */
+    float *scratch;          /* [kv.capacity] one attention row               */
+    int32_t *piece;          /* [batch] ids of one forward call                */
+    size_t cols_cap, qstart, n_cols;
+};
+
+finch_status finch_press_new(const finch_model *m, finch_ctx *ctx, const finch_press_params *p,
+                             finch_press **out) {
+    *out = NULL;
+    if (p->mode != FINCH_PRESS_ITERATIVE && p->mode != FINCH_PRESS_ONESHOT)
+        return finch_fail(FINCH_ERR_ARG, "unknown Finch mode %d", (int)p->mode);
+    if (p->select != FINCH_SELECT_HEAD && p->select != FINCH_SELECT_LAYER)
+        return finch_fail(FINCH_ERR_ARG, "unknown Finch selection %d", (int)p->select);
+    if (p->batch == 0) return finch_fail(FINCH_ERR_ARG, "Finch: batch (tokens per forward call) must be >= 1");
+    if (m->cfg.n_kv_head == 0 || m->cfg.n_head % m->cfg.n_kv_head)
+        return finch_fail(FINCH_ERR_ARG, "Finch: %zu query heads do not split into %zu KV groups",
+                          m->cfg.n_head, m->cfg.n_kv_head);
+    finch_press *fp = finch_zalloc(1, sizeof *fp);
+    if (!fp) return FINCH_ERR_NOMEM;
+    fp->m = m;
+    fp->ctx = ctx;
+    fp->p = *p;
+    fp->piece = finch_alloc(p->batch, sizeof(int32_t));
+    if (!fp->piece) { free(fp); return FINCH_ERR_NOMEM; }
+    *out = fp;
+    return FINCH_OK;
+}
+
+void finch_press_free(finch_press *fp) {
+    if (!fp) return;
+    finch_kv_free(&fp->kv);
+    free(fp->question); free(fp->kept); free(fp->orig);
+    free(fp->logits); free(fp->prompt_logits);
+    free(fp->acc); free(fp->layer_score); free(fp->idx); free(fp->scratch); free(fp->piece);
+    free(fp);
+}
+
+/* The hook: runs in every layer after the batch's K/V entered the cache and
+ * before attention, so each layer scores with its full, uncompressed cache. */
+static finch_status score_hook(void *user, size_t layer, const float *q, size_t n,
+                               size_t pos0, const finch_kv_cache *kv) {
+    finch_press *fp = user;
+    if (pos0 + n <= fp->qstart) return FINCH_OK; /* no question row in this batch */
+    double t0 = finch_now();
+    double *acc = fp->acc + layer * fp->kv.n_kv_head * fp->n_cols;
+    finch_press_score_rows(kv, layer, fp->m->cfg.n_head, q, n, pos0, fp->qstart, fp->n_cols,
+                           fp->p.normalize, acc, fp->scratch);
+    fp->st.t_scoring += finch_now() - t0;
+    return FINCH_OK;
+}
+
+/* Feed a ++ b at positions fp->pos.. in calls of at most `batch` tokens (the
+ * pieces are causal, so splitting does not change the result).  hooks may be
+ * NULL; logits: NULL or [vocab] for the last token. */
+static finch_status feed(finch_press *fp, const int32_t *a, size_t na, const int32_t *b,
+                         size_t nb, const finch_hooks *hooks, float *logits) {
+    size_t total = na + nb, done = 0;
+    while (done < total) {
+        size_t n = total - done < fp->p.batch ? total - done : fp->p.batch;
+        for (size_t t = 0; t < n; t++) {
+            size_t i = done + t;
+            fp->piece[t] = i < na ? a[i] : b[i - na];
+        }
+        int last = done + n == total;
+        finch_status st = finch_forward(fp->ctx, &fp->kv, fp->piece, n, fp->pos, hooks,
+                                        last ? logits : NULL, last && logits ? 1 : 0);
+        if (st) return st;
+        fp->pos += n;
+        done += n;
+    }
+    return FINCH_OK;
+}
+
+/* Keep rows idx[0..k) of every head of layer l.  Scores are acc (per KV
+ * head, or summed over heads for select = layer) times `scale`; the kept
+ * rows come from the first n_cols rows, and `extra` rows n_cols.. are
+ * appended unconditionally (oneshot: the question). */
+static void select_layer(finch_press *fp, size_t l, size_t k, size_t extra, double scale) {
+    size_t G = fp->kv.n_kv_head, nc = fp->n_cols, nk = k + extra;
+    double *acc = fp->acc + l * G * nc;
+    for (size_t e = 0; e < extra; e++) fp->idx[k + e] = nc + e;
+    if (fp->p.select == FINCH_SELECT_LAYER) {
+        for (size_t j = 0; j < nc; j++) {
+            double s = 0;
+            for (size_t g = 0; g < G; g++) s += acc[g * nc + j];
+            fp->layer_score[j] = s * scale;
+        }
+        finch_topk(fp->layer_score, nc, k, fp->idx);
+    }
+    for (size_t g = 0; g < G; g++) {
+        if (fp->p.select == FINCH_SELECT_HEAD) {
+            double *s = acc + g * nc;
+            for (size_t j = 0; j < nc; j++) s[j] *= scale;
+            finch_topk(s, nc, k, fp->idx);
+        }
+        finch_press_compact_head(fp->ctx, &fp->kv, l, g, fp->idx, nk);
+        int32_t *orig = fp->orig + (l * G + g) * fp->kv.capacity;
+        for (size_t r = 0; r < nk; r++) orig[r] = orig[fp->idx[r]]; /* idx[r] >= r */
+    }
+    fp->kv.n_pos[l] = nk;
+}
+
+/* ==================================================== 5. the two modes */
+
+/* Buffers shared by both modes: the cache (capacity rows), the original
+ * position of every row, the score accumulators for up to cols_cap columns. */
+static finch_status alloc_state(finch_press *fp, size_t capacity, size_t cols_cap) {
+    const finch_config *cfg = &fp->m->cfg;
+    finch_status st = finch_kv_init(&fp->kv, cfg, capacity);
+    if (st) return st;
+    size_t LG = cfg->n_layer * cfg->n_kv_head, n;
+    if (!finch_mul_ok(LG, cols_cap, &n)) return finch_fail(FINCH_ERR_NOMEM, "score buffer overflows");
+    fp->cols_cap = cols_cap;
+    fp->orig = finch_alloc(LG, capacity * sizeof(int32_t));
+    fp->acc = finch_alloc(n ? n : 1, sizeof(double));
+    fp->layer_score = finch_alloc(cols_cap ? cols_cap : 1, sizeof(double));
+    fp->idx = finch_alloc(capacity, sizeof(size_t));
+    fp->scratch = finch_alloc(capacity, sizeof(float));
+    fp->logits = finch_alloc(cfg->vocab, sizeof(float));
+    if (!fp->orig || !fp->acc || !fp->layer_score || !fp->idx || !fp->scratch || !fp->logits)
+        return FINCH_ERR_NOMEM;
+    fp->st.kv_capacity = capacity;
+    return FINCH_OK;
+}
+
+/* Rows past..past+n-1 of every layer/head hold context positions c0... */
+static void mark_rows(finch_press *fp, size_t past, size_t n, size_t c0) {
+    size_t LG = fp->kv.n_layer * fp->kv.n_kv_head;
+    for (size_t lg = 0; lg < LG; lg++)
+        for (size_t r = 0; r < n; r++) fp->orig[lg * fp->kv.capacity + past + r] = (int32_t)(c0 + r);
+}
+
+static finch_status run_iterative(finch_press *fp, const int32_t *C, size_t N, const int32_t *Q,
+                                  size_t m, size_t K, finch_press_progress progress, void *user) {
+    size_t S = fp->p.chunk && fp->p.chunk < N ? fp->p.chunk : N;
+    size_t n_chunks = (N + S - 1) / S;
+    int evict = K < N;
+    /* The cache holds at most K kept + one chunk + the question. */
+    finch_status st = alloc_state(fp, K + S + m, K + S);
+    if (st) return st;
+    fp->st.chunk = S;
+    fp->st.n_chunks = n_chunks;
+    finch_hooks hooks = { fp, score_hook, NULL };
+    size_t past = 0, L = fp->kv.n_layer, G = fp->kv.n_kv_head;
+    for (size_t t = 0; t < n_chunks; t++) {
+        size_t c0 = t * S, len = N - c0 < S ? N - c0 : S;
+        fp->qstart = past + len; /* question rows start here; context columns end here */
+        fp->n_cols = past + len;
+        memset(fp->acc, 0, L * G * fp->n_cols * sizeof(double));
+        double t0 = finch_now(), s0 = fp->st.t_scoring;
+        /* K >= N evicts nothing and the question's K/V would be dropped
+         * unread (context rows never attend to it), so it is not fed. */
+        if ((st = feed(fp, C + c0, len, Q, evict ? m : 0, evict ? &hooks : NULL, NULL))) return st;
+        fp->st.t_prefill += finch_now() - t0 - (fp->st.t_scoring - s0);
+        mark_rows(fp, past, len, c0);
+        size_t k_t;
+        if ((st = finch_press_chunk_budget(K, N, past, len, c0 + len, &k_t))) return st;
+        if (evict) {
+            t0 = finch_now();
+            for (size_t l = 0; l < L; l++) select_layer(fp, l, k_t, 0, 1.0);
+            fp->st.t_compact += finch_now() - t0;
+        }
+        past = k_t;
+        fp->pos = past;
+        if (progress) progress(user, t + 1, n_chunks);
+    }
+    return FINCH_OK;
+}
+
+static finch_status run_oneshot(finch_press *fp, const int32_t *C, size_t N, const int32_t *Q,
+                                size_t m, size_t K, finch_press_progress progress, void *user) {
+    finch_status st = alloc_state(fp, N + m, N);
+    if (st) return st;
+    size_t L = fp->kv.n_layer, G = fp->kv.n_kv_head, H = fp->m->cfg.n_head;
+    fp->st.chunk = N;
+    fp->st.n_chunks = 1;
+    fp->qstart = N;
+    fp->n_cols = N;
+    memset(fp->acc, 0, L * G * N * sizeof(double));
+    finch_hooks hooks = { fp, score_hook, NULL };
+    double t0 = finch_now();
+    if ((st = feed(fp, C, N, Q, m, &hooks, NULL))) return st;
+    fp->st.t_prefill += finch_now() - t0 - fp->st.t_scoring;
+    mark_rows(fp, 0, N + m, 0);
+    t0 = finch_now();
+    /* kvpress: mean over the window rows, then over the query heads of the
+     * group (select = layer: over all query heads).  The question is padded
+     * with max + 1 there, i.e. always kept; here it is appended directly. */
+    double scale = 1.0 / ((double)m * (double)(fp->p.select == FINCH_SELECT_LAYER ? H : H / G));
+    for (size_t l = 0; l < L; l++) select_layer(fp, l, K, m, scale);
+    fp->st.t_compact += finch_now() - t0;
+    fp->pos = K + m;
+    if (progress) progress(user, 1, 1);
+    return FINCH_OK;
+}
+
+finch_status finch_press_compress(finch_press *fp, const int32_t *context, size_t n_ctx,
+                                  const int32_t *question, size_t n_q,
+                                  finch_press_progress progress, void *user) {
+    if (fp->compressed || fp->kv.k) return finch_fail(FINCH_ERR_ARG, "Finch: a press compresses once");
+    size_t K, n_kept;
+    finch_status st = finch_press_resolve_budget(&fp->p, n_ctx, n_q, &K, &n_kept);
+    if (st) return st;
+    fp->question = finch_alloc(n_q, sizeof(int32_t));
+    if (!fp->question) return FINCH_ERR_NOMEM;
+    memcpy(fp->question, question, n_q * sizeof(int32_t));
+
+    finch_press_stats *s = &fp->st;
+    s->mode = fp->p.mode;
+    s->select = fp->p.select;
+    s->normalize = fp->p.normalize ? 1 : 0;
+    s->n_ctx = n_ctx;
+    s->n_question = n_q;
+    s->budget = K;
+    s->n_kept = n_kept;
+    s->compression = (double)n_ctx / (double)(K ? K : 1);
+    st = fp->p.mode == FINCH_PRESS_ONESHOT
+             ? run_oneshot(fp, context, n_ctx, question, n_q, K, progress, user)
+             : run_iterative(fp, context, n_ctx, question, n_q, K, progress, user);
+    if (st) return st;
+
+    s->kv_bytes_full = finch_kv_bytes(&fp->kv, n_ctx + n_q);
+    s->kv_bytes_kept = finch_kv_bytes(&fp->kv, n_kept);
+    size_t LG = fp->kv.n_layer * fp->kv.n_kv_head;
+    fp->kept = finch_alloc(LG, (n_kept ? n_kept : 1) * sizeof(int32_t));
+    if (!fp->kept) return FINCH_ERR_NOMEM;
+    for (size_t lg = 0; lg < LG; lg++)
+        memcpy(fp->kept + lg * n_kept, fp->orig + lg * fp->kv.capacity, n_kept * sizeof(int32_t));
+    /* The scoring buffers are done with; generation needs none of them. */
+    free(fp->acc); free(fp->layer_score); free(fp->idx); free(fp->orig); free(fp->scratch);
+    fp->acc = fp->layer_score = NULL;
+    fp->idx = NULL;
+    fp->orig = NULL;
+    fp->scratch = NULL;
+    fp->compressed = 1;
+    return FINCH_OK;
+}
+
+/* ========================================= 6. prompt and decoding */
+
+/* Grow the cache (copying the valid rows) so that `need` positions fit. */
+static finch_status kv_reserve(finch_press *fp, size_t need) {
+    if (need <= fp->kv.capacity) return FINCH_OK;
+    finch_kv_cache nk;
+    finch_status st = finch_kv_init(&nk, &fp->m->cfg, need + need / 4 + 16);
+    if (st) return st;
+    size_t row = fp->kv.head_dim * sizeof(float);
+    for (size_t l = 0; l < fp->kv.n_layer; l++) {
+        for (size_t g = 0; g < fp->kv.n_kv_head; g++) {
+            memcpy(finch_kv_k(&nk, l, g, 0), finch_kv_k(&fp->kv, l, g, 0), fp->kv.n_pos[l] * row);
+            memcpy(finch_kv_v(&nk, l, g, 0), finch_kv_v(&fp->kv, l, g, 0), fp->kv.n_pos[l] * row);
+        }
+        nk.n_pos[l] = fp->kv.n_pos[l];
+    }
+    finch_kv_free(&fp->kv);
+    fp->kv = nk;
+    return FINCH_OK;
+}
+
+finch_status finch_press_prompt(finch_press *fp, const int32_t *prompt, size_t n, float *logits) {
+    if (!fp->compressed) return finch_fail(FINCH_ERR_ARG, "Finch: compress before feeding the prompt");
+    if (fp->prompted) return finch_fail(FINCH_ERR_ARG, "Finch: the prompt was already fed");
+    if (!prompt || n == 0) {
+        if (fp->p.mode == FINCH_PRESS_ONESHOT)
+            return finch_fail(FINCH_ERR_ARG, "oneshot mode needs a non-empty answer prefix");
+        prompt = fp->question; /* iterative: the question is asked again */
+        n = fp->st.n_question;
+    }
+    double t0 = finch_now();
+    finch_status st = kv_reserve(fp, fp->pos + n);
+    if (st || (st = feed(fp, prompt, n, NULL, 0, NULL, fp->logits))) return st;
+    size_t vocab = fp->m->cfg.vocab;
+    fp->prompt_logits = finch_alloc(vocab, sizeof(float));
+    if (!fp->prompt_logits) return FINCH_ERR_NOMEM;
+    memcpy(fp->prompt_logits, fp->logits, vocab * sizeof(float));
+    if (logits) memcpy(logits, fp->logits, vocab * sizeof(float));
+    fp->st.n_prompt = n;
+    fp->st.t_generation += finch_now() - t0;
+    fp->prompted = 1;
+    return FINCH_OK;
+}
+
+finch_status finch_press_run(finch_press *fp, const int32_t *context, size_t n_ctx,
+                             const int32_t *question, size_t n_q, const int32_t *prompt,
+                             size_t n_prompt, finch_press_progress progress, void *user) {
+    finch_status st = finch_press_compress(fp, context, n_ctx, question, n_q, progress, user);
+    return st ? st : finch_press_prompt(fp, prompt, n_prompt, NULL);
+}
+
+finch_status finch_press_decode(finch_press *fp, finch_sampler *s, size_t max_new, int32_t eos,
+                                finch_press_on_token on_token, void *user, int32_t *out,
+                                size_t *n_out) {
+    if (n_out) *n_out = 0;
+    if (!fp->prompted) return finch_fail(FINCH_ERR_ARG, "Finch: feed the prompt before decoding");
+    size_t vocab = fp->m->cfg.vocab, produced = 0;
+    double t0 = finch_now();
+    finch_status st = FINCH_OK;
+    while (produced < max_new) {
+        int32_t id = finch_sample(s, fp->logits, vocab);
+        if (eos >= 0 && id == eos) break;
+        if (out) out[produced] = id;
+        produced++;
+        /* Every kept token is fed, so the cache always ends with the answer
+         * and the logits are those after it. */
+        if ((st = kv_reserve(fp, fp->pos + 1)) || (st = feed(fp, &id, 1, NULL, 0, NULL, fp->logits)))
+            break;
+        if (on_token && on_token(user, id)) break;
+    }
+    fp->st.n_generated += produced;
+    fp->st.t_generation += finch_now() - t0;
+    if (n_out) *n_out = produced;
+    return st;
+}
+
+/* ============================================================ 7. read back */
+
+const finch_press_stats *finch_press_get_stats(const finch_press *fp) { return &fp->st; }
+const finch_kv_cache *finch_press_cache(const finch_press *fp) { return &fp->kv; }
+const int32_t *finch_press_kept(const finch_press *fp) { return fp->kept; }
+const float *finch_press_prompt_logits(const finch_press *fp) { return fp->prompt_logits; }
+
+void finch_press_copy_kv(const finch_press *fp, float *keys, float *values) {
+    size_t nk = fp->st.n_kept, d = fp->kv.head_dim, row = d * sizeof(float);
+    for (size_t l = 0; l < fp->kv.n_layer; l++)
+        for (size_t g = 0; g < fp->kv.n_kv_head; g++) {
+            size_t o = (l * fp->kv.n_kv_head + g) * nk * d;
+            if (keys) memcpy(keys + o, finch_kv_k(&fp->kv, l, g, 0), nk * row);
+            if (values) memcpy(values + o, finch_kv_v(&fp->kv, l, g, 0), nk * row);
+        }
+}
+
+finch_status finch_press_dump(const finch_press *fp, const char *dir) {
+    if (!fp->compressed) return finch_fail(FINCH_ERR_ARG, "Finch: nothing to dump before compression");
+    size_t L = fp->kv.n_layer, G = fp->kv.n_kv_head, nk = fp->st.n_kept, d = fp->kv.head_dim;
+    size_t shape[4] = { L, G, nk, d }, vocab = fp->m->cfg.vocab;
+    char path[4096];
+    finch_status st;
+    snprintf(path, sizeof path, "%s/kept.npy", dir);
+    if ((st = finch_npy_write(path, FINCH_NPY_I32, fp->kept, shape, 3))) return st;
+    float *k = finch_alloc(L * G * (nk ? nk : 1), 2 * d * sizeof(float));
+    if (!k) return FINCH_ERR_NOMEM;
+    float *v = k + L * G * nk * d;
+    finch_press_copy_kv(fp, k, v);
+    snprintf(path, sizeof path, "%s/keys.npy", dir);
+    st = finch_npy_write(path, FINCH_NPY_F32, k, shape, 4);
+    snprintf(path, sizeof path, "%s/values.npy", dir);
+    if (!st) st = finch_npy_write(path, FINCH_NPY_F32, v, shape, 4);
+    free(k);
+    if (st || !fp->prompt_logits) return st;
+    snprintf(path, sizeof path, "%s/logits.npy", dir);
+    return finch_npy_write(path, FINCH_NPY_F32, fp->prompt_logits, &vocab, 1);
+}
+
+void finch_press_describe(const finch_press *fp, FILE *f) {
+    const finch_press_stats *s = &fp->st;
+    fprintf(f, "mode: %s\n", finch_press_mode_name(s->mode));
+    fprintf(f, "selection: %s\n", finch_press_select_name(s->select));
+    fprintf(f, "normalize: %s\n", s->normalize ? "on" : "off");
+    fprintf(f, "context tokens N: %zu\n", s->n_ctx);
+    fprintf(f, "question tokens m: %zu\n", s->n_question);
+    fprintf(f, "budget K: %zu\n", s->budget);
+    fprintf(f, "kept positions: %zu\n", s->n_kept);
+    fprintf(f, "chunk: %zu (%zu chunks)\n", s->chunk, s->n_chunks);
+    fprintf(f, "compression N/K: %.2fx\n", s->compression);
+    fprintf(f, "kv bytes before: %zu (N + m = %zu positions)\n", s->kv_bytes_full, s->n_ctx + s->n_question);
+    fprintf(f, "kv bytes after: %zu (%zu positions)\n", s->kv_bytes_kept, s->n_kept);
+    fprintf(f, "kv capacity during compression: %zu positions\n", s->kv_capacity);
+    fprintf(f, "time prefill: %.3f s\n", s->t_prefill);
+    fprintf(f, "time scoring: %.3f s\n", s->t_scoring);
+    fprintf(f, "time compaction: %.3f s\n", s->t_compact);
+    fprintf(f, "time generation: %.3f s (%zu prompt + %zu generated tokens)\n", s->t_generation,
+            s->n_prompt, s->n_generated);
+}

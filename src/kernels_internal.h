@@ -1,0 +1,61 @@
+/* kernels_internal.h - what each instruction-set file gives kernels.c.
+ *
+ * One table of function pointers per ISA (scalar, AVX2, AVX-512, NEON).
+ * kernels.c picks a table at run time and drives it; the ISA files only
+ * contain inner loops.
+ *
+ * The matmul micro-kernel ("tile") computes a small block of outputs
+ *     out[t * ldo + r] = dot(x row t, W row r),   r < nr <= 4, t < nt
+ * keeping one vector accumulator per output.  Every output element is
+ * summed the same way whatever the tile size, the token count or the
+ * thread that runs it: lane j of its accumulator takes columns j, j + L,
+ * j + 2L, ... in order (L = vector width), a zero-padded last vector takes
+ * the tail, and one fixed horizontal reduction ends it.  So within one ISA
+ * an output never depends on how the work was cut (n == 1 and n > 1 agree
+ * bit for bit) and threads cannot change results. */
+#ifndef FINCH_KERNELS_INTERNAL_H
+#define FINCH_KERNELS_INTERNAL_H
+
+#include "kernels.h"
+
+#define FINCH_TILE_ROWS 4       /* W rows per micro-kernel call            */
+#define FINCH_TILE_TOKENS_MAX 4 /* the most tokens any ISA's tile takes    */
+
+/* Micro-kernel.  w: first of nr rows, w_stride bytes apart (rows past nr
+ * are never read).  x: nt token rows, x_stride bytes apart: floats for
+ * F32/F16/BF16 weights, Q8_0 blocks for Q8_0 weights.  1 <= nt <= the
+ * table's tile_tokens. */
+typedef void (*finch_tile_fn)(const void *w, size_t w_stride, size_t nr, const void *x,
+                              size_t x_stride, size_t nt, size_t cols, float *out,
+                              size_t ldo);
+
+typedef struct {
+    finch_isa isa;
+    size_t tile_tokens; /* tokens per register tile (<= FINCH_TILE_TOKENS_MAX) */
+    finch_tile_fn tile_f32, tile_f16, tile_bf16, tile_q8_0;
+    float (*dot_f32)(const float *a, const float *b, size_t n);
+    void (*axpy)(float *y, float a, const float *x, size_t n);
+    /* out[i] = w[i] * (s * x[i]): the second half of RMSNorm. */
+    void (*scale_mul)(float *out, const float *x, const float *w, float s, size_t n);
+} finch_kernels;
+
+extern const finch_kernels finch_kernels_scalar;
+#if defined(__x86_64__)
+extern const finch_kernels finch_kernels_avx2;
+extern const finch_kernels finch_kernels_avx512;
+#endif
+#if defined(__aarch64__)
+extern const finch_kernels finch_kernels_neon;
+#endif
+
+/* The table in use (set by finch_isa_set, else the detected best). */
+const finch_kernels *finch_kernels_get(void);
+
+/* Clamp a row index of a tile to the last valid row: tiles always run four
+ * rows and discard the duplicates, so a short tile costs no extra code path
+ * (and an output is computed identically in a full or a short tile). */
+static inline const void *finch_tile_row(const void *w, size_t w_stride, size_t r, size_t nr) {
+    return (const char *)w + (r < nr ? r : nr - 1) * w_stride;
+}
+
+#endif

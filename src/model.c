@@ -1,0 +1,409 @@
+/* model.c - from a model file to a finch_model: read the hyperparameters,
+ * bind every weight by name with its shape checked, convert the small
+ * tensors (norms, biases) to f32, attach the tokenizer.
+ *
+ * Three sources share one binder: GGUF (llama.cpp names), a Hugging Face
+ * directory (HF names, translated), and llama2.c checkpoints (for convert). */
+#include "model.h"
+#include "finch.h"
+
+#include "gguf.h"
+#include "llama2c.h"
+#include "safetensors.h"
+#include "tokenizer.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct finch_model_storage {
+    gguf_file gguf;
+    bool has_gguf;
+    hf_model_files hf;
+    bool has_hf;
+    llama2c_file l2c;
+    bool has_l2c;
+    float **owned; /* f32 copies of small tensors */
+    size_t n_owned;
+};
+
+/* -------------------------------------------------------- tensor lookup */
+
+/* Find a tensor by its GGUF name in whichever source the model came from. */
+static bool find_tensor(const finch_model *m, const char *gguf_name, finch_tensor_ref *out) {
+    const finch_model_storage *s = m->storage;
+    if (s->has_gguf) {
+        const gguf_tensor *t = gguf_find_tensor(&s->gguf, gguf_name);
+        if (!t) return false;
+        out->name = gguf_name;
+        out->type = t->type;
+        out->n_dims = t->n_dims;
+        memcpy(out->ne, t->ne, sizeof out->ne);
+        out->data = t->data;
+        out->nbytes = t->nbytes;
+        return true;
+    }
+    if (s->has_hf) {
+        char hf_name[256];
+        if (!hf_name_from_gguf(gguf_name, hf_name, sizeof hf_name)) return false;
+        const finch_tensor_ref *t = hf_find(&s->hf, hf_name);
+        if (!t) return false;
+        *out = *t;
+        return true;
+    }
+    if (s->has_l2c) {
+        const finch_tensor_ref *t = llama2c_find(&s->l2c, gguf_name);
+        if (!t) return false;
+        *out = *t;
+        return true;
+    }
+    return false;
+}
+
+static finch_status keep_f32_copy(finch_model *m, const finch_tensor_ref *t, size_t n, finch_weight *w) {
+    finch_model_storage *s = m->storage;
+    float **owned = realloc(s->owned, (s->n_owned + 1) * sizeof *owned);
+    if (!owned) return finch_fail(FINCH_ERR_NOMEM, "out of memory");
+    s->owned = owned;
+    float *buf = finch_alloc(n, sizeof(float));
+    if (!buf) return FINCH_ERR_NOMEM;
+    s->owned[s->n_owned++] = buf;
+    finch_row_to_f32(t->type, t->data, buf, n);
+    w->data = buf;
+    w->type = FINCH_F32;
+    return FINCH_OK;
+}
+
+/* Bind `name` as W [rows, cols]; rows == 1 for vectors.  Vectors are kept as
+ * f32 (converted when stored otherwise).  optional: absent is not an error. */
+static finch_status bind(finch_model *m, const char *name, size_t rows, size_t cols,
+                         bool optional, finch_weight *w) {
+    finch_tensor_ref t;
+    memset(w, 0, sizeof *w);
+    if (!find_tensor(m, name, &t)) {
+        if (optional) return FINCH_OK;
+        return finch_fail(FINCH_ERR_FORMAT, "missing tensor %s", name);
+    }
+    bool is_vec = rows == 1;
+    bool shape_ok = is_vec ? (t.n_dims == 1 && t.ne[0] == cols)
+                           : (t.n_dims == 2 && t.ne[0] == cols && t.ne[1] == rows);
+    if (!shape_ok)
+        return finch_fail(FINCH_ERR_FORMAT, "tensor %s has shape [%llu, %llu], expected [%zu, %zu]", name,
+                          (unsigned long long)(t.n_dims > 1 ? t.ne[1] : 1), (unsigned long long)t.ne[0],
+                          rows, cols);
+    size_t row_bytes = finch_row_bytes(t.type, cols), need;
+    if (row_bytes == 0 || !finch_mul_ok(row_bytes, rows, &need) || need > t.nbytes)
+        return finch_fail(FINCH_ERR_FORMAT, "tensor %s: %s data does not fit its shape", name,
+                          finch_dtype_name(t.type));
+    w->rows = rows;
+    w->cols = cols;
+    w->type = t.type;
+    w->data = t.data;
+    if (is_vec && t.type != FINCH_F32) return keep_f32_copy(m, &t, cols, w);
+    return FINCH_OK;
+}
+
+/* ------------------------------------------------------------- weights */
+
+static finch_status bind_layer(finch_model *m, size_t l) {
+    const finch_config *c = &m->cfg;
+    finch_layer *L = &m->layers[l];
+    size_t qdim = c->n_head * c->head_dim, kvdim = c->n_kv_head * c->head_dim;
+    char n[96];
+    finch_status st;
+#define BIND(field, suffix, rows, cols, opt)                                   \
+    do {                                                                       \
+        snprintf(n, sizeof n, "blk.%zu.%s", l, suffix);                        \
+        if ((st = bind(m, n, rows, cols, opt, &L->field)) != FINCH_OK) return st; \
+    } while (0)
+    BIND(attn_norm, "attn_norm.weight", 1, c->dim, false);
+    BIND(wq, "attn_q.weight", qdim, c->dim, false);
+    BIND(wk, "attn_k.weight", kvdim, c->dim, false);
+    BIND(wv, "attn_v.weight", kvdim, c->dim, false);
+    BIND(bq, "attn_q.bias", 1, qdim, !c->has_qkv_bias);
+    BIND(bk, "attn_k.bias", 1, kvdim, !c->has_qkv_bias);
+    BIND(bv, "attn_v.bias", 1, kvdim, !c->has_qkv_bias);
+    BIND(wo, "attn_output.weight", c->dim, qdim, false);
+    BIND(ffn_norm, "ffn_norm.weight", 1, c->dim, false);
+    BIND(w_gate, "ffn_gate.weight", c->ffn_dim, c->dim, false);
+    BIND(w_up, "ffn_up.weight", c->ffn_dim, c->dim, false);
+    BIND(w_down, "ffn_down.weight", c->dim, c->ffn_dim, false);
+#undef BIND
+    return FINCH_OK;
+}
+
+static finch_status bind_weights(finch_model *m) {
+    finch_config *c = &m->cfg;
+    finch_status st;
+    if ((st = bind(m, "token_embd.weight", c->vocab, c->dim, false, &m->tok_embd))) return st;
+    m->layers = finch_zalloc(c->n_layer, sizeof(finch_layer));
+    if (!m->layers) return FINCH_ERR_NOMEM;
+    for (size_t l = 0; l < c->n_layer; l++)
+        if ((st = bind_layer(m, l))) return st;
+    if ((st = bind(m, "output_norm.weight", 1, c->dim, false, &m->out_norm))) return st;
+    if ((st = bind(m, "output.weight", c->vocab, c->dim, true, &m->output))) return st;
+    c->tied_output = m->output.data == NULL;
+    if (c->tied_output) m->output = m->tok_embd;
+    return FINCH_OK;
+}
+
+/* --------------------------------------------------------- hyperparams */
+
+/* Every check the forward pass relies on, whatever the source. */
+finch_status finch_config_validate(const finch_config *c) {
+    if (!c->dim || !c->n_layer || !c->n_head || !c->n_kv_head || !c->ffn_dim || !c->vocab || !c->head_dim)
+        return finch_fail(FINCH_ERR_FORMAT, "a model dimension is zero");
+    if (c->n_head % c->n_kv_head)
+        return finch_fail(FINCH_ERR_FORMAT, "head count %zu is not a multiple of the KV head count %zu",
+                          c->n_head, c->n_kv_head);
+    if (c->dim > (1u << 20) || c->ffn_dim > (1u << 22) || c->n_layer > 4096 || c->n_head > 4096 ||
+        c->head_dim > 1024 || c->vocab > (1u << 24))
+        return finch_fail(FINCH_ERR_FORMAT, "model dimensions out of range");
+    if (c->rope_dim == 0 || c->rope_dim > c->head_dim || c->rope_dim % 2)
+        return finch_fail(FINCH_ERR_FORMAT, "rope dimension %zu invalid for head dim %zu", c->rope_dim, c->head_dim);
+    if (!(c->rms_eps > 0 && c->rms_eps < 1) || !(c->rope_base > 1 && isfinite(c->rope_base)))
+        return finch_fail(FINCH_ERR_FORMAT, "rms epsilon or rope base out of range");
+    return FINCH_OK;
+}
+
+static finch_status gguf_size(const gguf_file *g, const char *arch, const char *key, bool required,
+                              size_t *out) {
+    char k[128];
+    uint64_t v;
+    snprintf(k, sizeof k, "%s.%s", arch, key);
+    if (!gguf_get_u64(g, k, &v)) {
+        if (required) return finch_fail(FINCH_ERR_FORMAT, "missing metadata %s", k);
+        return FINCH_OK;
+    }
+    if (v > SIZE_MAX / 2) return finch_fail(FINCH_ERR_FORMAT, "metadata %s out of range", k);
+    *out = (size_t)v;
+    return FINCH_OK;
+}
+
+static finch_status config_from_gguf(const gguf_file *g, finch_config *c) {
+    gguf_str arch;
+    memset(c, 0, sizeof *c);
+    if (!gguf_get_str(g, "general.architecture", &arch))
+        return finch_fail(FINCH_ERR_FORMAT, "missing metadata general.architecture");
+    if (gguf_str_eq(arch, "llama")) c->rope_pairing = FINCH_ROPE_ADJACENT;
+    else if (gguf_str_eq(arch, "qwen2")) { c->rope_pairing = FINCH_ROPE_HALF; c->has_qkv_bias = 1; }
+    else return finch_fail(FINCH_ERR_UNSUPPORTED, "architecture '%.*s' is not supported (llama, qwen2)",
+                           (int)(arch.len > 32 ? 32 : arch.len), arch.ptr);
+    snprintf(c->arch, sizeof c->arch, "%.*s", (int)arch.len, arch.ptr);
+    finch_status st;
+    c->ctx_len = 2048;
+    if ((st = gguf_size(g, c->arch, "embedding_length", true, &c->dim)) ||
+        (st = gguf_size(g, c->arch, "block_count", true, &c->n_layer)) ||
+        (st = gguf_size(g, c->arch, "feed_forward_length", true, &c->ffn_dim)) ||
+        (st = gguf_size(g, c->arch, "attention.head_count", true, &c->n_head)) ||
+        (st = gguf_size(g, c->arch, "context_length", false, &c->ctx_len)))
+        return st;
+    c->n_kv_head = c->n_head;
+    if ((st = gguf_size(g, c->arch, "attention.head_count_kv", false, &c->n_kv_head))) return st;
+    if (c->n_head == 0) return finch_fail(FINCH_ERR_FORMAT, "head count is zero");
+    c->head_dim = c->dim / c->n_head;
+    if ((st = gguf_size(g, c->arch, "attention.key_length", false, &c->head_dim))) return st;
+    c->rope_dim = c->head_dim;
+    if ((st = gguf_size(g, c->arch, "rope.dimension_count", false, &c->rope_dim))) return st;
+    char k[128];
+    c->rms_eps = 1e-5f;
+    c->rope_base = 10000.0f;
+    snprintf(k, sizeof k, "%s.attention.layer_norm_rms_epsilon", c->arch);
+    gguf_get_f32(g, k, &c->rms_eps);
+    snprintf(k, sizeof k, "%s.rope.freq_base", c->arch);
+    gguf_get_f32(g, k, &c->rope_base);
+    const gguf_tensor *emb = gguf_find_tensor(g, "token_embd.weight");
+    if (!emb || emb->n_dims != 2) return finch_fail(FINCH_ERR_FORMAT, "missing tensor token_embd.weight");
+    c->vocab = (size_t)emb->ne[1];
+    return FINCH_OK;
+}
+
+/* ---------------------------------------------------------------- load */
+
+static bool is_directory(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static finch_status open_source(finch_model *m, const char *path) {
+    finch_model_storage *s = m->storage;
+    finch_status st;
+    if (is_directory(path)) {
+        if ((st = hf_open(path, &s->hf))) return st;
+        s->has_hf = true;
+        m->cfg = s->hf.cfg;
+        snprintf(m->source_format, sizeof m->source_format, "hf");
+        return FINCH_OK;
+    }
+    if ((st = gguf_open(path, &s->gguf))) return st;
+    s->has_gguf = true;
+    snprintf(m->source_format, sizeof m->source_format, "gguf");
+    return config_from_gguf(&s->gguf, &m->cfg);
+}
+
+static finch_status load_tokenizer(finch_model *m) {
+    finch_model_storage *s = m->storage;
+    if (s->has_gguf) return finch_tokenizer_from_gguf(&s->gguf, &m->tokenizer);
+    if (s->has_hf && s->hf.tokenizer_json[0])
+        return finch_tokenizer_from_json(s->hf.tokenizer_json,
+                                         s->hf.tokenizer_config[0] ? s->hf.tokenizer_config : NULL,
+                                         &m->tokenizer);
+    return FINCH_OK;
+}
+
+static finch_status check_tokenizer(const finch_model *m) {
+    if (!m->tokenizer) return FINCH_OK;
+    if (finch_tokenizer_vocab(m->tokenizer) > m->cfg.vocab)
+        return finch_fail(FINCH_ERR_FORMAT, "tokenizer has %zu tokens but the embedding only %zu rows",
+                          finch_tokenizer_vocab(m->tokenizer), m->cfg.vocab);
+    return FINCH_OK;
+}
+
+static finch_status model_new(finch_model **out) {
+    finch_model *m = finch_zalloc(1, sizeof *m);
+    if (!m) return FINCH_ERR_NOMEM;
+    m->storage = finch_zalloc(1, sizeof *m->storage);
+    if (!m->storage) { free(m); return FINCH_ERR_NOMEM; }
+    *out = m;
+    return FINCH_OK;
+}
+
+static finch_status finish_load(finch_model *m) {
+    finch_status st;
+    if ((st = finch_config_validate(&m->cfg)) || (st = bind_weights(m)) ||
+        (st = load_tokenizer(m)) || (st = check_tokenizer(m)))
+        return st;
+    return FINCH_OK;
+}
+
+finch_status finch_model_load(const char *path, finch_model **out) {
+    *out = NULL;
+    finch_model *m;
+    finch_status st = model_new(&m);
+    if (st) return st;
+    if ((st = open_source(m, path)) || (st = finish_load(m))) {
+        finch_fail_prefix(st, "%s", path);
+        finch_model_free(m);
+        return st;
+    }
+    *out = m;
+    return FINCH_OK;
+}
+
+finch_status finch_model_load_llama2c(const char *path, const char *tokenizer_path, finch_model **out) {
+    *out = NULL;
+    finch_model *m;
+    finch_status st = model_new(&m);
+    if (st) return st;
+    if ((st = llama2c_open(path, &m->storage->l2c)) == FINCH_OK) {
+        m->storage->has_l2c = true;
+        m->cfg = m->storage->l2c.cfg;
+        snprintf(m->source_format, sizeof m->source_format, "llama2c");
+        st = finish_load(m);
+    }
+    if (st == FINCH_OK && tokenizer_path)
+        st = finch_tokenizer_from_llama2c(tokenizer_path, m->cfg.vocab, &m->tokenizer);
+    if (st) {
+        finch_fail_prefix(st, "%s", path);
+        finch_model_free(m);
+        return st;
+    }
+    *out = m;
+    return FINCH_OK;
+}
+
+void finch_model_free(finch_model *m) {
+    if (!m) return;
+    finch_model_storage *s = m->storage;
+    if (s) {
+        if (s->has_gguf) gguf_close(&s->gguf);
+        if (s->has_hf) hf_close(&s->hf);
+        if (s->has_l2c) llama2c_close(&s->l2c);
+        for (size_t i = 0; i < s->n_owned; i++) free(s->owned[i]);
+        free(s->owned);
+        free(s);
+    }
+    if (m->tokenizer) finch_tokenizer_free(m->tokenizer);
+    free(m->layers);
+    free(m);
+}
+
+/* ------------------------------------------------------ HF name mapping */
+
+bool hf_name_from_gguf(const char *gguf_name, char *out, size_t cap) {
+    static const char *const whole[][2] = {
+        { "token_embd.weight", "model.embed_tokens.weight" },
+        { "output_norm.weight", "model.norm.weight" },
+        { "output.weight", "lm_head.weight" },
+    };
+    static const char *const per_layer[][2] = {
+        { "attn_norm.weight", "input_layernorm.weight" },
+        { "attn_q.weight", "self_attn.q_proj.weight" },   { "attn_q.bias", "self_attn.q_proj.bias" },
+        { "attn_k.weight", "self_attn.k_proj.weight" },   { "attn_k.bias", "self_attn.k_proj.bias" },
+        { "attn_v.weight", "self_attn.v_proj.weight" },   { "attn_v.bias", "self_attn.v_proj.bias" },
+        { "attn_output.weight", "self_attn.o_proj.weight" },
+        { "ffn_norm.weight", "post_attention_layernorm.weight" },
+        { "ffn_gate.weight", "mlp.gate_proj.weight" },
+        { "ffn_up.weight", "mlp.up_proj.weight" },
+        { "ffn_down.weight", "mlp.down_proj.weight" },
+    };
+    for (size_t i = 0; i < sizeof whole / sizeof whole[0]; i++)
+        if (!strcmp(gguf_name, whole[i][0])) return snprintf(out, cap, "%s", whole[i][1]) < (int)cap;
+    unsigned long layer;
+    int used = 0;
+    if (sscanf(gguf_name, "blk.%lu.%n", &layer, &used) != 1 || used == 0) return false;
+    for (size_t i = 0; i < sizeof per_layer / sizeof per_layer[0]; i++)
+        if (!strcmp(gguf_name + used, per_layer[i][0]))
+            return snprintf(out, cap, "model.layers.%lu.%s", layer, per_layer[i][1]) < (int)cap;
+    return false;
+}
+
+/* ------------------------------------------------------------ describe */
+
+static void describe_types(const finch_model *m, FILE *f) {
+    size_t counts[64] = { 0 };
+    for (size_t l = 0; l < m->cfg.n_layer; l++) {
+        const finch_layer *L = &m->layers[l];
+        const finch_weight *ws[] = { &L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down };
+        for (size_t i = 0; i < 7; i++) counts[ws[i]->type & 63]++;
+    }
+    fprintf(f, "tensor types: embedding %s, output %s, layer matrices", finch_dtype_name(m->tok_embd.type),
+            finch_dtype_name(m->output.type));
+    const finch_dtype types[] = { FINCH_F32, FINCH_F16, FINCH_BF16, FINCH_Q8_0 };
+    for (size_t i = 0; i < 4; i++)
+        if (counts[types[i]]) fprintf(f, " %s x%zu", finch_dtype_name(types[i]), counts[types[i]]);
+    fprintf(f, "\n");
+}
+
+static size_t weight_bytes(const finch_weight *w) {
+    return w->data ? finch_row_bytes(w->type, w->cols) * w->rows : 0;
+}
+
+void finch_model_describe(const finch_model *m, FILE *f) {
+    const finch_config *c = &m->cfg;
+    size_t bytes = weight_bytes(&m->tok_embd) + weight_bytes(&m->out_norm);
+    if (!c->tied_output) bytes += weight_bytes(&m->output);
+    for (size_t l = 0; l < c->n_layer; l++) {
+        const finch_layer *L = &m->layers[l];
+        const finch_weight *ws[] = { &L->attn_norm, &L->wq, &L->wk, &L->wv, &L->bq, &L->bk, &L->bv,
+                                     &L->wo, &L->ffn_norm, &L->w_gate, &L->w_up, &L->w_down };
+        for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) bytes += weight_bytes(ws[i]);
+    }
+    fprintf(f, "format: %s\narchitecture: %s\n", m->source_format, c->arch);
+    fprintf(f, "dim %zu, layers %zu, heads %zu, kv heads %zu (group %zu), head dim %zu, ffn %zu\n",
+            c->dim, c->n_layer, c->n_head, c->n_kv_head, c->n_head / c->n_kv_head, c->head_dim, c->ffn_dim);
+    fprintf(f, "vocab %zu, context length %zu, rms eps %g, rope base %g, rope dim %zu, rope pairing %s\n",
+            c->vocab, c->ctx_len, (double)c->rms_eps, (double)c->rope_base, c->rope_dim,
+            c->rope_pairing == FINCH_ROPE_ADJACENT ? "adjacent (2i, 2i+1)" : "half (i, i+d/2)");
+    fprintf(f, "output: %s%s\n", c->tied_output ? "tied to the token embedding" : "separate matrix",
+            c->has_qkv_bias ? ", q/k/v biases" : "");
+    describe_types(m, f);
+    fprintf(f, "weights: %.2f MB\n", (double)bytes / 1e6);
+    if (m->tokenizer)
+        fprintf(f, "tokenizer: %s, %zu tokens, bos %d, eos %d, add bos %s\n", finch_tokenizer_kind(m->tokenizer),
+                finch_tokenizer_vocab(m->tokenizer), finch_tokenizer_bos(m->tokenizer),
+                finch_tokenizer_eos(m->tokenizer), finch_tokenizer_add_bos(m->tokenizer) ? "yes" : "no");
+    else
+        fprintf(f, "tokenizer: none\n");
+}

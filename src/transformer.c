@@ -1,0 +1,336 @@
+/* transformer.c - the forward pass of a Llama-family model over a plain-array
+ * KV cache.  Sections follow the data: KV cache, context (scratch + RoPE),
+ * one layer (attention, then MLP), the whole pass, logits.
+ *
+ * Per layer, for a batch of n tokens at positions pos0 .. pos0+n-1:
+ *   xn = rmsnorm(x) ; q,k,v = xn Wq^T, xn Wk^T, xn Wv^T (+ biases)
+ *   rope(q), rope(k) ; append k, v to the cache ; [hook: Finch scores]
+ *   x += attention(q, cache) Wo^T
+ *   xn = rmsnorm(x) ; x += (silu(xn Wg^T) * (xn Wu^T)) Wd^T
+ */
+#include "finch.h"
+#include "kernels.h"
+#include "util.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- KV cache */
+
+finch_status finch_kv_init(finch_kv_cache *kv, const finch_config *cfg, size_t capacity) {
+    memset(kv, 0, sizeof *kv);
+    size_t per_layer, total;
+    if (!finch_mul_ok(cfg->n_kv_head, capacity, &per_layer) ||
+        !finch_mul_ok(per_layer, cfg->head_dim, &per_layer) ||
+        !finch_mul_ok(per_layer, cfg->n_layer, &total))
+        return finch_fail(FINCH_ERR_NOMEM, "KV cache of %zu positions overflows", capacity);
+    kv->n_layer = cfg->n_layer;
+    kv->n_kv_head = cfg->n_kv_head;
+    kv->capacity = capacity;
+    kv->head_dim = cfg->head_dim;
+    kv->k = finch_alloc(total, sizeof(float));
+    kv->v = finch_alloc(total, sizeof(float));
+    kv->n_pos = finch_zalloc(cfg->n_layer, sizeof(size_t));
+    if (!kv->k || !kv->v || !kv->n_pos) {
+        finch_kv_free(kv);
+        return finch_fail(FINCH_ERR_NOMEM, "out of memory for a KV cache of %zu positions", capacity);
+    }
+    return FINCH_OK;
+}
+
+void finch_kv_free(finch_kv_cache *kv) {
+    free(kv->k);
+    free(kv->v);
+    free(kv->n_pos);
+    memset(kv, 0, sizeof *kv);
+}
+
+static size_t kv_offset(const finch_kv_cache *kv, size_t l, size_t g, size_t pos) {
+    return ((l * kv->n_kv_head + g) * kv->capacity + pos) * kv->head_dim;
+}
+float *finch_kv_k(const finch_kv_cache *kv, size_t l, size_t g, size_t pos) {
+    return kv->k + kv_offset(kv, l, g, pos);
+}
+float *finch_kv_v(const finch_kv_cache *kv, size_t l, size_t g, size_t pos) {
+    return kv->v + kv_offset(kv, l, g, pos);
+}
+
+void finch_kv_gather(finch_kv_cache *kv, size_t l, size_t g, const size_t *idx, size_t n) {
+    size_t row = kv->head_dim * sizeof(float);
+    for (size_t j = 0; j < n; j++) { /* idx ascending and idx[j] >= j: moves go backwards only */
+        if (idx[j] == j) continue;
+        memmove(finch_kv_k(kv, l, g, j), finch_kv_k(kv, l, g, idx[j]), row);
+        memmove(finch_kv_v(kv, l, g, j), finch_kv_v(kv, l, g, idx[j]), row);
+    }
+}
+
+size_t finch_kv_bytes(const finch_kv_cache *kv, size_t n_pos) {
+    return 2 * kv->n_layer * kv->n_kv_head * n_pos * kv->head_dim * sizeof(float);
+}
+
+/* ----------------------------------------------------------------- context */
+
+struct finch_ctx {
+    const finch_model *m;
+    finch_pool *pool;
+    size_t max_batch;
+    double *inv_freq;  /* [rope_dim/2]: rope_base^(-2i/rope_dim)            */
+    float *rope_cos;   /* [max_batch][rope_dim/2] for the batch's positions */
+    float *rope_sin;
+    float *x;          /* [max_batch][dim] residual stream                  */
+    float *xn;         /* [max_batch][dim] normed input of a sub-block      */
+    float *q;          /* [max_batch][n_head*head_dim]                      */
+    float *k;          /* [max_batch][n_kv_head*head_dim]                   */
+    float *v;          /* [max_batch][n_kv_head*head_dim]                   */
+    float *att;        /* [max_batch][n_head*head_dim] attention output     */
+    float *gate;       /* [max_batch][ffn_dim]                              */
+    float *up;         /* [max_batch][ffn_dim]                              */
+    float *att_scores; /* [n_head][score_cap]: one row of scores per head   */
+    size_t score_cap;
+};
+
+finch_status finch_ctx_new(const finch_model *m, size_t n_threads, size_t max_batch,
+                           finch_ctx **out) {
+    *out = NULL;
+    if (max_batch == 0) return finch_fail(FINCH_ERR_ARG, "max_batch must be > 0");
+    const finch_config *cfg = &m->cfg;
+    finch_ctx *c = finch_zalloc(1, sizeof *c);
+    if (!c) return FINCH_ERR_NOMEM;
+    c->m = m;
+    c->max_batch = max_batch;
+    size_t half = cfg->rope_dim / 2, qdim = cfg->n_head * cfg->head_dim;
+    size_t kvdim = cfg->n_kv_head * cfg->head_dim, B = max_batch;
+    finch_status st = finch_pool_new(n_threads, &c->pool);
+    if (st) { free(c); return st; }
+    c->inv_freq = finch_alloc(half ? half : 1, sizeof(double));
+    c->rope_cos = finch_alloc(B, (half ? half : 1) * sizeof(float));
+    c->rope_sin = finch_alloc(B, (half ? half : 1) * sizeof(float));
+    c->x = finch_alloc(B, cfg->dim * sizeof(float));
+    c->xn = finch_alloc(B, cfg->dim * sizeof(float));
+    c->q = finch_alloc(B, qdim * sizeof(float));
+    c->k = finch_alloc(B, kvdim * sizeof(float));
+    c->v = finch_alloc(B, kvdim * sizeof(float));
+    c->att = finch_alloc(B, qdim * sizeof(float));
+    c->gate = finch_alloc(B, cfg->ffn_dim * sizeof(float));
+    c->up = finch_alloc(B, cfg->ffn_dim * sizeof(float));
+    if (!c->inv_freq || !c->rope_cos || !c->rope_sin || !c->x || !c->xn || !c->q || !c->k ||
+        !c->v || !c->att || !c->gate || !c->up) {
+        finch_ctx_free(c);
+        return finch_fail(FINCH_ERR_NOMEM, "out of memory for a batch of %zu tokens", B);
+    }
+    for (size_t i = 0; i < half; i++)
+        c->inv_freq[i] = pow((double)cfg->rope_base, -2.0 * (double)i / (double)cfg->rope_dim);
+    *out = c;
+    return FINCH_OK;
+}
+
+void finch_ctx_free(finch_ctx *c) {
+    if (!c) return;
+    finch_pool_free(c->pool);
+    free(c->inv_freq); free(c->rope_cos); free(c->rope_sin);
+    free(c->x); free(c->xn); free(c->q); free(c->k); free(c->v);
+    free(c->att); free(c->gate); free(c->up); free(c->att_scores);
+    free(c);
+}
+
+size_t finch_ctx_threads(const finch_ctx *c) { return finch_pool_threads(c->pool); }
+
+/* -------------------------------------------------------------------- RoPE */
+
+/* Rotate one head vector by the angles in cos/sin ([rope_dim/2]). */
+static void rope_rotate(float *vec, const float *cosv, const float *sinv, size_t rope_dim,
+                        finch_rope_pairing pairing) {
+    size_t half = rope_dim / 2;
+    for (size_t i = 0; i < half; i++) {
+        size_t a = pairing == FINCH_ROPE_ADJACENT ? 2 * i : i;
+        size_t b = pairing == FINCH_ROPE_ADJACENT ? 2 * i + 1 : i + half;
+        float x0 = vec[a], x1 = vec[b];
+        vec[a] = x0 * cosv[i] - x1 * sinv[i];
+        vec[b] = x1 * cosv[i] + x0 * sinv[i];
+    }
+}
+
+/* cos/sin of pos * theta_i, computed in double once per position. */
+static void rope_angles(const finch_ctx *c, double pos, float *cosv, float *sinv) {
+    for (size_t i = 0; i < c->m->cfg.rope_dim / 2; i++) {
+        double a = pos * c->inv_freq[i];
+        cosv[i] = (float)cos(a);
+        sinv[i] = (float)sin(a);
+    }
+}
+
+void finch_rope_shift(const finch_ctx *c, float *key, long delta) {
+    const finch_config *cfg = &c->m->cfg;
+    float cosv[512], sinv[512]; /* rope_dim <= 1024 is checked at load */
+    rope_angles(c, (double)delta, cosv, sinv);
+    rope_rotate(key, cosv, sinv, cfg->rope_dim, cfg->rope_pairing);
+}
+
+static void rope_batch(finch_ctx *c, size_t n, size_t pos0) {
+    const finch_config *cfg = &c->m->cfg;
+    size_t half = cfg->rope_dim / 2, hd = cfg->head_dim;
+    for (size_t t = 0; t < n; t++) {
+        float *cosv = c->rope_cos + t * half, *sinv = c->rope_sin + t * half;
+        rope_angles(c, (double)(pos0 + t), cosv, sinv);
+        for (size_t h = 0; h < cfg->n_head; h++)
+            rope_rotate(c->q + (t * cfg->n_head + h) * hd, cosv, sinv, cfg->rope_dim, cfg->rope_pairing);
+        for (size_t g = 0; g < cfg->n_kv_head; g++)
+            rope_rotate(c->k + (t * cfg->n_kv_head + g) * hd, cosv, sinv, cfg->rope_dim, cfg->rope_pairing);
+    }
+}
+
+/* --------------------------------------------------------------- attention */
+
+typedef struct {
+    finch_ctx *c;
+    const finch_kv_cache *kv;
+    size_t layer, n, pos0;
+} attn_job;
+
+/* One query head over all tokens of the batch: causal softmax(q.k/sqrt(d))
+ * over cache positions 0 .. pos0+t, then the weighted sum of values. */
+static void attention_head(void *arg, size_t h) {
+    const attn_job *job = arg;
+    finch_ctx *c = job->c;
+    const finch_config *cfg = &c->m->cfg;
+    size_t hd = cfg->head_dim, g = h / (cfg->n_head / cfg->n_kv_head);
+    float *scores = c->att_scores + h * c->score_cap;
+    float scale = 1.0f / sqrtf((float)hd);
+    for (size_t t = 0; t < job->n; t++) {
+        const float *q = c->q + (t * cfg->n_head + h) * hd;
+        float *out = c->att + (t * cfg->n_head + h) * hd;
+        size_t n_keys = job->pos0 + t + 1;
+        for (size_t j = 0; j < n_keys; j++)
+            scores[j] = finch_dot_f32(q, finch_kv_k(job->kv, job->layer, g, j), hd) * scale;
+        finch_softmax(scores, n_keys);
+        memset(out, 0, hd * sizeof(float));
+        for (size_t j = 0; j < n_keys; j++)
+            finch_axpy(out, scores[j], finch_kv_v(job->kv, job->layer, g, j), hd);
+    }
+}
+
+static finch_status ensure_score_rows(finch_ctx *c, size_t n_keys) {
+    if (n_keys <= c->score_cap) return FINCH_OK;
+    size_t cap = n_keys < 256 ? 256 : n_keys + n_keys / 2;
+    float *s = finch_alloc(c->m->cfg.n_head, cap * sizeof(float));
+    if (!s) return FINCH_ERR_NOMEM;
+    free(c->att_scores);
+    c->att_scores = s;
+    c->score_cap = cap;
+    return FINCH_OK;
+}
+
+/* ------------------------------------------------------------------- layer */
+
+static void add_bias(float *y, const finch_weight *b, size_t n, size_t width) {
+    if (!b->data) return;
+    for (size_t t = 0; t < n; t++)
+        for (size_t i = 0; i < width; i++) y[t * width + i] += ((const float *)b->data)[i];
+}
+
+static void rmsnorm_rows(float *out, const float *x, const finch_weight *w, size_t n,
+                         size_t dim, float eps) {
+    for (size_t t = 0; t < n; t++)
+        finch_rmsnorm(out + t * dim, x + t * dim, w->data, dim, eps);
+}
+
+static void store_kv(finch_ctx *c, finch_kv_cache *kv, size_t l, size_t n, size_t pos0) {
+    const finch_config *cfg = &c->m->cfg;
+    size_t hd = cfg->head_dim;
+    for (size_t t = 0; t < n; t++)
+        for (size_t g = 0; g < cfg->n_kv_head; g++) {
+            memcpy(finch_kv_k(kv, l, g, pos0 + t), c->k + (t * cfg->n_kv_head + g) * hd, hd * sizeof(float));
+            memcpy(finch_kv_v(kv, l, g, pos0 + t), c->v + (t * cfg->n_kv_head + g) * hd, hd * sizeof(float));
+        }
+    kv->n_pos[l] = pos0 + n;
+}
+
+static finch_status attention_block(finch_ctx *c, finch_kv_cache *kv, size_t l, size_t n,
+                                    size_t pos0, const finch_hooks *hooks) {
+    const finch_config *cfg = &c->m->cfg;
+    const finch_layer *L = &c->m->layers[l];
+    size_t qdim = cfg->n_head * cfg->head_dim, kvdim = cfg->n_kv_head * cfg->head_dim;
+    finch_status st;
+    rmsnorm_rows(c->xn, c->x, &L->attn_norm, n, cfg->dim, cfg->rms_eps);
+    if ((st = finch_matmul(c->pool, c->q, c->xn, n, &L->wq)) ||
+        (st = finch_matmul(c->pool, c->k, c->xn, n, &L->wk)) ||
+        (st = finch_matmul(c->pool, c->v, c->xn, n, &L->wv)))
+        return st;
+    add_bias(c->q, &L->bq, n, qdim);
+    add_bias(c->k, &L->bk, n, kvdim);
+    add_bias(c->v, &L->bv, n, kvdim);
+    rope_batch(c, n, pos0);
+    store_kv(c, kv, l, n, pos0);
+    if (hooks && hooks->on_attention &&
+        (st = hooks->on_attention(hooks->user, l, c->q, n, pos0, kv)) != FINCH_OK)
+        return st;
+    attn_job job = { c, kv, l, n, pos0 };
+    finch_pool_run(c->pool, cfg->n_head, attention_head, &job);
+    if ((st = finch_matmul(c->pool, c->xn, c->att, n, &L->wo))) return st;
+    for (size_t i = 0; i < n * cfg->dim; i++) c->x[i] += c->xn[i];
+    return FINCH_OK;
+}
+
+static finch_status mlp_block(finch_ctx *c, size_t l, size_t n) {
+    const finch_config *cfg = &c->m->cfg;
+    const finch_layer *L = &c->m->layers[l];
+    finch_status st;
+    rmsnorm_rows(c->xn, c->x, &L->ffn_norm, n, cfg->dim, cfg->rms_eps);
+    if ((st = finch_matmul(c->pool, c->gate, c->xn, n, &L->w_gate)) ||
+        (st = finch_matmul(c->pool, c->up, c->xn, n, &L->w_up)))
+        return st;
+    finch_silu_mul(c->gate, c->up, n * cfg->ffn_dim);
+    if ((st = finch_matmul(c->pool, c->xn, c->gate, n, &L->w_down))) return st;
+    for (size_t i = 0; i < n * cfg->dim; i++) c->x[i] += c->xn[i];
+    return FINCH_OK;
+}
+
+/* ------------------------------------------------------------ forward pass */
+
+static finch_status check_forward_args(const finch_ctx *c, const finch_kv_cache *kv,
+                                       const int32_t *tokens, size_t n, size_t pos0,
+                                       size_t n_logits) {
+    const finch_config *cfg = &c->m->cfg;
+    if (n == 0 || n > c->max_batch)
+        return finch_fail(FINCH_ERR_ARG, "forward: %zu tokens (batch limit %zu)", n, c->max_batch);
+    if (n_logits > n) return finch_fail(FINCH_ERR_ARG, "forward: %zu logits rows for %zu tokens", n_logits, n);
+    if (kv->n_layer != cfg->n_layer || kv->n_kv_head != cfg->n_kv_head || kv->head_dim != cfg->head_dim)
+        return finch_fail(FINCH_ERR_ARG, "forward: KV cache shape does not match the model");
+    if (pos0 + n > kv->capacity)
+        return finch_fail(FINCH_ERR_ARG, "forward: positions up to %zu exceed the KV cache capacity %zu",
+                          pos0 + n, kv->capacity);
+    for (size_t l = 0; l < cfg->n_layer; l++)
+        if (kv->n_pos[l] != pos0)
+            return finch_fail(FINCH_ERR_ARG, "forward: layer %zu holds %zu positions, not %zu", l, kv->n_pos[l], pos0);
+    for (size_t t = 0; t < n; t++)
+        if (tokens[t] < 0 || (size_t)tokens[t] >= cfg->vocab)
+            return finch_fail(FINCH_ERR_ARG, "token id %d outside the vocabulary (0..%zu)", tokens[t], cfg->vocab - 1);
+    return FINCH_OK;
+}
+
+finch_status finch_forward(finch_ctx *c, finch_kv_cache *kv, const int32_t *tokens,
+                           size_t n, size_t pos0, const finch_hooks *hooks,
+                           float *logits, size_t n_logits) {
+    const finch_model *m = c->m;
+    const finch_config *cfg = &m->cfg;
+    finch_status st = check_forward_args(c, kv, tokens, n, pos0, logits ? n_logits : 0);
+    if (st || (st = ensure_score_rows(c, pos0 + n))) return st;
+
+    size_t emb_row = finch_row_bytes(m->tok_embd.type, cfg->dim);
+    for (size_t t = 0; t < n; t++)
+        finch_row_to_f32(m->tok_embd.type, (const uint8_t *)m->tok_embd.data + (size_t)tokens[t] * emb_row,
+                         c->x + t * cfg->dim, cfg->dim);
+
+    for (size_t l = 0; l < cfg->n_layer; l++) {
+        if ((st = attention_block(c, kv, l, n, pos0, hooks)) || (st = mlp_block(c, l, n))) return st;
+        if (hooks && hooks->on_hidden) hooks->on_hidden(hooks->user, l, c->x, n);
+    }
+    if (!logits || n_logits == 0) return FINCH_OK;
+    size_t first = n - n_logits;
+    rmsnorm_rows(c->xn, c->x + first * cfg->dim, &m->out_norm, n_logits, cfg->dim, cfg->rms_eps);
+    return finch_matmul(c->pool, logits, c->xn, n_logits, &m->output);
+}
+
+size_t finch_ctx_max_batch(const finch_ctx *c) { return c->max_batch; }
+const finch_model *finch_ctx_model(const finch_ctx *c) { return c->m; }
