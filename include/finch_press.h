@@ -60,12 +60,12 @@ typedef struct {
     double ratio;            /* FINCH_BUDGET_RATIO (> 0)                        */
     double cr;               /* FINCH_BUDGET_CR (0 <= cr < 1)                   */
     size_t chunk;            /* iterative: S context tokens per chunk; 0 = N    */
-    size_t batch;            /* tokens per finch_forward call; must not exceed
-                                the max_batch the finch_ctx was created with   */
+    size_t batch;            /* tokens per finch_forward call (<= the ctx's
+                                max_batch); 0 = the ctx's max_batch            */
 } finch_press_params;
 
 /* Defaults: iterative, per-head, normalize on, budget tokens 0 (must be set),
- * chunk 0 (whole context), batch 0 (must be set). */
+ * chunk 0 (whole context), batch 0 (the ctx's max_batch). */
 finch_press_params finch_press_defaults(void);
 
 const char *finch_press_mode_name(finch_press_mode m);     /* "iterative" */
@@ -146,7 +146,8 @@ typedef struct finch_press finch_press;
 /* Progress after each chunk (oneshot: one step). */
 typedef void (*finch_press_progress)(void *user, size_t done, size_t total);
 
-/* A press over `m` run with `ctx` (both must outlive it). */
+/* A press over model `m` run with `ctx` (created for m; both must outlive
+ * the press). */
 finch_status finch_press_new(const finch_model *m, finch_ctx *ctx, const finch_press_params *p,
                              finch_press **out);
 void finch_press_free(finch_press *fp);

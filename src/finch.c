@@ -192,7 +192,10 @@ finch_status finch_press_new(const finch_model *m, finch_ctx *ctx, const finch_p
         return finch_fail(FINCH_ERR_ARG, "unknown Finch mode %d", (int)p->mode);
     if (p->select != FINCH_SELECT_HEAD && p->select != FINCH_SELECT_LAYER)
         return finch_fail(FINCH_ERR_ARG, "unknown Finch selection %d", (int)p->select);
-    if (p->batch == 0) return finch_fail(FINCH_ERR_ARG, "Finch: batch (tokens per forward call) must be >= 1");
+    if (m != finch_ctx_model(ctx)) return finch_fail(FINCH_ERR_ARG, "Finch: the context belongs to another model");
+    size_t max_batch = finch_ctx_max_batch(ctx), batch = p->batch ? p->batch : max_batch;
+    if (batch > max_batch)
+        return finch_fail(FINCH_ERR_ARG, "Finch: batch %zu exceeds the context's max_batch %zu", batch, max_batch);
     if (m->cfg.n_kv_head == 0 || m->cfg.n_head % m->cfg.n_kv_head)
         return finch_fail(FINCH_ERR_ARG, "Finch: %zu query heads do not split into %zu KV groups",
                           m->cfg.n_head, m->cfg.n_kv_head);
@@ -201,7 +204,8 @@ finch_status finch_press_new(const finch_model *m, finch_ctx *ctx, const finch_p
     fp->m = m;
     fp->ctx = ctx;
     fp->p = *p;
-    fp->piece = finch_alloc(p->batch, sizeof(int32_t));
+    fp->p.batch = batch;
+    fp->piece = finch_alloc(batch, sizeof(int32_t));
     if (!fp->piece) { free(fp); return FINCH_ERR_NOMEM; }
     *out = fp;
     return FINCH_OK;

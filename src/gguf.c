@@ -235,6 +235,8 @@ static finch_status parse_kv(cursor *c, gguf_kv *kv) {
         st = finch_fail(FINCH_ERR_FORMAT, "empty metadata key at offset %zu", c->pos);
     if (st == FINCH_OK) st = rd_u32(c, &type, "metadata type");
     if (st != FINCH_OK) return st;
+    /* An unknown type fails in parse_value; until then record a harmless
+     * one, since gguf_close looks at the type to free string arrays. */
     kv->type = type < GGUF_TYPE_COUNT ? (gguf_type)type : GGUF_UINT8;
     st = parse_value(c, type, 0, true, kv);
     return st == FINCH_OK ? st : finch_fail_prefix(st, "key '%.*s'", NAME_SHOWN(kv->key));
@@ -500,25 +502,29 @@ struct gguf_writer {
     size_t alignment;
 };
 
-/* Make room for `need` elements of `elem` bytes in *p (capacity *cap). */
-static finch_status grow(void **p, size_t *cap, size_t need, size_t elem) {
-    if (need <= *cap) return FINCH_OK;
+/* Room for `need` elements of `elem` bytes in p (capacity *cap): returns
+ * the possibly moved buffer, or NULL with p untouched and still owned. */
+static void *grow(void *p, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap) return p;
     size_t ncap = *cap ? *cap : 16, bytes;
     while (ncap < need)
-        if (!finch_mul_ok(ncap, 2, &ncap)) return finch_fail(FINCH_ERR_NOMEM, "buffer size overflows");
-    if (!finch_mul_ok(ncap, elem, &bytes)) return finch_fail(FINCH_ERR_NOMEM, "buffer size overflows");
-    void *np = realloc(*p, bytes);
-    if (!np) return finch_fail(FINCH_ERR_NOMEM, "out of memory growing a buffer to %zu bytes", bytes);
-    *p = np;
-    *cap = ncap;
-    return FINCH_OK;
+        if (!finch_mul_ok(ncap, 2, &ncap)) ncap = need;
+    if (!finch_mul_ok(ncap, elem, &bytes)) {
+        finch_fail(FINCH_ERR_NOMEM, "buffer size overflows");
+        return NULL;
+    }
+    void *np = realloc(p, bytes);
+    if (!np) finch_fail(FINCH_ERR_NOMEM, "out of memory growing a buffer to %zu bytes", bytes);
+    else *cap = ncap;
+    return np;
 }
 
 static finch_status bb_put(bytebuf *b, const void *src, size_t n) {
     size_t need;
     if (!finch_add_ok(b->len, n, &need)) return finch_fail(FINCH_ERR_NOMEM, "buffer size overflows");
-    finch_status st = grow((void **)&b->p, &b->cap, need, 1);
-    if (st != FINCH_OK) return st;
+    uint8_t *p = grow(b->p, &b->cap, need, 1);
+    if (!p) return FINCH_ERR_NOMEM;
+    b->p = p;
     if (n) memcpy(b->p + b->len, src, n);
     b->len = need;
     return FINCH_OK;
@@ -581,8 +587,9 @@ static finch_status begin_kv(gguf_writer *w, const char *key, gguf_type t, size_
 }
 
 static finch_status end_kv(gguf_writer *w, const char *key, size_t mark, finch_status st) {
-    char *copy = NULL;
-    if (st == FINCH_OK) st = grow((void **)&w->keys, &w->cap_kv, w->n_kv + 1, sizeof *w->keys);
+    char *copy = NULL, **keys = NULL;
+    if (st == FINCH_OK && !(keys = grow(w->keys, &w->cap_kv, w->n_kv + 1, sizeof *keys))) st = FINCH_ERR_NOMEM;
+    if (keys) w->keys = keys;
     if (st == FINCH_OK && !(copy = strdup(key))) st = finch_fail(FINCH_ERR_NOMEM, "out of memory");
     if (st != FINCH_OK) {
         w->kv.len = mark;
@@ -656,8 +663,9 @@ finch_status gguf_add_tensor(gguf_writer *w, const char *name, finch_dtype type,
         if (strcmp(w->t[i].name, name) == 0) return finch_fail(FINCH_ERR_ARG, "duplicate tensor '%s'", name);
     if (tensor_nbytes((int)strlen(name), name, type, ne, n_dims, &nbytes) != FINCH_OK)
         return finch_fail_prefix(FINCH_ERR_ARG, "gguf_add_tensor");
-    finch_status st = grow((void **)&w->t, &w->cap_t, w->n_t + 1, sizeof *w->t);
-    if (st != FINCH_OK) return st;
+    wtensor *all = grow(w->t, &w->cap_t, w->n_t + 1, sizeof *all);
+    if (!all) return FINCH_ERR_NOMEM;
+    w->t = all;
     wtensor *t = &w->t[w->n_t];
     memset(t, 0, sizeof *t);
     if (!(t->name = strdup(name))) return finch_fail(FINCH_ERR_NOMEM, "out of memory");

@@ -242,12 +242,12 @@ static void matmul_task(void *arg, size_t task) {
     size_t t0 = (task / j->n_row_tasks) * j->task_tokens;
     size_t r1 = r0 + j->task_rows < j->rows ? r0 + j->task_rows : j->rows;
     size_t t1 = t0 + j->task_tokens < j->n ? t0 + j->task_tokens : j->n;
-    /* Tokens outside, rows inside: the block of W stays in cache while the
-     * few token rows of a tile are reused across all its row quads. */
-    for (size_t t = t0; t < t1; t += j->tile_tokens) {
-        size_t nt = t1 - t < j->tile_tokens ? t1 - t : j->tile_tokens;
-        for (size_t r = r0; r < r1; r += FINCH_TILE_ROWS) {
-            size_t nr = r1 - r < FINCH_TILE_ROWS ? r1 - r : FINCH_TILE_ROWS;
+    /* Rows outside, tokens inside: a quad of W rows stays in L1 while the
+     * block's token rows stream past it from L2. */
+    for (size_t r = r0; r < r1; r += FINCH_TILE_ROWS) {
+        size_t nr = r1 - r < FINCH_TILE_ROWS ? r1 - r : FINCH_TILE_ROWS;
+        for (size_t t = t0; t < t1; t += j->tile_tokens) {
+            size_t nt = t1 - t < j->tile_tokens ? t1 - t : j->tile_tokens;
             j->tile(j->w + r * j->w_stride, j->w_stride, nr, j->x + t * j->x_stride,
                     j->x_stride, nt, j->cols, j->out + t * j->rows + r, j->rows);
         }

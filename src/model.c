@@ -143,7 +143,7 @@ static finch_status bind_weights(finch_model *m) {
         if ((st = bind_layer(m, l))) return st;
     if ((st = bind(m, "output_norm.weight", 1, c->dim, false, &m->out_norm))) return st;
     if ((st = bind(m, "output.weight", c->vocab, c->dim, true, &m->output))) return st;
-    c->tied_output = m->output.data == NULL;
+    c->tied_output = !m->output.data || m->output.data == m->tok_embd.data;
     if (c->tied_output) m->output = m->tok_embd;
     return FINCH_OK;
 }

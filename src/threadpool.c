@@ -72,7 +72,10 @@ static bool spin_until(atomic_size_t *v, size_t val, bool equal) {
 
 static void *worker_main(void *arg) {
     finch_pool *p = arg;
-    size_t seen = atomic_load_explicit(&p->gen, memory_order_acquire);
+    /* Runs are counted from 0 before any thread starts, and every worker
+     * takes part in every run (the caller waits for all of them), so a
+     * worker that starts late still sees the first run as new. */
+    size_t seen = 0;
     for (;;) {
         if (!spin_until(&p->gen, seen, false)) {
             pthread_mutex_lock(&p->mu);

@@ -133,6 +133,16 @@ def tensor_f32(t):
     return a.reshape(shape).astype(np.float32)
 
 
+def q8_0_blocks(t):
+    """(d [rows, nb] float32 (the f16 scales), q [rows, nb, 32] int8) of a
+    2-D Q8_0 tensor, straight from the file."""
+    if t.type != Q8_0 or len(t.ne) != 2:
+        raise ValueError(f"{t.name}: not a 2-D Q8_0 tensor")
+    rec = np.frombuffer(t.data, dtype=[("d", "<f2"), ("qs", "i1", (32,))])
+    rows, nb = int(t.ne[1]), int(t.ne[0]) // 32
+    return rec["d"].astype(np.float32).reshape(rows, nb), rec["qs"].reshape(rows, nb, 32).copy()
+
+
 def load_gguf_model(path):
     """(cfg, weights, gguf) for LlamaRef, straight from the file."""
     g = read_gguf(path)

@@ -103,7 +103,7 @@ def random_weights(cfg, seed):
     """Deterministic random weights (numpy float32, HF orientation) scaled so
     the test models have peaked attention and logits of order 1:
     q/k rows ~ N(0, (1.5/sqrt(dim))^2), other matrices ~ N(0, 1/fan_in),
-    embeddings ~ N(0, 1), norms 1 + N(0, 0.1^2), biases N(0, 0.5^2)."""
+    embeddings ~ N(0, 1) (N(0, 1/16) when tied), norms 1 + N(0, 0.1^2), biases N(0, 0.5^2)."""
     rng = np.random.default_rng(seed)
     dim, hd, H, G, F, V = (cfg["dim"], cfg["head_dim"], cfg["n_head"], cfg["n_kv_head"],
                            cfg["ffn_dim"], cfg["vocab"])
@@ -114,7 +114,9 @@ def random_weights(cfg, seed):
     def norm(n):
         return (1.0 + 0.1 * rng.standard_normal(n)).astype(np.float32)
 
-    w = {"token_embd.weight": rng.standard_normal((V, dim)).astype(np.float32)}
+    # tied: the embedding is also the output matrix; keep logits of order 1
+    emb_std = 0.25 if cfg["tied"] else 1.0
+    w = {"token_embd.weight": (emb_std * rng.standard_normal((V, dim))).astype(np.float32)}
     for l in range(cfg["n_layer"]):
         p = f"blk.{l}."
         w[p + "attn_norm.weight"] = norm(dim)

@@ -31,6 +31,10 @@ Weights are keyed by GGUF-style names in Hugging Face orientation
   output_norm.weight [dim]
   output.weight [vocab, dim]          (absent when tied)
 
+Optional: LlamaRef(cfg, weights, quant={name: (d, q)}) computes the products
+with those Q8_0 weights as ggml and finch's fast kernels do (activations
+quantised to Q8_0 per 32-block, exact integer block dots); see matmul().
+
 Also here: a tiny safetensors reader (numpy) and a Hugging Face directory
 loader (config.json + model.safetensors, sharded index supported) that maps
 HF tensor names to the names above with pairing 'half'.
@@ -141,7 +145,7 @@ class LlamaRef:
     """The reference model.  cfg: dict with CFG_KEYS; weights: name -> tensor
     (torch or numpy, any float dtype; kept as float32)."""
 
-    def __init__(self, cfg, weights):
+    def __init__(self, cfg, weights, quant=None):
         missing = [k for k in CFG_KEYS if k not in cfg]
         if missing:
             raise ValueError(f"cfg lacks {missing}")
@@ -155,6 +159,31 @@ class LlamaRef:
                                      else v).float().contiguous()
                   for k, v in weights.items()}
         self._check_shapes()
+        # optional ggml-style Q8_0 x Q8_0 products: name -> (d [rows, nb]
+        # float32 holding the f16 block scales, q [rows, nb, 32] int8)
+        self.quant = dict(quant or {})
+        for k, (d, q) in self.quant.items():
+            if tuple(q.shape) != (self.w[k].shape[0], self.w[k].shape[1] // 32, 32):
+                raise ValueError(f"{k}: Q8_0 blocks do not match the weight")
+
+    def matmul(self, x, name):
+        """x [n, cols] @ W.T.  For a weight given in `quant`, emulate ggml's
+        Q8_0 path instead: quantize each 32-block of x to Q8_0 (as
+        quantize_row_q8_0_ref), take the exact integer dot per block and
+        accumulate (d_w * d_x) * isum over the blocks in float32, in order."""
+        if name not in self.quant:
+            return x @ self.w[name].T
+        d_w, q_w = self.quant[name]
+        from gguf_writer import quantize_q8_0
+        d_x, q_x = quantize_q8_0(x.detach().cpu().numpy())
+        d_x = d_x.astype(np.float32)
+        isum = np.einsum("nbi,rbi->nrb", q_x.astype(np.int64), np.asarray(q_w, np.int64))
+        d_w = np.asarray(d_w, np.float32)
+        acc = np.zeros((x.shape[0], d_w.shape[0]), np.float32)
+        for b in range(d_w.shape[1]):
+            scale = (d_x[:, None, b] * d_w[None, :, b]).astype(np.float32)
+            acc = (acc + scale * isum[:, :, b].astype(np.float32)).astype(np.float32)
+        return torch.from_numpy(acc)
 
     def _check_shapes(self):
         c, w = self.cfg, self.w
@@ -218,9 +247,9 @@ class LlamaRef:
         for l in range(L):
             p = f"blk.{l}."
             h = rms_norm(x, w[p + "attn_norm.weight"], c["rms_eps"])
-            q = h @ w[p + "attn_q.weight"].T
-            k = h @ w[p + "attn_k.weight"].T
-            v = h @ w[p + "attn_v.weight"].T
+            q = self.matmul(h, p + "attn_q.weight")
+            k = self.matmul(h, p + "attn_k.weight")
+            v = self.matmul(h, p + "attn_v.weight")
             if c["bias"]:
                 q = q + w[p + "attn_q.bias"]
                 k = k + w[p + "attn_k.bias"]
@@ -248,14 +277,14 @@ class LlamaRef:
             if return_attn:
                 out["attn"].append(a)
             o = (a @ Vh).transpose(0, 1).reshape(n, H * hd)
-            x = x + o @ w[p + "attn_output.weight"].T
+            x = x + self.matmul(o, p + "attn_output.weight")
             h = rms_norm(x, w[p + "ffn_norm.weight"], c["rms_eps"])
-            g = h @ w[p + "ffn_gate.weight"].T
-            u = h @ w[p + "ffn_up.weight"].T
-            x = x + (torch.nn.functional.silu(g) * u) @ w[p + "ffn_down.weight"].T
+            g = self.matmul(h, p + "ffn_gate.weight")
+            u = self.matmul(h, p + "ffn_up.weight")
+            x = x + self.matmul(torch.nn.functional.silu(g) * u, p + "ffn_down.weight")
             out["hidden"].append(x.clone())
         hN = rms_norm(x, w["output_norm.weight"], c["rms_eps"])
-        out["logits"] = hN @ self.output_matrix().T
+        out["logits"] = self.matmul(hN, "token_embd.weight" if c["tied"] else "output.weight")
         return out
 
     @torch.no_grad()

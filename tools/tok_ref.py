@@ -16,7 +16,6 @@
     spm_encode on our vocabulary.
 """
 
-import json
 import struct
 
 SPACE = "\u2581"

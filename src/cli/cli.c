@@ -216,7 +216,7 @@ int cli_dump_commit(cli_dump *d) {
     char old[4200] = "";
     struct stat st;
     if (stat(d->final, &st) == 0) { /* replace an earlier dump of the same name */
-        snprintf(old, sizeof old, "%s.old.%ld", d->final, (long)getpid());
+        snprintf(old, sizeof old, "%.4000s.old.%ld", d->final, (long)getpid());
         if (rename(d->final, old) != 0) {
             cli_dump_abort(d);
             return cli_error("--dump %s: cannot replace the existing directory: %s", d->final, strerror(errno));

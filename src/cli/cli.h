@@ -57,7 +57,7 @@ void cli_print_token(const finch_model *m, int32_t prev, int32_t id, FILE *f);
 
 /* ---- dumps: write into a temporary directory, then rename into place ---- */
 typedef struct {
-    char final[4096];
+    char final[4000];
     char tmp[4096];
     bool active;
 } cli_dump;

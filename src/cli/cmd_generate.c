@@ -119,6 +119,10 @@ int cmd_generate(int argc, char **argv) {
     logits = malloc(m->cfg.vocab * sizeof(float));
     if (!logits) { rc = cli_error("out of memory"); goto done; }
     print_state ps = { m, prompt[n_prompt - 1] };
+    if (o.prompt) { /* echo the prompt so the output reads as one text */
+        fputs(o.prompt, stdout);
+        fflush(stdout);
+    }
     double t0 = finch_now();
     /* The prompt is fed first (timed apart from decoding). */
     if ((st = finch_feed(ctx, &kv, prompt, n_prompt, 0, logits))) { rc = cli_fail(st, "prefill failed"); goto done; }
@@ -135,6 +139,7 @@ int cmd_generate(int argc, char **argv) {
     }
     double t2 = finch_now();
     printf("\n");
+    fflush(stdout);
     fprintf(stderr, "finch: prompt %zu tokens in %.3f s (%.1f tok/s), generated %zu tokens in %.3f s (%.1f tok/s), %zu threads\n",
             n_prompt, t1 - t0, n_prompt / (t1 - t0 + 1e-12), n_gen, t2 - t1, n_gen / (t2 - t1 + 1e-12), finch_ctx_threads(ctx));
     if (o.dump) rc = dump_run(&o, m, prompt, n_prompt, logits, gen, n_gen, t1 - t0, t2 - t1);

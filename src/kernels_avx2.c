@@ -1,0 +1,219 @@
+/* kernels_avx2.c - AVX2 + FMA + F16C inner loops.
+ *
+ * Compiled with -mavx2 -mfma -mf16c; kernels.c only calls into this file
+ * when cpuid says the CPU supports them.  Each loop mirrors its scalar twin
+ * in kernels.c; the lane layout every output follows is described in
+ * kernels_internal.h (8 lanes here; the last partial vector is zero-filled).
+ * With 16 vector registers the register tile is 4 rows x 2 tokens. */
+#include "kernels_internal.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#define LANES 8
+#define TOKENS 2
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+
+/* Fixed-order horizontal sum: halves, then pairs, then the last two. */
+static inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* Load mask for the first n < 8 lanes (sign bit set = load). */
+static inline __m256i tail_mask(size_t n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* ------------------------------------------------------ float-like weights */
+
+static ALWAYS_INLINE __m256 cvt_w(finch_dtype t, __m128i h) {
+    if (t == FINCH_F16) return _mm256_cvtph_ps(h);
+    /* bf16 is the top half of an f32: widen and shift */
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+/* 8 weights of `row` from column c as f32 (`t` folds away once inlined). */
+static ALWAYS_INLINE __m256 load_w(finch_dtype t, const void *row, size_t c) {
+    if (t == FINCH_F32) return _mm256_loadu_ps((const float *)row + c);
+    return cvt_w(t, _mm_loadu_si128((const __m128i *)((const uint16_t *)row + c)));
+}
+
+/* The last n < 8 weights, zero-filled.  AVX2 has no 16-bit masked load, so
+ * half types go through a small zeroed buffer (once per row and call). */
+static ALWAYS_INLINE __m256 load_w_tail(finch_dtype t, const void *row, size_t c, size_t n) {
+    if (t == FINCH_F32) return _mm256_maskload_ps((const float *)row + c, tail_mask(n));
+    uint16_t buf[LANES] = {0};
+    memcpy(buf, (const uint16_t *)row + c, n * sizeof(uint16_t));
+    return cvt_w(t, _mm_loadu_si128((const __m128i *)buf));
+}
+
+/* A 4-row x T-token register tile (T <= 2): 4*T accumulators of 8 lanes;
+ * each step's 4 weight vectors are loaded and converted once for T tokens. */
+static ALWAYS_INLINE void tile_float(finch_dtype t, size_t T, const void *w, size_t ws,
+                                     size_t nr, const void *x, size_t xs, size_t cols,
+                                     float *out, size_t ldo) {
+    const void *wr[FINCH_TILE_ROWS];
+    const float *xt[TOKENS];
+    __m256 acc[FINCH_TILE_ROWS][TOKENS];
+#pragma GCC unroll 4
+    for (size_t r = 0; r < FINCH_TILE_ROWS; r++) {
+        wr[r] = finch_tile_row(w, ws, r, nr);
+#pragma GCC unroll 2
+        for (size_t j = 0; j < T; j++) acc[r][j] = _mm256_setzero_ps();
+    }
+#pragma GCC unroll 2
+    for (size_t j = 0; j < T; j++) xt[j] = (const float *)((const char *)x + j * xs);
+
+    size_t c = 0;
+    for (; c + LANES <= cols; c += LANES) {
+        __m256 wv[FINCH_TILE_ROWS];
+#pragma GCC unroll 4
+        for (size_t r = 0; r < FINCH_TILE_ROWS; r++) wv[r] = load_w(t, wr[r], c);
+#pragma GCC unroll 2
+        for (size_t j = 0; j < T; j++) {
+            __m256 xv = _mm256_loadu_ps(xt[j] + c);
+#pragma GCC unroll 4
+            for (size_t r = 0; r < FINCH_TILE_ROWS; r++)
+                acc[r][j] = _mm256_fmadd_ps(wv[r], xv, acc[r][j]);
+        }
+    }
+    if (c < cols) {
+        size_t n = cols - c;
+        __m256 wv[FINCH_TILE_ROWS];
+#pragma GCC unroll 4
+        for (size_t r = 0; r < FINCH_TILE_ROWS; r++) wv[r] = load_w_tail(t, wr[r], c, n);
+#pragma GCC unroll 2
+        for (size_t j = 0; j < T; j++) {
+            __m256 xv = _mm256_maskload_ps(xt[j] + c, tail_mask(n));
+#pragma GCC unroll 4
+            for (size_t r = 0; r < FINCH_TILE_ROWS; r++)
+                acc[r][j] = _mm256_fmadd_ps(wv[r], xv, acc[r][j]);
+        }
+    }
+#pragma GCC unroll 2
+    for (size_t j = 0; j < T; j++)
+        for (size_t r = 0; r < nr; r++) out[j * ldo + r] = hsum(acc[r][j]);
+}
+
+#define TILE_WRAPPER(name, dtype)                                                            \
+    static void name(const void *w, size_t ws, size_t nr, const void *x, size_t xs,         \
+                     size_t nt, size_t cols, float *out, size_t ldo) {                      \
+        if (nt == 1) tile_float(dtype, 1, w, ws, nr, x, xs, cols, out, ldo);                 \
+        else tile_float(dtype, 2, w, ws, nr, x, xs, cols, out, ldo);                         \
+    }
+TILE_WRAPPER(tile_f32_avx2, FINCH_F32)
+TILE_WRAPPER(tile_f16_avx2, FINCH_F16)
+TILE_WRAPPER(tile_bf16_avx2, FINCH_BF16)
+
+/* -------------------------------------------------------------------- Q8_0 */
+
+/* Integer dot of one block as 8 lanes of 4-product sums.  There is no
+ * signed x signed byte multiply, so (as in ggml) multiply |w| (unsigned)
+ * by x carrying w's sign: vpmaddubsw, then vpmaddwd with ones.  Quants are
+ * in [-127, 127], so the 16-bit pair sums cannot saturate. */
+static ALWAYS_INLINE __m256i dot_q(__m256i wabs, __m256i wq, __m256i xq) {
+    __m256i p16 = _mm256_maddubs_epi16(wabs, _mm256_sign_epi8(xq, wq));
+    return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+}
+
+static ALWAYS_INLINE void tile_q8_0(size_t T, const void *w, size_t ws, size_t nr,
+                                    const void *x, size_t xs, size_t cols, float *out,
+                                    size_t ldo) {
+    const finch_block_q8_0 *wr[FINCH_TILE_ROWS], *xt[TOKENS];
+    __m256 acc[FINCH_TILE_ROWS][TOKENS];
+#pragma GCC unroll 4
+    for (size_t r = 0; r < FINCH_TILE_ROWS; r++) {
+        wr[r] = finch_tile_row(w, ws, r, nr);
+#pragma GCC unroll 2
+        for (size_t j = 0; j < T; j++) acc[r][j] = _mm256_setzero_ps();
+    }
+#pragma GCC unroll 2
+    for (size_t j = 0; j < T; j++) xt[j] = (const void *)((const char *)x + j * xs);
+
+    for (size_t b = 0; b < cols / FINCH_QK8_0; b++) {
+        __m256i wq[FINCH_TILE_ROWS], wabs[FINCH_TILE_ROWS];
+        __m256 dw[FINCH_TILE_ROWS];
+#pragma GCC unroll 4
+        for (size_t r = 0; r < FINCH_TILE_ROWS; r++) {
+            wq[r] = _mm256_loadu_si256((const __m256i *)wr[r][b].qs);
+            wabs[r] = _mm256_abs_epi8(wq[r]);
+            dw[r] = _mm256_set1_ps(_cvtsh_ss(wr[r][b].d));
+        }
+#pragma GCC unroll 2
+        for (size_t j = 0; j < T; j++) {
+            __m256i xq = _mm256_loadu_si256((const __m256i *)xt[j][b].qs);
+            __m256 dx = _mm256_set1_ps(_cvtsh_ss(xt[j][b].d));
+#pragma GCC unroll 4
+            for (size_t r = 0; r < FINCH_TILE_ROWS; r++) {
+                __m256 s = _mm256_cvtepi32_ps(dot_q(wabs[r], wq[r], xq));
+                acc[r][j] = _mm256_fmadd_ps(s, _mm256_mul_ps(dw[r], dx), acc[r][j]);
+            }
+        }
+    }
+#pragma GCC unroll 2
+    for (size_t j = 0; j < T; j++)
+        for (size_t r = 0; r < nr; r++) out[j * ldo + r] = hsum(acc[r][j]);
+}
+
+static void tile_q8_0_avx2(const void *w, size_t ws, size_t nr, const void *x, size_t xs,
+                           size_t nt, size_t cols, float *out, size_t ldo) {
+    if (nt == 1) tile_q8_0(1, w, ws, nr, x, xs, cols, out, ldo);
+    else tile_q8_0(2, w, ws, nr, x, xs, cols, out, ldo);
+}
+
+/* ------------------------------------------------------------- vector ops */
+
+/* Four independent accumulators hide the FMA latency; they are combined in
+ * a fixed order, so the result only depends on n. */
+static float dot_f32_avx2(const float *a, const float *b, size_t n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 4 * LANES <= n; i += 4 * LANES) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
+        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+    }
+    for (; i + LANES <= n; i += LANES)
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    if (i < n) {
+        __m256i m = tail_mask(n - i);
+        s1 = _mm256_fmadd_ps(_mm256_maskload_ps(a + i, m), _mm256_maskload_ps(b + i, m), s1);
+    }
+    return hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+}
+
+static void axpy_avx2(float *y, float a, const float *x, size_t n) {
+    __m256 va = _mm256_set1_ps(a);
+    size_t i = 0;
+    for (; i + LANES <= n; i += LANES)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] = fmaf(a, x[i], y[i]); /* same rounding as the FMA lanes */
+}
+
+/* Same two roundings as the scalar loop (no FMA). */
+static void scale_mul_avx2(float *out, const float *x, const float *w, float s, size_t n) {
+    __m256 vs = _mm256_set1_ps(s);
+    size_t i = 0;
+    for (; i + LANES <= n; i += LANES)
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_loadu_ps(w + i),
+                                                _mm256_mul_ps(vs, _mm256_loadu_ps(x + i))));
+    for (; i < n; i++) out[i] = w[i] * (s * x[i]);
+}
+
+const finch_kernels finch_kernels_avx2 = {
+    .isa = FINCH_ISA_AVX2,
+    .tile_tokens = TOKENS,
+    .tile_f32 = tile_f32_avx2,
+    .tile_f16 = tile_f16_avx2,
+    .tile_bf16 = tile_bf16_avx2,
+    .tile_q8_0 = tile_q8_0_avx2,
+    .dot_f32 = dot_f32_avx2,
+    .axpy = axpy_avx2,
+    .scale_mul = scale_mul_avx2,
+};

@@ -1,0 +1,212 @@
+#!/usr/bin/python3
+"""finch_ref.py - the PyTorch twin of src/finch.c: Finch KV-cache compression
+(Corallo & Papotti, TACL 2024) on top of llama_ref.LlamaRef.
+
+Written independently of the C code, from docs/finch.md and the spec:
+
+  iterative (the paper): for each chunk c of S context tokens, one forward of
+    x = c ++ Q at positions past.. over the compacted cache; the attention
+    probabilities of the question rows (LlamaRef's return_attn, fp32 causal
+    softmax over every key the row sees) are summed over the question rows
+    and the query heads of each KV group, for context columns j < past + |c|;
+    normalize: row i (at absolute position p) weighted by p = keys seen - 1.
+    k_t = min(past + |c|, max(1, floor(K * c_t / N))); keep the k_t best
+    (ties: smaller position), sort, re-rotate kept keys to 0..k_t-1, drop Q.
+
+  oneshot (kvpress FinchPress): one forward of C ++ Q; the window rows' attention
+    over the first N columns, row i weighted by N + i, mean over rows then over
+    the query heads of the group (layer: all heads); n_kept from cr as kvpress;
+    the question's positions always kept; re-rotate to 0..n_kept-1.
+
+Scores are accumulated in float64 from float32 probabilities.  Selection is
+a stable sort by (-score, position).
+
+  finch_iterative(model, C, Q, K, chunk, select, normalize, prompt=None)
+  finch_oneshot(model, C, Q, n_kept, select, normalize, prompt)
+    -> dict(kept [L, G, k] int32, keys/values [L, G, k, hd] float32,
+            logits [vocab] float32 (last prompt position), answer [<= 6] int32
+            (greedy continuation, cut before a step whose top two logits are
+            closer than 1e-3), schedule [k_t...], margin float)
+
+`margin` is the smallest gap, relative to the largest score of that head,
+between the last kept and the first dropped score over every selection: the
+fixture writer rejects cases where rounding could flip the choice.
+"""
+
+import math
+import os
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from llama_ref import rerotate  # noqa: E402
+
+
+ANSWER_TOKENS = 6
+
+
+def chunk_budget(K, N, past, chunk_len, c_t):
+    """The paper's per-chunk budget (integer arithmetic)."""
+    return min(past + chunk_len, max(1, (min(K, N) * c_t) // N))
+
+
+def oneshot_n_kept(N, m, cr):
+    """kvpress: max(1, int(k_len * (1 - compression_ratio))), k_len = N + m."""
+    return max(1, int((N + m) * (1 - cr)))
+
+
+def select_top(scores, k):
+    """Positions of the k largest scores (float64 numpy), ties to the smaller
+    position, returned ascending; and the relative gap at the cut."""
+    s = np.asarray(scores, dtype=np.float64)
+    order = np.lexsort((np.arange(s.size), -s))  # primary -s, then position
+    keep = np.sort(order[:k])
+    margin = math.inf
+    if 0 < k < s.size:
+        top = max(abs(s[order[0]]), 1e-30)
+        margin = (s[order[k - 1]] - s[order[k]]) / top
+    return keep, margin
+
+
+def question_attention(attn, n_q, n_cols, qstart, normalize):
+    """attn [H, n, T] of one forward; the last n_q rows are the question rows
+    (absolute positions qstart..).  Returns float64 [H, n_q, n_cols] with the
+    row weights applied."""
+    a = attn[:, -n_q:, :n_cols].double()
+    if normalize:
+        w = torch.arange(qstart, qstart + n_q, dtype=torch.float64)
+        a = a * w.reshape(1, n_q, 1)
+    return a
+
+
+def _rotate_to_ranks(keys, kept, cfg):
+    """keys [k, hd] stored at positions kept[r]; rotate each to position r."""
+    delta = np.arange(len(kept)) - np.asarray(kept)
+    return rerotate(keys, torch.as_tensor(delta), cfg["pairing"], cfg["rope_base"], cfg["rope_dim"])
+
+
+def finch_iterative(model, C, Q, K, chunk, select="head", normalize=True, prompt=None):
+    cfg = model.cfg
+    L, H, G, hd = cfg["n_layer"], cfg["n_head"], cfg["n_kv_head"], cfg["head_dim"]
+    rep = H // G
+    C, Q = [int(t) for t in C], [int(t) for t in Q]
+    N, m = len(C), len(Q)
+    K = min(K, N)
+    S = chunk if chunk and chunk < N else N
+    past = [(torch.zeros(G, 0, hd), torch.zeros(G, 0, hd)) for _ in range(L)]
+    orig = [[np.zeros(0, dtype=np.int64) for _ in range(G)] for _ in range(L)]
+    n_past, schedule, margin = 0, [], math.inf
+    for c0 in range(0, N, S):
+        c = C[c0:c0 + S]
+        r = model.forward(c + Q, pos0=n_past, past=past, return_attn=True)
+        qstart = n_past + len(c)
+        k_t = chunk_budget(K, N, n_past, len(c), c0 + len(c))
+        schedule.append(k_t)
+        new_past = []
+        for l in range(L):
+            Kl, Vl = r["kv"][l]
+            a = question_attention(r["attn"][l], m, qstart, qstart, normalize)
+            per_head = a.sum(dim=1)                              # [H, qstart]
+            per_group = per_head.reshape(G, rep, qstart).sum(dim=1)  # [G, qstart]
+            rows = [np.concatenate([orig[l][g], np.arange(c0, c0 + len(c))]) for g in range(G)]
+            if select == "layer":
+                keep, mg = select_top(per_group.sum(dim=0).numpy(), k_t)
+                keeps = [keep] * G
+                margin = min(margin, mg)
+            else:
+                keeps = []
+                for g in range(G):
+                    keep, mg = select_top(per_group[g].numpy(), k_t)
+                    keeps.append(keep)
+                    margin = min(margin, mg)
+            nk, nv = [], []
+            for g in range(G):
+                keep = keeps[g]
+                nk.append(_rotate_to_ranks(Kl[g, keep], keep, cfg))
+                nv.append(Vl[g, keep])
+                orig[l][g] = rows[g][keep]
+            new_past.append((torch.stack(nk), torch.stack(nv)))
+        past, n_past = new_past, k_t
+    return _finish(model, past, n_past, orig, Q if prompt is None else prompt, schedule, margin)
+
+
+def finch_oneshot(model, C, Q, n_kept, select="head", normalize=True, prompt=None):
+    cfg = model.cfg
+    L, H, G = cfg["n_layer"], cfg["n_head"], cfg["n_kv_head"]
+    rep = H // G
+    C, Q = [int(t) for t in C], [int(t) for t in Q]
+    N, m = len(C), len(Q)
+    if not prompt:
+        raise ValueError("oneshot needs a non-empty answer prefix")
+    if n_kept < m:
+        raise ValueError("n_kept smaller than the question")
+    k = n_kept - m
+    r = model.forward(C + Q, return_attn=True)
+    past, orig, margin = [], [], math.inf
+    for l in range(L):
+        Kl, Vl = r["kv"][l]
+        a = question_attention(r["attn"][l], m, N, N, normalize)  # row i weighted by N + i
+        per_head = a.mean(dim=1)                                     # mean over the window
+        window = np.arange(N, N + m)
+        if select == "layer":
+            keep, mg = select_top(per_head.mean(dim=0).numpy(), k)
+            keeps = [keep] * G
+            margin = min(margin, mg)
+        else:
+            per_group = per_head.reshape(G, rep, N).mean(dim=1)
+            keeps = []
+            for g in range(G):
+                keep, mg = select_top(per_group[g].numpy(), k)
+                keeps.append(keep)
+                margin = min(margin, mg)
+        keeps = [np.concatenate([kp, window]) for kp in keeps]
+        nk = [_rotate_to_ranks(Kl[g, keeps[g]], keeps[g], cfg) for g in range(G)]
+        nv = [Vl[g, keeps[g]] for g in range(G)]
+        past.append((torch.stack(nk), torch.stack(nv)))
+        orig.append(keeps)
+    return _finish(model, past, n_kept, orig, prompt, [n_kept], margin)
+
+
+def _finish(model, past, n_past, orig, prompt, schedule, margin, n_answer=ANSWER_TOKENS):
+    kept = np.array([[np.asarray(o) for o in layer] for layer in orig], dtype=np.int32)
+    keys = torch.stack([kv[0] for kv in past]).numpy().astype(np.float32)
+    values = torch.stack([kv[1] for kv in past]).numpy().astype(np.float32)
+    prompt = [int(t) for t in prompt]
+    r = model.forward(prompt, pos0=n_past, past=past)
+    logits = r["logits"][-1].numpy().astype(np.float32)
+    # greedy answer; cut where the top two logits are too close to call
+    answer, pos, lg = [], n_past + len(prompt), r["logits"][-1]
+    for _ in range(n_answer):
+        top2 = torch.topk(lg, 2).values
+        if float(top2[0] - top2[1]) < 1e-3:
+            break
+        nxt = int(torch.argmax(lg))
+        answer.append(nxt)
+        r = model.forward([nxt], pos0=pos, past=r["kv"])
+        pos, lg = pos + 1, r["logits"][-1]
+    return {"kept": kept, "keys": keys, "values": values, "logits": logits,
+            "answer": np.array(answer, dtype=np.int32), "schedule": schedule, "margin": margin}
+
+
+def main(argv):
+    """Quick look: finch_ref.py MODEL(.gguf | HF dir) N m K [chunk]."""
+    from llama_ref import LlamaRef, load_hf_dir
+    path, N, m, K = argv[0], int(argv[1]), int(argv[2]), int(argv[3])
+    chunk = int(argv[4]) if len(argv) > 4 else 0
+    if path.endswith(".gguf"):
+        from gguf_reader import load_gguf_model
+        cfg, w, _ = load_gguf_model(path)
+    else:
+        cfg, w = load_hf_dir(path)
+    model = LlamaRef(cfg, w)
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, cfg["vocab"], N + m)
+    out = finch_iterative(model, ids[:N], ids[N:], K, chunk)
+    print("schedule", out["schedule"], "margin", out["margin"])
+    print("kept[0,0]", out["kept"][0, 0].tolist())
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

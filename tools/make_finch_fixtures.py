@@ -1,0 +1,153 @@
+#!/usr/bin/python3
+"""make_finch_fixtures.py - reference outputs of Finch (tools/finch_ref.py on
+llama_ref.LlamaRef) for tests/test_finch_fixtures.c.
+
+For every case it writes testdata/fixtures/finch/<case>/:
+  context_ids.npy, question_ids.npy (int32), prompt_ids.npy (int32, when the
+  case feeds explicit prompt ids), kept.npy (int32 [L, G, n_kept]),
+  keys.npy, values.npy (float32 [L, G, n_kept, head_dim]: the compressed
+  cache before the prompt), logits.npy (float32 [vocab]: last prompt position),
+  answer.npy (int32: greedy continuation, up to 6 tokens)
+and testdata/fixtures/finch/cases.json listing the cases and their settings.
+
+Ids are random within the vocabulary (seeded).  A case whose top-k cut has
+a relative score gap below MIN_MARGIN is redrawn with the next seed, so
+float rounding cannot flip a kept index between C and PyTorch.
+
+Usage: /usr/bin/python3 tools/make_finch_fixtures.py [--out testdata]
+The tinystories-656k cases are written only when ../shared/assets (or
+$FINCH_ASSETS) holds the model; the C test skips them otherwise.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import finch_ref  # noqa: E402
+from gguf_reader import load_gguf_model  # noqa: E402
+from llama_ref import LlamaRef, load_hf_dir  # noqa: E402
+
+MIN_MARGIN = 1e-4
+
+# (model key, path as the C test opens it, N, m)
+MODELS = [
+    ("llama", "testdata/models/tiny-llama.gguf", 47, 5),
+    ("gqa", "testdata/models/tiny-llama-gqa.gguf", 60, 6),
+    ("qwen2", "testdata/models/tiny-qwen2.gguf", 53, 4),
+    ("tinystories", "asset:models/tinystories-656k", 90, 8),
+]
+
+# (suffix, settings); budget K or cr; chunk 0 = one chunk
+CASES = [
+    ("it-head-norm-c10", dict(mode="iterative", select="head", normalize=1, budget=12, chunk=10)),
+    ("it-head-norm-cdiv", dict(mode="iterative", select="head", normalize=1, budget=14, chunk=None)),
+    ("it-head-raw-c9", dict(mode="iterative", select="head", normalize=0, budget=12, chunk=9)),
+    ("it-layer-norm-c10", dict(mode="iterative", select="layer", normalize=1, budget=10, chunk=10)),
+    ("it-layer-raw-c8", dict(mode="iterative", select="layer", normalize=0, budget=16, chunk=8)),
+    ("it-head-prompt-c16", dict(mode="iterative", select="head", normalize=1, budget=9, chunk=16,
+                                prompt=3)),
+    ("it-keep-all", dict(mode="iterative", select="head", normalize=1, budget=1000, chunk=7,
+                         n_ctx=20)),
+    ("os-head-cr", dict(mode="oneshot", select="head", normalize=1, cr=0.7, prompt=2)),
+    ("os-layer-raw-cr", dict(mode="oneshot", select="layer", normalize=0, cr=0.75, prompt=1)),
+]
+
+
+def asset_path(rel):
+    root = os.environ.get("FINCH_ASSETS") or "../shared/assets"
+    p = os.path.join(root, rel)
+    return p if os.path.exists(p) else None
+
+
+def load(path):
+    if path.startswith("asset:"):
+        p = asset_path(path[len("asset:"):])
+        if p is None:
+            return None
+        cfg, w = load_hf_dir(p)
+    else:
+        cfg, w, _ = load_gguf_model(path)
+    return LlamaRef(cfg, w)
+
+
+def divisor_chunk(N):
+    """A chunk size in 7..N/2 that divides N (N is chosen to have one)."""
+    for s in range(7, N // 2 + 1):
+        if N % s == 0:
+            return s
+    raise ValueError(f"no divisor chunk for N={N}")
+
+
+def run_case(model, st, C, Q, P):
+    if st["mode"] == "oneshot":
+        n_kept = finch_ref.oneshot_n_kept(len(C), len(Q), st["cr"])
+        return finch_ref.finch_oneshot(model, C, Q, n_kept, st["select"], bool(st["normalize"]), P)
+    return finch_ref.finch_iterative(model, C, Q, st["budget"], st["chunk"], st["select"],
+                                     bool(st["normalize"]), P)
+
+
+def main(argv):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default="testdata")
+    args = ap.parse_args(argv)
+    root = os.path.join(args.out, "fixtures", "finch")
+    if os.path.isdir(root):
+        shutil.rmtree(root)
+    os.makedirs(root)
+    listing, total = [], 0
+    for key, path, N0, m in MODELS:
+        model = load(path)
+        if model is None:
+            print(f"skip {key}: {path} not found")
+            continue
+        vocab = model.cfg["vocab"]
+        for ci, (suffix, settings) in enumerate(CASES):
+            st = dict(settings)
+            N = st.pop("n_ctx", N0)
+            n_prompt = st.pop("prompt", 0)
+            if "chunk" in st and st["chunk"] is None:
+                N = N - N % 10 if N % 10 else N  # make N divisible by 10
+                st["chunk"] = divisor_chunk(N)
+            for attempt in range(50):
+                rng = np.random.default_rng([ci, attempt, sum(map(ord, key))])
+                C = rng.integers(0, vocab, N).astype(np.int32)
+                Q = rng.integers(0, vocab, m).astype(np.int32)
+                P = rng.integers(0, vocab, n_prompt).astype(np.int32) if n_prompt else None
+                out = run_case(model, st, C.tolist(), Q.tolist(), None if P is None else P.tolist())
+                if out["margin"] >= MIN_MARGIN:
+                    break
+            else:
+                raise RuntimeError(f"{key}-{suffix}: no draw with a safe top-k margin")
+            name = f"{key}-{suffix}"
+            d = os.path.join(root, name)
+            os.makedirs(d)
+            np.save(os.path.join(d, "context_ids.npy"), C)
+            np.save(os.path.join(d, "question_ids.npy"), Q)
+            if P is not None:
+                np.save(os.path.join(d, "prompt_ids.npy"), P)
+            for f in ("kept", "keys", "values", "logits", "answer"):
+                np.save(os.path.join(d, f + ".npy"), out[f])
+            case = {"name": name, "model": path, "n_ctx": int(N), "n_question": int(m),
+                    "n_prompt": int(n_prompt), "n_kept": int(out["kept"].shape[2]),
+                    "n_answer": int(out["answer"].size),
+                    "schedule": [int(k) for k in out["schedule"]],
+                    "margin": float(min(out["margin"], 1e300))}
+            case.update({k: v for k, v in st.items()})
+            listing.append(case)
+            size = sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d))
+            total += size
+            print(f"{name}: N={N} m={m} kept={case['n_kept']} schedule={case['schedule']} "
+                  f"margin={case['margin']:.2e} {size} bytes")
+    with open(os.path.join(root, "cases.json"), "w") as f:
+        json.dump({"cases": listing}, f, indent=1)
+        f.write("\n")
+    print(f"{len(listing)} cases, {total} bytes")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
