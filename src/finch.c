@@ -179,7 +179,7 @@ struct finch_press {
     /* scoring state, read by the hook */
     double *acc;             /* [L][G][n_cols]                                 */
     double *layer_score;     /* [cols_cap] (select = layer)                    */
-    size_t *idx;             /* [cols_cap + m] kept rows                       */
+    size_t *idx;             /* [kv.capacity] kept rows of one head             */
     float *scratch;          /* [kv.capacity] one attention row               */
     int32_t *piece;          /* [batch] ids of one forward call                */
     size_t cols_cap, qstart, n_cols;
@@ -398,7 +398,7 @@ finch_status finch_press_compress(finch_press *fp, const int32_t *context, size_
     s->n_question = n_q;
     s->budget = K;
     s->n_kept = n_kept;
-    s->compression = (double)n_ctx / (double)(K ? K : 1);
+    s->compression = K ? (double)n_ctx / (double)K : INFINITY; /* oneshot may keep only Q */
     st = fp->p.mode == FINCH_PRESS_ONESHOT
              ? run_oneshot(fp, context, n_ctx, question, n_q, K, progress, user)
              : run_iterative(fp, context, n_ctx, question, n_q, K, progress, user);

@@ -159,17 +159,21 @@ static finch_status score_try(const finch_tokenizer *t, tok_work *w, const char 
     return heap_push(w, (tok_cand){ score_key(t->score[id]), l, r, len, id });
 }
 
-/* Characters that are no piece fall back to their bytes' <0xXX> pieces
- * (or to unk where those are missing). */
-static finch_status emit_bytes(const finch_tokenizer *t, tok_work *w, const char *s, size_t len) {
-    for (size_t i = 0; i < len; i++) {
-        int32_t id = t->byte_tok[(unsigned char)s[i]];
-        if (id < 0) id = t->unk;
-        if (id < 0) continue;
-        finch_status st = push_id(w, id);
-        if (st) return st;
+/* A character that is no piece falls back to its bytes' <0xXX> pieces;
+ * where those are missing it becomes unk, one for a run of unknown
+ * characters as SentencePiece does.  *prev_unk tracks that run. */
+static finch_status emit_unknown(const finch_tokenizer *t, tok_work *w, const char *s, size_t len, bool *prev_unk) {
+    bool bytes = true;
+    for (size_t i = 0; i < len && bytes; i++) bytes = t->byte_tok[(unsigned char)s[i]] >= 0;
+    finch_status st = FINCH_OK;
+    if (bytes) {
+        for (size_t i = 0; i < len && !st; i++) st = push_id(w, t->byte_tok[(unsigned char)s[i]]);
+        *prev_unk = false;
+    } else {
+        if (t->unk >= 0 && !*prev_unk) st = push_id(w, t->unk);
+        *prev_unk = true;
     }
-    return FINCH_OK;
+    return st;
 }
 
 /* Symbols start as the characters of buf; repeatedly merge the adjacent
@@ -199,6 +203,7 @@ static finch_status score_merge(const finch_tokenizer *t, tok_work *w, const cha
         if (w->sym[c.left].prev != NONE && (st = score_try(t, w, buf, w->sym[c.left].prev, c.left))) return st;
         if (w->sym[c.left].next != NONE && (st = score_try(t, w, buf, c.left, w->sym[c.left].next))) return st;
     }
+    bool prev_unk = false;
     for (size_t i = 0; i != NONE; i = w->sym[i].next) {
         const tok_sym *s = &w->sym[i];
         int32_t id = s->id;
@@ -206,7 +211,12 @@ static finch_status score_merge(const finch_tokenizer *t, tok_work *w, const cha
             id = tok_find(t, &t->pieces, buf + s->start, s->len);
             if (id >= 0 && !mergeable(t, id)) id = -1;
         }
-        st = id >= 0 ? push_id(w, id) : emit_bytes(t, w, buf + s->start, s->len);
+        if (id >= 0) {
+            prev_unk = false;
+            st = push_id(w, id);
+        } else {
+            st = emit_unknown(t, w, buf + s->start, s->len, &prev_unk);
+        }
         if (st) return st;
     }
     return FINCH_OK;

@@ -3,12 +3,16 @@
  *
  * Tolerances: f32 weights: logits, hidden states and K/V within 1e-4
  * absolute.  F16/BF16/Q8_0 files: the twin computes with the same
- * dequantized weights, so the same 1e-4 applies to everything except the
- * Q8_0 path, whose fast kernels quantize activations to 8 bits as well:
- * there the logits are compared with a stated looser bound. */
+ * dequantized weights, so the same 1e-4 applies.  Q8_0 matrix products
+ * quantize the activations to Q8_0 as well (as ggml does): against the
+ * twin's matching computation (tiny-llama-q8_0-q8act) the bound is 1e-4;
+ * against the twin with f32 activations the stated bound is 0.25 (logits
+ * of magnitude ~8: the cost of 8-bit activations). */
 #include "testutil.h"
 
 #include "kernels.h"
+
+#include <unistd.h>
 
 typedef struct {
     const char *model;    /* under testdata/models */
@@ -20,10 +24,11 @@ static const model_case cases[] = {
     { "tiny-llama.gguf", "tiny-llama", 1e-4 },
     { "tiny-llama-f16.gguf", "tiny-llama-f16", 1e-4 },
     { "tiny-llama-bf16.gguf", "tiny-llama-bf16", 1e-4 },
-    { "tiny-llama-q8_0.gguf", "tiny-llama-q8_0", 5e-2 },
+    { "tiny-llama-q8_0.gguf", "tiny-llama-q8_0-q8act", 1e-4 },
+    { "tiny-llama-q8_0.gguf", "tiny-llama-q8_0", 0.25 },
     { "tiny-llama-gqa.gguf", "tiny-llama-gqa", 1e-4 },
     { "tiny-qwen2.gguf", "tiny-qwen2", 1e-4 },
-    { "tiny-hf-llama", "tiny-llama-gqa", 1e-4 },
+    { "tiny-hf-llama", "tiny-hf-llama", 1e-4 },
 };
 
 static float *load_f32(const char *fixture, const char *name, size_t *shape, size_t *ndim) {
@@ -116,7 +121,7 @@ static void test_fixtures_prefill_and_decode(void **state) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         double err = 0;
         check_prefill(&cases[i], &err);
-        fprintf(stderr, "  %-22s logits max |err| %.3g\n", cases[i].model, err);
+        fprintf(stderr, "  %-22s vs %-22s logits max |err| %.3g\n", cases[i].model, cases[i].fixture, err);
     }
 }
 
@@ -200,7 +205,7 @@ static void test_model_load_errors(void **state) {
     char path[256];
     snprintf(path, sizeof path, "%s/bad.gguf", dir);
     FILE *f = fopen(path, "wb");
-    fputs("GGUF but not really", f);
+    fputs("GGML is not a GGUF file", f); /* wrong magic */
     fclose(f);
     assert_int_equal(finch_model_load(path, &m), FINCH_ERR_FORMAT);
     assert_null(strchr(finch_last_error(), '\n'));
