@@ -94,6 +94,10 @@ static void tile_q8_0_scalar(const void *w, size_t ws, size_t nr, const void *x,
         for (size_t r = 0; r < nr; r++) out[j * ldo + r] = acc[r][j];
 }
 
+static void quantize_q8_0_scalar(const float *x, void *blocks, size_t n) {
+    finch_row_from_f32(FINCH_Q8_0, x, blocks, n);
+}
+
 static float dot_f32_scalar(const float *a, const float *b, size_t n) {
     float s = 0;
     for (size_t i = 0; i < n; i++) s += a[i] * b[i];
@@ -115,6 +119,7 @@ const finch_kernels finch_kernels_scalar = {
     .tile_f16 = tile_f16_scalar,
     .tile_bf16 = tile_bf16_scalar,
     .tile_q8_0 = tile_q8_0_scalar,
+    .quantize_q8_0 = quantize_q8_0_scalar,
     .dot_f32 = dot_f32_scalar,
     .axpy = axpy_scalar,
     .scale_mul = scale_mul_scalar,
@@ -263,17 +268,18 @@ static size_t task_rows_for(size_t row_bytes, size_t bytes, size_t rows) {
 }
 
 typedef struct {
+    void (*quantize)(const float *x, void *blocks, size_t n);
     const float *x;
     size_t cols;
     char *xq;
     size_t xq_stride;
 } quant_job;
 
-/* Activations are quantized once per call, one token per task, with the
- * same scalar code on every ISA (so every ISA sees the same quants). */
+/* Activations are quantized once per call (not per dot product), one token
+ * per task; every ISA's quantizer gives the same bits. */
 static void quant_task(void *arg, size_t t) {
     const quant_job *q = arg;
-    finch_row_from_f32(FINCH_Q8_0, q->x + t * q->cols, q->xq + t * q->xq_stride, q->cols);
+    q->quantize(q->x + t * q->cols, q->xq + t * q->xq_stride, q->cols);
 }
 
 #if FINCH_BLAS
@@ -355,7 +361,7 @@ finch_status finch_matmul(finch_pool *pool, float *out, const float *x, size_t n
         j.x_stride = j.w_stride; /* activations quantized to the same layout */
         xq = finch_alloc(n, j.x_stride);
         if (!xq) return FINCH_ERR_NOMEM;
-        quant_job q = {x, cols, xq, j.x_stride};
+        quant_job q = {k->quantize_q8_0, x, cols, xq, j.x_stride};
         finch_pool_run(n > 1 ? pool : NULL, n, quant_task, &q);
         j.x = xq;
         break;

@@ -165,6 +165,44 @@ static void tile_q8_0_avx2(const void *w, size_t ws, size_t nr, const void *x, s
     else tile_q8_0(2, w, ws, nr, x, xs, cols, out, ldo);
 }
 
+/* round(v) with ties away from zero, as C's roundf: truncate, then step
+ * away from zero when the (exact) remainder is at least one half. */
+static inline __m256 round_away(__m256 v) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    __m256 frac = _mm256_andnot_ps(sign, _mm256_sub_ps(v, t));
+    __m256 up = _mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ);
+    __m256 one = _mm256_or_ps(_mm256_set1_ps(1.0f), _mm256_and_ps(v, sign));
+    return _mm256_add_ps(t, _mm256_and_ps(up, one));
+}
+
+/* The same arithmetic as finch_row_from_f32 (util.c), 8 lanes at a time. */
+static void quantize_q8_0_avx2(const float *x, void *blocks, size_t n) {
+    finch_block_q8_0 *y = blocks;
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (size_t b = 0; b < n / FINCH_QK8_0; b++, x += FINCH_QK8_0) {
+        __m256 v[4], m = _mm256_setzero_ps();
+        for (size_t i = 0; i < 4; i++) {
+            v[i] = _mm256_loadu_ps(x + 8 * i);
+            m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[i]));
+        }
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_movehdup_ps(h));
+        float amax = _mm_cvtss_f32(h);
+        float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+        y[b].d = finch_f32_to_f16(d);
+        __m256 vid = _mm256_set1_ps(id);
+        __m256i q[4];
+        for (size_t i = 0; i < 4; i++) q[i] = _mm256_cvttps_epi32(round_away(_mm256_mul_ps(v[i], vid)));
+        /* The packs work within 128-bit lanes; a final permute restores order. */
+        __m256i q16a = _mm256_packs_epi32(q[0], q[1]), q16b = _mm256_packs_epi32(q[2], q[3]);
+        __m256i q8 = _mm256_packs_epi16(q16a, q16b);
+        q8 = _mm256_permutevar8x32_epi32(q8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)y[b].qs, q8);
+    }
+}
+
 /* ------------------------------------------------------------- vector ops */
 
 /* Four independent accumulators hide the FMA latency; they are combined in
@@ -213,6 +251,7 @@ const finch_kernels finch_kernels_avx2 = {
     .tile_f16 = tile_f16_avx2,
     .tile_bf16 = tile_bf16_avx2,
     .tile_q8_0 = tile_q8_0_avx2,
+    .quantize_q8_0 = quantize_q8_0_avx2,
     .dot_f32 = dot_f32_avx2,
     .axpy = axpy_avx2,
     .scale_mul = scale_mul_avx2,

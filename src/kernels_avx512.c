@@ -187,6 +187,31 @@ static void tile_q8_0_avx512(const void *w, size_t ws, size_t nr, const void *x,
     }
 }
 
+/* round(v) with ties away from zero, as C's roundf: truncate, then step
+ * away from zero when the (exact) remainder is at least one half. */
+static inline __m512 round_away(__m512 v) {
+    __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    __mmask16 up = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_sub_ps(v, t)), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+    __m512 one = _mm512_or_ps(_mm512_set1_ps(1.0f), _mm512_and_ps(v, _mm512_set1_ps(-0.0f)));
+    return _mm512_mask_add_ps(t, up, t, one);
+}
+
+/* The same arithmetic as finch_row_from_f32 (util.c), 16 lanes at a time. */
+static void quantize_q8_0_avx512(const float *x, void *blocks, size_t n) {
+    finch_block_q8_0 *y = blocks;
+    for (size_t b = 0; b < n / FINCH_QK8_0; b++, x += FINCH_QK8_0) {
+        __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
+        float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+        float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+        y[b].d = finch_f32_to_f16(d);
+        __m512 vid = _mm512_set1_ps(id);
+        __m512i q0 = _mm512_cvttps_epi32(round_away(_mm512_mul_ps(v0, vid)));
+        __m512i q1 = _mm512_cvttps_epi32(round_away(_mm512_mul_ps(v1, vid)));
+        _mm_storeu_si128((__m128i *)y[b].qs, _mm512_cvtepi32_epi8(q0));
+        _mm_storeu_si128((__m128i *)(y[b].qs + 16), _mm512_cvtepi32_epi8(q1));
+    }
+}
+
 /* ------------------------------------------------------------- vector ops */
 
 /* Four independent accumulators hide the FMA latency; they are combined in
@@ -245,6 +270,7 @@ const finch_kernels finch_kernels_avx512 = {
     .tile_f16 = tile_f16_avx512,
     .tile_bf16 = tile_bf16_avx512,
     .tile_q8_0 = tile_q8_0_avx512,
+    .quantize_q8_0 = quantize_q8_0_avx512,
     .dot_f32 = dot_f32_avx512,
     .axpy = axpy_avx512,
     .scale_mul = scale_mul_avx512,

@@ -33,6 +33,10 @@ typedef struct {
     finch_isa isa;
     size_t tile_tokens; /* tokens per register tile (<= FINCH_TILE_TOKENS_MAX) */
     finch_tile_fn tile_f32, tile_f16, tile_bf16, tile_q8_0;
+    /* Quantize n activations (n % 32 == 0) to Q8_0 blocks, bit-identical
+     * to finch_row_from_f32 (ggml's rule: d = max|x| / 127, q = round(x/d)
+     * with ties away from zero), so every ISA sees the same quants. */
+    void (*quantize_q8_0)(const float *x, void *blocks, size_t n);
     float (*dot_f32)(const float *a, const float *b, size_t n);
     void (*axpy)(float *y, float a, const float *x, size_t n);
     /* out[i] = w[i] * (s * x[i]): the second half of RMSNorm. */

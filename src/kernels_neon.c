@@ -165,6 +165,28 @@ static void tile_q8_0_neon(const void *w, size_t ws, size_t nr, const void *x, s
     }
 }
 
+/* The same arithmetic as finch_row_from_f32 (util.c); vrndaq rounds ties
+ * away from zero exactly like roundf. */
+static void quantize_q8_0_neon(const float *x, void *blocks, size_t n) {
+    finch_block_q8_0 *y = blocks;
+    for (size_t b = 0; b < n / FINCH_QK8_0; b++, x += FINCH_QK8_0) {
+        float32x4_t v[8], m = vdupq_n_f32(0);
+        for (size_t i = 0; i < 8; i++) {
+            v[i] = vld1q_f32(x + 4 * i);
+            m = vmaxq_f32(m, vabsq_f32(v[i]));
+        }
+        float amax = vmaxvq_f32(m);
+        float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+        y[b].d = finch_f32_to_f16(d);
+        for (size_t i = 0; i < 8; i += 2) {
+            int32x4_t q0 = vcvtq_s32_f32(vrndaq_f32(vmulq_n_f32(v[i], id)));
+            int32x4_t q1 = vcvtq_s32_f32(vrndaq_f32(vmulq_n_f32(v[i + 1], id)));
+            int16x8_t q16 = vcombine_s16(vmovn_s32(q0), vmovn_s32(q1));
+            vst1_s8(y[b].qs + 4 * i, vmovn_s16(q16));
+        }
+    }
+}
+
 /* ------------------------------------------------------------- vector ops */
 
 /* Four independent accumulators hide the FMA latency; they are combined in
@@ -207,6 +229,7 @@ const finch_kernels finch_kernels_neon = {
     .tile_f16 = tile_f16_neon,
     .tile_bf16 = tile_bf16_neon,
     .tile_q8_0 = tile_q8_0_neon,
+    .quantize_q8_0 = quantize_q8_0_neon,
     .dot_f32 = dot_f32_neon,
     .axpy = axpy_neon,
     .scale_mul = scale_mul_neon,

@@ -3,8 +3,12 @@
  * File: "\x93NUMPY", major 1, minor 0, u16 header length, a Python-dict
  * header {'descr': '<f4', 'fortran_order': False, 'shape': (a, b), }
  * padded with spaces to a multiple of 64 bytes and ending in '\n', then the
- * raw little-endian data in C order. */
-#include "finch.h"
+ * raw little-endian data in C order.  Versions 2 and 3 differ only in a
+ * u32 header length.  The reader trusts nothing: the header is parsed as
+ * the small Python dict literal numpy writes (exactly the three keys, each
+ * once), never read past its length, and the data must be exactly what the
+ * shape implies. */
+#include "npy.h"
 #include "util.h"
 
 #include <errno.h>
@@ -62,33 +66,160 @@ finch_status finch_npy_write(const char *path, finch_npy_type t, const void *dat
 
 /* ------------------------------------------------------------------- read */
 
-/* Find the value text after 'key': in the header dict. */
-static const char *dict_value(const char *hdr, const char *key) {
-    const char *p = strstr(hdr, key);
-    if (!p) return NULL;
-    p = strchr(p + strlen(key), ':');
-    if (!p) return NULL;
-    p++;
-    while (*p == ' ') p++;
-    return p;
+#define NPY_MAX_HEADER 65536 /* numpy itself refuses longer headers by default */
+
+/* A cursor over the header text, which is not NUL-terminated. */
+typedef struct {
+    const char *p, *end;
+} hscan;
+
+static void skip_space(hscan *s) {
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r')) s->p++;
 }
 
-static finch_status parse_shape(const char *p, size_t *shape, size_t *ndim) {
-    if (*p != '(') return finch_fail(FINCH_ERR_FORMAT, "npy: bad shape");
-    p++;
-    *ndim = 0;
-    for (;;) {
-        while (*p == ' ' || *p == ',') p++;
-        if (*p == ')') return FINCH_OK;
-        if (*p < '0' || *p > '9') return finch_fail(FINCH_ERR_FORMAT, "npy: bad shape");
-        if (*ndim == NPY_MAX_DIMS) return finch_fail(FINCH_ERR_FORMAT, "npy: too many dimensions");
-        errno = 0;
-        char *end;
-        unsigned long long v = strtoull(p, &end, 10);
-        if (errno || v > SIZE_MAX) return finch_fail(FINCH_ERR_FORMAT, "npy: dimension too large");
-        shape[(*ndim)++] = (size_t)v;
-        p = end;
+static bool eat(hscan *s, char c) {
+    skip_space(s);
+    if (s->p < s->end && *s->p == c) {
+        s->p++;
+        return true;
     }
+    return false;
+}
+
+/* A quoted string, 'x' or "x"; no escapes (no value we accept has any). */
+static bool quoted(hscan *s, const char **str, size_t *len) {
+    skip_space(s);
+    if (s->p >= s->end || (*s->p != '\'' && *s->p != '"')) return false;
+    char q = *s->p++;
+    const char *start = s->p;
+    while (s->p < s->end && *s->p != q) s->p++;
+    if (s->p >= s->end) return false;
+    *str = start;
+    *len = (size_t)(s->p - start);
+    s->p++;
+    return true;
+}
+
+static bool word(hscan *s, const char *w) {
+    size_t n = strlen(w);
+    skip_space(s);
+    if ((size_t)(s->end - s->p) < n || memcmp(s->p, w, n) != 0) return false;
+    s->p += n;
+    return true;
+}
+
+static bool text_is(const char *str, size_t len, const char *want) {
+    return len == strlen(want) && memcmp(str, want, len) == 0;
+}
+
+/* (a, b, ...) with an optional trailing comma; "(3)" is taken as (3,). */
+static finch_status parse_shape(hscan *s, size_t *shape, size_t *ndim) {
+    *ndim = 0;
+    if (!eat(s, '(')) return finch_fail(FINCH_ERR_FORMAT, "npy: shape is not a tuple");
+    for (;;) {
+        if (eat(s, ')')) return FINCH_OK;
+        skip_space(s);
+        if (s->p >= s->end || *s->p < '0' || *s->p > '9') return finch_fail(FINCH_ERR_FORMAT, "npy: bad shape");
+        if (*ndim == NPY_MAX_DIMS) return finch_fail(FINCH_ERR_FORMAT, "npy: more than %d dimensions", NPY_MAX_DIMS);
+        size_t v = 0;
+        while (s->p < s->end && *s->p >= '0' && *s->p <= '9') {
+            if (!finch_mul_ok(v, 10, &v) || !finch_add_ok(v, (size_t)(*s->p - '0'), &v))
+                return finch_fail(FINCH_ERR_FORMAT, "npy: dimension too large");
+            s->p++;
+        }
+        shape[(*ndim)++] = v;
+        if (!eat(s, ',')) {
+            if (eat(s, ')')) return FINCH_OK;
+            return finch_fail(FINCH_ERR_FORMAT, "npy: bad shape");
+        }
+    }
+}
+
+typedef enum { NPY_F4, NPY_I4, NPY_I8 } npy_kind;
+
+/* The header dict: {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), } */
+static finch_status parse_dict(hscan *s, npy_kind *kind, size_t *shape, size_t *ndim) {
+    bool have_descr = false, have_fo = false, have_shape = false;
+    if (!eat(s, '{')) return finch_fail(FINCH_ERR_FORMAT, "npy: header is not a dict");
+    while (!eat(s, '}')) {
+        const char *key, *val;
+        size_t klen, vlen;
+        if (!quoted(s, &key, &klen) || !eat(s, ':')) return finch_fail(FINCH_ERR_FORMAT, "npy: bad header dict");
+        if (text_is(key, klen, "descr") && !have_descr) {
+            have_descr = true;
+            if (!quoted(s, &val, &vlen)) return finch_fail(FINCH_ERR_FORMAT, "npy: descr is not a string");
+            if (text_is(val, vlen, "<f4")) *kind = NPY_F4;
+            else if (text_is(val, vlen, "<i4")) *kind = NPY_I4;
+            else if (text_is(val, vlen, "<i8")) *kind = NPY_I8;
+            else return finch_fail(FINCH_ERR_UNSUPPORTED, "npy dtype '%.*s' is not supported (<f4, <i4, <i8)",
+                                   (int)(vlen < 16 ? vlen : 16), val);
+        } else if (text_is(key, klen, "fortran_order") && !have_fo) {
+            have_fo = true;
+            if (word(s, "True")) return finch_fail(FINCH_ERR_UNSUPPORTED, "fortran-order npy");
+            if (!word(s, "False")) return finch_fail(FINCH_ERR_FORMAT, "npy: fortran_order is not a boolean");
+        } else if (text_is(key, klen, "shape") && !have_shape) {
+            have_shape = true;
+            finch_status st = parse_shape(s, shape, ndim);
+            if (st != FINCH_OK) return st;
+        } else {
+            return finch_fail(FINCH_ERR_FORMAT, "npy: unexpected or repeated header key '%.*s'",
+                              (int)(klen < 32 ? klen : 32), key);
+        }
+        if (!eat(s, ',') && !(skip_space(s), s->p < s->end && *s->p == '}'))
+            return finch_fail(FINCH_ERR_FORMAT, "npy: bad header dict");
+    }
+    skip_space(s); /* only the padding may follow */
+    if (s->p != s->end) return finch_fail(FINCH_ERR_FORMAT, "npy: text after the header dict");
+    if (!have_descr || !have_fo || !have_shape) return finch_fail(FINCH_ERR_FORMAT, "npy header lacks a key");
+    return FINCH_OK;
+}
+
+finch_status finch_npy_parse(const uint8_t *buf, size_t size, finch_npy_type want, void **data,
+                             size_t *shape, size_t *ndim) {
+    *data = NULL;
+    *ndim = 0;
+    if (size < 10 || memcmp(buf, "\x93NUMPY", 6) != 0) return finch_fail(FINCH_ERR_FORMAT, "not a .npy file");
+    size_t hlen, hstart;
+    if (buf[6] == 1) {
+        hlen = buf[8] | (size_t)buf[9] << 8;
+        hstart = 10;
+    } else if (buf[6] == 2 || buf[6] == 3) {
+        if (size < 12) return finch_fail(FINCH_ERR_FORMAT, "npy file of %zu bytes has no header", size);
+        hlen = buf[8] | (size_t)buf[9] << 8 | (size_t)buf[10] << 16 | (size_t)buf[11] << 24;
+        hstart = 12;
+    } else {
+        return finch_fail(FINCH_ERR_UNSUPPORTED, "npy format version %u is not supported", buf[6]);
+    }
+    if (hlen > size - hstart || hlen > NPY_MAX_HEADER)
+        return finch_fail(FINCH_ERR_FORMAT, "npy header length %zu runs past the end", hlen);
+    hscan s = { (const char *)buf + hstart, (const char *)buf + hstart + hlen };
+    npy_kind kind = NPY_F4;
+    finch_status st = parse_dict(&s, &kind, shape, ndim);
+    if (st != FINCH_OK) return st;
+    bool ok;
+    size_t elem = kind == NPY_I8 ? 8 : 4, count = shape_count(shape, *ndim, &ok), bytes;
+    if (!ok || !finch_mul_ok(count, elem, &bytes) || bytes != size - hstart - hlen)
+        return finch_fail(FINCH_ERR_FORMAT, "npy data size does not match its shape");
+    if ((want == FINCH_NPY_F32) != (kind == NPY_F4))
+        return finch_fail(FINCH_ERR_FORMAT, "expected %s data", want == FINCH_NPY_F32 ? "float32" : "integer");
+    int32_t *out = finch_alloc(count, 4);
+    if (!out) return FINCH_ERR_NOMEM;
+    const uint8_t *src = buf + hstart + hlen;
+    if (kind != NPY_I8) {
+        memcpy(out, src, count * 4);
+    } else {
+        for (size_t i = 0; i < count; i++) {
+            int64_t v;
+            memcpy(&v, src + 8 * i, 8);
+            if (v < INT32_MIN || v > INT32_MAX) {
+                free(out);
+                return finch_fail(FINCH_ERR_FORMAT, "npy value %lld does not fit int32", (long long)v);
+            }
+            out[i] = (int32_t)v;
+        }
+    }
+    *data = out;
+    return FINCH_OK;
 }
 
 finch_status finch_npy_read(const char *path, finch_npy_type want, void **data,
@@ -97,62 +228,7 @@ finch_status finch_npy_read(const char *path, finch_npy_type want, void **data,
     finch_map m;
     finch_status st = finch_map_file(path, &m);
     if (st) return st;
-    st = finch_fail(FINCH_ERR_FORMAT, "%s: not a .npy file", path);
-    if (m.size < 10 || memcmp(m.data, "\x93NUMPY", 6) != 0) goto done;
-    size_t hlen, hstart;
-    if (m.data[6] == 1) { hlen = m.data[8] | (size_t)m.data[9] << 8; hstart = 10; }
-    else if (m.data[6] == 2 || m.data[6] == 3) {
-        if (m.size < 12) goto done;
-        hlen = m.data[8] | (size_t)m.data[9] << 8 | (size_t)m.data[10] << 16 | (size_t)m.data[11] << 24;
-        hstart = 12;
-    } else goto done;
-    if (hlen > m.size - hstart || hlen > 65536) { st = finch_fail(FINCH_ERR_FORMAT, "%s: npy header past the end", path); goto done; }
-    char hdr[65537];
-    memcpy(hdr, m.data + hstart, hlen);
-    hdr[hlen] = 0;
-
-    const char *descr = dict_value(hdr, "'descr'"), *fo = dict_value(hdr, "'fortran_order'");
-    const char *sh = dict_value(hdr, "'shape'");
-    if (!descr || !fo || !sh) { st = finch_fail(FINCH_ERR_FORMAT, "%s: npy header lacks a key", path); goto done; }
-    if (strncmp(fo, "False", 5) != 0) { st = finch_fail(FINCH_ERR_UNSUPPORTED, "%s: fortran-order npy", path); goto done; }
-    size_t elem;
-    int kind; /* 0 f4, 1 i4, 2 i8 */
-    if (!strncmp(descr, "'<f4'", 5)) { kind = 0; elem = 4; }
-    else if (!strncmp(descr, "'<i4'", 5)) { kind = 1; elem = 4; }
-    else if (!strncmp(descr, "'<i8'", 5)) { kind = 2; elem = 8; }
-    else { st = finch_fail(FINCH_ERR_UNSUPPORTED, "%s: npy dtype must be <f4, <i4 or <i8", path); goto done; }
-    if ((st = parse_shape(sh, shape, ndim)) != FINCH_OK) { finch_fail_prefix(st, "%s", path); goto done; }
-    bool ok;
-    size_t count = shape_count(shape, *ndim, &ok), bytes;
-    if (!ok || !finch_mul_ok(count, elem, &bytes) || bytes != m.size - hstart - hlen) {
-        st = finch_fail(FINCH_ERR_FORMAT, "%s: npy data size does not match its shape", path);
-        goto done;
-    }
-    if ((want == FINCH_NPY_F32) != (kind == 0)) {
-        st = finch_fail(FINCH_ERR_FORMAT, "%s: expected %s data", path, want == FINCH_NPY_F32 ? "float32" : "integer");
-        goto done;
-    }
-    void *out = finch_alloc(count, 4);
-    if (!out) { st = FINCH_ERR_NOMEM; goto done; }
-    const uint8_t *src = m.data + hstart + hlen;
-    if (kind != 2) {
-        memcpy(out, src, count * 4);
-    } else {
-        int32_t *o = out;
-        for (size_t i = 0; i < count; i++) {
-            int64_t v;
-            memcpy(&v, src + 8 * i, 8);
-            if (v < INT32_MIN || v > INT32_MAX) {
-                free(out);
-                st = finch_fail(FINCH_ERR_FORMAT, "%s: value %lld does not fit int32", path, (long long)v);
-                goto done;
-            }
-            o[i] = (int32_t)v;
-        }
-    }
-    *data = out;
-    st = FINCH_OK;
-done:
+    st = finch_npy_parse(m.data, m.size, want, data, shape, ndim);
     finch_unmap(&m);
-    return st;
+    return st ? finch_fail_prefix(st, "%s", path) : FINCH_OK;
 }

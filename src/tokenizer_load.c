@@ -754,14 +754,16 @@ done:
 
 /* ------------------------------------------------------------ to GGUF */
 
+/* A split of a piece into two pieces; tiktoken ids are ranks, so ordering
+ * by ids orders by the ranks of the halves. */
 typedef struct {
-    int32_t l, r, rank_l, rank_r;
+    int32_t l, r;
 } split_t;
 
 static int cmp_split(const void *a, const void *b) {
     const split_t *x = a, *y = b;
-    if (x->rank_l != y->rank_l) return x->rank_l < y->rank_l ? -1 : 1;
-    return (x->rank_r > y->rank_r) - (x->rank_r < y->rank_r);
+    if (x->l != y->l) return x->l < y->l ? -1 : 1;
+    return (x->r > y->r) - (x->r < y->r);
 }
 
 /* tiktoken has no merge list; derive the one Hugging Face's converter
@@ -791,10 +793,10 @@ static finch_status tiktoken_merges(const finch_tokenizer *t, int32_t **out, siz
                 local = q;
                 cap_local = c;
             }
-            local[nl++] = (split_t){ a, b, a, b }; /* tiktoken ids are ranks */
+            local[nl++] = (split_t){ a, b };
         }
         if (st) break;
-        qsort(local, nl, sizeof *local, cmp_split);
+        if (nl > 1) qsort(local, nl, sizeof *local, cmp_split);
         if (n + nl > cap) {
             size_t c = cap ? 2 * cap : 1024;
             while (c < n + nl) c *= 2;

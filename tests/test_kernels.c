@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "kernels.h"
+#include "kernels_internal.h" /* the per-ISA quantizer */
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -233,6 +234,35 @@ static void test_batch_invariance(void **state) {
             free((void *)w.data);
         }
     }
+}
+
+/* Every ISA's activation quantizer gives the bits of finch_row_from_f32,
+ * ties (x/d exactly k + 1/2) included. */
+static void test_quantize_q8_0(void **state) {
+    (void)state;
+    enum { N = 32 * 70 };
+    float *x = malloc(N * sizeof(float));
+    finch_block_q8_0 want[N / 32], got[N / 32];
+    assert_non_null(x);
+    rng_seed(8);
+    for (size_t i = 0; i < N; i++) x[i] = rng_uniform() * (float)(1 + i % 7);
+    /* Blocks with max|x| = 127 (so d = 1) holding exact halves, one all
+     * zero, one with a lone negative maximum, one tiny. */
+    for (size_t i = 0; i < 32; i++) x[i] = (i == 0) ? 127.0f : (float)((int)i * 4 - 64) + 0.5f;
+    for (size_t i = 32; i < 64; i++) x[i] = 0.0f;
+    for (size_t i = 64; i < 96; i++) x[i] = (i == 70) ? -3.0f : 0.25f * (float)(i % 5);
+    for (size_t i = 96; i < 128; i++) x[i] *= 1e-6f;
+    finch_row_from_f32(FINCH_Q8_0, x, want, N);
+    for (size_t i = 0; i < N_ISAS; i++) {
+        if (!finch_isa_set(all_isas[i])) continue;
+        memset(got, 0x55, sizeof got);
+        finch_kernels_get()->quantize_q8_0(x, got, N);
+        for (size_t b = 0; b < N / 32; b++)
+            if (memcmp(&want[b], &got[b], sizeof want[b]) != 0)
+                fail_msg("%s: q8_0 block %zu differs from finch_row_from_f32",
+                         finch_isa_name(all_isas[i]), b);
+    }
+    free(x);
 }
 
 /* ------------------------------------------------------ thread determinism */
@@ -503,6 +533,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_blas_vs_ref, restore_defaults),
         cmocka_unit_test_teardown(test_scalar_is_ref, restore_defaults),
         cmocka_unit_test_teardown(test_batch_invariance, restore_defaults),
+        cmocka_unit_test_teardown(test_quantize_q8_0, restore_defaults),
         cmocka_unit_test_teardown(test_threads_bit_identical, restore_defaults),
         cmocka_unit_test_teardown(test_matmul_errors, restore_defaults),
         cmocka_unit_test_teardown(test_elementwise, restore_defaults),

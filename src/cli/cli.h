@@ -72,6 +72,7 @@ int cli_dump_text(cli_dump *d, const char *name, const char *text);
 int cli_dump_commit(cli_dump *d);
 void cli_dump_abort(cli_dump *d);
 
+int cmd_run(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_info(int argc, char **argv);

@@ -8,6 +8,15 @@ static const char usage[] =
     "finch - a pure-C reference implementation of Finch KV-cache compression\n"
     "\n"
     "usage:\n"
+    "  finch run -m MODEL (-f CONTEXT.txt | --context TEXT | --context-ids A.npy)\n"
+    "            (-q QUESTION | --question-ids B.npy) [--prompt-ids P.npy]\n"
+    "            [--mode iterative|oneshot] (--budget K | --ratio X | --cr F)\n"
+    "            [--chunk S] [--select head|layer] [--normalize on|off]\n"
+    "            [--answer-prefix TEXT] [-n N] [--temp T] [--seed S] [-t THREADS]\n"
+    "            [--dump DIR] [--json] [--progress]\n"
+    "      compress the context's KV cache with Finch, guided by the question,\n"
+    "      then answer from the compressed cache.  --ratio X keeps K = ceil(N/X)\n"
+    "      context tokens; --cr F is kvpress's fraction removed.\n"
     "  finch generate -m MODEL (-p TEXT | --prompt-ids FILE.npy) [-n N] [--temp T]\n"
     "                 [--top-p P] [--seed S] [-t THREADS] [--dump DIR]\n"
     "  finch tokenize -m MODEL TEXT        print the token ids, one line\n"
@@ -24,6 +33,7 @@ typedef struct {
 } command;
 
 static const command commands[] = {
+    { "run", cmd_run },
     { "generate", cmd_generate },
     { "tokenize", cmd_tokenize },
     { "info", cmd_info },

@@ -1,0 +1,359 @@
+/* cmd_run.c - `finch run`: the main job.  Read a context and a question,
+ * compress the context's KV cache with Finch (src/finch.c), answer from the
+ * compressed cache, and state what was done. */
+#include "cli.h"
+#include "finch_press.h"
+#include "util.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct {
+    const char *model, *context_file, *context_text, *context_ids, *question, *question_ids;
+    const char *prompt_ids, *answer_prefix, *dump;
+    finch_press_params p;
+    int n_budget_flags;
+    long n_new, threads, seed;
+    double temp;
+    bool json, progress;
+} run_opts;
+
+/* ---------------------------------------------------------------- options */
+
+static int parse(int argc, char **argv, run_opts *o) {
+    cli_args a;
+    cli_args_init(&a, argc, argv);
+    memset(o, 0, sizeof *o);
+    o->p = finch_press_defaults();
+    o->n_new = 32;
+    o->seed = 1;
+    o->progress = isatty(2);
+    const char *norm = NULL, *mode = NULL, *select = NULL;
+    while (cli_next(&a)) {
+        if (cli_opt(&a, "-m", "--model")) o->model = cli_value(&a);
+        else if (cli_opt(&a, "-f", "--file")) o->context_file = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--context")) o->context_text = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--context-ids")) o->context_ids = cli_value(&a);
+        else if (cli_opt(&a, "-q", "--question")) o->question = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--question-ids")) o->question_ids = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--prompt-ids")) o->prompt_ids = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--answer-prefix")) o->answer_prefix = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--mode")) mode = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--select")) select = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--normalize")) norm = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--budget")) {
+            o->p.budget_kind = FINCH_BUDGET_TOKENS;
+            o->p.budget = (size_t)cli_long(&a, 1, 1L << 40);
+            o->n_budget_flags++;
+        } else if (cli_opt(&a, NULL, "--ratio")) {
+            o->p.budget_kind = FINCH_BUDGET_RATIO;
+            o->p.ratio = cli_double(&a, 1, 1e9);
+            o->n_budget_flags++;
+        } else if (cli_opt(&a, NULL, "--cr")) {
+            o->p.budget_kind = FINCH_BUDGET_CR;
+            o->p.cr = cli_double(&a, 0, 0.999999);
+            o->n_budget_flags++;
+        } else if (cli_opt(&a, NULL, "--chunk")) o->p.chunk = (size_t)cli_long(&a, 1, 1L << 30);
+        else if (cli_opt(&a, "-n", "--n-predict")) o->n_new = cli_long(&a, 0, 1 << 20);
+        else if (cli_opt(&a, NULL, "--temp")) o->temp = cli_double(&a, 0, 100);
+        else if (cli_opt(&a, NULL, "--seed")) o->seed = cli_long(&a, 0, 0x7fffffffL);
+        else if (cli_opt(&a, "-t", "--threads")) o->threads = cli_long(&a, 1, 256);
+        else if (cli_opt(&a, NULL, "--dump")) o->dump = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--json")) o->json = true;
+        else if (cli_opt(&a, NULL, "--progress")) o->progress = true;
+        else if (!a.error) cli_unknown(&a);
+    }
+    int rc = cli_args_error(&a);
+    if (rc) return rc;
+    if (norm && strcmp(norm, "on") && strcmp(norm, "off"))
+        return cli_error("--normalize must be on or off, got '%s'", norm);
+    o->p.normalize = !norm || !strcmp(norm, "on");
+    if (mode && finch_press_parse_mode(mode, &o->p.mode) != FINCH_OK)
+        return cli_error("--mode must be iterative or oneshot, got '%s'", mode);
+    if (select && finch_press_parse_select(select, &o->p.select) != FINCH_OK)
+        return cli_error("--select must be head or layer, got '%s'", select);
+    if ((!!o->context_file + !!o->context_text + !!o->context_ids) != 1)
+        return cli_error("give exactly one of -f CONTEXT.txt, --context TEXT and --context-ids A.npy");
+    if (!o->question == !o->question_ids)
+        return cli_error("give exactly one of -q QUESTION and --question-ids B.npy");
+    if (o->n_budget_flags != 1)
+        return cli_error("give exactly one budget: --budget K, --ratio X or --cr F");
+    if (o->prompt_ids && o->answer_prefix)
+        return cli_error("--prompt-ids and --answer-prefix both give the answer prefix: use one");
+    return 0;
+}
+
+/* ----------------------------------------------------------------- inputs */
+
+typedef struct {
+    int32_t *context, *question, *prompt;
+    size_t n_context, n_question, n_prompt;
+} run_ids;
+
+static int read_text_file(const char *path, char **text) {
+    size_t len;
+    finch_status st = finch_read_file(path, text, &len);
+    if (st) return cli_fail(st, "cannot read the context");
+    if (strlen(*text) != len) return cli_error("%s: the context contains NUL bytes", path);
+    return 0;
+}
+
+static int tokenize_no_bos(const finch_model *m, const char *text, int32_t **ids, size_t *n) {
+    return cli_tokenize(m, text, false, ids, n);
+}
+
+/* The generation prompt: --prompt-ids, or --answer-prefix tokenized; in
+ * oneshot mode the default is "\n" (what kvpress's pipeline feeds before the
+ * answer prefix); in iterative mode the question itself (left empty here). */
+static int read_prompt(const run_opts *o, const finch_model *m, run_ids *ids) {
+    if (o->prompt_ids) return cli_read_ids(o->prompt_ids, &ids->prompt, &ids->n_prompt);
+    if (o->p.mode == FINCH_PRESS_ONESHOT) {
+        char text[4096];
+        snprintf(text, sizeof text, "\n%s", o->answer_prefix ? o->answer_prefix : "");
+        return tokenize_no_bos(m, text, &ids->prompt, &ids->n_prompt);
+    }
+    if (!o->answer_prefix) return 0;
+    /* iterative + answer prefix: the question, then the prefix */
+    int32_t *pre;
+    size_t n_pre;
+    int rc = tokenize_no_bos(m, o->answer_prefix, &pre, &n_pre);
+    if (rc) return rc;
+    ids->prompt = malloc((ids->n_question + n_pre) * sizeof(int32_t));
+    if (!ids->prompt) { free(pre); return cli_error("out of memory"); }
+    memcpy(ids->prompt, ids->question, ids->n_question * sizeof(int32_t));
+    memcpy(ids->prompt + ids->n_question, pre, n_pre * sizeof(int32_t));
+    ids->n_prompt = ids->n_question + n_pre;
+    free(pre);
+    return 0;
+}
+
+static int read_inputs(const run_opts *o, const finch_model *m, run_ids *ids) {
+    int rc;
+    if (o->context_ids) rc = cli_read_ids(o->context_ids, &ids->context, &ids->n_context);
+    else {
+        char *text = NULL;
+        rc = o->context_file ? read_text_file(o->context_file, &text) : 0;
+        if (!rc) rc = cli_tokenize(m, o->context_file ? text : o->context_text, true, &ids->context, &ids->n_context);
+        free(text);
+    }
+    if (rc) return rc;
+    rc = o->question_ids ? cli_read_ids(o->question_ids, &ids->question, &ids->n_question)
+                         : tokenize_no_bos(m, o->question, &ids->question, &ids->n_question);
+    if (rc) return rc;
+    if (ids->n_context == 0) return cli_error("the context is empty");
+    if (ids->n_question == 0) return cli_error("the question is empty");
+    return read_prompt(o, m, ids);
+}
+
+/* ------------------------------------------------------------- the window */
+
+/* Positions the run needs at once, against the model's context length: the
+ * question must fit beside a chunk and the budget. */
+static int check_window(const run_opts *o, const finch_model *m, const run_ids *ids, size_t K,
+                        size_t *chunk) {
+    size_t win = m->cfg.ctx_len, N = ids->n_context, mq = ids->n_question;
+    if (o->p.mode == FINCH_PRESS_ONESHOT) {
+        if (N + mq > win)
+            return cli_error("oneshot needs context + question = %zu positions but the model has %zu; "
+                             "use --mode iterative", N + mq, win);
+        *chunk = N;
+        return 0;
+    }
+    size_t kk = K < N ? K : N;
+    if (kk + mq >= win)
+        return cli_error("the question (%zu tokens) and the budget (%zu) leave no room for a chunk "
+                         "in the model's %zu positions", mq, kk, win);
+    size_t room = win - kk - mq;
+    if (o->p.chunk == 0) *chunk = room < 512 ? room : 512;
+    else if (o->p.chunk > room)
+        return cli_error("--chunk %zu + budget %zu + question %zu exceed the model's %zu positions",
+                         o->p.chunk, kk, mq, win);
+    else *chunk = o->p.chunk;
+    if (*chunk > N) *chunk = N;
+    return 0;
+}
+
+/* --------------------------------------------------------------- progress */
+
+static void show_progress(void *user, size_t done, size_t total) {
+    (void)user;
+    int width = 30, filled = total ? (int)(width * done / total) : width;
+    fprintf(stderr, "\rfinch: [%.*s%*s] %zu/%zu chunks", filled, "##############################",
+            width - filled, "", done, total);
+    if (done == total) fputc('\n', stderr);
+    fflush(stderr);
+}
+
+typedef struct {
+    const finch_model *m;
+    int32_t prev;
+    bool print;
+} answer_printer;
+
+static int print_answer_token(void *user, int32_t id) {
+    answer_printer *p = user;
+    if (p->print) {
+        cli_print_token(p->m, p->prev, id, stdout);
+        fflush(stdout);
+    }
+    p->prev = id;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- reports */
+
+static void print_stats_line(const finch_press_stats *s) {
+    fprintf(stderr,
+            "finch: mode %s, select %s, normalize %s | N %zu, K %zu, m %zu, chunk %zu (%zu chunks) | "
+            "compression %.2fx | KV %.2f MB -> %.2f MB (%.1f%% saved) | prefill %.3f s, scoring %.3f s, "
+            "compaction %.3f s, generation %.3f s\n",
+            finch_press_mode_name(s->mode), finch_press_select_name(s->select), s->normalize ? "on" : "off",
+            s->n_ctx, s->budget, s->n_question, s->chunk, s->n_chunks, s->compression,
+            s->kv_bytes_full / 1e6, s->kv_bytes_kept / 1e6,
+            s->kv_bytes_full ? 100.0 * (1.0 - (double)s->kv_bytes_kept / (double)s->kv_bytes_full) : 0.0,
+            s->t_prefill, s->t_scoring, s->t_compact, s->t_generation);
+}
+
+static cJSON *ids_json(const int32_t *ids, size_t n) {
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(ids[i]));
+    return a;
+}
+
+/* Every setting and statistic of the run: meta.json and --json. */
+static cJSON *run_json(const run_opts *o, const finch_model *m, const finch_press_stats *s,
+                       const int32_t *gen, size_t n_gen, const char *answer) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "command", "run");
+    cJSON_AddStringToObject(j, "model", o->model);
+    cJSON_AddStringToObject(j, "architecture", m->cfg.arch);
+    cJSON_AddStringToObject(j, "mode", finch_press_mode_name(s->mode));
+    cJSON_AddStringToObject(j, "select", finch_press_select_name(s->select));
+    cJSON_AddStringToObject(j, "normalize", s->normalize ? "on" : "off");
+    const char *kinds[] = { "budget", "ratio", "cr" };
+    cJSON_AddStringToObject(j, "budget_flag", kinds[o->p.budget_kind]);
+    cJSON_AddNumberToObject(j, "budget_value", o->p.budget_kind == FINCH_BUDGET_TOKENS ? (double)o->p.budget
+                                               : o->p.budget_kind == FINCH_BUDGET_RATIO ? o->p.ratio : o->p.cr);
+    cJSON_AddNumberToObject(j, "N", (double)s->n_ctx);
+    cJSON_AddNumberToObject(j, "K", (double)s->budget);
+    cJSON_AddNumberToObject(j, "m", (double)s->n_question);
+    cJSON_AddNumberToObject(j, "n_kept", (double)s->n_kept);
+    cJSON_AddNumberToObject(j, "chunk", (double)s->chunk);
+    cJSON_AddNumberToObject(j, "n_chunks", (double)s->n_chunks);
+    cJSON_AddNumberToObject(j, "compression", s->compression);
+    cJSON_AddNumberToObject(j, "kv_bytes_before", (double)s->kv_bytes_full);
+    cJSON_AddNumberToObject(j, "kv_bytes_after", (double)s->kv_bytes_kept);
+    cJSON_AddNumberToObject(j, "kv_capacity_positions", (double)s->kv_capacity);
+    cJSON_AddNumberToObject(j, "n_prompt", (double)s->n_prompt);
+    cJSON_AddNumberToObject(j, "n_predict", (double)o->n_new);
+    cJSON_AddNumberToObject(j, "temperature", o->temp);
+    cJSON_AddNumberToObject(j, "seed", (double)o->seed);
+    cJSON_AddNumberToObject(j, "threads", (double)o->threads);
+    cJSON *t = cJSON_AddObjectToObject(j, "seconds");
+    cJSON_AddNumberToObject(t, "prefill", s->t_prefill);
+    cJSON_AddNumberToObject(t, "scoring", s->t_scoring);
+    cJSON_AddNumberToObject(t, "compaction", s->t_compact);
+    cJSON_AddNumberToObject(t, "generation", s->t_generation);
+    cJSON_AddItemToObject(j, "generated", ids_json(gen, n_gen));
+    cJSON_AddStringToObject(j, "answer", answer);
+    return j;
+}
+
+static int dump_run(const run_opts *o, const finch_press *fp, const run_ids *ids, const int32_t *gen,
+                    size_t n_gen, const char *meta) {
+    cli_dump d;
+    int rc = cli_dump_begin(&d, o->dump);
+    if (rc) return rc;
+    size_t nc = ids->n_context, nq = ids->n_question, ng = n_gen;
+    finch_status st = finch_press_dump(fp, d.tmp);
+    if (st) rc = cli_fail(st, "--dump");
+    if (!rc) rc = cli_dump_npy(&d, "context_ids.npy", FINCH_NPY_I32, ids->context, &nc, 1);
+    if (!rc) rc = cli_dump_npy(&d, "question_ids.npy", FINCH_NPY_I32, ids->question, &nq, 1);
+    if (!rc) rc = cli_dump_npy(&d, "generated.npy", FINCH_NPY_I32, gen, &ng, 1);
+    if (!rc) rc = cli_dump_text(&d, "meta.json", meta);
+    if (!rc) rc = cli_dump_commit(&d);
+    else cli_dump_abort(&d);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ the job */
+
+/* Decoded answer text (bytes of the generated tokens). */
+static char *answer_text(const finch_model *m, int32_t prev, const int32_t *gen, size_t n) {
+    size_t cap = 64 * n + 1, len = 0;
+    char *s = malloc(cap);
+    if (!s) return NULL;
+    for (size_t i = 0; i < n && m->tokenizer; i++) {
+        len += finch_token_to_bytes(m->tokenizer, i ? gen[i - 1] : prev, gen[i], s + len, cap - len - 1);
+    }
+    s[len] = 0;
+    return s;
+}
+
+static int compress_and_answer(const run_opts *o, const finch_model *m, finch_press *fp, const run_ids *ids,
+                               int32_t *gen, size_t *n_gen) {
+    finch_status st = finch_press_run(fp, ids->context, ids->n_context, ids->question, ids->n_question,
+                                      ids->prompt, ids->n_prompt, o->progress ? show_progress : NULL, NULL);
+    if (st) return cli_fail(st, "Finch");
+    finch_sampler s;
+    if ((st = finch_sampler_init(&s, (finch_sampler_params){ (float)o->temp, 1.0f, (uint64_t)o->seed }, m->cfg.vocab)))
+        return cli_fail(st, "sampler");
+    int32_t eos = m->tokenizer ? finch_tokenizer_eos(m->tokenizer) : -1;
+    const int32_t *last = ids->n_prompt ? ids->prompt + ids->n_prompt - 1 : ids->question + ids->n_question - 1;
+    answer_printer ap = { m, *last, !o->json };
+    st = finch_press_decode(fp, &s, (size_t)o->n_new, eos, print_answer_token, &ap, gen, n_gen);
+    finch_sampler_free(&s);
+    if (!o->json) {
+        printf("\n");
+        fflush(stdout);
+    }
+    return st ? cli_fail(st, "decode") : 0;
+}
+
+int cmd_run(int argc, char **argv) {
+    run_opts o;
+    int rc = parse(argc, argv, &o);
+    if (rc) return rc;
+    finch_model *m = NULL;
+    finch_ctx *ctx = NULL;
+    finch_press *fp = NULL;
+    run_ids ids = { 0 };
+    int32_t *gen = NULL;
+    size_t n_gen = 0, K, n_kept;
+    char *answer = NULL, *meta = NULL;
+    finch_status st;
+    if ((rc = cli_load_model(o.model, &m)) || (rc = read_inputs(&o, m, &ids))) goto done;
+    if ((st = finch_press_resolve_budget(&o.p, ids.n_context, ids.n_question, &K, &n_kept))) {
+        rc = cli_fail(st, "budget");
+        goto done;
+    }
+    if ((rc = check_window(&o, m, &ids, K, &o.p.chunk))) goto done;
+    size_t batch = o.p.chunk + ids.n_question;
+    if (batch > 512) batch = 512;
+    if ((st = finch_ctx_new(m, (size_t)o.threads, batch, &ctx)) || (st = finch_press_new(m, ctx, &o.p, &fp))) {
+        rc = cli_fail(st, "cannot set up Finch");
+        goto done;
+    }
+    gen = malloc(((size_t)o.n_new + 1) * sizeof(int32_t));
+    if (!gen) { rc = cli_error("out of memory"); goto done; }
+    if ((rc = compress_and_answer(&o, m, fp, &ids, gen, &n_gen))) goto done;
+    const finch_press_stats *s = finch_press_get_stats(fp);
+    const int32_t *last = ids.n_prompt ? ids.prompt + ids.n_prompt - 1 : ids.question + ids.n_question - 1;
+    answer = answer_text(m, *last, gen, n_gen);
+    cJSON *j = answer ? run_json(&o, m, s, gen, n_gen, answer) : NULL;
+    meta = j ? cJSON_Print(j) : NULL;
+    cJSON_Delete(j);
+    if (!meta) { rc = cli_error("out of memory"); goto done; }
+    if (o.json) printf("%s\n", meta);
+    print_stats_line(s);
+    if (o.dump) rc = dump_run(&o, fp, &ids, gen, n_gen, meta);
+done:
+    free(answer); free(meta); free(gen);
+    free(ids.context); free(ids.question); free(ids.prompt);
+    finch_press_free(fp);
+    finch_ctx_free(ctx);
+    finch_model_free(m);
+    return rc;
+}
