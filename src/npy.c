@@ -1,4 +1,4 @@
-/* npy.c - the NumPy .npy format (version 1.0), our own small reader/writer.
+/* npy.c - the NumPy .npy format: our own small reader (versions 1-3) and writer (1.0).
  *
  * File: "\x93NUMPY", major 1, minor 0, u16 header length, a Python-dict
  * header {'descr': '<f4', 'fortran_order': False, 'shape': (a, b), }
@@ -165,8 +165,9 @@ static finch_status parse_dict(hscan *s, npy_kind *kind, size_t *shape, size_t *
             return finch_fail(FINCH_ERR_FORMAT, "npy: unexpected or repeated header key '%.*s'",
                               (int)(klen < 32 ? klen : 32), key);
         }
-        if (!eat(s, ',') && !(skip_space(s), s->p < s->end && *s->p == '}'))
-            return finch_fail(FINCH_ERR_FORMAT, "npy: bad header dict");
+        if (eat(s, ',')) continue;
+        skip_space(s); /* no comma: the dict must end here */
+        if (s->p >= s->end || *s->p != '}') return finch_fail(FINCH_ERR_FORMAT, "npy: bad header dict");
     }
     skip_space(s); /* only the padding may follow */
     if (s->p != s->end) return finch_fail(FINCH_ERR_FORMAT, "npy: text after the header dict");

@@ -100,11 +100,11 @@ struct finch_tokenizer {
 
 /* ---- building (tokenizer.c) ---- */
 
-/* A tokenizer with room for n pieces (all empty, UNUSED, score 0) and the
- * given algorithm; text is filled in with tok_set_text. */
+/* A tokenizer for n pieces (types UNUSED, scores 0, no special ids) and
+ * the given algorithm.  The loader then sets the texts, types, scores,
+ * ids and flags, calls tok_finish, and adds merges if it has them. */
 finch_status tok_new(size_t n, tok_algo algo, finch_tokenizer **out);
-/* Set piece id's text (copied).  All texts must be set in one pass, in any
- * order, before tok_finish; texts may be empty. */
+/* The n piece texts (copied; texts[i] has lens[i] bytes, may be empty). */
 finch_status tok_set_texts(finch_tokenizer *t, const char *const *texts, const size_t *lens);
 /* After texts, types and scores are set: build the hash maps, the decoded
  * bytes, the byte pieces and the special-token tables; validates what the
@@ -118,7 +118,9 @@ finch_status tok_set_merges(finch_tokenizer *t, const int32_t *pairs, size_t n_p
 /* Rank and result of merging adjacent pieces (a, b); false if no merge. */
 bool tok_merge_find(const finch_tokenizer *t, int32_t a, int32_t b, int32_t *rank, int32_t *id);
 
+/* Piece id of text s[0..len) in map m, or -1. */
 int32_t tok_find(const finch_tokenizer *t, const tok_strmap *m, const char *s, size_t len);
+/* Text of piece id (NUL-terminated in the arena) and its length. */
 static inline const char *tok_text(const finch_tokenizer *t, size_t id, size_t *len) {
     *len = t->text_off[id + 1] - t->text_off[id] - 1;
     return t->text + t->text_off[id];

@@ -22,14 +22,13 @@
 static finch_status gguf_token_id(const gguf_file *g, const char *key, size_t n, int32_t *id) {
     const gguf_kv *kv = gguf_find(g, key);
     if (!kv) return FINCH_OK;
-    uint64_t v;
-    if (!gguf_get_u64(g, key, &v)) {
-        if (kv->type == GGUF_INT32 || kv->type == GGUF_INT64) { /* negative: none */
-            *id = -1;
-            return FINCH_OK;
-        }
-        return finch_fail(FINCH_ERR_FORMAT, "%s is not an integer", key);
+    bool is_signed = kv->type == GGUF_INT8 || kv->type == GGUF_INT16 || kv->type == GGUF_INT32 || kv->type == GGUF_INT64;
+    if (is_signed && kv->v.i < 0) { /* -1: none */
+        *id = -1;
+        return FINCH_OK;
     }
+    uint64_t v;
+    if (!gguf_get_u64(g, key, &v)) return finch_fail(FINCH_ERR_FORMAT, "%s is not an integer", key);
     if (v == UINT32_MAX || v == UINT64_MAX) {
         *id = -1;
         return FINCH_OK;

@@ -286,6 +286,11 @@ static void test_tinystories_json(void **state) {
     /* no <0xXX> pieces here: unknown characters become <unk> (0) */
     static const int32_t unk[] = { 1, 80, 51, 67, 0, 85, 1622, 15, 13, 80, 55, 70, 0, 68, 368, 0 };
     expect_ids(t, "Zo\xc3\xab ate 42 cr\xc3\xaapes \xe2\x98\x83", 1, unk, 16);
+    /* HF normalizes before it finds the (normalized) added tokens, so the
+     * prepended U+2581 stands alone in front of a leading special token and
+     * the text after it gets none */
+    static const int32_t lead[] = { 80, 1, 147, 201, 282, 57 };
+    expect_ids(t, "<|start_story|>Once upon a time", 0, lead, 6);
     /* without config: BOS from the post-processor template */
     finch_tokenizer *t2;
     assert_ok(finch_tokenizer_from_json(path, NULL, &t2));

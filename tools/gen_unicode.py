@@ -7,9 +7,9 @@ Classes (first match wins, the three sets are disjoint):
   number  general categories Nd Nl No                  (\\p{N})
   space   U+0009..U+000D, U+0085 and categories Zs Zl Zp, which is exactly
           Unicode's White_Space property (\\s in Oniguruma and Rust regex)
-Everything else is "other" (class 0); the table writes the class number
-of finch_uc_class in src/unicode.h.  The table lists maximal runs of code points of
-one class, sorted, so a lookup is a binary search over ~1,000 ranges.
+Everything else is "other".  The table lists maximal runs of code points of
+one class, sorted, with the class as the number of finch_uc_class in
+src/unicode.h, so a lookup is a binary search over ~1,000 ranges.
 
 Usage: /usr/bin/python3 tools/gen_unicode.py > src/unicode_data.c
 """

@@ -5,6 +5,7 @@
 #define FINCH_CLI_H
 
 #include "finch.h"
+#include "finch_press.h"
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -71,6 +72,46 @@ int cli_dump_npy(cli_dump *d, const char *name, finch_npy_type t, const void *da
 int cli_dump_text(cli_dump *d, const char *name, const char *text);
 int cli_dump_commit(cli_dump *d);
 void cli_dump_abort(cli_dump *d);
+
+/* ---- per-command options ----
+ * Each subcommand's arguments are parsed apart from running it, so the
+ * parsers can be tested and fuzzed on their own.  A parser returns 0, or
+ * the exit code after printing the one-line error. */
+typedef struct {
+    const char *model, *prompt, *prompt_ids, *dump;
+    long n_new, threads;
+    double temp, top_p;
+    long seed;
+} cli_generate_opts;
+int cli_parse_generate(int argc, char **argv, cli_generate_opts *o);
+
+typedef struct {
+    const char *model;
+} cli_info_opts;
+int cli_parse_info(int argc, char **argv, cli_info_opts *o);
+
+typedef struct {
+    const char *model, *text;
+    bool add_bos;
+} cli_tokenize_opts;
+int cli_parse_tokenize(int argc, char **argv, cli_tokenize_opts *o);
+
+typedef struct {
+    const char *input, *output, *tokenizer, *type_name;
+    finch_dtype type;
+} cli_convert_opts;
+int cli_parse_convert(int argc, char **argv, cli_convert_opts *o);
+
+typedef struct {
+    const char *model, *context_file, *context_text, *context_ids, *question, *question_ids;
+    const char *prompt_ids, *answer_prefix, *dump;
+    finch_press_params p;
+    int n_budget_flags;
+    long n_new, threads, seed;
+    double temp;
+    bool json, progress;
+} cli_run_opts;
+int cli_parse_run(int argc, char **argv, cli_run_opts *o);
 
 int cmd_run(int argc, char **argv);
 int cmd_generate(int argc, char **argv);

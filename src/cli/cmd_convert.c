@@ -21,27 +21,36 @@ static bool is_llama2c(const char *path) {
     return n > 4 && !strcmp(path + n - 4, ".bin");
 }
 
-int cmd_convert(int argc, char **argv) {
+int cli_parse_convert(int argc, char **argv, cli_convert_opts *o) {
     cli_args a;
-    const char *type_name = "f32", *tok = NULL;
+    *o = (cli_convert_opts){ .type_name = "f32", .type = FINCH_F32 };
     cli_args_init(&a, argc, argv);
     while (cli_next(&a)) {
-        if (cli_opt(&a, NULL, "--type")) type_name = cli_value(&a);
-        else if (cli_opt(&a, NULL, "--tokenizer")) tok = cli_value(&a);
+        if (cli_opt(&a, NULL, "--type")) o->type_name = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--tokenizer")) o->tokenizer = cli_value(&a);
         else if (!cli_positional(&a, 2)) cli_unknown(&a);
     }
     int rc = cli_args_error(&a);
     if (rc) return rc;
     if (a.n_positional != 2) return cli_error("convert needs INPUT and OUTPUT.gguf");
-    finch_dtype type;
-    if (!parse_type(type_name, &type)) return cli_error("--type must be f32, f16, bf16 or q8_0, got '%s'", type_name);
-    const char *in = a.positional[0], *out = a.positional[1];
+    if (!parse_type(o->type_name, &o->type))
+        return cli_error("--type must be f32, f16, bf16 or q8_0, got '%s'", o->type_name);
+    o->input = a.positional[0];
+    o->output = a.positional[1];
+    return 0;
+}
+
+int cmd_convert(int argc, char **argv) {
+    cli_convert_opts o;
+    int rc = cli_parse_convert(argc, argv, &o);
+    if (rc) return rc;
     finch_model *m = NULL;
-    finch_status st = is_llama2c(in) ? finch_model_load_llama2c(in, tok, &m) : finch_model_load(in, &m);
+    finch_status st = is_llama2c(o.input) ? finch_model_load_llama2c(o.input, o.tokenizer, &m)
+                                          : finch_model_load(o.input, &m);
     if (st) return cli_fail(st, "cannot load model");
-    st = finch_convert(m, type, out);
+    st = finch_convert(m, o.type, o.output);
     finch_model_free(m);
     if (st) return cli_fail(st, "convert");
-    fprintf(stderr, "finch: wrote %s (%s)\n", out, type_name);
+    fprintf(stderr, "finch: wrote %s (%s)\n", o.output, o.type_name);
     return 0;
 }

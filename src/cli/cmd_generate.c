@@ -6,17 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    const char *model, *prompt, *prompt_ids, *dump;
-    long n_new, threads;
-    double temp, top_p;
-    long seed;
-} gen_opts;
-
-static int parse(int argc, char **argv, gen_opts *o) {
+int cli_parse_generate(int argc, char **argv, cli_generate_opts *o) {
     cli_args a;
     cli_args_init(&a, argc, argv);
-    *o = (gen_opts){ .n_new = 64, .threads = 0, .temp = 0, .top_p = 1, .seed = 1 };
+    *o = (cli_generate_opts){ .n_new = 64, .threads = 0, .temp = 0, .top_p = 1, .seed = 1 };
     while (cli_next(&a)) {
         if (cli_opt(&a, "-m", "--model")) o->model = cli_value(&a);
         else if (cli_opt(&a, "-p", "--prompt")) o->prompt = cli_value(&a);
@@ -47,7 +40,7 @@ static void print_token(void *user, int32_t tok) {
     p->prev = tok;
 }
 
-static char *meta_json(const gen_opts *o, const finch_model *m, size_t n_prompt, size_t n_gen,
+static char *meta_json(const cli_generate_opts *o, const finch_model *m, size_t n_prompt, size_t n_gen,
                        double prefill_s, double decode_s) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "command", "generate");
@@ -67,26 +60,23 @@ static char *meta_json(const gen_opts *o, const finch_model *m, size_t n_prompt,
     return s;
 }
 
-static int dump_run(const gen_opts *o, const finch_model *m, const int32_t *prompt, size_t n_prompt,
-                    const float *logits, const int32_t *gen, size_t n_gen, double t_pre, double t_dec) {
-    cli_dump d;
-    int rc = cli_dump_begin(&d, o->dump);
-    if (rc) return rc;
+static int dump_run(cli_dump *d, const cli_generate_opts *o, const finch_model *m, const int32_t *prompt,
+                    size_t n_prompt, const float *logits, const int32_t *gen, size_t n_gen, double t_pre,
+                    double t_dec) {
+    int rc;
     size_t sp = n_prompt, sv = m->cfg.vocab, sg = n_gen;
     char *meta = meta_json(o, m, n_prompt, n_gen, t_pre, t_dec);
-    rc = cli_dump_npy(&d, "prompt_ids.npy", FINCH_NPY_I32, prompt, &sp, 1);
-    if (!rc) rc = cli_dump_npy(&d, "logits.npy", FINCH_NPY_F32, logits, &sv, 1);
-    if (!rc) rc = cli_dump_npy(&d, "generated.npy", FINCH_NPY_I32, gen, &sg, 1);
-    if (!rc) rc = meta ? cli_dump_text(&d, "meta.json", meta) : cli_error("out of memory");
+    rc = cli_dump_npy(d, "prompt_ids.npy", FINCH_NPY_I32, prompt, &sp, 1);
+    if (!rc) rc = cli_dump_npy(d, "logits.npy", FINCH_NPY_F32, logits, &sv, 1);
+    if (!rc) rc = cli_dump_npy(d, "generated.npy", FINCH_NPY_I32, gen, &sg, 1);
+    if (!rc) rc = meta ? cli_dump_text(d, "meta.json", meta) : cli_error("out of memory");
     free(meta);
-    if (!rc) rc = cli_dump_commit(&d);
-    else cli_dump_abort(&d);
-    return rc;
+    return rc ? rc : cli_dump_commit(d);
 }
 
 int cmd_generate(int argc, char **argv) {
-    gen_opts o;
-    int rc = parse(argc, argv, &o);
+    cli_generate_opts o;
+    int rc = cli_parse_generate(argc, argv, &o);
     if (rc) return rc;
     finch_model *m = NULL;
     int32_t *prompt = NULL, *gen = NULL;
@@ -95,6 +85,8 @@ int cmd_generate(int argc, char **argv) {
     finch_kv_cache kv = { 0 };
     finch_sampler s = { 0 };
     float *logits = NULL;
+    cli_dump dump = { 0 };
+    if (o.dump && (rc = cli_dump_begin(&dump, o.dump))) return rc; /* fail before the work */
     if ((rc = cli_load_model(o.model, &m))) goto done;
     rc = o.prompt ? cli_tokenize(m, o.prompt, true, &prompt, &n_prompt) : cli_read_ids(o.prompt_ids, &prompt, &n_prompt);
     if (rc) goto done;
@@ -142,8 +134,9 @@ int cmd_generate(int argc, char **argv) {
     fflush(stdout);
     fprintf(stderr, "finch: prompt %zu tokens in %.3f s (%.1f tok/s), generated %zu tokens in %.3f s (%.1f tok/s), %zu threads\n",
             n_prompt, t1 - t0, n_prompt / (t1 - t0 + 1e-12), n_gen, t2 - t1, n_gen / (t2 - t1 + 1e-12), finch_ctx_threads(ctx));
-    if (o.dump) rc = dump_run(&o, m, prompt, n_prompt, logits, gen, n_gen, t1 - t0, t2 - t1);
+    if (o.dump) rc = dump_run(&dump, &o, m, prompt, n_prompt, logits, gen, n_gen, t1 - t0, t2 - t1);
 done:
+    cli_dump_abort(&dump);
     free(logits);
     free(prompt);
     free(gen);

@@ -4,17 +4,22 @@
 
 #include <stdlib.h>
 
-int cmd_info(int argc, char **argv) {
+int cli_parse_info(int argc, char **argv, cli_info_opts *o) {
     cli_args a;
-    const char *model = NULL;
+    *o = (cli_info_opts){ 0 };
     cli_args_init(&a, argc, argv);
     while (cli_next(&a)) {
-        if (cli_opt(&a, "-m", "--model")) model = cli_value(&a);
+        if (cli_opt(&a, "-m", "--model")) o->model = cli_value(&a);
         else if (!a.error) cli_unknown(&a);
     }
-    int rc = cli_args_error(&a);
+    return cli_args_error(&a);
+}
+
+int cmd_info(int argc, char **argv) {
+    cli_info_opts o;
+    int rc = cli_parse_info(argc, argv, &o);
     finch_model *m = NULL;
-    if (rc || (rc = cli_load_model(model, &m))) return rc;
+    if (rc || (rc = cli_load_model(o.model, &m))) return rc;
     finch_model_describe(m, stdout);
     printf("kernels: %s%s\n", finch_isa_name(finch_isa_current()),
            finch_blas_available() ? ", OpenBLAS sgemm for f32 prefill" : "");
@@ -22,24 +27,31 @@ int cmd_info(int argc, char **argv) {
     return 0;
 }
 
-int cmd_tokenize(int argc, char **argv) {
+int cli_parse_tokenize(int argc, char **argv, cli_tokenize_opts *o) {
     cli_args a;
-    const char *model = NULL;
-    int no_bos = 0;
+    *o = (cli_tokenize_opts){ .add_bos = true };
     cli_args_init(&a, argc, argv);
     while (cli_next(&a)) {
-        if (cli_opt(&a, "-m", "--model")) model = cli_value(&a);
-        else if (cli_opt(&a, NULL, "--no-bos")) no_bos = 1;
+        if (cli_opt(&a, "-m", "--model")) o->model = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--no-bos")) o->add_bos = false;
         else if (!cli_positional(&a, 1)) cli_unknown(&a);
     }
     int rc = cli_args_error(&a);
     if (rc) return rc;
     if (a.n_positional != 1) return cli_error("tokenize needs the text as one argument");
+    o->text = a.positional[0];
+    return 0;
+}
+
+int cmd_tokenize(int argc, char **argv) {
+    cli_tokenize_opts o;
+    int rc = cli_parse_tokenize(argc, argv, &o);
+    if (rc) return rc;
     finch_model *m = NULL;
-    if ((rc = cli_load_model(model, &m))) return rc;
+    if ((rc = cli_load_model(o.model, &m))) return rc;
     int32_t *ids = NULL;
     size_t n = 0;
-    rc = cli_tokenize(m, a.positional[0], !no_bos, &ids, &n);
+    rc = cli_tokenize(m, o.text, o.add_bos, &ids, &n);
     for (size_t i = 0; !rc && i < n; i++) printf("%s%d", i ? " " : "", ids[i]);
     if (!rc) printf("\n");
     free(ids);

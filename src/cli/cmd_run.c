@@ -10,19 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef struct {
-    const char *model, *context_file, *context_text, *context_ids, *question, *question_ids;
-    const char *prompt_ids, *answer_prefix, *dump;
-    finch_press_params p;
-    int n_budget_flags;
-    long n_new, threads, seed;
-    double temp;
-    bool json, progress;
-} run_opts;
-
 /* ---------------------------------------------------------------- options */
 
-static int parse(int argc, char **argv, run_opts *o) {
+int cli_parse_run(int argc, char **argv, cli_run_opts *o) {
     cli_args a;
     cli_args_init(&a, argc, argv);
     memset(o, 0, sizeof *o);
@@ -107,7 +97,7 @@ static int tokenize_no_bos(const finch_model *m, const char *text, int32_t **ids
 /* The generation prompt: --prompt-ids, or --answer-prefix tokenized; in
  * oneshot mode the default is "\n" (what kvpress's pipeline feeds before the
  * answer prefix); in iterative mode the question itself (left empty here). */
-static int read_prompt(const run_opts *o, const finch_model *m, run_ids *ids) {
+static int read_prompt(const cli_run_opts *o, const finch_model *m, run_ids *ids) {
     if (o->prompt_ids) return cli_read_ids(o->prompt_ids, &ids->prompt, &ids->n_prompt);
     if (o->p.mode == FINCH_PRESS_ONESHOT) {
         char text[4096];
@@ -129,16 +119,18 @@ static int read_prompt(const run_opts *o, const finch_model *m, run_ids *ids) {
     return 0;
 }
 
-static int read_inputs(const run_opts *o, const finch_model *m, run_ids *ids) {
+static int read_inputs(const cli_run_opts *o, const finch_model *m, run_ids *ids) {
     int rc;
     if (o->context_ids) rc = cli_read_ids(o->context_ids, &ids->context, &ids->n_context);
     else {
         char *text = NULL;
         rc = o->context_file ? read_text_file(o->context_file, &text) : 0;
+        if (!rc && !*(o->context_file ? text : o->context_text)) rc = cli_error("the context is empty");
         if (!rc) rc = cli_tokenize(m, o->context_file ? text : o->context_text, true, &ids->context, &ids->n_context);
         free(text);
     }
     if (rc) return rc;
+    if (o->question && !*o->question) return cli_error("the question is empty");
     rc = o->question_ids ? cli_read_ids(o->question_ids, &ids->question, &ids->n_question)
                          : tokenize_no_bos(m, o->question, &ids->question, &ids->n_question);
     if (rc) return rc;
@@ -151,7 +143,7 @@ static int read_inputs(const run_opts *o, const finch_model *m, run_ids *ids) {
 
 /* Positions the run needs at once, against the model's context length: the
  * question must fit beside a chunk and the budget. */
-static int check_window(const run_opts *o, const finch_model *m, const run_ids *ids, size_t K,
+static int check_window(const cli_run_opts *o, const finch_model *m, const run_ids *ids, size_t K,
                         size_t *chunk) {
     size_t win = m->cfg.ctx_len, N = ids->n_context, mq = ids->n_question;
     if (o->p.mode == FINCH_PRESS_ONESHOT) {
@@ -223,7 +215,7 @@ static cJSON *ids_json(const int32_t *ids, size_t n) {
 }
 
 /* Every setting and statistic of the run: meta.json and --json. */
-static cJSON *run_json(const run_opts *o, const finch_model *m, const finch_press_stats *s,
+static cJSON *run_json(const cli_run_opts *o, const finch_model *m, const finch_press_stats *s,
                        const int32_t *gen, size_t n_gen, const char *answer) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "command", "run");
@@ -261,11 +253,11 @@ static cJSON *run_json(const run_opts *o, const finch_model *m, const finch_pres
     return j;
 }
 
-static int dump_run(const run_opts *o, const finch_press *fp, const run_ids *ids, const int32_t *gen,
+/* Fill the dump directory begun before the run, then move it into place. */
+static int dump_run(cli_dump *dp, const finch_press *fp, const run_ids *ids, const int32_t *gen,
                     size_t n_gen, const char *meta) {
-    cli_dump d;
-    int rc = cli_dump_begin(&d, o->dump);
-    if (rc) return rc;
+    cli_dump d = *dp;
+    int rc = 0;
     size_t nc = ids->n_context, nq = ids->n_question, ng = n_gen;
     finch_status st = finch_press_dump(fp, d.tmp);
     if (st) rc = cli_fail(st, "--dump");
@@ -274,7 +266,7 @@ static int dump_run(const run_opts *o, const finch_press *fp, const run_ids *ids
     if (!rc) rc = cli_dump_npy(&d, "generated.npy", FINCH_NPY_I32, gen, &ng, 1);
     if (!rc) rc = cli_dump_text(&d, "meta.json", meta);
     if (!rc) rc = cli_dump_commit(&d);
-    else cli_dump_abort(&d);
+    *dp = d;
     return rc;
 }
 
@@ -292,7 +284,7 @@ static char *answer_text(const finch_model *m, int32_t prev, const int32_t *gen,
     return s;
 }
 
-static int compress_and_answer(const run_opts *o, const finch_model *m, finch_press *fp, const run_ids *ids,
+static int compress_and_answer(const cli_run_opts *o, const finch_model *m, finch_press *fp, const run_ids *ids,
                                int32_t *gen, size_t *n_gen) {
     finch_status st = finch_press_run(fp, ids->context, ids->n_context, ids->question, ids->n_question,
                                       ids->prompt, ids->n_prompt, o->progress ? show_progress : NULL, NULL);
@@ -313,8 +305,8 @@ static int compress_and_answer(const run_opts *o, const finch_model *m, finch_pr
 }
 
 int cmd_run(int argc, char **argv) {
-    run_opts o;
-    int rc = parse(argc, argv, &o);
+    cli_run_opts o;
+    int rc = cli_parse_run(argc, argv, &o);
     if (rc) return rc;
     finch_model *m = NULL;
     finch_ctx *ctx = NULL;
@@ -323,7 +315,9 @@ int cmd_run(int argc, char **argv) {
     int32_t *gen = NULL;
     size_t n_gen = 0, K, n_kept;
     char *answer = NULL, *meta = NULL;
+    cli_dump dump = { 0 };
     finch_status st;
+    if (o.dump && (rc = cli_dump_begin(&dump, o.dump))) return rc; /* fail before the work */
     if ((rc = cli_load_model(o.model, &m)) || (rc = read_inputs(&o, m, &ids))) goto done;
     if ((st = finch_press_resolve_budget(&o.p, ids.n_context, ids.n_question, &K, &n_kept))) {
         rc = cli_fail(st, "budget");
@@ -348,8 +342,9 @@ int cmd_run(int argc, char **argv) {
     if (!meta) { rc = cli_error("out of memory"); goto done; }
     if (o.json) printf("%s\n", meta);
     print_stats_line(s);
-    if (o.dump) rc = dump_run(&o, fp, &ids, gen, n_gen, meta);
+    if (o.dump) rc = dump_run(&dump, fp, &ids, gen, n_gen, meta);
 done:
+    cli_dump_abort(&dump);
     free(answer); free(meta); free(gen);
     free(ids.context); free(ids.question); free(ids.prompt);
     finch_press_free(fp);

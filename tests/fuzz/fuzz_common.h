@@ -1,0 +1,107 @@
+/* fuzz_common.h - what the libFuzzer targets in tests/fuzz/ share.
+ *
+ * Each target is one file with LLVMFuzzerTestOneInput; `make fuzz` (fuzz.mk)
+ * builds them with clang -fsanitize=fuzzer,address,undefined and runs them
+ * from the repository root, so the paths below are relative to it.
+ *
+ * What a target checks: the parser returns, with FINCH_OK or one of the
+ * documented statuses and a non-empty message; the sanitizers check that it
+ * reads nothing it should not, leaks nothing and has no undefined behaviour
+ * on the way.  When a parse succeeds the target walks the result (every
+ * key, every tensor's bytes), so a parser that accepts a lie is caught
+ * there. */
+#ifndef FINCH_FUZZ_COMMON_H
+#define FINCH_FUZZ_COMMON_H
+
+#include "finch.h"
+#include "util.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* A status that is not one a parser may return, or an error without a
+ * message, is a bug worth stopping for. */
+static inline void fuzz_check_status(finch_status st) {
+    if (st == FINCH_OK) return;
+    if (st < FINCH_ERR_IO || st > FINCH_ERR_INTERNAL || st == FINCH_ERR_INTERNAL) {
+        fprintf(stderr, "fuzz: unexpected status %d: %s\n", (int)st, finch_last_error());
+        abort();
+    }
+    if (finch_last_error()[0] == 0) {
+        fprintf(stderr, "fuzz: status %d without a message\n", (int)st);
+        abort();
+    }
+}
+
+/* Touch every byte of a region: under ASan a read outside the input shows
+ * up here instead of somewhere random later.  The sum keeps the loop. */
+static volatile uint8_t fuzz_sink;
+static inline void fuzz_touch(const void *p, size_t n) {
+    const uint8_t *b = p;
+    uint8_t acc = 0;
+    for (size_t i = 0; i < n; i++) acc ^= b[i];
+    fuzz_sink ^= acc;
+}
+
+/* Convert the first rows of a tensor with the library's row converter
+ * (bounded, so a large valid tensor does not slow the fuzzer down). */
+static inline void fuzz_rows(finch_dtype type, const void *data, size_t nbytes, uint64_t ne0) {
+    if (ne0 == 0 || ne0 > (1u << 16)) return;
+    size_t row = finch_row_bytes(type, (size_t)ne0);
+    if (row == 0 || row > nbytes) return;
+    float *buf = malloc((size_t)ne0 * sizeof(float));
+    if (!buf) return;
+    size_t rows = nbytes / row;
+    for (size_t r = 0; r < rows && r < 4; r++)
+        finch_row_to_f32(type, (const uint8_t *)data + r * row, buf, (size_t)ne0);
+    free(buf);
+}
+
+/* The input as a file that path-based loaders can open: a memfd named by
+ * /proc/self/fd/N, so nothing touches the disk.  Returns the fd (-1 on
+ * failure) and fills path. */
+static inline int fuzz_memfd(const uint8_t *data, size_t size, char *path, size_t cap) {
+    int fd = memfd_create("finch-fuzz", 0);
+    if (fd < 0) return -1;
+    size_t done = 0;
+    while (done < size) {
+        ssize_t w = write(fd, data + done, size - done);
+        if (w <= 0) {
+            close(fd);
+            return -1;
+        }
+        done += (size_t)w;
+    }
+    snprintf(path, cap, "/proc/self/fd/%d", fd);
+    return fd;
+}
+
+/* Path of an asset under ../shared/assets (or $FINCH_ASSETS); NULL when it
+ * does not exist.  Returns a static buffer. */
+static inline const char *fuzz_asset(const char *rel) {
+    static char buf[4096];
+    const char *root = getenv("FINCH_ASSETS");
+    if (!root || !*root) root = "../shared/assets";
+    snprintf(buf, sizeof buf, "%s/%s", root, rel);
+    struct stat st;
+    return stat(buf, &st) == 0 ? buf : NULL;
+}
+
+/* Library code never prints; the CLI does, once per rejected argument
+ * list.  Sending stdio's stderr to /dev/null keeps the fuzzer's log
+ * readable; the sanitizers and libFuzzer write to file descriptor 2
+ * directly and are not affected. */
+static inline void fuzz_quiet_stdio(void) {
+    FILE *null = fopen("/dev/null", "w");
+    if (null) {
+        stderr = null;
+        stdout = null;
+    }
+}
+
+#endif
