@@ -15,7 +15,9 @@ CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Wshadow -Wno-unused-p
 ifeq ($(SAN),1)
   CFLAGS_BASE += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   LDFLAGS += -fsanitize=address,undefined
-  BUILD := $(BUILD)-san
+  OUT := $(BUILD)-san
+else
+  OUT := $(BUILD)
 endif
 LDLIBS = -lcjson -lm -pthread
 ifeq ($(BLAS),1)
@@ -36,46 +38,47 @@ endif
 CLI_SRC  := $(wildcard src/cli/*.c)
 TEST_SRC := $(wildcard tests/test_*.c)
 
-LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
-CLI_OBJ  := $(CLI_SRC:src/%.c=$(BUILD)/obj/%.o)
-TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+LIB_OBJ  := $(LIB_SRC:src/%.c=$(OUT)/obj/%.o)
+CLI_OBJ  := $(CLI_SRC:src/%.c=$(OUT)/obj/%.o)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(OUT)/tests/%)
 
 .PHONY: all test run deps fixtures clean bench
-all: $(BUILD)/finch $(BUILD)/libfinch.a $(BUILD)/libfinch.so
+all: $(OUT)/finch $(OUT)/libfinch.a $(OUT)/libfinch.so
 
 deps:
 	@sh tools/deps.sh
 
-$(BUILD)/obj/%.o: src/%.c $(wildcard include/*.h src/*.h src/cli/*.h) | deps
+$(OUT)/obj/%.o: src/%.c $(wildcard include/*.h src/*.h src/cli/*.h) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -c $< -o $@
 
-$(BUILD)/obj/kernels_avx2.o: CFLAGS += -mavx2 -mfma -mf16c
-$(BUILD)/obj/kernels_avx512.o: CFLAGS += -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c -mavx2
+$(OUT)/obj/kernels_avx2.o: CFLAGS += -mavx2 -mfma -mf16c
+$(OUT)/obj/kernels_avx512.o: CFLAGS += -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c -mavx2
 
-$(BUILD)/libfinch.a: $(LIB_OBJ)
+$(OUT)/libfinch.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/libfinch.so: $(LIB_OBJ)
+$(OUT)/libfinch.so: $(LIB_OBJ)
 	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/finch: $(CLI_OBJ) $(BUILD)/libfinch.a
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libfinch.a $(LDLIBS)
+$(OUT)/finch: $(CLI_OBJ) $(OUT)/libfinch.a
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(OUT)/libfinch.a $(LDLIBS)
 
-$(BUILD)/tests/%: tests/%.c tests/testutil.h $(BUILD)/libfinch.a
+$(OUT)/tests/%: tests/%.c tests/testutil.h $(OUT)/libfinch.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests -o $@ $< $(BUILD)/libfinch.a -lcmocka $(LDLIBS) $(LDFLAGS)
+	$(CC) $(CFLAGS) -Itests -o $@ $< $(OUT)/libfinch.a -lcmocka $(LDLIBS) $(LDFLAGS)
 
 # Every suite runs even when one fails; the summary line counts them all.
 test: all $(TEST_BIN)
-	@FINCH_BIN=$(BUILD)/finch sh tests/run_tests.sh $(TEST_BIN)
+	@FINCH_BIN=$(OUT)/finch sh tests/run_tests.sh $(TEST_BIN)
 
 run: all
-	./$(BUILD)/finch generate -m testdata/models/tiny-llama.gguf -p "Once upon a time" -n 24
+	./$(OUT)/finch generate -m testdata/models/tiny-llama.gguf -p "Once upon a time" -n 24
 
 fixtures:
 	$(PYTHON) tools/make_fixtures.py --out testdata
+	$(PYTHON) tools/make_finch_fixtures.py --out testdata
 
 clean:
 	rm -rf build build-san

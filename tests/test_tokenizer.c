@@ -496,7 +496,7 @@ static void test_long_text(void **state) {
 
 /* A GGUF with a small "llama" vocabulary; the variant breaks one thing. */
 static finch_status try_vocab(int variant) {
-    static const char *tokens[] = { "<unk>", "<s>", "</s>", "\xe2\x96\x81", "a", "\xe2\x96\x81" "a" };
+    static const char *tokens[] = { "<unk>", "<s>", "</s>", "\xe2\x96\x81", "a", ("\xe2\x96\x81" "a") };
     float scores[6] = { 0, 0, 0, -1, -2, -3 };
     int32_t types[6] = { 2, 3, 3, 1, 1, 1 };
     char path[] = "/tmp/finch_tok_XXXXXX";
@@ -551,8 +551,8 @@ static void test_malformed_vocab(void **state) {
         "{\"model\": {\"type\": \"BPE\", \"merges\": []}}",
         "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": \"x\"}, \"merges\": []}}",
         "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 0}, \"merges\": []}}",
-        "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": [\"a\"]}, "
-        "\"normalizer\": {\"type\": \"Replace\", \"pattern\": {\"String\": \" \"}, \"content\": \"\xe2\x96\x81\"}}",
+        ("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": [\"a\"]}, "
+         "\"normalizer\": {\"type\": \"Replace\", \"pattern\": {\"String\": \" \"}, \"content\": \"\xe2\x96\x81\"}}"),
         "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": [] ",
     };
     for (size_t i = 0; i < sizeof bad_json / sizeof bad_json[0]; i++) {
