@@ -42,7 +42,7 @@ LIB_OBJ  := $(LIB_SRC:src/%.c=$(OUT)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:src/%.c=$(OUT)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(OUT)/tests/%)
 
-.PHONY: all test run deps fixtures clean bench
+.PHONY: all test run deps fixtures clean bench model
 all: $(OUT)/finch $(OUT)/libfinch.a $(OUT)/libfinch.so
 
 deps:
@@ -77,6 +77,7 @@ run: all
 	./$(OUT)/finch generate -m testdata/models/tiny-llama.gguf -p "Once upon a time" -n 24
 
 fixtures:
+	@sh tools/deps.sh python
 	$(PYTHON) tools/make_fixtures.py --out testdata
 	$(PYTHON) tools/make_finch_fixtures.py --out testdata
 

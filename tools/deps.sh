@@ -2,6 +2,19 @@
 # Installs the build and test dependencies on Debian/Ubuntu when they are
 # missing: apt-get as root, otherwise one clear message naming the packages.
 need=""
+if [ "${1:-}" = python ]; then
+    # The PyTorch twin: Debian's interpreter with Debian's numpy and torch.
+    /usr/bin/python3 -c 'import numpy, torch' 2>/dev/null && exit 0
+    need="python3 python3-numpy python3-torch"
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "deps: installing $need" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null &&
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null && exit 0
+        echo "deps: apt-get install $need failed" >&2; exit 1
+    fi
+    echo "deps: missing packages: $need (install them: sudo apt-get install $need)" >&2
+    exit 1
+fi
 have_header() { printf '#include <%s>\n' "$1" | ${CC:-cc} -E -x c - -I/usr/include/openblas \
     -I/usr/include/x86_64-linux-gnu/openblas-pthread >/dev/null 2>&1; }
 command -v ${CC:-cc} >/dev/null 2>&1 || need="$need build-essential"

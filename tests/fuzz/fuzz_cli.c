@@ -1,0 +1,78 @@
+/* fuzz_cli.c - the argument parsers of every `finch` subcommand, without
+ * running the command.  The input is the argument list: the first byte
+ * picks the subcommand, the rest is split at NUL bytes into arguments.
+ * A parser must return 0 or an exit code of bad input (2), and on success
+ * hand back options consistent with what it checks. */
+#include "fuzz_common.h"
+#include "cli.h"
+
+#define MAX_ARGS 40
+
+static void check_rc(int rc) {
+    if (rc != 0 && rc != EXIT_BAD_INPUT) abort();
+}
+
+static void parse(int which, int argc, char **argv) {
+    switch (which) {
+    case 0: {
+        cli_run_opts o;
+        int rc = cli_parse_run(argc, argv, &o);
+        check_rc(rc);
+        if (rc == 0 && (o.n_budget_flags != 1 || !o.question == !o.question_ids)) abort();
+        break;
+    }
+    case 1: {
+        cli_generate_opts o;
+        int rc = cli_parse_generate(argc, argv, &o);
+        check_rc(rc);
+        if (rc == 0 && (!o.prompt == !o.prompt_ids || o.n_new < 0 || !(o.top_p > 0 && o.top_p <= 1))) abort();
+        break;
+    }
+    case 2: {
+        cli_tokenize_opts o;
+        int rc = cli_parse_tokenize(argc, argv, &o);
+        check_rc(rc);
+        if (rc == 0 && !o.text) abort();
+        break;
+    }
+    case 3: {
+        cli_info_opts o;
+        check_rc(cli_parse_info(argc, argv, &o));
+        break;
+    }
+    default: {
+        cli_convert_opts o;
+        int rc = cli_parse_convert(argc, argv, &o);
+        check_rc(rc);
+        if (rc == 0 && (!o.input || !o.output || finch_row_bytes(o.type, 32) == 0)) abort();
+        break;
+    }
+    }
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    fuzz_quiet_stdio();
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    static const char *const names[] = { "run", "generate", "tokenize", "info", "convert" };
+    if (size == 0) return 0;
+    int which = data[0] % 5;
+    /* One copy of the rest, NUL-terminated, cut at each NUL into arguments. */
+    char *buf = malloc(size);
+    if (!buf) return 0;
+    memcpy(buf, data + 1, size - 1);
+    buf[size - 1] = 0;
+    char *argv[MAX_ARGS + 2];
+    int argc = 0;
+    argv[argc++] = (char *)names[which];
+    for (size_t i = 0; i < size - 1 && argc < MAX_ARGS;) {
+        argv[argc++] = buf + i;
+        i += strlen(buf + i) + 1;
+    }
+    argv[argc] = NULL;
+    parse(which, argc, argv);
+    free(buf);
+    return 0;
+}
