@@ -140,6 +140,25 @@ void finch_model_describe(const finch_model *m, FILE *f);
  * metadata asks for it (1), never (0).  *ids is malloc'ed. */
 finch_status finch_tokenize(const finch_tokenizer *t, const char *text, size_t len,
                             int add_bos, int32_t **ids, size_t *n_ids);
+/* As finch_tokenize; continuation != 0 encodes text that continues an
+ * earlier piece of the same text (no BOS, no leading-space marker). */
+finch_status finch_tokenize_ex(const finch_tokenizer *t, const char *text, size_t len, int add_bos,
+                               int continuation, int32_t **ids, size_t *n_ids);
+
+/* Encode a whole file (a long context) with working memory bounded by a
+ * block of about 16 KB instead of the text's length: the text is cut only
+ * just after a line break that is followed by a non-space character, and
+ * each later block is encoded as a continuation.  This equals encoding the
+ * whole text at once whenever no vocabulary piece spans a line break
+ * (tested on the Llama-2, GPT-2 and tinystories vocabularies).  Fails with
+ * FINCH_ERR_FORMAT on NUL bytes or invalid UTF-8, naming the byte offset. */
+finch_status finch_tokenize_file(const finch_tokenizer *t, FILE *f, int add_bos, int32_t **ids,
+                                 size_t *n_ids);
+
+/* FINCH_OK when s[0..len) is valid UTF-8 without NUL bytes; otherwise
+ * FINCH_ERR_FORMAT naming the first bad byte offset. */
+finch_status finch_check_text(const char *s, size_t len);
+
 /* The bytes a token decodes to (byte-fallback and byte-level tokens are
  * mapped back to raw bytes).  prev is the previous token (or -1): SentencePiece
  * drops the leading space after BOS.  Returns the number of bytes written to

@@ -10,6 +10,7 @@
 #include <immintrin.h>
 
 #define LANES 16
+#define TOKENS 6 /* 4 x 6 accumulators + 4 weights + 1 activation: 29 of 32 registers */
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
 /* Lanes [0, n) set, n < 16. */
@@ -42,22 +43,22 @@ static ALWAYS_INLINE __m512 load_w_tail(finch_dtype t, const void *row, size_t c
     }
 }
 
-/* A 4-row x T-token register tile: 4*T accumulators of 16 lanes.  Each step
+/* A 4-row x T-token register tile (T <= 6): 4*T accumulators of 16 lanes.  Each step
  * loads (and converts) 4 weight vectors once and reuses them for T tokens,
  * which is what makes prefill cheaper per token than T matvecs. */
 static ALWAYS_INLINE void tile_float(finch_dtype t, size_t T, const void *w, size_t ws,
                                      size_t nr, const void *x, size_t xs, size_t cols,
                                      float *out, size_t ldo) {
     const void *wr[FINCH_TILE_ROWS];
-    const float *xt[FINCH_TILE_TOKENS_MAX];
-    __m512 acc[FINCH_TILE_ROWS][FINCH_TILE_TOKENS_MAX];
+    const float *xt[TOKENS];
+    __m512 acc[FINCH_TILE_ROWS][TOKENS];
 #pragma GCC unroll 4
     for (size_t r = 0; r < FINCH_TILE_ROWS; r++) {
         wr[r] = finch_tile_row(w, ws, r, nr);
-#pragma GCC unroll 4
+#pragma GCC unroll 6
         for (size_t j = 0; j < T; j++) acc[r][j] = _mm512_setzero_ps();
     }
-#pragma GCC unroll 4
+#pragma GCC unroll 6
     for (size_t j = 0; j < T; j++) xt[j] = (const float *)((const char *)x + j * xs);
 
     size_t c = 0;
@@ -65,7 +66,7 @@ static ALWAYS_INLINE void tile_float(finch_dtype t, size_t T, const void *w, siz
         __m512 wv[FINCH_TILE_ROWS];
 #pragma GCC unroll 4
         for (size_t r = 0; r < FINCH_TILE_ROWS; r++) wv[r] = load_w(t, wr[r], c);
-#pragma GCC unroll 4
+#pragma GCC unroll 6
         for (size_t j = 0; j < T; j++) {
             __m512 xv = _mm512_loadu_ps(xt[j] + c);
 #pragma GCC unroll 4
@@ -78,7 +79,7 @@ static ALWAYS_INLINE void tile_float(finch_dtype t, size_t T, const void *w, siz
         __m512 wv[FINCH_TILE_ROWS];
 #pragma GCC unroll 4
         for (size_t r = 0; r < FINCH_TILE_ROWS; r++) wv[r] = load_w_tail(t, wr[r], c, m);
-#pragma GCC unroll 4
+#pragma GCC unroll 6
         for (size_t j = 0; j < T; j++) {
             __m512 xv = _mm512_maskz_loadu_ps(m, xt[j] + c);
 #pragma GCC unroll 4
@@ -86,7 +87,7 @@ static ALWAYS_INLINE void tile_float(finch_dtype t, size_t T, const void *w, siz
                 acc[r][j] = _mm512_fmadd_ps(wv[r], xv, acc[r][j]);
         }
     }
-#pragma GCC unroll 4
+#pragma GCC unroll 6
     for (size_t j = 0; j < T; j++)
         for (size_t r = 0; r < nr; r++) out[j * ldo + r] = _mm512_reduce_add_ps(acc[r][j]);
 }
@@ -99,7 +100,9 @@ static ALWAYS_INLINE void tile_float(finch_dtype t, size_t T, const void *w, siz
         case 1: tile_float(dtype, 1, w, ws, nr, x, xs, cols, out, ldo); break;              \
         case 2: tile_float(dtype, 2, w, ws, nr, x, xs, cols, out, ldo); break;              \
         case 3: tile_float(dtype, 3, w, ws, nr, x, xs, cols, out, ldo); break;              \
-        default: tile_float(dtype, 4, w, ws, nr, x, xs, cols, out, ldo); break;             \
+        case 4: tile_float(dtype, 4, w, ws, nr, x, xs, cols, out, ldo); break;              \
+        case 5: tile_float(dtype, 5, w, ws, nr, x, xs, cols, out, ldo); break;              \
+        default: tile_float(dtype, 6, w, ws, nr, x, xs, cols, out, ldo); break;             \
         }                                                                                    \
     }
 TILE_WRAPPER(tile_f32_avx512, FINCH_F32)
@@ -137,15 +140,15 @@ static ALWAYS_INLINE __m512i dot_q2(__m512i wabs, __mmask64 wneg, __m512i xq) {
 static ALWAYS_INLINE void tile_q8_0(size_t T, const void *w, size_t ws, size_t nr,
                                     const void *x, size_t xs, size_t cols, float *out,
                                     size_t ldo) {
-    const finch_block_q8_0 *wr[FINCH_TILE_ROWS], *xt[FINCH_TILE_TOKENS_MAX];
-    __m512 acc[FINCH_TILE_ROWS][FINCH_TILE_TOKENS_MAX];
+    const finch_block_q8_0 *wr[FINCH_TILE_ROWS], *xt[TOKENS];
+    __m512 acc[FINCH_TILE_ROWS][TOKENS];
 #pragma GCC unroll 4
     for (size_t r = 0; r < FINCH_TILE_ROWS; r++) {
         wr[r] = finch_tile_row(w, ws, r, nr);
-#pragma GCC unroll 4
+#pragma GCC unroll 6
         for (size_t j = 0; j < T; j++) acc[r][j] = _mm512_setzero_ps();
     }
-#pragma GCC unroll 4
+#pragma GCC unroll 6
     for (size_t j = 0; j < T; j++) xt[j] = (const void *)((const char *)x + j * xs);
 
     size_t nb = cols / FINCH_QK8_0;
@@ -161,7 +164,7 @@ static ALWAYS_INLINE void tile_q8_0(size_t T, const void *w, size_t ws, size_t n
             wneg[r] = _mm512_movepi8_mask(q);
             dw[r] = load_d2(wr[r] + b, pair);
         }
-#pragma GCC unroll 4
+#pragma GCC unroll 6
         for (size_t j = 0; j < T; j++) {
             __m512i xq = load_q2(xt[j] + b, pair);
             __m512 dx = load_d2(xt[j] + b, pair);
@@ -172,7 +175,7 @@ static ALWAYS_INLINE void tile_q8_0(size_t T, const void *w, size_t ws, size_t n
             }
         }
     }
-#pragma GCC unroll 4
+#pragma GCC unroll 6
     for (size_t j = 0; j < T; j++)
         for (size_t r = 0; r < nr; r++) out[j * ldo + r] = _mm512_reduce_add_ps(acc[r][j]);
 }
@@ -183,7 +186,9 @@ static void tile_q8_0_avx512(const void *w, size_t ws, size_t nr, const void *x,
     case 1: tile_q8_0(1, w, ws, nr, x, xs, cols, out, ldo); break;
     case 2: tile_q8_0(2, w, ws, nr, x, xs, cols, out, ldo); break;
     case 3: tile_q8_0(3, w, ws, nr, x, xs, cols, out, ldo); break;
-    default: tile_q8_0(4, w, ws, nr, x, xs, cols, out, ldo); break;
+    case 4: tile_q8_0(4, w, ws, nr, x, xs, cols, out, ldo); break;
+    case 5: tile_q8_0(5, w, ws, nr, x, xs, cols, out, ldo); break;
+    default: tile_q8_0(6, w, ws, nr, x, xs, cols, out, ldo); break;
     }
 }
 
@@ -265,7 +270,7 @@ static void scale_mul_avx512(float *out, const float *x, const float *w, float s
 
 const finch_kernels finch_kernels_avx512 = {
     .isa = FINCH_ISA_AVX512,
-    .tile_tokens = 4,
+    .tile_tokens = TOKENS,
     .tile_f32 = tile_f32_avx512,
     .tile_f16 = tile_f16_avx512,
     .tile_bf16 = tile_bf16_avx512,

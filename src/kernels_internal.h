@@ -19,7 +19,7 @@
 #include "kernels.h"
 
 #define FINCH_TILE_ROWS 4       /* W rows per micro-kernel call            */
-#define FINCH_TILE_TOKENS_MAX 4 /* the most tokens any ISA's tile takes    */
+#define FINCH_TILE_TOKENS_MAX 6 /* the most tokens any ISA's tile takes    */
 
 /* Micro-kernel.  w: first of nr rows, w_stride bytes apart (rows past nr
  * are never read).  x: nt token rows, x_stride bytes apart: floats for

@@ -461,9 +461,10 @@ static finch_status byte_segment(const finch_tokenizer *t, tok_work *w, const ch
 /* --------------------------------------------------------------- driver */
 
 /* Encode the text segment s[0..len) that lies between special tokens;
- * at_start: it begins the text. */
+ * at_start: it begins the text; continued: it continues an earlier block of
+ * the same text, so it gets no leading-space marker. */
 static finch_status encode_segment(const finch_tokenizer *t, tok_work *w, const char *s, size_t len,
-                                   bool at_start) {
+                                   bool at_start, bool continued) {
     if (len == 0) return FINCH_OK;
     if (t->algo == TOK_BYTE_BPE || t->algo == TOK_TIKTOKEN) return byte_segment(t, w, s, len);
     bool prefix = false;
@@ -475,7 +476,7 @@ static finch_status encode_segment(const finch_tokenizer *t, tok_work *w, const 
     }
     /* Metaspace adds its U+2581 only where the segment has no space yet. */
     if (prefix && t->prepend_unless_space && s[0] == ' ' && t->escape_spaces) prefix = false;
-    return sp_segment(t, w, s, len, prefix);
+    return sp_segment(t, w, s, len, prefix && !continued);
 }
 
 /* The longest special token at text[i..len), or -1; *mlen gets its length. */
@@ -493,7 +494,9 @@ static int32_t match_special(const finch_tokenizer *t, const char *text, size_t 
     return -1;
 }
 
-static finch_status tokenize(const finch_tokenizer *t, tok_work *w, const char *text, size_t len, bool bos) {
+/* continuation: the text continues an earlier one (no leading-space marker). */
+static finch_status tokenize(const finch_tokenizer *t, tok_work *w, const char *text, size_t len, bool bos,
+                             bool continuation) {
     finch_status st;
     if (bos && (st = push_id(w, t->bos))) return st;
     size_t seg = 0;
@@ -506,26 +509,26 @@ static finch_status tokenize(const finch_tokenizer *t, tok_work *w, const char *
         }
         /* HF's Prepend normalizer runs before special tokens are found, so
          * a text that starts with one gets a lone U+2581 in front of it. */
-        if (i == 0 && t->prepend == TOK_PREPEND_TEXT_START && (t->algo == TOK_SPM || t->algo == TOK_SP_BPE)) {
+        if (i == 0 && !continuation && t->prepend == TOK_PREPEND_TEXT_START && (t->algo == TOK_SPM || t->algo == TOK_SP_BPE)) {
             if ((st = sp_word(t, w, SPACE_MARK, 3))) return st;
         }
         if (i > seg) {
-            if ((st = encode_segment(t, w, text + seg, i - seg, seg == 0))) return st;
+            if ((st = encode_segment(t, w, text + seg, i - seg, seg == 0, seg == 0 && continuation))) return st;
         }
         if ((st = push_id(w, id))) return st;
         i += mlen;
         seg = i;
     }
-    return encode_segment(t, w, text + seg, len - seg, seg == 0);
+    return encode_segment(t, w, text + seg, len - seg, seg == 0, seg == 0 && continuation);
 }
 
-finch_status finch_tokenize(const finch_tokenizer *t, const char *text, size_t len, int add_bos,
-                            int32_t **ids, size_t *n_ids) {
+finch_status finch_tokenize_ex(const finch_tokenizer *t, const char *text, size_t len, int add_bos,
+                               int continuation, int32_t **ids, size_t *n_ids) {
     if (!t || !ids || !n_ids || (!text && len)) return finch_fail(FINCH_ERR_ARG, "finch_tokenize: bad arguments");
     *ids = NULL;
     *n_ids = 0;
     tok_work w = { 0 };
-    finch_status st = tokenize(t, &w, text, len, add_bos && t->add_bos && t->bos >= 0);
+    finch_status st = tokenize(t, &w, text, len, add_bos && t->add_bos && t->bos >= 0, continuation != 0);
     if (st == FINCH_OK && !w.ids) st = grow((void **)&w.ids, &w.cap_ids, 1, sizeof *w.ids);
     if (st != FINCH_OK) {
         work_free(&w);
@@ -536,4 +539,9 @@ finch_status finch_tokenize(const finch_tokenizer *t, const char *text, size_t l
     w.ids = NULL;
     work_free(&w);
     return FINCH_OK;
+}
+
+finch_status finch_tokenize(const finch_tokenizer *t, const char *text, size_t len, int add_bos,
+                            int32_t **ids, size_t *n_ids) {
+    return finch_tokenize_ex(t, text, len, add_bos, 0, ids, n_ids);
 }

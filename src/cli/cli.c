@@ -142,8 +142,23 @@ int cli_read_ids(const char *path, int32_t **ids, size_t *n) {
 
 int cli_tokenize(const finch_model *m, const char *text, bool add_bos, int32_t **ids, size_t *n) {
     if (!m->tokenizer) return cli_error("the model carries no tokenizer: give token ids as .npy instead");
-    finch_status st = finch_tokenize(m->tokenizer, text, strlen(text), add_bos ? 1 : 0, ids, n);
+    finch_status st = finch_check_text(text, strlen(text));
+    if (!st) st = finch_tokenize(m->tokenizer, text, strlen(text), add_bos ? 1 : 0, ids, n);
     return st ? cli_fail(st, "cannot tokenize") : 0;
+}
+
+int cli_tokenize_file(const finch_model *m, const char *path, bool add_bos, int32_t **ids, size_t *n) {
+    if (!m->tokenizer) return cli_error("the model carries no tokenizer: give token ids as .npy instead");
+    FILE *f = fopen(path, "rb");
+    if (!f) return cli_error("cannot open %s: %s", path, strerror(errno));
+    finch_status st = finch_tokenize_file(m->tokenizer, f, add_bos ? 1 : 0, ids, n);
+    fclose(f);
+    if (st) {
+        char what[4200];
+        snprintf(what, sizeof what, "cannot read the context %s", path);
+        return cli_fail(st, what);
+    }
+    return 0;
 }
 
 void cli_print_token(const finch_model *m, int32_t prev, int32_t id, FILE *f) {

@@ -53,6 +53,8 @@ int cli_load_model(const char *path, finch_model **m);
 int cli_read_ids(const char *path, int32_t **ids, size_t *n);
 /* Tokenize text (adding BOS when the tokenizer says so and add_bos). */
 int cli_tokenize(const finch_model *m, const char *text, bool add_bos, int32_t **ids, size_t *n);
+/* Tokenize a text file block by block (finch_tokenize_file). */
+int cli_tokenize_file(const finch_model *m, const char *path, bool add_bos, int32_t **ids, size_t *n);
 /* Print the bytes of a token to f (stdout for generated text). */
 void cli_print_token(const finch_model *m, int32_t prev, int32_t id, FILE *f);
 

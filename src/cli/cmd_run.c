@@ -82,14 +82,6 @@ typedef struct {
     size_t n_context, n_question, n_prompt;
 } run_ids;
 
-static int read_text_file(const char *path, char **text) {
-    size_t len;
-    finch_status st = finch_read_file(path, text, &len);
-    if (st) return cli_fail(st, "cannot read the context");
-    if (strlen(*text) != len) return cli_error("%s: the context contains NUL bytes", path);
-    return 0;
-}
-
 static int tokenize_no_bos(const finch_model *m, const char *text, int32_t **ids, size_t *n) {
     return cli_tokenize(m, text, false, ids, n);
 }
@@ -122,19 +114,18 @@ static int read_prompt(const cli_run_opts *o, const finch_model *m, run_ids *ids
 static int read_inputs(const cli_run_opts *o, const finch_model *m, run_ids *ids) {
     int rc;
     if (o->context_ids) rc = cli_read_ids(o->context_ids, &ids->context, &ids->n_context);
-    else {
-        char *text = NULL;
-        rc = o->context_file ? read_text_file(o->context_file, &text) : 0;
-        if (!rc && !*(o->context_file ? text : o->context_text)) rc = cli_error("the context is empty");
-        if (!rc) rc = cli_tokenize(m, o->context_file ? text : o->context_text, true, &ids->context, &ids->n_context);
-        free(text);
-    }
+    else if (o->context_file) rc = cli_tokenize_file(m, o->context_file, true, &ids->context, &ids->n_context);
+    else rc = *o->context_text ? cli_tokenize(m, o->context_text, true, &ids->context, &ids->n_context)
+                               : cli_error("the context is empty");
     if (rc) return rc;
     if (o->question && !*o->question) return cli_error("the question is empty");
     rc = o->question_ids ? cli_read_ids(o->question_ids, &ids->question, &ids->n_question)
                          : tokenize_no_bos(m, o->question, &ids->question, &ids->n_question);
     if (rc) return rc;
-    if (ids->n_context == 0) return cli_error("the context is empty");
+    /* a context of only a BOS (an empty file) is empty too */
+    bool bos_only = ids->n_context == 1 && m->tokenizer && ids->context[0] == finch_tokenizer_bos(m->tokenizer) &&
+                    !o->context_ids;
+    if (ids->n_context == 0 || bos_only) return cli_error("the context is empty");
     if (ids->n_question == 0) return cli_error("the question is empty");
     return read_prompt(o, m, ids);
 }

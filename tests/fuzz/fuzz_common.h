@@ -27,6 +27,9 @@
 /* A status that is not one a parser may return, or an error without a
  * message, is a bug worth stopping for. */
 static inline void fuzz_check_status(finch_status st) {
+    static int verbose = -1; /* FINCH_FUZZ_VERBOSE=1: say why each input was refused */
+    if (verbose < 0) verbose = getenv("FINCH_FUZZ_VERBOSE") != NULL;
+    if (verbose) dprintf(2, "fuzz: %s%s%s\n", finch_status_name(st), st ? ": " : "", st ? finch_last_error() : "");
     if (st == FINCH_OK) return;
     if (st < FINCH_ERR_IO || st > FINCH_ERR_INTERNAL || st == FINCH_ERR_INTERNAL) {
         fprintf(stderr, "fuzz: unexpected status %d: %s\n", (int)st, finch_last_error());
