@@ -15,6 +15,11 @@
  *     rows score the context; the question's K/V is always kept, the rest of
  *     the n_kept positions are the best context positions per KV head.
  *
+ * The scores that choose the kept positions are pluggable (finch_scorer_id):
+ * Finch by default, or a baseline (full, truncate, streaming, snapkv, h2o,
+ * tova, knorm, random; docs/presses.md) run through the same chunks,
+ * schedule, compaction and re-rotation, so every method sees the same cache.
+ *
  * Use: finch_press_new -> finch_press_compress -> finch_press_prompt ->
  * finch_press_decode (or finch_press_run for the first three), reading the
  * compressed cache, the stats and the logits in between.  The library never
@@ -37,6 +42,23 @@ typedef enum {
     FINCH_PRESS_ONESHOT = 1    /* kvpress FinchPress: one prefill of C ++ Q     */
 } finch_press_mode;
 
+/* Which scores pick the kept positions (docs/presses.md has the formulas).
+ * Finch reads the question rows' attention; the baselines do not look at the
+ * question at all (question-unaware). */
+typedef enum {
+    FINCH_SCORER_FINCH = 0,  /* question-row attention (the paper; default)    */
+    FINCH_SCORER_FULL,       /* no compression: K = N whatever the budget      */
+    FINCH_SCORER_TRUNCATE,   /* the first ceil(K/2) and last floor(K/2) tokens */
+    FINCH_SCORER_STREAMING,  /* StreamingLLM: 4 sink tokens + the most recent  */
+    FINCH_SCORER_SNAPKV,     /* last 64 context rows' attention, pooled (5)    */
+    FINCH_SCORER_H2O,        /* attention summed over the context rows, divided
+                                by the number of rows that see each key        */
+    FINCH_SCORER_TOVA,       /* the last context token's attention             */
+    FINCH_SCORER_KNORM,      /* negative key norm                              */
+    FINCH_SCORER_RANDOM,     /* seeded uniform scores                          */
+    FINCH_SCORER_COUNT
+} finch_scorer_id;
+
 typedef enum {
     FINCH_SELECT_HEAD = 0,  /* one kept set per KV head (default)              */
     FINCH_SELECT_LAYER = 1  /* one set per layer, score summed over all heads  */
@@ -53,8 +75,11 @@ typedef enum {
 typedef struct {
     finch_press_mode mode;
     finch_press_select select;
+    finch_scorer_id scorer;  /* FINCH_SCORER_FINCH (default) or a baseline     */
     int normalize;           /* 1 (default): weight question row i by the number
-                                of keys it sees minus one (kvpress); 0: none  */
+                                of keys it sees minus one (kvpress); 0: none.
+                                Finch only.                                    */
+    uint64_t seed;           /* FINCH_SCORER_RANDOM                             */
     finch_budget_kind budget_kind;
     size_t budget;           /* FINCH_BUDGET_TOKENS                             */
     double ratio;            /* FINCH_BUDGET_RATIO (> 0)                        */
@@ -64,8 +89,8 @@ typedef struct {
                                 max_batch); 0 = the ctx's max_batch            */
 } finch_press_params;
 
-/* Defaults: iterative, per-head, normalize on, budget tokens 0 (must be set),
- * chunk 0 (whole context), batch 0 (the ctx's max_batch). */
+/* Defaults: iterative, per-head, Finch, normalize on, seed 0, budget tokens 0
+ * (must be set), chunk 0 (whole context), batch 0 (the ctx's max_batch). */
 finch_press_params finch_press_defaults(void);
 
 const char *finch_press_mode_name(finch_press_mode m);     /* "iterative" */
@@ -73,6 +98,10 @@ const char *finch_press_select_name(finch_press_select s); /* "head"      */
 /* Parse "iterative"/"oneshot", "head"/"layer"; FINCH_ERR_ARG otherwise. */
 finch_status finch_press_parse_mode(const char *s, finch_press_mode *out);
 finch_status finch_press_parse_select(const char *s, finch_press_select *out);
+const char *finch_scorer_name(finch_scorer_id s);            /* "snapkv"    */
+/* Parse a press name ("finch", "full", "truncate", "streaming", "snapkv",
+ * "h2o", "tova", "knorm", "random"); FINCH_ERR_ARG otherwise. */
+finch_status finch_scorer_parse(const char *s, finch_scorer_id *out);
 
 /* ------------------------------------------------------- budget arithmetic */
 
@@ -80,6 +109,7 @@ finch_status finch_press_parse_select(const char *s, finch_press_select *out);
  *   *K      context tokens that stay (min(K, N));
  *   *n_kept cache positions after compression: iterative K, oneshot K + m.
  * iterative: tokens: K; ratio X: ceil(N / X); cr: max(1, floor(N * (1 - cr))).
+ * FINCH_SCORER_FULL: K = N whatever the budget (n_kept N, oneshot N + m).
  * oneshot:   cr: n_kept = max(1, floor((N + m) * (1 - cr))) in IEEE double as
  *            kvpress (N + m = 100, cr = 0.9 -> 9), K = n_kept - m, an error
  *            when n_kept < m; tokens / ratio: K as above, n_kept = K + m. */
@@ -121,6 +151,7 @@ void finch_press_compact_head(const finch_ctx *c, finch_kv_cache *kv, size_t l, 
 typedef struct {
     finch_press_mode mode;
     finch_press_select select;
+    finch_scorer_id scorer;
     int normalize;
     size_t n_ctx;          /* N                                               */
     size_t n_question;     /* m                                               */
@@ -179,6 +210,15 @@ typedef int (*finch_press_on_token)(void *user, int32_t id);
 finch_status finch_press_decode(finch_press *fp, finch_sampler *s, size_t max_new, int32_t eos,
                                 finch_press_on_token on_token, void *user, int32_t *out,
                                 size_t *n_out);
+
+/* Teacher forcing: feed ids[0..n) after everything fed so far (the prompt,
+ * decoded or appended tokens); the logits after the last id are copied to
+ * `logits` [vocab] when non-NULL.  Not counted in the stats' times. */
+finch_status finch_press_append(finch_press *fp, const int32_t *ids, size_t n, float *logits);
+/* Forget every token fed after the prompt (decoded or appended): the next
+ * decode or append continues from the prompt's logits, on the same
+ * compressed cache.  The stats keep counting generated tokens. */
+finch_status finch_press_rewind(finch_press *fp);
 
 /* ------------------------------------------------------------- read back */
 

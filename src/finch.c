@@ -4,7 +4,8 @@
  *   1. parameters and names
  *   2. budget arithmetic (how many positions stay, per mode and per chunk)
  *   3. scoring: question-row attention, accumulated per KV head from inside
- *      the forward pass (finch_hooks.on_attention)
+ *      the forward pass (finch_hooks.on_attention); Finch is one scorer of
+ *      the interface in src/presses.h, the baselines are in src/presses.c
  *   4. selection (heap top-k) and compaction (gather + key re-rotation)
  *   5. the two modes: iterative (the paper) and oneshot (kvpress FinchPress)
  *   6. after compression: the generation prompt, then decoding
@@ -13,6 +14,7 @@
  * docs/finch.md states every choice made here and why.
  */
 #include "finch_press.h"
+#include "presses.h"
 #include "topk.h"
 #include "kernels.h"
 #include "util.h"
@@ -28,6 +30,7 @@ finch_press_params finch_press_defaults(void) {
     memset(&p, 0, sizeof p);
     p.mode = FINCH_PRESS_ITERATIVE;
     p.select = FINCH_SELECT_HEAD;
+    p.scorer = FINCH_SCORER_FINCH;
     p.normalize = 1;
     p.budget_kind = FINCH_BUDGET_TOKENS;
     return p;
@@ -84,6 +87,11 @@ finch_status finch_press_resolve_budget(const finch_press_params *p, size_t N, s
                                         size_t *K, size_t *n_kept) {
     if (N == 0) return finch_fail(FINCH_ERR_ARG, "Finch needs a non-empty context");
     if (m == 0) return finch_fail(FINCH_ERR_ARG, "Finch needs a non-empty question");
+    if (p->scorer == FINCH_SCORER_FULL) { /* the reference: nothing is evicted */
+        *K = N;
+        *n_kept = p->mode == FINCH_PRESS_ONESHOT ? N + m : N;
+        return FINCH_OK;
+    }
     if (p->mode == FINCH_PRESS_ONESHOT && p->budget_kind == FINCH_BUDGET_CR) {
         if (!(p->cr >= 0 && p->cr < 1))
             return finch_fail(FINCH_ERR_ARG, "Finch cr (fraction removed) must be in [0, 1) (got %g)", p->cr);
@@ -125,30 +133,79 @@ finch_status finch_press_chunk_budget(size_t K, size_t N, size_t past, size_t ch
 
 /* ================================================= 3. scoring */
 
+/* One observing row at absolute position pos (queries qrow, all heads): for
+ * each query head h, the causal softmax of q.k/sqrt(d) over keys 0..pos in
+ * fp32, added with weight w into acc[g][j] (g = h's KV group) for the
+ * columns j < n_cols the row sees.  Never more than one attention row. */
+static void accumulate_row(const finch_kv_cache *kv, size_t layer, size_t n_head, const float *qrow,
+                           size_t pos, size_t n_cols, double w, double *acc, float *scratch) {
+    size_t G = kv->n_kv_head, d = kv->head_dim, group = n_head / G, n_keys = pos + 1;
+    size_t nc = n_cols < n_keys ? n_cols : n_keys; /* a context row sees no later column */
+    float scale = 1.0f / sqrtf((float)d); /* the same factor the forward pass uses */
+    for (size_t h = 0; h < n_head; h++) {
+        size_t g = h / group;
+        const float *qh = qrow + h * d;
+        for (size_t j = 0; j < n_keys; j++)
+            scratch[j] = finch_dot_f32(qh, finch_kv_k(kv, layer, g, j), d) * scale;
+        finch_softmax(scratch, n_keys); /* over every key the row sees */
+        double *a = acc + g * n_cols;
+        for (size_t j = 0; j < nc; j++) a[j] += w * (double)scratch[j];
+    }
+}
+
+/* kvpress multiplies the window row i by k_len - window + i, i.e. the number
+ * of keys the row sees minus one: late rows spread the same probability mass
+ * over more keys, this puts rows on one scale. */
+static double question_row_weight(int normalize, size_t pos) { return normalize ? (double)pos : 1.0; }
+
 void finch_press_score_rows(const finch_kv_cache *kv, size_t layer, size_t n_head,
                             const float *q, size_t n, size_t pos0, size_t qstart,
                             size_t n_cols, int normalize, double *acc, float *scratch) {
-    size_t G = kv->n_kv_head, d = kv->head_dim, group = n_head / G;
-    float scale = 1.0f / sqrtf((float)d); /* the same factor the forward pass uses */
     for (size_t r = 0; r < n; r++) {
         size_t pos = pos0 + r;
         if (pos < qstart) continue; /* a context row: it does not vote */
-        size_t n_keys = pos + 1;
-        /* kvpress multiplies the window row i by k_len - window + i, i.e. the
-         * number of keys the row sees minus one: late rows spread the same
-         * probability mass over more keys, this puts rows on one scale. */
-        double w = normalize ? (double)pos : 1.0;
-        for (size_t h = 0; h < n_head; h++) {
-            size_t g = h / group;
-            const float *qh = q + (r * n_head + h) * d;
-            for (size_t j = 0; j < n_keys; j++)
-                scratch[j] = finch_dot_f32(qh, finch_kv_k(kv, layer, g, j), d) * scale;
-            finch_softmax(scratch, n_keys); /* over every key the row sees */
-            double *a = acc + g * n_cols;
-            for (size_t j = 0; j < n_cols; j++) a[j] += w * (double)scratch[j];
-        }
+        accumulate_row(kv, layer, n_head, q + r * n_head * kv->head_dim, pos, n_cols,
+                       question_row_weight(normalize, pos), acc, scratch);
     }
 }
+
+void finch_score_step_begin(const finch_scorer *sc, finch_score_step *s) {
+    s->row_lo = s->row_hi = 0;
+    if (sc->rows) sc->rows(s, &s->row_lo, &s->row_hi);
+}
+
+void finch_score_accumulate(const finch_scorer *sc, const finch_score_step *s, size_t layer,
+                            const float *q, size_t n, size_t pos0, double *acc, float *scratch) {
+    size_t lo = s->row_lo > pos0 ? s->row_lo : pos0;
+    size_t hi = s->row_hi < pos0 + n ? s->row_hi : pos0 + n;
+    size_t stride = s->n_head * s->kv->head_dim;
+    for (size_t pos = lo; pos < hi; pos++)
+        accumulate_row(s->kv, layer, s->n_head, q + (pos - pos0) * stride, pos, s->n_cols,
+                       sc->row_weight ? sc->row_weight(s, pos) : 1.0, acc, scratch);
+}
+
+/* Finch: the question rows, right after the candidates. */
+static void finch_rows(const finch_score_step *s, size_t *lo, size_t *hi) {
+    *lo = s->n_cols;
+    *hi = s->n_cols + s->n_question;
+}
+
+static double finch_row_weight(const finch_score_step *s, size_t pos) {
+    return question_row_weight(s->p->normalize, pos);
+}
+
+/* Iterative ranks by the sums (the paper).  Oneshot takes kvpress's means:
+ * over the window rows, then over the query heads of the group; a positive
+ * constant, so the ranking is that of the sums too. */
+static void finch_finish(const finch_score_step *s, size_t l, double *acc) {
+    (void)l;
+    if (s->p->mode != FINCH_PRESS_ONESHOT) return;
+    size_t G = s->kv->n_kv_head;
+    double scale = 1.0 / ((double)s->n_question * (double)(s->n_head / G));
+    for (size_t i = 0; i < G * s->n_cols; i++) acc[i] *= scale;
+}
+
+const finch_scorer finch_scorer_finch = { FINCH_SCORER_FINCH, 1, finch_rows, finch_row_weight, finch_finish };
 
 /* ================================ 4. selection and compaction */
 
@@ -167,22 +224,25 @@ struct finch_press {
     const finch_model *m;
     finch_ctx *ctx;
     finch_press_params p;
+    const finch_scorer *scorer;
     finch_press_stats st;
     finch_kv_cache kv;
     int compressed, prompted;
     size_t pos;              /* position of the next token fed                 */
+    size_t prompt_end;       /* pos after the prompt (finch_press_rewind)      */
     int32_t *question;       /* copy of Q: the default generation prompt      */
     int32_t *kept;           /* [L][G][n_kept] original positions             */
     int32_t *orig;           /* [L][G][kv.capacity] original position per row */
     float *logits;           /* [vocab] at the last fed position              */
     float *prompt_logits;    /* [vocab] at the last prompt position           */
     /* scoring state, read by the hook */
+    finch_score_step step;   /* the step in progress                           */
     double *acc;             /* [L][G][n_cols]                                 */
     double *layer_score;     /* [cols_cap] (select = layer)                    */
     size_t *idx;             /* [kv.capacity] kept rows of one head             */
     float *scratch;          /* [kv.capacity] one attention row               */
     int32_t *piece;          /* [batch] ids of one forward call                */
-    size_t cols_cap, qstart, n_cols;
+    size_t cols_cap;
 };
 
 finch_status finch_press_new(const finch_model *m, finch_ctx *ctx, const finch_press_params *p,
@@ -192,6 +252,8 @@ finch_status finch_press_new(const finch_model *m, finch_ctx *ctx, const finch_p
         return finch_fail(FINCH_ERR_ARG, "unknown Finch mode %d", (int)p->mode);
     if (p->select != FINCH_SELECT_HEAD && p->select != FINCH_SELECT_LAYER)
         return finch_fail(FINCH_ERR_ARG, "unknown Finch selection %d", (int)p->select);
+    const finch_scorer *scorer = finch_scorer_get(p->scorer);
+    if (!scorer) return finch_fail(FINCH_ERR_ARG, "unknown press %d", (int)p->scorer);
     if (m != finch_ctx_model(ctx)) return finch_fail(FINCH_ERR_ARG, "Finch: the context belongs to another model");
     size_t max_batch = finch_ctx_max_batch(ctx), batch = p->batch ? p->batch : max_batch;
     if (batch > max_batch)
@@ -205,6 +267,7 @@ finch_status finch_press_new(const finch_model *m, finch_ctx *ctx, const finch_p
     fp->ctx = ctx;
     fp->p = *p;
     fp->p.batch = batch;
+    fp->scorer = scorer;
     fp->piece = finch_alloc(batch, sizeof(int32_t));
     if (!fp->piece) { free(fp); return FINCH_ERR_NOMEM; }
     *out = fp;
@@ -225,13 +288,30 @@ void finch_press_free(finch_press *fp) {
 static finch_status score_hook(void *user, size_t layer, const float *q, size_t n,
                                size_t pos0, const finch_kv_cache *kv) {
     finch_press *fp = user;
-    if (pos0 + n <= fp->qstart) return FINCH_OK; /* no question row in this batch */
+    (void)kv; /* the step reads the same cache */
+    if (pos0 + n <= fp->step.row_lo || pos0 >= fp->step.row_hi) return FINCH_OK; /* no observing row */
     double t0 = finch_now();
-    double *acc = fp->acc + layer * fp->kv.n_kv_head * fp->n_cols;
-    finch_press_score_rows(kv, layer, fp->m->cfg.n_head, q, n, pos0, fp->qstart, fp->n_cols,
-                           fp->p.normalize, acc, fp->scratch);
+    double *acc = fp->acc + layer * fp->kv.n_kv_head * fp->step.n_cols;
+    finch_score_accumulate(fp->scorer, &fp->step, layer, q, n, pos0, acc, fp->scratch);
     fp->st.t_scoring += finch_now() - t0;
     return FINCH_OK;
+}
+
+/* Start a scoring step: candidates rows 0..n_cols-1, rows row0.. fed now,
+ * n_question question rows after them; the accumulators are cleared. */
+static void begin_step(finch_press *fp, size_t row0, size_t n_cols, size_t n_question) {
+    finch_score_step *s = &fp->step;
+    s->row0 = row0;
+    s->n_cols = n_cols;
+    s->n_question = n_question;
+    finch_score_step_begin(fp->scorer, s);
+    memset(fp->acc, 0, fp->kv.n_layer * fp->kv.n_kv_head * n_cols * sizeof(double));
+}
+
+/* The hooks for a feed: NULL when the step observes no row. */
+static const finch_hooks *step_hooks(const finch_press *fp, finch_hooks *h) {
+    *h = (finch_hooks){ (void *)fp, score_hook, NULL };
+    return fp->step.row_lo < fp->step.row_hi ? h : NULL;
 }
 
 /* Feed a ++ b at positions fp->pos.. in calls of at most `batch` tokens (the
@@ -257,32 +337,41 @@ static finch_status feed(finch_press *fp, const int32_t *a, size_t na, const int
 }
 
 /* Keep rows idx[0..k) of every head of layer l.  Scores are acc (per KV
- * head, or summed over heads for select = layer) times `scale`; the kept
- * rows come from the first n_cols rows, and `extra` rows n_cols.. are
- * appended unconditionally (oneshot: the question). */
-static void select_layer(finch_press *fp, size_t l, size_t k, size_t extra, double scale) {
-    size_t G = fp->kv.n_kv_head, nc = fp->n_cols, nk = k + extra;
+ * head, or summed over heads for select = layer); the kept rows come from
+ * the first n_cols rows, and `extra` rows n_cols.. are appended
+ * unconditionally (oneshot: the question). */
+static void select_layer(finch_press *fp, size_t l, size_t k, size_t extra) {
+    size_t G = fp->kv.n_kv_head, nc = fp->step.n_cols, nk = k + extra;
     double *acc = fp->acc + l * G * nc;
     for (size_t e = 0; e < extra; e++) fp->idx[k + e] = nc + e;
     if (fp->p.select == FINCH_SELECT_LAYER) {
         for (size_t j = 0; j < nc; j++) {
             double s = 0;
             for (size_t g = 0; g < G; g++) s += acc[g * nc + j];
-            fp->layer_score[j] = s * scale;
+            fp->layer_score[j] = s;
         }
         finch_topk(fp->layer_score, nc, k, fp->idx);
     }
     for (size_t g = 0; g < G; g++) {
-        if (fp->p.select == FINCH_SELECT_HEAD) {
-            double *s = acc + g * nc;
-            for (size_t j = 0; j < nc; j++) s[j] *= scale;
-            finch_topk(s, nc, k, fp->idx);
-        }
+        if (fp->p.select == FINCH_SELECT_HEAD) finch_topk(acc + g * nc, nc, k, fp->idx);
         finch_press_compact_head(fp->ctx, &fp->kv, l, g, fp->idx, nk);
         int32_t *orig = fp->orig + (l * G + g) * fp->kv.capacity;
         for (size_t r = 0; r < nk; r++) orig[r] = orig[fp->idx[r]]; /* idx[r] >= r */
     }
     fp->kv.n_pos[l] = nk;
+}
+
+/* The scorer's final transform of every layer (scoring time), then the k
+ * best rows of every layer plus `extra` (compaction time). */
+static void select_all(finch_press *fp, size_t k, size_t extra) {
+    size_t L = fp->kv.n_layer, per_layer = fp->kv.n_kv_head * fp->step.n_cols;
+    double t0 = finch_now();
+    if (fp->scorer->finish)
+        for (size_t l = 0; l < L; l++) fp->scorer->finish(&fp->step, l, fp->acc + l * per_layer);
+    double t1 = finch_now();
+    for (size_t l = 0; l < L; l++) select_layer(fp, l, k, extra);
+    fp->st.t_scoring += t1 - t0;
+    fp->st.t_compact += finch_now() - t1;
 }
 
 /* ==================================================== 5. the two modes */
@@ -305,6 +394,8 @@ static finch_status alloc_state(finch_press *fp, size_t capacity, size_t cols_ca
     if (!fp->orig || !fp->acc || !fp->layer_score || !fp->idx || !fp->scratch || !fp->logits)
         return FINCH_ERR_NOMEM;
     fp->st.kv_capacity = capacity;
+    fp->step = (finch_score_step){ .kv = &fp->kv, .p = &fp->p, .n_head = cfg->n_head,
+                                   .orig = fp->orig, .orig_stride = capacity };
     return FINCH_OK;
 }
 
@@ -320,31 +411,29 @@ static finch_status run_iterative(finch_press *fp, const int32_t *C, size_t N, c
     size_t S = fp->p.chunk && fp->p.chunk < N ? fp->p.chunk : N;
     size_t n_chunks = (N + S - 1) / S;
     int evict = K < N;
+    /* The question is fed only where a row of it is read: when it scores
+     * (Finch) and something is evicted.  Otherwise its K/V would be dropped
+     * unread (context rows never attend to it: it comes after them, and
+     * later chunks see only the cache), so the result is the same. */
+    size_t mq = evict && fp->scorer->question_aware ? m : 0;
     /* The cache holds at most K kept + one chunk + the question. */
     finch_status st = alloc_state(fp, K + S + m, K + S);
     if (st) return st;
     fp->st.chunk = S;
     fp->st.n_chunks = n_chunks;
-    finch_hooks hooks = { fp, score_hook, NULL };
-    size_t past = 0, L = fp->kv.n_layer, G = fp->kv.n_kv_head;
+    fp->step.n_ctx = N;
+    finch_hooks hooks;
+    size_t past = 0;
     for (size_t t = 0; t < n_chunks; t++) {
         size_t c0 = t * S, len = N - c0 < S ? N - c0 : S;
-        fp->qstart = past + len; /* question rows start here; context columns end here */
-        fp->n_cols = past + len;
-        memset(fp->acc, 0, L * G * fp->n_cols * sizeof(double));
+        begin_step(fp, past, past + len, mq);
         double t0 = finch_now(), s0 = fp->st.t_scoring;
-        /* K >= N evicts nothing and the question's K/V would be dropped
-         * unread (context rows never attend to it), so it is not fed. */
-        if ((st = feed(fp, C + c0, len, Q, evict ? m : 0, evict ? &hooks : NULL, NULL))) return st;
+        if ((st = feed(fp, C + c0, len, Q, mq, evict ? step_hooks(fp, &hooks) : NULL, NULL))) return st;
         fp->st.t_prefill += finch_now() - t0 - (fp->st.t_scoring - s0);
         mark_rows(fp, past, len, c0);
         size_t k_t;
         if ((st = finch_press_chunk_budget(K, N, past, len, c0 + len, &k_t))) return st;
-        if (evict) {
-            t0 = finch_now();
-            for (size_t l = 0; l < L; l++) select_layer(fp, l, k_t, 0, 1.0);
-            fp->st.t_compact += finch_now() - t0;
-        }
+        if (evict) select_all(fp, k_t, 0);
         past = k_t;
         fp->pos = past;
         if (progress) progress(user, t + 1, n_chunks);
@@ -356,24 +445,18 @@ static finch_status run_oneshot(finch_press *fp, const int32_t *C, size_t N, con
                                 size_t m, size_t K, finch_press_progress progress, void *user) {
     finch_status st = alloc_state(fp, N + m, N);
     if (st) return st;
-    size_t L = fp->kv.n_layer, G = fp->kv.n_kv_head, H = fp->m->cfg.n_head;
     fp->st.chunk = N;
     fp->st.n_chunks = 1;
-    fp->qstart = N;
-    fp->n_cols = N;
-    memset(fp->acc, 0, L * G * N * sizeof(double));
-    finch_hooks hooks = { fp, score_hook, NULL };
+    fp->step.n_ctx = N;
+    begin_step(fp, 0, N, m);
+    finch_hooks hooks;
     double t0 = finch_now();
-    if ((st = feed(fp, C, N, Q, m, &hooks, NULL))) return st;
+    if ((st = feed(fp, C, N, Q, m, step_hooks(fp, &hooks), NULL))) return st;
     fp->st.t_prefill += finch_now() - t0 - fp->st.t_scoring;
     mark_rows(fp, 0, N + m, 0);
-    t0 = finch_now();
-    /* kvpress: mean over the window rows, then over the query heads of the
-     * group (select = layer: over all query heads).  The question is padded
-     * with max + 1 there, i.e. always kept; here it is appended directly. */
-    double scale = 1.0 / ((double)m * (double)(fp->p.select == FINCH_SELECT_LAYER ? H : H / G));
-    for (size_t l = 0; l < L; l++) select_layer(fp, l, K, m, scale);
-    fp->st.t_compact += finch_now() - t0;
+    /* kvpress pads the question's scores with max + 1, i.e. always keeps it;
+     * here it is appended directly. */
+    select_all(fp, K, m);
     fp->pos = K + m;
     if (progress) progress(user, 1, 1);
     return FINCH_OK;
@@ -393,6 +476,7 @@ finch_status finch_press_compress(finch_press *fp, const int32_t *context, size_
     finch_press_stats *s = &fp->st;
     s->mode = fp->p.mode;
     s->select = fp->p.select;
+    s->scorer = fp->p.scorer;
     s->normalize = fp->p.normalize ? 1 : 0;
     s->n_ctx = n_ctx;
     s->n_question = n_q;
@@ -461,6 +545,7 @@ finch_status finch_press_prompt(finch_press *fp, const int32_t *prompt, size_t n
     if (logits) memcpy(logits, fp->logits, vocab * sizeof(float));
     fp->st.n_prompt = n;
     fp->st.t_generation += finch_now() - t0;
+    fp->prompt_end = fp->pos;
     fp->prompted = 1;
     return FINCH_OK;
 }
@@ -495,6 +580,23 @@ finch_status finch_press_decode(finch_press *fp, finch_sampler *s, size_t max_ne
     fp->st.t_generation += finch_now() - t0;
     if (n_out) *n_out = produced;
     return st;
+}
+
+finch_status finch_press_append(finch_press *fp, const int32_t *ids, size_t n, float *logits) {
+    if (!fp->prompted) return finch_fail(FINCH_ERR_ARG, "Finch: feed the prompt before appending tokens");
+    finch_status st = kv_reserve(fp, fp->pos + n);
+    if (st || (n && (st = feed(fp, ids, n, NULL, 0, NULL, fp->logits)))) return st;
+    if (logits) memcpy(logits, fp->logits, fp->m->cfg.vocab * sizeof(float));
+    return FINCH_OK;
+}
+
+finch_status finch_press_rewind(finch_press *fp) {
+    if (!fp->prompted) return finch_fail(FINCH_ERR_ARG, "Finch: nothing to rewind before the prompt");
+    /* Rows past the prompt are simply overwritten by what is fed next. */
+    fp->pos = fp->prompt_end;
+    for (size_t l = 0; l < fp->kv.n_layer; l++) fp->kv.n_pos[l] = fp->prompt_end;
+    memcpy(fp->logits, fp->prompt_logits, fp->m->cfg.vocab * sizeof(float));
+    return FINCH_OK;
 }
 
 /* ============================================================ 7. read back */
@@ -538,6 +640,7 @@ finch_status finch_press_dump(const finch_press *fp, const char *dir) {
 
 void finch_press_describe(const finch_press *fp, FILE *f) {
     const finch_press_stats *s = &fp->st;
+    fprintf(f, "press: %s\n", finch_scorer_name(s->scorer));
     fprintf(f, "mode: %s\n", finch_press_mode_name(s->mode));
     fprintf(f, "selection: %s\n", finch_press_select_name(s->select));
     fprintf(f, "normalize: %s\n", s->normalize ? "on" : "off");

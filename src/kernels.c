@@ -228,7 +228,7 @@ static void blas_init(void) { openblas_set_num_threads(1); }
 #define MATVEC_TASK_BYTES (64u * 1024)  /* W bytes per task when n == 1       */
 #define GEMM_TASK_BYTES (128u * 1024)   /* W block per task when n > 1       */
 #define GEMM_TASK_TOKENS 48             /* tokens per task (multiple of tiles) */
-#define BLAS_TASK_ROWS 64               /* W rows per cblas_sgemm call        */
+#define BLAS_TASK_ROWS 128              /* W rows per cblas_sgemm call        */
 
 typedef struct {
     finch_tile_fn tile;

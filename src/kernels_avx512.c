@@ -61,8 +61,14 @@ static ALWAYS_INLINE void tile_float(finch_dtype t, size_t T, const void *w, siz
 #pragma GCC unroll 6
     for (size_t j = 0; j < T; j++) xt[j] = (const float *)((const char *)x + j * xs);
 
+    const size_t wsize = t == FINCH_F32 ? sizeof(float) : sizeof(uint16_t);
     size_t c = 0;
     for (; c + LANES <= cols; c += LANES) {
+        if (T == 1 && (c * wsize) % 64 == 0) { /* matvec: one hint per line */
+#pragma GCC unroll 4
+            for (size_t r = 0; r < FINCH_TILE_ROWS; r++)
+                finch_prefetch((const char *)wr[r] + c * wsize + FINCH_PREFETCH_BYTES);
+        }
         __m512 wv[FINCH_TILE_ROWS];
 #pragma GCC unroll 4
         for (size_t r = 0; r < FINCH_TILE_ROWS; r++) wv[r] = load_w(t, wr[r], c);
@@ -154,6 +160,13 @@ static ALWAYS_INLINE void tile_q8_0(size_t T, const void *w, size_t ws, size_t n
     size_t nb = cols / FINCH_QK8_0;
     for (size_t b = 0; b < nb; b += 2) {
         bool pair = b + 1 < nb;
+        if (T == 1) { /* matvec: a block pair spans up to two lines per row */
+#pragma GCC unroll 4
+            for (size_t r = 0; r < FINCH_TILE_ROWS; r++) {
+                finch_prefetch((const char *)(wr[r] + b) + FINCH_PREFETCH_BYTES);
+                finch_prefetch((const char *)(wr[r] + b) + FINCH_PREFETCH_BYTES + 64);
+            }
+        }
         __m512i wabs[FINCH_TILE_ROWS];
         __mmask64 wneg[FINCH_TILE_ROWS];
         __m512 dw[FINCH_TILE_ROWS];

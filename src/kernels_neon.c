@@ -57,8 +57,14 @@ static ALWAYS_INLINE void tile_float(finch_dtype t, size_t T, const void *w, siz
 #pragma GCC unroll 4
     for (size_t j = 0; j < T; j++) xt[j] = (const float *)((const char *)x + j * xs);
 
+    const size_t wsize = t == FINCH_F32 ? sizeof(float) : sizeof(uint16_t);
     size_t c = 0;
     for (; c + LANES <= cols; c += LANES) {
+        if (T == 1 && (c * wsize) % 64 == 0) { /* matvec: one hint per line */
+#pragma GCC unroll 4
+            for (size_t r = 0; r < FINCH_TILE_ROWS; r++)
+                finch_prefetch((const char *)wr[r] + c * wsize + FINCH_PREFETCH_BYTES);
+        }
         float32x4_t wv[FINCH_TILE_ROWS];
 #pragma GCC unroll 4
         for (size_t r = 0; r < FINCH_TILE_ROWS; r++) wv[r] = load_w(t, wr[r], c);
@@ -131,6 +137,11 @@ static ALWAYS_INLINE void tile_q8_0(size_t T, const void *w, size_t ws, size_t n
     for (size_t j = 0; j < T; j++) xt[j] = (const void *)((const char *)x + j * xs);
 
     for (size_t b = 0; b < cols / FINCH_QK8_0; b++) {
+        if (T == 1) { /* matvec: memory-bound (kernels_internal.h) */
+#pragma GCC unroll 4
+            for (size_t r = 0; r < FINCH_TILE_ROWS; r++)
+                finch_prefetch((const char *)(wr[r] + b) + FINCH_PREFETCH_BYTES);
+        }
         int8x16_t w0[FINCH_TILE_ROWS], w1[FINCH_TILE_ROWS];
         float dw[FINCH_TILE_ROWS];
 #pragma GCC unroll 4

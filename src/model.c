@@ -162,6 +162,10 @@ finch_status finch_config_validate(const finch_config *c) {
         return finch_fail(FINCH_ERR_FORMAT, "model dimensions out of range");
     if (c->rope_dim == 0 || c->rope_dim > c->head_dim || c->rope_dim % 2)
         return finch_fail(FINCH_ERR_FORMAT, "rope dimension %zu invalid for head dim %zu", c->rope_dim, c->head_dim);
+    /* GGUF stores the context length as u32 (convert writes it back), and a
+     * model that holds no position cannot run. */
+    if (c->ctx_len == 0 || c->ctx_len > UINT32_MAX)
+        return finch_fail(FINCH_ERR_FORMAT, "context length %zu out of range (1..%u)", c->ctx_len, UINT32_MAX);
     if (!(c->rms_eps > 0 && c->rms_eps < 1) || !(c->rope_base > 1 && isfinite(c->rope_base)))
         return finch_fail(FINCH_ERR_FORMAT, "rms epsilon or rope base out of range");
     return FINCH_OK;

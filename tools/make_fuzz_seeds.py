@@ -373,6 +373,80 @@ def tokenize_seeds():
     return out
 
 
+# ------------------------------------------------------- tokenizer files
+
+def hf_byte_level(split_regex=None):
+    alpha = byte_alphabet()
+    vocab = {alpha[b]: b for b in range(256)}
+    sp = alpha[ord(" ")]
+    merges = [["h", "e"], [sp, "t"], [sp + "t", "he"], ["o", "n"], ["i", "n"], [sp, "a"]]
+    for a, b in merges:
+        vocab.setdefault(a + b, len(vocab))
+    added = [{"id": len(vocab), "content": "<|endoftext|>", "special": True, "normalized": False}]
+    if split_regex:
+        pre = {"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": split_regex}, "behavior": "Isolated", "invert": False},
+            {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False}]}
+    else:
+        pre = {"type": "ByteLevel", "add_prefix_space": False, "use_regex": True}
+    return {"version": "1.0", "added_tokens": added, "normalizer": None, "pre_tokenizer": pre,
+            "post_processor": None, "decoder": {"type": "ByteLevel"},
+            "model": {"type": "BPE", "vocab": vocab, "merges": [" ".join(m) for m in merges],
+                      "ignore_merges": bool(split_regex), "byte_fallback": False}}
+
+
+def hf_metaspace():
+    toks, _, _ = spm_vocab()
+    vocab = {t: i for i, t in enumerate(toks)}
+    added = [{"id": i, "content": toks[i], "special": True, "normalized": False} for i in range(3)]
+    return {"version": "1.0", "added_tokens": added, "normalizer": None,
+            "pre_tokenizer": {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first", "split": False},
+            "post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}},
+                                                                        {"Sequence": {"id": "A", "type_id": 0}}],
+                               "special_tokens": {"<s>": {"id": "<s>", "ids": [1], "tokens": ["<s>"]}}},
+            "model": {"type": "BPE", "vocab": vocab, "merges": [["\u2581", "t"], ["h", "e"], ["\u2581t", "he"]],
+                      "unk_token": "<unk>", "byte_fallback": True, "fuse_unk": True}}
+
+
+def llama2c_tokenizer():
+    toks, scores, _ = spm_vocab()
+    toks = [t.replace("\u2581", " ") for t in toks]
+    toks[1], toks[2] = "\n<s>\n", "\n</s>\n"
+    out = struct.pack("<i", max(len(t.encode()) for t in toks))
+    for t, sc in zip(toks, scores):
+        b = t.encode("utf-8")
+        out += struct.pack("<fi", sc, len(b)) + b
+    return len(toks), out
+
+
+def tiktoken_file():
+    import base64
+    pieces = [bytes([b]) for b in range(256)] + [b"he", b" t", b" the", b"on", b"in", b" a"]
+    return b"".join(base64.b64encode(p) + b" %d\n" % i for i, p in enumerate(pieces))
+
+
+LLAMA3_REGEX = ("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*"
+                "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+")
+
+
+def tokenizer_file_seeds(repo="."):
+    out = {}
+    d = os.path.join(repo, "testdata/models/tiny-hf-llama")
+    tj = open(os.path.join(d, "tokenizer.json"), "rb").read()
+    tc = open(os.path.join(d, "tokenizer_config.json"), "rb").read()
+    out["hf-tiny-llama.json"] = b"\x00" + tj
+    out["hf-tiny-llama-cfg.json"] = b"\x01" + tj + b"\x00" + tc
+    out["hf-byte-level.json"] = b"\x00" + json.dumps(hf_byte_level(), ensure_ascii=False).encode()
+    out["hf-split-llama3.json"] = b"\x00" + json.dumps(hf_byte_level(LLAMA3_REGEX), ensure_ascii=False).encode()
+    out["hf-metaspace-cfg.json"] = (b"\x01" + json.dumps(hf_metaspace(), ensure_ascii=False).encode() + b"\x00" +
+                                    json.dumps({"bos_token": {"content": "<s>"}, "eos_token": "</s>",
+                                                "add_bos_token": False}).encode())
+    n, body = llama2c_tokenizer()
+    out["llama2c-tokenizer.bin"] = b"\x02" + struct.pack("<H", n - 1) + body
+    out["tiktoken.model"] = b"\x03" + tiktoken_file()
+    return out
+
+
 # ------------------------------------------------------------------ cli
 
 def cli_seeds():
@@ -402,7 +476,7 @@ def main(argv):
     corpora = {"gguf": gguf_seeds(), "tokenizer_gguf": tokenizer_seeds(),
                "safetensors": safetensors_seeds(), "config": config_seeds(),
                "llama2c": llama2c_seeds(), "npy": npy_seeds(), "tokenize": tokenize_seeds(),
-               "cli": cli_seeds()}
+               "tokenizer_files": tokenizer_file_seeds(), "cli": cli_seeds()}
     for target, files in corpora.items():
         d = os.path.join(out, target)
         os.makedirs(d, exist_ok=True)

@@ -55,6 +55,11 @@ int cli_read_ids(const char *path, int32_t **ids, size_t *n);
 int cli_tokenize(const finch_model *m, const char *text, bool add_bos, int32_t **ids, size_t *n);
 /* Tokenize a text file block by block (finch_tokenize_file). */
 int cli_tokenize_file(const finch_model *m, const char *path, bool add_bos, int32_t **ids, size_t *n);
+/* The ids fed after compression for the mode (cli_prompt.c): oneshot
+ * "\n" + prefix; iterative the question + prefix, or nothing (the press
+ * feeds the question) when there is no prefix. */
+int cli_answer_prompt(const finch_model *m, finch_press_mode mode, const int32_t *question, size_t n_question,
+                      const char *answer_prefix, int32_t **prompt, size_t *n_prompt);
 /* Print the bytes of a token to f (stdout for generated text). */
 void cli_print_token(const finch_model *m, int32_t prev, int32_t id, FILE *f);
 
@@ -112,10 +117,27 @@ typedef struct {
     long n_new, threads, seed;
     double temp;
     bool json, progress;
+    const char *plot_kept;  /* --plot-kept FILE.svg                        */
+    long mark;              /* --mark POS on that plot, -1 when none       */
 } cli_run_opts;
 int cli_parse_run(int argc, char **argv, cli_run_opts *o);
 
+/* `finch eval` (cmd_eval.c): presses x ratios over a JSONL task file. */
+enum { CLI_EVAL_MAX_RATIOS = 32 };
+typedef struct {
+    const char *model, *task, *out, *answer_prefix;
+    finch_scorer_id presses[FINCH_SCORER_COUNT]; /* in the order given, full excluded */
+    size_t n_presses;
+    double ratios[CLI_EVAL_MAX_RATIOS];          /* ascending, distinct           */
+    size_t n_ratios;
+    finch_press_params p;                        /* mode, select, normalize, chunk, seed */
+    long threads, n_new, limit, seed;
+    bool json, resume, progress;
+} cli_eval_opts;
+int cli_parse_eval(int argc, char **argv, cli_eval_opts *o);
+
 int cmd_run(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_info(int argc, char **argv);

@@ -3,9 +3,11 @@
  * compressed cache, and state what was done. */
 #include "cli.h"
 #include "finch_press.h"
+#include "svg.h"
 #include "util.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -20,7 +22,8 @@ int cli_parse_run(int argc, char **argv, cli_run_opts *o) {
     o->n_new = 32;
     o->seed = 1;
     o->progress = isatty(2);
-    const char *norm = NULL, *mode = NULL, *select = NULL;
+    o->mark = -1;
+    const char *norm = NULL, *mode = NULL, *select = NULL, *press = NULL;
     while (cli_next(&a)) {
         if (cli_opt(&a, "-m", "--model")) o->model = cli_value(&a);
         else if (cli_opt(&a, "-f", "--file")) o->context_file = cli_value(&a);
@@ -33,6 +36,9 @@ int cli_parse_run(int argc, char **argv, cli_run_opts *o) {
         else if (cli_opt(&a, NULL, "--mode")) mode = cli_value(&a);
         else if (cli_opt(&a, NULL, "--select")) select = cli_value(&a);
         else if (cli_opt(&a, NULL, "--normalize")) norm = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--press")) press = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--plot-kept")) o->plot_kept = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--mark")) o->mark = cli_long(&a, 0, 1L << 40);
         else if (cli_opt(&a, NULL, "--budget")) {
             o->p.budget_kind = FINCH_BUDGET_TOKENS;
             o->p.budget = (size_t)cli_long(&a, 1, 1L << 40);
@@ -64,6 +70,10 @@ int cli_parse_run(int argc, char **argv, cli_run_opts *o) {
         return cli_error("--mode must be iterative or oneshot, got '%s'", mode);
     if (select && finch_press_parse_select(select, &o->p.select) != FINCH_OK)
         return cli_error("--select must be head or layer, got '%s'", select);
+    if (press && finch_scorer_parse(press, &o->p.scorer) != FINCH_OK)
+        return cli_error("%s", finch_last_error());
+    o->p.seed = (uint64_t)o->seed; /* --seed also seeds the random press */
+    if (o->mark >= 0 && !o->plot_kept) return cli_error("--mark marks a position on --plot-kept: give both");
     if ((!!o->context_file + !!o->context_text + !!o->context_ids) != 1)
         return cli_error("give exactly one of -f CONTEXT.txt, --context TEXT and --context-ids A.npy");
     if (!o->question == !o->question_ids)
@@ -86,29 +96,12 @@ static int tokenize_no_bos(const finch_model *m, const char *text, int32_t **ids
     return cli_tokenize(m, text, false, ids, n);
 }
 
-/* The generation prompt: --prompt-ids, or --answer-prefix tokenized; in
- * oneshot mode the default is "\n" (what kvpress's pipeline feeds before the
- * answer prefix); in iterative mode the question itself (left empty here). */
+/* The generation prompt: --prompt-ids, or what cli_answer_prompt builds
+ * from the mode and --answer-prefix. */
 static int read_prompt(const cli_run_opts *o, const finch_model *m, run_ids *ids) {
     if (o->prompt_ids) return cli_read_ids(o->prompt_ids, &ids->prompt, &ids->n_prompt);
-    if (o->p.mode == FINCH_PRESS_ONESHOT) {
-        char text[4096];
-        snprintf(text, sizeof text, "\n%s", o->answer_prefix ? o->answer_prefix : "");
-        return tokenize_no_bos(m, text, &ids->prompt, &ids->n_prompt);
-    }
-    if (!o->answer_prefix) return 0;
-    /* iterative + answer prefix: the question, then the prefix */
-    int32_t *pre;
-    size_t n_pre;
-    int rc = tokenize_no_bos(m, o->answer_prefix, &pre, &n_pre);
-    if (rc) return rc;
-    ids->prompt = malloc((ids->n_question + n_pre) * sizeof(int32_t));
-    if (!ids->prompt) { free(pre); return cli_error("out of memory"); }
-    memcpy(ids->prompt, ids->question, ids->n_question * sizeof(int32_t));
-    memcpy(ids->prompt + ids->n_question, pre, n_pre * sizeof(int32_t));
-    ids->n_prompt = ids->n_question + n_pre;
-    free(pre);
-    return 0;
+    return cli_answer_prompt(m, o->p.mode, ids->question, ids->n_question, o->answer_prefix, &ids->prompt,
+                             &ids->n_prompt);
 }
 
 static int read_inputs(const cli_run_opts *o, const finch_model *m, run_ids *ids) {
@@ -189,10 +182,11 @@ static int print_answer_token(void *user, int32_t id) {
 
 static void print_stats_line(const finch_press_stats *s) {
     fprintf(stderr,
-            "finch: mode %s, select %s, normalize %s | N %zu, K %zu, m %zu, chunk %zu (%zu chunks) | "
+            "finch: press %s, mode %s, select %s, normalize %s | N %zu, K %zu, m %zu, chunk %zu (%zu chunks) | "
             "compression %.2fx | KV %.2f MB -> %.2f MB (%.1f%% saved) | prefill %.3f s, scoring %.3f s, "
             "compaction %.3f s, generation %.3f s\n",
-            finch_press_mode_name(s->mode), finch_press_select_name(s->select), s->normalize ? "on" : "off",
+            finch_scorer_name(s->scorer), finch_press_mode_name(s->mode), finch_press_select_name(s->select),
+            s->normalize ? "on" : "off",
             s->n_ctx, s->budget, s->n_question, s->chunk, s->n_chunks, s->compression,
             s->kv_bytes_full / 1e6, s->kv_bytes_kept / 1e6,
             s->kv_bytes_full ? 100.0 * (1.0 - (double)s->kv_bytes_kept / (double)s->kv_bytes_full) : 0.0,
@@ -212,6 +206,7 @@ static cJSON *run_json(const cli_run_opts *o, const finch_model *m, const finch_
     cJSON_AddStringToObject(j, "command", "run");
     cJSON_AddStringToObject(j, "model", o->model);
     cJSON_AddStringToObject(j, "architecture", m->cfg.arch);
+    cJSON_AddStringToObject(j, "press", finch_scorer_name(s->scorer));
     cJSON_AddStringToObject(j, "mode", finch_press_mode_name(s->mode));
     cJSON_AddStringToObject(j, "select", finch_press_select_name(s->select));
     cJSON_AddStringToObject(j, "normalize", s->normalize ? "on" : "off");
@@ -259,6 +254,21 @@ static int dump_run(cli_dump *dp, const finch_press *fp, const run_ids *ids, con
     if (!rc) rc = cli_dump_commit(&d);
     *dp = d;
     return rc;
+}
+
+/* The kept positions of every layer and head across the text, into the
+ * --plot-kept file opened before the work (closed here). */
+static int plot_kept(const cli_run_opts *o, const finch_press *fp, FILE *f) {
+    const finch_press_stats *s = finch_press_get_stats(fp);
+    const finch_kv_cache *kv = finch_press_cache(fp);
+    char title[256];
+    snprintf(title, sizeof title, "kept positions: press %s, %s, K %zu of N %zu (%.1fx)", finch_scorer_name(s->scorer),
+             finch_press_mode_name(s->mode), s->budget, s->n_ctx, s->compression);
+    finch_svg_kept k = { title, finch_press_kept(fp), kv->n_layer, kv->n_kv_head, s->n_kept, s->n_ctx,
+                         s->mode == FINCH_PRESS_ONESHOT ? s->n_question : 0, o->mark };
+    finch_status st = finch_svg_kept_map(f, &k);
+    if (fclose(f) != 0 && !st) st = finch_fail(FINCH_ERR_IO, "cannot write %s", o->plot_kept);
+    return st ? cli_fail(st, "--plot-kept") : 0;
 }
 
 /* ------------------------------------------------------------------ the job */
@@ -309,12 +319,19 @@ int cmd_run(int argc, char **argv) {
     cli_dump dump = { 0 };
     finch_status st;
     if (o.dump && (rc = cli_dump_begin(&dump, o.dump))) return rc; /* fail before the work */
+    FILE *plot = o.plot_kept ? fopen(o.plot_kept, "w") : NULL;
+    if (o.plot_kept && !plot) {
+        cli_dump_abort(&dump);
+        return cli_error("--plot-kept %s: cannot write: %s", o.plot_kept, strerror(errno));
+    }
     if ((rc = cli_load_model(o.model, &m)) || (rc = read_inputs(&o, m, &ids))) goto done;
     if ((st = finch_press_resolve_budget(&o.p, ids.n_context, ids.n_question, &K, &n_kept))) {
         rc = cli_fail(st, "budget");
         goto done;
     }
     if ((rc = check_window(&o, m, &ids, K, &o.p.chunk))) goto done;
+    if (o.p.scorer == FINCH_SCORER_FULL)
+        fprintf(stderr, "finch: --press full keeps the whole context; the budget is not used\n");
     size_t batch = o.p.chunk + ids.n_question;
     if (batch > 512) batch = 512;
     if ((st = finch_ctx_new(m, (size_t)o.threads, batch, &ctx)) || (st = finch_press_new(m, ctx, &o.p, &fp))) {
@@ -334,7 +351,15 @@ int cmd_run(int argc, char **argv) {
     if (o.json) printf("%s\n", meta);
     print_stats_line(s);
     if (o.dump) rc = dump_run(&dump, fp, &ids, gen, n_gen, meta);
+    if (!rc && plot) {
+        rc = plot_kept(&o, fp, plot);
+        plot = NULL; /* closed */
+    }
 done:
+    if (plot) { /* the run failed: no half-written plot */
+        fclose(plot);
+        remove(o.plot_kept);
+    }
     cli_dump_abort(&dump);
     free(answer); free(meta); free(gen);
     free(ids.context); free(ids.question); free(ids.prompt);

@@ -13,10 +13,21 @@ static const char usage[] =
     "            [--mode iterative|oneshot] (--budget K | --ratio X | --cr F)\n"
     "            [--chunk S] [--select head|layer] [--normalize on|off]\n"
     "            [--answer-prefix TEXT] [-n N] [--temp T] [--seed S] [-t THREADS]\n"
-    "            [--dump DIR] [--json] [--progress]\n"
+    "            [--dump DIR] [--json] [--progress] [--press NAME]\n"
+    "            [--plot-kept FILE.svg [--mark POS]]\n"
     "      compress the context's KV cache with Finch, guided by the question,\n"
     "      then answer from the compressed cache.  --ratio X keeps K = ceil(N/X)\n"
-    "      context tokens; --cr F is kvpress's fraction removed.\n"
+    "      context tokens; --cr F is kvpress's fraction removed.  --press picks\n"
+    "      the scores: finch (default), full, truncate, streaming, snapkv, h2o,\n"
+    "      tova, knorm, random.  --plot-kept draws the kept positions.\n"
+    "  finch eval -m MODEL --task TASK.jsonl [--press P1,P2,...] [--ratio 2,4,...]\n"
+    "             [--chunk S] [--mode iterative|oneshot] [--select head|layer]\n"
+    "             [--answer-prefix TEXT] [-n N] [-t N] [--limit N] [--seed S]\n"
+    "             [--out DIR] [--json] [--resume] [--progress]\n"
+    "      every press at every ratio on every task {id, context, question,\n"
+    "      answers}, against the full cache: EM, F1, KL, NLL, top-1, time, KV\n"
+    "      bytes; writes DIR/results.json, results.csv, items.csv, accuracy.svg,\n"
+    "      fidelity.svg (default DIR eval-out).\n"
     "  finch generate -m MODEL (-p TEXT | --prompt-ids FILE.npy) [-n N] [--temp T]\n"
     "                 [--top-p P] [--seed S] [-t THREADS] [--dump DIR]\n"
     "  finch tokenize -m MODEL TEXT        print the token ids, one line\n"
@@ -34,6 +45,7 @@ typedef struct {
 
 static const command commands[] = {
     { "run", cmd_run },
+    { "eval", cmd_eval },
     { "generate", cmd_generate },
     { "tokenize", cmd_tokenize },
     { "info", cmd_info },

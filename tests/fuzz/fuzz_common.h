@@ -14,6 +14,7 @@
 #define FINCH_FUZZ_COMMON_H
 
 #include "finch.h"
+#include "tokenizer.h"
 #include "util.h"
 
 #include <stdint.h>
@@ -104,6 +105,52 @@ static inline void fuzz_quiet_stdio(void) {
     if (null) {
         stderr = null;
         stdout = null;
+    }
+}
+
+/* A tokenizer that loaded from fuzzed bytes: its accessors stay in range,
+ * it encodes a few fixed texts and `tail` (ids in the vocabulary, each one
+ * decodable), decodes out-of-range ids to nothing, and writes itself back
+ * as GGUF metadata. */
+static inline void fuzz_tokenizer_encode(const finch_tokenizer *t, const char *text, size_t len) {
+    char buf[256];
+    for (int add_bos = 0; add_bos < 2; add_bos++) {
+        int32_t *ids = NULL;
+        size_t n = 0;
+        finch_status st = finch_tokenize(t, text, len, add_bos, &ids, &n);
+        fuzz_check_status(st);
+        if (st != FINCH_OK) continue;
+        size_t vocab = finch_tokenizer_vocab(t);
+        for (size_t i = 0; i < n; i++) {
+            if (ids[i] < 0 || (size_t)ids[i] >= vocab) abort();
+            size_t b = finch_token_to_bytes(t, i ? ids[i - 1] : -1, ids[i], buf, sizeof buf);
+            if (b > sizeof buf) abort();
+        }
+        free(ids);
+    }
+}
+
+static inline void fuzz_tokenizer_walk(const finch_tokenizer *t, const char *tail, size_t tail_len) {
+    static const char *const texts[] = {
+        "Hello world", " leading  spaces\n\ttabs", "h\xc3\xa9llo \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x99\x82",
+        "<s>x</s><|endoftext|>", "12345 don't I'm", "\xff\xfe bad utf-8 \xc3", "",
+    };
+    size_t vocab = finch_tokenizer_vocab(t);
+    int32_t bos = finch_tokenizer_bos(t), eos = finch_tokenizer_eos(t);
+    if (bos < -1 || eos < -1 || (bos >= 0 && (size_t)bos >= vocab) || (eos >= 0 && (size_t)eos >= vocab)) abort();
+    fuzz_touch(finch_tokenizer_kind(t), strlen(finch_tokenizer_kind(t)));
+    (void)finch_tokenizer_add_bos(t);
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) fuzz_tokenizer_encode(t, texts[i], strlen(texts[i]));
+    fuzz_tokenizer_encode(t, tail, tail_len);
+    char buf[64];
+    int32_t probe[] = { -1, 0, 1, (int32_t)vocab - 1, (int32_t)vocab, INT32_MAX, INT32_MIN };
+    for (size_t i = 0; i < sizeof probe / sizeof probe[0]; i++)
+        (void)finch_token_to_bytes(t, bos, probe[i], buf, sizeof buf);
+    (void)finch_token_to_bytes(t, -1, 0, buf, 0);
+    gguf_writer *w = NULL;
+    if (gguf_writer_new(&w) == FINCH_OK) {
+        fuzz_check_status(finch_tokenizer_to_gguf(t, w));
+        gguf_writer_free(w);
     }
 }
 

@@ -1,0 +1,92 @@
+/*
+ * finch_eval.h - measuring a press: answer accuracy (SQuAD-style exact match
+ * and token F1) and fidelity to the full cache (KL divergence of the first
+ * answer token's distribution, NLL of the reference answer under teacher
+ * forcing, top-1 agreement).  docs/eval.md describes the metrics and the
+ * `finch eval` command built on them.
+ */
+#ifndef FINCH_EVAL_H
+#define FINCH_EVAL_H
+
+#include "finch_press.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ----------------------------------------------------- answer accuracy */
+
+/* SQuAD's normalize_answer: lower case, punctuation removed, the articles
+ * a/an/the removed as words, whitespace collapsed to single spaces and
+ * trimmed.  ASCII rules: bytes >= 0x80 are kept as letters (Python would
+ * also lower-case non-ASCII letters and split on Unicode spaces).  Writes at
+ * most cap - 1 bytes and a NUL; returns the length written. */
+size_t finch_eval_normalize(const char *s, char *out, size_t cap);
+
+/* 1.0 when the normalised strings are equal, else 0.0. */
+double finch_eval_exact(const char *pred, const char *gold);
+
+/* SQuAD token F1 of the normalised strings (tokens split on spaces, common
+ * tokens counted as a multiset): 2PR / (P + R); when either has no token,
+ * 1.0 if both have none, else 0.0. */
+double finch_eval_f1(const char *pred, const char *gold);
+
+/* The best exact match and F1 of pred over answers[0..n) (each maximised
+ * separately, as SQuAD does); n == 0 (unanswerable) scores against "". */
+void finch_eval_best(const char *pred, const char *const *answers, size_t n, double *em, double *f1);
+
+/* ------------------------------------------------- distribution fidelity */
+
+/* KL(P || Q) in nats, P = softmax(p_logits), Q = softmax(q_logits), in
+ * double (log-sum-exp); 0 for identical logits. */
+double finch_eval_kl(const float *p_logits, const float *q_logits, size_t n);
+
+/* -log softmax(logits)[id], in double. */
+double finch_eval_nll(const float *logits, size_t n, int32_t id);
+
+/* The largest logit's id (ties to the smaller id, as greedy decoding). */
+int32_t finch_eval_argmax(const float *logits, size_t n);
+
+/* Mean NLL of ids[0..n) (n >= 1, ids < vocab) read after the prompt
+ * through the compressed cache of press fp (of model m), by teacher forcing;
+ * then rewinds the press, so decoding starts from the prompt as if nothing
+ * had been appended. */
+finch_status finch_eval_answer_nll(const finch_model *m, finch_press *fp, const int32_t *ids, size_t n,
+                                   double *nll);
+
+/* ------------------------------------------------------ one press, one item */
+
+typedef struct {
+    finch_press_params p;             /* the press, budget, mode, chunk      */
+    const int32_t *context, *question; /* C (with BOS if any), Q              */
+    size_t n_context, n_question;
+    const int32_t *prompt;            /* generation prompt (NULL: the question) */
+    size_t n_prompt;
+    const int32_t *reference;         /* answers[0] as ids, or NULL           */
+    size_t n_reference;
+    size_t max_new;                   /* greedy tokens at most                */
+} finch_eval_input;
+
+typedef struct {
+    char *answer;          /* decoded greedy answer, up to the first newline,
+                              trimmed, invalid UTF-8 bytes as '?' (malloc'ed) */
+    int32_t *generated;    /* the ids decoded (malloc'ed), n_generated        */
+    size_t n_generated;
+    float *logits;         /* [vocab] the first answer token's logits (malloc'ed) */
+    double nll;            /* mean reference NLL; NAN without a reference     */
+    size_t K, n_kept;      /* context tokens kept, cache positions kept      */
+    double compression;    /* N / K                                           */
+    size_t kv_bytes;       /* KV bytes of the kept positions                  */
+    double seconds;        /* compression + prompt + greedy answer (not NLL)  */
+} finch_eval_output;
+
+/* Compress with in->p, feed the prompt, score the reference (NLL), then
+ * decode greedily until EOS, a newline or max_new tokens.  ctx belongs to m. */
+finch_status finch_eval_run(const finch_model *m, finch_ctx *ctx, const finch_eval_input *in,
+                            finch_eval_output *out);
+void finch_eval_output_free(finch_eval_output *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* FINCH_EVAL_H */

@@ -1,0 +1,437 @@
+/* cmd_eval.c - `finch eval`: every press at every ratio on every item of a
+ * task file, against the full cache of the same item.
+ *
+ *   options -> tasks (JSONL) -> per item: ids, the full reference, each
+ *   press x ratio (src/eval.c runs one and measures it) -> results.json
+ *   after every item -> summary table, CSV, plots (eval_report.c).
+ * docs/eval.md describes the command, the metrics and the outputs. */
+#include "cli.h"
+#include "eval_report.h"
+#include "finch_eval.h"
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---------------------------------------------------------------- options */
+
+/* "finch,snapkv": names in order, no repeats; "full" is always run as the
+ * reference, so it is accepted and left out of the list. */
+static int parse_presses(const char *list, cli_eval_opts *o) {
+    char buf[512];
+    if (strlen(list) >= sizeof buf) return cli_error("--press: list too long");
+    strcpy(buf, list);
+    o->n_presses = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        finch_scorer_id id;
+        if (finch_scorer_parse(t, &id) != FINCH_OK) return cli_error("--press: %s", finch_last_error());
+        for (size_t i = 0; i < o->n_presses; i++)
+            if (o->presses[i] == id) return cli_error("--press: '%s' is listed twice", t);
+        if (id != FINCH_SCORER_FULL) o->presses[o->n_presses++] = id;
+    }
+    return 0;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* "2,4,8": compression factors >= 1, sorted, no repeats. */
+static int parse_ratios(const char *list, cli_eval_opts *o) {
+    const char *p = list;
+    o->n_ratios = 0;
+    for (;;) {
+        char *end;
+        errno = 0;
+        double r = strtod(p, &end);
+        if (end == p || errno || !(r >= 1 && r <= 1e9) || (*end && *end != ','))
+            return cli_error("--ratio needs compression factors >= 1 separated by commas, got '%s'", list);
+        if (o->n_ratios == CLI_EVAL_MAX_RATIOS) return cli_error("--ratio: at most %d factors", CLI_EVAL_MAX_RATIOS);
+        o->ratios[o->n_ratios++] = r;
+        if (!*end) break;
+        p = end + 1;
+    }
+    qsort(o->ratios, o->n_ratios, sizeof o->ratios[0], cmp_double);
+    for (size_t i = 1; i < o->n_ratios; i++)
+        if (o->ratios[i] == o->ratios[i - 1]) return cli_error("--ratio: %g is listed twice", o->ratios[i]);
+    return 0;
+}
+
+int cli_parse_eval(int argc, char **argv, cli_eval_opts *o) {
+    cli_args a;
+    cli_args_init(&a, argc, argv);
+    memset(o, 0, sizeof *o);
+    o->p = finch_press_defaults();
+    o->out = "eval-out";
+    o->n_new = 16;
+    o->seed = 1;
+    o->progress = isatty(2);
+    const char *presses = "finch,truncate,streaming,snapkv,h2o,tova,knorm,random", *ratios = "2,4,8,16,32";
+    const char *mode = NULL, *select = NULL, *norm = NULL;
+    while (cli_next(&a)) {
+        if (cli_opt(&a, "-m", "--model")) o->model = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--task")) o->task = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--press")) presses = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--ratio")) ratios = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--chunk")) o->p.chunk = (size_t)cli_long(&a, 1, 1L << 30);
+        else if (cli_opt(&a, NULL, "--mode")) mode = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--select")) select = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--normalize")) norm = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--answer-prefix")) o->answer_prefix = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--out")) o->out = cli_value(&a);
+        else if (cli_opt(&a, "-t", "--threads")) o->threads = cli_long(&a, 1, 256);
+        else if (cli_opt(&a, "-n", "--n-predict")) o->n_new = cli_long(&a, 1, 1 << 16);
+        else if (cli_opt(&a, NULL, "--limit")) o->limit = cli_long(&a, 1, 1L << 40);
+        else if (cli_opt(&a, NULL, "--seed")) o->seed = cli_long(&a, 0, 0x7fffffffL);
+        else if (cli_opt(&a, NULL, "--json")) o->json = true;
+        else if (cli_opt(&a, NULL, "--resume")) o->resume = true;
+        else if (cli_opt(&a, NULL, "--progress")) o->progress = true;
+        else if (!a.error) cli_unknown(&a);
+    }
+    int rc = cli_args_error(&a);
+    if (rc) return rc;
+    if (!o->model) return cli_error("no model given (-m MODEL)");
+    if (!o->task) return cli_error("no task given (--task TASK.jsonl)");
+    if (!*o->out) return cli_error("--out needs a directory name");
+    if (mode && finch_press_parse_mode(mode, &o->p.mode) != FINCH_OK)
+        return cli_error("--mode must be iterative or oneshot, got '%s'", mode);
+    if (select && finch_press_parse_select(select, &o->p.select) != FINCH_OK)
+        return cli_error("--select must be head or layer, got '%s'", select);
+    if (norm && strcmp(norm, "on") && strcmp(norm, "off"))
+        return cli_error("--normalize must be on or off, got '%s'", norm);
+    o->p.normalize = !norm || !strcmp(norm, "on");
+    o->p.seed = (uint64_t)o->seed;
+    o->p.budget_kind = FINCH_BUDGET_RATIO;
+    if ((rc = parse_presses(presses, o)) || (rc = parse_ratios(ratios, o))) return rc;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ tasks */
+
+typedef struct {
+    char *id, *context, *question;
+    char **answers;
+    size_t n_answers;
+} eval_task;
+
+typedef struct {
+    eval_task *items;
+    size_t n, cap;
+} eval_tasks;
+
+static void tasks_free(eval_tasks *t) {
+    for (size_t i = 0; i < t->n; i++) {
+        free(t->items[i].id); free(t->items[i].context); free(t->items[i].question);
+        for (size_t a = 0; a < t->items[i].n_answers; a++) free(t->items[i].answers[a]);
+        free(t->items[i].answers);
+    }
+    free(t->items);
+}
+
+static char *dup_string(const cJSON *o, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) ? strdup(v->valuestring) : NULL;
+}
+
+/* One line {"id", "context", "question", "answers": [...]} into *t. */
+static int parse_task(const char *path, size_t line, const cJSON *j, eval_task *t) {
+    memset(t, 0, sizeof *t);
+    const cJSON *ans = cJSON_GetObjectItemCaseSensitive(j, "answers");
+    if (!cJSON_IsObject(j) || !(t->id = dup_string(j, "id")) || !(t->context = dup_string(j, "context")) ||
+        !(t->question = dup_string(j, "question")) || !cJSON_IsArray(ans))
+        return cli_error("%s:%zu: a task needs the strings id, context, question and the array answers", path, line);
+    if (!*t->context || !*t->question) return cli_error("%s:%zu: empty context or question", path, line);
+    t->answers = calloc((size_t)cJSON_GetArraySize(ans) + 1, sizeof(char *));
+    if (!t->answers) return cli_error("out of memory");
+    const cJSON *a;
+    cJSON_ArrayForEach(a, ans) {
+        if (!cJSON_IsString(a)) return cli_error("%s:%zu: answers must be strings", path, line);
+        if (!(t->answers[t->n_answers++] = strdup(a->valuestring))) return cli_error("out of memory");
+    }
+    return 0;
+}
+
+static int read_tasks(const char *path, eval_tasks *t) {
+    FILE *f = fopen(path, "r");
+    if (!f) return cli_error("cannot open %s: %s", path, strerror(errno));
+    char *buf = NULL;
+    size_t cap = 0, line = 0;
+    ssize_t len;
+    int rc = 0;
+    while (!rc && (len = getline(&buf, &cap, f)) >= 0) {
+        line++;
+        size_t k = 0;
+        while (k < (size_t)len && isspace((unsigned char)buf[k])) k++;
+        if (k == (size_t)len) continue; /* blank line */
+        cJSON *j = cJSON_Parse(buf);
+        if (!j) { rc = cli_error("%s:%zu: not a JSON object", path, line); break; }
+        if (t->n == t->cap) {
+            size_t nc = t->cap ? 2 * t->cap : 64;
+            eval_task *ni = realloc(t->items, nc * sizeof *ni);
+            if (!ni) { cJSON_Delete(j); rc = cli_error("out of memory"); break; }
+            t->items = ni;
+            t->cap = nc;
+        }
+        rc = parse_task(path, line, j, &t->items[t->n]);
+        t->n++; /* counted even when incomplete, so tasks_free releases it */
+        cJSON_Delete(j);
+    }
+    free(buf);
+    fclose(f);
+    if (!rc && t->n == 0) rc = cli_error("%s holds no task", path);
+    return rc;
+}
+
+/* ---------------------------------------------------------- one item's ids */
+
+typedef struct {
+    int32_t *context, *question, *prompt, *reference;
+    size_t n_context, n_question, n_prompt, n_reference;
+} item_ids;
+
+static void item_ids_free(item_ids *ids) {
+    free(ids->context); free(ids->question); free(ids->prompt); free(ids->reference);
+    memset(ids, 0, sizeof *ids);
+}
+
+/* The text the prompt ends with: the answer follows it, after a space
+ * unless it ends in white space (oneshot's "\n"). */
+static const char *prompt_tail(const cli_eval_opts *o, const eval_task *t) {
+    if (o->answer_prefix && *o->answer_prefix) return o->answer_prefix;
+    return o->p.mode == FINCH_PRESS_ONESHOT ? "\n" : t->question;
+}
+
+/* answers[0] as the tokens that would follow the prompt (a continuation of
+ * the same text, so no BOS and no extra leading-space marker). */
+static int tokenize_reference(const finch_model *m, const cli_eval_opts *o, const eval_task *t, item_ids *ids) {
+    if (t->n_answers == 0 || !*t->answers[0]) return 0; /* unanswerable: no NLL */
+    const char *tail = prompt_tail(o, t);
+    size_t tl = strlen(tail), al = strlen(t->answers[0]);
+    int space = tl && !isspace((unsigned char)tail[tl - 1]);
+    char *text = malloc(al + 2);
+    if (!text) return cli_error("out of memory");
+    snprintf(text, al + 2, "%s%s", space ? " " : "", t->answers[0]);
+    finch_status st = finch_check_text(text, strlen(text));
+    if (!st) st = finch_tokenize_ex(m->tokenizer, text, strlen(text), 0, 1, &ids->reference, &ids->n_reference);
+    free(text);
+    return st ? cli_fail(st, "cannot tokenize the reference answer") : 0;
+}
+
+static int tokenize_item(const finch_model *m, const cli_eval_opts *o, const eval_task *t, item_ids *ids) {
+    int rc;
+    if ((rc = cli_tokenize(m, t->context, true, &ids->context, &ids->n_context)) ||
+        (rc = cli_tokenize(m, t->question, false, &ids->question, &ids->n_question)) ||
+        (rc = cli_answer_prompt(m, o->p.mode, ids->question, ids->n_question, o->answer_prefix, &ids->prompt,
+                                &ids->n_prompt)))
+        return rc;
+    return tokenize_reference(m, o, t, ids);
+}
+
+/* Why an item cannot be evaluated (NULL when it can): the positions the
+ * full reference uses must fit the model's.  Oneshot holds C ++ Q, the
+ * prompt and the answer; iterative holds at most C ++ Q while compressing,
+ * then C (or fewer), the prompt and the answer. */
+static const char *does_not_fit(const finch_model *m, const cli_eval_opts *o, const item_ids *ids, char *why,
+                                size_t cap) {
+    if (ids->n_question == 0) return "the question has no token";
+    size_t N = ids->n_context, mq = ids->n_question, fed = ids->n_prompt ? ids->n_prompt : mq;
+    size_t after = fed + (size_t)o->n_new;
+    size_t need = o->p.mode == FINCH_PRESS_ONESHOT ? N + mq + after : N + (mq > after ? mq : after);
+    if (need <= m->cfg.ctx_len) return NULL;
+    snprintf(why, cap, "context %zu, question %zu, prompt %zu and answer %ld tokens need %zu positions; the model "
+             "has %zu", N, mq, fed, o->n_new, need, m->cfg.ctx_len);
+    return why;
+}
+
+/* ------------------------------------------------------------ one item */
+
+typedef struct {
+    const finch_model *m;
+    finch_ctx *ctx;
+    const cli_eval_opts *o;
+} eval_env;
+
+/* The fields every run records (full and compressed). */
+static cJSON *run_record(const char *press, double ratio, const finch_eval_output *r, const eval_task *t) {
+    double em, f1;
+    finch_eval_best(r->answer, (const char *const *)t->answers, t->n_answers, &em, &f1);
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "press", press);
+    cJSON_AddNumberToObject(j, "ratio", ratio);
+    cJSON_AddStringToObject(j, "answer", r->answer);
+    cJSON_AddNumberToObject(j, "em", em);
+    cJSON_AddNumberToObject(j, "f1", f1);
+    if (isnan(r->nll)) cJSON_AddNullToObject(j, "nll");
+    else cJSON_AddNumberToObject(j, "nll", r->nll);
+    cJSON_AddNumberToObject(j, "K", (double)r->K);
+    cJSON_AddNumberToObject(j, "n_kept", (double)r->n_kept);
+    cJSON_AddNumberToObject(j, "compression", r->compression);
+    cJSON_AddNumberToObject(j, "kv_bytes", (double)r->kv_bytes);
+    cJSON_AddNumberToObject(j, "seconds", r->seconds);
+    return j;
+}
+
+static int run_press(const eval_env *e, const item_ids *ids, finch_scorer_id press, double ratio,
+                     finch_eval_output *out) {
+    finch_eval_input in = { e->o->p, ids->context, ids->question, ids->n_context, ids->n_question,
+                            ids->prompt, ids->n_prompt, ids->reference, ids->n_reference, (size_t)e->o->n_new };
+    in.p.scorer = press;
+    in.p.ratio = ratio;
+    finch_status st = finch_eval_run(e->m, e->ctx, &in, out);
+    if (!st) return 0;
+    char what[96];
+    snprintf(what, sizeof what, "press %s at ratio %g", finch_scorer_name(press), ratio);
+    return cli_fail(st, what);
+}
+
+/* The full cache once, then every press x ratio against it. */
+static int eval_item(const eval_env *e, const eval_task *t, const item_ids *ids, cJSON *rec) {
+    finch_eval_output full;
+    int rc = run_press(e, ids, FINCH_SCORER_FULL, 1, &full);
+    if (rc) return rc;
+    size_t vocab = e->m->cfg.vocab;
+    int32_t full_top = finch_eval_argmax(full.logits, vocab);
+    cJSON *fj = run_record("full", 1, &full, t);
+    cJSON_AddNumberToObject(fj, "kl", 0); /* the reference against itself */
+    cJSON_AddNumberToObject(fj, "top1", 1);
+    cJSON_AddItemToObject(rec, "full", fj);
+    cJSON *runs = cJSON_AddArrayToObject(rec, "runs");
+    for (size_t p = 0; p < e->o->n_presses && !rc; p++)
+        for (size_t r = 0; r < e->o->n_ratios && !rc; r++) {
+            finch_eval_output out;
+            if ((rc = run_press(e, ids, e->o->presses[p], e->o->ratios[r], &out))) break;
+            cJSON *j = run_record(finch_scorer_name(e->o->presses[p]), e->o->ratios[r], &out, t);
+            cJSON_AddNumberToObject(j, "kl", finch_eval_kl(full.logits, out.logits, vocab));
+            cJSON_AddNumberToObject(j, "top1", finch_eval_argmax(out.logits, vocab) == full_top ? 1 : 0);
+            cJSON_AddItemToArray(runs, j);
+            finch_eval_output_free(&out);
+        }
+    finch_eval_output_free(&full);
+    return rc;
+}
+
+/* The record of task t: its runs, or why it was skipped. */
+static int eval_task_record(const eval_env *e, const eval_task *t, cJSON **out) {
+    item_ids ids = { 0 };
+    int rc = tokenize_item(e->m, e->o, t, &ids);
+    if (rc) return rc;
+    cJSON *rec = cJSON_CreateObject();
+    cJSON_AddStringToObject(rec, "id", t->id);
+    cJSON_AddNumberToObject(rec, "n_context", (double)ids.n_context);
+    cJSON_AddNumberToObject(rec, "n_question", (double)ids.n_question);
+    cJSON_AddNumberToObject(rec, "n_reference", (double)ids.n_reference);
+    cJSON_AddItemToObject(rec, "answers", cJSON_CreateStringArray((const char *const *)t->answers, (int)t->n_answers));
+    char why[256];
+    const char *skip = does_not_fit(e->m, e->o, &ids, why, sizeof why);
+    if (skip) cJSON_AddStringToObject(rec, "skipped", skip);
+    else rc = eval_item(e, t, &ids, rec);
+    item_ids_free(&ids);
+    if (rc) cJSON_Delete(rec);
+    else *out = rec;
+    return rc;
+}
+
+/* ------------------------------------------------------------- the sweep */
+
+static bool item_done(const cJSON *items, const char *id) {
+    const cJSON *it;
+    cJSON_ArrayForEach(it, items) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(it, "id");
+        if (cJSON_IsString(v) && !strcmp(v->valuestring, id)) return true;
+    }
+    return false;
+}
+
+static int save(const cli_eval_opts *o, const cJSON *config, const cJSON *items) {
+    eval_summary s;
+    int rc = eval_summarize(o, items, &s);
+    if (!rc) rc = eval_save_results(o->out, config, items, &s);
+    eval_summary_free(&s);
+    return rc;
+}
+
+static int sweep(const eval_env *e, const eval_tasks *tasks, const cJSON *config, cJSON *items) {
+    const cli_eval_opts *o = e->o;
+    size_t n = o->limit && (size_t)o->limit < tasks->n ? (size_t)o->limit : tasks->n;
+    for (size_t i = 0; i < n; i++) {
+        const eval_task *t = &tasks->items[i];
+        if (item_done(items, t->id)) continue; /* --resume, or a repeated id */
+        double t0 = finch_now();
+        cJSON *rec;
+        int rc = eval_task_record(e, t, &rec);
+        if (rc) return rc;
+        cJSON_AddItemToArray(items, rec);
+        if ((rc = save(o, config, items))) return rc; /* an interrupted sweep resumes from here */
+        if (o->progress) {
+            const cJSON *sk = cJSON_GetObjectItemCaseSensitive(rec, "skipped");
+            fprintf(stderr, "finch eval: item %zu/%zu (%s): %s, %.2f s\n", i + 1, n, t->id,
+                    sk ? "skipped" : "done", finch_now() - t0);
+        }
+    }
+    return 0;
+}
+
+static int make_out_dir(const char *dir) {
+    if (mkdir(dir, 0777) == 0 || errno == EEXIST) {
+        struct stat st;
+        if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) return 0;
+        return cli_error("--out %s exists and is not a directory", dir);
+    }
+    return cli_error("--out %s: cannot create the directory: %s", dir, strerror(errno));
+}
+
+static int report(const cli_eval_opts *o, const cJSON *items) {
+    eval_summary s;
+    int rc = eval_summarize(o, items, &s);
+    if (rc) return rc;
+    if (o->json) {
+        cJSON *j = eval_summary_json(&s);
+        char *text = j ? cJSON_Print(j) : NULL;
+        if (text) printf("%s\n", text);
+        else rc = cli_error("out of memory");
+        free(text);
+        cJSON_Delete(j);
+    } else {
+        eval_print_table(stdout, o, &s);
+    }
+    if (!rc) rc = eval_write_files(o->out, o, items, &s);
+    eval_summary_free(&s);
+    return rc;
+}
+
+int cmd_eval(int argc, char **argv) {
+    cli_eval_opts o;
+    int rc = cli_parse_eval(argc, argv, &o);
+    if (rc) return rc;
+    eval_tasks tasks = { 0 };
+    finch_model *m = NULL;
+    finch_ctx *ctx = NULL;
+    cJSON *config = eval_config_json(&o), *items = NULL;
+    if (!config) return cli_error("out of memory");
+    if ((rc = read_tasks(o.task, &tasks)) || (rc = make_out_dir(o.out))) goto done;
+    if (o.resume) {
+        if ((rc = eval_load_items(o.out, config, &items))) goto done;
+    } else if (!(items = cJSON_CreateArray())) {
+        rc = cli_error("out of memory");
+        goto done;
+    }
+    if ((rc = cli_load_model(o.model, &m))) goto done;
+    if (!m->tokenizer) { rc = cli_error("finch eval needs a model with a tokenizer"); goto done; }
+    finch_status st = finch_ctx_new(m, (size_t)o.threads, 512, &ctx);
+    if (st) { rc = cli_fail(st, "cannot set up the model"); goto done; }
+    eval_env e = { m, ctx, &o };
+    if (!(rc = sweep(&e, &tasks, config, items))) rc = report(&o, items);
+done:
+    cJSON_Delete(config);
+    cJSON_Delete(items);
+    finch_ctx_free(ctx);
+    finch_model_free(m);
+    tasks_free(&tasks);
+    return rc;
+}

@@ -1,0 +1,351 @@
+/* eval_report.c - the outputs of `finch eval` (eval_report.h): settings,
+ * the per-item records read back for --resume, the summary, the table,
+ * results.json, results.csv, items.csv and the two plots. */
+#include "eval_report.h"
+#include "svg.h"
+#include "util.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* --------------------------------------------------------------- settings */
+
+cJSON *eval_config_json(const cli_eval_opts *o) {
+    cJSON *j = cJSON_CreateObject();
+    if (!j) return NULL;
+    cJSON_AddStringToObject(j, "model", o->model);
+    cJSON_AddStringToObject(j, "task", o->task);
+    cJSON *pr = cJSON_AddArrayToObject(j, "presses");
+    for (size_t i = 0; i < o->n_presses; i++) cJSON_AddItemToArray(pr, cJSON_CreateString(finch_scorer_name(o->presses[i])));
+    cJSON_AddItemToObject(j, "ratios", cJSON_CreateDoubleArray(o->ratios, (int)o->n_ratios));
+    cJSON_AddStringToObject(j, "mode", finch_press_mode_name(o->p.mode));
+    cJSON_AddStringToObject(j, "select", finch_press_select_name(o->p.select));
+    cJSON_AddStringToObject(j, "normalize", o->p.normalize ? "on" : "off");
+    cJSON_AddNumberToObject(j, "chunk", (double)o->p.chunk);
+    cJSON_AddNumberToObject(j, "n_predict", (double)o->n_new);
+    cJSON_AddNumberToObject(j, "seed", (double)o->seed);
+    if (o->answer_prefix) cJSON_AddStringToObject(j, "answer_prefix", o->answer_prefix);
+    else cJSON_AddNullToObject(j, "answer_prefix");
+    return j;
+}
+
+static char *path_in(const char *dir, const char *name) {
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    if (p) snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+int eval_load_items(const char *dir, const cJSON *config, cJSON **items) {
+    *items = NULL;
+    char *path = path_in(dir, "results.json"), *text = NULL;
+    if (!path) return cli_error("out of memory");
+    size_t len;
+    finch_status st = finch_read_file(path, &text, &len);
+    int rc = 0;
+    if (st) { /* nothing to resume */
+        *items = cJSON_CreateArray();
+        free(path);
+        return *items ? 0 : cli_error("out of memory");
+    }
+    cJSON *j = cJSON_Parse(text);
+    const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(j, "config");
+    cJSON *it = cJSON_GetObjectItemCaseSensitive(j, "items");
+    if (!j || !cJSON_IsArray(it)) rc = cli_error("--resume: %s is not a results file of finch eval", path);
+    else if (!cJSON_Compare(cfg, config, true))
+        rc = cli_error("--resume: %s was made with other settings (model, task, presses, ratios, mode, ...); "
+                       "use another --out", path);
+    else *items = cJSON_DetachItemViaPointer(j, it);
+    cJSON_Delete(j);
+    free(text);
+    free(path);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- summary */
+
+static double num(const cJSON *o, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+static eval_row *find_row(eval_summary *s, const char *press, double ratio) {
+    for (size_t i = 0; i < s->n_rows; i++)
+        if (!strcmp(s->rows[i].press, press) && s->rows[i].ratio == ratio) return &s->rows[i];
+    return NULL;
+}
+
+/* Add one run's record. */
+static void add_run(eval_row *r, const cJSON *run) {
+    r->n++;
+    r->em += num(run, "em");
+    r->f1 += num(run, "f1");
+    r->kl += num(run, "kl");
+    r->top1 += num(run, "top1");
+    r->seconds += num(run, "seconds");
+    r->kv_bytes += num(run, "kv_bytes");
+    r->K += num(run, "K");
+    r->compression += num(run, "compression");
+    double nll = num(run, "nll");
+    if (!isnan(nll)) {
+        r->nll += nll;
+        r->n_nll++;
+    }
+}
+
+static void take_means(eval_row *r) {
+    double n = r->n ? (double)r->n : NAN;
+    r->em /= n; r->f1 /= n; r->kl /= n; r->top1 /= n; r->seconds /= n;
+    r->kv_bytes /= n; r->K /= n; r->compression /= n;
+    r->nll = r->n_nll ? r->nll / (double)r->n_nll : NAN;
+}
+
+int eval_summarize(const cli_eval_opts *o, const cJSON *items, eval_summary *s) {
+    memset(s, 0, sizeof *s);
+    s->n_rows = 1 + o->n_presses * o->n_ratios;
+    s->rows = calloc(s->n_rows, sizeof *s->rows);
+    if (!s->rows) return cli_error("out of memory");
+    s->rows[0] = (eval_row){ .press = "full", .ratio = 1 };
+    for (size_t p = 0; p < o->n_presses; p++)
+        for (size_t r = 0; r < o->n_ratios; r++)
+            s->rows[1 + p * o->n_ratios + r] = (eval_row){ .press = finch_scorer_name(o->presses[p]), .ratio = o->ratios[r] };
+    const cJSON *it, *run;
+    cJSON_ArrayForEach(it, items) {
+        s->n_items++;
+        if (cJSON_GetObjectItemCaseSensitive(it, "skipped")) {
+            s->n_skipped++;
+            continue;
+        }
+        add_run(&s->rows[0], cJSON_GetObjectItemCaseSensitive(it, "full"));
+        cJSON_ArrayForEach(run, cJSON_GetObjectItemCaseSensitive(it, "runs")) {
+            const cJSON *name = cJSON_GetObjectItemCaseSensitive(run, "press");
+            eval_row *r = cJSON_IsString(name) ? find_row(s, name->valuestring, num(run, "ratio")) : NULL;
+            if (r) add_run(r, run);
+        }
+    }
+    for (size_t i = 0; i < s->n_rows; i++) take_means(&s->rows[i]);
+    return 0;
+}
+
+void eval_summary_free(eval_summary *s) {
+    free(s->rows);
+    s->rows = NULL;
+}
+
+/* NaN (no item) as JSON null. */
+static void add_number(cJSON *o, const char *key, double v) {
+    if (isnan(v)) cJSON_AddNullToObject(o, key);
+    else cJSON_AddNumberToObject(o, key, v);
+}
+
+cJSON *eval_summary_json(const eval_summary *s) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "items", (double)s->n_items);
+    cJSON_AddNumberToObject(j, "skipped", (double)s->n_skipped);
+    cJSON *rows = cJSON_AddArrayToObject(j, "rows");
+    for (size_t i = 0; i < s->n_rows; i++) {
+        const eval_row *r = &s->rows[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "press", r->press);
+        cJSON_AddNumberToObject(o, "ratio", r->ratio);
+        cJSON_AddNumberToObject(o, "n", (double)r->n);
+        add_number(o, "compression", r->compression);
+        add_number(o, "K", r->K);
+        add_number(o, "em", r->em);
+        add_number(o, "f1", r->f1);
+        add_number(o, "kl", r->kl);
+        add_number(o, "top1", r->top1);
+        add_number(o, "nll", r->nll);
+        add_number(o, "seconds", r->seconds);
+        add_number(o, "kv_bytes", r->kv_bytes);
+        cJSON_AddItemToArray(rows, o);
+    }
+    return j;
+}
+
+/* ------------------------------------------------------------ the files */
+
+/* Write text to DIR/name through a temporary file and a rename, so a
+ * reader (or an interrupted run) never sees half a file. */
+static int write_atomic(const char *dir, const char *name, const char *text) {
+    char tmpname[128];
+    snprintf(tmpname, sizeof tmpname, ".%s.tmp", name);
+    char *path = path_in(dir, name), *tmp = path_in(dir, tmpname);
+    int rc = 0;
+    FILE *f = path && tmp ? fopen(tmp, "w") : NULL;
+    if (!f) rc = cli_error("cannot write %s: %s", path ? path : name, strerror(errno));
+    else {
+        bool ok = fputs(text, f) >= 0;
+        ok = fclose(f) == 0 && ok;
+        if (!ok || rename(tmp, path) != 0) {
+            rc = cli_error("cannot write %s", path);
+            remove(tmp);
+        }
+    }
+    free(path);
+    free(tmp);
+    return rc;
+}
+
+int eval_save_results(const char *dir, const cJSON *config, const cJSON *items, const eval_summary *s) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "command", "eval");
+    cJSON_AddItemReferenceToObject(j, "config", (cJSON *)config);
+    cJSON_AddItemToObject(j, "summary", eval_summary_json(s));
+    cJSON_AddItemReferenceToObject(j, "items", (cJSON *)items);
+    char *text = cJSON_Print(j);
+    cJSON_Delete(j); /* references: config and items stay */
+    int rc = text ? write_atomic(dir, "results.json", text) : cli_error("out of memory");
+    free(text);
+    return rc;
+}
+
+/* ------------------------------------------------------------ the table */
+
+static void cell(FILE *f, double v, const char *fmt) {
+    if (isnan(v)) fprintf(f, "%8s", "-");
+    else fprintf(f, fmt, v);
+}
+
+void eval_print_table(FILE *f, const cli_eval_opts *o, const eval_summary *s) {
+    char chunk[32] = "whole context";
+    if (o->p.chunk) snprintf(chunk, sizeof chunk, "%zu", o->p.chunk);
+    fprintf(f, "finch eval: %zu items (%zu skipped), mode %s, select %s, chunk %s, -n %ld\n", s->n_items,
+            s->n_skipped, finch_press_mode_name(o->p.mode), finch_press_select_name(o->p.select), chunk, o->n_new);
+    fprintf(f, "%-10s %6s %8s %8s %8s %8s %8s %8s %8s %8s %10s\n", "press", "ratio", "N/K", "K", "EM", "F1", "KL",
+            "top1", "NLL", "seconds", "KV bytes");
+    for (size_t i = 0; i < s->n_rows; i++) {
+        const eval_row *r = &s->rows[i];
+        fprintf(f, "%-10s %6g", r->press, r->ratio);
+        cell(f, r->compression, " %8.2f");
+        cell(f, r->K, " %8.1f");
+        cell(f, r->em, " %8.3f");
+        cell(f, r->f1, " %8.3f");
+        cell(f, r->kl, " %8.4f");
+        cell(f, r->top1, " %8.3f");
+        cell(f, r->nll, " %8.3f");
+        cell(f, r->seconds, " %8.4f");
+        if (isnan(r->kv_bytes)) fprintf(f, " %10s\n", "-");
+        else fprintf(f, " %10.0f\n", r->kv_bytes);
+    }
+}
+
+/* ------------------------------------------------------------------ CSV */
+
+/* A CSV field: quoted, quotes doubled. */
+static void csv_text(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; s && *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static void csv_num(FILE *f, double v) {
+    if (isnan(v)) fputs(",", f);
+    else fprintf(f, ",%.6g", v);
+}
+
+static int open_in(const char *dir, const char *name, FILE **f) {
+    char *path = path_in(dir, name);
+    *f = path ? fopen(path, "w") : NULL;
+    int rc = *f ? 0 : cli_error("cannot write %s/%s: %s", dir, name, strerror(errno));
+    free(path);
+    return rc;
+}
+
+static int close_checked(FILE *f, const char *dir, const char *name) {
+    bool ok = !ferror(f);
+    ok = fclose(f) == 0 && ok;
+    return ok ? 0 : cli_error("cannot write %s/%s", dir, name);
+}
+
+static int write_summary_csv(const char *dir, const eval_summary *s) {
+    FILE *f;
+    int rc = open_in(dir, "results.csv", &f);
+    if (rc) return rc;
+    fputs("press,ratio,n,compression,K,em,f1,kl,top1,nll,seconds,kv_bytes\n", f);
+    for (size_t i = 0; i < s->n_rows; i++) {
+        const eval_row *r = &s->rows[i];
+        fprintf(f, "%s,%g,%zu", r->press, r->ratio, r->n);
+        double v[] = { r->compression, r->K, r->em, r->f1, r->kl, r->top1, r->nll, r->seconds, r->kv_bytes };
+        for (size_t k = 0; k < sizeof v / sizeof v[0]; k++) csv_num(f, v[k]);
+        fputc('\n', f);
+    }
+    return close_checked(f, dir, "results.csv");
+}
+
+static void item_csv_line(FILE *f, const char *id, const cJSON *run) {
+    csv_text(f, id);
+    const cJSON *press = cJSON_GetObjectItemCaseSensitive(run, "press");
+    fprintf(f, ",%s,%g", cJSON_IsString(press) ? press->valuestring : "", num(run, "ratio"));
+    const char *keys[] = { "K", "compression", "em", "f1", "kl", "top1", "nll", "seconds", "kv_bytes" };
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) csv_num(f, num(run, keys[k]));
+    fputc(',', f);
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(run, "answer");
+    csv_text(f, cJSON_IsString(a) ? a->valuestring : "");
+    fputc('\n', f);
+}
+
+static int write_items_csv(const char *dir, const cJSON *items) {
+    FILE *f;
+    int rc = open_in(dir, "items.csv", &f);
+    if (rc) return rc;
+    fputs("id,press,ratio,K,compression,em,f1,kl,top1,nll,seconds,kv_bytes,answer\n", f);
+    const cJSON *it, *run;
+    cJSON_ArrayForEach(it, items) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
+        const char *ids = cJSON_IsString(id) ? id->valuestring : "";
+        const cJSON *full = cJSON_GetObjectItemCaseSensitive(it, "full");
+        if (full) item_csv_line(f, ids, full);
+        cJSON_ArrayForEach(run, cJSON_GetObjectItemCaseSensitive(it, "runs")) item_csv_line(f, ids, run);
+    }
+    return close_checked(f, dir, "items.csv");
+}
+
+/* ---------------------------------------------------------------- plots */
+
+/* The plotted metric: 0 exact match, 1 KL. */
+static double metric(const eval_row *r, int which) { return which ? r->kl : r->em; }
+
+/* One series per press over the ratios, and full as a dashed reference
+ * line across them.  EM is drawn on [0, 1], KL on the range of the data. */
+static int write_plot(const char *dir, const char *name, const cli_eval_opts *o, const eval_summary *s, int which,
+                      const char *title, const char *y_label) {
+    size_t nr = o->n_ratios, np = o->n_presses;
+    double *ys = malloc((np * nr + 2) * sizeof *ys);
+    finch_svg_series *series = malloc((np + 1) * sizeof *series);
+    if (!ys || !series) {
+        free(ys);
+        free(series);
+        return cli_error("out of memory");
+    }
+    double full_x[2] = { o->ratios[0], o->ratios[nr - 1] }, *full_y = ys + np * nr;
+    full_y[0] = full_y[1] = metric(&s->rows[0], which);
+    for (size_t p = 0; p < np; p++) {
+        for (size_t r = 0; r < nr; r++) ys[p * nr + r] = metric(&s->rows[1 + p * nr + r], which);
+        series[p] = (finch_svg_series){ finch_scorer_name(o->presses[p]), o->ratios, ys + p * nr, nr, 0 };
+    }
+    series[np] = (finch_svg_series){ "full", full_x, full_y, 2, 1 };
+    finch_svg_chart c = { title, "compression factor N/K (log2)", y_label, 1, 0, which ? 0 : 1, series, np + 1 };
+    FILE *f;
+    int rc = open_in(dir, name, &f);
+    if (!rc) {
+        finch_status st = finch_svg_line_chart(f, &c);
+        rc = close_checked(f, dir, name);
+        if (st && !rc) rc = cli_fail(st, name);
+    }
+    free(ys);
+    free(series);
+    return rc;
+}
+
+int eval_write_files(const char *dir, const cli_eval_opts *o, const cJSON *items, const eval_summary *s) {
+    int rc;
+    if ((rc = write_summary_csv(dir, s)) || (rc = write_items_csv(dir, items))) return rc;
+    if ((rc = write_plot(dir, "accuracy.svg", o, s, 0, "Accuracy vs compression", "exact match"))) return rc;
+    return write_plot(dir, "fidelity.svg", o, s, 1, "Fidelity vs compression", "KL(full || press), first answer token");
+}

@@ -1,0 +1,44 @@
+/* eval_report.h - what `finch eval` keeps and writes: the per-item records
+ * (results.json, also read back by --resume), the summary per press and
+ * ratio, the table, the CSV files and the SVG plots (eval_report.c). */
+#ifndef FINCH_EVAL_REPORT_H
+#define FINCH_EVAL_REPORT_H
+
+#include "cli.h"
+
+#include <cjson/cJSON.h>
+
+/* Means over the items of one press at one ratio (full: ratio 1). */
+typedef struct {
+    const char *press;
+    double ratio;
+    size_t n, n_nll;      /* items, items with a reference answer (NLL)   */
+    double em, f1, kl, top1, nll, seconds, kv_bytes, K, compression;
+} eval_row;
+
+typedef struct {
+    eval_row *rows;       /* full first, then press-major, ratio-minor    */
+    size_t n_rows;
+    size_t n_items, n_skipped;
+} eval_summary;
+
+/* The settings that must match for --resume to reuse earlier items. */
+cJSON *eval_config_json(const cli_eval_opts *o);
+
+/* --resume: the items of DIR/results.json (an empty array when the file does
+ * not exist); an error when it was made with other settings. */
+int eval_load_items(const char *dir, const cJSON *config, cJSON **items);
+
+int eval_summarize(const cli_eval_opts *o, const cJSON *items, eval_summary *s);
+void eval_summary_free(eval_summary *s);
+
+/* DIR/results.json (config, items, summary), written atomically. */
+int eval_save_results(const char *dir, const cJSON *config, const cJSON *items, const eval_summary *s);
+cJSON *eval_summary_json(const eval_summary *s);
+
+void eval_print_table(FILE *f, const cli_eval_opts *o, const eval_summary *s);
+/* DIR/results.csv (the summary), DIR/items.csv (one line per item and run),
+ * DIR/accuracy.svg (EM) and DIR/fidelity.svg (KL) against the ratio. */
+int eval_write_files(const char *dir, const cli_eval_opts *o, const cJSON *items, const eval_summary *s);
+
+#endif

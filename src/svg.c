@@ -1,0 +1,249 @@
+/* svg.c - the SVG writer (src/svg.h): axes and ticks, the line chart of the
+ * evaluation, the map of kept positions of `finch run --plot-kept`. */
+#include "svg.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#include "util.h"
+
+/* A palette that stays apart in print and for common colour blindness
+ * (Okabe-Ito, then a few more). */
+static const char *const palette[] = {
+    "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00",
+    "#56B4E9", "#000000", "#F0E442", "#882255", "#44AA99",
+};
+#define N_COLORS (sizeof palette / sizeof palette[0])
+
+/* ================================================================= text */
+
+void finch_svg_text(FILE *f, const char *s) {
+    for (; s && *s; s++) {
+        switch (*s) {
+        case '&': fputs("&amp;", f); break;
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '"': fputs("&quot;", f); break;
+        default: fputc(*s, f);
+        }
+    }
+}
+
+static void text_at(FILE *f, double x, double y, const char *anchor, const char *extra, const char *s) {
+    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\"%s%s>", x, y, anchor, extra ? " " : "",
+            extra ? extra : "");
+    finch_svg_text(f, s);
+    fputs("</text>\n", f);
+}
+
+static void begin(FILE *f, double w, double h, const char *title) {
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+               "viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" font-size=\"12\">\n", w, h, w, h);
+    fprintf(f, "<rect x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\" fill=\"white\"/>\n", w, h);
+    if (title) text_at(f, w / 2, 22, "middle", "font-size=\"15\"", title);
+}
+
+static finch_status end(FILE *f) {
+    fputs("</svg>\n", f);
+    return ferror(f) ? finch_fail(FINCH_ERR_IO, "cannot write the SVG file") : FINCH_OK;
+}
+
+/* ================================================================ ticks */
+
+/* A step of 1, 2 or 5 times a power of ten giving about `want` ticks. */
+static double nice_step(double range, int want) {
+    double raw = range / want, p = pow(10.0, floor(log10(raw))), m = raw / p;
+    return (m < 1.5 ? 1 : m < 3.5 ? 2 : m < 7.5 ? 5 : 10) * p;
+}
+
+/* ============================================================ line chart */
+
+typedef struct {
+    double x0, y0, w, h;         /* plot area (pixels)  */
+    double xmin, xmax, ymin, ymax;
+    int log2_x;
+} frame;
+
+static double px(const frame *fr, double x) {
+    double t = fr->log2_x ? (log2(x) - log2(fr->xmin)) / (log2(fr->xmax) - log2(fr->xmin))
+                          : (x - fr->xmin) / (fr->xmax - fr->xmin);
+    return fr->x0 + t * fr->w;
+}
+
+static double py(const frame *fr, double y) {
+    return fr->y0 + fr->h - (y - fr->ymin) / (fr->ymax - fr->ymin) * fr->h;
+}
+
+/* The data range; an empty or flat range is widened so the scale exists. */
+static finch_status data_range(const finch_svg_chart *c, frame *fr) {
+    fr->xmin = fr->ymin = INFINITY;
+    fr->xmax = fr->ymax = -INFINITY;
+    for (size_t s = 0; s < c->n_series; s++)
+        for (size_t i = 0; i < c->series[s].n; i++) {
+            double x = c->series[s].x[i], y = c->series[s].y[i];
+            if (c->log2_x && !(x > 0)) return finch_fail(FINCH_ERR_ARG, "log2 axis: x must be > 0 (got %g)", x);
+            fr->xmin = fmin(fr->xmin, x);
+            fr->xmax = fmax(fr->xmax, x);
+            if (!isnan(y)) {
+                fr->ymin = fmin(fr->ymin, y);
+                fr->ymax = fmax(fr->ymax, y);
+            }
+        }
+    if (c->y_min < c->y_max) {
+        fr->ymin = c->y_min;
+        fr->ymax = c->y_max;
+    }
+    if (!(fr->xmin <= fr->xmax)) fr->xmin = 1, fr->xmax = 2;
+    if (!(fr->ymin <= fr->ymax)) fr->ymin = 0, fr->ymax = 1;
+    if (fr->xmax == fr->xmin) fr->xmax = c->log2_x ? fr->xmin * 2 : fr->xmin + 1;
+    if (fr->ymax == fr->ymin) fr->ymin -= 0.5, fr->ymax += 0.5;
+    return FINCH_OK;
+}
+
+static void axes(FILE *f, const frame *fr, const finch_svg_chart *c) {
+    double bottom = fr->y0 + fr->h;
+    fprintf(f, "<g stroke=\"#999\" stroke-width=\"1\">\n");
+    fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", fr->x0, bottom, fr->x0 + fr->w, bottom);
+    fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", fr->x0, fr->y0, fr->x0, bottom);
+    fputs("</g>\n", f);
+    char label[64];
+    if (fr->log2_x) {
+        for (double x = exp2(ceil(log2(fr->xmin) - 1e-9)); x <= fr->xmax * (1 + 1e-9); x *= 2) {
+            snprintf(label, sizeof label, "%g", x);
+            text_at(f, px(fr, x), bottom + 16, "middle", NULL, label);
+        }
+    } else {
+        double st = nice_step(fr->xmax - fr->xmin, 6);
+        for (double x = ceil(fr->xmin / st) * st; x <= fr->xmax + st * 1e-9; x += st) {
+            snprintf(label, sizeof label, "%g", x);
+            text_at(f, px(fr, x), bottom + 16, "middle", NULL, label);
+        }
+    }
+    double st = nice_step(fr->ymax - fr->ymin, 5);
+    for (double y = ceil(fr->ymin / st) * st; y <= fr->ymax + st * 1e-9; y += st) {
+        snprintf(label, sizeof label, "%g", fabs(y) < st * 1e-9 ? 0.0 : y);
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n", fr->x0,
+                py(fr, y), fr->x0 + fr->w, py(fr, y));
+        text_at(f, fr->x0 - 6, py(fr, y) + 4, "end", NULL, label);
+    }
+    if (c->x_label) text_at(f, fr->x0 + fr->w / 2, bottom + 38, "middle", NULL, c->x_label);
+    if (c->y_label) {
+        char rot[96];
+        snprintf(rot, sizeof rot, "transform=\"rotate(-90 %.1f %.1f)\"", 16.0, fr->y0 + fr->h / 2);
+        text_at(f, 16, fr->y0 + fr->h / 2, "middle", rot, c->y_label);
+    }
+}
+
+/* A polyline per unbroken run of points (NaN breaks it), markers at each. */
+static void series_lines(FILE *f, const frame *fr, const finch_svg_series *s, const char *color) {
+    const char *dash = s->dashed ? " stroke-dasharray=\"6 4\"" : "";
+    size_t i = 0;
+    while (i < s->n) {
+        while (i < s->n && isnan(s->y[i])) i++;
+        if (i == s->n) break;
+        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"", color, dash);
+        for (; i < s->n && !isnan(s->y[i]); i++) fprintf(f, "%.1f,%.1f ", px(fr, s->x[i]), py(fr, s->y[i]));
+        fputs("\"/>\n", f);
+    }
+    if (s->dashed) return;
+    for (size_t j = 0; j < s->n; j++)
+        if (!isnan(s->y[j]))
+            fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n", px(fr, s->x[j]), py(fr, s->y[j]),
+                    color);
+}
+
+finch_status finch_svg_line_chart(FILE *f, const finch_svg_chart *c) {
+    frame fr = { 70, 40, 520, 320, 0, 0, 0, 0, c->log2_x };
+    finch_status st = data_range(c, &fr);
+    if (st) return st;
+    begin(f, 760, 420, c->title);
+    axes(f, &fr, c);
+    for (size_t s = 0; s < c->n_series; s++) {
+        const char *color = palette[s % N_COLORS];
+        series_lines(f, &fr, &c->series[s], color);
+        double ly = fr.y0 + 10 + 18.0 * (double)s, lx = fr.x0 + fr.w + 20;
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"%s/>\n",
+                lx, ly, lx + 22, ly, color, c->series[s].dashed ? " stroke-dasharray=\"6 4\"" : "");
+        text_at(f, lx + 28, ly + 4, "start", NULL, c->series[s].name);
+    }
+    return end(f);
+}
+
+/* ======================================================= kept positions */
+
+enum { KEPT_ROW_H = 10, KEPT_ROW_GAP = 2, KEPT_LEFT = 60, KEPT_WIDTH = 1000, KEPT_TOP = 52 };
+
+static double row_y(size_t r) { return KEPT_TOP + (double)r * (KEPT_ROW_H + KEPT_ROW_GAP); }
+
+/* Dark rects over the runs of consecutive kept positions of one row. */
+static void kept_row(FILE *f, const int32_t *pos, size_t n, size_t r, double cell) {
+    size_t i = 0;
+    while (i < n) {
+        size_t j = i + 1;
+        while (j < n && pos[j] == pos[j - 1] + 1) j++;
+        fprintf(f, "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%d\" fill=\"#0072B2\"/>\n",
+                KEPT_LEFT + cell * pos[i], row_y(r), cell * (double)(j - i), KEPT_ROW_H);
+        i = j;
+    }
+}
+
+/* The "all" row: how many rows kept each position, as opacity. */
+static finch_status coverage_row(FILE *f, const finch_svg_kept *k, size_t total, size_t r, double cell) {
+    size_t rows = k->n_layer * k->n_kv_head;
+    unsigned *count = finch_zalloc(total ? total : 1, sizeof *count);
+    if (!count) return FINCH_ERR_NOMEM;
+    for (size_t i = 0; i < rows * k->n_kept; i++)
+        if (k->kept[i] >= 0 && (size_t)k->kept[i] < total) count[k->kept[i]]++;
+    for (size_t p = 0; p < total; p++)
+        if (count[p])
+            fprintf(f, "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%d\" fill=\"#D55E00\" "
+                       "fill-opacity=\"%.3f\"/>\n",
+                    KEPT_LEFT + cell * (double)p, row_y(r), cell, KEPT_ROW_H, (double)count[p] / (double)rows);
+    free(count);
+    return FINCH_OK;
+}
+
+static void position_ticks(FILE *f, size_t total, double cell, double y) {
+    double st = nice_step((double)(total ? total : 1), 10);
+    if (st < 1) st = 1;
+    char label[32];
+    for (double p = 0; p < (double)total; p += st) {
+        snprintf(label, sizeof label, "%.0f", p);
+        text_at(f, KEPT_LEFT + cell * p, y, "middle", NULL, label);
+    }
+}
+
+finch_status finch_svg_kept_map(FILE *f, const finch_svg_kept *k) {
+    size_t rows = k->n_layer * k->n_kv_head, total = k->n_ctx + k->n_question;
+    double cell = (double)KEPT_WIDTH / (double)(total ? total : 1);
+    double bottom = row_y(rows + 1);
+    begin(f, KEPT_LEFT + KEPT_WIDTH + 20, bottom + 60, k->title);
+    if (k->n_question) { /* the question band (oneshot keeps the question) */
+        fprintf(f, "<rect x=\"%.2f\" y=\"%d\" width=\"%.2f\" height=\"%.1f\" fill=\"#f3e6c8\"/>\n",
+                KEPT_LEFT + cell * (double)k->n_ctx, KEPT_TOP, cell * (double)k->n_question, bottom - KEPT_TOP);
+        text_at(f, KEPT_LEFT + cell * ((double)k->n_ctx + (double)k->n_question / 2), KEPT_TOP - 4, "middle",
+                "font-size=\"9\"", "question");
+    }
+    char label[64];
+    for (size_t r = 0; r < rows; r++) {
+        snprintf(label, sizeof label, "L%zu H%zu", r / k->n_kv_head, r % k->n_kv_head);
+        text_at(f, KEPT_LEFT - 6, row_y(r) + KEPT_ROW_H - 1, "end", "font-size=\"9\"", label);
+        fprintf(f, "<rect x=\"%d\" y=\"%.1f\" width=\"%d\" height=\"%d\" fill=\"#f4f4f4\"/>\n", KEPT_LEFT,
+                row_y(r), KEPT_WIDTH, KEPT_ROW_H);
+        kept_row(f, k->kept + r * k->n_kept, k->n_kept, r, cell);
+    }
+    text_at(f, KEPT_LEFT - 6, row_y(rows) + KEPT_ROW_H - 1, "end", "font-size=\"9\"", "all");
+    finch_status st = coverage_row(f, k, total, rows, cell);
+    if (st) return st;
+    if (k->mark >= 0) {
+        double x = KEPT_LEFT + cell * ((double)k->mark + 0.5);
+        fprintf(f, "<line x1=\"%.2f\" y1=\"%d\" x2=\"%.2f\" y2=\"%.1f\" stroke=\"red\" stroke-width=\"1.5\"/>\n", x,
+                KEPT_TOP - 4, x, bottom);
+        snprintf(label, sizeof label, "mark %ld", k->mark);
+        text_at(f, x, KEPT_TOP - 6, "middle", "fill=\"red\"", label);
+    }
+    position_ticks(f, total, cell, bottom + 14);
+    snprintf(label, sizeof label, "%zu of %zu positions kept per row", k->n_kept, total);
+    text_at(f, KEPT_LEFT + KEPT_WIDTH / 2.0, bottom + 36, "middle", NULL, label);
+    return end(f);
+}

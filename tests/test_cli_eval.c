@@ -1,0 +1,363 @@
+/* test_cli_eval.c - `finch run --press/--plot-kept` and `finch eval` as a
+ * user meets them (runs $FINCH_BIN like test_cli.c): exact exit codes,
+ * one-line errors, exact kept positions, and an evaluation of two items on
+ * tiny-llama whose results.json, CSV files and plots are read back. */
+#include "testutil.h"
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *finch_bin(void) {
+    const char *b = getenv("FINCH_BIN");
+    return b && *b ? b : "build/finch";
+}
+
+static char out_text[1 << 18], err_text[1 << 16];
+
+static void slurp(const char *path, char *buf, size_t cap) {
+    FILE *f = fopen(path, "rb");
+    size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
+    buf[n] = 0;
+    if (f) fclose(f);
+}
+
+static int run_finch(const char *args) {
+    char cmd[8192], out_path[64], err_path[64];
+    snprintf(out_path, sizeof out_path, "/tmp/finch-clieval-out.%d", (int)getpid());
+    snprintf(err_path, sizeof err_path, "/tmp/finch-clieval-err.%d", (int)getpid());
+    snprintf(cmd, sizeof cmd, "%s %s >%s 2>%s", finch_bin(), args, out_path, err_path);
+    int rc = system(cmd);
+    slurp(out_path, out_text, sizeof out_text);
+    slurp(err_path, err_text, sizeof err_text);
+    unlink(out_path);
+    unlink(err_path);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+}
+
+static void assert_one_line_error(void) {
+    assert_true(strncmp(err_text, "finch: error: ", 14) == 0);
+    char *nl = strchr(err_text, '\n');
+    assert_non_null(nl);
+    assert_int_equal(nl[1], 0);
+}
+
+static char *read_text(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) fail_msg("cannot read %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    s[fread(s, 1, (size_t)n, f)] = 0;
+    fclose(f);
+    return s;
+}
+
+static cJSON *read_json(const char *path) {
+    char *s = read_text(path);
+    cJSON *j = cJSON_Parse(s);
+    free(s);
+    if (!j) fail_msg("%s is not JSON", path);
+    return j;
+}
+
+static double num(const cJSON *o, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsNumber(v)) fail_msg("field %s missing", key);
+    return v->valuedouble;
+}
+
+static const char *str(const cJSON *o, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsString(v)) fail_msg("field %s missing", key);
+    return v->valuestring;
+}
+
+static size_t count_lines(const char *s) {
+    size_t n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+#define TINY "testdata/models/tiny-llama.gguf"
+
+static char tmpdir[64];
+
+static void make_tmpdir(void) {
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/finch-clieval-XXXXXX");
+    assert_non_null(mkdtemp(tmpdir));
+}
+
+static void remove_tmpdir(void) {
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* ------------------------------------------------------- finch run --press */
+
+static void test_run_press_and_plot(void **state) {
+    (void)state;
+    make_tmpdir();
+    char args[1024], path[256];
+    /* oneshot streaming: the 4 sinks, the 2 most recent, then the question */
+    snprintf(args, sizeof args,
+             "run -m " TINY " --context 'Once upon a time the magic number was 42' -q 'the number' --press streaming "
+             "--mode oneshot --budget 6 -n 2 -t 1 --json --dump %s/d --plot-kept %s/kept.svg --mark 3", tmpdir, tmpdir);
+    assert_int_equal(run_finch(args), 0);
+    cJSON *j = cJSON_Parse(out_text);
+    assert_non_null(j);
+    assert_string_equal(str(j, "press"), "streaming");
+    size_t N = (size_t)num(j, "N"), m = (size_t)num(j, "m");
+    cJSON_Delete(j);
+    assert_non_null(strstr(err_text, "press streaming"));
+    snprintf(path, sizeof path, "%s/d/meta.json", tmpdir);
+    j = read_json(path);
+    assert_string_equal(str(j, "press"), "streaming");
+    cJSON_Delete(j);
+    snprintf(path, sizeof path, "%s/d/kept.npy", tmpdir);
+    void *data;
+    size_t shape[8], nd;
+    assert_ok(finch_npy_read(path, FINCH_NPY_I32, &data, shape, &nd));
+    assert_int_equal(shape[2], 6 + m);
+    const int32_t *kept = data;
+    for (size_t lg = 0; lg < shape[0] * shape[1]; lg++)
+        for (size_t i = 0; i < 6 + m; i++) {
+            int32_t want = (int32_t)(i < 4 ? i : i < 6 ? N - 6 + i : N + i - 6);
+            assert_int_equal(kept[lg * (6 + m) + i], want);
+        }
+    free(data);
+    snprintf(path, sizeof path, "%s/kept.svg", tmpdir);
+    char *svg = read_text(path);
+    assert_non_null(strstr(svg, "<svg"));
+    assert_non_null(strstr(svg, ">mark 3</text>"));
+    assert_non_null(strstr(svg, ">L1 H3</text>"));
+    assert_non_null(strstr(svg, "press streaming"));
+    free(svg);
+    remove_tmpdir();
+}
+
+static void test_run_press_errors(void **state) {
+    (void)state;
+    assert_int_equal(run_finch("run -m " TINY " --context hello -q what --budget 2 --press snapper"), 2);
+    assert_one_line_error();
+    assert_non_null(strstr(err_text, "unknown press 'snapper'"));
+    assert_int_equal(run_finch("run -m " TINY " --context hello -q what --budget 2 --mark 3"), 2);
+    assert_one_line_error();
+    assert_non_null(strstr(err_text, "--plot-kept"));
+    assert_int_equal(run_finch("run -m " TINY " --context hello -q what --budget 2 --plot-kept /proc/nope.svg -n 1"), 2);
+    assert_one_line_error();
+}
+
+/* ------------------------------------------------------------ finch eval */
+
+/* Two items; answers given (NULL: a placeholder). */
+static void write_tasks(const char *path, const char *const answers[2]) {
+    const char *ctx[2] = { "Once upon a time the magic number was 42 and the dog ran home fast.",
+                           "The river was calm and the road was long, so they walked all day." };
+    const char *q[2] = { "What was the magic number?", "How was the road?" };
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 2; i++) {
+        cJSON *t = cJSON_CreateObject();
+        char id[16];
+        snprintf(id, sizeof id, "item-%d", i);
+        cJSON_AddStringToObject(t, "id", id);
+        cJSON_AddStringToObject(t, "context", ctx[i]);
+        cJSON_AddStringToObject(t, "question", q[i]);
+        const char *a = answers ? answers[i] : "forty two";
+        cJSON_AddItemToObject(t, "answers", cJSON_CreateStringArray(&a, 1));
+        char *line = cJSON_PrintUnformatted(t);
+        fprintf(f, "%s\n", line);
+        free(line);
+        cJSON_Delete(t);
+    }
+    fclose(f);
+}
+
+static void test_eval_bad_input(void **state) {
+    (void)state;
+    make_tmpdir();
+    char args[1024], task[128];
+    snprintf(task, sizeof task, "%s/t.jsonl", tmpdir);
+    write_tasks(task, NULL);
+    const char *bad[] = {
+        "eval -m " TINY,                                   /* no task */
+        "eval --task %s",                                  /* no model */
+        "eval -m " TINY " --task %s --press finch,snap",   /* unknown press */
+        "eval -m " TINY " --task %s --press finch,finch",  /* twice */
+        "eval -m " TINY " --task %s --ratio 0.5",          /* below 1 */
+        "eval -m " TINY " --task %s --ratio 2,x",
+        "eval -m " TINY " --task %s --ratio 4,2,4",        /* twice */
+        "eval -m " TINY " --task %s --mode sideways",
+        "eval -m " TINY " --task /nonexistent.jsonl",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(args, sizeof args, bad[i], task);
+        if (run_finch(args) != 2) fail_msg("'%s' did not exit 2", args);
+        assert_one_line_error();
+    }
+    /* a malformed second line is reported with its line number */
+    FILE *f = fopen(task, "a");
+    fputs("{\"id\": \"x\", \"context\": \"c\"}\n", f);
+    fclose(f);
+    snprintf(args, sizeof args, "eval -m " TINY " --task %s --out %s/o", task, tmpdir);
+    assert_int_equal(run_finch(args), 2);
+    assert_one_line_error();
+    assert_non_null(strstr(err_text, "t.jsonl:3:"));
+    remove_tmpdir();
+}
+
+/* The full row of an item and its runs, checked field by field. */
+static void check_item(const cJSON *it, const char *const presses[], size_t n_presses, const double *ratios,
+                       size_t n_ratios) {
+    const cJSON *full = cJSON_GetObjectItemCaseSensitive(it, "full");
+    assert_non_null(full);
+    assert_string_equal(str(full, "press"), "full");
+    assert_true(num(full, "kl") == 0.0);
+    assert_true(num(full, "top1") == 1.0);
+    assert_true(num(full, "compression") == 1.0);
+    assert_true(num(full, "K") == num(it, "n_context"));
+    const cJSON *runs = cJSON_GetObjectItemCaseSensitive(it, "runs");
+    assert_int_equal(cJSON_GetArraySize(runs), (int)(n_presses * n_ratios));
+    size_t i = 0;
+    const cJSON *r;
+    cJSON_ArrayForEach(r, runs) {
+        assert_string_equal(str(r, "press"), presses[i / n_ratios]);
+        assert_true(num(r, "ratio") == ratios[i % n_ratios]);
+        assert_true(num(r, "K") == ceil(num(it, "n_context") / ratios[i % n_ratios]));
+        double kl = num(r, "kl"), top1 = num(r, "top1"), em = num(r, "em"), f1 = num(r, "f1");
+        assert_true(kl >= 0 && (top1 == 0 || top1 == 1) && (em == 0 || em == 1) && f1 >= em && f1 <= 1);
+        assert_true(num(r, "kv_bytes") * num(it, "n_context") == num(full, "kv_bytes") * num(r, "K"));
+        assert_true(num(r, "nll") > 0 && num(r, "seconds") >= 0);
+        str(r, "answer");
+        i++;
+    }
+}
+
+static void test_eval_end_to_end(void **state) {
+    (void)state;
+    make_tmpdir();
+    char args[1024], task[128], path[256];
+    snprintf(task, sizeof task, "%s/t.jsonl", tmpdir);
+    write_tasks(task, NULL);
+    snprintf(args, sizeof args, "eval -m " TINY " --task %s --press finch,streaming --ratio 4,2 --chunk 8 -n 4 -t 1 "
+             "--out %s/a --json", task, tmpdir);
+    assert_int_equal(run_finch(args), 0);
+    cJSON *sum = cJSON_Parse(out_text); /* --json: the summary on stdout */
+    assert_non_null(sum);
+    assert_true(num(sum, "items") == 2 && num(sum, "skipped") == 0);
+    const cJSON *rows = cJSON_GetObjectItemCaseSensitive(sum, "rows");
+    assert_int_equal(cJSON_GetArraySize(rows), 5);
+    const cJSON *full_row = cJSON_GetArrayItem(rows, 0);
+    assert_string_equal(str(full_row, "press"), "full");
+    assert_true(num(full_row, "kl") == 0 && num(full_row, "top1") == 1 && num(full_row, "n") == 2);
+    assert_string_equal(str(cJSON_GetArrayItem(rows, 2), "press"), "finch");
+    assert_true(num(cJSON_GetArrayItem(rows, 2), "ratio") == 4); /* ratios sorted */
+    cJSON_Delete(sum);
+
+    snprintf(path, sizeof path, "%s/a/results.json", tmpdir);
+    cJSON *res = read_json(path);
+    const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(res, "config");
+    assert_string_equal(str(cfg, "mode"), "iterative");
+    assert_true(num(cfg, "chunk") == 8);
+    const cJSON *items = cJSON_GetObjectItemCaseSensitive(res, "items");
+    assert_int_equal(cJSON_GetArraySize(items), 2);
+    const char *presses[] = { "finch", "streaming" };
+    const double ratios[] = { 2, 4 };
+    const char *answers[2];
+    for (int i = 0; i < 2; i++) {
+        const cJSON *it = cJSON_GetArrayItem(items, i);
+        check_item(it, presses, 2, ratios, 2);
+        answers[i] = str(cJSON_GetObjectItemCaseSensitive(it, "full"), "answer");
+    }
+    const char *files[] = { "results.csv", "items.csv", "accuracy.svg", "fidelity.svg" };
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "%s/a/%s", tmpdir, files[i]);
+        char *t = read_text(path);
+        if (i == 0) {
+            assert_true(strncmp(t, "press,ratio,n,compression,K,em,f1,kl,top1,nll,seconds,kv_bytes\nfull,1,2,1,", 74) == 0);
+            assert_int_equal(count_lines(t), 6);
+        } else if (i == 1) {
+            assert_int_equal(count_lines(t), 1 + 2 * 5);
+        } else {
+            assert_non_null(strstr(t, "<svg"));
+            assert_non_null(strstr(t, ">streaming</text>"));
+            assert_non_null(strstr(t, ">full</text>"));
+        }
+        free(t);
+    }
+
+    /* The full answers as the gold answers: full scores EM 1 on both, and
+     * Finch at ratio 1 (nothing evicted) gives the same answer. */
+    write_tasks(task, answers);
+    cJSON_Delete(res);
+    snprintf(args, sizeof args, "eval -m " TINY " --task %s --press finch --ratio 1,8 --chunk 8 -n 4 -t 1 --out %s/b",
+             task, tmpdir);
+    assert_int_equal(run_finch(args), 0);
+    assert_non_null(strstr(out_text, "\npress       ratio      N/K        K       EM       F1       KL     top1"));
+    assert_non_null(strstr(out_text, "\nfull "));
+    snprintf(path, sizeof path, "%s/b/results.json", tmpdir);
+    res = read_json(path);
+    items = cJSON_GetObjectItemCaseSensitive(res, "items");
+    const cJSON *it;
+    cJSON_ArrayForEach(it, items) {
+        assert_true(num(cJSON_GetObjectItemCaseSensitive(it, "full"), "em") == 1.0);
+        const cJSON *r1 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(it, "runs"), 0);
+        assert_true(num(r1, "ratio") == 1 && num(r1, "kl") < 1e-9 && num(r1, "em") == 1.0 && num(r1, "top1") == 1);
+    }
+    const cJSON *srows = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(res, "summary"), "rows");
+    assert_true(num(cJSON_GetArrayItem(srows, 0), "em") == 1.0);
+    cJSON_Delete(res);
+    remove_tmpdir();
+}
+
+static void test_eval_resume(void **state) {
+    (void)state;
+    make_tmpdir();
+    char args[1024], task[128], path[256];
+    snprintf(task, sizeof task, "%s/t.jsonl", tmpdir);
+    write_tasks(task, NULL);
+    snprintf(args, sizeof args, "eval -m " TINY " --task %s --press snapkv --ratio 2 -n 3 -t 1 --out %s/r --limit 1",
+             task, tmpdir);
+    assert_int_equal(run_finch(args), 0);
+    snprintf(path, sizeof path, "%s/r/results.json", tmpdir);
+    cJSON *first = read_json(path);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(first, "items")), 1);
+    snprintf(args, sizeof args, "eval -m " TINY " --task %s --press snapkv --ratio 2 -n 3 -t 1 --out %s/r --resume",
+             task, tmpdir);
+    assert_int_equal(run_finch(args), 0);
+    cJSON *second = read_json(path);
+    const cJSON *items = cJSON_GetObjectItemCaseSensitive(second, "items");
+    assert_int_equal(cJSON_GetArraySize(items), 2);
+    /* the first item was reused, not recomputed: its record is identical */
+    assert_true(cJSON_Compare(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(first, "items"), 0),
+                              cJSON_GetArrayItem(items, 0), true));
+    assert_string_equal(str(cJSON_GetArrayItem(items, 1), "id"), "item-1");
+    cJSON_Delete(first);
+    cJSON_Delete(second);
+    /* other settings: refused */
+    snprintf(args, sizeof args, "eval -m " TINY " --task %s --press snapkv --ratio 4 -n 3 -t 1 --out %s/r --resume",
+             task, tmpdir);
+    assert_int_equal(run_finch(args), 2);
+    assert_one_line_error();
+    assert_non_null(strstr(err_text, "other settings"));
+    remove_tmpdir();
+}
+
+int main(void) {
+    if (access(finch_bin(), X_OK) != 0) {
+        fprintf(stderr, "finch binary not found at %s (set FINCH_BIN)\n", finch_bin());
+        return 1;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_run_press_and_plot),
+        cmocka_unit_test(test_run_press_errors),
+        cmocka_unit_test(test_eval_bad_input),
+        cmocka_unit_test(test_eval_end_to_end),
+        cmocka_unit_test(test_eval_resume),
+    };
+    return cmocka_run_group_tests_name("cli_eval", tests, NULL, NULL);
+}
