@@ -73,6 +73,10 @@ $(OUT)/tests/%: tests/%.c tests/testutil.h $(OUT)/libfinch.a
 test: all $(TEST_BIN)
 	@FINCH_BIN=$(OUT)/finch sh tests/run_tests.sh $(TEST_BIN)
 
+# Kernel throughput (prefill GFLOP/s, decode GB/s); numbers only, no pass/fail.
+bench: $(OUT)/tests/test_kernels
+	FINCH_BENCH=1 $(OUT)/tests/test_kernels
+
 run: all
 	./$(OUT)/finch generate -m testdata/models/tiny-llama.gguf -p "Once upon a time" -n 24
 
