@@ -77,8 +77,18 @@ test: all $(TEST_BIN)
 bench: $(OUT)/tests/test_kernels
 	FINCH_BENCH=1 $(OUT)/tests/test_kernels
 
+# The main job: a 3,000-token haystack with four needles, compressed 32x by
+# Finch (iterative, chunks of 256), then the question answered from the
+# compressed cache.  The model is our own (make model).
+NEEDLE_Q = What is the special magic number for battery? The special magic number for battery is
 run: all
-	./$(OUT)/finch generate -m testdata/models/tiny-llama.gguf -p "Once upon a time" -n 24
+	./$(OUT)/finch run -m testdata/models/needle.gguf -f testdata/needle-context.txt \
+	    -q "$(NEEDLE_Q)" --ratio 32 --chunk 256 -n 2
+
+# Rebuild the needle model from its construction (seconds; fixed seed).
+model:
+	@sh tools/deps.sh python
+	$(PYTHON) tools/make_needle_model.py --out testdata/models/needle.gguf
 
 fixtures:
 	@sh tools/deps.sh python

@@ -466,6 +466,8 @@ def cli_seeds():
         "info": args(3, "-m", "m.gguf"),
         "convert": args(4, "in.bin", "out.gguf", "--type", "q8_0", "--tokenizer", "tok.bin"),
         "repeat": args(1, "-m", "a", "-m", "b", "-p", "x"),
+        "eval": args(5, "-m", "m.gguf", "--task", "t.jsonl", "--press", "finch,snapkv,full", "--ratio", "2,8,4",
+                     "--mode", "oneshot", "--select", "layer", "--normalize", "on", "--limit", "3", "--resume"),
     }
 
 

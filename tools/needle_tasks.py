@@ -20,9 +20,10 @@ random.  Keys are distinct; values are distinct.
 Haystacks:
   filler  our own short sentences (tools/make_needle_model.py FILLER_SENTENCES)
           in seeded random order
-  kjv     contiguous verses of the King James Bible from
+  kjv     contiguous text of the King James Bible from
           ../shared/assets/haystack/kjv_bible.txt.gz (or $FINCH_ASSETS/...),
-          read at run time, never copied; verse references removed
+          read at run time, never copied; verse references removed, verses
+          cut into clauses after . ; : ? ! (the units a needle goes between)
 
 Commands
   gen   --out FILE.jsonl [--n N] [--lengths 256,512,...] [--depths 0,0.25,...]
@@ -77,14 +78,16 @@ _KJV = None
 
 
 def kjv_verses():
-    """Verse texts (references removed), read at run time."""
+    """The Bible's verses (references removed) as clauses, read at run time."""
     global _KJV
     if _KJV is None:
         path = os.path.join(assets_dir(), "haystack", "kjv_bible.txt.gz")
         if not os.path.exists(path):
             raise SystemExit(f"{path}: not found (set FINCH_ASSETS)")
         with gzip.open(path, "rt", encoding="utf-8") as f:
-            _KJV = [re.sub(r"^\S+\s+", "", line.strip()) for line in f if line.strip()]
+            verses = [re.sub(r"^\S+\s+", "", line.strip()) for line in f if line.strip()]
+        # clauses (split after . ; : ? !) so that the haystack fills its budget closely
+        _KJV = [c for v in verses for c in re.split(r"(?<=[.;:?!])\s+", v) if c]
     return _KJV
 
 

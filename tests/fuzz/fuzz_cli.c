@@ -1,4 +1,5 @@
-/* fuzz_cli.c - the argument parsers of every `finch` subcommand, without
+/* fuzz_cli.c - the argument parsers of every `finch` subcommand (run,
+ * generate, tokenize, info, convert, eval), without
  * running the command.  The input is the argument list: the first byte
  * picks the subcommand, the rest is split at NUL bytes into arguments.
  * A parser must return 0 or an exit code of bad input (2), and on success
@@ -40,6 +41,19 @@ static void parse(int which, int argc, char **argv) {
         check_rc(cli_parse_info(argc, argv, &o));
         break;
     }
+    case 5: {
+        cli_eval_opts o;
+        int rc = cli_parse_eval(argc, argv, &o);
+        check_rc(rc);
+        if (rc == 0) {
+            if (!o.model || !o.task || o.n_ratios == 0 || o.n_ratios > CLI_EVAL_MAX_RATIOS ||
+                o.n_presses > FINCH_SCORER_COUNT)
+                abort();
+            for (size_t i = 1; i < o.n_ratios; i++)
+                if (!(o.ratios[i] > o.ratios[i - 1])) abort(); /* ascending, distinct */
+        }
+        break;
+    }
     default: {
         cli_convert_opts o;
         int rc = cli_parse_convert(argc, argv, &o);
@@ -56,9 +70,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    static const char *const names[] = { "run", "generate", "tokenize", "info", "convert" };
+    static const char *const names[] = { "run", "generate", "tokenize", "info", "convert", "eval" };
     if (size == 0) return 0;
-    int which = data[0] % 5;
+    int which = data[0] % 6;
     /* One copy of the rest, NUL-terminated, cut at each NUL into arguments. */
     char *buf = malloc(size);
     if (!buf) return 0;
