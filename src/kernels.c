@@ -208,6 +208,9 @@ float finch_dot_f32(const float *a, const float *b, size_t n) {
 
 static atomic_bool use_blas = true;
 
+/* Below this many multiply-adds a matmul runs on the calling thread. */
+#define SMALL_MATMUL_MACS (256.0 * 1024.0)
+
 void finch_set_use_blas(bool on) { atomic_store(&use_blas, on); }
 
 bool finch_blas_available(void) { return FINCH_BLAS ? true : false; }
@@ -376,7 +379,10 @@ finch_status finch_matmul(finch_pool *pool, float *out, const float *x, size_t n
     }
     j.n_row_tasks = (rows + j.task_rows - 1) / j.task_rows;
     size_t n_tok_tasks = (n + j.task_tokens - 1) / j.task_tokens;
-    finch_pool_run(pool, j.n_row_tasks * n_tok_tasks, matmul_task, &j);
+    /* A small product costs less than waking the workers: the caller runs
+     * every task itself (the same tasks, so the same bits). */
+    bool small = (double)rows * (double)w->cols * (double)n < SMALL_MATMUL_MACS;
+    finch_pool_run(small ? NULL : pool, j.n_row_tasks * n_tok_tasks, matmul_task, &j);
     free(xq);
     return FINCH_OK;
 }

@@ -266,7 +266,9 @@ static finch_status attention_block(finch_ctx *c, finch_kv_cache *kv, size_t l, 
         (st = hooks->on_attention(hooks->user, l, c->q, n, pos0, kv)) != FINCH_OK)
         return st;
     attn_job job = { c, kv, l, n, pos0 };
-    finch_pool_run(c->pool, cfg->n_head, attention_head, &job);
+    /* Short attention costs less than waking the workers (same tasks either way). */
+    double work = (double)n * (double)(pos0 + n) * (double)qdim;
+    finch_pool_run(work < 64.0 * 1024.0 ? NULL : c->pool, cfg->n_head, attention_head, &job);
     if ((st = finch_matmul(c->pool, c->xn, c->att, n, &L->wo))) return st;
     for (size_t i = 0; i < n * cfg->dim; i++) c->x[i] += c->xn[i];
     return FINCH_OK;
