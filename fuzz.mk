@@ -34,11 +34,18 @@ FUZZ_LIB_OBJ := $(LIB_SRC:src/%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_CLI_OBJ := $(patsubst src/%.c,$(FUZZ_DIR)/obj/%.o,$(filter-out src/cli/main.c,$(CLI_SRC)))
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 
-.PHONY: fuzz fuzz-smoke fuzz-build
+.PHONY: fuzz fuzz-smoke fuzz-build fuzz-cc-check
 
 fuzz-build: $(FUZZ_BINS)
 
-$(FUZZ_DIR)/obj/%.o: src/%.c $(wildcard include/*.h src/*.h src/cli/*.h)
+# One clear line instead of a page of compiler errors when clang or its
+# libFuzzer / sanitizer runtimes are missing.
+fuzz-cc-check:
+	@printf 'int LLVMFuzzerTestOneInput(const char *d, long n) { return 0; }\n' | \
+	  $(FUZZ_CC) -x c -fsanitize=fuzzer,address,undefined -o /dev/null - 2>/dev/null || \
+	  { echo "fuzz: '$(FUZZ_CC) -fsanitize=fuzzer,address,undefined' does not link: install clang and its runtimes (Debian: clang libclang-rt-dev, or libclang-rt-14-dev for clang 14)"; exit 1; }
+
+$(FUZZ_DIR)/obj/%.o: src/%.c $(wildcard include/*.h src/*.h src/cli/*.h) | fuzz-cc-check
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_ISA) -fsanitize=fuzzer-no-link -c $< -o $@
 
