@@ -98,4 +98,6 @@ fixtures:
 clean:
 	rm -rf build build-san
 
+include fuzz.mk
+
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
