@@ -65,7 +65,7 @@ $(OUT)/libfinch.so: $(LIB_OBJ)
 $(OUT)/finch: $(CLI_OBJ) $(OUT)/libfinch.a
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(OUT)/libfinch.a $(LDLIBS)
 
-$(OUT)/tests/%: tests/%.c tests/testutil.h $(OUT)/libfinch.a
+$(OUT)/tests/%: tests/%.c tests/testutil.h tests/cliutil.h $(OUT)/libfinch.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -o $@ $< $(OUT)/libfinch.a -lcmocka $(LDLIBS) $(LDFLAGS)
 

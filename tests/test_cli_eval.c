@@ -2,46 +2,12 @@
  * user meets them (runs $FINCH_BIN like test_cli.c): exact exit codes,
  * one-line errors, exact kept positions, and an evaluation of two items on
  * tiny-llama whose results.json, CSV files and plots are read back. */
-#include "testutil.h"
+#include "cliutil.h"
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-static const char *finch_bin(void) {
-    const char *b = getenv("FINCH_BIN");
-    return b && *b ? b : "build/finch";
-}
-
-static char out_text[1 << 18], err_text[1 << 16];
-
-static void slurp(const char *path, char *buf, size_t cap) {
-    FILE *f = fopen(path, "rb");
-    size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
-    buf[n] = 0;
-    if (f) fclose(f);
-}
-
-static int run_finch(const char *args) {
-    char cmd[8192], out_path[64], err_path[64];
-    snprintf(out_path, sizeof out_path, "/tmp/finch-clieval-out.%d", (int)getpid());
-    snprintf(err_path, sizeof err_path, "/tmp/finch-clieval-err.%d", (int)getpid());
-    snprintf(cmd, sizeof cmd, "%s %s >%s 2>%s", finch_bin(), args, out_path, err_path);
-    int rc = system(cmd);
-    slurp(out_path, out_text, sizeof out_text);
-    slurp(err_path, err_text, sizeof err_text);
-    unlink(out_path);
-    unlink(err_path);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
-}
-
-static void assert_one_line_error(void) {
-    assert_true(strncmp(err_text, "finch: error: ", 14) == 0);
-    char *nl = strchr(err_text, '\n');
-    assert_non_null(nl);
-    assert_int_equal(nl[1], 0);
-}
 
 static char *read_text(const char *path) {
     FILE *f = fopen(path, "rb");
