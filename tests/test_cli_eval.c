@@ -128,7 +128,7 @@ static void write_tasks(const char *path, const char *const answers[2]) {
     assert_non_null(f);
     for (int i = 0; i < 2; i++) {
         cJSON *t = cJSON_CreateObject();
-        char id[16];
+        char id[32];
         snprintf(id, sizeof id, "item-%d", i);
         cJSON_AddStringToObject(t, "id", id);
         cJSON_AddStringToObject(t, "context", ctx[i]);

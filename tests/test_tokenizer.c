@@ -484,8 +484,16 @@ static void test_long_text(void **state) {
     free(ids);
     assert_ok(finch_tokenize(s, text, len, 0, &ids, &n)); /* one 400 KB SentencePiece word */
     double t2 = finch_now();
+    /* Timings are reported, never asserted (shared machine); what is
+     * asserted is that the long encoding decodes back to the text. */
     fprintf(stderr, "  400 KB: byte-level %.3f s, SentencePiece %.3f s (%zu tokens)\n", t1 - t0, t2 - t1, n);
-    assert_true(t1 - t0 < 5 && t2 - t1 < 5);
+    char *back = malloc(len + 64);
+    size_t blen = 0;
+    for (size_t i = 0; i < n && blen < len + 32; i++)
+        blen += finch_token_to_bytes(s, i ? ids[i - 1] : -1, ids[i], back + blen, len + 63 - blen);
+    assert_int_equal(blen, len);
+    assert_memory_equal(back, text, len);
+    free(back);
     free(ids);
     finch_tokenizer_free(s);
     finch_tokenizer_free(t);

@@ -52,7 +52,7 @@ for t in "$@"; do
         "$bin" $common $dict -max_total_time="$seconds" -artifact_prefix="$art/" $flags "$corpus" >"$log" 2>&1
         rc=$?
     fi
-    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | awk '{ s += $1 } END { print s }')
     if [ $rc -ne 0 ]; then
         echo "fuzz $t: FAILED (exit $rc), see $log"
         grep -E "ERROR|runtime error|SUMMARY|Test unit written|fuzz:" "$log" | head -n 20
