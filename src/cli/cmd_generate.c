@@ -108,8 +108,10 @@ int cmd_generate(int argc, char **argv) {
         rc = cli_fail(st, "cannot set up generation");
         goto done;
     }
-    logits = malloc(m->cfg.vocab * sizeof(float));
+    /* logits: what predicts the first token (dumped); work: the decode loop's */
+    logits = malloc(2 * m->cfg.vocab * sizeof(float));
     if (!logits) { rc = cli_error("out of memory"); goto done; }
+    float *work = logits + m->cfg.vocab;
     print_state ps = { m, prompt[n_prompt - 1] };
     if (o.prompt) { /* echo the prompt so the output reads as one text */
         fputs(o.prompt, stdout);
@@ -120,13 +122,9 @@ int cmd_generate(int argc, char **argv) {
     if ((st = finch_feed(ctx, &kv, prompt, n_prompt, 0, logits))) { rc = cli_fail(st, "prefill failed"); goto done; }
     double t1 = finch_now();
     if (n_new > 0) {
-        float *first = malloc(m->cfg.vocab * sizeof(float)); /* dumped: predicts token 1 */
-        if (!first) { rc = cli_error("out of memory"); goto done; }
-        memcpy(first, logits, m->cfg.vocab * sizeof(float));
+        memcpy(work, logits, m->cfg.vocab * sizeof(float));
         int32_t eos = m->tokenizer ? finch_tokenizer_eos(m->tokenizer) : -1;
-        st = finch_decode(ctx, &kv, n_prompt, logits, &s, n_new, eos, print_token, &ps, &gen, &n_gen);
-        memcpy(logits, first, m->cfg.vocab * sizeof(float));
-        free(first);
+        st = finch_decode(ctx, &kv, n_prompt, work, &s, n_new, eos, print_token, &ps, &gen, &n_gen);
         if (st) { rc = cli_fail(st, "generation failed"); goto done; }
     }
     double t2 = finch_now();
