@@ -2,7 +2,9 @@
 #   make            build/finch, build/libfinch.a, build/libfinch.so
 #   make test       build and run the cmocka suites
 #   make run        the README's main job on the shipped model
+#   make valgrind   the same job under valgrind (leaks, invalid reads)
 #   make fixtures   regenerate testdata/ with the PyTorch twin (tools/)
+#   make bench      finch bench on real model shapes (docs/bench.md)
 #   make BLAS=0     build without OpenBLAS;  make SAN=1: ASan + UBSan
 CC      ?= cc
 BLAS    ?= 1
@@ -42,7 +44,7 @@ LIB_OBJ  := $(LIB_SRC:src/%.c=$(OUT)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:src/%.c=$(OUT)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(OUT)/tests/%)
 
-.PHONY: all test run deps fixtures clean bench model
+.PHONY: all test run deps fixtures clean bench bench-kernels model valgrind
 all: $(OUT)/finch $(OUT)/libfinch.a $(OUT)/libfinch.so
 
 deps:
@@ -65,7 +67,7 @@ $(OUT)/libfinch.so: $(LIB_OBJ)
 $(OUT)/finch: $(CLI_OBJ) $(OUT)/libfinch.a
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(OUT)/libfinch.a $(LDLIBS)
 
-$(OUT)/tests/%: tests/%.c tests/testutil.h tests/cliutil.h $(OUT)/libfinch.a
+$(OUT)/tests/%: tests/%.c $(wildcard tests/*.h) $(OUT)/libfinch.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -o $@ $< $(OUT)/libfinch.a -lcmocka $(LDLIBS) $(LDFLAGS)
 
@@ -73,8 +75,26 @@ $(OUT)/tests/%: tests/%.c tests/testutil.h tests/cliutil.h $(OUT)/libfinch.a
 test: all $(TEST_BIN)
 	@FINCH_BIN=$(OUT)/finch sh tests/run_tests.sh $(TEST_BIN)
 
+# `finch bench` on random-weight files in real model shapes (written once
+# into the ignored bench-models/ by tools/make_bench_models.py): the table,
+# and the JSON in bench-models/bench.json (docs/bench.md).  Numbers only, no
+# pass/fail; under 5 minutes on 2 cores once the files exist.  The 4k-vs-64k
+# RSS comparison runs on tinystories-656k when present (seconds; the
+# strictest, as its own footprint is smallest), else on small-f32 (a minute).
+BENCH_DIR   ?= bench-models
+TINYSTORIES ?= ../shared/assets/models/tinystories-656k
+HAVE_TINYSTORIES := $(wildcard $(TINYSTORIES)/config.json)
+BENCH_RSS   ?= $(if $(HAVE_TINYSTORIES),$(TINYSTORIES),$(BENCH_DIR)/small-f32.gguf)
+BENCH_FLAGS ?= --prefill 512 --decode 16 --finch-text 1024 --question 32 --chunk 512 \
+               --rss $(BENCH_RSS)
+bench: $(OUT)/finch
+	@sh tools/deps.sh python
+	$(PYTHON) tools/make_bench_models.py --out $(BENCH_DIR)
+	./$(OUT)/finch bench --models-dir $(BENCH_DIR) $(if $(HAVE_TINYSTORIES),-m $(TINYSTORIES)) \
+	    $(BENCH_FLAGS) --json-file $(BENCH_DIR)/bench.json
+
 # Kernel throughput (prefill GFLOP/s, decode GB/s); numbers only, no pass/fail.
-bench: $(OUT)/tests/test_kernels
+bench-kernels: $(OUT)/tests/test_kernels
 	FINCH_BENCH=1 $(OUT)/tests/test_kernels
 
 # The main job: a 3,000-token haystack with four needles, compressed 32x by
@@ -84,6 +104,13 @@ NEEDLE_Q = What is the special magic number for battery? The special magic numbe
 run: all
 	./$(OUT)/finch run -m testdata/models/needle.gguf -f testdata/needle-context.txt \
 	    -q "$(NEEDLE_Q)" --ratio 32 --chunk 256 -n 2
+
+# The same job under valgrind (a minute or two): fails on any invalid read
+# or write, use of uninitialised memory, or leak (docs/fuzzing.md).
+valgrind: all
+	@command -v valgrind >/dev/null 2>&1 || { echo "valgrind: not installed (Debian: apt-get install valgrind)"; exit 1; }
+	valgrind --leak-check=full --error-exitcode=9 ./$(OUT)/finch run -m testdata/models/needle.gguf \
+	    -f testdata/needle-context.txt -q "$(NEEDLE_Q)" --ratio 32 --chunk 256 -n 2
 
 # Rebuild the needle model from its construction (seconds; fixed seed).
 model:

@@ -133,6 +133,9 @@ void finch_model_free(finch_model *m);
 /* Human-readable description (architecture, shapes, tensor types,
  * tokenizer, kernels) written to `f`. */
 void finch_model_describe(const finch_model *m, FILE *f);
+/* Bytes of the weights a forward pass reads: every tensor once (a tied
+ * output counted once), at its stored size. */
+size_t finch_model_weight_bytes(const finch_model *m);
 
 /* --------------------------------------------------------------- tokenizer */
 
@@ -237,6 +240,32 @@ void finch_rope_shift(const finch_ctx *c, float *key, long delta);
  * the logits after the last id. */
 finch_status finch_feed(finch_ctx *c, finch_kv_cache *kv, const int32_t *ids, size_t n,
                         size_t pos0, float *logits);
+
+/* ------------------------------------------------------------------ memory */
+
+/* What a run needs, in bytes, computed before it allocates: the CLI
+ * refuses a run whose total exceeds --max-memory or the memory available. */
+typedef struct {
+    size_t weights;  /* finch_model_weight_bytes: mapped, but read on every token */
+    size_t kv_cache; /* K and V of every layer and KV head, kv_positions rows      */
+    size_t scratch;  /* a batch's activations, attention rows, logits, the press's
+                        per-position bookkeeping                                  */
+    size_t total;    /* the sum; SIZE_MAX when it overflows                         */
+} finch_memory;
+
+/* The estimate for model m with a KV cache of kv_positions positions and
+ * forward calls of up to max_batch tokens. */
+finch_memory finch_memory_estimate(const finch_model *m, size_t kv_positions, size_t max_batch);
+/* Memory that can be allocated now: MemAvailable of /proc/meminfo, else
+ * the free pages (sysconf); FINCH_ERR_IO when neither can be read.
+ * Container limits (cgroups) are not read: give --max-memory there. */
+finch_status finch_memory_available(size_t *bytes);
+/* A size as written on a command line: bytes ("4096"), or a number with a
+ * unit K, M, G, T (powers of 1024; "512M", "2G", "1.5g", "64KiB", "2GB").
+ * FINCH_ERR_ARG with a message when s is not one, or is below one byte. */
+finch_status finch_parse_size(const char *s, size_t *bytes);
+/* bytes as "812 B", "3.25 KiB", "512.0 MiB", "4.10 GiB" into buf; returns buf. */
+const char *finch_format_size(size_t bytes, char *buf, size_t cap);
 
 /* ---------------------------------------------------------------- sampling */
 

@@ -54,6 +54,32 @@ int32_t finch_eval_argmax(const float *logits, size_t n);
 finch_status finch_eval_answer_nll(const finch_model *m, finch_press *fp, const int32_t *ids, size_t n,
                                    double *nll);
 
+/* ------------------------------------------------------------ task files */
+
+/* One line of a task file (docs/eval.md): {"id", "context", "question",
+ * "answers": [...]}; other keys are ignored. */
+typedef struct {
+    char *id, *context, *question; /* malloc'ed; context and question non-empty */
+    char **answers;                /* n_answers strings (none: unanswerable)   */
+    size_t n_answers;
+    size_t line;                   /* 1-based line in the file                 */
+} finch_eval_task;
+
+typedef struct {
+    finch_eval_task *items;
+    size_t n, cap;
+} finch_eval_tasks;
+
+/* Parse JSON Lines text[0..len) named `name` in messages: every non-blank
+ * line one task, valid UTF-8 without NUL bytes, nothing after the object,
+ * ids distinct, at least one task.  Failures are FINCH_ERR_FORMAT
+ * "<name>:<line>: <why>" (FINCH_ERR_NOMEM when out of memory); *out is then
+ * empty. */
+finch_status finch_eval_tasks_parse(const char *text, size_t len, const char *name, finch_eval_tasks *out);
+/* Read the file at path and parse it (FINCH_ERR_IO when it cannot be read). */
+finch_status finch_eval_tasks_read(const char *path, finch_eval_tasks *out);
+void finch_eval_tasks_free(finch_eval_tasks *t);
+
 /* ------------------------------------------------------ one press, one item */
 
 typedef struct {

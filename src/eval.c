@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "finite.h"
 #include "unicode.h"
 #include "util.h"
 
@@ -283,6 +284,7 @@ finch_status finch_eval_run(const finch_model *m, finch_ctx *ctx, const finch_ev
     double t_compress = finch_now() - t0;
     if (!st && !(out->logits = finch_alloc(m->cfg.vocab, sizeof(float)))) st = FINCH_ERR_NOMEM;
     if (!st) memcpy(out->logits, finch_press_prompt_logits(fp), m->cfg.vocab * sizeof(float));
+    if (!st) st = finch_check_logits(out->logits, m->cfg.vocab, "the logits after the prompt");
     if (!st && in->reference && in->n_reference)
         st = finch_eval_answer_nll(m, fp, in->reference, in->n_reference, &out->nll);
     if (!st) {

@@ -27,6 +27,9 @@ void openblas_set_num_threads(int num_threads);
 
 /* =================================================== scalar reference tiles */
 
+#define SCALAR_ROWS FINCH_TILE_ROWS
+#define SCALAR_TOKENS 4
+
 /* One weight as f32; `t` is a constant after inlining, so the switch
  * disappears from the inner loop. */
 static inline float scalar_weight(finch_dtype t, const void *row, size_t c) {
@@ -43,13 +46,13 @@ static inline float scalar_weight(finch_dtype t, const void *row, size_t c) {
 static inline void tile_scalar(finch_dtype t, const void *w, size_t w_stride, size_t nr,
                                const void *x, size_t x_stride, size_t nt, size_t cols,
                                float *out, size_t ldo) {
-    const void *wr[FINCH_TILE_ROWS];
-    const float *xt[FINCH_TILE_TOKENS_MAX];
-    float acc[FINCH_TILE_ROWS][FINCH_TILE_TOKENS_MAX] = {{0}};
-    for (size_t r = 0; r < FINCH_TILE_ROWS; r++) wr[r] = finch_tile_row(w, w_stride, r, nr);
+    const void *wr[SCALAR_ROWS];
+    const float *xt[SCALAR_TOKENS];
+    float acc[SCALAR_ROWS][SCALAR_TOKENS] = {{0}};
+    for (size_t r = 0; r < SCALAR_ROWS; r++) wr[r] = finch_tile_row(w, w_stride, r, nr);
     for (size_t j = 0; j < nt; j++) xt[j] = (const float *)((const char *)x + j * x_stride);
     for (size_t c = 0; c < cols; c++) {
-        for (size_t r = 0; r < FINCH_TILE_ROWS; r++) {
+        for (size_t r = 0; r < SCALAR_ROWS; r++) {
             float wv = scalar_weight(t, wr[r], c);
             for (size_t j = 0; j < nt; j++) acc[r][j] += wv * xt[j][c];
         }
@@ -75,12 +78,12 @@ static void tile_bf16_scalar(const void *w, size_t ws, size_t nr, const void *x,
  * per-block float accumulation (d_w * d_x) * isum rounds. */
 static void tile_q8_0_scalar(const void *w, size_t ws, size_t nr, const void *x, size_t xs,
                              size_t nt, size_t cols, float *out, size_t ldo) {
-    const finch_block_q8_0 *wr[FINCH_TILE_ROWS], *xt[FINCH_TILE_TOKENS_MAX];
-    float acc[FINCH_TILE_ROWS][FINCH_TILE_TOKENS_MAX] = {{0}};
-    for (size_t r = 0; r < FINCH_TILE_ROWS; r++) wr[r] = finch_tile_row(w, ws, r, nr);
+    const finch_block_q8_0 *wr[SCALAR_ROWS], *xt[SCALAR_TOKENS];
+    float acc[SCALAR_ROWS][SCALAR_TOKENS] = {{0}};
+    for (size_t r = 0; r < SCALAR_ROWS; r++) wr[r] = finch_tile_row(w, ws, r, nr);
     for (size_t j = 0; j < nt; j++) xt[j] = (const void *)((const char *)x + j * xs);
     for (size_t b = 0; b < cols / FINCH_QK8_0; b++) {
-        for (size_t r = 0; r < FINCH_TILE_ROWS; r++) {
+        for (size_t r = 0; r < SCALAR_ROWS; r++) {
             float dw = finch_f16_to_f32(wr[r][b].d);
             for (size_t j = 0; j < nt; j++) {
                 int32_t isum = 0;
@@ -98,6 +101,33 @@ static void quantize_q8_0_scalar(const float *x, void *blocks, size_t n) {
     finch_row_from_f32(FINCH_Q8_0, x, blocks, n);
 }
 
+/* ---- portable packed GEMM (attention everywhere; see kernels_internal.h) */
+
+void finch_pack_f32_generic(const void *w, size_t ws, size_t nr, size_t k0, size_t kc,
+                            float *wp) {
+    for (size_t r = 0; r < FINCH_PANEL_ROWS; r++) {
+        const float *row = finch_tile_row(w, ws, r, nr);
+        for (size_t k = 0; k < kc; k++) wp[k * FINCH_PANEL_ROWS + r] = row[k0 + k];
+    }
+}
+
+/* Outputs in the inner loop (contiguous in wp and c), so a vectorizing
+ * compiler runs it across outputs; each output is still one chain over k. */
+void finch_gemm_generic(const float *wp, size_t wps, size_t kc, const float *x, size_t xs,
+                        size_t nt, float *c, size_t ldc, size_t nr, bool first) {
+    for (size_t t = 0; t < nt; t++) {
+        float acc[FINCH_PANEL_ROWS];
+        for (size_t r = 0; r < nr; r++) acc[r] = first ? 0.0f : c[t * ldc + r];
+        for (size_t k = 0; k < kc; k++) {
+            float xv = x[t * xs + k];
+            for (size_t r = 0; r < nr; r++) acc[r] += wp[k * wps + r] * xv;
+        }
+        for (size_t r = 0; r < nr; r++) c[t * ldc + r] = acc[r];
+    }
+}
+
+/* ---- vector ops ---- */
+
 static float dot_f32_scalar(const float *a, const float *b, size_t n) {
     float s = 0;
     for (size_t i = 0; i < n; i++) s += a[i] * b[i];
@@ -112,17 +142,66 @@ static void scale_mul_scalar(float *out, const float *x, const float *w, float s
     for (size_t i = 0; i < n; i++) out[i] = w[i] * (s * x[i]);
 }
 
+/* The scalar twin of every ISA's vector exp (kernels_internal.h). */
+float finch_expf(float x) {
+    if (x != x) return x;
+    if (x > FINCH_EXP_HI) return INFINITY;
+    if (x < FINCH_EXP_LO) return 0.0f;
+    float n = floorf(x * FINCH_LOG2E + 0.5f);
+    float r = x - n * FINCH_EXP_C1;
+    r = r - n * FINCH_EXP_C2;
+    float z = r * r;
+    float y = FINCH_EXP_P0;
+    y = y * r + FINCH_EXP_P1;
+    y = y * r + FINCH_EXP_P2;
+    y = y * r + FINCH_EXP_P3;
+    y = y * r + FINCH_EXP_P4;
+    y = y * r + FINCH_EXP_P5;
+    y = (y * z + r) + 1.0f;
+    union { uint32_t u; float f; } e = {(uint32_t)((int32_t)n + 127) << 23};
+    return y * e.f;
+}
+
+float finch_exp_sum_generic(float *x, size_t n, float s, float m) {
+    float sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        x[i] = finch_expf(s * x[i] - m);
+        sum += x[i];
+    }
+    return sum;
+}
+
+float finch_max_generic(const float *x, size_t n) {
+    float m = x[0];
+    for (size_t i = 1; i < n; i++)
+        if (x[i] > m) m = x[i];
+    return m;
+}
+
+void finch_silu_mul_generic(float *gate, const float *up, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float g = gate[i];
+        gate[i] = g / (1.0f + finch_expf(-g)) * up[i];
+    }
+}
+
 const finch_kernels finch_kernels_scalar = {
     .isa = FINCH_ISA_SCALAR,
-    .tile_tokens = 4,
-    .tile_f32 = tile_f32_scalar,
-    .tile_f16 = tile_f16_scalar,
-    .tile_bf16 = tile_bf16_scalar,
-    .tile_q8_0 = tile_q8_0_scalar,
+    .tile_f32 = {tile_f32_scalar, SCALAR_ROWS, SCALAR_TOKENS, SCALAR_ROWS},
+    .tile_f16 = {tile_f16_scalar, SCALAR_ROWS, SCALAR_TOKENS, SCALAR_ROWS},
+    .tile_bf16 = {tile_bf16_scalar, SCALAR_ROWS, SCALAR_TOKENS, SCALAR_ROWS},
+    .tile_q8_0 = {tile_q8_0_scalar, SCALAR_ROWS, SCALAR_TOKENS, SCALAR_ROWS},
+    .gemm_prefill = false,
+    .gemm_tokens = FINCH_GEMM_GENERIC_TOKENS,
+    .pack_f32 = finch_pack_f32_generic,
+    .gemm = finch_gemm_generic,
     .quantize_q8_0 = quantize_q8_0_scalar,
     .dot_f32 = dot_f32_scalar,
     .axpy = axpy_scalar,
     .scale_mul = scale_mul_scalar,
+    .exp_sum = finch_exp_sum_generic,
+    .max = finch_max_generic,
+    .silu_mul = finch_silu_mul_generic,
 };
 
 /* ================================================================ dispatch */
@@ -144,6 +223,12 @@ static bool cpu_has_avx512(void) {
            __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
            __builtin_cpu_supports("avx512dq");
 }
+/* VNNI is cpuid leaf 7, ECX bit 11 (read directly, like F16C: older
+ * compilers have no feature string for it). */
+static bool cpu_has_avx512_vnni(void) {
+    unsigned a, b, c, d;
+    return cpu_has_avx512() && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (c & (1u << 11));
+}
 #endif
 
 static const finch_kernels *kernels_for(finch_isa isa) {
@@ -151,7 +236,9 @@ static const finch_kernels *kernels_for(finch_isa isa) {
     case FINCH_ISA_SCALAR: return &finch_kernels_scalar;
 #if defined(__x86_64__)
     case FINCH_ISA_AVX2: return cpu_has_avx2() ? &finch_kernels_avx2 : NULL;
-    case FINCH_ISA_AVX512: return cpu_has_avx512() ? &finch_kernels_avx512 : NULL;
+    case FINCH_ISA_AVX512:
+        if (!cpu_has_avx512()) return NULL;
+        return cpu_has_avx512_vnni() ? &finch_kernels_avx512_vnni : &finch_kernels_avx512;
 #endif
 #if defined(__aarch64__)
     case FINCH_ISA_NEON: return &finch_kernels_neon; /* baseline on AArch64 */
@@ -206,14 +293,49 @@ float finch_dot_f32(const float *a, const float *b, size_t n) {
 
 /* ==================================================================== BLAS */
 
-static atomic_bool use_blas = true;
+static _Atomic int blas_mode = FINCH_BLAS_AUTO;
 
 /* Below this many multiply-adds a matmul runs on the calling thread. */
 #define SMALL_MATMUL_MACS (256.0 * 1024.0)
 
-void finch_set_use_blas(bool on) { atomic_store(&use_blas, on); }
-
+void finch_set_blas_mode(finch_blas_mode mode) { atomic_store(&blas_mode, (int)mode); }
+void finch_set_use_blas(bool on) { finch_set_blas_mode(on ? FINCH_BLAS_ALWAYS : FINCH_BLAS_NEVER); }
 bool finch_blas_available(void) { return FINCH_BLAS ? true : false; }
+
+/* Whether an f32 product of n > 1 tokens goes to OpenBLAS.  Automatic: only
+ * where this ISA has no packed GEMM of its own.  Measured on a 2-core Zen 5
+ * (AVX-512), 512 x 2048 @ 2048 x 2048, 2 threads: our packed GEMM is ~2x
+ * OpenBLAS's single-threaded sgemm run block by block in our pool.  The
+ * AVX2, NEON and scalar tables only have the 4-row lane-order tiles, which
+ * OpenBLAS beats (with OPENBLAS_CORETYPE=Haswell on the same machine: see
+ * docs/engine.md), so they keep it. */
+static bool blas_for(const finch_kernels *k, finch_dtype t) {
+    if (!FINCH_BLAS || t != FINCH_F32) return false;
+    switch ((finch_blas_mode)atomic_load(&blas_mode)) {
+    case FINCH_BLAS_NEVER: return false;
+    case FINCH_BLAS_ALWAYS: return true;
+    default: return !k->gemm_prefill;
+    }
+}
+
+bool finch_prefill_uses_blas(finch_dtype t) { return blas_for(finch_kernels_get(), t); }
+
+const char *finch_kernels_describe(void) {
+    const finch_kernels *k = finch_kernels_get();
+    bool blas = blas_for(k, FINCH_F32);
+#if defined(__x86_64__)
+    if (k == &finch_kernels_avx512_vnni)
+        return blas ? "avx512 (vnni for q8_0), OpenBLAS sgemm for f32 prefill"
+                    : "avx512 (vnni for q8_0), own packed GEMM for prefill";
+    if (k == &finch_kernels_avx512)
+        return blas ? "avx512, OpenBLAS sgemm for f32 prefill" : "avx512, own packed GEMM for prefill";
+#endif
+    switch (k->isa) {
+    case FINCH_ISA_AVX2: return blas ? "avx2, OpenBLAS sgemm for f32 prefill" : "avx2";
+    case FINCH_ISA_NEON: return blas ? "neon, OpenBLAS sgemm for f32 prefill" : "neon";
+    default: return blas ? "scalar, OpenBLAS sgemm for f32 prefill" : "scalar";
+    }
+}
 
 #if FINCH_BLAS
 /* Our pool does the threading; OpenBLAS threads inside it would
@@ -229,13 +351,24 @@ static void blas_init(void) { openblas_set_num_threads(1); }
  * kernels_internal.h); it only keeps a block of W in cache while the
  * block's tokens stream past it. */
 #define MATVEC_TASK_BYTES (64u * 1024)  /* W bytes per task when n == 1       */
-#define GEMM_TASK_BYTES (128u * 1024)   /* W block per task when n > 1       */
-#define GEMM_TASK_TOKENS 48             /* tokens per task (multiple of tiles) */
+#define TILE_TASK_BYTES (128u * 1024)   /* W block per task when n > 1       */
+#define TILE_TASK_TOKENS 48             /* tokens per task (multiple of tiles) */
 #define BLAS_TASK_ROWS 128              /* W rows per cblas_sgemm call        */
+
+/* Packed GEMM (kernels_internal.h).  A task is a few panels of 32 W rows
+ * and up to GEMM_TASK_TOKENS tokens.  Columns go in blocks of GEMM_KC: the
+ * panel's block, packed (32 x 1024 f32 = 128 KB, on the stack), stays in
+ * L2 while every token of the task streams past it (a register tile takes
+ * 12 tokens, 48 KB of x).  Measured on 512 x 2048 x 2048, one thread:
+ * 1024 columns per block ~199 GFLOP/s, 512 ~195, 256 ~184, 128 ~175 (fewer
+ * packs and accumulator reloads; a row's block is also one 4 KB page). */
+#define GEMM_KC 1024
+#define GEMM_TASK_TOKENS 512
+#define GEMM_TASK_PANELS 4
 
 typedef struct {
     finch_tile_fn tile;
-    size_t tile_tokens;
+    size_t tile_rows, tile_tokens;
     const char *w;
     size_t w_stride, rows, cols;
     const char *x;      /* f32 rows or quantized Q8_0 rows */
@@ -250,10 +383,10 @@ static void matmul_task(void *arg, size_t task) {
     size_t t0 = (task / j->n_row_tasks) * j->task_tokens;
     size_t r1 = r0 + j->task_rows < j->rows ? r0 + j->task_rows : j->rows;
     size_t t1 = t0 + j->task_tokens < j->n ? t0 + j->task_tokens : j->n;
-    /* Rows outside, tokens inside: a quad of W rows stays in L1 while the
+    /* Rows outside, tokens inside: a tile of W rows stays in L1 while the
      * block's token rows stream past it from L2. */
-    for (size_t r = r0; r < r1; r += FINCH_TILE_ROWS) {
-        size_t nr = r1 - r < FINCH_TILE_ROWS ? r1 - r : FINCH_TILE_ROWS;
+    for (size_t r = r0; r < r1; r += j->tile_rows) {
+        size_t nr = r1 - r < j->tile_rows ? r1 - r : j->tile_rows;
         for (size_t t = t0; t < t1; t += j->tile_tokens) {
             size_t nt = t1 - t < j->tile_tokens ? t1 - t : j->tile_tokens;
             j->tile(j->w + r * j->w_stride, j->w_stride, nr, j->x + t * j->x_stride,
@@ -263,11 +396,10 @@ static void matmul_task(void *arg, size_t task) {
 }
 
 /* Rows per task: about `bytes` of W, a multiple of the tile rows. */
-static size_t task_rows_for(size_t row_bytes, size_t bytes, size_t rows) {
-    size_t r = row_bytes ? bytes / row_bytes : rows;
-    r -= r % FINCH_TILE_ROWS;
-    if (r < FINCH_TILE_ROWS) r = FINCH_TILE_ROWS;
-    return r;
+static size_t task_rows_for(size_t row_bytes, size_t bytes, size_t tile_rows) {
+    size_t r = row_bytes ? bytes / row_bytes : tile_rows;
+    r -= r % tile_rows;
+    return r < tile_rows ? tile_rows : r;
 }
 
 typedef struct {
@@ -283,6 +415,82 @@ typedef struct {
 static void quant_task(void *arg, size_t t) {
     const quant_job *q = arg;
     q->quantize(q->x + t * q->cols, q->xq + t * q->xq_stride, q->cols);
+}
+
+typedef struct {
+    finch_pack_fn pack;
+    finch_gemm_fn gemm;
+    size_t gemm_tokens;
+    const char *w;
+    size_t w_stride, elem_bytes, rows, cols;
+    const float *x;
+    size_t n;
+    float *out;
+    size_t n_panels, task_panels;
+    float *wp; /* GEMM_KC x 32 floats per thread of the run */
+} gemm_job;
+
+/* Prefetch the `part`-th of `parts` pieces of the W block (rows r0 ..
+ * r0+nr, columns from k0) that the next pack reads, spread over the token
+ * tiles of the current block so that the misses overlap with arithmetic.
+ * Packing waits on DRAM and on page walks (the 32 rows of a panel lie in
+ * 32 pages of a mapped file): measured on TinyLlama F32, one thread, packs
+ * take ~11% of the GEMM's time with this and ~13% without.  Touching the
+ * lines with loads instead makes the packs cheap (3%) but stalls the
+ * register tile behind the misses, which costs more. */
+static void prefetch_block(const gemm_job *g, size_t r0, size_t nr, size_t k0, size_t part,
+                           size_t parts) {
+    size_t kc = g->cols - k0 < GEMM_KC ? g->cols - k0 : GEMM_KC;
+    size_t lines = (kc * g->elem_bytes + 63) / 64, total = nr * lines;
+    const char *w = g->w + r0 * g->w_stride + k0 * g->elem_bytes;
+    for (size_t i = total * part / parts; i < total * (part + 1) / parts; i++)
+        __builtin_prefetch(w + (i / lines) * g->w_stride + (i % lines) * 64, 0, 2);
+}
+
+/* One panel (32 rows from r0) against tokens [t0, t1), block by block of
+ * GEMM_KC columns; while a block computes, the next one is prefetched: the
+ * panel's next block, or the first block of the task's next panel (at r1,
+ * none when r1 == r0). */
+static void gemm_panel(const gemm_job *g, size_t r0, size_t r1, size_t t0, size_t t1, float *wp) {
+    size_t nr = g->rows - r0 < FINCH_PANEL_ROWS ? g->rows - r0 : FINCH_PANEL_ROWS;
+    size_t nr1 = g->rows - r1 < FINCH_PANEL_ROWS ? g->rows - r1 : FINCH_PANEL_ROWS;
+    size_t tiles = (t1 - t0 + g->gemm_tokens - 1) / g->gemm_tokens;
+    for (size_t k0 = 0; k0 < g->cols; k0 += GEMM_KC) {
+        size_t kc = g->cols - k0 < GEMM_KC ? g->cols - k0 : GEMM_KC;
+        bool last = k0 + kc == g->cols;
+        g->pack(g->w + r0 * g->w_stride, g->w_stride, nr, k0, kc, wp);
+        for (size_t t = t0, i = 0; t < t1; t += g->gemm_tokens, i++) {
+            size_t nt = t1 - t < g->gemm_tokens ? t1 - t : g->gemm_tokens;
+            if (!last) prefetch_block(g, r0, nr, k0 + kc, i, tiles);
+            else if (r1 != r0) prefetch_block(g, r1, nr1, 0, i, tiles);
+            g->gemm(wp, FINCH_PANEL_ROWS, kc, g->x + t * g->cols + k0, g->cols, nt,
+                    g->out + t * g->rows + r0, g->rows, nr, k0 == 0);
+        }
+    }
+}
+
+/* A task: g->task_panels panels (consecutive, so that each one's first
+ * block is prefetched during the one before) x up to GEMM_TASK_TOKENS
+ * tokens, packing into its thread's buffer. */
+static void gemm_task(void *arg, size_t task) {
+    const gemm_job *g = arg;
+    float *wp = g->wp + finch_pool_worker() * (GEMM_KC * FINCH_PANEL_ROWS);
+    size_t n_groups = (g->n_panels + g->task_panels - 1) / g->task_panels;
+    size_t p0 = (task % n_groups) * g->task_panels;
+    size_t p1 = p0 + g->task_panels < g->n_panels ? p0 + g->task_panels : g->n_panels;
+    size_t t0 = (task / n_groups) * GEMM_TASK_TOKENS;
+    size_t t1 = t0 + GEMM_TASK_TOKENS < g->n ? t0 + GEMM_TASK_TOKENS : g->n;
+    for (size_t p = p0; p < p1; p++)
+        gemm_panel(g, p * FINCH_PANEL_ROWS, (p + 1 < p1 ? p + 1 : p) * FINCH_PANEL_ROWS, t0, t1, wp);
+}
+
+static finch_pack_fn pack_for(const finch_kernels *k, finch_dtype t) {
+    switch (t) {
+    case FINCH_F32: return k->pack_f32;
+    case FINCH_F16: return k->pack_f16;
+    case FINCH_BF16: return k->pack_bf16;
+    default: return NULL;
+    }
 }
 
 #if FINCH_BLAS
@@ -320,6 +528,67 @@ static finch_status check_weight(const finch_weight *w) {
     return FINCH_OK;
 }
 
+/* A small product costs less than waking the workers: the caller runs
+ * every task itself (the same tasks, so the same bits). */
+static finch_pool *pool_for(finch_pool *pool, size_t n, const finch_weight *w) {
+    return (double)w->rows * (double)w->cols * (double)n < SMALL_MATMUL_MACS ? NULL : pool;
+}
+
+/* Panels per task: up to GEMM_TASK_PANELS, fewer when that would leave
+ * fewer than four tasks per thread (the cut never changes a result). */
+static size_t task_panels_for(size_t n_panels, size_t threads) {
+    size_t per = n_panels / (4 * threads);
+    return per < 1 ? 1 : per > GEMM_TASK_PANELS ? GEMM_TASK_PANELS : per;
+}
+
+static finch_status run_packed(finch_pool *pool, const finch_kernels *k, float *out,
+                               const float *x, size_t n, const finch_weight *w) {
+    finch_pool *p = pool_for(pool, n, w);
+    size_t threads = finch_pool_threads(p);
+    gemm_job g = {pack_for(k, w->type), k->gemm, k->gemm_tokens, w->data,
+                  finch_row_bytes(w->type, w->cols), finch_row_bytes(w->type, 1), w->rows, w->cols, x, n, out,
+                  (w->rows + FINCH_PANEL_ROWS - 1) / FINCH_PANEL_ROWS, 1, NULL};
+    /* 128 KB per thread: too much for the stack of every caller. */
+    g.wp = finch_alloc(threads, GEMM_KC * FINCH_PANEL_ROWS * sizeof(float));
+    if (!g.wp) return FINCH_ERR_NOMEM;
+    g.task_panels = task_panels_for(g.n_panels, threads);
+    size_t n_groups = (g.n_panels + g.task_panels - 1) / g.task_panels;
+    size_t n_tok = (n + GEMM_TASK_TOKENS - 1) / GEMM_TASK_TOKENS;
+    finch_pool_run(p, n_groups * n_tok, gemm_task, &g);
+    free(g.wp);
+    return FINCH_OK;
+}
+
+static finch_status run_tiles(finch_pool *pool, const finch_kernels *k, float *out,
+                              const float *x, size_t n, const finch_weight *w) {
+    const finch_tile *tile;
+    switch (w->type) {
+    case FINCH_F16: tile = &k->tile_f16; break;
+    case FINCH_BF16: tile = &k->tile_bf16; break;
+    case FINCH_Q8_0: tile = &k->tile_q8_0; break;
+    default: tile = &k->tile_f32; break;
+    }
+    matmul_job j = {tile->fn, n == 1 ? tile->matvec_rows : tile->rows, tile->tokens, w->data,
+                    finch_row_bytes(w->type, w->cols),
+                    w->rows, w->cols, (const char *)x, w->cols * sizeof(float), n, out, 0, 0, 0};
+    void *xq = NULL;
+    if (w->type == FINCH_Q8_0) {
+        j.x_stride = j.w_stride; /* activations quantized to the same layout */
+        xq = finch_alloc(n, j.x_stride);
+        if (!xq) return FINCH_ERR_NOMEM;
+        quant_job q = {k->quantize_q8_0, x, w->cols, xq, j.x_stride};
+        finch_pool_run(n > 1 ? pool : NULL, n, quant_task, &q);
+        j.x = xq;
+    }
+    j.task_rows = task_rows_for(j.w_stride, n == 1 ? MATVEC_TASK_BYTES : TILE_TASK_BYTES, j.tile_rows);
+    j.task_tokens = n == 1 ? 1 : TILE_TASK_TOKENS - TILE_TASK_TOKENS % j.tile_tokens;
+    j.n_row_tasks = (w->rows + j.task_rows - 1) / j.task_rows;
+    size_t n_tok_tasks = (n + j.task_tokens - 1) / j.task_tokens;
+    finch_pool_run(pool_for(pool, n, w), j.n_row_tasks * n_tok_tasks, matmul_task, &j);
+    free(xq);
+    return FINCH_OK;
+}
+
 finch_status finch_matmul(finch_pool *pool, float *out, const float *x, size_t n,
                           const finch_weight *w) {
     finch_status st = check_weight(w);
@@ -333,58 +602,18 @@ finch_status finch_matmul(finch_pool *pool, float *out, const float *x, size_t n
         memset(out, 0, out_n * sizeof(float));
         return FINCH_OK;
     }
-
+    const finch_kernels *k = finch_kernels_get();
 #if FINCH_BLAS
-    if (w->type == FINCH_F32 && n > 1 && atomic_load(&use_blas)) {
+    if (n > 1 && blas_for(k, w->type)) {
         pthread_once(&blas_once, blas_init);
         blas_job b = {x, w->data, out, n, rows, cols};
         finch_pool_run(pool, (rows + BLAS_TASK_ROWS - 1) / BLAS_TASK_ROWS, blas_task, &b);
         return FINCH_OK;
     }
 #endif
-
-    const finch_kernels *k = finch_kernels_get();
-    matmul_job j = {0};
-    j.w = w->data;
-    j.w_stride = finch_row_bytes(w->type, cols);
-    j.rows = rows;
-    j.cols = cols;
-    j.x = (const char *)x;
-    j.x_stride = cols * sizeof(float);
-    j.n = n;
-    j.out = out;
-    j.tile_tokens = k->tile_tokens;
-    void *xq = NULL;
-    switch (w->type) {
-    case FINCH_F32: j.tile = k->tile_f32; break;
-    case FINCH_F16: j.tile = k->tile_f16; break;
-    case FINCH_BF16: j.tile = k->tile_bf16; break;
-    case FINCH_Q8_0: {
-        j.tile = k->tile_q8_0;
-        j.x_stride = j.w_stride; /* activations quantized to the same layout */
-        xq = finch_alloc(n, j.x_stride);
-        if (!xq) return FINCH_ERR_NOMEM;
-        quant_job q = {k->quantize_q8_0, x, cols, xq, j.x_stride};
-        finch_pool_run(n > 1 ? pool : NULL, n, quant_task, &q);
-        j.x = xq;
-        break;
-    }
-    }
-    if (n == 1) {
-        j.task_rows = task_rows_for(j.w_stride, MATVEC_TASK_BYTES, rows);
-        j.task_tokens = 1;
-    } else {
-        j.task_rows = task_rows_for(j.w_stride, GEMM_TASK_BYTES, rows);
-        j.task_tokens = GEMM_TASK_TOKENS;
-    }
-    j.n_row_tasks = (rows + j.task_rows - 1) / j.task_rows;
-    size_t n_tok_tasks = (n + j.task_tokens - 1) / j.task_tokens;
-    /* A small product costs less than waking the workers: the caller runs
-     * every task itself (the same tasks, so the same bits). */
-    bool small = (double)rows * (double)w->cols * (double)n < SMALL_MATMUL_MACS;
-    finch_pool_run(small ? NULL : pool, j.n_row_tasks * n_tok_tasks, matmul_task, &j);
-    free(xq);
-    return FINCH_OK;
+    if (n >= FINCH_GEMM_MIN_TOKENS && k->gemm_prefill && pack_for(k, w->type))
+        return run_packed(pool, k, out, x, n, w);
+    return run_tiles(pool, k, out, x, n, w);
 }
 
 /* The definition of a matmul: each W row converted to f32, then one f32
@@ -424,27 +653,57 @@ void finch_rmsnorm(float *out, const float *x, const float *w, size_t n, float e
 }
 
 void finch_silu_mul(float *gate, const float *up, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        float g = gate[i];
-        gate[i] = g / (1.0f + expf(-g)) * up[i];
-    }
+    finch_kernels_get()->silu_mul(gate, up, n);
 }
 
-/* Max-subtracted so that exp never overflows; sum in index order. */
-void finch_softmax(float *x, size_t n) {
+/* softmax(s * x), max-subtracted so that exp never overflows. */
+void finch_softmax_scaled(float *x, size_t n, float s) {
     if (n == 0) return;
-    float mx = x[0];
-    for (size_t i = 1; i < n; i++)
-        if (x[i] > mx) mx = x[i];
-    float sum = 0;
-    for (size_t i = 0; i < n; i++) {
-        x[i] = expf(x[i] - mx);
-        sum += x[i];
-    }
-    float inv = 1.0f / sum;
+    const finch_kernels *k = finch_kernels_get();
+    float mx = k->max(x, n);
+    float inv = 1.0f / k->exp_sum(x, n, s, s * mx);
     for (size_t i = 0; i < n; i++) x[i] *= inv;
 }
 
+void finch_softmax(float *x, size_t n) { finch_softmax_scaled(x, n, 1.0f); }
+
 void finch_axpy(float *y, float a, const float *x, size_t n) {
     finch_kernels_get()->axpy(y, a, x, n);
+}
+
+/* =============================================================== attention */
+
+size_t finch_attn_kpack_floats(size_t n_keys, size_t d) {
+    return (n_keys + FINCH_PANEL_ROWS - 1) / FINCH_PANEL_ROWS * FINCH_PANEL_ROWS * d;
+}
+
+void finch_attn_pack_keys(const float *k, size_t key0, size_t key1, size_t d, float *kp) {
+    const finch_kernels *kt = finch_kernels_get();
+    for (size_t j = key0; j < key1; j += FINCH_PANEL_ROWS) {
+        size_t nr = key1 - j < FINCH_PANEL_ROWS ? key1 - j : FINCH_PANEL_ROWS;
+        kt->pack_f32(k + j * d, d * sizeof(float), nr, 0, d, kp + j * d);
+    }
+}
+
+/* Scores against 32 keys at a time (packed), softmax per row, then the
+ * weighted sum of V rows, 32 output dimensions at a time: V rows are
+ * already the panel layout the GEMM reads (one row per key). */
+void finch_attn_rows(const float *kp, const float *v, size_t n_keys, size_t d, const float *q,
+                     size_t q_stride, size_t nq, float scale, float *scores, float *out,
+                     size_t out_stride) {
+    const finch_kernels *k = finch_kernels_get();
+    for (size_t i0 = 0; i0 < nq; i0 += k->gemm_tokens) {
+        size_t nt = nq - i0 < k->gemm_tokens ? nq - i0 : k->gemm_tokens;
+        const float *qi = q + i0 * q_stride;
+        float *si = scores + i0 * n_keys;
+        for (size_t j = 0; j < n_keys; j += FINCH_PANEL_ROWS) {
+            size_t nr = n_keys - j < FINCH_PANEL_ROWS ? n_keys - j : FINCH_PANEL_ROWS;
+            k->gemm(kp + j * d, FINCH_PANEL_ROWS, d, qi, q_stride, nt, si + j, n_keys, nr, true);
+        }
+        for (size_t i = 0; i < nt; i++) finch_softmax_scaled(si + i * n_keys, n_keys, scale);
+        for (size_t c = 0; c < d; c += FINCH_PANEL_ROWS) {
+            size_t nr = d - c < FINCH_PANEL_ROWS ? d - c : FINCH_PANEL_ROWS;
+            k->gemm(v + c, d, n_keys, si, n_keys, nt, out + i0 * out_stride + c, out_stride, nr, true);
+        }
+    }
 }

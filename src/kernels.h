@@ -34,15 +34,41 @@ finch_status finch_matmul(finch_pool *pool, float *out, const float *x, size_t n
 /* Reference: scalar, single-threaded, f32 accumulation in index order. */
 void finch_matmul_ref(float *out, const float *x, size_t n, const finch_weight *w);
 
-/* Use OpenBLAS cblas_sgemm for f32 prefill (when compiled with BLAS=1). */
-void finch_set_use_blas(bool on);
+/* OpenBLAS cblas_sgemm for f32 prefill (when compiled with BLAS=1):
+ * AUTO uses it only where it beats our own kernels (ISAs without a packed
+ * GEMM: AVX2, NEON, scalar); NEVER and ALWAYS force the choice (tests). */
+typedef enum { FINCH_BLAS_AUTO = 0, FINCH_BLAS_NEVER, FINCH_BLAS_ALWAYS } finch_blas_mode;
+void finch_set_blas_mode(finch_blas_mode mode);
+void finch_set_use_blas(bool on); /* ALWAYS or NEVER */
 bool finch_blas_available(void);
+/* Whether a prefill (n > 1) matmul with weights of type t runs on OpenBLAS
+ * under the current ISA and mode. */
+bool finch_prefill_uses_blas(finch_dtype t);
+/* One line naming the kernels in use, e.g. "avx512 (vnni for q8_0), own
+ * packed GEMM for prefill" (static storage). */
+const char *finch_kernels_describe(void);
 
 /* ---- elementwise ---- */
 void finch_rmsnorm(float *out, const float *x, const float *w, size_t n, float eps);
 void finch_silu_mul(float *gate, const float *up, size_t n); /* gate = silu(gate)*up */
 void finch_softmax(float *x, size_t n);
+void finch_softmax_scaled(float *x, size_t n, float s); /* softmax(s * x), s > 0 */
 void finch_axpy(float *y, float a, const float *x, size_t n); /* y += a*x */
+
+/* ---- attention ----
+ * Keys of one KV head (rows of d floats) are packed once per forward call,
+ * finch_attn_kpack_floats(n_keys, d) floats; key0 must be a multiple of 32
+ * (packing can be split between tasks at such boundaries). */
+size_t finch_attn_kpack_floats(size_t n_keys, size_t d);
+void finch_attn_pack_keys(const float *k, size_t key0, size_t key1, size_t d, float *kp);
+/* nq query rows (q_stride floats apart) that all see keys [0, n_keys):
+ *     out_i = sum_j softmax_j(scale * q_i . k_j) v_j
+ * v: n_keys rows of d floats; scores: scratch of nq * n_keys floats; out
+ * rows out_stride floats apart.  Each output does not depend on nq or on
+ * the other rows. */
+void finch_attn_rows(const float *kp, const float *v, size_t n_keys, size_t d, const float *q,
+                     size_t q_stride, size_t nq, float scale, float *scores, float *out,
+                     size_t out_stride);
 
 /* ---- thread pool: run fn(arg, i) for i in [0, n_tasks) ---- */
 finch_status finch_pool_new(size_t n_threads, finch_pool **out);
@@ -50,5 +76,9 @@ void finch_pool_free(finch_pool *p);
 size_t finch_pool_threads(const finch_pool *p);
 void finch_pool_run(finch_pool *p, size_t n_tasks, void (*fn)(void *arg, size_t task),
                     void *arg);
+/* Inside a task: the index of the thread running it, < finch_pool_threads
+ * of the run's pool (0 for the calling thread, and for runs without a
+ * pool).  For per-thread scratch; results must not depend on it. */
+size_t finch_pool_worker(void);
 
 #endif

@@ -255,15 +255,118 @@ static void scale_mul_avx2(float *out, const float *x, const float *w, float s, 
     for (; i < n; i++) out[i] = w[i] * (s * x[i]);
 }
 
+/* ---- packed GEMM for attention: 32 rows (4 vectors) x up to 2 tokens ---- */
+#define GEMM_TOKENS 2
+
+static ALWAYS_INLINE void gemm_tile(size_t T, const float *wp, size_t wps, size_t kc,
+                                    const float *x, size_t xs, float *c, size_t ldc, size_t nr,
+                                    bool first) {
+    __m256i m[4];
+    __m256 acc[4][GEMM_TOKENS];
+#pragma GCC unroll 4
+    for (size_t v = 0; v < 4; v++) {
+        size_t lo = v * LANES, left = nr > lo ? nr - lo : 0;
+        m[v] = tail_mask(left < LANES ? left : LANES); /* all lanes for 8 */
+#pragma GCC unroll 2
+        for (size_t j = 0; j < T; j++)
+            acc[v][j] = first ? _mm256_setzero_ps() : _mm256_maskload_ps(c + j * ldc + lo, m[v]);
+    }
+    for (size_t k = 0; k < kc; k++) {
+        __m256 w[4];
+#pragma GCC unroll 4
+        for (size_t v = 0; v < 4; v++) w[v] = _mm256_maskload_ps(wp + k * wps + v * LANES, m[v]);
+#pragma GCC unroll 2
+        for (size_t j = 0; j < T; j++) {
+            __m256 b = _mm256_set1_ps(x[j * xs + k]);
+#pragma GCC unroll 4
+            for (size_t v = 0; v < 4; v++) acc[v][j] = _mm256_fmadd_ps(w[v], b, acc[v][j]);
+        }
+    }
+#pragma GCC unroll 2
+    for (size_t j = 0; j < T; j++)
+#pragma GCC unroll 4
+        for (size_t v = 0; v < 4; v++) _mm256_maskstore_ps(c + j * ldc + v * LANES, m[v], acc[v][j]);
+}
+
+static void gemm_avx2(const float *wp, size_t wps, size_t kc, const float *x, size_t xs,
+                      size_t nt, float *c, size_t ldc, size_t nr, bool first) {
+    if (nt == 1) gemm_tile(1, wp, wps, kc, x, xs, c, ldc, nr, first);
+    else gemm_tile(2, wp, wps, kc, x, xs, c, ldc, nr, first);
+}
+
+/* ---- exp-based ops: finch_expf (kernels.c) on 8 lanes ---- */
+
+static ALWAYS_INLINE __m256 exp_ps(__m256 x) {
+    __m256 hi = _mm256_cmp_ps(x, _mm256_set1_ps(FINCH_EXP_HI), _CMP_GT_OQ);
+    __m256 lo = _mm256_cmp_ps(x, _mm256_set1_ps(FINCH_EXP_LO), _CMP_LT_OQ);
+    __m256 n = _mm256_floor_ps(_mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(FINCH_LOG2E)),
+                                             _mm256_set1_ps(0.5f)));
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(FINCH_EXP_C1), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(FINCH_EXP_C2), r);
+    __m256 z = _mm256_mul_ps(r, r);
+    __m256 y = _mm256_set1_ps(FINCH_EXP_P0);
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(FINCH_EXP_P1));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(FINCH_EXP_P2));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(FINCH_EXP_P3));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(FINCH_EXP_P4));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(FINCH_EXP_P5));
+    y = _mm256_add_ps(_mm256_fmadd_ps(y, z, r), _mm256_set1_ps(1.0f));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    y = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+    y = _mm256_blendv_ps(y, _mm256_set1_ps(INFINITY), hi);
+    return _mm256_andnot_ps(lo, y);
+}
+
+static float exp_sum_avx2(float *x, size_t n, float s, float m) {
+    __m256 vs = _mm256_set1_ps(s), vm = _mm256_set1_ps(m), sum = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + LANES <= n; i += LANES) {
+        __m256 e = exp_ps(_mm256_sub_ps(_mm256_mul_ps(vs, _mm256_loadu_ps(x + i)), vm));
+        _mm256_storeu_ps(x + i, e);
+        sum = _mm256_add_ps(sum, e);
+    }
+    float total = hsum(sum);
+    return total + finch_exp_sum_generic(x + i, n - i, s, m); /* the last n % 8 */
+}
+
+static float max_avx2(const float *x, size_t n) {
+    __m256 m = _mm256_set1_ps(x[0]);
+    size_t i = 0;
+    for (; i + LANES <= n; i += LANES) m = _mm256_max_ps(m, _mm256_loadu_ps(x + i));
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    float r = _mm_cvtss_f32(h);
+    for (; i < n; i++) r = x[i] > r ? x[i] : r;
+    return r;
+}
+
+static void silu_mul_avx2(float *gate, const float *up, size_t n) {
+    size_t i = 0;
+    for (; i + LANES <= n; i += LANES) {
+        __m256 g = _mm256_loadu_ps(gate + i);
+        __m256 e = exp_ps(_mm256_sub_ps(_mm256_setzero_ps(), g));
+        __m256 sg = _mm256_div_ps(g, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+        _mm256_storeu_ps(gate + i, _mm256_mul_ps(sg, _mm256_loadu_ps(up + i)));
+    }
+    finch_silu_mul_generic(gate + i, up + i, n - i);
+}
+
 const finch_kernels finch_kernels_avx2 = {
     .isa = FINCH_ISA_AVX2,
-    .tile_tokens = TOKENS,
-    .tile_f32 = tile_f32_avx2,
-    .tile_f16 = tile_f16_avx2,
-    .tile_bf16 = tile_bf16_avx2,
-    .tile_q8_0 = tile_q8_0_avx2,
+    .tile_f32 = {tile_f32_avx2, FINCH_TILE_ROWS, TOKENS, FINCH_TILE_ROWS},
+    .tile_f16 = {tile_f16_avx2, FINCH_TILE_ROWS, TOKENS, FINCH_TILE_ROWS},
+    .tile_bf16 = {tile_bf16_avx2, FINCH_TILE_ROWS, TOKENS, FINCH_TILE_ROWS},
+    .tile_q8_0 = {tile_q8_0_avx2, FINCH_TILE_ROWS, TOKENS, FINCH_TILE_ROWS},
+    .gemm_prefill = false, /* prefill: the lane-order tiles, or OpenBLAS for f32 */
+    .gemm_tokens = GEMM_TOKENS,
+    .pack_f32 = finch_pack_f32_generic,
+    .gemm = gemm_avx2,
     .quantize_q8_0 = quantize_q8_0_avx2,
     .dot_f32 = dot_f32_avx2,
     .axpy = axpy_avx2,
     .scale_mul = scale_mul_avx2,
+    .exp_sum = exp_sum_avx2,
+    .max = max_avx2,
+    .silu_mul = silu_mul_avx2,
 };

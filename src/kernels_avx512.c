@@ -2,24 +2,32 @@
  *
  * Compiled with -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c;
  * kernels.c only calls into this file when cpuid says the CPU (and OS)
- * support all of them.  Each loop mirrors its scalar twin in kernels.c;
- * the lane layout every output follows is described in kernels_internal.h
- * (16 lanes here; the last partial vector is a masked, zero-filled load). */
+ * support all of them (and the VNNI tile only when it says VNNI too).
+ *
+ * Two matmul inner loops (kernels_internal.h): decode and small batches
+ * run the lane-order tiles (4 W rows x up to 6 tokens, one accumulator per
+ * output); prefill of F32/F16/BF16 packs W into column-major f32 panels
+ * once per call and runs a 32-row x 12-token register tile on them (24 FMAs
+ * per 2 vector loads and 12 broadcasts, where the 4 x 6 lane tile needs 10
+ * vector loads, and no horizontal sums).  Q8_0 uses the lane order always
+ * (exact integer sums per block), on VNNI where the CPU has it. */
 #include "kernels_internal.h"
 
 #include <immintrin.h>
+#include <math.h>
 
 #define LANES 16
-#define TOKENS 6 /* 4 x 6 accumulators + 4 weights + 1 activation: 29 of 32 registers */
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
 /* Lanes [0, n) set, n < 16. */
 static inline __mmask16 tail_mask(size_t n) { return (__mmask16)((1u << n) - 1); }
+/* Lanes [0, min(n, 16)) set. */
+static inline __mmask16 lanes_mask(size_t n) { return n >= LANES ? 0xFFFF : tail_mask(n); }
 
 /* ------------------------------------------------------ float-like weights */
 
 /* 16 weights of `row` from column c as f32.  `t` is a constant once the
- * tile is inlined into its per-dtype wrapper, so the switch folds away. */
+ * caller is inlined into its per-dtype wrapper, so the switch folds away. */
 static ALWAYS_INLINE __m512 load_w(finch_dtype t, const void *row, size_t c) {
     switch (t) {
     case FINCH_F16:
@@ -43,17 +51,25 @@ static ALWAYS_INLINE __m512 load_w_tail(finch_dtype t, const void *row, size_t c
     }
 }
 
-/* A 4-row x T-token register tile (T <= 6): 4*T accumulators of 16 lanes.  Each step
- * loads (and converts) 4 weight vectors once and reuses them for T tokens,
- * which is what makes prefill cheaper per token than T matvecs. */
-static ALWAYS_INLINE void tile_float(finch_dtype t, size_t T, const void *w, size_t ws,
+/* ---- lane-order tile: decode and small batches (kernels_internal.h) ---- */
+#define TOKENS 6 /* 4 x 6 accumulators + 4 weights + 1 activation: 29 of 32 registers */
+/* A matvec streams 8 rows at once: twice the misses in flight per core of
+ * the 4-row tile, with registers to spare at one token.  (Rows never
+ * change how an output is summed, so the tile sizes may differ.) */
+#define MATVEC_ROWS 8
+
+/* An R-row x T-token register tile (R <= 8, T <= 6): R*T accumulators of
+ * 16 lanes.  Each step loads (and converts) R weight vectors once and
+ * reuses them for T tokens, which is what makes prefill cheaper per token
+ * than T matvecs. */
+static ALWAYS_INLINE void tile_float(finch_dtype t, size_t R, size_t T, const void *w, size_t ws,
                                      size_t nr, const void *x, size_t xs, size_t cols,
                                      float *out, size_t ldo) {
-    const void *wr[FINCH_TILE_ROWS];
+    const void *wr[MATVEC_ROWS];
     const float *xt[TOKENS];
-    __m512 acc[FINCH_TILE_ROWS][TOKENS];
-#pragma GCC unroll 4
-    for (size_t r = 0; r < FINCH_TILE_ROWS; r++) {
+    __m512 acc[MATVEC_ROWS][TOKENS];
+#pragma GCC unroll 8
+    for (size_t r = 0; r < R; r++) {
         wr[r] = finch_tile_row(w, ws, r, nr);
 #pragma GCC unroll 6
         for (size_t j = 0; j < T; j++) acc[r][j] = _mm512_setzero_ps();
@@ -65,57 +81,247 @@ static ALWAYS_INLINE void tile_float(finch_dtype t, size_t T, const void *w, siz
     size_t c = 0;
     for (; c + LANES <= cols; c += LANES) {
         if (T == 1 && (c * wsize) % 64 == 0) { /* matvec: one hint per line */
-#pragma GCC unroll 4
-            for (size_t r = 0; r < FINCH_TILE_ROWS; r++)
+#pragma GCC unroll 8
+            for (size_t r = 0; r < R; r++)
                 finch_prefetch((const char *)wr[r] + c * wsize + FINCH_PREFETCH_BYTES);
         }
-        __m512 wv[FINCH_TILE_ROWS];
-#pragma GCC unroll 4
-        for (size_t r = 0; r < FINCH_TILE_ROWS; r++) wv[r] = load_w(t, wr[r], c);
+        __m512 wv[MATVEC_ROWS];
+#pragma GCC unroll 8
+        for (size_t r = 0; r < R; r++) wv[r] = load_w(t, wr[r], c);
 #pragma GCC unroll 6
         for (size_t j = 0; j < T; j++) {
             __m512 xv = _mm512_loadu_ps(xt[j] + c);
-#pragma GCC unroll 4
-            for (size_t r = 0; r < FINCH_TILE_ROWS; r++)
-                acc[r][j] = _mm512_fmadd_ps(wv[r], xv, acc[r][j]);
+#pragma GCC unroll 8
+            for (size_t r = 0; r < R; r++) acc[r][j] = _mm512_fmadd_ps(wv[r], xv, acc[r][j]);
         }
     }
     if (c < cols) {
         __mmask16 m = tail_mask(cols - c);
-        __m512 wv[FINCH_TILE_ROWS];
-#pragma GCC unroll 4
-        for (size_t r = 0; r < FINCH_TILE_ROWS; r++) wv[r] = load_w_tail(t, wr[r], c, m);
+        __m512 wv[MATVEC_ROWS];
+#pragma GCC unroll 8
+        for (size_t r = 0; r < R; r++) wv[r] = load_w_tail(t, wr[r], c, m);
 #pragma GCC unroll 6
         for (size_t j = 0; j < T; j++) {
             __m512 xv = _mm512_maskz_loadu_ps(m, xt[j] + c);
-#pragma GCC unroll 4
-            for (size_t r = 0; r < FINCH_TILE_ROWS; r++)
-                acc[r][j] = _mm512_fmadd_ps(wv[r], xv, acc[r][j]);
+#pragma GCC unroll 8
+            for (size_t r = 0; r < R; r++) acc[r][j] = _mm512_fmadd_ps(wv[r], xv, acc[r][j]);
         }
     }
 #pragma GCC unroll 6
     for (size_t j = 0; j < T; j++)
-        for (size_t r = 0; r < nr; r++) out[j * ldo + r] = _mm512_reduce_add_ps(acc[r][j]);
+        for (size_t r = 0; r < nr && r < R; r++) out[j * ldo + r] = _mm512_reduce_add_ps(acc[r][j]);
 }
 
-/* One wrapper per dtype: the token count picks a fully unrolled tile. */
+/* One wrapper per dtype: one token runs the 8-row matvec tile (up to 8
+ * rows), more tokens a 4-row tile (up to 4 rows), the token count picking
+ * a fully unrolled one. */
 #define TILE_WRAPPER(name, dtype)                                                            \
     static void name(const void *w, size_t ws, size_t nr, const void *x, size_t xs,         \
                      size_t nt, size_t cols, float *out, size_t ldo) {                      \
         switch (nt) {                                                                        \
-        case 1: tile_float(dtype, 1, w, ws, nr, x, xs, cols, out, ldo); break;              \
-        case 2: tile_float(dtype, 2, w, ws, nr, x, xs, cols, out, ldo); break;              \
-        case 3: tile_float(dtype, 3, w, ws, nr, x, xs, cols, out, ldo); break;              \
-        case 4: tile_float(dtype, 4, w, ws, nr, x, xs, cols, out, ldo); break;              \
-        case 5: tile_float(dtype, 5, w, ws, nr, x, xs, cols, out, ldo); break;              \
-        default: tile_float(dtype, 6, w, ws, nr, x, xs, cols, out, ldo); break;             \
+        case 1: tile_float(dtype, MATVEC_ROWS, 1, w, ws, nr, x, xs, cols, out, ldo); break; \
+        case 2: tile_float(dtype, 4, 2, w, ws, nr, x, xs, cols, out, ldo); break;           \
+        case 3: tile_float(dtype, 4, 3, w, ws, nr, x, xs, cols, out, ldo); break;           \
+        case 4: tile_float(dtype, 4, 4, w, ws, nr, x, xs, cols, out, ldo); break;           \
+        case 5: tile_float(dtype, 4, 5, w, ws, nr, x, xs, cols, out, ldo); break;           \
+        default: tile_float(dtype, 4, 6, w, ws, nr, x, xs, cols, out, ldo); break;          \
         }                                                                                    \
     }
 TILE_WRAPPER(tile_f32_avx512, FINCH_F32)
 TILE_WRAPPER(tile_f16_avx512, FINCH_F16)
 TILE_WRAPPER(tile_bf16_avx512, FINCH_BF16)
 
+/* ---- packing: W block -> column-major f32 panel ----
+ *
+ * Full 16 x 16 blocks go through pack_block16 below; the edges (a panel of
+ * fewer than 16 rows, the last columns) through this general transpose:
+ * v[i] = 16 columns of row i  ->  v[c] = column c of the 16 rows.
+ * Pairs of rows, then quads (64-bit unpacks) give, per 128-bit lane L,
+ * rows 4q..4q+3 of column 4L+c' in u[4q+c']; two rounds of 128-bit
+ * shuffles then gather lane L of u[c'], u[4+c'], u[8+c'], u[12+c']. */
+static ALWAYS_INLINE void transpose16(__m512 v[16]) {
+    __m512 t[16], u[16];
+#pragma GCC unroll 8
+    for (int p = 0; p < 8; p++) {
+        t[2 * p] = _mm512_unpacklo_ps(v[2 * p], v[2 * p + 1]);
+        t[2 * p + 1] = _mm512_unpackhi_ps(v[2 * p], v[2 * p + 1]);
+    }
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; q++) {
+        __m512d a = _mm512_castps_pd(t[4 * q]), b = _mm512_castps_pd(t[4 * q + 1]);
+        __m512d c = _mm512_castps_pd(t[4 * q + 2]), d = _mm512_castps_pd(t[4 * q + 3]);
+        u[4 * q + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        u[4 * q + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        u[4 * q + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        u[4 * q + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; c++) {
+        __m512 s0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44);  /* A0 A1 B0 B1 */
+        __m512 s1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xEE);  /* A2 A3 B2 B3 */
+        __m512 s2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44);
+        __m512 s3 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xEE);
+        v[c] = _mm512_shuffle_f32x4(s0, s2, 0x88);      /* lane 0 of A, B, C, D */
+        v[4 + c] = _mm512_shuffle_f32x4(s0, s2, 0xDD);  /* lane 1 */
+        v[8 + c] = _mm512_shuffle_f32x4(s1, s3, 0x88);  /* lane 2 */
+        v[12 + c] = _mm512_shuffle_f32x4(s1, s3, 0xDD); /* lane 3 */
+    }
+}
+
+/* Columns [c, c+16) of 16 rows starting at row0 (ws bytes apart; rows past
+ * nr repeat row nr-1), transposed: v[k] = column c+k.  Columns past `cols`
+ * are zero (and never used).  The row address advances by adding ws, which
+ * keeps the general registers free (a table of 16 row pointers spills). */
+static ALWAYS_INLINE void load_cols(finch_dtype t, const char *row0, size_t ws, size_t nr,
+                                    size_t c, size_t cols, __m512 v[16]) {
+    const char *q = row0;
+    if (c + LANES <= cols) {
+#pragma GCC unroll 16
+        for (size_t i = 0; i < 16; i++) {
+            v[i] = load_w(t, q, c);
+            q += i + 1 < nr ? ws : 0;
+        }
+    } else {
+        __mmask16 m = tail_mask(cols - c);
+#pragma GCC unroll 16
+        for (size_t i = 0; i < 16; i++) {
+            v[i] = load_w_tail(t, q, c, m);
+            q += i + 1 < nr ? ws : 0;
+        }
+    }
+    transpose16(v);
+}
+
+
+
+/* Columns [c, c+4) of rows p, p + s4, p + 2 s4, p + 3 s4 as f32, one row
+ * per 128-bit lane: merge-masked broadcast loads do this part of the
+ * transpose on the load ports instead of the shuffle units. */
+static ALWAYS_INLINE __m512 load_quad(finch_dtype t, const char *p, size_t s4, size_t c) {
+    if (t == FINCH_F32) {
+        const float *f = (const float *)p + c;
+        __m512 z = _mm512_castps128_ps512(_mm_loadu_ps(f));
+        z = _mm512_mask_broadcast_f32x4(z, 0x00F0, _mm_loadu_ps((const float *)((const char *)f + s4)));
+        z = _mm512_mask_broadcast_f32x4(z, 0x0F00, _mm_loadu_ps((const float *)((const char *)f + 2 * s4)));
+        return _mm512_mask_broadcast_f32x4(z, 0xF000, _mm_loadu_ps((const float *)((const char *)f + 3 * s4)));
+    }
+    const char *h = p + c * sizeof(uint16_t);
+    __m256i v = _mm256_castsi128_si256(_mm_loadl_epi64((const __m128i *)h));
+    v = _mm256_mask_broadcastq_epi64(v, 0x2, _mm_loadl_epi64((const __m128i *)(h + s4)));
+    v = _mm256_mask_broadcastq_epi64(v, 0x4, _mm_loadl_epi64((const __m128i *)(h + 2 * s4)));
+    v = _mm256_mask_broadcastq_epi64(v, 0x8, _mm_loadl_epi64((const __m128i *)(h + 3 * s4)));
+    if (t == FINCH_F16) return _mm512_cvtph_ps(v);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16));
+}
+
+/* A full 16 x 16 block (16 rows from row0, columns [c, c+16)) into the
+ * panel: lane L of quad i holds row 4L + i, so one 4 x 4 transpose inside
+ * the 128-bit lanes (8 shuffles per 4 columns, against 16 for
+ * transpose16) leaves column k with rows 0..15 in order. */
+static ALWAYS_INLINE void pack_block16(finch_dtype t, const char *row0, size_t ws, size_t c,
+                                       float *wp) {
+    const size_t s4 = 4 * ws;
+#pragma GCC unroll 4
+    for (size_t q = 0; q < 4; q++) {
+        __m512 z0 = load_quad(t, row0, s4, c + 4 * q), z1 = load_quad(t, row0 + ws, s4, c + 4 * q);
+        __m512 z2 = load_quad(t, row0 + 2 * ws, s4, c + 4 * q);
+        __m512 z3 = load_quad(t, row0 + 3 * ws, s4, c + 4 * q);
+        __m512d t0 = _mm512_castps_pd(_mm512_unpacklo_ps(z0, z1));
+        __m512d t1 = _mm512_castps_pd(_mm512_unpackhi_ps(z0, z1));
+        __m512d t2 = _mm512_castps_pd(_mm512_unpacklo_ps(z2, z3));
+        __m512d t3 = _mm512_castps_pd(_mm512_unpackhi_ps(z2, z3));
+        float *o = wp + 4 * q * FINCH_PANEL_ROWS;
+        _mm512_storeu_ps(o, _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2)));
+        _mm512_storeu_ps(o + FINCH_PANEL_ROWS, _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2)));
+        _mm512_storeu_ps(o + 2 * FINCH_PANEL_ROWS, _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3)));
+        _mm512_storeu_ps(o + 3 * FINCH_PANEL_ROWS, _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3)));
+    }
+}
+
+static ALWAYS_INLINE void pack_panel(finch_dtype t, const void *w, size_t ws, size_t nr,
+                                     size_t k0, size_t kc, float *wp) {
+    for (size_t h = 0; h < FINCH_PANEL_ROWS / LANES; h++) {
+        float *wh = wp + h * LANES;
+        if (h * LANES >= nr) { /* a short panel: defined lanes, never stored */
+            for (size_t k = 0; k < kc; k++)
+                _mm512_storeu_ps(wh + k * FINCH_PANEL_ROWS, _mm512_setzero_ps());
+            continue;
+        }
+        const char *row0 = (const char *)w + h * LANES * ws;
+        size_t k = 0;
+        if (nr - h * LANES >= LANES)
+            for (; k + LANES <= kc; k += LANES) pack_block16(t, row0, ws, k0 + k, wh + k * FINCH_PANEL_ROWS);
+        for (; k < kc; k += LANES) { /* short rows or the last columns */
+            __m512 v[16];
+            load_cols(t, row0, ws, nr - h * LANES, k0 + k, k0 + kc, v);
+            size_t nc = kc - k < LANES ? kc - k : LANES;
+            for (size_t i = 0; i < nc; i++) _mm512_storeu_ps(wh + (k + i) * FINCH_PANEL_ROWS, v[i]);
+        }
+    }
+}
+
+static void pack_f32_avx512(const void *w, size_t ws, size_t nr, size_t k0, size_t kc, float *wp) {
+    pack_panel(FINCH_F32, w, ws, nr, k0, kc, wp);
+}
+static void pack_f16_avx512(const void *w, size_t ws, size_t nr, size_t k0, size_t kc, float *wp) {
+    pack_panel(FINCH_F16, w, ws, nr, k0, kc, wp);
+}
+static void pack_bf16_avx512(const void *w, size_t ws, size_t nr, size_t k0, size_t kc, float *wp) {
+    pack_panel(FINCH_BF16, w, ws, nr, k0, kc, wp);
+}
+
+/* ---- packed GEMM register tile: 32 rows x up to 12 tokens ---- */
+#define GEMM_TOKENS 12 /* 24 accumulators + 2 weights + broadcasts: 32 registers */
+
+static ALWAYS_INLINE void gemm_tile(size_t T, const float *wp, size_t wps, size_t kc,
+                                    const float *x, size_t xs, float *c, size_t ldc, size_t nr,
+                                    bool first) {
+    __mmask16 m0 = lanes_mask(nr), m1 = nr > LANES ? lanes_mask(nr - LANES) : 0;
+    __m512 a0[GEMM_TOKENS], a1[GEMM_TOKENS];
+#pragma GCC unroll 12
+    for (size_t j = 0; j < T; j++) {
+        a0[j] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m0, c + j * ldc);
+        a1[j] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m1, c + j * ldc + LANES);
+    }
+    /* Token j's activations at xq[j / 3] + (j % 3) * xs: four pointers
+     * and two strides fit the general registers, twelve pointers do not. */
+    const float *xq[4] = {x, x + 3 * xs, x + 6 * xs, x + 9 * xs};
+    const size_t xs2 = 2 * xs;
+    for (size_t k = 0; k < kc; k++) {
+        __m512 w0 = _mm512_maskz_loadu_ps(m0, wp);
+        __m512 w1 = _mm512_maskz_loadu_ps(m1, wp + LANES);
+        wp += wps;
+#pragma GCC unroll 12
+        for (size_t j = 0; j < T; j++) {
+            const float *p = xq[j / 3];
+            __m512 b = _mm512_set1_ps(j % 3 == 0 ? p[0] : j % 3 == 1 ? p[xs] : p[xs2]);
+            a0[j] = _mm512_fmadd_ps(w0, b, a0[j]);
+            a1[j] = _mm512_fmadd_ps(w1, b, a1[j]);
+        }
+#pragma GCC unroll 4
+        for (size_t q = 0; q < 4; q++) xq[q]++;
+    }
+#pragma GCC unroll 12
+    for (size_t j = 0; j < T; j++) {
+        _mm512_mask_storeu_ps(c + j * ldc, m0, a0[j]);
+        _mm512_mask_storeu_ps(c + j * ldc + LANES, m1, a1[j]);
+    }
+}
+
+static void gemm_avx512(const float *wp, size_t wps, size_t kc, const float *x, size_t xs,
+                        size_t nt, float *c, size_t ldc, size_t nr, bool first) {
+    switch (nt) {
+#define GEMM_CASE(T) case T: gemm_tile(T, wp, wps, kc, x, xs, c, ldc, nr, first); break;
+        GEMM_CASE(1) GEMM_CASE(2) GEMM_CASE(3) GEMM_CASE(4) GEMM_CASE(5) GEMM_CASE(6)
+        GEMM_CASE(7) GEMM_CASE(8) GEMM_CASE(9) GEMM_CASE(10) GEMM_CASE(11)
+        default: gemm_tile(GEMM_TOKENS, wp, wps, kc, x, xs, c, ldc, nr, first); break;
+#undef GEMM_CASE
+    }
+}
+
 /* -------------------------------------------------------------------- Q8_0 */
+
+#define Q8_TOKENS 6 /* 4 x 6 accumulators + 4 x 3 weight registers + x: 32 registers */
 
 /* Two Q8_0 blocks side by side in one register: quants of block b in the
  * low 256 bits, block b+1 (or zeros, for an odd last block) in the high. */
@@ -126,84 +332,117 @@ static ALWAYS_INLINE __m512i load_q2(const finch_block_q8_0 *b, bool pair) {
                               _mm256_loadu_si256((const __m256i *)b[1].qs), 1);
 }
 
-/* The matching scales: d of block b in lanes 0-7, of block b+1 in 8-15. */
+/* The matching scales: d of block b in lanes 0-7, of block b+1 in 8-15.
+ * A pair of blocks is 68 bytes, so one 64-byte load holds both scales
+ * (f16 words 0 and 17): one permute puts them in place for one widening
+ * conversion (where two scalar loads, conversions, broadcasts and a blend
+ * cost twice the instructions in the matvec's hot loop).  A lone last block
+ * reads only its own 34 bytes. */
 static ALWAYS_INLINE __m512 load_d2(const finch_block_q8_0 *b, bool pair) {
-    __m512 lo = _mm512_set1_ps(_cvtsh_ss(b[0].d));
-    __m512 hi = pair ? _mm512_set1_ps(_cvtsh_ss(b[1].d)) : _mm512_setzero_ps();
-    return _mm512_mask_blend_ps(0xFF00, lo, hi);
+    if (!pair) {
+        __m512 lo = _mm512_set1_ps(_cvtsh_ss(b[0].d));
+        return _mm512_maskz_mov_ps(0x00FF, lo);
+    }
+    const __m512i idx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                         17, 17, 17, 17, 17, 17, 17, 17, 0, 0, 0, 0, 0, 0, 0, 0);
+    __m512i d = _mm512_permutexvar_epi16(idx, _mm512_loadu_si512(b));
+    return _mm512_cvtph_ps(_mm512_castsi512_si256(d));
 }
 
 /* Integer dot of a pair of blocks, as 16 lanes of 4-product sums.  There is
  * no signed x signed byte multiply, so (as in ggml) multiply |w| (unsigned)
  * by x with w's sign moved onto it: vpmaddubsw then vpmaddwd with ones.
  * Quants are in [-127, 127], so the 16-bit pair sums cannot saturate. */
-static ALWAYS_INLINE __m512i dot_q2(__m512i wabs, __mmask64 wneg, __m512i xq) {
-    __m512i xs = _mm512_mask_sub_epi8(xq, wneg, _mm512_setzero_si512(), xq);
-    __m512i p16 = _mm512_maddubs_epi16(wabs, xs);
+static ALWAYS_INLINE __m512i dot_q2(__m512i wq, __m512i xq) {
+    __m512i xs = _mm512_mask_sub_epi8(xq, _mm512_movepi8_mask(wq), _mm512_setzero_si512(), xq);
+    __m512i p16 = _mm512_maddubs_epi16(_mm512_abs_epi8(wq), xs);
     return _mm512_madd_epi16(p16, _mm512_set1_epi16(1));
 }
 
-static ALWAYS_INLINE void tile_q8_0(size_t T, const void *w, size_t ws, size_t nr,
+/* The same lane sums with VNNI: vpdpbusd multiplies unsigned by signed
+ * bytes, so feed it x + 128 (unsigned) and subtract 128 * sum(w), which is
+ * computed once per weight block and shared by the tile's tokens:
+ * sum (x + 128) w - 128 sum w = sum x w, exactly (|sums| < 2^17). */
+#define VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
+
+/* The body of both Q8_0 tiles, which differ only in the integer dot:
+ * DOT_SETUP prepares row r's weights once per block pair (shared by the
+ * tile's tokens), DOT gives the 16 exact lane sums of row r and token j. */
+#define Q8_TILE_BODY(DOT_SETUP, DOT)                                                           \
+    const finch_block_q8_0 *wr[MATVEC_ROWS], *xt[Q8_TOKENS];                                   \
+    __m512 acc[MATVEC_ROWS][Q8_TOKENS];                                                        \
+    _Pragma("GCC unroll 8") for (size_t r = 0; r < R; r++) {                                   \
+        wr[r] = finch_tile_row(w, ws, r, nr);                                                  \
+        _Pragma("GCC unroll 6") for (size_t j = 0; j < T; j++) acc[r][j] = _mm512_setzero_ps(); \
+    }                                                                                          \
+    _Pragma("GCC unroll 6") for (size_t j = 0; j < T; j++)                                     \
+        xt[j] = (const void *)((const char *)x + j * xs);                                      \
+    size_t nb = cols / FINCH_QK8_0;                                                            \
+    for (size_t b = 0; b < nb; b += 2) {                                                       \
+        bool pair = b + 1 < nb;                                                                \
+        if (T == 1) { /* matvec: a block pair spans up to two lines per row */                 \
+            _Pragma("GCC unroll 8") for (size_t r = 0; r < R; r++) {                           \
+                finch_prefetch((const char *)(wr[r] + b) + FINCH_PREFETCH_BYTES);              \
+                finch_prefetch((const char *)(wr[r] + b) + FINCH_PREFETCH_BYTES + 64);         \
+            }                                                                                  \
+        }                                                                                      \
+        __m512i wq[MATVEC_ROWS], wc[MATVEC_ROWS];                                              \
+        __m512 dw[MATVEC_ROWS];                                                                \
+        (void)wc; /* unused by the plain AVX-512 dot */                                        \
+        _Pragma("GCC unroll 8") for (size_t r = 0; r < R; r++) {                               \
+            wq[r] = load_q2(wr[r] + b, pair);                                                  \
+            DOT_SETUP;                                                                         \
+            dw[r] = load_d2(wr[r] + b, pair);                                                  \
+        }                                                                                      \
+        _Pragma("GCC unroll 6") for (size_t j = 0; j < T; j++) {                               \
+            __m512i xq = load_q2(xt[j] + b, pair);                                             \
+            __m512 dx = load_d2(xt[j] + b, pair);                                              \
+            _Pragma("GCC unroll 8") for (size_t r = 0; r < R; r++) {                           \
+                __m512 s = _mm512_cvtepi32_ps(DOT);                                            \
+                acc[r][j] = _mm512_fmadd_ps(s, _mm512_mul_ps(dw[r], dx), acc[r][j]);           \
+            }                                                                                  \
+        }                                                                                      \
+    }                                                                                          \
+    _Pragma("GCC unroll 6") for (size_t j = 0; j < T; j++)                                     \
+        for (size_t r = 0; r < nr && r < R; r++) out[j * ldo + r] = _mm512_reduce_add_ps(acc[r][j]);
+
+static ALWAYS_INLINE void tile_q8_0(size_t R, size_t T, const void *w, size_t ws, size_t nr,
                                     const void *x, size_t xs, size_t cols, float *out,
                                     size_t ldo) {
-    const finch_block_q8_0 *wr[FINCH_TILE_ROWS], *xt[TOKENS];
-    __m512 acc[FINCH_TILE_ROWS][TOKENS];
-#pragma GCC unroll 4
-    for (size_t r = 0; r < FINCH_TILE_ROWS; r++) {
-        wr[r] = finch_tile_row(w, ws, r, nr);
-#pragma GCC unroll 6
-        for (size_t j = 0; j < T; j++) acc[r][j] = _mm512_setzero_ps();
-    }
-#pragma GCC unroll 6
-    for (size_t j = 0; j < T; j++) xt[j] = (const void *)((const char *)x + j * xs);
-
-    size_t nb = cols / FINCH_QK8_0;
-    for (size_t b = 0; b < nb; b += 2) {
-        bool pair = b + 1 < nb;
-        if (T == 1) { /* matvec: a block pair spans up to two lines per row */
-#pragma GCC unroll 4
-            for (size_t r = 0; r < FINCH_TILE_ROWS; r++) {
-                finch_prefetch((const char *)(wr[r] + b) + FINCH_PREFETCH_BYTES);
-                finch_prefetch((const char *)(wr[r] + b) + FINCH_PREFETCH_BYTES + 64);
-            }
-        }
-        __m512i wabs[FINCH_TILE_ROWS];
-        __mmask64 wneg[FINCH_TILE_ROWS];
-        __m512 dw[FINCH_TILE_ROWS];
-#pragma GCC unroll 4
-        for (size_t r = 0; r < FINCH_TILE_ROWS; r++) {
-            __m512i q = load_q2(wr[r] + b, pair);
-            wabs[r] = _mm512_abs_epi8(q);
-            wneg[r] = _mm512_movepi8_mask(q);
-            dw[r] = load_d2(wr[r] + b, pair);
-        }
-#pragma GCC unroll 6
-        for (size_t j = 0; j < T; j++) {
-            __m512i xq = load_q2(xt[j] + b, pair);
-            __m512 dx = load_d2(xt[j] + b, pair);
-#pragma GCC unroll 4
-            for (size_t r = 0; r < FINCH_TILE_ROWS; r++) {
-                __m512 s = _mm512_cvtepi32_ps(dot_q2(wabs[r], wneg[r], xq));
-                acc[r][j] = _mm512_fmadd_ps(s, _mm512_mul_ps(dw[r], dx), acc[r][j]);
-            }
-        }
-    }
-#pragma GCC unroll 6
-    for (size_t j = 0; j < T; j++)
-        for (size_t r = 0; r < nr; r++) out[j * ldo + r] = _mm512_reduce_add_ps(acc[r][j]);
+    Q8_TILE_BODY((void)0, dot_q2(wq[r], xq))
 }
 
-static void tile_q8_0_avx512(const void *w, size_t ws, size_t nr, const void *x, size_t xs,
-                             size_t nt, size_t cols, float *out, size_t ldo) {
-    switch (nt) {
-    case 1: tile_q8_0(1, w, ws, nr, x, xs, cols, out, ldo); break;
-    case 2: tile_q8_0(2, w, ws, nr, x, xs, cols, out, ldo); break;
-    case 3: tile_q8_0(3, w, ws, nr, x, xs, cols, out, ldo); break;
-    case 4: tile_q8_0(4, w, ws, nr, x, xs, cols, out, ldo); break;
-    case 5: tile_q8_0(5, w, ws, nr, x, xs, cols, out, ldo); break;
-    default: tile_q8_0(6, w, ws, nr, x, xs, cols, out, ldo); break;
-    }
+static VNNI ALWAYS_INLINE __m512i dot_q2_vnni(__m512i wq, __m512i wcorr, __m512i xq) {
+    __m512i xu = _mm512_xor_si512(xq, _mm512_set1_epi8((char)0x80));
+    return _mm512_dpbusd_epi32(wcorr, xu, wq);
 }
+/* -128 * (sum of w) per lane: the start value of dot_q2_vnni's sums. */
+static VNNI ALWAYS_INLINE __m512i q2_corr(__m512i wq) {
+    __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8((char)0x80), wq);
+    return _mm512_sub_epi32(_mm512_setzero_si512(), s);
+}
+
+static VNNI ALWAYS_INLINE void tile_q8_0_vnni(size_t R, size_t T, const void *w, size_t ws, size_t nr,
+                                              const void *x, size_t xs, size_t cols, float *out,
+                                              size_t ldo) {
+    Q8_TILE_BODY(wc[r] = q2_corr(wq[r]), dot_q2_vnni(wq[r], wc[r], xq))
+}
+
+/* As TILE_WRAPPER: 8 rows for one token, 4 rows for more. */
+#define Q8_WRAPPER(attr, name, tile)                                                         \
+    static attr void name(const void *w, size_t ws, size_t nr, const void *x, size_t xs,    \
+                          size_t nt, size_t cols, float *out, size_t ldo) {                 \
+        switch (nt) {                                                                        \
+        case 1: tile(MATVEC_ROWS, 1, w, ws, nr, x, xs, cols, out, ldo); break;              \
+        case 2: tile(4, 2, w, ws, nr, x, xs, cols, out, ldo); break;                        \
+        case 3: tile(4, 3, w, ws, nr, x, xs, cols, out, ldo); break;                        \
+        case 4: tile(4, 4, w, ws, nr, x, xs, cols, out, ldo); break;                        \
+        case 5: tile(4, 5, w, ws, nr, x, xs, cols, out, ldo); break;                        \
+        default: tile(4, 6, w, ws, nr, x, xs, cols, out, ldo); break;                       \
+        }                                                                                    \
+    }
+Q8_WRAPPER(, tile_q8_0_avx512, tile_q8_0)
+Q8_WRAPPER(VNNI, tile_q8_0_avx512_vnni, tile_q8_0_vnni)
 
 /* round(v) with ties away from zero, as C's roundf: truncate, then step
  * away from zero when the (exact) remainder is at least one half. */
@@ -281,15 +520,90 @@ static void scale_mul_avx512(float *out, const float *x, const float *w, float s
     }
 }
 
-const finch_kernels finch_kernels_avx512 = {
-    .isa = FINCH_ISA_AVX512,
-    .tile_tokens = TOKENS,
-    .tile_f32 = tile_f32_avx512,
-    .tile_f16 = tile_f16_avx512,
-    .tile_bf16 = tile_bf16_avx512,
-    .tile_q8_0 = tile_q8_0_avx512,
-    .quantize_q8_0 = quantize_q8_0_avx512,
-    .dot_f32 = dot_f32_avx512,
-    .axpy = axpy_avx512,
-    .scale_mul = scale_mul_avx512,
-};
+/* finch_expf (kernels.c) on 16 lanes. */
+static ALWAYS_INLINE __m512 exp_ps(__m512 x) {
+    __mmask16 hi = _mm512_cmp_ps_mask(x, _mm512_set1_ps(FINCH_EXP_HI), _CMP_GT_OQ);
+    __mmask16 lo = _mm512_cmp_ps_mask(x, _mm512_set1_ps(FINCH_EXP_LO), _CMP_LT_OQ);
+    __m512 n = _mm512_roundscale_ps(_mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(FINCH_LOG2E)),
+                                                  _mm512_set1_ps(0.5f)),
+                                    _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(FINCH_EXP_C1), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(FINCH_EXP_C2), r);
+    __m512 z = _mm512_mul_ps(r, r);
+    __m512 y = _mm512_set1_ps(FINCH_EXP_P0);
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(FINCH_EXP_P1));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(FINCH_EXP_P2));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(FINCH_EXP_P3));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(FINCH_EXP_P4));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(FINCH_EXP_P5));
+    y = _mm512_add_ps(_mm512_fmadd_ps(y, z, r), _mm512_set1_ps(1.0f));
+    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    y = _mm512_mul_ps(y, _mm512_castsi512_ps(e));
+    y = _mm512_mask_mov_ps(y, hi, _mm512_set1_ps(INFINITY));
+    return _mm512_mask_mov_ps(y, lo, _mm512_setzero_ps());
+}
+
+static float exp_sum_avx512(float *x, size_t n, float s, float m) {
+    __m512 vs = _mm512_set1_ps(s), vm = _mm512_set1_ps(m), sum = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + LANES <= n; i += LANES) {
+        __m512 e = exp_ps(_mm512_sub_ps(_mm512_mul_ps(vs, _mm512_loadu_ps(x + i)), vm));
+        _mm512_storeu_ps(x + i, e);
+        sum = _mm512_add_ps(sum, e);
+    }
+    if (i < n) {
+        __mmask16 k = tail_mask(n - i);
+        __m512 e = exp_ps(_mm512_sub_ps(_mm512_mul_ps(vs, _mm512_maskz_loadu_ps(k, x + i)), vm));
+        _mm512_mask_storeu_ps(x + i, k, e);
+        sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(k, e));
+    }
+    return _mm512_reduce_add_ps(sum);
+}
+
+static float max_avx512(const float *x, size_t n) {
+    __m512 m = _mm512_set1_ps(x[0]);
+    size_t i = 0;
+    for (; i + LANES <= n; i += LANES) m = _mm512_max_ps(m, _mm512_loadu_ps(x + i));
+    if (i < n) m = _mm512_mask_max_ps(m, tail_mask(n - i), m, _mm512_maskz_loadu_ps(tail_mask(n - i), x + i));
+    return _mm512_reduce_max_ps(m);
+}
+
+static void silu_mul_avx512(float *gate, const float *up, size_t n) {
+    size_t i = 0;
+    for (; i + LANES <= n; i += LANES) {
+        __m512 g = _mm512_loadu_ps(gate + i);
+        __m512 e = exp_ps(_mm512_sub_ps(_mm512_setzero_ps(), g));
+        __m512 s = _mm512_div_ps(g, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+        _mm512_storeu_ps(gate + i, _mm512_mul_ps(s, _mm512_loadu_ps(up + i)));
+    }
+    if (i < n) {
+        __mmask16 k = tail_mask(n - i);
+        __m512 g = _mm512_maskz_loadu_ps(k, gate + i);
+        __m512 e = exp_ps(_mm512_sub_ps(_mm512_setzero_ps(), g));
+        __m512 s = _mm512_div_ps(g, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+        _mm512_mask_storeu_ps(gate + i, k, _mm512_mul_ps(s, _mm512_maskz_loadu_ps(k, up + i)));
+    }
+}
+
+#define AVX512_TABLE(q8_tile)                                                                \
+    .isa = FINCH_ISA_AVX512,                                                                 \
+    .tile_f32 = {tile_f32_avx512, FINCH_TILE_ROWS, TOKENS, MATVEC_ROWS},                     \
+    .tile_f16 = {tile_f16_avx512, FINCH_TILE_ROWS, TOKENS, MATVEC_ROWS},                     \
+    .tile_bf16 = {tile_bf16_avx512, FINCH_TILE_ROWS, TOKENS, MATVEC_ROWS},                   \
+    .tile_q8_0 = {q8_tile, FINCH_TILE_ROWS, Q8_TOKENS, MATVEC_ROWS},                         \
+    .gemm_prefill = true,                                                                    \
+    .gemm_tokens = GEMM_TOKENS,                                                              \
+    .pack_f32 = pack_f32_avx512,                                                             \
+    .pack_f16 = pack_f16_avx512,                                                             \
+    .pack_bf16 = pack_bf16_avx512,                                                           \
+    .gemm = gemm_avx512,                                                                     \
+    .quantize_q8_0 = quantize_q8_0_avx512,                                                   \
+    .dot_f32 = dot_f32_avx512,                                                               \
+    .axpy = axpy_avx512,                                                                     \
+    .scale_mul = scale_mul_avx512,                                                           \
+    .exp_sum = exp_sum_avx512,                                                               \
+    .max = max_avx512,                                                                       \
+    .silu_mul = silu_mul_avx512,
+
+const finch_kernels finch_kernels_avx512 = {AVX512_TABLE(tile_q8_0_avx512)};
+const finch_kernels finch_kernels_avx512_vnni = {AVX512_TABLE(tile_q8_0_avx512_vnni)};

@@ -4,39 +4,86 @@
  * kernels.c picks a table at run time and drives it; the ISA files only
  * contain inner loops.
  *
- * The matmul micro-kernel ("tile") computes a small block of outputs
- *     out[t * ldo + r] = dot(x row t, W row r),   r < nr <= 4, t < nt
- * keeping one vector accumulator per output.  Every output element is
- * summed the same way whatever the tile size, the token count or the
- * thread that runs it: lane j of its accumulator takes columns j, j + L,
- * j + 2L, ... in order (L = vector width), a zero-padded last vector takes
- * the tail, and one fixed horizontal reduction ends it.  (Q8_0: exact
- * integer sums per block, then one scaled FMA per block into the lanes,
- * block by block in order.)  So within one ISA an output never depends on
- * how the work was cut (n == 1 and n > 1 agree bit for bit) and threads
- * cannot change results.  The OpenBLAS path for f32 prefill is different
- * arithmetic, made thread-independent by cutting W into fixed row blocks
- * (kernels.c). */
+ * Two orders of summation exist.  An output never depends on the thread
+ * that computes it or on how rows and tokens were cut into tasks, so
+ * threads cannot change results:
+ *
+ *  - "lane" order: the tiles (decode, and batches of fewer than
+ *    FINCH_GEMM_MIN_TOKENS tokens), all dtypes, all ISAs; prefill of Q8_0,
+ *    and prefill on ISAs without a packed GEMM.  One vector accumulator per
+ *    output; lane j takes columns j, j + L, j + 2L, ... in order (L =
+ *    vector width), a zero-padded last vector takes the tail, one fixed
+ *    horizontal reduction ends it.  (Q8_0: exact integer sums per lane and
+ *    block, then one FMA per block into the lanes, acc += isum * (d_w *
+ *    d_x), block by block in order.)  Within one ISA an output does not
+ *    depend on the tile or the token count: n == 1 and n > 1 agree bit for
+ *    bit.
+ *
+ *  - "column" order: the packed GEMM, for F32/F16/BF16 batches of at least
+ *    FINCH_GEMM_MIN_TOKENS tokens where the table has one (AVX-512).  Every
+ *    output is one chain acc = fma(w[c], x[c], acc) over c = 0, 1, ...,
+ *    cols-1 from acc = 0, the lanes of a vector holding 32 rows' outputs.
+ *    W is packed (transposed into column-major panels, F16/BF16 converted
+ *    to f32 once per call rather than once per token).  All batches of
+ *    FINCH_GEMM_MIN_TOKENS or more agree bit for bit with each other; they
+ *    differ from the lane order in the last bits (a tile that transposes W
+ *    in registers so that decode could follow the column order too was
+ *    measured at a third of the lane tile's speed: the 64 shuffles per
+ *    16 x 16 block cost more than the matvec's memory time).
+ *
+ * The OpenBLAS path for f32 prefill is different arithmetic, made
+ * thread-independent by cutting W into fixed row blocks (kernels.c). */
 #ifndef FINCH_KERNELS_INTERNAL_H
 #define FINCH_KERNELS_INTERNAL_H
 
 #include "kernels.h"
 
-#define FINCH_TILE_ROWS 4       /* W rows per micro-kernel call            */
-#define FINCH_TILE_TOKENS_MAX 6 /* the most tokens any ISA's tile takes    */
+#define FINCH_TILE_ROWS 4       /* W rows of the lane-order tiles          */
 
 /* Micro-kernel.  w: first of nr rows, w_stride bytes apart (rows past nr
- * are never read).  x: nt token rows, x_stride bytes apart: floats for
- * F32/F16/BF16 weights, Q8_0 blocks for Q8_0 weights.  1 <= nt <= the
- * table's tile_tokens. */
+ * are never written and may be read as copies of row nr-1).  x: nt token
+ * rows, x_stride bytes apart: floats for F32/F16/BF16 weights, Q8_0 blocks
+ * for Q8_0 weights.  1 <= nt <= tokens and 1 <= nr <= rows of its
+ * finch_tile (nr <= matvec_rows when nt == 1). */
 typedef void (*finch_tile_fn)(const void *w, size_t w_stride, size_t nr, const void *x,
                               size_t x_stride, size_t nt, size_t cols, float *out,
                               size_t ldo);
 
 typedef struct {
+    finch_tile_fn fn;
+    size_t rows;        /* W rows per call (a multiple of 4)                */
+    size_t tokens;      /* the most tokens per call                          */
+    size_t matvec_rows; /* W rows per call with one token (>= rows): a
+                           matvec is memory-bound and wants more streams    */
+} finch_tile;
+
+/* Packed GEMM, column order (see above).
+ *
+ * pack: rows [0, nr) (nr <= FINCH_PANEL_ROWS) and columns [k0, k0 + kc) of
+ * W (w_stride bytes per row) into wp[k * FINCH_PANEL_ROWS + r] as f32;
+ * lanes r >= nr hold copies of row nr-1 (never stored as outputs).
+ *
+ * gemm: for t < nt (<= gemm_tokens) and r < nr (<= FINCH_PANEL_ROWS)
+ *     c[t*ldc + r] = (first ? 0 : c[t*ldc + r]) + sum_{k < kc} wp[k*wps + r] * x[t*xs + k]
+ * as a chain of FMAs in k order.  Lanes r >= nr of wp are not read, so wp
+ * may also be rows of plain memory (attention uses V rows directly). */
+#define FINCH_PANEL_ROWS 32
+#define FINCH_GEMM_MIN_TOKENS 8 /* smaller batches run the lane-order tiles */
+typedef void (*finch_pack_fn)(const void *w, size_t w_stride, size_t nr, size_t k0, size_t kc,
+                              float *wp);
+typedef void (*finch_gemm_fn)(const float *wp, size_t wps, size_t kc, const float *x, size_t xs,
+                              size_t nt, float *c, size_t ldc, size_t nr, bool first);
+
+typedef struct {
     finch_isa isa;
-    size_t tile_tokens; /* tokens per register tile (<= FINCH_TILE_TOKENS_MAX) */
-    finch_tile_fn tile_f32, tile_f16, tile_bf16, tile_q8_0;
+    finch_tile tile_f32, tile_f16, tile_bf16, tile_q8_0;
+    /* Packed GEMM.  pack_f32 and gemm exist in every table (attention uses
+     * them); pack_f16/pack_bf16 only where prefill uses the packed GEMM
+     * (gemm_prefill), whose outputs must then match the tiles' bits. */
+    bool gemm_prefill;
+    size_t gemm_tokens;
+    finch_pack_fn pack_f32, pack_f16, pack_bf16;
+    finch_gemm_fn gemm;
     /* Quantize n activations (n % 32 == 0) to Q8_0 blocks, bit-identical
      * to finch_row_from_f32 (ggml's rule: d = max|x| / 127, q = round(x/d)
      * with ties away from zero), so every ISA sees the same quants. */
@@ -45,12 +92,21 @@ typedef struct {
     void (*axpy)(float *y, float a, const float *x, size_t n);
     /* out[i] = w[i] * (s * x[i]): the second half of RMSNorm. */
     void (*scale_mul)(float *out, const float *x, const float *w, float s, size_t n);
+    /* x[i] = exp(s * x[i] - m) for i < n, returning their sum (finch_expf's
+     * arithmetic): the middle of a softmax. */
+    float (*exp_sum)(float *x, size_t n, float s, float m);
+    float (*max)(const float *x, size_t n); /* n >= 1 */
+    /* gate[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)). */
+    void (*silu_mul)(float *gate, const float *up, size_t n);
 } finch_kernels;
 
 extern const finch_kernels finch_kernels_scalar;
 #if defined(__x86_64__)
 extern const finch_kernels finch_kernels_avx2;
 extern const finch_kernels finch_kernels_avx512;
+/* The same table with the Q8_0 tile on AVX-512 VNNI (vpdpbusd): the same
+ * exact integer lane sums, so the same bits as finch_kernels_avx512. */
+extern const finch_kernels finch_kernels_avx512_vnni;
 #endif
 #if defined(__aarch64__)
 extern const finch_kernels finch_kernels_neon;
@@ -59,16 +115,53 @@ extern const finch_kernels finch_kernels_neon;
 /* The table in use (set by finch_isa_set, else the detected best). */
 const finch_kernels *finch_kernels_get(void);
 
+/* Portable packed GEMM (kernels.c) for tables without their own: plain C,
+ * which each ISA file may compile with its own vector flags. */
+void finch_pack_f32_generic(const void *w, size_t w_stride, size_t nr, size_t k0, size_t kc,
+                            float *wp);
+void finch_gemm_generic(const float *wp, size_t wps, size_t kc, const float *x, size_t xs,
+                        size_t nt, float *c, size_t ldc, size_t nr, bool first);
+#define FINCH_GEMM_GENERIC_TOKENS 4
+/* Plain C exp_sum, max and silu_mul (the scalar table's). */
+float finch_exp_sum_generic(float *x, size_t n, float s, float m);
+float finch_max_generic(const float *x, size_t n);
+void finch_silu_mul_generic(float *gate, const float *up, size_t n);
+
+/* exp(x) in f32 without libm (Cephes' expf): x = n ln2 + r with
+ * n = floor(x log2e + 1/2) and ln2 in two parts (n * C1 is exact), exp(r)
+ * = 1 + r + r^2 P(r) with P of degree 5 (Horner), times 2^n built in the
+ * exponent bits.  Max relative error ~1e-7 where the result is a normal
+ * float; below FINCH_EXP_LO it gives 0, above FINCH_EXP_HI (where 2^n would
+ * overflow the exponent) +inf.  Softmax only sees x <= 0 and SiLU's exp(-g)
+ * only overflows where g / (1 + exp(-g)) is -0 anyway.  The SIMD twins
+ * (exp_sum and silu_mul of each ISA) evaluate the same formula lane by lane,
+ * with FMAs where the ISA has them, so their last bit may differ. */
+#define FINCH_EXP_HI 88.37f             /* n <= 127 below it */
+#define FINCH_EXP_LO -87.33654f         /* about -126 ln 2: n >= -126 */
+#define FINCH_LOG2E 1.44269504088896341f
+#define FINCH_EXP_C1 0.693359375f    /* ln 2 = C1 - C2, C1 with 9 bits */
+#define FINCH_EXP_C2 -2.12194440e-4f
+#define FINCH_EXP_P0 1.9875691500e-4f
+#define FINCH_EXP_P1 1.3981999507e-3f
+#define FINCH_EXP_P2 8.3334519073e-3f
+#define FINCH_EXP_P3 4.1665795894e-2f
+#define FINCH_EXP_P4 1.6666665459e-1f
+#define FINCH_EXP_P5 5.0000001201e-1f
+float finch_expf(float x);
+
 /* A matvec (one token) streams W from DRAM once.  Prefetching each of the
  * tile's rows this far ahead keeps more misses in flight than the hardware
  * prefetcher does alone (+15-30% decode bandwidth for f16 and q8_0 when
  * measured).  A prefetch never faults and never changes a result. */
+#ifndef FINCH_PREFETCH_BYTES /* -D for experiments */
 #define FINCH_PREFETCH_BYTES 1024
+#endif
 static inline void finch_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
 
-/* Clamp a row index of a tile to the last valid row: tiles always run four
- * rows and discard the duplicates, so a short tile costs no extra code path
- * (and an output is computed identically in a full or a short tile). */
+/* Clamp a row index of a tile to the last valid row: tiles always run all
+ * their rows and discard the duplicates, so a short tile costs no extra
+ * code path (and an output is computed identically in a full or a short
+ * tile). */
 static inline const void *finch_tile_row(const void *w, size_t w_stride, size_t r, size_t nr) {
     return (const char *)w + (r < nr ? r : nr - 1) * w_stride;
 }

@@ -46,8 +46,8 @@ static ALWAYS_INLINE void tile_float(finch_dtype t, size_t T, const void *w, siz
                                      size_t nr, const void *x, size_t xs, size_t cols,
                                      float *out, size_t ldo) {
     const void *wr[FINCH_TILE_ROWS];
-    const float *xt[FINCH_TILE_TOKENS_MAX];
-    float32x4_t acc[FINCH_TILE_ROWS][FINCH_TILE_TOKENS_MAX];
+    const float *xt[4];
+    float32x4_t acc[4][4];
 #pragma GCC unroll 4
     for (size_t r = 0; r < FINCH_TILE_ROWS; r++) {
         wr[r] = finch_tile_row(w, ws, r, nr);
@@ -125,8 +125,8 @@ static ALWAYS_INLINE float f16_scalar(uint16_t h) {
 static ALWAYS_INLINE void tile_q8_0(size_t T, const void *w, size_t ws, size_t nr,
                                     const void *x, size_t xs, size_t cols, float *out,
                                     size_t ldo) {
-    const finch_block_q8_0 *wr[FINCH_TILE_ROWS], *xt[FINCH_TILE_TOKENS_MAX];
-    float32x4_t acc[FINCH_TILE_ROWS][FINCH_TILE_TOKENS_MAX];
+    const finch_block_q8_0 *wr[4], *xt[4];
+    float32x4_t acc[4][4];
 #pragma GCC unroll 4
     for (size_t r = 0; r < FINCH_TILE_ROWS; r++) {
         wr[r] = finch_tile_row(w, ws, r, nr);
@@ -235,13 +235,21 @@ static void scale_mul_neon(float *out, const float *x, const float *w, float s, 
 
 const finch_kernels finch_kernels_neon = {
     .isa = FINCH_ISA_NEON,
-    .tile_tokens = 4,
-    .tile_f32 = tile_f32_neon,
-    .tile_f16 = tile_f16_neon,
-    .tile_bf16 = tile_bf16_neon,
-    .tile_q8_0 = tile_q8_0_neon,
+    .tile_f32 = {tile_f32_neon, 4, 4, 4},
+    .tile_f16 = {tile_f16_neon, 4, 4, 4},
+    .tile_bf16 = {tile_bf16_neon, 4, 4, 4},
+    .tile_q8_0 = {tile_q8_0_neon, 4, 4, 4},
+    /* Attention's packed GEMM and the exp-based ops in portable C (which
+     * the compiler vectorizes for NEON); prefill keeps the tiles (or BLAS). */
+    .gemm_prefill = false,
+    .gemm_tokens = FINCH_GEMM_GENERIC_TOKENS,
+    .pack_f32 = finch_pack_f32_generic,
+    .gemm = finch_gemm_generic,
     .quantize_q8_0 = quantize_q8_0_neon,
     .dot_f32 = dot_f32_neon,
     .axpy = axpy_neon,
     .scale_mul = scale_mul_neon,
+    .exp_sum = finch_exp_sum_generic,
+    .max = finch_max_generic,
+    .silu_mul = finch_silu_mul_generic,
 };

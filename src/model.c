@@ -7,6 +7,7 @@
 #include "model.h"
 #include "finch.h"
 
+#include "finite.h"
 #include "gguf.h"
 #include "llama2c.h"
 #include "safetensors.h"
@@ -75,6 +76,21 @@ static finch_status keep_f32_copy(finch_model *m, const finch_tensor_ref *t, siz
     return FINCH_OK;
 }
 
+/* Every stored value must be finite: one NaN or Inf weight makes every
+ * logit it reaches NaN, and decoding would then emit arbitrary tokens.  The
+ * scan reads the weights once, at memory speed (finite.c). */
+static finch_status check_values(const finch_tensor_ref *t, size_t rows, size_t cols) {
+    const char *kind = "";
+    size_t n = rows * cols, i = finch_first_nonfinite(t->type, t->data, n, &kind);
+    if (i == n) return FINCH_OK;
+    if (t->type == FINCH_Q8_0)
+        return finch_fail(FINCH_ERR_FORMAT, "tensor %s: the scale of Q8_0 block %zu (elements %zu..%zu) is %s",
+                          t->name, i / FINCH_QK8_0, i, i + FINCH_QK8_0 - 1, kind);
+    if (rows == 1) return finch_fail(FINCH_ERR_FORMAT, "tensor %s: element %zu is %s", t->name, i, kind);
+    return finch_fail(FINCH_ERR_FORMAT, "tensor %s: element %zu (row %zu, column %zu) is %s", t->name, i,
+                      i / cols, i % cols, kind);
+}
+
 /* Bind `name` as W [rows, cols]; rows == 1 for vectors.  Vectors are kept as
  * f32 (converted when stored otherwise).  optional: absent is not an error. */
 static finch_status bind(finch_model *m, const char *name, size_t rows, size_t cols,
@@ -96,6 +112,9 @@ static finch_status bind(finch_model *m, const char *name, size_t rows, size_t c
     if (row_bytes == 0 || !finch_mul_ok(row_bytes, rows, &need) || need > t.nbytes)
         return finch_fail(FINCH_ERR_FORMAT, "tensor %s: %s data does not fit its shape", name,
                           finch_dtype_name(t.type));
+    /* A tied output matrix stored twice under two names is one tensor. */
+    finch_status st = t.data == m->tok_embd.data ? FINCH_OK : check_values(&t, rows, cols);
+    if (st) return st;
     w->rows = rows;
     w->cols = cols;
     w->type = t.type;
@@ -384,16 +403,22 @@ static size_t weight_bytes(const finch_weight *w) {
     return w->data ? finch_row_bytes(w->type, w->cols) * w->rows : 0;
 }
 
-void finch_model_describe(const finch_model *m, FILE *f) {
+size_t finch_model_weight_bytes(const finch_model *m) {
     const finch_config *c = &m->cfg;
     size_t bytes = weight_bytes(&m->tok_embd) + weight_bytes(&m->out_norm);
     if (!c->tied_output) bytes += weight_bytes(&m->output);
-    for (size_t l = 0; l < c->n_layer; l++) {
+    for (size_t l = 0; m->layers && l < c->n_layer; l++) {
         const finch_layer *L = &m->layers[l];
         const finch_weight *ws[] = { &L->attn_norm, &L->wq, &L->wk, &L->wv, &L->bq, &L->bk, &L->bv,
                                      &L->wo, &L->ffn_norm, &L->w_gate, &L->w_up, &L->w_down };
         for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) bytes += weight_bytes(ws[i]);
     }
+    return bytes;
+}
+
+void finch_model_describe(const finch_model *m, FILE *f) {
+    const finch_config *c = &m->cfg;
+    size_t bytes = finch_model_weight_bytes(m);
     fprintf(f, "format: %s\narchitecture: %s\n", m->source_format, c->arch);
     fprintf(f, "dim %zu, layers %zu, heads %zu, kv heads %zu (group %zu), head dim %zu, ffn %zu\n",
             c->dim, c->n_layer, c->n_head, c->n_kv_head, c->n_head / c->n_kv_head, c->head_dim, c->ffn_dim);

@@ -11,7 +11,11 @@
  * of microseconds), then sleep on a condition variable.
  *
  * One run at a time per pool: finch_pool_run must not be called from two
- * threads at once, nor from inside a task. */
+ * threads at once, nor from inside a task.
+ *
+ * finch_pool_worker() tells a task which of the run's threads runs it
+ * (0 = the caller, then 1 .. n-1), so that a job can give each thread its
+ * own scratch buffer; which tasks a thread gets still varies. */
 #include "kernels.h"
 
 #include <pthread.h>
@@ -20,10 +24,16 @@
 
 #define SPIN_SECONDS 100e-6 /* how long an idle thread spins before sleeping */
 
+typedef struct {
+    struct finch_pool *pool;
+    size_t index; /* 1 .. n_threads-1 */
+} worker_arg;
+
 struct finch_pool {
     size_t n_threads;  /* workers + the calling thread                       */
     size_t n_workers;  /* threads actually started                           */
     pthread_t *workers;
+    worker_arg *args;
     pthread_mutex_t mu;
     pthread_cond_t wake; /* a new run was published, or stop               */
     pthread_cond_t done; /* the last worker finished the run               */
@@ -48,6 +58,11 @@ static inline void cpu_relax(void) {
 #endif
 }
 
+/* Which of its pool's threads runs the current task (0: the caller). */
+static _Thread_local size_t worker_index;
+
+size_t finch_pool_worker(void) { return worker_index; }
+
 static void run_tasks(finch_pool *p) {
     void (*fn)(void *, size_t) = p->fn;
     void *arg = p->arg;
@@ -71,7 +86,8 @@ static bool spin_until(atomic_size_t *v, size_t val, bool equal) {
 }
 
 static void *worker_main(void *arg) {
-    finch_pool *p = arg;
+    finch_pool *p = ((worker_arg *)arg)->pool;
+    worker_index = ((worker_arg *)arg)->index;
     /* Runs are counted from 0 before any thread starts, and every worker
      * takes part in every run (the caller waits for all of them), so a
      * worker that starts late still sees the first run as new. */
@@ -113,7 +129,10 @@ finch_status finch_pool_new(size_t n_threads, finch_pool **out) {
     if (!p) return FINCH_ERR_NOMEM;
     p->n_threads = n_threads;
     p->workers = finch_zalloc(n_threads - 1, sizeof *p->workers);
-    if (!p->workers) {
+    p->args = finch_zalloc(n_threads - 1, sizeof *p->args);
+    if (!p->workers || !p->args) {
+        free(p->workers);
+        free(p->args);
         free(p);
         return FINCH_ERR_NOMEM;
     }
@@ -124,7 +143,8 @@ finch_status finch_pool_new(size_t n_threads, finch_pool **out) {
     atomic_init(&p->busy, 0);
     atomic_init(&p->gen, 0);
     for (size_t i = 0; i + 1 < n_threads; i++) {
-        if (pthread_create(&p->workers[i], NULL, worker_main, p) != 0) {
+        p->args[i] = (worker_arg){p, i + 1};
+        if (pthread_create(&p->workers[i], NULL, worker_main, &p->args[i]) != 0) {
             finch_pool_free(p);
             return finch_fail(FINCH_ERR_INTERNAL, "cannot start thread %zu of %zu", i + 2, n_threads);
         }
@@ -141,6 +161,7 @@ void finch_pool_free(finch_pool *p) {
     pthread_cond_destroy(&p->wake);
     pthread_mutex_destroy(&p->mu);
     free(p->workers);
+    free(p->args);
     free(p);
 }
 
@@ -148,9 +169,13 @@ size_t finch_pool_threads(const finch_pool *p) { return p ? p->n_threads : 1; }
 
 void finch_pool_run(finch_pool *p, size_t n_tasks, void (*fn)(void *arg, size_t task),
                     void *arg) {
+    /* The caller is thread 0 of this run, whatever it is elsewhere. */
+    size_t saved_index = worker_index;
+    worker_index = 0;
     /* Nothing to share: run inline and leave the workers idle. */
     if (!p || p->n_workers == 0 || n_tasks <= 1) {
         for (size_t i = 0; i < n_tasks; i++) fn(arg, i);
+        worker_index = saved_index;
         return;
     }
     pthread_mutex_lock(&p->mu);
@@ -171,4 +196,5 @@ void finch_pool_run(finch_pool *p, size_t n_tasks, void (*fn)(void *arg, size_t 
             pthread_cond_wait(&p->done, &p->mu);
         pthread_mutex_unlock(&p->mu);
     }
+    worker_index = saved_index;
 }

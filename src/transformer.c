@@ -86,7 +86,11 @@ struct finch_ctx {
     float *att;        /* [max_batch][n_head*head_dim] attention output     */
     float *gate;       /* [max_batch][ffn_dim]                              */
     float *up;         /* [max_batch][ffn_dim]                              */
-    float *att_scores; /* [n_head][score_cap]: one row of scores per head   */
+    /* Attention scratch for up to score_cap keys: the keys of each KV head
+     * packed for the GEMM, and per task the score rows of one token's query
+     * heads of one KV group. */
+    float *att_kpack;  /* [n_kv_head][finch_attn_kpack_floats(score_cap, hd)] */
+    float *att_scores; /* [threads][group][score_cap]                        */
     size_t score_cap;
 };
 
@@ -130,7 +134,7 @@ void finch_ctx_free(finch_ctx *c) {
     finch_pool_free(c->pool);
     free(c->inv_freq); free(c->rope_cos); free(c->rope_sin);
     free(c->x); free(c->xn); free(c->q); free(c->k); free(c->v);
-    free(c->att); free(c->gate); free(c->up); free(c->att_scores);
+    free(c->att); free(c->gate); free(c->up); free(c->att_kpack); free(c->att_scores);
     free(c);
 }
 
@@ -167,12 +171,18 @@ void finch_rope_shift(const finch_ctx *c, float *key, long delta) {
     rope_rotate(key, cosv, sinv, cfg->rope_dim, cfg->rope_pairing);
 }
 
-static void rope_batch(finch_ctx *c, size_t n, size_t pos0) {
+/* The batch's angles, once per forward call (every layer uses them). */
+static void rope_tables(finch_ctx *c, size_t n, size_t pos0) {
+    size_t half = c->m->cfg.rope_dim / 2;
+    for (size_t t = 0; t < n; t++)
+        rope_angles(c, (double)(pos0 + t), c->rope_cos + t * half, c->rope_sin + t * half);
+}
+
+static void rope_batch(finch_ctx *c, size_t n) {
     const finch_config *cfg = &c->m->cfg;
     size_t half = cfg->rope_dim / 2, hd = cfg->head_dim;
     for (size_t t = 0; t < n; t++) {
-        float *cosv = c->rope_cos + t * half, *sinv = c->rope_sin + t * half;
-        rope_angles(c, (double)(pos0 + t), cosv, sinv);
+        const float *cosv = c->rope_cos + t * half, *sinv = c->rope_sin + t * half;
         for (size_t h = 0; h < cfg->n_head; h++)
             rope_rotate(c->q + (t * cfg->n_head + h) * hd, cosv, sinv, cfg->rope_dim, cfg->rope_pairing);
         for (size_t g = 0; g < cfg->n_kv_head; g++)
@@ -182,43 +192,76 @@ static void rope_batch(finch_ctx *c, size_t n, size_t pos0) {
 
 /* --------------------------------------------------------------- attention */
 
+/* Causal softmax(q.k/sqrt(d)) over cache positions 0 .. pos0+t, then the
+ * weighted sum of values, per query head and token.  The keys of each KV
+ * head are packed once per layer; then one task per (KV head, token
+ * subset) runs all of the head's query heads of a token as one small GEMM
+ * (the GQA group shares every key and value load), with its thread's
+ * score rows.  Tokens are dealt out round-robin, so the growing causal
+ * rows spread evenly over the tasks; each output depends only on its own
+ * token and head. */
 typedef struct {
     finch_ctx *c;
     const finch_kv_cache *kv;
-    size_t layer, n, pos0;
+    size_t layer, n, pos0, split;
 } attn_job;
 
-/* One query head over all tokens of the batch: causal softmax(q.k/sqrt(d))
- * over cache positions 0 .. pos0+t, then the weighted sum of values. */
-static void attention_head(void *arg, size_t h) {
+static void attn_pack_task(void *arg, size_t g) {
+    const attn_job *job = arg;
+    const finch_config *cfg = &job->c->m->cfg;
+    size_t hd = cfg->head_dim, n_keys = job->pos0 + job->n;
+    float *kp = job->c->att_kpack + g * finch_attn_kpack_floats(job->c->score_cap, hd);
+    finch_attn_pack_keys(finch_kv_k(job->kv, job->layer, g, 0), 0, n_keys, hd, kp);
+}
+
+static void attn_task(void *arg, size_t task) {
     const attn_job *job = arg;
     finch_ctx *c = job->c;
     const finch_config *cfg = &c->m->cfg;
-    size_t hd = cfg->head_dim, g = h / (cfg->n_head / cfg->n_kv_head);
-    float *scores = c->att_scores + h * c->score_cap;
+    size_t hd = cfg->head_dim, group = cfg->n_head / cfg->n_kv_head;
+    size_t g = task / job->split, part = task % job->split;
+    const float *kp = c->att_kpack + g * finch_attn_kpack_floats(c->score_cap, hd);
+    const float *v = finch_kv_v(job->kv, job->layer, g, 0);
+    float *scores = c->att_scores + finch_pool_worker() * group * c->score_cap;
     float scale = 1.0f / sqrtf((float)hd);
-    for (size_t t = 0; t < job->n; t++) {
-        const float *q = c->q + (t * cfg->n_head + h) * hd;
-        float *out = c->att + (t * cfg->n_head + h) * hd;
-        size_t n_keys = job->pos0 + t + 1;
-        for (size_t j = 0; j < n_keys; j++)
-            scores[j] = finch_dot_f32(q, finch_kv_k(job->kv, job->layer, g, j), hd) * scale;
-        finch_softmax(scores, n_keys);
-        memset(out, 0, hd * sizeof(float));
-        for (size_t j = 0; j < n_keys; j++)
-            finch_axpy(out, scores[j], finch_kv_v(job->kv, job->layer, g, j), hd);
+    for (size_t t = part; t < job->n; t += job->split) {
+        size_t row = (t * cfg->n_head + g * group) * hd; /* the group's heads are adjacent */
+        finch_attn_rows(kp, v, job->pos0 + t + 1, hd, c->q + row, hd, group, scale, scores,
+                        c->att + row, hd);
     }
 }
 
 static finch_status ensure_score_rows(finch_ctx *c, size_t n_keys) {
     if (n_keys <= c->score_cap) return FINCH_OK;
+    const finch_config *cfg = &c->m->cfg;
     size_t cap = n_keys < 256 ? 256 : n_keys + n_keys / 2;
-    float *s = finch_alloc(c->m->cfg.n_head, cap * sizeof(float));
-    if (!s) return FINCH_ERR_NOMEM;
+    size_t group = cfg->n_head / cfg->n_kv_head;
+    float *s = finch_alloc(finch_pool_threads(c->pool) * group, cap * sizeof(float));
+    float *kp = finch_alloc(cfg->n_kv_head, finch_attn_kpack_floats(cap, cfg->head_dim) * sizeof(float));
+    if (!s || !kp) {
+        free(s);
+        free(kp);
+        return FINCH_ERR_NOMEM;
+    }
     free(c->att_scores);
+    free(c->att_kpack);
     c->att_scores = s;
+    c->att_kpack = kp;
     c->score_cap = cap;
     return FINCH_OK;
+}
+
+static void attention(finch_ctx *c, const finch_kv_cache *kv, size_t l, size_t n, size_t pos0) {
+    const finch_config *cfg = &c->m->cfg;
+    /* Four token subsets per thread: enough to even out the causal rows. */
+    size_t split = 4 * finch_pool_threads(c->pool);
+    if (split > n) split = n;
+    attn_job job = {c, kv, l, n, pos0, split};
+    /* Short attention costs less than waking the workers (same tasks either way). */
+    double work = (double)n * (double)(pos0 + n) * (double)(cfg->n_head * cfg->head_dim);
+    finch_pool *pool = work < 64.0 * 1024.0 ? NULL : c->pool;
+    finch_pool_run(pool, cfg->n_kv_head, attn_pack_task, &job);
+    finch_pool_run(pool, cfg->n_kv_head * split, attn_task, &job);
 }
 
 /* ------------------------------------------------------------------- layer */
@@ -260,18 +303,26 @@ static finch_status attention_block(finch_ctx *c, finch_kv_cache *kv, size_t l, 
     add_bias(c->q, &L->bq, n, qdim);
     add_bias(c->k, &L->bk, n, kvdim);
     add_bias(c->v, &L->bv, n, kvdim);
-    rope_batch(c, n, pos0);
+    rope_batch(c, n);
     store_kv(c, kv, l, n, pos0);
     if (hooks && hooks->on_attention &&
         (st = hooks->on_attention(hooks->user, l, c->q, n, pos0, kv)) != FINCH_OK)
         return st;
-    attn_job job = { c, kv, l, n, pos0 };
-    /* Short attention costs less than waking the workers (same tasks either way). */
-    double work = (double)n * (double)(pos0 + n) * (double)qdim;
-    finch_pool_run(work < 64.0 * 1024.0 ? NULL : c->pool, cfg->n_head, attention_head, &job);
+    attention(c, kv, l, n, pos0);
     if ((st = finch_matmul(c->pool, c->xn, c->att, n, &L->wo))) return st;
-    for (size_t i = 0; i < n * cfg->dim; i++) c->x[i] += c->xn[i];
+    finch_axpy(c->x, 1.0f, c->xn, n * cfg->dim); /* x + 1 * xn: the exact sum */
     return FINCH_OK;
+}
+
+static void silu_task(void *arg, size_t t) {
+    finch_ctx *c = arg;
+    size_t f = c->m->cfg.ffn_dim;
+    finch_silu_mul(c->gate + t * f, c->up + t * f, f);
+}
+
+/* gate = silu(gate) * up, one token per task. */
+static void silu_rows(finch_ctx *c, size_t n) {
+    finch_pool_run(n > 1 ? c->pool : NULL, n, silu_task, c);
 }
 
 static finch_status mlp_block(finch_ctx *c, size_t l, size_t n) {
@@ -282,9 +333,9 @@ static finch_status mlp_block(finch_ctx *c, size_t l, size_t n) {
     if ((st = finch_matmul(c->pool, c->gate, c->xn, n, &L->w_gate)) ||
         (st = finch_matmul(c->pool, c->up, c->xn, n, &L->w_up)))
         return st;
-    finch_silu_mul(c->gate, c->up, n * cfg->ffn_dim);
+    silu_rows(c, n);
     if ((st = finch_matmul(c->pool, c->xn, c->gate, n, &L->w_down))) return st;
-    for (size_t i = 0; i < n * cfg->dim; i++) c->x[i] += c->xn[i];
+    finch_axpy(c->x, 1.0f, c->xn, n * cfg->dim);
     return FINCH_OK;
 }
 
@@ -324,6 +375,7 @@ finch_status finch_forward(finch_ctx *c, finch_kv_cache *kv, const int32_t *toke
         finch_row_to_f32(m->tok_embd.type, (const uint8_t *)m->tok_embd.data + (size_t)tokens[t] * emb_row,
                          c->x + t * cfg->dim, cfg->dim);
 
+    rope_tables(c, n, pos0);
     for (size_t l = 0; l < cfg->n_layer; l++) {
         if ((st = attention_block(c, kv, l, n, pos0, hooks)) || (st = mlp_block(c, l, n))) return st;
         if (hooks && hooks->on_hidden) hooks->on_hidden(hooks->user, l, c->x, n);

@@ -2,6 +2,35 @@
 # Installs the build and test dependencies on Debian/Ubuntu when they are
 # missing: apt-get as root, otherwise one clear message naming the packages.
 need=""
+# apt-get as root; false (with the reason on stderr) when it fails.
+apt_install() {
+    [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 || return 2
+    echo "deps: installing $*" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null && apt-get install -y -qq "$@" >/dev/null && return 0
+    echo "deps: apt-get install $* failed (no network or no such package?)" >&2
+    return 1
+}
+if [ "${1:-}" = fuzz ]; then
+    # libFuzzer (make fuzz, make fuzz-smoke): clang and its fuzzer and
+    # sanitizer runtimes, which Debian ships apart (libclang-rt-N-dev).
+    cc=${FUZZ_CC:-clang}
+    links() { printf 'int LLVMFuzzerTestOneInput(const char *d, long n) { return 0; }\n' |
+        $cc -x c -fsanitize=fuzzer,address,undefined -o /dev/null - >/dev/null 2>&1; }
+    links && exit 0
+    major() { $cc --version 2>/dev/null | sed -n 's/.*clang version \([0-9]*\).*/\1/p' | head -n 1; }
+    command -v "$cc" >/dev/null 2>&1 || { apt_install clang; [ $? = 1 ] && exit 1; }
+    v=$(major)
+    pkgs="clang libclang-rt-${v:-14}-dev"
+    apt_install "libclang-rt-${v:-14}-dev"
+    case $? in
+    1) exit 1 ;;
+    2) echo "deps: '$cc -fsanitize=fuzzer' does not link: install $pkgs (sudo apt-get install $pkgs)" >&2; exit 1 ;;
+    esac
+    links && exit 0
+    echo "deps: '$cc -fsanitize=fuzzer,address,undefined' still does not link after installing $pkgs" >&2
+    exit 1
+fi
 if [ "${1:-}" = python ]; then
     # The PyTorch twin: Debian's interpreter with Debian's numpy and torch.
     /usr/bin/python3 -c 'import numpy, torch' 2>/dev/null && exit 0

@@ -26,6 +26,7 @@ does: arch 'llama' gets its q/k weights permuted from the HF (rotate-half)
 row order to the adjacent-pair order; arch 'qwen2' is written unpermuted.
 """
 
+import os
 import struct
 
 import numpy as np
@@ -193,29 +194,55 @@ class GGUFWriter:
             raise ValueError(f"duplicate tensor {name}")
         self.tensors.append((name, tuple(ne), gtype, bytes(data)))
 
-    def to_bytes(self):
+    def add_lazy_tensor(self, name, ne, gtype, nbytes, produce):
+        """A tensor whose nbytes bytes come from produce() only when the file
+        is written, so multi-GB models never sit in memory whole."""
+        if any(t[0] == name for t in self.tensors):
+            raise ValueError(f"duplicate tensor {name}")
+        self.tensors.append((name, tuple(ne), gtype, _Lazy(nbytes, produce)))
+
+    def _header(self):
         a = self.alignment
         out = bytearray(GGUF_MAGIC)
         out += struct.pack("<IQQ", GGUF_VERSION, len(self.tensors), len(self.kv))
         for key, vtype, payload in self.kv:
             out += _str(key) + struct.pack("<I", vtype) + payload
         offset = 0
-        offsets = []
         for name, ne, gtype, data in self.tensors:
-            offsets.append(offset)
             out += _str(name) + struct.pack("<I", len(ne))
             out += b"".join(struct.pack("<Q", n) for n in ne)
             out += struct.pack("<IQ", gtype, offset)
             offset += (len(data) + a - 1) // a * a
         out += b"\0" * ((-len(out)) % a)
-        for (name, ne, gtype, data), off in zip(self.tensors, offsets):
-            out += data
-            out += b"\0" * ((-len(data)) % a)
         return bytes(out)
 
+    def _chunks(self):
+        yield self._header()
+        for name, ne, gtype, data in self.tensors:
+            body = data.produce() if isinstance(data, _Lazy) else data
+            if len(body) != len(data):
+                raise ValueError(f"{name}: produced {len(body)} bytes, declared {len(data)}")
+            yield body
+            yield b"\0" * ((-len(body)) % self.alignment)
+
+    def to_bytes(self):
+        return b"".join(self._chunks())
+
     def write(self, path):
-        with open(path, "wb") as f:
-            f.write(self.to_bytes())
+        """Streams to path + '.tmp', then renames: never a half-written file."""
+        tmp = path + ".tmp"
+        with open(tmp, "wb") as f:
+            for chunk in self._chunks():
+                f.write(chunk)
+        os.replace(tmp, path)
+
+
+class _Lazy:
+    def __init__(self, nbytes, produce):
+        self.nbytes, self.produce = nbytes, produce
+
+    def __len__(self):
+        return self.nbytes
 
 
 # ------------------------------------------------------- model convenience

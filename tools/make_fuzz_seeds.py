@@ -447,6 +447,86 @@ def tokenizer_file_seeds(repo="."):
     return out
 
 
+# ------------------------------------------------------ HF directory
+
+HF_SEP = b"\n##file "
+
+
+def hf_model_tensors(dim=8, n_head=2, n_kv=1, ffn=16, vocab=16, n_layer=1, dtype="F32", bias=False):
+    """The tensors of a tiny Llama/Qwen2 checkpoint in HF names:
+    [(name, dtype, shape, values)]."""
+    hd = dim // n_head
+    out = [("model.embed_tokens.weight", dtype, [vocab, dim], pseudo(vocab * dim, 11))]
+    for l in range(n_layer):
+        p = "model.layers.%d." % l
+        mats = [("input_layernorm.weight", [dim]), ("self_attn.q_proj.weight", [n_head * hd, dim]),
+                ("self_attn.k_proj.weight", [n_kv * hd, dim]), ("self_attn.v_proj.weight", [n_kv * hd, dim]),
+                ("self_attn.o_proj.weight", [dim, n_head * hd]), ("post_attention_layernorm.weight", [dim]),
+                ("mlp.gate_proj.weight", [ffn, dim]), ("mlp.up_proj.weight", [ffn, dim]),
+                ("mlp.down_proj.weight", [dim, ffn])]
+        if bias:
+            mats += [("self_attn.q_proj.bias", [n_head * hd]), ("self_attn.k_proj.bias", [n_kv * hd]),
+                     ("self_attn.v_proj.bias", [n_kv * hd])]
+        for i, (name, shape) in enumerate(mats):
+            n = shape[0] * (shape[1] if len(shape) > 1 else 1)
+            out.append((p + name, dtype, shape, pseudo(n, 100 * l + i)))
+    out.append(("model.norm.weight", dtype, [dim], [1.0] * dim))
+    return out
+
+
+def hf_config(arch="LlamaForCausalLM", dim=8, n_head=2, n_kv=1, ffn=16, vocab=16, n_layer=1, tied=False):
+    return json.dumps({"architectures": [arch], "hidden_size": dim, "num_hidden_layers": n_layer,
+                       "num_attention_heads": n_head, "num_key_value_heads": n_kv, "intermediate_size": ffn,
+                       "vocab_size": vocab, "max_position_embeddings": 64, "rms_norm_eps": 1e-5,
+                       "rope_theta": 10000.0, "rope_scaling": None, "tie_word_embeddings": tied,
+                       "hidden_act": "silu"}).encode()
+
+
+def hf_dir(config, files):
+    """An input of fuzz_hf_dir: config.json, then "\n##file NAME\n" + bytes per file."""
+    return config + b"".join(HF_SEP + name.encode() + b"\n" + data for name, data in files)
+
+
+def hf_dir_seeds():
+    tensors = hf_model_tensors()
+    lm_head = [("lm_head.weight", "F32", [16, 8], pseudo(128, 99))]
+    shard1, shard2 = tensors[:6], tensors[6:] + lm_head
+    names = ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]
+    index = {"metadata": {"total_size": 0},
+             "weight_map": dict([(t[0], names[0]) for t in shard1] + [(t[0], names[1]) for t in shard2])}
+    qwen = hf_model_tensors(dtype="BF16", bias=True)
+    return {
+        "sharded.hfdir": hf_dir(hf_config(), [("model.safetensors.index.json", json.dumps(index).encode()),
+                                              (names[0], safetensors(shard1)), (names[1], safetensors(shard2))]),
+        "single-tied.hfdir": hf_dir(hf_config(tied=True), [("model.safetensors", safetensors(tensors))]),
+        "qwen2-bf16.hfdir": hf_dir(hf_config("Qwen2ForCausalLM", tied=True),
+                                   [("model.safetensors", safetensors(qwen, {"format": "pt"}))]),
+        "f16-untied.hfdir": hf_dir(hf_config(), [("model.safetensors",
+                                                  safetensors([(n, "F16", s, v) for n, _, s, v in tensors + lm_head]))]),
+    }
+
+
+# ----------------------------------------------------- eval task files
+
+def eval_task_seeds():
+    def line(**kw):
+        return json.dumps(kw, ensure_ascii=False).encode()
+    squad = [line(id="5733be284776f41900661182", context="Architecturally, the school has a Catholic character. "
+                  "Atop the Main Building's gold dome is a golden statue of the Virgin Mary.",
+                  question="What sits on top of the Main Building?", answers=["a golden statue of the Virgin Mary"]),
+             line(id="u1", context="The cat sat.", question="Who stood?", answers=[])]
+    return {
+        "squad.jsonl": b"\n".join(squad) + b"\n",
+        "unicode-crlf.jsonl": line(id="\u00e9", context="h\u00e9llo \u65e5\u672c \U0001F642",
+                                   question="\u00bfqu\u00e9?", answers=["h\u00e9llo", "the  a  an"]) +
+        b"\r\n\r\n" + line(id="2", context="x", question="y", answers=["z", ""], extra={"k": [1, 2]}),
+        "escapes.jsonl": b'{"id": "e", "context": "tab\\tnew\\nline \\"q\\" \\u00e9\\ud83d\\ude42", '
+                         b'"question": "\\/", "answers": ["The, Answer!"]}\n',
+        "needle.jsonl": line(id="needle-0", context="The special magic number for battery is 1659. " * 4,
+                             question="What is the special magic number for battery?", answers=["1659"]) + b"\n",
+    }
+
+
 # ------------------------------------------------------------------ cli
 
 def cli_seeds():
@@ -468,6 +548,9 @@ def cli_seeds():
         "repeat": args(1, "-m", "a", "-m", "b", "-p", "x"),
         "eval": args(5, "-m", "m.gguf", "--task", "t.jsonl", "--press", "finch,snapkv,full", "--ratio", "2,8,4",
                      "--mode", "oneshot", "--select", "layer", "--normalize", "on", "--limit", "3", "--resume"),
+        "run-max-memory": args(0, "-m", "m", "--context", "c", "-q", "x", "--budget", "4", "--max-memory", "1.5G"),
+        "generate-max-memory": args(1, "-m", "m", "-p", "x", "--max-memory", "512MiB"),
+        "eval-max-memory": args(5, "-m", "m", "--task", "t", "--max-memory", "4096"),
     }
 
 
@@ -478,7 +561,8 @@ def main(argv):
     corpora = {"gguf": gguf_seeds(), "tokenizer_gguf": tokenizer_seeds(),
                "safetensors": safetensors_seeds(), "config": config_seeds(),
                "llama2c": llama2c_seeds(), "npy": npy_seeds(), "tokenize": tokenize_seeds(),
-               "tokenizer_files": tokenizer_file_seeds(), "cli": cli_seeds()}
+               "tokenizer_files": tokenizer_file_seeds(), "cli": cli_seeds(),
+               "hf_dir": hf_dir_seeds(), "eval_tasks": eval_task_seeds()}
     for target, files in corpora.items():
         d = os.path.join(out, target)
         os.makedirs(d, exist_ok=True)

@@ -51,9 +51,13 @@ static void set_error(cli_args *a, const char *fmt, const char *arg) {
     a->error = buf;
 }
 
-bool cli_opt(cli_args *a, const char *short_name, const char *long_name) {
+bool cli_opt_repeatable(const cli_args *a, const char *short_name, const char *long_name) {
     const char *arg = a->argv[a->i];
-    if (!((short_name && !strcmp(arg, short_name)) || (long_name && !strcmp(arg, long_name)))) return false;
+    return (short_name && !strcmp(arg, short_name)) || (long_name && !strcmp(arg, long_name));
+}
+
+bool cli_opt(cli_args *a, const char *short_name, const char *long_name) {
+    if (!cli_opt_repeatable(a, short_name, long_name)) return false;
     const char *key = long_name ? long_name : short_name;
     for (int k = 0; k < a->n_seen; k++)
         if (!strcmp(a->seen[k], key)) {

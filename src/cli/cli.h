@@ -37,6 +37,8 @@ void cli_args_init(cli_args *a, int argc, char **argv);
 bool cli_next(cli_args *a);
 /* Does the current argument match one of the names (short may be NULL)? */
 bool cli_opt(cli_args *a, const char *short_name, const char *long_name);
+/* As cli_opt, for an option that may be given more than once (bench's -m). */
+bool cli_opt_repeatable(const cli_args *a, const char *short_name, const char *long_name);
 const char *cli_value(cli_args *a);          /* the option's value */
 long cli_long(cli_args *a, long min, long max);
 double cli_double(cli_args *a, double min, double max);
@@ -62,6 +64,23 @@ int cli_answer_prompt(const finch_model *m, finch_press_mode mode, const int32_t
                       const char *answer_prefix, int32_t **prompt, size_t *n_prompt);
 /* Print the bytes of a token to f (stdout for generated text). */
 void cli_print_token(const finch_model *m, int32_t prev, int32_t id, FILE *f);
+
+/* ---- limits (cli_limits.c) ---- */
+/* --max-memory SIZE (finch_parse_size) into *bytes; value NULL: 0 (none). */
+int cli_parse_max_memory(const char *value, size_t *bytes);
+/* Before allocating: refuse (exit 2, one line with both sizes) when `what`
+ * ("the run", "item x") needs more than max_memory, or, when that is 0, more
+ * than the memory available now (finch_memory_estimate for a KV cache of
+ * kv_positions and batches of max_batch tokens). */
+int cli_check_memory(const finch_model *m, size_t kv_positions, size_t max_batch, size_t max_memory,
+                     const char *what);
+/* Peak positions of a press's cache that holds `compress` positions while
+ * compressing and then grows to `answer` for the prompt and the answer:
+ * finch.c grows it to 1.25x the need, the old and new caches both alive
+ * while the rows are copied. */
+size_t cli_cache_peak(size_t compress, size_t answer);
+/* An allocation failed: "out of memory", exit 1 (an internal failure). */
+int cli_out_of_memory(void);
 
 /* ---- dumps: write into a temporary directory, then rename into place ---- */
 typedef struct {
@@ -89,6 +108,7 @@ typedef struct {
     long n_new, threads;
     double temp, top_p;
     long seed;
+    size_t max_memory;      /* --max-memory in bytes, 0 when not given      */
 } cli_generate_opts;
 int cli_parse_generate(int argc, char **argv, cli_generate_opts *o);
 
@@ -119,6 +139,7 @@ typedef struct {
     bool json, progress;
     const char *plot_kept;  /* --plot-kept FILE.svg                        */
     long mark;              /* --mark POS on that plot, -1 when none       */
+    size_t max_memory;      /* --max-memory in bytes, 0 when not given      */
 } cli_run_opts;
 int cli_parse_run(int argc, char **argv, cli_run_opts *o);
 
@@ -133,8 +154,24 @@ typedef struct {
     finch_press_params p;                        /* mode, select, normalize, chunk, seed */
     long threads, n_new, limit, seed;
     bool json, resume, progress;
+    size_t max_memory;                           /* --max-memory, 0: none         */
 } cli_eval_opts;
 int cli_parse_eval(int argc, char **argv, cli_eval_opts *o);
+
+/* `finch bench` (cmd_bench.c): speed against the machine's own limits. */
+enum { CLI_BENCH_MAX_MODELS = 32 };
+typedef struct {
+    const char *models[CLI_BENCH_MAX_MODELS]; /* -m, in the order given       */
+    size_t n_models;
+    const char *models_dir;  /* --models-dir: every *.gguf there, sorted     */
+    const char *rss_model;   /* --rss MODEL: peak RSS, short vs long text    */
+    const char *json_file;   /* --json-file: the JSON also written there     */
+    long threads, prefill, decode, finch_text, question, chunk;
+    long rss_short, rss_long, probe_mib;
+    double ratio;            /* Finch budget K = ceil(N / ratio)             */
+    bool json, probe;
+} cli_bench_opts;
+int cli_parse_bench(int argc, char **argv, cli_bench_opts *o);
 
 int cmd_run(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
@@ -142,5 +179,6 @@ int cmd_generate(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 #endif

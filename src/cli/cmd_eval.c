@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+enum { EVAL_BATCH = 512 }; /* tokens per forward call */
+
 /* ---------------------------------------------------------------- options */
 
 /* "finch,snapkv": names in order, no repeats; "full" is always run as the
@@ -73,7 +75,7 @@ int cli_parse_eval(int argc, char **argv, cli_eval_opts *o) {
     o->seed = 1;
     o->progress = isatty(2);
     const char *presses = "finch,truncate,streaming,snapkv,h2o,tova,knorm,random", *ratios = "2,4,8,16,32";
-    const char *mode = NULL, *select = NULL, *norm = NULL;
+    const char *mode = NULL, *select = NULL, *norm = NULL, *max_memory = NULL;
     while (cli_next(&a)) {
         if (cli_opt(&a, "-m", "--model")) o->model = cli_value(&a);
         else if (cli_opt(&a, NULL, "--task")) o->task = cli_value(&a);
@@ -92,10 +94,11 @@ int cli_parse_eval(int argc, char **argv, cli_eval_opts *o) {
         else if (cli_opt(&a, NULL, "--json")) o->json = true;
         else if (cli_opt(&a, NULL, "--resume")) o->resume = true;
         else if (cli_opt(&a, NULL, "--progress")) o->progress = true;
+        else if (cli_opt(&a, NULL, "--max-memory")) max_memory = cli_value(&a);
         else if (!a.error) cli_unknown(&a);
     }
     int rc = cli_args_error(&a);
-    if (rc) return rc;
+    if (rc || (rc = cli_parse_max_memory(max_memory, &o->max_memory))) return rc;
     if (!o->model) return cli_error("no model given (-m MODEL)");
     if (!o->task) return cli_error("no task given (--task TASK.jsonl)");
     if (!*o->out) return cli_error("--out needs a directory name");
@@ -112,82 +115,6 @@ int cli_parse_eval(int argc, char **argv, cli_eval_opts *o) {
     return 0;
 }
 
-/* ------------------------------------------------------------------ tasks */
-
-typedef struct {
-    char *id, *context, *question;
-    char **answers;
-    size_t n_answers;
-} eval_task;
-
-typedef struct {
-    eval_task *items;
-    size_t n, cap;
-} eval_tasks;
-
-static void tasks_free(eval_tasks *t) {
-    for (size_t i = 0; i < t->n; i++) {
-        free(t->items[i].id); free(t->items[i].context); free(t->items[i].question);
-        for (size_t a = 0; a < t->items[i].n_answers; a++) free(t->items[i].answers[a]);
-        free(t->items[i].answers);
-    }
-    free(t->items);
-}
-
-static char *dup_string(const cJSON *o, const char *key) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsString(v) ? strdup(v->valuestring) : NULL;
-}
-
-/* One line {"id", "context", "question", "answers": [...]} into *t. */
-static int parse_task(const char *path, size_t line, const cJSON *j, eval_task *t) {
-    memset(t, 0, sizeof *t);
-    const cJSON *ans = cJSON_GetObjectItemCaseSensitive(j, "answers");
-    if (!cJSON_IsObject(j) || !(t->id = dup_string(j, "id")) || !(t->context = dup_string(j, "context")) ||
-        !(t->question = dup_string(j, "question")) || !cJSON_IsArray(ans))
-        return cli_error("%s:%zu: a task needs the strings id, context, question and the array answers", path, line);
-    if (!*t->context || !*t->question) return cli_error("%s:%zu: empty context or question", path, line);
-    t->answers = calloc((size_t)cJSON_GetArraySize(ans) + 1, sizeof(char *));
-    if (!t->answers) return cli_error("out of memory");
-    const cJSON *a;
-    cJSON_ArrayForEach(a, ans) {
-        if (!cJSON_IsString(a)) return cli_error("%s:%zu: answers must be strings", path, line);
-        if (!(t->answers[t->n_answers++] = strdup(a->valuestring))) return cli_error("out of memory");
-    }
-    return 0;
-}
-
-static int read_tasks(const char *path, eval_tasks *t) {
-    FILE *f = fopen(path, "r");
-    if (!f) return cli_error("cannot open %s: %s", path, strerror(errno));
-    char *buf = NULL;
-    size_t cap = 0, line = 0;
-    ssize_t len;
-    int rc = 0;
-    while (!rc && (len = getline(&buf, &cap, f)) >= 0) {
-        line++;
-        size_t k = 0;
-        while (k < (size_t)len && isspace((unsigned char)buf[k])) k++;
-        if (k == (size_t)len) continue; /* blank line */
-        cJSON *j = cJSON_Parse(buf);
-        if (!j) { rc = cli_error("%s:%zu: not a JSON object", path, line); break; }
-        if (t->n == t->cap) {
-            size_t nc = t->cap ? 2 * t->cap : 64;
-            eval_task *ni = realloc(t->items, nc * sizeof *ni);
-            if (!ni) { cJSON_Delete(j); rc = cli_error("out of memory"); break; }
-            t->items = ni;
-            t->cap = nc;
-        }
-        rc = parse_task(path, line, j, &t->items[t->n]);
-        t->n++; /* counted even when incomplete, so tasks_free releases it */
-        cJSON_Delete(j);
-    }
-    free(buf);
-    fclose(f);
-    if (!rc && t->n == 0) rc = cli_error("%s holds no task", path);
-    return rc;
-}
-
 /* ---------------------------------------------------------- one item's ids */
 
 typedef struct {
@@ -202,20 +129,20 @@ static void item_ids_free(item_ids *ids) {
 
 /* The text the prompt ends with: the answer follows it, after a space
  * unless it ends in white space (oneshot's "\n"). */
-static const char *prompt_tail(const cli_eval_opts *o, const eval_task *t) {
+static const char *prompt_tail(const cli_eval_opts *o, const finch_eval_task *t) {
     if (o->answer_prefix && *o->answer_prefix) return o->answer_prefix;
     return o->p.mode == FINCH_PRESS_ONESHOT ? "\n" : t->question;
 }
 
 /* answers[0] as the tokens that would follow the prompt (a continuation of
  * the same text, so no BOS and no extra leading-space marker). */
-static int tokenize_reference(const finch_model *m, const cli_eval_opts *o, const eval_task *t, item_ids *ids) {
+static int tokenize_reference(const finch_model *m, const cli_eval_opts *o, const finch_eval_task *t, item_ids *ids) {
     if (t->n_answers == 0 || !*t->answers[0]) return 0; /* unanswerable: no NLL */
     const char *tail = prompt_tail(o, t);
     size_t tl = strlen(tail), al = strlen(t->answers[0]);
     int space = tl && !isspace((unsigned char)tail[tl - 1]);
     char *text = malloc(al + 2);
-    if (!text) return cli_error("out of memory");
+    if (!text) return cli_out_of_memory();
     snprintf(text, al + 2, "%s%s", space ? " " : "", t->answers[0]);
     finch_status st = finch_check_text(text, strlen(text));
     if (!st) st = finch_tokenize_ex(m->tokenizer, text, strlen(text), 0, 1, &ids->reference, &ids->n_reference);
@@ -223,7 +150,7 @@ static int tokenize_reference(const finch_model *m, const cli_eval_opts *o, cons
     return st ? cli_fail(st, "cannot tokenize the reference answer") : 0;
 }
 
-static int tokenize_item(const finch_model *m, const cli_eval_opts *o, const eval_task *t, item_ids *ids) {
+static int tokenize_item(const finch_model *m, const cli_eval_opts *o, const finch_eval_task *t, item_ids *ids) {
     int rc;
     if ((rc = cli_tokenize(m, t->context, true, &ids->context, &ids->n_context)) ||
         (rc = cli_tokenize(m, t->question, false, &ids->question, &ids->n_question)) ||
@@ -249,6 +176,18 @@ static const char *does_not_fit(const finch_model *m, const cli_eval_opts *o, co
     return why;
 }
 
+/* The cache's peak for an item, in positions: the full reference is the
+ * largest run (nothing evicted): iterative N kept + a chunk + the question,
+ * oneshot C ++ Q, then the prompt and the longer of the answer and the
+ * reference read by teacher forcing. */
+static size_t item_positions(const cli_eval_opts *o, const item_ids *ids) {
+    size_t N = ids->n_context, mq = ids->n_question, S = o->p.chunk && o->p.chunk < N ? o->p.chunk : N;
+    bool oneshot = o->p.mode == FINCH_PRESS_ONESHOT;
+    size_t fed = ids->n_prompt ? ids->n_prompt : mq, n_new = (size_t)o->n_new;
+    size_t after = fed + (ids->n_reference > n_new ? ids->n_reference : n_new);
+    return cli_cache_peak(oneshot ? N + mq : N + S + mq, (oneshot ? N + mq : N) + after);
+}
+
 /* ------------------------------------------------------------ one item */
 
 typedef struct {
@@ -258,7 +197,7 @@ typedef struct {
 } eval_env;
 
 /* The fields every run records (full and compressed). */
-static cJSON *run_record(const char *press, double ratio, const finch_eval_output *r, const eval_task *t) {
+static cJSON *run_record(const char *press, double ratio, const finch_eval_output *r, const finch_eval_task *t) {
     double em, f1;
     finch_eval_best(r->answer, (const char *const *)t->answers, t->n_answers, &em, &f1);
     cJSON *j = cJSON_CreateObject();
@@ -291,7 +230,7 @@ static int run_press(const eval_env *e, const item_ids *ids, finch_scorer_id pre
 }
 
 /* The full cache once, then every press x ratio against it. */
-static int eval_item(const eval_env *e, const eval_task *t, const item_ids *ids, cJSON *rec) {
+static int eval_item(const eval_env *e, const finch_eval_task *t, const item_ids *ids, cJSON *rec) {
     finch_eval_output full;
     int rc = run_press(e, ids, FINCH_SCORER_FULL, 1, &full);
     if (rc) return rc;
@@ -317,7 +256,7 @@ static int eval_item(const eval_env *e, const eval_task *t, const item_ids *ids,
 }
 
 /* The record of task t: its runs, or why it was skipped. */
-static int eval_task_record(const eval_env *e, const eval_task *t, cJSON **out) {
+static int eval_task_record(const eval_env *e, const finch_eval_task *t, cJSON **out) {
     item_ids ids = { 0 };
     int rc = tokenize_item(e->m, e->o, t, &ids);
     if (rc) return rc;
@@ -329,8 +268,11 @@ static int eval_task_record(const eval_env *e, const eval_task *t, cJSON **out) 
     cJSON_AddItemToObject(rec, "answers", cJSON_CreateStringArray((const char *const *)t->answers, (int)t->n_answers));
     char why[256];
     const char *skip = does_not_fit(e->m, e->o, &ids, why, sizeof why);
+    char what[128];
+    snprintf(what, sizeof what, "item '%.64s'", t->id);
     if (skip) cJSON_AddStringToObject(rec, "skipped", skip);
-    else rc = eval_item(e, t, &ids, rec);
+    else if (!(rc = cli_check_memory(e->m, item_positions(e->o, &ids), EVAL_BATCH, e->o->max_memory, what)))
+        rc = eval_item(e, t, &ids, rec);
     item_ids_free(&ids);
     if (rc) cJSON_Delete(rec);
     else *out = rec;
@@ -356,11 +298,11 @@ static int save(const cli_eval_opts *o, const cJSON *config, const cJSON *items)
     return rc;
 }
 
-static int sweep(const eval_env *e, const eval_tasks *tasks, const cJSON *config, cJSON *items) {
+static int sweep(const eval_env *e, const finch_eval_tasks *tasks, const cJSON *config, cJSON *items) {
     const cli_eval_opts *o = e->o;
     size_t n = o->limit && (size_t)o->limit < tasks->n ? (size_t)o->limit : tasks->n;
     for (size_t i = 0; i < n; i++) {
-        const eval_task *t = &tasks->items[i];
+        const finch_eval_task *t = &tasks->items[i];
         if (item_done(items, t->id)) continue; /* --resume, or a repeated id */
         double t0 = finch_now();
         cJSON *rec;
@@ -394,7 +336,7 @@ static int report(const cli_eval_opts *o, const cJSON *items) {
         cJSON *j = eval_summary_json(&s);
         char *text = j ? cJSON_Print(j) : NULL;
         if (text) printf("%s\n", text);
-        else rc = cli_error("out of memory");
+        else rc = cli_out_of_memory();
         free(text);
         cJSON_Delete(j);
     } else {
@@ -409,21 +351,24 @@ int cmd_eval(int argc, char **argv) {
     cli_eval_opts o;
     int rc = cli_parse_eval(argc, argv, &o);
     if (rc) return rc;
-    eval_tasks tasks = { 0 };
+    finch_eval_tasks tasks = { 0 };
     finch_model *m = NULL;
     finch_ctx *ctx = NULL;
     cJSON *config = eval_config_json(&o), *items = NULL;
-    if (!config) return cli_error("out of memory");
-    if ((rc = read_tasks(o.task, &tasks)) || (rc = make_out_dir(o.out))) goto done;
+    if (!config) return cli_out_of_memory();
+    finch_status st = finch_eval_tasks_read(o.task, &tasks);
+    if (st) { rc = cli_fail(st, "--task"); goto done; }
+    if ((rc = make_out_dir(o.out))) goto done;
     if (o.resume) {
         if ((rc = eval_load_items(o.out, config, &items))) goto done;
     } else if (!(items = cJSON_CreateArray())) {
-        rc = cli_error("out of memory");
+        rc = cli_out_of_memory();
         goto done;
     }
     if ((rc = cli_load_model(o.model, &m))) goto done;
     if (!m->tokenizer) { rc = cli_error("finch eval needs a model with a tokenizer"); goto done; }
-    finch_status st = finch_ctx_new(m, (size_t)o.threads, 512, &ctx);
+    if ((rc = cli_check_memory(m, 0, EVAL_BATCH, o.max_memory, "the model"))) goto done;
+    st = finch_ctx_new(m, (size_t)o.threads, EVAL_BATCH, &ctx);
     if (st) { rc = cli_fail(st, "cannot set up the model"); goto done; }
     eval_env e = { m, ctx, &o };
     if (!(rc = sweep(&e, &tasks, config, items))) rc = report(&o, items);
@@ -432,6 +377,6 @@ done:
     cJSON_Delete(items);
     finch_ctx_free(ctx);
     finch_model_free(m);
-    tasks_free(&tasks);
+    finch_eval_tasks_free(&tasks);
     return rc;
 }

@@ -1,5 +1,6 @@
 /* cmd_generate.c - `finch generate`: prompt in, text out, optional dump. */
 #include "cli.h"
+#include "finite.h"
 #include "util.h"
 
 #include <cjson/cJSON.h>
@@ -10,6 +11,7 @@ int cli_parse_generate(int argc, char **argv, cli_generate_opts *o) {
     cli_args a;
     cli_args_init(&a, argc, argv);
     *o = (cli_generate_opts){ .n_new = 64, .threads = 0, .temp = 0, .top_p = 1, .seed = 1 };
+    const char *max_memory = NULL;
     while (cli_next(&a)) {
         if (cli_opt(&a, "-m", "--model")) o->model = cli_value(&a);
         else if (cli_opt(&a, "-p", "--prompt")) o->prompt = cli_value(&a);
@@ -20,10 +22,11 @@ int cli_parse_generate(int argc, char **argv, cli_generate_opts *o) {
         else if (cli_opt(&a, NULL, "--seed")) o->seed = cli_long(&a, 0, 0x7fffffffL);
         else if (cli_opt(&a, "-t", "--threads")) o->threads = cli_long(&a, 1, 256);
         else if (cli_opt(&a, NULL, "--dump")) o->dump = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--max-memory")) max_memory = cli_value(&a);
         else if (!a.error) cli_unknown(&a);
     }
     int rc = cli_args_error(&a);
-    if (rc) return rc;
+    if (rc || (rc = cli_parse_max_memory(max_memory, &o->max_memory))) return rc;
     if (!o->prompt == !o->prompt_ids) return cli_error("give exactly one of -p TEXT and --prompt-ids FILE.npy");
     return 0;
 }
@@ -69,7 +72,7 @@ static int dump_run(cli_dump *d, const cli_generate_opts *o, const finch_model *
     rc = cli_dump_npy(d, "prompt_ids.npy", FINCH_NPY_I32, prompt, &sp, 1);
     if (!rc) rc = cli_dump_npy(d, "logits.npy", FINCH_NPY_F32, logits, &sv, 1);
     if (!rc) rc = cli_dump_npy(d, "generated.npy", FINCH_NPY_I32, gen, &sg, 1);
-    if (!rc) rc = meta ? cli_dump_text(d, "meta.json", meta) : cli_error("out of memory");
+    if (!rc) rc = meta ? cli_dump_text(d, "meta.json", meta) : cli_out_of_memory();
     free(meta);
     return rc ? rc : cli_dump_commit(d);
 }
@@ -103,6 +106,7 @@ int cmd_generate(int argc, char **argv) {
     }
     finch_status st;
     size_t batch = n_prompt < 512 ? n_prompt : 512;
+    if ((rc = cli_check_memory(m, cap, batch, o.max_memory, "the run"))) goto done;
     if ((st = finch_ctx_new(m, (size_t)o.threads, batch, &ctx)) || (st = finch_kv_init(&kv, &m->cfg, cap)) ||
         (st = finch_sampler_init(&s, (finch_sampler_params){ (float)o.temp, (float)o.top_p, (uint64_t)o.seed }, m->cfg.vocab))) {
         rc = cli_fail(st, "cannot set up generation");
@@ -110,7 +114,7 @@ int cmd_generate(int argc, char **argv) {
     }
     /* logits: what predicts the first token (dumped); work: the decode loop's */
     logits = malloc(2 * m->cfg.vocab * sizeof(float));
-    if (!logits) { rc = cli_error("out of memory"); goto done; }
+    if (!logits) { rc = cli_out_of_memory(); goto done; }
     float *work = logits + m->cfg.vocab;
     print_state ps = { m, prompt[n_prompt - 1] };
     if (o.prompt) { /* echo the prompt so the output reads as one text */
@@ -119,7 +123,11 @@ int cmd_generate(int argc, char **argv) {
     }
     double t0 = finch_now();
     /* The prompt is fed first (timed apart from decoding). */
-    if ((st = finch_feed(ctx, &kv, prompt, n_prompt, 0, logits))) { rc = cli_fail(st, "prefill failed"); goto done; }
+    if ((st = finch_feed(ctx, &kv, prompt, n_prompt, 0, logits)) ||
+        (st = finch_check_logits(logits, m->cfg.vocab, "the logits after the prompt"))) {
+        rc = cli_fail(st, "prefill failed");
+        goto done;
+    }
     double t1 = finch_now();
     if (n_new > 0) {
         memcpy(work, logits, m->cfg.vocab * sizeof(float));

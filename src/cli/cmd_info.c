@@ -21,8 +21,7 @@ int cmd_info(int argc, char **argv) {
     finch_model *m = NULL;
     if (rc || (rc = cli_load_model(o.model, &m))) return rc;
     finch_model_describe(m, stdout);
-    printf("kernels: %s%s\n", finch_isa_name(finch_isa_current()),
-           finch_blas_available() ? ", OpenBLAS sgemm for f32 prefill" : "");
+    printf("kernels: %s\n", finch_kernels_describe());
     finch_model_free(m);
     return 0;
 }

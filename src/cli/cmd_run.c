@@ -3,6 +3,7 @@
  * compressed cache, and state what was done. */
 #include "cli.h"
 #include "finch_press.h"
+#include "finite.h"
 #include "svg.h"
 #include "util.h"
 
@@ -23,7 +24,7 @@ int cli_parse_run(int argc, char **argv, cli_run_opts *o) {
     o->seed = 1;
     o->progress = isatty(2);
     o->mark = -1;
-    const char *norm = NULL, *mode = NULL, *select = NULL, *press = NULL;
+    const char *norm = NULL, *mode = NULL, *select = NULL, *press = NULL, *max_memory = NULL;
     while (cli_next(&a)) {
         if (cli_opt(&a, "-m", "--model")) o->model = cli_value(&a);
         else if (cli_opt(&a, "-f", "--file")) o->context_file = cli_value(&a);
@@ -59,10 +60,11 @@ int cli_parse_run(int argc, char **argv, cli_run_opts *o) {
         else if (cli_opt(&a, NULL, "--dump")) o->dump = cli_value(&a);
         else if (cli_opt(&a, NULL, "--json")) o->json = true;
         else if (cli_opt(&a, NULL, "--progress")) o->progress = true;
+        else if (cli_opt(&a, NULL, "--max-memory")) max_memory = cli_value(&a);
         else if (!a.error) cli_unknown(&a);
     }
     int rc = cli_args_error(&a);
-    if (rc) return rc;
+    if (rc || (rc = cli_parse_max_memory(max_memory, &o->max_memory))) return rc;
     if (norm && strcmp(norm, "on") && strcmp(norm, "off"))
         return cli_error("--normalize must be on or off, got '%s'", norm);
     o->p.normalize = !norm || !strcmp(norm, "on");
@@ -130,6 +132,9 @@ static int read_inputs(const cli_run_opts *o, const finch_model *m, run_ids *ids
 static int check_window(const cli_run_opts *o, const finch_model *m, const run_ids *ids, size_t K,
                         size_t *chunk) {
     size_t win = m->cfg.ctx_len, N = ids->n_context, mq = ids->n_question;
+    if (mq >= win)
+        return cli_error("the question has %zu tokens; the model's %zu positions leave no room for the context",
+                         mq, win);
     if (o->p.mode == FINCH_PRESS_ONESHOT) {
         if (N + mq > win)
             return cli_error("oneshot needs context + question = %zu positions but the model has %zu; "
@@ -149,6 +154,49 @@ static int check_window(const cli_run_opts *o, const finch_model *m, const run_i
     else *chunk = o->p.chunk;
     if (*chunk > N) *chunk = N;
     return 0;
+}
+
+/* Tokens fed after compression: the prompt, or (iterative) the question. */
+static size_t prompt_fed(const run_ids *ids) { return ids->n_prompt ? ids->n_prompt : ids->n_question; }
+
+/* The answer follows the n_kept kept positions and the prompt: it stops at
+ * the model's context length, as `finch generate` does. */
+static int fit_answer(cli_run_opts *o, const finch_model *m, const run_ids *ids, size_t n_kept) {
+    size_t win = m->cfg.ctx_len, used = n_kept + prompt_fed(ids);
+    if (used > win)
+        return cli_error("the compressed cache (%zu positions) and the prompt (%zu tokens) exceed the model's "
+                         "%zu positions", n_kept, prompt_fed(ids), win);
+    if ((size_t)o->n_new > win - used) {
+        o->n_new = (long)(win - used);
+        fprintf(stderr, "finch: note: -n reduced to %ld to stay within the context length %zu\n", o->n_new, win);
+    }
+    return 0;
+}
+
+/* The cache's peak size in positions: while compressing (iterative: K kept
+ * + a chunk + the question; oneshot: all of C ++ Q), then while it grows
+ * for the prompt and the answer. */
+static size_t peak_positions(const cli_run_opts *o, const run_ids *ids, size_t K, size_t n_kept) {
+    size_t N = ids->n_context, mq = ids->n_question, kk = K < N ? K : N;
+    size_t compress = o->p.mode == FINCH_PRESS_ONESHOT ? N + mq : kk + o->p.chunk + mq;
+    return cli_cache_peak(compress, n_kept + prompt_fed(ids) + (size_t)o->n_new);
+}
+
+/* Everything decided before the work: the budget (a budget above the
+ * context keeps it all), the chunk, the answer's length, and whether the
+ * run fits in memory; *batch is the forward calls' size. */
+static int plan_run(cli_run_opts *o, const finch_model *m, const run_ids *ids, size_t *batch) {
+    size_t K, n_kept;
+    finch_status st = finch_press_resolve_budget(&o->p, ids->n_context, ids->n_question, &K, &n_kept);
+    if (st) return cli_fail(st, "budget");
+    int rc = check_window(o, m, ids, K, &o->p.chunk);
+    if (rc || (rc = fit_answer(o, m, ids, n_kept))) return rc;
+    if (o->p.scorer == FINCH_SCORER_FULL)
+        fprintf(stderr, "finch: --press full keeps the whole context; the budget is not used\n");
+    else if (K >= ids->n_context)
+        fprintf(stderr, "finch: note: the budget keeps all %zu context tokens: nothing is evicted\n", ids->n_context);
+    *batch = o->p.chunk + ids->n_question < 512 ? o->p.chunk + ids->n_question : 512;
+    return cli_check_memory(m, peak_positions(o, ids, K, n_kept), *batch, o->max_memory, "the run");
 }
 
 /* --------------------------------------------------------------- progress */
@@ -289,6 +337,7 @@ static int compress_and_answer(const cli_run_opts *o, const finch_model *m, finc
                                int32_t *gen, size_t *n_gen) {
     finch_status st = finch_press_run(fp, ids->context, ids->n_context, ids->question, ids->n_question,
                                       ids->prompt, ids->n_prompt, o->progress ? show_progress : NULL, NULL);
+    if (!st) st = finch_check_logits(finch_press_prompt_logits(fp), m->cfg.vocab, "the logits after the prompt");
     if (st) return cli_fail(st, "Finch");
     finch_sampler s;
     if ((st = finch_sampler_init(&s, (finch_sampler_params){ (float)o->temp, 1.0f, (uint64_t)o->seed }, m->cfg.vocab)))
@@ -314,7 +363,7 @@ int cmd_run(int argc, char **argv) {
     finch_press *fp = NULL;
     run_ids ids = { 0 };
     int32_t *gen = NULL;
-    size_t n_gen = 0, K, n_kept;
+    size_t n_gen = 0, batch = 0;
     char *answer = NULL, *meta = NULL;
     cli_dump dump = { 0 };
     finch_status st;
@@ -324,22 +373,15 @@ int cmd_run(int argc, char **argv) {
         cli_dump_abort(&dump);
         return cli_error("--plot-kept %s: cannot write: %s", o.plot_kept, strerror(errno));
     }
-    if ((rc = cli_load_model(o.model, &m)) || (rc = read_inputs(&o, m, &ids))) goto done;
-    if ((st = finch_press_resolve_budget(&o.p, ids.n_context, ids.n_question, &K, &n_kept))) {
-        rc = cli_fail(st, "budget");
+    if ((rc = cli_load_model(o.model, &m)) || (rc = read_inputs(&o, m, &ids)) ||
+        (rc = plan_run(&o, m, &ids, &batch)))
         goto done;
-    }
-    if ((rc = check_window(&o, m, &ids, K, &o.p.chunk))) goto done;
-    if (o.p.scorer == FINCH_SCORER_FULL)
-        fprintf(stderr, "finch: --press full keeps the whole context; the budget is not used\n");
-    size_t batch = o.p.chunk + ids.n_question;
-    if (batch > 512) batch = 512;
     if ((st = finch_ctx_new(m, (size_t)o.threads, batch, &ctx)) || (st = finch_press_new(m, ctx, &o.p, &fp))) {
         rc = cli_fail(st, "cannot set up Finch");
         goto done;
     }
     gen = malloc(((size_t)o.n_new + 1) * sizeof(int32_t));
-    if (!gen) { rc = cli_error("out of memory"); goto done; }
+    if (!gen) { rc = cli_out_of_memory(); goto done; }
     if ((rc = compress_and_answer(&o, m, fp, &ids, gen, &n_gen))) goto done;
     const finch_press_stats *s = finch_press_get_stats(fp);
     const int32_t *last = ids.n_prompt ? ids.prompt + ids.n_prompt - 1 : ids.question + ids.n_question - 1;
@@ -347,7 +389,7 @@ int cmd_run(int argc, char **argv) {
     cJSON *j = answer ? run_json(&o, m, s, gen, n_gen, answer) : NULL;
     meta = j ? cJSON_Print(j) : NULL;
     cJSON_Delete(j);
-    if (!meta) { rc = cli_error("out of memory"); goto done; }
+    if (!meta) { rc = cli_out_of_memory(); goto done; }
     if (o.json) printf("%s\n", meta);
     print_stats_line(s);
     if (o.dump) rc = dump_run(&dump, fp, &ids, gen, n_gen, meta);

@@ -33,6 +33,13 @@ static const char usage[] =
     "  finch tokenize -m MODEL TEXT        print the token ids, one line\n"
     "  finch info -m MODEL                 architecture, shapes, tensor types, tokenizer\n"
     "  finch convert INPUT OUTPUT.gguf [--type f32|f16|bf16|q8_0] [--tokenizer TOK.bin]\n"
+    "  finch bench (-m MODEL ... | --models-dir DIR) [-t N] [--prefill N] [--decode N]\n"
+    "              [--finch-text N] [--question N] [--chunk S] [--ratio X] [--rss MODEL\n"
+    "              [--rss-short N] [--rss-long N]] [--no-probe] [--probe-mib N]\n"
+    "              [--json] [--json-file FILE]\n"
+    "      prefill and decode speed, Finch against plain chunked prefill, peak RSS,\n"
+    "      each beside the machine's FMA peak and read bandwidth measured in the\n"
+    "      same run (docs/bench.md).\n"
     "\n"
     "MODEL is a .gguf file or a Hugging Face directory (config.json + safetensors).\n"
     "convert reads a Hugging Face directory, a GGUF file or a llama2.c .bin checkpoint.\n"
@@ -50,6 +57,7 @@ static const command commands[] = {
     { "tokenize", cmd_tokenize },
     { "info", cmd_info },
     { "convert", cmd_convert },
+    { "bench", cmd_bench },
 };
 
 int main(int argc, char **argv) {

@@ -1,0 +1,37 @@
+#!/bin/sh
+# peer_bench.sh - finch and llama.cpp on the same random-weight GGUF files,
+# alternately in one window, so the ratio is fair on a shared, drifting
+# machine (docs/bench.md).
+#
+#   tools/peer_bench.sh LLAMA_BENCH [ROUNDS]      (default 2 rounds)
+#
+# LLAMA_BENCH: the llama-bench binary (tools/build_llamacpp.sh prints it).
+# Each round runs, for every TinyLlama-shape file in bench-models/, llama.cpp's
+# pp512 + tg64 (2 threads, its defaults) and then `finch bench` on the same
+# file; the raw outputs go to bench-models/peer/ and a summary to stdout.
+set -eu
+llama_bench=${1:?usage: tools/peer_bench.sh LLAMA_BENCH [ROUNDS]}
+rounds=${2:-2}
+finch=${FINCH_BIN:-build/finch}
+[ -x "$llama_bench" ] || { echo "peer_bench: '$llama_bench' is not an executable" >&2; exit 2; }
+[ -x "$finch" ] || { echo "peer_bench: '$finch' not built (run make)" >&2; exit 2; }
+out=bench-models/peer
+mkdir -p "$out"
+for round in $(seq 1 "$rounds"); do
+    for m in bench-models/tinyllama-1.1b-f32.gguf bench-models/tinyllama-1.1b-f16.gguf \
+             bench-models/tinyllama-1.1b-q8_0.gguf; do
+        [ -f "$m" ] || { echo "peer_bench: $m missing (make bench writes it)" >&2; exit 2; }
+        name=$(basename "$m" .gguf)
+        "$llama_bench" -m "$m" -t 2 -p 512 -n 64 -r 3 -o csv >"$out/$name.llama.$round.csv" 2>/dev/null
+        "$finch" bench -m "$m" -t 2 --no-probe --json >"$out/$name.finch.$round.json"
+        /usr/bin/python3 - "$out/$name.llama.$round.csv" "$out/$name.finch.$round.json" "$name" "$round" <<'EOF'
+import csv, json, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+llama = {("pp" if int(r["n_prompt"]) else "tg"): float(r["avg_ts"]) for r in rows}
+f = json.load(open(sys.argv[2]))["models"][0]
+print(f"round {sys.argv[4]} {sys.argv[3]:22s} prefill finch {f['prefill_tok_s']:7.1f} llama.cpp {llama['pp']:7.1f} "
+      f"ratio {f['prefill_tok_s'] / llama['pp']:.2f} | decode finch {f['decode_tok_s']:6.1f} "
+      f"llama.cpp {llama['tg']:6.1f} ratio {f['decode_tok_s'] / llama['tg']:.2f}")
+EOF
+    done
+done
