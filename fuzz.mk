@@ -7,7 +7,8 @@
 #                              of its seed corpus; fails on any crash, leak,
 #                              hang or sanitizer report
 #   make fuzz-smoke            run each target once over its seeds and the
-#                              saved regression inputs (quick, for CI)
+#                              saved regression inputs (quick; CI runs it,
+#                              then `make fuzz FUZZ_SECONDS=2`, see .ci/run)
 #   make fuzz-build            only build
 #   make fuzz FUZZ_TARGETS=gguf FUZZ_SECONDS=600   one target
 #
@@ -43,7 +44,7 @@ fuzz-build: $(FUZZ_BINS)
 fuzz-cc-check:
 	@printf 'int LLVMFuzzerTestOneInput(const char *d, long n) { return 0; }\n' | \
 	  $(FUZZ_CC) -x c -fsanitize=fuzzer,address,undefined -o /dev/null - 2>/dev/null || \
-	  { echo "fuzz: '$(FUZZ_CC) -fsanitize=fuzzer,address,undefined' does not link: install clang and its runtimes (Debian: clang libclang-rt-dev, or libclang-rt-14-dev for clang 14)"; exit 1; }
+	  { echo "fuzz: '$(FUZZ_CC) -fsanitize=fuzzer,address,undefined' does not link: install clang and its runtimes (sh tools/deps.sh fuzz; Debian: clang libclang-rt-14-dev for clang 14)"; exit 1; }
 
 $(FUZZ_DIR)/obj/%.o: src/%.c $(wildcard include/*.h src/*.h src/cli/*.h) | fuzz-cc-check
 	@mkdir -p $(dir $@)
@@ -56,7 +57,7 @@ $(FUZZ_DIR)/libfinch_fuzz.a: $(FUZZ_LIB_OBJ) $(FUZZ_CLI_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.h $(FUZZ_DIR)/libfinch_fuzz.a
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(FUZZ_DIR)/libfinch_fuzz.a
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_DIR)/libfinch_fuzz.a $(FUZZ_LDLIBS)
 
 fuzz: $(FUZZ_BINS)

@@ -8,6 +8,8 @@
  * missing from the table fails the suite, so no input goes unchecked. */
 #include "testutil.h"
 
+#include "finch_eval.h"
+#include "fuzz/hf_frame.h"
 #include "gguf.h"
 #include "llama2c.h"
 #include "npy.h"
@@ -29,7 +31,9 @@ typedef enum {
     P_TOKENIZER_GGUF,   /* gguf_parse (must succeed), finch_tokenizer_from_gguf */
     P_TOKENIZER_JSON,   /* finch_tokenizer_from_json, no config            */
     P_TOKENIZER_L2C,    /* finch_tokenizer_from_llama2c, vocab `arg`       */
-    P_TIKTOKEN          /* finch_tokenizer_from_tiktoken                   */
+    P_TIKTOKEN,         /* finch_tokenizer_from_tiktoken                   */
+    P_HF_DIR,           /* the files of fuzz_hf_dir's framing, finch_model_load */
+    P_EVAL_TASKS        /* finch_eval_tasks_parse                          */
 } parser;
 
 typedef struct {
@@ -43,9 +47,29 @@ typedef struct {
 static const regression cases[] = {
     { "gguf-ctx-len-zero.gguf", P_MODEL, FINCH_ERR_FORMAT, 0,
       "a model whose context length is 0 loaded (review while fuzzing)" },
+    { "hf_dir-nan-in-shard.hfdir", P_HF_DIR, FINCH_ERR_FORMAT, 0,
+      "a NaN weight in a shard loaded and made every logit NaN (issue 6, before the load-time scan)" },
+    { "eval_tasks-trailing-text.jsonl", P_EVAL_TASKS, FINCH_ERR_FORMAT, 0,
+      "text after a task's JSON object was silently ignored (cJSON_Parse stops after one value)" },
+    { "eval_tasks-repeated-id.jsonl", P_EVAL_TASKS, FINCH_ERR_FORMAT, 0,
+      "a repeated id was silently evaluated once, the second task dropped" },
 };
 
 static const size_t n_cases = sizeof cases / sizeof cases[0];
+
+/* A regression of fuzz_hf_dir: its files written into a fresh directory,
+ * loaded as a model. */
+static finch_status load_hf_frame(const uint8_t *data, size_t size) {
+    char dir[] = "/tmp/finch-reg-hf-XXXXXX", cmd[64];
+    assert_non_null(mkdtemp(dir));
+    assert_true(hf_frame_write(dir, data, size));
+    finch_model *m = NULL;
+    finch_status st = finch_model_load(dir, &m);
+    finch_model_free(m);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+    return st;
+}
 
 static finch_status run_case(const regression *r, const char *path, const uint8_t *data, size_t size) {
     finch_status st;
@@ -107,6 +131,14 @@ static finch_status run_case(const regression *r, const char *path, const uint8_
              : r->p == P_TOKENIZER_L2C ? finch_tokenizer_from_llama2c(path, r->arg, &t)
                                        : finch_tokenizer_from_tiktoken(path, &t);
         finch_tokenizer_free(t);
+        return st;
+    }
+    case P_HF_DIR:
+        return load_hf_frame(data, size);
+    case P_EVAL_TASKS: {
+        finch_eval_tasks t;
+        st = finch_eval_tasks_parse((const char *)data, size, r->file, &t);
+        finch_eval_tasks_free(&t);
         return st;
     }
     }

@@ -26,7 +26,7 @@ int cli_answer_prompt(const finch_model *m, finch_press_mode mode, const int32_t
     *prompt = malloc((n_question + n_pre) * sizeof(int32_t));
     if (!*prompt) {
         free(pre);
-        return cli_error("out of memory");
+        return cli_out_of_memory();
     }
     memcpy(*prompt, question, n_question * sizeof(int32_t));
     memcpy(*prompt + n_question, pre, n_pre * sizeof(int32_t));

@@ -88,7 +88,7 @@ static int model_list_add(model_list *l, const char *dir, const char *name) {
     size_t len = (dir ? strlen(dir) + 1 : 0) + strlen(name) + 1;
     char *path = grown ? malloc(len) : NULL;
     if (grown) l->paths = grown;
-    if (!path) return cli_error("out of memory");
+    if (!path) return cli_out_of_memory();
     snprintf(path, len, "%s%s%s", dir ? dir : "", dir ? "/" : "", name);
     l->paths[l->n++] = path;
     return 0;
@@ -287,7 +287,7 @@ static int bench_run_open(bench_run *b, const cli_bench_opts *o, const char *pat
         return cli_fail(st, "cannot set up the benchmark");
     b->ids = malloc(b->n_ids * sizeof *b->ids);
     b->logits = malloc(b->m->cfg.vocab * sizeof *b->logits);
-    if (!b->ids || !b->logits) return cli_error("out of memory");
+    if (!b->ids || !b->logits) return cli_out_of_memory();
     random_ids(b->ids, b->n_ids, b->m->cfg.vocab, IDS_SEED);
     return 0;
 }
@@ -715,7 +715,7 @@ static int measure_rss_pair(const cli_bench_opts *o, rss_result *rss) {
 static int report(const cli_bench_opts *o, const model_list *l, char names[][128], const model_result *res,
                   const machine_limits *lim, const rss_result *rss) {
     char *json = (o->json || o->json_file) ? report_json(l, names, res, lim, rss, o) : NULL;
-    if ((o->json || o->json_file) && !json) return cli_error("out of memory");
+    if ((o->json || o->json_file) && !json) return cli_out_of_memory();
     int rc = o->json_file ? write_json_file(o->json_file, json) : 0;
     if (!rc && o->json) printf("%s\n", json);
     if (!rc && !o->json) {
@@ -741,7 +741,7 @@ int cmd_bench(int argc, char **argv) {
     model_result *res = calloc(l.n, sizeof *res);
     machine_limits lim = limits_unprobed(&o);
     rss_result rss;
-    if (!names || !res) rc = cli_error("out of memory");
+    if (!names || !res) rc = cli_out_of_memory();
     if (!rc) rc = probe_machine(&o, &lim);
     if (!rc) rc = measure_models(&o, &l, names, res);
     if (!rc) rc = measure_rss_pair(&o, &rss);

@@ -41,14 +41,14 @@ static char *path_in(const char *dir, const char *name) {
 int eval_load_items(const char *dir, const cJSON *config, cJSON **items) {
     *items = NULL;
     char *path = path_in(dir, "results.json"), *text = NULL;
-    if (!path) return cli_error("out of memory");
+    if (!path) return cli_out_of_memory();
     size_t len;
     finch_status st = finch_read_file(path, &text, &len);
     int rc = 0;
     if (st) { /* nothing to resume */
         *items = cJSON_CreateArray();
         free(path);
-        return *items ? 0 : cli_error("out of memory");
+        return *items ? 0 : cli_out_of_memory();
     }
     cJSON *j = cJSON_Parse(text);
     const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(j, "config");
@@ -106,7 +106,7 @@ int eval_summarize(const cli_eval_opts *o, const cJSON *items, eval_summary *s) 
     memset(s, 0, sizeof *s);
     s->n_rows = 1 + o->n_presses * o->n_ratios;
     s->rows = calloc(s->n_rows, sizeof *s->rows);
-    if (!s->rows) return cli_error("out of memory");
+    if (!s->rows) return cli_out_of_memory();
     s->rows[0] = (eval_row){ .press = "full", .ratio = 1 };
     for (size_t p = 0; p < o->n_presses; p++)
         for (size_t r = 0; r < o->n_ratios; r++)
@@ -197,7 +197,7 @@ int eval_save_results(const char *dir, const cJSON *config, const cJSON *items, 
     cJSON_AddItemReferenceToObject(j, "items", (cJSON *)items);
     char *text = cJSON_Print(j);
     cJSON_Delete(j); /* references: config and items stay */
-    int rc = text ? write_atomic(dir, "results.json", text) : cli_error("out of memory");
+    int rc = text ? write_atomic(dir, "results.json", text) : cli_out_of_memory();
     free(text);
     return rc;
 }
@@ -321,7 +321,7 @@ static int write_plot(const char *dir, const char *name, const cli_eval_opts *o,
     if (!ys || !series) {
         free(ys);
         free(series);
-        return cli_error("out of memory");
+        return cli_out_of_memory();
     }
     double full_x[2] = { o->ratios[0], o->ratios[nr - 1] }, *full_y = ys + np * nr;
     full_y[0] = full_y[1] = metric(&s->rows[0], which);

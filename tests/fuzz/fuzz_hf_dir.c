@@ -2,22 +2,17 @@
  * model.safetensors or model.safetensors.index.json and its shards, and
  * whatever else the input names (tokenizer.json, ...).
  *
- * Layout of an input: the text of config.json, then any number of files,
- * each introduced by a line "\n##file NAME\n" and running to the next such
- * line or the end.  NAME is 1..64 of [A-Za-z0-9._-] (not "." or ".."),
- * otherwise the file is dropped; a later file of the same name replaces an
- * earlier one.  The files are written into one directory (on /dev/shm when
- * it exists) emptied before each input, then the directory goes through
+ * Layout of an input: config.json, then files framed by "\n##file NAME\n"
+ * lines (hf_frame.h), written into one directory (on /dev/shm when it
+ * exists) emptied before each input.  The directory then goes through
  * hf_open (every tensor walked, inside its mapping) and finch_model_load
  * (config checks, shard index, binding by name and shape, the NaN scan,
  * the tokenizer), whose memory estimate is then computed. */
 #include "fuzz_common.h"
+#include "hf_frame.h"
 #include "safetensors.h"
 
 #include <dirent.h>
-
-#define SEP "\n##file "
-#define MAX_FILES 8
 
 static char dir[64];
 
@@ -47,44 +42,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     return 0;
 }
 
-static bool good_name(const char *s, size_t n) {
-    if (n == 0 || n > 64 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.')) return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-              c == '-'))
-            return false;
-    }
-    return true;
-}
-
-static void write_file(const char *name, size_t name_len, const uint8_t *data, size_t n) {
-    char path[160];
-    snprintf(path, sizeof path, "%s/%.*s", dir, (int)name_len, name);
-    FILE *f = fopen(path, "wb");
-    if (!f) abort();
-    if (n && fwrite(data, 1, n, f) != n) abort();
-    if (fclose(f) != 0) abort();
-}
-
-/* Split the input into files (see the top of the file). */
-static void write_files(const uint8_t *data, size_t size) {
-    const uint8_t *end = data + size, *p = data;
-    const char *name = "config.json";
-    size_t name_len = strlen(name);
-    for (int files = 0; files < MAX_FILES; files++) {
-        const uint8_t *sep = memmem(p, (size_t)(end - p), SEP, strlen(SEP));
-        const uint8_t *stop = sep ? sep : end;
-        if (good_name(name, name_len)) write_file(name, name_len, p, (size_t)(stop - p));
-        if (!sep) return;
-        name = (const char *)sep + strlen(SEP);
-        const uint8_t *nl = memchr(name, '\n', (size_t)(end - (const uint8_t *)name));
-        if (!nl) return;
-        name_len = (size_t)(nl - (const uint8_t *)name);
-        p = nl + 1;
-    }
-}
-
 static void walk(const hf_model_files *h) {
     for (size_t i = 0; i < h->tensors.n; i++) {
         const finch_tensor_ref *t = &h->tensors.t[i];
@@ -101,7 +58,7 @@ static void walk(const hf_model_files *h) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static FILE *sink;
     clear_dir();
-    write_files(data, size);
+    if (!hf_frame_write(dir, data, size)) abort();
     hf_model_files h;
     finch_status st = hf_open(dir, &h);
     fuzz_check_status(st);
