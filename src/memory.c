@@ -32,12 +32,15 @@ static size_t batch_floats(const finch_config *c) {
                    sat_add(sat_add(sat_mul(2, kvdim), sat_mul(2, c->ffn_dim)), c->rope_dim));
 }
 
-/* Bytes per cache position besides K and V: one attention row per query
- * head (grown by half again), and the press's bookkeeping per layer and KV
- * head (original position i32, kept index i32, score f64) plus one index
- * and one score row entry (finch.c). */
+/* Bytes per cache position besides K and V: the attention scratch
+ * (transformer.c: keys packed per KV head, n_kv_head*head_dim floats, and
+ * one score row per query head a worker handles, taken as n_head), grown by
+ * half again; and the press's bookkeeping per layer and KV head (original
+ * position i32, kept index i32, score f64) plus one index and one score row
+ * entry (finch.c). */
 static size_t per_position_bytes(const finch_config *c) {
-    size_t att = sat_mul(c->n_head, 6); /* 1.5 x 4-byte float */
+    size_t att_floats = sat_add(sat_mul(c->n_kv_head, c->head_dim), c->n_head);
+    size_t att = sat_mul(att_floats, 6); /* 1.5 x 4-byte float */
     size_t press = sat_add(sat_mul(sat_mul(c->n_layer, c->n_kv_head), 16), 12);
     return sat_add(att, press);
 }

@@ -17,23 +17,9 @@
 
 static char tmpdir[64];
 
-static void make_tmpdir(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/finch-trunc-XXXXXX");
-    assert_non_null(mkdtemp(tmpdir));
-}
+static void make_tmpdir(void) { test_make_tmpdir(tmpdir, sizeof tmpdir, "finch-trunc"); }
 
-static void remove_tmpdir(void) {
-    DIR *d = opendir(tmpdir);
-    if (!d) return;
-    char path[512];
-    for (struct dirent *e; (e = readdir(d));) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    rmdir(tmpdir);
-}
+static void remove_tmpdir(void) { test_remove_tmpdir(tmpdir); }
 
 static const char *tmp_path(const char *name) {
     static char path[512];

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <dirent.h>
+#include <unistd.h>
 
 #include "finch.h"
 
@@ -61,5 +63,25 @@ static inline double test_nmse(const float *a, const float *ref, size_t n) {
 
 #define assert_ok(expr) do { finch_status st_ = (expr); \
     if (st_ != FINCH_OK) fail_msg("%s -> %s: %s", #expr, finch_status_name(st_), finch_last_error()); } while (0)
+
+/* A fresh directory /tmp/<prefix>-XXXXXX in dir[cap], and its removal with
+ * the files in it (the suites write no subdirectories). */
+static inline void test_make_tmpdir(char *dir, size_t cap, const char *prefix) {
+    snprintf(dir, cap, "/tmp/%s-XXXXXX", prefix);
+    assert_non_null(mkdtemp(dir));
+}
+
+static inline void test_remove_tmpdir(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    char path[512];
+    for (struct dirent *e; (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    rmdir(dir);
+}
 
 #endif

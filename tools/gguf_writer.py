@@ -262,6 +262,23 @@ def add_tokenizer_llama(w, vocab):
     w.add_bool("tokenizer.ggml.add_space_prefix", True)
 
 
+def add_llama_hparams(w, arch, cfg, wtype, name, ctx_len):
+    """general.* and <arch>.* hyperparameter keys of a Llama-family model."""
+    w.add_string("general.architecture", arch)
+    w.add_string("general.name", name)
+    w.add_u32("general.file_type", FILE_TYPE[wtype])
+    w.add_u32(f"{arch}.context_length", ctx_len)
+    w.add_u32(f"{arch}.embedding_length", cfg["dim"])
+    w.add_u32(f"{arch}.block_count", cfg["n_layer"])
+    w.add_u32(f"{arch}.feed_forward_length", cfg["ffn_dim"])
+    w.add_u32(f"{arch}.attention.head_count", cfg["n_head"])
+    w.add_u32(f"{arch}.attention.head_count_kv", cfg["n_kv_head"])
+    w.add_f32(f"{arch}.attention.layer_norm_rms_epsilon", cfg["rms_eps"])
+    w.add_f32(f"{arch}.rope.freq_base", cfg["rope_base"])
+    w.add_u32(f"{arch}.rope.dimension_count", cfg["rope_dim"])
+    w.add_u32(f"{arch}.vocab_size", cfg["vocab"])
+
+
 def write_model_gguf(path, arch, cfg, weights, wtype=GGML_F32, name="model",
                      ctx_len=512, vocab=None):
     """Write a Llama-family model.  weights: GGUF-style names in HF
@@ -283,19 +300,7 @@ def write_model_gguf(path, arch, cfg, weights, wtype=GGML_F32, name="model",
     if cfg["head_dim"] * cfg["n_head"] != cfg["dim"]:
         raise ValueError("GGUF llama/qwen2 assume head_dim = dim / n_head")
     w = GGUFWriter()
-    w.add_string("general.architecture", arch)
-    w.add_string("general.name", name)
-    w.add_u32("general.file_type", FILE_TYPE[wtype])
-    w.add_u32(f"{arch}.context_length", ctx_len)
-    w.add_u32(f"{arch}.embedding_length", cfg["dim"])
-    w.add_u32(f"{arch}.block_count", cfg["n_layer"])
-    w.add_u32(f"{arch}.feed_forward_length", cfg["ffn_dim"])
-    w.add_u32(f"{arch}.attention.head_count", cfg["n_head"])
-    w.add_u32(f"{arch}.attention.head_count_kv", cfg["n_kv_head"])
-    w.add_f32(f"{arch}.attention.layer_norm_rms_epsilon", cfg["rms_eps"])
-    w.add_f32(f"{arch}.rope.freq_base", cfg["rope_base"])
-    w.add_u32(f"{arch}.rope.dimension_count", cfg["rope_dim"])
-    w.add_u32(f"{arch}.vocab_size", cfg["vocab"])
+    add_llama_hparams(w, arch, cfg, wtype, name, ctx_len)
     if vocab is not None:
         if len(vocab["tokens"]) != cfg["vocab"]:
             raise ValueError("tokenizer size differs from the embedding rows")

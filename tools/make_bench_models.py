@@ -87,19 +87,7 @@ def build(path, cfg, gtype, name):
     kv_dim = cfg["n_kv_head"] * head_dim
     arch = cfg["arch"]
     w = gw.GGUFWriter()
-    w.add_string("general.architecture", arch)
-    w.add_string("general.name", name)
-    w.add_u32("general.file_type", gw.FILE_TYPE[gtype])
-    w.add_u32(f"{arch}.context_length", cfg["ctx_len"])
-    w.add_u32(f"{arch}.embedding_length", cfg["dim"])
-    w.add_u32(f"{arch}.block_count", cfg["n_layer"])
-    w.add_u32(f"{arch}.feed_forward_length", cfg["ffn_dim"])
-    w.add_u32(f"{arch}.attention.head_count", cfg["n_head"])
-    w.add_u32(f"{arch}.attention.head_count_kv", cfg["n_kv_head"])
-    w.add_f32(f"{arch}.attention.layer_norm_rms_epsilon", cfg["rms_eps"])
-    w.add_f32(f"{arch}.rope.freq_base", cfg["rope_base"])
-    w.add_u32(f"{arch}.rope.dimension_count", head_dim)
-    w.add_u32(f"{arch}.vocab_size", cfg["vocab"])
+    gw.add_llama_hparams(w, arch, dict(cfg, rope_dim=head_dim), gtype, name, cfg["ctx_len"])
     gw.add_tokenizer_llama(w, synthetic_vocab(cfg["vocab"]))
 
     seed = [0]
