@@ -165,15 +165,7 @@ static void test_svg_kept_map(void **state) {
 
 /* ============================================== through a compressed cache */
 
-static finch_model *load_tiny(void) {
-    const char *p = test_data("models/tiny-llama.gguf");
-    FILE *f = fopen(p, "rb");
-    if (!f) return NULL;
-    fclose(f);
-    finch_model *m;
-    assert_ok(finch_model_load(p, &m));
-    return m;
-}
+static finch_model *load_tiny(void) { return test_load_data_model("models/tiny-llama.gguf"); }
 
 /* Teacher forcing through the full press equals a plain forward pass of
  * C ++ Q ++ answer; after the rewind, decoding is as if nothing had been

@@ -374,15 +374,7 @@ static void on_progress(void *user, size_t done, size_t total) {
     progress_total = total;
 }
 
-static finch_model *load_tiny(void) {
-    const char *p = test_data("models/tiny-llama.gguf");
-    FILE *f = fopen(p, "rb");
-    if (!f) return NULL;
-    fclose(f);
-    finch_model *m;
-    assert_ok(finch_model_load(p, &m));
-    return m;
-}
+static finch_model *load_tiny(void) { return test_load_data_model("models/tiny-llama.gguf"); }
 
 /* K >= N evicts nothing: the press must give what a plain prefill of C
  * followed by Q gives, logits and greedy answer, while the cache grows past

@@ -415,15 +415,7 @@ static void test_names(void **state) {
 
 /* ======================================== 3. whole presses on a model */
 
-static finch_model *load_gqa(void) {
-    const char *path = test_data("models/tiny-llama-gqa.gguf");
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fclose(f);
-    finch_model *m;
-    assert_ok(finch_model_load(path, &m));
-    return m;
-}
+static finch_model *load_gqa(void) { return test_load_data_model("models/tiny-llama-gqa.gguf"); }
 
 /* The queries of every layer of one forward call. */
 static finch_status capture_q(void *user, size_t layer, const float *q, size_t n, size_t pos0,

@@ -64,6 +64,18 @@ static inline double test_nmse(const float *a, const float *ref, size_t n) {
 #define assert_ok(expr) do { finch_status st_ = (expr); \
     if (st_ != FINCH_OK) fail_msg("%s -> %s: %s", #expr, finch_status_name(st_), finch_last_error()); } while (0)
 
+/* Load testdata/<rel>; NULL when the file is absent (the caller skips). */
+static inline finch_model *test_load_data_model(const char *rel) {
+    const char *path = test_data(rel);
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fclose(f);
+    finch_model *m = NULL;
+    finch_status st = finch_model_load(path, &m);
+    if (st != FINCH_OK) fail_msg("load %s: %s", rel, finch_last_error());
+    return m;
+}
+
 /* A fresh directory /tmp/<prefix>-XXXXXX in dir[cap], and its removal with
  * the files in it (the suites write no subdirectories). */
 static inline void test_make_tmpdir(char *dir, size_t cap, const char *prefix) {

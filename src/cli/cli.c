@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,4 +257,9 @@ void cli_dump_abort(cli_dump *d) {
     if (!d->active) return;
     remove_flat_dir(d->tmp);
     d->active = false;
+}
+
+void cli_json_number(cJSON *obj, const char *key, double v) {
+    if (isfinite(v)) cJSON_AddNumberToObject(obj, key, v);
+    else cJSON_AddNullToObject(obj, key);
 }

@@ -5,6 +5,8 @@
 #define FINCH_CLI_H
 
 #include "finch.h"
+
+#include <cjson/cJSON.h>
 #include "finch_press.h"
 #include <stdbool.h>
 #include <stdio.h>
@@ -81,6 +83,8 @@ int cli_check_memory(const finch_model *m, size_t kv_positions, size_t max_batch
 size_t cli_cache_peak(size_t compress, size_t answer);
 /* An allocation failed: "out of memory", exit 1 (an internal failure). */
 int cli_out_of_memory(void);
+/* obj[key] = v, or null when v is NaN or infinite (not JSON numbers). */
+void cli_json_number(cJSON *obj, const char *key, double v);
 
 /* ---- dumps: write into a temporary directory, then rename into place ---- */
 typedef struct {

@@ -563,28 +563,24 @@ static void print_rss(const rss_result *rss, const cli_bench_opts *o) {
 /* ---- the JSON document ---- */
 
 /* A number, or null when it was not measured. */
-static void add_number(cJSON *obj, const char *key, double v) {
-    if (isfinite(v)) cJSON_AddNumberToObject(obj, key, v);
-    else cJSON_AddNullToObject(obj, key);
-}
 
 static cJSON *machine_json(const machine_limits *lim, const cli_bench_opts *o) {
     cJSON *j = cJSON_CreateObject();
-    add_number(j, "peak_fma_gflops", lim->probed ? lim->fma_gflops : NAN);
-    add_number(j, "read_bw_gbs", lim->probed ? lim->read_gbs : NAN);
+    cli_json_number(j, "peak_fma_gflops", lim->probed ? lim->fma_gflops : NAN);
+    cli_json_number(j, "read_bw_gbs", lim->probed ? lim->read_gbs : NAN);
     cJSON_AddStringToObject(j, "isa", lim->isa);
     cJSON_AddNumberToObject(j, "threads", (double)lim->threads);
     cJSON_AddNumberToObject(j, "cores", (double)finch_num_cores());
-    add_number(j, "read_probe_mib", lim->probed ? (double)o->probe_mib : NAN);
+    cli_json_number(j, "read_probe_mib", lim->probed ? (double)o->probe_mib : NAN);
     return j;
 }
 
 static void add_llamacpp_json(cJSON *j, const model_result *r, const row_figures *f) {
     const llamacpp_figures *p = llamacpp_peer(r);
-    add_number(j, "llamacpp_pp512", p ? p->pp512 : NAN);
-    add_number(j, "llamacpp_tg64", p ? p->tg64 : NAN);
-    add_number(j, "prefill_over_llamacpp", p ? f->prefill_tok_s / p->pp512 : NAN);
-    add_number(j, "decode_over_llamacpp", p ? f->decode_tok_s / p->tg64 : NAN);
+    cli_json_number(j, "llamacpp_pp512", p ? p->pp512 : NAN);
+    cli_json_number(j, "llamacpp_tg64", p ? p->tg64 : NAN);
+    cli_json_number(j, "prefill_over_llamacpp", p ? f->prefill_tok_s / p->pp512 : NAN);
+    cli_json_number(j, "decode_over_llamacpp", p ? f->decode_tok_s / p->tg64 : NAN);
 }
 
 static cJSON *model_json(const char *name, const char *path, const model_result *r, const machine_limits *lim,
@@ -602,14 +598,14 @@ static cJSON *model_json(const char *name, const char *path, const model_result 
     cJSON_AddNumberToObject(j, "prefill_flop", (double)r->prefill_flops);
     cJSON_AddNumberToObject(j, "prefill_tok_s", f.prefill_tok_s);
     cJSON_AddNumberToObject(j, "prefill_gflops", f.prefill_gflops);
-    add_number(j, "prefill_frac_peak", f.prefill_frac);
+    cli_json_number(j, "prefill_frac_peak", f.prefill_frac);
     cJSON_AddStringToObject(j, "prefill_kernel", r->prefill_kernel);
     cJSON_AddNumberToObject(j, "decode_tokens", (double)r->decode_tokens);
     cJSON_AddNumberToObject(j, "decode_seconds", r->decode_s);
     cJSON_AddNumberToObject(j, "decode_weight_bytes", (double)r->decode_bytes);
     cJSON_AddNumberToObject(j, "decode_tok_s", f.decode_tok_s);
     cJSON_AddNumberToObject(j, "decode_gbs", f.decode_gbs);
-    add_number(j, "decode_frac_bw", f.decode_frac);
+    cli_json_number(j, "decode_frac_bw", f.decode_frac);
     cJSON_AddStringToObject(j, "decode_kernel", r->decode_kernel);
     cJSON_AddNumberToObject(j, "finch_text_tokens", (double)r->finch_tokens);
     cJSON_AddNumberToObject(j, "finch_question_tokens", (double)o->question);
@@ -649,7 +645,7 @@ static char *report_json(const model_list *l, char names[][128], const model_res
     cJSON *models = cJSON_AddArrayToObject(doc, "models");
     for (size_t i = 0; i < l->n; i++)
         cJSON_AddItemToArray(models, model_json(names[i], l->paths[i], &res[i], lim, o));
-    add_number(doc, "rss_64k_over_4k", rss_ratio(rss));
+    cli_json_number(doc, "rss_64k_over_4k", rss_ratio(rss));
     cJSON_AddItemToObject(doc, "rss", rss_json(rss, o));
     char *text = cJSON_Print(doc);
     cJSON_Delete(doc);

@@ -135,10 +135,6 @@ void eval_summary_free(eval_summary *s) {
 }
 
 /* NaN (no item) as JSON null. */
-static void add_number(cJSON *o, const char *key, double v) {
-    if (isnan(v)) cJSON_AddNullToObject(o, key);
-    else cJSON_AddNumberToObject(o, key, v);
-}
 
 cJSON *eval_summary_json(const eval_summary *s) {
     cJSON *j = cJSON_CreateObject();
@@ -151,15 +147,15 @@ cJSON *eval_summary_json(const eval_summary *s) {
         cJSON_AddStringToObject(o, "press", r->press);
         cJSON_AddNumberToObject(o, "ratio", r->ratio);
         cJSON_AddNumberToObject(o, "n", (double)r->n);
-        add_number(o, "compression", r->compression);
-        add_number(o, "K", r->K);
-        add_number(o, "em", r->em);
-        add_number(o, "f1", r->f1);
-        add_number(o, "kl", r->kl);
-        add_number(o, "top1", r->top1);
-        add_number(o, "nll", r->nll);
-        add_number(o, "seconds", r->seconds);
-        add_number(o, "kv_bytes", r->kv_bytes);
+        cli_json_number(o, "compression", r->compression);
+        cli_json_number(o, "K", r->K);
+        cli_json_number(o, "em", r->em);
+        cli_json_number(o, "f1", r->f1);
+        cli_json_number(o, "kl", r->kl);
+        cli_json_number(o, "top1", r->top1);
+        cli_json_number(o, "nll", r->nll);
+        cli_json_number(o, "seconds", r->seconds);
+        cli_json_number(o, "kv_bytes", r->kv_bytes);
         cJSON_AddItemToArray(rows, o);
     }
     return j;
