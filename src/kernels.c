@@ -299,7 +299,6 @@ static _Atomic int blas_mode = FINCH_BLAS_AUTO;
 #define SMALL_MATMUL_MACS (256.0 * 1024.0)
 
 void finch_set_blas_mode(finch_blas_mode mode) { atomic_store(&blas_mode, (int)mode); }
-void finch_set_use_blas(bool on) { finch_set_blas_mode(on ? FINCH_BLAS_ALWAYS : FINCH_BLAS_NEVER); }
 bool finch_blas_available(void) { return FINCH_BLAS ? true : false; }
 
 /* Whether an f32 product of n > 1 tokens goes to OpenBLAS.  Automatic: only

@@ -39,7 +39,6 @@ void finch_matmul_ref(float *out, const float *x, size_t n, const finch_weight *
  * GEMM: AVX2, NEON, scalar); NEVER and ALWAYS force the choice (tests). */
 typedef enum { FINCH_BLAS_AUTO = 0, FINCH_BLAS_NEVER, FINCH_BLAS_ALWAYS } finch_blas_mode;
 void finch_set_blas_mode(finch_blas_mode mode);
-void finch_set_use_blas(bool on); /* ALWAYS or NEVER */
 bool finch_blas_available(void);
 /* Whether a prefill (n > 1) matmul with weights of type t runs on OpenBLAS
  * under the current ISA and mode. */

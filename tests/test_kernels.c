@@ -151,7 +151,7 @@ static void test_matmul_vs_ref(void **state) {
     (void)state;
     finch_pool *pool;
     assert_ok(finch_pool_new(2, &pool));
-    finch_set_use_blas(false); /* our own kernels here; BLAS has its own test */
+    finch_set_blas_mode(FINCH_BLAS_NEVER); /* our own kernels here; BLAS has its own test */
     for (size_t i = 0; i < N_ISAS; i++) {
         if (!finch_isa_set(all_isas[i])) continue;
         for (size_t d = 0; d < N_TYPES; d++) {
@@ -180,7 +180,7 @@ static void test_blas_vs_ref(void **state) {
     if (!finch_blas_available()) SKIP_MSG("built without BLAS");
     finch_pool *pool;
     assert_ok(finch_pool_new(2, &pool));
-    finch_set_use_blas(true);
+    finch_set_blas_mode(FINCH_BLAS_ALWAYS);
     rng_seed(99);
     double worst = 0;
     for (size_t s = 0; s < N_SHAPES; s++) {
@@ -203,7 +203,7 @@ static void test_blas_vs_ref(void **state) {
 /* The scalar path is the reference's arithmetic: equal bit for bit. */
 static void test_scalar_is_ref(void **state) {
     (void)state;
-    finch_set_use_blas(false);
+    finch_set_blas_mode(FINCH_BLAS_NEVER);
     assert_true(finch_isa_set(FINCH_ISA_SCALAR));
     rng_seed(5);
     const finch_dtype types[] = {FINCH_F32, FINCH_F16, FINCH_BF16};
@@ -265,7 +265,7 @@ static void check_gemm_batches(const finch_weight *w, size_t rows, size_t c) {
 
 static void test_batch_invariance(void **state) {
     (void)state;
-    finch_set_use_blas(false);
+    finch_set_blas_mode(FINCH_BLAS_NEVER);
     rng_seed(77);
     const size_t rows = 30, cols = 4096 + 32 + 16;
     for (size_t i = 0; i < N_ISAS; i++) {
@@ -351,7 +351,7 @@ static void test_threads_bit_identical(void **state) {
     rng_seed(4242);
     const size_t rows = 203, cols = 4096 + 32; /* many tasks, a short last one */
     for (int blas = 0; blas <= (finch_blas_available() ? 1 : 0); blas++) {
-        finch_set_use_blas(blas);
+        finch_set_blas_mode(blas ? FINCH_BLAS_ALWAYS : FINCH_BLAS_NEVER);
         for (size_t i = 0; i < N_ISAS; i++) {
             if (!finch_isa_set(all_isas[i])) continue;
             for (size_t d = 0; d < N_TYPES; d++) {
@@ -764,7 +764,7 @@ static void test_bench(void **state) {
             finch_weight w = make_weight(all_types[d], rows, cols);
             for (int blas = 1; blas >= 0; blas--) {
                 if (blas && (!finch_blas_available() || all_types[d] != FINCH_F32)) continue;
-                finch_set_use_blas(blas);
+                finch_set_blas_mode(blas ? FINCH_BLAS_ALWAYS : FINCH_BLAS_NEVER);
                 double dt = bench_matmul(pool, &w, x, n, out);
                 fprintf(stderr, "bench prefill %-4s %-4s 512x2048 @ 2048x2048: %7.2f ms %7.1f GFLOP/s\n",
                         finch_dtype_name(all_types[d]), blas ? "blas" : "own", dt * 1e3,
