@@ -48,7 +48,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(OUT)/tests/%)
 all: $(OUT)/finch $(OUT)/libfinch.a $(OUT)/libfinch.so
 
 deps:
-	@sh tools/deps.sh
+	@BLAS=$(BLAS) CC="$(CC)" sh tools/deps.sh
 
 $(OUT)/obj/%.o: src/%.c $(wildcard include/*.h src/*.h src/cli/*.h) | deps
 	@mkdir -p $(dir $@)

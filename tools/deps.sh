@@ -44,14 +44,24 @@ if [ "${1:-}" = python ]; then
     echo "deps: missing packages: $need (install them: sudo apt-get install $need)" >&2
     exit 1
 fi
-have_header() { printf '#include <%s>\n' "$1" | ${CC:-cc} -E -x c - -I/usr/include/openblas \
-    -I/usr/include/x86_64-linux-gnu/openblas-pthread >/dev/null 2>&1; }
+# Each library is detected the way the build uses it: a tiny program is
+# compiled AND linked with the same flags (a cblas.h from Debian's reference
+# libblas-dev does not make -lopenblas link).
+OPENBLAS_INC="-I/usr/include/x86_64-linux-gnu/openblas-pthread -I/usr/include/aarch64-linux-gnu/openblas-pthread -I/usr/include/openblas"
+links() { # links PROGRAM_TEXT FLAGS...
+    prog=$1; shift
+    printf '%b' "$prog" | ${CC:-cc} -x c - -o /dev/null "$@" >/dev/null 2>&1
+}
 command -v ${CC:-cc} >/dev/null 2>&1 || need="$need build-essential"
-have_header stdarg.h || need="$need build-essential"
-have_header cjson/cJSON.h || need="$need libcjson-dev"
-have_header cblas.h || need="$need libopenblas-dev"
-printf '#include <stdarg.h>\n#include <stddef.h>\n#include <setjmp.h>\n#include <stdint.h>\n#include <cmocka.h>\n' \
-    | ${CC:-cc} -E -x c - >/dev/null 2>&1 || need="$need libcmocka-dev"
+links '#include <stdarg.h>\nint main(void){return 0;}\n' || need="$need build-essential"
+links '#include <cjson/cJSON.h>\nint main(void){cJSON_Delete(cJSON_CreateNull());return 0;}\n' -lcjson ||
+    need="$need libcjson-dev"
+if [ "${BLAS:-1}" = 1 ]; then
+    links '#include <cblas.h>\nint main(void){float a=1,b=1,c=0;cblas_sgemm(CblasRowMajor,CblasNoTrans,CblasNoTrans,1,1,1,1.f,&a,1,&b,1,0.f,&c,1);return (int)c-1;}\n' \
+        $OPENBLAS_INC -lopenblas || need="$need libopenblas-dev"
+fi
+links '#include <stdarg.h>\n#include <stddef.h>\n#include <setjmp.h>\n#include <stdint.h>\n#include <cmocka.h>\nint main(void){return cmocka_run_group_tests((const struct CMUnitTest *)0, 0, 0) * 0;}\n' -lcmocka ||
+    need="$need libcmocka-dev"
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "deps: installing$need" >&2
