@@ -24,5 +24,5 @@ fi
 cd src
 cmake -B build -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_BUILD_TESTS=OFF \
       -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF >/dev/null
-cmake --build build -j"$(nproc)" --target llama-bench llama-completion >/dev/null
+cmake --build build -j"$(nproc)" --target llama-bench llama-completion llama-quantize llama >/dev/null
 echo "$(pwd)/build/bin/llama-bench"
