@@ -97,7 +97,8 @@ done
 
 # 2. a rank dies (SIGKILL) mid-run: rank 1 on its 6th unit (mpirun then
 #    ends the job), rank 0 (the coordinator) on its 10th.  The journal keeps
-#    the units done; --resume on 2 ranks completes the same results.
+#    the units done (a torn last line is cut off); --resume on 2 ranks
+#    completes the same results.
 for fault in kill:1:6 kill:0:10; do
     if FINCH_EVAL_MPI_FAULT=$fault run_np 2 killed 2>"$tmp/killed.err"; then
         fail "the job with a killed rank ($fault) exited 0"
@@ -105,6 +106,7 @@ for fault in kill:1:6 kill:0:10; do
     [ -s "$tmp/killed/journal.jsonl" ] || fail "no journal after the killed run ($fault)"
     kept=$(($(wc -l <"$tmp/killed/journal.jsonl") - 1))
     [ "$kept" -ge 5 ] && [ "$kept" -lt 104 ] || fail "the killed run ($fault) journaled $kept of 104 units"
+    printf '{"item": "mpi-7", "unit": 3, "rec' >>"$tmp/killed/journal.jsonl" # a crash mid-write: cut off
     run_np 2 killed --resume
     same "$tmp/one" "$tmp/killed"
     echo "mpi_test: $fault: $kept of 104 units journaled when it died; --resume completed them"
