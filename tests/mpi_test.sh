@@ -118,7 +118,7 @@ done
 rc=0
 FINCH_EVAL_MPI_FAULT=fail:1:3 run_np 2 failed 2>"$tmp/failed.err" || rc=$?
 [ $rc = 2 ] || fail "a failing unit: exit $rc, expected 2"
-grep '^finch: error: rank 1 failed on item .mpi-[0-9]*. (unit [0-9]*: .*): injected failure (FINCH_EVAL_MPI_FAULT=fail:1:3)$' \
+grep '^finch: error: injected failure (FINCH_EVAL_MPI_FAULT=fail:1:3) (rank 1, item .mpi-[0-9]*., unit [0-9]*: .*)$' \
     "$tmp/failed.err" >/dev/null || { cat "$tmp/failed.err" >&2; fail "no one-line error naming rank 1 and the unit"; }
 [ "$(grep -c '^finch: error' "$tmp/failed.err")" = 1 ] || fail "more than one error line"
 run_np 3 failed --resume

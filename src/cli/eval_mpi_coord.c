@@ -60,12 +60,12 @@ static void coord_free(coord *c) {
     if (c->journal) fclose(c->journal);
 }
 
-/* "item 'x' (press snapkv at ratio 8)": what a unit is, for messages. */
+/* "item 'x', unit 3: press snapkv at ratio 8": what a unit is, for messages. */
 static void unit_name(const coord *c, size_t i, size_t k, char *buf, size_t cap) {
     const cli_eval_opts *o = c->o;
-    if (k == 0) snprintf(buf, cap, "item '%.64s' (unit 0: the full reference)", c->tasks->items[i].id);
+    if (k == 0) snprintf(buf, cap, "item '%.64s', unit 0: the full reference", c->tasks->items[i].id);
     else
-        snprintf(buf, cap, "item '%.64s' (unit %zu: press %s at ratio %g)", c->tasks->items[i].id, k,
+        snprintf(buf, cap, "item '%.64s', unit %zu: press %s at ratio %g", c->tasks->items[i].id, k,
                  finch_scorer_name(o->presses[(k - 1) / o->n_ratios]), o->ratios[(k - 1) % o->n_ratios]);
 }
 
@@ -230,7 +230,7 @@ static int take_record(coord *c, const msg *m) {
     bool needs_logits = rec && k == 0 && !skipped(rec);
     if (!rec || (needs_logits && m->n_floats != c->vocab)) {
         cJSON_Delete(rec);
-        return cli_error("rank %d sent a broken record for %s", m->source, what);
+        return cli_error("rank %d sent a broken record (%s)", m->source, what);
     }
     cJSON *line = cJSON_CreateObject();
     cJSON_AddStringToObject(line, "item", c->tasks->items[i].id);
@@ -304,7 +304,8 @@ static void handle(coord *c, const msg *m) {
             if (!c->rc) c->rc = cli_error("rank %d answered a unit it was not given", m->source);
         } else if (m->h.kind == MSG_FAIL && !c->rc) {
             unit_name(c, (size_t)m->h.item, (size_t)m->h.unit, what, sizeof what);
-            cli_error("rank %d failed on %s: %s", m->source, what, m->text ? m->text : "(no message)");
+            /* the unit's own message first, as one process prints it */
+            cli_error("%s (rank %d, %s)", m->text ? m->text : "failed without a message", m->source, what);
             c->rc = m->h.rc ? m->h.rc : EXIT_INTERNAL;
         } else if (m->h.kind == MSG_DONE) {
             int rc = take_record(c, m); /* kept even when stopping: nothing done is lost */
