@@ -349,7 +349,7 @@ static int eval_task_record(const eval_env *e, const finch_eval_task *t, cJSON *
 
 /* ------------------------------------------------------------- the sweep */
 
-bool eval_item_done(const cJSON *items, const char *id) {
+static bool item_done(const cJSON *items, const char *id) {
     const cJSON *it;
     cJSON_ArrayForEach(it, items) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(it, "id");
@@ -358,7 +358,7 @@ bool eval_item_done(const cJSON *items, const char *id) {
     return false;
 }
 
-int eval_save(const cli_eval_opts *o, const cJSON *config, const cJSON *items) {
+static int save(const cli_eval_opts *o, const cJSON *config, const cJSON *items) {
     eval_summary s;
     int rc = eval_summarize(o, items, &s);
     if (!rc) rc = eval_save_results(o->out, config, items, &s);
@@ -371,13 +371,13 @@ static int sweep(const eval_env *e, const finch_eval_tasks *tasks, const cJSON *
     size_t n = o->limit && (size_t)o->limit < tasks->n ? (size_t)o->limit : tasks->n;
     for (size_t i = 0; i < n; i++) {
         const finch_eval_task *t = &tasks->items[i];
-        if (eval_item_done(items, t->id)) continue; /* --resume, or a repeated id */
+        if (item_done(items, t->id)) continue; /* --resume, or a repeated id */
         double t0 = finch_now();
         cJSON *rec;
         int rc = eval_task_record(e, t, &rec);
         if (rc) return rc;
         cJSON_AddItemToArray(items, rec);
-        if ((rc = eval_save(o, config, items))) return rc; /* an interrupted sweep resumes from here */
+        if ((rc = save(o, config, items))) return rc; /* an interrupted sweep resumes from here */
         if (o->progress) {
             const cJSON *sk = cJSON_GetObjectItemCaseSensitive(rec, "skipped");
             fprintf(stderr, "finch eval: item %zu/%zu (%s): %s, %.2f s\n", i + 1, n, t->id,
@@ -449,6 +449,11 @@ done:
     finch_eval_tasks_free(&tasks);
     return rc;
 }
+
+/* ------------------------------------------------- the MPI hook (eval_units.h) */
+
+bool eval_item_done(const cJSON *items, const char *id) { return item_done(items, id); }
+int eval_save(const cli_eval_opts *o, const cJSON *config, const cJSON *items) { return save(o, config, items); }
 
 /* Under MPI (make MPI=1, eval_mpi.c) every rank runs the command; rank 0
  * writes the outputs.  Without it, the begin and end hooks do nothing. */
