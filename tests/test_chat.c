@@ -284,6 +284,30 @@ static void test_tokenizer_config_template(void **state) {
     remove(path);
 }
 
+/* A real model's tokenizer_config.json (Qwen3, in ../shared/assets). */
+static void test_qwen3_config_is_chatml(void **state) {
+    (void)state;
+    char json[4096], cfg[4096];
+    const char *p = test_asset("tokenizers/qwen3/tokenizer.json");
+    if (!p) SKIP_MSG("assets: tokenizers/qwen3 not found");
+    snprintf(json, sizeof json, "%s", p);
+    snprintf(cfg, sizeof cfg, "%s", test_asset("tokenizers/qwen3/tokenizer_config.json"));
+    finch_tokenizer *t;
+    assert_int_equal(finch_tokenizer_from_json(json, cfg, &t), FINCH_OK);
+    finch_chat_format f;
+    assert_non_null(finch_tokenizer_chat_template(t));
+    assert_int_equal(finch_chat_detect(finch_tokenizer_chat_template(t), &f), FINCH_OK);
+    assert_int_equal(f, FINCH_CHAT_CHATML);
+    /* the head and tail encode to Qwen's special tokens, one id each */
+    int32_t *ids;
+    size_t n;
+    static const char tail[] = "<|im_end|>\n<|im_start|>assistant\n";
+    assert_int_equal(finch_tokenize_ex(t, tail, strlen(tail), 0, 1, &ids, &n), FINCH_OK);
+    assert_int_equal(n, 5); /* <|im_end|> \n <|im_start|> assistant \n */
+    free(ids);
+    finch_tokenizer_free(t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vectors_detect_and_render),
@@ -296,6 +320,7 @@ int main(void) {
         cmocka_unit_test(test_split_is_render),
         cmocka_unit_test(test_tokenizer_carries_template),
         cmocka_unit_test(test_tokenizer_config_template),
+        cmocka_unit_test(test_qwen3_config_is_chatml),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
