@@ -188,6 +188,9 @@ static void test_model_template_auto(void **state) {
     snprintf(args, sizeof args, "run -m %s --context '" CTX "' -q '" QUESTION "' --budget 5 -n 1", dir);
     assert_int_equal(run_finch(args), 0);
     assert_non_null(strstr(err_text, "finch: chat template chatml (recognised from the model): "));
+    snprintf(args, sizeof args, "info -m %s", dir);
+    assert_int_equal(run_finch(args), 0);
+    assert_non_null(strstr(out_text, "\nchat template: chatml\n"));
     snprintf(args, sizeof args, "run -m %s --context '" CTX "' -q '" QUESTION "' --budget 5 -n 1 --chat-template none", dir);
     assert_int_equal(run_finch(args), 0);
     assert_null(strstr(err_text, "chat template"));
