@@ -38,6 +38,9 @@ typedef enum {
     FINCH_CHAT_CHATML,            /* <|im_start|>role ... (Qwen)           */
     FINCH_CHAT_GEMMA,             /* <start_of_turn>user/model, trimmed    */
     FINCH_CHAT_PHI3,              /* <|role|>\n ... <|end|>                */
+    FINCH_CHAT_LLAMA31,           /* llama3 with Llama 3.1-3.3's system turn:
+                                     the knowledge and date lines, always   */
+    FINCH_CHAT_QWEN25,            /* chatml with Qwen2.5's default system    */
     FINCH_CHAT_COUNT
 } finch_chat_format;
 

@@ -20,6 +20,7 @@ static const char *const format_names[FINCH_CHAT_COUNT] = {
     "none",       "llama2",     "llama2-sys",        "llama2-sys-bos", "llama2-sys-strip",
     "llama3",     "mistral-v1", "mistral-v3",        "mistral-v3-tekken",
     "mistral-v7", "mistral-v7-tekken", "chatml",     "gemma",          "phi3",
+    "llama3.1",   "qwen2.5",
 };
 
 const char *finch_chat_format_name(finch_chat_format f) {
@@ -28,7 +29,7 @@ const char *finch_chat_format_name(finch_chat_format f) {
 
 const char *finch_chat_format_list(void) {
     return "llama2, llama2-sys, llama2-sys-bos, llama2-sys-strip, llama3, mistral-v1, mistral-v3, "
-           "mistral-v3-tekken, mistral-v7, mistral-v7-tekken, chatml, gemma, phi3";
+           "mistral-v3-tekken, mistral-v7, mistral-v7-tekken, chatml, qwen2.5, gemma, phi3, llama3.1";
 }
 
 finch_status finch_chat_format_parse(const char *name, finch_chat_format *out) {
@@ -55,17 +56,25 @@ static int has(const char *t, const char *s) { return strstr(t, s) != NULL; }
 static detected builtin(finch_chat_format f) { return (detected){ f, NULL }; }
 static detected foreign(const char *name) { return (detected){ FINCH_CHAT_NONE, name }; }
 
+/* Qwen2.5's system turn when the conversation has none. */
+static const char QWEN25_SYSTEM[] = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.";
+
 /* <|im_start|>: chatml, unless Phi-4's <|im_sep|> or SmolVLM's turn end. */
 static detected detect_im_start(const char *t) {
     if (has(t, "<|im_sep|>")) return foreign("phi4");
     if (has(t, "<end_of_utterance>")) return foreign("smolvlm");
-    return builtin(FINCH_CHAT_CHATML);
+    return builtin(has(t, QWEN25_SYSTEM) ? FINCH_CHAT_QWEN25 : FINCH_CHAT_CHATML);
 }
 
 /* [INST]: Mistral's official templates carry a system-message or tools
  * marker; the rest are Llama 2 and its variants. */
 static detected detect_inst(const char *t) {
-    if (has(t, "[SYSTEM_PROMPT]")) return builtin(FINCH_CHAT_MISTRAL_V7);
+    /* llama.cpp takes every [SYSTEM_PROMPT] template as v7; the tekken ones
+     * (Mistral Small 3.x, Devstral, Ministral 3) write the markers with no
+     * space after them, and rendering them with spaces would mis-prompt. */
+    if (has(t, "[SYSTEM_PROMPT]"))
+        return builtin(has(t, "[SYSTEM_PROMPT] ") || has(t, "[INST] ") ? FINCH_CHAT_MISTRAL_V7
+                                                                       : FINCH_CHAT_MISTRAL_V7_TEKKEN);
     if (has(t, "' [INST] ' + system_message") || has(t, "[AVAILABLE_TOOLS]")) {
         if (has(t, " [INST]")) return builtin(FINCH_CHAT_MISTRAL_V1);
         if (has(t, "\"[INST]\"")) return builtin(FINCH_CHAT_MISTRAL_V3_TEKKEN);
@@ -100,7 +109,9 @@ static detected detect(const char *t) {
     if (has(t, "USER: ") && has(t, "ASSISTANT: ")) return foreign(has(t, "SYSTEM: ") ? "vicuna-orca" : "vicuna");
     if (has(t, "### Instruction:") && has(t, "<|EOT|>")) return foreign("deepseek");
     if (has(t, "<|START_OF_TURN_TOKEN|>") && has(t, "<|USER_TOKEN|>")) return foreign("command-r");
-    if (has(t, "<|start_header_id|>") && has(t, "<|end_header_id|>")) return builtin(FINCH_CHAT_LLAMA3);
+    if (has(t, "<|start_header_id|>") && has(t, "<|end_header_id|>"))
+        return builtin(has(t, "Cutting Knowledge Date: December 2023") && has(t, "Today Date: ") ? FINCH_CHAT_LLAMA31
+                                                                                             : FINCH_CHAT_LLAMA3);
     return foreign(NULL);
 }
 
@@ -161,15 +172,30 @@ static void put_trimmed(text_buf *b, const char *s) {
 
 static int role_is(const finch_chat_message *m, const char *r) { return !strcmp(m->role, r); }
 
-static void render_chatml(text_buf *b, const finch_chat_message *m, size_t n, int add_ass) {
+static void render_chatml(text_buf *b, finch_chat_format f, const finch_chat_message *m, size_t n, int add_ass) {
+    if (f == FINCH_CHAT_QWEN25 && (n == 0 || !role_is(&m[0], "system")))
+        { put(b, "<|im_start|>system\n"); put(b, QWEN25_SYSTEM); put(b, "<|im_end|>\n"); }
     for (size_t i = 0; i < n; i++) {
         put(b, "<|im_start|>"); put(b, m[i].role); put(b, "\n"); put(b, m[i].content); put(b, "<|im_end|>\n");
     }
     if (add_ass) put(b, "<|im_start|>assistant\n");
 }
 
-static void render_llama3(text_buf *b, const finch_chat_message *m, size_t n, int add_ass) {
-    for (size_t i = 0; i < n; i++) {
+/* Llama 3.1-3.3 always open with a system turn: two lines of their own,
+ * then the system text (trimmed) when the conversation starts with one.
+ * The date is the templates' own fallback, so runs do not depend on the
+ * day they are made (Hugging Face renders today's date for 3.2 and 3.3). */
+static size_t llama31_system(text_buf *b, const finch_chat_message *m, size_t n) {
+    put(b, "<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\n"
+           "Today Date: 26 Jul 2024\n\n");
+    int sys = n > 0 && role_is(&m[0], "system");
+    if (sys) put_trimmed(b, m[0].content);
+    put(b, "<|eot_id|>");
+    return sys ? 1 : 0;
+}
+
+static void render_llama3(text_buf *b, finch_chat_format f, const finch_chat_message *m, size_t n, int add_ass) {
+    for (size_t i = f == FINCH_CHAT_LLAMA31 ? llama31_system(b, m, n) : 0; i < n; i++) {
         put(b, "<|start_header_id|>"); put(b, m[i].role); put(b, "<|end_header_id|>\n\n");
         put_trimmed(b, m[i].content);
         put(b, "<|eot_id|>");
@@ -266,8 +292,10 @@ static void render_llama2(text_buf *b, finch_chat_format f, const finch_chat_mes
 
 static void render_into(text_buf *b, finch_chat_format f, const finch_chat_message *m, size_t n, int add_ass) {
     switch (f) {
-    case FINCH_CHAT_CHATML: render_chatml(b, m, n, add_ass); break;
-    case FINCH_CHAT_LLAMA3: render_llama3(b, m, n, add_ass); break;
+    case FINCH_CHAT_CHATML:
+    case FINCH_CHAT_QWEN25: render_chatml(b, f, m, n, add_ass); break;
+    case FINCH_CHAT_LLAMA3:
+    case FINCH_CHAT_LLAMA31: render_llama3(b, f, m, n, add_ass); break;
     case FINCH_CHAT_PHI3: render_phi3(b, m, n, add_ass); break;
     case FINCH_CHAT_GEMMA: render_gemma(b, m, n, add_ass); break;
     case FINCH_CHAT_MISTRAL_V7:
@@ -303,7 +331,8 @@ finch_status finch_chat_render(finch_chat_format f, const finch_chat_message *ms
 /* ================================================================ 4. split */
 
 int finch_chat_trims_content(finch_chat_format f) {
-    return f == FINCH_CHAT_LLAMA3 || f == FINCH_CHAT_GEMMA || f == FINCH_CHAT_LLAMA2_SYS_STRIP;
+    return f == FINCH_CHAT_LLAMA3 || f == FINCH_CHAT_LLAMA31 || f == FINCH_CHAT_GEMMA ||
+           f == FINCH_CHAT_LLAMA2_SYS_STRIP;
 }
 
 static char *dup_n(const char *s, size_t n) {

@@ -99,16 +99,24 @@ static void test_detect_real_templates(void **state) {
         /* Llama 3.1 */
         { "{{- bos_token }}{%- for message in messages %}{{- '<|start_header_id|>' + message['role'] + "
           "'<|end_header_id|>\\n\\n'+ message['content'] | trim + '<|eot_id|>' }}{%- endfor %}", "llama3" },
-        /* Qwen2.5 / Qwen3 */
+        /* Llama 3.1 - 3.3: the knowledge and date lines */
+        { "{{- '<|start_header_id|>system<|end_header_id|>\\n\\n' }}{{- 'Cutting Knowledge Date: December 2023\\n' }}"
+          "{{- 'Today Date: ' + date_string + '\\n\\n' }}{{- '<|start_header_id|>' + message['role'] + "
+          "'<|end_header_id|>\\n\\n' }}", "llama3.1" },
+        /* Qwen2.5: a default system turn */
+        { "{%- if messages[0]['role'] == 'system' %}{{- '<|im_start|>system\\n' + messages[0]['content'] + "
+          "'<|im_end|>\\n' }}{%- else %}{{- '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a "
+          "helpful assistant.<|im_end|>\\n' }}{%- endif %}", "qwen2.5" },
+        /* Qwen3 */
         { "{%- for message in messages %}{{- '<|im_start|>' + message.role + '\\n' + message.content + "
           "'<|im_end|>' + '\\n' }}{%- endfor %}{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}"
           "{%- endif %}", "chatml" },
         /* Gemma 2 / 3 */
         { "{{ bos_token }}{% for message in messages %}{{ '<start_of_turn>' + role + '\\n' + message['content'] | "
           "trim + '<end_of_turn>\\n' }}{% endfor %}", "gemma" },
-        /* Mistral Small 3 (v7 tekken markers, recognised as v7 as llama.cpp does) */
+        /* Mistral Small 3.x: the v7 markers without spaces (llama.cpp says v7) */
         { "{{- bos_token }}{%- if system_message %}{{- '[SYSTEM_PROMPT]' + system_message + '[/SYSTEM_PROMPT]' }}"
-          "{%- endif %}{{- '[INST]' + message['content'] + '[/INST]' }}", "mistral-v7" },
+          "{%- endif %}{{- '[INST]' + message['content'] + '[/INST]' }}", "mistral-v7-tekken" },
         { "mistral-v7-tekken", "mistral-v7-tekken" },
         { "phi3", "phi3" },
     };
@@ -158,7 +166,7 @@ static void test_names(void **state) {
     assert_string_equal(finch_last_error(),
                         "unknown chat template 'llama4' (auto, none, llama2, llama2-sys, llama2-sys-bos, "
                         "llama2-sys-strip, llama3, mistral-v1, mistral-v3, mistral-v3-tekken, mistral-v7, "
-                        "mistral-v7-tekken, chatml, gemma, phi3)");
+                        "mistral-v7-tekken, chatml, qwen2.5, gemma, phi3, llama3.1)");
 }
 
 /* ----------------------------------------------------------------- 3. split */
@@ -180,6 +188,19 @@ static void test_split_exact(void **state) {
           "<|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\n",
           "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
     split(FINCH_CHAT_CHATML, "", "<|im_start|>user\n", "<|im_end|>\n<|im_start|>assistant\n");
+    split(FINCH_CHAT_QWEN25, NULL,
+          "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n"
+          "<|im_start|>user\n", "<|im_end|>\n<|im_start|>assistant\n");
+    split(FINCH_CHAT_QWEN25, "Be brief.", "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\n",
+          "<|im_end|>\n<|im_start|>assistant\n");
+    split(FINCH_CHAT_LLAMA31, NULL,
+          "<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024"
+          "\n\n<|eot_id|><|start_header_id|>user<|end_header_id|>\n\n",
+          "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
+    split(FINCH_CHAT_LLAMA31, " Be brief. ",
+          "<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024"
+          "\n\nBe brief.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\n",
+          "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
     split(FINCH_CHAT_GEMMA, "Be brief.", "<start_of_turn>user\nBe brief.\n\n", "<end_of_turn>\n<start_of_turn>model\n");
     split(FINCH_CHAT_PHI3, NULL, "<|user|>\n", "<|end|>\n<|assistant|>\n");
     split(FINCH_CHAT_LLAMA2_SYS_STRIP, "Be brief.", "[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\n", " [/INST]");

@@ -47,8 +47,9 @@ static const char usage[] =
     "\n"
     "MODEL is a .gguf file or a Hugging Face directory (config.json + safetensors).\n"
     "--chat-template: auto uses the model's template (refused when not recognised);\n"
-    "NAME is llama2, llama2-sys, llama2-sys-bos, llama2-sys-strip, llama3, mistral-v1,\n"
-    "mistral-v3, mistral-v3-tekken, mistral-v7, mistral-v7-tekken, chatml, gemma, phi3\n"
+    "NAME is llama2, llama2-sys, llama2-sys-bos, llama2-sys-strip, llama3, llama3.1,\n"
+    "mistral-v1, mistral-v3, mistral-v3-tekken, mistral-v7, mistral-v7-tekken, chatml,\n"
+    "qwen2.5, gemma, phi3\n"
     "(docs/chat-templates.md).\n"
     "convert reads a Hugging Face directory, a GGUF file or a llama2.c .bin checkpoint.\n"
     "Exit codes: 0 success, 2 bad input (files, flags, text), 1 internal error.\n";
