@@ -208,6 +208,7 @@ static void test_model_template_auto(void **state) {
     snprintf(args, sizeof args, "run -m %s --context-ids testdata/fixtures/finch/llama-it-keep-all/context_ids.npy "
              "--question-ids testdata/fixtures/finch/llama-it-keep-all/question_ids.npy --budget 5 -n 1", dir);
     assert_int_equal(run_finch(args), 0);
+    assert_non_null(strstr(err_text, "finch: note: token ids given: the model's chat template is not applied\n"));
     test_remove_tmpdir(dir);
 
     hf_with_template(dir, sizeof dir, "\"{{ '<|im_start|>' + role + '<|im_sep|>' }}\"");

@@ -14,7 +14,10 @@ int cli_chat_setup(const finch_model *m, const char *value, const char *system, 
     bool is_auto = !value || !strcmp(value, "auto");
     if (is_auto) {
         if (!tmpl || ids_given) {
-            if (system) return cli_error("--system needs a chat template: the model carries none (give --chat-template NAME)");
+            if (system && !tmpl)
+                return cli_error("--system needs a chat template: the model carries none (give --chat-template NAME)");
+            if (system) return cli_error("--system needs the context and the question as text, not token ids");
+            if (tmpl) fprintf(stderr, "finch: note: token ids given: the model's chat template is not applied\n");
             return 0; /* auto: no template to apply */
         }
         finch_chat_format f;
