@@ -21,6 +21,7 @@ typedef struct {
     const finch_model *m;
     finch_ctx *ctx;
     const cli_eval_opts *o;
+    const cli_chat *chat;
 } eval_env;
 
 /* Units per item: 1 + n_presses * n_ratios. */
