@@ -1,6 +1,7 @@
 #!/bin/sh
 # tests/mpi_test.sh MPI_FINCH [PLAIN_FINCH] - `finch eval` under mpirun
 # (make test-mpi, .ci/run; docs/mpi.md):
+#   0. the plain build (PLAIN_FINCH) does not link Open MPI;
 #   1. 2 and 3 ranks (and -np 1) write what one process writes, row for row:
 #      results.json, items.csv, results.csv (timing columns aside), both
 #      plots and the table on stdout;
@@ -85,6 +86,7 @@ EOF
 
 # 1. one process, then 1, 2 and 3 ranks.
 if [ -n "$plain_finch" ]; then
+    ! ldd "$plain_finch" | grep -q libmpi || fail "$plain_finch links Open MPI: the plain build must not"
     "$plain_finch" eval $eval_flags --out "$tmp/one" >"$tmp/one.stdout"
 else
     "$mpi_finch" eval $eval_flags --out "$tmp/one" >"$tmp/one.stdout"
