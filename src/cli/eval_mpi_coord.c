@@ -144,10 +144,12 @@ static void reopen_full_units(coord *c) {
 }
 
 /* --resume: the records of DIR/journal.jsonl (made with the same settings);
- * a torn last line (a crash mid-write) is cut off. */
-static int journal_load(coord *c) {
+ * a torn last line (a crash mid-write) is cut off.  *kept: the file keeps
+ * at least its first line, the settings, and is appended to. */
+static int journal_load(coord *c, bool *kept) {
     char *text = NULL;
     size_t len, good = 0;
+    *kept = false;
     if (finch_read_file(c->journal_path, &text, &len)) return 0; /* no journal: nothing to add */
     int rc = 0;
     size_t line_no = 0;
@@ -170,6 +172,7 @@ static int journal_load(coord *c) {
     free(text);
     if (!rc && good < len && truncate(c->journal_path, (off_t)good) != 0)
         rc = cli_error("--resume: cannot cut the torn last line of %s: %s", c->journal_path, strerror(errno));
+    *kept = good > 0;
     if (!rc) reopen_full_units(c);
     return rc;
 }
@@ -183,9 +186,10 @@ static int journal_write(coord *c, const char *line) {
 
 static int journal_open(coord *c) {
     snprintf(c->journal_path, sizeof c->journal_path, "%s/journal.jsonl", c->o->out);
-    int rc = c->o->resume ? journal_load(c) : 0;
+    bool kept = false;
+    int rc = c->o->resume ? journal_load(c, &kept) : 0;
     if (rc) return rc;
-    bool fresh = !c->o->resume || access(c->journal_path, F_OK) != 0;
+    bool fresh = !kept;
     c->journal = fopen(c->journal_path, fresh ? "w" : "a");
     if (!c->journal) return cli_error("cannot write %s: %s", c->journal_path, strerror(errno));
     if (!fresh) return 0;
