@@ -34,7 +34,8 @@ typedef struct {
     size_t n, n_units, cursor, next_emit, vocab;
     FILE *journal;
     char journal_path[4096];
-    int *idle, n_idle, n_workers, n_stopped, in_flight, rc;
+    int *idle, n_idle, n_workers, n_stopped, in_flight, rc, size;
+    size_t *given;        /* units handed to each rank (--progress)      */
     double t0;
 } coord;
 
@@ -57,6 +58,7 @@ static void coord_free(coord *c) {
     for (size_t i = 0; c->it && i < c->n; i++) item_clear(c, &c->it[i]);
     free(c->it);
     free(c->idle);
+    free(c->given);
     if (c->journal) fclose(c->journal);
 }
 
@@ -76,7 +78,9 @@ static int coord_init(coord *c, int size, bool root_works) {
     c->n_workers = root_works ? size : size - 1;
     c->it = calloc(c->n ? c->n : 1, sizeof *c->it);
     c->idle = calloc((size_t)size, sizeof *c->idle);
-    if (!c->it || !c->idle) return cli_out_of_memory();
+    c->given = calloc((size_t)size, sizeof *c->given);
+    c->size = size;
+    if (!c->it || !c->idle || !c->given) return cli_out_of_memory();
     for (size_t i = 0; i < c->n; i++) {
         item_state *s = &c->it[i];
         s->before = eval_item_done(c->items, c->tasks->items[i].id);
@@ -288,6 +292,7 @@ static void dispatch(coord *c) {
             msg_head h = { .kind = MSG_WORK, .item = (int64_t)i, .unit = (int64_t)k };
             msg_send(w, TAG_TO_WORKER, h, NULL, k ? s->logits : NULL, k ? c->vocab : 0);
             c->in_flight++;
+            c->given[w]++;
         } else if (c->in_flight == 0) { /* cannot happen; stop rather than wait for ever */
             c->rc = cli_error("internal: no unit can run and none is running (%zu of %zu items saved)",
                               c->next_emit, c->n);
@@ -319,6 +324,18 @@ static void handle(coord *c, const msg *m) {
     c->idle[c->n_idle++] = m->source;
 }
 
+/* --progress: how the units went, so an unbalanced job shows. */
+static void report_ranks(const coord *c, bool root_works) {
+    char line[1024];
+    size_t at = 0, total = 0;
+    for (int r = 0; r < c->size; r++) total += c->given[r];
+    for (int r = root_works ? 0 : 1; r < c->size && at < sizeof line - 48; r++)
+        at += (size_t)snprintf(line + at, sizeof line - at, "%s%d: %zu", at ? ", " : "", r, c->given[r]);
+    fprintf(stderr, "finch eval: %zu units on %d ranks (%s), %.2f s; units by rank: %s%s\n", total, c->n_workers,
+            root_works ? "rank 0 works and coordinates" : "rank 0 coordinates", finch_now() - c->t0, line,
+            at >= sizeof line - 48 ? ", ..." : "");
+}
+
 int eval_mpi_coordinate(const eval_env *e, const finch_eval_tasks *tasks, const cJSON *config, cJSON *items,
                         int size, bool root_works) {
     coord c = { .e = e, .o = e->o, .tasks = tasks, .config = config, .items = items };
@@ -334,6 +351,7 @@ int eval_mpi_coordinate(const eval_env *e, const finch_eval_tasks *tasks, const 
         dispatch(&c);
     }
     rc = c.rc;
+    if (c.o->progress && c.given) report_ranks(&c, root_works);
     if (c.journal && fclose(c.journal) != 0 && !rc) rc = cli_error("cannot write %s", c.journal_path);
     c.journal = NULL;
     if (!rc) remove(c.journal_path); /* everything is in results.json */
