@@ -181,9 +181,9 @@ static int worker(const eval_env *e, const finch_eval_tasks *tasks) {
         if (!rc && (m.h.item < 0 || (size_t)m.h.item >= tasks->n || (m.h.unit > 0 && m.n_floats != vocab)))
             rc = cli_error("rank 0 sent a unit this rank cannot run");
         if (!rc) rc = eval_unit_run(e, &tasks->items[m.h.item], (size_t)m.h.unit, m.floats, &rec, &logits);
-        cli_error_capture(NULL, 0);
         char *text = rec ? cJSON_PrintUnformatted(rec) : NULL;
         if (!rc && !text) rc = cli_out_of_memory();
+        cli_error_capture(NULL, 0);
         if (rc) {
             h.kind = MSG_FAIL;
             h.rc = rc;
