@@ -4,9 +4,8 @@
  * and runs work units (eval_units.h).  Rank 0 hands them out as ranks become
  * free, lowest unit first (an item's press units wait for its full
  * reference, whose logits travel with them), appends each finished record to
- * DIR/journal.jsonl (flushed and synced), and adds the items to
- * results.json in task order as they complete: the outputs are those of one
- * process.  Rank 0 also works, on a second thread, when MPI gives threads
+ * DIR/journal.jsonl (synced), and adds the items to results.json in task
+ * order as they complete: the outputs are those of one process.  Rank 0 also works, on a second thread, when MPI gives threads
  * (MPI_THREAD_MULTIPLE); the coordinator waits in MPI_Iprobe + nanosleep,
  * so it takes no core from the workers.  A failing unit stops the job: the
  * units in flight finish and are kept, and rank 0 prints one line naming the
@@ -54,13 +53,14 @@ void msg_send(int dest, int tag, msg_head h, const char *text, const float *fl, 
 
 /* Waits in MPI_Iprobe + nanosleep, not in a spinning MPI_Recv: the
  * workers on this node need the cores. */
-void msg_recv(int source, int tag, msg *m) {
+bool msg_poll(int source, int tag, msg *m, bool wait) {
     MPI_Status st;
     int flag = 0;
     struct timespec nap = { 0, 100 * 1000 };
     for (;;) {
         MPI_Iprobe(source, tag, MPI_COMM_WORLD, &flag, &st);
         if (flag) break;
+        if (!wait) return false;
         nanosleep(&nap, NULL);
     }
     int n = 0;
@@ -81,7 +81,10 @@ void msg_recv(int source, int tag, msg *m) {
     size_t rest = len - sizeof m->h - m->h.text_len;
     m->floats = (float *)(m->buf + sizeof m->h + m->h.text_len); /* malloc'ed: aligned after the head */
     m->n_floats = rest / sizeof(float);
+    return true;
 }
+
+void msg_recv(int source, int tag, msg *m) { msg_poll(source, tag, m, true); }
 
 /* ------------------------------------------------------- setup and end */
 

@@ -34,6 +34,8 @@ typedef struct {
 void msg_send(int dest, int tag, msg_head h, const char *text, const float *fl, size_t n_fl);
 /* The next message from source (MPI_ANY_SOURCE: any) with tag. */
 void msg_recv(int source, int tag, msg *m);
+/* The same when one has arrived (true), else false at once unless wait. */
+bool msg_poll(int source, int tag, msg *m, bool wait);
 void msg_free(msg *m);
 
 /* Rank 0: hand out the units of the tasks to ranks 0..size-1 (from 1 when

@@ -1,9 +1,10 @@
 /* eval_mpi_coord.c - rank 0 of an MPI `finch eval` (MPI=1; docs/mpi.md):
  * hands out the work units, lowest first, to the ranks as they become free;
  * appends every record to DIR/journal.jsonl as it arrives (one JSON line,
- * flushed and synced: a crash, a killed rank or a cancelled job loses only
- * the units in flight); puts each item together in task order and writes
- * results.json as the one-process sweep does.  --resume reads both files. */
+ * synced before rank 0 waits again: a crash, a killed rank or a cancelled
+ * job loses only the units in flight); puts each item together in task
+ * order and writes results.json as the one-process sweep does (at most
+ * every SAVE_EVERY_S, and at the end).  --resume reads both files. */
 #include "eval_mpi.h"
 #include "util.h"
 
@@ -14,6 +15,9 @@
 #include <unistd.h>
 
 enum { UNIT_OPEN, UNIT_ASSIGNED, UNIT_DONE };
+/* results.json is rewritten at most this often (and at the end): the
+ * journal already keeps every record, and a rewrite costs the whole file. */
+enum { SAVE_EVERY_S = 10 };
 
 typedef struct {
     cJSON *header;        /* unit 0's record (header + full, or skipped)  */
@@ -33,6 +37,8 @@ typedef struct {
     item_state *it;
     size_t n, n_units, cursor, next_emit, vocab;
     FILE *journal;
+    bool journal_dirty, unsaved; /* records not synced; items not in results.json */
+    double last_save;
     char journal_path[4096];
     int *idle, n_idle, n_workers, n_stopped, in_flight, rc, size;
     size_t *given;        /* units handed to each rank (--progress)      */
@@ -89,7 +95,7 @@ static int coord_init(coord *c, int size, bool root_works) {
         s->runs = calloc(c->n_units, sizeof *s->runs);
         if (!s->state || !s->runs) return cli_out_of_memory();
     }
-    c->t0 = finch_now();
+    c->t0 = c->last_save = finch_now();
     return 0;
 }
 
@@ -181,9 +187,20 @@ static int journal_load(coord *c, bool *kept) {
     return rc;
 }
 
+/* A record goes to the stdio buffer; journal_sync writes and syncs all that
+ * came in together (one fsync per batch, not per row: rank 0 must keep up
+ * with hundreds of ranks). */
 static int journal_write(coord *c, const char *line) {
-    if (fputs(line, c->journal) < 0 || fputc('\n', c->journal) < 0 || fflush(c->journal) != 0 ||
-        fsync(fileno(c->journal)) != 0)
+    c->journal_dirty = true;
+    if (fputs(line, c->journal) < 0 || fputc('\n', c->journal) < 0)
+        return cli_error("cannot write %s: %s", c->journal_path, strerror(errno));
+    return 0;
+}
+
+static int journal_sync(coord *c) {
+    if (!c->journal_dirty) return 0;
+    c->journal_dirty = false;
+    if (fflush(c->journal) != 0 || fsync(fileno(c->journal)) != 0)
         return cli_error("cannot write %s: %s", c->journal_path, strerror(errno));
     return 0;
 }
@@ -204,12 +221,20 @@ static int journal_open(coord *c) {
     rc = line ? journal_write(c, line) : cli_out_of_memory();
     free(line);
     cJSON_Delete(head);
-    return rc;
+    return rc ? rc : journal_sync(c);
 }
 
 /* ------------------------------------------------------- records, items */
 
-/* Items complete from next_emit on, in task order: into results.json. */
+/* results.json with the items so far, when SAVE_EVERY_S have passed. */
+static int save_items(coord *c, bool now) {
+    if (!c->unsaved || (!now && finch_now() - c->last_save < SAVE_EVERY_S)) return 0;
+    c->unsaved = false;
+    c->last_save = finch_now();
+    return eval_save(c->o, c->config, c->items);
+}
+
+/* Items complete from next_emit on, in task order: into the results. */
 static int emit_items(coord *c) {
     for (; c->next_emit < c->n && item_complete(c, &c->it[c->next_emit]); c->next_emit++) {
         item_state *s = &c->it[c->next_emit];
@@ -218,15 +243,14 @@ static int emit_items(coord *c) {
         if (!sk) eval_item_assemble(s->header, s->runs, c->n_units - 1);
         cJSON_AddItemToArray(c->items, s->header);
         s->header = NULL;
-        int rc = eval_save(c->o, c->config, c->items);
-        if (rc) return rc;
+        c->unsaved = true;
         if (c->o->progress)
             fprintf(stderr, "finch eval: item %zu/%zu (%s): %s, %.2f s elapsed\n", c->next_emit + 1, c->n,
                     c->tasks->items[c->next_emit].id, sk ? "skipped" : "done", finch_now() - c->t0);
         item_clear(c, s);
-        s->before = true; /* saved */
+        s->before = true; /* in the results */
     }
-    return 0;
+    return save_items(c, c->next_emit == c->n);
 }
 
 /* A worker's DONE: journal the record, keep it, put items together. */
@@ -346,11 +370,16 @@ int eval_mpi_coordinate(const eval_env *e, const finch_eval_tasks *tasks, const 
     while (c.n_stopped < c.n_workers) {
         msg m;
         msg_recv(MPI_ANY_SOURCE, TAG_TO_ROOT, &m);
-        handle(&c, &m);
-        msg_free(&m);
+        do { /* and every message that came meanwhile */
+            handle(&c, &m);
+            msg_free(&m);
+        } while (msg_poll(MPI_ANY_SOURCE, TAG_TO_ROOT, &m, false));
         dispatch(&c);
+        int src = c.journal ? journal_sync(&c) : 0; /* after dispatch: the workers do not wait for it */
+        if (src && !c.rc) c.rc = src;
     }
-    rc = c.rc;
+    int src = save_items(&c, true); /* also after a failure: what is done shows */
+    rc = c.rc ? c.rc : src;
     if (c.o->progress && c.given) report_ranks(&c, root_works);
     if (c.journal && fclose(c.journal) != 0 && !rc) rc = cli_error("cannot write %s", c.journal_path);
     c.journal = NULL;
