@@ -5,11 +5,12 @@
  * free, lowest unit first (an item's press units wait for its full
  * reference, whose logits travel with them), appends each finished record to
  * DIR/journal.jsonl (synced), and adds the items to results.json in task
- * order as they complete: the outputs are those of one process.  Rank 0 also works, on a second thread, when MPI gives threads
+ * order as they complete: the outputs are those of one process.  Rank 0
+ * also works, on a second thread, when MPI gives threads
  * (MPI_THREAD_MULTIPLE); the coordinator waits in MPI_Iprobe + nanosleep,
  * so it takes no core from the workers.  A failing unit stops the job: the
- * units in flight finish and are kept, and rank 0 prints one line naming the
- * rank, the unit and the error. */
+ * units in flight finish and are kept, and rank 0 prints one line with the
+ * error, the rank and the unit. */
 #include "eval_mpi.h"
 #include "util.h"
 
