@@ -273,7 +273,8 @@ static int eval_press_unit(const eval_env *e, const finch_eval_task *t, const it
     if (rc) return rc;
     cJSON *j = run_record(finch_scorer_name(press), ratio, &out, t);
     cJSON_AddNumberToObject(j, "kl", finch_eval_kl(full_logits, out.logits, vocab));
-    cJSON_AddNumberToObject(j, "top1", finch_eval_argmax(out.logits, vocab) == finch_eval_argmax(full_logits, vocab));
+    bool same_top = finch_eval_argmax(out.logits, vocab) == finch_eval_argmax(full_logits, vocab);
+    cJSON_AddNumberToObject(j, "top1", same_top ? 1 : 0);
     finch_eval_output_free(&out);
     *run = j;
     return as_written(run);
@@ -320,8 +321,10 @@ int eval_unit_run(const eval_env *e, const finch_eval_task *t, size_t unit, cons
     int rc = item_header(e, t, &ids, &header, &skipped);
     if (!rc && unit == 0) {
         if (!skipped) rc = eval_full_unit(e, t, &ids, header, full_logits);
-        if (!rc && !(rc = as_written(&header))) *rec = header;
-        header = NULL;
+        if (!rc && !(rc = as_written(&header))) {
+            *rec = header;
+            header = NULL;
+        }
     } else if (!rc) {
         rc = skipped ? cli_error("item '%.64s' was skipped: it has no unit %zu", t->id, unit)
                      : eval_press_unit(e, t, &ids, unit, full_logits_in, rec);
