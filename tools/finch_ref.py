@@ -81,10 +81,13 @@ def question_attention(attn, n_q, n_cols, qstart, normalize):
     return a
 
 
-def _rotate_to_ranks(keys, kept, cfg):
-    """keys [k, hd] stored at positions kept[r]; rotate each to position r."""
+def _rotate_to_ranks(keys, kept, cfg, layer=0):
+    """keys [k, hd] stored at positions kept[r]; rotate each to position r
+    with the layer's (scaled) RoPE frequencies."""
+    from llama_ref import layer_is_local, rope_inv_freq
     delta = np.arange(len(kept)) - np.asarray(kept)
-    return rerotate(keys, torch.as_tensor(delta), cfg["pairing"], cfg["rope_base"], cfg["rope_dim"])
+    inv, _ = rope_inv_freq(cfg, layer_is_local(cfg, layer))
+    return rerotate(keys, torch.as_tensor(delta), cfg["pairing"], cfg["rope_base"], cfg["rope_dim"], inv)
 
 
 def finch_iterative(model, C, Q, K, chunk, select="head", normalize=True, prompt=None):
@@ -124,7 +127,7 @@ def finch_iterative(model, C, Q, K, chunk, select="head", normalize=True, prompt
             nk, nv = [], []
             for g in range(G):
                 keep = keeps[g]
-                nk.append(_rotate_to_ranks(Kl[g, keep], keep, cfg))
+                nk.append(_rotate_to_ranks(Kl[g, keep], keep, cfg, l))
                 nv.append(Vl[g, keep])
                 orig[l][g] = rows[g][keep]
             new_past.append((torch.stack(nk), torch.stack(nv)))
@@ -162,7 +165,7 @@ def finch_oneshot(model, C, Q, n_kept, select="head", normalize=True, prompt=Non
                 keeps.append(keep)
                 margin = min(margin, mg)
         keeps = [np.concatenate([kp, window]) for kp in keeps]
-        nk = [_rotate_to_ranks(Kl[g, keeps[g]], keeps[g], cfg) for g in range(G)]
+        nk = [_rotate_to_ranks(Kl[g, keeps[g]], keeps[g], cfg, l) for g in range(G)]
         nv = [Vl[g, keeps[g]] for g in range(G)]
         past.append((torch.stack(nk), torch.stack(nv)))
         orig.append(keeps)
