@@ -111,7 +111,7 @@ static bool key_u64(const gguf_file *g, const finch_config *c, const char *key, 
  * carries it, else 0.1 ln(factor) + 1, times rope.scaling.attn_factor. */
 static finch_status yarn_params(const gguf_file *g, finch_config *c) {
     uint64_t orig = c->ctx_len;
-    float ext = 1.0f, attn = 1.0f, mscale;
+    float attn = 1.0f, mscale;
     key_u64(g, c, "rope.scaling.original_context_length", &orig);
     if (orig == 0 || orig > UINT32_MAX) return finch_fail(FINCH_ERR_FORMAT, "%s.rope.scaling.original_context_length out of range", c->arch);
     c->rope_orig_ctx = (size_t)orig;
@@ -119,8 +119,6 @@ static finch_status yarn_params(const gguf_file *g, finch_config *c) {
     c->yarn_beta_slow = 1.0f;
     key_f32(g, c, "rope.scaling.yarn_beta_fast", &c->yarn_beta_fast);
     key_f32(g, c, "rope.scaling.yarn_beta_slow", &c->yarn_beta_slow);
-    if (key_f32(g, c, "rope.scaling.yarn_ext_factor", &ext) && ext != 1.0f)
-        return finch_fail(FINCH_ERR_UNSUPPORTED, "%s.rope.scaling.yarn_ext_factor %g is not supported (only 1)", c->arch, (double)ext);
     if (!(c->yarn_beta_fast > 0 && c->yarn_beta_slow > 0 && isfinite(c->yarn_beta_fast) && isfinite(c->yarn_beta_slow)))
         return finch_fail(FINCH_ERR_FORMAT, "%s: YaRN beta values out of range", c->arch);
     mscale = 1.0f + 0.1f * logf(c->rope_factor);
@@ -137,7 +135,10 @@ static finch_status yarn_params(const gguf_file *g, finch_config *c) {
 static finch_status rope_scaling(const gguf_file *g, finch_config *c) {
     char k[128];
     gguf_str type = { "linear", 6 };
-    float factor = 0.0f;
+    float factor = 0.0f, ext = 1.0f;
+    if (key_f32(g, c, "rope.scaling.yarn_ext_factor", &ext) && ext != 1.0f)
+        return finch_fail(FINCH_ERR_UNSUPPORTED, "%s.rope.scaling.yarn_ext_factor %g is not supported (only 1)",
+                          c->arch, (double)ext);
     snprintf(k, sizeof k, "%s.rope.scaling.type", c->arch);
     if (gguf_find(g, k) && !gguf_get_str(g, k, &type))
         return finch_fail(FINCH_ERR_FORMAT, "GGUF key %s is not a string", k);
