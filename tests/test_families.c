@@ -1,6 +1,6 @@
 /* test_families.c - each supported family (Llama 3 RoPE, Mistral window,
  * Qwen3 + YaRN, Gemma 2, Gemma 3, Phi-3) in both layouts against the twin's
- * logits (testdata/fixtures/fam-*, tools/make_family_models.py): one
+ * logits (testdata/fixtures/families/*, tools/make_family_models.py): one
  * prefill, a chunked feed, one decode step through the cache. */
 #include "testutil.h"
 
@@ -13,7 +13,7 @@ static const char *const families[] = { "llama3", "mistral", "qwen3", "gemma2", 
 
 static float *load_f32(const char *fam, const char *file, size_t *n) {
     char rel[256];
-    snprintf(rel, sizeof rel, "fixtures/fam-%s/%s", fam, file);
+    snprintf(rel, sizeof rel, "fixtures/families/%s/%s", fam, file);
     void *data;
     size_t shape[8], ndim;
     assert_ok(finch_npy_read(test_data(rel), FINCH_NPY_F32, &data, shape, &ndim));
@@ -24,7 +24,7 @@ static float *load_f32(const char *fam, const char *file, size_t *n) {
 
 static int32_t *load_i32(const char *fam, const char *file, size_t *n) {
     char rel[256];
-    snprintf(rel, sizeof rel, "fixtures/fam-%s/%s", fam, file);
+    snprintf(rel, sizeof rel, "fixtures/families/%s/%s", fam, file);
     void *data;
     size_t shape[8], ndim;
     assert_ok(finch_npy_read(test_data(rel), FINCH_NPY_I32, &data, shape, &ndim));
@@ -69,7 +69,7 @@ static void test_family_gguf(void **state) {
     (void)state;
     char rel[128];
     for (size_t i = 0; i < N_FAMILIES; i++) {
-        snprintf(rel, sizeof rel, "models/fam-%s.gguf", families[i]);
+        snprintf(rel, sizeof rel, "models/families/%s.gguf", families[i]);
         check_model(families[i], rel);
     }
 }
@@ -78,7 +78,7 @@ static void test_family_hf(void **state) {
     (void)state;
     char rel[128];
     for (size_t i = 0; i < N_FAMILIES; i++) {
-        snprintf(rel, sizeof rel, "models/fam-%s-hf", families[i]);
+        snprintf(rel, sizeof rel, "models/families/%s-hf", families[i]);
         check_model(families[i], rel);
     }
 }
@@ -86,21 +86,21 @@ static void test_family_hf(void **state) {
 /* The switches each file turns on, as loaded. */
 static void test_family_switches(void **state) {
     (void)state;
-    finch_model *m = test_load_data_model("models/fam-gemma3.gguf");
-    if (!m) SKIP_MSG("fam-gemma3 absent");
+    finch_model *m = test_load_data_model("models/families/gemma3.gguf");
+    if (!m) SKIP_MSG("families/gemma3 absent");
     const finch_config *c = &m->cfg;
     assert_true(c->qk_norm && c->post_norms && c->ffn_act == FINCH_ACT_GELU_TANH);
     assert_true(c->sliding_window == 4 && c->swa_period == 3 && c->rope_base_local == 10000.0f);
     assert_true(finch_layer_is_local(c, 0) && finch_layer_is_local(c, 1) && !finch_layer_is_local(c, 2));
     assert_true(c->rope_scaling == FINCH_ROPE_SCALING_LINEAR && c->rope_factor == 2.0f);
     finch_model_free(m);
-    assert_non_null(m = test_load_data_model("models/fam-qwen3-hf"));
+    assert_non_null(m = test_load_data_model("models/families/qwen3-hf"));
     assert_true(m->cfg.head_dim == 16 && m->cfg.rope_scaling == FINCH_ROPE_SCALING_YARN);
     assert_true(m->cfg.rope_orig_ctx == 64 && fabsf(m->cfg.rope_mscale - (1.0f + 0.1f * logf(4.0f))) < 1e-6f);
     finch_model_free(m);
-    assert_non_null(m = test_load_data_model("models/fam-llama3.gguf"));
+    assert_non_null(m = test_load_data_model("models/families/llama3.gguf"));
     assert_non_null(m->rope_freqs.data);
-    finch_model *h = test_load_data_model("models/fam-llama3-hf");
+    finch_model *h = test_load_data_model("models/families/llama3-hf");
     assert_non_null(h);
     for (size_t i = 0; i < m->cfg.rope_dim / 2; i++)
         assert_true(fabsf(((const float *)m->rope_freqs.data)[i] - ((const float *)h->rope_freqs.data)[i]) < 1e-5f);
@@ -112,8 +112,8 @@ static void test_family_switches(void **state) {
  * directly (1e-5): rotate a random key to p, shift by q - p. */
 static void test_rerotation_scaled(void **state) {
     (void)state;
-    static const char *const files[] = { "models/fam-llama3.gguf", "models/fam-qwen3.gguf",
-                                         "models/fam-gemma3.gguf", "models/fam-phi3-hf" };
+    static const char *const files[] = { "models/families/llama3.gguf", "models/families/qwen3.gguf",
+                                         "models/families/gemma3.gguf", "models/families/phi3-hf" };
     for (size_t f = 0; f < 4; f++) {
         finch_model *m = test_load_data_model(files[f]);
         if (!m) SKIP_MSG("%s absent", files[f]);

@@ -126,8 +126,8 @@ static void test_gguf_refusals(void **state) {
 /* A Llama 3.x GGUF's rope_freqs.weight is used: the logits change. */
 static void test_gguf_rope_freqs_used(void **state) {
     (void)state;
-    finch_model *m = test_load_data_model("models/fam-llama3.gguf");
-    if (!m) SKIP_MSG("fam-llama3.gguf absent");
+    finch_model *m = test_load_data_model("models/families/llama3.gguf");
+    if (!m) SKIP_MSG("families/llama3.gguf absent");
     assert_non_null(m->rope_freqs.data);
     assert_int_equal(m->rope_freqs.cols, m->cfg.rope_dim / 2);
     const float *ff = m->rope_freqs.data;

@@ -5,13 +5,13 @@ both layouts, with the twin's reference logits.
   /usr/bin/python3 tools/make_family_models.py --out testdata   (part of make fixtures)
 
 For each family below it writes
-  OUT/models/fam-<name>.gguf        the GGUF layout llama.cpp's converter writes
+  OUT/models/families/<name>.gguf   the GGUF layout llama.cpp's converter writes
                                     (llama: q/k rows permuted to adjacent pairs,
                                     Llama 3 factors as rope_freqs.weight; gemma:
                                     norms stored as 1 + w; phi3: fused attn_qkv and
                                     ffn_up = gate|up)
-  OUT/models/fam-<name>-hf/         config.json + model.safetensors (+ tokenizer)
-  OUT/fixtures/fam-<name>/          tokens.npy [n], logits.npy [n, V] (one prefill),
+  OUT/models/families/<name>-hf/    config.json + model.safetensors (+ tokenizer)
+  OUT/fixtures/families/<name>/     tokens.npy [n], logits.npy [n, V] (one prefill),
                                     logits_chunked.npy (tokens[:5], then the rest),
                                     decode_token.npy, decode.npy, meta.json
 The reference is tools/llama_ref.py run on the HF-orientation weights with the
@@ -155,7 +155,7 @@ def llama3_factors(cfg):
 def write_gguf(path, fam, cfg, w, vocab):
     a = fam["arch"]
     g = gw.GGUFWriter()
-    gw.add_llama_hparams(g, a, cfg, gw.GGML_F32, "fam-" + fam["name"], CTX_LEN)
+    gw.add_llama_hparams(g, a, cfg, gw.GGML_F32, fam["name"], CTX_LEN)
     gguf_keys(g, fam, cfg)
     gw.add_tokenizer_llama(g, vocab)
     g.add_tensor("token_embd.weight", w["token_embd.weight"])
@@ -289,7 +289,7 @@ def write_fixture(d, tokens, model, meta):
 def build(out, log, only=None):
     vocab = tok_ref.build_tiny_spm_vocab()
     V = len(vocab["tokens"])
-    mdir = os.path.join(out, "models")
+    mdir = os.path.join(out, "models", "families")
     os.makedirs(mdir, exist_ok=True)
     for fam in FAMILIES:
         if only and fam["name"] not in only:
@@ -298,17 +298,18 @@ def build(out, log, only=None):
         w = family_weights(cfg, fam["seed"])
         rng = np.random.default_rng(fam["seed"] + 7)
         tokens = [vocab["bos"]] + [int(x) for x in rng.integers(3, V, N_TOKENS - 1)]
-        name = "fam-" + fam["name"]
+        name = fam["name"]
         write_gguf(os.path.join(mdir, name + ".gguf"), fam, cfg, w, vocab)
         write_hf(os.path.join(mdir, name + "-hf"), fam, cfg, w, vocab)
         model = LlamaRef(cfg, w)
         plain = LlamaRef(dict(cfg, rope_scaling=None, sliding_window=None, attn_softcap=None,
                               final_softcap=None), w)
-        meta = {"family": fam["name"], "gguf": f"models/{name}.gguf", "hf": f"models/{name}-hf",
+        meta = {"family": fam["name"], "gguf": f"models/families/{name}.gguf",
+                "hf": f"models/families/{name}-hf",
                 "cfg": cfg, "seed": fam["seed"],
                 "max_diff_vs_plain_llama_switches": float(torch.max(torch.abs(
                     model.forward(tokens)["logits"] - plain.forward(tokens)["logits"])))}
-        meta = write_fixture(os.path.join(out, "fixtures", name), tokens, model, meta)
+        meta = write_fixture(os.path.join(out, "fixtures", "families", name), tokens, model, meta)
         log(f"  {name}: decode token {meta['decode_token']}, chunked vs prefill "
             f"{meta['max_diff_chunked_vs_prefill']:.2e}, scaling/window/cap effect "
             f"{meta['max_diff_vs_plain_llama_switches']:.3g}")
