@@ -155,7 +155,8 @@ def llama3_factors(cfg):
 def write_gguf(path, fam, cfg, w, vocab):
     a = fam["arch"]
     g = gw.GGUFWriter()
-    gw.add_llama_hparams(g, a, cfg, gw.GGML_F32, fam["name"], CTX_LEN)
+    # general.name without the family: llama.cpp keys vocabulary quirks on it
+    gw.add_llama_hparams(g, a, cfg, gw.GGML_F32, "finch tiny family model", CTX_LEN)
     gguf_keys(g, fam, cfg)
     gw.add_tokenizer_llama(g, vocab)
     g.add_tensor("token_embd.weight", w["token_embd.weight"])
