@@ -101,8 +101,26 @@ static finch_status add_metadata(gguf_writer *w, const finch_model *m) {
     return m->tokenizer ? finch_tokenizer_to_gguf(m->tokenizer, w) : FINCH_OK;
 }
 
+/* The first feature of m this writer does not store, or NULL: it writes
+ * the plain llama and qwen2 layouts only, and a file without a feature the
+ * model uses would compute another model. */
+static const char *unwritten_feature(const finch_model *m) {
+    const finch_config *c = &m->cfg;
+    if (strcmp(c->arch, "llama") && strcmp(c->arch, "qwen2")) return c->arch;
+    if (c->rope_scaling != FINCH_ROPE_SCALING_NONE || m->rope_freqs.data) return "RoPE scaling";
+    if (c->sliding_window) return "a sliding window";
+    if (c->qk_norm || c->post_norms || c->ffn_act || c->embd_scale > 0 || c->attn_scale > 0 ||
+        c->attn_softcap > 0 || c->final_softcap > 0)
+        return "a family switch";
+    return NULL;
+}
+
 finch_status finch_convert(const finch_model *m, finch_dtype type, const char *out_path) {
     convert_job j = { .type = type, .cfg = &m->cfg };
+    const char *feature = unwritten_feature(m);
+    if (feature)
+        return finch_fail(FINCH_ERR_UNSUPPORTED, "only plain llama and qwen2 models can be written; this one has %s",
+                          feature);
     bool gguf_llama = !strcmp(m->cfg.arch, "llama");
     if (gguf_llama && m->cfg.rope_pairing == FINCH_ROPE_HALF) {
         if (m->cfg.rope_dim != m->cfg.head_dim)

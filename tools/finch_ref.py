@@ -110,7 +110,7 @@ def finch_iterative(model, C, Q, K, chunk, select="head", normalize=True, prompt
         new_past = []
         for l in range(L):
             Kl, Vl = r["kv"][l]
-            a = question_attention(r["attn"][l], m, qstart, qstart, normalize)
+            a = question_attention(r["score_attn"][l], m, qstart, qstart, normalize)
             per_head = a.sum(dim=1)                              # [H, qstart]
             per_group = per_head.reshape(G, rep, qstart).sum(dim=1)  # [G, qstart]
             rows = [np.concatenate([orig[l][g], np.arange(c0, c0 + len(c))]) for g in range(G)]
@@ -150,7 +150,7 @@ def finch_oneshot(model, C, Q, n_kept, select="head", normalize=True, prompt=Non
     past, orig, margin = [], [], math.inf
     for l in range(L):
         Kl, Vl = r["kv"][l]
-        a = question_attention(r["attn"][l], m, N, N, normalize)  # row i weighted by N + i
+        a = question_attention(r["score_attn"][l], m, N, N, normalize)  # row i weighted by N + i
         per_head = a.mean(dim=1)                                     # mean over the window
         window = np.arange(N, N + m)
         if select == "layer":

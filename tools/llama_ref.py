@@ -302,7 +302,8 @@ class LlamaRef:
         Returns dict: logits [n, vocab]; hidden: L x [n, dim] (residual
         stream after each layer, before the final norm); kv: L x (K, V) with
         K, V [G, pos0+n, hd] (keys after RoPE); q (return_q): L x [H, n, hd]
-        after RoPE; attn (return_attn): L x [H, n, pos0+n] probabilities."""
+        after RoPE; attn (return_attn): L x [H, n, pos0+n] probabilities, and
+        score_attn: the plain causal softmax(q.k/sqrt(hd)) Finch scores with."""
         c, w = self.cfg, self.w
         ids = torch.as_tensor(ids, dtype=torch.long).reshape(-1)
         n = ids.numel()
@@ -332,6 +333,7 @@ class LlamaRef:
             out["q"] = []
         if return_attn:
             out["attn"] = []
+            out["score_attn"] = []
         for l in range(L):
             p = f"blk.{l}."
             h = rms_norm(x, w[p + "attn_norm.weight"], c["rms_eps"])
@@ -372,6 +374,11 @@ class LlamaRef:
             a = torch.softmax(s, dim=-1)
             if return_attn:
                 out["attn"].append(a)
+                # what Finch (and kvpress) scores with: the plain causal
+                # softmax(q.k / sqrt(hd)), whatever the layer's window,
+                # soft-cap and query scale
+                sp = ((q @ Kh.transpose(1, 2)) / math.sqrt(hd)).masked_fill(~allowed, float("-inf"))
+                out["score_attn"].append(torch.softmax(sp, dim=-1))
             o = (a @ Vh).transpose(0, 1).reshape(n, H * hd)
             o = self.matmul(o, p + "attn_output.weight")
             if c["post_norms"]:
