@@ -90,6 +90,10 @@ static finch_status check_known_keys(const gguf_file *g, const finch_config *c) 
         if (g->kv[i].type == GGUF_ARRAY)
             return finch_fail(FINCH_ERR_UNSUPPORTED, "GGUF key %.*s: per-layer arrays are not supported",
                               (int)(k.len > 96 ? 96 : k.len), k.ptr);
+        /* a number stored as a string would be skipped by the readers */
+        if ((g->kv[i].type == GGUF_STRING) != (rlen == 17 && !memcmp(rest, "rope.scaling.type", 17)))
+            return finch_fail(FINCH_ERR_FORMAT, "GGUF key %.*s has type %s", (int)(k.len > 96 ? 96 : k.len),
+                              k.ptr, gguf_type_name(g->kv[i].type));
     }
     return FINCH_OK;
 }

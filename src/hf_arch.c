@@ -109,28 +109,42 @@ finch_status hf_rope_scaling(const cJSON *root, finch_config *c) {
                       "(linear, llama3, yarn)", t);
 }
 
-/* Gemma 3's layer pattern: sliding_window_pattern, or a layer_types list
- * that must follow one (every p-th layer global). */
-static finch_status gemma3_pattern(const cJSON *root, finch_config *c) {
-    c->swa_period = 6;
-    finch_status st = size_field(root, "sliding_window_pattern", "", &c->swa_period);
-    const cJSON *types = item(root, "layer_types");
-    if (st || !types) return st;
-    if (!cJSON_IsArray(types) || (size_t)cJSON_GetArraySize(types) != c->n_layer)
-        return finch_fail(FINCH_ERR_FORMAT, "config.json layer_types is not a list of %zu layers", c->n_layer);
-    size_t period = 0, l = 0;
-    for (const cJSON *e = types->child; e; e = e->next, l++)
-        if (cJSON_IsString(e) && !strcmp(e->valuestring, "full_attention") && !period) period = l + 1;
-    c->swa_period = period;
-    l = 0;
+/* A layer_types list must say what the engine does: the layers the
+ * window pattern of c marks, "sliding_attention", the others
+ * "full_attention". */
+static finch_status check_layer_types(const cJSON *types, const finch_config *c) {
+    size_t l = 0;
     for (const cJSON *e = types->child; e; e = e->next, l++) {
         bool local = cJSON_IsString(e) && !strcmp(e->valuestring, "sliding_attention");
         if (!local && !(cJSON_IsString(e) && !strcmp(e->valuestring, "full_attention")))
             return finch_fail(FINCH_ERR_UNSUPPORTED, "config.json layer_types[%zu] is not supported", l);
-        if (local != (bool)finch_layer_is_local(c, l) || c->swa_period == 1)
-            return finch_fail(FINCH_ERR_UNSUPPORTED, "config.json layer_types: the pattern is not periodic (layer %zu)", l);
+        if (local != (bool)finch_layer_is_local(c, l))
+            return finch_fail(FINCH_ERR_UNSUPPORTED, "config.json layer_types: layer %zu differs from the "
+                              "window pattern this engine implements", l);
     }
     return FINCH_OK;
+}
+
+/* Gemma's layer pattern: sliding_window_pattern (Gemma 3), or a layer_types
+ * list that must follow one (every p-th layer global). */
+static finch_status gemma_pattern(const cJSON *root, finch_config *c, size_t period) {
+    c->swa_period = period;
+    finch_status st = size_field(root, "sliding_window_pattern", "", &c->swa_period);
+    if (c->swa_period == 1) c->sliding_window = c->swa_period = 0; /* every layer global */
+    const cJSON *types = item(root, "layer_types");
+    if (st || !types) return st;
+    if (!cJSON_IsArray(types) || (size_t)cJSON_GetArraySize(types) != c->n_layer)
+        return finch_fail(FINCH_ERR_FORMAT, "config.json layer_types is not a list of %zu layers", c->n_layer);
+    size_t l = 0, n_local = 0;
+    period = 0;
+    for (const cJSON *e = types->child; e; e = e->next, l++) {
+        bool full = cJSON_IsString(e) && !strcmp(e->valuestring, "full_attention");
+        if (full && !period) period = l + 1;
+        n_local += cJSON_IsString(e) && !strcmp(e->valuestring, "sliding_attention");
+    }
+    if (n_local == 0) c->sliding_window = 0; /* every layer global */
+    c->swa_period = period; /* 0: every layer local; 1 (a global first layer) is refused below */
+    return check_layer_types(types, c);
 }
 
 static finch_status gemma_fields(const cJSON *root, finch_config *c) {
@@ -144,10 +158,11 @@ static finch_status gemma_fields(const cJSON *root, finch_config *c) {
     c->embd_scale = sqrtf((float)c->dim);
     c->sliding_window = 4096;
     if ((st = size_field(root, "sliding_window", "", &c->sliding_window))) return st;
-    if (!g3) { c->swa_period = 2; return FINCH_OK; }
-    c->rope_base_local = 10000.0f;
-    if ((st = num_field(root, "rope_local_base_freq", "", &c->rope_base_local))) return st;
-    return gemma3_pattern(root, c);
+    if (g3) {
+        c->rope_base_local = 10000.0f;
+        if ((st = num_field(root, "rope_local_base_freq", "", &c->rope_base_local))) return st;
+    }
+    return gemma_pattern(root, c, g3 ? 6 : 2);
 }
 
 finch_status hf_family_fields(const cJSON *root, finch_config *c) {
@@ -160,6 +175,10 @@ finch_status hf_family_fields(const cJSON *root, finch_config *c) {
                           (double)prf, c->rope_dim, c->head_dim);
     if (finch_arch_gemma(c)) return gemma_fields(root, c);
     if (strcmp(c->arch, "qwen2") && strcmp(c->arch, "qwen3")) /* Mistral, Phi-3: every layer */
-        return size_field(root, "sliding_window", "", &c->sliding_window);
-    return FINCH_OK;
+        st = size_field(root, "sliding_window", "", &c->sliding_window);
+    const cJSON *types = item(root, "layer_types");
+    if (st || !types) return st;
+    if (!cJSON_IsArray(types) || (size_t)cJSON_GetArraySize(types) != c->n_layer)
+        return finch_fail(FINCH_ERR_FORMAT, "config.json layer_types is not a list of %zu layers", c->n_layer);
+    return check_layer_types(types, c);
 }

@@ -115,10 +115,13 @@ static void test_gguf_refusals(void **state) {
         write_gguf(path, "llama", &cases[i]);
         expect_refusal(path, FINCH_ERR_UNSUPPORTED, cases[i].want);
     }
-    /* rope_freqs.weight is Llama's; a qwen2 file with it is refused. */
-    gguf_case freqs = { NULL, K_NONE, NULL, 0, NULL, 0, "rope_freqs.weight", 2, NULL };
-    snprintf(path, sizeof path, "%s/qwen-freqs.gguf", tmpdir);
-    write_gguf(path, "phi2", &freqs);
+    gguf_case str_num = { "llama.rope.freq_base", K_STR, "10000", 0, NULL, 0, NULL, 0, NULL };
+    snprintf(path, sizeof path, "%s/string-number.gguf", tmpdir);
+    write_gguf(path, "llama", &str_num);
+    expect_refusal(path, FINCH_ERR_FORMAT, "GGUF key llama.rope.freq_base has type string");
+    /* An architecture outside the list is refused by name. */
+    snprintf(path, sizeof path, "%s/phi2.gguf", tmpdir);
+    write_gguf(path, "phi2", NULL);
     expect_refusal(path, FINCH_ERR_UNSUPPORTED,
                    "architecture 'phi2' is not supported (llama, qwen2, qwen3, gemma2, gemma3, phi3)");
 }
@@ -213,6 +216,8 @@ static void test_hf_refusals(void **state) {
           "config.json attention_bias / mlp_bias are not supported" },
         { "Gemma3ForCausalLM", ",\"layer_types\":[\"chunked_attention\"]", NULL, 0,
           "config.json layer_types[0] is not supported" },
+        { "Qwen3ForCausalLM", ",\"layer_types\":[\"sliding_attention\"]", NULL, 0,
+          "config.json layer_types: layer 0 differs from the window pattern this engine implements" },
         { "LlamaForCausalLM", "", "model.layers.0.self_attn.q_norm.weight", 4,
           "tensor model.layers.0.self_attn.q_norm.weight is not used by the llama architecture (not supported)" },
         { "GemmaForCausalLM", "", NULL, 0,
