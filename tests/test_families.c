@@ -1,8 +1,9 @@
 /* test_families.c - each supported family (Llama 3 RoPE, Mistral window,
  * Qwen3 + YaRN, Gemma 2, Gemma 3, Phi-3) in both layouts against the twin's
- * logits (testdata/fixtures/families/*, tools/make_family_models.py): one
+ * logits (testdata/fixtures/families/NAME, tools/make_family_models.py): one
  * prefill, a chunked feed, one decode step through the cache. */
 #include "testutil.h"
+#include "cliutil.h"
 
 #include "rope.h"
 
@@ -148,12 +149,34 @@ static void test_rerotation_scaled(void **state) {
     }
 }
 
+/* `finch run` in both modes on every family, GGUF and HF: exit 0 and the
+ * summary line; `finch info` names the switches. */
+static void test_family_cli(void **state) {
+    (void)state;
+    char args[512];
+    for (size_t i = 0; i < N_FAMILIES; i++)
+        for (int hf = 0; hf < 2; hf++) {
+            snprintf(args, sizeof args, "run -m testdata/models/families/%s%s --context \"Once upon a time "
+                     "there was a little girl named Lily. She liked the sun.\" -q \"Who was there?\" "
+                     "--mode %s --ratio 2 -n 3", families[i], hf ? "-hf" : ".gguf", hf ? "oneshot" : "iterative");
+            int rc = run_finch(args);
+            if (rc != 0) fail_msg("finch %s -> %d: %s", args, rc, err_text);
+            assert_non_null(strstr(err_text, hf ? "mode oneshot" : "mode iterative"));
+        }
+    assert_int_equal(run_finch("info -m testdata/models/families/gemma2.gguf"), 0);
+    assert_non_null(strstr(out_text, "sliding window: 4 positions"));
+    assert_non_null(strstr(out_text, "soft-caps 2 / 3"));
+    assert_int_equal(run_finch("convert testdata/models/families/qwen3-hf /tmp/finch-never-written.gguf"), 2);
+    assert_non_null(strstr(err_text, "only plain llama and qwen2 models can be written; this one has qwen3"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_family_gguf),
         cmocka_unit_test(test_family_hf),
         cmocka_unit_test(test_family_switches),
         cmocka_unit_test(test_rerotation_scaled),
+        cmocka_unit_test(test_family_cli),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
