@@ -155,13 +155,14 @@ static void test_family_cli(void **state) {
     (void)state;
     char args[512];
     for (size_t i = 0; i < N_FAMILIES; i++)
-        for (int hf = 0; hf < 2; hf++) {
+        for (int run = 0; run < 4; run++) {
+            int hf = run & 1, oneshot = run >> 1;
             snprintf(args, sizeof args, "run -m testdata/models/families/%s%s --context \"Once upon a time "
                      "there was a little girl named Lily. She liked the sun.\" -q \"Who was there?\" "
-                     "--mode %s --ratio 2 -n 3", families[i], hf ? "-hf" : ".gguf", hf ? "oneshot" : "iterative");
+                     "--mode %s --ratio 2 -n 3", families[i], hf ? "-hf" : ".gguf", oneshot ? "oneshot" : "iterative");
             int rc = run_finch(args);
             if (rc != 0) fail_msg("finch %s -> %d: %s", args, rc, err_text);
-            assert_non_null(strstr(err_text, hf ? "mode oneshot" : "mode iterative"));
+            assert_non_null(strstr(err_text, oneshot ? "mode oneshot" : "mode iterative"));
         }
     assert_int_equal(run_finch("info -m testdata/models/families/gemma2.gguf"), 0);
     assert_non_null(strstr(out_text, "sliding window: 4 positions"));
