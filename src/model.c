@@ -452,31 +452,8 @@ void finch_model_free(finch_model *m) {
 /* ------------------------------------------------------ HF name mapping */
 
 bool hf_name_from_gguf(const char *gguf_name, char *out, size_t cap) {
-    static const char *const whole[][2] = {
-        { "token_embd.weight", "model.embed_tokens.weight" },
-        { "output_norm.weight", "model.norm.weight" },
-        { "output.weight", "lm_head.weight" },
-    };
-    static const char *const per_layer[][2] = {
-        { "attn_norm.weight", "input_layernorm.weight" },
-        { "attn_q.weight", "self_attn.q_proj.weight" },   { "attn_q.bias", "self_attn.q_proj.bias" },
-        { "attn_k.weight", "self_attn.k_proj.weight" },   { "attn_k.bias", "self_attn.k_proj.bias" },
-        { "attn_v.weight", "self_attn.v_proj.weight" },   { "attn_v.bias", "self_attn.v_proj.bias" },
-        { "attn_output.weight", "self_attn.o_proj.weight" },
-        { "ffn_norm.weight", "post_attention_layernorm.weight" },
-        { "ffn_gate.weight", "mlp.gate_proj.weight" },
-        { "ffn_up.weight", "mlp.up_proj.weight" },
-        { "ffn_down.weight", "mlp.down_proj.weight" },
-    };
-    for (size_t i = 0; i < sizeof whole / sizeof whole[0]; i++)
-        if (!strcmp(gguf_name, whole[i][0])) return snprintf(out, cap, "%s", whole[i][1]) < (int)cap;
-    unsigned long layer;
-    int used = 0;
-    if (sscanf(gguf_name, "blk.%lu.%n", &layer, &used) != 1 || used == 0) return false;
-    for (size_t i = 0; i < sizeof per_layer / sizeof per_layer[0]; i++)
-        if (!strcmp(gguf_name + used, per_layer[i][0]))
-            return snprintf(out, cap, "model.layers.%lu.%s", layer, per_layer[i][1]) < (int)cap;
-    return false;
+    finch_config llama = { .arch = "llama" };
+    return finch_arch_hf_name(&llama, gguf_name, out, cap);
 }
 
 /* ------------------------------------------------------------ describe */
