@@ -81,16 +81,44 @@ static finch_status llama3_fields(const cJSON *rs, finch_config *c) {
     return st;
 }
 
+/* transformers v5 keys the parameters by layer type (Gemma 3):
+ * {"full_attention": {...}, "sliding_attention": {...}}.  The full ones are
+ * the scaling; the sliding ones must be plain RoPE and give the local base. */
+static finch_status per_layer_type_params(const cJSON **rs, finch_config *c) {
+    const cJSON *full = item(*rs, "full_attention"), *sliding = item(*rs, "sliding_attention");
+    if (!full && !sliding) return FINCH_OK;
+    for (const cJSON *f = (*rs)->child; f; f = f->next)
+        if (strcmp(f->string, "full_attention") && strcmp(f->string, "sliding_attention"))
+            return finch_fail(FINCH_ERR_UNSUPPORTED, "config.json rope_parameters.%.64s is not supported", f->string);
+    if (!cJSON_IsObject(full) || (sliding && !cJSON_IsObject(sliding)))
+        return finch_fail(FINCH_ERR_FORMAT, "config.json rope_parameters: full_attention / sliding_attention are not objects");
+    if (sliding) {
+        const cJSON *t = item(sliding, "rope_type");
+        for (const cJSON *f = sliding->child; f; f = f->next)
+            if (strcmp(f->string, "rope_type") && strcmp(f->string, "rope_theta"))
+                return finch_fail(FINCH_ERR_UNSUPPORTED, "config.json rope_parameters.sliding_attention.%.64s is not supported",
+                                  f->string);
+        if (t && !(cJSON_IsString(t) && !strcmp(t->valuestring, "default")))
+            return finch_fail(FINCH_ERR_UNSUPPORTED, "config.json rope_parameters.sliding_attention: only default RoPE is supported");
+        finch_status st = num_field(sliding, "rope_theta", "rope_parameters.sliding_attention.", &c->rope_base_local);
+        if (st) return st;
+    }
+    *rs = full;
+    return FINCH_OK;
+}
+
 finch_status hf_rope_scaling(const cJSON *root, finch_config *c) {
     const cJSON *rs = item(root, "rope_scaling");
     const char *key = "rope_scaling";
     if (!rs) { rs = item(root, "rope_parameters"); key = "rope_parameters"; }
     if (!rs) return FINCH_OK;
     if (!cJSON_IsObject(rs)) return finch_fail(FINCH_ERR_FORMAT, "config.json %s is not an object", key);
+    finch_status st = per_layer_type_params(&rs, c);
+    if (st) return st;
     const cJSON *type = item(rs, "rope_type");
     if (!type) type = item(rs, "type");
     if (!cJSON_IsString(type)) return finch_fail(FINCH_ERR_FORMAT, "config.json %s has no rope_type", key);
-    finch_status st = num_field(rs, "rope_theta", "rope_parameters.", &c->rope_base);
+    st = num_field(rs, "rope_theta", "rope_parameters.", &c->rope_base);
     const char *t = type->valuestring;
     if (st || !strcmp(t, "default")) return st;
     c->rope_factor = 1.0f;
@@ -159,7 +187,7 @@ static finch_status gemma_fields(const cJSON *root, finch_config *c) {
     c->sliding_window = 4096;
     if ((st = size_field(root, "sliding_window", "", &c->sliding_window))) return st;
     if (g3) {
-        c->rope_base_local = 10000.0f;
+        if (c->rope_base_local == 0) c->rope_base_local = 10000.0f; /* else rope_parameters gave it */
         if ((st = num_field(root, "rope_local_base_freq", "", &c->rope_base_local))) return st;
     }
     return gemma_pattern(root, c, g3 ? 6 : 2);
@@ -173,6 +201,12 @@ finch_status hf_family_fields(const cJSON *root, finch_config *c) {
     if (prf > 1.0f || c->rope_dim == 0 || c->rope_dim % 2)
         return finch_fail(FINCH_ERR_UNSUPPORTED, "config.json partial_rotary_factor %g gives %zu rotated dims of %zu",
                           (double)prf, c->rope_dim, c->head_dim);
+    if (strcmp(c->arch, "gemma3") && c->rope_base_local != 0) { /* from rope_parameters.sliding_attention */
+        if (c->rope_base_local != c->rope_base || c->rope_scaling != FINCH_ROPE_SCALING_NONE)
+            return finch_fail(FINCH_ERR_UNSUPPORTED, "config.json rope_parameters.sliding_attention differs from "
+                              "full_attention (only Gemma 3 has local RoPE)");
+        c->rope_base_local = 0;
+    }
     if (finch_arch_gemma(c)) return gemma_fields(root, c);
     if (strcmp(c->arch, "qwen2") && strcmp(c->arch, "qwen3")) /* Mistral, Phi-3: every layer */
         st = size_field(root, "sliding_window", "", &c->sliding_window);

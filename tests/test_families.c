@@ -6,6 +6,7 @@
 #include "cliutil.h"
 
 #include "rope.h"
+#include "safetensors.h"
 
 #define TOL 1e-4
 
@@ -109,6 +110,27 @@ static void test_family_switches(void **state) {
     finch_model_free(m);
 }
 
+/* transformers v5 configs: RoPE parameters keyed by layer type. */
+static void test_rope_parameters_v5(void **state) {
+    (void)state;
+    const char *g3 = "{\"architectures\":[\"Gemma3ForCausalLM\"],\"hidden_size\":32,\"num_hidden_layers\":6,"
+                     "\"num_attention_heads\":4,\"num_key_value_heads\":2,\"head_dim\":8,\"intermediate_size\":64,"
+                     "\"vocab_size\":348,\"max_position_embeddings\":512,\"sliding_window\":4,"
+                     "\"rope_parameters\":{\"full_attention\":{\"rope_type\":\"linear\",\"factor\":8.0,"
+                     "\"rope_theta\":1000000.0},\"sliding_attention\":{\"rope_type\":\"default\",\"rope_theta\":20000.0}}}";
+    finch_config c;
+    assert_ok(hf_parse_config(g3, strlen(g3), &c));
+    assert_true(c.rope_scaling == FINCH_ROPE_SCALING_LINEAR && c.rope_factor == 8.0f && c.rope_base == 1e6f);
+    assert_true(c.rope_base_local == 20000.0f && c.swa_period == 6 && c.sliding_window == 4);
+    const char *mistral = "{\"architectures\":[\"MistralForCausalLM\"],\"hidden_size\":32,\"num_hidden_layers\":2,"
+                          "\"num_attention_heads\":4,\"intermediate_size\":64,\"vocab_size\":348,"
+                          "\"max_position_embeddings\":512,\"rope_parameters\":{\"full_attention\":{\"rope_type\":"
+                          "\"default\",\"rope_theta\":1e6},\"sliding_attention\":{\"rope_type\":\"default\",\"rope_theta\":1e4}}}";
+    assert_int_equal(hf_parse_config(mistral, strlen(mistral), &c), FINCH_ERR_UNSUPPORTED);
+    assert_string_equal(finch_last_error(), "config.json rope_parameters.sliding_attention differs from "
+                                            "full_attention (only Gemma 3 has local RoPE)");
+}
+
 /* Re-rotation with every scaled RoPE equals rotating at the new position
  * directly (1e-5): rotate a random key to p, shift by q - p. */
 static void test_rerotation_scaled(void **state) {
@@ -176,6 +198,7 @@ int main(void) {
         cmocka_unit_test(test_family_gguf),
         cmocka_unit_test(test_family_hf),
         cmocka_unit_test(test_family_switches),
+        cmocka_unit_test(test_rope_parameters_v5),
         cmocka_unit_test(test_rerotation_scaled),
         cmocka_unit_test(test_family_cli),
     };
