@@ -5,6 +5,7 @@
 #include "testutil.h"
 #include "cliutil.h"
 
+#include "model.h"
 #include "rope.h"
 #include "safetensors.h"
 
@@ -35,9 +36,7 @@ static int32_t *load_i32(const char *fam, const char *file, size_t *n) {
 }
 
 /* Prefill all tokens, then the same tokens as 5 + rest, then one decode. */
-static void check_model(const char *fam, const char *rel) {
-    finch_model *m = test_load_data_model(rel);
-    if (!m) SKIP_MSG("%s absent", rel);
+static void check_model_at(const char *fam, const char *rel, finch_model *m) {
     size_t n, n_logits, n_dec, n_tok;
     int32_t *tokens = load_i32(fam, "tokens.npy", &n);
     int32_t *dtok = load_i32(fam, "decode_token.npy", &n_tok);
@@ -65,6 +64,12 @@ static void check_model(const char *fam, const char *rel) {
     finch_ctx_free(c);
     free(got); free(tokens); free(dtok); free(want); free(want_chunked); free(want_dec);
     finch_model_free(m);
+}
+
+static void check_model(const char *fam, const char *rel) {
+    finch_model *m = test_load_data_model(rel);
+    if (!m) SKIP_MSG("%s absent", rel);
+    check_model_at(fam, rel, m);
 }
 
 static void test_family_gguf(void **state) {
@@ -108,6 +113,43 @@ static void test_family_switches(void **state) {
         assert_true(fabsf(((const float *)m->rope_freqs.data)[i] - ((const float *)h->rope_freqs.data)[i]) < 1e-5f);
     finch_model_free(h);
     finch_model_free(m);
+}
+
+/* finch convert keeps the RoPE scaling: Llama 3 factors as rope_freqs.weight
+ * (the converted file gives the twin's logits), linear and YaRN as keys. */
+static void test_convert_scaling(void **state) {
+    (void)state;
+    char dir[64], path[128];
+    test_make_tmpdir(dir, sizeof dir, "finch-fam-convert");
+    snprintf(path, sizeof path, "%s/llama3.gguf", dir);
+    finch_model *m = test_load_data_model("models/families/llama3-hf");
+    if (!m) SKIP_MSG("families/llama3-hf absent");
+    assert_ok(finch_convert(m, FINCH_F32, path));
+    finch_model_free(m);
+    assert_ok(finch_model_load(path, &m));
+    assert_non_null(m->rope_freqs.data);
+    check_model_at("llama3", "llama3-hf converted", m);
+    /* YaRN and linear: the keys round-trip */
+    finch_model *h = test_load_data_model("models/families/llama3-hf");
+    h->rope_freqs.data = NULL;
+    h->cfg.rope_scaling = FINCH_ROPE_SCALING_YARN;
+    h->cfg.rope_factor = 4.0f; h->cfg.rope_orig_ctx = 128; h->cfg.yarn_beta_fast = 16.0f;
+    h->cfg.yarn_beta_slow = 2.0f; h->cfg.rope_mscale = 1.25f;
+    snprintf(path, sizeof path, "%s/yarn.gguf", dir);
+    assert_ok(finch_convert(h, FINCH_F32, path));
+    assert_ok(finch_model_load(path, &m));
+    assert_true(m->cfg.rope_scaling == FINCH_ROPE_SCALING_YARN && m->cfg.rope_factor == 4.0f &&
+                m->cfg.rope_orig_ctx == 128 && m->cfg.yarn_beta_fast == 16.0f && m->cfg.yarn_beta_slow == 2.0f &&
+                m->cfg.rope_mscale == 1.25f && !m->rope_freqs.data);
+    finch_model_free(m);
+    h->cfg.rope_scaling = FINCH_ROPE_SCALING_LINEAR;
+    snprintf(path, sizeof path, "%s/linear.gguf", dir);
+    assert_ok(finch_convert(h, FINCH_F32, path));
+    assert_ok(finch_model_load(path, &m));
+    assert_true(m->cfg.rope_scaling == FINCH_ROPE_SCALING_LINEAR && m->cfg.rope_factor == 4.0f);
+    finch_model_free(m);
+    finch_model_free(h);
+    test_remove_tmpdir(dir);
 }
 
 /* transformers v5 configs: RoPE parameters keyed by layer type. */
@@ -190,7 +232,7 @@ static void test_family_cli(void **state) {
     assert_non_null(strstr(out_text, "sliding window: 4 positions"));
     assert_non_null(strstr(out_text, "soft-caps 2 / 3"));
     assert_int_equal(run_finch("convert testdata/models/families/qwen3-hf /tmp/finch-never-written.gguf"), 2);
-    assert_non_null(strstr(err_text, "only plain llama and qwen2 models can be written; this one has qwen3"));
+    assert_non_null(strstr(err_text, "only llama and qwen2 models without family switches can be written; this one has qwen3"));
 }
 
 int main(void) {
@@ -199,6 +241,7 @@ int main(void) {
         cmocka_unit_test(test_family_hf),
         cmocka_unit_test(test_family_switches),
         cmocka_unit_test(test_rope_parameters_v5),
+        cmocka_unit_test(test_convert_scaling),
         cmocka_unit_test(test_rerotation_scaled),
         cmocka_unit_test(test_family_cli),
     };
