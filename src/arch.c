@@ -257,10 +257,14 @@ void finch_arch_describe(const finch_config *c, FILE *f) {
         fprintf(f, ", original context %zu, beta %g / %g, magnitude %g", c->rope_orig_ctx,
                 (double)c->yarn_beta_fast, (double)c->yarn_beta_slow, (double)c->rope_mscale);
     fprintf(f, "\n");
-    if (c->sliding_window)
-        fprintf(f, "sliding window: %zu positions, %s, local rope base %g\n", c->sliding_window,
-                c->swa_period ? "some layers" : "every layer",
+    if (c->sliding_window) {
+        size_t n = 0;
+        fprintf(f, "sliding window: %zu positions, layers", c->sliding_window);
+        for (size_t l = 0; l < c->n_layer; l++)
+            if (finch_layer_is_local(c, l) && n++ < 12) fprintf(f, "%s%zu", n > 1 ? "," : " ", l);
+        fprintf(f, "%s; local rope base %g\n", n > 12 ? ",..." : "",
                 (double)(c->rope_base_local > 0 ? c->rope_base_local : c->rope_base));
+    }
     if (c->qk_norm || c->post_norms || c->ffn_act || c->embd_scale > 0 || c->attn_scale > 0 ||
         c->attn_softcap > 0 || c->final_softcap > 0)
         fprintf(f, "switches:%s%s%s embedding scale %g, attention scale %g, soft-caps %g / %g\n",
