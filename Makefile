@@ -16,8 +16,12 @@ MPICC   ?= mpicc
 BUILD   ?= build
 PYTHON  ?= /usr/bin/python3
 
+# The library's folders, lowest layer first (README's file table; each
+# folder's map is the header named after it).  Every folder is on the
+# include path, so `#include "gguf.h"` works from anywhere.
+LIB_DIRS = util kernels formats tokenizer engine press eval
 CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Wshadow -Wno-unused-parameter \
-              -fPIC -Iinclude -Isrc -pthread
+              -fPIC -Iinclude -Isrc $(LIB_DIRS:%=-Isrc/%) -pthread
 ifeq ($(SAN),1)
   CFLAGS_BASE += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   LDFLAGS += -fsanitize=address,undefined
@@ -41,12 +45,13 @@ CFLAGS ?=
 CFLAGS += $(CFLAGS_BASE)
 
 ARCH := $(shell uname -m)
-LIB_SRC := $(filter-out src/kernels_avx2.c src/kernels_avx512.c src/kernels_neon.c, $(wildcard src/*.c))
+ISA_SRC := src/kernels/kernels_avx2.c src/kernels/kernels_avx512.c src/kernels/kernels_neon.c
+LIB_SRC := $(filter-out $(ISA_SRC), $(wildcard $(LIB_DIRS:%=src/%/*.c)))
 ifeq ($(ARCH),x86_64)
-  LIB_SRC += src/kernels_avx2.c src/kernels_avx512.c
+  LIB_SRC += src/kernels/kernels_avx2.c src/kernels/kernels_avx512.c
 endif
 ifeq ($(ARCH),aarch64)
-  LIB_SRC += src/kernels_neon.c
+  LIB_SRC += src/kernels/kernels_neon.c
 endif
 CLI_SRC  := $(wildcard src/cli/*.c)
 ifneq ($(MPI),1)
@@ -57,6 +62,8 @@ TEST_SRC := $(wildcard tests/test_*.c)
 LIB_OBJ  := $(LIB_SRC:src/%.c=$(OUT)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:src/%.c=$(OUT)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(OUT)/tests/%)
+# The CLI's pieces without main(), for the tests of CLI-only code (svg.c).
+CLI_LIB_OBJ := $(filter-out $(OUT)/obj/cli/main.o, $(CLI_OBJ))
 
 .PHONY: all test test-mpi run deps fixtures clean bench bench-kernels model valgrind
 all: $(OUT)/finch $(OUT)/libfinch.a $(OUT)/libfinch.so
@@ -64,12 +71,13 @@ all: $(OUT)/finch $(OUT)/libfinch.a $(OUT)/libfinch.so
 deps:
 	@BLAS=$(BLAS) MPI=$(MPI) MPICC="$(MPICC)" CC="$(CC)" sh tools/deps.sh
 
-$(OUT)/obj/%.o: src/%.c $(wildcard include/*.h src/*.h src/cli/*.h) | deps
+HEADERS := $(wildcard include/*.h src/*/*.h)
+$(OUT)/obj/%.o: src/%.c $(HEADERS) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -c $< -o $@
 
-$(OUT)/obj/kernels_avx2.o: CFLAGS += -mavx2 -mfma -mf16c
-$(OUT)/obj/kernels_avx512.o: CFLAGS += -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c -mavx2
+$(OUT)/obj/kernels/kernels_avx2.o: CFLAGS += -mavx2 -mfma -mf16c
+$(OUT)/obj/kernels/kernels_avx512.o: CFLAGS += -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c -mavx2
 
 $(OUT)/libfinch.a: $(LIB_OBJ)
 	@rm -f $@
@@ -81,9 +89,13 @@ $(OUT)/libfinch.so: $(LIB_OBJ)
 $(OUT)/finch: $(CLI_OBJ) $(OUT)/libfinch.a
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(OUT)/libfinch.a $(LDLIBS) $(LDLIBS_MPI)
 
-$(OUT)/tests/%: tests/%.c $(wildcard tests/*.h) $(OUT)/libfinch.a
+$(OUT)/libfinch-cli.a: $(CLI_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(OUT)/tests/%: tests/%.c $(wildcard tests/*.h) $(OUT)/libfinch.a $(OUT)/libfinch-cli.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests -o $@ $< $(OUT)/libfinch.a -lcmocka $(LDLIBS) $(LDFLAGS)
+	$(CC) $(CFLAGS) -Isrc/cli -Itests -o $@ $< $(OUT)/libfinch-cli.a $(OUT)/libfinch.a -lcmocka $(LDLIBS) $(LDFLAGS)
 
 # Every suite runs even when one fails; the summary line counts them all.
 test: all $(TEST_BIN)

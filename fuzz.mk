@@ -26,7 +26,7 @@ FUZZ_ASSETS  ?= $(if $(FINCH_ASSETS),$(FINCH_ASSETS),../shared/assets)
 
 FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Wshadow -Wno-unused-parameter \
-               -Iinclude -Isrc -Isrc/cli -Itests/fuzz -pthread $(FUZZ_SAN)
+               -Iinclude -Isrc $(LIB_DIRS:%=-Isrc/%) -Isrc/cli -Itests/fuzz -pthread $(FUZZ_SAN)
 FUZZ_LDLIBS := -lcjson -lm -pthread
 
 # The library and the CLI's parsers (not main.c: libFuzzer brings main),
@@ -46,12 +46,12 @@ fuzz-cc-check:
 	  $(FUZZ_CC) -x c -fsanitize=fuzzer,address,undefined -o /dev/null - 2>/dev/null || \
 	  { echo "fuzz: '$(FUZZ_CC) -fsanitize=fuzzer,address,undefined' does not link: install clang and its runtimes (sh tools/deps.sh fuzz; Debian: clang libclang-rt-14-dev for clang 14)"; exit 1; }
 
-$(FUZZ_DIR)/obj/%.o: src/%.c $(wildcard include/*.h src/*.h src/cli/*.h) | fuzz-cc-check
+$(FUZZ_DIR)/obj/%.o: src/%.c $(HEADERS) | fuzz-cc-check
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_ISA) -fsanitize=fuzzer-no-link -c $< -o $@
 
-$(FUZZ_DIR)/obj/kernels_avx2.o: FUZZ_ISA = -mavx2 -mfma -mf16c
-$(FUZZ_DIR)/obj/kernels_avx512.o: FUZZ_ISA = -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c -mavx2
+$(FUZZ_DIR)/obj/kernels/kernels_avx2.o: FUZZ_ISA = -mavx2 -mfma -mf16c
+$(FUZZ_DIR)/obj/kernels/kernels_avx512.o: FUZZ_ISA = -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c -mavx2
 
 $(FUZZ_DIR)/libfinch_fuzz.a: $(FUZZ_LIB_OBJ) $(FUZZ_CLI_OBJ)
 	@rm -f $@

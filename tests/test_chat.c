@@ -1,4 +1,4 @@
-/* test_chat.c - the built-in chat formats (src/chat_template.c,
+/* test_chat.c - the built-in chat formats (src/tokenizer/chat_template.c,
  * include/finch_chat.h, docs/chat-templates.md):
  *
  *   1. every template text of llama.cpp's template tests is recognised as

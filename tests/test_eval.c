@@ -1,5 +1,5 @@
-/* test_eval.c - the metrics of `finch eval` (src/eval.c) and the SVG writer
- * (src/svg.c): SQuAD normalisation, exact match and F1 on strings whose
+/* test_eval.c - the metrics of `finch eval` (src/eval/eval.c) and the SVG writer
+ * (src/cli/svg.c): SQuAD normalisation, exact match and F1 on strings whose
  * values come from the official SQuAD v2 script; KL and NLL on known
  * distributions; the elements of the SVG files; teacher-forced NLL against
  * a plain forward pass; one press on two generated items with tiny-llama;

@@ -1,4 +1,4 @@
-/* test_eval_tasks.c - the task files of `finch eval` (src/eval_tasks.c):
+/* test_eval_tasks.c - the task files of `finch eval` (src/eval/eval_tasks.c):
  * what a good file gives, one exact message per kind of bad line, and
  * every prefix of a good file either parsing (cut between lines) or
  * failing with FORMAT (cut inside one). */

@@ -1,5 +1,5 @@
 /* test_presses.c - the scorer interface and the baseline presses
- * (src/presses.h, src/presses.c, docs/presses.md).
+ * (src/press/presses.h, src/press/presses.c, docs/presses.md).
  *
  *   1. each attention scorer against a brute force on a constructed cache:
  *      full causal attention matrices in double, the formula of

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""finch_ref.py - the PyTorch twin of src/finch.c: Finch KV-cache compression
+"""finch_ref.py - the PyTorch twin of src/press/finch.c: Finch KV-cache compression
 (Corallo & Papotti, TACL 2024) on top of llama_ref.LlamaRef.
 
 Written independently of the C code, from docs/finch.md and the spec:

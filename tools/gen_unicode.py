@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""gen_unicode.py - write src/unicode_data.c, the code point classes the
+"""gen_unicode.py - write src/tokenizer/unicode_data.c, the code point classes the
 byte-level BPE pre-tokenizers need (regex classes \\p{L}, \\p{N}, \\s).
 
 Classes (first match wins, the three sets are disjoint):
@@ -9,9 +9,9 @@ Classes (first match wins, the three sets are disjoint):
           Unicode's White_Space property (\\s in Oniguruma and Rust regex)
 Everything else is "other".  The table lists maximal runs of code points of
 one class, sorted, with the class as the number of finch_uc_class in
-src/unicode.h, so a lookup is a binary search over ~1,000 ranges.
+src/tokenizer/unicode.h, so a lookup is a binary search over ~1,000 ranges.
 
-Usage: /usr/bin/python3 tools/gen_unicode.py > src/unicode_data.c
+Usage: /usr/bin/python3 tools/gen_unicode.py > src/tokenizer/unicode_data.c
 """
 
 import sys

@@ -1,6 +1,6 @@
 /* cmd_convert.c - `finch convert`: write a GGUF file (llama.cpp layout) from
  * a Hugging Face directory, a GGUF file or a llama2.c checkpoint; the work
- * is finch_convert() in src/convert.c.
+ * is finch_convert() in src/formats/convert.c.
  */
 #include "cli.h"
 #include "model.h"

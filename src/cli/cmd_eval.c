@@ -2,7 +2,7 @@
  * task file, against the full cache of the same item.
  *
  *   options -> tasks (JSONL) -> per item: ids, the full reference, each
- *   press x ratio (src/eval.c runs one and measures it) -> results.json
+ *   press x ratio (src/eval/eval.c runs one and measures it) -> results.json
  *   after every item -> summary table, CSV, plots (eval_report.c).
  * docs/eval.md describes the command, the metrics and the outputs. */
 #include "cli.h"

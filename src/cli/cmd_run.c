@@ -1,5 +1,5 @@
 /* cmd_run.c - `finch run`: the main job.  Read a context and a question,
- * compress the context's KV cache with Finch (src/finch.c), answer from the
+ * compress the context's KV cache with Finch (src/press/finch.c), answer from the
  * compressed cache, and state what was done. */
 #include "cli.h"
 #include "finch_press.h"

@@ -5,7 +5,7 @@
  * message or hand back tasks that keep its promises (strings present,
  * context and question non-empty, ids distinct, line numbers increasing).
  * Each task's strings then go through SQuAD normalisation, exact match and
- * F1 (src/eval.c), which must stay in [0, 1], score a text against itself
+ * F1 (src/eval/eval.c), which must stay in [0, 1], score a text against itself
  * as a match, and agree with each other (an exact match has F1 1). */
 #include "fuzz_common.h"
 #include "finch_eval.h"

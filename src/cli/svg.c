@@ -1,4 +1,4 @@
-/* svg.c - the SVG writer (src/svg.h): axes and ticks, the line chart of the
+/* svg.c - the SVG writer (src/cli/svg.h): axes and ticks, the line chart of the
  * evaluation, the map of kept positions of `finch run --plot-kept`. */
 #include "svg.h"
 

@@ -183,7 +183,7 @@ done:
 }
 
 /* tokenizer.chat_template: kept as text, recognised only when a command
- * asks for it (src/chat_template.c). */
+ * asks for it (src/tokenizer/chat_template.c). */
 static finch_status gguf_chat_template(const gguf_file *g, finch_tokenizer *t) {
     const gguf_kv *kv = gguf_find(g, "tokenizer.chat_template");
     if (!kv) return FINCH_OK;

@@ -14,7 +14,7 @@ typedef enum {
     FINCH_UC_SPACE = 3   /* \s: the White_Space property */
 } finch_uc_class;
 
-/* Generated table (src/unicode_data.c, tools/gen_unicode.py): sorted,
+/* Generated table (src/tokenizer/unicode_data.c, tools/gen_unicode.py): sorted,
  * disjoint runs [lo, hi] of one class; code points not listed are OTHER. */
 typedef struct {
     uint32_t lo, hi;

@@ -5,7 +5,7 @@
  *   2. budget arithmetic (how many positions stay, per mode and per chunk)
  *   3. scoring: question-row attention, accumulated per KV head from inside
  *      the forward pass (finch_hooks.on_attention); Finch is one scorer of
- *      the interface in src/presses.h, the baselines are in src/presses.c
+ *      the interface in src/press/presses.h, the baselines are in src/press/presses.c
  *   4. selection (heap top-k) and compaction (gather + key re-rotation)
  *   5. the two modes: iterative (the paper) and oneshot (kvpress FinchPress)
  *   6. after compression: the generation prompt, then decoding

@@ -1,5 +1,5 @@
 /* presses.h - the scorer interface: what decides which cached positions a
- * press keeps.  src/finch.c drives every press the same way (chunks, the
+ * press keeps.  src/press/finch.c drives every press the same way (chunks, the
  * k_t schedule, top-k, compaction, key re-rotation); a scorer only says
  *
  *   1. which rows observe: the absolute positions whose attention rows are
@@ -9,8 +9,8 @@
  *      (means, pooling, protected windows, or scores that need no attention
  *      at all: key norms, positions, seeded random numbers).
  *
- * Higher scores are kept; ties go to the smaller row (src/topk.h).
- * Finch's own scorer is in src/finch.c, the baselines in src/presses.c;
+ * Higher scores are kept; ties go to the smaller row (src/press/topk.h).
+ * Finch's own scorer is in src/press/finch.c, the baselines in src/press/presses.c;
  * docs/presses.md states every formula. */
 #ifndef FINCH_PRESSES_H
 #define FINCH_PRESSES_H
@@ -55,7 +55,7 @@ typedef struct {
 /* The scorer of an id; NULL when the id is unknown. */
 const finch_scorer *finch_scorer_get(finch_scorer_id id);
 
-/* Finch itself (src/finch.c). */
+/* Finch itself (src/press/finch.c). */
 extern const finch_scorer finch_scorer_finch;
 
 /* Set s->row_lo / row_hi from the scorer (the other fields must be set). */

@@ -1,6 +1,6 @@
-/* presses.c - the baseline presses in the scorer interface (src/presses.h).
+/* presses.c - the baseline presses in the scorer interface (src/press/presses.h).
  *
- * Each one is driven by src/finch.c exactly as Finch is: the same chunks,
+ * Each one is driven by src/press/finch.c exactly as Finch is: the same chunks,
  * the same k_t schedule, top-k with ties to the smaller row, compaction and
  * key re-rotation.  None of them reads the question: the attention-based
  * ones observe context rows of the current step only.  docs/presses.md has
