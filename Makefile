@@ -98,7 +98,7 @@ $(OUT)/tests/%: tests/%.c $(wildcard tests/*.h) $(OUT)/libfinch.a $(OUT)/libfinc
 	$(CC) $(CFLAGS) -Isrc/cli -Itests -o $@ $< $(OUT)/libfinch-cli.a $(OUT)/libfinch.a -lcmocka $(LDLIBS) $(LDFLAGS)
 
 # Every suite runs even when one fails; the summary line counts them all.
-test: all $(TEST_BIN)
+test: all $(TEST_BIN) $(OUT)/tests/bench_kernels
 	@FINCH_BIN=$(OUT)/finch sh tests/run_tests.sh $(TEST_BIN)
 
 # `finch eval` under mpirun (tests/mpi_test.sh, docs/mpi.md): 2 ranks give
@@ -127,8 +127,8 @@ bench: $(OUT)/finch
 	    $(BENCH_FLAGS) --json-file $(BENCH_DIR)/bench.json
 
 # Kernel throughput (prefill GFLOP/s, decode GB/s); numbers only, no pass/fail.
-bench-kernels: $(OUT)/tests/test_kernels
-	FINCH_BENCH=1 $(OUT)/tests/test_kernels
+bench-kernels: $(OUT)/tests/bench_kernels
+	$(OUT)/tests/bench_kernels
 
 # The main job: a 3,000-token haystack with four needles, compressed 32x by
 # Finch (iterative, chunks of 256), then the question answered from the

@@ -1,7 +1,8 @@
 /* tokenizer.c - the vocabulary tables every tokenizer format shares: hash
  * maps, the byte pieces, the special-token index, decoded bytes, and the
  * small public accessors.  Encoding is in tokenizer_encode.c, the file
- * formats in tokenizer_load.c. */
+ * formats in tokenizer_gguf.c, tokenizer_json.c, tokenizer_llama2c.c and
+ * tokenizer_tiktoken.c. */
 #include "tokenizer_impl.h"
 #include "finch_chat.h"
 

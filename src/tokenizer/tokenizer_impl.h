@@ -1,5 +1,6 @@
 /* tokenizer_impl.h - the inside of finch_tokenizer, shared by tokenizer.c
- * (tables, encoding, decoding) and tokenizer_load.c (the file formats).
+ * (tables, encoding, decoding) and the file formats (tokenizer_gguf.c, tokenizer_json.c,
+ * tokenizer_llama2c.c, tokenizer_tiktoken.c).
  *
  * One vocabulary representation serves every format: piece i has its text
  * as stored by the format (U+2581 for spaces in SentencePiece vocabularies,
