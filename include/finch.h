@@ -28,6 +28,15 @@
 extern "C" {
 #endif
 
+/* ----------------------------------------------------------------- version */
+
+#define FINCH_VERSION "0.9.0"
+
+/* FINCH_VERSION, the git commit the library was built from ("unknown"
+ * outside a git checkout), and the kernels chosen on this CPU. */
+const char *finch_version(void);
+const char *finch_build_commit(void);
+
 /* ------------------------------------------------------------------ errors */
 
 typedef enum {

@@ -19,6 +19,8 @@ cJSON *eval_config_json(const cli_eval_opts *o) {
     cJSON_AddStringToObject(j, "task", o->task);
     cJSON *pr = cJSON_AddArrayToObject(j, "presses");
     for (size_t i = 0; i < o->n_presses; i++) cJSON_AddItemToArray(pr, cJSON_CreateString(finch_scorer_name(o->presses[i])));
+    static const char *const flags[] = { "budget", "ratio", "cr" }; /* by finch_budget_kind */
+    cJSON_AddStringToObject(j, "budget_flag", flags[o->p.budget_kind]);
     cJSON_AddItemToObject(j, "ratios", cJSON_CreateDoubleArray(o->ratios, (int)o->n_ratios));
     cJSON_AddStringToObject(j, "mode", finch_press_mode_name(o->p.mode));
     cJSON_AddStringToObject(j, "select", finch_press_select_name(o->p.select));
@@ -138,6 +140,8 @@ void eval_summary_free(eval_summary *s) {
 
 cJSON *eval_summary_json(const eval_summary *s) {
     cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "finch_version", finch_version());
+    cJSON_AddStringToObject(j, "finch_commit", finch_build_commit());
     cJSON_AddNumberToObject(j, "items", (double)s->n_items);
     cJSON_AddNumberToObject(j, "skipped", (double)s->n_skipped);
     cJSON *rows = cJSON_AddArrayToObject(j, "rows");
