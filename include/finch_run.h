@@ -73,8 +73,14 @@ typedef struct {
 finch_run_params finch_run_defaults(void);
 
 /* The plan of a run of p on model m (see the top of this file).  Fails with
- * FINCH_ERR_ARG and a one-line reason when the run cannot fit the window. */
+ * FINCH_ERR_ARG and a one-line reason when the run cannot fit the window.
+ * m is only read for its context length: it may be NULL when p->window is
+ * set. */
 finch_status finch_plan_run(const finch_model *m, const finch_run_params *p, finch_run_plan *out);
+
+/* The chunk when none is given: min(FINCH_DEFAULT_CHUNK_MAX, the positions
+ * the budget and the question leave free). */
+size_t finch_plan_default_chunk(size_t free_positions);
 
 /* Rows the press's cache holds while compressing N context and m question
  * tokens with budget K and chunk S (0: N): iterative K + S + m, oneshot

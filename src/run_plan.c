@@ -24,6 +24,10 @@ size_t finch_plan_cache_peak(size_t compress, size_t answer) {
     return answer <= compress ? compress : compress + finch_plan_grow_rows(answer) + 1;
 }
 
+size_t finch_plan_default_chunk(size_t free_positions) {
+    return free_positions < FINCH_DEFAULT_CHUNK_MAX ? free_positions : FINCH_DEFAULT_CHUNK_MAX;
+}
+
 /* The chunk of an iterative run: kk kept context tokens and mq question
  * tokens share the window with it.  The full press never feeds the
  * question while it reads (nothing is scored), so it leaves mq = 0. */
@@ -32,7 +36,7 @@ static finch_status plan_chunk(const finch_run_params *p, size_t win, size_t kk,
         return finch_fail(FINCH_ERR_ARG, "the question (%zu tokens) and the budget (%zu) leave no room for a chunk "
                           "in the model's %zu positions", p->n_question, kk, win);
     size_t room = win - kk - mq, S = p->press.chunk;
-    if (S == 0) S = room < FINCH_DEFAULT_CHUNK_MAX ? room : FINCH_DEFAULT_CHUNK_MAX;
+    if (S == 0) S = finch_plan_default_chunk(room);
     else if (S > room)
         return finch_fail(FINCH_ERR_ARG, "--chunk %zu + budget %zu + question %zu exceed the model's %zu positions",
                           S, kk, p->n_question, win);
@@ -75,6 +79,7 @@ static finch_status plan_answer(const finch_run_params *p, size_t win, finch_run
 
 finch_status finch_plan_run(const finch_model *m, const finch_run_params *p, finch_run_plan *out) {
     finch_run_plan o = { 0 };
+    if (!m && !p->window) return finch_fail(FINCH_ERR_ARG, "run plan: no model and no window");
     size_t win = p->window ? p->window : m->cfg.ctx_len;
     o.window = win;
     finch_status st = finch_press_resolve_budget(&p->press, p->n_ctx, p->n_question, &o.K, &o.n_kept);

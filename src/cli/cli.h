@@ -145,7 +145,9 @@ int cli_parse_info(int argc, char **argv, cli_info_opts *o);
 
 typedef struct {
     const char *model, *text;
-    bool add_bos;
+    const char *file;       /* -f: the text of this file instead            */
+    const char *decode;     /* --decode 1,2,3: ids to text                  */
+    bool add_bos, ids, json;
 } cli_tokenize_opts;
 int cli_parse_tokenize(int argc, char **argv, cli_tokenize_opts *o);
 

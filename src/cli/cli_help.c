@@ -118,11 +118,12 @@ static const cli_flag generate_flags[] = {
 
 static const cli_flag tokenize_flags[] = {
     { "-m, --model", "FILE", "required",
-      "a model, or only a tokenizer: vocab-only .gguf, tokenizer.json, tokenizer.bin, tiktoken file" },
+      "a model, or a tokenizer alone: vocab-only .gguf, tokenizer.json, tokenizer.bin, tiktoken file" },
+    { "-f, --file", "FILE", "none", "tokenize the text of FILE (as llama-tokenize -f)" },
     { "--no-bos", NULL, "off (BOS when the tokenizer adds one)", "do not add the BOS token" },
-    { "--ids", NULL, "off", "print only the ids, on one line" },
+    { "--ids", NULL, "off", "print the ids as llama-tokenize --ids does: [1, 2, 3]" },
     { "--json", NULL, "off", "print the ids and their pieces as JSON" },
-    { "--decode", "IDS", "none", "turn comma-separated ids into text instead (no TEXT then)" },
+    { "--decode", "IDS", "none", "print the text of comma-separated ids instead (no TEXT then)" },
     FLAG_END
 };
 
@@ -182,9 +183,9 @@ static const cli_command commands[] = {
       "-m MODEL (-p TEXT | --prompt-ids FILE.npy) [options]", NULL, generate_flags,
       "finch generate -m testdata/models/tiny-llama.gguf -p \"Once upon a time\" -n 16" },
     { "tokenize", "print the token ids of a text, or the text of token ids",
-      "-m FILE (TEXT | --decode IDS) [options]",
+      "-m FILE (TEXT | -f FILE | --decode IDS) [options]",
       "FILE may be a model or a tokenizer alone: no weights are needed, and a vocab-only GGUF of any\n"
-      "architecture works.  Default output: one line per token, \"id<TAB>piece\".\n",
+      "architecture works.  Output: the ids on one line, separated by spaces.\n",
       tokenize_flags, "finch tokenize -m testdata/models/tiny-llama.gguf --ids \"Once upon a time\"" },
     { "info", "describe a model: architecture, shapes, tensor types, tokenizer, kernels", "-m MODEL", NULL,
       info_flags, "finch info -m testdata/models/needle.gguf" },
@@ -230,9 +231,9 @@ void cli_print_help(const cli_command *c, FILE *f) {
         char spec[64];
         snprintf(spec, sizeof spec, "%s%s%s%s", fl->names[1] == '-' ? "    " : "", fl->names, fl->arg ? " " : "",
                  fl->arg ? fl->arg : "");
-        fprintf(f, "  %-30s %s [default: %s]\n", spec, fl->help, fl->def);
+        fprintf(f, "  %-28s  %s [default: %s]\n", spec, fl->help, fl->def);
     }
-    fprintf(f, "  %-30s %s\n\nexample:\n  %s\n", "-h, --help", "print this help", c->example);
+    fprintf(f, "  %-28s  %s\n\nexample:\n  %s\n", "-h, --help", "print this help", c->example);
 }
 
 void cli_print_overview(FILE *f) {
