@@ -223,6 +223,29 @@ static void test_every_parsed_flag_is_listed(void **state) {
     }
 }
 
+/* The shared flags read the same everywhere: the defaults, -c, and one
+ * budget value where one is taken. */
+static void test_shared_flags_one_meaning(void **state) {
+    (void)state;
+    assert_int_equal(run_finch("run -m testdata/models/tiny-llama.gguf --context 'Once upon a time there was a dog' "
+                               "-q 'a dog?' --budget 3 -t 1 --json"), 0);
+    assert_non_null(strstr(out_text, "\"n_predict\":\t32,"));
+    assert_non_null(strstr(out_text, "\"seed\":\t1,"));
+    assert_non_null(strstr(out_text, "\"finch_version\":\t\"" FINCH_VERSION "\""));
+    assert_int_equal(run_finch("run -m testdata/models/tiny-llama.gguf --context 'Once upon a time there was a dog' "
+                               "-q 'a dog?' --budget 3 -t 1 -c 12 -n 50"), 0);
+    assert_non_null(strstr(err_text, "finch: note: -n reduced to 3 to stay within the context length 12\n"));
+    assert_int_equal(run_finch("generate -m testdata/models/tiny-llama.gguf -p 'Once upon a time' -t 1 -c 10 -n 50"), 0);
+    assert_non_null(strstr(err_text, "within the context length 10\n"));
+    assert_int_equal(run_finch("run -m testdata/models/tiny-llama.gguf --context hi -q x --ratio 2,4"), 2);
+    assert_one_line_error();
+    assert_non_null(strstr(err_text, "--ratio takes one value here, got '2,4'"));
+    assert_int_equal(run_finch("bench -m testdata/models/tiny-llama.gguf --ratio 2,4"), 2);
+    assert_one_line_error();
+    assert_int_equal(run_finch("generate -m testdata/models/tiny-llama.gguf -p hi --budget 3"), 2);
+    assert_non_null(strstr(err_text, "unknown option '--budget'"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_command_has_its_own_help),
@@ -231,6 +254,7 @@ int main(void) {
         cmocka_unit_test(test_docs_quote_each_help),
         cmocka_unit_test(test_every_listed_flag_parses),
         cmocka_unit_test(test_every_parsed_flag_is_listed),
+        cmocka_unit_test(test_shared_flags_one_meaning),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -62,6 +62,7 @@ enum { CLI_MAX_BUDGETS = 32 };
 typedef struct {
     const char *model, *mode, *select, *normalize, *answer_prefix, *max_memory;
     long n_predict, threads, seed, chunk; /* chunk 0: the plan's default    */
+    long ctx_size;                        /* -c; 0: the model's length     */
     double temp, top_p;
     const char *budget_list, *budget_flag; /* "--ratio", "2,4"               */
     int n_budget_flags;
@@ -135,6 +136,7 @@ typedef struct {
     double temp, top_p;
     long seed;
     size_t max_memory;      /* --max-memory in bytes, 0 when not given      */
+    size_t ctx_size;        /* -c: positions used, 0: the model's length    */
 } cli_generate_opts;
 int cli_parse_generate(int argc, char **argv, cli_generate_opts *o);
 
@@ -168,6 +170,7 @@ typedef struct {
     const char *plot_kept;  /* --plot-kept FILE.svg                        */
     long mark;              /* --mark POS on that plot, -1 when none       */
     size_t max_memory;      /* --max-memory in bytes, 0 when not given      */
+    size_t ctx_size;        /* -c: positions used, 0: the model's length    */
 } cli_run_opts;
 int cli_parse_run(int argc, char **argv, cli_run_opts *o);
 
@@ -183,6 +186,7 @@ typedef struct {
     long threads, n_new, limit, seed;
     bool json, resume, progress;
     size_t max_memory;                           /* --max-memory, 0: none         */
+    size_t ctx_size;                             /* -c, 0: the model's length     */
 } cli_eval_opts;
 int cli_parse_eval(int argc, char **argv, cli_eval_opts *o);
 

@@ -36,6 +36,8 @@
 #define FLAG_MAX_MEMORY { "--max-memory", "SIZE", "the memory available", \
     "refuse a run that needs more (512M, 2G, bytes) before allocating" }
 #define FLAG_PROGRESS { "--progress", NULL, "on when stderr is a terminal", "show progress on stderr" }
+#define FLAG_CTX_SIZE { "-c, --ctx-size", "N", "the model's context length", \
+    "positions the run may use (as llama.cpp's -c; more than the model was trained for is allowed)" }
 #define FLAG_END { NULL, NULL, NULL, NULL }
 
 /* ---------------------------------------------------------------- run */
@@ -62,6 +64,7 @@ static const cli_flag run_flags[] = {
     FLAG_TOP_P,
     FLAG_SEED,
     FLAG_THREADS,
+    FLAG_CTX_SIZE,
     { "--dump", "DIR", "none", "write ids, kept positions, keys, values, logits and meta.json into DIR" },
     { "--json", NULL, "off", "print the settings, statistics and answer as JSON instead of the answer" },
     FLAG_PROGRESS,
@@ -89,6 +92,7 @@ static const cli_flag eval_flags[] = {
     FLAG_N_PREDICT,
     FLAG_SEED,
     FLAG_THREADS,
+    FLAG_CTX_SIZE,
     { "--limit", "N", "every item", "evaluate the first N items only" },
     { "--out", "DIR", "eval-out", "results.json, results.csv, items.csv, accuracy.svg, fidelity.svg" },
     { "--json", NULL, "off", "print the summary as JSON instead of a table" },
@@ -109,6 +113,7 @@ static const cli_flag generate_flags[] = {
     FLAG_TOP_P,
     FLAG_SEED,
     FLAG_THREADS,
+    FLAG_CTX_SIZE,
     { "--dump", "DIR", "none", "write prompt_ids.npy, logits.npy, generated.npy and meta.json into DIR" },
     FLAG_MAX_MEMORY,
     FLAG_END

@@ -44,6 +44,7 @@ bool cli_shared_flag(cli_args *a, cli_shared *s) {
     else if (shared(a, NULL, "--temp")) s->temp = cli_double(a, 0, 100);
     else if (shared(a, NULL, "--top-p")) s->top_p = cli_double(a, 1e-6, 1);
     else if (shared(a, NULL, "--chunk")) s->chunk = cli_long(a, 1, 1L << 30);
+    else if (shared(a, "-c", "--ctx-size")) s->ctx_size = cli_long(a, 1, 1L << 30);
     else if (shared(a, NULL, "--mode")) s->mode = cli_value(a);
     else if (shared(a, NULL, "--select")) s->select = cli_value(a);
     else if (shared(a, NULL, "--normalize")) s->normalize = cli_value(a);

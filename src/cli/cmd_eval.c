@@ -73,6 +73,7 @@ int cli_parse_eval(int argc, char **argv, cli_eval_opts *o) {
     o->seed = sh.seed;
     o->json = sh.json;
     o->progress = sh.progress;
+    o->ctx_size = (size_t)sh.ctx_size;
     memcpy(o->ratios, sh.budgets, sh.n_budgets * sizeof o->ratios[0]);
     o->n_ratios = sh.n_budgets;
     if (!o->model) return cli_error("no model given (-m MODEL)");
@@ -140,6 +141,7 @@ static finch_status item_plan(const finch_model *m, const cli_eval_opts *o, cons
     rp.n_prompt = ids->n_prompt;
     rp.n_predict = (size_t)o->n_new;
     rp.n_forced = ids->n_reference;
+    rp.window = o->ctx_size;
     return finch_plan_run(m, &rp, plan);
 }
 
@@ -159,7 +161,7 @@ static const char *does_not_fit(const finch_model *m, const cli_eval_opts *o, co
             }
             if ((p ? &plan : full)->n_predict_reduced) {
                 snprintf(why, cap, "the answer (%ld tokens) does not fit in the model's %zu positions", o->n_new,
-                         m->cfg.ctx_len);
+                         plan.window);
                 return why;
             }
         }

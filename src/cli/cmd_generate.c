@@ -29,6 +29,7 @@ int cli_parse_generate(int argc, char **argv, cli_generate_opts *o) {
     o->temp = sh.temp;
     o->top_p = sh.top_p;
     o->seed = sh.seed;
+    o->ctx_size = (size_t)sh.ctx_size;
     if (!o->prompt == !o->prompt_ids) return cli_error("give exactly one of -p TEXT and --prompt-ids FILE.npy");
     return 0;
 }
@@ -98,15 +99,16 @@ int cmd_generate(int argc, char **argv) {
     rc = o.prompt ? cli_tokenize(m, o.prompt, true, &prompt, &n_prompt) : cli_read_ids(o.prompt_ids, &prompt, &n_prompt);
     if (rc) goto done;
     if (n_prompt == 0) { rc = cli_error("the prompt is empty"); goto done; }
-    if (n_prompt > m->cfg.ctx_len) {
-        rc = cli_error("the prompt has %zu tokens, more than the model's context length %zu", n_prompt, m->cfg.ctx_len);
+    size_t win = o.ctx_size ? o.ctx_size : m->cfg.ctx_len; /* -c, as llama.cpp's */
+    if (n_prompt > win) {
+        rc = cli_error("the prompt has %zu tokens, more than the model's context length %zu", n_prompt, win);
         goto done;
     }
     size_t n_new = (size_t)o.n_new, cap = n_prompt + n_new;
-    if (cap > m->cfg.ctx_len) {
-        n_new = m->cfg.ctx_len - n_prompt;
-        cap = m->cfg.ctx_len;
-        fprintf(stderr, "finch: note: -n reduced to %zu to stay within the context length %zu\n", n_new, m->cfg.ctx_len);
+    if (cap > win) {
+        n_new = win - n_prompt;
+        cap = win;
+        fprintf(stderr, "finch: note: -n reduced to %zu to stay within the context length %zu\n", n_new, win);
     }
     finch_status st;
     size_t batch = n_prompt < 512 ? n_prompt : 512;

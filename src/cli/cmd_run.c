@@ -51,6 +51,7 @@ int cli_parse_run(int argc, char **argv, cli_run_opts *o) {
     o->json = sh.json;
     o->progress = sh.progress;
     o->n_budget_flags = sh.n_budget_flags;
+    o->ctx_size = (size_t)sh.ctx_size;
     if (press && finch_scorer_parse(press, &o->p.scorer) != FINCH_OK)
         return cli_error("%s", finch_last_error());
     if (o->mark >= 0 && !o->plot_kept) return cli_error("--mark marks a position on --plot-kept: give both");
@@ -116,6 +117,7 @@ static int plan_run(cli_run_opts *o, const finch_model *m, const run_ids *ids, s
     rp.n_question = ids->n_question;
     rp.n_prompt = ids->n_prompt;
     rp.n_predict = (size_t)o->n_new;
+    rp.window = o->ctx_size;
     finch_run_plan plan;
     finch_status st = finch_plan_run(m, &rp, &plan);
     if (st) return cli_error("%s", finch_last_error());
