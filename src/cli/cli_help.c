@@ -17,7 +17,7 @@
 #define FLAG_MODEL { "-m, --model", "MODEL", "required", \
     "a .gguf file or a Hugging Face directory (config.json + safetensors)" }
 #define FLAG_N_PREDICT { "-n, --n-predict", "N", STR(FINCH_DEFAULT_N_PREDICT), \
-    "tokens to generate at most (stops at EOS and at the model's context length)" }
+    "tokens to generate at most; stops at EOS and at the context length (llama.cpp's default -1: no limit)" }
 #define FLAG_THREADS { "-t, --threads", "N", "0 (every core)", "threads for the forward pass" }
 #define FLAG_SEED { "--seed", "S", STR(FINCH_DEFAULT_SEED), \
     "seed of the sampler and of the random press (llama.cpp's default is a random seed)" }
