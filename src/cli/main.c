@@ -41,9 +41,11 @@ int main(int argc, char **argv) {
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) {
+            const cli_command *help = cli_command_find(commands[i].name); /* its table in cli_help.c */
             for (int k = 2; k < argc; k++)
                 if (is_help(argv[k])) {
-                    cli_print_help(cli_command_find(commands[i].name), stdout);
+                    if (help) cli_print_help(help, stdout);
+                    else cli_print_overview(stdout);
                     return 0;
                 }
             return commands[i].fn(argc - 1, argv + 1);
