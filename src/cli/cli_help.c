@@ -24,7 +24,7 @@
 #define FLAG_TEMP { "--temp", "T", "0 (greedy)", "sampling temperature (llama.cpp's default is 0.8)" }
 #define FLAG_TOP_P { "--top-p", "P", "1 (off)", "nucleus sampling: keep the smallest set of tokens with mass P " \
     "(llama.cpp's default is 0.95)" }
-#define FLAG_CHUNK { "--chunk", "S", "min(512, free positions)", \
+#define FLAG_CHUNK { "--chunk", "S", "min(" STR(FINCH_DEFAULT_CHUNK_MAX) ", free positions)", \
     "iterative mode: context tokens read per chunk (free: what the budget and the question leave)" }
 #define FLAG_MODE { "--mode", "MODE", "iterative", \
     "iterative (the paper: chunk by chunk) or oneshot (kvpress: one prefill of context + question)" }
@@ -154,7 +154,7 @@ static const cli_flag bench_flags[] = {
     { "--decode", "N", "16", "timed decode steps" },
     { "--finch-text", "N", "1024", "context tokens Finch compresses" },
     { "--question", "N", "32", "question tokens of that run" },
-    { "--chunk", "S", "512", "context tokens per chunk (Finch and the plain chunked prefill)" },
+    { "--chunk", "S", STR(FINCH_DEFAULT_CHUNK_MAX), "context tokens per chunk (Finch and the plain chunked prefill)" },
     { "--ratio", "X", "8", "compression factor: Finch keeps K = ceil(N / X)" },
     { "--rss", "MODEL", "none", "also measure the peak RSS of Finch on a short and a long text with this model" },
     { "--rss-short", "N", "4000", "tokens of the short text" },
