@@ -196,7 +196,7 @@ static const cli_command commands[] = {
       info_flags, "finch info -m testdata/models/needle.gguf" },
     { "convert", "write a GGUF file (llama.cpp layout) from a model", "INPUT OUTPUT.gguf [options]",
       "INPUT is a Hugging Face directory, a GGUF file or a llama2.c .bin checkpoint.\n", convert_flags,
-      "finch convert stories260K.bin out.gguf --tokenizer tok512.bin --type f16" },
+      "finch convert ../shared/assets/models/tinystories-656k tinystories.gguf --type f16" },
     { "bench", "prefill and decode speed, Finch against plain chunked prefill, peak RSS",
       "(-m MODEL ... | --models-dir DIR) [options]",
       "Each figure beside the machine's FMA peak and read bandwidth, measured in the same run\n"
