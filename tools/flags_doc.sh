@@ -26,7 +26,20 @@ Where llama.cpp has a flag of the same name (`-m -n -t -p --temp --seed
 default) and the help says so.  `finch run` keeps its own meaning for `-f`
 (the context file; llama.cpp's `-f` is the prompt file) and `-q` (the
 question).  `finch --version` prints the version, the git commit of the
-build and the kernels chosen on this CPU.
+build and the kernels chosen on this CPU.  `finch help SUB` is `finch SUB
+--help`.
+
+Adding a flag to a subcommand:
+
+1. a row in that subcommand's table in `src/cli/cli_help.c`
+   (`{ "-x, --long", "ARG" or NULL, "default as shown", "one line" }`; a
+   flag several subcommands share is a `FLAG_...` macro there, used in each
+   table, and is parsed in `src/cli/cli_shared.c`);
+2. its parsing in the subcommand's `cli_parse_*` (`cmd_SUB.c`): `cli_opt`
+   refuses a flag that has no row (`option --x is not in this command's
+   flag table`), and `tests/test_cli_help.c` fails on a parsed flag missing
+   from `--help` and on a listed flag the parser calls unknown;
+3. `make && sh tools/flags_doc.sh` to rewrite this file.
 
 | command | flag | argument | default | what it does |
 |---|---|---|---|---|
