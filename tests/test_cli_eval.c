@@ -331,9 +331,13 @@ static void test_eval_budget_lists(void **state) {
     assert_int_equal(cJSON_GetArraySize(rows), 3); /* full, finch at 3 and at 6 kept tokens */
     assert_true(num(cJSON_GetArrayItem(rows, 1), "K") == 3 && num(cJSON_GetArrayItem(rows, 2), "K") == 6);
     cJSON_Delete(sum);
-    snprintf(args, sizeof args, "eval -m " TINY " --task %s --press finch --cr 0.5,0.75 --chunk 8 -n 2 -t 1 "
-             "--out %s/c --json", task, tmpdir);
+    snprintf(args, sizeof args, "eval -m " TINY " --task %s --press finch --cr 0.75,0,0.5 --chunk 8 -n 2 -t 1 "
+             "--out %s/c", task, tmpdir);
     assert_int_equal(run_finch(args), 0);
+    assert_non_null(strstr(out_text, "\npress          cr      N/K")); /* the table names the sweep */
+    char path_svg[256];
+    snprintf(path_svg, sizeof path_svg, "%s/c/accuracy.svg", tmpdir); /* cr 0 on a linear axis */
+    assert_int_equal(access(path_svg, R_OK), 0);
     char path[256];
     snprintf(path, sizeof path, "%s/c/results.json", tmpdir);
     cJSON *res = read_json(path);
@@ -341,8 +345,9 @@ static void test_eval_budget_lists(void **state) {
     const cJSON *it = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(res, "items"), 0);
     double N = num(it, "n_context");
     const cJSON *runs = cJSON_GetObjectItemCaseSensitive(it, "runs");
-    assert_true(num(cJSON_GetArrayItem(runs, 0), "K") == floor(N * 0.5));
-    assert_true(num(cJSON_GetArrayItem(runs, 1), "K") == floor(N * 0.25));
+    assert_true(num(cJSON_GetArrayItem(runs, 0), "K") == N); /* cr 0 removes nothing */
+    assert_true(num(cJSON_GetArrayItem(runs, 1), "K") == floor(N * 0.5));
+    assert_true(num(cJSON_GetArrayItem(runs, 2), "K") == floor(N * 0.25));
     cJSON_Delete(res);
     snprintf(args, sizeof args, "eval -m " TINY " --task %s --budget 4 --ratio 2 --out %s/d", task, tmpdir);
     assert_int_equal(run_finch(args), 2);
