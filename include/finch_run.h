@@ -8,9 +8,10 @@
  *
  *   K, n_kept   the budget resolved (finch_press_resolve_budget)
  *   chunk       iterative: S context tokens per chunk; when not given,
- *               min(FINCH_DEFAULT_CHUNK_MAX, free positions, N), where the
- *               free positions are those the budget and the question leave
- *               in the window; oneshot: N
+ *               min(FINCH_DEFAULT_CHUNK_MAX, free positions, N - P), where
+ *               the free positions are those the protected prefix P
+ *               (press.protect), the budget and the question leave in the
+ *               window; oneshot: N
  *   capacity    cache rows while compressing (what finch_press allocates)
  *   n_predict   the answer's length, reduced so that it stays in the window
  *   peak        cache rows at the peak: compressing, then growing for the
@@ -82,10 +83,11 @@ finch_status finch_plan_run(const finch_model *m, const finch_run_params *p, fin
  * the budget and the question leave free). */
 size_t finch_plan_default_chunk(size_t free_positions);
 
-/* Rows the press's cache holds while compressing N context and m question
- * tokens with budget K and chunk S (0: N): iterative K + S + m, oneshot
- * N + m.  finch_press allocates exactly this. */
-size_t finch_plan_compress_rows(finch_press_mode mode, size_t K, size_t S, size_t N, size_t m);
+/* Rows the press's cache holds while compressing N context tokens (the
+ * first P of them protected) and m question tokens with budget K (of the
+ * N - P) and chunk S (0 or more than N - P: N - P): iterative P + K + S + m,
+ * oneshot N + m.  finch_press allocates exactly this. */
+size_t finch_plan_compress_rows(finch_press_mode mode, size_t P, size_t K, size_t S, size_t N, size_t m);
 
 /* Peak rows of a cache that holds `compress` rows while compressing, then
  * grows to `answer` rows for the prompt and the answer: the press grows it

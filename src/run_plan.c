@@ -12,10 +12,10 @@ finch_run_params finch_run_defaults(void) {
     return p;
 }
 
-size_t finch_plan_compress_rows(finch_press_mode mode, size_t K, size_t S, size_t N, size_t m) {
+size_t finch_plan_compress_rows(finch_press_mode mode, size_t P, size_t K, size_t S, size_t N, size_t m) {
     if (mode == FINCH_PRESS_ONESHOT) return N + m;
-    if (S == 0 || S > N) S = N;
-    return K + S + m;
+    if (S == 0 || S > N - P) S = N - P;
+    return P + K + S + m;
 }
 
 size_t finch_plan_grow_rows(size_t need) { return need + need / 4 + 16; }
@@ -28,9 +28,11 @@ size_t finch_plan_default_chunk(size_t free_positions) {
     return free_positions < FINCH_DEFAULT_CHUNK_MAX ? free_positions : FINCH_DEFAULT_CHUNK_MAX;
 }
 
-/* The chunk of an iterative run: kk kept context tokens and mq question
- * tokens share the window with it.  The full press never feeds the
- * question while it reads (nothing is scored), so it leaves mq = 0. */
+/* The chunk of an iterative run: kk kept context tokens (the protected
+ * prefix and the budget) and mq question tokens share the window with it.
+ * The full press never feeds the question while it reads (nothing is
+ * scored), so it leaves mq = 0.  Chunks cover the N - P tokens after the
+ * prefix. */
 static finch_status plan_chunk(const finch_run_params *p, size_t win, size_t kk, size_t mq, size_t *chunk) {
     if (kk + mq >= win)
         return finch_fail(FINCH_ERR_ARG, "the question (%zu tokens) and the budget (%zu) leave no room for a chunk "
@@ -40,7 +42,8 @@ static finch_status plan_chunk(const finch_run_params *p, size_t win, size_t kk,
     else if (S > room)
         return finch_fail(FINCH_ERR_ARG, "--chunk %zu + budget %zu + question %zu exceed the model's %zu positions",
                           S, kk, p->n_question, win);
-    *chunk = S < p->n_ctx ? S : p->n_ctx;
+    size_t free_tokens = p->n_ctx - p->press.protect;
+    *chunk = S < free_tokens ? S : free_tokens;
     return FINCH_OK;
 }
 
@@ -57,7 +60,7 @@ static finch_status plan_compress(const finch_run_params *p, size_t win, finch_r
         o->chunk = N;
         return FINCH_OK;
     }
-    size_t kk = o->K < N ? o->K : N;
+    size_t kk = p->press.protect + o->K; /* K <= N - P */
     return plan_chunk(p, win, kk, p->press.scorer == FINCH_SCORER_FULL ? 0 : mq, &o->chunk);
 }
 
@@ -84,9 +87,9 @@ finch_status finch_plan_run(const finch_model *m, const finch_run_params *p, fin
     o.window = win;
     finch_status st = finch_press_resolve_budget(&p->press, p->n_ctx, p->n_question, &o.K, &o.n_kept);
     if (st || (st = plan_compress(p, win, &o)) || (st = plan_answer(p, win, &o))) return st;
-    size_t N = p->n_ctx, mq = p->n_question, fed = p->n_prompt ? p->n_prompt : mq;
-    o.n_chunks = (N + o.chunk - 1) / o.chunk;
-    o.capacity = finch_plan_compress_rows(p->press.mode, o.K < N ? o.K : N, o.chunk, N, mq);
+    size_t N = p->n_ctx, P = p->press.protect, mq = p->n_question, fed = p->n_prompt ? p->n_prompt : mq;
+    o.n_chunks = p->press.mode == FINCH_PRESS_ONESHOT ? 1 : (N - P + o.chunk - 1) / o.chunk;
+    o.capacity = finch_plan_compress_rows(p->press.mode, P, o.K, o.chunk, N, mq);
     size_t after = fed + (p->n_forced > o.n_predict ? p->n_forced : o.n_predict);
     o.peak = finch_plan_cache_peak(o.capacity, o.n_kept + after);
     size_t step = p->press.mode == FINCH_PRESS_ONESHOT ? N + mq : o.chunk + mq;

@@ -38,6 +38,10 @@
 #define FLAG_PROGRESS { "--progress", NULL, "on when stderr is a terminal", "show progress on stderr" }
 #define FLAG_CTX_SIZE { "-c, --ctx-size", "N", "the model's context length", \
     "positions the run may use (as llama.cpp's -c; more than the model was trained for is allowed)" }
+#define FLAG_CHAT_TEMPLATE { "--chat-template", "NAME", "auto (the model's template, when it carries one)", \
+    "auto, none, or a format: llama2, llama2-sys, llama3, llama3.1, mistral-v1/v3/v7, chatml, qwen2.5, gemma, " \
+    "phi3, ... (docs/chat-templates.md)" }
+#define FLAG_SYSTEM { "--system", "TEXT", "none", "the system message of the chat template" }
 #define FLAG_END { NULL, NULL, NULL, NULL }
 
 /* ---------------------------------------------------------------- run */
@@ -58,6 +62,8 @@ static const cli_flag run_flags[] = {
     FLAG_NORMALIZE,
     { "--press", "NAME", "finch", "the scores: finch, full, truncate, streaming, snapkv, h2o, tova, knorm, random" },
     FLAG_ANSWER_PREFIX,
+    FLAG_CHAT_TEMPLATE,
+    FLAG_SYSTEM,
     { "--prompt-ids", "P.npy", "the question (oneshot: a newline)", "the ids fed after compression, as given" },
     FLAG_N_PREDICT,
     FLAG_TEMP,
@@ -89,6 +95,8 @@ static const cli_flag eval_flags[] = {
     FLAG_SELECT,
     FLAG_NORMALIZE,
     FLAG_ANSWER_PREFIX,
+    FLAG_CHAT_TEMPLATE,
+    FLAG_SYSTEM,
     FLAG_N_PREDICT,
     FLAG_SEED,
     FLAG_THREADS,
@@ -108,6 +116,8 @@ static const cli_flag generate_flags[] = {
     FLAG_MODEL,
     { "-p, --prompt", "TEXT", "none", "the prompt (BOS added when the tokenizer asks for it)" },
     { "--prompt-ids", "FILE.npy", "none", "the prompt, given as token ids" },
+    FLAG_CHAT_TEMPLATE,
+    FLAG_SYSTEM,
     FLAG_N_PREDICT,
     FLAG_TEMP,
     FLAG_TOP_P,

@@ -49,6 +49,8 @@ bool cli_shared_flag(cli_args *a, cli_shared *s) {
     else if (shared(a, NULL, "--select")) s->select = cli_value(a);
     else if (shared(a, NULL, "--normalize")) s->normalize = cli_value(a);
     else if (shared(a, NULL, "--answer-prefix")) s->answer_prefix = cli_value(a);
+    else if (shared(a, NULL, "--chat-template")) s->chat_template = cli_value(a);
+    else if (shared(a, NULL, "--system")) s->system = cli_value(a);
     else if (shared(a, NULL, "--max-memory")) s->max_memory = cli_value(a);
     else if (shared(a, NULL, "--json")) s->json = true;
     else if (shared(a, NULL, "--progress")) s->progress = true;

@@ -67,6 +67,8 @@ int cli_parse_eval(int argc, char **argv, cli_eval_opts *o) {
     int rc = cli_args_error(&a);
     if (rc || (rc = cli_shared_finish(&sh, CLI_EVAL_MAX_RATIOS, &o->p, &o->max_memory))) return rc;
     o->model = sh.model;
+    o->chat_template = sh.chat_template;
+    o->system = sh.system;
     o->answer_prefix = sh.answer_prefix;
     o->n_new = sh.n_predict;
     o->threads = sh.threads;
@@ -88,6 +90,7 @@ int cli_parse_eval(int argc, char **argv, cli_eval_opts *o) {
 typedef struct {
     int32_t *context, *question, *prompt, *reference;
     size_t n_context, n_question, n_prompt, n_reference;
+    size_t n_protect; /* BOS + the chat template's head: never evicted */
 } item_ids;
 
 static void item_ids_free(item_ids *ids) {
@@ -96,17 +99,19 @@ static void item_ids_free(item_ids *ids) {
 }
 
 /* The text the prompt ends with: the answer follows it, after a space
- * unless it ends in white space (oneshot's "\n"). */
-static const char *prompt_tail(const cli_eval_opts *o, const finch_eval_task *t) {
+ * unless it ends in white space (oneshot's "\n", most assistant headers). */
+static const char *prompt_tail(const cli_eval_opts *o, const cli_chat *chat, const finch_eval_task *t) {
     if (o->answer_prefix && *o->answer_prefix) return o->answer_prefix;
+    if (chat->tail) return chat->tail;
     return o->p.mode == FINCH_PRESS_ONESHOT ? "\n" : t->question;
 }
 
 /* answers[0] as the tokens that would follow the prompt (a continuation of
  * the same text, so no BOS and no extra leading-space marker). */
-static int tokenize_reference(const finch_model *m, const cli_eval_opts *o, const finch_eval_task *t, item_ids *ids) {
+static int tokenize_reference(const finch_model *m, const cli_eval_opts *o, const cli_chat *chat,
+                              const finch_eval_task *t, item_ids *ids) {
     if (t->n_answers == 0 || !*t->answers[0]) return 0; /* unanswerable: no NLL */
-    const char *tail = prompt_tail(o, t);
+    const char *tail = prompt_tail(o, chat, t);
     size_t tl = strlen(tail), al = strlen(t->answers[0]);
     int space = tl && !isspace((unsigned char)tail[tl - 1]);
     char *text = malloc(al + 2);
@@ -118,14 +123,15 @@ static int tokenize_reference(const finch_model *m, const cli_eval_opts *o, cons
     return st ? cli_fail(st, "cannot tokenize the reference answer") : 0;
 }
 
-static int tokenize_item(const finch_model *m, const cli_eval_opts *o, const finch_eval_task *t, item_ids *ids) {
+static int tokenize_item(const finch_model *m, const cli_eval_opts *o, const cli_chat *chat, const finch_eval_task *t,
+                         item_ids *ids) {
     int rc;
-    if ((rc = cli_tokenize(m, t->context, true, &ids->context, &ids->n_context)) ||
+    if ((rc = cli_chat_context(m, chat, t->context, &ids->context, &ids->n_context, &ids->n_protect)) ||
         (rc = cli_tokenize(m, t->question, false, &ids->question, &ids->n_question)) ||
-        (rc = cli_answer_prompt(m, o->p.mode, ids->question, ids->n_question, o->answer_prefix, &ids->prompt,
-                                &ids->n_prompt)))
+        (rc = cli_answer_prompt(m, o->p.mode, ids->question, ids->n_question, chat->tail, o->answer_prefix,
+                                &ids->prompt, &ids->n_prompt)))
         return rc;
-    return tokenize_reference(m, o, t, ids);
+    return tokenize_reference(m, o, chat, t, ids);
 }
 
 /* The plan of one run on the item (finch_plan_run): press at budget value
@@ -135,6 +141,7 @@ static finch_status item_plan(const finch_model *m, const cli_eval_opts *o, cons
     finch_run_params rp = finch_run_defaults();
     rp.press = o->p;
     rp.press.scorer = press;
+    rp.press.protect = ids->n_protect;
     cli_set_budget(&rp.press, o->p.budget_kind, v);
     rp.n_ctx = ids->n_context;
     rp.n_question = ids->n_question;
@@ -174,6 +181,7 @@ typedef struct {
     const finch_model *m;
     finch_ctx *ctx;
     const cli_eval_opts *o;
+    const cli_chat *chat;
 } eval_env;
 
 /* The fields every run records (full and compressed). */
@@ -202,6 +210,7 @@ static int run_press(const eval_env *e, const item_ids *ids, finch_scorer_id pre
                             ids->prompt, ids->n_prompt, ids->reference, ids->n_reference, (size_t)e->o->n_new };
     in.p.scorer = press;
     cli_set_budget(&in.p, e->o->p.budget_kind, ratio);
+    in.p.protect = ids->n_protect;
     finch_run_plan plan;
     finch_status st = item_plan(e->m, e->o, ids, press, ratio, &plan);
     in.p.chunk = plan.chunk;
@@ -241,7 +250,7 @@ static int eval_item(const eval_env *e, const finch_eval_task *t, const item_ids
 /* The record of task t: its runs, or why it was skipped. */
 static int eval_task_record(const eval_env *e, const finch_eval_task *t, cJSON **out) {
     item_ids ids = { 0 };
-    int rc = tokenize_item(e->m, e->o, t, &ids);
+    int rc = tokenize_item(e->m, e->o, e->chat, t, &ids);
     if (rc) return rc;
     cJSON *rec = cJSON_CreateObject();
     cJSON_AddStringToObject(rec, "id", t->id);
@@ -338,6 +347,7 @@ int cmd_eval(int argc, char **argv) {
     finch_eval_tasks tasks = { 0 };
     finch_model *m = NULL;
     finch_ctx *ctx = NULL;
+    cli_chat chat = { 0 };
     cJSON *config = eval_config_json(&o), *items = NULL;
     if (!config) return cli_out_of_memory();
     finch_status st = finch_eval_tasks_read(o.task, &tasks);
@@ -354,9 +364,13 @@ int cmd_eval(int argc, char **argv) {
     if ((rc = cli_check_memory(m, 0, EVAL_BATCH, o.max_memory, "the model"))) goto done;
     st = finch_ctx_new(m, (size_t)o.threads, EVAL_BATCH, &ctx);
     if (st) { rc = cli_fail(st, "cannot set up the model"); goto done; }
-    eval_env e = { m, ctx, &o };
+    if ((rc = cli_chat_setup(m, o.chat_template, o.system, false, &chat))) goto done;
+    if (chat.format) fprintf(stderr, "finch eval: chat template %s%s\n", cli_chat_name(&chat),
+                             chat.from_model ? " (recognised from the model)" : "");
+    eval_env e = { m, ctx, &o, &chat };
     if (!(rc = sweep(&e, &tasks, config, items))) rc = report(&o, items);
 done:
+    cli_chat_free(&chat);
     cJSON_Delete(config);
     cJSON_Delete(items);
     finch_ctx_free(ctx);

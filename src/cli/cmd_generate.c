@@ -24,6 +24,8 @@ int cli_parse_generate(int argc, char **argv, cli_generate_opts *o) {
     int rc = cli_args_error(&a);
     if (rc || (rc = cli_shared_finish(&sh, 1, &unused, &o->max_memory))) return rc;
     o->model = sh.model;
+    o->chat_template = sh.chat_template;
+    o->system = sh.system;
     o->n_new = sh.n_predict;
     o->threads = sh.threads;
     o->temp = sh.temp;
@@ -94,9 +96,11 @@ int cmd_generate(int argc, char **argv) {
     finch_sampler s = { 0 };
     float *logits = NULL;
     cli_dump dump = { 0 };
+    cli_chat chat = { 0 };
     if (o.dump && (rc = cli_dump_begin(&dump, o.dump))) return rc; /* fail before the work */
     if ((rc = cli_load_model(o.model, &m))) goto done;
-    rc = o.prompt ? cli_tokenize(m, o.prompt, true, &prompt, &n_prompt) : cli_read_ids(o.prompt_ids, &prompt, &n_prompt);
+    if ((rc = cli_chat_setup(m, o.chat_template, o.system, o.prompt_ids != NULL, &chat))) goto done;
+    rc = o.prompt ? cli_chat_prompt(m, &chat, o.prompt, &prompt, &n_prompt) : cli_read_ids(o.prompt_ids, &prompt, &n_prompt);
     if (rc) goto done;
     if (n_prompt == 0) { rc = cli_error("the prompt is empty"); goto done; }
     size_t win = o.ctx_size ? o.ctx_size : m->cfg.ctx_len; /* -c, as llama.cpp's */
@@ -149,6 +153,7 @@ int cmd_generate(int argc, char **argv) {
     if (o.dump) rc = dump_run(&dump, &o, m, prompt, n_prompt, logits, gen, n_gen, t1 - t0, t2 - t1);
 done:
     cli_dump_abort(&dump);
+    cli_chat_free(&chat);
     free(logits);
     free(prompt);
     free(gen);
