@@ -144,6 +144,27 @@ static void test_peak(void **state) {
     assert_int_equal(o.batch, 512);
 }
 
+/* A protected prefix (BOS and a chat template's head) is kept outright:
+ * the budget and the chunks count the N - P tokens after it, the window
+ * and the cache hold it besides. */
+static void test_protected_prefix(void **state) {
+    (void)state;
+    finch_model m = model_with_window(512);
+    finch_run_params p = params(FINCH_BUDGET_RATIO, 4, 410, 10); /* P 10: K = ceil(400 / 4) = 100 */
+    p.press.protect = 10;
+    finch_run_plan o;
+    assert_ok(finch_plan_run(&m, &p, &o));
+    assert_int_equal(o.K, 100);
+    assert_int_equal(o.n_kept, 110);
+    assert_int_equal(o.chunk, 392); /* 512 - 10 protected - 100 kept - 10 question */
+    assert_int_equal(o.n_chunks, 2);
+    assert_int_equal(o.capacity, 10 + 100 + 392 + 10);
+    assert_int_equal(finch_plan_compress_rows(FINCH_PRESS_ITERATIVE, 10, 100, 0, 410, 10), 10 + 100 + 400 + 10);
+    p.press.chunk = 1000; /* more than the 400 after the prefix, and than the room */
+    assert_int_equal(finch_plan_run(&m, &p, &o), FINCH_ERR_ARG);
+    assert_string_equal(finch_last_error(), "--chunk 1000 + budget 110 + question 10 exceed the model's 512 positions");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
@@ -152,6 +173,7 @@ int main(void) {
         cmocka_unit_test(test_window_refusals),
         cmocka_unit_test(test_answer_and_full),
         cmocka_unit_test(test_peak),
+        cmocka_unit_test(test_protected_prefix),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
