@@ -186,9 +186,9 @@ int finch_tokenizer_add_bos(const finch_tokenizer *t);
 /* A tokenizer from a file alone, no weights needed: a GGUF file (a model or
  * a vocab-only file; the architecture does not matter), a Hugging Face
  * tokenizer.json (with the tokenizer_config.json beside it), a llama2.c
- * tokenizer.bin, a tiktoken file, or a directory holding tokenizer.json or
- * tokenizer.model.  SentencePiece protobuf .model files are refused by
- * name.  Free with finch_tokenizer_free. */
+ * tokenizer.bin, a SentencePiece tokenizer.model (BPE models), a tiktoken
+ * file, or a directory holding tokenizer.json or tokenizer.model.  Free
+ * with finch_tokenizer_free. */
 finch_status finch_tokenizer_load(const char *path, finch_tokenizer **out);
 void finch_tokenizer_free(finch_tokenizer *t);
 

@@ -1,6 +1,7 @@
 /* tokenizer_file.c - a tokenizer from a file alone, without weights: what
  * `finch tokenize` reads.  The format is told from the file's first bytes
- * and its name; the builders are those of tokenizer_load.c. */
+ * and its name; the builders are those of tokenizer_load.c and
+ * tokenizer_spm.c. */
 #include "finch.h"
 #include "gguf.h"
 #include "tokenizer.h"
@@ -79,12 +80,11 @@ static finch_status from_plain_file(const char *path, finch_tokenizer **out) {
     else if (looks_tiktoken(&m)) st = finch_tokenizer_from_tiktoken(path, out);
     else if (ends_with(path, ".bin")) {
         if (!(st = llama2c_vocab(&m, path, &vocab))) st = finch_tokenizer_from_llama2c(path, vocab, out);
-    } else if (ends_with(path, ".model") && m.size && m.data[0] == 0x0A)
-        st = finch_fail(FINCH_ERR_UNSUPPORTED, "%s: a SentencePiece .model (protobuf) file is not supported; use "
-                        "the model's tokenizer.json, a GGUF vocabulary or a llama2.c tokenizer.bin", path);
+    } else if (m.size && m.data[0] == 0x0A) /* protobuf field 1, length-delimited: the first piece */
+        st = finch_tokenizer_from_spm_model(path, out);
     else
         st = finch_fail(FINCH_ERR_FORMAT, "%s: not a tokenizer finch reads (GGUF, tokenizer.json, llama2.c "
-                        "tokenizer.bin, tiktoken)", path);
+                        "tokenizer.bin, SentencePiece or tiktoken tokenizer.model)", path);
     finch_unmap(&m);
     return st;
 }

@@ -1,8 +1,8 @@
 /* test_cli_tokenize.c - `finch tokenize` on tokenizer files alone (no
  * weights): llama.cpp's test vectors give the same ids through its
- * vocab-only GGUFs, through the llama2.c tokenizer.bin, a tokenizer.json and
- * a tiktoken file; --ids, --json and --decode; files it cannot read are
- * refused by name.  Skips cleanly without ../shared/assets. */
+ * vocab-only GGUFs, through the llama2.c tokenizer.bin, a SentencePiece
+ * tokenizer.model, a tokenizer.json and a tiktoken file; --ids, --json and
+ * --decode; files it cannot read are refused by name.  Skips cleanly without ../shared/assets. */
 #include "cliutil.h"
 #include "vocab_vectors.h"
 
@@ -57,6 +57,7 @@ static void test_gpt2_vocab_gguf(void **state) {
 static void test_other_tokenizer_files(void **state) {
     (void)state;
     check_cli_vectors("tokenizers/llama2/tokenizer.bin", "ggml-vocab-llama-spm.gguf", 8);
+    check_cli_vectors("tokenizers/llama2/tokenizer.model", "ggml-vocab-llama-spm.gguf", 64); /* SentencePiece */
     check_cli_vectors("tokenizers/llama3/tokenizer.model", "ggml-vocab-llama-bpe.gguf", 4);
     check_cli_vectors("tokenizers/qwen3/tokenizer.json", "ggml-vocab-qwen2.gguf", 4);
 }
@@ -87,13 +88,27 @@ static void test_refusals(void **state) {
     assert_int_equal(run_finch("tokenize -m testdata/README.md text"), 2);
     assert_one_line_error();
     assert_non_null(strstr(err_text, "not a tokenizer finch reads"));
-    const char *spm = test_asset("tokenizers/llama2/tokenizer.model");
-    if (!spm) return;
-    char args[4200];
-    snprintf(args, sizeof args, "tokenize -m '%s' text", spm);
-    assert_int_equal(run_finch(args), 2);
-    assert_one_line_error();
-    assert_non_null(strstr(err_text, "SentencePiece .model (protobuf) file is not supported"));
+    /* SentencePiece protobuf: a unigram model (field 1: one piece "a";
+     * field 2, trainer spec: model_type 1) and a truncated one */
+    static const unsigned char unigram[] = { 0x0A, 0x03, 0x0A, 0x01, 'a', 0x12, 0x02, 0x18, 0x01 };
+    static const unsigned char truncated[] = { 0x0A, 0x09, 0x0A, 0x01, 'a' };
+    const struct { const unsigned char *bytes; size_t n; const char *why; } bad[] = {
+        { unigram, sizeof unigram, "SentencePiece model type 1 is not supported (BPE only; unigram models are not)" },
+        { truncated, sizeof truncated, "not a SentencePiece model (malformed protobuf)" },
+    };
+    char path[64], args[256];
+    snprintf(path, sizeof path, "/tmp/finch-spm.%d.model", (int)getpid());
+    for (size_t i = 0; i < 2; i++) {
+        FILE *f = fopen(path, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(bad[i].bytes, 1, bad[i].n, f), bad[i].n);
+        fclose(f);
+        snprintf(args, sizeof args, "tokenize -m %s text", path);
+        assert_int_equal(run_finch(args), 2);
+        assert_one_line_error();
+        assert_non_null(strstr(err_text, bad[i].why));
+    }
+    unlink(path);
 }
 
 int main(void) {

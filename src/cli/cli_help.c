@@ -133,7 +133,7 @@ static const cli_flag generate_flags[] = {
 
 static const cli_flag tokenize_flags[] = {
     { "-m, --model", "FILE", "required",
-      "a model, or a tokenizer alone: vocab-only .gguf, tokenizer.json, tokenizer.bin, tiktoken file" },
+      "a model, or a tokenizer alone: vocab-only .gguf, tokenizer.json, tokenizer.model, tokenizer.bin" },
     { "-f, --file", "FILE", "none", "tokenize the text of FILE (as llama-tokenize -f)" },
     { "--no-bos", NULL, "off (BOS when the tokenizer adds one)", "do not add the BOS token" },
     { "--ids", NULL, "off", "print the ids as llama-tokenize --ids does: [1, 2, 3]" },
@@ -200,7 +200,8 @@ static const cli_command commands[] = {
     { "tokenize", "print the token ids of a text, or the text of token ids",
       "-m FILE (TEXT | -f FILE | --decode IDS) [options]",
       "FILE may be a model or a tokenizer alone: no weights are needed, and a vocab-only GGUF of any\n"
-      "architecture works.  Output: the ids on one line, separated by spaces.\n",
+      "architecture works; tokenizer.model may be SentencePiece (BPE) or tiktoken, tokenizer.bin is\n"
+      "llama2.c's.  Output: the ids on one line, separated by spaces.\n",
       tokenize_flags, "finch tokenize -m testdata/models/tiny-llama.gguf --ids \"Once upon a time\"" },
     { "info", "describe a model: architecture, shapes, tensor types, tokenizer, kernels", "-m MODEL", NULL,
       info_flags, "finch info -m testdata/models/needle.gguf" },
