@@ -470,32 +470,6 @@ typedef struct {
     double seconds[2];
 } rss_result;
 
-/* llama.cpp de3ff81, llama-bench, 2 threads, on random-weight TinyLlama-
- * shape files like ours: figures measured earlier on this machine, quoted
- * from issue 5 (the code runs no llama.cpp). */
-typedef struct {
-    finch_dtype type;
-    double pp512, tg64; /* tokens per second */
-} llamacpp_figures;
-
-static const llamacpp_figures llamacpp_tinyllama[] = {
-    { FINCH_F32, 92.5, 7.2 },
-    { FINCH_F16, 141.8, 17.7 },
-    { FINCH_Q8_0, 115.6, 30.8 },
-};
-
-static bool tinyllama_shape(const finch_config *c) {
-    return c->dim == 2048 && c->n_layer == 22 && c->n_head == 32 && c->n_kv_head == 4 &&
-           c->ffn_dim == 5632 && c->vocab == 32000;
-}
-
-static const llamacpp_figures *llamacpp_peer(const model_result *r) {
-    if (!tinyllama_shape(&r->cfg)) return NULL;
-    for (size_t i = 0; i < sizeof llamacpp_tinyllama / sizeof llamacpp_tinyllama[0]; i++)
-        if (llamacpp_tinyllama[i].type == r->weight_type) return &llamacpp_tinyllama[i];
-    return NULL;
-}
-
 /* The derived figures of one row. */
 typedef struct {
     double prefill_tok_s, prefill_gflops, decode_tok_s, decode_gbs, finch_ratio, rss_mb;
@@ -557,23 +531,6 @@ static void print_rows(char names[][128], const model_result *res, size_t n, con
            o->prefill, o->decode, DECODE_PROMPT, o->question, o->chunk, o->ratio, o->finch_text);
 }
 
-static void print_llamacpp(char names[][128], const model_result *res, size_t n, const machine_limits *lim) {
-    bool any = false;
-    for (size_t i = 0; i < n; i++) {
-        const llamacpp_figures *p = llamacpp_peer(&res[i]);
-        if (!p) continue;
-        if (!any)
-            printf("\nllama.cpp de3ff81 (llama-bench, 2 threads, TinyLlama shape; figures measured earlier on\n"
-                   "this machine, quoted from issue 5, not in this run):\n"
-                   "%-22s %-5s | %9s %9s | %8s %9s\n", "model", "type", "pp512 t/s", "ours/them",
-                   "tg64 t/s", "ours/them");
-        any = true;
-        row_figures f = figures(&res[i], lim);
-        printf("%-22.22s %-5s | %9.1f %9.2f | %8.1f %9.2f\n", names[i], res[i].type, p->pp512,
-               f.prefill_tok_s / p->pp512, p->tg64, f.decode_tok_s / p->tg64);
-    }
-}
-
 static void print_rss(const rss_result *rss, const cli_bench_opts *o) {
     if (!rss->done) return;
     printf("\npeak RSS, Finch iterative on %s (K %zu, chunk %ld, question %ld): %zu tokens %.1f MB,\n"
@@ -595,14 +552,6 @@ static cJSON *machine_json(const machine_limits *lim, const cli_bench_opts *o) {
     cJSON_AddNumberToObject(j, "cores", (double)finch_num_cores());
     cli_json_number(j, "read_probe_mib", lim->probed ? (double)o->probe_mib : NAN);
     return j;
-}
-
-static void add_llamacpp_json(cJSON *j, const model_result *r, const row_figures *f) {
-    const llamacpp_figures *p = llamacpp_peer(r);
-    cli_json_number(j, "llamacpp_pp512", p ? p->pp512 : NAN);
-    cli_json_number(j, "llamacpp_tg64", p ? p->tg64 : NAN);
-    cli_json_number(j, "prefill_over_llamacpp", p ? f->prefill_tok_s / p->pp512 : NAN);
-    cli_json_number(j, "decode_over_llamacpp", p ? f->decode_tok_s / p->tg64 : NAN);
 }
 
 static cJSON *model_json(const char *name, const char *path, const model_result *r, const machine_limits *lim,
@@ -640,7 +589,6 @@ static cJSON *model_json(const char *name, const char *path, const model_result 
     cJSON_AddNumberToObject(j, "chunked_prefill_seconds", r->chunked_s);
     cJSON_AddNumberToObject(j, "finch_over_prefill", f.finch_ratio);
     cJSON_AddNumberToObject(j, "peak_rss_mb", f.rss_mb);
-    add_llamacpp_json(j, r, &f);
     return j;
 }
 
@@ -741,7 +689,6 @@ static int report(const cli_bench_opts *o, const model_list *l, char names[][128
     if (!rc && !o->json) {
         print_machine(lim, o);
         print_rows(names, res, l->n, lim, o);
-        print_llamacpp(names, res, l->n, lim);
         print_rss(rss, o);
     }
     free(json);
