@@ -83,42 +83,28 @@ static finch_status parse_merges_gguf(finch_tokenizer *t, const gguf_kv *kv) {
     return st;
 }
 
-static finch_status from_gguf(const gguf_file *g, gguf_str model, finch_tokenizer **out) {
-    finch_status st;
-    bool llama = gguf_str_eq(model, "llama"), gpt2 = gguf_str_eq(model, "gpt2");
-    if (!llama && !gpt2)
-        return finch_fail(FINCH_ERR_UNSUPPORTED, "tokenizer model \"%.*s\" is not supported (llama, gpt2)",
-                          (int)(model.len > 40 ? 40 : model.len), model.ptr);
-    const gguf_kv *tokens, *scores, *types, *merges;
-    if ((st = gguf_array(g, "tokenizer.ggml.tokens", 0, SIZE_MAX, &tokens))) return st;
-    if (!tokens) return finch_fail(FINCH_ERR_FORMAT, "tokenizer.ggml.tokens is missing");
-    size_t n = tokens->v.arr.n;
-    if ((st = gguf_array(g, "tokenizer.ggml.scores", 1, n, &scores)) ||
-        (st = gguf_array(g, "tokenizer.ggml.token_type", 1, n, &types)) ||
-        (st = gguf_array(g, "tokenizer.ggml.merges", 0, SIZE_MAX, &merges)))
-        return st;
-    if (gpt2 && !merges) return finch_fail(FINCH_ERR_FORMAT, "gpt2 tokenizer without tokenizer.ggml.merges");
-
-    tok_algo algo = gpt2 ? TOK_BYTE_BPE : merges ? TOK_SP_BPE : TOK_SPM;
-    tok_pre pre = TOK_PRE_GPT2;
-    bool ignore_merges = false;
-    if (gpt2) {
-        gguf_str p;
-        if (!gguf_get_str(g, "tokenizer.ggml.pre", &p) || gguf_str_eq(p, "default") || gguf_str_eq(p, "gpt-2")) {
-            pre = TOK_PRE_GPT2;
-        } else if (gguf_str_eq(p, "llama-bpe") || gguf_str_eq(p, "llama3")) {
-            pre = TOK_PRE_LLAMA3;
-            ignore_merges = true; /* as llama.cpp does for this pre-tokenizer */
-        } else if (gguf_str_eq(p, "qwen2")) {
-            pre = TOK_PRE_QWEN2;
-        } else {
-            return finch_fail(FINCH_ERR_UNSUPPORTED, "pre-tokenizer \"%.*s\" is not supported (gpt-2, llama-bpe, qwen2)",
-                              (int)(p.len > 40 ? 40 : p.len), p.ptr);
-        }
+/* tokenizer.ggml.pre of a gpt2 (byte-level) vocabulary. */
+static finch_status gguf_pre_tokenizer(const gguf_file *g, tok_pre *pre, bool *ignore_merges) {
+    gguf_str p;
+    if (!gguf_get_str(g, "tokenizer.ggml.pre", &p) || gguf_str_eq(p, "default") || gguf_str_eq(p, "gpt-2")) {
+        *pre = TOK_PRE_GPT2;
+    } else if (gguf_str_eq(p, "llama-bpe") || gguf_str_eq(p, "llama3")) {
+        *pre = TOK_PRE_LLAMA3;
+        *ignore_merges = true; /* as llama.cpp does for this pre-tokenizer */
+    } else if (gguf_str_eq(p, "qwen2")) {
+        *pre = TOK_PRE_QWEN2;
+    } else {
+        return finch_fail(FINCH_ERR_UNSUPPORTED, "pre-tokenizer \"%.*s\" is not supported (gpt-2, llama-bpe, qwen2)",
+                          (int)(p.len > 40 ? 40 : p.len), p.ptr);
     }
+    return FINCH_OK;
+}
 
-    finch_tokenizer *t;
-    if ((st = tok_new(n, algo, &t))) return st;
+/* The pieces: texts, types (checked in range) and scores. */
+static finch_status gguf_pieces(finch_tokenizer *t, const gguf_kv *tokens, const gguf_kv *scores,
+                                const gguf_kv *types) {
+    size_t n = tokens->v.arr.n;
+    finch_status st = FINCH_OK;
     const char **texts = finch_alloc(n, sizeof *texts);
     size_t *lens = finch_alloc(n, sizeof *lens);
     if (!texts || !lens) {
@@ -145,7 +131,37 @@ static finch_status from_gguf(const gguf_file *g, gguf_str model, finch_tokenize
         }
         t->score[i] = sc;
     }
-    if ((st = tok_set_texts(t, texts, lens))) goto done;
+    st = tok_set_texts(t, texts, lens);
+done:
+    free(texts);
+    free(lens);
+    return st;
+}
+
+static finch_status from_gguf(const gguf_file *g, gguf_str model, finch_tokenizer **out) {
+    finch_status st;
+    bool llama = gguf_str_eq(model, "llama"), gpt2 = gguf_str_eq(model, "gpt2");
+    if (!llama && !gpt2)
+        return finch_fail(FINCH_ERR_UNSUPPORTED, "tokenizer model \"%.*s\" is not supported (llama, gpt2)",
+                          (int)(model.len > 40 ? 40 : model.len), model.ptr);
+    const gguf_kv *tokens, *scores, *types, *merges;
+    if ((st = gguf_array(g, "tokenizer.ggml.tokens", 0, SIZE_MAX, &tokens))) return st;
+    if (!tokens) return finch_fail(FINCH_ERR_FORMAT, "tokenizer.ggml.tokens is missing");
+    size_t n = tokens->v.arr.n;
+    if ((st = gguf_array(g, "tokenizer.ggml.scores", 1, n, &scores)) ||
+        (st = gguf_array(g, "tokenizer.ggml.token_type", 1, n, &types)) ||
+        (st = gguf_array(g, "tokenizer.ggml.merges", 0, SIZE_MAX, &merges)))
+        return st;
+    if (gpt2 && !merges) return finch_fail(FINCH_ERR_FORMAT, "gpt2 tokenizer without tokenizer.ggml.merges");
+
+    tok_algo algo = gpt2 ? TOK_BYTE_BPE : merges ? TOK_SP_BPE : TOK_SPM;
+    tok_pre pre = TOK_PRE_GPT2;
+    bool ignore_merges = false;
+    if (gpt2 && (st = gguf_pre_tokenizer(g, &pre, &ignore_merges))) return st;
+
+    finch_tokenizer *t;
+    if ((st = tok_new(n, algo, &t))) return st;
+    if ((st = gguf_pieces(t, tokens, scores, types))) goto done;
 
     /* llama.cpp's defaults for SentencePiece vocabularies: unk 0, BOS 1, EOS 2. */
     if (llama && n > 2) {
@@ -169,8 +185,6 @@ static finch_status from_gguf(const gguf_file *g, gguf_str model, finch_tokenize
     if ((st = tok_finish(t))) goto done;
     if (merges) st = parse_merges_gguf(t, merges);
 done:
-    free(texts);
-    free(lens);
     if (st) {
         finch_tokenizer_free(t);
         return st;

@@ -257,21 +257,11 @@ static finch_status json_merges(finch_tokenizer *t, const cJSON *merges) {
     return st;
 }
 
-static finch_status from_json(const cJSON *root, const cJSON *cfg, finch_tokenizer **out) {
-    finch_status st;
-    const cJSON *model = jget(root, "model");
-    if (!cJSON_IsObject(model)) return finch_fail(FINCH_ERR_FORMAT, "no \"model\" object");
-    const char *mtype = jstr(model, "type");
-    if (mtype && strcmp(mtype, "BPE") != 0) return finch_fail(FINCH_ERR_UNSUPPORTED, "model type %s (only BPE)", mtype);
-    const cJSON *vocab = jget(model, "vocab"), *merges = jget(model, "merges"), *added = jget(root, "added_tokens");
-    if (!cJSON_IsObject(vocab)) return finch_fail(FINCH_ERR_FORMAT, "model.vocab is missing or not an object");
-    if (!cJSON_IsArray(merges)) return finch_fail(FINCH_ERR_FORMAT, "model.merges is missing or not an array");
-    if (added && !cJSON_IsNull(added) && !cJSON_IsArray(added)) return finch_fail(FINCH_ERR_FORMAT, "added_tokens is not an array");
-    const char *csp = jstr(model, "continuing_subword_prefix"), *eow = jstr(model, "end_of_word_suffix");
-    if ((csp && *csp) || (eow && *eow)) return finch_fail(FINCH_ERR_UNSUPPORTED, "BPE with subword prefix / word suffix");
-
-    /* Ids must be near-dense: a few holes are allowed, not an id that would
-     * make us allocate for millions of absent tokens. */
+/* The vocabulary's size n from the ids of model.vocab and added_tokens.
+ * Ids must be near-dense: a few holes are allowed, not an id that would
+ * make us allocate for millions of absent tokens (*limit bounds them). */
+static finch_status json_vocab_size(const cJSON *vocab, const cJSON *added, size_t *n_out, size_t *limit_out,
+                                    bool *added_normalized) {
     size_t entries = (size_t)cJSON_GetArraySize(vocab) + (size_t)cJSON_GetArraySize(added), limit = 2 * entries + 1024;
     size_t n = 0, id = 0;
     const cJSON *e;
@@ -279,32 +269,26 @@ static finch_status from_json(const cJSON *root, const cJSON *cfg, finch_tokeniz
         if (!jid(e, limit, &id)) return finch_fail(FINCH_ERR_FORMAT, "model.vocab[\"%.40s\"] is not a valid id", e->string);
         if (id + 1 > n) n = id + 1;
     }
-    bool added_normalized = true;
+    *added_normalized = true;
     cJSON_ArrayForEach(e, added) {
         if (!jid(jget(e, "id"), limit, &id) || !jstr(e, "content"))
             return finch_fail(FINCH_ERR_FORMAT, "added_tokens entry without a valid id and content");
         if (id + 1 > n) n = id + 1;
-        added_normalized = added_normalized && jbool(e, "normalized", false);
+        *added_normalized = *added_normalized && jbool(e, "normalized", false);
     }
-    bool byte_level = false;
-    const cJSON *pts[8];
-    size_t npt = jitems(jget(root, "pre_tokenizer"), "pretokenizers", pts, 8);
-    for (size_t i = 0; i < npt && i < 8; i++) byte_level = byte_level || jtype_is(pts[i], "ByteLevel");
+    *n_out = n;
+    *limit_out = limit;
+    return FINCH_OK;
+}
 
-    finch_tokenizer *t;
-    if ((st = tok_new(n, byte_level ? TOK_BYTE_BPE : TOK_SP_BPE, &t))) return st;
-    const char **texts = finch_zalloc(n, sizeof *texts);
-    size_t *lens = finch_zalloc(n, sizeof *lens);
-    if (!texts || !lens) {
-        st = FINCH_ERR_NOMEM;
-        goto done;
-    }
+/* Texts and types by id (ids checked by json_vocab_size); holes are "". */
+static finch_status json_pieces(finch_tokenizer *t, const cJSON *vocab, const cJSON *added, size_t limit,
+                                bool byte_level, const char **texts, size_t *lens) {
+    size_t id = 0;
+    const cJSON *e;
     cJSON_ArrayForEach(e, vocab) {
         jid(e, limit, &id);
-        if (texts[id]) {
-            st = finch_fail(FINCH_ERR_FORMAT, "model.vocab uses id %zu twice", id);
-            goto done;
-        }
+        if (texts[id]) return finch_fail(FINCH_ERR_FORMAT, "model.vocab uses id %zu twice", id);
         texts[id] = e->string;
         lens[id] = strlen(e->string);
         t->type[id] = TOK_T_NORMAL;
@@ -318,23 +302,57 @@ static finch_status from_json(const cJSON *root, const cJSON *cfg, finch_tokeniz
         lens[id] = strlen(texts[id]);
         t->type[id] = jbool(e, "special", false) ? TOK_T_CONTROL : TOK_T_USER;
     }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < t->n; i++)
         if (!texts[i]) texts[i] = "";
+    return FINCH_OK;
+}
+
+/* model.unk_token, when given, must be a piece of the vocabulary. */
+static finch_status json_unk(finch_tokenizer *t, const char *unk, const char **texts, const size_t *lens, size_t n) {
+    if (!unk) return FINCH_OK;
+    for (size_t i = 0; i < n && t->unk < 0; i++)
+        if (lens[i] == strlen(unk) && memcmp(texts[i], unk, lens[i]) == 0) t->unk = (int32_t)i;
+    if (t->unk < 0) return finch_fail(FINCH_ERR_FORMAT, "model.unk_token \"%.40s\" is not in the vocabulary", unk);
+    t->type[t->unk] = TOK_T_UNKNOWN;
+    return FINCH_OK;
+}
+
+static finch_status from_json(const cJSON *root, const cJSON *cfg, finch_tokenizer **out) {
+    finch_status st;
+    const cJSON *model = jget(root, "model");
+    if (!cJSON_IsObject(model)) return finch_fail(FINCH_ERR_FORMAT, "no \"model\" object");
+    const char *mtype = jstr(model, "type");
+    if (mtype && strcmp(mtype, "BPE") != 0) return finch_fail(FINCH_ERR_UNSUPPORTED, "model type %s (only BPE)", mtype);
+    const cJSON *vocab = jget(model, "vocab"), *merges = jget(model, "merges"), *added = jget(root, "added_tokens");
+    if (!cJSON_IsObject(vocab)) return finch_fail(FINCH_ERR_FORMAT, "model.vocab is missing or not an object");
+    if (!cJSON_IsArray(merges)) return finch_fail(FINCH_ERR_FORMAT, "model.merges is missing or not an array");
+    if (added && !cJSON_IsNull(added) && !cJSON_IsArray(added)) return finch_fail(FINCH_ERR_FORMAT, "added_tokens is not an array");
+    const char *csp = jstr(model, "continuing_subword_prefix"), *eow = jstr(model, "end_of_word_suffix");
+    if ((csp && *csp) || (eow && *eow)) return finch_fail(FINCH_ERR_UNSUPPORTED, "BPE with subword prefix / word suffix");
+
+    size_t n = 0, limit = 0;
+    bool added_normalized = true;
+    if ((st = json_vocab_size(vocab, added, &n, &limit, &added_normalized))) return st;
+    bool byte_level = false;
+    const cJSON *pts[8];
+    size_t npt = jitems(jget(root, "pre_tokenizer"), "pretokenizers", pts, 8);
+    for (size_t i = 0; i < npt && i < 8; i++) byte_level = byte_level || jtype_is(pts[i], "ByteLevel");
+
+    finch_tokenizer *t;
+    if ((st = tok_new(n, byte_level ? TOK_BYTE_BPE : TOK_SP_BPE, &t))) return st;
+    const char **texts = finch_zalloc(n, sizeof *texts);
+    size_t *lens = finch_zalloc(n, sizeof *lens);
+    if (!texts || !lens) {
+        st = FINCH_ERR_NOMEM;
+        goto done;
+    }
+    if ((st = json_pieces(t, vocab, added, limit, byte_level, texts, lens))) goto done;
     if ((st = tok_set_texts(t, texts, lens))) goto done;
     if ((st = byte_level ? json_byte_level(root, t) : json_sentencepiece(root, t, added_normalized))) goto done;
     t->ignore_merges = jbool(model, "ignore_merges", false);
     t->byte_fallback = jbool(model, "byte_fallback", false);
     t->fuse_unk = jbool(model, "fuse_unk", false);
-    const char *unk = jstr(model, "unk_token");
-    if (unk) {
-        for (size_t i = 0; i < n && t->unk < 0; i++)
-            if (lens[i] == strlen(unk) && memcmp(texts[i], unk, lens[i]) == 0) t->unk = (int32_t)i;
-        if (t->unk < 0) {
-            st = finch_fail(FINCH_ERR_FORMAT, "model.unk_token \"%.40s\" is not in the vocabulary", unk);
-            goto done;
-        }
-        t->type[t->unk] = TOK_T_UNKNOWN;
-    }
+    if ((st = json_unk(t, jstr(model, "unk_token"), texts, lens, n))) goto done;
     if ((st = tok_finish(t)) || (st = json_merges(t, merges))) goto done;
 
     template_bos(t, root, &t->bos, &t->add_bos);

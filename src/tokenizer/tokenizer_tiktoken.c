@@ -49,6 +49,46 @@ static void llama3_special_name(size_t k, char *buf, size_t cap) {
     else snprintf(buf, cap, "<|reserved_special_token_%zu|>", k - 5);
 }
 
+/* One piece per line, "base64 rank", each rank new and below the line
+ * count; texts[rank] is owned by the caller's array. */
+static finch_status tiktoken_ranks(const char *path, const char *buf, size_t len, size_t lines, uint8_t *raw,
+                                   finch_tokenizer *t, char **texts, size_t *lens) {
+    size_t line = 0;
+    for (size_t i = 0; i < len; line++) {
+        const char *s = buf + i, *nl = memchr(s, '\n', len - i), *end = nl ? nl : buf + len;
+        i = (size_t)(end - buf) + (nl ? 1 : 0);
+        const char *sp = memchr(s, ' ', (size_t)(end - s));
+        size_t nb = sp ? b64_decode(s, (size_t)(sp - s), raw) : SIZE_MAX;
+        char *rank_end = NULL;
+        unsigned long long rank = sp && sp + 1 < end && sp[1] >= '0' && sp[1] <= '9' ? strtoull(sp + 1, &rank_end, 10) : 0;
+        if (nb == SIZE_MAX || nb == 0 || !rank_end || rank_end != end || rank >= lines || texts[rank])
+            return finch_fail(FINCH_ERR_FORMAT, "%s: line %zu is not \"base64 rank\" with a new rank below %zu", path,
+                              line + 1, lines);
+        /* Stored in GPT-2's byte alphabet like every byte-level vocabulary. */
+        char *txt = finch_alloc(2 * nb + 1, 1);
+        if (!txt) return FINCH_ERR_NOMEM;
+        size_t tl = 0;
+        for (size_t k = 0; k < nb; k++) tl += finch_utf8_encode(tok_byte_to_cp(raw[k]), txt + tl);
+        texts[rank] = txt;
+        lens[rank] = tl;
+        t->type[rank] = TOK_T_NORMAL;
+        t->score[rank] = -(float)rank;
+    }
+    return FINCH_OK;
+}
+
+/* Llama 3's special tokens after the ranks: BOS, EOS, then reserved. */
+static finch_status llama3_specials(finch_tokenizer *t, size_t lines, char **texts, size_t *lens) {
+    for (size_t k = 0; k < LLAMA3_N_SPECIAL; k++) {
+        char name[64];
+        llama3_special_name(k, name, sizeof name);
+        if (!(texts[lines + k] = strdup(name))) return FINCH_ERR_NOMEM;
+        lens[lines + k] = strlen(name);
+        t->type[lines + k] = TOK_T_CONTROL;
+    }
+    return FINCH_OK;
+}
+
 finch_status finch_tokenizer_from_tiktoken(const char *path, finch_tokenizer **out) {
     *out = NULL;
     char *buf;
@@ -78,41 +118,9 @@ finch_status finch_tokenizer_from_tiktoken(const char *path, finch_tokenizer **o
         st = FINCH_ERR_NOMEM;
         goto done;
     }
-    size_t line = 0;
-    for (size_t i = 0; i < len; line++) {
-        const char *s = buf + i, *nl = memchr(s, '\n', len - i), *end = nl ? nl : buf + len;
-        i = (size_t)(end - buf) + (nl ? 1 : 0);
-        const char *sp = memchr(s, ' ', (size_t)(end - s));
-        size_t nb = sp ? b64_decode(s, (size_t)(sp - s), raw) : SIZE_MAX;
-        char *rank_end = NULL;
-        unsigned long long rank = sp && sp + 1 < end && sp[1] >= '0' && sp[1] <= '9' ? strtoull(sp + 1, &rank_end, 10) : 0;
-        if (nb == SIZE_MAX || nb == 0 || !rank_end || rank_end != end || rank >= lines || texts[rank]) {
-            st = finch_fail(FINCH_ERR_FORMAT, "%s: line %zu is not \"base64 rank\" with a new rank below %zu", path, line + 1, lines);
-            goto done;
-        }
-        /* Stored in GPT-2's byte alphabet like every byte-level vocabulary. */
-        char *txt = finch_alloc(2 * nb + 1, 1);
-        if (!txt) {
-            st = FINCH_ERR_NOMEM;
-            goto done;
-        }
-        size_t tl = 0;
-        for (size_t k = 0; k < nb; k++) tl += finch_utf8_encode(tok_byte_to_cp(raw[k]), txt + tl);
-        texts[rank] = txt;
-        lens[rank] = tl;
-        t->type[rank] = TOK_T_NORMAL;
-        t->score[rank] = -(float)rank;
-    }
-    for (size_t k = 0; k < LLAMA3_N_SPECIAL; k++) {
-        char name[64];
-        llama3_special_name(k, name, sizeof name);
-        if (!(texts[lines + k] = strdup(name))) {
-            st = FINCH_ERR_NOMEM;
-            goto done;
-        }
-        lens[lines + k] = strlen(name);
-        t->type[lines + k] = TOK_T_CONTROL;
-    }
+    if ((st = tiktoken_ranks(path, buf, len, lines, raw, t, texts, lens)) ||
+        (st = llama3_specials(t, lines, texts, lens)))
+        goto done;
     if ((st = tok_set_texts(t, (const char *const *)texts, lens))) goto done;
     t->bos = (int32_t)lines;
     t->eos = (int32_t)lines + 1;
