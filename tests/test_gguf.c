@@ -121,15 +121,18 @@ static finch_status parse_spec(const spec *s) {
 
 /* ------------------------------------------------------------ round trips */
 
-static void test_roundtrip_metadata(void **state) {
-    (void)state;
-    char *dir = make_tmpdir(), path[128];
-    snprintf(path, sizeof path, "%s/meta.gguf", dir);
+/* One value of every metadata type, written and read back. */
+static const uint64_t meta_u64 = 0xfedcba9876543210ull;
+static const int64_t meta_i64 = INT64_MIN + 5;
+static const double meta_f64 = -1.0 / 3.0;
+static const char *const meta_strs[] = {"<unk>", "", "a b"};
+static const float meta_af[] = {0.5f, -2.25f, 1e30f};
+static const int32_t meta_ai[] = {-1, 0, 2147483647};
 
+static void write_metadata(const char *path) {
     gguf_writer *w;
     assert_ok(gguf_writer_new(&w));
     uint8_t u8 = 250; int8_t i8 = -120; uint16_t u16 = 65000; int16_t i16 = -32000;
-    uint64_t u64 = 0xfedcba9876543210ull; int64_t i64 = INT64_MIN + 5; double f64 = -1.0 / 3.0;
     assert_ok(gguf_set_val(w, "t.u8", GGUF_UINT8, &u8));
     assert_ok(gguf_set_val(w, "t.i8", GGUF_INT8, &i8));
     assert_ok(gguf_set_val(w, "t.u16", GGUF_UINT16, &u16));
@@ -139,15 +142,12 @@ static void test_roundtrip_metadata(void **state) {
     assert_ok(gguf_set_f32(w, "t.f32", 1e-5f));
     assert_ok(gguf_set_bool(w, "t.bool", true));
     assert_ok(gguf_set_str(w, "t.str", "h\xc3\xa9llo"));
-    assert_ok(gguf_set_val(w, "t.u64", GGUF_UINT64, &u64));
-    assert_ok(gguf_set_val(w, "t.i64", GGUF_INT64, &i64));
-    assert_ok(gguf_set_val(w, "t.f64", GGUF_FLOAT64, &f64));
-    const char *strs[] = {"<unk>", "", "a b"};
-    assert_ok(gguf_set_arr_str(w, "t.astr", strs, 3));
-    float af[] = {0.5f, -2.25f, 1e30f};
-    assert_ok(gguf_set_arr_f32(w, "t.af32", af, 3));
-    int32_t ai[] = {-1, 0, 2147483647};
-    assert_ok(gguf_set_arr_i32(w, "t.ai32", ai, 3));
+    assert_ok(gguf_set_val(w, "t.u64", GGUF_UINT64, &meta_u64));
+    assert_ok(gguf_set_val(w, "t.i64", GGUF_INT64, &meta_i64));
+    assert_ok(gguf_set_val(w, "t.f64", GGUF_FLOAT64, &meta_f64));
+    assert_ok(gguf_set_arr_str(w, "t.astr", meta_strs, 3));
+    assert_ok(gguf_set_arr_f32(w, "t.af32", meta_af, 3));
+    assert_ok(gguf_set_arr_i32(w, "t.ai32", meta_ai, 3));
     bool ab[] = {true, false};
     assert_ok(gguf_set_arr(w, "t.abool", GGUF_BOOL, ab, 2));
     uint64_t au[] = {UINT64_MAX, 1};
@@ -160,68 +160,86 @@ static void test_roundtrip_metadata(void **state) {
     assert_int_equal(gguf_set_str(w, "general.alignment", "32"), FINCH_ERR_ARG);
     assert_ok(gguf_write_file(w, path));
     gguf_writer_free(w);
-    assert_int_equal(count_entries(dir), 1); /* no temporary left behind */
+}
 
-    gguf_file g;
-    assert_ok(gguf_open(path, &g));
-    assert_int_equal(g.version, 3);
-    assert_int_equal(g.n_kv, 18);
-    assert_int_equal(g.n_tensors, 0);
-    assert_int_equal(g.alignment, 32);
-    assert_int_equal(gguf_find(&g, "t.u8")->v.u, 250);
-    assert_int_equal(gguf_find(&g, "t.i8")->v.i, -120);
-    assert_int_equal(gguf_find(&g, "t.u16")->v.u, 65000);
-    assert_int_equal(gguf_find(&g, "t.i16")->v.i, -32000);
-    assert_int_equal(gguf_find(&g, "t.u32")->v.u, 4000000000u);
-    assert_int_equal(gguf_find(&g, "t.i32")->v.i, -2000000000);
-    assert_true(gguf_find(&g, "t.f32")->v.f == (double)1e-5f);
-    assert_int_equal(gguf_find(&g, "t.bool")->type, GGUF_BOOL);
-    assert_int_equal(gguf_find(&g, "t.bool")->v.u, 1);
-    assert_true(gguf_find(&g, "t.u64")->v.u == u64);
-    assert_true(gguf_find(&g, "t.i64")->v.i == i64);
-    assert_true(gguf_find(&g, "t.f64")->v.f == f64);
+static void check_scalars(const gguf_file *g) {
+    assert_int_equal(g->version, 3);
+    assert_int_equal(g->n_kv, 18);
+    assert_int_equal(g->n_tensors, 0);
+    assert_int_equal(g->alignment, 32);
+    assert_int_equal(gguf_find(g, "t.u8")->v.u, 250);
+    assert_int_equal(gguf_find(g, "t.i8")->v.i, -120);
+    assert_int_equal(gguf_find(g, "t.u16")->v.u, 65000);
+    assert_int_equal(gguf_find(g, "t.i16")->v.i, -32000);
+    assert_int_equal(gguf_find(g, "t.u32")->v.u, 4000000000u);
+    assert_int_equal(gguf_find(g, "t.i32")->v.i, -2000000000);
+    assert_true(gguf_find(g, "t.f32")->v.f == (double)1e-5f);
+    assert_int_equal(gguf_find(g, "t.bool")->type, GGUF_BOOL);
+    assert_int_equal(gguf_find(g, "t.bool")->v.u, 1);
+    assert_true(gguf_find(g, "t.u64")->v.u == meta_u64);
+    assert_true(gguf_find(g, "t.i64")->v.i == meta_i64);
+    assert_true(gguf_find(g, "t.f64")->v.f == meta_f64);
     gguf_str s;
-    assert_true(gguf_get_str(&g, "t.str", &s));
+    assert_true(gguf_get_str(g, "t.str", &s));
     assert_true(gguf_str_eq(s, "h\xc3\xa9llo"));
+}
 
-    const gguf_kv *kv = gguf_find(&g, "t.astr");
+static void check_arrays(const gguf_file *g) {
+    const gguf_kv *kv = gguf_find(g, "t.astr");
     assert_int_equal(kv->v.arr.type, GGUF_STRING);
     assert_int_equal(kv->v.arr.n, 3);
-    for (int i = 0; i < 3; i++) assert_true(gguf_str_eq(kv->v.arr.strs[i], strs[i]));
-    kv = gguf_find(&g, "t.af32");
+    for (int i = 0; i < 3; i++) assert_true(gguf_str_eq(kv->v.arr.strs[i], meta_strs[i]));
+    kv = gguf_find(g, "t.af32");
     for (size_t i = 0; i < 3; i++) {
         float f;
         assert_true(gguf_arr_get_f32(kv, i, &f));
-        assert_true(f == af[i]);
+        assert_true(f == meta_af[i]);
     }
     float f;
     int64_t v;
     assert_false(gguf_arr_get_f32(kv, 3, &f));
     assert_false(gguf_arr_get_i64(kv, 0, &v));
-    kv = gguf_find(&g, "t.ai32");
+    kv = gguf_find(g, "t.ai32");
     for (size_t i = 0; i < 3; i++) {
         assert_true(gguf_arr_get_i64(kv, i, &v));
-        assert_int_equal(v, ai[i]);
+        assert_int_equal(v, meta_ai[i]);
     }
-    kv = gguf_find(&g, "t.abool");
+    kv = gguf_find(g, "t.abool");
     assert_true(gguf_arr_get_i64(kv, 0, &v) && v == 1);
     assert_true(gguf_arr_get_i64(kv, 1, &v) && v == 0);
-    kv = gguf_find(&g, "t.au64");
+    kv = gguf_find(g, "t.au64");
     assert_false(gguf_arr_get_i64(kv, 0, &v)); /* above INT64_MAX */
     assert_true(gguf_arr_get_i64(kv, 1, &v) && v == 1);
-    assert_int_equal(gguf_find(&g, "t.aempty")->v.arr.n, 0);
+    assert_int_equal(gguf_find(g, "t.aempty")->v.arr.n, 0);
+}
 
-    /* Typed getters convert what they can and refuse the rest. */
+/* Typed getters convert what they can and refuse the rest. */
+static void check_getters(const gguf_file *g) {
     uint64_t u;
-    assert_true(gguf_get_u64(&g, "t.u16", &u) && u == 65000);
-    assert_true(gguf_get_u64(&g, "t.bool", &u) && u == 1);
-    assert_false(gguf_get_u64(&g, "t.i32", &u));
-    assert_false(gguf_get_u64(&g, "t.str", &u));
-    assert_false(gguf_get_u64(&g, "missing", &u));
-    assert_true(gguf_get_f32(&g, "t.f64", &f) && f == (float)f64);
-    assert_true(gguf_get_f32(&g, "t.i32", &f) && f == -2e9f);
-    assert_false(gguf_get_str(&g, "t.u8", &s));
-    assert_null(gguf_find(&g, "t.u"));
+    float f;
+    gguf_str s;
+    assert_true(gguf_get_u64(g, "t.u16", &u) && u == 65000);
+    assert_true(gguf_get_u64(g, "t.bool", &u) && u == 1);
+    assert_false(gguf_get_u64(g, "t.i32", &u));
+    assert_false(gguf_get_u64(g, "t.str", &u));
+    assert_false(gguf_get_u64(g, "missing", &u));
+    assert_true(gguf_get_f32(g, "t.f64", &f) && f == (float)meta_f64);
+    assert_true(gguf_get_f32(g, "t.i32", &f) && f == -2e9f);
+    assert_false(gguf_get_str(g, "t.u8", &s));
+    assert_null(gguf_find(g, "t.u"));
+}
+
+static void test_roundtrip_metadata(void **state) {
+    (void)state;
+    char *dir = make_tmpdir(), path[128];
+    snprintf(path, sizeof path, "%s/meta.gguf", dir);
+    write_metadata(path);
+    assert_int_equal(count_entries(dir), 1); /* no temporary left behind */
+    gguf_file g;
+    assert_ok(gguf_open(path, &g));
+    check_scalars(&g);
+    check_arrays(&g);
+    check_getters(&g);
     gguf_close(&g);
     remove_tmpdir(dir);
 }
