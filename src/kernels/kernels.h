@@ -1,6 +1,6 @@
 /* kernels.h - the compute kernels and their dispatch.
  *
- * Every kernel has a plain scalar reference (kernels.c) that stays alive;
+ * Every kernel has a plain scalar reference (kernels_scalar.c) that stays alive;
  * SIMD paths (AVX2+FMA, AVX-512, NEON) sit beside it and are chosen once at
  * run time from cpuid.  Tests compare every path with the scalar one.
  *

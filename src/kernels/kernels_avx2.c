@@ -2,7 +2,7 @@
  *
  * Compiled with -mavx2 -mfma -mf16c; kernels.c only calls into this file
  * when cpuid says the CPU supports them.  Each loop mirrors its scalar twin
- * in kernels.c; the lane layout every output follows is described in
+ * in kernels_scalar.c; the lane layout every output follows is described in
  * kernels_internal.h (8 lanes here; the last partial vector is zero-filled).
  * With 16 vector registers the register tile is 4 rows x 2 tokens. */
 #include "kernels_internal.h"
@@ -294,7 +294,7 @@ static void gemm_avx2(const float *wp, size_t wps, size_t kc, const float *x, si
     else gemm_tile(2, wp, wps, kc, x, xs, c, ldc, nr, first);
 }
 
-/* ---- exp-based ops: finch_expf (kernels.c) on 8 lanes ---- */
+/* ---- exp-based ops: finch_expf (kernels_scalar.c) on 8 lanes ---- */
 
 static ALWAYS_INLINE __m256 exp_ps(__m256 x) {
     __m256 hi = _mm256_cmp_ps(x, _mm256_set1_ps(FINCH_EXP_HI), _CMP_GT_OQ);

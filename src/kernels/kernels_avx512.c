@@ -520,7 +520,7 @@ static void scale_mul_avx512(float *out, const float *x, const float *w, float s
     }
 }
 
-/* finch_expf (kernels.c) on 16 lanes. */
+/* finch_expf (kernels_scalar.c) on 16 lanes. */
 static ALWAYS_INLINE __m512 exp_ps(__m512 x) {
     __mmask16 hi = _mm512_cmp_ps_mask(x, _mm512_set1_ps(FINCH_EXP_HI), _CMP_GT_OQ);
     __mmask16 lo = _mm512_cmp_ps_mask(x, _mm512_set1_ps(FINCH_EXP_LO), _CMP_LT_OQ);

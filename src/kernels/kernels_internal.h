@@ -115,7 +115,7 @@ extern const finch_kernels finch_kernels_neon;
 /* The table in use (set by finch_isa_set, else the detected best). */
 const finch_kernels *finch_kernels_get(void);
 
-/* Portable packed GEMM (kernels.c) for tables without their own: plain C,
+/* Portable packed GEMM (kernels_scalar.c) for tables without their own: plain C,
  * which each ISA file may compile with its own vector flags. */
 void finch_pack_f32_generic(const void *w, size_t w_stride, size_t nr, size_t k0, size_t kc,
                             float *wp);

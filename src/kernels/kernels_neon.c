@@ -3,7 +3,7 @@
  * NEON (with FMA and f16 conversion) is part of every AArch64 CPU, so
  * nothing needs detecting.  Only baseline ARMv8.0 instructions are used
  * (no dot-product extension).  Each loop mirrors its scalar twin in
- * kernels.c; the lane layout every output follows is described in
+ * kernels_scalar.c; the lane layout every output follows is described in
  * kernels_internal.h (4 lanes here; the last partial vector is zero-filled).
  * 32 vector registers hold a 4-row x 4-token tile. */
 #include "kernels_internal.h"
