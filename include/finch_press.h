@@ -87,6 +87,9 @@ typedef struct {
     size_t chunk;            /* iterative: S context tokens per chunk; 0 = N    */
     size_t batch;            /* tokens per finch_forward call (<= the ctx's
                                 max_batch); 0 = the ctx's max_batch            */
+    int record_steps;        /* 1: keep every step's scores and kept set for
+                                the dump (--dump-steps); 0 (default): only
+                                the last step's scores and the margins      */
 } finch_press_params;
 
 /* Defaults: iterative, per-head, Finch, normalize on, seed 0, budget tokens 0
@@ -234,9 +237,9 @@ const float *finch_press_prompt_logits(const finch_press *fp);
 /* The compressed cache as [n_layer][n_kv_head][n_kept][head_dim]. */
 void finch_press_copy_kv(const finch_press *fp, float *keys, float *values);
 
-/* Write the dump into directory dir (which must exist): kept.npy (<i4
- * [L, G, n_kept]), keys.npy and values.npy (<f4 [L, G, n_kept, head_dim]),
- * and logits.npy (<f4 [vocab]) once the prompt was fed. */
+/* Write the dump (format v1, docs/dump-format.md) into directory dir
+ * (which must exist) with the default options of finch_dump_write
+ * (include/finch_dump.h): keys in the Hugging Face layout, no ids. */
 finch_status finch_press_dump(const finch_press *fp, const char *dir);
 
 /* The run's summary (mode, selection, normalisation, N, K, m, chunk,

@@ -15,6 +15,7 @@
  */
 #include "finch_press.h"
 #include "presses.h"
+#include "press_trace.h"
 #include "topk.h"
 #include "kernels.h"
 #include "util.h"
@@ -243,6 +244,7 @@ struct finch_press {
     float *scratch;          /* [kv.capacity] one attention row               */
     int32_t *piece;          /* [batch] ids of one forward call                */
     size_t cols_cap;
+    finch_press_trace trace; /* schedule, scores, margins: for the dump    */
 };
 
 finch_status finch_press_new(const finch_model *m, finch_ctx *ctx, const finch_press_params *p,
@@ -280,6 +282,7 @@ void finch_press_free(finch_press *fp) {
     free(fp->question); free(fp->kept); free(fp->orig);
     free(fp->logits); free(fp->prompt_logits);
     free(fp->acc); free(fp->layer_score); free(fp->idx); free(fp->scratch); free(fp->piece);
+    finch_trace_free(&fp->trace);
     free(fp);
 }
 
@@ -354,6 +357,8 @@ static void select_layer(finch_press *fp, size_t l, size_t k, size_t extra) {
     }
     for (size_t g = 0; g < G; g++) {
         if (fp->p.select == FINCH_SELECT_HEAD) finch_topk(acc + g * nc, nc, k, fp->idx);
+        const double *ranked = fp->p.select == FINCH_SELECT_HEAD ? acc + g * nc : fp->layer_score;
+        finch_trace_select(&fp->trace, l, g, ranked, nc, fp->orig + (l * G + g) * fp->kv.capacity, fp->idx, k);
         finch_press_compact_head(fp->ctx, &fp->kv, l, g, fp->idx, nk);
         int32_t *orig = fp->orig + (l * G + g) * fp->kv.capacity;
         for (size_t r = 0; r < nk; r++) orig[r] = orig[fp->idx[r]]; /* idx[r] >= r */
@@ -418,6 +423,7 @@ static finch_status run_iterative(finch_press *fp, const int32_t *C, size_t N, c
     size_t mq = evict && fp->scorer->question_aware ? m : 0;
     /* The cache holds at most K kept + one chunk + the question. */
     finch_status st = alloc_state(fp, K + S + m, K + S);
+    if (!st) st = finch_trace_init(&fp->trace, fp->kv.n_layer, fp->kv.n_kv_head, N, n_chunks, K, fp->p.record_steps);
     if (st) return st;
     fp->st.chunk = S;
     fp->st.n_chunks = n_chunks;
@@ -433,6 +439,7 @@ static finch_status run_iterative(finch_press *fp, const int32_t *C, size_t N, c
         mark_rows(fp, past, len, c0);
         size_t k_t;
         if ((st = finch_press_chunk_budget(K, N, past, len, c0 + len, &k_t))) return st;
+        finch_trace_begin_step(&fp->trace, k_t);
         if (evict) select_all(fp, k_t, 0);
         past = k_t;
         fp->pos = past;
@@ -444,6 +451,7 @@ static finch_status run_iterative(finch_press *fp, const int32_t *C, size_t N, c
 static finch_status run_oneshot(finch_press *fp, const int32_t *C, size_t N, const int32_t *Q,
                                 size_t m, size_t K, finch_press_progress progress, void *user) {
     finch_status st = alloc_state(fp, N + m, N);
+    if (!st) st = finch_trace_init(&fp->trace, fp->kv.n_layer, fp->kv.n_kv_head, N, 1, K, fp->p.record_steps);
     if (st) return st;
     fp->st.chunk = N;
     fp->st.n_chunks = 1;
@@ -456,6 +464,7 @@ static finch_status run_oneshot(finch_press *fp, const int32_t *C, size_t N, con
     mark_rows(fp, 0, N + m, 0);
     /* kvpress pads the question's scores with max + 1, i.e. always keeps it;
      * here it is appended directly. */
+    finch_trace_begin_step(&fp->trace, K + m);
     select_all(fp, K, m);
     fp->pos = K + m;
     if (progress) progress(user, 1, 1);
@@ -605,6 +614,10 @@ const finch_press_stats *finch_press_get_stats(const finch_press *fp) { return &
 const finch_kv_cache *finch_press_cache(const finch_press *fp) { return &fp->kv; }
 const int32_t *finch_press_kept(const finch_press *fp) { return fp->kept; }
 const float *finch_press_prompt_logits(const finch_press *fp) { return fp->prompt_logits; }
+const finch_press_trace *finch_press_get_trace(const finch_press *fp) { return &fp->trace; }
+const finch_press_params *finch_press_get_params(const finch_press *fp) { return &fp->p; }
+const finch_model *finch_press_model(const finch_press *fp) { return fp->m; }
+const finch_ctx *finch_press_ctx(const finch_press *fp) { return fp->ctx; }
 
 void finch_press_copy_kv(const finch_press *fp, float *keys, float *values) {
     size_t nk = fp->st.n_kept, d = fp->kv.head_dim, row = d * sizeof(float);
@@ -614,28 +627,6 @@ void finch_press_copy_kv(const finch_press *fp, float *keys, float *values) {
             if (keys) memcpy(keys + o, finch_kv_k(&fp->kv, l, g, 0), nk * row);
             if (values) memcpy(values + o, finch_kv_v(&fp->kv, l, g, 0), nk * row);
         }
-}
-
-finch_status finch_press_dump(const finch_press *fp, const char *dir) {
-    if (!fp->compressed) return finch_fail(FINCH_ERR_ARG, "Finch: nothing to dump before compression");
-    size_t L = fp->kv.n_layer, G = fp->kv.n_kv_head, nk = fp->st.n_kept, d = fp->kv.head_dim;
-    size_t shape[4] = { L, G, nk, d }, vocab = fp->m->cfg.vocab;
-    char path[4096];
-    finch_status st;
-    snprintf(path, sizeof path, "%s/kept.npy", dir);
-    if ((st = finch_npy_write(path, FINCH_NPY_I32, fp->kept, shape, 3))) return st;
-    float *k = finch_alloc(L * G * (nk ? nk : 1), 2 * d * sizeof(float));
-    if (!k) return FINCH_ERR_NOMEM;
-    float *v = k + L * G * nk * d;
-    finch_press_copy_kv(fp, k, v);
-    snprintf(path, sizeof path, "%s/keys.npy", dir);
-    st = finch_npy_write(path, FINCH_NPY_F32, k, shape, 4);
-    snprintf(path, sizeof path, "%s/values.npy", dir);
-    if (!st) st = finch_npy_write(path, FINCH_NPY_F32, v, shape, 4);
-    free(k);
-    if (st || !fp->prompt_logits) return st;
-    snprintf(path, sizeof path, "%s/logits.npy", dir);
-    return finch_npy_write(path, FINCH_NPY_F32, fp->prompt_logits, &vocab, 1);
 }
 
 void finch_press_describe(const finch_press *fp, FILE *f) {

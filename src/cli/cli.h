@@ -7,6 +7,7 @@
 #include "finch.h"
 
 #include <cjson/cJSON.h>
+#include "finch_dump.h"
 #include "finch_press.h"
 #include <stdbool.h>
 #include <stdio.h>
@@ -143,6 +144,7 @@ typedef struct {
     bool json, progress;
     const char *plot_kept;  /* --plot-kept FILE.svg                        */
     long mark;              /* --mark POS on that plot, -1 when none       */
+    finch_key_layout dump_layout; /* --dump-layout (default hf)             */
     size_t max_memory;      /* --max-memory in bytes, 0 when not given      */
 } cli_run_opts;
 int cli_parse_run(int argc, char **argv, cli_run_opts *o);

@@ -2,6 +2,7 @@
  * compress the context's KV cache with Finch (src/finch.c), answer from the
  * compressed cache, and state what was done. */
 #include "cli.h"
+#include "finch_dump.h"
 #include "finch_press.h"
 #include "finite.h"
 #include "svg.h"
@@ -24,7 +25,7 @@ int cli_parse_run(int argc, char **argv, cli_run_opts *o) {
     o->seed = 1;
     o->progress = isatty(2);
     o->mark = -1;
-    const char *norm = NULL, *mode = NULL, *select = NULL, *press = NULL, *max_memory = NULL;
+    const char *norm = NULL, *mode = NULL, *select = NULL, *press = NULL, *max_memory = NULL, *layout = NULL;
     while (cli_next(&a)) {
         if (cli_opt(&a, "-m", "--model")) o->model = cli_value(&a);
         else if (cli_opt(&a, "-f", "--file")) o->context_file = cli_value(&a);
@@ -58,6 +59,8 @@ int cli_parse_run(int argc, char **argv, cli_run_opts *o) {
         else if (cli_opt(&a, NULL, "--seed")) o->seed = cli_long(&a, 0, 0x7fffffffL);
         else if (cli_opt(&a, "-t", "--threads")) o->threads = cli_long(&a, 1, 256);
         else if (cli_opt(&a, NULL, "--dump")) o->dump = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--dump-layout")) layout = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--dump-steps")) o->p.record_steps = 1;
         else if (cli_opt(&a, NULL, "--json")) o->json = true;
         else if (cli_opt(&a, NULL, "--progress")) o->progress = true;
         else if (cli_opt(&a, NULL, "--max-memory")) max_memory = cli_value(&a);
@@ -75,6 +78,10 @@ int cli_parse_run(int argc, char **argv, cli_run_opts *o) {
     if (press && finch_scorer_parse(press, &o->p.scorer) != FINCH_OK)
         return cli_error("%s", finch_last_error());
     o->p.seed = (uint64_t)o->seed; /* --seed also seeds the random press */
+    if (layout && finch_key_layout_parse(layout, &o->dump_layout) != FINCH_OK)
+        return cli_error("--dump-layout must be hf or native, got '%s'", layout);
+    if ((layout || o->p.record_steps) && !o->dump)
+        return cli_error("--dump-layout and --dump-steps shape the --dump directory: give --dump DIR");
     if (o->mark >= 0 && !o->plot_kept) return cli_error("--mark marks a position on --plot-kept: give both");
     if ((!!o->context_file + !!o->context_text + !!o->context_ids) != 1)
         return cli_error("give exactly one of -f CONTEXT.txt, --context TEXT and --context-ids A.npy");
@@ -287,18 +294,26 @@ static cJSON *run_json(const cli_run_opts *o, const finch_model *m, const finch_
     return j;
 }
 
-/* Fill the dump directory begun before the run, then move it into place. */
-static int dump_run(cli_dump *dp, const finch_press *fp, const run_ids *ids, const int32_t *gen,
-                    size_t n_gen, const char *meta) {
+/* Fill the dump directory begun before the run (format v1,
+ * docs/dump-format.md), then move it into place. */
+static int dump_run(const cli_run_opts *o, cli_dump *dp, const finch_press *fp, const run_ids *ids,
+                    const int32_t *gen, size_t n_gen, const char *meta) {
     cli_dump d = *dp;
-    int rc = 0;
-    size_t nc = ids->n_context, nq = ids->n_question, ng = n_gen;
-    finch_status st = finch_press_dump(fp, d.tmp);
-    if (st) rc = cli_fail(st, "--dump");
-    if (!rc) rc = cli_dump_npy(&d, "context_ids.npy", FINCH_NPY_I32, ids->context, &nc, 1);
-    if (!rc) rc = cli_dump_npy(&d, "question_ids.npy", FINCH_NPY_I32, ids->question, &nq, 1);
+    finch_dump_opts dopt = finch_dump_defaults();
+    dopt.layout = o->dump_layout;
+    dopt.steps = o->p.record_steps;
+    dopt.model_path = o->model;
+    dopt.context = ids->context;
+    dopt.n_context = ids->n_context;
+    dopt.question = ids->question;
+    dopt.n_question = ids->n_question;
+    dopt.prompt = ids->n_prompt ? ids->prompt : ids->question; /* what was fed after compression */
+    dopt.n_prompt = ids->n_prompt ? ids->n_prompt : ids->n_question;
+    dopt.extra_json = meta;
+    size_t ng = n_gen;
+    finch_status st = finch_dump_write(fp, d.tmp, &dopt);
+    int rc = st ? cli_fail(st, "--dump") : 0;
     if (!rc) rc = cli_dump_npy(&d, "generated.npy", FINCH_NPY_I32, gen, &ng, 1);
-    if (!rc) rc = cli_dump_text(&d, "meta.json", meta);
     if (!rc) rc = cli_dump_commit(&d);
     *dp = d;
     return rc;
@@ -380,6 +395,7 @@ int cmd_run(int argc, char **argv) {
         rc = cli_fail(st, "cannot set up Finch");
         goto done;
     }
+    o.threads = (long)finch_ctx_threads(ctx); /* as resolved, for the report */
     gen = malloc(((size_t)o.n_new + 1) * sizeof(int32_t));
     if (!gen) { rc = cli_out_of_memory(); goto done; }
     if ((rc = compress_and_answer(&o, m, fp, &ids, gen, &n_gen))) goto done;
@@ -392,7 +408,7 @@ int cmd_run(int argc, char **argv) {
     if (!meta) { rc = cli_out_of_memory(); goto done; }
     if (o.json) printf("%s\n", meta);
     print_stats_line(s);
-    if (o.dump) rc = dump_run(&dump, fp, &ids, gen, n_gen, meta);
+    if (o.dump) rc = dump_run(&o, &dump, fp, &ids, gen, n_gen, meta);
     if (!rc && plot) {
         rc = plot_kept(&o, fp, plot);
         plot = NULL; /* closed */
