@@ -13,7 +13,8 @@ static const char usage[] =
     "            [--mode iterative|oneshot] (--budget K | --ratio X | --cr F)\n"
     "            [--chunk S] [--select head|layer] [--normalize on|off]\n"
     "            [--answer-prefix TEXT] [-n N] [--temp T] [--seed S] [-t THREADS]\n"
-    "            [--dump DIR] [--json] [--progress] [--press NAME]\n"
+    "            [--dump DIR [--dump-layout hf|native] [--dump-steps]] [--json]\n"
+    "            [--progress] [--press NAME]\n"
     "            [--max-memory SIZE]\n"
     "            [--plot-kept FILE.svg [--mark POS]]\n"
     "      compress the context's KV cache with Finch, guided by the question,\n"
@@ -42,6 +43,10 @@ static const char usage[] =
     "      prefill and decode speed, Finch against plain chunked prefill, peak RSS,\n"
     "      each beside the machine's FMA peak and read bandwidth measured in the\n"
     "      same run (docs/bench.md).\n"
+    "  finch compare REF OTHER [--atol A] [--rtol R] [--tie T] [--json]\n"
+    "      does another implementation's dump OTHER agree with finch's REF?\n"
+    "      kept sets per layer and head (near ties excused), keys, values,\n"
+    "      logits (docs/dump-format.md); exit 0 agree, 1 not, 2 bad input.\n"
     "\n"
     "MODEL is a .gguf file or a Hugging Face directory (config.json + safetensors).\n"
     "convert reads a Hugging Face directory, a GGUF file or a llama2.c .bin checkpoint.\n"
@@ -60,6 +65,7 @@ static const command commands[] = {
     { "info", cmd_info },
     { "convert", cmd_convert },
     { "bench", cmd_bench },
+    { "compare", cmd_compare },
 };
 
 int main(int argc, char **argv) {
