@@ -6,6 +6,7 @@
 #include "finch_press.h"
 #include "finite.h"
 #include "svg.h"
+#include "unicode.h"
 #include "util.h"
 
 #include <cjson/cJSON.h>
@@ -336,16 +337,31 @@ static int plot_kept(const cli_run_opts *o, const finch_press *fp, FILE *f) {
 
 /* ------------------------------------------------------------------ the job */
 
-/* Decoded answer text (bytes of the generated tokens). */
+/* Decoded answer text (bytes of the generated tokens) as valid UTF-8 for
+ * JSON: a byte that starts no valid sequence (a token cut inside a
+ * character) becomes U+FFFD, a NUL byte too. */
 static char *answer_text(const finch_model *m, int32_t prev, const int32_t *gen, size_t n) {
     size_t cap = 64 * n + 1, len = 0;
-    char *s = malloc(cap);
-    if (!s) return NULL;
+    char *s = malloc(cap), *out = malloc(3 * cap + 1);
+    if (!s || !out) {
+        free(s);
+        free(out);
+        return NULL;
+    }
     for (size_t i = 0; i < n && m->tokenizer; i++) {
         len += finch_token_to_bytes(m->tokenizer, i ? gen[i - 1] : prev, gen[i], s + len, cap - len - 1);
     }
-    s[len] = 0;
-    return s;
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        size_t k = finch_utf8_decode(s + i, len - i, &cp);
+        if (cp == FINCH_UC_INVALID || cp == 0) o += finch_utf8_encode(0xFFFD, out + o);
+        else memcpy(out + o, s + i, k), o += k;
+        i += k;
+    }
+    out[o] = 0;
+    free(s);
+    return out;
 }
 
 static int compress_and_answer(const cli_run_opts *o, const finch_model *m, finch_press *fp, const run_ids *ids,
