@@ -196,6 +196,49 @@ static void test_malformed(void **state) {
     assert_int_equal(compare("ref", "ref", "--atol -1"), 2);
 }
 
+/* The v1 files of `finch run --dump`: ids as fed, the twin's kept sets and
+ * schedule, resolved threads; --dump-steps; the flags' own errors. */
+static void test_run_dump_v1(void **state) {
+    (void)state;
+    size_t s[8], sf[8];
+    int32_t *kept = load("ref", "kept.npy", FINCH_NPY_I32, s);
+    char path[600];
+    void *fix = NULL;
+    size_t nd;
+    assert_ok(finch_npy_read(CASE "/kept.npy", FINCH_NPY_I32, &fix, sf, &nd));
+    assert_memory_equal(kept, fix, s[0] * s[1] * s[2] * sizeof(int32_t));
+    free(kept);
+    free(fix);
+    int32_t *sched = load("ref", "schedule.npy", FINCH_NPY_I32, s);
+    int32_t want[] = { 2, 4, 6, 8, 10, 12 }; /* cases.json: gqa-it-head-norm-c10 */
+    assert_int_equal(s[0], 6);
+    assert_memory_equal(sched, want, sizeof want);
+    free(sched);
+    int32_t *prompt = load("ref", "prompt_ids.npy", FINCH_NPY_I32, s);
+    assert_ok(finch_npy_read(CASE "/question_ids.npy", FINCH_NPY_I32, &fix, sf, &nd));
+    assert_int_equal(s[0], sf[0]); /* iterative without a prompt: the question again */
+    assert_memory_equal(prompt, fix, s[0] * sizeof(int32_t));
+    free(prompt);
+    free(fix);
+    snprintf(path, sizeof path, "%s/meta.json", at("ref"));
+    slurp(path, out_text, sizeof out_text);
+    assert_non_null(strstr(out_text, "\"format\":\t\"finch-dump\""));
+    assert_non_null(strstr(out_text, "\"threads\":\t1,"));
+    assert_non_null(strstr(out_text, "\"key_layout\":\t\"hf\""));
+    assert_non_null(strstr(out_text, "\"header_hash\":\t\"fnv1a64:"));
+    dump(GGUF, "steps", "--dump-steps");
+    int32_t *sk = load("steps", "steps_kept.npy", FINCH_NPY_I32, s);
+    assert_int_equal(s[0], 6);
+    assert_int_equal(s[3], 12);
+    assert_true(sk[0] >= 0 && sk[1] > sk[0]); /* k_0 = 2 positions, ascending, */
+    assert_int_equal(sk[2], -1);              /* then padding */
+    free(sk);
+    assert_int_equal(run_finch("run -m " GGUF " --context abc -q d --budget 1 --dump-steps"), 2);
+    assert_non_null(strstr(err_text, "give --dump DIR"));
+    assert_int_equal(run_finch("run -m " GGUF " --context abc -q d --budget 1 --dump /tmp/x --dump-layout gguf"), 2);
+    assert_non_null(strstr(err_text, "--dump-layout must be hf or native, got 'gguf'"));
+}
+
 /* The NumPy example of docs/dump-format.md writes a dump that agrees. */
 static void test_doc_numpy_example(void **state) {
     (void)state;
@@ -220,6 +263,7 @@ int main(void) {
         cmocka_unit_test(test_near_tie_and_real_flip),
         cmocka_unit_test(test_keys_out_of_tolerance),
         cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_run_dump_v1),
         cmocka_unit_test(test_doc_numpy_example),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
