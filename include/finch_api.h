@@ -40,11 +40,12 @@ int finch_api_logits(const finch_api_model *m, const int32_t *ids, size_t n, flo
 
 /* Compress context ids with the question, then feed prompt (NULL: the
  * question again, iterative only).  mode "iterative"/"oneshot", select
- * "head"/"layer", normalize "on"/"off", press a press name; budget_kind
+ * "head"/"layer", normalize "on"/"authors"/"off", schedule
+ * "proportional"/"authors", press a press name (NULL: each default); budget_kind
  * 0 tokens, 1 ratio, 2 cr with its value; chunk 0: as `finch run` picks;
  * steps: record every step for the dump. */
 int finch_api_compress(const finch_api_model *m, const char *mode, const char *select, const char *normalize,
-                       const char *press, int budget_kind, double budget_value, size_t chunk, uint64_t seed,
+                       const char *schedule, const char *press, int budget_kind, double budget_value, size_t chunk, uint64_t seed,
                        int steps, const int32_t *context, size_t n_context, const int32_t *question,
                        size_t n_question, const int32_t *prompt, size_t n_prompt, finch_api_result **out);
 void finch_api_result_free(finch_api_result *r);

@@ -132,7 +132,8 @@ int finch_api_logits(const finch_api_model *h, const int32_t *ids, size_t n, flo
 
 /* ------------------------------------------------------------ compress */
 
-static finch_status parse_params(const char *mode, const char *select, const char *normalize, const char *press,
+static finch_status parse_params(const char *mode, const char *select, const char *normalize,
+                                 const char *schedule, const char *press,
                                  int budget_kind, double budget_value, size_t chunk, uint64_t seed, int steps,
                                  finch_press_params *p) {
     *p = finch_press_defaults();
@@ -140,9 +141,8 @@ static finch_status parse_params(const char *mode, const char *select, const cha
     if (mode && (st = finch_press_parse_mode(mode, &p->mode))) return st;
     if (select && (st = finch_press_parse_select(select, &p->select))) return st;
     if (press && (st = finch_scorer_parse(press, &p->scorer))) return st;
-    if (normalize && strcmp(normalize, "on") && strcmp(normalize, "off"))
-        return finch_fail(FINCH_ERR_ARG, "normalize must be on or off, got '%s'", normalize);
-    p->normalize = !normalize || !strcmp(normalize, "on");
+    if (normalize && (st = finch_press_parse_normalize(normalize, &p->normalize))) return st;
+    if (schedule && (st = finch_press_parse_schedule(schedule, &p->schedule))) return st;
     if (budget_kind < 0 || budget_kind > 2) return finch_fail(FINCH_ERR_ARG, "unknown budget kind %d", budget_kind);
     p->budget_kind = (finch_budget_kind)budget_kind;
     if (budget_kind == FINCH_BUDGET_TOKENS) {
@@ -199,13 +199,14 @@ static finch_status keep_ids(finch_api_result *r, const int32_t *c, size_t nc, c
 }
 
 int finch_api_compress(const finch_api_model *h, const char *mode, const char *select, const char *normalize,
-                       const char *press, int budget_kind, double budget_value, size_t chunk, uint64_t seed,
+                       const char *schedule, const char *press, int budget_kind, double budget_value, size_t chunk, uint64_t seed,
                        int steps, const int32_t *context, size_t n_context, const int32_t *question,
                        size_t n_question, const int32_t *prompt, size_t n_prompt, finch_api_result **out) {
     *out = NULL;
     const finch_model *m = h->m;
     finch_press_params p;
-    finch_status st = parse_params(mode, select, normalize, press, budget_kind, budget_value, chunk, seed, steps, &p);
+    finch_status st = parse_params(mode, select, normalize, schedule, press, budget_kind, budget_value, chunk, seed,
+                                   steps, &p);
     if (!st) st = check_ids(m, context, n_context, "context");
     if (!st) st = check_ids(m, question, n_question, "question");
     if (!st) st = check_ids(m, prompt, n_prompt, "prompt");

@@ -51,6 +51,27 @@ finch_status finch_press_parse_mode(const char *s, finch_press_mode *out) {
     return finch_fail(FINCH_ERR_ARG, "unknown Finch mode '%s' (iterative or oneshot)", s ? s : "");
 }
 
+const char *finch_press_normalize_name(int normalize) {
+    return normalize == FINCH_NORMALIZE_AUTHORS ? "authors" : normalize ? "on" : "off";
+}
+
+const char *finch_press_schedule_name(finch_schedule s) {
+    return s == FINCH_SCHEDULE_AUTHORS ? "authors" : "proportional";
+}
+
+finch_status finch_press_parse_normalize(const char *s, int *out) {
+    if (s && strcmp(s, "on") == 0) { *out = FINCH_NORMALIZE_ON; return FINCH_OK; }
+    if (s && strcmp(s, "off") == 0) { *out = FINCH_NORMALIZE_OFF; return FINCH_OK; }
+    if (s && strcmp(s, "authors") == 0) { *out = FINCH_NORMALIZE_AUTHORS; return FINCH_OK; }
+    return finch_fail(FINCH_ERR_ARG, "unknown normalisation '%s' (on, authors or off)", s ? s : "");
+}
+
+finch_status finch_press_parse_schedule(const char *s, finch_schedule *out) {
+    if (s && strcmp(s, "proportional") == 0) { *out = FINCH_SCHEDULE_PROPORTIONAL; return FINCH_OK; }
+    if (s && strcmp(s, "authors") == 0) { *out = FINCH_SCHEDULE_AUTHORS; return FINCH_OK; }
+    return finch_fail(FINCH_ERR_ARG, "unknown schedule '%s' (proportional or authors)", s ? s : "");
+}
+
 finch_status finch_press_parse_select(const char *s, finch_press_select *out) {
     if (s && strcmp(s, "head") == 0) { *out = FINCH_SELECT_HEAD; return FINCH_OK; }
     if (s && strcmp(s, "layer") == 0) { *out = FINCH_SELECT_LAYER; return FINCH_OK; }
@@ -132,6 +153,15 @@ finch_status finch_press_chunk_budget(size_t K, size_t N, size_t past, size_t ch
     return FINCH_OK;
 }
 
+finch_status finch_press_chunk_budget_authors(size_t K, size_t N, size_t past, size_t chunk_len, size_t *k_t) {
+    if (N == 0) return finch_fail(FINCH_ERR_ARG, "chunk budget: an empty context");
+    if (K > N) K = N;
+    if (K == 0) K = 1;
+    size_t cf = (N + K - 1) / K; /* the authors' integer compression factor */
+    *k_t = past + chunk_len / cf;
+    return FINCH_OK;
+}
+
 /* ================================================= 3. scoring */
 
 /* One observing row at absolute position pos (queries qrow, all heads): for
@@ -156,8 +186,11 @@ static void accumulate_row(const finch_kv_cache *kv, size_t layer, size_t n_head
 
 /* kvpress multiplies the window row i by k_len - window + i, i.e. the number
  * of keys the row sees minus one: late rows spread the same probability mass
- * over more keys, this puts rows on one scale. */
-static double question_row_weight(int normalize, size_t pos) { return normalize ? (double)pos : 1.0; }
+ * over more keys, this puts rows on one scale.  The authors' Mistral code
+ * multiplies by the number of keys the row sees. */
+static double question_row_weight(int normalize, size_t pos) {
+    return normalize == FINCH_NORMALIZE_AUTHORS ? (double)pos + 1.0 : normalize ? (double)pos : 1.0;
+}
 
 void finch_press_score_rows(const finch_kv_cache *kv, size_t layer, size_t n_head,
                             const float *q, size_t n, size_t pos0, size_t qstart,
@@ -254,6 +287,12 @@ finch_status finch_press_new(const finch_model *m, finch_ctx *ctx, const finch_p
         return finch_fail(FINCH_ERR_ARG, "unknown Finch mode %d", (int)p->mode);
     if (p->select != FINCH_SELECT_HEAD && p->select != FINCH_SELECT_LAYER)
         return finch_fail(FINCH_ERR_ARG, "unknown Finch selection %d", (int)p->select);
+    if (p->normalize < FINCH_NORMALIZE_OFF || p->normalize > FINCH_NORMALIZE_AUTHORS)
+        return finch_fail(FINCH_ERR_ARG, "unknown normalisation %d", p->normalize);
+    if (p->schedule == FINCH_SCHEDULE_AUTHORS && p->mode == FINCH_PRESS_ONESHOT)
+        return finch_fail(FINCH_ERR_ARG, "the authors' schedule is a per-chunk budget: oneshot mode has no chunks");
+    if (p->schedule != FINCH_SCHEDULE_PROPORTIONAL && p->schedule != FINCH_SCHEDULE_AUTHORS)
+        return finch_fail(FINCH_ERR_ARG, "unknown schedule %d", (int)p->schedule);
     const finch_scorer *scorer = finch_scorer_get(p->scorer);
     if (!scorer) return finch_fail(FINCH_ERR_ARG, "unknown press %d", (int)p->scorer);
     if (m != finch_ctx_model(ctx)) return finch_fail(FINCH_ERR_ARG, "Finch: the context belongs to another model");
@@ -438,7 +477,9 @@ static finch_status run_iterative(finch_press *fp, const int32_t *C, size_t N, c
         fp->st.t_prefill += finch_now() - t0 - (fp->st.t_scoring - s0);
         mark_rows(fp, past, len, c0);
         size_t k_t;
-        if ((st = finch_press_chunk_budget(K, N, past, len, c0 + len, &k_t))) return st;
+        st = fp->p.schedule == FINCH_SCHEDULE_AUTHORS ? finch_press_chunk_budget_authors(K, N, past, len, &k_t)
+                                                      : finch_press_chunk_budget(K, N, past, len, c0 + len, &k_t);
+        if (st) return st;
         finch_trace_begin_step(&fp->trace, k_t);
         if (evict) select_all(fp, k_t, 0);
         past = k_t;
@@ -486,7 +527,7 @@ finch_status finch_press_compress(finch_press *fp, const int32_t *context, size_
     s->mode = fp->p.mode;
     s->select = fp->p.select;
     s->scorer = fp->p.scorer;
-    s->normalize = fp->p.normalize ? 1 : 0;
+    s->normalize = fp->p.normalize;
     s->n_ctx = n_ctx;
     s->n_question = n_q;
     s->budget = K;
@@ -496,6 +537,13 @@ finch_status finch_press_compress(finch_press *fp, const int32_t *context, size_
              ? run_oneshot(fp, context, n_ctx, question, n_q, K, progress, user)
              : run_iterative(fp, context, n_ctx, question, n_q, K, progress, user);
     if (st) return st;
+    if (fp->p.mode == FINCH_PRESS_ITERATIVE && fp->p.schedule == FINCH_SCHEDULE_AUTHORS) {
+        if (fp->pos == 0) /* every chunk was shorter than the factor */
+            return finch_fail(FINCH_ERR_ARG, "the authors' schedule keeps nothing: every chunk is shorter than "
+                              "the compression factor ceil(N / K) = %zu", (n_ctx + K - 1) / (K ? K : 1));
+        s->budget = s->n_kept = n_kept = fp->pos; /* at or below K */
+        s->compression = (double)n_ctx / (double)s->budget;
+    }
 
     s->kv_bytes_full = finch_kv_bytes(&fp->kv, n_ctx + n_q);
     s->kv_bytes_kept = finch_kv_bytes(&fp->kv, n_kept);
@@ -634,7 +682,7 @@ void finch_press_describe(const finch_press *fp, FILE *f) {
     fprintf(f, "press: %s\n", finch_scorer_name(s->scorer));
     fprintf(f, "mode: %s\n", finch_press_mode_name(s->mode));
     fprintf(f, "selection: %s\n", finch_press_select_name(s->select));
-    fprintf(f, "normalize: %s\n", s->normalize ? "on" : "off");
+    fprintf(f, "normalize: %s\n", finch_press_normalize_name(s->normalize));
     fprintf(f, "context tokens N: %zu\n", s->n_ctx);
     fprintf(f, "question tokens m: %zu\n", s->n_question);
     fprintf(f, "budget K: %zu\n", s->budget);

@@ -237,6 +237,16 @@ static void test_run_dump_v1(void **state) {
     assert_non_null(strstr(err_text, "give --dump DIR"));
     assert_int_equal(run_finch("run -m " GGUF " --context abc -q d --budget 1 --dump /tmp/x --dump-layout gguf"), 2);
     assert_non_null(strstr(err_text, "--dump-layout must be hf or native, got 'gguf'"));
+    /* the references' variants: named in meta.json, refused where they mean nothing */
+    dump(GGUF, "authors", "--normalize authors --schedule authors");
+    snprintf(path, sizeof path, "%s/meta.json", at("authors"));
+    slurp(path, out_text, sizeof out_text);
+    assert_non_null(strstr(out_text, "\"normalize\":\t\"authors\""));
+    assert_non_null(strstr(out_text, "\"schedule\":\t\"authors\""));
+    assert_int_equal(run_finch("run -m " GGUF " --context abc -q d --cr 0.5 --mode oneshot --schedule authors"), 2);
+    assert_non_null(strstr(err_text, "--schedule authors is a per-chunk budget"));
+    assert_int_equal(run_finch("run -m " GGUF " --context abc -q d --budget 1 --normalize mistral"), 2);
+    assert_non_null(strstr(err_text, "--normalize must be on, authors or off, got 'mistral'"));
 }
 
 /* The NumPy example of docs/dump-format.md writes a dump that agrees. */

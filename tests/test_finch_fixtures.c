@@ -91,7 +91,8 @@ static void run_case(const finch_model *m, const cJSON *c, size_t batch) {
     finch_press_params p = finch_press_defaults();
     assert_ok(finch_press_parse_mode(jstr(c, "mode"), &p.mode));
     assert_ok(finch_press_parse_select(jstr(c, "select"), &p.select));
-    p.normalize = (int)jnum(c, "normalize", 1);
+    p.normalize = (int)jnum(c, "normalize", 1); /* 2: the authors' weight */
+    if (jstr(c, "schedule_kind")) assert_ok(finch_press_parse_schedule(jstr(c, "schedule_kind"), &p.schedule));
     if (cJSON_GetObjectItemCaseSensitive(c, "cr")) {
         p.budget_kind = FINCH_BUDGET_CR;
         p.cr = jnum(c, "cr", 0);

@@ -9,8 +9,10 @@ Written independently of the C code, from docs/finch.md and the spec:
     probabilities of the question rows (LlamaRef's return_attn, fp32 causal
     softmax over every key the row sees) are summed over the question rows
     and the query heads of each KV group, for context columns j < past + |c|;
-    normalize: row i (at absolute position p) weighted by p = keys seen - 1.
-    k_t = min(past + |c|, max(1, floor(K * c_t / N))); keep the k_t best
+    normalize: row i (at absolute position p) weighted by p = keys seen - 1
+    ("authors": by p + 1, the keys it sees, as the authors' Mistral code).
+    k_t = min(past + |c|, max(1, floor(K * c_t / N))) (schedule_kind "authors":
+    k_t = past + floor(|c| / ceil(N / K)), the authors' code); keep the k_t best
     (ties: smaller position), sort, re-rotate kept keys to 0..k_t-1, drop Q.
 
   oneshot (kvpress FinchPress): one forward of C ++ Q; the window rows' attention
@@ -21,7 +23,8 @@ Written independently of the C code, from docs/finch.md and the spec:
 Scores are accumulated in float64 from float32 probabilities.  Selection is
 a stable sort by (-score, position).
 
-  finch_iterative(model, C, Q, K, chunk, select, normalize, prompt=None)
+  finch_iterative(model, C, Q, K, chunk, select, normalize, prompt=None,
+                  schedule_kind="proportional" | "authors")
   finch_oneshot(model, C, Q, n_kept, select, normalize, prompt)
     -> dict(kept [L, G, k] int32, keys/values [L, G, k, hd] float32,
             logits [vocab] float32 (last prompt position), answer [<= 6] int32
@@ -52,6 +55,14 @@ def chunk_budget(K, N, past, chunk_len, c_t):
     return min(past + chunk_len, max(1, (min(K, N) * c_t) // N))
 
 
+def chunk_budget_authors(K, N, past, chunk_len):
+    """The authors' code (giulio98/context-compression): an integer factor
+    cf = ceil(N / K) and an additive budget k_t = k_{t-1} + floor(|c_t| / cf)."""
+    K = max(1, min(K, N))
+    cf = -(-N // K)
+    return past + chunk_len // cf
+
+
 def oneshot_n_kept(N, m, cr):
     """kvpress: max(1, int(k_len * (1 - compression_ratio))), k_len = N + m."""
     return max(1, int((N + m) * (1 - cr)))
@@ -73,10 +84,13 @@ def select_top(scores, k):
 def question_attention(attn, n_q, n_cols, qstart, normalize):
     """attn [H, n, T] of one forward; the last n_q rows are the question rows
     (absolute positions qstart..).  Returns float64 [H, n_q, n_cols] with the
-    row weights applied."""
+    row weights applied: normalize True (kvpress) weights a row by the keys it
+    sees minus one, "authors" (the authors' Mistral code) by the keys it sees."""
     a = attn[:, -n_q:, :n_cols].double()
     if normalize:
         w = torch.arange(qstart, qstart + n_q, dtype=torch.float64)
+        if normalize == "authors":
+            w = w + 1
         a = a * w.reshape(1, n_q, 1)
     return a
 
@@ -87,7 +101,8 @@ def _rotate_to_ranks(keys, kept, cfg):
     return rerotate(keys, torch.as_tensor(delta), cfg["pairing"], cfg["rope_base"], cfg["rope_dim"])
 
 
-def finch_iterative(model, C, Q, K, chunk, select="head", normalize=True, prompt=None):
+def finch_iterative(model, C, Q, K, chunk, select="head", normalize=True, prompt=None,
+                    schedule_kind="proportional"):
     cfg = model.cfg
     L, H, G, hd = cfg["n_layer"], cfg["n_head"], cfg["n_kv_head"], cfg["head_dim"]
     rep = H // G
@@ -102,7 +117,10 @@ def finch_iterative(model, C, Q, K, chunk, select="head", normalize=True, prompt
         c = C[c0:c0 + S]
         r = model.forward(c + Q, pos0=n_past, past=past, return_attn=True)
         qstart = n_past + len(c)
-        k_t = chunk_budget(K, N, n_past, len(c), c0 + len(c))
+        if schedule_kind == "authors":
+            k_t = chunk_budget_authors(K, N, n_past, len(c))
+        else:
+            k_t = chunk_budget(K, N, n_past, len(c), c0 + len(c))
         schedule.append(k_t)
         new_past = []
         for l in range(L):

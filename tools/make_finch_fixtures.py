@@ -55,7 +55,16 @@ CASES = [
                          n_ctx=20)),
     ("os-head-cr", dict(mode="oneshot", select="head", normalize=1, cr=0.7, prompt=2)),
     ("os-layer-raw-cr", dict(mode="oneshot", select="layer", normalize=0, cr=0.75, prompt=1)),
+    # the references' variants (normalize 2 = the authors' weight, keys seen)
+    ("it-head-authors-c10", dict(mode="iterative", select="head", normalize=2, budget=12, chunk=10)),
+    ("it-head-sched-authors-c9", dict(mode="iterative", select="head", normalize=1, budget=12, chunk=9,
+                                      schedule_kind="authors")),
+    ("it-layer-authors-sched-c8", dict(mode="iterative", select="layer", normalize=2, budget=16, chunk=8,
+                                       schedule_kind="authors")),
+    ("os-head-authors-cr", dict(mode="oneshot", select="head", normalize=2, cr=0.7, prompt=2)),
 ]
+
+NORMALIZE = {0: False, 1: True, 2: "authors"}
 
 
 def asset_path(rel):
@@ -86,9 +95,9 @@ def divisor_chunk(N):
 def run_case(model, st, C, Q, P):
     if st["mode"] == "oneshot":
         n_kept = finch_ref.oneshot_n_kept(len(C), len(Q), st["cr"])
-        return finch_ref.finch_oneshot(model, C, Q, n_kept, st["select"], bool(st["normalize"]), P)
+        return finch_ref.finch_oneshot(model, C, Q, n_kept, st["select"], NORMALIZE[st["normalize"]], P)
     return finch_ref.finch_iterative(model, C, Q, st["budget"], st["chunk"], st["select"],
-                                     bool(st["normalize"]), P)
+                                     NORMALIZE[st["normalize"]], P, st.get("schedule_kind", "proportional"))
 
 
 def main(argv):

@@ -50,7 +50,8 @@ def adjacent_to_half(k):
 def run_case(c):
     d = os.path.join(FIX, c["name"])
     m = model(c["model"])
-    kw = dict(mode=c["mode"], select=c["select"], normalize="on" if c["normalize"] else "off")
+    kw = dict(mode=c["mode"], select=c["select"], normalize=["off", "on", "authors"][c["normalize"]],
+              schedule=c.get("schedule_kind", "proportional"))
     if "cr" in c:
         kw["cr"] = c["cr"]
     else:

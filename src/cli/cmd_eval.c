@@ -106,9 +106,8 @@ int cli_parse_eval(int argc, char **argv, cli_eval_opts *o) {
         return cli_error("--mode must be iterative or oneshot, got '%s'", mode);
     if (select && finch_press_parse_select(select, &o->p.select) != FINCH_OK)
         return cli_error("--select must be head or layer, got '%s'", select);
-    if (norm && strcmp(norm, "on") && strcmp(norm, "off"))
-        return cli_error("--normalize must be on or off, got '%s'", norm);
-    o->p.normalize = !norm || !strcmp(norm, "on");
+    if (norm && finch_press_parse_normalize(norm, &o->p.normalize) != FINCH_OK)
+        return cli_error("--normalize must be on, authors or off, got '%s'", norm);
     o->p.seed = (uint64_t)o->seed;
     o->p.budget_kind = FINCH_BUDGET_RATIO;
     if ((rc = parse_presses(presses, o)) || (rc = parse_ratios(ratios, o))) return rc;

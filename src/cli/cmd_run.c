@@ -27,6 +27,7 @@ int cli_parse_run(int argc, char **argv, cli_run_opts *o) {
     o->progress = isatty(2);
     o->mark = -1;
     const char *norm = NULL, *mode = NULL, *select = NULL, *press = NULL, *max_memory = NULL, *layout = NULL;
+    const char *schedule = NULL;
     while (cli_next(&a)) {
         if (cli_opt(&a, "-m", "--model")) o->model = cli_value(&a);
         else if (cli_opt(&a, "-f", "--file")) o->context_file = cli_value(&a);
@@ -39,6 +40,7 @@ int cli_parse_run(int argc, char **argv, cli_run_opts *o) {
         else if (cli_opt(&a, NULL, "--mode")) mode = cli_value(&a);
         else if (cli_opt(&a, NULL, "--select")) select = cli_value(&a);
         else if (cli_opt(&a, NULL, "--normalize")) norm = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--schedule")) schedule = cli_value(&a);
         else if (cli_opt(&a, NULL, "--press")) press = cli_value(&a);
         else if (cli_opt(&a, NULL, "--plot-kept")) o->plot_kept = cli_value(&a);
         else if (cli_opt(&a, NULL, "--mark")) o->mark = cli_long(&a, 0, 1L << 40);
@@ -69,11 +71,14 @@ int cli_parse_run(int argc, char **argv, cli_run_opts *o) {
     }
     int rc = cli_args_error(&a);
     if (rc || (rc = cli_parse_max_memory(max_memory, &o->max_memory))) return rc;
-    if (norm && strcmp(norm, "on") && strcmp(norm, "off"))
-        return cli_error("--normalize must be on or off, got '%s'", norm);
-    o->p.normalize = !norm || !strcmp(norm, "on");
+    if (norm && finch_press_parse_normalize(norm, &o->p.normalize) != FINCH_OK)
+        return cli_error("--normalize must be on, authors or off, got '%s'", norm);
+    if (schedule && finch_press_parse_schedule(schedule, &o->p.schedule) != FINCH_OK)
+        return cli_error("--schedule must be proportional or authors, got '%s'", schedule);
     if (mode && finch_press_parse_mode(mode, &o->p.mode) != FINCH_OK)
         return cli_error("--mode must be iterative or oneshot, got '%s'", mode);
+    if (o->p.schedule == FINCH_SCHEDULE_AUTHORS && o->p.mode == FINCH_PRESS_ONESHOT)
+        return cli_error("--schedule authors is a per-chunk budget: give it with --mode iterative");
     if (select && finch_press_parse_select(select, &o->p.select) != FINCH_OK)
         return cli_error("--select must be head or layer, got '%s'", select);
     if (press && finch_scorer_parse(press, &o->p.scorer) != FINCH_OK)
@@ -242,7 +247,7 @@ static void print_stats_line(const finch_press_stats *s) {
             "compression %.2fx | KV %.2f MB -> %.2f MB (%.1f%% saved) | prefill %.3f s, scoring %.3f s, "
             "compaction %.3f s, generation %.3f s\n",
             finch_scorer_name(s->scorer), finch_press_mode_name(s->mode), finch_press_select_name(s->select),
-            s->normalize ? "on" : "off",
+            finch_press_normalize_name(s->normalize),
             s->n_ctx, s->budget, s->n_question, s->chunk, s->n_chunks, s->compression,
             s->kv_bytes_full / 1e6, s->kv_bytes_kept / 1e6,
             s->kv_bytes_full ? 100.0 * (1.0 - (double)s->kv_bytes_kept / (double)s->kv_bytes_full) : 0.0,
@@ -265,7 +270,7 @@ static cJSON *run_json(const cli_run_opts *o, const finch_model *m, const finch_
     cJSON_AddStringToObject(j, "press", finch_scorer_name(s->scorer));
     cJSON_AddStringToObject(j, "mode", finch_press_mode_name(s->mode));
     cJSON_AddStringToObject(j, "select", finch_press_select_name(s->select));
-    cJSON_AddStringToObject(j, "normalize", s->normalize ? "on" : "off");
+    cJSON_AddStringToObject(j, "normalize", finch_press_normalize_name(s->normalize));
     const char *kinds[] = { "budget", "ratio", "cr" };
     cJSON_AddStringToObject(j, "budget_flag", kinds[o->p.budget_kind]);
     cJSON_AddNumberToObject(j, "budget_value", o->p.budget_kind == FINCH_BUDGET_TOKENS ? (double)o->p.budget
