@@ -106,6 +106,11 @@ typedef struct {
     int record_steps;        /* 1: keep every step's scores and kept set for
                                 the dump (--dump-steps); 0 (default): only
                                 the last step's scores and the margins      */
+    size_t kv_chunk;         /* oneshot, cr budget: kvpress's chunk_length L:
+                                top-k per chunk of L positions of C ++ Q,
+                                each keeping max(1, int(len (1 - cr))); the
+                                question's scores are the layer's max + 1
+                                (kvpress's padding).  0 (default): off      */
 } finch_press_params;
 
 /* Defaults: iterative, per-head, Finch, normalize on, seed 0, budget tokens 0

@@ -166,6 +166,7 @@ static void add_params(cJSON *root, const finch_press *fp) {
     cJSON_AddNumberToObject(j, "batch", (double)p->batch);
     cJSON_AddNumberToObject(j, "threads", (double)finch_ctx_threads(finch_press_ctx(fp)));
     cJSON_AddNumberToObject(j, "seed", (double)p->seed);
+    cJSON_AddNumberToObject(j, "kv_chunk", (double)p->kv_chunk);
     cJSON_AddBoolToObject(j, "steps", p->record_steps != 0);
 }
 

@@ -277,6 +277,7 @@ struct finch_press {
     float *scratch;          /* [kv.capacity] one attention row               */
     int32_t *piece;          /* [batch] ids of one forward call                */
     size_t cols_cap;
+    double *chunk_vec;       /* [N + m] kvpress chunk_length: scores of C ++ Q */
     finch_press_trace trace; /* schedule, scores, margins: for the dump    */
 };
 
@@ -291,6 +292,8 @@ finch_status finch_press_new(const finch_model *m, finch_ctx *ctx, const finch_p
         return finch_fail(FINCH_ERR_ARG, "unknown normalisation %d", p->normalize);
     if (p->schedule == FINCH_SCHEDULE_AUTHORS && p->mode == FINCH_PRESS_ONESHOT)
         return finch_fail(FINCH_ERR_ARG, "the authors' schedule is a per-chunk budget: oneshot mode has no chunks");
+    if (p->kv_chunk && (p->mode != FINCH_PRESS_ONESHOT || p->budget_kind != FINCH_BUDGET_CR))
+        return finch_fail(FINCH_ERR_ARG, "kv chunk (kvpress chunk_length) needs oneshot mode and a cr budget");
     if (p->schedule != FINCH_SCHEDULE_PROPORTIONAL && p->schedule != FINCH_SCHEDULE_AUTHORS)
         return finch_fail(FINCH_ERR_ARG, "unknown schedule %d", (int)p->schedule);
     const finch_scorer *scorer = finch_scorer_get(p->scorer);
@@ -321,6 +324,7 @@ void finch_press_free(finch_press *fp) {
     free(fp->question); free(fp->kept); free(fp->orig);
     free(fp->logits); free(fp->prompt_logits);
     free(fp->acc); free(fp->layer_score); free(fp->idx); free(fp->scratch); free(fp->piece);
+    free(fp->chunk_vec);
     finch_trace_free(&fp->trace);
     free(fp);
 }
@@ -378,31 +382,72 @@ static finch_status feed(finch_press *fp, const int32_t *a, size_t na, const int
     return FINCH_OK;
 }
 
+/* The ranking of layer l for KV head g: its own scores, or the layer's sum
+ * (computed into layer_score when g == 0). */
+static const double *ranking(finch_press *fp, size_t l, size_t g) {
+    size_t G = fp->kv.n_kv_head, nc = fp->step.n_cols;
+    const double *acc = fp->acc + l * G * nc;
+    if (fp->p.select == FINCH_SELECT_HEAD) return acc + g * nc;
+    if (g == 0)
+        for (size_t j = 0; j < nc; j++) {
+            double s = 0;
+            for (size_t h = 0; h < G; h++) s += acc[h * nc + j];
+            fp->layer_score[j] = s;
+        }
+    return fp->layer_score;
+}
+
 /* Keep rows idx[0..k) of every head of layer l.  Scores are acc (per KV
  * head, or summed over heads for select = layer); the kept rows come from
  * the first n_cols rows, and `extra` rows n_cols.. are appended
  * unconditionally (oneshot: the question). */
 static void select_layer(finch_press *fp, size_t l, size_t k, size_t extra) {
     size_t G = fp->kv.n_kv_head, nc = fp->step.n_cols, nk = k + extra;
-    double *acc = fp->acc + l * G * nc;
     for (size_t e = 0; e < extra; e++) fp->idx[k + e] = nc + e;
-    if (fp->p.select == FINCH_SELECT_LAYER) {
-        for (size_t j = 0; j < nc; j++) {
-            double s = 0;
-            for (size_t g = 0; g < G; g++) s += acc[g * nc + j];
-            fp->layer_score[j] = s;
-        }
-        finch_topk(fp->layer_score, nc, k, fp->idx);
-    }
     for (size_t g = 0; g < G; g++) {
-        if (fp->p.select == FINCH_SELECT_HEAD) finch_topk(acc + g * nc, nc, k, fp->idx);
-        const double *ranked = fp->p.select == FINCH_SELECT_HEAD ? acc + g * nc : fp->layer_score;
+        const double *ranked = ranking(fp, l, g);
+        if (fp->p.select == FINCH_SELECT_HEAD || g == 0) finch_topk(ranked, nc, k, fp->idx);
         finch_trace_select(&fp->trace, l, g, ranked, nc, fp->orig + (l * G + g) * fp->kv.capacity, fp->idx, k);
         finch_press_compact_head(fp->ctx, &fp->kv, l, g, fp->idx, nk);
         int32_t *orig = fp->orig + (l * G + g) * fp->kv.capacity;
         for (size_t r = 0; r < nk; r++) orig[r] = orig[fp->idx[r]]; /* idx[r] >= r */
     }
     fp->kv.n_pos[l] = nk;
+}
+
+/* kvpress's per-chunk share: max(1, int(len * (1 - cr))) in IEEE double. */
+static size_t kvpress_chunk_keep(size_t len, double cr) {
+    double k = floor((double)len * (1.0 - cr));
+    return k < 1 ? 1 : (size_t)k;
+}
+
+/* kvpress chunk_length (oneshot): the scores over C ++ Q, the question's
+ * padded with the layer's largest score + 1 as kvpress pads them; each
+ * chunk of kv_chunk positions keeps its own max(1, int(len (1 - cr))) best,
+ * so the question stays only where its chunk's share reaches it. */
+static void select_layer_kv_chunks(finch_press *fp, size_t l) {
+    size_t G = fp->kv.n_kv_head, nc = fp->step.n_cols, T = nc + fp->step.n_question, S = fp->p.kv_chunk, n = 0;
+    double top = -INFINITY, *vec = fp->chunk_vec;
+    for (size_t g = 0; g < (fp->p.select == FINCH_SELECT_HEAD ? G : 1); g++) {
+        const double *r = ranking(fp, l, g);
+        for (size_t j = 0; j < nc; j++) top = r[j] > top ? r[j] : top;
+    }
+    for (size_t g = 0; g < G; g++) {
+        memcpy(vec, ranking(fp, l, g), nc * sizeof(double));
+        for (size_t j = nc; j < T; j++) vec[j] = top + 1;
+        int32_t *orig = fp->orig + (l * G + g) * fp->kv.capacity;
+        n = 0;
+        for (size_t i = 0; i < T; i += S) {
+            size_t len = T - i < S ? T - i : S, k = kvpress_chunk_keep(len, fp->p.cr);
+            finch_topk(vec + i, len, k, fp->idx + n);
+            finch_trace_select(&fp->trace, l, g, vec + i, len, orig + i, fp->idx + n, k);
+            for (size_t r = n; r < n + k; r++) fp->idx[r] += i;
+            n += k;
+        }
+        finch_press_compact_head(fp->ctx, &fp->kv, l, g, fp->idx, n);
+        for (size_t r = 0; r < n; r++) orig[r] = orig[fp->idx[r]];
+    }
+    fp->kv.n_pos[l] = n;
 }
 
 /* The scorer's final transform of every layer (scoring time), then the k
@@ -413,7 +458,10 @@ static void select_all(finch_press *fp, size_t k, size_t extra) {
     if (fp->scorer->finish)
         for (size_t l = 0; l < L; l++) fp->scorer->finish(&fp->step, l, fp->acc + l * per_layer);
     double t1 = finch_now();
-    for (size_t l = 0; l < L; l++) select_layer(fp, l, k, extra);
+    for (size_t l = 0; l < L; l++) {
+        if (fp->p.kv_chunk) select_layer_kv_chunks(fp, l);
+        else select_layer(fp, l, k, extra);
+    }
     fp->st.t_scoring += t1 - t0;
     fp->st.t_compact += finch_now() - t1;
 }
@@ -491,8 +539,18 @@ static finch_status run_iterative(finch_press *fp, const int32_t *C, size_t N, c
 
 static finch_status run_oneshot(finch_press *fp, const int32_t *C, size_t N, const int32_t *Q,
                                 size_t m, size_t K, finch_press_progress progress, void *user) {
+    size_t S = fp->p.kv_chunk, n_kept = K + m;
+    if (S && !((double)S > (double)m / (1.0 - fp->p.cr))) /* kvpress asserts it */
+        return finch_fail(FINCH_ERR_ARG, "kv chunk %zu must exceed question / (1 - cr) = %zu / %g", S, m,
+                          1.0 - fp->p.cr);
+    if (S) { /* the chunks' shares */
+        n_kept = 0;
+        for (size_t i = 0; i < N + m; i += S) n_kept += kvpress_chunk_keep(N + m - i < S ? N + m - i : S, fp->p.cr);
+    }
     finch_status st = alloc_state(fp, N + m, N);
-    if (!st) st = finch_trace_init(&fp->trace, fp->kv.n_layer, fp->kv.n_kv_head, N, 1, K, fp->p.record_steps);
+    if (!st) st = finch_trace_init(&fp->trace, fp->kv.n_layer, fp->kv.n_kv_head, N, 1, S ? N + m : K,
+                                   fp->p.record_steps);
+    if (!st && S && !(fp->chunk_vec = finch_alloc(N + m, sizeof(double)))) st = FINCH_ERR_NOMEM;
     if (st) return st;
     fp->st.chunk = N;
     fp->st.n_chunks = 1;
@@ -505,9 +563,9 @@ static finch_status run_oneshot(finch_press *fp, const int32_t *C, size_t N, con
     mark_rows(fp, 0, N + m, 0);
     /* kvpress pads the question's scores with max + 1, i.e. always keeps it;
      * here it is appended directly. */
-    finch_trace_begin_step(&fp->trace, K + m);
+    finch_trace_begin_step(&fp->trace, n_kept);
     select_all(fp, K, m);
-    fp->pos = K + m;
+    fp->pos = fp->kv.n_pos[0];
     if (progress) progress(user, 1, 1);
     return FINCH_OK;
 }
@@ -543,6 +601,12 @@ finch_status finch_press_compress(finch_press *fp, const int32_t *context, size_
                               "the compression factor ceil(N / K) = %zu", (n_ctx + K - 1) / (K ? K : 1));
         s->budget = s->n_kept = n_kept = fp->pos; /* at or below K */
         s->compression = (double)n_ctx / (double)s->budget;
+    }
+    if (fp->p.kv_chunk) { /* the chunks' shares, the question kept where they reach it */
+        s->n_kept = n_kept = fp->pos;
+        s->budget = 0;
+        for (size_t r = 0; r < n_kept; r++) s->budget += (size_t)fp->orig[r] < n_ctx;
+        s->compression = s->budget ? (double)n_ctx / (double)s->budget : INFINITY;
     }
 
     s->kv_bytes_full = finch_kv_bytes(&fp->kv, n_ctx + n_q);

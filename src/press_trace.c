@@ -77,5 +77,7 @@ void finch_trace_select(finch_press_trace *t, size_t l, size_t g, const double *
     }
     if (!t->steps_kept) return;
     int32_t *kept = t->steps_kept + (t->step * t->n_layer * t->n_kv_head + lg) * t->k_max;
-    for (size_t r = 0; r < k && r < t->k_max; r++) kept[r] = rows[idx[r]];
+    size_t at = 0; /* after what earlier calls of this step kept (kvpress chunks) */
+    while (at < t->k_max && kept[at] >= 0) at++;
+    for (size_t r = 0; r < k && at + r < t->k_max; r++) kept[at + r] = rows[idx[r]];
 }

@@ -34,7 +34,8 @@ void finch_trace_begin_step(finch_press_trace *t, size_t k_t);
 
 /* Head (l, g) of the current step ranked n_cols candidate rows by
  * scores[0..n_cols) and kept rows idx[0..k) (ascending); rows[r] is the
- * context position of row r. */
+ * context position of row r.  Called again for the same head and step (one
+ * call per kvpress chunk), the kept positions are appended. */
 void finch_trace_select(finch_press_trace *t, size_t l, size_t g, const double *scores, size_t n_cols,
                         const int32_t *rows, const size_t *idx, size_t k);
 

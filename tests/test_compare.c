@@ -247,6 +247,12 @@ static void test_run_dump_v1(void **state) {
     assert_non_null(strstr(err_text, "--schedule authors is a per-chunk budget"));
     assert_int_equal(run_finch("run -m " GGUF " --context abc -q d --budget 1 --normalize mistral"), 2);
     assert_non_null(strstr(err_text, "--normalize must be on, authors or off, got 'mistral'"));
+    assert_int_equal(run_finch("run -m " GGUF " --context abc -q d --budget 1 --kv-chunk 8"), 2);
+    assert_non_null(strstr(err_text, "--kv-chunk is kvpress's chunk_length: give it with --mode oneshot and --cr F"));
+    /* kvpress asserts chunk_length > window / (1 - cr) */
+    assert_int_equal(run_finch("run -m " GGUF " --context 'a b c d e f g h' -q 'one two three' --mode oneshot "
+                               "--cr 0.5 --kv-chunk 4 --answer-prefix x"), 2);
+    assert_non_null(strstr(err_text, "kv chunk 4 must exceed question / (1 - cr)"));
 }
 
 /* The NumPy example of docs/dump-format.md writes a dump that agrees. */

@@ -101,6 +101,7 @@ static void run_case(const finch_model *m, const cJSON *c, size_t batch) {
         p.budget = (size_t)jnum(c, "budget", 0);
     }
     p.chunk = (size_t)jnum(c, "chunk", 0);
+    p.kv_chunk = (size_t)jnum(c, "kv_chunk", 0);
     p.batch = batch;
 
     finch_ctx *ctx;
@@ -111,7 +112,8 @@ static void run_case(const finch_model *m, const cJSON *c, size_t batch) {
     const finch_press_stats *st = finch_press_get_stats(fp);
     assert_int_equal(st->n_kept, n_kept);
     const finch_kv_cache *kv = finch_press_cache(fp);
-    for (size_t l = 0; l < kv->n_layer; l++) assert_true(kv->n_pos[l] == n_kept + (n_p ? n_p : (p.mode == FINCH_PRESS_ITERATIVE ? n_q : 0)));
+    for (size_t l = 0; l < kv->n_layer; l++)
+        assert_true(kv->n_pos[l] == n_kept + (n_p ? n_p : (p.mode == FINCH_PRESS_ITERATIVE ? n_q : 0)));
 
     const int32_t *kept = finch_press_kept(fp);
     size_t n_idx = kv->n_layer * kv->n_kv_head * n_kept, mismatched = 0;

@@ -150,7 +150,25 @@ def finch_iterative(model, C, Q, K, chunk, select="head", normalize=True, prompt
     return _finish(model, past, n_past, orig, Q if prompt is None else prompt, schedule, margin)
 
 
-def finch_oneshot(model, C, Q, n_kept, select="head", normalize=True, prompt=None):
+def kv_chunk_select(vec, chunk, cr):
+    """kvpress chunk_length: top-k per chunk of the score vector over C ++ Q,
+    each chunk keeping max(1, int(len * (1 - cr))); ascending positions and
+    the smallest relative gap over the chunks.  Where a chunk's share cuts
+    into the padded question (equal scores), the earlier positions stay (ties
+    to the smaller position; torch.topk leaves that order undefined)."""
+    keep, margin = [], math.inf
+    pad = vec.max()
+    for i in range(0, vec.size, chunk):
+        ch = vec[i:i + chunk]
+        k = max(1, int(ch.size * (1 - cr)))
+        kp, mg = select_top(ch, k)
+        keep.append(kp + i)
+        if not (k < ch.size and np.sort(ch)[::-1][k] == pad):
+            margin = min(margin, mg)  # a cut inside the padded question is a tie by construction
+    return np.concatenate(keep), margin
+
+
+def finch_oneshot(model, C, Q, n_kept, select="head", normalize=True, prompt=None, kv_chunk=None, cr=None):
     cfg = model.cfg
     L, H, G = cfg["n_layer"], cfg["n_head"], cfg["n_kv_head"]
     rep = H // G
@@ -168,7 +186,18 @@ def finch_oneshot(model, C, Q, n_kept, select="head", normalize=True, prompt=Non
         a = question_attention(r["attn"][l], m, N, N, normalize)  # row i weighted by N + i
         per_head = a.mean(dim=1)                                     # mean over the window
         window = np.arange(N, N + m)
-        if select == "layer":
+        if kv_chunk and select != "head":
+            raise ValueError("kvpress chunk_length: per-head selection only")
+        if kv_chunk:  # the question's scores padded with max + 1, as kvpress does
+            per_group = per_head.reshape(G, rep, N).mean(dim=1).numpy()
+            pad = np.full(m, per_group.max() + 1)
+            keeps = []
+            for g in range(G):
+                keep, mg = kv_chunk_select(np.concatenate([per_group[g], pad]), kv_chunk, cr)
+                keeps.append(keep)
+                margin = min(margin, mg)
+            n_kept = keeps[0].size
+        elif select == "layer":
             keep, mg = select_top(per_head.mean(dim=0).numpy(), k)
             keeps = [keep] * G
             margin = min(margin, mg)
@@ -179,7 +208,8 @@ def finch_oneshot(model, C, Q, n_kept, select="head", normalize=True, prompt=Non
                 keep, mg = select_top(per_group[g].numpy(), k)
                 keeps.append(keep)
                 margin = min(margin, mg)
-        keeps = [np.concatenate([kp, window]) for kp in keeps]
+        if not kv_chunk:
+            keeps = [np.concatenate([kp, window]) for kp in keeps]
         nk = [_rotate_to_ranks(Kl[g, keeps[g]], keeps[g], cfg) for g in range(G)]
         nv = [Vl[g, keeps[g]] for g in range(G)]
         past.append((torch.stack(nk), torch.stack(nv)))

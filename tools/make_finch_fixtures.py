@@ -62,6 +62,8 @@ CASES = [
     ("it-layer-authors-sched-c8", dict(mode="iterative", select="layer", normalize=2, budget=16, chunk=8,
                                        schedule_kind="authors")),
     ("os-head-authors-cr", dict(mode="oneshot", select="head", normalize=2, cr=0.7, prompt=2)),
+    # kvpress chunk_length 16 (the last chunk cuts into the question)
+    ("os-head-kvchunk16", dict(mode="oneshot", select="head", normalize=1, cr=0.5, kv_chunk=16, prompt=2)),
 ]
 
 NORMALIZE = {0: False, 1: True, 2: "authors"}
@@ -95,7 +97,8 @@ def divisor_chunk(N):
 def run_case(model, st, C, Q, P):
     if st["mode"] == "oneshot":
         n_kept = finch_ref.oneshot_n_kept(len(C), len(Q), st["cr"])
-        return finch_ref.finch_oneshot(model, C, Q, n_kept, st["select"], NORMALIZE[st["normalize"]], P)
+        return finch_ref.finch_oneshot(model, C, Q, n_kept, st["select"], NORMALIZE[st["normalize"]], P,
+                                       st.get("kv_chunk"), st["cr"])
     return finch_ref.finch_iterative(model, C, Q, st["budget"], st["chunk"], st["select"],
                                      NORMALIZE[st["normalize"]], P, st.get("schedule_kind", "proportional"))
 
