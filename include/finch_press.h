@@ -111,6 +111,11 @@ typedef struct {
                                 each keeping max(1, int(len (1 - cr))); the
                                 question's scores are the layer's max + 1
                                 (kvpress's padding).  0 (default): off      */
+    int no_rerotate;         /* oneshot: kvpress rerotate_keys=False: kept keys
+                                stay at their original positions and the
+                                prompt continues at N + m + 1 (kvpress counts
+                                its removed delimiter).  0 (default): kept
+                                keys re-rotated to 0..n_kept-1             */
 } finch_press_params;
 
 /* Defaults: iterative, per-head, Finch, normalize on, seed 0, budget tokens 0
@@ -265,8 +270,13 @@ const finch_kv_cache *finch_press_cache(const finch_press *fp);
 const int32_t *finch_press_kept(const finch_press *fp);
 /* Logits [vocab] at the last position of the prompt; NULL before it. */
 const float *finch_press_prompt_logits(const finch_press *fp);
-/* The compressed cache as [n_layer][n_kv_head][n_kept][head_dim]. */
+/* The compressed cache as [n_layer][n_kv_head][n_kept][head_dim].  With
+ * no_rerotate the keys are those of the original positions (the cache
+ * holds them shifted by finch_press_key_shift, see src/finch.c). */
 void finch_press_copy_kv(const finch_press *fp, float *keys, float *values);
+/* Positions the cache's keys are rotated by against the positions the model
+ * sees them at: 0, or with no_rerotate n_kept - (N + m + 1). */
+long finch_press_key_shift(const finch_press *fp);
 
 /* Write the dump (format v1, docs/dump-format.md) into directory dir
  * (which must exist) with the default options of finch_dump_write

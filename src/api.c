@@ -135,7 +135,7 @@ int finch_api_logits(const finch_api_model *h, const int32_t *ids, size_t n, flo
 static finch_status parse_params(const char *mode, const char *select, const char *normalize,
                                  const char *schedule, const char *press,
                                  int budget_kind, double budget_value, size_t chunk, size_t kv_chunk,
-                                 uint64_t seed, int steps, finch_press_params *p) {
+                                 int no_rerotate, uint64_t seed, int steps, finch_press_params *p) {
     *p = finch_press_defaults();
     finch_status st;
     if (mode && (st = finch_press_parse_mode(mode, &p->mode))) return st;
@@ -153,6 +153,7 @@ static finch_status parse_params(const char *mode, const char *select, const cha
     else p->cr = budget_value;
     p->chunk = chunk;
     p->kv_chunk = kv_chunk;
+    p->no_rerotate = no_rerotate ? 1 : 0;
     p->seed = seed;
     p->record_steps = steps ? 1 : 0;
     return FINCH_OK;
@@ -201,14 +202,14 @@ static finch_status keep_ids(finch_api_result *r, const int32_t *c, size_t nc, c
 
 int finch_api_compress(const finch_api_model *h, const char *mode, const char *select, const char *normalize,
                        const char *schedule, const char *press, int budget_kind, double budget_value, size_t chunk,
-                       size_t kv_chunk, uint64_t seed, int steps, const int32_t *context, size_t n_context,
+                       size_t kv_chunk, int no_rerotate, uint64_t seed, int steps, const int32_t *context, size_t n_context,
                        const int32_t *question, size_t n_question, const int32_t *prompt, size_t n_prompt,
                        finch_api_result **out) {
     *out = NULL;
     const finch_model *m = h->m;
     finch_press_params p;
     finch_status st = parse_params(mode, select, normalize, schedule, press, budget_kind, budget_value, chunk,
-                                   kv_chunk, seed, steps, &p);
+                                   kv_chunk, no_rerotate, seed, steps, &p);
     if (!st) st = check_ids(m, context, n_context, "context");
     if (!st) st = check_ids(m, question, n_question, "question");
     if (!st) st = check_ids(m, prompt, n_prompt, "prompt");

@@ -18,6 +18,7 @@ finch_compare_opts finch_compare_defaults(void) { return (finch_compare_opts){ 1
 typedef struct {
     const char *dir;
     int unpermute;            /* keys stored in the adjacent layout          */
+    int original_positions;   /* row r's key is for position kept[r], not r  */
     double rope_base;         /* 0 when meta.json does not say               */
     size_t rope_dim;
     int32_t *kept;            /* [L][G][K]                                    */
@@ -72,6 +73,8 @@ static finch_status read_meta(dump *d) {
         st = finch_fail(FINCH_ERR_FORMAT, "%s: \"native_pairing\" must be \"half\" or \"adjacent\"", path);
     if (!st) {
         d->unpermute = layout && !strcmp(layout, "native") && pairing && !strcmp(pairing, "adjacent");
+        const char *kp = jstr(meta, "key_positions");
+        d->original_positions = kp && !strcmp(kp, "original");
         read_rope(d, meta);
     }
     cJSON_Delete(meta);
@@ -163,9 +166,10 @@ static void rotate_half(float *k, size_t rope_dim, double base, long delta) {
     }
 }
 
-/* The shared position at REF row r and OTHER row s of head lg.  finch
- * re-rotates a kept key to its rank, so a position kept at another rank
- * is rotated by the difference before it is compared. */
+/* The shared position at REF row r and OTHER row s of head lg.  A key is
+ * rotated for its rank (re-rotated) or for its original position
+ * ("key_positions": "original"); OTHER's is rotated to REF's position
+ * before the comparison. */
 static void compare_row(const dump *ref, const dump *oth, size_t lg, size_t r, size_t s,
                         const finch_compare_opts *o, finch_compare_result *res) {
     size_t d = ref->d;
@@ -174,12 +178,14 @@ static void compare_row(const dump *ref, const dump *oth, size_t lg, size_t r, s
     if (!ref->keys || !oth->keys) return;
     float tmp[4096];
     memcpy(tmp, oth->keys + (lg * oth->K + s) * d, d * sizeof(float));
-    if (r != s) {
+    long at_ref = ref->original_positions ? (long)ref->kept[lg * ref->K + r] : (long)r;
+    long at_oth = oth->original_positions ? (long)oth->kept[lg * oth->K + s] : (long)s;
+    if (at_ref != at_oth) {
         if (!ref->rope_base || ref->rope_dim > d) {
             res->keys.n_skipped++;
             return;
         }
-        rotate_half(tmp, ref->rope_dim, ref->rope_base, (long)r - (long)s);
+        rotate_half(tmp, ref->rope_dim, ref->rope_base, at_ref - at_oth);
     }
     tensor_add(&res->keys, ref->keys + (lg * ref->K + r) * d, tmp, d, o);
 }

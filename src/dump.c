@@ -167,6 +167,7 @@ static void add_params(cJSON *root, const finch_press *fp) {
     cJSON_AddNumberToObject(j, "threads", (double)finch_ctx_threads(finch_press_ctx(fp)));
     cJSON_AddNumberToObject(j, "seed", (double)p->seed);
     cJSON_AddNumberToObject(j, "kv_chunk", (double)p->kv_chunk);
+    cJSON_AddBoolToObject(j, "rerotate", !p->no_rerotate);
     cJSON_AddBoolToObject(j, "steps", p->record_steps != 0);
 }
 
@@ -211,6 +212,8 @@ finch_status finch_dump_meta(const finch_press *fp, const finch_dump_opts *o, ch
     cJSON_AddStringToObject(f, "commit", FINCH_GIT_COMMIT);
     cJSON_AddStringToObject(j, "key_layout", finch_key_layout_name(o->layout));
     cJSON_AddStringToObject(j, "native_pairing", finch_rope_pairing_name(m->cfg.rope_pairing));
+    /* row r's key is rotated for position r (re-rotated), or for kept[r] */
+    cJSON_AddStringToObject(j, "key_positions", finch_press_get_params(fp)->no_rerotate ? "original" : "rank");
     cJSON_AddItemToObject(j, "files", file_list(fp, o));
     add_model(j, m, o->model_path);
     add_params(j, fp);

@@ -278,6 +278,7 @@ struct finch_press {
     int32_t *piece;          /* [batch] ids of one forward call                */
     size_t cols_cap;
     double *chunk_vec;       /* [N + m] kvpress chunk_length: scores of C ++ Q */
+    long key_shift;          /* no_rerotate: kept keys rotated by n_kept - (N + m + 1) */
     finch_press_trace trace; /* schedule, scores, margins: for the dump    */
 };
 
@@ -292,6 +293,8 @@ finch_status finch_press_new(const finch_model *m, finch_ctx *ctx, const finch_p
         return finch_fail(FINCH_ERR_ARG, "unknown normalisation %d", p->normalize);
     if (p->schedule == FINCH_SCHEDULE_AUTHORS && p->mode == FINCH_PRESS_ONESHOT)
         return finch_fail(FINCH_ERR_ARG, "the authors' schedule is a per-chunk budget: oneshot mode has no chunks");
+    if (p->no_rerotate && p->mode != FINCH_PRESS_ONESHOT)
+        return finch_fail(FINCH_ERR_ARG, "no re-rotation is kvpress's (rerotate_keys=False): oneshot mode only");
     if (p->kv_chunk && (p->mode != FINCH_PRESS_ONESHOT || p->budget_kind != FINCH_BUDGET_CR))
         return finch_fail(FINCH_ERR_ARG, "kv chunk (kvpress chunk_length) needs oneshot mode and a cr budget");
     if (p->schedule != FINCH_SCHEDULE_PROPORTIONAL && p->schedule != FINCH_SCHEDULE_AUTHORS)
@@ -382,6 +385,21 @@ static finch_status feed(finch_press *fp, const int32_t *a, size_t na, const int
     return FINCH_OK;
 }
 
+/* Keep rows idx[0..n) of layer l, head g.  Re-rotated to their ranks; or,
+ * without re-rotation (kvpress rerotate_keys=False), every key shifted by
+ * the same key_shift: attention reads only position differences, so keys at
+ * p + shift and a prompt at rows n_kept.. is the model seeing keys at p and
+ * the prompt at N + m + 1.. . */
+static void compact(finch_press *fp, size_t l, size_t g, const size_t *idx, size_t n) {
+    if (!fp->p.no_rerotate) {
+        finch_press_compact_head(fp->ctx, &fp->kv, l, g, idx, n);
+        return;
+    }
+    finch_kv_gather(&fp->kv, l, g, idx, n);
+    for (size_t r = 0; r < n && fp->key_shift; r++)
+        finch_rope_shift(fp->ctx, finch_kv_k(&fp->kv, l, g, r), fp->key_shift);
+}
+
 /* The ranking of layer l for KV head g: its own scores, or the layer's sum
  * (computed into layer_score when g == 0). */
 static const double *ranking(finch_press *fp, size_t l, size_t g) {
@@ -408,7 +426,7 @@ static void select_layer(finch_press *fp, size_t l, size_t k, size_t extra) {
         const double *ranked = ranking(fp, l, g);
         if (fp->p.select == FINCH_SELECT_HEAD || g == 0) finch_topk(ranked, nc, k, fp->idx);
         finch_trace_select(&fp->trace, l, g, ranked, nc, fp->orig + (l * G + g) * fp->kv.capacity, fp->idx, k);
-        finch_press_compact_head(fp->ctx, &fp->kv, l, g, fp->idx, nk);
+        compact(fp, l, g, fp->idx, nk);
         int32_t *orig = fp->orig + (l * G + g) * fp->kv.capacity;
         for (size_t r = 0; r < nk; r++) orig[r] = orig[fp->idx[r]]; /* idx[r] >= r */
     }
@@ -444,7 +462,7 @@ static void select_layer_kv_chunks(finch_press *fp, size_t l) {
             for (size_t r = n; r < n + k; r++) fp->idx[r] += i;
             n += k;
         }
-        finch_press_compact_head(fp->ctx, &fp->kv, l, g, fp->idx, n);
+        compact(fp, l, g, fp->idx, n);
         for (size_t r = 0; r < n; r++) orig[r] = orig[fp->idx[r]];
     }
     fp->kv.n_pos[l] = n;
@@ -564,6 +582,7 @@ static finch_status run_oneshot(finch_press *fp, const int32_t *C, size_t N, con
     /* kvpress pads the question's scores with max + 1, i.e. always keeps it;
      * here it is appended directly. */
     finch_trace_begin_step(&fp->trace, n_kept);
+    if (fp->p.no_rerotate) fp->key_shift = (long)n_kept - (long)(N + m + 1);
     select_all(fp, K, m);
     fp->pos = fp->kv.n_pos[0];
     if (progress) progress(user, 1, 1);
@@ -738,8 +757,12 @@ void finch_press_copy_kv(const finch_press *fp, float *keys, float *values) {
             size_t o = (l * fp->kv.n_kv_head + g) * nk * d;
             if (keys) memcpy(keys + o, finch_kv_k(&fp->kv, l, g, 0), nk * row);
             if (values) memcpy(values + o, finch_kv_v(&fp->kv, l, g, 0), nk * row);
+            for (size_t r = 0; keys && fp->key_shift && r < nk; r++) /* back to the original positions */
+                finch_rope_shift(fp->ctx, keys + o + r * d, -fp->key_shift);
         }
 }
+
+long finch_press_key_shift(const finch_press *fp) { return fp->key_shift; }
 
 void finch_press_describe(const finch_press *fp, FILE *f) {
     const finch_press_stats *s = &fp->st;

@@ -253,6 +253,33 @@ static void test_run_dump_v1(void **state) {
     assert_int_equal(run_finch("run -m " GGUF " --context 'a b c d e f g h' -q 'one two three' --mode oneshot "
                                "--cr 0.5 --kv-chunk 4 --answer-prefix x"), 2);
     assert_non_null(strstr(err_text, "kv chunk 4 must exceed question / (1 - cr)"));
+    assert_int_equal(run_finch("run -m " GGUF " --context abc -q d --budget 1 --no-rerotate"), 2);
+    assert_non_null(strstr(err_text, "--no-rerotate is kvpress's rerotate_keys=False"));
+}
+
+/* kvpress rerotate_keys=False: keys at their original positions (meta.json
+ * says so), which compare rotates to REF's ranks; the prompt sits elsewhere,
+ * so the logits differ and decide. */
+static void test_no_rerotate(void **state) {
+    (void)state;
+    char args[1024];
+    const char *flags[2] = { "", "--no-rerotate" }, *names[2] = { "os-rot", "os-norot" };
+    for (int i = 0; i < 2; i++) {
+        snprintf(args, sizeof args, "run -m " GGUF " --context-ids " CASE "/context_ids.npy --question-ids " CASE
+                 "/question_ids.npy --mode oneshot --cr 0.7 --answer-prefix 'the' -n 1 -t 1 --dump %s %s",
+                 at(names[i]), flags[i]);
+        assert_int_equal(run_finch(args), 0);
+    }
+    assert_int_equal(compare("os-rot", "os-norot", ""), 1);
+    assert_non_null(strstr(out_text, "4 agree"));
+    assert_non_null(strstr(out_text, "keys: 608 values, max abs error"));
+    assert_null(strstr(out_text, "keys: 608 values, max abs error 0,"));
+    assert_non_null(strstr(out_text, "values: 608 values, max abs error 0,"));
+    char *keys_line = strstr(out_text, "keys:");
+    assert_non_null(keys_line);
+    assert_true(strncmp(strchr(keys_line, '\n') - 2, "ok", 2) == 0);
+    assert_non_null(strstr(out_text, "logits:"));
+    assert_non_null(strstr(out_text, "OUT OF TOLERANCE"));
 }
 
 /* The NumPy example of docs/dump-format.md writes a dump that agrees. */
@@ -280,6 +307,7 @@ int main(void) {
         cmocka_unit_test(test_keys_out_of_tolerance),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_run_dump_v1),
+        cmocka_unit_test(test_no_rerotate),
         cmocka_unit_test(test_doc_numpy_example),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

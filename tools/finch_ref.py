@@ -168,7 +168,8 @@ def kv_chunk_select(vec, chunk, cr):
     return np.concatenate(keep), margin
 
 
-def finch_oneshot(model, C, Q, n_kept, select="head", normalize=True, prompt=None, kv_chunk=None, cr=None):
+def finch_oneshot(model, C, Q, n_kept, select="head", normalize=True, prompt=None, kv_chunk=None, cr=None,
+                  rerotate=True):
     cfg = model.cfg
     L, H, G = cfg["n_layer"], cfg["n_head"], cfg["n_kv_head"]
     rep = H // G
@@ -210,19 +211,25 @@ def finch_oneshot(model, C, Q, n_kept, select="head", normalize=True, prompt=Non
                 margin = min(margin, mg)
         if not kv_chunk:
             keeps = [np.concatenate([kp, window]) for kp in keeps]
-        nk = [_rotate_to_ranks(Kl[g, keeps[g]], keeps[g], cfg) for g in range(G)]
+        if rerotate:
+            nk = [_rotate_to_ranks(Kl[g, keeps[g]], keeps[g], cfg) for g in range(G)]
+        else:  # kvpress rerotate_keys=False: the keys of the original positions
+            nk = [Kl[g, keeps[g]] for g in range(G)]
         nv = [Vl[g, keeps[g]] for g in range(G)]
         past.append((torch.stack(nk), torch.stack(nv)))
         orig.append(keeps)
-    return _finish(model, past, n_kept, orig, prompt, [n_kept], margin)
+    # without re-rotation kvpress continues at the original length, which
+    # counts its removed delimiter: the prompt starts at N + m + 1
+    offset = 0 if rerotate else N + m + 1 - n_kept
+    return _finish(model, past, n_kept, orig, prompt, [n_kept], margin, pos_offset=offset)
 
 
-def _finish(model, past, n_past, orig, prompt, schedule, margin, n_answer=ANSWER_TOKENS):
+def _finish(model, past, n_past, orig, prompt, schedule, margin, n_answer=ANSWER_TOKENS, pos_offset=0):
     kept = np.array([[np.asarray(o) for o in layer] for layer in orig], dtype=np.int32)
     keys = torch.stack([kv[0] for kv in past]).numpy().astype(np.float32)
     values = torch.stack([kv[1] for kv in past]).numpy().astype(np.float32)
     prompt = [int(t) for t in prompt]
-    r = model.forward(prompt, pos0=n_past, past=past)
+    r = model.forward(prompt, pos0=n_past, past=past, pos_offset=pos_offset)
     logits = r["logits"][-1].numpy().astype(np.float32)
     # greedy answer; cut where the top two logits are too close to call
     answer, pos, lg = [], n_past + len(prompt), r["logits"][-1]
@@ -232,7 +239,7 @@ def _finish(model, past, n_past, orig, prompt, schedule, margin, n_answer=ANSWER
             break
         nxt = int(torch.argmax(lg))
         answer.append(nxt)
-        r = model.forward([nxt], pos0=pos, past=r["kv"])
+        r = model.forward([nxt], pos0=pos, past=r["kv"], pos_offset=pos_offset)
         pos, lg = pos + 1, r["logits"][-1]
     return {"kept": kept, "keys": keys, "values": values, "logits": logits,
             "answer": np.array(answer, dtype=np.int32), "schedule": schedule, "margin": margin}

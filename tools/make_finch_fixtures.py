@@ -64,6 +64,8 @@ CASES = [
     ("os-head-authors-cr", dict(mode="oneshot", select="head", normalize=2, cr=0.7, prompt=2)),
     # kvpress chunk_length 16 (the last chunk cuts into the question)
     ("os-head-kvchunk16", dict(mode="oneshot", select="head", normalize=1, cr=0.5, kv_chunk=16, prompt=2)),
+    # kvpress rerotate_keys=False: keys at their positions, the prompt at N + m + 1
+    ("os-head-norot", dict(mode="oneshot", select="head", normalize=1, cr=0.7, prompt=2, rerotate=0)),
 ]
 
 NORMALIZE = {0: False, 1: True, 2: "authors"}
@@ -98,7 +100,7 @@ def run_case(model, st, C, Q, P):
     if st["mode"] == "oneshot":
         n_kept = finch_ref.oneshot_n_kept(len(C), len(Q), st["cr"])
         return finch_ref.finch_oneshot(model, C, Q, n_kept, st["select"], NORMALIZE[st["normalize"]], P,
-                                       st.get("kv_chunk"), st["cr"])
+                                       st.get("kv_chunk"), st["cr"], bool(st.get("rerotate", 1)))
     return finch_ref.finch_iterative(model, C, Q, st["budget"], st["chunk"], st["select"],
                                      NORMALIZE[st["normalize"]], P, st.get("schedule_kind", "proportional"))
 

@@ -60,6 +60,7 @@ def run_case(c):
         kw["chunk"] = c["chunk"]
     if c.get("kv_chunk"):
         kw["kv_chunk"] = c["kv_chunk"]
+    kw["rerotate"] = bool(c.get("rerotate", 1))
     if c["n_prompt"]:
         kw["prompt_ids"] = np.load(os.path.join(d, "prompt_ids.npy"))
     r = m.compress(np.load(os.path.join(d, "context_ids.npy")), np.load(os.path.join(d, "question_ids.npy")), **kw)

@@ -42,6 +42,7 @@ int cli_parse_run(int argc, char **argv, cli_run_opts *o) {
         else if (cli_opt(&a, NULL, "--normalize")) norm = cli_value(&a);
         else if (cli_opt(&a, NULL, "--schedule")) schedule = cli_value(&a);
         else if (cli_opt(&a, NULL, "--kv-chunk")) o->p.kv_chunk = (size_t)cli_long(&a, 1, 1L << 30);
+        else if (cli_opt(&a, NULL, "--no-rerotate")) o->p.no_rerotate = 1;
         else if (cli_opt(&a, NULL, "--press")) press = cli_value(&a);
         else if (cli_opt(&a, NULL, "--plot-kept")) o->plot_kept = cli_value(&a);
         else if (cli_opt(&a, NULL, "--mark")) o->mark = cli_long(&a, 0, 1L << 40);
@@ -82,6 +83,8 @@ int cli_parse_run(int argc, char **argv, cli_run_opts *o) {
         return cli_error("--schedule authors is a per-chunk budget: give it with --mode iterative");
     if (o->p.kv_chunk && (o->p.mode != FINCH_PRESS_ONESHOT || o->p.budget_kind != FINCH_BUDGET_CR))
         return cli_error("--kv-chunk is kvpress's chunk_length: give it with --mode oneshot and --cr F");
+    if (o->p.no_rerotate && o->p.mode != FINCH_PRESS_ONESHOT)
+        return cli_error("--no-rerotate is kvpress's rerotate_keys=False: give it with --mode oneshot");
     if (select && finch_press_parse_select(select, &o->p.select) != FINCH_OK)
         return cli_error("--select must be head or layer, got '%s'", select);
     if (press && finch_scorer_parse(press, &o->p.scorer) != FINCH_OK)

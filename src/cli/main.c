@@ -12,7 +12,7 @@ static const char usage[] =
     "            (-q QUESTION | --question-ids B.npy) [--prompt-ids P.npy]\n"
     "            [--mode iterative|oneshot] (--budget K | --ratio X | --cr F)\n"
     "            [--chunk S] [--select head|layer] [--normalize on|authors|off]\n"
-    "            [--schedule proportional|authors] [--kv-chunk L]\n"
+    "            [--schedule proportional|authors] [--kv-chunk L] [--no-rerotate]\n"
     "            [--answer-prefix TEXT] [-n N] [--temp T] [--seed S] [-t THREADS]\n"
     "            [--dump DIR [--dump-layout hf|native] [--dump-steps]] [--json]\n"
     "            [--progress] [--press NAME]\n"
