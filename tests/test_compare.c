@@ -4,7 +4,9 @@
  * of the same weights, malformed input, and the NumPy example of
  * docs/dump-format.md. */
 #include "cliutil.h"
+#include "util.h"
 
+#include <cjson/cJSON.h>
 #include <math.h>
 
 #define CASE "testdata/fixtures/finch/gqa-it-head-norm-c10"
@@ -282,6 +284,50 @@ static void test_no_rerotate(void **state) {
     assert_non_null(strstr(out_text, "OUT OF TOLERANCE"));
 }
 
+/* kvpress's single-string interface: the ids `finch run --delimiter` feeds
+ * are the SentencePiece twin's (fixtures/finch/delimiter.json), and the run
+ * equals one given those ids. */
+static void test_delimiter(void **state) {
+    (void)state;
+    char *text = NULL, args[2048], path[600];
+    size_t len = 0, s[8];
+    assert_ok(finch_read_file("testdata/fixtures/finch/delimiter.json", &text, &len));
+    cJSON *root = cJSON_Parse(text), *c;
+    free(text);
+    int i = 0;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(root, "cases")) {
+        char name[32];
+        snprintf(name, sizeof name, "delim%d", i++);
+        snprintf(args, sizeof args, "run -m %s --context '%s' --delimiter '%s' --budget 4 -n 1 -t 1 --dump %s",
+                 cJSON_GetObjectItem(c, "model")->valuestring, cJSON_GetObjectItem(c, "text")->valuestring,
+                 cJSON_GetObjectItem(c, "delimiter")->valuestring, at(name));
+        assert_int_equal(run_finch(args), 0);
+        const char *files[2] = { "context_ids.npy", "question_ids.npy" }, *keys[2] = { "context_ids", "question_ids" };
+        for (int k = 0; k < 2; k++) {
+            int32_t *ids = load(name, files[k], FINCH_NPY_I32, s);
+            cJSON *want = cJSON_GetObjectItem(c, keys[k]);
+            assert_int_equal(s[0], (size_t)cJSON_GetArraySize(want));
+            for (size_t j = 0; j < s[0]; j++) assert_int_equal(ids[j], cJSON_GetArrayItem(want, (int)j)->valueint);
+            if (i == 1) { /* the same run from the ids */
+                snprintf(path, sizeof path, "%s/%s", tmp, files[k]);
+                assert_ok(finch_npy_write(path, FINCH_NPY_I32, ids, s, 1));
+            }
+            free(ids);
+        }
+    }
+    cJSON_Delete(root);
+    snprintf(args, sizeof args, "run -m testdata/models/tiny-llama.gguf --context-ids %s/context_ids.npy "
+             "--question-ids %s/question_ids.npy --budget 4 -n 1 -t 1 --dump %s", tmp, tmp, at("ids"));
+    assert_int_equal(run_finch(args), 0);
+    assert_int_equal(compare("delim0", "ids", "--atol 0 --rtol 0"), 0);
+    assert_int_equal(run_finch("run -m " GGUF " --context 'a SEP b SEP c' --delimiter SEP --budget 1"), 2);
+    assert_non_null(strstr(err_text, "--delimiter 'SEP' occurs 2 times in the text"));
+    assert_int_equal(run_finch("run -m " GGUF " --context 'a SEP' --delimiter SEP --budget 1"), 2);
+    assert_non_null(strstr(err_text, "the question after --delimiter 'SEP' is empty"));
+    assert_int_equal(run_finch("run -m " GGUF " --context 'a SEP b' --delimiter SEP -q x --budget 1"), 2);
+    assert_non_null(strstr(err_text, "--delimiter takes the question from the context text"));
+}
+
 /* The NumPy example of docs/dump-format.md writes a dump that agrees. */
 static void test_doc_numpy_example(void **state) {
     (void)state;
@@ -308,6 +354,7 @@ int main(void) {
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_run_dump_v1),
         cmocka_unit_test(test_no_rerotate),
+        cmocka_unit_test(test_delimiter),
         cmocka_unit_test(test_doc_numpy_example),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

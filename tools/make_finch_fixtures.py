@@ -71,6 +71,32 @@ CASES = [
 NORMALIZE = {0: False, 1: True, 2: "authors"}
 
 
+# kvpress's single-string interface (finch run --delimiter): text, delimiter
+DELIMITER_CASES = [
+    ("Once upon a time the little cat sat<|finch_sep|>What did the cat do?", "<|finch_sep|>"),
+    ("The magic number is 42. The end.\n##\n the magic number is", "\n##\n"),
+    ("Lily had a toy. ### Who had a toy", " ### "),
+]
+
+
+def write_delimiter_cases(root):
+    """fixtures/finch/delimiter.json: the ids `finch run --delimiter` must
+    feed, by the SentencePiece twin (tools/tok_ref.py) on the tiny
+    vocabulary: the context as a text start (BOS, space marker), the
+    question as the continuation of the same text (neither)."""
+    from tok_ref import build_tiny_spm_vocab, spm_encode
+    vocab = build_tiny_spm_vocab()
+    out = []
+    for text, delim in DELIMITER_CASES:
+        ctx, q = text.split(delim)
+        out.append({"model": "testdata/models/tiny-llama.gguf", "text": text, "delimiter": delim,
+                    "context_ids": spm_encode(vocab, ctx, add_bos=True, add_dummy_prefix=True),
+                    "question_ids": spm_encode(vocab, q, add_bos=False, add_dummy_prefix=False)})
+    with open(os.path.join(root, "delimiter.json"), "w") as f:
+        json.dump({"cases": out}, f, indent=1)
+        f.write("\n")
+
+
 def asset_path(rel):
     root = os.environ.get("FINCH_ASSETS") or "../shared/assets"
     p = os.path.join(root, rel)
@@ -157,6 +183,7 @@ def main(argv):
             total += size
             print(f"{name}: N={N} m={m} kept={case['n_kept']} schedule={case['schedule']} "
                   f"margin={case['margin']:.2e} {size} bytes")
+    write_delimiter_cases(root)
     with open(os.path.join(root, "cases.json"), "w") as f:
         json.dump({"cases": listing}, f, indent=1)
         f.write("\n")

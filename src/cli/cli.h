@@ -65,6 +65,11 @@ int cli_tokenize_file(const finch_model *m, const char *path, bool add_bos, int3
  * feeds the question) when there is no prefix. */
 int cli_answer_prompt(const finch_model *m, finch_press_mode mode, const int32_t *question, size_t n_question,
                       const char *answer_prefix, int32_t **prompt, size_t *n_prompt);
+/* --delimiter (cli_delimiter.c): context and question from one text cut at
+ * the one occurrence of delim (removed); the context tokenized as a text
+ * start, the question as its continuation. */
+int cli_split_delimited(const finch_model *m, const char *text, size_t len, const char *delim, int32_t **context,
+                        size_t *n_context, int32_t **question, size_t *n_question);
 /* Print the bytes of a token to f (stdout for generated text). */
 void cli_print_token(const finch_model *m, int32_t prev, int32_t id, FILE *f);
 
@@ -137,6 +142,7 @@ int cli_parse_convert(int argc, char **argv, cli_convert_opts *o);
 typedef struct {
     const char *model, *context_file, *context_text, *context_ids, *question, *question_ids;
     const char *prompt_ids, *answer_prefix, *dump;
+    const char *delimiter;  /* --delimiter: the question is in the context text */
     finch_press_params p;
     int n_budget_flags;
     long n_new, threads, seed;

@@ -43,6 +43,7 @@ int cli_parse_run(int argc, char **argv, cli_run_opts *o) {
         else if (cli_opt(&a, NULL, "--schedule")) schedule = cli_value(&a);
         else if (cli_opt(&a, NULL, "--kv-chunk")) o->p.kv_chunk = (size_t)cli_long(&a, 1, 1L << 30);
         else if (cli_opt(&a, NULL, "--no-rerotate")) o->p.no_rerotate = 1;
+        else if (cli_opt(&a, NULL, "--delimiter")) o->delimiter = cli_value(&a);
         else if (cli_opt(&a, NULL, "--press")) press = cli_value(&a);
         else if (cli_opt(&a, NULL, "--plot-kept")) o->plot_kept = cli_value(&a);
         else if (cli_opt(&a, NULL, "--mark")) o->mark = cli_long(&a, 0, 1L << 40);
@@ -97,7 +98,10 @@ int cli_parse_run(int argc, char **argv, cli_run_opts *o) {
     if (o->mark >= 0 && !o->plot_kept) return cli_error("--mark marks a position on --plot-kept: give both");
     if ((!!o->context_file + !!o->context_text + !!o->context_ids) != 1)
         return cli_error("give exactly one of -f CONTEXT.txt, --context TEXT and --context-ids A.npy");
-    if (!o->question == !o->question_ids)
+    if (o->delimiter && (o->question || o->question_ids || o->context_ids))
+        return cli_error("--delimiter takes the question from the context text: give -f or --context, "
+                         "not -q, --question-ids or --context-ids");
+    if (!o->delimiter && !o->question == !o->question_ids)
         return cli_error("give exactly one of -q QUESTION and --question-ids B.npy");
     if (o->n_budget_flags != 1)
         return cli_error("give exactly one budget: --budget K, --ratio X or --cr F");
@@ -125,8 +129,24 @@ static int read_prompt(const cli_run_opts *o, const finch_model *m, run_ids *ids
                              &ids->n_prompt);
 }
 
+/* --delimiter: the whole text, cut in two. */
+static int read_delimited(const cli_run_opts *o, const finch_model *m, run_ids *ids) {
+    char *text = NULL;
+    size_t len = 0;
+    if (o->context_file) {
+        finch_status st = finch_read_file(o->context_file, &text, &len);
+        if (st) return cli_fail(st, "cannot read the context");
+    }
+    const char *t = text ? text : o->context_text;
+    int rc = cli_split_delimited(m, t, text ? len : strlen(t), o->delimiter, &ids->context, &ids->n_context,
+                                 &ids->question, &ids->n_question);
+    free(text);
+    return rc ? rc : read_prompt(o, m, ids);
+}
+
 static int read_inputs(const cli_run_opts *o, const finch_model *m, run_ids *ids) {
     int rc;
+    if (o->delimiter) return read_delimited(o, m, ids);
     if (o->context_ids) rc = cli_read_ids(o->context_ids, &ids->context, &ids->n_context);
     else if (o->context_file) rc = cli_tokenize_file(m, o->context_file, true, &ids->context, &ids->n_context);
     else rc = *o->context_text ? cli_tokenize(m, o->context_text, true, &ids->context, &ids->n_context)

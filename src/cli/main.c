@@ -13,6 +13,7 @@ static const char usage[] =
     "            [--mode iterative|oneshot] (--budget K | --ratio X | --cr F)\n"
     "            [--chunk S] [--select head|layer] [--normalize on|authors|off]\n"
     "            [--schedule proportional|authors] [--kv-chunk L] [--no-rerotate]\n"
+    "            [--delimiter TEXT]  (context TEXT question in one text, as kvpress)\n"
     "            [--answer-prefix TEXT] [-n N] [--temp T] [--seed S] [-t THREADS]\n"
     "            [--dump DIR [--dump-layout hf|native] [--dump-steps]] [--json]\n"
     "            [--progress] [--press NAME]\n"
