@@ -17,6 +17,20 @@
 
 /* ---------------------------------------------------------------- options */
 
+/* The references' variants (docs/finch.md), where they mean something. */
+static int check_variants(const cli_run_opts *o) {
+    if (o->p.schedule == FINCH_SCHEDULE_AUTHORS && o->p.mode == FINCH_PRESS_ONESHOT)
+        return cli_error("--schedule authors is a per-chunk budget: give it with --mode iterative");
+    if (o->p.kv_chunk && (o->p.mode != FINCH_PRESS_ONESHOT || o->p.budget_kind != FINCH_BUDGET_CR))
+        return cli_error("--kv-chunk is kvpress's chunk_length: give it with --mode oneshot and --cr F");
+    if (o->p.no_rerotate && o->p.mode != FINCH_PRESS_ONESHOT)
+        return cli_error("--no-rerotate is kvpress's rerotate_keys=False: give it with --mode oneshot");
+    if (o->delimiter && (o->question || o->question_ids || o->context_ids))
+        return cli_error("--delimiter takes the question from the context text: give -f or --context, "
+                         "not -q, --question-ids or --context-ids");
+    return 0;
+}
+
 int cli_parse_run(int argc, char **argv, cli_run_opts *o) {
     cli_args a;
     cli_args_init(&a, argc, argv);
@@ -80,12 +94,6 @@ int cli_parse_run(int argc, char **argv, cli_run_opts *o) {
         return cli_error("--schedule must be proportional or authors, got '%s'", schedule);
     if (mode && finch_press_parse_mode(mode, &o->p.mode) != FINCH_OK)
         return cli_error("--mode must be iterative or oneshot, got '%s'", mode);
-    if (o->p.schedule == FINCH_SCHEDULE_AUTHORS && o->p.mode == FINCH_PRESS_ONESHOT)
-        return cli_error("--schedule authors is a per-chunk budget: give it with --mode iterative");
-    if (o->p.kv_chunk && (o->p.mode != FINCH_PRESS_ONESHOT || o->p.budget_kind != FINCH_BUDGET_CR))
-        return cli_error("--kv-chunk is kvpress's chunk_length: give it with --mode oneshot and --cr F");
-    if (o->p.no_rerotate && o->p.mode != FINCH_PRESS_ONESHOT)
-        return cli_error("--no-rerotate is kvpress's rerotate_keys=False: give it with --mode oneshot");
     if (select && finch_press_parse_select(select, &o->p.select) != FINCH_OK)
         return cli_error("--select must be head or layer, got '%s'", select);
     if (press && finch_scorer_parse(press, &o->p.scorer) != FINCH_OK)
@@ -98,9 +106,7 @@ int cli_parse_run(int argc, char **argv, cli_run_opts *o) {
     if (o->mark >= 0 && !o->plot_kept) return cli_error("--mark marks a position on --plot-kept: give both");
     if ((!!o->context_file + !!o->context_text + !!o->context_ids) != 1)
         return cli_error("give exactly one of -f CONTEXT.txt, --context TEXT and --context-ids A.npy");
-    if (o->delimiter && (o->question || o->question_ids || o->context_ids))
-        return cli_error("--delimiter takes the question from the context text: give -f or --context, "
-                         "not -q, --question-ids or --context-ids");
+    if ((rc = check_variants(o))) return rc;
     if (!o->delimiter && !o->question == !o->question_ids)
         return cli_error("give exactly one of -q QUESTION and --question-ids B.npy");
     if (o->n_budget_flags != 1)
