@@ -195,7 +195,11 @@ class Model:
                  seed=0, schedule="proportional", kv_chunk=None, rerotate=True):
         """Compress the context's KV cache guided by the question (exactly one
         of budget K, ratio X, cr F), then feed prompt_ids (None: the question
-        again, iterative only).  Returns a Result."""
+        again, iterative only).  The references' variants: normalize
+        "authors", schedule "authors" (iterative), kv_chunk=L (oneshot, cr:
+        kvpress chunk_length), rerotate=False (oneshot: kvpress
+        rerotate_keys=False).  steps=True keeps every step's selection.
+        Returns a Result."""
         given = [(k, v) for k, v in (("budget", budget), ("ratio", ratio), ("cr", cr)) if v is not None]
         if len(given) != 1:
             raise FinchError("give exactly one budget: budget=K, ratio=X or cr=F")
