@@ -135,7 +135,8 @@ int finch_api_logits(const finch_api_model *h, const int32_t *ids, size_t n, flo
 static finch_status parse_params(const char *mode, const char *select, const char *normalize,
                                  const char *schedule, const char *press,
                                  int budget_kind, double budget_value, size_t chunk, size_t kv_chunk,
-                                 int no_rerotate, uint64_t seed, int steps, finch_press_params *p) {
+                                 int no_rerotate, size_t protect, uint64_t seed, int steps,
+                                 finch_press_params *p) {
     *p = finch_press_defaults();
     finch_status st;
     if (mode && (st = finch_press_parse_mode(mode, &p->mode))) return st;
@@ -154,6 +155,7 @@ static finch_status parse_params(const char *mode, const char *select, const cha
     p->chunk = chunk;
     p->kv_chunk = kv_chunk;
     p->no_rerotate = no_rerotate ? 1 : 0;
+    p->protect = protect;
     p->seed = seed;
     p->record_steps = steps ? 1 : 0;
     return FINCH_OK;
@@ -172,15 +174,16 @@ static finch_status plan_positions(const finch_model *m, finch_press_params *p, 
                               N + mq, win);
         p->chunk = N;
     } else {
-        if (K + mq >= win)
-            return finch_fail(FINCH_ERR_ARG, "the question (%zu tokens) and the budget (%zu) leave no room for a "
-                              "chunk in the model's %zu positions", mq, K, win);
-        size_t room = win - K - mq;
+        size_t P = p->protect;
+        if (P + K + mq >= win)
+            return finch_fail(FINCH_ERR_ARG, "the question (%zu tokens), the budget (%zu) and the protected prefix "
+                              "(%zu) leave no room for a chunk in the model's %zu positions", mq, K, P, win);
+        size_t room = win - P - K - mq;
         if (p->chunk > room)
             return finch_fail(FINCH_ERR_ARG, "chunk %zu + budget %zu + question %zu exceed the model's %zu positions",
                               p->chunk, K, mq, win);
         if (p->chunk == 0) p->chunk = room < 512 ? room : 512;
-        if (p->chunk > N) p->chunk = N;
+        if (p->chunk > N - P) p->chunk = N - P;
     }
     if (n_kept + (n_prompt ? n_prompt : mq) > win)
         return finch_fail(FINCH_ERR_ARG, "the compressed cache (%zu positions) and the prompt exceed the model's "
@@ -202,14 +205,14 @@ static finch_status keep_ids(finch_api_result *r, const int32_t *c, size_t nc, c
 
 int finch_api_compress(const finch_api_model *h, const char *mode, const char *select, const char *normalize,
                        const char *schedule, const char *press, int budget_kind, double budget_value, size_t chunk,
-                       size_t kv_chunk, int no_rerotate, uint64_t seed, int steps, const int32_t *context, size_t n_context,
+                       size_t kv_chunk, int no_rerotate, size_t protect, uint64_t seed, int steps, const int32_t *context, size_t n_context,
                        const int32_t *question, size_t n_question, const int32_t *prompt, size_t n_prompt,
                        finch_api_result **out) {
     *out = NULL;
     const finch_model *m = h->m;
     finch_press_params p;
     finch_status st = parse_params(mode, select, normalize, schedule, press, budget_kind, budget_value, chunk,
-                                   kv_chunk, no_rerotate, seed, steps, &p);
+                                   kv_chunk, no_rerotate, protect, seed, steps, &p);
     if (!st) st = check_ids(m, context, n_context, "context");
     if (!st) st = check_ids(m, question, n_question, "question");
     if (!st) st = check_ids(m, prompt, n_prompt, "prompt");

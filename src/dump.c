@@ -159,6 +159,7 @@ static void add_params(cJSON *root, const finch_press *fp) {
     cJSON_AddNumberToObject(j, "N", (double)s->n_ctx);
     cJSON_AddNumberToObject(j, "m", (double)s->n_question);
     cJSON_AddNumberToObject(j, "K", (double)s->budget);
+    cJSON_AddNumberToObject(j, "protect", (double)p->protect);
     cJSON_AddNumberToObject(j, "n_kept", (double)s->n_kept);
     cJSON_AddNumberToObject(j, "n_prompt", (double)s->n_prompt);
     cJSON_AddNumberToObject(j, "chunk", (double)s->chunk);

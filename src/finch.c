@@ -24,59 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ================================================ 1. parameters and names */
-
-finch_press_params finch_press_defaults(void) {
-    finch_press_params p;
-    memset(&p, 0, sizeof p);
-    p.mode = FINCH_PRESS_ITERATIVE;
-    p.select = FINCH_SELECT_HEAD;
-    p.scorer = FINCH_SCORER_FINCH;
-    p.normalize = 1;
-    p.budget_kind = FINCH_BUDGET_TOKENS;
-    return p;
-}
-
-const char *finch_press_mode_name(finch_press_mode m) {
-    return m == FINCH_PRESS_ONESHOT ? "oneshot" : "iterative";
-}
-
-const char *finch_press_select_name(finch_press_select s) {
-    return s == FINCH_SELECT_LAYER ? "layer" : "head";
-}
-
-finch_status finch_press_parse_mode(const char *s, finch_press_mode *out) {
-    if (s && strcmp(s, "iterative") == 0) { *out = FINCH_PRESS_ITERATIVE; return FINCH_OK; }
-    if (s && strcmp(s, "oneshot") == 0) { *out = FINCH_PRESS_ONESHOT; return FINCH_OK; }
-    return finch_fail(FINCH_ERR_ARG, "unknown Finch mode '%s' (iterative or oneshot)", s ? s : "");
-}
-
-const char *finch_press_normalize_name(int normalize) {
-    return normalize == FINCH_NORMALIZE_AUTHORS ? "authors" : normalize ? "on" : "off";
-}
-
-const char *finch_press_schedule_name(finch_schedule s) {
-    return s == FINCH_SCHEDULE_AUTHORS ? "authors" : "proportional";
-}
-
-finch_status finch_press_parse_normalize(const char *s, int *out) {
-    if (s && strcmp(s, "on") == 0) { *out = FINCH_NORMALIZE_ON; return FINCH_OK; }
-    if (s && strcmp(s, "off") == 0) { *out = FINCH_NORMALIZE_OFF; return FINCH_OK; }
-    if (s && strcmp(s, "authors") == 0) { *out = FINCH_NORMALIZE_AUTHORS; return FINCH_OK; }
-    return finch_fail(FINCH_ERR_ARG, "unknown normalisation '%s' (on, authors or off)", s ? s : "");
-}
-
-finch_status finch_press_parse_schedule(const char *s, finch_schedule *out) {
-    if (s && strcmp(s, "proportional") == 0) { *out = FINCH_SCHEDULE_PROPORTIONAL; return FINCH_OK; }
-    if (s && strcmp(s, "authors") == 0) { *out = FINCH_SCHEDULE_AUTHORS; return FINCH_OK; }
-    return finch_fail(FINCH_ERR_ARG, "unknown schedule '%s' (proportional or authors)", s ? s : "");
-}
-
-finch_status finch_press_parse_select(const char *s, finch_press_select *out) {
-    if (s && strcmp(s, "head") == 0) { *out = FINCH_SELECT_HEAD; return FINCH_OK; }
-    if (s && strcmp(s, "layer") == 0) { *out = FINCH_SELECT_LAYER; return FINCH_OK; }
-    return finch_fail(FINCH_ERR_ARG, "unknown selection '%s' (head or layer)", s ? s : "");
-}
+/* ================================================ 1. parameters and names
+ * src/press_params.c: defaults, the names of modes, selections,
+ * normalisations and schedules, and their parsers. */
 
 /* ============================================== 2. budget arithmetic */
 
@@ -105,9 +55,9 @@ static finch_status context_budget(const finch_press_params *p, size_t N, size_t
     return finch_fail(FINCH_ERR_ARG, "unknown budget kind %d", (int)p->budget_kind);
 }
 
-finch_status finch_press_resolve_budget(const finch_press_params *p, size_t N, size_t m,
-                                        size_t *K, size_t *n_kept) {
-    if (N == 0) return finch_fail(FINCH_ERR_ARG, "Finch needs a non-empty context");
+/* The budget of N context tokens that all compete for a place. */
+static finch_status resolve_unprotected(const finch_press_params *p, size_t N, size_t m, size_t *K,
+                                        size_t *n_kept) {
     if (m == 0) return finch_fail(FINCH_ERR_ARG, "Finch needs a non-empty question");
     if (p->scorer == FINCH_SCORER_FULL) { /* the reference: nothing is evicted */
         *K = N;
@@ -136,6 +86,18 @@ finch_status finch_press_resolve_budget(const finch_press_params *p, size_t N, s
     *K = k;
     *n_kept = p->mode == FINCH_PRESS_ONESHOT ? k + m : k;
     return FINCH_OK;
+}
+
+finch_status finch_press_resolve_budget(const finch_press_params *p, size_t N, size_t m,
+                                        size_t *K, size_t *n_kept) {
+    if (N == 0) return finch_fail(FINCH_ERR_ARG, "Finch needs a non-empty context");
+    if (p->protect >= N)
+        return finch_fail(FINCH_ERR_ARG, "the protected prefix (%zu tokens) leaves no context to compress "
+                          "(N = %zu)", p->protect, N);
+    /* The prefix is kept outright: the arithmetic sees only what follows it. */
+    finch_status st = resolve_unprotected(p, N - p->protect, m, K, n_kept);
+    if (!st) *n_kept += p->protect;
+    return st;
 }
 
 finch_status finch_press_chunk_budget(size_t K, size_t N, size_t past, size_t chunk_len,
@@ -295,6 +257,8 @@ finch_status finch_press_new(const finch_model *m, finch_ctx *ctx, const finch_p
         return finch_fail(FINCH_ERR_ARG, "the authors' schedule is a per-chunk budget: oneshot mode has no chunks");
     if (p->no_rerotate && p->mode != FINCH_PRESS_ONESHOT)
         return finch_fail(FINCH_ERR_ARG, "no re-rotation is kvpress's (rerotate_keys=False): oneshot mode only");
+    if (p->kv_chunk && p->protect)
+        return finch_fail(FINCH_ERR_ARG, "kv chunk (kvpress chunk_length) with a protected prefix is not implemented");
     if (p->kv_chunk && (p->mode != FINCH_PRESS_ONESHOT || p->budget_kind != FINCH_BUDGET_CR))
         return finch_fail(FINCH_ERR_ARG, "kv chunk (kvpress chunk_length) needs oneshot mode and a cr budget");
     if (p->schedule != FINCH_SCHEDULE_PROPORTIONAL && p->schedule != FINCH_SCHEDULE_AUTHORS)
@@ -415,19 +379,28 @@ static const double *ranking(finch_press *fp, size_t l, size_t g) {
     return fp->layer_score;
 }
 
-/* Keep rows idx[0..k) of every head of layer l.  Scores are acc (per KV
- * head, or summed over heads for select = layer); the kept rows come from
- * the first n_cols rows, and `extra` rows n_cols.. are appended
+/* The k best of the candidate rows P..nc-1 (scores s[0..nc)) into
+ * idx[P..P+k), as rows: the protected rows 0..P-1 never compete. */
+static void top_after_prefix(const double *s, size_t nc, size_t P, size_t k, size_t *idx) {
+    finch_topk(s + P, nc - P, k, idx + P);
+    for (size_t r = P; r < P + k; r++) idx[r] += P;
+}
+
+/* Keep rows idx[0..P+k) of every head of layer l: the P protected rows,
+ * then the k best of the other candidates.  Scores are acc (per KV head,
+ * or summed over heads for select = layer); the kept rows come from the
+ * first n_cols rows, and `extra` rows n_cols.. are appended
  * unconditionally (oneshot: the question). */
 static void select_layer(finch_press *fp, size_t l, size_t k, size_t extra) {
-    size_t G = fp->kv.n_kv_head, nc = fp->step.n_cols, nk = k + extra;
-    for (size_t e = 0; e < extra; e++) fp->idx[k + e] = nc + e;
+    size_t G = fp->kv.n_kv_head, nc = fp->step.n_cols, P = fp->p.protect, nk = P + k + extra;
+    for (size_t r = 0; r < P; r++) fp->idx[r] = r;
+    for (size_t e = 0; e < extra; e++) fp->idx[P + k + e] = nc + e;
     for (size_t g = 0; g < G; g++) {
         const double *ranked = ranking(fp, l, g);
-        if (fp->p.select == FINCH_SELECT_HEAD || g == 0) finch_topk(ranked, nc, k, fp->idx);
-        finch_trace_select(&fp->trace, l, g, ranked, nc, fp->orig + (l * G + g) * fp->kv.capacity, fp->idx, k);
-        compact(fp, l, g, fp->idx, nk);
         int32_t *orig = fp->orig + (l * G + g) * fp->kv.capacity;
+        if (fp->p.select == FINCH_SELECT_HEAD || g == 0) top_after_prefix(ranked, nc, P, k, fp->idx);
+        finch_trace_select(&fp->trace, l, g, ranked + P, nc - P, orig + P, fp->idx + P, k, P);
+        compact(fp, l, g, fp->idx, nk);
         for (size_t r = 0; r < nk; r++) orig[r] = orig[fp->idx[r]]; /* idx[r] >= r */
     }
     fp->kv.n_pos[l] = nk;
@@ -458,7 +431,7 @@ static void select_layer_kv_chunks(finch_press *fp, size_t l) {
         for (size_t i = 0; i < T; i += S) {
             size_t len = T - i < S ? T - i : S, k = kvpress_chunk_keep(len, fp->p.cr);
             finch_topk(vec + i, len, k, fp->idx + n);
-            finch_trace_select(&fp->trace, l, g, vec + i, len, orig + i, fp->idx + n, k);
+            finch_trace_select(&fp->trace, l, g, vec + i, len, orig + i, fp->idx + n, k, 0);
             for (size_t r = n; r < n + k; r++) fp->idx[r] += i;
             n += k;
         }
@@ -516,8 +489,22 @@ static void mark_rows(finch_press *fp, size_t past, size_t n, size_t c0) {
         for (size_t r = 0; r < n; r++) fp->orig[lg * fp->kv.capacity + past + r] = (int32_t)(c0 + r);
 }
 
-static finch_status run_iterative(finch_press *fp, const int32_t *C, size_t N, const int32_t *Q,
+/* The protected prefix C[0..P) into rows 0..P-1, before the first chunk:
+ * no row of it observes a candidate (causal), so nothing is scored. */
+static finch_status feed_prefix(finch_press *fp, const int32_t *C, size_t P) {
+    if (P == 0) return FINCH_OK;
+    double t0 = finch_now();
+    finch_status st = feed(fp, C, P, NULL, 0, NULL, NULL);
+    fp->st.t_prefill += finch_now() - t0;
+    if (!st) mark_rows(fp, 0, P, 0);
+    return st;
+}
+
+/* The chunks cover the N - P context tokens after the protected prefix;
+ * the schedule and K count only those (docs/finch.md). */
+static finch_status run_iterative(finch_press *fp, const int32_t *C, size_t N_all, const int32_t *Q,
                                   size_t m, size_t K, finch_press_progress progress, void *user) {
+    size_t P = fp->p.protect, N = N_all - P;
     size_t S = fp->p.chunk && fp->p.chunk < N ? fp->p.chunk : N;
     size_t n_chunks = (N + S - 1) / S;
     int evict = K < N;
@@ -526,29 +513,30 @@ static finch_status run_iterative(finch_press *fp, const int32_t *C, size_t N, c
      * unread (context rows never attend to it: it comes after them, and
      * later chunks see only the cache), so the result is the same. */
     size_t mq = evict && fp->scorer->question_aware ? m : 0;
-    /* The cache holds at most K kept + one chunk + the question. */
-    finch_status st = alloc_state(fp, K + S + m, K + S);
-    if (!st) st = finch_trace_init(&fp->trace, fp->kv.n_layer, fp->kv.n_kv_head, N, n_chunks, K, fp->p.record_steps);
-    if (st) return st;
+    /* The cache holds at most the prefix, K kept + one chunk + the question. */
+    finch_status st = alloc_state(fp, P + K + S + m, P + K + S);
+    if (!st) st = finch_trace_init(&fp->trace, fp->kv.n_layer, fp->kv.n_kv_head, N_all, n_chunks, K, fp->p.record_steps);
+    if (st || (st = feed_prefix(fp, C, P))) return st;
     fp->st.chunk = S;
     fp->st.n_chunks = n_chunks;
-    fp->step.n_ctx = N;
+    fp->step.n_ctx = N_all;
     finch_hooks hooks;
-    size_t past = 0;
+    size_t past = P;
     for (size_t t = 0; t < n_chunks; t++) {
-        size_t c0 = t * S, len = N - c0 < S ? N - c0 : S;
+        size_t c0 = P + t * S, len = N_all - c0 < S ? N_all - c0 : S;
         begin_step(fp, past, past + len, mq);
         double t0 = finch_now(), s0 = fp->st.t_scoring;
         if ((st = feed(fp, C + c0, len, Q, mq, evict ? step_hooks(fp, &hooks) : NULL, NULL))) return st;
         fp->st.t_prefill += finch_now() - t0 - (fp->st.t_scoring - s0);
         mark_rows(fp, past, len, c0);
         size_t k_t;
-        st = fp->p.schedule == FINCH_SCHEDULE_AUTHORS ? finch_press_chunk_budget_authors(K, N, past, len, &k_t)
-                                                      : finch_press_chunk_budget(K, N, past, len, c0 + len, &k_t);
+        st = fp->p.schedule == FINCH_SCHEDULE_AUTHORS
+                 ? finch_press_chunk_budget_authors(K, N, past - P, len, &k_t)
+                 : finch_press_chunk_budget(K, N, past - P, len, c0 - P + len, &k_t);
         if (st) return st;
         finch_trace_begin_step(&fp->trace, k_t);
         if (evict) select_all(fp, k_t, 0);
-        past = k_t;
+        past = P + k_t;
         fp->pos = past;
         if (progress) progress(user, t + 1, n_chunks);
     }
@@ -557,7 +545,7 @@ static finch_status run_iterative(finch_press *fp, const int32_t *C, size_t N, c
 
 static finch_status run_oneshot(finch_press *fp, const int32_t *C, size_t N, const int32_t *Q,
                                 size_t m, size_t K, finch_press_progress progress, void *user) {
-    size_t S = fp->p.kv_chunk, n_kept = K + m;
+    size_t S = fp->p.kv_chunk, n_kept = fp->p.protect + K + m;
     if (S && !((double)S > (double)m / (1.0 - fp->p.cr))) /* kvpress asserts it */
         return finch_fail(FINCH_ERR_ARG, "kv chunk %zu must exceed question / (1 - cr) = %zu / %g", S, m,
                           1.0 - fp->p.cr);
@@ -584,7 +572,7 @@ static finch_status run_oneshot(finch_press *fp, const int32_t *C, size_t N, con
     finch_trace_begin_step(&fp->trace, n_kept);
     if (fp->p.no_rerotate) fp->key_shift = (long)n_kept - (long)(N + m + 1);
     select_all(fp, K, m);
-    fp->pos = fp->kv.n_pos[0];
+    fp->pos = fp->kv.n_pos[0]; /* P + K + m; kvpress chunks: their shares */
     if (progress) progress(user, 1, 1);
     return FINCH_OK;
 }
@@ -607,19 +595,23 @@ finch_status finch_press_compress(finch_press *fp, const int32_t *context, size_
     s->normalize = fp->p.normalize;
     s->n_ctx = n_ctx;
     s->n_question = n_q;
+    s->n_protected = fp->p.protect;
     s->budget = K;
     s->n_kept = n_kept;
-    s->compression = K ? (double)n_ctx / (double)K : INFINITY; /* oneshot may keep only Q */
+    /* oneshot may keep only Q */
+    s->compression = K ? (double)(n_ctx - fp->p.protect) / (double)K : INFINITY;
     st = fp->p.mode == FINCH_PRESS_ONESHOT
              ? run_oneshot(fp, context, n_ctx, question, n_q, K, progress, user)
              : run_iterative(fp, context, n_ctx, question, n_q, K, progress, user);
     if (st) return st;
     if (fp->p.mode == FINCH_PRESS_ITERATIVE && fp->p.schedule == FINCH_SCHEDULE_AUTHORS) {
-        if (fp->pos == 0) /* every chunk was shorter than the factor */
+        size_t P = fp->p.protect, N = n_ctx - P;
+        if (fp->pos == P) /* every chunk was shorter than the factor */
             return finch_fail(FINCH_ERR_ARG, "the authors' schedule keeps nothing: every chunk is shorter than "
-                              "the compression factor ceil(N / K) = %zu", (n_ctx + K - 1) / (K ? K : 1));
-        s->budget = s->n_kept = n_kept = fp->pos; /* at or below K */
-        s->compression = (double)n_ctx / (double)s->budget;
+                              "the compression factor ceil(N / K) = %zu", (N + K - 1) / (K ? K : 1));
+        s->budget = fp->pos - P; /* at or below K */
+        s->n_kept = n_kept = fp->pos;
+        s->compression = (double)N / (double)s->budget;
     }
     if (fp->p.kv_chunk) { /* the chunks' shares, the question kept where they reach it */
         s->n_kept = n_kept = fp->pos;
@@ -772,6 +764,7 @@ void finch_press_describe(const finch_press *fp, FILE *f) {
     fprintf(f, "normalize: %s\n", finch_press_normalize_name(s->normalize));
     fprintf(f, "context tokens N: %zu\n", s->n_ctx);
     fprintf(f, "question tokens m: %zu\n", s->n_question);
+    if (s->n_protected) fprintf(f, "protected prefix P: %zu\n", s->n_protected);
     fprintf(f, "budget K: %zu\n", s->budget);
     fprintf(f, "kept positions: %zu\n", s->n_kept);
     fprintf(f, "chunk: %zu (%zu chunks)\n", s->chunk, s->n_chunks);

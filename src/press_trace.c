@@ -47,13 +47,13 @@ void finch_trace_begin_step(finch_press_trace *t, size_t k_t) {
 
 /* (last kept - first dropped) / max |score|: how far the cut is from a tie.
  * +inf when every candidate is kept. */
-static double relative_margin(const double *s, size_t n, const size_t *idx, size_t k) {
+static double relative_margin(const double *s, size_t n, const size_t *idx, size_t k, size_t base) {
     if (k >= n) return INFINITY;
     double lo_kept = INFINITY, hi_dropped = -INFINITY, top = 0;
     size_t next = 0;
     for (size_t j = 0; j < n; j++) {
         if (fabs(s[j]) > top) top = fabs(s[j]);
-        if (next < k && idx[next] == j) {
+        if (next < k && idx[next] - base == j) {
             next++;
             if (s[j] < lo_kept) lo_kept = s[j];
         } else if (s[j] > hi_dropped) hi_dropped = s[j];
@@ -62,10 +62,10 @@ static double relative_margin(const double *s, size_t n, const size_t *idx, size
 }
 
 void finch_trace_select(finch_press_trace *t, size_t l, size_t g, const double *scores, size_t n_cols,
-                        const int32_t *rows, const size_t *idx, size_t k) {
+                        const int32_t *rows, const size_t *idx, size_t k, size_t base) {
     if (!t->scores || l >= t->n_layer || g >= t->n_kv_head) return;
     size_t lg = l * t->n_kv_head + g, N = t->n_ctx;
-    double mg = relative_margin(scores, n_cols, idx, k);
+    double mg = relative_margin(scores, n_cols, idx, k, base);
     if (mg < t->margins[lg]) t->margins[lg] = (float)mg;
     float *dst = t->scores + lg * N;
     float *step_dst = t->steps_scores ? t->steps_scores + (t->step * t->n_layer * t->n_kv_head + lg) * N : NULL;
@@ -79,5 +79,5 @@ void finch_trace_select(finch_press_trace *t, size_t l, size_t g, const double *
     int32_t *kept = t->steps_kept + (t->step * t->n_layer * t->n_kv_head + lg) * t->k_max;
     size_t at = 0; /* after what earlier calls of this step kept (kvpress chunks) */
     while (at < t->k_max && kept[at] >= 0) at++;
-    for (size_t r = 0; r < k && at + r < t->k_max; r++) kept[at + r] = rows[idx[r]];
+    for (size_t r = 0; r < k && at + r < t->k_max; r++) kept[at + r] = rows[idx[r] - base];
 }

@@ -33,11 +33,11 @@ void finch_trace_free(finch_press_trace *t);
 void finch_trace_begin_step(finch_press_trace *t, size_t k_t);
 
 /* Head (l, g) of the current step ranked n_cols candidate rows by
- * scores[0..n_cols) and kept rows idx[0..k) (ascending); rows[r] is the
- * context position of row r.  Called again for the same head and step (one
+ * scores[0..n_cols) and kept rows idx[0..k) - base (ascending); rows[r]
+ * is the context position of row r.  Called again for the same head and step (one
  * call per kvpress chunk), the kept positions are appended. */
 void finch_trace_select(finch_press_trace *t, size_t l, size_t g, const double *scores, size_t n_cols,
-                        const int32_t *rows, const size_t *idx, size_t k);
+                        const int32_t *rows, const size_t *idx, size_t k, size_t base);
 
 /* What src/dump.c reads of a press (src/finch.c): its trace, its
  * parameters as resolved (batch filled in), its model and context. */

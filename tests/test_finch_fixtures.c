@@ -103,6 +103,7 @@ static void run_case(const finch_model *m, const cJSON *c, size_t batch) {
     p.chunk = (size_t)jnum(c, "chunk", 0);
     p.kv_chunk = (size_t)jnum(c, "kv_chunk", 0);
     p.no_rerotate = jnum(c, "rerotate", 1) == 0;
+    p.protect = (size_t)jnum(c, "protect", 0);
     p.batch = batch;
 
     finch_ctx *ctx;

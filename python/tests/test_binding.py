@@ -61,6 +61,7 @@ def run_case(c):
     if c.get("kv_chunk"):
         kw["kv_chunk"] = c["kv_chunk"]
     kw["rerotate"] = bool(c.get("rerotate", 1))
+    kw["protect"] = c.get("protect", 0)
     if c["n_prompt"]:
         kw["prompt_ids"] = np.load(os.path.join(d, "prompt_ids.npy"))
     r = m.compress(np.load(os.path.join(d, "context_ids.npy")), np.load(os.path.join(d, "question_ids.npy")), **kw)
@@ -90,10 +91,10 @@ def test_fixture_case(case):
     elif not case.get("kv_chunk"):  # kvpress chunks may cut between equal question scores
         assert r.margins.min() >= case["margin"] * 0.99  # the twin's smallest gap, within rounding
     assert r.meta["format"] == "finch-dump" and r.meta["version"] == 1
-    K = case["n_kept"] - case["n_question"] if case["mode"] == "oneshot" else case["n_kept"]
+    K = (case["n_kept"] - case["n_question"] if case["mode"] == "oneshot" else case["n_kept"]) - case.get("protect", 0)
     if case.get("kv_chunk"):
         K = int((r.kept[0, 0] < case["n_ctx"]).sum())
-    assert r.meta["params"]["K"] == K
+    assert r.meta["params"]["K"] == K and r.meta["params"]["protect"] == case.get("protect", 0)
 
 
 def test_logits_every_position():
