@@ -38,12 +38,17 @@ static const char *jstr(const cJSON *o, const char *k) {
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-/* The RoPE facts that re-rotate a key: meta.model.rope {base, dim}. */
+/* The RoPE facts that re-rotate a key: meta.model.rope {base, dim}, plain
+ * RoPE only (no "scaling" other than "none", no local base): compare_row
+ * leaves a key at another position uncompared otherwise. */
 static void read_rope(dump *d, const cJSON *meta) {
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(meta, "model");
     const cJSON *rope = cJSON_GetObjectItemCaseSensitive(model, "rope");
     const cJSON *base = cJSON_GetObjectItemCaseSensitive(rope, "base");
     const cJSON *dim = cJSON_GetObjectItemCaseSensitive(rope, "dim");
+    const cJSON *local = cJSON_GetObjectItemCaseSensitive(rope, "base_local");
+    const char *scaling = jstr(rope, "scaling");
+    if ((scaling && strcmp(scaling, "none")) || (cJSON_IsNumber(local) && local->valuedouble != 0)) return;
     if (cJSON_IsNumber(base) && base->valuedouble > 0 && cJSON_IsNumber(dim) && dim->valuedouble >= 2 &&
         dim->valuedouble <= 4096) {
         d->rope_base = base->valuedouble;

@@ -139,6 +139,9 @@ static void add_model(cJSON *root, const finch_model *m, const char *path) {
     cJSON_AddStringToObject(r, "pairing", finch_rope_pairing_name(c->rope_pairing));
     cJSON_AddNumberToObject(r, "base", c->rope_base);
     cJSON_AddNumberToObject(r, "dim", (double)c->rope_dim);
+    const char *scaling[] = { "none", "linear", "yarn", "llama3" };
+    cJSON_AddStringToObject(r, "scaling", (size_t)c->rope_scaling < 4 ? scaling[c->rope_scaling] : "other");
+    cJSON_AddNumberToObject(r, "base_local", c->rope_base_local);
 }
 
 /* ------------------------------------------------------------- meta.json */

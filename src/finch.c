@@ -211,7 +211,7 @@ void finch_press_compact_head(const finch_ctx *c, finch_kv_cache *kv, size_t l, 
     /* RoPE is a rotation by position: one more rotation by (r - idx[r]) makes
      * the key read as if it had been computed at position r. */
     for (size_t r = 0; r < n; r++)
-        if (idx[r] != r) finch_rope_shift(c, finch_kv_k(kv, l, g, r), (long)r - (long)idx[r]);
+        if (idx[r] != r) finch_rope_shift(c, l, finch_kv_k(kv, l, g, r), (long)r - (long)idx[r]);
 }
 
 /* ======================================================= the press object */
@@ -361,7 +361,7 @@ static void compact(finch_press *fp, size_t l, size_t g, const size_t *idx, size
     }
     finch_kv_gather(&fp->kv, l, g, idx, n);
     for (size_t r = 0; r < n && fp->key_shift; r++)
-        finch_rope_shift(fp->ctx, finch_kv_k(&fp->kv, l, g, r), fp->key_shift);
+        finch_rope_shift(fp->ctx, l, finch_kv_k(&fp->kv, l, g, r), fp->key_shift);
 }
 
 /* The ranking of layer l for KV head g: its own scores, or the layer's sum
@@ -750,7 +750,7 @@ void finch_press_copy_kv(const finch_press *fp, float *keys, float *values) {
             if (keys) memcpy(keys + o, finch_kv_k(&fp->kv, l, g, 0), nk * row);
             if (values) memcpy(values + o, finch_kv_v(&fp->kv, l, g, 0), nk * row);
             for (size_t r = 0; keys && fp->key_shift && r < nk; r++) /* back to the original positions */
-                finch_rope_shift(fp->ctx, keys + o + r * d, -fp->key_shift);
+                finch_rope_shift(fp->ctx, l, keys + o + r * d, -fp->key_shift);
         }
 }
 
