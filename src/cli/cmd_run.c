@@ -17,8 +17,17 @@
 
 /* ---------------------------------------------------------------- options */
 
-/* The references' variants (docs/finch.md), where they mean something. */
-static int check_variants(const cli_run_opts *o) {
+/* The references' variants (docs/finch.md), where they mean something,
+ * and the dump's shape (docs/dump-format.md); after --mode is parsed. */
+static int parse_variants(cli_run_opts *o, const char *norm, const char *schedule, const char *layout) {
+    if (norm && finch_press_parse_normalize(norm, &o->p.normalize) != FINCH_OK)
+        return cli_error("--normalize must be on, authors or off, got '%s'", norm);
+    if (schedule && finch_press_parse_schedule(schedule, &o->p.schedule) != FINCH_OK)
+        return cli_error("--schedule must be proportional or authors, got '%s'", schedule);
+    if (layout && finch_key_layout_parse(layout, &o->dump_layout) != FINCH_OK)
+        return cli_error("--dump-layout must be hf or native, got '%s'", layout);
+    if ((layout || o->p.record_steps) && !o->dump)
+        return cli_error("--dump-layout and --dump-steps shape the --dump directory: give --dump DIR");
     if (o->p.schedule == FINCH_SCHEDULE_AUTHORS && o->p.mode == FINCH_PRESS_ONESHOT)
         return cli_error("--schedule authors is a per-chunk budget: give it with --mode iterative");
     if (o->p.kv_chunk && (o->p.mode != FINCH_PRESS_ONESHOT || o->p.budget_kind != FINCH_BUDGET_CR))
@@ -90,10 +99,6 @@ int cli_parse_run(int argc, char **argv, cli_run_opts *o) {
     }
     int rc = cli_args_error(&a);
     if (rc || (rc = cli_parse_max_memory(max_memory, &o->max_memory))) return rc;
-    if (norm && finch_press_parse_normalize(norm, &o->p.normalize) != FINCH_OK)
-        return cli_error("--normalize must be on, authors or off, got '%s'", norm);
-    if (schedule && finch_press_parse_schedule(schedule, &o->p.schedule) != FINCH_OK)
-        return cli_error("--schedule must be proportional or authors, got '%s'", schedule);
     if (mode && finch_press_parse_mode(mode, &o->p.mode) != FINCH_OK)
         return cli_error("--mode must be iterative or oneshot, got '%s'", mode);
     if (select && finch_press_parse_select(select, &o->p.select) != FINCH_OK)
@@ -101,14 +106,10 @@ int cli_parse_run(int argc, char **argv, cli_run_opts *o) {
     if (press && finch_scorer_parse(press, &o->p.scorer) != FINCH_OK)
         return cli_error("%s", finch_last_error());
     o->p.seed = (uint64_t)o->seed; /* --seed also seeds the random press */
-    if (layout && finch_key_layout_parse(layout, &o->dump_layout) != FINCH_OK)
-        return cli_error("--dump-layout must be hf or native, got '%s'", layout);
-    if ((layout || o->p.record_steps) && !o->dump)
-        return cli_error("--dump-layout and --dump-steps shape the --dump directory: give --dump DIR");
+    if ((rc = parse_variants(o, norm, schedule, layout))) return rc;
     if (o->mark >= 0 && !o->plot_kept) return cli_error("--mark marks a position on --plot-kept: give both");
     if ((!!o->context_file + !!o->context_text + !!o->context_ids) != 1)
         return cli_error("give exactly one of -f CONTEXT.txt, --context TEXT and --context-ids A.npy");
-    if ((rc = check_variants(o))) return rc;
     if (!o->delimiter && !o->question == !o->question_ids)
         return cli_error("give exactly one of -q QUESTION and --question-ids B.npy");
     if (o->n_budget_flags != 1)
