@@ -106,6 +106,22 @@ def test_logits_every_position():
     assert np.abs(out - ref).max() < TOL
 
 
+def test_logits_hf_directory_and_layouts():
+    """The HF directory of tiny-llama-gqa's weights: the same logits and
+    values; keys in the HF layout equal whatever the file's own layout."""
+    d = os.path.join(TD, "fixtures", "tiny-hf-llama")
+    hf = model("testdata/models/tiny-hf-llama")
+    assert hf.config["source_format"] == "hf" and hf.config["rope_pairing"] == "half"
+    assert np.abs(hf.logits(np.load(os.path.join(d, "tokens.npy"))) - np.load(os.path.join(d, "logits.npy"))).max() < TOL
+    gg = model("testdata/models/tiny-llama-gqa.gguf")
+    c = os.path.join(FIX, "gqa-it-head-norm-c10")
+    args = (np.load(os.path.join(c, "context_ids.npy")), np.load(os.path.join(c, "question_ids.npy")))
+    a, b = hf.compress(*args, budget=12, chunk=10), gg.compress(*args, budget=12, chunk=10)
+    np.testing.assert_array_equal(a.kept, b.kept)
+    assert np.abs(a.keys - b.keys).max() < TOL and np.abs(a.values - b.values).max() < TOL
+    assert np.abs(a.native_keys() - b.native_keys()).max() > 0.1  # the files' own layouts differ
+
+
 def test_tokenize_detokenize():
     m = model("testdata/models/tiny-llama.gguf")
     with open(os.path.join(TD, "fixtures", "tokenizer", "tiny-spm.json")) as f:
