@@ -2,6 +2,7 @@
  * a press run, for callers that cannot mirror C structs (ctypes). */
 #include "finch_api.h"
 #include "finch_dump.h"
+#include "finch_run.h"
 #include "press_trace.h"
 #include "util.h"
 
@@ -161,34 +162,21 @@ static finch_status parse_params(const char *mode, const char *select, const cha
     return FINCH_OK;
 }
 
-/* The chunk and forward batch as `finch run` picks them, and whether the
- * run fits the model's positions. */
+/* The chunk and forward batch as `finch run` picks them (the run plan,
+ * include/finch_run.h), and whether the run fits the model's positions. */
 static finch_status plan_positions(const finch_model *m, finch_press_params *p, size_t N, size_t mq,
                                    size_t n_prompt) {
-    size_t K, n_kept, win = m->cfg.ctx_len;
-    finch_status st = finch_press_resolve_budget(p, N, mq, &K, &n_kept);
+    finch_run_params rp = finch_run_defaults();
+    rp.press = *p;
+    rp.n_ctx = N;
+    rp.n_question = mq;
+    rp.n_prompt = n_prompt;
+    rp.n_predict = 0;
+    finch_run_plan plan;
+    finch_status st = finch_plan_run(m, &rp, &plan);
     if (st) return st;
-    if (p->mode == FINCH_PRESS_ONESHOT) {
-        if (N + mq > win)
-            return finch_fail(FINCH_ERR_ARG, "oneshot needs context + question = %zu positions but the model has %zu",
-                              N + mq, win);
-        p->chunk = N;
-    } else {
-        size_t P = p->protect;
-        if (P + K + mq >= win)
-            return finch_fail(FINCH_ERR_ARG, "the question (%zu tokens), the budget (%zu) and the protected prefix "
-                              "(%zu) leave no room for a chunk in the model's %zu positions", mq, K, P, win);
-        size_t room = win - P - K - mq;
-        if (p->chunk > room)
-            return finch_fail(FINCH_ERR_ARG, "chunk %zu + budget %zu + question %zu exceed the model's %zu positions",
-                              p->chunk, K, mq, win);
-        if (p->chunk == 0) p->chunk = room < 512 ? room : 512;
-        if (p->chunk > N - P) p->chunk = N - P;
-    }
-    if (n_kept + (n_prompt ? n_prompt : mq) > win)
-        return finch_fail(FINCH_ERR_ARG, "the compressed cache (%zu positions) and the prompt exceed the model's "
-                          "%zu positions", n_kept, win);
-    p->batch = p->chunk + mq < 512 ? p->chunk + mq : 512;
+    p->chunk = plan.chunk;
+    p->batch = plan.batch;
     return FINCH_OK;
 }
 

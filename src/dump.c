@@ -11,14 +11,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* Another part of the build may define these (include/finch.h, Makefile). */
-#ifndef FINCH_VERSION
-#define FINCH_VERSION "0.1.0-dev"
-#endif
-#ifndef FINCH_GIT_COMMIT
-#define FINCH_GIT_COMMIT "unknown"
-#endif
-
 #define HEADER_HASH_BYTES ((size_t)1 << 20)
 
 const char *finch_key_layout_name(finch_key_layout k) { return k == FINCH_KEYS_NATIVE ? "native" : "hf"; }
@@ -212,8 +204,8 @@ finch_status finch_dump_meta(const finch_press *fp, const finch_dump_opts *o, ch
     cJSON_AddStringToObject(j, "format", FINCH_DUMP_FORMAT);
     cJSON_AddNumberToObject(j, "version", FINCH_DUMP_VERSION);
     cJSON *f = cJSON_AddObjectToObject(j, "finch");
-    cJSON_AddStringToObject(f, "version", FINCH_VERSION);
-    cJSON_AddStringToObject(f, "commit", FINCH_GIT_COMMIT);
+    cJSON_AddStringToObject(f, "version", finch_version());
+    cJSON_AddStringToObject(f, "commit", finch_build_commit());
     cJSON_AddStringToObject(j, "key_layout", finch_key_layout_name(o->layout));
     cJSON_AddStringToObject(j, "native_pairing", finch_rope_pairing_name(m->cfg.rope_pairing));
     /* row r's key is rotated for position r (re-rotated), or for kept[r] */
