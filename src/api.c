@@ -193,9 +193,9 @@ static finch_status keep_ids(finch_api_result *r, const int32_t *c, size_t nc, c
 
 int finch_api_compress(const finch_api_model *h, const char *mode, const char *select, const char *normalize,
                        const char *schedule, const char *press, int budget_kind, double budget_value, size_t chunk,
-                       size_t kv_chunk, int no_rerotate, size_t protect, uint64_t seed, int steps, const int32_t *context, size_t n_context,
-                       const int32_t *question, size_t n_question, const int32_t *prompt, size_t n_prompt,
-                       finch_api_result **out) {
+                       size_t kv_chunk, int no_rerotate, size_t protect, uint64_t seed, int steps,
+                       const int32_t *context, size_t n_context, const int32_t *question, size_t n_question,
+                       const int32_t *prompt, size_t n_prompt, finch_api_result **out) {
     *out = NULL;
     const finch_model *m = h->m;
     finch_press_params p;

@@ -146,7 +146,8 @@ static void add_params(cJSON *root, const finch_press *fp) {
     cJSON_AddStringToObject(j, "mode", finch_press_mode_name(s->mode));
     cJSON_AddStringToObject(j, "select", finch_press_select_name(s->select));
     cJSON_AddStringToObject(j, "normalize", finch_press_normalize_name(s->normalize));
-    cJSON_AddStringToObject(j, "schedule", s->mode == FINCH_PRESS_ONESHOT ? "none" : finch_press_schedule_name(p->schedule));
+    cJSON_AddStringToObject(j, "schedule",
+                            s->mode == FINCH_PRESS_ONESHOT ? "none" : finch_press_schedule_name(p->schedule));
     const char *kinds[] = { "budget", "ratio", "cr" };
     cJSON_AddStringToObject(j, "budget_kind", kinds[p->budget_kind]);
     cJSON_AddNumberToObject(j, "budget_value", p->budget_kind == FINCH_BUDGET_TOKENS ? (double)p->budget

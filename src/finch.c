@@ -516,7 +516,8 @@ static finch_status run_iterative(finch_press *fp, const int32_t *C, size_t N_al
     size_t mq = evict && fp->scorer->question_aware ? m : 0;
     /* The cache holds at most the prefix, K kept + one chunk + the question. */
     finch_status st = alloc_state(fp, finch_plan_compress_rows(FINCH_PRESS_ITERATIVE, P, K, S, N_all, m), P + K + S);
-    if (!st) st = finch_trace_init(&fp->trace, fp->kv.n_layer, fp->kv.n_kv_head, N_all, n_chunks, K, fp->p.record_steps);
+    if (!st)
+        st = finch_trace_init(&fp->trace, fp->kv.n_layer, fp->kv.n_kv_head, N_all, n_chunks, K, fp->p.record_steps);
     if (st || (st = feed_prefix(fp, C, P))) return st;
     fp->st.chunk = S;
     fp->st.n_chunks = n_chunks;
