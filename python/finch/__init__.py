@@ -284,6 +284,8 @@ class Result:
     def _handle(self):
         if self._h is None:
             raise FinchError("the result was closed")
+        if self._model._h is None:  # the C result reads the model's weights and tokenizer
+            raise FinchError("the model of this result was closed")
         return self._h
 
     def close(self):

@@ -185,3 +185,8 @@ def test_errors_carry_the_library_message(tmp_path):
     with pytest.raises(finch.FinchError) as e:
         m.compress(ctx, q, budget=4, select="row")
     assert e.value.status == 4 and "unknown selection 'row'" in str(e.value)
+    own = finch.Model(model_path("testdata/models/tiny-llama.gguf"), threads=1)
+    r = own.compress(ctx, q, budget=4)
+    own.close()
+    with pytest.raises(finch.FinchError, match="the model of this result was closed"):
+        r.save(str(tmp_path / "closed"))
