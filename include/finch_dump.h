@@ -51,6 +51,8 @@ typedef struct {
     size_t n_context, n_question, n_prompt;
     const char *extra_json;    /* a JSON object whose members are added to
                                   meta.json (the CLI's run report), or NULL */
+    const char *extra_file;    /* a file the caller adds to the directory
+                                  ("generated.npy"), listed in "files"; NULL */
 } finch_dump_opts;
 
 /* Defaults: hf layout, no steps, nothing else. */

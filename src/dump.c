@@ -192,6 +192,7 @@ static cJSON *file_list(const finch_press *fp, const finch_dump_opts *o) {
     cJSON *a = cJSON_CreateArray();
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (has[i]) cJSON_AddItemToArray(a, cJSON_CreateString(names[i]));
+    if (o->extra_file) cJSON_AddItemToArray(a, cJSON_CreateString(o->extra_file));
     return a;
 }
 

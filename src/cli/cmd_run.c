@@ -302,6 +302,7 @@ static int dump_run(const cli_run_opts *o, cli_dump *dp, const finch_press *fp, 
     dopt.prompt = ids->n_prompt ? ids->prompt : ids->question; /* what was fed after compression */
     dopt.n_prompt = ids->n_prompt ? ids->n_prompt : ids->n_question;
     dopt.extra_json = meta;
+    dopt.extra_file = "generated.npy";
     size_t ng = n_gen;
     finch_status st = finch_dump_write(fp, d.tmp, &dopt);
     int rc = st ? cli_fail(st, "--dump") : 0;
