@@ -157,40 +157,6 @@ finch_status finch_scorer_parse(const char *s, finch_scorer_id *out);
 finch_status finch_press_resolve_budget(const finch_press_params *p, size_t N, size_t m,
                                         size_t *K, size_t *n_kept);
 
-/* The iterative schedule: after a chunk of chunk_len tokens that brings the
- * context read so far to c_t tokens, with `past` positions cached before it,
- *   k_t = min(past + chunk_len, max(1, floor(K * c_t / N))).
- * The last chunk (c_t = N) ends at exactly min(K, N). */
-/* The authors' schedule: k_t = past + floor(chunk_len / cf), cf = ceil(N / K)
- * (an integer factor; K clamped to 1..N).  A chunk shorter than cf adds
- * nothing; the cache ends at or below K. */
-finch_status finch_press_chunk_budget_authors(size_t K, size_t N, size_t past, size_t chunk_len, size_t *k_t);
-
-finch_status finch_press_chunk_budget(size_t K, size_t N, size_t past, size_t chunk_len,
-                                      size_t c_t, size_t *k_t);
-
-/* --------------------------------------------------------------- building
- * blocks: exposed for the unit tests and for other scorers. */
-
-/* Accumulate question-row attention into acc [n_kv_head][n_cols] (double).
- * q holds n rows of n_head*head_dim post-RoPE queries at positions
- * pos0 .. pos0+n-1 of layer `layer` of kv (which holds at least pos0+n
- * rows).  Rows at positions >= qstart are question rows (row index
- * i = pos - qstart); the others are skipped.  For each question row and query
- * head h (KV group g = h / (n_head / n_kv_head)) the causal softmax of
- * q.k/sqrt(head_dim) over keys 0..pos is computed in fp32 and
- *   acc[g][j] += w_i * A[h, i, j]   for j < n_cols (n_cols <= qstart),
- * w_i = pos (keys seen minus one) when normalize, else 1.
- * scratch: pos0 + n floats.  Never forms more than one row of attention. */
-void finch_press_score_rows(const finch_kv_cache *kv, size_t layer, size_t n_head,
-                            const float *q, size_t n, size_t pos0, size_t qstart,
-                            size_t n_cols, int normalize, double *acc, float *scratch);
-
-/* Move the kept rows idx[0..n) (ascending) of layer l, head g to rows 0..n-1
- * and re-rotate each key from position idx[r] to position r. */
-void finch_press_compact_head(const finch_ctx *c, finch_kv_cache *kv, size_t l, size_t g,
-                              const size_t *idx, size_t n);
-
 /* ------------------------------------------------------------ a press run */
 
 /* What a compression did.  Times are seconds of wall clock. */
@@ -278,14 +244,6 @@ const finch_kv_cache *finch_press_cache(const finch_press *fp);
 const int32_t *finch_press_kept(const finch_press *fp);
 /* Logits [vocab] at the last position of the prompt; NULL before it. */
 const float *finch_press_prompt_logits(const finch_press *fp);
-/* The compressed cache as [n_layer][n_kv_head][n_kept][head_dim].  With
- * no_rerotate the keys are those of the original positions (the cache
- * holds them shifted by finch_press_key_shift, see src/press/finch.c). */
-void finch_press_copy_kv(const finch_press *fp, float *keys, float *values);
-/* Positions the cache's keys are rotated by against the positions the model
- * sees them at: 0, or with no_rerotate n_kept - (N + m + 1). */
-long finch_press_key_shift(const finch_press *fp);
-
 /* Write the dump (format v1, docs/dump-format.md) into directory dir
  * (which must exist) with the default options of finch_dump_write
  * (include/finch_dump.h): keys in the Hugging Face layout, no ids. */

@@ -5,6 +5,7 @@
 
 #include "finch_dump.h"
 #include "finch_press.h"
+#include "press_internal.h" /* the building blocks under test */
 #include "topk.h"
 
 #include <unistd.h>
@@ -195,8 +196,13 @@ static void test_scores_vs_full_attention(void **state) {
         for (size_t i = 0; i < T * H * d; i++) qall[i] = 1.5f * rng_normalish();
         double *acc = calloc(G * n_cols, sizeof *acc), *want = calloc(G * n_cols, sizeof *want);
         float *scratch = malloc(T * sizeof *scratch);
-        finch_press_score_rows(&kv, layer, H, qall + pos0 * H * d, n, pos0, qstart, n_cols,
-                               normalize, acc, scratch);
+        /* Finch's scorer: the question rows qstart.. observe, through the
+         * one scoring path the press drives (finch_score_accumulate). */
+        finch_press_params p = finch_press_defaults();
+        p.normalize = normalize;
+        finch_score_step step = { .kv = &kv, .p = &p, .n_head = H, .n_cols = n_cols, .n_question = T - qstart };
+        finch_score_step_begin(&finch_scorer_finch, &step);
+        finch_score_accumulate(&finch_scorer_finch, &step, layer, qall + pos0 * H * d, n, pos0, acc, scratch);
 
         double *A = malloc(T * T * sizeof *A); /* one head's full matrix */
         for (size_t h = 0; h < H; h++) {

@@ -7,6 +7,7 @@
 #include "testutil.h"
 
 #include "finch_press.h"
+#include "press_internal.h" /* the building blocks under test */
 
 #include <cjson/cJSON.h>
 

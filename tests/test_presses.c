@@ -14,6 +14,7 @@
 #include "testutil.h"
 
 #include "finch_press.h"
+#include "press_internal.h" /* the building blocks under test */
 #include "presses.h"
 #include "topk.h"
 

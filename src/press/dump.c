@@ -2,6 +2,7 @@
  * docs/dump-format.md): the arrays a press recorded and a meta.json that
  * says how to read them and what produced them. */
 #include "finch_dump.h"
+#include "press_internal.h"
 #include "press_trace.h"
 #include "util.h"
 

@@ -1,22 +1,22 @@
 /* finch.c - Finch, prompt-guided KV-cache compression (Corallo & Papotti,
- * TACL 2024): the whole selection in one file, in data-flow order.
+ * TACL 2024): the selection, in data-flow order.
  *
- *   1. parameters and names
- *   2. budget arithmetic (how many positions stay, per mode and per chunk)
- *   3. scoring: question-row attention, accumulated per KV head from inside
- *      the forward pass (finch_hooks.on_attention); Finch is one scorer of
- *      the interface in src/press/presses.h, the baselines are in src/press/presses.c
- *   4. selection (heap top-k) and compaction (gather + key re-rotation)
- *   5. the two modes: iterative (the paper) and oneshot (kvpress FinchPress)
- *   6. after compression: the generation prompt, then decoding
- *   7. read back: stats, kept positions, dump, summary
+ *   1. the budget schedule: how many positions stay after each chunk
+ *   2. scoring: question-row attention, accumulated per KV head from inside
+ *      the forward pass (finch_hooks.on_attention, the only hook); Finch is
+ *      one scorer of the interface in presses.h, the baselines are in
+ *      presses.c
+ *   3. selection (heap top-k), compaction (gather) and key re-rotation
+ *   4. the two modes: iterative (the paper) and oneshot (kvpress FinchPress),
+ *      and finch_press_compress, which runs one of them
  *
- * docs/finch.md states every choice made here and why.
+ * Around it in src/press/: K and the run plan (run_plan.c), parameters and
+ * names (press_params.c), the press object, prompt, decoding and read-back
+ * (press_session.c), the dump (dump.c), what a selection records
+ * (press_trace.c).  docs/finch.md states every choice made here and why.
  */
-#include "finch_press.h"
+#include "press_internal.h"
 #include "finch_run.h"
-#include "presses.h"
-#include "press_trace.h"
 #include "topk.h"
 #include "kernels.h"
 #include "util.h"
@@ -25,81 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ================================================ 1. parameters and names
- * src/press/press_params.c: defaults, the names of modes, selections,
- * normalisations and schedules, and their parsers. */
-
-/* ============================================== 2. budget arithmetic */
-
-/* K from --budget / --ratio / --cr for N context tokens (before clamping). */
-static finch_status context_budget(const finch_press_params *p, size_t N, size_t *K) {
-    switch (p->budget_kind) {
-    case FINCH_BUDGET_TOKENS:
-        if (p->budget == 0) return finch_fail(FINCH_ERR_ARG, "Finch budget must be >= 1 token");
-        *K = p->budget;
-        return FINCH_OK;
-    case FINCH_BUDGET_RATIO: {
-        if (!(p->ratio > 0) || isinf(p->ratio))
-            return finch_fail(FINCH_ERR_ARG, "Finch ratio must be a positive number (got %g)", p->ratio);
-        double k = ceil((double)N / p->ratio); /* the paper's "93x": K = N / X */
-        *K = k >= (double)N ? N : (k < 1 ? 1 : (size_t)k);
-        return FINCH_OK;
-    }
-    case FINCH_BUDGET_CR: {
-        if (!(p->cr >= 0 && p->cr < 1))
-            return finch_fail(FINCH_ERR_ARG, "Finch cr (fraction removed) must be in [0, 1) (got %g)", p->cr);
-        double k = floor((double)N * (1.0 - p->cr));
-        *K = k < 1 ? 1 : (size_t)k;
-        return FINCH_OK;
-    }
-    }
-    return finch_fail(FINCH_ERR_ARG, "unknown budget kind %d", (int)p->budget_kind);
-}
-
-/* The budget of N context tokens that all compete for a place. */
-static finch_status resolve_unprotected(const finch_press_params *p, size_t N, size_t m, size_t *K,
-                                        size_t *n_kept) {
-    if (m == 0) return finch_fail(FINCH_ERR_ARG, "Finch needs a non-empty question");
-    if (p->scorer == FINCH_SCORER_FULL) { /* the reference: nothing is evicted */
-        *K = N;
-        *n_kept = p->mode == FINCH_PRESS_ONESHOT ? N + m : N;
-        return FINCH_OK;
-    }
-    if (p->mode == FINCH_PRESS_ONESHOT && p->budget_kind == FINCH_BUDGET_CR) {
-        if (!(p->cr >= 0 && p->cr < 1))
-            return finch_fail(FINCH_ERR_ARG, "Finch cr (fraction removed) must be in [0, 1) (got %g)", p->cr);
-        /* kvpress: n_kept = max(1, int(k_len * (1 - compression_ratio))), k_len = N + m,
-         * evaluated in IEEE double exactly as Python does (no fused multiply-add). */
-        double k = floor((double)(N + m) * (1.0 - p->cr));
-        size_t nk = k < 1 ? 1 : (size_t)k;
-        if (nk < m)
-            return finch_fail(FINCH_ERR_ARG,
-                              "cr %g keeps %zu positions, fewer than the %zu question tokens "
-                              "oneshot mode always keeps", p->cr, nk, m);
-        *K = nk - m;
-        *n_kept = nk;
-        return FINCH_OK;
-    }
-    size_t k = 0;
-    finch_status st = context_budget(p, N, &k);
-    if (st) return st;
-    if (k > N) k = N; /* K >= N: nothing is evicted */
-    *K = k;
-    *n_kept = p->mode == FINCH_PRESS_ONESHOT ? k + m : k;
-    return FINCH_OK;
-}
-
-finch_status finch_press_resolve_budget(const finch_press_params *p, size_t N, size_t m,
-                                        size_t *K, size_t *n_kept) {
-    if (N == 0) return finch_fail(FINCH_ERR_ARG, "Finch needs a non-empty context");
-    if (p->protect >= N)
-        return finch_fail(FINCH_ERR_ARG, "the protected prefix (%zu tokens) leaves no context to compress "
-                          "(N = %zu)", p->protect, N);
-    /* The prefix is kept outright: the arithmetic sees only what follows it. */
-    finch_status st = resolve_unprotected(p, N - p->protect, m, K, n_kept);
-    if (!st) *n_kept += p->protect;
-    return st;
-}
+/* ================================================ 1. the budget schedule
+ * K itself, from --budget / --ratio / --cr, is resolved with the run plan
+ * (finch_press_resolve_budget, src/press/run_plan.c). */
 
 finch_status finch_press_chunk_budget(size_t K, size_t N, size_t past, size_t chunk_len,
                                       size_t c_t, size_t *k_t) {
@@ -125,7 +53,7 @@ finch_status finch_press_chunk_budget_authors(size_t K, size_t N, size_t past, s
     return FINCH_OK;
 }
 
-/* ================================================= 3. scoring */
+/* ================================================= 2. scoring */
 
 /* One observing row at absolute position pos (queries qrow, all heads): for
  * each query head h, the causal softmax of q.k/sqrt(d) over keys 0..pos in
@@ -153,17 +81,6 @@ static void accumulate_row(const finch_kv_cache *kv, size_t layer, size_t n_head
  * multiplies by the number of keys the row sees. */
 static double question_row_weight(int normalize, size_t pos) {
     return normalize == FINCH_NORMALIZE_AUTHORS ? (double)pos + 1.0 : normalize ? (double)pos : 1.0;
-}
-
-void finch_press_score_rows(const finch_kv_cache *kv, size_t layer, size_t n_head,
-                            const float *q, size_t n, size_t pos0, size_t qstart,
-                            size_t n_cols, int normalize, double *acc, float *scratch) {
-    for (size_t r = 0; r < n; r++) {
-        size_t pos = pos0 + r;
-        if (pos < qstart) continue; /* a context row: it does not vote */
-        accumulate_row(kv, layer, n_head, q + r * n_head * kv->head_dim, pos, n_cols,
-                       question_row_weight(normalize, pos), acc, scratch);
-    }
 }
 
 void finch_score_step_begin(const finch_scorer *sc, finch_score_step *s) {
@@ -204,99 +121,6 @@ static void finch_finish(const finch_score_step *s, size_t l, double *acc) {
 
 const finch_scorer finch_scorer_finch = { FINCH_SCORER_FINCH, 1, finch_rows, finch_row_weight, finch_finish };
 
-/* ================================ 4. selection and compaction */
-
-void finch_press_compact_head(const finch_ctx *c, finch_kv_cache *kv, size_t l, size_t g,
-                              const size_t *idx, size_t n) {
-    finch_kv_gather(kv, l, g, idx, n);
-    /* RoPE is a rotation by position: one more rotation by (r - idx[r]) makes
-     * the key read as if it had been computed at position r. */
-    for (size_t r = 0; r < n; r++)
-        if (idx[r] != r) finch_rope_shift(c, l, finch_kv_k(kv, l, g, r), (long)r - (long)idx[r]);
-}
-
-/* ======================================================= the press object */
-
-struct finch_press {
-    const finch_model *m;
-    finch_ctx *ctx;
-    finch_press_params p;
-    const finch_scorer *scorer;
-    finch_press_stats st;
-    finch_kv_cache kv;
-    int compressed, prompted;
-    size_t pos;              /* position of the next token fed                 */
-    size_t prompt_end;       /* pos after the prompt (finch_press_rewind)      */
-    int32_t *question;       /* copy of Q: the default generation prompt      */
-    int32_t *kept;           /* [L][G][n_kept] original positions             */
-    int32_t *orig;           /* [L][G][kv.capacity] original position per row */
-    float *logits;           /* [vocab] at the last fed position              */
-    float *prompt_logits;    /* [vocab] at the last prompt position           */
-    /* scoring state, read by the hook */
-    finch_score_step step;   /* the step in progress                           */
-    double *acc;             /* [L][G][n_cols]                                 */
-    double *layer_score;     /* [cols_cap] (select = layer)                    */
-    size_t *idx;             /* [kv.capacity] kept rows of one head             */
-    float *scratch;          /* [kv.capacity] one attention row               */
-    int32_t *piece;          /* [batch] ids of one forward call                */
-    size_t cols_cap;
-    double *chunk_vec;       /* [N + m] kvpress chunk_length: scores of C ++ Q */
-    long key_shift;          /* no_rerotate: kept keys rotated by n_kept - (N + m + 1) */
-    finch_press_trace trace; /* schedule, scores, margins: for the dump    */
-};
-
-finch_status finch_press_new(const finch_model *m, finch_ctx *ctx, const finch_press_params *p,
-                             finch_press **out) {
-    *out = NULL;
-    if (p->mode != FINCH_PRESS_ITERATIVE && p->mode != FINCH_PRESS_ONESHOT)
-        return finch_fail(FINCH_ERR_ARG, "unknown Finch mode %d", (int)p->mode);
-    if (p->select != FINCH_SELECT_HEAD && p->select != FINCH_SELECT_LAYER)
-        return finch_fail(FINCH_ERR_ARG, "unknown Finch selection %d", (int)p->select);
-    if (p->normalize < FINCH_NORMALIZE_OFF || p->normalize > FINCH_NORMALIZE_AUTHORS)
-        return finch_fail(FINCH_ERR_ARG, "unknown normalisation %d", p->normalize);
-    if (p->schedule == FINCH_SCHEDULE_AUTHORS && p->mode == FINCH_PRESS_ONESHOT)
-        return finch_fail(FINCH_ERR_ARG, "the authors' schedule is a per-chunk budget: oneshot mode has no chunks");
-    if (p->no_rerotate && p->mode != FINCH_PRESS_ONESHOT)
-        return finch_fail(FINCH_ERR_ARG, "no re-rotation is kvpress's (rerotate_keys=False): oneshot mode only");
-    if (p->kv_chunk && p->protect)
-        return finch_fail(FINCH_ERR_ARG, "kv chunk (kvpress chunk_length) with a protected prefix is not implemented");
-    if (p->kv_chunk && (p->mode != FINCH_PRESS_ONESHOT || p->budget_kind != FINCH_BUDGET_CR))
-        return finch_fail(FINCH_ERR_ARG, "kv chunk (kvpress chunk_length) needs oneshot mode and a cr budget");
-    if (p->schedule != FINCH_SCHEDULE_PROPORTIONAL && p->schedule != FINCH_SCHEDULE_AUTHORS)
-        return finch_fail(FINCH_ERR_ARG, "unknown schedule %d", (int)p->schedule);
-    const finch_scorer *scorer = finch_scorer_get(p->scorer);
-    if (!scorer) return finch_fail(FINCH_ERR_ARG, "unknown press %d", (int)p->scorer);
-    if (m != finch_ctx_model(ctx)) return finch_fail(FINCH_ERR_ARG, "Finch: the context belongs to another model");
-    size_t max_batch = finch_ctx_max_batch(ctx), batch = p->batch ? p->batch : max_batch;
-    if (batch > max_batch)
-        return finch_fail(FINCH_ERR_ARG, "Finch: batch %zu exceeds the context's max_batch %zu", batch, max_batch);
-    if (m->cfg.n_kv_head == 0 || m->cfg.n_head % m->cfg.n_kv_head)
-        return finch_fail(FINCH_ERR_ARG, "Finch: %zu query heads do not split into %zu KV groups",
-                          m->cfg.n_head, m->cfg.n_kv_head);
-    finch_press *fp = finch_zalloc(1, sizeof *fp);
-    if (!fp) return FINCH_ERR_NOMEM;
-    fp->m = m;
-    fp->ctx = ctx;
-    fp->p = *p;
-    fp->p.batch = batch;
-    fp->scorer = scorer;
-    fp->piece = finch_alloc(batch, sizeof(int32_t));
-    if (!fp->piece) { free(fp); return FINCH_ERR_NOMEM; }
-    *out = fp;
-    return FINCH_OK;
-}
-
-void finch_press_free(finch_press *fp) {
-    if (!fp) return;
-    finch_kv_free(&fp->kv);
-    free(fp->question); free(fp->kept); free(fp->orig);
-    free(fp->logits); free(fp->prompt_logits);
-    free(fp->acc); free(fp->layer_score); free(fp->idx); free(fp->scratch); free(fp->piece);
-    free(fp->chunk_vec);
-    finch_trace_free(&fp->trace);
-    free(fp);
-}
-
 /* The hook: runs in every layer after the batch's K/V entered the cache and
  * before attention, so each layer scores with its full, uncompressed cache. */
 static finch_status score_hook(void *user, size_t layer, const float *q, size_t n,
@@ -328,26 +152,15 @@ static const finch_hooks *step_hooks(const finch_press *fp, finch_hooks *h) {
     return fp->step.row_lo < fp->step.row_hi ? h : NULL;
 }
 
-/* Feed a ++ b at positions fp->pos.. in calls of at most `batch` tokens (the
- * pieces are causal, so splitting does not change the result).  hooks may be
- * NULL; logits: NULL or [vocab] for the last token. */
-static finch_status feed(finch_press *fp, const int32_t *a, size_t na, const int32_t *b,
-                         size_t nb, const finch_hooks *hooks, float *logits) {
-    size_t total = na + nb, done = 0;
-    while (done < total) {
-        size_t n = total - done < fp->p.batch ? total - done : fp->p.batch;
-        for (size_t t = 0; t < n; t++) {
-            size_t i = done + t;
-            fp->piece[t] = i < na ? a[i] : b[i - na];
-        }
-        int last = done + n == total;
-        finch_status st = finch_forward(fp->ctx, &fp->kv, fp->piece, n, fp->pos, hooks,
-                                        last ? logits : NULL, last && logits ? 1 : 0);
-        if (st) return st;
-        fp->pos += n;
-        done += n;
-    }
-    return FINCH_OK;
+/* ============================ 3. selection, compaction, re-rotation */
+
+void finch_press_compact_head(const finch_ctx *c, finch_kv_cache *kv, size_t l, size_t g,
+                              const size_t *idx, size_t n) {
+    finch_kv_gather(kv, l, g, idx, n);
+    /* RoPE is a rotation by position: one more rotation by (r - idx[r]) makes
+     * the key read as if it had been computed at position r. */
+    for (size_t r = 0; r < n; r++)
+        if (idx[r] != r) finch_rope_shift(c, l, finch_kv_k(kv, l, g, r), (long)r - (long)idx[r]);
 }
 
 /* Keep rows idx[0..n) of layer l, head g.  Re-rotated to their ranks; or,
@@ -458,30 +271,7 @@ static void select_all(finch_press *fp, size_t k, size_t extra) {
     fp->st.t_compact += finch_now() - t1;
 }
 
-/* ==================================================== 5. the two modes */
-
-/* Buffers shared by both modes: the cache (capacity rows), the original
- * position of every row, the score accumulators for up to cols_cap columns. */
-static finch_status alloc_state(finch_press *fp, size_t capacity, size_t cols_cap) {
-    const finch_config *cfg = &fp->m->cfg;
-    finch_status st = finch_kv_init(&fp->kv, cfg, capacity);
-    if (st) return st;
-    size_t LG = cfg->n_layer * cfg->n_kv_head, n;
-    if (!finch_mul_ok(LG, cols_cap, &n)) return finch_fail(FINCH_ERR_NOMEM, "score buffer overflows");
-    fp->cols_cap = cols_cap;
-    fp->orig = finch_alloc(LG, capacity * sizeof(int32_t));
-    fp->acc = finch_alloc(n ? n : 1, sizeof(double));
-    fp->layer_score = finch_alloc(cols_cap ? cols_cap : 1, sizeof(double));
-    fp->idx = finch_alloc(capacity, sizeof(size_t));
-    fp->scratch = finch_alloc(capacity, sizeof(float));
-    fp->logits = finch_alloc(cfg->vocab, sizeof(float));
-    if (!fp->orig || !fp->acc || !fp->layer_score || !fp->idx || !fp->scratch || !fp->logits)
-        return FINCH_ERR_NOMEM;
-    fp->st.kv_capacity = capacity;
-    fp->step = (finch_score_step){ .kv = &fp->kv, .p = &fp->p, .n_head = cfg->n_head,
-                                   .orig = fp->orig, .orig_stride = capacity };
-    return FINCH_OK;
-}
+/* ==================================================== 4. the two modes */
 
 /* Rows past..past+n-1 of every layer/head hold context positions c0... */
 static void mark_rows(finch_press *fp, size_t past, size_t n, size_t c0) {
@@ -495,7 +285,7 @@ static void mark_rows(finch_press *fp, size_t past, size_t n, size_t c0) {
 static finch_status feed_prefix(finch_press *fp, const int32_t *C, size_t P) {
     if (P == 0) return FINCH_OK;
     double t0 = finch_now();
-    finch_status st = feed(fp, C, P, NULL, 0, NULL, NULL);
+    finch_status st = press_feed(fp, C, P, NULL, 0, NULL, NULL);
     fp->st.t_prefill += finch_now() - t0;
     if (!st) mark_rows(fp, 0, P, 0);
     return st;
@@ -515,7 +305,7 @@ static finch_status run_iterative(finch_press *fp, const int32_t *C, size_t N_al
      * later chunks see only the cache), so the result is the same. */
     size_t mq = evict && fp->scorer->question_aware ? m : 0;
     /* The cache holds at most the prefix, K kept + one chunk + the question. */
-    finch_status st = alloc_state(fp, finch_plan_compress_rows(FINCH_PRESS_ITERATIVE, P, K, S, N_all, m), P + K + S);
+    finch_status st = press_alloc_state(fp, finch_plan_compress_rows(FINCH_PRESS_ITERATIVE, P, K, S, N_all, m), P + K + S);
     if (!st)
         st = finch_trace_init(&fp->trace, fp->kv.n_layer, fp->kv.n_kv_head, N_all, n_chunks, K, fp->p.record_steps);
     if (st || (st = feed_prefix(fp, C, P))) return st;
@@ -528,7 +318,7 @@ static finch_status run_iterative(finch_press *fp, const int32_t *C, size_t N_al
         size_t c0 = P + t * S, len = N_all - c0 < S ? N_all - c0 : S;
         begin_step(fp, past, past + len, mq);
         double t0 = finch_now(), s0 = fp->st.t_scoring;
-        if ((st = feed(fp, C + c0, len, Q, mq, evict ? step_hooks(fp, &hooks) : NULL, NULL))) return st;
+        if ((st = press_feed(fp, C + c0, len, Q, mq, evict ? step_hooks(fp, &hooks) : NULL, NULL))) return st;
         fp->st.t_prefill += finch_now() - t0 - (fp->st.t_scoring - s0);
         mark_rows(fp, past, len, c0);
         size_t k_t;
@@ -555,7 +345,7 @@ static finch_status run_oneshot(finch_press *fp, const int32_t *C, size_t N, con
         n_kept = 0;
         for (size_t i = 0; i < N + m; i += S) n_kept += kvpress_chunk_keep(N + m - i < S ? N + m - i : S, fp->p.cr);
     }
-    finch_status st = alloc_state(fp, finch_plan_compress_rows(FINCH_PRESS_ONESHOT, 0, K, N, N, m), N);
+    finch_status st = press_alloc_state(fp, finch_plan_compress_rows(FINCH_PRESS_ONESHOT, 0, K, N, N, m), N);
     if (!st) st = finch_trace_init(&fp->trace, fp->kv.n_layer, fp->kv.n_kv_head, N, 1, S ? N + m : K,
                                    fp->p.record_steps);
     if (!st && S && !(fp->chunk_vec = finch_alloc(N + m, sizeof(double)))) st = FINCH_ERR_NOMEM;
@@ -566,7 +356,7 @@ static finch_status run_oneshot(finch_press *fp, const int32_t *C, size_t N, con
     begin_step(fp, 0, N, m);
     finch_hooks hooks;
     double t0 = finch_now();
-    if ((st = feed(fp, C, N, Q, m, step_hooks(fp, &hooks), NULL))) return st;
+    if ((st = press_feed(fp, C, N, Q, m, step_hooks(fp, &hooks), NULL))) return st;
     fp->st.t_prefill += finch_now() - t0 - fp->st.t_scoring;
     mark_rows(fp, 0, N + m, 0);
     /* kvpress pads the question's scores with max + 1, i.e. always keeps it;
@@ -585,198 +375,9 @@ finch_status finch_press_compress(finch_press *fp, const int32_t *context, size_
     if (fp->compressed || fp->kv.k) return finch_fail(FINCH_ERR_ARG, "Finch: a press compresses once");
     size_t K, n_kept;
     finch_status st = finch_press_resolve_budget(&fp->p, n_ctx, n_q, &K, &n_kept);
-    if (st) return st;
-    fp->question = finch_alloc(n_q, sizeof(int32_t));
-    if (!fp->question) return FINCH_ERR_NOMEM;
-    memcpy(fp->question, question, n_q * sizeof(int32_t));
-
-    finch_press_stats *s = &fp->st;
-    s->mode = fp->p.mode;
-    s->select = fp->p.select;
-    s->scorer = fp->p.scorer;
-    s->normalize = fp->p.normalize;
-    s->n_ctx = n_ctx;
-    s->n_question = n_q;
-    s->n_protected = fp->p.protect;
-    s->budget = K;
-    s->n_kept = n_kept;
-    /* oneshot may keep only Q */
-    s->compression = K ? (double)(n_ctx - fp->p.protect) / (double)K : INFINITY;
+    if (st || (st = press_begin(fp, question, n_q, n_ctx, K, n_kept))) return st;
     st = fp->p.mode == FINCH_PRESS_ONESHOT
              ? run_oneshot(fp, context, n_ctx, question, n_q, K, progress, user)
              : run_iterative(fp, context, n_ctx, question, n_q, K, progress, user);
-    if (st) return st;
-    if (fp->p.mode == FINCH_PRESS_ITERATIVE && fp->p.schedule == FINCH_SCHEDULE_AUTHORS) {
-        size_t P = fp->p.protect, N = n_ctx - P;
-        if (fp->pos == P) /* every chunk was shorter than the factor */
-            return finch_fail(FINCH_ERR_ARG, "the authors' schedule keeps nothing: every chunk is shorter than "
-                              "the compression factor ceil(N / K) = %zu", (N + K - 1) / (K ? K : 1));
-        s->budget = fp->pos - P; /* at or below K */
-        s->n_kept = n_kept = fp->pos;
-        s->compression = (double)N / (double)s->budget;
-    }
-    if (fp->p.kv_chunk) { /* the chunks' shares, the question kept where they reach it */
-        s->n_kept = n_kept = fp->pos;
-        s->budget = 0;
-        for (size_t r = 0; r < n_kept; r++) s->budget += (size_t)fp->orig[r] < n_ctx;
-        s->compression = s->budget ? (double)n_ctx / (double)s->budget : INFINITY;
-    }
-
-    s->kv_bytes_full = finch_kv_bytes(&fp->kv, n_ctx + n_q);
-    s->kv_bytes_kept = finch_kv_bytes(&fp->kv, n_kept);
-    size_t LG = fp->kv.n_layer * fp->kv.n_kv_head;
-    fp->kept = finch_alloc(LG, (n_kept ? n_kept : 1) * sizeof(int32_t));
-    if (!fp->kept) return FINCH_ERR_NOMEM;
-    for (size_t lg = 0; lg < LG; lg++)
-        memcpy(fp->kept + lg * n_kept, fp->orig + lg * fp->kv.capacity, n_kept * sizeof(int32_t));
-    /* The scoring buffers are done with; generation needs none of them. */
-    free(fp->acc); free(fp->layer_score); free(fp->idx); free(fp->orig); free(fp->scratch);
-    fp->acc = fp->layer_score = NULL;
-    fp->idx = NULL;
-    fp->orig = NULL;
-    fp->scratch = NULL;
-    fp->compressed = 1;
-    return FINCH_OK;
-}
-
-/* ========================================= 6. prompt and decoding */
-
-/* Grow the cache (copying the valid rows) so that `need` positions fit. */
-static finch_status kv_reserve(finch_press *fp, size_t need) {
-    if (need <= fp->kv.capacity) return FINCH_OK;
-    finch_kv_cache nk;
-    finch_status st = finch_kv_init(&nk, &fp->m->cfg, finch_plan_grow_rows(need));
-    if (st) return st;
-    size_t row = fp->kv.head_dim * sizeof(float);
-    for (size_t l = 0; l < fp->kv.n_layer; l++) {
-        for (size_t g = 0; g < fp->kv.n_kv_head; g++) {
-            memcpy(finch_kv_k(&nk, l, g, 0), finch_kv_k(&fp->kv, l, g, 0), fp->kv.n_pos[l] * row);
-            memcpy(finch_kv_v(&nk, l, g, 0), finch_kv_v(&fp->kv, l, g, 0), fp->kv.n_pos[l] * row);
-        }
-        nk.n_pos[l] = fp->kv.n_pos[l];
-    }
-    finch_kv_free(&fp->kv);
-    fp->kv = nk;
-    return FINCH_OK;
-}
-
-finch_status finch_press_prompt(finch_press *fp, const int32_t *prompt, size_t n, float *logits) {
-    if (!fp->compressed) return finch_fail(FINCH_ERR_ARG, "Finch: compress before feeding the prompt");
-    if (fp->prompted) return finch_fail(FINCH_ERR_ARG, "Finch: the prompt was already fed");
-    if (!prompt || n == 0) {
-        if (fp->p.mode == FINCH_PRESS_ONESHOT)
-            return finch_fail(FINCH_ERR_ARG, "oneshot mode needs a non-empty answer prefix");
-        prompt = fp->question; /* iterative: the question is asked again */
-        n = fp->st.n_question;
-    }
-    double t0 = finch_now();
-    finch_status st = kv_reserve(fp, fp->pos + n);
-    if (st || (st = feed(fp, prompt, n, NULL, 0, NULL, fp->logits))) return st;
-    size_t vocab = fp->m->cfg.vocab;
-    fp->prompt_logits = finch_alloc(vocab, sizeof(float));
-    if (!fp->prompt_logits) return FINCH_ERR_NOMEM;
-    memcpy(fp->prompt_logits, fp->logits, vocab * sizeof(float));
-    if (logits) memcpy(logits, fp->logits, vocab * sizeof(float));
-    fp->st.n_prompt = n;
-    fp->st.t_generation += finch_now() - t0;
-    fp->prompt_end = fp->pos;
-    fp->prompted = 1;
-    return FINCH_OK;
-}
-
-finch_status finch_press_run(finch_press *fp, const int32_t *context, size_t n_ctx,
-                             const int32_t *question, size_t n_q, const int32_t *prompt,
-                             size_t n_prompt, finch_press_progress progress, void *user) {
-    finch_status st = finch_press_compress(fp, context, n_ctx, question, n_q, progress, user);
-    return st ? st : finch_press_prompt(fp, prompt, n_prompt, NULL);
-}
-
-finch_status finch_press_decode(finch_press *fp, finch_sampler *s, size_t max_new, int32_t eos,
-                                finch_press_on_token on_token, void *user, int32_t *out,
-                                size_t *n_out) {
-    if (n_out) *n_out = 0;
-    if (!fp->prompted) return finch_fail(FINCH_ERR_ARG, "Finch: feed the prompt before decoding");
-    size_t vocab = fp->m->cfg.vocab, produced = 0;
-    double t0 = finch_now();
-    finch_status st = FINCH_OK;
-    while (produced < max_new) {
-        int32_t id = finch_sample(s, fp->logits, vocab);
-        if (eos >= 0 && id == eos) break;
-        if (out) out[produced] = id;
-        produced++;
-        /* Every kept token is fed, so the cache always ends with the answer
-         * and the logits are those after it. */
-        if ((st = kv_reserve(fp, fp->pos + 1)) || (st = feed(fp, &id, 1, NULL, 0, NULL, fp->logits)))
-            break;
-        if (on_token && on_token(user, id)) break;
-    }
-    fp->st.n_generated += produced;
-    fp->st.t_generation += finch_now() - t0;
-    if (n_out) *n_out = produced;
-    return st;
-}
-
-finch_status finch_press_append(finch_press *fp, const int32_t *ids, size_t n, float *logits) {
-    if (!fp->prompted) return finch_fail(FINCH_ERR_ARG, "Finch: feed the prompt before appending tokens");
-    finch_status st = kv_reserve(fp, fp->pos + n);
-    if (st || (n && (st = feed(fp, ids, n, NULL, 0, NULL, fp->logits)))) return st;
-    if (logits) memcpy(logits, fp->logits, fp->m->cfg.vocab * sizeof(float));
-    return FINCH_OK;
-}
-
-finch_status finch_press_rewind(finch_press *fp) {
-    if (!fp->prompted) return finch_fail(FINCH_ERR_ARG, "Finch: nothing to rewind before the prompt");
-    /* Rows past the prompt are simply overwritten by what is fed next. */
-    fp->pos = fp->prompt_end;
-    for (size_t l = 0; l < fp->kv.n_layer; l++) fp->kv.n_pos[l] = fp->prompt_end;
-    memcpy(fp->logits, fp->prompt_logits, fp->m->cfg.vocab * sizeof(float));
-    return FINCH_OK;
-}
-
-/* ============================================================ 7. read back */
-
-const finch_press_stats *finch_press_get_stats(const finch_press *fp) { return &fp->st; }
-const finch_kv_cache *finch_press_cache(const finch_press *fp) { return &fp->kv; }
-const int32_t *finch_press_kept(const finch_press *fp) { return fp->kept; }
-const float *finch_press_prompt_logits(const finch_press *fp) { return fp->prompt_logits; }
-const finch_press_trace *finch_press_get_trace(const finch_press *fp) { return &fp->trace; }
-const finch_press_params *finch_press_get_params(const finch_press *fp) { return &fp->p; }
-const finch_model *finch_press_model(const finch_press *fp) { return fp->m; }
-const finch_ctx *finch_press_ctx(const finch_press *fp) { return fp->ctx; }
-
-void finch_press_copy_kv(const finch_press *fp, float *keys, float *values) {
-    size_t nk = fp->st.n_kept, d = fp->kv.head_dim, row = d * sizeof(float);
-    for (size_t l = 0; l < fp->kv.n_layer; l++)
-        for (size_t g = 0; g < fp->kv.n_kv_head; g++) {
-            size_t o = (l * fp->kv.n_kv_head + g) * nk * d;
-            if (keys) memcpy(keys + o, finch_kv_k(&fp->kv, l, g, 0), nk * row);
-            if (values) memcpy(values + o, finch_kv_v(&fp->kv, l, g, 0), nk * row);
-            for (size_t r = 0; keys && fp->key_shift && r < nk; r++) /* back to the original positions */
-                finch_rope_shift(fp->ctx, l, keys + o + r * d, -fp->key_shift);
-        }
-}
-
-long finch_press_key_shift(const finch_press *fp) { return fp->key_shift; }
-
-void finch_press_describe(const finch_press *fp, FILE *f) {
-    const finch_press_stats *s = &fp->st;
-    fprintf(f, "press: %s\n", finch_scorer_name(s->scorer));
-    fprintf(f, "mode: %s\n", finch_press_mode_name(s->mode));
-    fprintf(f, "selection: %s\n", finch_press_select_name(s->select));
-    fprintf(f, "normalize: %s\n", finch_press_normalize_name(s->normalize));
-    fprintf(f, "context tokens N: %zu\n", s->n_ctx);
-    fprintf(f, "question tokens m: %zu\n", s->n_question);
-    if (s->n_protected) fprintf(f, "protected prefix P: %zu\n", s->n_protected);
-    fprintf(f, "budget K: %zu\n", s->budget);
-    fprintf(f, "kept positions: %zu\n", s->n_kept);
-    fprintf(f, "chunk: %zu (%zu chunks)\n", s->chunk, s->n_chunks);
-    fprintf(f, "compression N/K: %.2fx\n", s->compression);
-    fprintf(f, "kv bytes before: %zu (N + m = %zu positions)\n", s->kv_bytes_full, s->n_ctx + s->n_question);
-    fprintf(f, "kv bytes after: %zu (%zu positions)\n", s->kv_bytes_kept, s->n_kept);
-    fprintf(f, "kv capacity during compression: %zu positions\n", s->kv_capacity);
-    fprintf(f, "time prefill: %.3f s\n", s->t_prefill);
-    fprintf(f, "time scoring: %.3f s\n", s->t_scoring);
-    fprintf(f, "time compaction: %.3f s\n", s->t_compact);
-    fprintf(f, "time generation: %.3f s (%zu prompt + %zu generated tokens)\n", s->t_generation,
-            s->n_prompt, s->n_generated);
+    return st ? st : press_end(fp, n_ctx, n_q, K);
 }

@@ -4,6 +4,8 @@
 #include "finch_run.h"
 #include "util.h"
 
+#include <math.h>
+
 finch_run_params finch_run_defaults(void) {
     finch_run_params p = { 0 };
     p.press = finch_press_defaults();
@@ -96,4 +98,76 @@ finch_status finch_plan_run(const finch_model *m, const finch_run_params *p, fin
     o.batch = step < FINCH_DEFAULT_BATCH_MAX ? step : FINCH_DEFAULT_BATCH_MAX;
     *out = o;
     return FINCH_OK;
+}
+
+/* ------------------------------------------------------------ the budget */
+
+/* K from --budget / --ratio / --cr for N context tokens (before clamping). */
+static finch_status context_budget(const finch_press_params *p, size_t N, size_t *K) {
+    switch (p->budget_kind) {
+    case FINCH_BUDGET_TOKENS:
+        if (p->budget == 0) return finch_fail(FINCH_ERR_ARG, "Finch budget must be >= 1 token");
+        *K = p->budget;
+        return FINCH_OK;
+    case FINCH_BUDGET_RATIO: {
+        if (!(p->ratio > 0) || isinf(p->ratio))
+            return finch_fail(FINCH_ERR_ARG, "Finch ratio must be a positive number (got %g)", p->ratio);
+        double k = ceil((double)N / p->ratio); /* the paper's "93x": K = N / X */
+        *K = k >= (double)N ? N : (k < 1 ? 1 : (size_t)k);
+        return FINCH_OK;
+    }
+    case FINCH_BUDGET_CR: {
+        if (!(p->cr >= 0 && p->cr < 1))
+            return finch_fail(FINCH_ERR_ARG, "Finch cr (fraction removed) must be in [0, 1) (got %g)", p->cr);
+        double k = floor((double)N * (1.0 - p->cr));
+        *K = k < 1 ? 1 : (size_t)k;
+        return FINCH_OK;
+    }
+    }
+    return finch_fail(FINCH_ERR_ARG, "unknown budget kind %d", (int)p->budget_kind);
+}
+
+/* The budget of N context tokens that all compete for a place. */
+static finch_status resolve_unprotected(const finch_press_params *p, size_t N, size_t m, size_t *K,
+                                        size_t *n_kept) {
+    if (m == 0) return finch_fail(FINCH_ERR_ARG, "Finch needs a non-empty question");
+    if (p->scorer == FINCH_SCORER_FULL) { /* the reference: nothing is evicted */
+        *K = N;
+        *n_kept = p->mode == FINCH_PRESS_ONESHOT ? N + m : N;
+        return FINCH_OK;
+    }
+    if (p->mode == FINCH_PRESS_ONESHOT && p->budget_kind == FINCH_BUDGET_CR) {
+        if (!(p->cr >= 0 && p->cr < 1))
+            return finch_fail(FINCH_ERR_ARG, "Finch cr (fraction removed) must be in [0, 1) (got %g)", p->cr);
+        /* kvpress: n_kept = max(1, int(k_len * (1 - compression_ratio))), k_len = N + m,
+         * evaluated in IEEE double exactly as Python does (no fused multiply-add). */
+        double k = floor((double)(N + m) * (1.0 - p->cr));
+        size_t nk = k < 1 ? 1 : (size_t)k;
+        if (nk < m)
+            return finch_fail(FINCH_ERR_ARG,
+                              "cr %g keeps %zu positions, fewer than the %zu question tokens "
+                              "oneshot mode always keeps", p->cr, nk, m);
+        *K = nk - m;
+        *n_kept = nk;
+        return FINCH_OK;
+    }
+    size_t k = 0;
+    finch_status st = context_budget(p, N, &k);
+    if (st) return st;
+    if (k > N) k = N; /* K >= N: nothing is evicted */
+    *K = k;
+    *n_kept = p->mode == FINCH_PRESS_ONESHOT ? k + m : k;
+    return FINCH_OK;
+}
+
+finch_status finch_press_resolve_budget(const finch_press_params *p, size_t N, size_t m,
+                                        size_t *K, size_t *n_kept) {
+    if (N == 0) return finch_fail(FINCH_ERR_ARG, "Finch needs a non-empty context");
+    if (p->protect >= N)
+        return finch_fail(FINCH_ERR_ARG, "the protected prefix (%zu tokens) leaves no context to compress "
+                          "(N = %zu)", p->protect, N);
+    /* The prefix is kept outright: the arithmetic sees only what follows it. */
+    finch_status st = resolve_unprotected(p, N - p->protect, m, K, n_kept);
+    if (!st) *n_kept += p->protect;
+    return st;
 }

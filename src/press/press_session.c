@@ -1,0 +1,314 @@
+/* press_session.c - the session around a compression (include/finch_press.h):
+ *
+ *   1. the press object: parameters checked, buffers, the one feed loop of
+ *      a press (chunks, question, prompt and answer all go through it)
+ *   2. before and after the selection (finch.c): the stats, the kept
+ *      positions, the scoring buffers freed
+ *   3. after compression: the generation prompt, decoding, appending and
+ *      rewinding
+ *   4. read back: stats, kept positions, the cache, the summary
+ *
+ * The selection itself (budget schedule, scoring, top-k, compaction and
+ * re-rotation, both modes) is src/press/finch.c; the dump is dump.c. */
+#include "press_internal.h"
+#include "finch_run.h"
+#include "util.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ================================================= 1. the press object */
+
+finch_status finch_press_new(const finch_model *m, finch_ctx *ctx, const finch_press_params *p,
+                             finch_press **out) {
+    *out = NULL;
+    if (p->mode != FINCH_PRESS_ITERATIVE && p->mode != FINCH_PRESS_ONESHOT)
+        return finch_fail(FINCH_ERR_ARG, "unknown Finch mode %d", (int)p->mode);
+    if (p->select != FINCH_SELECT_HEAD && p->select != FINCH_SELECT_LAYER)
+        return finch_fail(FINCH_ERR_ARG, "unknown Finch selection %d", (int)p->select);
+    if (p->normalize < FINCH_NORMALIZE_OFF || p->normalize > FINCH_NORMALIZE_AUTHORS)
+        return finch_fail(FINCH_ERR_ARG, "unknown normalisation %d", p->normalize);
+    if (p->schedule == FINCH_SCHEDULE_AUTHORS && p->mode == FINCH_PRESS_ONESHOT)
+        return finch_fail(FINCH_ERR_ARG, "the authors' schedule is a per-chunk budget: oneshot mode has no chunks");
+    if (p->no_rerotate && p->mode != FINCH_PRESS_ONESHOT)
+        return finch_fail(FINCH_ERR_ARG, "no re-rotation is kvpress's (rerotate_keys=False): oneshot mode only");
+    if (p->kv_chunk && p->protect)
+        return finch_fail(FINCH_ERR_ARG, "kv chunk (kvpress chunk_length) with a protected prefix is not implemented");
+    if (p->kv_chunk && (p->mode != FINCH_PRESS_ONESHOT || p->budget_kind != FINCH_BUDGET_CR))
+        return finch_fail(FINCH_ERR_ARG, "kv chunk (kvpress chunk_length) needs oneshot mode and a cr budget");
+    if (p->schedule != FINCH_SCHEDULE_PROPORTIONAL && p->schedule != FINCH_SCHEDULE_AUTHORS)
+        return finch_fail(FINCH_ERR_ARG, "unknown schedule %d", (int)p->schedule);
+    const finch_scorer *scorer = finch_scorer_get(p->scorer);
+    if (!scorer) return finch_fail(FINCH_ERR_ARG, "unknown press %d", (int)p->scorer);
+    if (m != finch_ctx_model(ctx)) return finch_fail(FINCH_ERR_ARG, "Finch: the context belongs to another model");
+    size_t max_batch = finch_ctx_max_batch(ctx), batch = p->batch ? p->batch : max_batch;
+    if (batch > max_batch)
+        return finch_fail(FINCH_ERR_ARG, "Finch: batch %zu exceeds the context's max_batch %zu", batch, max_batch);
+    if (m->cfg.n_kv_head == 0 || m->cfg.n_head % m->cfg.n_kv_head)
+        return finch_fail(FINCH_ERR_ARG, "Finch: %zu query heads do not split into %zu KV groups",
+                          m->cfg.n_head, m->cfg.n_kv_head);
+    finch_press *fp = finch_zalloc(1, sizeof *fp);
+    if (!fp) return FINCH_ERR_NOMEM;
+    fp->m = m;
+    fp->ctx = ctx;
+    fp->p = *p;
+    fp->p.batch = batch;
+    fp->scorer = scorer;
+    fp->piece = finch_alloc(batch, sizeof(int32_t));
+    if (!fp->piece) { free(fp); return FINCH_ERR_NOMEM; }
+    *out = fp;
+    return FINCH_OK;
+}
+
+void finch_press_free(finch_press *fp) {
+    if (!fp) return;
+    finch_kv_free(&fp->kv);
+    free(fp->question); free(fp->kept); free(fp->orig);
+    free(fp->logits); free(fp->prompt_logits);
+    free(fp->acc); free(fp->layer_score); free(fp->idx); free(fp->scratch); free(fp->piece);
+    free(fp->chunk_vec);
+    finch_trace_free(&fp->trace);
+    free(fp);
+}
+
+finch_status press_feed(finch_press *fp, const int32_t *a, size_t na, const int32_t *b, size_t nb,
+                        const finch_hooks *hooks, float *logits) {
+    size_t total = na + nb, done = 0;
+    while (done < total) {
+        size_t n = total - done < fp->p.batch ? total - done : fp->p.batch;
+        for (size_t t = 0; t < n; t++) {
+            size_t i = done + t;
+            fp->piece[t] = i < na ? a[i] : b[i - na];
+        }
+        int last = done + n == total;
+        finch_status st = finch_forward(fp->ctx, &fp->kv, fp->piece, n, fp->pos, hooks,
+                                        last ? logits : NULL, last && logits ? 1 : 0);
+        if (st) return st;
+        fp->pos += n;
+        done += n;
+    }
+    return FINCH_OK;
+}
+
+/* ================================= 2. before and after the selection */
+
+finch_status press_alloc_state(finch_press *fp, size_t capacity, size_t cols_cap) {
+    const finch_config *cfg = &fp->m->cfg;
+    finch_status st = finch_kv_init(&fp->kv, cfg, capacity);
+    if (st) return st;
+    size_t LG = cfg->n_layer * cfg->n_kv_head, n;
+    if (!finch_mul_ok(LG, cols_cap, &n)) return finch_fail(FINCH_ERR_NOMEM, "score buffer overflows");
+    fp->cols_cap = cols_cap;
+    fp->orig = finch_alloc(LG, capacity * sizeof(int32_t));
+    fp->acc = finch_alloc(n ? n : 1, sizeof(double));
+    fp->layer_score = finch_alloc(cols_cap ? cols_cap : 1, sizeof(double));
+    fp->idx = finch_alloc(capacity, sizeof(size_t));
+    fp->scratch = finch_alloc(capacity, sizeof(float));
+    fp->logits = finch_alloc(cfg->vocab, sizeof(float));
+    if (!fp->orig || !fp->acc || !fp->layer_score || !fp->idx || !fp->scratch || !fp->logits)
+        return FINCH_ERR_NOMEM;
+    fp->st.kv_capacity = capacity;
+    fp->step = (finch_score_step){ .kv = &fp->kv, .p = &fp->p, .n_head = cfg->n_head,
+                                   .orig = fp->orig, .orig_stride = capacity };
+    return FINCH_OK;
+}
+
+finch_status press_begin(finch_press *fp, const int32_t *question, size_t n_q, size_t n_ctx, size_t K,
+                         size_t n_kept) {
+    fp->question = finch_alloc(n_q, sizeof(int32_t));
+    if (!fp->question) return FINCH_ERR_NOMEM;
+    memcpy(fp->question, question, n_q * sizeof(int32_t));
+
+    finch_press_stats *s = &fp->st;
+    s->mode = fp->p.mode;
+    s->select = fp->p.select;
+    s->scorer = fp->p.scorer;
+    s->normalize = fp->p.normalize;
+    s->n_ctx = n_ctx;
+    s->n_question = n_q;
+    s->n_protected = fp->p.protect;
+    s->budget = K;
+    s->n_kept = n_kept;
+    /* oneshot may keep only Q */
+    s->compression = K ? (double)(n_ctx - fp->p.protect) / (double)K : INFINITY;
+    return FINCH_OK;
+}
+
+finch_status press_end(finch_press *fp, size_t n_ctx, size_t n_q, size_t K) {
+    finch_press_stats *s = &fp->st;
+    size_t n_kept = s->n_kept;
+    if (fp->p.mode == FINCH_PRESS_ITERATIVE && fp->p.schedule == FINCH_SCHEDULE_AUTHORS) {
+        size_t P = fp->p.protect, N = n_ctx - P;
+        if (fp->pos == P) /* every chunk was shorter than the factor */
+            return finch_fail(FINCH_ERR_ARG, "the authors' schedule keeps nothing: every chunk is shorter than "
+                              "the compression factor ceil(N / K) = %zu", (N + K - 1) / (K ? K : 1));
+        s->budget = fp->pos - P; /* at or below K */
+        s->n_kept = n_kept = fp->pos;
+        s->compression = (double)N / (double)s->budget;
+    }
+    if (fp->p.kv_chunk) { /* the chunks' shares, the question kept where they reach it */
+        s->n_kept = n_kept = fp->pos;
+        s->budget = 0;
+        for (size_t r = 0; r < n_kept; r++) s->budget += (size_t)fp->orig[r] < n_ctx;
+        s->compression = s->budget ? (double)n_ctx / (double)s->budget : INFINITY;
+    }
+
+    s->kv_bytes_full = finch_kv_bytes(&fp->kv, n_ctx + n_q);
+    s->kv_bytes_kept = finch_kv_bytes(&fp->kv, n_kept);
+    size_t LG = fp->kv.n_layer * fp->kv.n_kv_head;
+    fp->kept = finch_alloc(LG, (n_kept ? n_kept : 1) * sizeof(int32_t));
+    if (!fp->kept) return FINCH_ERR_NOMEM;
+    for (size_t lg = 0; lg < LG; lg++)
+        memcpy(fp->kept + lg * n_kept, fp->orig + lg * fp->kv.capacity, n_kept * sizeof(int32_t));
+    /* The scoring buffers are done with; generation needs none of them. */
+    free(fp->acc); free(fp->layer_score); free(fp->idx); free(fp->orig); free(fp->scratch);
+    fp->acc = fp->layer_score = NULL;
+    fp->idx = NULL;
+    fp->orig = NULL;
+    fp->scratch = NULL;
+    fp->compressed = 1;
+    return FINCH_OK;
+}
+
+/* ===================================== 3. the prompt and decoding */
+
+/* Grow the cache (copying the valid rows) so that `need` positions fit. */
+static finch_status kv_reserve(finch_press *fp, size_t need) {
+    if (need <= fp->kv.capacity) return FINCH_OK;
+    finch_kv_cache nk;
+    finch_status st = finch_kv_init(&nk, &fp->m->cfg, finch_plan_grow_rows(need));
+    if (st) return st;
+    size_t row = fp->kv.head_dim * sizeof(float);
+    for (size_t l = 0; l < fp->kv.n_layer; l++) {
+        for (size_t g = 0; g < fp->kv.n_kv_head; g++) {
+            memcpy(finch_kv_k(&nk, l, g, 0), finch_kv_k(&fp->kv, l, g, 0), fp->kv.n_pos[l] * row);
+            memcpy(finch_kv_v(&nk, l, g, 0), finch_kv_v(&fp->kv, l, g, 0), fp->kv.n_pos[l] * row);
+        }
+        nk.n_pos[l] = fp->kv.n_pos[l];
+    }
+    finch_kv_free(&fp->kv);
+    fp->kv = nk;
+    return FINCH_OK;
+}
+
+finch_status finch_press_prompt(finch_press *fp, const int32_t *prompt, size_t n, float *logits) {
+    if (!fp->compressed) return finch_fail(FINCH_ERR_ARG, "Finch: compress before feeding the prompt");
+    if (fp->prompted) return finch_fail(FINCH_ERR_ARG, "Finch: the prompt was already fed");
+    if (!prompt || n == 0) {
+        if (fp->p.mode == FINCH_PRESS_ONESHOT)
+            return finch_fail(FINCH_ERR_ARG, "oneshot mode needs a non-empty answer prefix");
+        prompt = fp->question; /* iterative: the question is asked again */
+        n = fp->st.n_question;
+    }
+    double t0 = finch_now();
+    finch_status st = kv_reserve(fp, fp->pos + n);
+    if (st || (st = press_feed(fp, prompt, n, NULL, 0, NULL, fp->logits))) return st;
+    size_t vocab = fp->m->cfg.vocab;
+    fp->prompt_logits = finch_alloc(vocab, sizeof(float));
+    if (!fp->prompt_logits) return FINCH_ERR_NOMEM;
+    memcpy(fp->prompt_logits, fp->logits, vocab * sizeof(float));
+    if (logits) memcpy(logits, fp->logits, vocab * sizeof(float));
+    fp->st.n_prompt = n;
+    fp->st.t_generation += finch_now() - t0;
+    fp->prompt_end = fp->pos;
+    fp->prompted = 1;
+    return FINCH_OK;
+}
+
+finch_status finch_press_run(finch_press *fp, const int32_t *context, size_t n_ctx,
+                             const int32_t *question, size_t n_q, const int32_t *prompt,
+                             size_t n_prompt, finch_press_progress progress, void *user) {
+    finch_status st = finch_press_compress(fp, context, n_ctx, question, n_q, progress, user);
+    return st ? st : finch_press_prompt(fp, prompt, n_prompt, NULL);
+}
+
+finch_status finch_press_decode(finch_press *fp, finch_sampler *s, size_t max_new, int32_t eos,
+                                finch_press_on_token on_token, void *user, int32_t *out,
+                                size_t *n_out) {
+    if (n_out) *n_out = 0;
+    if (!fp->prompted) return finch_fail(FINCH_ERR_ARG, "Finch: feed the prompt before decoding");
+    size_t vocab = fp->m->cfg.vocab, produced = 0;
+    double t0 = finch_now();
+    finch_status st = FINCH_OK;
+    while (produced < max_new) {
+        int32_t id = finch_sample(s, fp->logits, vocab);
+        if (eos >= 0 && id == eos) break;
+        if (out) out[produced] = id;
+        produced++;
+        /* Every kept token is fed, so the cache always ends with the answer
+         * and the logits are those after it. */
+        if ((st = kv_reserve(fp, fp->pos + 1)) || (st = press_feed(fp, &id, 1, NULL, 0, NULL, fp->logits)))
+            break;
+        if (on_token && on_token(user, id)) break;
+    }
+    fp->st.n_generated += produced;
+    fp->st.t_generation += finch_now() - t0;
+    if (n_out) *n_out = produced;
+    return st;
+}
+
+finch_status finch_press_append(finch_press *fp, const int32_t *ids, size_t n, float *logits) {
+    if (!fp->prompted) return finch_fail(FINCH_ERR_ARG, "Finch: feed the prompt before appending tokens");
+    finch_status st = kv_reserve(fp, fp->pos + n);
+    if (st || (n && (st = press_feed(fp, ids, n, NULL, 0, NULL, fp->logits)))) return st;
+    if (logits) memcpy(logits, fp->logits, fp->m->cfg.vocab * sizeof(float));
+    return FINCH_OK;
+}
+
+finch_status finch_press_rewind(finch_press *fp) {
+    if (!fp->prompted) return finch_fail(FINCH_ERR_ARG, "Finch: nothing to rewind before the prompt");
+    /* Rows past the prompt are simply overwritten by what is fed next. */
+    fp->pos = fp->prompt_end;
+    for (size_t l = 0; l < fp->kv.n_layer; l++) fp->kv.n_pos[l] = fp->prompt_end;
+    memcpy(fp->logits, fp->prompt_logits, fp->m->cfg.vocab * sizeof(float));
+    return FINCH_OK;
+}
+
+/* ============================================================ 4. read back */
+
+const finch_press_stats *finch_press_get_stats(const finch_press *fp) { return &fp->st; }
+const finch_kv_cache *finch_press_cache(const finch_press *fp) { return &fp->kv; }
+const int32_t *finch_press_kept(const finch_press *fp) { return fp->kept; }
+const float *finch_press_prompt_logits(const finch_press *fp) { return fp->prompt_logits; }
+const finch_press_trace *finch_press_get_trace(const finch_press *fp) { return &fp->trace; }
+const finch_press_params *finch_press_get_params(const finch_press *fp) { return &fp->p; }
+const finch_model *finch_press_model(const finch_press *fp) { return fp->m; }
+const finch_ctx *finch_press_ctx(const finch_press *fp) { return fp->ctx; }
+
+void finch_press_copy_kv(const finch_press *fp, float *keys, float *values) {
+    size_t nk = fp->st.n_kept, d = fp->kv.head_dim, row = d * sizeof(float);
+    for (size_t l = 0; l < fp->kv.n_layer; l++)
+        for (size_t g = 0; g < fp->kv.n_kv_head; g++) {
+            size_t o = (l * fp->kv.n_kv_head + g) * nk * d;
+            if (keys) memcpy(keys + o, finch_kv_k(&fp->kv, l, g, 0), nk * row);
+            if (values) memcpy(values + o, finch_kv_v(&fp->kv, l, g, 0), nk * row);
+            for (size_t r = 0; keys && fp->key_shift && r < nk; r++) /* back to the original positions */
+                finch_rope_shift(fp->ctx, l, keys + o + r * d, -fp->key_shift);
+        }
+}
+
+long finch_press_key_shift(const finch_press *fp) { return fp->key_shift; }
+
+void finch_press_describe(const finch_press *fp, FILE *f) {
+    const finch_press_stats *s = &fp->st;
+    fprintf(f, "press: %s\n", finch_scorer_name(s->scorer));
+    fprintf(f, "mode: %s\n", finch_press_mode_name(s->mode));
+    fprintf(f, "selection: %s\n", finch_press_select_name(s->select));
+    fprintf(f, "normalize: %s\n", finch_press_normalize_name(s->normalize));
+    fprintf(f, "context tokens N: %zu\n", s->n_ctx);
+    fprintf(f, "question tokens m: %zu\n", s->n_question);
+    if (s->n_protected) fprintf(f, "protected prefix P: %zu\n", s->n_protected);
+    fprintf(f, "budget K: %zu\n", s->budget);
+    fprintf(f, "kept positions: %zu\n", s->n_kept);
+    fprintf(f, "chunk: %zu (%zu chunks)\n", s->chunk, s->n_chunks);
+    fprintf(f, "compression N/K: %.2fx\n", s->compression);
+    fprintf(f, "kv bytes before: %zu (N + m = %zu positions)\n", s->kv_bytes_full, s->n_ctx + s->n_question);
+    fprintf(f, "kv bytes after: %zu (%zu positions)\n", s->kv_bytes_kept, s->n_kept);
+    fprintf(f, "kv capacity during compression: %zu positions\n", s->kv_capacity);
+    fprintf(f, "time prefill: %.3f s\n", s->t_prefill);
+    fprintf(f, "time scoring: %.3f s\n", s->t_scoring);
+    fprintf(f, "time compaction: %.3f s\n", s->t_compact);
+    fprintf(f, "time generation: %.3f s (%zu prompt + %zu generated tokens)\n", s->t_generation,
+            s->n_prompt, s->n_generated);
+}
