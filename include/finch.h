@@ -368,13 +368,16 @@ finch_status finch_sampler_init(finch_sampler *s, finch_sampler_params p, size_t
 void finch_sampler_free(finch_sampler *s);
 int32_t finch_sample(finch_sampler *s, const float *logits, size_t vocab);
 
-/* Called with each generated token as soon as it is chosen. */
-typedef void (*finch_token_cb)(void *user, int32_t token);
+/* Called with each generated token once it is fed; nonzero stops the
+ * decoding.  The one callback type of plain generation and of presses. */
+typedef int (*finch_token_cb)(void *user, int32_t token);
 
-/* The decode loop: `logits` ([vocab], in/out) predict the token at position
- * pos; sample it, feed it back, repeat, up to max_new tokens, stopping
- * after EOS (eos < 0: never) or when the cache is full.  *out (malloc'ed)
- * holds the generated ids, EOS included when reached. */
+/* Plain generation through the one decode loop (src/engine/generate.h):
+ * `logits` ([vocab], in/out) predict the token at position pos; sample it,
+ * feed it back, repeat, up to max_new tokens, stopping at EOS (eos < 0:
+ * never; EOS is not fed nor handed to cb) or when the cache is full.  *out
+ * (malloc'ed) holds the generated ids and, as this function's end marker,
+ * EOS last when it was reached. */
 finch_status finch_decode(finch_ctx *c, finch_kv_cache *kv, size_t pos, float *logits,
                           finch_sampler *s, size_t max_new, int32_t eos, finch_token_cb cb,
                           void *user, int32_t **out, size_t *n_out);

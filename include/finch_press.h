@@ -213,16 +213,14 @@ finch_status finch_press_run(finch_press *fp, const int32_t *context, size_t n_c
                              const int32_t *question, size_t n_q, const int32_t *prompt,
                              size_t n_prompt, finch_press_progress progress, void *user);
 
-/* Called with each decoded token; return nonzero to stop. */
-typedef int (*finch_press_on_token)(void *user, int32_t id);
-
 /* Decode up to max_new tokens after the prompt with sampler s (greedy when
- * its temperature is 0).  Stops after eos (when >= 0; eos is not stored) or
- * when on_token asks.  out: room for max_new ids (may be NULL); *n_out: how
- * many were produced (may be NULL).  The cache grows as needed. */
+ * its temperature is 0), through the engine's one decode loop: EOS (when
+ * eos >= 0) ends the answer and is not stored; each other token is stored,
+ * fed (the cache grows as needed) and handed to on_token (nonzero: stop).
+ * out: room for max_new ids (may be NULL); *n_out: how many were produced
+ * (may be NULL). */
 finch_status finch_press_decode(finch_press *fp, finch_sampler *s, size_t max_new, int32_t eos,
-                                finch_press_on_token on_token, void *user, int32_t *out,
-                                size_t *n_out);
+                                finch_token_cb on_token, void *user, int32_t *out, size_t *n_out);
 
 /* Teacher forcing: feed ids[0..n) after everything fed so far (the prompt,
  * decoded or appended tokens); the logits after the last id are copied to

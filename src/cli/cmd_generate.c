@@ -41,11 +41,12 @@ typedef struct {
     int32_t prev;
 } print_state;
 
-static void print_token(void *user, int32_t tok) {
+static int print_token(void *user, int32_t tok) {
     print_state *p = user;
     cli_print_token(p->m, p->prev, tok, stdout);
     fflush(stdout);
     p->prev = tok;
+    return 0;
 }
 
 static char *meta_json(const cli_generate_opts *o, const finch_model *m, size_t n_prompt, size_t n_gen,

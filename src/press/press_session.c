@@ -1,7 +1,8 @@
 /* press_session.c - the session around a compression (include/finch_press.h):
  *
- *   1. the press object: parameters checked, buffers, the one feed loop of
- *      a press (chunks, question, prompt and answer all go through it)
+ *   1. the press object: parameters checked, buffers, its feed (chunks,
+ *      question, prompt and answer all go through the engine's one feed
+ *      loop, src/engine/generate.c)
  *   2. before and after the selection (finch.c): the stats, the kept
  *      positions, the scoring buffers freed
  *   3. after compression: the generation prompt, decoding, appending and
@@ -12,6 +13,7 @@
  * re-rotation, both modes) is src/press/finch.c; the dump is dump.c. */
 #include "press_internal.h"
 #include "finch_run.h"
+#include "generate.h"
 #include "util.h"
 
 #include <math.h>
@@ -74,21 +76,10 @@ void finch_press_free(finch_press *fp) {
 
 finch_status press_feed(finch_press *fp, const int32_t *a, size_t na, const int32_t *b, size_t nb,
                         const finch_hooks *hooks, float *logits) {
-    size_t total = na + nb, done = 0;
-    while (done < total) {
-        size_t n = total - done < fp->p.batch ? total - done : fp->p.batch;
-        for (size_t t = 0; t < n; t++) {
-            size_t i = done + t;
-            fp->piece[t] = i < na ? a[i] : b[i - na];
-        }
-        int last = done + n == total;
-        finch_status st = finch_forward(fp->ctx, &fp->kv, fp->piece, n, fp->pos, hooks,
-                                        last ? logits : NULL, last && logits ? 1 : 0);
-        if (st) return st;
-        fp->pos += n;
-        done += n;
-    }
-    return FINCH_OK;
+    finch_status st = finch_feed_concat(fp->ctx, &fp->kv, a, na, b, nb, fp->pos, fp->p.batch, hooks, logits,
+                                        fp->piece);
+    if (!st) fp->pos += na + nb;
+    return st;
 }
 
 /* ================================= 2. before and after the selection */
@@ -223,25 +214,22 @@ finch_status finch_press_run(finch_press *fp, const int32_t *context, size_t n_c
     return st ? st : finch_press_prompt(fp, prompt, n_prompt, NULL);
 }
 
+/* One decoded token into the cache, grown as needed. */
+static finch_status feed_one(void *self, int32_t id, float *logits) {
+    finch_press *fp = self;
+    finch_status st = kv_reserve(fp, fp->pos + 1);
+    return st ? st : press_feed(fp, &id, 1, NULL, 0, NULL, logits);
+}
+
 finch_status finch_press_decode(finch_press *fp, finch_sampler *s, size_t max_new, int32_t eos,
-                                finch_press_on_token on_token, void *user, int32_t *out,
-                                size_t *n_out) {
+                                finch_token_cb on_token, void *user, int32_t *out, size_t *n_out) {
     if (n_out) *n_out = 0;
     if (!fp->prompted) return finch_fail(FINCH_ERR_ARG, "Finch: feed the prompt before decoding");
-    size_t vocab = fp->m->cfg.vocab, produced = 0;
+    size_t produced = 0;
+    bool at_eos;
     double t0 = finch_now();
-    finch_status st = FINCH_OK;
-    while (produced < max_new) {
-        int32_t id = finch_sample(s, fp->logits, vocab);
-        if (eos >= 0 && id == eos) break;
-        if (out) out[produced] = id;
-        produced++;
-        /* Every kept token is fed, so the cache always ends with the answer
-         * and the logits are those after it. */
-        if ((st = kv_reserve(fp, fp->pos + 1)) || (st = press_feed(fp, &id, 1, NULL, 0, NULL, fp->logits)))
-            break;
-        if (on_token && on_token(user, id)) break;
-    }
+    finch_status st = finch_decode_loop(s, fp->m->cfg.vocab, fp->logits, max_new, eos, SIZE_MAX, feed_one, fp,
+                                        on_token, user, out, &produced, &at_eos);
     fp->st.n_generated += produced;
     fp->st.t_generation += finch_now() - t0;
     if (n_out) *n_out = produced;
