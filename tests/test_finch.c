@@ -447,6 +447,47 @@ static void test_press_keep_all_equals_plain(void **state) {
 
 /* With eviction: the cache never exceeds K + S + m, ends with K rows, keeps
  * ascending context positions, and the dump reads back. */
+/* The dump of a compressed press: kept.npy is the kept set, keys.npy the
+ * cache's keys in the Hugging Face layout, logits.npy one row of vocab. */
+static void check_dump(const finch_press *fp, const finch_model *m, size_t nk) {
+    const finch_kv_cache *kv = finch_press_cache(fp);
+    const int32_t *kept = finch_press_kept(fp);
+    char dir[] = "/tmp/finch_dump_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    assert_ok(finch_press_dump(fp, dir));
+    char path[256];
+    void *data;
+    size_t shape[8], nd;
+    snprintf(path, sizeof path, "%s/kept.npy", dir);
+    assert_ok(finch_npy_read(path, FINCH_NPY_I32, &data, shape, &nd));
+    assert_int_equal(nd, 3);
+    assert_int_equal(shape[2], nk);
+    assert_memory_equal(data, kept, kv->n_layer * kv->n_kv_head * nk * sizeof(int32_t));
+    free(data);
+    snprintf(path, sizeof path, "%s/keys.npy", dir);
+    assert_ok(finch_npy_read(path, FINCH_NPY_F32, &data, shape, &nd));
+    assert_int_equal(nd, 4);
+    assert_int_equal(shape[3], kv->head_dim);
+    /* keys.npy is in the HF layout: the cache's rows un-permuted per head */
+    float *hf = malloc(nk * kv->head_dim * sizeof(float));
+    memcpy(hf, finch_kv_k(kv, 0, 0, 0), nk * kv->head_dim * sizeof(float));
+    if (m->cfg.rope_pairing == FINCH_ROPE_ADJACENT) finch_keys_adjacent_to_half(hf, nk, kv->head_dim);
+    assert_memory_equal(data, hf, nk * kv->head_dim * sizeof(float));
+    free(hf);
+    free(data);
+    snprintf(path, sizeof path, "%s/logits.npy", dir);
+    assert_ok(finch_npy_read(path, FINCH_NPY_F32, &data, shape, &nd));
+    assert_int_equal(shape[0], m->cfg.vocab);
+    free(data);
+    const char *names[] = { "kept.npy", "keys.npy", "values.npy", "logits.npy", "scores.npy", "margins.npy",
+                            "schedule.npy", "meta.json" };
+    for (size_t i = 0; i < 8; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        remove(path);
+    }
+    rmdir(dir);
+}
+
 static void test_press_bounds_and_dump(void **state) {
     (void)state;
     finch_model *m = load_tiny();
@@ -486,40 +527,7 @@ static void test_press_bounds_and_dump(void **state) {
         if (mode) assert_int_equal(finch_press_prompt(fp, NULL, 0, NULL), FINCH_ERR_ARG);
         assert_ok(finch_press_prompt(fp, &ans, 1, NULL));
 
-        char dir[] = "/tmp/finch_dump_XXXXXX";
-        assert_non_null(mkdtemp(dir));
-        assert_ok(finch_press_dump(fp, dir));
-        char path[256];
-        void *data;
-        size_t shape[8], nd;
-        snprintf(path, sizeof path, "%s/kept.npy", dir);
-        assert_ok(finch_npy_read(path, FINCH_NPY_I32, &data, shape, &nd));
-        assert_int_equal(nd, 3);
-        assert_int_equal(shape[2], nk);
-        assert_memory_equal(data, kept, kv->n_layer * kv->n_kv_head * nk * sizeof(int32_t));
-        free(data);
-        snprintf(path, sizeof path, "%s/keys.npy", dir);
-        assert_ok(finch_npy_read(path, FINCH_NPY_F32, &data, shape, &nd));
-        assert_int_equal(nd, 4);
-        assert_int_equal(shape[3], kv->head_dim);
-        /* keys.npy is in the HF layout: the cache's rows un-permuted per head */
-        float *hf = malloc(nk * kv->head_dim * sizeof(float));
-        memcpy(hf, finch_kv_k(kv, 0, 0, 0), nk * kv->head_dim * sizeof(float));
-        if (m->cfg.rope_pairing == FINCH_ROPE_ADJACENT) finch_keys_adjacent_to_half(hf, nk, kv->head_dim);
-        assert_memory_equal(data, hf, nk * kv->head_dim * sizeof(float));
-        free(hf);
-        free(data);
-        snprintf(path, sizeof path, "%s/logits.npy", dir);
-        assert_ok(finch_npy_read(path, FINCH_NPY_F32, &data, shape, &nd));
-        assert_int_equal(shape[0], m->cfg.vocab);
-        free(data);
-        const char *names[] = { "kept.npy", "keys.npy", "values.npy", "logits.npy", "scores.npy", "margins.npy",
-                                "schedule.npy", "meta.json" };
-        for (size_t i = 0; i < 8; i++) {
-            snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-            remove(path);
-        }
-        rmdir(dir);
+        check_dump(fp, m, nk);
 
         char *text = NULL;
         size_t len = 0;

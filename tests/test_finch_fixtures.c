@@ -64,6 +64,28 @@ static double jnum(const cJSON *c, const char *k, double dflt) {
 }
 
 /* Run one case with forward calls of `batch` tokens; report and check. */
+/* The press parameters of a case of cases.json. */
+static finch_press_params case_params(const cJSON *c, size_t batch) {
+    finch_press_params params = finch_press_defaults(), *p = &params;
+    assert_ok(finch_press_parse_mode(jstr(c, "mode"), &p->mode));
+    assert_ok(finch_press_parse_select(jstr(c, "select"), &p->select));
+    p->normalize = (int)jnum(c, "normalize", 1); /* 2: the authors' weight */
+    if (jstr(c, "schedule_kind")) assert_ok(finch_press_parse_schedule(jstr(c, "schedule_kind"), &p->schedule));
+    if (cJSON_GetObjectItemCaseSensitive(c, "cr")) {
+        p->budget_kind = FINCH_BUDGET_CR;
+        p->cr = jnum(c, "cr", 0);
+    } else {
+        p->budget_kind = FINCH_BUDGET_TOKENS;
+        p->budget = (size_t)jnum(c, "budget", 0);
+    }
+    p->chunk = (size_t)jnum(c, "chunk", 0);
+    p->kv_chunk = (size_t)jnum(c, "kv_chunk", 0);
+    p->no_rerotate = jnum(c, "rerotate", 1) == 0;
+    p->protect = (size_t)jnum(c, "protect", 0);
+    p->batch = batch;
+    return params;
+}
+
 static void run_case(const finch_model *m, const cJSON *c, size_t batch) {
     const char *name = jstr(c, "name");
     char dir[4200];
@@ -89,23 +111,7 @@ static void run_case(const finch_model *m, const cJSON *c, size_t batch) {
     size_t n_answer = (size_t)jnum(c, "n_answer", 0);
     if (n_answer) want_answer = read_npy(dir, "answer", FINCH_NPY_I32, shape, &nd);
 
-    finch_press_params p = finch_press_defaults();
-    assert_ok(finch_press_parse_mode(jstr(c, "mode"), &p.mode));
-    assert_ok(finch_press_parse_select(jstr(c, "select"), &p.select));
-    p.normalize = (int)jnum(c, "normalize", 1); /* 2: the authors' weight */
-    if (jstr(c, "schedule_kind")) assert_ok(finch_press_parse_schedule(jstr(c, "schedule_kind"), &p.schedule));
-    if (cJSON_GetObjectItemCaseSensitive(c, "cr")) {
-        p.budget_kind = FINCH_BUDGET_CR;
-        p.cr = jnum(c, "cr", 0);
-    } else {
-        p.budget_kind = FINCH_BUDGET_TOKENS;
-        p.budget = (size_t)jnum(c, "budget", 0);
-    }
-    p.chunk = (size_t)jnum(c, "chunk", 0);
-    p.kv_chunk = (size_t)jnum(c, "kv_chunk", 0);
-    p.no_rerotate = jnum(c, "rerotate", 1) == 0;
-    p.protect = (size_t)jnum(c, "protect", 0);
-    p.batch = batch;
+    finch_press_params p = case_params(c, batch);
 
     finch_ctx *ctx;
     assert_ok(finch_ctx_new(m, 2, batch, &ctx));
