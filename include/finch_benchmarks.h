@@ -113,6 +113,35 @@ finch_status finch_bench_read(const char *path, finch_benchmark b, const char *f
 finch_status finch_bench_parse(const char *text, size_t len, const char *name, finch_benchmark b,
                                const char *fields, finch_eval_tasks *out);
 
+/* ------------------------------------------------------------- scoring */
+
+/* evaluate-v2.0.py without a no-answer probability file: the percentages
+ * over all questions, those with answers (HasAns) and those without
+ * (NoAns), sums taken in file order as Python 3.11's sum() does.
+ * preds[i] is item i's prediction ("" = no answer); a NULL one is refused
+ * (the official script would fail on it). */
+typedef struct {
+    double exact, f1, has_exact, has_f1, no_exact, no_f1;
+    size_t total, has_total, no_total;
+} finch_squad2_result;
+finch_status finch_squad2_evaluate(const finch_eval_tasks *t, const char *const *preds, finch_squad2_result *r);
+
+/* One dataset's score on LongBench's or RULER's scale (a percentage
+ * rounded to 2 decimals as Python's round(x, 2)): LongBench
+ * round(100 * sum / n, 2), RULER round(sum / n * 100, 2), sums in order. */
+typedef struct {
+    char name[64];
+    finch_metric metric;
+    size_t n;
+    double sum;   /* of the item scores in [0, 1] */
+    double score; /* the benchmark's printed number */
+} finch_dataset_score;
+/* Scores of every dataset of t (in the order first seen); *out malloc'ed. */
+finch_status finch_bench_dataset_scores(const finch_eval_tasks *t, const char *const *preds,
+                                        finch_dataset_score **out, size_t *n);
+/* Python's round(x, 2) (half to even on the exact binary value). */
+double finch_py_round2(double x);
+
 #ifdef __cplusplus
 }
 #endif

@@ -180,8 +180,17 @@ static finch_benchmark detect_line(const cJSON *j) {
 
 /* ----------------------------------------------------------------- read */
 
+cJSON *finch_json_parse_whole(const char *text, size_t len) {
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (!j) return NULL;
+    while (end < text + len && isspace((unsigned char)*end)) end++;
+    if (end < text + len) { cJSON_Delete(j); return NULL; }
+    return j;
+}
+
 static finch_status parse_whole(const char *text, size_t len, const char *name, finch_eval_tasks *out) {
-    cJSON *root = cJSON_ParseWithLength(text, len);
+    cJSON *root = finch_json_parse_whole(text, len);
     if (!root) return finch_fail(FINCH_ERR_FORMAT, "%s: not a SQuAD v2 JSON file", name);
     finch_status st = has(root, "queries")
                           ? finch_fail(FINCH_ERR_FORMAT, "%s: a queries.json needs its ground_truth.json: give "
@@ -231,7 +240,7 @@ static finch_status read_sample_dir(const char *dir, finch_eval_tasks *out) {
     size_t ql = 0, gl = 0;
     finch_status st = finch_read_file(qp, &qt, &ql);
     if (!st) st = finch_read_file(gp, &gt, &gl);
-    cJSON *q = st ? NULL : cJSON_ParseWithLength(qt, ql), *g = st ? NULL : cJSON_ParseWithLength(gt, gl);
+    cJSON *q = st ? NULL : finch_json_parse_whole(qt, ql), *g = st ? NULL : finch_json_parse_whole(gt, gl);
     if (!st && (!q || !g)) st = finch_fail(FINCH_ERR_FORMAT, "%s: queries.json or ground_truth.json is not JSON", dir);
     if (!st) st = finch_squad_sample_from_json(q, g, dir, out);
     cJSON_Delete(q); cJSON_Delete(g); free(qt); free(gt);

@@ -18,6 +18,9 @@ finch_status finch_squad2_from_json(const cJSON *root, const char *name, finch_e
 /* The squad2_500 sample: queries.json + ground_truth.json, parsed. */
 finch_status finch_squad_sample_from_json(const cJSON *queries, const cJSON *truth, const char *name,
                                           finch_eval_tasks *out);
+/* text[0..len) as one JSON value with nothing but white space after it
+ * (NULL otherwise). */
+cJSON *finch_json_parse_whole(const char *text, size_t len);
 /* A new zeroed item at the end of out (NULL when out of memory). */
 finch_eval_task *finch_bench_push(finch_eval_tasks *out);
 #endif

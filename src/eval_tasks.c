@@ -69,7 +69,7 @@ static finch_status task_from_json(const cJSON *j, finch_eval_task *t, const voi
     if (renamed && (!t->id || !t->context || !t->question || !(cJSON_IsArray(ans) || cJSON_IsString(ans))))
         return finch_fail(FINCH_ERR_FORMAT, "a task needs the strings %s, %s, %s and the array (or string) %s",
                           k[0], k[1], k[2], k[3]);
-    if (!t->id || !t->context || !t->question || !cJSON_IsArray(ans))
+    if (!renamed && (!t->id || !t->context || !t->question || !cJSON_IsArray(ans)))
         return finch_fail(FINCH_ERR_FORMAT, "a task needs the strings id, context, question and the array answers");
     if (!*t->context || !*t->question) return finch_fail(FINCH_ERR_FORMAT, "empty context or question");
     if (cJSON_IsString(ans)) {

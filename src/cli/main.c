@@ -31,6 +31,12 @@ static const char usage[] =
     "      answers}, against the full cache: EM, F1, KL, NLL, top-1, time, KV\n"
     "      bytes; writes DIR/results.json, results.csv, items.csv, accuracy.svg,\n"
     "      fidelity.svg (default DIR eval-out).\n"
+    "  finch score --task FILE --predictions PRED [--benchmark squad2|longbench|ruler|jsonl]\n"
+    "              [--fields id=K,context=K,question=K,answers=K] [--json]\n"
+    "      score answers made elsewhere with the benchmark's own metric: SQuAD v2\n"
+    "      (PRED the official {id: answer} file; prints evaluate-v2.0.py's keys),\n"
+    "      LongBench and RULER (PRED JSON Lines {\"id\", \"prediction\"}; per-dataset\n"
+    "      scores) (docs/benchmarks.md).\n"
     "  finch generate -m MODEL (-p TEXT | --prompt-ids FILE.npy) [-n N] [--temp T]\n"
     "                 [--top-p P] [--seed S] [-t THREADS] [--dump DIR] [--max-memory SIZE]\n"
     "                 [--chat-template auto|none|NAME] [--system TEXT]\n"
@@ -67,6 +73,7 @@ static const command commands[] = {
     { "info", cmd_info },
     { "convert", cmd_convert },
     { "bench", cmd_bench },
+    { "score", cmd_score },
 };
 
 int main(int argc, char **argv) {
