@@ -13,6 +13,15 @@
 
 /* ------------------------------------------------------------------ errors */
 
+static _Thread_local char *capture_buf;
+static _Thread_local size_t capture_cap;
+
+void cli_error_capture(char *buf, size_t cap) {
+    capture_buf = cap ? buf : NULL;
+    capture_cap = cap;
+    if (capture_buf) capture_buf[0] = 0;
+}
+
 int cli_error(const char *fmt, ...) {
     char msg[1024];
     va_list ap;
@@ -21,7 +30,8 @@ int cli_error(const char *fmt, ...) {
     va_end(ap);
     for (char *p = msg; *p; p++) /* one line, always */
         if (*p == '\n' || *p == '\r') *p = ' ';
-    fprintf(stderr, "finch: error: %s\n", msg);
+    if (capture_buf && !capture_buf[0]) snprintf(capture_buf, capture_cap, "%s", msg); /* the first: the cause */
+    else if (!capture_buf) fprintf(stderr, "finch: error: %s\n", msg);
     return EXIT_BAD_INPUT;
 }
 

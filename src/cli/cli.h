@@ -16,6 +16,10 @@ enum { EXIT_BAD_INPUT = 2, EXIT_INTERNAL = 1 };
 
 /* Print "finch: error: <msg>" on one line; returns the exit code. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* On this thread, keep cli_error's first message in buf[0..cap) instead of
+ * printing it (an MPI rank sends it to rank 0, which prints one line);
+ * cap 0 prints again. */
+void cli_error_capture(char *buf, size_t cap);
 /* Report a library failure: the status picks the exit code. */
 int cli_fail(finch_status st, const char *what);
 

@@ -7,6 +7,7 @@
  * docs/eval.md describes the command, the metrics and the outputs. */
 #include "cli.h"
 #include "eval_report.h"
+#include "eval_units.h"
 #include "finch_eval.h"
 #include "util.h"
 
@@ -196,13 +197,6 @@ static size_t item_positions(const cli_eval_opts *o, const item_ids *ids) {
 
 /* ------------------------------------------------------------ one item */
 
-typedef struct {
-    const finch_model *m;
-    finch_ctx *ctx;
-    const cli_eval_opts *o;
-    const cli_chat *chat;
-} eval_env;
-
 /* The fields every run records (full and compressed). */
 static cJSON *run_record(const char *press, double ratio, const finch_eval_output *r, const finch_eval_task *t) {
     double em, f1;
@@ -237,51 +231,127 @@ static int run_press(const eval_env *e, const item_ids *ids, finch_scorer_id pre
     return cli_fail(st, what);
 }
 
-/* The full cache once, then every press x ratio against it. */
-static int eval_item(const eval_env *e, const finch_eval_task *t, const item_ids *ids, cJSON *rec) {
+/* A record as it reads back from its JSON text (cJSON writes the shortest
+ * text that reads back within an ulp, not always the same double): a
+ * record from --resume, the journal or another MPI rank is then equal. */
+static int as_written(cJSON **j) {
+    char *text = cJSON_PrintUnformatted(*j);
+    cJSON *back = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    cJSON_Delete(*j);
+    *j = back;
+    return back ? 0 : cli_out_of_memory();
+}
+
+size_t eval_units_per_item(const cli_eval_opts *o) { return 1 + o->n_presses * o->n_ratios; }
+
+/* Unit 0: the full cache; its logits go to *logits (taken over). */
+static int eval_full_unit(const eval_env *e, const finch_eval_task *t, const item_ids *ids, cJSON *rec,
+                          float **logits) {
     finch_eval_output full;
     int rc = run_press(e, ids, FINCH_SCORER_FULL, 1, &full);
     if (rc) return rc;
-    size_t vocab = e->m->cfg.vocab;
-    int32_t full_top = finch_eval_argmax(full.logits, vocab);
     cJSON *fj = run_record("full", 1, &full, t);
     cJSON_AddNumberToObject(fj, "kl", 0); /* the reference against itself */
     cJSON_AddNumberToObject(fj, "top1", 1);
     cJSON_AddItemToObject(rec, "full", fj);
-    cJSON *runs = cJSON_AddArrayToObject(rec, "runs");
-    for (size_t p = 0; p < e->o->n_presses && !rc; p++)
-        for (size_t r = 0; r < e->o->n_ratios && !rc; r++) {
-            finch_eval_output out;
-            if ((rc = run_press(e, ids, e->o->presses[p], e->o->ratios[r], &out))) break;
-            cJSON *j = run_record(finch_scorer_name(e->o->presses[p]), e->o->ratios[r], &out, t);
-            cJSON_AddNumberToObject(j, "kl", finch_eval_kl(full.logits, out.logits, vocab));
-            cJSON_AddNumberToObject(j, "top1", finch_eval_argmax(out.logits, vocab) == full_top ? 1 : 0);
-            cJSON_AddItemToArray(runs, j);
-            finch_eval_output_free(&out);
-        }
+    *logits = full.logits;
+    full.logits = NULL;
     finch_eval_output_free(&full);
-    return rc;
+    return 0;
 }
 
-/* The record of task t: its runs, or why it was skipped. */
-static int eval_task_record(const eval_env *e, const finch_eval_task *t, cJSON **out) {
-    item_ids ids = { 0 };
-    int rc = tokenize_item(e->m, e->o, e->chat, t, &ids);
+/* Unit k >= 1: press (k-1) / R at ratio (k-1) % R against the full logits. */
+static int eval_press_unit(const eval_env *e, const finch_eval_task *t, const item_ids *ids, size_t k,
+                           const float *full_logits, cJSON **run) {
+    const cli_eval_opts *o = e->o;
+    finch_scorer_id press = o->presses[(k - 1) / o->n_ratios];
+    double ratio = o->ratios[(k - 1) % o->n_ratios];
+    size_t vocab = e->m->cfg.vocab;
+    finch_eval_output out;
+    int rc = run_press(e, ids, press, ratio, &out);
+    if (rc) return rc;
+    cJSON *j = run_record(finch_scorer_name(press), ratio, &out, t);
+    cJSON_AddNumberToObject(j, "kl", finch_eval_kl(full_logits, out.logits, vocab));
+    bool same_top = finch_eval_argmax(out.logits, vocab) == finch_eval_argmax(full_logits, vocab);
+    cJSON_AddNumberToObject(j, "top1", same_top ? 1 : 0);
+    finch_eval_output_free(&out);
+    *run = j;
+    return as_written(run);
+}
+
+void eval_item_assemble(cJSON *header, cJSON **runs, size_t n_runs) {
+    cJSON *arr = cJSON_AddArrayToObject(header, "runs");
+    for (size_t k = 0; k < n_runs; k++) {
+        cJSON_AddItemToArray(arr, runs[k]);
+        runs[k] = NULL;
+    }
+}
+
+/* The header of task t's record (ids, lengths, answers), "skipped" when the
+ * item cannot run; 0 or the exit code (the item is refused). */
+static int item_header(const eval_env *e, const finch_eval_task *t, item_ids *ids, cJSON **out, bool *skipped) {
+    int rc = tokenize_item(e->m, e->o, e->chat, t, ids);
     if (rc) return rc;
     cJSON *rec = cJSON_CreateObject();
     cJSON_AddStringToObject(rec, "id", t->id);
-    cJSON_AddNumberToObject(rec, "n_context", (double)ids.n_context);
-    cJSON_AddNumberToObject(rec, "n_question", (double)ids.n_question);
-    cJSON_AddNumberToObject(rec, "n_reference", (double)ids.n_reference);
+    cJSON_AddNumberToObject(rec, "n_context", (double)ids->n_context);
+    cJSON_AddNumberToObject(rec, "n_question", (double)ids->n_question);
+    cJSON_AddNumberToObject(rec, "n_reference", (double)ids->n_reference);
     cJSON_AddItemToObject(rec, "answers", cJSON_CreateStringArray((const char *const *)t->answers, (int)t->n_answers));
     char why[256];
-    const char *skip = does_not_fit(e->m, e->o, &ids, why, sizeof why);
+    const char *skip = does_not_fit(e->m, e->o, ids, why, sizeof why);
     char what[128];
     snprintf(what, sizeof what, "item '%.64s'", t->id);
+    *skipped = skip != NULL;
     if (skip) cJSON_AddStringToObject(rec, "skipped", skip);
-    else if (!(rc = cli_check_memory(e->m, item_positions(e->o, &ids), EVAL_BATCH, e->o->max_memory, what)))
-        rc = eval_item(e, t, &ids, rec);
+    else rc = cli_check_memory(e->m, item_positions(e->o, ids), EVAL_BATCH, e->o->max_memory, what);
+    if (rc) cJSON_Delete(rec);
+    else *out = rec;
+    return rc;
+}
+
+int eval_unit_run(const eval_env *e, const finch_eval_task *t, size_t unit, const float *full_logits_in,
+                  cJSON **rec, float **full_logits) {
+    item_ids ids = { 0 };
+    cJSON *header = NULL;
+    bool skipped;
+    *rec = NULL;
+    if (full_logits) *full_logits = NULL;
+    int rc = item_header(e, t, &ids, &header, &skipped);
+    if (!rc && unit == 0) {
+        if (!skipped) rc = eval_full_unit(e, t, &ids, header, full_logits);
+        if (!rc && !(rc = as_written(&header))) {
+            *rec = header;
+            header = NULL;
+        }
+    } else if (!rc) {
+        rc = skipped ? cli_error("item '%.64s' was skipped: it has no unit %zu", t->id, unit)
+                     : eval_press_unit(e, t, &ids, unit, full_logits_in, rec);
+    }
+    cJSON_Delete(header);
     item_ids_free(&ids);
+    return rc;
+}
+
+/* The record of task t: its units in order, or why it was skipped. */
+static int eval_task_record(const eval_env *e, const finch_eval_task *t, cJSON **out) {
+    item_ids ids = { 0 };
+    cJSON *rec = NULL, **runs = NULL;
+    float *full = NULL;
+    bool skipped;
+    size_t n_runs = eval_units_per_item(e->o) - 1;
+    int rc = item_header(e, t, &ids, &rec, &skipped);
+    if (!rc && !skipped && !(rc = eval_full_unit(e, t, &ids, rec, &full))) {
+        if (n_runs && !(runs = calloc(n_runs, sizeof *runs))) rc = cli_out_of_memory();
+        for (size_t k = 1; k <= n_runs && !rc; k++) rc = eval_press_unit(e, t, &ids, k, full, &runs[k - 1]);
+        if (!rc) eval_item_assemble(rec, runs, n_runs);
+        for (size_t k = 0; runs && k < n_runs; k++) cJSON_Delete(runs[k]);
+    }
+    free(runs);
+    free(full);
+    item_ids_free(&ids);
+    if (!rc) rc = as_written(&rec);
     if (rc) cJSON_Delete(rec);
     else *out = rec;
     return rc;
@@ -355,7 +425,7 @@ static int report(const cli_eval_opts *o, const cJSON *items) {
     return rc;
 }
 
-int cmd_eval(int argc, char **argv) {
+static int eval_command(int argc, char **argv) {
     cli_eval_opts o;
     int rc = cli_parse_eval(argc, argv, &o);
     if (rc) return rc;
@@ -367,8 +437,8 @@ int cmd_eval(int argc, char **argv) {
     if (!config) return cli_out_of_memory();
     finch_status st = finch_eval_tasks_read(o.task, &tasks);
     if (st) { rc = cli_fail(st, "--task"); goto done; }
-    if ((rc = make_out_dir(o.out))) goto done;
-    if (o.resume) {
+    if (eval_mpi_is_root() && (rc = make_out_dir(o.out))) goto done;
+    if (o.resume && eval_mpi_is_root()) {
         if ((rc = eval_load_items(o.out, config, &items))) goto done;
     } else if (!(items = cJSON_CreateArray())) {
         rc = cli_out_of_memory();
@@ -377,13 +447,15 @@ int cmd_eval(int argc, char **argv) {
     if ((rc = cli_load_model(o.model, &m))) goto done;
     if (!m->tokenizer) { rc = cli_error("finch eval needs a model with a tokenizer"); goto done; }
     if ((rc = cli_check_memory(m, 0, EVAL_BATCH, o.max_memory, "the model"))) goto done;
-    st = finch_ctx_new(m, (size_t)o.threads, EVAL_BATCH, &ctx);
+    st = finch_ctx_new(m, (size_t)eval_mpi_threads(o.threads), EVAL_BATCH, &ctx);
     if (st) { rc = cli_fail(st, "cannot set up the model"); goto done; }
     if ((rc = cli_chat_setup(m, o.chat_template, o.system, false, &chat))) goto done;
-    if (chat.format) fprintf(stderr, "finch eval: chat template %s%s\n", cli_chat_name(&chat),
-                             chat.from_model ? " (recognised from the model)" : "");
+    if (chat.format && eval_mpi_is_root())
+        fprintf(stderr, "finch eval: chat template %s%s\n", cli_chat_name(&chat),
+                chat.from_model ? " (recognised from the model)" : "");
     eval_env e = { m, ctx, &o, &chat };
-    if (!(rc = sweep(&e, &tasks, config, items))) rc = report(&o, items);
+    rc = eval_mpi_active() ? eval_mpi_sweep(&e, &tasks, config, items) : sweep(&e, &tasks, config, items);
+    if (!rc && eval_mpi_is_root()) rc = report(&o, items);
 done:
     cli_chat_free(&chat);
     cJSON_Delete(config);
@@ -392,4 +464,16 @@ done:
     finch_model_free(m);
     finch_eval_tasks_free(&tasks);
     return rc;
+}
+
+/* ------------------------------------------------- the MPI hook (eval_units.h) */
+
+bool eval_item_done(const cJSON *items, const char *id) { return item_done(items, id); }
+int eval_save(const cli_eval_opts *o, const cJSON *config, const cJSON *items) { return save(o, config, items); }
+
+/* Under MPI (make MPI=1, eval_mpi.c) every rank runs the command; rank 0
+ * writes the outputs.  Without it, the begin and end hooks do nothing. */
+int cmd_eval(int argc, char **argv) {
+    int rc = eval_mpi_begin(&argc, &argv);
+    return rc ? rc : eval_mpi_end(eval_command(argc, argv));
 }
