@@ -194,6 +194,9 @@ typedef struct {
     long threads, n_new, limit, seed;
     bool json, resume, progress;
     size_t max_memory;                           /* --max-memory, 0: none         */
+    const char *benchmark, *fields, *dump_items; /* --benchmark, --fields, --dump-items */
+    bool n_new_given;                            /* -n given: it overrides the benchmark's */
+    int bench_read;                              /* finch_benchmark of the task file read */
 } cli_eval_opts;
 int cli_parse_eval(int argc, char **argv, cli_eval_opts *o);
 
