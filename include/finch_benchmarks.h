@@ -142,6 +142,20 @@ finch_status finch_bench_dataset_scores(const finch_eval_tasks *t, const char *c
 /* Python's round(x, 2) (half to even on the exact binary value). */
 double finch_py_round2(double x);
 
+/* ------------------------------------------------ RULER-style generation */
+
+/* The i-th task name finch can make (NULL past the last): niah_single_1..3,
+ * niah_multikey_1..3, niah_multivalue, niah_multiquery, vt, cwe. */
+const char *finch_ruler_task_name(size_t i);
+/* One RULER-style item of `task` (src/bench_ruler.c says how it differs
+ * from RULER's own) of `size` haystack lines (niah, vt) or words (cwe),
+ * from seed: its input (template with the context), answer prefix and
+ * expected outputs, all malloc'ed.  length (tokens) only picks cwe's
+ * smaller repeats below 4096, as RULER does; fitting the size to the
+ * length is the caller's (`finch ruler` bisects it). */
+finch_status finch_ruler_sample(const char *task, size_t size, size_t length, uint64_t seed, char **input,
+                                char **answer_prefix, char ***outputs, size_t *n_outputs);
+
 #ifdef __cplusplus
 }
 #endif

@@ -108,6 +108,7 @@ finch_status finch_ruler_from_json(const cJSON *j, finch_eval_task *t, const voi
     const cJSON *idx = cJSON_GetObjectItemCaseSensitive(j, "index");
     const cJSON *in = cJSON_GetObjectItemCaseSensitive(j, "input"), *outs = cJSON_GetObjectItemCaseSensitive(j, "outputs");
     const cJSON *pre = cJSON_GetObjectItemCaseSensitive(j, "answer_prefix"), *a;
+    const cJSON *task = cJSON_GetObjectItemCaseSensitive(j, "task"); /* finch ruler's files name it */
     if (!cJSON_IsNumber(idx) || !cJSON_IsString(in) || !cJSON_IsArray(outs))
         return finch_fail(FINCH_ERR_FORMAT, "a RULER line needs the number index, the string input and the array outputs");
     const char *cut = NULL;
@@ -120,7 +121,7 @@ finch_status finch_ruler_from_json(const cJSON *j, finch_eval_task *t, const voi
     snprintf(id, sizeof id, "%.0f", idx->valuedouble);
     size_t cl = (size_t)(cut - in->valuestring);
     if (!(t->id = strdup(id)) || !(t->context = strndup(in->valuestring, cl)) || !(t->question = strdup(cut)) ||
-        !(t->dataset = strdup(ruler_tasks[k].task)) ||
+        !(t->dataset = strdup(cJSON_IsString(task) ? task->valuestring : ruler_tasks[k].task)) ||
         !(t->answers = finch_zalloc((size_t)cJSON_GetArraySize(outs) + 1, sizeof(char *))))
         return FINCH_ERR_NOMEM;
     cJSON_ArrayForEach(a, outs) {

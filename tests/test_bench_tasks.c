@@ -6,6 +6,8 @@
 
 #include "finch_benchmarks.h"
 
+#include <cjson/cJSON.h>
+
 static finch_status parse(const char *text, finch_benchmark b, const char *fields, finch_eval_tasks *t) {
     return finch_bench_parse(text, strlen(text), "t", b, fields, t);
 }
@@ -115,11 +117,77 @@ static void test_score_item(void **state) {
     finch_eval_tasks_free(&t);
 }
 
+
+static size_t count_of(const char *hay, const char *needle) {
+    size_t n = 0;
+    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle)) n++;
+    return n;
+}
+
+static void free_sample(char *in, char *pre, char **outs, size_t n) {
+    free(in); free(pre);
+    for (size_t i = 0; i < n; i++) free(outs[i]);
+    free(outs);
+}
+
+/* RULER-style items (src/bench_ruler.c): the needles are in the text, the
+ * templates are RULER's, the same seed gives the same item. */
+static void test_ruler_make(void **state) {
+    (void)state;
+    char *in, *pre, **outs, *in2, *pre2, **outs2;
+    size_t n, n2;
+    assert_ok(finch_ruler_sample("niah_multivalue", 20, 8192, 7, &in, &pre, &outs, &n));
+    assert_int_equal(n, 4);
+    for (size_t i = 0; i < n; i++) assert_int_equal(count_of(in, outs[i]), 1);
+    assert_int_equal(count_of(in, "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again."), 20);
+    assert_true(strncmp(in, "Some special magic numbers are hidden within the following text.", 64) == 0);
+    assert_true(strncmp(pre, " The special magic numbers for ", 31) == 0);
+    assert_ok(finch_ruler_sample("niah_multivalue", 20, 8192, 7, &in2, &pre2, &outs2, &n2));
+    assert_string_equal(in, in2);
+    free_sample(in2, pre2, outs2, n2);
+    /* the parsed line splits at RULER's question */
+    finch_eval_tasks t;
+    char line[1 << 14];
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "index", 3);
+    cJSON_AddStringToObject(j, "input", in);
+    cJSON_AddItemToObject(j, "outputs", cJSON_CreateStringArray((const char *const *)outs, (int)n));
+    cJSON_AddStringToObject(j, "answer_prefix", pre);
+    cJSON_AddStringToObject(j, "task", "niah_multivalue");
+    assert_true(cJSON_PrintPreallocated(j, line, sizeof line, 0));
+    cJSON_Delete(j);
+    assert_ok(parse(line, FINCH_BENCH_AUTO, NULL, &t));
+    assert_string_equal(t.items[0].dataset, "niah_multivalue");
+    assert_true(strncmp(t.items[0].question, "\nWhat are all the special magic numbers for ", 44) == 0);
+    assert_int_equal(t.items[0].metric, FINCH_METRIC_MATCH_ALL);
+    finch_eval_tasks_free(&t);
+    free_sample(in, pre, outs, n);
+
+    assert_ok(finch_ruler_sample("vt", 30, 8192, 1, &in, &pre, &outs, &n)); /* 4 hops: 5 names */
+    assert_int_equal(n, 5);
+    for (size_t i = 0; i + 1 < n; i++) {
+        char hop[64];
+        snprintf(hop, sizeof hop, "VAR %s = VAR %s \n", outs[i + 1], outs[i]);
+        assert_non_null(strstr(in, hop));
+    }
+    assert_non_null(strstr(pre, "5 variables are assigned the value"));
+    free_sample(in, pre, outs, n);
+
+    assert_ok(finch_ruler_sample("cwe", 50, 8192, 1, &in, &pre, &outs, &n)); /* 10 words x 30, 40 x 3 */
+    assert_int_equal(n, 10);
+    const char *main_list = strstr(strstr(in, "\nBelow is a numbered list") + 1, "\n") + 1;
+    char w[40];
+    snprintf(w, sizeof w, ". %s ", outs[0]);
+    assert_true(count_of(main_list, w) >= 29); /* the last may end the list */
+    free_sample(in, pre, outs, n);
+    assert_int_equal(finch_ruler_sample("qa_1", 5, 0, 0, &in, &pre, &outs, &n), FINCH_ERR_ARG);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_squad2),  cmocka_unit_test(test_longbench), cmocka_unit_test(test_longbench_refusals),
         cmocka_unit_test(test_ruler),   cmocka_unit_test(test_fields_and_detection),
-        cmocka_unit_test(test_score_item),
+        cmocka_unit_test(test_score_item), cmocka_unit_test(test_ruler_make),
     };
     return cmocka_run_group_tests_name("bench_tasks", tests, NULL, NULL);
 }

@@ -218,6 +218,7 @@ int cli_parse_bench(int argc, char **argv, cli_bench_opts *o);
 int cmd_run(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_score(int argc, char **argv); /* cmd_score.c: `finch score` */
+int cmd_ruler(int argc, char **argv); /* cmd_ruler.c: `finch ruler` */
 int cmd_generate(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_info(int argc, char **argv);

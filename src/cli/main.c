@@ -37,6 +37,11 @@ static const char usage[] =
     "      (PRED the official {id: answer} file; prints evaluate-v2.0.py's keys),\n"
     "      LongBench and RULER (PRED JSON Lines {\"id\", \"prediction\"}; per-dataset\n"
     "      scores) (docs/benchmarks.md).\n"
+    "  finch ruler -m MODEL --length TOKENS -o FILE.jsonl [--tasks T1,T2,...] [--samples K]\n"
+    "              [--seed S]\n"
+    "      RULER-style synthetic tasks (niah_single_1..3, niah_multikey_1..3,\n"
+    "      niah_multivalue, niah_multiquery, vt, cwe) fitted to TOKENS of the model's\n"
+    "      tokenizer, written as RULER's JSONL for finch eval and finch score.\n"
     "  finch generate -m MODEL (-p TEXT | --prompt-ids FILE.npy) [-n N] [--temp T]\n"
     "                 [--top-p P] [--seed S] [-t THREADS] [--dump DIR] [--max-memory SIZE]\n"
     "                 [--chat-template auto|none|NAME] [--system TEXT]\n"
@@ -74,6 +79,7 @@ static const command commands[] = {
     { "convert", cmd_convert },
     { "bench", cmd_bench },
     { "score", cmd_score },
+    { "ruler", cmd_ruler },
 };
 
 int main(int argc, char **argv) {
