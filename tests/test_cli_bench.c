@@ -74,10 +74,38 @@ static void test_eval_refusals(void **state) {
                         "strings input, context, dataset and _id\n");
 }
 
+
+/* --max-length 300: LongBench's middle cut, 150 tokens from each end of
+ * context ++ question; the 146 question tokens stay whole, so the context
+ * keeps 150 from its start and 4 from its end. */
+static void test_max_length(void **state) {
+    (void)state;
+    char args[512], path[256];
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/finch-clibench-XXXXXX");
+    assert_non_null(mkdtemp(tmpdir));
+    snprintf(args, sizeof args, "eval -m " TINY " --task testdata/bench/longbench.jsonl --press finch --ratio 2 -t 1 "
+             "-n 2 --limit 1 --max-length 300 --out %s/o", tmpdir);
+    assert_int_equal(run_finch(args), 0);
+    snprintf(path, sizeof path, "%s/o/results.json", tmpdir);
+    cJSON *r = read_json(path);
+    const cJSON *item = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(r, "items"), 0);
+    assert_int_equal((int)cJSON_GetObjectItemCaseSensitive(item, "n_question")->valuedouble, 146);
+    assert_int_equal((int)cJSON_GetObjectItemCaseSensitive(item, "n_context")->valuedouble, 154);
+    cJSON_Delete(r);
+    snprintf(args, sizeof args, "eval -m " TINY " --task testdata/bench/longbench.jsonl --limit 1 --max-length 100 "
+             "--out %s/p", tmpdir);
+    assert_int_equal(run_finch(args), 2);
+    assert_string_equal(err_text, "finch: error: --max-length 100 leaves no room for the context beside the "
+                        "question (146 tokens)\n");
+    snprintf(args, sizeof args, "rm -rf %s", tmpdir);
+    assert_int_equal(system(args), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_eval_ruler),
         cmocka_unit_test(test_eval_refusals),
+        cmocka_unit_test(test_max_length),
     };
     return cmocka_run_group_tests_name("cli_bench", tests, NULL, NULL);
 }

@@ -196,6 +196,7 @@ typedef struct {
     size_t max_memory;                           /* --max-memory, 0: none         */
     const char *benchmark, *fields, *dump_items; /* --benchmark, --fields, --dump-items */
     bool n_new_given;                            /* -n given: it overrides the benchmark's */
+    long max_length;                             /* --max-length: LongBench's middle cut, 0: none */
     int bench_read;                              /* finch_benchmark of the task file read */
 } cli_eval_opts;
 int cli_parse_eval(int argc, char **argv, cli_eval_opts *o);

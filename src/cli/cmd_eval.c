@@ -97,6 +97,7 @@ int cli_parse_eval(int argc, char **argv, cli_eval_opts *o) {
         else if (cli_opt(&a, NULL, "--benchmark")) o->benchmark = cli_value(&a);
         else if (cli_opt(&a, NULL, "--fields")) o->fields = cli_value(&a);
         else if (cli_opt(&a, NULL, "--dump-items")) o->dump_items = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--max-length")) o->max_length = cli_long(&a, 2, 1L << 30);
         else if (cli_opt(&a, NULL, "--limit")) o->limit = cli_long(&a, 1, 1L << 40);
         else if (cli_opt(&a, NULL, "--seed")) o->seed = cli_long(&a, 0, 0x7fffffffL);
         else if (cli_opt(&a, NULL, "--json")) o->json = true;
@@ -176,6 +177,7 @@ static int tokenize_item(const finch_model *m, const cli_eval_opts *o, const cli
     ids->past_newline = t->no_newline_stop;
     if ((rc = cli_chat_context(m, chat, t->context, &ids->context, &ids->n_context, &ids->n_protect)) ||
         (rc = cli_tokenize(m, t->question, false, &ids->question, &ids->n_question)) ||
+        (rc = eval_truncate_middle(ids->context, &ids->n_context, ids->n_question, ids->n_protect, o->max_length)) ||
         (rc = cli_answer_prompt(m, o->p.mode, ids->question, ids->n_question, chat->tail, eval_item_prefix(o, t),
                                 &ids->prompt, &ids->n_prompt)))
         return rc;
@@ -471,7 +473,7 @@ static int eval_command(int argc, char **argv) {
     if (chat.format && eval_mpi_is_root())
         fprintf(stderr, "finch eval: chat template %s%s\n", cli_chat_name(&chat),
                 chat.from_model ? " (recognised from the model)" : "");
-    if ((rc = eval_bench_config(config, &tasks, &chat))) goto done;
+    if ((rc = eval_bench_config(config, &o, &tasks, &chat))) goto done;
     if (o.resume && eval_mpi_is_root()) { /* after the config is whole: it must match */
         if ((rc = eval_load_items(o.out, config, &items))) goto done;
     } else if (!(items = cJSON_CreateArray())) {

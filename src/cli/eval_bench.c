@@ -46,7 +46,21 @@ static const char *prompt_template(const finch_eval_task *t, int benchmark) {
     return "{context}{input}";
 }
 
-int eval_bench_config(cJSON *config, const finch_eval_tasks *tasks, const cli_chat *chat) {
+int eval_truncate_middle(int32_t *context, size_t *n_context, size_t n_question, size_t n_protect, long max_length) {
+    if (max_length <= 0 || *n_context + n_question <= (size_t)max_length) return 0;
+    size_t half = (size_t)max_length / 2; /* int(max_length / 2) tokens from each end */
+    size_t tail = half > n_question ? half - n_question : 0;
+    if (half + tail <= n_protect || 2 * half <= n_question)
+        return cli_error("--max-length %ld leaves no room for the context beside the question (%zu tokens)",
+                         max_length, n_question);
+    size_t head = 2 * half - n_question - tail;
+    memmove(context + head, context + *n_context - tail, tail * sizeof *context);
+    *n_context = head + tail;
+    return 0;
+}
+
+int eval_bench_config(cJSON *config, const cli_eval_opts *o, const finch_eval_tasks *tasks, const cli_chat *chat) {
+    if (o->max_length) cJSON_AddNumberToObject(config, "max_length", (double)o->max_length);
     if (tasks->benchmark == FINCH_BENCH_JSONL) return 0; /* results of the plain format resume as before */
     cJSON_AddStringToObject(config, "benchmark", finch_benchmark_name((finch_benchmark)tasks->benchmark));
     cJSON_AddStringToObject(config, "chat_template", chat->format ? cli_chat_name(chat) : "none");

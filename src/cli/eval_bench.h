@@ -19,7 +19,14 @@ size_t eval_item_n_new(const cli_eval_opts *o, const finch_eval_task *t);
 
 /* The benchmark, its prompt templates (by dataset) and the chat template in
  * force, into results.json's config (nothing for the plain format). */
-int eval_bench_config(cJSON *config, const finch_eval_tasks *tasks, const cli_chat *chat);
+int eval_bench_config(cJSON *config, const cli_eval_opts *o, const finch_eval_tasks *tasks, const cli_chat *chat);
+
+/* --max-length L (LongBench pred.py): a prompt of more than L tokens keeps
+ * its first L/2 and last L/2 tokens; here the prompt is the context ids
+ * (chat head included) then the question's, and the cut falls in the
+ * context.  0 when nothing is cut or it was cut; an error when the
+ * question and the protected head leave no room. */
+int eval_truncate_middle(int32_t *context, size_t *n_context, size_t n_question, size_t n_protect, long max_length);
 /* "score": the benchmark's metric of the run's answer (LongBench, RULER). */
 void eval_bench_score_run(cJSON *run, const finch_eval_task *t, int benchmark);
 /* The per-dataset table (press@ratio, 100 x mean score) on f and in
