@@ -68,6 +68,14 @@ $(OUT)/obj/%.o: src/%.c $(wildcard include/*.h src/*.h src/cli/*.h) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -c $< -o $@
 
+# The commit the binary is built from (finch --version): written to a stamp
+# file only when it changes, so a new commit recompiles version.o alone.
+GIT_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+COMMIT_STAMP := $(OUT)/git-commit
+$(shell mkdir -p $(OUT); [ "$$(cat $(COMMIT_STAMP) 2>/dev/null)" = "$(GIT_COMMIT)" ] || echo "$(GIT_COMMIT)" > $(COMMIT_STAMP))
+$(OUT)/obj/version.o: $(COMMIT_STAMP)
+$(OUT)/obj/version.o: CFLAGS += -DFINCH_GIT_COMMIT='"$(GIT_COMMIT)"'
+
 $(OUT)/obj/kernels_avx2.o: CFLAGS += -mavx2 -mfma -mf16c
 $(OUT)/obj/kernels_avx512.o: CFLAGS += -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c -mavx2
 

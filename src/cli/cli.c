@@ -1,5 +1,6 @@
 /* cli.c - shared pieces of the command-line program. */
 #include "cli.h"
+#include "cli_help.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -47,6 +48,7 @@ void cli_args_init(cli_args *a, int argc, char **argv) {
     a->argc = argc;
     a->argv = argv;
     a->i = 0; /* argv[0] is the subcommand */
+    a->cmd = argc > 0 ? cli_command_find(argv[0]) : NULL;
 }
 
 bool cli_next(cli_args *a) {
@@ -70,6 +72,10 @@ bool cli_opt_repeatable(const cli_args *a, const char *short_name, const char *l
 bool cli_opt(cli_args *a, const char *short_name, const char *long_name) {
     if (!cli_opt_repeatable(a, short_name, long_name)) return false;
     const char *key = long_name ? long_name : short_name;
+    if (a->cmd && !cli_command_flag(a->cmd, key)) { /* a parser's flag with no row in cli_help.c */
+        set_error(a, "option %s is not in this command's flag table (src/cli/cli_help.c)", key);
+        return false;
+    }
     for (int k = 0; k < a->n_seen; k++)
         if (!strcmp(a->seen[k], key)) {
             set_error(a, "option %s given more than once", key);

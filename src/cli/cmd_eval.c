@@ -11,6 +11,7 @@
 #include "finch_benchmarks.h"
 #include "eval_units.h"
 #include "finch_eval.h"
+#include "finch_run.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -21,7 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum { EVAL_BATCH = 512 }; /* tokens per forward call */
+enum { EVAL_BATCH = FINCH_DEFAULT_BATCH_MAX }; /* tokens per forward call */
 
 /* ---------------------------------------------------------------- options */
 
@@ -42,90 +43,60 @@ static int parse_presses(const char *list, cli_eval_opts *o) {
     return 0;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* "2,4,8": compression factors >= 1, sorted, no repeats. */
-static int parse_ratios(const char *list, cli_eval_opts *o) {
-    const char *p = list;
-    o->n_ratios = 0;
-    for (;;) {
-        char *end;
-        errno = 0;
-        double r = strtod(p, &end);
-        if (end == p || errno || !(r >= 1 && r <= 1e9) || (*end && *end != ','))
-            return cli_error("--ratio needs compression factors >= 1 separated by commas, got '%s'", list);
-        if (o->n_ratios == CLI_EVAL_MAX_RATIOS) return cli_error("--ratio: at most %d factors", CLI_EVAL_MAX_RATIOS);
-        o->ratios[o->n_ratios++] = r;
-        if (!*end) break;
-        p = end + 1;
-    }
-    qsort(o->ratios, o->n_ratios, sizeof o->ratios[0], cmp_double);
-    for (size_t i = 1; i < o->n_ratios; i++)
-        if (o->ratios[i] == o->ratios[i - 1]) return cli_error("--ratio: %g is listed twice", o->ratios[i]);
-    return 0;
-}
-
 int cli_parse_eval(int argc, char **argv, cli_eval_opts *o) {
     cli_args a;
     cli_args_init(&a, argc, argv);
     memset(o, 0, sizeof *o);
     o->p = finch_press_defaults();
     o->out = "eval-out";
-    o->n_new = 16;
-    o->seed = 1;
-    o->progress = isatty(2);
-    const char *presses = "finch,truncate,streaming,snapkv,h2o,tova,knorm,random", *ratios = "2,4,8,16,32";
-    const char *mode = NULL, *select = NULL, *norm = NULL, *max_memory = NULL;
+    cli_shared sh;
+    cli_shared_init(&sh);
+    sh.n_predict = -1; /* given or not: a benchmark's own answer length applies when not */
+    const char *presses = "finch,truncate,streaming,snapkv,h2o,tova,knorm,random";
     while (cli_next(&a)) {
-        if (cli_opt(&a, "-m", "--model")) o->model = cli_value(&a);
-        else if (cli_opt(&a, NULL, "--task")) o->task = cli_value(&a);
+        if (cli_shared_flag(&a, &sh)) continue;
+        if (cli_opt(&a, NULL, "--task")) o->task = cli_value(&a);
         else if (cli_opt(&a, NULL, "--press")) presses = cli_value(&a);
-        else if (cli_opt(&a, NULL, "--ratio")) ratios = cli_value(&a);
-        else if (cli_opt(&a, NULL, "--chunk")) o->p.chunk = (size_t)cli_long(&a, 1, 1L << 30);
-        else if (cli_opt(&a, NULL, "--mode")) mode = cli_value(&a);
-        else if (cli_opt(&a, NULL, "--select")) select = cli_value(&a);
-        else if (cli_opt(&a, NULL, "--normalize")) norm = cli_value(&a);
-        else if (cli_opt(&a, NULL, "--answer-prefix")) o->answer_prefix = cli_value(&a);
-        else if (cli_opt(&a, NULL, "--chat-template")) o->chat_template = cli_value(&a);
-        else if (cli_opt(&a, NULL, "--system")) o->system = cli_value(&a);
         else if (cli_opt(&a, NULL, "--out")) o->out = cli_value(&a);
-        else if (cli_opt(&a, "-t", "--threads")) o->threads = cli_long(&a, 1, 256);
-        else if (cli_opt(&a, "-n", "--n-predict")) o->n_new = cli_long(&a, 1, 1 << 16), o->n_new_given = true;
+        else if (cli_opt(&a, NULL, "--limit")) o->limit = cli_long(&a, 1, 1L << 40);
+        else if (cli_opt(&a, NULL, "--resume")) o->resume = true;
         else if (cli_opt(&a, NULL, "--benchmark")) o->benchmark = cli_value(&a);
         else if (cli_opt(&a, NULL, "--fields")) o->fields = cli_value(&a);
         else if (cli_opt(&a, NULL, "--dump-items")) o->dump_items = cli_value(&a);
         else if (cli_opt(&a, NULL, "--max-length")) o->max_length = cli_long(&a, 2, 1L << 30);
-        else if (cli_opt(&a, NULL, "--limit")) o->limit = cli_long(&a, 1, 1L << 40);
-        else if (cli_opt(&a, NULL, "--seed")) o->seed = cli_long(&a, 0, 0x7fffffffL);
-        else if (cli_opt(&a, NULL, "--json")) o->json = true;
-        else if (cli_opt(&a, NULL, "--resume")) o->resume = true;
-        else if (cli_opt(&a, NULL, "--progress")) o->progress = true;
-        else if (cli_opt(&a, NULL, "--max-memory")) max_memory = cli_value(&a);
         else if (!a.error) cli_unknown(&a);
     }
+    if (sh.n_budget_flags == 0) { /* the default sweep */
+        sh.budget_kind = FINCH_BUDGET_RATIO;
+        sh.budget_list = "2,4,8,16,32";
+        sh.budget_flag = "--ratio";
+        sh.n_budget_flags = 1;
+    }
+    o->n_new_given = sh.n_predict != -1;
+    if (!o->n_new_given) sh.n_predict = FINCH_DEFAULT_N_PREDICT;
     int rc = cli_args_error(&a);
-    if (rc || (rc = cli_parse_max_memory(max_memory, &o->max_memory))) return rc;
+    if (rc || (rc = cli_shared_finish(&sh, CLI_EVAL_MAX_RATIOS, &o->p, &o->max_memory))) return rc;
+    o->model = sh.model;
+    o->chat_template = sh.chat_template;
+    o->system = sh.system;
+    o->answer_prefix = sh.answer_prefix;
+    o->n_new = sh.n_predict;
+    o->threads = sh.threads;
+    o->seed = sh.seed;
+    o->json = sh.json;
+    o->progress = sh.progress;
+    o->ctx_size = (size_t)sh.ctx_size;
+    memcpy(o->ratios, sh.budgets, sh.n_budgets * sizeof o->ratios[0]);
+    o->n_ratios = sh.n_budgets;
     if (!o->model) return cli_error("no model given (-m MODEL)");
     if (!o->task) return cli_error("no task given (--task TASK.jsonl)");
     if (!*o->out) return cli_error("--out needs a directory name");
-    if (mode && finch_press_parse_mode(mode, &o->p.mode) != FINCH_OK)
-        return cli_error("--mode must be iterative or oneshot, got '%s'", mode);
-    if (select && finch_press_parse_select(select, &o->p.select) != FINCH_OK)
-        return cli_error("--select must be head or layer, got '%s'", select);
-    if (norm && strcmp(norm, "on") && strcmp(norm, "off"))
-        return cli_error("--normalize must be on or off, got '%s'", norm);
-    o->p.normalize = !norm || !strcmp(norm, "on");
-    o->p.seed = (uint64_t)o->seed;
-    o->p.budget_kind = FINCH_BUDGET_RATIO;
-    if ((rc = parse_presses(presses, o)) || (rc = parse_ratios(ratios, o))) return rc;
+    if (o->n_new < 1) return cli_error("-n must be at least 1 for finch eval (the answer is scored)");
     finch_benchmark b;
     if (o->benchmark && finch_benchmark_parse(o->benchmark, &b) != FINCH_OK)
         return cli_error("--benchmark: %s", finch_last_error());
     if (o->dump_items && !*o->dump_items) return cli_error("--dump-items needs a directory name");
-    return 0;
+    return parse_presses(presses, o);
 }
 
 /* ---------------------------------------------------------- one item's ids */
@@ -172,7 +143,7 @@ static int tokenize_reference(const finch_model *m, const cli_eval_opts *o, cons
 static int tokenize_item(const finch_model *m, const cli_eval_opts *o, const cli_chat *all_chat,
                          const finch_eval_task *t, item_ids *ids) {
     int rc;
-    const cli_chat *chat = eval_item_chat(all_chat, t);
+    const cli_chat *chat = eval_item_chat(all_chat, t); /* none for the few-shot benchmarks */
     ids->n_new = eval_item_n_new(o, t);
     ids->past_newline = t->no_newline_stop;
     if ((rc = cli_chat_context(m, chat, t->context, &ids->context, &ids->n_context, &ids->n_protect)) ||
@@ -184,32 +155,45 @@ static int tokenize_item(const finch_model *m, const cli_eval_opts *o, const cli
     return tokenize_reference(m, o, chat, t, ids);
 }
 
-/* Why an item cannot be evaluated (NULL when it can): the positions the
- * full reference uses must fit the model's.  Oneshot holds C ++ Q, the
- * prompt and the answer; iterative holds at most C ++ Q while compressing,
- * then C (or fewer), the prompt and the answer. */
-static const char *does_not_fit(const finch_model *m, const cli_eval_opts *o, const item_ids *ids, char *why,
-                                size_t cap) {
-    if (ids->n_question == 0) return "the question has no token";
-    size_t N = ids->n_context, mq = ids->n_question, fed = ids->n_prompt ? ids->n_prompt : mq;
-    size_t after = fed + ids->n_new;
-    size_t need = o->p.mode == FINCH_PRESS_ONESHOT ? N + mq + after : N + (mq > after ? mq : after);
-    if (need <= m->cfg.ctx_len) return NULL;
-    snprintf(why, cap, "context %zu, question %zu, prompt %zu and answer %zu tokens need %zu positions; the model "
-             "has %zu", N, mq, fed, ids->n_new, need, m->cfg.ctx_len);
-    return why;
+/* The plan of one run on the item (finch_plan_run): press at budget value
+ * v of the sweep's kind; the full reference keeps the whole context. */
+static finch_status item_plan(const finch_model *m, const cli_eval_opts *o, const item_ids *ids,
+                              finch_scorer_id press, double v, finch_run_plan *plan) {
+    finch_run_params rp = finch_run_defaults();
+    rp.press = o->p;
+    rp.press.scorer = press;
+    rp.press.protect = ids->n_protect;
+    cli_set_budget(&rp.press, o->p.budget_kind, v);
+    rp.n_ctx = ids->n_context;
+    rp.n_question = ids->n_question;
+    rp.n_prompt = ids->n_prompt;
+    rp.n_predict = ids->n_new;
+    rp.n_forced = ids->n_reference;
+    rp.window = o->ctx_size;
+    return finch_plan_run(m, &rp, plan);
 }
 
-/* The cache's peak for an item, in positions: the full reference is the
- * largest run (nothing evicted): iterative N kept + a chunk + the question,
- * oneshot C ++ Q, then the prompt and the longer of the answer and the
- * reference read by teacher forcing. */
-static size_t item_positions(const cli_eval_opts *o, const item_ids *ids) {
-    size_t N = ids->n_context, mq = ids->n_question, S = o->p.chunk && o->p.chunk < N ? o->p.chunk : N;
-    bool oneshot = o->p.mode == FINCH_PRESS_ONESHOT;
-    size_t fed = ids->n_prompt ? ids->n_prompt : mq, n_new = ids->n_new;
-    size_t after = fed + (ids->n_reference > n_new ? ids->n_reference : n_new);
-    return cli_cache_peak(oneshot ? N + mq : N + S + mq, (oneshot ? N + mq : N) + after);
+/* Why an item cannot be evaluated (NULL when it can): every run of it, the
+ * full reference first, must fit the model's positions with the whole
+ * answer.  *full: the reference's plan (the largest cache). */
+static const char *does_not_fit(const finch_model *m, const cli_eval_opts *o, const item_ids *ids,
+                                finch_run_plan *full, char *why, size_t cap) {
+    if (ids->n_question == 0) return "the question has no token";
+    finch_run_plan plan;
+    for (size_t p = 0; p <= o->n_presses; p++)
+        for (size_t r = 0; r < (p ? o->n_ratios : 1); r++) {
+            finch_scorer_id press = p ? o->presses[p - 1] : FINCH_SCORER_FULL;
+            if (item_plan(m, o, ids, press, o->ratios[r], p ? &plan : full)) {
+                snprintf(why, cap, "%s", finch_last_error());
+                return why;
+            }
+            if ((p ? &plan : full)->n_predict_reduced) {
+                snprintf(why, cap, "the answer (%zu tokens) does not fit in the model's %zu positions", ids->n_new,
+                         plan.window);
+                return why;
+            }
+        }
+    return NULL;
 }
 
 /* ------------------------------------------------------------ one item */
@@ -240,9 +224,12 @@ static int run_press(const eval_env *e, const item_ids *ids, finch_scorer_id pre
                             ids->prompt, ids->n_prompt, ids->reference, ids->n_reference, ids->n_new,
                             ids->past_newline };
     in.p.scorer = press;
-    in.p.ratio = ratio;
+    cli_set_budget(&in.p, e->o->p.budget_kind, ratio);
     in.p.protect = ids->n_protect;
-    finch_status st = finch_eval_run(e->m, e->ctx, &in, out);
+    finch_run_plan plan;
+    finch_status st = item_plan(e->m, e->o, ids, press, ratio, &plan);
+    in.p.chunk = plan.chunk;
+    if (!st) st = finch_eval_run(e->m, e->ctx, &in, out);
     if (!st) return 0;
     char what[96];
     snprintf(what, sizeof what, "press %s at ratio %g", finch_scorer_name(press), ratio);
@@ -320,12 +307,13 @@ static int item_header(const eval_env *e, const finch_eval_task *t, item_ids *id
     cJSON_AddNumberToObject(rec, "n_reference", (double)ids->n_reference);
     cJSON_AddItemToObject(rec, "answers", cJSON_CreateStringArray((const char *const *)t->answers, (int)t->n_answers));
     char why[256];
-    const char *skip = does_not_fit(e->m, e->o, ids, why, sizeof why);
+    finch_run_plan full;
+    const char *skip = does_not_fit(e->m, e->o, ids, &full, why, sizeof why);
     char what[128];
     snprintf(what, sizeof what, "item '%.64s'", t->id);
     *skipped = skip != NULL;
     if (skip) cJSON_AddStringToObject(rec, "skipped", skip);
-    else rc = cli_check_memory(e->m, item_positions(e->o, ids), EVAL_BATCH, e->o->max_memory, what);
+    else rc = cli_check_memory(e->m, full.peak, EVAL_BATCH, e->o->max_memory, what);
     if (rc) cJSON_Delete(rec);
     else *out = rec;
     return rc;
