@@ -54,6 +54,20 @@ static void test_eval_ruler(void **state) {
     assert_string_equal(cJSON_GetObjectItemCaseSensitive(r, "question_text")->valuestring,
                         "\nQuestion: Find all variables that are assigned the value 12345 in the text above.");
     cJSON_Delete(r);
+    /* every run's answers as RULER predictions: finch score gives benchmark.json's numbers */
+    snprintf(args, sizeof args, "score --task testdata/bench/ruler.jsonl --predictions %s/o/predictions/finch@2.jsonl "
+             "--json", tmpdir);
+    assert_int_equal(run_finch(args), 0);
+    cJSON *sc = cJSON_Parse(out_text);
+    snprintf(path, sizeof path, "%s/o/benchmark.json", tmpdir);
+    r = read_json(path);
+    assert_true(cJSON_GetObjectItemCaseSensitive(sc, "niah")->valuedouble ==
+                cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r, "niah"), "finch@2")->valuedouble);
+    assert_true(cJSON_GetObjectItemCaseSensitive(sc, "variable_tracking")->valuedouble ==
+                cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r, "variable_tracking"),
+                                                 "finch@2")->valuedouble);
+    cJSON_Delete(sc);
+    cJSON_Delete(r);
     /* a finished run resumes to the same results */
     snprintf(args, sizeof args, "eval -m " TINY " --task testdata/bench/ruler.jsonl --press finch --ratio 2 -t 1 "
              "--out %s/o --resume --progress", tmpdir);

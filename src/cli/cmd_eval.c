@@ -472,6 +472,7 @@ static int eval_command(int argc, char **argv) {
     rc = eval_mpi_active() ? eval_mpi_sweep(&e, &tasks, config, items) : sweep(&e, &tasks, config, items);
     if (!rc && eval_mpi_is_root()) rc = report(&o, items);
     if (!rc && eval_mpi_is_root()) rc = eval_bench_report(o.out, &tasks, items, o.json ? stderr : stdout);
+    if (!rc && eval_mpi_is_root()) rc = eval_write_predictions(o.out, &tasks, items);
 done:
     cli_chat_free(&chat);
     cJSON_Delete(config);

@@ -112,12 +112,75 @@ static void add_score(cJSON *table, const char *dataset, const cJSON *run, int b
     cJSON_SetNumberValue(n, n->valuedouble + 1);
 }
 
+/* ---------------------------------------------------------- predictions */
+
+/* The answers of one press@ratio ("full@1", ...) into *preds, an object
+ * key -> {id: answer}. */
+static void gather_answer(cJSON *preds, const char *id, const cJSON *run) {
+    const cJSON *press = cJSON_GetObjectItemCaseSensitive(run, "press");
+    const cJSON *ratio = cJSON_GetObjectItemCaseSensitive(run, "ratio");
+    const cJSON *ans = cJSON_GetObjectItemCaseSensitive(run, "answer");
+    if (!cJSON_IsString(press) || !cJSON_IsNumber(ratio) || !cJSON_IsString(ans)) return;
+    char key[96];
+    snprintf(key, sizeof key, "%s@%g", press->valuestring, ratio->valuedouble);
+    cJSON *p = cJSON_GetObjectItemCaseSensitive(preds, key);
+    if (!p) p = cJSON_AddObjectToObject(preds, key);
+    cJSON_AddStringToObject(p, id, ans->valuestring);
+}
+
+/* One file: SQuAD v2 and plain tasks the official {id: answer} object,
+ * LongBench and RULER JSON Lines {"id", "prediction"} (finch score reads
+ * both). */
+static int write_predictions(const char *path, const cJSON *answers, bool lines) {
+    FILE *f = fopen(path, "w");
+    int ok = f != NULL;
+    if (ok && !lines) {
+        char *text = cJSON_Print(answers);
+        ok = text && fprintf(f, "%s\n", text) >= 0;
+        free(text);
+    }
+    for (const cJSON *a = lines && ok ? answers->child : NULL; a && ok; a = a->next) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "id", a->string);
+        cJSON_AddStringToObject(j, "prediction", a->valuestring);
+        char *text = cJSON_PrintUnformatted(j);
+        ok = text && fprintf(f, "%s\n", text) >= 0;
+        free(text);
+        cJSON_Delete(j);
+    }
+    if (f && fclose(f) != 0) ok = 0;
+    return ok ? 0 : cli_error("cannot write %s", path);
+}
+
+int eval_write_predictions(const char *dir, const finch_eval_tasks *tasks, const cJSON *items) {
+    cJSON *preds = cJSON_CreateObject(), *it, *p;
+    cJSON_ArrayForEach(it, items) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id"), *r;
+        if (!cJSON_IsString(id) || cJSON_GetObjectItemCaseSensitive(it, "skipped")) continue;
+        gather_answer(preds, id->valuestring, cJSON_GetObjectItemCaseSensitive(it, "full"));
+        cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(it, "runs")) gather_answer(preds, id->valuestring, r);
+    }
+    char path[4200];
+    snprintf(path, sizeof path, "%s/predictions", dir);
+    int rc = mkdir(path, 0777) != 0 && errno != EEXIST ? cli_error("cannot create %s: %s", path, strerror(errno)) : 0;
+    bool lines = tasks->benchmark == FINCH_BENCH_LONGBENCH || tasks->benchmark == FINCH_BENCH_RULER;
+    cJSON_ArrayForEach(p, preds) {
+        if (rc) break;
+        snprintf(path, sizeof path, "%s/predictions/%s.%s", dir, p->string, lines ? "jsonl" : "json");
+        rc = write_predictions(path, p, lines);
+    }
+    cJSON_Delete(preds);
+    return rc;
+}
+
+/* ---------------------------------------------------------- the table */
+
 int eval_bench_report(const char *dir, const finch_eval_tasks *tasks, const cJSON *items, FILE *f) {
     if (tasks->benchmark == FINCH_BENCH_JSONL) return 0;
     cJSON *table = cJSON_CreateObject(), *it;
     cJSON_ArrayForEach(it, items) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id"), *r;
-        const char *dataset = "all";
+        const char *dataset = finch_benchmark_name((finch_benchmark)tasks->benchmark);
         for (size_t i = 0; cJSON_IsString(id) && i < tasks->n; i++)
             if (!strcmp(tasks->items[i].id, id->valuestring) && tasks->items[i].dataset) dataset = tasks->items[i].dataset;
         add_score(table, dataset, cJSON_GetObjectItemCaseSensitive(it, "full"), tasks->benchmark);

@@ -33,6 +33,12 @@ void eval_bench_score_run(cJSON *run, const finch_eval_task *t, int benchmark);
  * DIR/benchmark.json (nothing for the plain format). */
 int eval_bench_report(const char *dir, const finch_eval_tasks *tasks, const cJSON *items, FILE *f);
 
+/* DIR/predictions/PRESS@RATIO.json (SQuAD v2, plain tasks: the official
+ * {id: answer} object) or .jsonl (LongBench, RULER: {"id", "prediction"}
+ * lines): every run's answers, for finch score or the benchmarks' own
+ * scripts. */
+int eval_write_predictions(const char *dir, const finch_eval_tasks *tasks, const cJSON *items);
+
 /* "finch eval: item i/n (id): done, 1.23 s; elapsed 0:01:02, ETA 0:10:00":
  * the ETA is the mean time of the items run so far (done_now) x left. */
 void eval_progress_line(FILE *f, size_t i, size_t n, const char *id, bool skipped, double item_s, double elapsed,
