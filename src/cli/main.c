@@ -19,6 +19,7 @@ static const command commands[] = {
     { "info", cmd_info },
     { "convert", cmd_convert },
     { "bench", cmd_bench },
+    { "compare", cmd_compare },
     { "score", cmd_score },
     { "ruler", cmd_ruler },
 };
