@@ -63,6 +63,8 @@ int eval_bench_config(cJSON *config, const cli_eval_opts *o, const finch_eval_ta
     if (o->max_length) cJSON_AddNumberToObject(config, "max_length", (double)o->max_length);
     if (tasks->benchmark == FINCH_BENCH_JSONL) return 0; /* results of the plain format resume as before */
     cJSON_AddStringToObject(config, "benchmark", finch_benchmark_name((finch_benchmark)tasks->benchmark));
+    /* -n given replaces the benchmark's answer lengths: another run, not resumable into this one */
+    cJSON_AddBoolToObject(config, "n_predict_given", o->n_new_given);
     cJSON_AddStringToObject(config, "chat_template", chat->format ? cli_chat_name(chat) : "none");
     cJSON *p = cJSON_AddObjectToObject(config, "prompts");
     if (!p) return cli_out_of_memory();
