@@ -147,7 +147,7 @@ double finch_py_round2(double x);
 /* The i-th task name finch can make (NULL past the last): niah_single_1..3,
  * niah_multikey_1..3, niah_multivalue, niah_multiquery, vt, cwe. */
 const char *finch_ruler_task_name(size_t i);
-/* One RULER-style item of `task` (src/bench_ruler.c says how it differs
+/* One RULER-style item of `task` (src/eval/bench_ruler.c says how it differs
  * from RULER's own) of `size` haystack lines (niah, vt) or words (cwe),
  * from seed: its input (template with the context), answer prefix and
  * expected outputs, all malloc'ed.  length (tokens) only picks cwe's

@@ -1,4 +1,4 @@
-/* test_bench_metrics.c - the benchmarks' metrics (src/bench_metrics.c)
+/* test_bench_metrics.c - the benchmarks' metrics (src/eval/bench_metrics.c)
  * against values of their published scorers.  Every expected number below
  * was printed by the scorer named beside it, run under Python 3.11:
  *   LongBench/metrics.py at THUDM/LongBench 2e00731f8d0b (qa_f1_score,

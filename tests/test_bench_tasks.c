@@ -1,4 +1,4 @@
-/* test_bench_tasks.c - the benchmark readers (src/bench_tasks.c,
+/* test_bench_tasks.c - the benchmark readers (src/eval/bench_tasks.c,
  * bench_squad.c, bench_longbench.c): what each published format gives,
  * the prompt split at the context (context ++ question = the benchmark's
  * prompt, byte for byte), detection, --fields, and the refusals. */
@@ -130,7 +130,7 @@ static void free_sample(char *in, char *pre, char **outs, size_t n) {
     free(outs);
 }
 
-/* RULER-style items (src/bench_ruler.c): the needles are in the text, the
+/* RULER-style items (src/eval/bench_ruler.c): the needles are in the text, the
  * templates are RULER's, the same seed gives the same item. */
 static void test_ruler_make(void **state) {
     (void)state;

@@ -1,5 +1,5 @@
-/* fuzz_bench.c - the benchmark readers (src/bench_tasks.c, bench_squad.c,
- * bench_longbench.c) and metrics (src/bench_metrics.c).
+/* fuzz_bench.c - the benchmark readers (src/eval/bench_tasks.c, bench_squad.c,
+ * bench_longbench.c) and metrics (src/eval/bench_metrics.c).
  *
  * The input is a task file of any benchmark, detected as `finch eval`
  * does: finch_bench_parse must refuse it with a message or hand back items

@@ -3,8 +3,8 @@
  *
  *   names -> prompt split -> RULER lines -> --fields -> detection -> read
  *   -> score one item
- * The readers of each format: src/eval_tasks.c (plain JSONL),
- * src/bench_squad.c, src/bench_longbench.c; RULER's lines are read here. */
+ * The readers of each format: src/eval/eval_tasks.c (plain JSONL),
+ * src/eval/bench_squad.c, src/eval/bench_longbench.c; RULER's lines are read here. */
 #include "finch_benchmarks.h"
 
 #include <ctype.h>

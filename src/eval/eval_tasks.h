@@ -1,5 +1,5 @@
-/* eval_tasks.h - the JSON Lines walk of src/eval_tasks.c, shared with the
- * benchmark readers (src/bench_tasks.c): every non-blank line one JSON
+/* eval_tasks.h - the JSON Lines walk of src/eval/eval_tasks.c, shared with the
+ * benchmark readers (src/eval/bench_tasks.c): every non-blank line one JSON
  * value, checked as text, turned into a task by from_json, ids distinct. */
 #ifndef FINCH_EVAL_TASKS_H
 #define FINCH_EVAL_TASKS_H
