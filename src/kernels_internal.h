@@ -37,6 +37,7 @@
 #define FINCH_KERNELS_INTERNAL_H
 
 #include "kernels.h"
+#include "quants.h"
 
 #define FINCH_TILE_ROWS 4       /* W rows of the lane-order tiles          */
 
@@ -98,6 +99,10 @@ typedef struct {
     float (*max)(const float *x, size_t n); /* n >= 1 */
     /* gate[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)). */
     void (*silu_mul)(float *gate, const float *up, size_t n);
+    /* Dot products of a quantized weight row with its partner-quantized
+     * activation row, by dtype id; NULL: the scalar reference
+     * (finch_vec_dot_ref), whose bits every entry must reproduce. */
+    finch_vec_dot_fn vec_dot[FINCH_DTYPE_SLOTS];
 } finch_kernels;
 
 extern const finch_kernels finch_kernels_scalar;
@@ -114,6 +119,16 @@ extern const finch_kernels finch_kernels_neon;
 
 /* The table in use (set by finch_isa_set, else the detected best). */
 const finch_kernels *finch_kernels_get(void);
+
+/* Quantized weights (kernels_quant.c): whether finch_matmul hands type t
+ * to finch_matmul_quant under the current arithmetic, the table's dot
+ * product for t, and the product itself (pool: the matmul's pool or NULL
+ * for a small product; act_pool: the pool for quantizing n activation
+ * rows). */
+bool finch_matmul_is_quant(finch_dtype t);
+finch_vec_dot_fn finch_vec_dot_for(const finch_kernels *k, finch_dtype t);
+finch_status finch_matmul_quant(finch_pool *pool, finch_pool *act_pool, const finch_kernels *k,
+                                float *out, const float *x, size_t n, const finch_weight *w);
 
 /* Portable packed GEMM (kernels.c) for tables without their own: plain C,
  * which each ISA file may compile with its own vector flags. */

@@ -393,7 +393,7 @@ static void test_matmul_errors(void **state) {
     int8_t buf[64] = {0};
     finch_weight w = {buf, FINCH_Q8_0, 1, 40};
     assert_int_equal(finch_matmul(NULL, out, x, 1, &w), FINCH_ERR_FORMAT);
-    w.type = (finch_dtype)7;
+    w.type = (finch_dtype)16; /* iq2_xxs */
     assert_int_equal(finch_matmul(NULL, out, x, 1, &w), FINCH_ERR_UNSUPPORTED);
     w = (finch_weight){NULL, FINCH_F32, 4, 8};
     assert_int_equal(finch_matmul(NULL, out, x, 1, &w), FINCH_ERR_ARG);
