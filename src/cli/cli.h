@@ -67,6 +67,9 @@ int cli_answer_prompt(const finch_model *m, finch_press_mode mode, const int32_t
 /* Print the bytes of a token to f (stdout for generated text). */
 void cli_print_token(const finch_model *m, int32_t prev, int32_t id, FILE *f);
 
+/* --quant-math q8|fp32 (NULL: q8): sets finch_set_quant_math. */
+int cli_parse_quant_math(const char *value);
+
 /* ---- limits (cli_limits.c) ---- */
 /* --max-memory SIZE (finch_parse_size) into *bytes; value NULL: 0 (none). */
 int cli_parse_max_memory(const char *value, size_t *bytes);

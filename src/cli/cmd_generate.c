@@ -11,7 +11,7 @@ int cli_parse_generate(int argc, char **argv, cli_generate_opts *o) {
     cli_args a;
     cli_args_init(&a, argc, argv);
     *o = (cli_generate_opts){ .n_new = 64, .threads = 0, .temp = 0, .top_p = 1, .seed = 1 };
-    const char *max_memory = NULL;
+    const char *quant_math = NULL, *max_memory = NULL;
     while (cli_next(&a)) {
         if (cli_opt(&a, "-m", "--model")) o->model = cli_value(&a);
         else if (cli_opt(&a, "-p", "--prompt")) o->prompt = cli_value(&a);
@@ -23,10 +23,12 @@ int cli_parse_generate(int argc, char **argv, cli_generate_opts *o) {
         else if (cli_opt(&a, "-t", "--threads")) o->threads = cli_long(&a, 1, 256);
         else if (cli_opt(&a, NULL, "--dump")) o->dump = cli_value(&a);
         else if (cli_opt(&a, NULL, "--max-memory")) max_memory = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--quant-math")) quant_math = cli_value(&a);
         else if (!a.error) cli_unknown(&a);
     }
     int rc = cli_args_error(&a);
-    if (rc || (rc = cli_parse_max_memory(max_memory, &o->max_memory))) return rc;
+    if (rc || (rc = cli_parse_max_memory(max_memory, &o->max_memory)) || (rc = cli_parse_quant_math(quant_math)))
+        return rc;
     if (!o->prompt == !o->prompt_ids) return cli_error("give exactly one of -p TEXT and --prompt-ids FILE.npy");
     return 0;
 }

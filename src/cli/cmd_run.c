@@ -24,7 +24,7 @@ int cli_parse_run(int argc, char **argv, cli_run_opts *o) {
     o->seed = 1;
     o->progress = isatty(2);
     o->mark = -1;
-    const char *norm = NULL, *mode = NULL, *select = NULL, *press = NULL, *max_memory = NULL;
+    const char *norm = NULL, *mode = NULL, *select = NULL, *press = NULL, *max_memory = NULL, *quant_math = NULL;
     while (cli_next(&a)) {
         if (cli_opt(&a, "-m", "--model")) o->model = cli_value(&a);
         else if (cli_opt(&a, "-f", "--file")) o->context_file = cli_value(&a);
@@ -61,10 +61,12 @@ int cli_parse_run(int argc, char **argv, cli_run_opts *o) {
         else if (cli_opt(&a, NULL, "--json")) o->json = true;
         else if (cli_opt(&a, NULL, "--progress")) o->progress = true;
         else if (cli_opt(&a, NULL, "--max-memory")) max_memory = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--quant-math")) quant_math = cli_value(&a);
         else if (!a.error) cli_unknown(&a);
     }
     int rc = cli_args_error(&a);
-    if (rc || (rc = cli_parse_max_memory(max_memory, &o->max_memory))) return rc;
+    if (rc || (rc = cli_parse_max_memory(max_memory, &o->max_memory)) || (rc = cli_parse_quant_math(quant_math)))
+        return rc;
     if (norm && strcmp(norm, "on") && strcmp(norm, "off"))
         return cli_error("--normalize must be on or off, got '%s'", norm);
     o->p.normalize = !norm || !strcmp(norm, "on");
