@@ -6,6 +6,7 @@
  * kernels_internal.h (8 lanes here; the last partial vector is zero-filled).
  * With 16 vector registers the register tile is 4 rows x 2 tokens. */
 #include "kernels_internal.h"
+#include "kernels_quant_x86.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -369,4 +370,5 @@ const finch_kernels finch_kernels_avx2 = {
     .exp_sum = exp_sum_avx2,
     .max = max_avx2,
     .silu_mul = silu_mul_avx2,
+    .vec_dot = {QX_VEC_DOT},
 };

@@ -12,6 +12,7 @@
  * vector loads, and no horizontal sums).  Q8_0 uses the lane order always
  * (exact integer sums per block), on VNNI where the CPU has it. */
 #include "kernels_internal.h"
+#include "kernels_quant_x86.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -603,7 +604,8 @@ static void silu_mul_avx512(float *gate, const float *up, size_t n) {
     .scale_mul = scale_mul_avx512,                                                           \
     .exp_sum = exp_sum_avx512,                                                               \
     .max = max_avx512,                                                                       \
-    .silu_mul = silu_mul_avx512,
+    .silu_mul = silu_mul_avx512,                                                             \
+    .vec_dot = {QX_VEC_DOT},
 
 const finch_kernels finch_kernels_avx512 = {AVX512_TABLE(tile_q8_0_avx512)};
 const finch_kernels finch_kernels_avx512_vnni = {AVX512_TABLE(tile_q8_0_avx512_vnni)};
