@@ -86,8 +86,10 @@ typedef struct {
     finch_pack_fn pack_f32, pack_f16, pack_bf16;
     finch_gemm_fn gemm;
     /* Quantize n activations (n % 32 == 0) to Q8_0 blocks, bit-identical
-     * to finch_row_from_f32 (ggml's rule: d = max|x| / 127, q = round(x/d)
-     * with ties away from zero), so every ISA sees the same quants. */
+     * to finch_quantize_act (llama.cpp's x86 rule: d = max|x| / 127, q =
+     * x * (127 / max|x|) rounded half to even), so every ISA sees the same
+     * quants.  (Q8_0 weights, written by convert, keep ggml's reference
+     * rule: finch_row_from_f32.) */
     void (*quantize_q8_0)(const float *x, void *blocks, size_t n);
     float (*dot_f32)(const float *a, const float *b, size_t n);
     void (*axpy)(float *y, float a, const float *x, size_t n);

@@ -292,21 +292,35 @@ static int nearest_int(float v) {
     return (i & 0x007fffff) - 0x00400000;
 }
 
-/* Q8_1 (ggml's quantize_row_q8_1_ref): d = max|x| / 127, q = roundf(x *
- * (1/d)), s = d * sum(q). */
+/* The activation rule of Q8_0 and Q8_1 (llama.cpp's x86 quantize_row_q8_0
+ * and quantize_row_q8_1, chosen for every CPU: docs/quantization.md), per
+ * 32 values: d = max|x| / 127 (stored as f16), id = 127 / max|x| (one
+ * division, not 1/d), q = x * id rounded half to even.  Returns sum(q). */
+static float quantize_32_act(const float *x, uint16_t *d16, int8_t *qs, int *sum) {
+    float amax = 0;
+    for (int j = 0; j < FINCH_QK; j++) amax = fmaxf(amax, fabsf(x[j]));
+    float d = amax / 127.0f, id = amax != 0 ? 127.0f / amax : 0.0f;
+    *d16 = finch_f32_to_f16(d);
+    *sum = 0;
+    for (int j = 0; j < FINCH_QK; j++) {
+        qs[j] = (int8_t)nearest_int(x[j] * id);
+        *sum += qs[j];
+    }
+    return d;
+}
+
+/* Q8_1: the Q8_0 rule, plus s = f16(d * sum(q)) with the f32 d. */
 static void quantize_q8_1(const float *x, finch_block_q8_1 *y, size_t n) {
     for (size_t i = 0; i < n / FINCH_QK; i++, x += FINCH_QK) {
-        float amax = 0;
-        for (int j = 0; j < FINCH_QK; j++) amax = fmaxf(amax, fabsf(x[j]));
-        float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
-        int sum = 0;
-        for (int j = 0; j < FINCH_QK; j++) {
-            y[i].qs[j] = (int8_t)roundf(x[j] * id);
-            sum += y[i].qs[j];
-        }
-        y[i].d = finch_f32_to_f16(d);
-        y[i].s = finch_f32_to_f16((float)sum * d);
+        int sum;
+        float d = quantize_32_act(x, &y[i].d, y[i].qs, &sum);
+        y[i].s = finch_f32_to_f16(d * (float)sum);
     }
+}
+
+static void quantize_q8_0_act(const float *x, finch_block_q8_0 *y, size_t n) {
+    int sum;
+    for (size_t i = 0; i < n / FINCH_QK; i++, x += FINCH_QK) quantize_32_act(x, &y[i].d, y[i].qs, &sum);
 }
 
 /* Q8_K (ggml's quantize_row_q8_K_ref, which llama.cpp's x86 backend also
@@ -338,7 +352,7 @@ static void quantize_q8_K(const float *x, finch_block_q8_K *y, size_t n) {
 
 void finch_quantize_act(finch_dtype partner, const float *x, void *out, size_t n) {
     switch (partner) {
-    case FINCH_Q8_0: finch_row_from_f32(FINCH_Q8_0, x, out, n); break;
+    case FINCH_Q8_0: quantize_q8_0_act(x, out, n); break;
     case FINCH_Q8_1: quantize_q8_1(x, out, n); break;
     case FINCH_Q8_K: quantize_q8_K(x, out, n); break;
     default: break;
