@@ -32,6 +32,18 @@ static inline __m256i qx_dot_u8(__m256i u, __m256i b) {
 }
 
 static inline __m256i qx_load(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
+
+/* Unsigned bytes u times signed bytes b, pairs summed (int16, exact: |u|
+ * <= 63, |b| <= 127), then times the int16 scales sc and pairs summed
+ * again: 8 int32 lanes of sc-weighted sums (exact). */
+static inline __m256i qx_dot_scaled(__m256i u, __m256i b, __m256i sc) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, b), sc);
+}
+
+/* sum_g bsums[g] * m[g] over 16 groups (int16 x int16, exact in int32). */
+static inline int32_t qx_bsum_dot(const int16_t *bsums, __m256i m16) {
+    return qx_hsum(_mm256_madd_epi16(qx_load(bsums), m16));
+}
 static inline float qx_f16(uint16_t h) { return _cvtsh_ss(h); } /* exact, as finch_f16_to_f32 */
 
 static float dot_q4_0_x86(const void *vw, const void *vx, size_t n) {
@@ -60,7 +72,11 @@ static inline float dot_q45_K_x86(const finch_block_q4_K *w4, const finch_block_
     const __m256i m4 = _mm256_set1_epi8(0xF), one = _mm256_set1_epi8(1);
     __m256i qh = w5 ? qx_load(w5->qh) : _mm256_setzero_si256();
     int sc[8], mn[8];
-    for (int s = 0; s < 8; s++) finch_k4_scale_min(s, scales, &sc[s], &mn[s]);
+    int16_t mn16[16];
+    for (int s = 0; s < 8; s++) {
+        finch_k4_scale_min(s, scales, &sc[s], &mn[s]);
+        mn16[2 * s] = mn16[2 * s + 1] = (int16_t)mn[s];
+    }
     __m256i acc = _mm256_setzero_si256();
     for (int c = 0; c < 4; c++) {
         __m256i q = qx_load(qs + 32 * c);
@@ -71,13 +87,11 @@ static inline float dot_q45_K_x86(const finch_block_q4_K *w4, const finch_block_
             lo = _mm256_or_si256(lo, _mm256_slli_epi16(b0, 4));
             hi = _mm256_or_si256(hi, _mm256_slli_epi16(b1, 4));
         }
-        acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(qx_dot_u8(lo, qx_load(x->qs + 64 * c)),
-                                                       _mm256_set1_epi32(sc[2 * c])));
-        acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(qx_dot_u8(hi, qx_load(x->qs + 64 * c + 32)),
-                                                       _mm256_set1_epi32(sc[2 * c + 1])));
+        acc = _mm256_add_epi32(acc, qx_dot_scaled(lo, qx_load(x->qs + 64 * c), _mm256_set1_epi16((int16_t)sc[2 * c])));
+        acc = _mm256_add_epi32(acc, qx_dot_scaled(hi, qx_load(x->qs + 64 * c + 32),
+                                                  _mm256_set1_epi16((int16_t)sc[2 * c + 1])));
     }
-    int32_t summ = 0;
-    for (int g = 0; g < 16; g++) summ += mn[g / 2] * x->bsums[g];
+    int32_t summ = qx_bsum_dot(x->bsums, qx_load(mn16));
     uint16_t d = w4 ? w4->d : w5->d, dmin = w4 ? w4->dmin : w5->dmin;
     return finch_kq_step(sumf, qx_f16(d) * x->d, qx_hsum(acc), qx_f16(dmin) * x->d, summ);
 }
@@ -117,14 +131,12 @@ static float dot_q6_K_x86(const void *vw, const void *vx, size_t n) {
                 __m256i hi = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * j)), m2);
                 __m256i q = _mm256_or_si256(nib, _mm256_slli_epi16(hi, 4));
                 int s0 = 8 * h + 2 * j;
-                __m256i sc = _mm256_setr_epi32(w[b].scales[s0], w[b].scales[s0], w[b].scales[s0], w[b].scales[s0],
-                                               w[b].scales[s0 + 1], w[b].scales[s0 + 1], w[b].scales[s0 + 1],
-                                               w[b].scales[s0 + 1]);
-                acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(qx_dot_u8(q, qx_load(x[b].qs + 128 * h + 32 * j)), sc));
+                __m256i sc = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16(w[b].scales[s0])),
+                                                     _mm_set1_epi16(w[b].scales[s0 + 1]), 1);
+                acc = _mm256_add_epi32(acc, qx_dot_scaled(q, qx_load(x[b].qs + 128 * h + 32 * j), sc));
             }
         }
-        int32_t shift = 0;
-        for (int s = 0; s < 16; s++) shift += w[b].scales[s] * x[b].bsums[s];
+        int32_t shift = qx_bsum_dot(x[b].bsums, _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w[b].scales)));
         float xd = x[b].d;
         sumf = finch_kq_step(sumf, qx_f16(w[b].d) * xd, qx_hsum(acc) - 32 * shift, 0.0f * xd, 0);
     }
