@@ -14,7 +14,7 @@
  *    dequantized weights and f32 activations; summation order only).
  *  - Q8 arithmetic against finch_matmul_ref: NMSE <= 2e-4 (the activation
  *    quantization error: a step of max/127 per block). */
-#include "testutil.h"
+#include "cliutil.h"
 
 #include "finite.h"
 #include "gguf.h"
@@ -274,6 +274,46 @@ static void test_refused_types(void **state) {
     assert_string_equal(finch_last_error(), "iq4_nl tensor 'w' has ne[0] = 48, not a multiple of its block size 32");
 }
 
+/* The CLI: info names the file type and every tensor's type, convert
+ * reads a K-quant and writes q4_0, a refused type and a bad --quant-math
+ * are one-line errors (exit 2). */
+static void test_cli(void **state) {
+    (void)state;
+    assert_int_equal(run_finch("info -m testdata/models/quant/tiny-quant-q4_K.gguf"), 0);
+    assert_non_null(strstr(out_text, "tensor types: embedding q4_K, output q4_K, layer matrices q4_K x7\n"));
+    assert_non_null(strstr(out_text, "general.file_type: 15 (MOSTLY_Q4_K_M)\ntensors: 12\n"));
+    assert_non_null(strstr(out_text, "\n  blk.0.attn_k.weight              q4_K    [256, 64]\n"));
+
+    char dir[64], cmd[256];
+    test_make_tmpdir(dir, sizeof dir, "finch-quants");
+    snprintf(cmd, sizeof cmd, "convert testdata/models/quant/tiny-quant-q5_K.gguf %s/c.gguf --type q4_0", dir);
+    assert_int_equal(run_finch(cmd), 0);
+    snprintf(cmd, sizeof cmd, "info -m %s/c.gguf", dir);
+    assert_int_equal(run_finch(cmd), 0);
+    assert_non_null(strstr(out_text, "tensor types: embedding q4_0, output q4_0, layer matrices q4_0 x7\n"));
+
+    /* a file whose only tensor is iq2_xxs */
+    buf b = {{0}, 0};
+    put(&b, "GGUF", 4);
+    put32(&b, 3), put64(&b, 1), put64(&b, 0);
+    put64(&b, 1), put(&b, "w", 1), put32(&b, 1), put64(&b, 256), put32(&b, 16), put64(&b, 0);
+    b.n = (b.n + 31) / 32 * 32 + 600;
+    char path[128];
+    snprintf(path, sizeof path, "%s/iq2.gguf", dir);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b.b, 1, b.n, f), b.n);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "info -m %s", path);
+    assert_int_equal(run_finch(cmd), 2);
+    assert_one_line_error();
+    assert_non_null(strstr(err_text, "tensor 'w' has type id 16 (iq2_xxs); supported: f32, f16, bf16, q4_0,"));
+    test_remove_tmpdir(dir);
+
+    assert_int_equal(run_finch("generate -m x.gguf -p hi --quant-math fp16"), 2);
+    assert_string_equal(err_text, "finch: error: --quant-math must be q8 or fp32, got 'fp16'\n");
+}
+
 static void test_nonfinite_scales(void **state) {
     (void)state;
     for (size_t ti = 0; ti < N_WTYPES; ti++) {
@@ -300,6 +340,7 @@ int main(void) {
         cmocka_unit_test(test_matmul_bits),
         cmocka_unit_test(test_refused_types),
         cmocka_unit_test(test_nonfinite_scales),
+        cmocka_unit_test(test_cli),
     };
     return cmocka_run_group_tests_name("quants", tests, NULL, NULL);
 }
