@@ -46,38 +46,60 @@ static inline int32_t qx_bsum_dot(const int16_t *bsums, __m256i m16) {
 }
 static inline float qx_f16(uint16_t h) { return _cvtsh_ss(h); } /* exact, as finch_f16_to_f32 */
 
-static float dot_q4_0_x86(const void *vw, const void *vx, size_t n) {
+/* Q4_0, nt (<= 4) tokens x_stride bytes apart against one weight row: the
+ * unpacking is shared, each output is the single dot's bits. */
+static void dot4_q4_0_x86(const void *vw, const void *vx, size_t xs, size_t nt, size_t n, float *out,
+                          size_t os) {
     const finch_block_q4_0 *w = vw;
-    const finch_block_q8_0 *x = vx;
     const __m128i m4 = _mm_set1_epi8(0xF);
-    float sumf = 0;
+    float sumf[4] = {0, 0, 0, 0};
     for (size_t b = 0; b < n / FINCH_QK; b++) {
         __m128i q = _mm_loadu_si128((const __m128i *)w[b].qs);
         __m256i wq = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(q, m4)),
                                              _mm_and_si128(_mm_srli_epi16(q, 4), m4), 1);
         wq = _mm256_sub_epi8(wq, _mm256_set1_epi8(8));
-        __m256i xq = qx_load(x[b].qs);
-        /* |w| * (x with w's sign): unsigned x signed */
-        int sumi = qx_hsum(qx_dot_u8(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(xq, wq)));
-        sumf += (float)sumi * qx_f16(w[b].d) * qx_f16(x[b].d);
+        __m256i aw = _mm256_sign_epi8(wq, wq);
+        float dw = qx_f16(w[b].d);
+        for (size_t t = 0; t < nt; t++) {
+            const finch_block_q8_0 *x = (const finch_block_q8_0 *)((const char *)vx + t * xs) + b;
+            /* |w| * (x with w's sign): unsigned x signed */
+            int sumi = qx_hsum(qx_dot_u8(aw, _mm256_sign_epi8(qx_load(x->qs), wq)));
+            sumf[t] += (float)sumi * dw * qx_f16(x->d);
+        }
     }
-    return sumf;
+    for (size_t t = 0; t < nt; t++) out[t * os] = sumf[t];
 }
+
+static float dot_q4_0_x86(const void *w, const void *x, size_t n) {
+    float r;
+    dot4_q4_0_x86(w, x, 0, 1, n, &r, 1);
+    return r;
+}
+
+/* A K-quant super-block unpacked for the integer dot: 8 x 32 unsigned
+ * quants (in the activations' order) with their int16 scales, the mins
+ * (Q4_K/Q5_K) or the scales again (Q6_K, whose quants were shifted by 32)
+ * as 16 int16 for the bsums product. */
+typedef struct {
+    __m256i q[8], sc[8], m16;
+    float d, dmin;
+    bool shifted; /* Q6_K */
+} qx_kblock;
 
 /* Q4_K and Q5_K: 4 chunks of 64 values, each the low and the high nibbles
  * of 32 bytes (plus the fifth bit from qh for Q5_K). */
-static inline float dot_q45_K_x86(const finch_block_q4_K *w4, const finch_block_q5_K *w5,
-                                  const finch_block_q8_K *x, float sumf) {
+static inline void qx_unpack_q45_K(const finch_block_q4_K *w4, const finch_block_q5_K *w5, qx_kblock *k) {
     const uint8_t *scales = w4 ? w4->scales : w5->scales, *qs = w4 ? w4->qs : w5->qs;
     const __m256i m4 = _mm256_set1_epi8(0xF), one = _mm256_set1_epi8(1);
     __m256i qh = w5 ? qx_load(w5->qh) : _mm256_setzero_si256();
-    int sc[8], mn[8];
     int16_t mn16[16];
     for (int s = 0; s < 8; s++) {
-        finch_k4_scale_min(s, scales, &sc[s], &mn[s]);
-        mn16[2 * s] = mn16[2 * s + 1] = (int16_t)mn[s];
+        int sc, mn;
+        finch_k4_scale_min(s, scales, &sc, &mn);
+        k->sc[s] = _mm256_set1_epi16((int16_t)sc);
+        mn16[2 * s] = mn16[2 * s + 1] = (int16_t)mn;
     }
-    __m256i acc = _mm256_setzero_si256();
+    k->m16 = qx_load(mn16);
     for (int c = 0; c < 4; c++) {
         __m256i q = qx_load(qs + 32 * c);
         __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
@@ -87,65 +109,81 @@ static inline float dot_q45_K_x86(const finch_block_q4_K *w4, const finch_block_
             lo = _mm256_or_si256(lo, _mm256_slli_epi16(b0, 4));
             hi = _mm256_or_si256(hi, _mm256_slli_epi16(b1, 4));
         }
-        acc = _mm256_add_epi32(acc, qx_dot_scaled(lo, qx_load(x->qs + 64 * c), _mm256_set1_epi16((int16_t)sc[2 * c])));
-        acc = _mm256_add_epi32(acc, qx_dot_scaled(hi, qx_load(x->qs + 64 * c + 32),
-                                                  _mm256_set1_epi16((int16_t)sc[2 * c + 1])));
+        k->q[2 * c] = lo;
+        k->q[2 * c + 1] = hi;
     }
-    int32_t summ = qx_bsum_dot(x->bsums, qx_load(mn16));
-    uint16_t d = w4 ? w4->d : w5->d, dmin = w4 ? w4->dmin : w5->dmin;
-    return finch_kq_step(sumf, qx_f16(d) * x->d, qx_hsum(acc), qx_f16(dmin) * x->d, summ);
-}
-
-static float dot_q4_K_x86(const void *vw, const void *vx, size_t n) {
-    const finch_block_q4_K *w = vw;
-    const finch_block_q8_K *x = vx;
-    float sumf = 0;
-    for (size_t b = 0; b < n / FINCH_QK_K; b++) sumf = dot_q45_K_x86(&w[b], NULL, &x[b], sumf);
-    return sumf;
-}
-
-static float dot_q5_K_x86(const void *vw, const void *vx, size_t n) {
-    const finch_block_q5_K *w = vw;
-    const finch_block_q8_K *x = vx;
-    float sumf = 0;
-    for (size_t b = 0; b < n / FINCH_QK_K; b++) sumf = dot_q45_K_x86(NULL, &w[b], &x[b], sumf);
-    return sumf;
+    k->d = qx_f16(w4 ? w4->d : w5->d);
+    k->dmin = qx_f16(w4 ? w4->dmin : w5->dmin);
+    k->shifted = false;
 }
 
 /* Q6_K: the quants shifted to 0..63 (unsigned), 32 at a time = two
- * sub-blocks of 16 (lanes 0-3 and 4-7); the shift is taken back exactly
- * with the activations' 16-value sums: sum (q + 32) x - 32 sum x. */
-static float dot_q6_K_x86(const void *vw, const void *vx, size_t n) {
-    const finch_block_q6_K *w = vw;
-    const finch_block_q8_K *x = vx;
+ * sub-blocks of 16; the shift is taken back exactly with the activations'
+ * 16-value sums: sum (q + 32) x - 32 sum x. */
+static inline void qx_unpack_q6_K(const finch_block_q6_K *w, qx_kblock *k) {
     const __m256i m4 = _mm256_set1_epi8(0xF), m2 = _mm256_set1_epi8(3);
-    float sumf = 0;
-    for (size_t b = 0; b < n / FINCH_QK_K; b++) {
-        __m256i acc = _mm256_setzero_si256();
-        for (int h = 0; h < 2; h++) {
-            __m256i ql0 = qx_load(w[b].ql + 64 * h), ql1 = qx_load(w[b].ql + 64 * h + 32);
-            __m256i qh = qx_load(w[b].qh + 32 * h);
-            for (int j = 0; j < 4; j++) {
-                __m256i l4 = j & 1 ? ql1 : ql0;
-                __m256i nib = j >= 2 ? _mm256_and_si256(_mm256_srli_epi16(l4, 4), m4) : _mm256_and_si256(l4, m4);
-                __m256i hi = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * j)), m2);
-                __m256i q = _mm256_or_si256(nib, _mm256_slli_epi16(hi, 4));
-                int s0 = 8 * h + 2 * j;
-                __m256i sc = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16(w[b].scales[s0])),
-                                                     _mm_set1_epi16(w[b].scales[s0 + 1]), 1);
-                acc = _mm256_add_epi32(acc, qx_dot_scaled(q, qx_load(x[b].qs + 128 * h + 32 * j), sc));
-            }
+    for (int h = 0; h < 2; h++) {
+        __m256i ql0 = qx_load(w->ql + 64 * h), ql1 = qx_load(w->ql + 64 * h + 32);
+        __m256i qh = qx_load(w->qh + 32 * h);
+        for (int j = 0; j < 4; j++) {
+            __m256i l4 = j & 1 ? ql1 : ql0;
+            __m256i nib = j >= 2 ? _mm256_and_si256(_mm256_srli_epi16(l4, 4), m4) : _mm256_and_si256(l4, m4);
+            __m256i hi = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * j)), m2);
+            int s0 = 8 * h + 2 * j;
+            k->q[4 * h + j] = _mm256_or_si256(nib, _mm256_slli_epi16(hi, 4));
+            k->sc[4 * h + j] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16(w->scales[s0])),
+                                                       _mm_set1_epi16(w->scales[s0 + 1]), 1);
         }
-        int32_t shift = qx_bsum_dot(x[b].bsums, _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w[b].scales)));
-        float xd = x[b].d;
-        sumf = finch_kq_step(sumf, qx_f16(w[b].d) * xd, qx_hsum(acc) - 32 * shift, 0.0f * xd, 0);
     }
-    return sumf;
+    k->m16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w->scales));
+    k->d = qx_f16(w->d);
+    k->dmin = 0;
+    k->shifted = true;
 }
 
-/* The table entries: vec_dot = {QX_VEC_DOT}. */
+/* One token's super-block: the scalar reference's integers and float step. */
+static inline float qx_kblock_dot(const qx_kblock *k, const finch_block_q8_K *x, float sumf) {
+    __m256i acc = _mm256_setzero_si256();
+    for (int i = 0; i < 8; i++) acc = _mm256_add_epi32(acc, qx_dot_scaled(k->q[i], qx_load(x->qs + 32 * i), k->sc[i]));
+    int32_t m = qx_bsum_dot(x->bsums, k->m16);
+    if (k->shifted) return finch_kq_step(sumf, k->d * x->d, qx_hsum(acc) - 32 * m, k->dmin * x->d, 0);
+    return finch_kq_step(sumf, k->d * x->d, qx_hsum(acc), k->dmin * x->d, m);
+}
+
+static inline void dot4_k_x86(finch_dtype t, const void *vw, const void *vx, size_t xs, size_t nt, size_t n,
+                              float *out, size_t os) {
+    float sumf[4] = {0, 0, 0, 0};
+    qx_kblock k;
+    for (size_t b = 0; b < n / FINCH_QK_K; b++) {
+        if (t == FINCH_Q6_K) qx_unpack_q6_K((const finch_block_q6_K *)vw + b, &k);
+        else if (t == FINCH_Q5_K) qx_unpack_q45_K(NULL, (const finch_block_q5_K *)vw + b, &k);
+        else qx_unpack_q45_K((const finch_block_q4_K *)vw + b, NULL, &k);
+        for (size_t i = 0; i < nt; i++)
+            sumf[i] = qx_kblock_dot(&k, (const finch_block_q8_K *)((const char *)vx + i * xs) + b, sumf[i]);
+    }
+    for (size_t i = 0; i < nt; i++) out[i * os] = sumf[i];
+}
+
+#define QX_K_DOTS(T, name)                                                                             \
+    static void dot4_##name##_x86(const void *w, const void *x, size_t xs, size_t nt, size_t n,        \
+                                  float *out, size_t os) {                                           \
+        dot4_k_x86(T, w, x, xs, nt, n, out, os);                                                     \
+    }                                                                                                \
+    static float dot_##name##_x86(const void *w, const void *x, size_t n) {                          \
+        float r;                                                                                     \
+        dot4_k_x86(T, w, x, 0, 1, n, &r, 1);                                                         \
+        return r;                                                                                    \
+    }
+QX_K_DOTS(FINCH_Q4_K, q4_K)
+QX_K_DOTS(FINCH_Q5_K, q5_K)
+QX_K_DOTS(FINCH_Q6_K, q6_K)
+
+/* The table entries: vec_dot = {QX_VEC_DOT}, vec_dot4 = {QX_VEC_DOT4}. */
 #define QX_VEC_DOT \
     [FINCH_Q4_0] = dot_q4_0_x86, [FINCH_Q4_K] = dot_q4_K_x86, [FINCH_Q5_K] = dot_q5_K_x86, \
     [FINCH_Q6_K] = dot_q6_K_x86
+#define QX_VEC_DOT4 \
+    [FINCH_Q4_0] = dot4_q4_0_x86, [FINCH_Q4_K] = dot4_q4_K_x86, [FINCH_Q5_K] = dot4_q5_K_x86, \
+    [FINCH_Q6_K] = dot4_q6_K_x86
 
 #endif
