@@ -77,14 +77,64 @@ static float dot_q4_0_x86(const void *w, const void *x, size_t n) {
 }
 
 /* A K-quant super-block unpacked for the integer dot: 8 x 32 unsigned
- * quants (in the activations' order) with their int16 scales, the mins
- * (Q4_K/Q5_K) or the scales again (Q6_K, whose quants were shifted by 32)
- * as 16 int16 for the bsums product. */
+ * quants (in the activations' order) with their int16 scales, and as 16
+ * int16 for the bsums product either the mins (Q2_K/Q4_K/Q5_K) or, for the
+ * types whose quants were shifted to be unsigned (Q3_K by 4, Q6_K by 32),
+ * the scales again. */
 typedef struct {
     __m256i q[8], sc[8], m16;
     float d, dmin;
-    bool shifted; /* Q6_K */
+    int shift; /* 0, 4 (Q3_K) or 32 (Q6_K) */
 } qx_kblock;
+
+/* The two int16 scales of a 32-value chunk of 16-value sub-blocks. */
+static inline __m256i qx_scale_pair(int a, int b) {
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16((int16_t)a)), _mm_set1_epi16((int16_t)b), 1);
+}
+
+/* Q2_K and Q3_K: chunk 4h + j is bits 2j of the 32 bytes qs[32h..]; Q3_K
+ * adds 4 where bit 4h + j of hmask is set (q + 4 = q2 + 4 * hbit). */
+static inline void qx_unpack_q23_K(const uint8_t *qs, const uint8_t *hmask, qx_kblock *k) {
+    const __m256i m2 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+    __m256i hm = hmask ? qx_load(hmask) : _mm256_setzero_si256();
+    for (int h = 0; h < 2; h++) {
+        __m256i q = qx_load(qs + 32 * h);
+        for (int j = 0; j < 4; j++) {
+            __m256i v = _mm256_and_si256(_mm256_srl_epi16(q, _mm_cvtsi32_si128(2 * j)), m2);
+            if (hmask) {
+                __m256i hb = _mm256_and_si256(_mm256_srl_epi16(hm, _mm_cvtsi32_si128(4 * h + j)), one);
+                v = _mm256_add_epi8(v, _mm256_slli_epi16(hb, 2));
+            }
+            k->q[4 * h + j] = v;
+        }
+    }
+}
+
+static inline void qx_unpack_q2_K(const finch_block_q2_K *w, qx_kblock *k) {
+    qx_unpack_q23_K(w->qs, NULL, k);
+    int16_t mn16[16];
+    for (int s = 0; s < 16; s++) mn16[s] = (int16_t)(w->scales[s] >> 4);
+    for (int i = 0; i < 8; i++) k->sc[i] = qx_scale_pair(w->scales[2 * i] & 0xF, w->scales[2 * i + 1] & 0xF);
+    k->m16 = qx_load(mn16);
+    k->d = qx_f16(w->d);
+    k->dmin = qx_f16(w->dmin);
+    k->shift = 0;
+}
+
+static inline void qx_unpack_q3_K(const finch_block_q3_K *w, qx_kblock *k) {
+    qx_unpack_q23_K(w->qs, w->hmask, k);
+    int16_t sc[16];
+    for (int s = 0; s < 16; s++) {
+        int lo = s < 8 ? w->scales[s] & 0xF : w->scales[s - 8] >> 4;
+        int hi = (w->scales[8 + s % 4] >> (2 * (s / 4))) & 3;
+        sc[s] = (int16_t)((lo | hi << 4) - 32);
+    }
+    for (int i = 0; i < 8; i++) k->sc[i] = qx_scale_pair(sc[2 * i], sc[2 * i + 1]);
+    k->m16 = qx_load(sc);
+    k->d = qx_f16(w->d);
+    k->dmin = 0;
+    k->shift = 4;
+}
 
 /* Q4_K and Q5_K: 4 chunks of 64 values, each the low and the high nibbles
  * of 32 bytes (plus the fifth bit from qh for Q5_K). */
@@ -114,7 +164,7 @@ static inline void qx_unpack_q45_K(const finch_block_q4_K *w4, const finch_block
     }
     k->d = qx_f16(w4 ? w4->d : w5->d);
     k->dmin = qx_f16(w4 ? w4->dmin : w5->dmin);
-    k->shifted = false;
+    k->shift = 0;
 }
 
 /* Q6_K: the quants shifted to 0..63 (unsigned), 32 at a time = two
@@ -131,14 +181,13 @@ static inline void qx_unpack_q6_K(const finch_block_q6_K *w, qx_kblock *k) {
             __m256i hi = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * j)), m2);
             int s0 = 8 * h + 2 * j;
             k->q[4 * h + j] = _mm256_or_si256(nib, _mm256_slli_epi16(hi, 4));
-            k->sc[4 * h + j] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16(w->scales[s0])),
-                                                       _mm_set1_epi16(w->scales[s0 + 1]), 1);
+            k->sc[4 * h + j] = qx_scale_pair(w->scales[s0], w->scales[s0 + 1]);
         }
     }
     k->m16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w->scales));
     k->d = qx_f16(w->d);
     k->dmin = 0;
-    k->shifted = true;
+    k->shift = 32;
 }
 
 /* One token's super-block: the scalar reference's integers and float step. */
@@ -146,7 +195,7 @@ static inline float qx_kblock_dot(const qx_kblock *k, const finch_block_q8_K *x,
     __m256i acc = _mm256_setzero_si256();
     for (int i = 0; i < 8; i++) acc = _mm256_add_epi32(acc, qx_dot_scaled(k->q[i], qx_load(x->qs + 32 * i), k->sc[i]));
     int32_t m = qx_bsum_dot(x->bsums, k->m16);
-    if (k->shifted) return finch_kq_step(sumf, k->d * x->d, qx_hsum(acc) - 32 * m, k->dmin * x->d, 0);
+    if (k->shift) return finch_kq_step(sumf, k->d * x->d, qx_hsum(acc) - k->shift * m, k->dmin * x->d, 0);
     return finch_kq_step(sumf, k->d * x->d, qx_hsum(acc), k->dmin * x->d, m);
 }
 
@@ -156,6 +205,8 @@ static inline void dot4_k_x86(finch_dtype t, const void *vw, const void *vx, siz
     qx_kblock k;
     for (size_t b = 0; b < n / FINCH_QK_K; b++) {
         if (t == FINCH_Q6_K) qx_unpack_q6_K((const finch_block_q6_K *)vw + b, &k);
+        else if (t == FINCH_Q2_K) qx_unpack_q2_K((const finch_block_q2_K *)vw + b, &k);
+        else if (t == FINCH_Q3_K) qx_unpack_q3_K((const finch_block_q3_K *)vw + b, &k);
         else if (t == FINCH_Q5_K) qx_unpack_q45_K(NULL, (const finch_block_q5_K *)vw + b, &k);
         else qx_unpack_q45_K((const finch_block_q4_K *)vw + b, NULL, &k);
         for (size_t i = 0; i < nt; i++)
@@ -174,16 +225,18 @@ static inline void dot4_k_x86(finch_dtype t, const void *vw, const void *vx, siz
         dot4_k_x86(T, w, x, 0, 1, n, &r, 1);                                                         \
         return r;                                                                                    \
     }
+QX_K_DOTS(FINCH_Q2_K, q2_K)
+QX_K_DOTS(FINCH_Q3_K, q3_K)
 QX_K_DOTS(FINCH_Q4_K, q4_K)
 QX_K_DOTS(FINCH_Q5_K, q5_K)
 QX_K_DOTS(FINCH_Q6_K, q6_K)
 
 /* The table entries: vec_dot = {QX_VEC_DOT}, vec_dot4 = {QX_VEC_DOT4}. */
 #define QX_VEC_DOT \
-    [FINCH_Q4_0] = dot_q4_0_x86, [FINCH_Q4_K] = dot_q4_K_x86, [FINCH_Q5_K] = dot_q5_K_x86, \
-    [FINCH_Q6_K] = dot_q6_K_x86
+    [FINCH_Q4_0] = dot_q4_0_x86, [FINCH_Q2_K] = dot_q2_K_x86, [FINCH_Q3_K] = dot_q3_K_x86, \
+    [FINCH_Q4_K] = dot_q4_K_x86, [FINCH_Q5_K] = dot_q5_K_x86, [FINCH_Q6_K] = dot_q6_K_x86
 #define QX_VEC_DOT4 \
-    [FINCH_Q4_0] = dot4_q4_0_x86, [FINCH_Q4_K] = dot4_q4_K_x86, [FINCH_Q5_K] = dot4_q5_K_x86, \
-    [FINCH_Q6_K] = dot4_q6_K_x86
+    [FINCH_Q4_0] = dot4_q4_0_x86, [FINCH_Q2_K] = dot4_q2_K_x86, [FINCH_Q3_K] = dot4_q3_K_x86, \
+    [FINCH_Q4_K] = dot4_q4_K_x86, [FINCH_Q5_K] = dot4_q5_K_x86, [FINCH_Q6_K] = dot4_q6_K_x86
 
 #endif
