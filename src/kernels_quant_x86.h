@@ -17,6 +17,7 @@
 #include "quants.h"
 
 #include <immintrin.h>
+#include <string.h>
 
 static inline int32_t qx_hsum(__m256i v) {
     __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
@@ -46,33 +47,113 @@ static inline int32_t qx_bsum_dot(const int16_t *bsums, __m256i m16) {
 }
 static inline float qx_f16(uint16_t h) { return _cvtsh_ss(h); } /* exact, as finch_f16_to_f32 */
 
-/* Q4_0, nt (<= 4) tokens x_stride bytes apart against one weight row: the
- * unpacking is shared, each output is the single dot's bits. */
-static void dot4_q4_0_x86(const void *vw, const void *vx, size_t xs, size_t nt, size_t n, float *out,
-                          size_t os) {
-    const finch_block_q4_0 *w = vw;
+/* 16 bytes of nibbles -> 32 values: low nibbles (values 0-15), then high. */
+static inline __m256i qx_nibbles(const uint8_t *qs) {
     const __m128i m4 = _mm_set1_epi8(0xF);
-    float sumf[4] = {0, 0, 0, 0};
-    for (size_t b = 0; b < n / FINCH_QK; b++) {
-        __m128i q = _mm_loadu_si128((const __m128i *)w[b].qs);
-        __m256i wq = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(q, m4)),
-                                             _mm_and_si128(_mm_srli_epi16(q, 4), m4), 1);
-        wq = _mm256_sub_epi8(wq, _mm256_set1_epi8(8));
-        __m256i aw = _mm256_sign_epi8(wq, wq);
-        float dw = qx_f16(w[b].d);
-        for (size_t t = 0; t < nt; t++) {
-            const finch_block_q8_0 *x = (const finch_block_q8_0 *)((const char *)vx + t * xs) + b;
-            /* |w| * (x with w's sign): unsigned x signed */
-            int sumi = qx_hsum(qx_dot_u8(aw, _mm256_sign_epi8(qx_load(x->qs), wq)));
-            sumf[t] += (float)sumi * dw * qx_f16(x->d);
-        }
-    }
-    for (size_t t = 0; t < nt; t++) out[t * os] = sumf[t];
+    __m128i q = _mm_loadu_si128((const __m128i *)qs);
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(q, m4)),
+                                   _mm_and_si128(_mm_srli_epi16(q, 4), m4), 1);
 }
 
-static float dot_q4_0_x86(const void *w, const void *x, size_t n) {
+/* Bit j of the 32-bit qh as 0x10 in byte j (the fifth bit of Q5_0/Q5_1). */
+static inline __m256i qx_fifth_bits(const uint8_t *qh4) {
+    uint32_t h;
+    memcpy(&h, qh4, 4);
+    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)h),
+                                    _mm256_setr_epi64x(0, 0x0101010101010101LL, 0x0202020202020202LL,
+                                                       0x0303030303030303LL));
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
+    return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
+}
+
+/* The sum over 32 bytes of signed w times signed x (|w|, |x| <= 127):
+ * |w| * (x with w's sign), unsigned x signed. */
+static inline int32_t qx_dot_i8(__m256i w, __m256i x) {
+    return qx_hsum(qx_dot_u8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w)));
+}
+
+/* The 32-value types, nt (<= 4) tokens x_stride bytes apart against one
+ * weight row: each block is unpacked once; each output is the scalar
+ * reference's bits (its integer sums and float steps, quants.c). */
+static inline void dot4_32_x86(finch_dtype t, const void *vw, const void *vx, size_t xs, size_t nt, size_t n,
+                               float *out, size_t os) {
+    const uint8_t *w = vw;
+    size_t bytes = t == FINCH_Q4_1 ? 20 : t == FINCH_Q5_0 ? 22 : t == FINCH_Q5_1 ? 24 : 18;
+    const __m256i kv = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)finch_iq4nl_values));
+    float sumf[4] = {0, 0, 0, 0};
+    for (size_t b = 0; b < n / FINCH_QK; b++, w += bytes) {
+        float dw = qx_f16(*(const uint16_t *)w), mw = 0;
+        __m256i q;
+        if (t == FINCH_Q4_0) q = _mm256_sub_epi8(qx_nibbles(w + 2), _mm256_set1_epi8(8));
+        else if (t == FINCH_IQ4_NL) q = _mm256_shuffle_epi8(kv, qx_nibbles(w + 2));
+        else if (t == FINCH_Q4_1) q = qx_nibbles(w + 4);
+        else if (t == FINCH_Q5_0) q = _mm256_sub_epi8(_mm256_or_si256(qx_nibbles(w + 6), qx_fifth_bits(w + 2)), _mm256_set1_epi8(16));
+        else q = _mm256_or_si256(qx_nibbles(w + 8), qx_fifth_bits(w + 4));
+        if (t == FINCH_Q4_1 || t == FINCH_Q5_1) mw = qx_f16(*(const uint16_t *)(w + 2));
+        for (size_t i = 0; i < nt; i++) {
+            const char *xb = (const char *)vx + i * xs;
+            if (t == FINCH_Q4_1 || t == FINCH_Q5_1) { /* unsigned quants, Q8_1 activations */
+                const finch_block_q8_1 *x = (const finch_block_q8_1 *)xb + b;
+                int32_t sumi = qx_hsum(qx_dot_u8(q, qx_load(x->qs)));
+                sumf[i] += (dw * qx_f16(x->d)) * (float)sumi + mw * qx_f16(x->s);
+                continue;
+            }
+            const finch_block_q8_0 *x = (const finch_block_q8_0 *)xb + b;
+            int32_t sumi = qx_dot_i8(q, qx_load(x->qs));
+            if (t == FINCH_Q4_0) sumf[i] += (float)sumi * dw * qx_f16(x->d);
+            else if (t == FINCH_IQ4_NL) sumf[i] += (qx_f16(x->d) * dw) * (float)sumi;
+            else sumf[i] += (dw * qx_f16(x->d)) * (float)sumi;
+        }
+    }
+    for (size_t i = 0; i < nt; i++) out[i * os] = sumf[i];
+}
+
+/* IQ4_XS: per 32-value sub-block, kvalues looked up by vpshufb, one exact
+ * integer sum and the reference's float step. */
+static void dot4_iq4_xs_x86(const void *vw, const void *vx, size_t xs, size_t nt, size_t n, float *out,
+                            size_t os) {
+    const finch_block_iq4_xs *w = vw;
+    const __m256i kv = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)finch_iq4nl_values));
+    float sumf[4] = {0, 0, 0, 0};
+    for (size_t b = 0; b < n / FINCH_QK_K; b++) {
+        __m256i q[8];
+        float ls[8];
+        for (int ib = 0; ib < 8; ib++) {
+            q[ib] = _mm256_shuffle_epi8(kv, qx_nibbles(w[b].qs + 16 * ib));
+            ls[ib] = (float)((((w[b].scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF) |
+                              (((w[b].scales_h >> (2 * ib)) & 3) << 4)) - 32);
+        }
+        float dw = qx_f16(w[b].d);
+        for (size_t i = 0; i < nt; i++) {
+            const finch_block_q8_K *x = (const finch_block_q8_K *)((const char *)vx + i * xs) + b;
+            float d4d8 = dw * x->d;
+            for (int ib = 0; ib < 8; ib++)
+                sumf[i] += (d4d8 * ls[ib]) * (float)qx_dot_i8(q[ib], qx_load(x->qs + 32 * ib));
+        }
+    }
+    for (size_t i = 0; i < nt; i++) out[i * os] = sumf[i];
+}
+
+#define QX_32_DOTS(T, name)                                                                            \
+    static void dot4_##name##_x86(const void *w, const void *x, size_t xs, size_t nt, size_t n,        \
+                                  float *out, size_t os) {                                           \
+        dot4_32_x86(T, w, x, xs, nt, n, out, os);                                                    \
+    }                                                                                                \
+    static float dot_##name##_x86(const void *w, const void *x, size_t n) {                          \
+        float r;                                                                                     \
+        dot4_##name##_x86(w, x, 0, 1, n, &r, 1);                                                     \
+        return r;                                                                                    \
+    }
+QX_32_DOTS(FINCH_Q4_0, q4_0)
+QX_32_DOTS(FINCH_Q4_1, q4_1)
+QX_32_DOTS(FINCH_Q5_0, q5_0)
+QX_32_DOTS(FINCH_Q5_1, q5_1)
+QX_32_DOTS(FINCH_IQ4_NL, iq4_nl)
+
+static float dot_iq4_xs_x86(const void *w, const void *x, size_t n) {
     float r;
-    dot4_q4_0_x86(w, x, 0, 1, n, &r, 1);
+    dot4_iq4_xs_x86(w, x, 0, 1, n, &r, 1);
     return r;
 }
 
@@ -233,10 +314,14 @@ QX_K_DOTS(FINCH_Q6_K, q6_K)
 
 /* The table entries: vec_dot = {QX_VEC_DOT}, vec_dot4 = {QX_VEC_DOT4}. */
 #define QX_VEC_DOT \
-    [FINCH_Q4_0] = dot_q4_0_x86, [FINCH_Q2_K] = dot_q2_K_x86, [FINCH_Q3_K] = dot_q3_K_x86, \
-    [FINCH_Q4_K] = dot_q4_K_x86, [FINCH_Q5_K] = dot_q5_K_x86, [FINCH_Q6_K] = dot_q6_K_x86
+    [FINCH_Q4_0] = dot_q4_0_x86, [FINCH_Q4_1] = dot_q4_1_x86, [FINCH_Q5_0] = dot_q5_0_x86, \
+    [FINCH_Q5_1] = dot_q5_1_x86, [FINCH_IQ4_NL] = dot_iq4_nl_x86, [FINCH_IQ4_XS] = dot_iq4_xs_x86, \
+    [FINCH_Q2_K] = dot_q2_K_x86, [FINCH_Q3_K] = dot_q3_K_x86, [FINCH_Q4_K] = dot_q4_K_x86, \
+    [FINCH_Q5_K] = dot_q5_K_x86, [FINCH_Q6_K] = dot_q6_K_x86
 #define QX_VEC_DOT4 \
-    [FINCH_Q4_0] = dot4_q4_0_x86, [FINCH_Q2_K] = dot4_q2_K_x86, [FINCH_Q3_K] = dot4_q3_K_x86, \
-    [FINCH_Q4_K] = dot4_q4_K_x86, [FINCH_Q5_K] = dot4_q5_K_x86, [FINCH_Q6_K] = dot4_q6_K_x86
+    [FINCH_Q4_0] = dot4_q4_0_x86, [FINCH_Q4_1] = dot4_q4_1_x86, [FINCH_Q5_0] = dot4_q5_0_x86, \
+    [FINCH_Q5_1] = dot4_q5_1_x86, [FINCH_IQ4_NL] = dot4_iq4_nl_x86, [FINCH_IQ4_XS] = dot4_iq4_xs_x86, \
+    [FINCH_Q2_K] = dot4_q2_K_x86, [FINCH_Q3_K] = dot4_q3_K_x86, [FINCH_Q4_K] = dot4_q4_K_x86, \
+    [FINCH_Q5_K] = dot4_q5_K_x86, [FINCH_Q6_K] = dot4_q6_K_x86
 
 #endif
