@@ -32,7 +32,12 @@
  *    16 x 16 block cost more than the matvec's memory time).
  *
  * The OpenBLAS path for f32 prefill is different arithmetic, made
- * thread-independent by cutting W into fixed row blocks (kernels.c). */
+ * thread-independent by cutting W into fixed row blocks (kernels.c).
+ *
+ * The other quantized types (kernels_quant.c) have a third, simplest
+ * order: every output is one dot product (vec_dot, or vec_dot4 for up to
+ * four tokens) with exact integer block sums and the scalar reference's
+ * float steps, on every ISA. */
 #ifndef FINCH_KERNELS_INTERNAL_H
 #define FINCH_KERNELS_INTERNAL_H
 
