@@ -361,5 +361,5 @@ const finch_kernels finch_kernels_avx2 = {
     .max = max_avx2,
     .silu_mul = silu_mul_avx2,
     .vec_dot = {QX_VEC_DOT},
-    .vec_dot4 = {QX_VEC_DOT4},
+    .vec_dotn = {QX_VEC_DOTN},
 };

@@ -598,7 +598,7 @@ static void silu_mul_avx512(float *gate, const float *up, size_t n) {
     .max = max_avx512,                                                                       \
     .silu_mul = silu_mul_avx512,                                                             \
     .vec_dot = {QX_VEC_DOT},                                                                 \
-    .vec_dot4 = {QX_VEC_DOT4},
+    .vec_dotn = {QX_VEC_DOTN},
 
 const finch_kernels finch_kernels_avx512 = {AVX512_TABLE(tile_q8_0_avx512)};
 const finch_kernels finch_kernels_avx512_vnni = {AVX512_TABLE(tile_q8_0_avx512_vnni)};

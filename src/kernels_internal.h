@@ -35,8 +35,8 @@
  * thread-independent by cutting W into fixed row blocks (kernels.c).
  *
  * The other quantized types (kernels_quant.c) have a third, simplest
- * order: every output is one dot product (vec_dot, or vec_dot4 for up to
- * four tokens) with exact integer block sums and the scalar reference's
+ * order: every output is one dot product (vec_dot, or vec_dotn for up to
+ * FINCH_DOTN_TOKENS tokens) with exact integer block sums and the scalar reference's
  * float steps, on every ISA. */
 #ifndef FINCH_KERNELS_INTERNAL_H
 #define FINCH_KERNELS_INTERNAL_H
@@ -45,8 +45,8 @@
 #include "quants.h"
 
 #define FINCH_TILE_ROWS 4       /* W rows of the lane-order tiles          */
-#define FINCH_DOT4_TOKENS 4     /* tokens per vec_dot4 call                 */
-typedef void (*finch_vec_dot4_fn)(const void *w, const void *x, size_t x_stride, size_t nt, size_t n,
+#define FINCH_DOTN_TOKENS 8     /* tokens per vec_dotn call                 */
+typedef void (*finch_vec_dotn_fn)(const void *w, const void *x, size_t x_stride, size_t nt, size_t n,
                                   float *out, size_t out_stride);
 
 /* Micro-kernel.  w: first of nr rows, w_stride bytes apart (rows past nr
@@ -113,10 +113,10 @@ typedef struct {
      * activation row, by dtype id; NULL: the scalar reference
      * (finch_vec_dot_ref), whose bits every entry must reproduce. */
     finch_vec_dot_fn vec_dot[FINCH_DTYPE_SLOTS];
-    /* The same for nt <= FINCH_DOT4_TOKENS activation rows (x_stride bytes
+    /* The same for nt <= FINCH_DOTN_TOKENS activation rows (x_stride bytes
      * apart) against one weight row, sharing the weight's unpacking:
      * out[t * out_stride] must be vec_dot's bits for row t.  NULL: none. */
-    finch_vec_dot4_fn vec_dot4[FINCH_DTYPE_SLOTS];
+    finch_vec_dotn_fn vec_dotn[FINCH_DTYPE_SLOTS];
 } finch_kernels;
 
 extern const finch_kernels finch_kernels_scalar;

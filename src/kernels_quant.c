@@ -40,7 +40,7 @@ finch_vec_dot_fn finch_vec_dot_for(const finch_kernels *k, finch_dtype t) {
 
 typedef struct {
     finch_vec_dot_fn dot;          /* Q8 arithmetic                        */
-    finch_vec_dot4_fn dot4;        /* ... several tokens at once, or NULL  */
+    finch_vec_dotn_fn dotn;        /* ... several tokens at once, or NULL  */
     float (*dot_f32)(const float *, const float *, size_t); /* FP32       */
     finch_dtype type;
     const char *w;
@@ -65,9 +65,9 @@ static void qtask(void *arg, size_t task) {
         if (row) finch_dequantize_row(j->type, wr, row, j->cols);
         for (size_t t = t0; t < t1;) {
             const char *xt = j->x + t * j->x_stride;
-            if (!row && j->dot4 && t1 - t > 1) { /* same bits as one at a time */
-                size_t nt = t1 - t < FINCH_DOT4_TOKENS ? t1 - t : FINCH_DOT4_TOKENS;
-                j->dot4(wr, xt, j->x_stride, nt, j->cols, j->out + t * j->rows + r, j->rows);
+            if (!row && j->dotn && t1 - t > 1) { /* same bits as one at a time */
+                size_t nt = t1 - t < FINCH_DOTN_TOKENS ? t1 - t : FINCH_DOTN_TOKENS;
+                j->dotn(wr, xt, j->x_stride, nt, j->cols, j->out + t * j->rows + r, j->rows);
                 t += nt;
                 continue;
             }
@@ -99,7 +99,7 @@ finch_status finch_matmul_quant(finch_pool *pool, finch_pool *act_pool, const fi
                                 float *out, const float *x, size_t n, const finch_weight *w) {
     const finch_quant_traits *q = finch_quant_traits_of(w->type);
     bool fp32 = finch_get_quant_math() == FINCH_QUANT_MATH_FP32;
-    qjob j = {finch_vec_dot_for(k, w->type), k->vec_dot4[w->type], k->dot_f32, w->type, w->data,
+    qjob j = {finch_vec_dot_for(k, w->type), k->vec_dotn[w->type], k->dot_f32, w->type, w->data,
               finch_row_bytes(w->type, w->cols), w->rows, w->cols, (const char *)x,
               w->cols * sizeof(float), n, out, 0, 0, NULL};
     void *xq = NULL;

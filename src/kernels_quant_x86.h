@@ -73,15 +73,15 @@ static inline int32_t qx_dot_i8(__m256i w, __m256i x) {
     return qx_hsum(qx_dot_u8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w)));
 }
 
-/* The 32-value types, nt (<= 4) tokens x_stride bytes apart against one
+/* The 32-value types, nt (<= FINCH_DOTN_TOKENS) tokens x_stride bytes apart against one
  * weight row: each block is unpacked once; each output is the scalar
  * reference's bits (its integer sums and float steps, quants.c). */
-static inline void dot4_32_x86(finch_dtype t, const void *vw, const void *vx, size_t xs, size_t nt, size_t n,
+static inline void dotn_32_x86(finch_dtype t, const void *vw, const void *vx, size_t xs, size_t nt, size_t n,
                                float *out, size_t os) {
     const uint8_t *w = vw;
     size_t bytes = t == FINCH_Q4_1 ? 20 : t == FINCH_Q5_0 ? 22 : t == FINCH_Q5_1 ? 24 : 18;
     const __m256i kv = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)finch_iq4nl_values));
-    float sumf[4] = {0, 0, 0, 0};
+    float sumf[FINCH_DOTN_TOKENS] = {0};
     for (size_t b = 0; b < n / FINCH_QK; b++, w += bytes) {
         float dw = qx_f16(*(const uint16_t *)w), mw = 0;
         __m256i q;
@@ -111,11 +111,11 @@ static inline void dot4_32_x86(finch_dtype t, const void *vw, const void *vx, si
 
 /* IQ4_XS: per 32-value sub-block, kvalues looked up by vpshufb, one exact
  * integer sum and the reference's float step. */
-static void dot4_iq4_xs_x86(const void *vw, const void *vx, size_t xs, size_t nt, size_t n, float *out,
+static void dotn_iq4_xs_x86(const void *vw, const void *vx, size_t xs, size_t nt, size_t n, float *out,
                             size_t os) {
     const finch_block_iq4_xs *w = vw;
     const __m256i kv = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)finch_iq4nl_values));
-    float sumf[4] = {0, 0, 0, 0};
+    float sumf[FINCH_DOTN_TOKENS] = {0};
     for (size_t b = 0; b < n / FINCH_QK_K; b++) {
         __m256i q[8];
         float ls[8];
@@ -136,13 +136,13 @@ static void dot4_iq4_xs_x86(const void *vw, const void *vx, size_t xs, size_t nt
 }
 
 #define QX_32_DOTS(T, name)                                                                            \
-    static void dot4_##name##_x86(const void *w, const void *x, size_t xs, size_t nt, size_t n,        \
+    static void dotn_##name##_x86(const void *w, const void *x, size_t xs, size_t nt, size_t n,        \
                                   float *out, size_t os) {                                           \
-        dot4_32_x86(T, w, x, xs, nt, n, out, os);                                                    \
+        dotn_32_x86(T, w, x, xs, nt, n, out, os);                                                    \
     }                                                                                                \
     static float dot_##name##_x86(const void *w, const void *x, size_t n) {                          \
         float r;                                                                                     \
-        dot4_##name##_x86(w, x, 0, 1, n, &r, 1);                                                     \
+        dotn_##name##_x86(w, x, 0, 1, n, &r, 1);                                                     \
         return r;                                                                                    \
     }
 QX_32_DOTS(FINCH_Q4_0, q4_0)
@@ -153,7 +153,7 @@ QX_32_DOTS(FINCH_IQ4_NL, iq4_nl)
 
 static float dot_iq4_xs_x86(const void *w, const void *x, size_t n) {
     float r;
-    dot4_iq4_xs_x86(w, x, 0, 1, n, &r, 1);
+    dotn_iq4_xs_x86(w, x, 0, 1, n, &r, 1);
     return r;
 }
 
@@ -280,9 +280,9 @@ static inline float qx_kblock_dot(const qx_kblock *k, const finch_block_q8_K *x,
     return finch_kq_step(sumf, k->d * x->d, qx_hsum(acc), k->dmin * x->d, m);
 }
 
-static inline void dot4_k_x86(finch_dtype t, const void *vw, const void *vx, size_t xs, size_t nt, size_t n,
+static inline void dotn_k_x86(finch_dtype t, const void *vw, const void *vx, size_t xs, size_t nt, size_t n,
                               float *out, size_t os) {
-    float sumf[4] = {0, 0, 0, 0};
+    float sumf[FINCH_DOTN_TOKENS] = {0};
     qx_kblock k;
     for (size_t b = 0; b < n / FINCH_QK_K; b++) {
         if (t == FINCH_Q6_K) qx_unpack_q6_K((const finch_block_q6_K *)vw + b, &k);
@@ -297,13 +297,13 @@ static inline void dot4_k_x86(finch_dtype t, const void *vw, const void *vx, siz
 }
 
 #define QX_K_DOTS(T, name)                                                                             \
-    static void dot4_##name##_x86(const void *w, const void *x, size_t xs, size_t nt, size_t n,        \
+    static void dotn_##name##_x86(const void *w, const void *x, size_t xs, size_t nt, size_t n,        \
                                   float *out, size_t os) {                                           \
-        dot4_k_x86(T, w, x, xs, nt, n, out, os);                                                     \
+        dotn_k_x86(T, w, x, xs, nt, n, out, os);                                                     \
     }                                                                                                \
     static float dot_##name##_x86(const void *w, const void *x, size_t n) {                          \
         float r;                                                                                     \
-        dot4_k_x86(T, w, x, 0, 1, n, &r, 1);                                                         \
+        dotn_k_x86(T, w, x, 0, 1, n, &r, 1);                                                         \
         return r;                                                                                    \
     }
 QX_K_DOTS(FINCH_Q2_K, q2_K)
@@ -312,16 +312,16 @@ QX_K_DOTS(FINCH_Q4_K, q4_K)
 QX_K_DOTS(FINCH_Q5_K, q5_K)
 QX_K_DOTS(FINCH_Q6_K, q6_K)
 
-/* The table entries: vec_dot = {QX_VEC_DOT}, vec_dot4 = {QX_VEC_DOT4}. */
+/* The table entries: vec_dot = {QX_VEC_DOT}, vec_dotn = {QX_VEC_DOTN}. */
 #define QX_VEC_DOT \
     [FINCH_Q4_0] = dot_q4_0_x86, [FINCH_Q4_1] = dot_q4_1_x86, [FINCH_Q5_0] = dot_q5_0_x86, \
     [FINCH_Q5_1] = dot_q5_1_x86, [FINCH_IQ4_NL] = dot_iq4_nl_x86, [FINCH_IQ4_XS] = dot_iq4_xs_x86, \
     [FINCH_Q2_K] = dot_q2_K_x86, [FINCH_Q3_K] = dot_q3_K_x86, [FINCH_Q4_K] = dot_q4_K_x86, \
     [FINCH_Q5_K] = dot_q5_K_x86, [FINCH_Q6_K] = dot_q6_K_x86
-#define QX_VEC_DOT4 \
-    [FINCH_Q4_0] = dot4_q4_0_x86, [FINCH_Q4_1] = dot4_q4_1_x86, [FINCH_Q5_0] = dot4_q5_0_x86, \
-    [FINCH_Q5_1] = dot4_q5_1_x86, [FINCH_IQ4_NL] = dot4_iq4_nl_x86, [FINCH_IQ4_XS] = dot4_iq4_xs_x86, \
-    [FINCH_Q2_K] = dot4_q2_K_x86, [FINCH_Q3_K] = dot4_q3_K_x86, [FINCH_Q4_K] = dot4_q4_K_x86, \
-    [FINCH_Q5_K] = dot4_q5_K_x86, [FINCH_Q6_K] = dot4_q6_K_x86
+#define QX_VEC_DOTN \
+    [FINCH_Q4_0] = dotn_q4_0_x86, [FINCH_Q4_1] = dotn_q4_1_x86, [FINCH_Q5_0] = dotn_q5_0_x86, \
+    [FINCH_Q5_1] = dotn_q5_1_x86, [FINCH_IQ4_NL] = dotn_iq4_nl_x86, [FINCH_IQ4_XS] = dotn_iq4_xs_x86, \
+    [FINCH_Q2_K] = dotn_q2_K_x86, [FINCH_Q3_K] = dotn_q3_K_x86, [FINCH_Q4_K] = dotn_q4_K_x86, \
+    [FINCH_Q5_K] = dotn_q5_K_x86, [FINCH_Q6_K] = dotn_q6_K_x86
 
 #endif
