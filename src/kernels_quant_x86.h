@@ -280,16 +280,64 @@ static inline float qx_kblock_dot(const qx_kblock *k, const finch_block_q8_K *x,
     return finch_kq_step(sumf, k->d * x->d, qx_hsum(acc), k->dmin * x->d, m);
 }
 
+/* r[t] = the sum of the 8 lanes of v[t], t < 8 (exact integer adds). */
+static inline __m256i qx_hsum8(const __m256i *v) {
+    __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+    __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+}
+
+/* Eight tokens of one super-block at once: the per-token integers reduced
+ * together, then finch_kq_step's float operations lane by lane (the same
+ * IEEE operations in the same order, so the same bits as one at a time). */
+static inline __m256 qx_kblock_dot8(const qx_kblock *k, const finch_block_q8_K *const *x, __m256 sumf) {
+    __m256i acc[8], ms[8];
+    float xd[8];
+    for (int t = 0; t < 8; t++) {
+        __m256i a = _mm256_setzero_si256();
+        for (int i = 0; i < 8; i++) a = _mm256_add_epi32(a, qx_dot_scaled(k->q[i], qx_load(x[t]->qs + 32 * i), k->sc[i]));
+        acc[t] = a;
+        ms[t] = _mm256_madd_epi16(qx_load(x[t]->bsums), k->m16);
+        xd[t] = x[t]->d;
+    }
+    __m256i isum = qx_hsum8(acc), m = qx_hsum8(ms);
+    __m256 vxd = _mm256_loadu_ps(xd);
+    __m256 dd = _mm256_mul_ps(_mm256_set1_ps(k->d), vxd), dm = _mm256_mul_ps(_mm256_set1_ps(k->dmin), vxd);
+    if (k->shift) {
+        isum = _mm256_sub_epi32(isum, _mm256_mullo_epi32(m, _mm256_set1_epi32(k->shift)));
+        m = _mm256_setzero_si256();
+    }
+    __m256 step = _mm256_sub_ps(_mm256_mul_ps(dd, _mm256_cvtepi32_ps(isum)), _mm256_mul_ps(dm, _mm256_cvtepi32_ps(m)));
+    return _mm256_add_ps(sumf, step);
+}
+
+static inline void qx_unpack_k(finch_dtype t, const void *vw, size_t b, qx_kblock *k) {
+    if (t == FINCH_Q6_K) qx_unpack_q6_K((const finch_block_q6_K *)vw + b, k);
+    else if (t == FINCH_Q2_K) qx_unpack_q2_K((const finch_block_q2_K *)vw + b, k);
+    else if (t == FINCH_Q3_K) qx_unpack_q3_K((const finch_block_q3_K *)vw + b, k);
+    else if (t == FINCH_Q5_K) qx_unpack_q45_K(NULL, (const finch_block_q5_K *)vw + b, k);
+    else qx_unpack_q45_K((const finch_block_q4_K *)vw + b, NULL, k);
+}
+
 static inline void dotn_k_x86(finch_dtype t, const void *vw, const void *vx, size_t xs, size_t nt, size_t n,
                               float *out, size_t os) {
-    float sumf[FINCH_DOTN_TOKENS] = {0};
     qx_kblock k;
+    if (nt == 8) {
+        __m256 sumf = _mm256_setzero_ps();
+        const finch_block_q8_K *x[8];
+        for (size_t b = 0; b < n / FINCH_QK_K; b++) {
+            qx_unpack_k(t, vw, b, &k);
+            for (int i = 0; i < 8; i++) x[i] = (const finch_block_q8_K *)((const char *)vx + i * xs) + b;
+            sumf = qx_kblock_dot8(&k, x, sumf);
+        }
+        float r[8];
+        _mm256_storeu_ps(r, sumf);
+        for (size_t i = 0; i < 8; i++) out[i * os] = r[i];
+        return;
+    }
+    float sumf[FINCH_DOTN_TOKENS] = {0};
     for (size_t b = 0; b < n / FINCH_QK_K; b++) {
-        if (t == FINCH_Q6_K) qx_unpack_q6_K((const finch_block_q6_K *)vw + b, &k);
-        else if (t == FINCH_Q2_K) qx_unpack_q2_K((const finch_block_q2_K *)vw + b, &k);
-        else if (t == FINCH_Q3_K) qx_unpack_q3_K((const finch_block_q3_K *)vw + b, &k);
-        else if (t == FINCH_Q5_K) qx_unpack_q45_K(NULL, (const finch_block_q5_K *)vw + b, &k);
-        else qx_unpack_q45_K((const finch_block_q4_K *)vw + b, NULL, &k);
+        qx_unpack_k(t, vw, b, &k);
         for (size_t i = 0; i < nt; i++)
             sumf[i] = qx_kblock_dot(&k, (const finch_block_q8_K *)((const char *)vx + i * xs) + b, sumf[i]);
     }
