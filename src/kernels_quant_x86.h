@@ -26,6 +26,13 @@ static inline int32_t qx_hsum(__m256i v) {
     return _mm_cvtsi128_si32(s);
 }
 
+/* r[t] = the sum of the 8 lanes of v[t], t < 8 (exact integer adds). */
+static inline __m256i qx_hsum8(const __m256i *v) {
+    __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+    __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+}
+
 /* Unsigned bytes u times signed bytes b: 8 int32 lanes, lane k the sum of
  * bytes 4k .. 4k+3. */
 static inline __m256i qx_dot_u8(__m256i u, __m256i b) {
@@ -73,6 +80,39 @@ static inline int32_t qx_dot_i8(__m256i w, __m256i x) {
     return qx_hsum(qx_dot_u8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w)));
 }
 
+/* One 32-value block against 8 tokens (x_stride bytes apart): the integer
+ * sums reduced together, then dotn_32_x86's float step for the type, lane
+ * by lane (the same IEEE operations in the same order). */
+static inline __m256 qx_block32_dot8(finch_dtype t, __m256i q, float dw, float mw, const void *vx, size_t xs,
+                                     size_t b, __m256 sumf) {
+    __m256i acc[8];
+    uint16_t xd[8], xsum[8];
+    bool q81 = t == FINCH_Q4_1 || t == FINCH_Q5_1;
+    __m256i aq = _mm256_sign_epi8(q, q);
+    for (int i = 0; i < 8; i++) {
+        const char *xb = (const char *)vx + i * xs;
+        if (q81) {
+            const finch_block_q8_1 *x = (const finch_block_q8_1 *)xb + b;
+            acc[i] = qx_dot_u8(q, qx_load(x->qs));
+            xd[i] = x->d;
+            xsum[i] = x->s;
+        } else {
+            const finch_block_q8_0 *x = (const finch_block_q8_0 *)xb + b;
+            acc[i] = qx_dot_u8(aq, _mm256_sign_epi8(qx_load(x->qs), q));
+            xd[i] = x->d;
+        }
+    }
+    __m256 isum = _mm256_cvtepi32_ps(qx_hsum8(acc));
+    __m256 vxd = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)xd)), vdw = _mm256_set1_ps(dw);
+    if (t == FINCH_Q4_0) return _mm256_add_ps(sumf, _mm256_mul_ps(_mm256_mul_ps(isum, vdw), vxd));
+    if (t == FINCH_IQ4_NL) return _mm256_add_ps(sumf, _mm256_mul_ps(_mm256_mul_ps(vxd, vdw), isum));
+    __m256 step = _mm256_mul_ps(_mm256_mul_ps(vdw, vxd), isum);
+    if (q81)
+        step = _mm256_add_ps(step, _mm256_mul_ps(_mm256_set1_ps(mw),
+                                                 _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)xsum))));
+    return _mm256_add_ps(sumf, step);
+}
+
 /* The 32-value types, nt (<= FINCH_DOTN_TOKENS) tokens x_stride bytes apart against one
  * weight row: each block is unpacked once; each output is the scalar
  * reference's bits (its integer sums and float steps, quants.c). */
@@ -82,6 +122,7 @@ static inline void dotn_32_x86(finch_dtype t, const void *vw, const void *vx, si
     size_t bytes = t == FINCH_Q4_1 ? 20 : t == FINCH_Q5_0 ? 22 : t == FINCH_Q5_1 ? 24 : 18;
     const __m256i kv = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)finch_iq4nl_values));
     float sumf[FINCH_DOTN_TOKENS] = {0};
+    __m256 sum8 = _mm256_setzero_ps();
     for (size_t b = 0; b < n / FINCH_QK; b++, w += bytes) {
         float dw = qx_f16(*(const uint16_t *)w), mw = 0;
         __m256i q;
@@ -91,6 +132,10 @@ static inline void dotn_32_x86(finch_dtype t, const void *vw, const void *vx, si
         else if (t == FINCH_Q5_0) q = _mm256_sub_epi8(_mm256_or_si256(qx_nibbles(w + 6), qx_fifth_bits(w + 2)), _mm256_set1_epi8(16));
         else q = _mm256_or_si256(qx_nibbles(w + 8), qx_fifth_bits(w + 4));
         if (t == FINCH_Q4_1 || t == FINCH_Q5_1) mw = qx_f16(*(const uint16_t *)(w + 2));
+        if (nt == 8) { /* eight tokens reduced and stepped together: the same bits */
+            sum8 = qx_block32_dot8(t, q, dw, mw, vx, xs, b, sum8);
+            continue;
+        }
         for (size_t i = 0; i < nt; i++) {
             const char *xb = (const char *)vx + i * xs;
             if (t == FINCH_Q4_1 || t == FINCH_Q5_1) { /* unsigned quants, Q8_1 activations */
@@ -106,6 +151,7 @@ static inline void dotn_32_x86(finch_dtype t, const void *vw, const void *vx, si
             else sumf[i] += (dw * qx_f16(x->d)) * (float)sumi;
         }
     }
+    if (nt == 8) _mm256_storeu_ps(sumf, sum8);
     for (size_t i = 0; i < nt; i++) out[i * os] = sumf[i];
 }
 
@@ -278,13 +324,6 @@ static inline float qx_kblock_dot(const qx_kblock *k, const finch_block_q8_K *x,
     int32_t m = qx_bsum_dot(x->bsums, k->m16);
     if (k->shift) return finch_kq_step(sumf, k->d * x->d, qx_hsum(acc) - k->shift * m, k->dmin * x->d, 0);
     return finch_kq_step(sumf, k->d * x->d, qx_hsum(acc), k->dmin * x->d, m);
-}
-
-/* r[t] = the sum of the 8 lanes of v[t], t < 8 (exact integer adds). */
-static inline __m256i qx_hsum8(const __m256i *v) {
-    __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
-    __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
-    return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
 }
 
 /* Eight tokens of one super-block at once: the per-token integers reduced
