@@ -8,9 +8,10 @@
  * the same order, so the result is bit-identical (tests/test_quants.c).
  * Products go through vpmaddubsw (unsigned x signed bytes, pairs summed to
  * int16) and vpmaddwd (to int32): no sum can saturate because weights are
- * at most 63 in magnitude (Q6_K shifted to 0..63) and activations at most
- * 127 (ggml's quantizers never produce -128, which the sign trick of the
- * signed Q4_0 product would need). */
+ * at most 127 in magnitude (IQ4's table; Q3_K/Q6_K shifted to unsigned
+ * 0..7/0..63) and activations at most 127, so a pair is at most 32258
+ * (the quantizers never produce -128, which the sign trick of the signed
+ * products could not negate). */
 #ifndef FINCH_KERNELS_QUANT_X86_H
 #define FINCH_KERNELS_QUANT_X86_H
 
