@@ -454,9 +454,10 @@ static void quantize_q8_0_avx512(const float *x, void *blocks, size_t n) {
         float id = amax != 0 ? 127.0f / amax : 0.0f;
         y[b].d = finch_f32_to_f16(amax / 127.0f);
         __m512 vid = _mm512_set1_ps(id);
-        const int even = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
-        __m512i q0 = _mm512_cvttps_epi32(_mm512_roundscale_ps(_mm512_mul_ps(v0, vid), even));
-        __m512i q1 = _mm512_cvttps_epi32(_mm512_roundscale_ps(_mm512_mul_ps(v1, vid), even));
+#define ROUND_EVEN (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC) /* a literal for clang */
+        __m512i q0 = _mm512_cvttps_epi32(_mm512_roundscale_ps(_mm512_mul_ps(v0, vid), ROUND_EVEN));
+        __m512i q1 = _mm512_cvttps_epi32(_mm512_roundscale_ps(_mm512_mul_ps(v1, vid), ROUND_EVEN));
+#undef ROUND_EVEN
         _mm_storeu_si128((__m128i *)y[b].qs, _mm512_cvtepi32_epi8(q0));
         _mm_storeu_si128((__m128i *)(y[b].qs + 16), _mm512_cvtepi32_epi8(q1));
     }
