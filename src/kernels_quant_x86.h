@@ -359,6 +359,37 @@ static inline void qx_unpack_k(finch_dtype t, const void *vw, size_t b, qx_kbloc
     else qx_unpack_q45_K((const finch_block_q4_K *)vw + b, NULL, k);
 }
 
+/* One token, super-blocks b .. b+7: their integer sums reduced together,
+ * the float steps computed lane by lane, then added to sumf in block order
+ * (the scalar reference's operations, so its bits). */
+static inline float qx_kblocks_dot8(finch_dtype t, const void *vw, size_t b, const void *vx, float sumf) {
+    const finch_block_q8_K *x = (const finch_block_q8_K *)vx + b;
+    __m256i acc[8], ms[8];
+    float d[8], dmin[8], xd[8];
+    int shift = 0;
+    for (int j = 0; j < 8; j++) {
+        qx_kblock k;
+        qx_unpack_k(t, vw, b + (size_t)j, &k);
+        __m256i a = _mm256_setzero_si256();
+        for (int i = 0; i < 8; i++) a = _mm256_add_epi32(a, qx_dot_scaled(k.q[i], qx_load(x[j].qs + 32 * i), k.sc[i]));
+        acc[j] = a;
+        ms[j] = _mm256_madd_epi16(qx_load(x[j].bsums), k.m16);
+        d[j] = k.d, dmin[j] = k.dmin, xd[j] = x[j].d, shift = k.shift;
+    }
+    __m256i isum = qx_hsum8(acc), m = qx_hsum8(ms);
+    __m256 vxd = _mm256_loadu_ps(xd);
+    __m256 dd = _mm256_mul_ps(_mm256_loadu_ps(d), vxd), dm = _mm256_mul_ps(_mm256_loadu_ps(dmin), vxd);
+    if (shift) {
+        isum = _mm256_sub_epi32(isum, _mm256_mullo_epi32(m, _mm256_set1_epi32(shift)));
+        m = _mm256_setzero_si256();
+    }
+    float step[8];
+    _mm256_storeu_ps(step, _mm256_sub_ps(_mm256_mul_ps(dd, _mm256_cvtepi32_ps(isum)),
+                                         _mm256_mul_ps(dm, _mm256_cvtepi32_ps(m))));
+    for (int j = 0; j < 8; j++) sumf += step[j];
+    return sumf;
+}
+
 static inline void dotn_k_x86(finch_dtype t, const void *vw, const void *vx, size_t xs, size_t nt, size_t n,
                               float *out, size_t os) {
     qx_kblock k;
@@ -376,7 +407,10 @@ static inline void dotn_k_x86(finch_dtype t, const void *vw, const void *vx, siz
         return;
     }
     float sumf[FINCH_DOTN_TOKENS] = {0};
-    for (size_t b = 0; b < n / FINCH_QK_K; b++) {
+    size_t b = 0;
+    if (nt == 1) /* one token: eight super-blocks reduced together */
+        for (; b + 8 <= n / FINCH_QK_K; b += 8) sumf[0] = qx_kblocks_dot8(t, vw, b, vx, sumf[0]);
+    for (; b < n / FINCH_QK_K; b++) {
         qx_unpack_k(t, vw, b, &k);
         for (size_t i = 0; i < nt; i++)
             sumf[i] = qx_kblock_dot(&k, (const finch_block_q8_K *)((const char *)vx + i * xs) + b, sumf[i]);

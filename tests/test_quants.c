@@ -233,6 +233,34 @@ static void test_matmul_bits(void **state) {
     free(x), free(ref), free(out);
 }
 
+/* Rows of 9 super-blocks (2304 values): the SIMD paths that take 8 blocks
+ * or 8 tokens at once, and their tails, against the scalar bits. */
+static void test_long_rows(void **state) {
+    (void)state;
+    const size_t rows = 5, cols = 2304, ns[] = {1, 8, 11};
+    float *x = malloc(11 * cols * sizeof(float)), ref[11 * 5], out[11 * 5];
+    for (size_t i = 0; i < 11 * cols; i++) x[i] = rnd_f();
+    static const finch_isa isas[] = {FINCH_ISA_AVX2, FINCH_ISA_AVX512, FINCH_ISA_NEON};
+    for (size_t ti = 0; ti < N_WTYPES; ti++) {
+        if (weight_types[ti] == FINCH_Q8_0) continue; /* its own tiles (test_kernels.c) */
+        finch_weight w = qweight(weight_types[ti], rows, cols);
+        for (size_t ni = 0; ni < 3; ni++) {
+            assert_true(finch_isa_set(FINCH_ISA_SCALAR));
+            assert_ok(finch_matmul(NULL, ref, x, ns[ni], &w));
+            for (size_t k = 0; k < sizeof isas / sizeof isas[0]; k++) {
+                if (!finch_isa_set(isas[k])) continue;
+                assert_ok(finch_matmul(NULL, out, x, ns[ni], &w));
+                if (memcmp(out, ref, ns[ni] * rows * sizeof(float)))
+                    fail_msg("%s on %s, %zu tokens of %zu: not the scalar bits", finch_dtype_name(w.type),
+                             finch_isa_name(isas[k]), ns[ni], cols);
+            }
+        }
+        free((void *)w.data);
+    }
+    finch_isa_set(finch_isa_detect());
+    free(x);
+}
+
 /* ------------------------------------------------------------ the loader */
 
 typedef struct { uint8_t b[1024]; size_t n; } buf;
@@ -338,6 +366,7 @@ int main(void) {
         cmocka_unit_test(test_dequant_hand_blocks),
         cmocka_unit_test(test_dot_vs_dequant),
         cmocka_unit_test(test_matmul_bits),
+        cmocka_unit_test(test_long_rows),
         cmocka_unit_test(test_refused_types),
         cmocka_unit_test(test_nonfinite_scales),
         cmocka_unit_test(test_cli),
