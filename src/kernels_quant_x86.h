@@ -172,11 +172,19 @@ static void dotn_iq4_xs_x86(const void *vw, const void *vx, size_t xs, size_t nt
                               (((w[b].scales_h >> (2 * ib)) & 3) << 4)) - 32);
         }
         float dw = qx_f16(w[b].d);
+        __m256i aq[8];
+        for (int ib = 0; ib < 8; ib++) aq[ib] = _mm256_sign_epi8(q[ib], q[ib]);
         for (size_t i = 0; i < nt; i++) {
             const finch_block_q8_K *x = (const finch_block_q8_K *)((const char *)vx + i * xs) + b;
-            float d4d8 = dw * x->d;
+            /* the 8 sub-block sums reduced together; their float steps
+             * lane by lane, added to sumf in sub-block order (same bits) */
+            __m256i acc[8];
             for (int ib = 0; ib < 8; ib++)
-                sumf[i] += (d4d8 * ls[ib]) * (float)qx_dot_i8(q[ib], qx_load(x->qs + 32 * ib));
+                acc[ib] = qx_dot_u8(aq[ib], _mm256_sign_epi8(qx_load(x->qs + 32 * ib), q[ib]));
+            float d4d8 = dw * x->d, step[8];
+            _mm256_storeu_ps(step, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(d4d8), _mm256_loadu_ps(ls)),
+                                                 _mm256_cvtepi32_ps(qx_hsum8(acc))));
+            for (int ib = 0; ib < 8; ib++) sumf[i] += step[ib];
         }
     }
     for (size_t i = 0; i < nt; i++) out[i * os] = sumf[i];
