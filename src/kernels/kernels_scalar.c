@@ -81,7 +81,7 @@ static void tile_q8_0_scalar(const void *w, size_t ws, size_t nr, const void *x,
 }
 
 static void quantize_q8_0_scalar(const float *x, void *blocks, size_t n) {
-    finch_row_from_f32(FINCH_Q8_0, x, blocks, n);
+    finch_quantize_act(FINCH_Q8_0, x, blocks, n);
 }
 
 /* ---- portable packed GEMM (attention everywhere; see kernels_internal.h) */
