@@ -9,7 +9,9 @@
  *                  (shared with Finch's key re-rotation, src/press/)
  *   transformer.c  the forward pass over a plain-array KV cache; the
  *                  arithmetic is in src/kernels/
- *   generate.c     feeding a sequence in batches, and the decode loop
+ *   generate.c/.h  the one feed loop (batches, a ++ b, the press's hook)
+ *                  and the one decode loop (one callback type, one EOS
+ *                  rule), for plain generation and every press
  *   sampler.c      greedy, temperature and top-p sampling with a seed
  *   finite.c/.h    NaN and Inf in weights and logits, refused by name
  *   memory.c       what a run needs against what the machine has

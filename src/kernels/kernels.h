@@ -1,4 +1,18 @@
-/* kernels.h - the compute kernels and their dispatch.
+/* kernels.h - the compute kernels and their dispatch; the map of
+ * src/kernels/:
+ *
+ *   kernels_scalar.c    the scalar reference of every kernel (the readable
+ *                       definition), one table of the ISA interface
+ *   kernels_avx2.c, kernels_avx512.c, kernels_neon.c
+ *                       the same inner loops per instruction set, one table
+ *                       each (kernels_internal.h: what a table holds)
+ *   kernels.c           dispatch (cpuid, once), the matmul driver (own
+ *                       tiles, packed GEMM or OpenBLAS), elementwise ops
+ *   quants.c/.h         ggml's quantized block types: layouts, reference
+ *                       dequantization and dot products
+ *   kernels_quant.c     matrix products with quantized weights
+ *                       (kernels_quant_x86.h: their AVX2/AVX-512 loops)
+ *   threadpool.c        the fork-join pool every driver runs on
  *
  * Every kernel has a plain scalar reference (kernels_scalar.c) that stays alive;
  * SIMD paths (AVX2+FMA, AVX-512, NEON) sit beside it and are chosen once at

@@ -1,4 +1,18 @@
-/* tokenizer.h - building tokenizers from model files.
+/* tokenizer.h - building tokenizers from model files; the map of
+ * src/tokenizer/:
+ *
+ *   tokenizer_gguf.c      GGUF tokenizer.ggml.* in, and any tokenizer back
+ *                         to GGUF
+ *   tokenizer_json.c      Hugging Face tokenizer.json (+ tokenizer_config)
+ *   tokenizer_spm.c       SentencePiece tokenizer.model (protobuf)
+ *   tokenizer_llama2c.c   llama2.c tokenizer.bin
+ *   tokenizer_tiktoken.c  tiktoken files (Llama 3)
+ *   tokenizer_file.c      a tokenizer file of any of these, by its content
+ *   tokenizer.c           the vocabulary tables every format fills
+ *                         (tokenizer_impl.h), decoding, accessors
+ *   tokenizer_encode.c    text -> ids; tokenizer_stream.c: long texts
+ *   unicode.c/.h, unicode_data.c   UTF-8 and code point classes
+ *   chat_template.c       the built-in chat formats (include/finch_chat.h)
  *
  * Two families, chosen by the model's metadata:
  *   "llama": SentencePiece-style BPE over pieces with scores, byte fallback

@@ -1,5 +1,6 @@
 /* util.h - errors, checked size arithmetic, file mapping, half-float
- * conversion: the small pieces every module shares. */
+ * conversion: the small pieces every module shares.  src/util/ holds this
+ * (util.c) and the version and build commit (version.c). */
 #ifndef FINCH_UTIL_H
 #define FINCH_UTIL_H
 
