@@ -1,6 +1,7 @@
 /* tokenizer_file.c - a tokenizer from a file alone, without weights: what
  * `finch tokenize` reads.  The format is told from the file's first bytes
- * and its name; the builders are those of tokenizer_load.c and
+ * and its name; the builders are those of tokenizer_gguf.c,
+ * tokenizer_json.c, tokenizer_llama2c.c, tokenizer_tiktoken.c and
  * tokenizer_spm.c. */
 #include "finch.h"
 #include "gguf.h"
