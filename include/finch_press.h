@@ -17,7 +17,8 @@
  *
  * The scores that choose the kept positions are pluggable (finch_scorer_id):
  * Finch by default, or a baseline (full, truncate, streaming, snapkv, h2o,
- * tova, knorm, random; docs/presses.md) run through the same chunks,
+ * tova, knorm, random, snapkv-q, keydiff, chunkkv, rag, lingua;
+ * docs/presses.md) run through the same chunks,
  * schedule, compaction and re-rotation, so every method sees the same cache.
  *
  * Use: finch_press_new -> finch_press_compress -> finch_press_prompt ->
@@ -43,8 +44,8 @@ typedef enum {
 } finch_press_mode;
 
 /* Which scores pick the kept positions (docs/presses.md has the formulas).
- * Finch reads the question rows' attention; the baselines do not look at the
- * question at all (question-unaware). */
+ * Finch, snapkv-q and rag read the question; the other baselines do not look
+ * at it at all (question-unaware). */
 typedef enum {
     FINCH_SCORER_FINCH = 0,  /* question-row attention (the paper; default)    */
     FINCH_SCORER_FULL,       /* no compression: K = N whatever the budget      */
@@ -56,6 +57,15 @@ typedef enum {
     FINCH_SCORER_TOVA,       /* the last context token's attention             */
     FINCH_SCORER_KNORM,      /* negative key norm                              */
     FINCH_SCORER_RANDOM,     /* seeded uniform scores                          */
+    FINCH_SCORER_SNAPKV_Q,   /* query-aware SnapKV: the window is the last 64
+                                rows of chunk ++ question, pooled (5)          */
+    FINCH_SCORER_KEYDIFF,    /* negative cosine to the mean normalised key     */
+    FINCH_SCORER_CHUNKKV,    /* SnapKV scores pooled over chunks of 20 rows,
+                                summed over heads: whole chunks kept           */
+    FINCH_SCORER_RAG,        /* BM25 of the question against chunks of the
+                                context (token ids as terms): best chunks kept */
+    FINCH_SCORER_LINGUA,     /* self-information -log p(token | prefix) under
+                                the same model: the most informative kept     */
     FINCH_SCORER_COUNT
 } finch_scorer_id;
 
@@ -105,7 +115,8 @@ finch_status finch_press_parse_mode(const char *s, finch_press_mode *out);
 finch_status finch_press_parse_select(const char *s, finch_press_select *out);
 const char *finch_scorer_name(finch_scorer_id s);            /* "snapkv"    */
 /* Parse a press name ("finch", "full", "truncate", "streaming", "snapkv",
- * "h2o", "tova", "knorm", "random"); FINCH_ERR_ARG otherwise. */
+ * "h2o", "tova", "knorm", "random", "snapkv-q", "keydiff", "chunkkv", "rag",
+ * "lingua"); FINCH_ERR_ARG otherwise. */
 finch_status finch_scorer_parse(const char *s, finch_scorer_id *out);
 
 /* ------------------------------------------------------- budget arithmetic */

@@ -245,6 +245,7 @@ struct finch_press {
     int32_t *question;       /* copy of Q: the default generation prompt      */
     int32_t *kept;           /* [L][G][n_kept] original positions             */
     int32_t *orig;           /* [L][G][kv.capacity] original position per row */
+    double *token_score;     /* [N] static scores (rag, lingua), or NULL      */
     float *logits;           /* [vocab] at the last fed position              */
     float *prompt_logits;    /* [vocab] at the last prompt position           */
     /* scoring state, read by the hook */
@@ -292,6 +293,7 @@ void finch_press_free(finch_press *fp) {
     free(fp->question); free(fp->kept); free(fp->orig);
     free(fp->logits); free(fp->prompt_logits);
     free(fp->acc); free(fp->layer_score); free(fp->idx); free(fp->scratch); free(fp->piece);
+    free(fp->token_score);
     free(fp);
 }
 
@@ -416,7 +418,8 @@ static finch_status alloc_state(finch_press *fp, size_t capacity, size_t cols_ca
         return FINCH_ERR_NOMEM;
     fp->st.kv_capacity = capacity;
     fp->step = (finch_score_step){ .kv = &fp->kv, .p = &fp->p, .n_head = cfg->n_head,
-                                   .orig = fp->orig, .orig_stride = capacity };
+                                   .orig = fp->orig, .orig_stride = capacity,
+                                   .token_score = fp->token_score };
     return FINCH_OK;
 }
 
@@ -520,6 +523,12 @@ finch_status finch_press_compress(finch_press *fp, const int32_t *context, size_
     s->n_kept = n_kept;
     /* oneshot may keep only Q */
     s->compression = K ? (double)(n_ctx - fp->p.protect) / (double)K : INFINITY;
+    if (K < n_ctx - fp->p.protect) { /* rag, lingua: scores before the press runs */
+        double t0 = finch_now();
+        st = finch_scorer_prepare(fp->p.scorer, fp->ctx, &fp->p, context, n_ctx, question, n_q, &fp->token_score);
+        if (st) return st;
+        s->t_scoring += finch_now() - t0;
+    }
     st = fp->p.mode == FINCH_PRESS_ONESHOT
              ? run_oneshot(fp, context, n_ctx, question, n_q, K, progress, user)
              : run_iterative(fp, context, n_ctx, question, n_q, K, progress, user);
@@ -534,7 +543,8 @@ finch_status finch_press_compress(finch_press *fp, const int32_t *context, size_
         memcpy(fp->kept + lg * n_kept, fp->orig + lg * fp->kv.capacity, n_kept * sizeof(int32_t));
     /* The scoring buffers are done with; generation needs none of them. */
     free(fp->acc); free(fp->layer_score); free(fp->idx); free(fp->orig); free(fp->scratch);
-    fp->acc = fp->layer_score = NULL;
+    free(fp->token_score);
+    fp->acc = fp->layer_score = fp->token_score = NULL;
     fp->idx = NULL;
     fp->orig = NULL;
     fp->scratch = NULL;

@@ -10,7 +10,8 @@
  *   helpers    shared by the scorers below
  *   full       never selects (the budget is N)
  *   position   truncate, streaming: scores from the context position
- *   window     snapkv, tova: the attention of the last context rows
+ *   window     snapkv, tova: the attention of the last context rows;
+ *              snapkv-q: the last rows of chunk ++ question
  *   h2o        the mean attention over the rows that see a key
  *   knorm      the negative key norm
  *   random     a seeded hash of (seed, layer, head, position)
@@ -27,6 +28,7 @@
 
 static const char *const scorer_names[FINCH_SCORER_COUNT] = {
     "finch", "full", "truncate", "streaming", "snapkv", "h2o", "tova", "knorm", "random",
+    "snapkv-q", "keydiff", "chunkkv", "rag", "lingua",
 };
 
 const char *finch_scorer_name(finch_scorer_id s) {
@@ -40,7 +42,7 @@ finch_status finch_scorer_parse(const char *s, finch_scorer_id *out) {
             return FINCH_OK;
         }
     return finch_fail(FINCH_ERR_ARG, "unknown press '%s' (finch, full, truncate, streaming, snapkv, "
-                      "h2o, tova, knorm or random)", s ? s : "");
+                      "h2o, tova, knorm, random, snapkv-q, keydiff, chunkkv, rag or lingua)", s ? s : "");
 }
 
 /* =============================================================== helpers */
@@ -123,6 +125,15 @@ static void snapkv_rows(const finch_score_step *s, size_t *lo, size_t *hi) {
 
 static void tova_rows(const finch_score_step *s, size_t *lo, size_t *hi) { last_rows(s, 1, lo, hi); }
 
+/* Query-aware SnapKV (kvpress SnapKVPress run on context ++ question): the
+ * window is the last 64 rows of what this step fed, question included, so
+ * it is the question and, when the question is shorter, the end of the
+ * chunk. */
+static void snapkv_q_rows(const finch_score_step *s, size_t *lo, size_t *hi) {
+    *hi = s->n_cols + s->n_question;
+    *lo = *hi - s->row0 > SNAPKV_WINDOW ? *hi - SNAPKV_WINDOW : s->row0;
+}
+
 /* avg_pool1d(kernel 5, stride 1, padding 2, count_include_pad): out[j] is
  * the sum of in[j-2..j+2] that exist, over 5.  In place: the two inputs left
  * of j are kept aside before they are overwritten. */
@@ -141,7 +152,8 @@ static void pool5(double *a, size_t n) {
  * heads of the group (pooled for snapkv); window columns: protected. */
 static void window_finish(const finch_score_step *s, size_t l, double *acc, int pool) {
     (void)l;
-    size_t lo = s->row_lo, w = s->row_hi - s->row_lo, nc = s->n_cols;
+    size_t w = s->row_hi - s->row_lo, nc = s->n_cols;
+    size_t lo = s->row_lo < nc ? s->row_lo : nc; /* snapkv-q: the window may be all question */
     double scale = 1.0 / ((double)w * (double)group_size(s));
     for (size_t g = 0; g < s->kv->n_kv_head; g++) {
         double *a = acc + g * nc;
@@ -156,6 +168,7 @@ static void tova_finish(const finch_score_step *s, size_t l, double *acc) { wind
 
 static const finch_scorer snapkv_scorer = { FINCH_SCORER_SNAPKV, 0, snapkv_rows, NULL, snapkv_finish };
 static const finch_scorer tova_scorer = { FINCH_SCORER_TOVA, 0, tova_rows, NULL, tova_finish };
+static const finch_scorer snapkv_q_scorer = { FINCH_SCORER_SNAPKV_Q, 1, snapkv_q_rows, NULL, snapkv_finish };
 
 /* =================================================================== h2o */
 
@@ -229,7 +242,8 @@ static const finch_scorer random_scorer = { FINCH_SCORER_RANDOM, 0, NULL, NULL, 
 const finch_scorer *finch_scorer_get(finch_scorer_id id) {
     static const finch_scorer *const all[FINCH_SCORER_COUNT] = {
         &finch_scorer_finch, &full_scorer, &truncate_scorer, &streaming_scorer, &snapkv_scorer,
-        &h2o_scorer, &tova_scorer, &knorm_scorer, &random_scorer,
+        &h2o_scorer, &tova_scorer, &knorm_scorer, &random_scorer, &snapkv_q_scorer,
+        &finch_scorer_keydiff, &finch_scorer_chunkkv, &finch_scorer_rag, &finch_scorer_lingua,
     };
     return (unsigned)id < FINCH_SCORER_COUNT ? all[id] : NULL;
 }

@@ -10,8 +10,10 @@
  *      at all: key norms, positions, seeded random numbers).
  *
  * Higher scores are kept; ties go to the smaller row (src/topk.h).
- * Finch's own scorer is in src/finch.c, the baselines in src/presses.c;
- * docs/presses.md states every formula. */
+ * Finch's own scorer is in src/finch.c, the baselines in src/presses.c
+ * (the 2023 set and snapkv-q), src/presses_kvpress.c (keydiff, chunkkv) and
+ * src/presses_context.c (rag, lingua: context selections scored before the
+ * press runs); docs/presses.md states every formula. */
 #ifndef FINCH_PRESSES_H
 #define FINCH_PRESSES_H
 
@@ -34,6 +36,9 @@ typedef struct {
     size_t orig_stride;
     size_t row_lo, row_hi;   /* observing rows [row_lo, row_hi), set by
                                 finch_score_step_begin from the scorer        */
+    const double *token_score; /* [n_ctx] a static score per context position,
+                                  from finch_scorer_prepare (rag, lingua); NULL
+                                  for the other scorers                        */
 } finch_score_step;
 
 typedef struct {
@@ -55,8 +60,38 @@ typedef struct {
 /* The scorer of an id; NULL when the id is unknown. */
 const finch_scorer *finch_scorer_get(finch_scorer_id id);
 
-/* Finch itself (src/finch.c). */
+/* Finch itself (src/finch.c), and the scorers of src/presses_kvpress.c and
+ * src/presses_context.c. */
 extern const finch_scorer finch_scorer_finch;
+extern const finch_scorer finch_scorer_keydiff, finch_scorer_chunkkv;
+extern const finch_scorer finch_scorer_rag, finch_scorer_lingua;
+
+/* keydiff keeps one mean key on the stack. */
+enum { FINCH_KEYDIFF_MAX_HEAD_DIM = 1024 };
+
+/* ChunkKV's chunk length (kvpress ChunkKVPress.chunk_length). */
+enum { FINCH_CHUNKKV_LENGTH = 20 };
+
+/* RAG: chunk length in tokens and the BM25 constants (docs/presses.md). */
+enum { FINCH_RAG_CHUNK = 32 };
+#define FINCH_BM25_K1 1.2
+#define FINCH_BM25_B 0.75
+
+/* The static per-position scores a scorer needs before the press runs:
+ * *out = NULL for every scorer but rag (the BM25 score of the chunk that
+ * holds each position) and lingua (the self-information of each token under
+ * the model of ctx: one extra forward pass over the context).  *out has N
+ * doubles (positions < p->protect score 0: they never compete); the caller
+ * frees it.  Refuses keydiff for heads wider than FINCH_KEYDIFF_MAX_HEAD_DIM. */
+finch_status finch_scorer_prepare(finch_scorer_id id, finch_ctx *ctx, const finch_press_params *p,
+                                  const int32_t *context, size_t N, const int32_t *question, size_t m,
+                                  double **out);
+
+/* rag's scores alone: BM25 (k1, b) of the query ids q[0..m) against the
+ * chunks of `chunk` tokens of doc[0..n) (the last may be shorter), with
+ * token ids as terms; out[i] = the score of the chunk holding token i. */
+void finch_bm25_chunk_scores(const int32_t *doc, size_t n, const int32_t *q, size_t m, size_t chunk,
+                             double k1, double b, double *out);
 
 /* Set s->row_lo / row_hi from the scorer (the other fields must be set). */
 void finch_score_step_begin(const finch_scorer *sc, finch_score_step *s);
