@@ -17,7 +17,8 @@
  *
  * The scores that choose the kept positions are pluggable (finch_scorer_id):
  * Finch by default, or a baseline (full, truncate, streaming, snapkv, h2o,
- * tova, knorm, random, snapkv-q, keydiff, chunkkv, rag, lingua;
+ * tova, knorm, random, snapkv-q, keydiff, chunkkv, rag, lingua, pyramidkv,
+ * adakv, adakv-finch;
  * docs/presses.md) run through the same chunks,
  * schedule, compaction and re-rotation, so every method sees the same cache.
  *
@@ -66,6 +67,11 @@ typedef enum {
                                 context (token ids as terms): best chunks kept */
     FINCH_SCORER_LINGUA,     /* self-information -log p(token | prefix) under
                                 the same model: the most informative kept     */
+    FINCH_SCORER_PYRAMIDKV,  /* snapkv scores, per-layer budgets falling from
+                                the first layer to the last (kvpress)          */
+    FINCH_SCORER_ADAKV,      /* snapkv scores, per-head budgets: one top-k over
+                                the heads of a layer, 20% of k per head safe   */
+    FINCH_SCORER_ADAKV_FINCH,/* AdaKV's per-head budgets over Finch's scores  */
     FINCH_SCORER_COUNT
 } finch_scorer_id;
 
@@ -116,7 +122,7 @@ finch_status finch_press_parse_select(const char *s, finch_press_select *out);
 const char *finch_scorer_name(finch_scorer_id s);            /* "snapkv"    */
 /* Parse a press name ("finch", "full", "truncate", "streaming", "snapkv",
  * "h2o", "tova", "knorm", "random", "snapkv-q", "keydiff", "chunkkv", "rag",
- * "lingua"); FINCH_ERR_ARG otherwise. */
+ * "lingua", "pyramidkv", "adakv", "adakv-finch"); FINCH_ERR_ARG otherwise. */
 finch_status finch_scorer_parse(const char *s, finch_scorer_id *out);
 
 /* ------------------------------------------------------- budget arithmetic */
@@ -177,11 +183,14 @@ typedef struct {
     size_t budget;         /* K: context tokens kept (<= N - P), P not counted */
     size_t n_kept;         /* positions per layer/head after compression:
                               iterative P + K, oneshot P + K + m              */
+    size_t n_masked;       /* rows masked out of attention, over all layers
+                              and heads (pyramidkv, adakv: heads below the
+                              largest budget); kept.npy has -1 there       */
     size_t chunk;          /* S (oneshot: N)                                  */
     size_t n_chunks;
     double compression;    /* (N - P) / K                                     */
     size_t kv_bytes_full;  /* a full cache of N + m positions                 */
-    size_t kv_bytes_kept;  /* n_kept positions                                */
+    size_t kv_bytes_kept;  /* n_kept positions (less the masked rows)          */
     size_t kv_capacity;    /* positions the cache was allocated for (compress) */
     double t_prefill;      /* forward passes during compression, less scoring */
     double t_scoring;

@@ -145,6 +145,16 @@ finch_status finch_press_chunk_budget(size_t K, size_t N, size_t past, size_t ch
 
 /* ================================================= 3. scoring */
 
+/* The softmax of x[0..n) over the rows not masked (they get 0), as the
+ * forward pass computes it (exp in single precision). */
+static void masked_softmax(float *x, const uint8_t *dead, size_t n) {
+    float mx = -INFINITY, sum = 0;
+    for (size_t j = 0; j < n; j++)
+        if (!dead[j] && x[j] > mx) mx = x[j];
+    for (size_t j = 0; j < n; j++) sum += x[j] = dead[j] ? 0.0f : expf(x[j] - mx);
+    for (size_t j = 0; j < n; j++) x[j] /= sum;
+}
+
 /* One observing row at absolute position pos (queries qrow, all heads): for
  * each query head h, the causal softmax of q.k/sqrt(d) over keys 0..pos in
  * fp32, added with weight w into acc[g][j] (g = h's KV group) for the
@@ -159,7 +169,8 @@ static void accumulate_row(const finch_kv_cache *kv, size_t layer, size_t n_head
         const float *qh = qrow + h * d;
         for (size_t j = 0; j < n_keys; j++)
             scratch[j] = finch_dot_f32(qh, finch_kv_k(kv, layer, g, j), d) * scale;
-        finch_softmax(scratch, n_keys); /* over every key the row sees */
+        if (kv->dead) masked_softmax(scratch, kv->dead + (layer * G + g) * kv->capacity, n_keys);
+        else finch_softmax(scratch, n_keys); /* over every key the row sees */
         double *a = acc + g * n_cols;
         for (size_t j = 0; j < nc; j++) a[j] += w * (double)scratch[j];
     }
@@ -217,7 +228,7 @@ static void finch_finish(const finch_score_step *s, size_t l, double *acc) {
     for (size_t i = 0; i < G * s->n_cols; i++) acc[i] *= scale;
 }
 
-const finch_scorer finch_scorer_finch = { FINCH_SCORER_FINCH, 1, finch_rows, finch_row_weight, finch_finish };
+const finch_scorer finch_scorer_finch = { FINCH_SCORER_FINCH, 1, finch_rows, finch_row_weight, finch_finish, NULL };
 
 /* ================================ 4. selection and compaction */
 
@@ -246,6 +257,8 @@ struct finch_press {
     int32_t *kept;           /* [L][G][n_kept] original positions             */
     int32_t *orig;           /* [L][G][kv.capacity] original position per row */
     double *token_score;     /* [N] static scores (rag, lingua), or NULL      */
+    size_t *head_budget;     /* [L][G] live rows per head (scorer->budgets)    */
+    size_t *flat;            /* [G * cols_cap] scratch of scorer->budgets      */
     float *logits;           /* [vocab] at the last fed position              */
     float *prompt_logits;    /* [vocab] at the last prompt position           */
     /* scoring state, read by the hook */
@@ -267,6 +280,9 @@ finch_status finch_press_new(const finch_model *m, finch_ctx *ctx, const finch_p
         return finch_fail(FINCH_ERR_ARG, "unknown Finch selection %d", (int)p->select);
     const finch_scorer *scorer = finch_scorer_get(p->scorer);
     if (!scorer) return finch_fail(FINCH_ERR_ARG, "unknown press %d", (int)p->scorer);
+    if (scorer->budgets && scorer->budgets != finch_scorer_pyramidkv.budgets && p->select == FINCH_SELECT_LAYER)
+        return finch_fail(FINCH_ERR_ARG, "press %s allocates budgets per head: it needs --select head",
+                          finch_scorer_name(p->scorer));
     if (m != finch_ctx_model(ctx)) return finch_fail(FINCH_ERR_ARG, "Finch: the context belongs to another model");
     size_t max_batch = finch_ctx_max_batch(ctx), batch = p->batch ? p->batch : max_batch;
     if (batch > max_batch)
@@ -293,7 +309,7 @@ void finch_press_free(finch_press *fp) {
     free(fp->question); free(fp->kept); free(fp->orig);
     free(fp->logits); free(fp->prompt_logits);
     free(fp->acc); free(fp->layer_score); free(fp->idx); free(fp->scratch); free(fp->piece);
-    free(fp->token_score);
+    free(fp->token_score); free(fp->head_budget); free(fp->flat);
     free(fp);
 }
 
@@ -357,12 +373,29 @@ static void top_after_prefix(const double *s, size_t nc, size_t P, size_t k, siz
     for (size_t r = P; r < P + k; r++) idx[r] += P;
 }
 
+/* Head g of layer l keeps the k rows idx[P..P+k) but only its budget bg
+ * of them live: the others (the lowest scores) are masked, as are rows
+ * that were masked before.  Flags are set on the source rows, which the
+ * gather then moves. */
+static void mask_beyond_budget(finch_press *fp, size_t l, size_t g, const double *score, size_t k, size_t bg) {
+    size_t nc = fp->step.n_cols, P = fp->p.protect;
+    uint8_t *dead = fp->kv.dead + (l * fp->kv.n_kv_head + g) * fp->kv.capacity;
+    size_t *live = fp->flat; /* the bg best, ascending: a subset of idx's k best */
+    finch_topk(score + P, nc - P, bg, live);
+    for (size_t i = P, r = 0; i < P + k; i++) {
+        size_t row = fp->idx[i];
+        int is_live = r < bg && live[r] + P == row;
+        r += is_live;
+        dead[row] = dead[row] || !is_live;
+    }
+}
+
 /* Keep rows idx[0..P+k) of every head of layer l: the P protected rows,
  * then the k best of the other candidates.  Scores are acc (per KV head,
  * or summed over heads for select = layer); the kept rows come from the
  * first n_cols rows, and `extra` rows n_cols.. are appended
  * unconditionally (oneshot: the question). */
-static void select_layer(finch_press *fp, size_t l, size_t k, size_t extra) {
+static void select_layer(finch_press *fp, size_t l, size_t k, size_t extra, const size_t *b) {
     size_t G = fp->kv.n_kv_head, nc = fp->step.n_cols, P = fp->p.protect, nk = P + k + extra;
     double *acc = fp->acc + l * G * nc;
     for (size_t r = 0; r < P; r++) fp->idx[r] = r;
@@ -377,6 +410,7 @@ static void select_layer(finch_press *fp, size_t l, size_t k, size_t extra) {
     }
     for (size_t g = 0; g < G; g++) {
         if (fp->p.select == FINCH_SELECT_HEAD) top_after_prefix(acc + g * nc, nc, P, k, fp->idx);
+        if (b) mask_beyond_budget(fp, l, g, fp->p.select == FINCH_SELECT_LAYER ? fp->layer_score : acc + g * nc, k, b[g]);
         finch_press_compact_head(fp->ctx, &fp->kv, l, g, fp->idx, nk);
         int32_t *orig = fp->orig + (l * G + g) * fp->kv.capacity;
         for (size_t r = 0; r < nk; r++) orig[r] = orig[fp->idx[r]]; /* idx[r] >= r */
@@ -384,17 +418,39 @@ static void select_layer(finch_press *fp, size_t l, size_t k, size_t extra) {
     fp->kv.n_pos[l] = nk;
 }
 
+/* Budgets per layer and head (PyramidKV, AdaKV) from the finished scores,
+ * masked rows scoring -inf so that they are never live again; returns the
+ * largest, the rows every head keeps. */
+static size_t head_budgets(finch_press *fp, size_t k) {
+    size_t L = fp->kv.n_layer, G = fp->kv.n_kv_head, nc = fp->step.n_cols, kmax = 0;
+    for (size_t l = 0; l < L; l++) {
+        double *acc = fp->acc + l * G * nc;
+        for (size_t g = 0; g < G; g++) {
+            const uint8_t *dead = fp->kv.dead + (l * G + g) * fp->kv.capacity;
+            for (size_t j = 0; j < nc; j++)
+                if (dead[j]) acc[g * nc + j] = -INFINITY;
+        }
+        size_t *b = fp->head_budget + l * G;
+        fp->scorer->budgets(&fp->step, l, k, acc, b, fp->flat);
+        for (size_t g = 0; g < G; g++) kmax = b[g] > kmax ? b[g] : kmax;
+    }
+    return kmax;
+}
+
 /* The scorer's final transform of every layer (scoring time), then the k
  * best rows of every layer plus `extra` (compaction time). */
-static void select_all(finch_press *fp, size_t k, size_t extra) {
+static size_t select_all(finch_press *fp, size_t k, size_t extra) {
     size_t L = fp->kv.n_layer, per_layer = fp->kv.n_kv_head * fp->step.n_cols;
     double t0 = finch_now();
     if (fp->scorer->finish)
         for (size_t l = 0; l < L; l++) fp->scorer->finish(&fp->step, l, fp->acc + l * per_layer);
+    size_t kmax = fp->scorer->budgets ? head_budgets(fp, k) : k;
     double t1 = finch_now();
-    for (size_t l = 0; l < L; l++) select_layer(fp, l, k, extra);
+    for (size_t l = 0; l < L; l++)
+        select_layer(fp, l, kmax, extra, fp->scorer->budgets ? fp->head_budget + l * fp->kv.n_kv_head : NULL);
     fp->st.t_scoring += t1 - t0;
     fp->st.t_compact += finch_now() - t1;
+    return kmax;
 }
 
 /* ==================================================== 5. the two modes */
@@ -417,6 +473,12 @@ static finch_status alloc_state(finch_press *fp, size_t capacity, size_t cols_ca
     if (!fp->orig || !fp->acc || !fp->layer_score || !fp->idx || !fp->scratch || !fp->logits)
         return FINCH_ERR_NOMEM;
     fp->st.kv_capacity = capacity;
+    if (fp->scorer->budgets) {
+        size_t G = cfg->n_kv_head;
+        fp->head_budget = finch_alloc(cfg->n_layer * G, sizeof(size_t));
+        fp->flat = finch_alloc(G * (cols_cap ? cols_cap : 1), sizeof(size_t));
+        if (!fp->head_budget || !fp->flat || (st = finch_kv_enable_mask(&fp->kv))) return st ? st : FINCH_ERR_NOMEM;
+    }
     fp->step = (finch_score_step){ .kv = &fp->kv, .p = &fp->p, .n_head = cfg->n_head,
                                    .orig = fp->orig, .orig_stride = capacity,
                                    .token_score = fp->token_score };
@@ -454,8 +516,12 @@ static finch_status run_iterative(finch_press *fp, const int32_t *C, size_t N_al
      * unread (context rows never attend to it: it comes after them, and
      * later chunks see only the cache), so the result is the same. */
     size_t mq = evict && fp->scorer->question_aware ? m : 0;
-    /* The cache holds at most the prefix, K kept + one chunk + the question. */
-    finch_status st = alloc_state(fp, P + K + S + m, P + K + S);
+    /* The cache holds at most the prefix, K kept + one chunk + the question;
+     * with budgets per head, the largest: AdaKV's at most G K, PyramidKV's
+     * at most 2 K. */
+    size_t G = fp->m->cfg.n_kv_head, Kc = K;
+    if (fp->scorer->budgets) Kc = K * (G > 2 ? G : 2) < N ? K * (G > 2 ? G : 2) : N;
+    finch_status st = alloc_state(fp, P + Kc + S + m, P + Kc + S);
     if (st || (st = feed_prefix(fp, C, P))) return st;
     fp->st.chunk = S;
     fp->st.n_chunks = n_chunks;
@@ -471,8 +537,7 @@ static finch_status run_iterative(finch_press *fp, const int32_t *C, size_t N_al
         mark_rows(fp, past, len, c0);
         size_t k_t;
         if ((st = finch_press_chunk_budget(K, N, past - P, len, c0 - P + len, &k_t))) return st;
-        if (evict) select_all(fp, k_t, 0);
-        past = P + k_t;
+        past = P + (evict ? select_all(fp, k_t, 0) : k_t); /* budgets: the largest head's */
         fp->pos = past;
         if (progress) progress(user, t + 1, n_chunks);
     }
@@ -494,8 +559,7 @@ static finch_status run_oneshot(finch_press *fp, const int32_t *C, size_t N, con
     mark_rows(fp, 0, N + m, 0);
     /* kvpress pads the question's scores with max + 1, i.e. always keeps it;
      * here it is appended directly. */
-    select_all(fp, K, m);
-    fp->pos = fp->p.protect + K + m;
+    fp->pos = fp->p.protect + select_all(fp, K, m) + m;
     if (progress) progress(user, 1, 1);
     return FINCH_OK;
 }
@@ -534,13 +598,21 @@ finch_status finch_press_compress(finch_press *fp, const int32_t *context, size_
              : run_iterative(fp, context, n_ctx, question, n_q, K, progress, user);
     if (st) return st;
 
+    s->n_kept = n_kept = fp->pos; /* budgets per head: the largest head's rows */
     s->kv_bytes_full = finch_kv_bytes(&fp->kv, n_ctx + n_q);
-    s->kv_bytes_kept = finch_kv_bytes(&fp->kv, n_kept);
-    size_t LG = fp->kv.n_layer * fp->kv.n_kv_head;
+    size_t LG = fp->kv.n_layer * fp->kv.n_kv_head, live = LG * n_kept;
     fp->kept = finch_alloc(LG, (n_kept ? n_kept : 1) * sizeof(int32_t));
     if (!fp->kept) return FINCH_ERR_NOMEM;
-    for (size_t lg = 0; lg < LG; lg++)
+    for (size_t lg = 0; lg < LG; lg++) {
         memcpy(fp->kept + lg * n_kept, fp->orig + lg * fp->kv.capacity, n_kept * sizeof(int32_t));
+        for (size_t r = 0; fp->kv.dead && r < n_kept; r++)
+            if (fp->kv.dead[lg * fp->kv.capacity + r]) {
+                fp->kept[lg * n_kept + r] = -1; /* a masked row holds no position */
+                live--;
+            }
+    }
+    s->n_masked = LG * n_kept - live;
+    s->kv_bytes_kept = 2 * live * fp->kv.head_dim * sizeof(float); /* the live entries */
     /* The scoring buffers are done with; generation needs none of them. */
     free(fp->acc); free(fp->layer_score); free(fp->idx); free(fp->orig); free(fp->scratch);
     free(fp->token_score);
@@ -561,10 +633,17 @@ static finch_status kv_reserve(finch_press *fp, size_t need) {
     finch_status st = finch_kv_init(&nk, &fp->m->cfg, need + need / 4 + 16);
     if (st) return st;
     size_t row = fp->kv.head_dim * sizeof(float);
+    if (fp->kv.dead && (st = finch_kv_enable_mask(&nk))) {
+        finch_kv_free(&nk);
+        return st;
+    }
     for (size_t l = 0; l < fp->kv.n_layer; l++) {
         for (size_t g = 0; g < fp->kv.n_kv_head; g++) {
             memcpy(finch_kv_k(&nk, l, g, 0), finch_kv_k(&fp->kv, l, g, 0), fp->kv.n_pos[l] * row);
             memcpy(finch_kv_v(&nk, l, g, 0), finch_kv_v(&fp->kv, l, g, 0), fp->kv.n_pos[l] * row);
+            if (nk.dead)
+                memcpy(nk.dead + (l * nk.n_kv_head + g) * nk.capacity,
+                       fp->kv.dead + (l * nk.n_kv_head + g) * fp->kv.capacity, fp->kv.n_pos[l]);
         }
         nk.n_pos[l] = fp->kv.n_pos[l];
     }
@@ -696,6 +775,7 @@ void finch_press_describe(const finch_press *fp, FILE *f) {
     if (s->n_protected) fprintf(f, "protected prefix P: %zu\n", s->n_protected);
     fprintf(f, "budget K: %zu\n", s->budget);
     fprintf(f, "kept positions: %zu\n", s->n_kept);
+    if (s->n_masked) fprintf(f, "masked rows (budgets per layer/head): %zu\n", s->n_masked);
     fprintf(f, "chunk: %zu (%zu chunks)\n", s->chunk, s->n_chunks);
     fprintf(f, "compression N/K: %.2fx\n", s->compression);
     fprintf(f, "kv bytes before: %zu (N + m = %zu positions)\n", s->kv_bytes_full, s->n_ctx + s->n_question);

@@ -28,7 +28,7 @@
 
 static const char *const scorer_names[FINCH_SCORER_COUNT] = {
     "finch", "full", "truncate", "streaming", "snapkv", "h2o", "tova", "knorm", "random",
-    "snapkv-q", "keydiff", "chunkkv", "rag", "lingua",
+    "snapkv-q", "keydiff", "chunkkv", "rag", "lingua", "pyramidkv", "adakv", "adakv-finch",
 };
 
 const char *finch_scorer_name(finch_scorer_id s) {
@@ -42,7 +42,8 @@ finch_status finch_scorer_parse(const char *s, finch_scorer_id *out) {
             return FINCH_OK;
         }
     return finch_fail(FINCH_ERR_ARG, "unknown press '%s' (finch, full, truncate, streaming, snapkv, "
-                      "h2o, tova, knorm, random, snapkv-q, keydiff, chunkkv, rag or lingua)", s ? s : "");
+                      "h2o, tova, knorm, random, snapkv-q, keydiff, chunkkv, rag, lingua, pyramidkv, adakv "
+                      "or adakv-finch)", s ? s : "");
 }
 
 /* =============================================================== helpers */
@@ -67,7 +68,7 @@ static void score_by_position(const finch_score_step *s, size_t l, double *acc,
 /* ================================================================== full */
 
 /* K = N (finch_press_resolve_budget): nothing is scored, nothing evicted. */
-static const finch_scorer full_scorer = { FINCH_SCORER_FULL, 0, NULL, NULL, NULL };
+static const finch_scorer full_scorer = { FINCH_SCORER_FULL, 0, NULL, NULL, NULL, NULL };
 
 /* ============================================================== position */
 
@@ -86,7 +87,7 @@ static void truncate_finish(const finch_score_step *s, size_t l, double *acc) {
     score_by_position(s, l, acc, truncate_score);
 }
 
-static const finch_scorer truncate_scorer = { FINCH_SCORER_TRUNCATE, 0, NULL, NULL, truncate_finish };
+static const finch_scorer truncate_scorer = { FINCH_SCORER_TRUNCATE, 0, NULL, NULL, truncate_finish, NULL };
 
 /* streaming (StreamingLLM): the 4 attention sinks first (ties: the smaller
  * position), then the most recent positions. */
@@ -101,7 +102,7 @@ static void streaming_finish(const finch_score_step *s, size_t l, double *acc) {
     score_by_position(s, l, acc, streaming_score);
 }
 
-static const finch_scorer streaming_scorer = { FINCH_SCORER_STREAMING, 0, NULL, NULL, streaming_finish };
+static const finch_scorer streaming_scorer = { FINCH_SCORER_STREAMING, 0, NULL, NULL, streaming_finish, NULL };
 
 /* ================================================================ window */
 
@@ -166,9 +167,9 @@ static void window_finish(const finch_score_step *s, size_t l, double *acc, int 
 static void snapkv_finish(const finch_score_step *s, size_t l, double *acc) { window_finish(s, l, acc, 1); }
 static void tova_finish(const finch_score_step *s, size_t l, double *acc) { window_finish(s, l, acc, 0); }
 
-static const finch_scorer snapkv_scorer = { FINCH_SCORER_SNAPKV, 0, snapkv_rows, NULL, snapkv_finish };
-static const finch_scorer tova_scorer = { FINCH_SCORER_TOVA, 0, tova_rows, NULL, tova_finish };
-static const finch_scorer snapkv_q_scorer = { FINCH_SCORER_SNAPKV_Q, 1, snapkv_q_rows, NULL, snapkv_finish };
+static const finch_scorer snapkv_scorer = { FINCH_SCORER_SNAPKV, 0, snapkv_rows, NULL, snapkv_finish, NULL };
+static const finch_scorer tova_scorer = { FINCH_SCORER_TOVA, 0, tova_rows, NULL, tova_finish, NULL };
+static const finch_scorer snapkv_q_scorer = { FINCH_SCORER_SNAPKV_Q, 1, snapkv_q_rows, NULL, snapkv_finish, NULL };
 
 /* =================================================================== h2o */
 
@@ -189,7 +190,7 @@ static void h2o_finish(const finch_score_step *s, size_t l, double *acc) {
         for (size_t j = 0; j < nc; j++) acc[g * nc + j] /= group * (double)(hi - (j > lo ? j : lo));
 }
 
-static const finch_scorer h2o_scorer = { FINCH_SCORER_H2O, 0, h2o_rows, NULL, h2o_finish };
+static const finch_scorer h2o_scorer = { FINCH_SCORER_H2O, 0, h2o_rows, NULL, h2o_finish, NULL };
 
 /* ================================================================= knorm */
 
@@ -206,7 +207,7 @@ static void knorm_finish(const finch_score_step *s, size_t l, double *acc) {
         }
 }
 
-static const finch_scorer knorm_scorer = { FINCH_SCORER_KNORM, 0, NULL, NULL, knorm_finish };
+static const finch_scorer knorm_scorer = { FINCH_SCORER_KNORM, 0, NULL, NULL, knorm_finish, NULL };
 
 /* ================================================================ random */
 
@@ -235,7 +236,7 @@ static void random_finish(const finch_score_step *s, size_t l, double *acc) {
     }
 }
 
-static const finch_scorer random_scorer = { FINCH_SCORER_RANDOM, 0, NULL, NULL, random_finish };
+static const finch_scorer random_scorer = { FINCH_SCORER_RANDOM, 0, NULL, NULL, random_finish, NULL };
 
 /* ================================================================ lookup */
 
@@ -244,6 +245,7 @@ const finch_scorer *finch_scorer_get(finch_scorer_id id) {
         &finch_scorer_finch, &full_scorer, &truncate_scorer, &streaming_scorer, &snapkv_scorer,
         &h2o_scorer, &tova_scorer, &knorm_scorer, &random_scorer, &snapkv_q_scorer,
         &finch_scorer_keydiff, &finch_scorer_chunkkv, &finch_scorer_rag, &finch_scorer_lingua,
+        &finch_scorer_pyramidkv, &finch_scorer_adakv, &finch_scorer_adakv_finch,
     };
     return (unsigned)id < FINCH_SCORER_COUNT ? all[id] : NULL;
 }

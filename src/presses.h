@@ -55,6 +55,12 @@ typedef struct {
      * sums of probabilities over the observing rows and the query heads of
      * each group) into scores, in place.  NULL: the sums are the scores. */
     void (*finish)(const finch_score_step *s, size_t l, double *acc);
+    /* NULL: every head of every layer keeps the step's k rows.  Else the
+     * live budget of each KV head of layer l, b[0..G), from the finished
+     * scores acc [G][n_cols] (which it may change: AdaKV forces rows in);
+     * scratch: G * n_cols entries.  The driver keeps max b rows in every
+     * head and masks the rows beyond a head's budget (kv->dead). */
+    void (*budgets)(const finch_score_step *s, size_t l, size_t k, double *acc, size_t *b, size_t *scratch);
 } finch_scorer;
 
 /* The scorer of an id; NULL when the id is unknown. */
@@ -68,6 +74,23 @@ extern const finch_scorer finch_scorer_rag, finch_scorer_lingua;
 
 /* keydiff keeps one mean key on the stack. */
 enum { FINCH_KEYDIFF_MAX_HEAD_DIM = 1024 };
+
+/* src/presses_budget.c: PyramidKV and AdaKV. */
+extern const finch_scorer finch_scorer_pyramidkv, finch_scorer_adakv, finch_scorer_adakv_finch;
+#define FINCH_ADAKV_ALPHA 0.20 /* kvpress AdaKVPress.alpha_safeguard */
+
+/* PyramidKV's budget of layer l of n_layer when n candidates compete for
+ * a mean budget of T per layer (kvpress PyramidKVPress.get_layer_budget
+ * with window 64, beta 20, q_len = n, q_len (1 - cr) = T). */
+size_t finch_pyramid_budget(size_t n, size_t T, size_t n_layer, size_t l);
+
+/* AdaKV's per-head budgets b[0..G) of one layer: scores acc [G][nc]
+ * (rows < P protected: set to -inf), mean budget k per head; each head's
+ * best (size_t)(k * alpha) rows are raised to DBL_MAX in acc, then the
+ * G * k best of all heads are counted per head (ties: the smaller head,
+ * then the smaller row), each at most nc - P.  scratch: G * nc entries. */
+void finch_adakv_budgets(double *acc, size_t G, size_t nc, size_t P, size_t k, double alpha, size_t *b,
+                         size_t *scratch);
 
 /* ChunkKV's chunk length (kvpress ChunkKVPress.chunk_length). */
 enum { FINCH_CHUNKKV_LENGTH = 20 };

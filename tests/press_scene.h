@@ -1,7 +1,7 @@
 /* press_scene.h - shared by the press tests: a constructed cache with the
  * queries of every row, its attention in double, the library's scores of one
- * step, and a full-sort top-k (ties: the smaller index).  Every function is
- * used by each test file that includes it. */
+ * step, and a full-sort top-k (ties: the smaller index).  static inline:
+ * a test file may use only some of them. */
 #ifndef FINCH_TEST_PRESS_SCENE_H
 #define FINCH_TEST_PRESS_SCENE_H
 
@@ -11,14 +11,14 @@
 #include "presses.h"
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static uint64_t rng_next(void) {
+static inline uint64_t rng_next(void) {
     rng_state ^= rng_state >> 12;
     rng_state ^= rng_state << 25;
     rng_state ^= rng_state >> 27;
     return rng_state * 0x2545F4914F6CDD1Dull;
 }
-static double rng_unif(void) { return (double)(rng_next() >> 11) / 9007199254740992.0; }
-static float rng_normalish(void) { return (float)(rng_unif() + rng_unif() + rng_unif() - 1.5) * 2.0f; }
+static inline double rng_unif(void) { return (double)(rng_next() >> 11) / 9007199254740992.0; }
+static inline float rng_normalish(void) { return (float)(rng_unif() + rng_unif() + rng_unif() - 1.5) * 2.0f; }
 
 /* ====================================================== the brute force */
 
@@ -30,7 +30,7 @@ typedef struct {
     float *q; /* [L][T][H*d] post-RoPE queries */
 } scene;
 
-static void scene_random(scene *s, size_t L, size_t H, size_t G, size_t d, size_t T) {
+static inline void scene_random(scene *s, size_t L, size_t H, size_t G, size_t d, size_t T) {
     finch_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.n_layer = L; cfg.n_head = H; cfg.n_kv_head = G; cfg.head_dim = d;
@@ -46,13 +46,13 @@ static void scene_random(scene *s, size_t L, size_t H, size_t G, size_t d, size_
     for (size_t i = 0; i < L * T * H * d; i++) s->q[i] = 1.5f * rng_normalish();
 }
 
-static void scene_free(scene *s) {
+static inline void scene_free(scene *s) {
     finch_kv_free(&s->kv);
     free(s->q);
 }
 
 /* A[h][r][j]: the causal softmax of every row of layer l, in double. */
-static double *attention(const scene *s, size_t l) {
+static inline double *attention(const scene *s, size_t l) {
     size_t T = s->T, d = s->d, group = s->H / s->G;
     double *A = calloc(s->H * T * T, sizeof *A);
     for (size_t h = 0; h < s->H; h++)
@@ -72,7 +72,7 @@ static double *attention(const scene *s, size_t l) {
 }
 
 /* Sum over the query heads of group g of A[h][r][j]. */
-static double group_attn(const scene *s, const double *A, size_t g, size_t r, size_t j) {
+static inline double group_attn(const scene *s, const double *A, size_t g, size_t r, size_t j) {
     size_t group = s->H / s->G, T = s->T;
     double a = 0;
     for (size_t h = g * group; h < (g + 1) * group; h++) a += A[(h * T + r) * T + j];
@@ -81,7 +81,7 @@ static double group_attn(const scene *s, const double *A, size_t g, size_t r, si
 
 /* The library: a step over rows row0..n_cols+n_q-1 of layer l, the rows
  * handed to the scorer in batches of `batch`, then its final transform. */
-static void library_scores(const scene *s, finch_scorer_id id, const finch_press_params *p, size_t l, size_t row0,
+static inline void library_scores(const scene *s, finch_scorer_id id, const finch_press_params *p, size_t l, size_t row0,
                            size_t n_cols, size_t n_q, size_t n_ctx, const int32_t *orig, size_t batch,
                            double *acc) {
     const finch_scorer *sc = finch_scorer_get(id);
@@ -102,16 +102,16 @@ static void library_scores(const scene *s, finch_scorer_id id, const finch_press
  * ascending; *gap: the gap between the last kept and the first dropped
  * score, relative to them (infinite when the last kept is infinite). */
 static const double *sort_scores;
-static int by_rank(const void *a, const void *b) {
+static inline int by_rank(const void *a, const void *b) {
     size_t x = *(const size_t *)a, y = *(const size_t *)b;
     if (sort_scores[x] != sort_scores[y]) return sort_scores[x] > sort_scores[y] ? -1 : 1;
     return (x > y) - (x < y);
 }
-static int by_index(const void *a, const void *b) {
+static inline int by_index(const void *a, const void *b) {
     size_t x = *(const size_t *)a, y = *(const size_t *)b;
     return (x > y) - (x < y);
 }
-static void sort_topk(const double *s, size_t n, size_t k, size_t *out, double *gap) {
+static inline void sort_topk(const double *s, size_t n, size_t k, size_t *out, double *gap) {
     size_t *all = malloc(n * sizeof *all);
     for (size_t i = 0; i < n; i++) all[i] = i;
     sort_scores = s;

@@ -288,7 +288,8 @@ static void test_eval_all_presses(void **state) {
     if (access("testdata/models/needle.gguf", R_OK)) SKIP_MSG("testdata/models/needle.gguf not found");
     make_tmpdir();
     static const char *const presses[] = { "finch", "truncate", "streaming", "snapkv", "h2o", "tova", "knorm",
-                                           "random", "snapkv-q", "keydiff", "chunkkv", "rag", "lingua" };
+                                           "random", "snapkv-q", "keydiff", "chunkkv", "rag", "lingua",
+                                           "pyramidkv", "adakv", "adakv-finch" };
     enum { NP = sizeof presses / sizeof presses[0] };
     char args[1024], task[128], list[256] = "";
     for (size_t i = 0; i < NP; i++) {
@@ -326,7 +327,7 @@ static void test_eval_all_presses(void **state) {
 /* finch run --press NAME for each new press: exit 0, the press named. */
 static void test_run_each_new_press(void **state) {
     (void)state;
-    const char *names[] = { "snapkv-q", "keydiff", "chunkkv", "rag", "lingua" };
+    const char *names[] = { "snapkv-q", "keydiff", "chunkkv", "rag", "lingua", "pyramidkv", "adakv", "adakv-finch" };
     char args[512];
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         snprintf(args, sizeof args, "run -m " TINY " --context 'Once upon a time the magic number was 42 and "
