@@ -255,7 +255,9 @@ const finch_press_stats *finch_press_get_stats(const finch_press *fp);
  * and stay as they were after compression while prompt and answer are fed. */
 const finch_kv_cache *finch_press_cache(const finch_press *fp);
 /* Kept original positions, int32 [n_layer][n_kv_head][n_kept], ascending per
- * head: iterative: positions in the context; oneshot: positions in C ++ Q. */
+ * head: iterative: positions in the context; oneshot: positions in C ++ Q.
+ * -1 at rows masked out of attention (pyramidkv, adakv: a head whose budget
+ * is below the largest). */
 const int32_t *finch_press_kept(const finch_press *fp);
 /* Logits [vocab] at the last position of the prompt; NULL before it. */
 const float *finch_press_prompt_logits(const finch_press *fp);
