@@ -140,6 +140,14 @@ finch_status finch_scorer_parse(const char *s, finch_scorer_id *out);
 finch_status finch_press_resolve_budget(const finch_press_params *p, size_t N, size_t m,
                                         size_t *K, size_t *n_kept);
 
+/* The most context rows a head holds after a step when the budget is K of N
+ * (the protected prefix not counted): K, except for the presses whose
+ * budgets differ between layers or heads (pyramidkv: at most 2 K; adakv,
+ * adakv-finch: at most G K for G KV heads), which pad every head to the
+ * largest budget; never more than N.  What a caller checks against the
+ * model's context length. */
+size_t finch_press_rows_bound(finch_scorer_id id, size_t n_kv_head, size_t N, size_t K);
+
 /* The iterative schedule: after a chunk of chunk_len tokens that brings the
  * context read so far to c_t tokens, with `past` positions cached before it,
  *   k_t = min(past + chunk_len, max(1, floor(K * c_t / N))).

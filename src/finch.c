@@ -517,10 +517,8 @@ static finch_status run_iterative(finch_press *fp, const int32_t *C, size_t N_al
      * later chunks see only the cache), so the result is the same. */
     size_t mq = evict && fp->scorer->question_aware ? m : 0;
     /* The cache holds at most the prefix, K kept + one chunk + the question;
-     * with budgets per head, the largest: AdaKV's at most G K, PyramidKV's
-     * at most 2 K. */
-    size_t G = fp->m->cfg.n_kv_head, Kc = K;
-    if (fp->scorer->budgets) Kc = K * (G > 2 ? G : 2) < N ? K * (G > 2 ? G : 2) : N;
+     * with budgets per layer or head, the largest. */
+    size_t Kc = finch_press_rows_bound(fp->p.scorer, fp->m->cfg.n_kv_head, N, K);
     finch_status st = alloc_state(fp, P + Kc + S + m, P + Kc + S);
     if (st || (st = feed_prefix(fp, C, P))) return st;
     fp->st.chunk = S;

@@ -20,6 +20,7 @@
 #include <math.h>
 
 #include "topk.h"
+#include "util.h"
 
 /* ================================================================ pyramid */
 
@@ -73,6 +74,15 @@ static void adakv_budgets(const finch_score_step *s, size_t l, size_t k, double 
     (void)l;
     size_t P = s->p->protect < s->n_cols ? s->p->protect : s->n_cols;
     finch_adakv_budgets(acc, s->kv->n_kv_head, s->n_cols, P, k, FINCH_ADAKV_ALPHA, b, scratch);
+}
+
+size_t finch_press_rows_bound(finch_scorer_id id, size_t n_kv_head, size_t N, size_t K) {
+    const finch_scorer *sc = finch_scorer_get(id);
+    if (!sc || !sc->budgets) return K < N ? K : N;
+    size_t f = sc->budgets == pyramid_budgets ? 2 : n_kv_head, rows;
+    if (f < 1) f = 1;
+    if (!finch_mul_ok(K, f, &rows) || rows > N) return N;
+    return rows;
 }
 
 /* ================================================================ vtables */

@@ -149,7 +149,9 @@ static int check_window(const cli_run_opts *o, const finch_model *m, const run_i
         *chunk = N;
         return 0;
     }
-    size_t kk = o->p.protect + K; /* K <= N - P: the prefix and the budget */
+    /* K <= N - P: the prefix and the budget (pyramidkv, adakv: the largest
+     * layer's or head's, which the cache pads every head to) */
+    size_t kk = o->p.protect + finch_press_rows_bound(o->p.scorer, m->cfg.n_kv_head, N - o->p.protect, K);
     if (kk + mq >= win)
         return cli_error("the question (%zu tokens) and the budget (%zu) leave no room for a chunk "
                          "in the model's %zu positions", mq, kk, win);
