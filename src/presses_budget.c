@@ -44,7 +44,11 @@ static void pyramid_budgets(const finch_score_step *s, size_t l, size_t k, doubl
                             size_t *scratch) {
     (void)acc;
     (void)scratch;
-    size_t P = s->p->protect < s->n_cols ? s->p->protect : s->n_cols, n = s->n_cols - P;
+    /* n: the layer's live candidates (kvpress's k_len, the keys in the
+     * cache); every head of the layer has the same masked rows */
+    size_t P = s->p->protect < s->n_cols ? s->p->protect : s->n_cols, n = 0;
+    const uint8_t *dead = s->kv->dead ? s->kv->dead + l * s->kv->n_kv_head * s->kv->capacity : NULL;
+    for (size_t j = P; j < s->n_cols; j++) n += !(dead && dead[j]);
     size_t bl = finch_pyramid_budget(n, k, s->kv->n_layer, l);
     if (bl > n) bl = n;
     for (size_t g = 0; g < s->kv->n_kv_head; g++) b[g] = bl;
