@@ -44,11 +44,12 @@ static void pyramid_budgets(const finch_score_step *s, size_t l, size_t k, doubl
                             size_t *scratch) {
     (void)acc;
     (void)scratch;
-    /* n: the layer's live candidates (kvpress's k_len, the keys in the
-     * cache); every head of the layer has the same masked rows */
-    size_t P = s->p->protect < s->n_cols ? s->p->protect : s->n_cols, n = 0;
-    const uint8_t *dead = s->kv->dead ? s->kv->dead + l * s->kv->n_kv_head * s->kv->capacity : NULL;
-    for (size_t j = P; j < s->n_cols; j++) n += !(dead && dead[j]);
+    /* n: the step's candidate rows, the same for every layer (kvpress's
+     * k_len, which all layers share), so that the layers share one pyramid
+     * and it sums to about L k.  A layer's live rows may be fewer (an
+     * earlier step gave it less, masked rows included in n): its top-b
+     * then reaches masked rows, which stay masked. */
+    size_t P = s->p->protect < s->n_cols ? s->p->protect : s->n_cols, n = s->n_cols - P;
     size_t bl = finch_pyramid_budget(n, k, s->kv->n_layer, l);
     if (bl > n) bl = n;
     for (size_t g = 0; g < s->kv->n_kv_head; g++) b[g] = bl;
