@@ -14,6 +14,7 @@
 
 #include <float.h>
 
+#include "finch_run.h"
 #include "topk.h"
 
 /* ================================================================ pyramid */
@@ -240,6 +241,37 @@ static void test_adakv_select_and_iterative(void **state) {
     finch_model_free(m);
 }
 
+/* The rows a head may hold, and the run plan's window check built on it. */
+static void test_rows_bound_and_plan(void **state) {
+    (void)state;
+    assert_int_equal(finch_press_rows_bound(FINCH_SCORER_SNAPKV, 8, 1000, 100), 100);
+    assert_int_equal(finch_press_rows_bound(FINCH_SCORER_PYRAMIDKV, 8, 1000, 100), 200);
+    assert_int_equal(finch_press_rows_bound(FINCH_SCORER_ADAKV, 8, 1000, 100), 800);
+    assert_int_equal(finch_press_rows_bound(FINCH_SCORER_ADAKV_FINCH, 8, 1000, 200), 1000); /* never above N */
+    assert_int_equal(finch_press_rows_bound(FINCH_SCORER_ADAKV, SIZE_MAX, 1000, 2), 1000);
+    finch_run_params rp = finch_run_defaults();
+    rp.press.scorer = FINCH_SCORER_ADAKV;
+    rp.press.budget = 100;
+    rp.press.chunk = 64;
+    rp.n_ctx = 1000;
+    rp.n_question = 10;
+    rp.n_predict = 4;
+    rp.window = 512;
+    finch_run_plan plan;
+    /* no model: G unknown, the bound is N, which does not fit in 512 */
+    assert_int_equal(finch_plan_run(NULL, &rp, &plan), FINCH_ERR_ARG);
+    assert_string_equal(finch_last_error(), "the question (10 tokens) and the budget (1000) leave no room for a "
+                        "chunk in the model's 512 positions");
+    rp.window = 2048;
+    assert_ok(finch_plan_run(NULL, &rp, &plan));
+    assert_int_equal(plan.K_rows, 1000);
+    assert_int_equal(plan.capacity, 1000 + 64 + 10);
+    rp.press.scorer = FINCH_SCORER_SNAPKV;
+    assert_ok(finch_plan_run(NULL, &rp, &plan));
+    assert_int_equal(plan.K_rows, 100);
+    assert_int_equal(plan.capacity, 100 + 64 + 10);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pyramid_budgets),
@@ -248,6 +280,7 @@ int main(void) {
         cmocka_unit_test(test_pyramidkv_press),
         cmocka_unit_test(test_adakv_press),
         cmocka_unit_test(test_adakv_select_and_iterative),
+        cmocka_unit_test(test_rows_bound_and_plan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
