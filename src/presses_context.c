@@ -102,6 +102,10 @@ static finch_status prepare_rag(const finch_press_params *p, const int32_t *C, s
  * prefix to be predicted from: it scores +inf, i.e. it is kept first. */
 static finch_status prepare_lingua(finch_ctx *ctx, const finch_press_params *p, const int32_t *C, size_t N,
                                    double *out) {
+    size_t win = finch_ctx_model(ctx)->cfg.ctx_len;
+    if (win && N > win) /* positions past the window would give meaningless surprisals */
+        return finch_fail(FINCH_ERR_ARG, "press lingua reads the whole context in one pass: %zu tokens exceed the "
+                          "model's %zu positions", N, win);
     finch_status st = self_information(ctx, C, N, out);
     if (st) return st;
     out[0] = p->protect ? 0 : INFINITY;

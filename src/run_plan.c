@@ -100,6 +100,8 @@ finch_status finch_plan_run(const finch_model *m, const finch_run_params *p, fin
     o.capacity = finch_plan_compress_rows(p->press.mode, P, o.K_rows, o.chunk, N, mq);
     size_t after = fed + (p->n_forced > o.n_predict ? p->n_forced : o.n_predict);
     o.peak = finch_plan_cache_peak(o.capacity, o.n_kept + after);
+    if (p->press.scorer == FINCH_SCORER_LINGUA && o.K < N - P) /* its own pass over the context, first */
+        o.peak = o.peak > N ? o.peak : N;
     size_t step = p->press.mode == FINCH_PRESS_ONESHOT ? N + mq : o.chunk + mq;
     o.batch = step < FINCH_DEFAULT_BATCH_MAX ? step : FINCH_DEFAULT_BATCH_MAX;
     *out = o;
