@@ -13,7 +13,9 @@
  * Finch's own scorer is in src/finch.c, the baselines in src/presses.c
  * (the 2023 set and snapkv-q), src/presses_kvpress.c (keydiff, chunkkv) and
  * src/presses_context.c (rag, lingua: context selections scored before the
- * press runs); docs/presses.md states every formula. */
+ * press runs) and src/presses_budget.c (pyramidkv, adakv, adakv-finch:
+ * budgets per layer or head, the shorter heads padded with masked rows);
+ * docs/presses.md states every formula. */
 #ifndef FINCH_PRESSES_H
 #define FINCH_PRESSES_H
 
