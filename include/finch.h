@@ -278,6 +278,9 @@ float *finch_kv_k(const finch_kv_cache *kv, size_t l, size_t g, size_t pos);
 float *finch_kv_v(const finch_kv_cache *kv, size_t l, size_t g, size_t pos);
 /* Allocate kv->dead (all rows unmasked) if it is not there yet. */
 finch_status finch_kv_enable_mask(finch_kv_cache *kv);
+/* The mask flags of src's valid rows into dst (same layers and heads, a
+ * capacity >= src's n_pos); nothing when src has no mask. */
+finch_status finch_kv_copy_mask(finch_kv_cache *dst, const finch_kv_cache *src);
 /* Keep only positions idx[0..n) (ascending, < n_pos[l]) of layer l, head g,
  * moving them (and their mask flags) to rows 0..n-1 (in place; no
  * re-rotation). */

@@ -94,6 +94,30 @@ size_t finch_pyramid_budget(size_t n, size_t T, size_t n_layer, size_t l);
 void finch_adakv_budgets(double *acc, size_t G, size_t nc, size_t P, size_t k, double alpha, size_t *b,
                          size_t *scratch);
 
+/* The driver's side of budgets per layer or head (src/presses_budget.c). */
+
+/* The softmax of x[0..n) over the rows not masked (they get 0), exp in
+ * single precision as the forward pass computes it. */
+void finch_masked_softmax(float *x, const uint8_t *dead, size_t n);
+
+/* Every layer's per-head budgets into head_budget [L][G] from the
+ * finished scores acc_all [L][G][n_cols] (masked rows first set to -inf:
+ * they are never live again); returns the largest, the rows every head
+ * keeps.  scratch: G * n_cols entries. */
+size_t finch_scorer_budgets(const finch_scorer *sc, const finch_score_step *s, size_t k, double *acc_all,
+                            size_t *head_budget, size_t *scratch);
+
+/* Head g of layer l keeps the k rows kept[0..k) (ascending, >= P) but only
+ * its budget bg of them live: the others (the lowest scores) and rows
+ * masked before are masked.  Flags are set on the source rows, which the
+ * gather then moves.  scratch: bg entries. */
+void finch_mask_beyond_budget(finch_kv_cache *kv, size_t l, size_t g, const double *score, size_t nc, size_t P,
+                              const size_t *kept, size_t k, size_t bg, size_t *scratch);
+
+/* kept [L*G][n_kept] (positions per row): -1 at the rows kv masks; returns
+ * how many. */
+size_t finch_kept_mark_masked(const finch_kv_cache *kv, int32_t *kept, size_t n_kept);
+
 /* ChunkKV's chunk length (kvpress ChunkKVPress.chunk_length). */
 enum { FINCH_CHUNKKV_LENGTH = 20 };
 

@@ -90,6 +90,57 @@ size_t finch_press_rows_bound(finch_scorer_id id, size_t n_kv_head, size_t N, si
     return rows;
 }
 
+/* ========================================================== the driver's */
+
+void finch_masked_softmax(float *x, const uint8_t *dead, size_t n) {
+    float mx = -INFINITY, sum = 0;
+    for (size_t j = 0; j < n; j++)
+        if (!dead[j] && x[j] > mx) mx = x[j];
+    for (size_t j = 0; j < n; j++) sum += x[j] = dead[j] ? 0.0f : expf(x[j] - mx);
+    for (size_t j = 0; j < n; j++) x[j] /= sum;
+}
+
+size_t finch_scorer_budgets(const finch_scorer *sc, const finch_score_step *s, size_t k, double *acc_all,
+                            size_t *head_budget, size_t *scratch) {
+    const finch_kv_cache *kv = s->kv;
+    size_t L = kv->n_layer, G = kv->n_kv_head, nc = s->n_cols, kmax = 0;
+    for (size_t l = 0; l < L; l++) {
+        double *acc = acc_all + l * G * nc;
+        for (size_t g = 0; g < G; g++) {
+            const uint8_t *dead = kv->dead + (l * G + g) * kv->capacity;
+            for (size_t j = 0; j < nc; j++)
+                if (dead[j]) acc[g * nc + j] = -INFINITY; /* never live again */
+        }
+        size_t *b = head_budget + l * G;
+        sc->budgets(s, l, k, acc, b, scratch);
+        for (size_t g = 0; g < G; g++) kmax = b[g] > kmax ? b[g] : kmax;
+    }
+    return kmax;
+}
+
+void finch_mask_beyond_budget(finch_kv_cache *kv, size_t l, size_t g, const double *score, size_t nc, size_t P,
+                              const size_t *kept, size_t k, size_t bg, size_t *scratch) {
+    uint8_t *dead = kv->dead + (l * kv->n_kv_head + g) * kv->capacity;
+    finch_topk(score + P, nc - P, bg, scratch); /* the bg best, ascending: a subset of the k best */
+    for (size_t i = 0, r = 0; i < k; i++) {
+        size_t row = kept[i];
+        int live = r < bg && scratch[r] + P == row;
+        r += live;
+        dead[row] = dead[row] || !live;
+    }
+}
+
+size_t finch_kept_mark_masked(const finch_kv_cache *kv, int32_t *kept, size_t n_kept) {
+    size_t masked = 0;
+    for (size_t lg = 0; kv->dead && lg < kv->n_layer * kv->n_kv_head; lg++)
+        for (size_t r = 0; r < n_kept; r++)
+            if (kv->dead[lg * kv->capacity + r]) {
+                kept[lg * n_kept + r] = -1; /* a masked row holds no position */
+                masked++;
+            }
+    return masked;
+}
+
 /* ================================================================ vtables */
 
 static void snapkv_rows(const finch_score_step *s, size_t *lo, size_t *hi) {

@@ -48,6 +48,15 @@ finch_status finch_kv_enable_mask(finch_kv_cache *kv) {
     return kv->dead ? FINCH_OK : finch_fail(FINCH_ERR_NOMEM, "out of memory for the KV mask");
 }
 
+finch_status finch_kv_copy_mask(finch_kv_cache *dst, const finch_kv_cache *src) {
+    if (!src->dead) return FINCH_OK;
+    finch_status st = finch_kv_enable_mask(dst);
+    if (st) return st;
+    for (size_t lg = 0; lg < src->n_layer * src->n_kv_head; lg++)
+        memcpy(dst->dead + lg * dst->capacity, src->dead + lg * src->capacity, src->n_pos[lg / src->n_kv_head]);
+    return FINCH_OK;
+}
+
 void finch_kv_free(finch_kv_cache *kv) {
     free(kv->dead);
     free(kv->k);
