@@ -69,7 +69,8 @@ static void accumulate_row(const finch_kv_cache *kv, size_t layer, size_t n_head
         const float *qh = qrow + h * d;
         for (size_t j = 0; j < n_keys; j++)
             scratch[j] = finch_dot_f32(qh, finch_kv_k(kv, layer, g, j), d) * scale;
-        finch_softmax(scratch, n_keys); /* over every key the row sees */
+        if (kv->dead) finch_masked_softmax(scratch, kv->dead + (layer * G + g) * kv->capacity, n_keys);
+        else finch_softmax(scratch, n_keys); /* over every key the row sees */
         double *a = acc + g * n_cols;
         for (size_t j = 0; j < nc; j++) a[j] += w * (double)scratch[j];
     }
@@ -119,7 +120,10 @@ static void finch_finish(const finch_score_step *s, size_t l, double *acc) {
     for (size_t i = 0; i < G * s->n_cols; i++) acc[i] *= scale;
 }
 
-const finch_scorer finch_scorer_finch = { FINCH_SCORER_FINCH, 1, finch_rows, finch_row_weight, finch_finish };
+const finch_scorer finch_scorer_finch = {
+    .id = FINCH_SCORER_FINCH, .question_aware = 1, .rows = finch_rows, .row_weight = finch_row_weight,
+    .finish = finch_finish,
+};
 
 /* The hook: runs in every layer after the batch's K/V entered the cache and
  * before attention, so each layer scores with its full, uncompressed cache. */
@@ -205,7 +209,7 @@ static void top_after_prefix(const double *s, size_t nc, size_t P, size_t k, siz
  * or summed over heads for select = layer); the kept rows come from the
  * first n_cols rows, and `extra` rows n_cols.. are appended
  * unconditionally (oneshot: the question). */
-static void select_layer(finch_press *fp, size_t l, size_t k, size_t extra) {
+static void select_layer(finch_press *fp, size_t l, size_t k, size_t extra, const size_t *b) {
     size_t G = fp->kv.n_kv_head, nc = fp->step.n_cols, P = fp->p.protect, nk = P + k + extra;
     for (size_t r = 0; r < P; r++) fp->idx[r] = r;
     for (size_t e = 0; e < extra; e++) fp->idx[P + k + e] = nc + e;
@@ -214,6 +218,7 @@ static void select_layer(finch_press *fp, size_t l, size_t k, size_t extra) {
         int32_t *orig = fp->orig + (l * G + g) * fp->kv.capacity;
         if (fp->p.select == FINCH_SELECT_HEAD || g == 0) top_after_prefix(ranked, nc, P, k, fp->idx);
         finch_trace_select(&fp->trace, l, g, ranked + P, nc - P, orig + P, fp->idx + P, k, P);
+        if (b) finch_mask_beyond_budget(&fp->kv, l, g, ranked, nc, P, fp->idx + P, k, b[g], fp->flat);
         compact(fp, l, g, fp->idx, nk);
         for (size_t r = 0; r < nk; r++) orig[r] = orig[fp->idx[r]]; /* idx[r] >= r */
     }
@@ -257,18 +262,21 @@ static void select_layer_kv_chunks(finch_press *fp, size_t l) {
 
 /* The scorer's final transform of every layer (scoring time), then the k
  * best rows of every layer plus `extra` (compaction time). */
-static void select_all(finch_press *fp, size_t k, size_t extra) {
+static size_t select_all(finch_press *fp, size_t k, size_t extra) {
     size_t L = fp->kv.n_layer, per_layer = fp->kv.n_kv_head * fp->step.n_cols;
     double t0 = finch_now();
     if (fp->scorer->finish)
         for (size_t l = 0; l < L; l++) fp->scorer->finish(&fp->step, l, fp->acc + l * per_layer);
+    size_t kmax = fp->scorer->budgets
+                      ? finch_scorer_budgets(fp->scorer, &fp->step, k, fp->acc, fp->head_budget, fp->flat) : k;
     double t1 = finch_now();
     for (size_t l = 0; l < L; l++) {
         if (fp->p.kv_chunk) select_layer_kv_chunks(fp, l);
-        else select_layer(fp, l, k, extra);
+        else select_layer(fp, l, kmax, extra, fp->scorer->budgets ? fp->head_budget + l * fp->kv.n_kv_head : NULL);
     }
     fp->st.t_scoring += t1 - t0;
     fp->st.t_compact += finch_now() - t1;
+    return kmax;
 }
 
 /* ==================================================== 4. the two modes */
@@ -304,10 +312,12 @@ static finch_status run_iterative(finch_press *fp, const int32_t *C, size_t N_al
      * unread (context rows never attend to it: it comes after them, and
      * later chunks see only the cache), so the result is the same. */
     size_t mq = evict && fp->scorer->question_aware ? m : 0;
-    /* The cache holds at most the prefix, K kept + one chunk + the question. */
-    finch_status st = press_alloc_state(fp, finch_plan_compress_rows(FINCH_PRESS_ITERATIVE, P, K, S, N_all, m), P + K + S);
+    /* The cache holds at most the prefix, K kept + one chunk + the question;
+     * with budgets per layer or head, the largest. */
+    size_t Kc = finch_press_rows_bound(fp->p.scorer, fp->m->cfg.n_kv_head, N, K);
+    finch_status st = press_alloc_state(fp, finch_plan_compress_rows(FINCH_PRESS_ITERATIVE, P, Kc, S, N_all, m), P + Kc + S);
     if (!st)
-        st = finch_trace_init(&fp->trace, fp->kv.n_layer, fp->kv.n_kv_head, N_all, n_chunks, K, fp->p.record_steps);
+        st = finch_trace_init(&fp->trace, fp->kv.n_layer, fp->kv.n_kv_head, N_all, n_chunks, Kc, fp->p.record_steps);
     if (st || (st = feed_prefix(fp, C, P))) return st;
     fp->st.chunk = S;
     fp->st.n_chunks = n_chunks;
@@ -327,8 +337,7 @@ static finch_status run_iterative(finch_press *fp, const int32_t *C, size_t N_al
                  : finch_press_chunk_budget(K, N, past - P, len, c0 - P + len, &k_t);
         if (st) return st;
         finch_trace_begin_step(&fp->trace, k_t);
-        if (evict) select_all(fp, k_t, 0);
-        past = P + k_t;
+        past = P + (evict ? select_all(fp, k_t, 0) : k_t); /* budgets: the largest head's */
         fp->pos = past;
         if (progress) progress(user, t + 1, n_chunks);
     }
@@ -346,7 +355,8 @@ static finch_status run_oneshot(finch_press *fp, const int32_t *C, size_t N, con
         for (size_t i = 0; i < N + m; i += S) n_kept += kvpress_chunk_keep(N + m - i < S ? N + m - i : S, fp->p.cr);
     }
     finch_status st = press_alloc_state(fp, finch_plan_compress_rows(FINCH_PRESS_ONESHOT, 0, K, N, N, m), N);
-    if (!st) st = finch_trace_init(&fp->trace, fp->kv.n_layer, fp->kv.n_kv_head, N, 1, S ? N + m : K,
+    if (!st) st = finch_trace_init(&fp->trace, fp->kv.n_layer, fp->kv.n_kv_head, N, 1,
+                                   S ? N + m : finch_press_rows_bound(fp->p.scorer, fp->kv.n_kv_head, N, K),
                                    fp->p.record_steps);
     if (!st && S && !(fp->chunk_vec = finch_alloc(N + m, sizeof(double)))) st = FINCH_ERR_NOMEM;
     if (st) return st;
@@ -364,7 +374,7 @@ static finch_status run_oneshot(finch_press *fp, const int32_t *C, size_t N, con
     finch_trace_begin_step(&fp->trace, n_kept);
     if (fp->p.no_rerotate) fp->key_shift = (long)n_kept - (long)(N + m + 1);
     select_all(fp, K, m);
-    fp->pos = fp->kv.n_pos[0]; /* P + K + m; kvpress chunks: their shares */
+    fp->pos = fp->kv.n_pos[0]; /* P + K + m; kvpress chunks: their shares; budgets: P + the largest + m */
     if (progress) progress(user, 1, 1);
     return FINCH_OK;
 }
@@ -376,6 +386,12 @@ finch_status finch_press_compress(finch_press *fp, const int32_t *context, size_
     size_t K, n_kept;
     finch_status st = finch_press_resolve_budget(&fp->p, n_ctx, n_q, &K, &n_kept);
     if (st || (st = press_begin(fp, question, n_q, n_ctx, K, n_kept))) return st;
+    if (K < n_ctx - fp->p.protect) { /* rag, lingua: scores before the press runs */
+        double t0 = finch_now();
+        st = finch_scorer_prepare(fp->p.scorer, fp->ctx, &fp->p, context, n_ctx, question, n_q, &fp->token_score);
+        if (st) return st;
+        fp->st.t_scoring += finch_now() - t0;
+    }
     st = fp->p.mode == FINCH_PRESS_ONESHOT
              ? run_oneshot(fp, context, n_ctx, question, n_q, K, progress, user)
              : run_iterative(fp, context, n_ctx, question, n_q, K, progress, user);

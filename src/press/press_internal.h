@@ -22,6 +22,9 @@ struct finch_press {
     int32_t *question;       /* copy of Q: the default generation prompt      */
     int32_t *kept;           /* [L][G][n_kept] original positions             */
     int32_t *orig;           /* [L][G][kv.capacity] original position per row */
+    double *token_score;     /* [N] static scores (rag, lingua), or NULL      */
+    size_t *head_budget;     /* [L][G] live rows per head (scorer->budgets)    */
+    size_t *flat;            /* [G * cols_cap] scratch of scorer->budgets      */
     float *logits;           /* [vocab] at the last fed position              */
     float *prompt_logits;    /* [vocab] at the last prompt position           */
     /* scoring state, read by the hook */

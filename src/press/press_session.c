@@ -7,7 +7,8 @@
  *      positions, the scoring buffers freed
  *   3. after compression: the generation prompt, decoding, appending and
  *      rewinding
- *   4. read back: stats, kept positions, the cache, the summary
+ *   4. read back: stats, kept positions, the cache (the summary,
+ *      finch_press_describe, is in press_params.c)
  *
  * The selection itself (budget schedule, scoring, top-k, compaction and
  * re-rotation, both modes) is src/press/finch.c; the dump is dump.c. */
@@ -43,6 +44,12 @@ finch_status finch_press_new(const finch_model *m, finch_ctx *ctx, const finch_p
         return finch_fail(FINCH_ERR_ARG, "unknown schedule %d", (int)p->schedule);
     const finch_scorer *scorer = finch_scorer_get(p->scorer);
     if (!scorer) return finch_fail(FINCH_ERR_ARG, "unknown press %d", (int)p->scorer);
+    if (scorer->budgets && scorer->budgets != finch_scorer_pyramidkv.budgets && p->select == FINCH_SELECT_LAYER)
+        return finch_fail(FINCH_ERR_ARG, "press %s allocates budgets per head: it needs --select head",
+                          finch_scorer_name(p->scorer));
+    if (scorer->budgets && (p->kv_chunk || p->no_rerotate || p->schedule == FINCH_SCHEDULE_AUTHORS))
+        return finch_fail(FINCH_ERR_ARG, "press %s (budgets per layer or head) does not combine with --kv-chunk, "
+                          "--no-rerotate or --schedule authors", finch_scorer_name(p->scorer));
     if (m != finch_ctx_model(ctx)) return finch_fail(FINCH_ERR_ARG, "Finch: the context belongs to another model");
     size_t max_batch = finch_ctx_max_batch(ctx), batch = p->batch ? p->batch : max_batch;
     if (batch > max_batch)
@@ -69,6 +76,7 @@ void finch_press_free(finch_press *fp) {
     free(fp->question); free(fp->kept); free(fp->orig);
     free(fp->logits); free(fp->prompt_logits);
     free(fp->acc); free(fp->layer_score); free(fp->idx); free(fp->scratch); free(fp->piece);
+    free(fp->token_score); free(fp->head_budget); free(fp->flat);
     free(fp->chunk_vec);
     finch_trace_free(&fp->trace);
     free(fp);
@@ -100,8 +108,15 @@ finch_status press_alloc_state(finch_press *fp, size_t capacity, size_t cols_cap
     if (!fp->orig || !fp->acc || !fp->layer_score || !fp->idx || !fp->scratch || !fp->logits)
         return FINCH_ERR_NOMEM;
     fp->st.kv_capacity = capacity;
+    if (fp->scorer->budgets) {
+        size_t G = cfg->n_kv_head;
+        fp->head_budget = finch_alloc(cfg->n_layer * G, sizeof(size_t));
+        fp->flat = finch_alloc(G * (cols_cap ? cols_cap : 1), sizeof(size_t));
+        if (!fp->head_budget || !fp->flat || (st = finch_kv_enable_mask(&fp->kv))) return st ? st : FINCH_ERR_NOMEM;
+    }
     fp->step = (finch_score_step){ .kv = &fp->kv, .p = &fp->p, .n_head = cfg->n_head,
-                                   .orig = fp->orig, .orig_stride = capacity };
+                                   .orig = fp->orig, .orig_stride = capacity,
+                                   .token_score = fp->token_score };
     return FINCH_OK;
 }
 
@@ -145,16 +160,19 @@ finch_status press_end(finch_press *fp, size_t n_ctx, size_t n_q, size_t K) {
         s->compression = s->budget ? (double)n_ctx / (double)s->budget : INFINITY;
     }
 
+    s->n_kept = n_kept = fp->pos; /* budgets per head: the largest head's rows */
     s->kv_bytes_full = finch_kv_bytes(&fp->kv, n_ctx + n_q);
-    s->kv_bytes_kept = finch_kv_bytes(&fp->kv, n_kept);
     size_t LG = fp->kv.n_layer * fp->kv.n_kv_head;
     fp->kept = finch_alloc(LG, (n_kept ? n_kept : 1) * sizeof(int32_t));
     if (!fp->kept) return FINCH_ERR_NOMEM;
     for (size_t lg = 0; lg < LG; lg++)
         memcpy(fp->kept + lg * n_kept, fp->orig + lg * fp->kv.capacity, n_kept * sizeof(int32_t));
+    s->n_masked = finch_kept_mark_masked(&fp->kv, fp->kept, n_kept); /* -1 there */
+    s->kv_bytes_kept = 2 * (LG * n_kept - s->n_masked) * fp->kv.head_dim * sizeof(float); /* the live rows */
     /* The scoring buffers are done with; generation needs none of them. */
     free(fp->acc); free(fp->layer_score); free(fp->idx); free(fp->orig); free(fp->scratch);
-    fp->acc = fp->layer_score = NULL;
+    free(fp->token_score);
+    fp->acc = fp->layer_score = fp->token_score = NULL;
     fp->idx = NULL;
     fp->orig = NULL;
     fp->scratch = NULL;
@@ -177,6 +195,10 @@ static finch_status kv_reserve(finch_press *fp, size_t need) {
             memcpy(finch_kv_v(&nk, l, g, 0), finch_kv_v(&fp->kv, l, g, 0), fp->kv.n_pos[l] * row);
         }
         nk.n_pos[l] = fp->kv.n_pos[l];
+    }
+    if ((st = finch_kv_copy_mask(&nk, &fp->kv))) {
+        finch_kv_free(&nk);
+        return st;
     }
     finch_kv_free(&fp->kv);
     fp->kv = nk;
@@ -277,26 +299,3 @@ void finch_press_copy_kv(const finch_press *fp, float *keys, float *values) {
 }
 
 long finch_press_key_shift(const finch_press *fp) { return fp->key_shift; }
-
-void finch_press_describe(const finch_press *fp, FILE *f) {
-    const finch_press_stats *s = &fp->st;
-    fprintf(f, "press: %s\n", finch_scorer_name(s->scorer));
-    fprintf(f, "mode: %s\n", finch_press_mode_name(s->mode));
-    fprintf(f, "selection: %s\n", finch_press_select_name(s->select));
-    fprintf(f, "normalize: %s\n", finch_press_normalize_name(s->normalize));
-    fprintf(f, "context tokens N: %zu\n", s->n_ctx);
-    fprintf(f, "question tokens m: %zu\n", s->n_question);
-    if (s->n_protected) fprintf(f, "protected prefix P: %zu\n", s->n_protected);
-    fprintf(f, "budget K: %zu\n", s->budget);
-    fprintf(f, "kept positions: %zu\n", s->n_kept);
-    fprintf(f, "chunk: %zu (%zu chunks)\n", s->chunk, s->n_chunks);
-    fprintf(f, "compression N/K: %.2fx\n", s->compression);
-    fprintf(f, "kv bytes before: %zu (N + m = %zu positions)\n", s->kv_bytes_full, s->n_ctx + s->n_question);
-    fprintf(f, "kv bytes after: %zu (%zu positions)\n", s->kv_bytes_kept, s->n_kept);
-    fprintf(f, "kv capacity during compression: %zu positions\n", s->kv_capacity);
-    fprintf(f, "time prefill: %.3f s\n", s->t_prefill);
-    fprintf(f, "time scoring: %.3f s\n", s->t_scoring);
-    fprintf(f, "time compaction: %.3f s\n", s->t_compact);
-    fprintf(f, "time generation: %.3f s (%zu prompt + %zu generated tokens)\n", s->t_generation,
-            s->n_prompt, s->n_generated);
-}
