@@ -345,10 +345,10 @@ static void silu_mul_avx2(float *gate, const float *up, size_t n) {
 
 const finch_kernels finch_kernels_avx2 = {
     .isa = FINCH_ISA_AVX2,
-    .tile_f32 = {tile_f32_avx2, FINCH_TILE_ROWS, TOKENS, FINCH_TILE_ROWS},
-    .tile_f16 = {tile_f16_avx2, FINCH_TILE_ROWS, TOKENS, FINCH_TILE_ROWS},
-    .tile_bf16 = {tile_bf16_avx2, FINCH_TILE_ROWS, TOKENS, FINCH_TILE_ROWS},
-    .tile_q8_0 = {tile_q8_0_avx2, FINCH_TILE_ROWS, TOKENS, FINCH_TILE_ROWS},
+    .tile_f32 = {.fn = tile_f32_avx2, .rows = FINCH_TILE_ROWS, .tokens = TOKENS, .matvec_rows = FINCH_TILE_ROWS},
+    .tile_f16 = {.fn = tile_f16_avx2, .rows = FINCH_TILE_ROWS, .tokens = TOKENS, .matvec_rows = FINCH_TILE_ROWS},
+    .tile_bf16 = {.fn = tile_bf16_avx2, .rows = FINCH_TILE_ROWS, .tokens = TOKENS, .matvec_rows = FINCH_TILE_ROWS},
+    .tile_q8_0 = {.fn = tile_q8_0_avx2, .rows = FINCH_TILE_ROWS, .tokens = TOKENS, .matvec_rows = FINCH_TILE_ROWS},
     .gemm_prefill = false, /* prefill: the lane-order tiles, or OpenBLAS for f32 */
     .gemm_tokens = GEMM_TOKENS,
     .pack_f32 = finch_pack_f32_generic,

@@ -581,10 +581,10 @@ static void silu_mul_avx512(float *gate, const float *up, size_t n) {
 
 #define AVX512_TABLE(q8_tile)                                                                \
     .isa = FINCH_ISA_AVX512,                                                                 \
-    .tile_f32 = {tile_f32_avx512, FINCH_TILE_ROWS, TOKENS, MATVEC_ROWS},                     \
-    .tile_f16 = {tile_f16_avx512, FINCH_TILE_ROWS, TOKENS, MATVEC_ROWS},                     \
-    .tile_bf16 = {tile_bf16_avx512, FINCH_TILE_ROWS, TOKENS, MATVEC_ROWS},                   \
-    .tile_q8_0 = {q8_tile, FINCH_TILE_ROWS, Q8_TOKENS, MATVEC_ROWS},                         \
+    .tile_f32 = {.fn = tile_f32_avx512, .rows = FINCH_TILE_ROWS, .tokens = TOKENS, .matvec_rows = MATVEC_ROWS}, \
+    .tile_f16 = {.fn = tile_f16_avx512, .rows = FINCH_TILE_ROWS, .tokens = TOKENS, .matvec_rows = MATVEC_ROWS}, \
+    .tile_bf16 = {.fn = tile_bf16_avx512, .rows = FINCH_TILE_ROWS, .tokens = TOKENS, .matvec_rows = MATVEC_ROWS}, \
+    .tile_q8_0 = {.fn = q8_tile, .rows = FINCH_TILE_ROWS, .tokens = Q8_TOKENS, .matvec_rows = MATVEC_ROWS}, \
     .gemm_prefill = true,                                                                    \
     .gemm_tokens = GEMM_TOKENS,                                                              \
     .pack_f32 = pack_f32_avx512,                                                             \

@@ -235,10 +235,10 @@ static void scale_mul_neon(float *out, const float *x, const float *w, float s, 
 
 const finch_kernels finch_kernels_neon = {
     .isa = FINCH_ISA_NEON,
-    .tile_f32 = {tile_f32_neon, 4, 4, 4},
-    .tile_f16 = {tile_f16_neon, 4, 4, 4},
-    .tile_bf16 = {tile_bf16_neon, 4, 4, 4},
-    .tile_q8_0 = {tile_q8_0_neon, 4, 4, 4},
+    .tile_f32 = {.fn = tile_f32_neon, .rows = 4, .tokens = 4, .matvec_rows = 4},
+    .tile_f16 = {.fn = tile_f16_neon, .rows = 4, .tokens = 4, .matvec_rows = 4},
+    .tile_bf16 = {.fn = tile_bf16_neon, .rows = 4, .tokens = 4, .matvec_rows = 4},
+    .tile_q8_0 = {.fn = tile_q8_0_neon, .rows = 4, .tokens = 4, .matvec_rows = 4},
     /* Attention's packed GEMM and the exp-based ops in portable C (which
      * the compiler vectorizes for NEON); prefill keeps the tiles (or BLAS). */
     .gemm_prefill = false,

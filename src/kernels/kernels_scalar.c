@@ -170,10 +170,10 @@ void finch_silu_mul_generic(float *gate, const float *up, size_t n) {
 
 const finch_kernels finch_kernels_scalar = {
     .isa = FINCH_ISA_SCALAR,
-    .tile_f32 = {tile_f32_scalar, SCALAR_ROWS, SCALAR_TOKENS, SCALAR_ROWS},
-    .tile_f16 = {tile_f16_scalar, SCALAR_ROWS, SCALAR_TOKENS, SCALAR_ROWS},
-    .tile_bf16 = {tile_bf16_scalar, SCALAR_ROWS, SCALAR_TOKENS, SCALAR_ROWS},
-    .tile_q8_0 = {tile_q8_0_scalar, SCALAR_ROWS, SCALAR_TOKENS, SCALAR_ROWS},
+    .tile_f32 = {.fn = tile_f32_scalar, .rows = SCALAR_ROWS, .tokens = SCALAR_TOKENS, .matvec_rows = SCALAR_ROWS},
+    .tile_f16 = {.fn = tile_f16_scalar, .rows = SCALAR_ROWS, .tokens = SCALAR_TOKENS, .matvec_rows = SCALAR_ROWS},
+    .tile_bf16 = {.fn = tile_bf16_scalar, .rows = SCALAR_ROWS, .tokens = SCALAR_TOKENS, .matvec_rows = SCALAR_ROWS},
+    .tile_q8_0 = {.fn = tile_q8_0_scalar, .rows = SCALAR_ROWS, .tokens = SCALAR_TOKENS, .matvec_rows = SCALAR_ROWS},
     .gemm_prefill = false,
     .gemm_tokens = FINCH_GEMM_GENERIC_TOKENS,
     .pack_f32 = finch_pack_f32_generic,

@@ -68,7 +68,7 @@ static void score_by_position(const finch_score_step *s, size_t l, double *acc,
 /* ================================================================== full */
 
 /* K = N (finch_press_resolve_budget): nothing is scored, nothing evicted. */
-static const finch_scorer full_scorer = { FINCH_SCORER_FULL, 0, NULL, NULL, NULL, NULL };
+static const finch_scorer full_scorer = { .id = FINCH_SCORER_FULL };
 
 /* ============================================================== position */
 
@@ -87,7 +87,7 @@ static void truncate_finish(const finch_score_step *s, size_t l, double *acc) {
     score_by_position(s, l, acc, truncate_score);
 }
 
-static const finch_scorer truncate_scorer = { FINCH_SCORER_TRUNCATE, 0, NULL, NULL, truncate_finish, NULL };
+static const finch_scorer truncate_scorer = { .id = FINCH_SCORER_TRUNCATE, .finish = truncate_finish };
 
 /* streaming (StreamingLLM): the 4 attention sinks first (ties: the smaller
  * position), then the most recent positions. */
@@ -102,7 +102,7 @@ static void streaming_finish(const finch_score_step *s, size_t l, double *acc) {
     score_by_position(s, l, acc, streaming_score);
 }
 
-static const finch_scorer streaming_scorer = { FINCH_SCORER_STREAMING, 0, NULL, NULL, streaming_finish, NULL };
+static const finch_scorer streaming_scorer = { .id = FINCH_SCORER_STREAMING, .finish = streaming_finish };
 
 /* ================================================================ window */
 
@@ -167,9 +167,13 @@ static void window_finish(const finch_score_step *s, size_t l, double *acc, int 
 static void snapkv_finish(const finch_score_step *s, size_t l, double *acc) { window_finish(s, l, acc, 1); }
 static void tova_finish(const finch_score_step *s, size_t l, double *acc) { window_finish(s, l, acc, 0); }
 
-static const finch_scorer snapkv_scorer = { FINCH_SCORER_SNAPKV, 0, snapkv_rows, NULL, snapkv_finish, NULL };
-static const finch_scorer tova_scorer = { FINCH_SCORER_TOVA, 0, tova_rows, NULL, tova_finish, NULL };
-static const finch_scorer snapkv_q_scorer = { FINCH_SCORER_SNAPKV_Q, 1, snapkv_q_rows, NULL, snapkv_finish, NULL };
+static const finch_scorer snapkv_scorer = {
+    .id = FINCH_SCORER_SNAPKV, .rows = snapkv_rows, .finish = snapkv_finish,
+};
+static const finch_scorer tova_scorer = { .id = FINCH_SCORER_TOVA, .rows = tova_rows, .finish = tova_finish };
+static const finch_scorer snapkv_q_scorer = {
+    .id = FINCH_SCORER_SNAPKV_Q, .question_aware = 1, .rows = snapkv_q_rows, .finish = snapkv_finish,
+};
 
 /* =================================================================== h2o */
 
@@ -190,7 +194,7 @@ static void h2o_finish(const finch_score_step *s, size_t l, double *acc) {
         for (size_t j = 0; j < nc; j++) acc[g * nc + j] /= group * (double)(hi - (j > lo ? j : lo));
 }
 
-static const finch_scorer h2o_scorer = { FINCH_SCORER_H2O, 0, h2o_rows, NULL, h2o_finish, NULL };
+static const finch_scorer h2o_scorer = { .id = FINCH_SCORER_H2O, .rows = h2o_rows, .finish = h2o_finish };
 
 /* ================================================================= knorm */
 
@@ -207,7 +211,7 @@ static void knorm_finish(const finch_score_step *s, size_t l, double *acc) {
         }
 }
 
-static const finch_scorer knorm_scorer = { FINCH_SCORER_KNORM, 0, NULL, NULL, knorm_finish, NULL };
+static const finch_scorer knorm_scorer = { .id = FINCH_SCORER_KNORM, .finish = knorm_finish };
 
 /* ================================================================ random */
 
@@ -236,7 +240,7 @@ static void random_finish(const finch_score_step *s, size_t l, double *acc) {
     }
 }
 
-static const finch_scorer random_scorer = { FINCH_SCORER_RANDOM, 0, NULL, NULL, random_finish, NULL };
+static const finch_scorer random_scorer = { .id = FINCH_SCORER_RANDOM, .finish = random_finish };
 
 /* ================================================================ lookup */
 

@@ -143,5 +143,5 @@ static void token_score_finish(const finch_score_step *s, size_t l, double *acc)
 
 /* rag reads the question, but not through attention: the question need
  * not be fed with the chunks (question_aware 0). */
-const finch_scorer finch_scorer_rag = { FINCH_SCORER_RAG, 0, NULL, NULL, token_score_finish, NULL };
-const finch_scorer finch_scorer_lingua = { FINCH_SCORER_LINGUA, 0, NULL, NULL, token_score_finish, NULL };
+const finch_scorer finch_scorer_rag = { .id = FINCH_SCORER_RAG, .finish = token_score_finish };
+const finch_scorer finch_scorer_lingua = { .id = FINCH_SCORER_LINGUA, .finish = token_score_finish };

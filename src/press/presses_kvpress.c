@@ -51,7 +51,7 @@ static void keydiff_finish(const finch_score_step *s, size_t l, double *acc) {
     }
 }
 
-const finch_scorer finch_scorer_keydiff = { FINCH_SCORER_KEYDIFF, 0, NULL, NULL, keydiff_finish, NULL };
+const finch_scorer finch_scorer_keydiff = { .id = FINCH_SCORER_KEYDIFF, .finish = keydiff_finish };
 
 /* =============================================================== chunkkv */
 
@@ -79,4 +79,6 @@ static void chunkkv_finish(const finch_score_step *s, size_t l, double *acc) {
     }
 }
 
-const finch_scorer finch_scorer_chunkkv = { FINCH_SCORER_CHUNKKV, 0, chunkkv_rows, NULL, chunkkv_finish, NULL };
+const finch_scorer finch_scorer_chunkkv = {
+    .id = FINCH_SCORER_CHUNKKV, .rows = chunkkv_rows, .finish = chunkkv_finish,
+};
