@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 typedef struct {
     const char *model, *ids, *ids_npy, *out;
@@ -121,6 +122,8 @@ int main(int argc, char **argv) {
     float *logits = NULL;
     int rc = parse_args(argc, argv, &o);
     if (rc || (rc = read_ids(&o, &ids, &n))) goto done;
+    struct stat st; /* finch_npy_write renames a temporary over the path: never over a device */
+    if (o.out && stat(o.out, &st) == 0 && !S_ISREG(st.st_mode)) { rc = fail(2, "-o: exists and is not a regular file", o.out); goto done; }
     if (finch_model_load(o.model, &m)) { rc = fail(2, "cannot load model", finch_last_error()); goto done; }
     size_t rows = o.last ? 1 : n, vocab = m->cfg.vocab;
     if (!(logits = malloc(rows * vocab * sizeof *logits))) { rc = fail(1, "out of memory", NULL); goto done; }

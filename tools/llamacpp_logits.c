@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 typedef struct {
     const char *model, *ids, *ids_npy, *out;
@@ -147,6 +148,9 @@ done:
  * and renamed, so that no half-written file is left behind. */
 static int write_npy(const char *path, const float *x, int rows, int cols) {
     char tmp[4096], hdr[128];
+    struct stat st;
+    /* renaming over a device (-o /dev/null as root) would replace it */
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) return fail(2, "-o %s: exists and is not a regular file", path);
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return fail(2, "-o %s: path too long", path);
     int len = snprintf(hdr, sizeof hdr, "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }", rows, cols);
     int pad = 64 - (10 + len + 1) % 64;
