@@ -98,6 +98,34 @@ def compare(finch, llama, threshold):
                 max_abs_logit=float(np.abs(llama).max()), per_position=per_pos.tolist())
 
 
+def binaries():
+    finch_bin = os.environ.get("FINCH_LOGITS", os.path.join(ROOT, "build/peer/finch_logits"))
+    llama_bin = os.environ.get("LLAMA_LOGITS", os.path.join(ROOT, "build/peer/llamacpp_logits"))
+    for b in (finch_bin, llama_bin):
+        if not os.access(b, os.X_OK):
+            die(2, f"{b}: not built (run tools/build_peer_logits.sh)")
+    return finch_bin, llama_bin
+
+
+def compare_file(model, ids, opts, keep=None):
+    """Both engines on `ids`; opts has threads, batch, kv, no_repack and
+    threshold (the parsed command line, or tools/peer_table.py's)."""
+    finch_bin, llama_bin = binaries()
+    with tempfile.TemporaryDirectory(prefix="peer_compare.") as tmp:
+        out = keep or tmp
+        os.makedirs(out, exist_ok=True)
+        ids_path = os.path.join(out, "ids.npy")
+        np.save(ids_path, np.asarray(ids, dtype=np.int32))
+        common = ["-m", model, "--ids-npy", ids_path, "-t", str(opts.threads), "--batch", str(opts.batch)]
+        run_engine("finch", [finch_bin] + common + ["-o", os.path.join(out, "finch.npy")])
+        run_engine("llama.cpp", [llama_bin] + common + ["--kv", opts.kv, "-o", os.path.join(out, "llama.npy")]
+                   + (["--no-repack"] if opts.no_repack else []))
+        r = compare(np.load(os.path.join(out, "finch.npy")), np.load(os.path.join(out, "llama.npy")),
+                    opts.threshold)
+    r["model"] = model
+    return r
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-m", "--model", required=True)
@@ -117,26 +145,11 @@ def main():
     args = ap.parse_args()
     if not os.path.isfile(args.model):
         die(2, f"{args.model}: no such file")
-    finch_bin = os.environ.get("FINCH_LOGITS", os.path.join(ROOT, "build/peer/finch_logits"))
-    llama_bin = os.environ.get("LLAMA_LOGITS", os.path.join(ROOT, "build/peer/llamacpp_logits"))
-    for b in (finch_bin, llama_bin):
-        if not os.access(b, os.X_OK):
-            die(2, f"{b}: not built (run tools/build_peer_logits.sh)")
+    binaries()
     ids = token_ids(args)
     if ids.ndim != 1 or len(ids) == 0:
         die(2, "the ids must be a non-empty 1-D list")
-    with tempfile.TemporaryDirectory(prefix="peer_compare.") as tmp:
-        out = args.keep or tmp
-        os.makedirs(out, exist_ok=True)
-        ids_path = os.path.join(out, "ids.npy")
-        np.save(ids_path, ids)
-        common = ["-m", args.model, "--ids-npy", ids_path, "-t", str(args.threads), "--batch", str(args.batch)]
-        run_engine("finch", [finch_bin] + common + ["-o", os.path.join(out, "finch.npy")])
-        run_engine("llama.cpp", [llama_bin] + common + ["--kv", args.kv, "-o", os.path.join(out, "llama.npy")]
-                   + (["--no-repack"] if args.no_repack else []))
-        r = compare(np.load(os.path.join(out, "finch.npy")), np.load(os.path.join(out, "llama.npy")),
-                    args.threshold)
-    r["model"] = args.model
+    r = compare_file(args.model, ids, args, args.keep)
     if args.json:
         if not args.per_position:
             del r["per_position"]
