@@ -32,7 +32,7 @@ finch_lib=${FINCH_LIB:-build}
 if [ -f "$finch_lib/libfinch.so" ]; then
     finch_lib=$(cd "$finch_lib" && pwd)
     "$cc" -std=c11 -O2 -Wall -Wextra -I"${FINCH_INC:-$here/../include}" "$here/finch_logits.c" -o "$out/finch_logits.tmp" \
-        -L"$finch_lib" -lfinch -Wl,-rpath,"$finch_lib"
+        -L"$finch_lib" -lfinch -ldl -Wl,-rpath,"$finch_lib"
     mv "$out/finch_logits.tmp" "$out/finch_logits"
 else
     echo "build_peer_logits: $finch_lib/libfinch.so missing (run make): finch_logits not built" >&2

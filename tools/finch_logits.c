@@ -3,13 +3,18 @@
  * (`finch generate --dump` writes only the last position's logits).
  *
  *   finch_logits -m MODEL --ids 1,2,3 | --ids-npy FILE.npy [-o OUT.npy]
- *                [--last] [-t THREADS] [--batch N]
+ *                [--last] [-t THREADS] [--batch N] [--quant-math q8|fp32]
  *
  * The ids are fed in forward calls of --batch tokens (default 512, the
  * prefill batch of `finch generate`), as tools/llamacpp_logits.c does on the
- * llama.cpp side.  Built by tools/build_peer_logits.sh against build/libfinch.so. */
+ * llama.cpp side.  --quant-math chooses how products with quantized weights
+ * are computed (finch_set_quant_math of issue 13, looked up at run time so
+ * that this file builds against a finch without it).  Built by
+ * tools/build_peer_logits.sh against build/libfinch.so. */
+#define _GNU_SOURCE /* RTLD_DEFAULT */
 #include "finch.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +22,7 @@
 #include <sys/stat.h>
 
 typedef struct {
-    const char *model, *ids, *ids_npy, *out;
+    const char *model, *ids, *ids_npy, *out, *quant_math;
     int last;
     long threads, batch;
 } options;
@@ -47,6 +52,10 @@ static int parse_args(int argc, char **argv, options *o) {
         else if (!strcmp(a, "--ids")) o->ids = v;
         else if (!strcmp(a, "--ids-npy")) o->ids_npy = v;
         else if (!strcmp(a, "-o")) o->out = v;
+        else if (!strcmp(a, "--quant-math")) {
+            if (strcmp(v, "q8") && strcmp(v, "fp32")) return fail(2, "--quant-math: expected q8 or fp32", v);
+            o->quant_math = v;
+        }
         else if (!strcmp(a, "-t")) { if (parse_long(v, 1, 256, &o->threads)) return fail(2, "-t: not in 1..256", v); }
         else if (!strcmp(a, "--batch")) { if (parse_long(v, 1, 65536, &o->batch)) return fail(2, "--batch: not in 1..65536", v); }
         else return fail(2, "unknown option", a);
@@ -114,6 +123,17 @@ static void print_rows(const float *x, size_t rows, size_t vocab) {
     }
 }
 
+/* finch_set_quant_math(0 = Q8, 1 = FP32), found in the loaded libfinch; its
+ * enum argument is passed as the unsigned int GCC and Clang give it. */
+static int set_quant_math(const char *mode) {
+    void (*set)(unsigned) = NULL;
+    void *sym = dlsym(RTLD_DEFAULT, "finch_set_quant_math");
+    memcpy(&set, &sym, sizeof set); /* object to function pointer, as POSIX allows */
+    if (!set) return fail(2, "--quant-math: this finch build has no finch_set_quant_math", mode);
+    set(!strcmp(mode, "fp32") ? 1u : 0u);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     options o;
     int32_t *ids = NULL;
@@ -122,6 +142,7 @@ int main(int argc, char **argv) {
     float *logits = NULL;
     int rc = parse_args(argc, argv, &o);
     if (rc || (rc = read_ids(&o, &ids, &n))) goto done;
+    if (o.quant_math && (rc = set_quant_math(o.quant_math))) goto done;
     struct stat st; /* finch_npy_write renames a temporary over the path: never over a device */
     if (o.out && stat(o.out, &st) == 0 && !S_ISREG(st.st_mode)) { rc = fail(2, "-o: exists and is not a regular file", o.out); goto done; }
     if (finch_model_load(o.model, &m)) { rc = fail(2, "cannot load model", finch_last_error()); goto done; }

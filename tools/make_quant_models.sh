@@ -18,6 +18,10 @@
 # matrix in TYPE (--pure), to check one type alone.  No type here needs an
 # importance matrix (llama-quantize asks for one only for IQ1_*, IQ2_*,
 # IQ3_XXS and Q2_K_S) or --allow-requantize (the base is F32/F16).
+#
+# DEQUANT=1 also writes NAME-TYPE[-pure]-deq-f32.gguf: the same weights
+# dequantized by llama.cpp (llama-quantize --allow-requantize ... F32), for
+# checking finch's FP32 arithmetic (tools/peer_compare.py --quant-math fp32).
 set -eu
 dir=${1:-../llamacpp}
 base=${2:-agree-256-f32}
@@ -46,5 +50,21 @@ for t in $types; do
         mv "$f.tmp" "$f"
         rm -f "$f.log"
         echo "$f"
+    done
+done
+[ "${DEQUANT:-0}" = 1 ] || exit 0
+for t in $types; do
+    lower=$(echo "$t" | tr 'A-Z' 'a-z')
+    for f in "$out/$stem-$lower.gguf" "$out/$stem-$lower-pure.gguf"; do
+        d=${f%.gguf}-deq-f32.gguf
+        [ -s "$d" ] && continue
+        if ! "$quantize" --allow-requantize "$f" "$d.tmp" F32 2 >"$d.log" 2>&1; then
+            rm -f "$d.tmp"
+            echo "make_quant_models: dequantizing $f failed: see $d.log" >&2
+            exit 1
+        fi
+        mv "$d.tmp" "$d"
+        rm -f "$d.log"
+        echo "$d"
     done
 done

@@ -6,12 +6,20 @@ the same token ids, and the largest |difference| (docs/llamacpp-agreement.md).
         [--ids 1,2,3 | --ids-npy FILE.npy | --random N [--seed S]]
         [-t THREADS] [--batch N] [--threshold X] [--per-position]
         [--no-repack] [--kv f32|f16] [--json] [--keep DIR]
+        [--quant-math q8|fp32] [--llama-model OTHER.gguf]
 
 Both sides compute the logits of every position in forward calls of --batch
 tokens (default 512): finch through build/peer/finch_logits (its library),
 llama.cpp through build/peer/llamacpp_logits (F32 KV cache, flash attention
 off); tools/build_peer_logits.sh builds both.  FINCH_LOGITS and LLAMA_LOGITS
 override the two binaries (e.g. to compare another finch build).
+
+--quant-math fp32 makes finch dequantize the weights and keep f32
+activations (issue 13's second arithmetic); compare that with llama.cpp on
+the dequantized file (--llama-model NAME-deq-f32.gguf, written by
+DEQUANT=1 tools/make_quant_models.sh): no activation is quantized on either
+side, so the two agree as F32 files do, and the dequantizers are checked
+exactly.
 
 Prints the max |logit diff| over all positions, where it is, the first
 position whose max |diff| exceeds --threshold (default 1e-4), and how many
@@ -108,17 +116,20 @@ def binaries():
 
 
 def compare_file(model, ids, opts, keep=None):
-    """Both engines on `ids`; opts has threads, batch, kv, no_repack and
-    threshold (the parsed command line, or tools/peer_table.py's)."""
+    """Both engines on `ids`; opts has threads, batch, kv, no_repack,
+    threshold, quant_math and llama_model (the parsed command line, or
+    tools/peer_table.py's)."""
     finch_bin, llama_bin = binaries()
     with tempfile.TemporaryDirectory(prefix="peer_compare.") as tmp:
         out = keep or tmp
         os.makedirs(out, exist_ok=True)
         ids_path = os.path.join(out, "ids.npy")
         np.save(ids_path, np.asarray(ids, dtype=np.int32))
-        common = ["-m", model, "--ids-npy", ids_path, "-t", str(opts.threads), "--batch", str(opts.batch)]
-        run_engine("finch", [finch_bin] + common + ["-o", os.path.join(out, "finch.npy")])
-        run_engine("llama.cpp", [llama_bin] + common + ["--kv", opts.kv, "-o", os.path.join(out, "llama.npy")]
+        common = ["--ids-npy", ids_path, "-t", str(opts.threads), "--batch", str(opts.batch)]
+        run_engine("finch", [finch_bin, "-m", model] + common + ["-o", os.path.join(out, "finch.npy")]
+                   + (["--quant-math", opts.quant_math] if opts.quant_math else []))
+        run_engine("llama.cpp", [llama_bin, "-m", opts.llama_model or model] + common
+                   + ["--kv", opts.kv, "-o", os.path.join(out, "llama.npy")]
                    + (["--no-repack"] if opts.no_repack else []))
         r = compare(np.load(os.path.join(out, "finch.npy")), np.load(os.path.join(out, "llama.npy")),
                     opts.threshold)
@@ -142,9 +153,12 @@ def main():
     ap.add_argument("--kv", choices=["f32", "f16"], default="f32")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--keep", metavar="DIR", help="keep ids.npy, finch.npy, llama.npy there")
+    ap.add_argument("--quant-math", choices=["q8", "fp32"], help="finch's arithmetic for quantized weights")
+    ap.add_argument("--llama-model", metavar="FILE", help="the file llama.cpp runs (default: -m)")
     args = ap.parse_args()
-    if not os.path.isfile(args.model):
-        die(2, f"{args.model}: no such file")
+    for m in (args.model, args.llama_model):
+        if m and not os.path.isfile(m):
+            die(2, f"{m}: no such file")
     binaries()
     ids = token_ids(args)
     if ids.ndim != 1 or len(ids) == 0:

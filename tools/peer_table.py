@@ -4,7 +4,7 @@ finch against llama.cpp on each given GGUF file (tools/peer_compare.py does
 one file).
 
     /usr/bin/python3 tools/peer_table.py [--long N] [--short N] [--seeds S]
-        [--no-repack] FILE.gguf ...
+        [--no-repack] [--quant-math q8|fp32] FILE.gguf ...
 
 For each file, as a Markdown row:
   - long: N random ids (default 300, seed 1): the max |logit diff|, the first
@@ -13,7 +13,10 @@ For each file, as a Markdown row:
     median and largest max |logit diff|, and how many seeds stay under 1e-5
     (a seed with no activation rounded differently; see the note for why a
     few hundred positions always show one).
-FINCH_LOGITS / LLAMA_LOGITS choose the binaries as for peer_compare.py.
+With --quant-math fp32, finch dequantizes the weights and llama.cpp runs
+the dequantized sibling NAME-deq-f32.gguf (DEQUANT=1
+tools/make_quant_models.sh writes it). FINCH_LOGITS / LLAMA_LOGITS choose
+the binaries as for peer_compare.py.
 """
 
 import argparse
@@ -31,8 +34,16 @@ def random_ids(model, n, seed):
     return np.random.default_rng(seed).integers(0, pc.gguf_vocab(model), size=n, dtype=np.int32)
 
 
+def dequantized_sibling(model):
+    path = model[:-5] + "-deq-f32.gguf"
+    if not os.path.isfile(path):
+        pc.die(2, f"{path}: missing (DEQUANT=1 tools/make_quant_models.sh writes it)")
+    return path
+
+
 def row(model, args, opts):
     name = os.path.basename(model)[:-5] if model.endswith(".gguf") else os.path.basename(model)
+    opts.llama_model = dequantized_sibling(model) if args.quant_math == "fp32" else None
     long = pc.compare_file(model, random_ids(model, args.long, 1), opts)
     short = np.array([pc.compare_file(model, random_ids(model, args.short, s), opts)["max_abs_diff"]
                       for s in range(1, args.seeds + 1)])
@@ -49,11 +60,17 @@ def main():
     ap.add_argument("--short", type=int, default=16)
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--no-repack", action="store_true")
+    ap.add_argument("--quant-math", choices=["q8", "fp32"])
     args = ap.parse_args()
+    deq = [m for m in args.models if m.endswith("-deq-f32.gguf")]
+    if deq:  # the dequantized siblings are llama.cpp's side of --quant-math fp32
+        print(f"peer_table: leaving out {len(deq)} -deq-f32 file(s)", file=sys.stderr)
+    args.models = [m for m in args.models if m not in deq]
     for m in args.models:
         if not os.path.isfile(m):
             pc.die(2, f"{m}: no such file")
-    opts = SimpleNamespace(threads=1, batch=512, kv="f32", no_repack=args.no_repack, threshold=1e-4)
+    opts = SimpleNamespace(threads=1, batch=512, kv="f32", no_repack=args.no_repack, threshold=1e-4,
+                           quant_math=args.quant_math, llama_model=None)
     print(f"| file | max diff, {args.long} ids | first over 1e-4 | same argmax | "
           f"{args.short} ids x {args.seeds} seeds: min / median / max | seeds under 1e-5 |")
     print("|---|---|---|---|---|---|")
