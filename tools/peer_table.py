@@ -35,6 +35,8 @@ def random_ids(model, n, seed):
 
 
 def dequantized_sibling(model):
+    if model.endswith(("-f32.gguf", "-f16.gguf")):
+        return model  # nothing to dequantize
     path = model[:-5] + "-deq-f32.gguf"
     if not os.path.isfile(path):
         pc.die(2, f"{path}: missing (DEQUANT=1 tools/make_quant_models.sh writes it)")
