@@ -90,14 +90,14 @@ BENCH_FLAGS ?= --prefill 512 --decode 16 --finch-text 1024 --question 32 --chunk
                --rss $(BENCH_RSS)
 # Then, when llama.cpp is built in LLAMACPP (tools/build_llamacpp.sh), the
 # TinyLlama F16 file quantized to Q4_K_M by its llama-quantize, finch and
-# llama-bench side by side (tools/bench_peer.sh; a line says why when not).
+# llama-bench side by side (tools/peer_bench_q4km.sh; a line says why when not).
 LLAMACPP    ?= ../llamacpp
 bench: $(OUT)/finch
 	@sh tools/deps.sh python
 	$(PYTHON) tools/make_bench_models.py --out $(BENCH_DIR)
 	./$(OUT)/finch bench --models-dir $(BENCH_DIR) $(if $(HAVE_TINYSTORIES),-m $(TINYSTORIES)) \
 	    $(BENCH_FLAGS) --json-file $(BENCH_DIR)/bench.json
-	sh tools/bench_peer.sh ./$(OUT)/finch $(LLAMACPP) $(BENCH_DIR)/tinyllama-1.1b-f16.gguf
+	sh tools/peer_bench_q4km.sh ./$(OUT)/finch $(LLAMACPP) $(BENCH_DIR)/tinyllama-1.1b-f16.gguf
 
 # The peer tools against that llama.cpp build (docs/llamacpp-agreement.md):
 # build/peer/llamacpp_logits and build/peer/finch_logits.

@@ -1,9 +1,9 @@
 #!/bin/sh
-# bench_peer.sh - the end of `make bench`: the TinyLlama-shape file quantized
+# peer_bench_q4km.sh - the end of `make bench`: the TinyLlama-shape file quantized
 # to Q4_K_M by llama.cpp's llama-quantize (from the F16 bench file), measured
 # by finch and by llama.cpp's llama-bench side by side (docs/bench.md).
 #
-#   tools/bench_peer.sh FINCH LLAMACPP_DIR [SRC.gguf] [THREADS]
+#   tools/peer_bench_q4km.sh FINCH LLAMACPP_DIR [SRC.gguf] [THREADS]
 #
 # SRC defaults to bench-models/tinyllama-1.1b-f16.gguf; the Q4_K_M file is
 # written once, next to it in quant/ (NAME-q4_k_m.gguf, the "-f16" of the
@@ -14,13 +14,13 @@
 # one-line reason and llama.cpp's figures are still printed.  Numbers only:
 # nothing here passes or fails, except bad arguments (exit 2).
 set -eu
-finch=${1:?usage: tools/bench_peer.sh FINCH LLAMACPP_DIR [SRC.gguf] [THREADS]}
-dir=${2:?usage: tools/bench_peer.sh FINCH LLAMACPP_DIR [SRC.gguf] [THREADS]}
+finch=${1:?usage: tools/peer_bench_q4km.sh FINCH LLAMACPP_DIR [SRC.gguf] [THREADS]}
+dir=${2:?usage: tools/peer_bench_q4km.sh FINCH LLAMACPP_DIR [SRC.gguf] [THREADS]}
 src=${3:-bench-models/tinyllama-1.1b-f16.gguf}
 threads=${4:-2}
 bin=$dir/src/build/bin
-[ -x "$finch" ] || { echo "bench_peer: '$finch' is not an executable (run make)" >&2; exit 2; }
-[ -f "$src" ] || { echo "bench_peer: $src missing (tools/make_bench_models.py writes it)" >&2; exit 2; }
+[ -x "$finch" ] || { echo "peer_bench_q4km: '$finch' is not an executable (run make)" >&2; exit 2; }
+[ -f "$src" ] || { echo "peer_bench_q4km: $src missing (tools/make_bench_models.py writes it)" >&2; exit 2; }
 if [ ! -x "$bin/llama-quantize" ] || [ ! -x "$bin/llama-bench" ]; then
     echo "bench: no llama.cpp build in $dir (tools/build_llamacpp.sh $dir): no Q4_K_M row, no llama.cpp figures"
     exit 0
@@ -34,7 +34,7 @@ if [ ! -s "$out" ]; then
     echo "bench: writing $out (llama-quantize Q4_K_M, a minute or two) ..."
     if ! "$bin/llama-quantize" "$src" "$out.tmp" Q4_K_M "$threads" >"$out.log" 2>&1; then
         rm -f "$out.tmp"
-        echo "bench_peer: llama-quantize failed: see $out.log" >&2
+        echo "peer_bench_q4km: llama-quantize failed: see $out.log" >&2
         exit 1
     fi
     mv "$out.tmp" "$out"
@@ -54,7 +54,7 @@ else
 fi
 # llama.cpp: its defaults (F16 KV cache, flash attention on), as in docs/bench.md
 "$bin/llama-bench" -m "$out" -t "$threads" -p 512 -n 64 -r 2 -o csv >"$tmp/llama.csv" 2>"$tmp/llama.err" ||
-    { echo "bench_peer: llama-bench failed: $(tail -n 1 "$tmp/llama.err")" >&2; exit 1; }
+    { echo "peer_bench_q4km: llama-bench failed: $(tail -n 1 "$tmp/llama.err")" >&2; exit 1; }
 /usr/bin/python3 - "$tmp/llama.csv" "$tmp/finch.json" "$finch_ok" "$label" "$threads" <<'EOF'
 import csv, json, sys
 llama_csv, finch_json, finch_ok, label, threads = sys.argv[1:]
