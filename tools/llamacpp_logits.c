@@ -37,9 +37,17 @@ static int fail(int code, const char *fmt, const char *arg) {
     return code;
 }
 
+/* llama.cpp's log: shown with -v; otherwise its first error line is kept
+ * for our own one-line message. */
+static char first_error[256];
+
 static void quiet_log(enum ggml_log_level level, const char *text, void *user) {
     const options *o = user;
-    if (o->verbose || level == GGML_LOG_LEVEL_ERROR) fputs(text, stderr);
+    if (o->verbose) fputs(text, stderr);
+    if (level == GGML_LOG_LEVEL_ERROR && !first_error[0]) {
+        snprintf(first_error, sizeof first_error, "%s", text);
+        first_error[strcspn(first_error, "\n")] = '\0';
+    }
 }
 
 static int parse_int(const char *s, int lo, int hi, int *out) {
@@ -198,7 +206,7 @@ static int run_batches(struct llama_context *ctx, const options *o, const llama_
             b.seq_id[i][0] = 0;
             b.logits[i] = !o->last || p0 + i == n - 1;
         }
-        if (llama_decode(ctx, b)) { rc = fail(1, "%s", "llama_decode failed"); break; }
+        if (llama_decode(ctx, b)) { rc = fail(1, "llama_decode failed (%s)", first_error[0] ? first_error : "no reason given"); break; }
         for (int i = 0; i < m; i++) {
             if (!b.logits[i]) continue;
             const float *row = llama_get_logits_ith(ctx, i);
@@ -245,10 +253,18 @@ int main(int argc, char **argv) {
     struct llama_model *model = llama_model_load_from_file(o.model, mp);
     struct llama_context *ctx = NULL;
     float *logits = NULL;
-    if (!model) { rc = fail(2, "%s: llama.cpp cannot load this model", o.model); goto done; }
+    if (!model) {
+        fprintf(stderr, "llamacpp_logits: %s: llama.cpp cannot load this model (%s)\n", o.model,
+                first_error[0] ? first_error : "no reason given");
+        rc = 2;
+        goto done;
+    }
     int vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
     if ((rc = check_ids(ids, n, vocab))) goto done;
-    if (!(ctx = make_context(model, &o, n))) { rc = fail(1, "%s", "llama.cpp cannot make a context"); goto done; }
+    if (!(ctx = make_context(model, &o, n))) {
+        rc = fail(1, "llama.cpp cannot make a context (%s)", first_error[0] ? first_error : "no reason given");
+        goto done;
+    }
     int rows = o.last ? 1 : n;
     if (!(logits = malloc((size_t)rows * vocab * sizeof *logits))) { rc = fail(1, "%s", "out of memory"); goto done; }
     if ((rc = run_batches(ctx, &o, ids, n, vocab, logits))) goto done;
