@@ -13,13 +13,13 @@
  * tools/build_peer_logits.sh against build/libfinch.so. */
 #define _GNU_SOURCE /* RTLD_DEFAULT */
 #include "finch.h"
+#include "peer_common.h"
 
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 typedef struct {
     const char *model, *ids, *ids_npy, *out, *quant_math;
@@ -65,31 +65,14 @@ static int parse_args(int argc, char **argv, options *o) {
     return 0;
 }
 
-static int parse_id_list(const char *s, int32_t **ids, size_t *n) {
-    size_t cap = 1;
-    for (const char *p = s; *p; p++) cap += *p == ',';
-    if (!(*ids = malloc(cap * sizeof **ids))) return fail(1, "out of memory", NULL);
-    *n = 0;
-    for (const char *p = s;;) {
-        char *end;
-        errno = 0;
-        long v = strtol(p, &end, 10);
-        if (errno || end == p || v < 0 || v > INT32_MAX || (*end && *end != ','))
-            return fail(2, "--ids: expected comma-separated token ids", s);
-        (*ids)[(*n)++] = (int32_t)v;
-        if (!*end) return 0;
-        p = end + 1;
-    }
-}
-
 static int read_ids(const options *o, int32_t **ids, size_t *n) {
-    if (o->ids) return parse_id_list(o->ids, ids, n);
+    if (o->ids) return peer_parse_id_list("finch_logits", o->ids, ids, n);
     size_t shape[8], ndim;
     void *data = NULL;
     if (finch_npy_read(o->ids_npy, FINCH_NPY_I32, &data, shape, &ndim)) return fail(2, "--ids-npy", finch_last_error());
     *ids = data;
-    *n = shape[0];
-    if (ndim != 1 || shape[0] == 0) return fail(2, "--ids-npy: not a non-empty 1-D array", o->ids_npy);
+    *n = ndim == 1 ? shape[0] : 0;
+    if (*n == 0) return fail(2, "--ids-npy: not a non-empty 1-D array", o->ids_npy);
     return 0;
 }
 
@@ -97,7 +80,7 @@ static int read_ids(const options *o, int32_t **ids, size_t *n) {
 static int run(const finch_model *m, const options *o, const int32_t *ids, size_t n, float *out) {
     size_t vocab = m->cfg.vocab, step = (size_t)o->batch < n ? (size_t)o->batch : n;
     for (size_t i = 0; i < n; i++)
-        if (ids[i] < 0 || (size_t)ids[i] >= vocab) return fail(2, "a token id is not below the vocabulary size", NULL);
+        if (ids[i] < 0 || (size_t)ids[i] >= vocab) return fail(2, "a token id is negative or not below the vocabulary size", NULL);
     if (n > m->cfg.ctx_len) return fail(2, "more ids than the model's context length", NULL);
     finch_ctx *ctx = NULL;
     finch_kv_cache kv = { 0 };
@@ -111,16 +94,6 @@ static int run(const finch_model *m, const options *o, const int32_t *ids, size_
     finch_kv_free(&kv);
     finch_ctx_free(ctx);
     return st ? fail(1, "forward pass failed", finch_last_error()) : 0;
-}
-
-static void print_rows(const float *x, size_t rows, size_t vocab) {
-    for (size_t r = 0; r < rows; r++) {
-        const float *row = x + r * vocab;
-        size_t best = 0;
-        for (size_t j = 1; j < vocab; j++) if (row[j] > row[best]) best = j;
-        printf("row %zu argmax %zu logits %.7g %.7g %.7g %.7g\n", r, best, row[0], row[1 % vocab],
-               row[2 % vocab], row[3 % vocab]);
-    }
 }
 
 /* finch_set_quant_math(0 = Q8, 1 = FP32), found in the loaded libfinch; its
@@ -143,14 +116,13 @@ int main(int argc, char **argv) {
     int rc = parse_args(argc, argv, &o);
     if (rc || (rc = read_ids(&o, &ids, &n))) goto done;
     if (o.quant_math && (rc = set_quant_math(o.quant_math))) goto done;
-    struct stat st; /* finch_npy_write renames a temporary over the path: never over a device */
-    if (o.out && stat(o.out, &st) == 0 && !S_ISREG(st.st_mode)) { rc = fail(2, "-o: exists and is not a regular file", o.out); goto done; }
+    if ((rc = peer_check_output("finch_logits", o.out))) goto done;
     if (finch_model_load(o.model, &m)) { rc = fail(2, "cannot load model", finch_last_error()); goto done; }
     size_t rows = o.last ? 1 : n, vocab = m->cfg.vocab;
     if (!(logits = malloc(rows * vocab * sizeof *logits))) { rc = fail(1, "out of memory", NULL); goto done; }
     if ((rc = run(m, &o, ids, n, logits))) goto done;
     size_t shape[2] = { rows, vocab };
-    if (!o.out) print_rows(logits, rows, vocab);
+    if (!o.out) peer_print_rows(logits, rows, vocab);
     else if (finch_npy_write(o.out, FINCH_NPY_F32, logits, shape, 2)) rc = fail(1, "-o", finch_last_error());
 done:
     free(logits);

@@ -13,8 +13,11 @@
  * Defaults are the ones that make a comparison exact where it can be: an F32
  * KV cache, flash attention off, one batch of up to 512 tokens (finch's
  * prefill batch), every thread count giving the same bits in both engines.
- * --no-repack turns off llama.cpp's "extra" (repacked) weight buffers, which
- * on x86 change the activation quantizer for Q4_0, Q4_K, Q2_K and IQ4_NL.
+ * --no-repack turns off llama.cpp's "extra" (repacked) weight buffers (on
+ * x86: Q4_0, IQ4_NL and Q4_K with AVX2, Q2_K with AVX-512), whose kernels
+ * compute the same products in another float order.  The .npy reading and
+ * writing are our own here: linking libfinch for them is not possible, as
+ * its gguf_* symbols would replace ggml's.
  * Errors: one line on stderr, exit 2 for bad input, 1 for llama.cpp failing. */
 #include "llama.h"
 
@@ -23,7 +26,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+
+#include "peer_common.h"
 
 typedef struct {
     const char *model, *ids, *ids_npy, *out;
@@ -89,26 +93,6 @@ static int parse_args(int argc, char **argv, options *o) {
     return 0;
 }
 
-/* "1,2,3" -> ids; every element a non-negative integer below 2^31. */
-static int parse_id_list(const char *s, llama_token **ids, int *n) {
-    size_t cap = 1;
-    for (const char *p = s; *p; p++) cap += *p == ',';
-    *ids = malloc(cap * sizeof **ids);
-    if (!*ids) return fail(1, "%s", "out of memory");
-    *n = 0;
-    const char *p = s;
-    for (;;) {
-        char *end;
-        errno = 0;
-        long v = strtol(p, &end, 10);
-        if (errno || end == p || v < 0 || v > INT32_MAX || (*end && *end != ','))
-            return fail(2, "--ids %s: expected comma-separated token ids", s);
-        (*ids)[(*n)++] = (llama_token)v;
-        if (!*end) return 0;
-        p = end + 1;
-    }
-}
-
 /* A 1-D little-endian int32 or int64 .npy (numpy's own writer: version 1
  * or 2 header, C order). */
 static int read_id_npy(const char *path, llama_token **ids, int *n) {
@@ -156,9 +140,6 @@ done:
  * and renamed, so that no half-written file is left behind. */
 static int write_npy(const char *path, const float *x, int rows, int cols) {
     char tmp[4096], hdr[128];
-    struct stat st;
-    /* renaming over a device (-o /dev/null as root) would replace it */
-    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) return fail(2, "-o %s: exists and is not a regular file", path);
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return fail(2, "-o %s: path too long", path);
     int len = snprintf(hdr, sizeof hdr, "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }", rows, cols);
     int pad = 64 - (10 + len + 1) % 64;
@@ -218,16 +199,6 @@ static int run_batches(struct llama_context *ctx, const options *o, const llama_
     return rc;
 }
 
-static void print_rows(const float *x, int rows, int vocab) {
-    for (int r = 0; r < rows; r++) {
-        const float *row = x + (size_t)r * vocab;
-        int best = 0;
-        for (int j = 1; j < vocab; j++) if (row[j] > row[best]) best = j;
-        printf("row %d argmax %d logits %.7g %.7g %.7g %.7g\n", r, best, row[0], row[1 % vocab], row[2 % vocab],
-               row[3 % vocab]);
-    }
-}
-
 static int check_ids(const llama_token *ids, int n, int vocab) {
     for (int i = 0; i < n; i++) {
         if (ids[i] >= vocab) {
@@ -244,7 +215,11 @@ int main(int argc, char **argv) {
     int rc = parse_args(argc, argv, &o), n = 0;
     llama_token *ids = NULL;
     if (rc) return rc;
-    rc = o.ids ? parse_id_list(o.ids, &ids, &n) : read_id_npy(o.ids_npy, &ids, &n);
+    size_t n_list = 0;
+    rc = o.ids ? peer_parse_id_list("llamacpp_logits", o.ids, &ids, &n_list) : read_id_npy(o.ids_npy, &ids, &n);
+    if (o.ids && !rc && n_list > (1u << 20)) rc = fail(2, "%s", "--ids: more than 2^20 ids");
+    if (o.ids) n = (int)n_list;
+    if (!rc) rc = peer_check_output("llamacpp_logits", o.out);
     if (rc) { free(ids); return rc; }
     llama_log_set(quiet_log, &o);
     llama_backend_init();
@@ -269,7 +244,7 @@ int main(int argc, char **argv) {
     if (!(logits = malloc((size_t)rows * vocab * sizeof *logits))) { rc = fail(1, "%s", "out of memory"); goto done; }
     if ((rc = run_batches(ctx, &o, ids, n, vocab, logits))) goto done;
     if (o.out) rc = write_npy(o.out, logits, rows, vocab);
-    else print_rows(logits, rows, vocab);
+    else peer_print_rows(logits, (size_t)rows, (size_t)vocab);
 done:
     free(logits);
     if (ctx) llama_free(ctx);
