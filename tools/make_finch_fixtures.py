@@ -40,7 +40,17 @@ MODELS = [
     ("gqa", "testdata/models/tiny-llama-gqa.gguf", 60, 6),
     ("qwen2", "testdata/models/tiny-qwen2.gguf", 53, 4),
     ("tinystories", "asset:models/tinystories-656k", 90, 8),
+    # the family models (tools/make_family_models.py), as HF directories
+    # (the twin's layout): scaled RoPE re-rotation, sliding windows over a
+    # compacted cache, q/k norms, Gemma's switches
+    ("llama3", "testdata/models/families/llama3-hf", 47, 5),
+    ("mistral", "testdata/models/families/mistral-hf", 47, 5),
+    ("qwen3", "testdata/models/families/qwen3-hf", 47, 5),
+    ("gemma2", "testdata/models/families/gemma2-hf", 47, 5),
+    ("gemma3", "testdata/models/families/gemma3-hf", 47, 5),
+    ("phi3", "testdata/models/families/phi3-hf", 47, 5),
 ]
+FAMILY_CASES = ("it-head-norm-c10", "os-head-cr")
 
 # (suffix, settings); budget K or cr; chunk 0 = one chunk
 CASES = [
@@ -55,6 +65,12 @@ CASES = [
                          n_ctx=20)),
     ("os-head-cr", dict(mode="oneshot", select="head", normalize=1, cr=0.7, prompt=2)),
     ("os-layer-raw-cr", dict(mode="oneshot", select="layer", normalize=0, cr=0.75, prompt=1)),
+    # a protected prefix (a chat template's BOS + header): always kept, not in K
+    ("it-head-protect-c10", dict(mode="iterative", select="head", normalize=1, budget=12, chunk=10,
+                                 protect=5)),
+    ("it-layer-protect-c9", dict(mode="iterative", select="layer", normalize=1, budget=10, chunk=9,
+                                 protect=3)),
+    ("os-head-protect-cr", dict(mode="oneshot", select="head", normalize=1, cr=0.7, prompt=2, protect=4)),
 ]
 
 
@@ -64,7 +80,17 @@ def asset_path(rel):
     return p if os.path.exists(p) else None
 
 
+def load_family(name):
+    import make_family_models as mf
+    import tok_ref
+    fam = {f["name"]: f for f in mf.FAMILIES}[name]
+    cfg = mf.twin_cfg(fam, len(tok_ref.build_tiny_spm_vocab()["tokens"]))
+    return LlamaRef(cfg, mf.family_weights(cfg, fam["seed"]))
+
+
 def load(path):
+    if "/families/" in path:
+        return load_family(os.path.basename(path)[:-len("-hf")])
     if path.startswith("asset:"):
         p = asset_path(path[len("asset:"):])
         if p is None:
@@ -84,11 +110,13 @@ def divisor_chunk(N):
 
 
 def run_case(model, st, C, Q, P):
+    protect = st.get("protect", 0)
     if st["mode"] == "oneshot":
-        n_kept = finch_ref.oneshot_n_kept(len(C), len(Q), st["cr"])
-        return finch_ref.finch_oneshot(model, C, Q, n_kept, st["select"], bool(st["normalize"]), P)
+        n_kept = finch_ref.oneshot_n_kept(len(C) - protect, len(Q), st["cr"]) + protect
+        return finch_ref.finch_oneshot(model, C, Q, n_kept, st["select"], bool(st["normalize"]), P,
+                                       protect)
     return finch_ref.finch_iterative(model, C, Q, st["budget"], st["chunk"], st["select"],
-                                     bool(st["normalize"]), P)
+                                     bool(st["normalize"]), P, protect)
 
 
 def main(argv):
@@ -107,6 +135,10 @@ def main(argv):
             continue
         vocab = model.cfg["vocab"]
         for ci, (suffix, settings) in enumerate(CASES):
+            if "/families/" in path and suffix not in FAMILY_CASES:
+                continue
+            if key == "tinystories" and "protect" in settings:
+                continue  # no new files made from the asset model
             st = dict(settings)
             N = st.pop("n_ctx", N0)
             n_prompt = st.pop("prompt", 0)

@@ -28,6 +28,9 @@ cJSON *eval_config_json(const cli_eval_opts *o) {
     cJSON_AddNumberToObject(j, "seed", (double)o->seed);
     if (o->answer_prefix) cJSON_AddStringToObject(j, "answer_prefix", o->answer_prefix);
     else cJSON_AddNullToObject(j, "answer_prefix");
+    /* only when given, so results written before these options resume */
+    if (o->chat_template) cJSON_AddStringToObject(j, "chat_template", o->chat_template);
+    if (o->system) cJSON_AddStringToObject(j, "system", o->system);
     return j;
 }
 
