@@ -60,9 +60,23 @@ const char *finch_status_name(finch_status st);
 typedef enum {
     FINCH_F32 = 0,
     FINCH_F16 = 1,
+    FINCH_Q4_0 = 2,
+    FINCH_Q4_1 = 3,
+    FINCH_Q5_0 = 6,
+    FINCH_Q5_1 = 7,
     FINCH_Q8_0 = 8,
+    FINCH_Q8_1 = 9,  /* activations only (the partner of Q4_1/Q5_1)   */
+    FINCH_Q2_K = 10,
+    FINCH_Q3_K = 11,
+    FINCH_Q4_K = 12,
+    FINCH_Q5_K = 13,
+    FINCH_Q6_K = 14,
+    FINCH_Q8_K = 15, /* activations only (the partner of the K-quants) */
+    FINCH_IQ4_NL = 20,
+    FINCH_IQ4_XS = 23,
     FINCH_BF16 = 30
 } finch_dtype;
+#define FINCH_DTYPE_SLOTS 31 /* dtype ids are below this */
 
 #define FINCH_QK8_0 32 /* values per Q8_0 block: f16 scale + 32 x int8 */
 
@@ -70,6 +84,15 @@ const char *finch_dtype_name(finch_dtype t);
 /* Bytes of one row of `n` values (n must be a multiple of the block size for
  * quantized types); 0 when the type is unknown or n is not a multiple. */
 size_t finch_row_bytes(finch_dtype t, size_t n);
+
+/* How products with quantized weights are computed (process-wide):
+ * Q8 (default) quantizes the activations to the weight type's partner
+ * (Q8_0, Q8_1 or Q8_K) and sums integer products, as llama.cpp's CPU
+ * backend does; FP32 dequantizes the weights and keeps the activations in
+ * f32, as most GPU backends do (docs/quantization.md). */
+typedef enum { FINCH_QUANT_MATH_Q8 = 0, FINCH_QUANT_MATH_FP32 = 1 } finch_quant_math;
+void finch_set_quant_math(finch_quant_math m);
+finch_quant_math finch_get_quant_math(void);
 
 /* A weight matrix W [rows, cols] stored row-major with `type` elements.
  * `data` points into the mapped file (or into an owned buffer). */
@@ -263,6 +286,12 @@ typedef struct {
     float *k;
     float *v;
     size_t *n_pos; /* [n_layer] */
+    /* NULL (the default), or [n_layer][n_kv_head][capacity] flags: a row
+     * flagged 1 is masked out of attention (it holds no position any
+     * query may read).  Presses with budgets that differ between layers or
+     * heads (PyramidKV, AdaKV) pad the shorter heads with masked rows;
+     * finch_forward clears the flags of the rows it writes. */
+    uint8_t *dead;
 } finch_kv_cache;
 
 finch_status finch_kv_init(finch_kv_cache *kv, const finch_config *cfg, size_t capacity);
@@ -270,8 +299,14 @@ void finch_kv_free(finch_kv_cache *kv);
 /* Pointer to row `pos` of layer l, head g. */
 float *finch_kv_k(const finch_kv_cache *kv, size_t l, size_t g, size_t pos);
 float *finch_kv_v(const finch_kv_cache *kv, size_t l, size_t g, size_t pos);
+/* Allocate kv->dead (all rows unmasked) if it is not there yet. */
+finch_status finch_kv_enable_mask(finch_kv_cache *kv);
+/* The mask flags of src's valid rows into dst (same layers and heads, a
+ * capacity >= src's n_pos); nothing when src has no mask. */
+finch_status finch_kv_copy_mask(finch_kv_cache *dst, const finch_kv_cache *src);
 /* Keep only positions idx[0..n) (ascending, < n_pos[l]) of layer l, head g,
- * moving them to rows 0..n-1 (in place; no re-rotation). */
+ * moving them (and their mask flags) to rows 0..n-1 (in place; no
+ * re-rotation). */
 void finch_kv_gather(finch_kv_cache *kv, size_t l, size_t g, const size_t *idx, size_t n);
 size_t finch_kv_bytes(const finch_kv_cache *kv, size_t n_pos);
 

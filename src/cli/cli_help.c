@@ -43,6 +43,9 @@
     "auto, none, or a format: llama2, llama2-sys, llama3, llama3.1, mistral-v1/v3/v7, chatml, qwen2.5, gemma, " \
     "phi3, ... (docs/chat-templates.md)" }
 #define FLAG_SYSTEM { "--system", "TEXT", "none", "the system message of the chat template" }
+#define FLAG_QUANT_MATH { "--quant-math", "q8|fp32", "q8", \
+    "quantized weights: q8 quantizes the activations as llama.cpp's CPU backend does, fp32 dequantizes " \
+    "the weights as GPU backends do (docs/quantization.md)" }
 #define FLAG_END { NULL, NULL, NULL, NULL }
 
 /* ---------------------------------------------------------------- run */
@@ -61,7 +64,8 @@ static const cli_flag run_flags[] = {
     FLAG_CHUNK,
     FLAG_SELECT,
     FLAG_NORMALIZE,
-    { "--press", "NAME", "finch", "the scores: finch, full, truncate, streaming, snapkv, h2o, tova, knorm, random" },
+    { "--press", "NAME", "finch", "the scores: finch, full, truncate, streaming, snapkv, h2o, tova, knorm, random, "
+      "snapkv-q, keydiff, chunkkv, pyramidkv, adakv, adakv-finch, rag, lingua (docs/presses.md)" },
     { "--schedule", "WHICH", "proportional", "iterative k_t: proportional (ends at K) or authors (additive, "
       "k_t = k_t-1 + floor(|c_t| / ceil(N / K)), the authors' code)" },
     { "--kv-chunk", "L", "none", "oneshot with --cr: kvpress's chunk_length, top-k per chunk of L positions" },
@@ -86,6 +90,7 @@ static const cli_flag run_flags[] = {
     { "--json", NULL, "off", "print the settings, statistics and answer as JSON instead of the answer" },
     FLAG_PROGRESS,
     FLAG_MAX_MEMORY,
+    FLAG_QUANT_MATH,
     { "--plot-kept", "FILE.svg", "none", "draw the kept positions of every layer and head" },
     { "--mark", "POS", "none", "mark context position POS on the --plot-kept drawing" },
     FLAG_END
@@ -114,7 +119,7 @@ static const cli_flag eval_flags[] = {
       "(the cut falls in the context)" },
     { "--dump-items", "DIR", "none", "one JSON file per item: its record and the prompt text the model reads" },
     { "--press", "LIST", "finch,truncate,streaming,snapkv,h2o,tova,knorm,random",
-      "presses to compare (full, the reference, always runs)" },
+      "presses to compare (full, the reference, always runs); any --press name of run" },
     { "--ratio", "LIST", "2,4,8,16,32 (without --budget or --cr)", "compression factors, e.g. 2,4,8" },
     { "--budget", "LIST", "none", "context tokens kept, e.g. 64,128 (instead of --ratio)" },
     { "--cr", "LIST", "none", "fractions of the context removed, e.g. 0.5,0.9 (instead of --ratio)" },
@@ -135,6 +140,7 @@ static const cli_flag eval_flags[] = {
     { "--resume", NULL, "off", "continue a sweep from DIR/results.json made with the same settings" },
     FLAG_PROGRESS,
     FLAG_MAX_MEMORY,
+    FLAG_QUANT_MATH,
     FLAG_END
 };
 
@@ -177,6 +183,7 @@ static const cli_flag generate_flags[] = {
     FLAG_CTX_SIZE,
     { "--dump", "DIR", "none", "write prompt_ids.npy, logits.npy, generated.npy and meta.json into DIR" },
     FLAG_MAX_MEMORY,
+    FLAG_QUANT_MATH,
     FLAG_END
 };
 
@@ -200,7 +207,7 @@ static const cli_flag info_flags[] = { FLAG_MODEL, FLAG_END };
 /* -------------------------------------------------------------- convert */
 
 static const cli_flag convert_flags[] = {
-    { "--type", "TYPE", "f32", "weight type written: f32, f16, bf16 or q8_0" },
+    { "--type", "TYPE", "f32", "weight type written: f32, f16, bf16, q8_0 or q4_0" },
     { "--tokenizer", "TOK.bin", "none", "the llama2.c tokenizer of a llama2.c .bin checkpoint" },
     FLAG_END
 };
