@@ -5,6 +5,7 @@
 #   make valgrind   the same job under valgrind (leaks, invalid reads)
 #   make fixtures   regenerate testdata/ with the PyTorch twin (tools/)
 #   make bench      finch bench on real model shapes (docs/bench.md)
+#   make peer       the llama.cpp comparison tools (docs/llamacpp-agreement.md)
 #   make BLAS=0     build without OpenBLAS;  make SAN=1: ASan + UBSan
 #   make MPI=1      build-mpi/finch: `finch eval` over MPI ranks (docs/mpi.md)
 #   make test-mpi   the MPI eval against one process, and a killed rank resumed
@@ -65,7 +66,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(OUT)/tests/%)
 # The CLI's pieces without main(), for the tests of CLI-only code (svg.c).
 CLI_LIB_OBJ := $(filter-out $(OUT)/obj/cli/main.o, $(CLI_OBJ))
 
-.PHONY: all test test-mpi run deps fixtures clean bench bench-kernels model valgrind python
+.PHONY: all test test-mpi run deps fixtures clean bench bench-kernels model valgrind python peer
 all: $(OUT)/finch $(OUT)/libfinch.a $(OUT)/libfinch.so
 
 deps:
@@ -135,11 +136,21 @@ HAVE_TINYSTORIES := $(wildcard $(TINYSTORIES)/config.json)
 BENCH_RSS   ?= $(if $(HAVE_TINYSTORIES),$(TINYSTORIES),$(BENCH_DIR)/small-f32.gguf)
 BENCH_FLAGS ?= --prefill 512 --decode 16 --finch-text 1024 --question 32 --chunk 512 \
                --rss $(BENCH_RSS)
+# Then, when llama.cpp is built in LLAMACPP (tools/build_llamacpp.sh), the
+# TinyLlama F16 file quantized to Q4_K_M by its llama-quantize, finch and
+# llama-bench side by side (tools/peer_bench_q4km.sh; a line says why when not).
+LLAMACPP    ?= ../llamacpp
 bench: $(OUT)/finch
 	@sh tools/deps.sh python
 	$(PYTHON) tools/make_bench_models.py --out $(BENCH_DIR)
 	./$(OUT)/finch bench --models-dir $(BENCH_DIR) $(if $(HAVE_TINYSTORIES),-m $(TINYSTORIES)) \
 	    $(BENCH_FLAGS) --json-file $(BENCH_DIR)/bench.json
+	sh tools/peer_bench_q4km.sh ./$(OUT)/finch $(LLAMACPP) $(BENCH_DIR)/tinyllama-1.1b-f16.gguf
+
+# The peer tools against that llama.cpp build (docs/llamacpp-agreement.md):
+# build/peer/llamacpp_logits and build/peer/finch_logits.
+peer: $(OUT)/libfinch.so
+	FINCH_LIB=$(OUT) sh tools/build_peer_logits.sh $(LLAMACPP) $(OUT)/peer
 
 # Kernel throughput (prefill GFLOP/s, decode GB/s); numbers only, no pass/fail.
 bench-kernels: $(OUT)/tests/bench_kernels

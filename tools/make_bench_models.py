@@ -35,12 +35,23 @@ SMALL = dict(arch="llama", dim=512, n_layer=8, n_head=8, n_kv_head=8, ffn_dim=13
              vocab=32000, ctx_len=2048, rope_base=10000.0, rms_eps=1e-5, bias=False,
              tied=False)
 
+# The llama.cpp agreement checks (docs/llamacpp-agreement.md): a small llama
+# whose every matrix dimension the 256-value K-quant blocks divide, with GQA,
+# to be quantized by llama-quantize (tools/make_quant_models.sh).  Written only
+# when named, not by `make bench`.
+AGREE = dict(arch="llama", dim=256, n_layer=4, n_head=4, n_kv_head=2, ffn_dim=768,
+             vocab=4096, ctx_len=2048, rope_base=10000.0, rms_eps=1e-5, bias=False,
+             tied=False)
+
 MODELS = {
     "tinyllama-1.1b-f32": (TINYLLAMA, gw.GGML_F32),
     "tinyllama-1.1b-f16": (TINYLLAMA, gw.GGML_F16),
     "tinyllama-1.1b-q8_0": (TINYLLAMA, gw.GGML_Q8_0),
     "qwen2.5-0.5b-f16": (QWEN25_05B, gw.GGML_F16),
     "small-f32": (SMALL, gw.GGML_F32),
+}
+EXTRA_MODELS = {
+    "agree-256-f32": (AGREE, gw.GGML_F32),
 }
 
 ROWS_PER_DRAW = 1024  # rows drawn at a time: bounded memory for any shape
@@ -136,15 +147,17 @@ def build(path, cfg, gtype, name):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default="bench-models")
-    ap.add_argument("names", nargs="*", help=f"models to write (default all): {', '.join(MODELS)}")
+    ap.add_argument("names", nargs="*", help=f"models to write (default all of {', '.join(MODELS)}; "
+                    f"also {', '.join(EXTRA_MODELS)})")
     args = ap.parse_args()
     names = args.names or list(MODELS)
+    known = dict(MODELS, **EXTRA_MODELS)
     for n in names:
-        if n not in MODELS:
-            sys.exit(f"make_bench_models: unknown model '{n}' (known: {', '.join(MODELS)})")
+        if n not in known:
+            sys.exit(f"make_bench_models: unknown model '{n}' (known: {', '.join(known)})")
     os.makedirs(args.out, exist_ok=True)
     for n in names:
-        cfg, gtype = MODELS[n]
+        cfg, gtype = known[n]
         build(os.path.join(args.out, n + ".gguf"), cfg, gtype, n)
 
 
