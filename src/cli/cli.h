@@ -1,6 +1,12 @@
 /* cli.h - what the subcommands of `finch` share: argument parsing, one-line
  * errors with exit codes, model loading, and dump directories written
- * atomically (a temporary directory renamed into place). */
+ * atomically (a temporary directory renamed into place).  The map of
+ * src/cli/: main.c dispatches to one cmd_<name>.c per subcommand (run,
+ * eval, generate, tokenize, info, convert, bench, compare, score, ruler);
+ * cli.c, cli_shared.c, cli_help.c, cli_limits.c, cli_chat.c, cli_prompt.c
+ * and cli_delimiter.c are their shared flags, help, memory limits, chat
+ * templates and prompts; eval_report.c, eval_bench.c, eval_mpi*.c (MPI=1
+ * only), bench_report.c and svg.c write what eval and bench measured. */
 #ifndef FINCH_CLI_H
 #define FINCH_CLI_H
 
