@@ -352,10 +352,9 @@ static finch_status attention_block(finch_ctx *c, finch_kv_cache *kv, size_t l, 
     size_t qdim = cfg->n_head * cfg->head_dim, kvdim = cfg->n_kv_head * cfg->head_dim;
     finch_status st;
     rmsnorm_rows(c->xn, c->x, &L->attn_norm, n, cfg->dim, cfg->rms_eps);
-    if ((st = finch_matmul(c->pool, c->q, c->xn, n, &L->wq)) ||
-        (st = finch_matmul(c->pool, c->k, c->xn, n, &L->wk)) ||
-        (st = finch_matmul(c->pool, c->v, c->xn, n, &L->wv)))
-        return st;
+    float *const qkv[] = {c->q, c->k, c->v};
+    const finch_weight *const wqkv[] = {&L->wq, &L->wk, &L->wv};
+    if ((st = finch_matmul_many(c->pool, 3, qkv, c->xn, n, wqkv))) return st;
     add_bias(c->q, &L->bq, n, qdim);
     add_bias(c->k, &L->bk, n, kvdim);
     add_bias(c->v, &L->bv, n, kvdim);
@@ -399,9 +398,9 @@ static finch_status mlp_block(finch_ctx *c, size_t l, size_t n) {
     const finch_layer *L = &c->m->layers[l];
     finch_status st;
     rmsnorm_rows(c->xn, c->x, &L->ffn_norm, n, cfg->dim, cfg->rms_eps);
-    if ((st = finch_matmul(c->pool, c->gate, c->xn, n, &L->w_gate)) ||
-        (st = finch_matmul(c->pool, c->up, c->xn, n, &L->w_up)))
-        return st;
+    float *const gate_up[] = {c->gate, c->up};
+    const finch_weight *const w_gate_up[] = {&L->w_gate, &L->w_up};
+    if ((st = finch_matmul_many(c->pool, 2, gate_up, c->xn, n, w_gate_up))) return st;
     silu_rows(c, n);
     if ((st = finch_matmul(c->pool, c->xn, c->gate, n, &L->w_down))) return st;
     if (L->post_ffn_norm.data) rmsnorm_rows(c->xn, c->xn, &L->post_ffn_norm, n, cfg->dim, cfg->rms_eps);
