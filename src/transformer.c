@@ -345,8 +345,10 @@ static void store_kv(finch_ctx *c, finch_kv_cache *kv, size_t l, size_t n, size_
     kv->n_pos[l] = pos0 + n;
 }
 
+/* kv_only: stop once the layer's K/V are stored and the hook has seen the
+ * queries (nothing reads the layer's output). */
 static finch_status attention_block(finch_ctx *c, finch_kv_cache *kv, size_t l, size_t n,
-                                    size_t pos0, const finch_hooks *hooks) {
+                                    size_t pos0, const finch_hooks *hooks, bool kv_only) {
     const finch_config *cfg = &c->m->cfg;
     const finch_layer *L = &c->m->layers[l];
     size_t qdim = cfg->n_head * cfg->head_dim, kvdim = cfg->n_kv_head * cfg->head_dim;
@@ -365,6 +367,7 @@ static finch_status attention_block(finch_ctx *c, finch_kv_cache *kv, size_t l, 
     if (hooks && hooks->on_attention &&
         (st = hooks->on_attention(hooks->user, l, c->q, n, pos0, kv)) != FINCH_OK)
         return st;
+    if (kv_only) return FINCH_OK;
     attention(c, kv, l, n, pos0);
     if ((st = finch_matmul(c->pool, c->xn, c->att, n, &L->wo))) return st;
     if (L->post_attn_norm.data) rmsnorm_rows(c->xn, c->xn, &L->post_attn_norm, n, cfg->dim, cfg->rms_eps);
@@ -447,8 +450,16 @@ finch_status finch_forward(finch_ctx *c, finch_kv_cache *kv, const int32_t *toke
         for (size_t i = 0; i < n * cfg->dim; i++) c->x[i] *= cfg->embd_scale;
 
     rope_tables(c, n, pos0);
+    /* Without logits or a hidden-state hook nothing reads the last layer's
+     * output: its K/V (and the queries the hook scores) are all the pass
+     * leaves, so its attention output and FFN are skipped (a chunk of a
+     * prefill, Finch's chunk + question: 1/n_layer of the work). */
+    bool need_out = (logits && n_logits) || (hooks && hooks->on_hidden);
     for (size_t l = 0; l < cfg->n_layer; l++) {
-        if ((st = attention_block(c, kv, l, n, pos0, hooks)) || (st = mlp_block(c, l, n))) return st;
+        bool kv_only = !need_out && l + 1 == cfg->n_layer;
+        if ((st = attention_block(c, kv, l, n, pos0, hooks, kv_only))) return st;
+        if (kv_only) return FINCH_OK;
+        if ((st = mlp_block(c, l, n))) return st;
         if (hooks && hooks->on_hidden) hooks->on_hidden(hooks->user, l, c->x, n);
     }
     if (!logits || n_logits == 0) return FINCH_OK;
