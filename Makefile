@@ -58,7 +58,7 @@ LIB_OBJ  := $(LIB_SRC:src/%.c=$(OUT)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:src/%.c=$(OUT)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(OUT)/tests/%)
 
-.PHONY: all test test-mpi run deps fixtures clean bench bench-kernels model valgrind
+.PHONY: all test test-mpi run deps fixtures clean bench bench-7b bench-kernels model valgrind
 all: $(OUT)/finch $(OUT)/libfinch.a $(OUT)/libfinch.so
 
 deps:
@@ -121,6 +121,15 @@ bench: $(OUT)/finch
 	$(PYTHON) tools/make_bench_models.py --out $(BENCH_DIR)
 	./$(OUT)/finch bench --models-dir $(BENCH_DIR) $(if $(HAVE_TINYSTORIES),-m $(TINYSTORIES)) \
 	    $(BENCH_FLAGS) --json-file $(BENCH_DIR)/bench.json
+
+# One Finch item at the paper's scale: a Llama-2-7B-shape file (Q4_K_M
+# through llama.cpp's llama-quantize when LLAMA_BIN holds it, else Q8_0),
+# finch beside llama.cpp (tools/bench_7b.sh, docs/reproduce.md).  Tens of
+# minutes and ~20 GB of disk; never part of `make bench`.
+LLAMA_BIN ?= ../llamacpp/src/build/bin
+bench-7b: $(OUT)/finch
+	@sh tools/deps.sh python
+	BENCH_DIR=$(BENCH_DIR) FINCH_BIN=$(OUT)/finch PYTHON=$(PYTHON) sh tools/bench_7b.sh $(LLAMA_BIN)
 
 # Kernel throughput (prefill GFLOP/s, decode GB/s); numbers only, no pass/fail.
 bench-kernels: $(OUT)/tests/test_kernels

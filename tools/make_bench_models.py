@@ -35,6 +35,15 @@ SMALL = dict(arch="llama", dim=512, n_layer=8, n_head=8, n_kv_head=8, ffn_dim=13
              vocab=32000, ctx_len=2048, rope_base=10000.0, rms_eps=1e-5, bias=False,
              tied=False)
 
+# Llama-2-7B's shape (make bench-7b, tools/bench_7b.sh): 13.5 GB in F16, so
+# written only when named, never by default.
+LLAMA2_7B = dict(arch="llama", dim=4096, n_layer=32, n_head=32, n_kv_head=32, ffn_dim=11008,
+                 vocab=32000, ctx_len=4096, rope_base=10000.0, rms_eps=1e-5, bias=False,
+                 tied=False)
+ON_REQUEST = {
+    "llama2-7b-f16": (LLAMA2_7B, gw.GGML_F16),
+    "llama2-7b-q8_0": (LLAMA2_7B, gw.GGML_Q8_0),
+}
 MODELS = {
     "tinyllama-1.1b-f32": (TINYLLAMA, gw.GGML_F32),
     "tinyllama-1.1b-f16": (TINYLLAMA, gw.GGML_F16),
@@ -136,15 +145,17 @@ def build(path, cfg, gtype, name):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default="bench-models")
-    ap.add_argument("names", nargs="*", help=f"models to write (default all): {', '.join(MODELS)}")
+    ap.add_argument("names", nargs="*", help=f"models to write (default all of {', '.join(MODELS)}; "
+                    f"on request only: {', '.join(ON_REQUEST)})")
     args = ap.parse_args()
     names = args.names or list(MODELS)
+    known = dict(MODELS, **ON_REQUEST)
     for n in names:
-        if n not in MODELS:
-            sys.exit(f"make_bench_models: unknown model '{n}' (known: {', '.join(MODELS)})")
+        if n not in known:
+            sys.exit(f"make_bench_models: unknown model '{n}' (known: {', '.join(known)})")
     os.makedirs(args.out, exist_ok=True)
     for n in names:
-        cfg, gtype = MODELS[n]
+        cfg, gtype = known[n]
         build(os.path.join(args.out, n + ".gguf"), cfg, gtype, n)
 
 
