@@ -12,6 +12,7 @@
  * the switches of finch_config (Qwen3, Gemma 2/3, Mistral, Phi-3). */
 #include "finch.h"
 #include "kernels.h"
+#include "presses.h"
 #include "rope.h"
 #include "util.h"
 
@@ -145,6 +146,7 @@ void finch_ctx_free(finch_ctx *c) {
 }
 
 size_t finch_ctx_threads(const finch_ctx *c) { return finch_pool_threads(c->pool); }
+finch_pool *finch_ctx_pool(const finch_ctx *c) { return c->pool; }
 
 /* -------------------------------------------------------------------- RoPE */
 
