@@ -646,14 +646,21 @@ static finch_status check_product(float *out, size_t n, const finch_weight *w, b
     return FINCH_OK;
 }
 
-/* Whether our own kernels run this product (not OpenBLAS). */
+/* Whether this product runs on OpenBLAS. */
+static bool blas_runs(const finch_kernels *k, size_t n, const finch_weight *w) {
+    return n > 1 && blas_for(k, w->type);
+}
+
+/* Whether the tiles and GEMM of this file run this product: a type they
+ * know (other types have their own driver), not on OpenBLAS. */
 static bool own_kernels_for(const finch_kernels *k, size_t n, const finch_weight *w) {
-#if FINCH_BLAS
-    if (n > 1 && blas_for(k, w->type)) return false;
-#else
-    (void)k, (void)n, (void)w;
-#endif
-    return true;
+    switch (w->type) {
+    case FINCH_F32:
+    case FINCH_F16:
+    case FINCH_BF16:
+    case FINCH_Q8_0: return !blas_runs(k, n, w);
+    default: return false;
+    }
 }
 
 static finch_status plan_for(finch_pool *pool, const finch_kernels *k, size_t threads,
@@ -671,7 +678,7 @@ finch_status finch_matmul(finch_pool *pool, float *out, const float *x, size_t n
     if (st != FINCH_OK || skip) return st;
     const finch_kernels *k = finch_kernels_get();
 #if FINCH_BLAS
-    if (!own_kernels_for(k, n, w)) {
+    if (blas_runs(k, n, w)) {
         pthread_once(&blas_once, blas_init);
         blas_job b = {x, w->data, out, n, w->rows, w->cols};
         finch_pool_run(pool, (w->rows + BLAS_TASK_ROWS - 1) / BLAS_TASK_ROWS, blas_task, &b);
