@@ -127,6 +127,10 @@ bench: $(OUT)/finch
 	$(PYTHON) tools/make_bench_models.py --out $(BENCH_DIR)
 	./$(OUT)/finch bench --models-dir $(BENCH_DIR) $(if $(HAVE_TINYSTORIES),-m $(TINYSTORIES)) \
 	    $(BENCH_FLAGS) --json-file $(BENCH_DIR)/bench.json
+	@if [ -x $(LLAMA_BIN)/llama-bench ]; then \
+	    echo "beside llama.cpp ($(LLAMA_BIN)), alternately, two rounds:"; \
+	    FINCH_BIN=$(OUT)/finch sh tools/peer_bench.sh $(LLAMA_BIN)/llama-bench 2; \
+	else echo "llama.cpp not built at LLAMA_BIN=$(LLAMA_BIN): no peer figures"; fi
 
 # One Finch item at the paper's scale: a Llama-2-7B-shape file (Q4_K_M
 # through llama.cpp's llama-quantize when LLAMA_BIN holds it, else Q8_0),
