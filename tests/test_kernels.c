@@ -313,8 +313,8 @@ static void test_q8_0_vnni(void **state) {
 #endif
 }
 
-/* Every ISA's activation quantizer gives the bits of finch_row_from_f32,
- * ties (x/d exactly k + 1/2) included. */
+/* Every ISA's activation quantizer gives the bits of finch_quantize_act,
+ * ties (x * 127/max exactly k + 1/2, rounded to even) included. */
 static void test_quantize_q8_0(void **state) {
     (void)state;
     enum { N = 32 * 70 };
@@ -329,14 +329,14 @@ static void test_quantize_q8_0(void **state) {
     for (size_t i = 32; i < 64; i++) x[i] = 0.0f;
     for (size_t i = 64; i < 96; i++) x[i] = (i == 70) ? -3.0f : 0.25f * (float)(i % 5);
     for (size_t i = 96; i < 128; i++) x[i] *= 1e-6f;
-    finch_row_from_f32(FINCH_Q8_0, x, want, N);
+    finch_quantize_act(FINCH_Q8_0, x, want, N);
     for (size_t i = 0; i < N_ISAS; i++) {
         if (!finch_isa_set(all_isas[i])) continue;
         memset(got, 0x55, sizeof got);
         finch_kernels_get()->quantize_q8_0(x, got, N);
         for (size_t b = 0; b < N / 32; b++)
             if (memcmp(&want[b], &got[b], sizeof want[b]) != 0)
-                fail_msg("%s: q8_0 block %zu differs from finch_row_from_f32",
+                fail_msg("%s: q8_0 block %zu differs from finch_quantize_act",
                          finch_isa_name(all_isas[i]), b);
     }
     free(x);
@@ -432,6 +432,19 @@ static void test_matmul_many(void **state) {
             for (size_t j = 0; j < 3; j++) free((void *)w[j].data);
         }
     }
+    /* Types with their own driver (K-quants; Q8_0 in fp32 arithmetic) run
+     * one at a time inside finch_matmul_many: still finch_matmul's bits. */
+    finch_set_quant_math(FINCH_QUANT_MATH_FP32);
+    for (int pass = 0; pass < 2; pass++) {
+        finch_weight w[3] = {make_weight(FINCH_Q8_0, 203, 1024), make_weight(FINCH_Q8_0, 64, 1024),
+                             make_weight(FINCH_F16, 37, 1024)};
+        for (size_t k = 0; k < N_TOKENS; k++) check_many(pools, w, token_counts[k], "q8_0 + f16");
+        free((void *)w[1].data);
+        w[1] = make_weight(FINCH_Q4_K, 64, 1024);
+        for (size_t k = 0; k < N_TOKENS; k++) check_many(pools, w, token_counts[k], "q4_K + q8_0");
+        for (size_t j = 0; j < 3; j++) free((void *)w[j].data);
+        finch_set_quant_math(FINCH_QUANT_MATH_Q8);
+    }
     float x[8] = {0}, *outs[FINCH_MATMUL_MANY_MAX + 1] = {0};
     const finch_weight *ws[FINCH_MATMUL_MANY_MAX + 1] = {0};
     assert_int_equal(finch_matmul_many(NULL, FINCH_MATMUL_MANY_MAX + 1, outs, x, 1, ws), FINCH_ERR_ARG);
@@ -445,7 +458,7 @@ static void test_matmul_errors(void **state) {
     int8_t buf[64] = {0};
     finch_weight w = {buf, FINCH_Q8_0, 1, 40};
     assert_int_equal(finch_matmul(NULL, out, x, 1, &w), FINCH_ERR_FORMAT);
-    w.type = (finch_dtype)7;
+    w.type = (finch_dtype)16; /* iq2_xxs */
     assert_int_equal(finch_matmul(NULL, out, x, 1, &w), FINCH_ERR_UNSUPPORTED);
     w = (finch_weight){NULL, FINCH_F32, 4, 8};
     assert_int_equal(finch_matmul(NULL, out, x, 1, &w), FINCH_ERR_ARG);

@@ -67,6 +67,7 @@ enum { CLI_MAX_BUDGETS = 32 };
 typedef struct {
     const char *model, *mode, *select, *normalize, *answer_prefix, *max_memory;
     const char *chat_template, *system;  /* cli_chat.c                      */
+    const char *quant_math;              /* --quant-math q8|fp32           */
     long n_predict, threads, seed, chunk; /* chunk 0: the plan's default    */
     long ctx_size;                        /* -c; 0: the model's length     */
     double temp, top_p;
@@ -133,6 +134,9 @@ int cli_split_delimited(const finch_model *m, const char *text, size_t len, cons
                         size_t *n_context, int32_t **question, size_t *n_question);
 /* Print the bytes of a token to f (stdout for generated text). */
 void cli_print_token(const finch_model *m, int32_t prev, int32_t id, FILE *f);
+
+/* --quant-math q8|fp32 (NULL: q8): sets finch_set_quant_math. */
+int cli_parse_quant_math(const char *value);
 
 /* ---- limits (cli_limits.c) ---- */
 /* --max-memory SIZE (finch_parse_size) into *bytes; value NULL: 0 (none). */
@@ -230,6 +234,10 @@ typedef struct {
     long threads, n_new, limit, seed;
     bool json, resume, progress;
     size_t max_memory;                           /* --max-memory, 0: none         */
+    const char *benchmark, *fields, *dump_items; /* --benchmark, --fields, --dump-items */
+    bool n_new_given;                            /* -n given: it overrides the benchmark's */
+    long max_length;                             /* --max-length: LongBench's middle cut, 0: none */
+    int bench_read;                              /* finch_benchmark of the task file read */
     size_t ctx_size;                             /* -c, 0: the model's length     */
 } cli_eval_opts;
 int cli_parse_eval(int argc, char **argv, cli_eval_opts *o);
@@ -251,6 +259,8 @@ int cli_parse_bench(int argc, char **argv, cli_bench_opts *o);
 
 int cmd_run(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_score(int argc, char **argv); /* cmd_score.c: `finch score` */
+int cmd_ruler(int argc, char **argv); /* cmd_ruler.c: `finch ruler` */
 int cmd_generate(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_info(int argc, char **argv);
