@@ -336,10 +336,19 @@ size_t finch_ctx_threads(const finch_ctx *c);
 size_t finch_ctx_max_batch(const finch_ctx *c);
 const finch_model *finch_ctx_model(const finch_ctx *c);
 
+/* Model files of 64 MB and more are mapped (the default) or, with this on,
+ * read into private memory on 2 MB pages where the kernel gives them
+ * (fewer TLB misses while weights stream; a private copy, no page cache
+ * sharing).  Applies to files opened afterwards.  The CLI turns it on for
+ * FINCH_NO_MMAP=1 (docs/bench.md). */
+void finch_set_no_mmap(int on);
+
 /* Feed tokens[0..n) at positions pos0.. into layer caches that hold exactly
  * pos0 positions, attending causally to the cache and within the batch.
  * logits: NULL, or [n_logits][vocab] for the last n_logits tokens (1 for
- * generation, n for all positions). */
+ * generation, n for all positions).  Without logits and without an
+ * on_hidden hook the last layer stops once its K/V are stored (and
+ * on_attention has run): nothing else of it is observable. */
 finch_status finch_forward(finch_ctx *c, finch_kv_cache *kv, const int32_t *tokens,
                            size_t n, size_t pos0, const finch_hooks *hooks,
                            float *logits, size_t n_logits);

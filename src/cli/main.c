@@ -4,6 +4,7 @@
 #include "cli.h"
 #include "cli_help.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -27,6 +28,8 @@ static const command commands[] = {
 static bool is_help(const char *arg) { return !strcmp(arg, "-h") || !strcmp(arg, "--help"); }
 
 int main(int argc, char **argv) {
+    const char *no_mmap = getenv("FINCH_NO_MMAP"); /* an experiment's switch (docs/bench.md) */
+    if (no_mmap && *no_mmap && strcmp(no_mmap, "0") != 0) finch_set_no_mmap(true);
     if (argc < 2 || is_help(argv[1])) {
         cli_print_overview(argc < 2 ? stderr : stdout);
         return argc < 2 ? EXIT_BAD_INPUT : 0;

@@ -59,13 +59,13 @@ finch_status finch_press_chunk_budget_authors(size_t K, size_t N, size_t past, s
  * each query head h, the causal softmax of q.k/sqrt(d) over keys 0..pos in
  * fp32, added with weight w into acc[g][j] (g = h's KV group) for the
  * columns j < n_cols the row sees.  Never more than one attention row. */
-static void accumulate_row(const finch_kv_cache *kv, size_t layer, size_t n_head, const float *qrow,
-                           size_t pos, size_t n_cols, double w, double *acc, float *scratch) {
+static void accumulate_row_group(const finch_kv_cache *kv, size_t layer, size_t n_head,
+                                 const float *qrow, size_t pos, size_t n_cols, double w, double *acc,
+                                 float *scratch, size_t g) {
     size_t G = kv->n_kv_head, d = kv->head_dim, group = n_head / G, n_keys = pos + 1;
     size_t nc = n_cols < n_keys ? n_cols : n_keys; /* a context row sees no later column */
     float scale = 1.0f / sqrtf((float)d); /* the same factor the forward pass uses */
-    for (size_t h = 0; h < n_head; h++) {
-        size_t g = h / group;
+    for (size_t h = g * group; h < (g + 1) * group; h++) {
         const float *qh = qrow + h * d;
         for (size_t j = 0; j < n_keys; j++)
             scratch[j] = finch_dot_f32(qh, finch_kv_k(kv, layer, g, j), d) * scale;
@@ -89,14 +89,42 @@ void finch_score_step_begin(const finch_scorer *sc, finch_score_step *s) {
     if (sc->rows) sc->rows(s, &s->row_lo, &s->row_hi);
 }
 
+typedef struct {
+    const finch_scorer *sc;
+    const finch_score_step *s;
+    size_t layer, pos0, lo, hi;
+    const float *q;
+    double *acc;
+    float *scratch;
+    size_t scratch_stride; /* floats of scratch per thread of the run */
+} score_job;
+
+/* KV group g for every observing row: acc[g][.] receives its additions in
+ * the order of the one-thread loop (rows, then the group's heads), so the
+ * sums are the same bits for any thread count. */
+static void score_group_task(void *arg, size_t g) {
+    const score_job *j = arg;
+    const finch_score_step *s = j->s;
+    size_t stride = s->n_head * s->kv->head_dim;
+    float *scratch = j->scratch + finch_pool_worker() * j->scratch_stride;
+    for (size_t pos = j->lo; pos < j->hi; pos++)
+        accumulate_row_group(s->kv, j->layer, s->n_head, j->q + (pos - j->pos0) * stride, pos,
+                             s->n_cols, j->sc->row_weight ? j->sc->row_weight(s, pos) : 1.0, j->acc,
+                             scratch, g);
+}
+
+void finch_score_accumulate_pool(finch_pool *pool, const finch_scorer *sc, const finch_score_step *s,
+                                 size_t layer, const float *q, size_t n, size_t pos0, double *acc,
+                                 float *scratch, size_t scratch_stride) {
+    score_job j = {sc, s, layer, pos0, s->row_lo > pos0 ? s->row_lo : pos0,
+                   s->row_hi < pos0 + n ? s->row_hi : pos0 + n, q, acc, scratch, scratch_stride};
+    if (j.lo >= j.hi) return;
+    finch_pool_run(pool, s->kv->n_kv_head, score_group_task, &j);
+}
+
 void finch_score_accumulate(const finch_scorer *sc, const finch_score_step *s, size_t layer,
                             const float *q, size_t n, size_t pos0, double *acc, float *scratch) {
-    size_t lo = s->row_lo > pos0 ? s->row_lo : pos0;
-    size_t hi = s->row_hi < pos0 + n ? s->row_hi : pos0 + n;
-    size_t stride = s->n_head * s->kv->head_dim;
-    for (size_t pos = lo; pos < hi; pos++)
-        accumulate_row(s->kv, layer, s->n_head, q + (pos - pos0) * stride, pos, s->n_cols,
-                       sc->row_weight ? sc->row_weight(s, pos) : 1.0, acc, scratch);
+    finch_score_accumulate_pool(NULL, sc, s, layer, q, n, pos0, acc, scratch, 0);
 }
 
 /* Finch: the question rows, right after the candidates. */
@@ -134,20 +162,10 @@ static finch_status score_hook(void *user, size_t layer, const float *q, size_t 
     if (pos0 + n <= fp->step.row_lo || pos0 >= fp->step.row_hi) return FINCH_OK; /* no observing row */
     double t0 = finch_now();
     double *acc = fp->acc + layer * fp->kv.n_kv_head * fp->step.n_cols;
-    finch_score_accumulate(fp->scorer, &fp->step, layer, q, n, pos0, acc, fp->scratch);
+    finch_score_accumulate_pool(finch_ctx_pool(fp->ctx), fp->scorer, &fp->step, layer, q, n, pos0, acc,
+                                fp->scratch, fp->kv.capacity);
     fp->st.t_scoring += finch_now() - t0;
     return FINCH_OK;
-}
-
-/* Start a scoring step: candidates rows 0..n_cols-1, rows row0.. fed now,
- * n_question question rows after them; the accumulators are cleared. */
-static void begin_step(finch_press *fp, size_t row0, size_t n_cols, size_t n_question) {
-    finch_score_step *s = &fp->step;
-    s->row0 = row0;
-    s->n_cols = n_cols;
-    s->n_question = n_question;
-    finch_score_step_begin(fp->scorer, s);
-    memset(fp->acc, 0, fp->kv.n_layer * fp->kv.n_kv_head * n_cols * sizeof(double));
 }
 
 /* The hooks for a feed: NULL when the step observes no row. */
@@ -281,24 +299,6 @@ static size_t select_all(finch_press *fp, size_t k, size_t extra) {
 
 /* ==================================================== 4. the two modes */
 
-/* Rows past..past+n-1 of every layer/head hold context positions c0... */
-static void mark_rows(finch_press *fp, size_t past, size_t n, size_t c0) {
-    size_t LG = fp->kv.n_layer * fp->kv.n_kv_head;
-    for (size_t lg = 0; lg < LG; lg++)
-        for (size_t r = 0; r < n; r++) fp->orig[lg * fp->kv.capacity + past + r] = (int32_t)(c0 + r);
-}
-
-/* The protected prefix C[0..P) into rows 0..P-1, before the first chunk:
- * no row of it observes a candidate (causal), so nothing is scored. */
-static finch_status feed_prefix(finch_press *fp, const int32_t *C, size_t P) {
-    if (P == 0) return FINCH_OK;
-    double t0 = finch_now();
-    finch_status st = press_feed(fp, C, P, NULL, 0, NULL, NULL);
-    fp->st.t_prefill += finch_now() - t0;
-    if (!st) mark_rows(fp, 0, P, 0);
-    return st;
-}
-
 /* The chunks cover the N - P context tokens after the protected prefix;
  * the schedule and K count only those (docs/finch.md). */
 static finch_status run_iterative(finch_press *fp, const int32_t *C, size_t N_all, const int32_t *Q,
@@ -318,7 +318,7 @@ static finch_status run_iterative(finch_press *fp, const int32_t *C, size_t N_al
     finch_status st = press_alloc_state(fp, finch_plan_compress_rows(FINCH_PRESS_ITERATIVE, P, Kc, S, N_all, m), P + Kc + S);
     if (!st)
         st = finch_trace_init(&fp->trace, fp->kv.n_layer, fp->kv.n_kv_head, N_all, n_chunks, Kc, fp->p.record_steps);
-    if (st || (st = feed_prefix(fp, C, P))) return st;
+    if (st || (st = press_feed_prefix(fp, C, P))) return st;
     fp->st.chunk = S;
     fp->st.n_chunks = n_chunks;
     fp->step.n_ctx = N_all;
@@ -326,11 +326,11 @@ static finch_status run_iterative(finch_press *fp, const int32_t *C, size_t N_al
     size_t past = P;
     for (size_t t = 0; t < n_chunks; t++) {
         size_t c0 = P + t * S, len = N_all - c0 < S ? N_all - c0 : S;
-        begin_step(fp, past, past + len, mq);
+        press_begin_step(fp, past, past + len, mq);
         double t0 = finch_now(), s0 = fp->st.t_scoring;
         if ((st = press_feed(fp, C + c0, len, Q, mq, evict ? step_hooks(fp, &hooks) : NULL, NULL))) return st;
         fp->st.t_prefill += finch_now() - t0 - (fp->st.t_scoring - s0);
-        mark_rows(fp, past, len, c0);
+        press_mark_rows(fp, past, len, c0);
         size_t k_t;
         st = fp->p.schedule == FINCH_SCHEDULE_AUTHORS
                  ? finch_press_chunk_budget_authors(K, N, past - P, len, &k_t)
@@ -363,12 +363,12 @@ static finch_status run_oneshot(finch_press *fp, const int32_t *C, size_t N, con
     fp->st.chunk = N;
     fp->st.n_chunks = 1;
     fp->step.n_ctx = N;
-    begin_step(fp, 0, N, m);
+    press_begin_step(fp, 0, N, m);
     finch_hooks hooks;
     double t0 = finch_now();
     if ((st = press_feed(fp, C, N, Q, m, step_hooks(fp, &hooks), NULL))) return st;
     fp->st.t_prefill += finch_now() - t0 - fp->st.t_scoring;
-    mark_rows(fp, 0, N + m, 0);
+    press_mark_rows(fp, 0, N + m, 0);
     /* kvpress pads the question's scores with max + 1, i.e. always keeps it;
      * here it is appended directly. */
     finch_trace_begin_step(&fp->trace, n_kept);

@@ -72,6 +72,15 @@ finch_status press_feed(finch_press *fp, const int32_t *a, size_t na, const int3
  * columns; the scoring step bound to them. */
 finch_status press_alloc_state(finch_press *fp, size_t capacity, size_t cols_cap);
 
+/* A scoring step: candidate rows 0..n_cols-1, rows row0.. fed now,
+ * n_question question rows after them; the accumulators cleared. */
+void press_begin_step(finch_press *fp, size_t row0, size_t n_cols, size_t n_question);
+/* Rows past..past+n-1 of every layer and head hold context positions c0.. */
+void press_mark_rows(finch_press *fp, size_t past, size_t n, size_t c0);
+/* The protected prefix C[0..P) into rows 0..P-1, before the first chunk
+ * (no row of it observes a candidate, so nothing is scored). */
+finch_status press_feed_prefix(finch_press *fp, const int32_t *C, size_t P);
+
 /* Before the modes run: the question kept (the default generation prompt)
  * and the stats of the budget.  After: the stats of what was kept, the
  * kept positions, the scoring buffers freed. */

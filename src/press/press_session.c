@@ -103,7 +103,7 @@ finch_status press_alloc_state(finch_press *fp, size_t capacity, size_t cols_cap
     fp->acc = finch_alloc(n ? n : 1, sizeof(double));
     fp->layer_score = finch_alloc(cols_cap ? cols_cap : 1, sizeof(double));
     fp->idx = finch_alloc(capacity, sizeof(size_t));
-    fp->scratch = finch_alloc(capacity, sizeof(float));
+    fp->scratch = finch_alloc(finch_ctx_threads(fp->ctx) * capacity, sizeof(float)); /* per thread */
     fp->logits = finch_alloc(cfg->vocab, sizeof(float));
     if (!fp->orig || !fp->acc || !fp->layer_score || !fp->idx || !fp->scratch || !fp->logits)
         return FINCH_ERR_NOMEM;
@@ -118,6 +118,35 @@ finch_status press_alloc_state(finch_press *fp, size_t capacity, size_t cols_cap
                                    .orig = fp->orig, .orig_stride = capacity,
                                    .token_score = fp->token_score };
     return FINCH_OK;
+}
+
+/* Start a scoring step: candidates rows 0..n_cols-1, rows row0.. fed now,
+ * n_question question rows after them; the accumulators are cleared. */
+void press_begin_step(finch_press *fp, size_t row0, size_t n_cols, size_t n_question) {
+    finch_score_step *s = &fp->step;
+    s->row0 = row0;
+    s->n_cols = n_cols;
+    s->n_question = n_question;
+    finch_score_step_begin(fp->scorer, s);
+    memset(fp->acc, 0, fp->kv.n_layer * fp->kv.n_kv_head * n_cols * sizeof(double));
+}
+
+/* Rows past..past+n-1 of every layer/head hold context positions c0... */
+void press_mark_rows(finch_press *fp, size_t past, size_t n, size_t c0) {
+    size_t LG = fp->kv.n_layer * fp->kv.n_kv_head;
+    for (size_t lg = 0; lg < LG; lg++)
+        for (size_t r = 0; r < n; r++) fp->orig[lg * fp->kv.capacity + past + r] = (int32_t)(c0 + r);
+}
+
+/* The protected prefix C[0..P) into rows 0..P-1, before the first chunk:
+ * no row of it observes a candidate (causal), so nothing is scored. */
+finch_status press_feed_prefix(finch_press *fp, const int32_t *C, size_t P) {
+    if (P == 0) return FINCH_OK;
+    double t0 = finch_now();
+    finch_status st = press_feed(fp, C, P, NULL, 0, NULL, NULL);
+    fp->st.t_prefill += finch_now() - t0;
+    if (!st) press_mark_rows(fp, 0, P, 0);
+    return st;
 }
 
 finch_status press_begin(finch_press *fp, const int32_t *question, size_t n_q, size_t n_ctx, size_t K,
