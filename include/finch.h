@@ -162,12 +162,20 @@ finch_status finch_tokenize_file(const finch_tokenizer *t, FILE *f, int add_bos,
  * FINCH_ERR_FORMAT naming the first bad byte offset. */
 finch_status finch_check_text(const char *s, size_t len);
 
+/* s[0..len) as valid UTF-8 for JSON and CSV (docs/files.md): every byte
+ * that does not start a valid sequence, and every NUL, becomes U+FFFD.
+ * Returns a malloc'ed NUL-terminated string, NULL when out of memory. */
+char *finch_utf8_clean(const char *s, size_t len);
+
 /* The bytes a token decodes to (byte-fallback and byte-level tokens are
  * mapped back to raw bytes).  prev is the previous token (or -1): SentencePiece
  * drops the leading space after BOS.  Returns the number of bytes written to
  * buf (at most cap) or 0. */
 size_t finch_token_to_bytes(const finch_tokenizer *t, int32_t prev, int32_t id,
                             char *buf, size_t cap);
+/* The same bytes without a copy or a length limit: a pointer into the
+ * tokenizer (valid while it lives) and *len; NULL for an unknown id. */
+const char *finch_token_piece(const finch_tokenizer *t, int32_t prev, int32_t id, size_t *len);
 int32_t finch_tokenizer_bos(const finch_tokenizer *t); /* -1 when none */
 int32_t finch_tokenizer_eos(const finch_tokenizer *t); /* -1 when none */
 size_t finch_tokenizer_vocab(const finch_tokenizer *t);

@@ -11,6 +11,7 @@
 #include "util.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -319,12 +320,40 @@ static int sweep(const eval_env *e, const finch_eval_tasks *tasks, const cJSON *
     return 0;
 }
 
-static int make_out_dir(const char *dir) {
-    if (mkdir(dir, 0777) == 0 || errno == EEXIST) {
-        struct stat st;
-        if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) return 0;
-        return cli_error("--out %s exists and is not a directory", dir);
-    }
+/* --out before the work: absent (made later), or a directory that is empty
+ * or holds an earlier finch eval (its results.json says "command": "eval").
+ * The files eval writes replace only their own names there; anything else
+ * in the directory stays untouched (docs/files.md). */
+static int check_out_dir(const char *dir) {
+    finch_status st = finch_outdir_check(dir);
+    if (st) return cli_fail(st, "--out");
+    DIR *dp = opendir(dir);
+    if (!dp) return errno == ENOENT ? 0 : cli_error("--out %s: cannot read the directory: %s", dir, strerror(errno));
+    size_t n = 0;
+    for (struct dirent *e; (e = readdir(dp)) != NULL;)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
+    closedir(dp);
+    if (n == 0) return 0;
+    size_t len = strlen(dir) + 16;
+    char *path = malloc(len), *text = NULL;
+    if (!path) return cli_out_of_memory();
+    snprintf(path, len, "%s/results.json", dir);
+    size_t tl;
+    cJSON *j = finch_read_file(path, &text, &tl) ? NULL : cJSON_Parse(text);
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "command");
+    bool ours = cJSON_IsString(c) && !strcmp(c->valuestring, "eval");
+    cJSON_Delete(j);
+    free(text);
+    free(path);
+    return ours ? 0 : cli_error("--out %s: the directory is not empty and holds no results.json of finch eval; "
+                                "choose another directory", dir);
+}
+
+/* Made only once the task, the model and --resume have been read; *made
+ * says whether this run created it (removed again if nothing was written). */
+static int make_out_dir(const char *dir, bool *made) {
+    *made = mkdir(dir, 0777) == 0;
+    if (*made || errno == EEXIST) return check_out_dir(dir);
     return cli_error("--out %s: cannot create the directory: %s", dir, strerror(errno));
 }
 
@@ -356,23 +385,26 @@ int cmd_eval(int argc, char **argv) {
     finch_ctx *ctx = NULL;
     cJSON *config = eval_config_json(&o), *items = NULL;
     if (!config) return cli_out_of_memory();
+    bool made = false;
+    if ((rc = check_out_dir(o.out))) goto done;
     finch_status st = finch_eval_tasks_read(o.task, &tasks);
     if (st) { rc = cli_fail(st, "--task"); goto done; }
-    if ((rc = make_out_dir(o.out))) goto done;
     if (o.resume) {
-        if ((rc = eval_load_items(o.out, config, &items))) goto done;
+        if ((rc = eval_load_items(&o, config, &items))) goto done;
     } else if (!(items = cJSON_CreateArray())) {
         rc = cli_out_of_memory();
         goto done;
     }
     if ((rc = cli_load_model(o.model, &m))) goto done;
     if (!m->tokenizer) { rc = cli_error("finch eval needs a model with a tokenizer"); goto done; }
+    if ((rc = make_out_dir(o.out, &made))) goto done;
     if ((rc = cli_check_memory(m, 0, EVAL_BATCH, o.max_memory, "the model"))) goto done;
     st = finch_ctx_new(m, (size_t)o.threads, EVAL_BATCH, &ctx);
     if (st) { rc = cli_fail(st, "cannot set up the model"); goto done; }
     eval_env e = { m, ctx, &o };
     if (!(rc = sweep(&e, &tasks, config, items))) rc = report(&o, items);
 done:
+    if (rc && made) rmdir(o.out); /* only when still empty: no empty directory left by a failed run */
     cJSON_Delete(config);
     cJSON_Delete(items);
     finch_ctx_free(ctx);

@@ -28,6 +28,7 @@ int cli_parse_generate(int argc, char **argv, cli_generate_opts *o) {
     int rc = cli_args_error(&a);
     if (rc || (rc = cli_parse_max_memory(max_memory, &o->max_memory))) return rc;
     if (!o->prompt == !o->prompt_ids) return cli_error("give exactly one of -p TEXT and --prompt-ids FILE.npy");
+    if (o->prompt && !*o->prompt) return cli_error("the prompt is empty");
     return 0;
 }
 
@@ -47,8 +48,8 @@ static char *meta_json(const cli_generate_opts *o, const finch_model *m, size_t 
                        double prefill_s, double decode_s) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "command", "generate");
-    cJSON_AddStringToObject(j, "model", o->model);
-    cJSON_AddStringToObject(j, "architecture", m->cfg.arch);
+    cli_json_string(j, "model", o->model);
+    cli_json_string(j, "architecture", m->cfg.arch);
     cJSON_AddNumberToObject(j, "vocab", (double)m->cfg.vocab);
     cJSON_AddNumberToObject(j, "n_prompt", (double)n_prompt);
     cJSON_AddNumberToObject(j, "n_generated", (double)n_gen);
@@ -107,6 +108,7 @@ int cmd_generate(int argc, char **argv) {
     finch_status st;
     size_t batch = n_prompt < 512 ? n_prompt : 512;
     if ((rc = cli_check_memory(m, cap, batch, o.max_memory, "the run"))) goto done;
+    if (o.dump && (rc = cli_dump_create(&dump))) goto done; /* inputs valid: the temporary, before the work */
     if ((st = finch_ctx_new(m, (size_t)o.threads, batch, &ctx)) || (st = finch_kv_init(&kv, &m->cfg, cap)) ||
         (st = finch_sampler_init(&s, (finch_sampler_params){ (float)o.temp, (float)o.top_p, (uint64_t)o.seed }, m->cfg.vocab))) {
         rc = cli_fail(st, "cannot set up generation");

@@ -252,8 +252,8 @@ static cJSON *run_json(const cli_run_opts *o, const finch_model *m, const finch_
                        const int32_t *gen, size_t n_gen, const char *answer) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "command", "run");
-    cJSON_AddStringToObject(j, "model", o->model);
-    cJSON_AddStringToObject(j, "architecture", m->cfg.arch);
+    cli_json_string(j, "model", o->model);
+    cli_json_string(j, "architecture", m->cfg.arch);
     cJSON_AddStringToObject(j, "press", finch_scorer_name(s->scorer));
     cJSON_AddStringToObject(j, "mode", finch_press_mode_name(s->mode));
     cJSON_AddStringToObject(j, "select", finch_press_select_name(s->select));
@@ -283,30 +283,29 @@ static cJSON *run_json(const cli_run_opts *o, const finch_model *m, const finch_
     cJSON_AddNumberToObject(t, "compaction", s->t_compact);
     cJSON_AddNumberToObject(t, "generation", s->t_generation);
     cJSON_AddItemToObject(j, "generated", ids_json(gen, n_gen));
-    cJSON_AddStringToObject(j, "answer", answer);
+    cJSON_AddStringToObject(j, "answer", answer); /* already valid UTF-8 */
     return j;
 }
 
-/* Fill the dump directory begun before the run, then move it into place. */
-static int dump_run(cli_dump *dp, const finch_press *fp, const run_ids *ids, const int32_t *gen,
+/* Fill the dump directory (its temporary made before the work), then move
+ * it into place. */
+static int dump_run(cli_dump *d, const finch_press *fp, const run_ids *ids, const int32_t *gen,
                     size_t n_gen, const char *meta) {
-    cli_dump d = *dp;
-    int rc = 0;
     size_t nc = ids->n_context, nq = ids->n_question, ng = n_gen;
-    finch_status st = finch_press_dump(fp, d.tmp);
+    int rc = 0;
+    finch_status st = finch_press_dump(fp, d->tmp);
     if (st) rc = cli_fail(st, "--dump");
-    if (!rc) rc = cli_dump_npy(&d, "context_ids.npy", FINCH_NPY_I32, ids->context, &nc, 1);
-    if (!rc) rc = cli_dump_npy(&d, "question_ids.npy", FINCH_NPY_I32, ids->question, &nq, 1);
-    if (!rc) rc = cli_dump_npy(&d, "generated.npy", FINCH_NPY_I32, gen, &ng, 1);
-    if (!rc) rc = cli_dump_text(&d, "meta.json", meta);
-    if (!rc) rc = cli_dump_commit(&d);
-    *dp = d;
+    if (!rc) rc = cli_dump_npy(d, "context_ids.npy", FINCH_NPY_I32, ids->context, &nc, 1);
+    if (!rc) rc = cli_dump_npy(d, "question_ids.npy", FINCH_NPY_I32, ids->question, &nq, 1);
+    if (!rc) rc = cli_dump_npy(d, "generated.npy", FINCH_NPY_I32, gen, &ng, 1);
+    if (!rc) rc = cli_dump_text(d, "meta.json", meta);
+    if (!rc) rc = cli_dump_commit(d);
     return rc;
 }
 
-/* The kept positions of every layer and head across the text, into the
- * --plot-kept file opened before the work (closed here). */
-static int plot_kept(const cli_run_opts *o, const finch_press *fp, FILE *f) {
+/* The kept positions of every layer and head across the text, written to
+ * --plot-kept through its temporary, renamed into place when complete. */
+static int plot_kept(const cli_run_opts *o, const finch_press *fp, finch_outfile *out) {
     const finch_press_stats *s = finch_press_get_stats(fp);
     const finch_kv_cache *kv = finch_press_cache(fp);
     char title[256];
@@ -314,23 +313,48 @@ static int plot_kept(const cli_run_opts *o, const finch_press *fp, FILE *f) {
              finch_press_mode_name(s->mode), s->budget, s->n_ctx, s->compression);
     finch_svg_kept k = { title, finch_press_kept(fp), kv->n_layer, kv->n_kv_head, s->n_kept, s->n_ctx,
                          s->mode == FINCH_PRESS_ONESHOT ? s->n_question : 0, o->mark };
-    finch_status st = finch_svg_kept_map(f, &k);
-    if (fclose(f) != 0 && !st) st = finch_fail(FINCH_ERR_IO, "cannot write %s", o->plot_kept);
+    finch_status st = finch_svg_kept_map(out->f, &k);
+    if (st) finch_outfile_abort(out);
+    else st = finch_outfile_commit(out);
     return st ? cli_fail(st, "--plot-kept") : 0;
+}
+
+/* Outputs are checked first (none may be an input), and their temporaries
+ * made once the inputs are valid, before the work: an unwritable place
+ * fails in a second, not after the run. */
+static int open_outputs(const cli_run_opts *o, cli_dump *dump, finch_outfile *plot) {
+    int rc = o->dump ? cli_dump_create(dump) : 0;
+    finch_status st = !rc && o->plot_kept ? finch_outfile_open(plot, o->plot_kept) : FINCH_OK;
+    return rc ? rc : st ? cli_fail(st, "--plot-kept") : 0;
+}
+
+static int check_outputs(const cli_run_opts *o, cli_dump *dump) {
+    const char *inputs[] = { o->model, o->context_file, o->context_ids, o->question_ids, o->prompt_ids };
+    int rc = 0;
+    if (o->plot_kept) rc = cli_output_check("--plot-kept", o->plot_kept, inputs, sizeof inputs / sizeof inputs[0]);
+    if (!rc && o->dump) rc = cli_dump_begin(dump, o->dump);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ the job */
 
-/* Decoded answer text (bytes of the generated tokens). */
+/* Decoded answer text (bytes of the generated tokens, every piece whole),
+ * as valid UTF-8 for JSON (finch_utf8_clean). */
 static char *answer_text(const finch_model *m, int32_t prev, const int32_t *gen, size_t n) {
-    size_t cap = 64 * n + 1, len = 0;
-    char *s = malloc(cap);
-    if (!s) return NULL;
+    size_t len = 0, piece_len;
+    for (size_t i = 0; i < n && m->tokenizer; i++)
+        if (finch_token_piece(m->tokenizer, i ? gen[i - 1] : prev, gen[i], &piece_len)) len += piece_len;
+    char *raw = malloc(len + 1);
+    if (!raw) return NULL;
+    len = 0;
     for (size_t i = 0; i < n && m->tokenizer; i++) {
-        len += finch_token_to_bytes(m->tokenizer, i ? gen[i - 1] : prev, gen[i], s + len, cap - len - 1);
+        const char *p = finch_token_piece(m->tokenizer, i ? gen[i - 1] : prev, gen[i], &piece_len);
+        if (p && piece_len) memcpy(raw + len, p, piece_len);
+        len += p ? piece_len : 0;
     }
-    s[len] = 0;
-    return s;
+    char *clean = finch_utf8_clean(raw, len);
+    free(raw);
+    return clean;
 }
 
 static int compress_and_answer(const cli_run_opts *o, const finch_model *m, finch_press *fp, const run_ids *ids,
@@ -366,15 +390,11 @@ int cmd_run(int argc, char **argv) {
     size_t n_gen = 0, batch = 0;
     char *answer = NULL, *meta = NULL;
     cli_dump dump = { 0 };
+    finch_outfile plot = { 0 };
     finch_status st;
-    if (o.dump && (rc = cli_dump_begin(&dump, o.dump))) return rc; /* fail before the work */
-    FILE *plot = o.plot_kept ? fopen(o.plot_kept, "w") : NULL;
-    if (o.plot_kept && !plot) {
-        cli_dump_abort(&dump);
-        return cli_error("--plot-kept %s: cannot write: %s", o.plot_kept, strerror(errno));
-    }
+    if ((rc = check_outputs(&o, &dump))) return rc; /* fail before the work, writing nothing */
     if ((rc = cli_load_model(o.model, &m)) || (rc = read_inputs(&o, m, &ids)) ||
-        (rc = plan_run(&o, m, &ids, &batch)))
+        (rc = plan_run(&o, m, &ids, &batch)) || (rc = open_outputs(&o, &dump, &plot)))
         goto done;
     if ((st = finch_ctx_new(m, (size_t)o.threads, batch, &ctx)) || (st = finch_press_new(m, ctx, &o.p, &fp))) {
         rc = cli_fail(st, "cannot set up Finch");
@@ -393,15 +413,9 @@ int cmd_run(int argc, char **argv) {
     if (o.json) printf("%s\n", meta);
     print_stats_line(s);
     if (o.dump) rc = dump_run(&dump, fp, &ids, gen, n_gen, meta);
-    if (!rc && plot) {
-        rc = plot_kept(&o, fp, plot);
-        plot = NULL; /* closed */
-    }
+    if (!rc && o.plot_kept) rc = plot_kept(&o, fp, &plot);
 done:
-    if (plot) { /* the run failed: no half-written plot */
-        fclose(plot);
-        remove(o.plot_kept);
-    }
+    finch_outfile_abort(&plot); /* the run failed: no plot, the old file (if any) untouched */
     cli_dump_abort(&dump);
     free(answer); free(meta); free(gen);
     free(ids.context); free(ids.question); free(ids.prompt);

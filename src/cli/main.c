@@ -65,16 +65,18 @@ static const command commands[] = {
 int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
         fputs(usage, argc < 2 ? stderr : stdout);
-        return argc < 2 ? EXIT_BAD_INPUT : 0;
+        return cli_finish_stdout(argc < 2 ? EXIT_BAD_INPUT : 0);
     }
+    cli_guard_std_fds();
+    cli_install_signal_handlers();
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) {
-            for (int k = 2; k < argc; k++)
-                if (!strcmp(argv[k], "-h") || !strcmp(argv[k], "--help")) {
-                    fputs(usage, stdout);
-                    return 0;
-                }
-            return commands[i].fn(argc - 1, argv + 1);
+            int rc = commands[i].fn(argc - 1, argv + 1);
+            if (rc == CLI_HELP) { /* -h in an option's place; as a value (-q -h) it is the value */
+                fputs(usage, stdout);
+                rc = 0;
+            }
+            return cli_finish_stdout(rc);
         }
     return cli_error("unknown command '%s' (see finch --help)", argv[1]);
 }
