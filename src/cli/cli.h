@@ -138,6 +138,8 @@ void cli_watch_mapped(const char *path);
  * reading, so that a file finch opens never becomes stdout, and a write to
  * a closed stdout fails (and is reported) instead. */
 void cli_guard_std_fds(void);
+/* stdout replaced by a stream that keeps the first write error's reason. */
+void cli_watch_stdout(void);
 /* At exit: stdout flushed and closed; a failure (full disk, closed, EPIPE)
  * prints one line and turns a 0 exit code into 2. */
 int cli_finish_stdout(int rc);

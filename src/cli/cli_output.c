@@ -211,6 +211,32 @@ void cli_guard_std_fds(void) {
         }
 }
 
+/* stdout's writes go through here, so the first failure's reason is kept
+ * for the message at exit, whatever stdio does after it. */
+static int stdout_errno;
+
+static ssize_t stdout_write(void *cookie, const char *buf, size_t n) {
+    (void)cookie;
+    size_t done = 0;
+    while (done < n) {
+        ssize_t w = write(1, buf + done, n - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            if (!stdout_errno) stdout_errno = w < 0 ? errno : EIO;
+            return done ? (ssize_t)done : -1;
+        }
+        done += (size_t)w;
+    }
+    return (ssize_t)n;
+}
+
+void cli_watch_stdout(void) {
+    FILE *f = fopencookie(NULL, "w", (cookie_io_functions_t){ .write = stdout_write });
+    if (!f) return; /* plain stdout: failures still detected, the reason may be generic */
+    setvbuf(f, NULL, isatty(1) ? _IOLBF : _IOFBF, BUFSIZ);
+    stdout = f;
+}
+
 int cli_finish_stdout(int rc) {
     errno = 0;
     bool ok = fflush(stdout) == 0 && !ferror(stdout);
@@ -219,7 +245,7 @@ int cli_finish_stdout(int rc) {
         ok = false;
         e = errno;
     }
-    if (ok) return rc;
-    cli_error("cannot write to standard output: %s", strerror(e ? e : EIO));
+    if (ok && !stdout_errno) return rc;
+    cli_error("cannot write to standard output: %s", strerror(stdout_errno ? stdout_errno : e ? e : EIO));
     return rc ? rc : EXIT_BAD_INPUT;
 }

@@ -63,11 +63,12 @@ static const command commands[] = {
 };
 
 int main(int argc, char **argv) {
+    cli_guard_std_fds();
+    cli_watch_stdout();
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
         fputs(usage, argc < 2 ? stderr : stdout);
         return cli_finish_stdout(argc < 2 ? EXIT_BAD_INPUT : 0);
     }
-    cli_guard_std_fds();
     cli_install_signal_handlers();
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) {
