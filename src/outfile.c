@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,14 +176,18 @@ finch_status finch_outfile_open(finch_outfile *o, const char *path) {
         return finch_fail(FINCH_ERR_NOMEM, "out of memory");
     }
     snprintf(o->tmp, n, "%s.tmp.XXXXXX", path);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old); /* a signal sees the temporary registered or absent */
     int fd = mkostemp(o->tmp, O_CLOEXEC);
+    if (fd >= 0) o->slot = finch_temp_register(o->tmp, false);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (fd < 0) {
         st = finch_fail(FINCH_ERR_IO, "cannot write %s: %s", path, strerror(errno));
         free(s);
         outfile_release(o);
         return st;
     }
-    o->slot = finch_temp_register(o->tmp, false);
     mode_t mask = umask(0);
     umask(mask);
     fchmod(fd, 0666 & ~mask); /* mkstemp makes 0600: outputs are not secret */
@@ -255,13 +260,17 @@ finch_status finch_outdir_begin(finch_outdir *d, const char *path) {
     finch_status st = check_target(d->path, true);
     if (!st) {
         snprintf(d->tmp, len + 16, "%s.tmp.XXXXXX", d->path);
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old); /* registered or absent when a signal comes */
         if (!mkdtemp(d->tmp)) st = finch_fail(FINCH_ERR_IO, "cannot write %s: %s", d->path, strerror(errno));
+        else d->slot = finch_temp_register(d->tmp, true);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
     }
     if (st) {
         outdir_release(d);
         return st;
     }
-    d->slot = finch_temp_register(d->tmp, true);
     return FINCH_OK;
 }
 

@@ -73,11 +73,11 @@ static inline pid_t spawn_finch(const char *const *args, int out_fd, int err_fd)
     return pid;
 }
 
-/* The exit code of a finished child (128 + signal when killed by one). */
+/* The exit code of a finished child (1000 + the signal when killed by one). */
 static inline int wait_exit_code(pid_t pid) {
     int status;
     if (waitpid(pid, &status, 0) != pid) return -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 1000 + WTERMSIG(status); /* killed: not an exit code */
 }
 
 /* A file with known text, and the check that it still holds exactly that. */

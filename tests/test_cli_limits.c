@@ -44,13 +44,6 @@ static const char *words(const char *word, size_t n) {
     return buf;
 }
 
-static void write_text(const char *path, const char *text) {
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    assert_int_equal(fclose(f), 0);
-}
-
 static void write_task(const char *path) {
     write_text(path, "{\"id\": \"item-0\", \"context\": \"Once upon a time the magic number was 42.\", "
                      "\"question\": \"What was the magic number?\", \"answers\": [\"42\"]}\n");

@@ -6,6 +6,7 @@
 #include "cliutil.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <time.h>
@@ -178,7 +179,9 @@ static void test_signals_remove_temporaries(void **state) {
         write_text(plot, "my earlier plot\n");
         int rd;
         pid_t pid = blocked_run(dump, plot, &rd);
-        wait_for_names(dir, ".tmp.", 2); /* dump.tmp.* and kept.svg.tmp.* */
+        struct pollfd pf = { rd, POLLIN, 0 };
+        assert_int_equal(poll(&pf, 1, -1), 1); /* progress started: the outputs are open */
+        wait_for_names(dir, ".tmp.", 2);       /* dump.tmp.* and kept.svg.tmp.* */
         kill(pid, sigs[k]);
         assert_int_equal(wait_exit_code(pid), 128 + sigs[k]);
         close(rd);
