@@ -264,6 +264,13 @@ typedef struct {
 /* The estimate for model m with a KV cache of kv_positions positions and
  * forward calls of up to max_batch tokens. */
 finch_memory finch_memory_estimate(const finch_model *m, size_t kv_positions, size_t max_batch);
+/* Bytes that reading and tokenizing a text of text_bytes needs, checked
+ * before it is read: the text itself, the tokenizer's working arrays over a
+ * block (at worst the whole text, as a block ends only at a line break;
+ * measured 53 bytes per byte on SentencePiece and byte-level BPE, taken as
+ * 64) and the ids (at most one per byte, 4 bytes, doubled while they grow).
+ * 80 bytes per byte in all; saturates instead of wrapping. */
+size_t finch_memory_text(size_t text_bytes);
 /* Memory that can be allocated now: MemAvailable of /proc/meminfo, else
  * the free pages (sysconf); FINCH_ERR_IO when neither can be read.
  * Container limits (cgroups) are not read: give --max-memory there. */

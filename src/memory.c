@@ -45,6 +45,11 @@ static size_t per_position_bytes(const finch_config *c) {
     return sat_add(att, press);
 }
 
+size_t finch_memory_text(size_t text_bytes) {
+    enum { TEXT = 1, TOKENIZER = 64, IDS = 2 * 4, READ_BUFFER = 2 * 4 + 3 /* the reader doubles its buffer */ };
+    return sat_mul(text_bytes, TEXT + TOKENIZER + IDS + READ_BUFFER);
+}
+
 finch_memory finch_memory_estimate(const finch_model *m, size_t kv_positions, size_t max_batch) {
     const finch_config *c = &m->cfg;
     finch_memory r;

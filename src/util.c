@@ -87,7 +87,8 @@ void *finch_zalloc(size_t n, size_t size) {
 finch_status finch_map_file(const char *path, finch_map *m) {
     m->data = NULL;
     m->size = 0;
-    int fd = open(path, O_RDONLY);
+    /* non-blocking: a FIFO given as a model must not hang in open() */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return finch_fail(FINCH_ERR_IO, "cannot open %s: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -112,27 +113,49 @@ void finch_unmap(finch_map *m) {
     m->size = 0;
 }
 
+/* Open for reading without hanging on a FIFO with no writer yet (then
+ * wait for one, as reading a FIFO means); directories are refused. */
+static finch_status open_for_reading(const char *path, int *fd_out) {
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return finch_fail(FINCH_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
+        close(fd);
+        return finch_fail(FINCH_ERR_IO, "%s is a directory", path);
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    *fd_out = fd;
+    return FINCH_OK;
+}
+
 finch_status finch_read_file(const char *path, char **buf, size_t *len) {
     *buf = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return finch_fail(FINCH_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    int fd = -1;
+    finch_status st = open_for_reading(path, &fd);
+    if (st) return st;
     size_t cap = 4096, n = 0;
     char *b = malloc(cap);
-    if (!b) { fclose(f); return finch_fail(FINCH_ERR_NOMEM, "out of memory reading %s", path); }
-    for (;;) {
-        if (n + 1 >= cap) {
-            char *nb = cap > SIZE_MAX / 2 ? NULL : realloc(b, cap * 2);
-            if (!nb) { free(b); fclose(f); return finch_fail(FINCH_ERR_NOMEM, "out of memory reading %s", path); }
+    while (b && st == FINCH_OK) {
+        if (n + 1 >= cap) { /* grow, within the bound */
+            char *nb = cap >= FINCH_MAX_TEXT_BYTES ? NULL : realloc(b, cap * 2);
+            if (!nb) break;
             b = nb;
             cap *= 2;
         }
-        size_t got = fread(b + n, 1, cap - n - 1, f);
-        n += got;
-        if (got == 0) break;
+        ssize_t got = read(fd, b + n, cap - n - 1);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) st = finch_fail(FINCH_ERR_IO, "cannot read %s: %s", path, strerror(errno));
+        if (got <= 0) break;
+        const char *nul = memchr(b + n, 0, (size_t)got); /* text only: fail at once, not after gigabytes */
+        if (nul) st = finch_fail(FINCH_ERR_FORMAT, "%s holds a NUL byte at byte %zu", path, n + (size_t)(nul - (b + n)));
+        n += (size_t)got;
     }
-    int err = ferror(f);
-    fclose(f);
-    if (err) { free(b); return finch_fail(FINCH_ERR_IO, "cannot read %s", path); }
+    close(fd);
+    if (st == FINCH_OK && (!b || n + 1 >= cap))
+        st = !b || cap < FINCH_MAX_TEXT_BYTES ? finch_fail(FINCH_ERR_NOMEM, "out of memory reading %s", path)
+                                              : finch_fail(FINCH_ERR_FORMAT, "%s is longer than %zu MiB", path,
+                                                           (size_t)FINCH_MAX_TEXT_BYTES >> 20);
+    if (st) { free(b); return st; }
     b[n] = 0;
     *buf = b;
     if (len) *len = n;

@@ -38,7 +38,13 @@ typedef struct {
 finch_status finch_map_file(const char *path, finch_map *m);
 void finch_unmap(finch_map *m);
 
-/* Read a whole (small) file into a NUL-terminated malloc'ed buffer. */
+/* The largest text finch reads (a context, a task file, a tokenizer's
+ * JSON): a bound, so that /dev/zero or an endless pipe fails instead of
+ * growing to gigabytes. */
+#define FINCH_MAX_TEXT_BYTES ((size_t)256 << 20)
+
+/* Read a whole text file into a NUL-terminated malloc'ed buffer: at most
+ * FINCH_MAX_TEXT_BYTES, and no NUL byte (checked as it is read). */
 finch_status finch_read_file(const char *path, char **buf, size_t *len);
 
 /* IEEE half and bfloat16 <-> f32. */

@@ -82,6 +82,10 @@ int cli_parse_max_memory(const char *value, size_t *bytes);
  * kv_positions and batches of max_batch tokens). */
 int cli_check_memory(const finch_model *m, size_t kv_positions, size_t max_batch, size_t max_memory,
                      const char *what);
+/* Before reading or tokenizing a text of text_bytes (a context, a prompt,
+ * a task file): refuse, as cli_check_memory, when the model (m may be NULL)
+ * and finch_memory_text exceed the limit. */
+int cli_check_text_memory(const finch_model *m, size_t text_bytes, size_t max_memory, const char *what);
 /* Peak positions of a press's cache that holds `compress` positions while
  * compressing and then grows to `answer` for the prompt and the answer:
  * finch.c grows it to 1.25x the need, the old and new caches both alive

@@ -152,7 +152,10 @@ static int tokenize_reference(const finch_model *m, const cli_eval_opts *o, cons
 }
 
 static int tokenize_item(const finch_model *m, const cli_eval_opts *o, const finch_eval_task *t, item_ids *ids) {
-    int rc;
+    char what[128];
+    snprintf(what, sizeof what, "item '%.64s'", t->id);
+    int rc = cli_check_text_memory(m, strlen(t->context) + strlen(t->question), o->max_memory, what);
+    if (rc) return rc;
     if ((rc = cli_tokenize(m, t->context, true, &ids->context, &ids->n_context)) ||
         (rc = cli_tokenize(m, t->question, false, &ids->question, &ids->n_question)) ||
         (rc = cli_answer_prompt(m, o->p.mode, ids->question, ids->n_question, o->answer_prefix, &ids->prompt,
@@ -349,6 +352,19 @@ static int check_out_dir(const char *dir) {
                                 "choose another directory", dir);
 }
 
+/* The task file is read whole (its buffer doubles as it grows) and parsed
+ * into items: 4 bytes per byte, checked against --max-memory before. */
+static int check_task_memory(const cli_eval_opts *o) {
+    struct stat st;
+    if (!o->max_memory || stat(o->task, &st) != 0 || !S_ISREG(st.st_mode)) return 0;
+    size_t size = (size_t)st.st_size;
+    if (size <= o->max_memory / 4) return 0;
+    char need[32], lim[32];
+    return cli_error("not enough memory: --task %s (%zu bytes) needs %s to read and parse, more than --max-memory (%s)",
+                     o->task, size, finch_format_size(size > SIZE_MAX / 4 ? SIZE_MAX : 4 * size, need, sizeof need),
+                     finch_format_size(o->max_memory, lim, sizeof lim));
+}
+
 /* Made only once the task, the model and --resume have been read; *made
  * says whether this run created it (removed again if nothing was written). */
 static int make_out_dir(const char *dir, bool *made) {
@@ -387,6 +403,7 @@ int cmd_eval(int argc, char **argv) {
     if (!config) return cli_out_of_memory();
     bool made = false;
     if ((rc = check_out_dir(o.out))) goto done;
+    if ((rc = check_task_memory(&o))) goto done;
     finch_status st = finch_eval_tasks_read(o.task, &tasks);
     if (st) { rc = cli_fail(st, "--task"); goto done; }
     if (o.resume) {

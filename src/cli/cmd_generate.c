@@ -92,6 +92,7 @@ int cmd_generate(int argc, char **argv) {
     cli_dump dump = { 0 };
     if (o.dump && (rc = cli_dump_begin(&dump, o.dump))) return rc; /* fail before the work */
     if ((rc = cli_load_model(o.model, &m))) goto done;
+    if (o.prompt && (rc = cli_check_text_memory(m, strlen(o.prompt), o.max_memory, "the prompt"))) goto done;
     rc = o.prompt ? cli_tokenize(m, o.prompt, true, &prompt, &n_prompt) : cli_read_ids(o.prompt_ids, &prompt, &n_prompt);
     if (rc) goto done;
     if (n_prompt == 0) { rc = cli_error("the prompt is empty"); goto done; }

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---------------------------------------------------------------- options */
@@ -106,8 +107,19 @@ static int read_prompt(const cli_run_opts *o, const finch_model *m, run_ids *ids
                              &ids->n_prompt);
 }
 
+/* The texts' bytes, known before they are read (a -f that is not a
+ * regular file, a pipe, counts as empty here: the reader's own bound holds). */
+static size_t text_bytes(const cli_run_opts *o) {
+    struct stat st;
+    size_t n = o->question ? strlen(o->question) : 0;
+    if (o->context_text) n += strlen(o->context_text);
+    if (o->context_file && stat(o->context_file, &st) == 0 && S_ISREG(st.st_mode)) n += (size_t)st.st_size;
+    return n;
+}
+
 static int read_inputs(const cli_run_opts *o, const finch_model *m, run_ids *ids) {
-    int rc;
+    int rc = cli_check_text_memory(m, text_bytes(o), o->max_memory, "the context and question");
+    if (rc) return rc;
     if (o->context_ids) rc = cli_read_ids(o->context_ids, &ids->context, &ids->n_context);
     else if (o->context_file) rc = cli_tokenize_file(m, o->context_file, true, &ids->context, &ids->n_context);
     else rc = *o->context_text ? cli_tokenize(m, o->context_text, true, &ids->context, &ids->n_context)
