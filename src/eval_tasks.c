@@ -150,7 +150,7 @@ finch_status finch_eval_tasks_read(const char *path, finch_eval_tasks *out) {
     char *text = NULL;
     size_t len = 0;
     memset(out, 0, sizeof *out);
-    finch_status st = finch_read_file(path, &text, &len);
+    finch_status st = finch_read_text_file(path, &text, &len);
     if (!st) st = finch_eval_tasks_parse(text, len, path, out);
     free(text);
     return st;

@@ -128,7 +128,7 @@ static finch_status open_for_reading(const char *path, int *fd_out) {
     return FINCH_OK;
 }
 
-finch_status finch_read_file(const char *path, char **buf, size_t *len) {
+static finch_status read_whole(const char *path, bool text, char **buf, size_t *len) {
     *buf = NULL;
     int fd = -1;
     finch_status st = open_for_reading(path, &fd);
@@ -146,7 +146,7 @@ finch_status finch_read_file(const char *path, char **buf, size_t *len) {
         if (got < 0 && errno == EINTR) continue;
         if (got < 0) st = finch_fail(FINCH_ERR_IO, "cannot read %s: %s", path, strerror(errno));
         if (got <= 0) break;
-        const char *nul = memchr(b + n, 0, (size_t)got); /* text only: fail at once, not after gigabytes */
+        const char *nul = text ? memchr(b + n, 0, (size_t)got) : NULL; /* fail at once, not after gigabytes */
         if (nul) st = finch_fail(FINCH_ERR_FORMAT, "%s holds a NUL byte at byte %zu", path, n + (size_t)(nul - (b + n)));
         n += (size_t)got;
     }
@@ -160,6 +160,12 @@ finch_status finch_read_file(const char *path, char **buf, size_t *len) {
     *buf = b;
     if (len) *len = n;
     return FINCH_OK;
+}
+
+finch_status finch_read_file(const char *path, char **buf, size_t *len) { return read_whole(path, false, buf, len); }
+
+finch_status finch_read_text_file(const char *path, char **buf, size_t *len) {
+    return read_whole(path, true, buf, len);
 }
 
 /* -------------------------------------------------------------- half float */

@@ -28,7 +28,7 @@ static bool is_finch_meta(const char *dir) {
     snprintf(path, sizeof path, "%s/meta.json", dir);
     struct stat st;
     if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (1 << 20)) return false;
-    if (finch_read_file(path, &text, &len)) return false;
+    if (finch_read_text_file(path, &text, &len)) return false;
     cJSON *j = cJSON_Parse(text);
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "command");
     bool ok = cJSON_IsString(c) && (!strcmp(c->valuestring, "run") || !strcmp(c->valuestring, "generate"));

@@ -342,7 +342,7 @@ static int check_out_dir(const char *dir) {
     if (!path) return cli_out_of_memory();
     snprintf(path, len, "%s/results.json", dir);
     size_t tl;
-    cJSON *j = finch_read_file(path, &text, &tl) ? NULL : cJSON_Parse(text);
+    cJSON *j = finch_read_text_file(path, &text, &tl) ? NULL : cJSON_Parse(text);
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "command");
     bool ours = cJSON_IsString(c) && !strcmp(c->valuestring, "eval");
     cJSON_Delete(j);

@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* --------------------------------------------------------------- settings */
 
@@ -42,12 +43,16 @@ int eval_load_items(const cli_eval_opts *o, const cJSON *config, cJSON **items) 
     char *path = path_in(o->out, "results.json"), *text = NULL;
     if (!path) return cli_out_of_memory();
     size_t len;
-    finch_status st = finch_read_file(path, &text, &len);
-    int rc = 0;
-    if (st) { /* nothing to resume */
+    if (access(path, F_OK) != 0 && errno == ENOENT) { /* nothing to resume */
         *items = cJSON_CreateArray();
         free(path);
         return *items ? 0 : cli_out_of_memory();
+    }
+    int rc = 0;
+    finch_status st = finch_read_text_file(path, &text, &len);
+    if (st) {
+        free(path);
+        return cli_fail(st, "--resume");
     }
     cJSON *j = cJSON_Parse(text);
     const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(j, "config");
