@@ -25,6 +25,7 @@ struct finch_model_storage {
     bool has_hf;
     llama2c_file l2c;
     bool has_l2c;
+    bool *gguf_used; /* per GGUF tensor: bound by name (find_tensor) */
     float **owned; /* f32 copies of small tensors */
     size_t n_owned;
 };
@@ -37,6 +38,7 @@ static bool find_tensor(const finch_model *m, const char *gguf_name, finch_tenso
     if (s->has_gguf) {
         const gguf_tensor *t = gguf_find_tensor(&s->gguf, gguf_name);
         if (!t) return false;
+        if (s->gguf_used) s->gguf_used[t - s->gguf.tensors] = true;
         out->name = gguf_name;
         out->type = t->type;
         out->n_dims = t->n_dims;
@@ -167,6 +169,29 @@ static finch_status bind_weights(finch_model *m) {
     return FINCH_OK;
 }
 
+/* Every tensor of a GGUF file is bound by name or the model is refused,
+ * naming it: a tensor nothing reads (blk.2.* beyond block_count, a
+ * foo.weight) means the file describes another model than the one that
+ * would run.  A new tensor kind only needs to be bound (find_tensor marks
+ * it). */
+static finch_status check_every_tensor_used(const finch_model *m) {
+    const finch_model_storage *s = m->storage;
+    if (!s->has_gguf || !s->gguf_used) return FINCH_OK;
+    for (size_t i = 0; i < s->gguf.n_tensors; i++) {
+        if (s->gguf_used[i]) continue;
+        char name[160];
+        gguf_str n = s->gguf.tensors[i].name;
+        snprintf(name, sizeof name, "%.*s", (int)(n.len < 128 ? n.len : 128), n.ptr);
+        unsigned long blk;
+        if (sscanf(name, "blk.%lu.", &blk) == 1 && blk >= m->cfg.n_layer)
+            return finch_fail(FINCH_ERR_FORMAT, "tensor %s belongs to block %lu but block_count is %zu", name, blk,
+                              m->cfg.n_layer);
+        return finch_fail(FINCH_ERR_UNSUPPORTED, "tensor %s is not used by the %s model (refused rather than ignored)",
+                          name, m->cfg.arch);
+    }
+    return FINCH_OK;
+}
+
 /* --------------------------------------------------------- hyperparams */
 
 /* Every check the forward pass relies on, whatever the source. */
@@ -190,15 +215,37 @@ finch_status finch_config_validate(const finch_config *c) {
     return FINCH_OK;
 }
 
+/* A key present with the wrong type (a string, a negative count) is an
+ * error naming it, never a silent fallback to the default. */
+static finch_status wrong_type(const gguf_kv *kv, const char *key, const char *expected) {
+    bool negative = (kv->type == GGUF_INT8 || kv->type == GGUF_INT16 || kv->type == GGUF_INT32 ||
+                     kv->type == GGUF_INT64) && kv->v.i < 0;
+    if (negative)
+        return finch_fail(FINCH_ERR_FORMAT, "metadata %s is %lld, expected %s", key, (long long)kv->v.i, expected);
+    return finch_fail(FINCH_ERR_FORMAT, "metadata %s has type %s, expected %s", key, gguf_type_name(kv->type),
+                      expected);
+}
+
+/* An optional number (*out keeps its default when the key is absent). */
+static finch_status gguf_number(const gguf_file *g, const char *arch, const char *key, float *out) {
+    char k[128];
+    snprintf(k, sizeof k, "%s.%s", arch, key);
+    const gguf_kv *kv = gguf_find(g, k);
+    if (kv && !gguf_get_f32(g, k, out)) return wrong_type(kv, k, "a number");
+    return FINCH_OK;
+}
+
 static finch_status gguf_size(const gguf_file *g, const char *arch, const char *key, bool required,
                               size_t *out) {
     char k[128];
     uint64_t v;
     snprintf(k, sizeof k, "%s.%s", arch, key);
-    if (!gguf_get_u64(g, k, &v)) {
+    const gguf_kv *kv = gguf_find(g, k);
+    if (!kv) {
         if (required) return finch_fail(FINCH_ERR_FORMAT, "missing metadata %s", k);
         return FINCH_OK;
     }
+    if (!gguf_get_u64(g, k, &v)) return wrong_type(kv, k, "a non-negative integer");
     if (v > SIZE_MAX / 2) return finch_fail(FINCH_ERR_FORMAT, "metadata %s out of range", k);
     *out = (size_t)v;
     return FINCH_OK;
@@ -207,8 +254,11 @@ static finch_status gguf_size(const gguf_file *g, const char *arch, const char *
 static finch_status config_from_gguf(const gguf_file *g, finch_config *c) {
     gguf_str arch;
     memset(c, 0, sizeof *c);
-    if (!gguf_get_str(g, "general.architecture", &arch))
-        return finch_fail(FINCH_ERR_FORMAT, "missing metadata general.architecture");
+    if (!gguf_get_str(g, "general.architecture", &arch)) {
+        const gguf_kv *kv = gguf_find(g, "general.architecture");
+        return kv ? wrong_type(kv, "general.architecture", "a string")
+                  : finch_fail(FINCH_ERR_FORMAT, "missing metadata general.architecture");
+    }
     if (gguf_str_eq(arch, "llama")) c->rope_pairing = FINCH_ROPE_ADJACENT;
     else if (gguf_str_eq(arch, "qwen2")) { c->rope_pairing = FINCH_ROPE_HALF; c->has_qkv_bias = 1; }
     else return finch_fail(FINCH_ERR_UNSUPPORTED, "architecture '%.*s' is not supported (llama, qwen2)",
@@ -229,13 +279,11 @@ static finch_status config_from_gguf(const gguf_file *g, finch_config *c) {
     if ((st = gguf_size(g, c->arch, "attention.key_length", false, &c->head_dim))) return st;
     c->rope_dim = c->head_dim;
     if ((st = gguf_size(g, c->arch, "rope.dimension_count", false, &c->rope_dim))) return st;
-    char k[128];
     c->rms_eps = 1e-5f;
     c->rope_base = 10000.0f;
-    snprintf(k, sizeof k, "%s.attention.layer_norm_rms_epsilon", c->arch);
-    gguf_get_f32(g, k, &c->rms_eps);
-    snprintf(k, sizeof k, "%s.rope.freq_base", c->arch);
-    gguf_get_f32(g, k, &c->rope_base);
+    if ((st = gguf_number(g, c->arch, "attention.layer_norm_rms_epsilon", &c->rms_eps)) ||
+        (st = gguf_number(g, c->arch, "rope.freq_base", &c->rope_base)))
+        return st;
     const gguf_tensor *emb = gguf_find_tensor(g, "token_embd.weight");
     if (!emb || emb->n_dims != 2) return finch_fail(FINCH_ERR_FORMAT, "missing tensor token_embd.weight");
     c->vocab = (size_t)emb->ne[1];
@@ -261,6 +309,8 @@ static finch_status open_source(finch_model *m, const char *path) {
     }
     if ((st = gguf_open(path, &s->gguf))) return st;
     s->has_gguf = true;
+    s->gguf_used = finch_zalloc(s->gguf.n_tensors ? s->gguf.n_tensors : 1, sizeof(bool));
+    if (!s->gguf_used) return FINCH_ERR_NOMEM;
     snprintf(m->source_format, sizeof m->source_format, "gguf");
     return config_from_gguf(&s->gguf, &m->cfg);
 }
@@ -294,7 +344,7 @@ static finch_status model_new(finch_model **out) {
 
 static finch_status finish_load(finch_model *m) {
     finch_status st;
-    if ((st = finch_config_validate(&m->cfg)) || (st = bind_weights(m)) ||
+    if ((st = finch_config_validate(&m->cfg)) || (st = bind_weights(m)) || (st = check_every_tensor_used(m)) ||
         (st = load_tokenizer(m)) || (st = check_tokenizer(m)))
         return st;
     return FINCH_OK;
@@ -345,6 +395,7 @@ void finch_model_free(finch_model *m) {
         if (s->has_l2c) llama2c_close(&s->l2c);
         for (size_t i = 0; i < s->n_owned; i++) free(s->owned[i]);
         free(s->owned);
+        free(s->gguf_used);
         free(s);
     }
     if (m->tokenizer) finch_tokenizer_free(m->tokenizer);
