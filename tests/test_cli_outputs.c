@@ -4,6 +4,9 @@
  * model truncated while mapped, stdout that cannot be written, and JSON
  * that stays valid UTF-8.  Every pre-existing file is checked intact. */
 #include "cliutil.h"
+#include "util.h"
+
+#include <cjson/cJSON.h>
 
 #include <errno.h>
 #include <poll.h>
@@ -16,6 +19,12 @@
 #define RUN_TINY "run -m " TINY " --context 'Once upon a time' -q who --ratio 2 -n 2 -t 1"
 
 static bool exists(const char *path) { return access(path, F_OK) == 0; }
+
+static void copy_file(const char *from, const char *to) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", from, to);
+    assert_int_equal(system(cmd), 0);
+}
 
 /* The last line of stderr is "finch: error: <line>" and the only error
  * (a run prints its statistics line before it writes its outputs). */
@@ -193,12 +202,6 @@ static void test_signals_remove_temporaries(void **state) {
     }
 }
 
-static void copy_file(const char *from, const char *to) {
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "cp %s %s", from, to);
-    assert_int_equal(system(cmd), 0);
-}
-
 /* Item 5: a model truncated while mapped ends the run with one line and
  * exit 2, its temporaries removed.  The context comes through a FIFO, so
  * the model is loaded (mapped) before the test truncates it. */
@@ -260,6 +263,40 @@ static void test_json_is_valid_utf8(void **state) {
     s = finch_utf8_clean("x\0y", 3);
     assert_string_equal(s, "x\xef\xbf\xbdy");
     free(s);
+    /* through the program: a model path with a byte that is not UTF-8, in
+     * run --json, its meta.json and eval's results.json */
+    char dir[64], model[128], args[700], want[160], path[200];
+    test_make_tmpdir(dir, sizeof dir, "finch-utf8");
+    snprintf(model, sizeof model, "%s/m\xff.gguf", dir);
+    copy_file(TINY, model);
+    snprintf(want, sizeof want, "%s/m\xef\xbf\xbd.gguf", dir);
+    snprintf(args, sizeof args, "run -m '%s' --context 'Once upon a time' -q who --ratio 2 -n 2 --json --dump %s/d",
+             model, dir);
+    assert_int_equal(run_finch(args), 0);
+    assert_ok(finch_check_text(out_text, strlen(out_text)));
+    cJSON *j = cJSON_Parse(out_text);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "model")->valuestring, want);
+    cJSON_Delete(j);
+    char *text;
+    size_t n;
+    snprintf(path, sizeof path, "%s/d/meta.json", dir);
+    assert_ok(finch_read_text_file(path, &text, &n));
+    assert_ok(finch_check_text(text, n));
+    free(text);
+    snprintf(path, sizeof path, "%s/t.jsonl", dir);
+    write_text(path, "{\"id\": \"a\", \"context\": \"Once upon a time\", \"question\": \"who?\", \"answers\": [\"x\"]}\n");
+    snprintf(args, sizeof args, "eval -m '%s' --task %s --press snapkv --ratio 2 -n 2 --out %s/e", model, path, dir);
+    assert_int_equal(run_finch(args), 0);
+    snprintf(path, sizeof path, "%s/e/results.json", dir);
+    assert_ok(finch_read_text_file(path, &text, &n));
+    assert_ok(finch_check_text(text, n));
+    j = cJSON_Parse(text);
+    free(text);
+    const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(j, "config");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(cfg, "model")->valuestring, want);
+    cJSON_Delete(j);
+    snprintf(args, sizeof args, "rm -rf %s", dir);
+    assert_int_equal(system(args), 0);
 }
 
 int main(void) {
