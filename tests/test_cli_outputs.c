@@ -148,6 +148,22 @@ static void test_full_disk_leaves_no_partial_file(void **state) {
     snprintf(msg, sizeof msg, "--dump: cannot write %s%.13s/values.npy: No space left on device", dir, tmp);
     expect_last_error(msg);
     assert_int_equal(count_names_with(dir, "d"), 0);
+    /* eval on a full disk: no 0-byte results.json, no empty --out left */
+    char filler[128], task[] = "/tmp/finch-full-task.jsonl";
+    snprintf(filler, sizeof filler, "%s/filler", dir);
+    FILE *f = fopen(filler, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 100000 && fputs("xxxxxxxxxxxxxxx\n", f) >= 0; i++) {}
+    fclose(f); /* fails: the disk is full */
+    write_text(task, "{\"id\": \"a\", \"context\": \"Once upon a time\", \"question\": \"who?\", \"answers\": [\"x\"]}\n");
+    snprintf(args, sizeof args, "eval -m " TINY " --task %s --press snapkv --ratio 2 -n 1 --out %s/e", task, dir);
+    assert_int_equal(run_finch(args), 2);
+    snprintf(msg, sizeof msg, "--out: cannot write %s/e/results.json: No space left on device", dir);
+    expect_error(msg);
+    snprintf(msg, sizeof msg, "%s/e", dir);
+    assert_false(exists(msg));
+    unlink(task);
+    unlink(filler);
     assert_int_equal(umount(dir), 0);
     rmdir(dir);
 }
