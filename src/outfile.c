@@ -150,6 +150,7 @@ static int sink_close(void *cookie) {
     if (!s->err && fsync(s->fd) != 0) s->err = errno;
     if (close(s->fd) != 0 && !s->err) s->err = errno;
     if (s->err) { errno = s->err; rc = -1; }
+    free(s);
     return rc;
 }
 

@@ -59,6 +59,19 @@ static void test_dump_never_empties_a_directory(void **state) {
              "choose another directory", u);
     expect_error(msg);
     assert_file_holds(file, "chapter one\n");
+    /* .npy files of the user's own, without a finch meta.json: refused too */
+    char u2[128], npy[160];
+    snprintf(u2, sizeof u2, "%s/u2", dir);
+    snprintf(npy, sizeof npy, "%s/data.npy", u2);
+    assert_int_equal(mkdir(u2, 0777), 0);
+    write_text(npy, "my array");
+    snprintf(args, sizeof args, RUN_TINY " --dump %s", u2);
+    assert_int_equal(run_finch(args), 2);
+    snprintf(msg, sizeof msg, "--dump %s: the directory exists and is not a finch dump (no meta.json of finch run "
+             "or generate); choose another directory", u2);
+    expect_error(msg);
+    assert_file_holds(npy, "my array");
+    test_remove_tmpdir(u2);
     /* through a symbolic link: refused, the target's files stay */
     snprintf(link, sizeof link, "%s/link", dir);
     assert_int_equal(symlink(u, link), 0);

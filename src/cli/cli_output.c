@@ -55,10 +55,12 @@ static int check_existing_dump(const char *dir, bool *replace) {
             snprintf(stranger, sizeof stranger, "%.200s", e->d_name);
     }
     closedir(dp);
-    if (!stranger[0] && n > 0 && !is_finch_meta(dir)) snprintf(stranger, sizeof stranger, "no finch meta.json");
     if (stranger[0])
-        return cli_error("--dump %s: the directory exists and is not a finch dump (%s%s); choose another "
-                         "directory", dir, strcmp(stranger, "no finch meta.json") ? "it holds " : "", stranger);
+        return cli_error("--dump %s: the directory exists and is not a finch dump (it holds %s); choose another "
+                         "directory", dir, stranger);
+    if (n > 0 && !is_finch_meta(dir))
+        return cli_error("--dump %s: the directory exists and is not a finch dump (no meta.json of finch run or "
+                         "generate); choose another directory", dir);
     *replace = true;
     return 0;
 }

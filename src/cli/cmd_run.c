@@ -208,7 +208,9 @@ static int plan_run(cli_run_opts *o, const finch_model *m, const run_ids *ids, s
     else if (K >= ids->n_context)
         fprintf(stderr, "finch: note: the budget keeps all %zu context tokens: nothing is evicted\n", ids->n_context);
     *batch = o->p.chunk + ids->n_question < 512 ? o->p.chunk + ids->n_question : 512;
-    return cli_check_memory(m, peak_positions(o, ids, K, n_kept), *batch, o->max_memory, "the run");
+    /* --dump copies the kept keys and values once more (finch_press_dump) */
+    size_t dump_copy = o->dump ? n_kept : 0;
+    return cli_check_memory(m, peak_positions(o, ids, K, n_kept) + dump_copy, *batch, o->max_memory, "the run");
 }
 
 /* --------------------------------------------------------------- progress */
