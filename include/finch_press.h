@@ -87,6 +87,11 @@ typedef struct {
     size_t chunk;            /* iterative: S context tokens per chunk; 0 = N    */
     size_t batch;            /* tokens per finch_forward call (<= the ctx's
                                 max_batch); 0 = the ctx's max_batch            */
+    size_t protect;          /* P: the first P context tokens (BOS and a chat
+                                template's system and user header) are always
+                                kept, at positions 0..P-1, never scored against
+                                the rest; the budget counts only the other
+                                N - P tokens.  0 (default): none              */
 } finch_press_params;
 
 /* Defaults: iterative, per-head, Finch, normalize on, seed 0, budget tokens 0
@@ -108,6 +113,8 @@ finch_status finch_scorer_parse(const char *s, finch_scorer_id *out);
 /* Resolve the budget for N context and m question tokens.
  *   *K      context tokens that stay (min(K, N));
  *   *n_kept cache positions after compression: iterative K, oneshot K + m.
+ * With p->protect = P > 0 all of the below applies to the N - P tokens after
+ * the protected prefix (P < N is required) and *n_kept also counts the P.
  * iterative: tokens: K; ratio X: ceil(N / X); cr: max(1, floor(N * (1 - cr))).
  * FINCH_SCORER_FULL: K = N whatever the budget (n_kept N, oneshot N + m).
  * oneshot:   cr: n_kept = max(1, floor((N + m) * (1 - cr))) in IEEE double as
@@ -155,12 +162,13 @@ typedef struct {
     int normalize;
     size_t n_ctx;          /* N                                               */
     size_t n_question;     /* m                                               */
-    size_t budget;         /* K: context tokens kept (<= N)                   */
+    size_t n_protected;    /* P: leading context tokens always kept           */
+    size_t budget;         /* K: context tokens kept (<= N - P), P not counted */
     size_t n_kept;         /* positions per layer/head after compression:
-                              iterative K, oneshot K + m                      */
+                              iterative P + K, oneshot P + K + m              */
     size_t chunk;          /* S (oneshot: N)                                  */
     size_t n_chunks;
-    double compression;    /* N / K                                           */
+    double compression;    /* (N - P) / K                                     */
     size_t kv_bytes_full;  /* a full cache of N + m positions                 */
     size_t kv_bytes_kept;  /* n_kept positions                                */
     size_t kv_capacity;    /* positions the cache was allocated for (compress) */

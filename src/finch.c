@@ -83,9 +83,9 @@ static finch_status context_budget(const finch_press_params *p, size_t N, size_t
     return finch_fail(FINCH_ERR_ARG, "unknown budget kind %d", (int)p->budget_kind);
 }
 
-finch_status finch_press_resolve_budget(const finch_press_params *p, size_t N, size_t m,
-                                        size_t *K, size_t *n_kept) {
-    if (N == 0) return finch_fail(FINCH_ERR_ARG, "Finch needs a non-empty context");
+/* The budget of N context tokens that all compete for a place. */
+static finch_status resolve_unprotected(const finch_press_params *p, size_t N, size_t m, size_t *K,
+                                        size_t *n_kept) {
     if (m == 0) return finch_fail(FINCH_ERR_ARG, "Finch needs a non-empty question");
     if (p->scorer == FINCH_SCORER_FULL) { /* the reference: nothing is evicted */
         *K = N;
@@ -114,6 +114,18 @@ finch_status finch_press_resolve_budget(const finch_press_params *p, size_t N, s
     *K = k;
     *n_kept = p->mode == FINCH_PRESS_ONESHOT ? k + m : k;
     return FINCH_OK;
+}
+
+finch_status finch_press_resolve_budget(const finch_press_params *p, size_t N, size_t m,
+                                        size_t *K, size_t *n_kept) {
+    if (N == 0) return finch_fail(FINCH_ERR_ARG, "Finch needs a non-empty context");
+    if (p->protect >= N)
+        return finch_fail(FINCH_ERR_ARG, "the protected prefix (%zu tokens) leaves no context to compress "
+                          "(N = %zu)", p->protect, N);
+    /* The prefix is kept outright: the arithmetic sees only what follows it. */
+    finch_status st = resolve_unprotected(p, N - p->protect, m, K, n_kept);
+    if (!st) *n_kept += p->protect;
+    return st;
 }
 
 finch_status finch_press_chunk_budget(size_t K, size_t N, size_t past, size_t chunk_len,
@@ -336,24 +348,33 @@ static finch_status feed(finch_press *fp, const int32_t *a, size_t na, const int
     return FINCH_OK;
 }
 
-/* Keep rows idx[0..k) of every head of layer l.  Scores are acc (per KV
- * head, or summed over heads for select = layer); the kept rows come from
- * the first n_cols rows, and `extra` rows n_cols.. are appended
+/* The k best of the candidate rows P..nc-1 (scores s[0..nc)) into
+ * idx[P..P+k), as rows: the protected rows 0..P-1 never compete. */
+static void top_after_prefix(const double *s, size_t nc, size_t P, size_t k, size_t *idx) {
+    finch_topk(s + P, nc - P, k, idx + P);
+    for (size_t r = P; r < P + k; r++) idx[r] += P;
+}
+
+/* Keep rows idx[0..P+k) of every head of layer l: the P protected rows,
+ * then the k best of the other candidates.  Scores are acc (per KV head,
+ * or summed over heads for select = layer); the kept rows come from the
+ * first n_cols rows, and `extra` rows n_cols.. are appended
  * unconditionally (oneshot: the question). */
 static void select_layer(finch_press *fp, size_t l, size_t k, size_t extra) {
-    size_t G = fp->kv.n_kv_head, nc = fp->step.n_cols, nk = k + extra;
+    size_t G = fp->kv.n_kv_head, nc = fp->step.n_cols, P = fp->p.protect, nk = P + k + extra;
     double *acc = fp->acc + l * G * nc;
-    for (size_t e = 0; e < extra; e++) fp->idx[k + e] = nc + e;
+    for (size_t r = 0; r < P; r++) fp->idx[r] = r;
+    for (size_t e = 0; e < extra; e++) fp->idx[P + k + e] = nc + e;
     if (fp->p.select == FINCH_SELECT_LAYER) {
         for (size_t j = 0; j < nc; j++) {
             double s = 0;
             for (size_t g = 0; g < G; g++) s += acc[g * nc + j];
             fp->layer_score[j] = s;
         }
-        finch_topk(fp->layer_score, nc, k, fp->idx);
+        top_after_prefix(fp->layer_score, nc, P, k, fp->idx);
     }
     for (size_t g = 0; g < G; g++) {
-        if (fp->p.select == FINCH_SELECT_HEAD) finch_topk(acc + g * nc, nc, k, fp->idx);
+        if (fp->p.select == FINCH_SELECT_HEAD) top_after_prefix(acc + g * nc, nc, P, k, fp->idx);
         finch_press_compact_head(fp->ctx, &fp->kv, l, g, fp->idx, nk);
         int32_t *orig = fp->orig + (l * G + g) * fp->kv.capacity;
         for (size_t r = 0; r < nk; r++) orig[r] = orig[fp->idx[r]]; /* idx[r] >= r */
@@ -406,8 +427,22 @@ static void mark_rows(finch_press *fp, size_t past, size_t n, size_t c0) {
         for (size_t r = 0; r < n; r++) fp->orig[lg * fp->kv.capacity + past + r] = (int32_t)(c0 + r);
 }
 
-static finch_status run_iterative(finch_press *fp, const int32_t *C, size_t N, const int32_t *Q,
+/* The protected prefix C[0..P) into rows 0..P-1, before the first chunk:
+ * no row of it observes a candidate (causal), so nothing is scored. */
+static finch_status feed_prefix(finch_press *fp, const int32_t *C, size_t P) {
+    if (P == 0) return FINCH_OK;
+    double t0 = finch_now();
+    finch_status st = feed(fp, C, P, NULL, 0, NULL, NULL);
+    fp->st.t_prefill += finch_now() - t0;
+    if (!st) mark_rows(fp, 0, P, 0);
+    return st;
+}
+
+/* The chunks cover the N - P context tokens after the protected prefix;
+ * the schedule and K count only those (docs/finch.md). */
+static finch_status run_iterative(finch_press *fp, const int32_t *C, size_t N_all, const int32_t *Q,
                                   size_t m, size_t K, finch_press_progress progress, void *user) {
+    size_t P = fp->p.protect, N = N_all - P;
     size_t S = fp->p.chunk && fp->p.chunk < N ? fp->p.chunk : N;
     size_t n_chunks = (N + S - 1) / S;
     int evict = K < N;
@@ -416,25 +451,25 @@ static finch_status run_iterative(finch_press *fp, const int32_t *C, size_t N, c
      * unread (context rows never attend to it: it comes after them, and
      * later chunks see only the cache), so the result is the same. */
     size_t mq = evict && fp->scorer->question_aware ? m : 0;
-    /* The cache holds at most K kept + one chunk + the question. */
-    finch_status st = alloc_state(fp, K + S + m, K + S);
-    if (st) return st;
+    /* The cache holds at most the prefix, K kept + one chunk + the question. */
+    finch_status st = alloc_state(fp, P + K + S + m, P + K + S);
+    if (st || (st = feed_prefix(fp, C, P))) return st;
     fp->st.chunk = S;
     fp->st.n_chunks = n_chunks;
-    fp->step.n_ctx = N;
+    fp->step.n_ctx = N_all;
     finch_hooks hooks;
-    size_t past = 0;
+    size_t past = P;
     for (size_t t = 0; t < n_chunks; t++) {
-        size_t c0 = t * S, len = N - c0 < S ? N - c0 : S;
+        size_t c0 = P + t * S, len = N_all - c0 < S ? N_all - c0 : S;
         begin_step(fp, past, past + len, mq);
         double t0 = finch_now(), s0 = fp->st.t_scoring;
         if ((st = feed(fp, C + c0, len, Q, mq, evict ? step_hooks(fp, &hooks) : NULL, NULL))) return st;
         fp->st.t_prefill += finch_now() - t0 - (fp->st.t_scoring - s0);
         mark_rows(fp, past, len, c0);
         size_t k_t;
-        if ((st = finch_press_chunk_budget(K, N, past, len, c0 + len, &k_t))) return st;
+        if ((st = finch_press_chunk_budget(K, N, past - P, len, c0 - P + len, &k_t))) return st;
         if (evict) select_all(fp, k_t, 0);
-        past = k_t;
+        past = P + k_t;
         fp->pos = past;
         if (progress) progress(user, t + 1, n_chunks);
     }
@@ -457,7 +492,7 @@ static finch_status run_oneshot(finch_press *fp, const int32_t *C, size_t N, con
     /* kvpress pads the question's scores with max + 1, i.e. always keeps it;
      * here it is appended directly. */
     select_all(fp, K, m);
-    fp->pos = K + m;
+    fp->pos = fp->p.protect + K + m;
     if (progress) progress(user, 1, 1);
     return FINCH_OK;
 }
@@ -480,9 +515,11 @@ finch_status finch_press_compress(finch_press *fp, const int32_t *context, size_
     s->normalize = fp->p.normalize ? 1 : 0;
     s->n_ctx = n_ctx;
     s->n_question = n_q;
+    s->n_protected = fp->p.protect;
     s->budget = K;
     s->n_kept = n_kept;
-    s->compression = K ? (double)n_ctx / (double)K : INFINITY; /* oneshot may keep only Q */
+    /* oneshot may keep only Q */
+    s->compression = K ? (double)(n_ctx - fp->p.protect) / (double)K : INFINITY;
     st = fp->p.mode == FINCH_PRESS_ONESHOT
              ? run_oneshot(fp, context, n_ctx, question, n_q, K, progress, user)
              : run_iterative(fp, context, n_ctx, question, n_q, K, progress, user);
@@ -646,6 +683,7 @@ void finch_press_describe(const finch_press *fp, FILE *f) {
     fprintf(f, "normalize: %s\n", s->normalize ? "on" : "off");
     fprintf(f, "context tokens N: %zu\n", s->n_ctx);
     fprintf(f, "question tokens m: %zu\n", s->n_question);
+    if (s->n_protected) fprintf(f, "protected prefix P: %zu\n", s->n_protected);
     fprintf(f, "budget K: %zu\n", s->budget);
     fprintf(f, "kept positions: %zu\n", s->n_kept);
     fprintf(f, "chunk: %zu (%zu chunks)\n", s->chunk, s->n_chunks);

@@ -70,9 +70,13 @@ static const finch_scorer full_scorer = { FINCH_SCORER_FULL, 0, NULL, NULL, NULL
 /* ============================================================== position */
 
 /* truncate: rank positions 0, N-1, 1, N-2, 2, ...: the best k are the first
- * ceil(k/2) and the last floor(k/2) positions of the context. */
+ * ceil(k/2) and the last floor(k/2) positions of the context.  With a
+ * protected prefix of P tokens (always kept, never ranked) "first" counts
+ * from position P. */
 static double truncate_score(const finch_score_step *s, size_t pos) {
-    size_t from_start = 2 * pos, from_end = 2 * (s->n_ctx - 1 - pos) + 1;
+    size_t P = s->p->protect;
+    if (pos < P) return 0; /* a protected row: not a candidate */
+    size_t from_start = 2 * (pos - P), from_end = 2 * (s->n_ctx - 1 - pos) + 1;
     return -(double)(from_start < from_end ? from_start : from_end);
 }
 

@@ -3,6 +3,7 @@
  * small public accessors.  Encoding is in tokenizer_encode.c, the file
  * formats in tokenizer_load.c. */
 #include "tokenizer_impl.h"
+#include "finch_chat.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -378,6 +379,7 @@ void finch_tokenizer_free(finch_tokenizer *t) {
     free(t->special_lens);
     free(t->merges.slots);
     free(t->merge_list);
+    free(t->chat_template);
     free(t);
 }
 
@@ -387,6 +389,8 @@ int32_t finch_tokenizer_bos(const finch_tokenizer *t) { return t ? t->bos : -1; 
 int32_t finch_tokenizer_eos(const finch_tokenizer *t) { return t ? t->eos : -1; }
 size_t finch_tokenizer_vocab(const finch_tokenizer *t) { return t ? t->n : 0; }
 int finch_tokenizer_add_bos(const finch_tokenizer *t) { return t && t->add_bos && t->bos >= 0; }
+
+const char *finch_tokenizer_chat_template(const finch_tokenizer *t) { return t ? t->chat_template : NULL; }
 
 const char *finch_tokenizer_kind(const finch_tokenizer *t) {
     if (!t) return "none";

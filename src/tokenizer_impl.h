@@ -96,6 +96,7 @@ struct finch_tokenizer {
     int32_t byte_tok[256];  /* piece of each raw byte (byte fallback / byte-level), -1 if none */
     int32_t bos, eos, unk;  /* -1 when none */
     bool add_bos;
+    char *chat_template;    /* the model's chat template text, NULL when none */
 };
 
 /* ---- building (tokenizer.c) ---- */

@@ -182,6 +182,20 @@ done:
     return FINCH_OK;
 }
 
+/* tokenizer.chat_template: kept as text, recognised only when a command
+ * asks for it (src/chat_template.c). */
+static finch_status gguf_chat_template(const gguf_file *g, finch_tokenizer *t) {
+    const gguf_kv *kv = gguf_find(g, "tokenizer.chat_template");
+    if (!kv) return FINCH_OK;
+    if (kv->type != GGUF_STRING) return finch_fail(FINCH_ERR_FORMAT, "tokenizer.chat_template is not a string");
+    if (memchr(kv->v.s.ptr, 0, kv->v.s.len))
+        return finch_fail(FINCH_ERR_FORMAT, "tokenizer.chat_template contains a NUL byte");
+    if (!(t->chat_template = malloc(kv->v.s.len + 1))) return FINCH_ERR_NOMEM;
+    memcpy(t->chat_template, kv->v.s.ptr, kv->v.s.len);
+    t->chat_template[kv->v.s.len] = 0;
+    return FINCH_OK;
+}
+
 finch_status finch_tokenizer_from_gguf(const gguf_file *g, finch_tokenizer **out) {
     *out = NULL;
     const gguf_kv *kv = gguf_find(g, "tokenizer.ggml.model");
@@ -189,6 +203,11 @@ finch_status finch_tokenizer_from_gguf(const gguf_file *g, finch_tokenizer **out
     if (kv->type != GGUF_STRING) return finch_fail(FINCH_ERR_FORMAT, "tokenizer.ggml.model is not a string");
     if (gguf_str_eq(kv->v.s, "none") || gguf_str_eq(kv->v.s, "no_vocab")) return FINCH_OK;
     finch_status st = from_gguf(g, kv->v.s, out);
+    if (!st) st = gguf_chat_template(g, *out);
+    if (st) {
+        finch_tokenizer_free(*out);
+        *out = NULL;
+    }
     return st ? finch_fail_prefix(st, "tokenizer") : FINCH_OK;
 }
 
@@ -363,6 +382,23 @@ static finch_status config_token(const finch_tokenizer *t, const cJSON *cfg, con
 
 /* BOS from the post-processor: a TemplateProcessing whose single-sequence
  * template starts with a special token (Llama: "<s> $A"). */
+/* tokenizer_config.json "chat_template": a string, or a list of named
+ * templates ({"name", "template"}) of which "default" is the chat one. */
+static finch_status json_chat_template(const cJSON *cfg, finch_tokenizer *t) {
+    const cJSON *ct = jget(cfg, "chat_template"), *e;
+    const char *text = cJSON_IsString(ct) ? ct->valuestring : NULL;
+    if (cJSON_IsArray(ct))
+        cJSON_ArrayForEach(e, ct) {
+            const char *name = jstr(e, "name");
+            if (name && !strcmp(name, "default")) text = jstr(e, "template");
+        }
+    if (ct && !cJSON_IsNull(ct) && !text)
+        return finch_fail(FINCH_ERR_FORMAT, "tokenizer_config chat_template is neither a string nor a list "
+                          "with a \"default\" template");
+    if (text && !(t->chat_template = strdup(text))) return FINCH_ERR_NOMEM;
+    return FINCH_OK;
+}
+
 static void template_bos(const finch_tokenizer *t, const cJSON *root, int32_t *bos, bool *add_bos) {
     const cJSON *items[8];
     size_t n = jitems(jget(root, "post_processor"), "processors", items, 8);
@@ -508,6 +544,7 @@ static finch_status from_json(const cJSON *root, const cJSON *cfg, finch_tokeniz
         if ((st = config_token(t, cfg, "bos_token", &t->bos)) || (st = config_token(t, cfg, "eos_token", &t->eos)))
             goto done;
         t->add_bos = jbool(cfg, "add_bos_token", t->add_bos);
+        st = json_chat_template(cfg, t);
     }
 done:
     free(texts);
@@ -927,7 +964,8 @@ finch_status finch_tokenizer_to_gguf_ex(const finch_tokenizer *t, gguf_writer *w
     if ((t->bos >= 0 && (st = gguf_set_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)t->bos))) ||
         (t->eos >= 0 && (st = gguf_set_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)t->eos))) ||
         (t->unk >= 0 && (st = gguf_set_u32(w, "tokenizer.ggml.unknown_token_id", (uint32_t)t->unk))) ||
-        (st = gguf_set_bool(w, "tokenizer.ggml.add_bos_token", t->add_bos)))
+        (st = gguf_set_bool(w, "tokenizer.ggml.add_bos_token", t->add_bos)) ||
+        (t->chat_template && (st = gguf_set_str(w, "tokenizer.chat_template", t->chat_template))))
         goto done;
 done:
     free(texts);

@@ -100,6 +100,7 @@ static void run_case(const finch_model *m, const cJSON *c, size_t batch) {
         p.budget = (size_t)jnum(c, "budget", 0);
     }
     p.chunk = (size_t)jnum(c, "chunk", 0);
+    p.protect = (size_t)jnum(c, "protect", 0);
     p.batch = batch;
 
     finch_ctx *ctx;

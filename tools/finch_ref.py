@@ -87,22 +87,37 @@ def _rotate_to_ranks(keys, kept, cfg):
     return rerotate(keys, torch.as_tensor(delta), cfg["pairing"], cfg["rope_base"], cfg["rope_dim"])
 
 
-def finch_iterative(model, C, Q, K, chunk, select="head", normalize=True, prompt=None):
+def _with_prefix(scores, P, k):
+    """select_top over the candidates after the protected prefix (columns
+    P..), as column indices, with the prefix 0..P-1 in front."""
+    keep, margin = select_top(scores[P:], k)
+    return np.concatenate([np.arange(P), keep + P]), margin
+
+
+def finch_iterative(model, C, Q, K, chunk, select="head", normalize=True, prompt=None, protect=0):
+    """protect = P: the first P context tokens are fed first and always kept
+    at positions 0..P-1; the chunks, K and the schedule cover the other
+    N - P tokens, whose top-k never includes a prefix column."""
     cfg = model.cfg
     L, H, G, hd = cfg["n_layer"], cfg["n_head"], cfg["n_kv_head"], cfg["head_dim"]
     rep = H // G
     C, Q = [int(t) for t in C], [int(t) for t in Q]
-    N, m = len(C), len(Q)
+    P = int(protect)
+    N, m = len(C) - P, len(Q)
     K = min(K, N)
     S = chunk if chunk and chunk < N else N
     past = [(torch.zeros(G, 0, hd), torch.zeros(G, 0, hd)) for _ in range(L)]
     orig = [[np.zeros(0, dtype=np.int64) for _ in range(G)] for _ in range(L)]
-    n_past, schedule, margin = 0, [], math.inf
-    for c0 in range(0, N, S):
+    if P:
+        r = model.forward(C[:P], pos0=0, past=past)
+        past = r["kv"]
+        orig = [[np.arange(P) for _ in range(G)] for _ in range(L)]
+    n_past, schedule, margin = P, [], math.inf
+    for c0 in range(P, P + N, S):
         c = C[c0:c0 + S]
         r = model.forward(c + Q, pos0=n_past, past=past, return_attn=True)
         qstart = n_past + len(c)
-        k_t = chunk_budget(K, N, n_past, len(c), c0 + len(c))
+        k_t = chunk_budget(K, N, n_past - P, len(c), c0 - P + len(c))
         schedule.append(k_t)
         new_past = []
         for l in range(L):
@@ -112,13 +127,13 @@ def finch_iterative(model, C, Q, K, chunk, select="head", normalize=True, prompt
             per_group = per_head.reshape(G, rep, qstart).sum(dim=1)  # [G, qstart]
             rows = [np.concatenate([orig[l][g], np.arange(c0, c0 + len(c))]) for g in range(G)]
             if select == "layer":
-                keep, mg = select_top(per_group.sum(dim=0).numpy(), k_t)
+                keep, mg = _with_prefix(per_group.sum(dim=0).numpy(), P, k_t)
                 keeps = [keep] * G
                 margin = min(margin, mg)
             else:
                 keeps = []
                 for g in range(G):
-                    keep, mg = select_top(per_group[g].numpy(), k_t)
+                    keep, mg = _with_prefix(per_group[g].numpy(), P, k_t)
                     keeps.append(keep)
                     margin = min(margin, mg)
             nk, nv = [], []
@@ -128,21 +143,23 @@ def finch_iterative(model, C, Q, K, chunk, select="head", normalize=True, prompt
                 nv.append(Vl[g, keep])
                 orig[l][g] = rows[g][keep]
             new_past.append((torch.stack(nk), torch.stack(nv)))
-        past, n_past = new_past, k_t
+        past, n_past = new_past, P + k_t
     return _finish(model, past, n_past, orig, Q if prompt is None else prompt, schedule, margin)
 
 
-def finch_oneshot(model, C, Q, n_kept, select="head", normalize=True, prompt=None):
+def finch_oneshot(model, C, Q, n_kept, select="head", normalize=True, prompt=None, protect=0):
+    """n_kept counts the protected prefix (protect = P), the k best other
+    context positions and the question."""
     cfg = model.cfg
     L, H, G = cfg["n_layer"], cfg["n_head"], cfg["n_kv_head"]
     rep = H // G
     C, Q = [int(t) for t in C], [int(t) for t in Q]
-    N, m = len(C), len(Q)
+    N, m, P = len(C), len(Q), int(protect)
     if not prompt:
         raise ValueError("oneshot needs a non-empty answer prefix")
-    if n_kept < m:
-        raise ValueError("n_kept smaller than the question")
-    k = n_kept - m
+    if n_kept < m + P:
+        raise ValueError("n_kept smaller than the question and the prefix")
+    k = n_kept - m - P
     r = model.forward(C + Q, return_attn=True)
     past, orig, margin = [], [], math.inf
     for l in range(L):
@@ -151,14 +168,14 @@ def finch_oneshot(model, C, Q, n_kept, select="head", normalize=True, prompt=Non
         per_head = a.mean(dim=1)                                     # mean over the window
         window = np.arange(N, N + m)
         if select == "layer":
-            keep, mg = select_top(per_head.mean(dim=0).numpy(), k)
+            keep, mg = _with_prefix(per_head.mean(dim=0).numpy(), P, k)
             keeps = [keep] * G
             margin = min(margin, mg)
         else:
             per_group = per_head.reshape(G, rep, N).mean(dim=1)
             keeps = []
             for g in range(G):
-                keep, mg = select_top(per_group[g].numpy(), k)
+                keep, mg = _with_prefix(per_group[g].numpy(), P, k)
                 keeps.append(keep)
                 margin = min(margin, mg)
         keeps = [np.concatenate([kp, window]) for kp in keeps]

@@ -55,6 +55,12 @@ CASES = [
                          n_ctx=20)),
     ("os-head-cr", dict(mode="oneshot", select="head", normalize=1, cr=0.7, prompt=2)),
     ("os-layer-raw-cr", dict(mode="oneshot", select="layer", normalize=0, cr=0.75, prompt=1)),
+    # a protected prefix (a chat template's BOS + header): always kept, not in K
+    ("it-head-protect-c10", dict(mode="iterative", select="head", normalize=1, budget=12, chunk=10,
+                                 protect=5)),
+    ("it-layer-protect-c9", dict(mode="iterative", select="layer", normalize=1, budget=10, chunk=9,
+                                 protect=3)),
+    ("os-head-protect-cr", dict(mode="oneshot", select="head", normalize=1, cr=0.7, prompt=2, protect=4)),
 ]
 
 
@@ -84,11 +90,13 @@ def divisor_chunk(N):
 
 
 def run_case(model, st, C, Q, P):
+    protect = st.get("protect", 0)
     if st["mode"] == "oneshot":
-        n_kept = finch_ref.oneshot_n_kept(len(C), len(Q), st["cr"])
-        return finch_ref.finch_oneshot(model, C, Q, n_kept, st["select"], bool(st["normalize"]), P)
+        n_kept = finch_ref.oneshot_n_kept(len(C) - protect, len(Q), st["cr"]) + protect
+        return finch_ref.finch_oneshot(model, C, Q, n_kept, st["select"], bool(st["normalize"]), P,
+                                       protect)
     return finch_ref.finch_iterative(model, C, Q, st["budget"], st["chunk"], st["select"],
-                                     bool(st["normalize"]), P)
+                                     bool(st["normalize"]), P, protect)
 
 
 def main(argv):
@@ -107,6 +115,8 @@ def main(argv):
             continue
         vocab = model.cfg["vocab"]
         for ci, (suffix, settings) in enumerate(CASES):
+            if key == "tinystories" and "protect" in settings:
+                continue  # no new files made from the asset model
             st = dict(settings)
             N = st.pop("n_ctx", N0)
             n_prompt = st.pop("prompt", 0)

@@ -65,11 +65,39 @@ int cli_read_ids(const char *path, int32_t **ids, size_t *n);
 int cli_tokenize(const finch_model *m, const char *text, bool add_bos, int32_t **ids, size_t *n);
 /* Tokenize a text file block by block (finch_tokenize_file). */
 int cli_tokenize_file(const finch_model *m, const char *path, bool add_bos, int32_t **ids, size_t *n);
-/* The ids fed after compression for the mode (cli_prompt.c): oneshot
- * "\n" + prefix; iterative the question + prefix, or nothing (the press
- * feeds the question) when there is no prefix. */
+/* The ids fed after compression for the mode (cli_prompt.c).  Without a
+ * chat template (tail NULL): oneshot "\n" + prefix; iterative the question
+ * + prefix, or nothing (the press feeds the question) when there is no
+ * prefix.  With one, tail is the end of the user turn and the assistant
+ * header: oneshot tail + prefix; iterative the question, tail + prefix. */
 int cli_answer_prompt(const finch_model *m, finch_press_mode mode, const int32_t *question, size_t n_question,
-                      const char *answer_prefix, int32_t **prompt, size_t *n_prompt);
+                      const char *tail, const char *answer_prefix, int32_t **prompt, size_t *n_prompt);
+
+/* ---- chat templates (cli_chat.c, docs/chat-templates.md) ---- */
+typedef struct {
+    int format;      /* finch_chat_format; 0 (none): the texts as given       */
+    bool from_model; /* recognised from the model's template text (auto)    */
+    char *head;      /* system turn + user header (finch_chat_split), or NULL */
+    char *tail;      /* end of the user turn + assistant header, or NULL     */
+} cli_chat;
+/* --chat-template VALUE (NULL or "auto": the model's template when it has
+ * one, else none; "none"; a format name) with --system (NULL: none).
+ * ids_given: the context/question are token ids (auto then means none, a
+ * name is refused).  An unrecognised model template under auto is refused. */
+int cli_chat_setup(const finch_model *m, const char *value, const char *system, bool ids_given, cli_chat *c);
+void cli_chat_free(cli_chat *c);
+const char *cli_chat_name(const cli_chat *c);
+/* Context ids: [BOS] head + text, BOS added only when the tokenizer adds one
+ * and the text does not begin with it; *n_protect: the leading tokens that
+ * encode BOS and the head (0 without a template). */
+int cli_chat_context(const finch_model *m, const cli_chat *c, const char *text, int32_t **ids, size_t *n,
+                     size_t *n_protect);
+/* `finch generate`'s prompt: [BOS] head + text + tail (text alone, BOS
+ * once, without a template). */
+int cli_chat_prompt(const finch_model *m, const cli_chat *c, const char *text, int32_t **ids, size_t *n);
+/* The same for a context file (read whole when a template applies). */
+int cli_chat_context_file(const finch_model *m, const cli_chat *c, const char *path, int32_t **ids, size_t *n,
+                          size_t *n_protect);
 /* Print the bytes of a token to f (stdout for generated text). */
 void cli_print_token(const finch_model *m, int32_t prev, int32_t id, FILE *f);
 
@@ -154,6 +182,7 @@ int cli_finish_stdout(int rc);
  * the exit code after printing the one-line error. */
 typedef struct {
     const char *model, *prompt, *prompt_ids, *dump;
+    const char *chat_template, *system; /* --chat-template, --system        */
     long n_new, threads;
     double temp, top_p;
     long seed;
@@ -181,6 +210,7 @@ int cli_parse_convert(int argc, char **argv, cli_convert_opts *o);
 typedef struct {
     const char *model, *context_file, *context_text, *context_ids, *question, *question_ids;
     const char *prompt_ids, *answer_prefix, *dump;
+    const char *chat_template, *system; /* --chat-template, --system        */
     finch_press_params p;
     int n_budget_flags;
     long n_new, threads, seed;
@@ -196,6 +226,7 @@ int cli_parse_run(int argc, char **argv, cli_run_opts *o);
 enum { CLI_EVAL_MAX_RATIOS = 32 };
 typedef struct {
     const char *model, *task, *out, *answer_prefix;
+    const char *chat_template, *system;          /* --chat-template, --system     */
     finch_scorer_id presses[FINCH_SCORER_COUNT]; /* in the order given, full excluded */
     size_t n_presses;
     double ratios[CLI_EVAL_MAX_RATIOS];          /* ascending, distinct           */

@@ -87,6 +87,8 @@ int cli_parse_eval(int argc, char **argv, cli_eval_opts *o) {
         else if (cli_opt(&a, NULL, "--select")) select = cli_value(&a);
         else if (cli_opt(&a, NULL, "--normalize")) norm = cli_value(&a);
         else if (cli_opt(&a, NULL, "--answer-prefix")) o->answer_prefix = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--chat-template")) o->chat_template = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--system")) o->system = cli_value(&a);
         else if (cli_opt(&a, NULL, "--out")) o->out = cli_value(&a);
         else if (cli_opt(&a, "-t", "--threads")) o->threads = cli_long(&a, 1, 256);
         else if (cli_opt(&a, "-n", "--n-predict")) o->n_new = cli_long(&a, 1, 1 << 16);
@@ -121,6 +123,7 @@ int cli_parse_eval(int argc, char **argv, cli_eval_opts *o) {
 typedef struct {
     int32_t *context, *question, *prompt, *reference;
     size_t n_context, n_question, n_prompt, n_reference;
+    size_t n_protect; /* BOS + the chat template's head: never evicted */
 } item_ids;
 
 static void item_ids_free(item_ids *ids) {
@@ -129,17 +132,19 @@ static void item_ids_free(item_ids *ids) {
 }
 
 /* The text the prompt ends with: the answer follows it, after a space
- * unless it ends in white space (oneshot's "\n"). */
-static const char *prompt_tail(const cli_eval_opts *o, const finch_eval_task *t) {
+ * unless it ends in white space (oneshot's "\n", most assistant headers). */
+static const char *prompt_tail(const cli_eval_opts *o, const cli_chat *chat, const finch_eval_task *t) {
     if (o->answer_prefix && *o->answer_prefix) return o->answer_prefix;
+    if (chat->tail) return chat->tail;
     return o->p.mode == FINCH_PRESS_ONESHOT ? "\n" : t->question;
 }
 
 /* answers[0] as the tokens that would follow the prompt (a continuation of
  * the same text, so no BOS and no extra leading-space marker). */
-static int tokenize_reference(const finch_model *m, const cli_eval_opts *o, const finch_eval_task *t, item_ids *ids) {
+static int tokenize_reference(const finch_model *m, const cli_eval_opts *o, const cli_chat *chat,
+                              const finch_eval_task *t, item_ids *ids) {
     if (t->n_answers == 0 || !*t->answers[0]) return 0; /* unanswerable: no NLL */
-    const char *tail = prompt_tail(o, t);
+    const char *tail = prompt_tail(o, chat, t);
     size_t tl = strlen(tail), al = strlen(t->answers[0]);
     int space = tl && !isspace((unsigned char)tail[tl - 1]);
     char *text = malloc(al + 2);
@@ -151,17 +156,18 @@ static int tokenize_reference(const finch_model *m, const cli_eval_opts *o, cons
     return st ? cli_fail(st, "cannot tokenize the reference answer") : 0;
 }
 
-static int tokenize_item(const finch_model *m, const cli_eval_opts *o, const finch_eval_task *t, item_ids *ids) {
+static int tokenize_item(const finch_model *m, const cli_eval_opts *o, const cli_chat *chat, const finch_eval_task *t,
+                         item_ids *ids) {
     char what[128];
     snprintf(what, sizeof what, "item '%.64s'", t->id);
     int rc = cli_check_text_memory(m, strlen(t->context) + strlen(t->question), o->max_memory, what);
     if (rc) return rc;
-    if ((rc = cli_tokenize(m, t->context, true, &ids->context, &ids->n_context)) ||
+    if ((rc = cli_chat_context(m, chat, t->context, &ids->context, &ids->n_context, &ids->n_protect)) ||
         (rc = cli_tokenize(m, t->question, false, &ids->question, &ids->n_question)) ||
-        (rc = cli_answer_prompt(m, o->p.mode, ids->question, ids->n_question, o->answer_prefix, &ids->prompt,
-                                &ids->n_prompt)))
+        (rc = cli_answer_prompt(m, o->p.mode, ids->question, ids->n_question, chat->tail, o->answer_prefix,
+                                &ids->prompt, &ids->n_prompt)))
         return rc;
-    return tokenize_reference(m, o, t, ids);
+    return tokenize_reference(m, o, chat, t, ids);
 }
 
 /* Why an item cannot be evaluated (NULL when it can): the positions the
@@ -198,6 +204,7 @@ typedef struct {
     const finch_model *m;
     finch_ctx *ctx;
     const cli_eval_opts *o;
+    const cli_chat *chat;
 } eval_env;
 
 /* The fields every run records (full and compressed). */
@@ -226,6 +233,7 @@ static int run_press(const eval_env *e, const item_ids *ids, finch_scorer_id pre
                             ids->prompt, ids->n_prompt, ids->reference, ids->n_reference, (size_t)e->o->n_new };
     in.p.scorer = press;
     in.p.ratio = ratio;
+    in.p.protect = ids->n_protect;
     finch_status st = finch_eval_run(e->m, e->ctx, &in, out);
     if (!st) return 0;
     char what[96];
@@ -262,7 +270,7 @@ static int eval_item(const eval_env *e, const finch_eval_task *t, const item_ids
 /* The record of task t: its runs, or why it was skipped. */
 static int eval_task_record(const eval_env *e, const finch_eval_task *t, cJSON **out) {
     item_ids ids = { 0 };
-    int rc = tokenize_item(e->m, e->o, t, &ids);
+    int rc = tokenize_item(e->m, e->o, e->chat, t, &ids);
     if (rc) return rc;
     cJSON *rec = cJSON_CreateObject();
     cJSON_AddStringToObject(rec, "id", t->id);
@@ -399,6 +407,7 @@ int cmd_eval(int argc, char **argv) {
     finch_eval_tasks tasks = { 0 };
     finch_model *m = NULL;
     finch_ctx *ctx = NULL;
+    cli_chat chat = { 0 };
     cJSON *config = eval_config_json(&o), *items = NULL;
     if (!config) return cli_out_of_memory();
     bool made = false;
@@ -418,10 +427,14 @@ int cmd_eval(int argc, char **argv) {
     if ((rc = cli_check_memory(m, 0, EVAL_BATCH, o.max_memory, "the model"))) goto done;
     st = finch_ctx_new(m, (size_t)o.threads, EVAL_BATCH, &ctx);
     if (st) { rc = cli_fail(st, "cannot set up the model"); goto done; }
-    eval_env e = { m, ctx, &o };
+    if ((rc = cli_chat_setup(m, o.chat_template, o.system, false, &chat))) goto done;
+    if (chat.format) fprintf(stderr, "finch eval: chat template %s%s\n", cli_chat_name(&chat),
+                             chat.from_model ? " (recognised from the model)" : "");
+    eval_env e = { m, ctx, &o, &chat };
     if (!(rc = sweep(&e, &tasks, config, items))) rc = report(&o, items);
 done:
     if (rc && made) rmdir(o.out); /* only when still empty: no empty directory left by a failed run */
+    cli_chat_free(&chat);
     cJSON_Delete(config);
     cJSON_Delete(items);
     finch_ctx_free(ctx);

@@ -16,6 +16,8 @@ int cli_parse_generate(int argc, char **argv, cli_generate_opts *o) {
         if (cli_opt(&a, "-m", "--model")) o->model = cli_value(&a);
         else if (cli_opt(&a, "-p", "--prompt")) o->prompt = cli_value(&a);
         else if (cli_opt(&a, NULL, "--prompt-ids")) o->prompt_ids = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--chat-template")) o->chat_template = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--system")) o->system = cli_value(&a);
         else if (cli_opt(&a, "-n", "--n-predict")) o->n_new = cli_long(&a, 0, 1 << 20);
         else if (cli_opt(&a, NULL, "--temp")) o->temp = cli_double(&a, 0, 100);
         else if (cli_opt(&a, NULL, "--top-p")) o->top_p = cli_double(&a, 1e-6, 1);
@@ -90,10 +92,12 @@ int cmd_generate(int argc, char **argv) {
     finch_sampler s = { 0 };
     float *logits = NULL;
     cli_dump dump = { 0 };
+    cli_chat chat = { 0 };
     if (o.dump && (rc = cli_dump_begin(&dump, o.dump))) return rc; /* fail before the work */
     if ((rc = cli_load_model(o.model, &m))) goto done;
     if (o.prompt && (rc = cli_check_text_memory(m, strlen(o.prompt), o.max_memory, "the prompt"))) goto done;
-    rc = o.prompt ? cli_tokenize(m, o.prompt, true, &prompt, &n_prompt) : cli_read_ids(o.prompt_ids, &prompt, &n_prompt);
+    if ((rc = cli_chat_setup(m, o.chat_template, o.system, o.prompt_ids != NULL, &chat))) goto done;
+    rc = o.prompt ? cli_chat_prompt(m, &chat, o.prompt, &prompt, &n_prompt) : cli_read_ids(o.prompt_ids, &prompt, &n_prompt);
     if (rc) goto done;
     if (n_prompt == 0) { rc = cli_error("the prompt is empty"); goto done; }
     if (n_prompt > m->cfg.ctx_len) {
@@ -146,6 +150,7 @@ int cmd_generate(int argc, char **argv) {
     if (o.dump) rc = dump_run(&dump, &o, m, prompt, n_prompt, logits, gen, n_gen, t1 - t0, t2 - t1);
 done:
     cli_dump_abort(&dump);
+    cli_chat_free(&chat);
     free(logits);
     free(prompt);
     free(gen);

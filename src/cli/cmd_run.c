@@ -35,6 +35,8 @@ int cli_parse_run(int argc, char **argv, cli_run_opts *o) {
         else if (cli_opt(&a, NULL, "--question-ids")) o->question_ids = cli_value(&a);
         else if (cli_opt(&a, NULL, "--prompt-ids")) o->prompt_ids = cli_value(&a);
         else if (cli_opt(&a, NULL, "--answer-prefix")) o->answer_prefix = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--chat-template")) o->chat_template = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--system")) o->system = cli_value(&a);
         else if (cli_opt(&a, NULL, "--mode")) mode = cli_value(&a);
         else if (cli_opt(&a, NULL, "--select")) select = cli_value(&a);
         else if (cli_opt(&a, NULL, "--normalize")) norm = cli_value(&a);
@@ -93,6 +95,8 @@ int cli_parse_run(int argc, char **argv, cli_run_opts *o) {
 typedef struct {
     int32_t *context, *question, *prompt;
     size_t n_context, n_question, n_prompt;
+    size_t n_protect; /* BOS + the chat template's head: never evicted */
+    cli_chat chat;
 } run_ids;
 
 static int tokenize_no_bos(const finch_model *m, const char *text, int32_t **ids, size_t *n) {
@@ -103,8 +107,8 @@ static int tokenize_no_bos(const finch_model *m, const char *text, int32_t **ids
  * from the mode and --answer-prefix. */
 static int read_prompt(const cli_run_opts *o, const finch_model *m, run_ids *ids) {
     if (o->prompt_ids) return cli_read_ids(o->prompt_ids, &ids->prompt, &ids->n_prompt);
-    return cli_answer_prompt(m, o->p.mode, ids->question, ids->n_question, o->answer_prefix, &ids->prompt,
-                             &ids->n_prompt);
+    return cli_answer_prompt(m, o->p.mode, ids->question, ids->n_question, ids->chat.tail, o->answer_prefix,
+                             &ids->prompt, &ids->n_prompt);
 }
 
 /* The texts' bytes, known before they are read (a -f that is not a
@@ -119,10 +123,13 @@ static size_t text_bytes(const cli_run_opts *o) {
 
 static int read_inputs(const cli_run_opts *o, const finch_model *m, run_ids *ids) {
     int rc = cli_check_text_memory(m, text_bytes(o), o->max_memory, "the context and question");
-    if (rc) return rc;
+    if (rc || (rc = cli_chat_setup(m, o->chat_template, o->system, o->context_ids || o->question_ids, &ids->chat)))
+        return rc;
     if (o->context_ids) rc = cli_read_ids(o->context_ids, &ids->context, &ids->n_context);
-    else if (o->context_file) rc = cli_tokenize_file(m, o->context_file, true, &ids->context, &ids->n_context);
-    else rc = *o->context_text ? cli_tokenize(m, o->context_text, true, &ids->context, &ids->n_context)
+    else if (o->context_file)
+        rc = cli_chat_context_file(m, &ids->chat, o->context_file, &ids->context, &ids->n_context, &ids->n_protect);
+    else rc = *o->context_text ? cli_chat_context(m, &ids->chat, o->context_text, &ids->context, &ids->n_context,
+                                                  &ids->n_protect)
                                : cli_error("the context is empty");
     if (rc) return rc;
     if (o->question && !*o->question) return cli_error("the question is empty");
@@ -154,7 +161,7 @@ static int check_window(const cli_run_opts *o, const finch_model *m, const run_i
         *chunk = N;
         return 0;
     }
-    size_t kk = K < N ? K : N;
+    size_t kk = o->p.protect + K; /* K <= N - P: the prefix and the budget */
     if (kk + mq >= win)
         return cli_error("the question (%zu tokens) and the budget (%zu) leave no room for a chunk "
                          "in the model's %zu positions", mq, kk, win);
@@ -189,7 +196,7 @@ static int fit_answer(cli_run_opts *o, const finch_model *m, const run_ids *ids,
  * + a chunk + the question; oneshot: all of C ++ Q), then while it grows
  * for the prompt and the answer. */
 static size_t peak_positions(const cli_run_opts *o, const run_ids *ids, size_t K, size_t n_kept) {
-    size_t N = ids->n_context, mq = ids->n_question, kk = K < N ? K : N;
+    size_t N = ids->n_context, mq = ids->n_question, kk = o->p.protect + (K < N ? K : N);
     size_t compress = o->p.mode == FINCH_PRESS_ONESHOT ? N + mq : kk + o->p.chunk + mq;
     return cli_cache_peak(compress, n_kept + prompt_fed(ids) + (size_t)o->n_new);
 }
@@ -205,8 +212,9 @@ static int plan_run(cli_run_opts *o, const finch_model *m, const run_ids *ids, s
     if (rc || (rc = fit_answer(o, m, ids, n_kept))) return rc;
     if (o->p.scorer == FINCH_SCORER_FULL)
         fprintf(stderr, "finch: --press full keeps the whole context; the budget is not used\n");
-    else if (K >= ids->n_context)
-        fprintf(stderr, "finch: note: the budget keeps all %zu context tokens: nothing is evicted\n", ids->n_context);
+    else if (K >= ids->n_context - o->p.protect)
+        fprintf(stderr, "finch: note: the budget keeps all %zu context tokens: nothing is evicted\n",
+                ids->n_context - o->p.protect);
     *batch = o->p.chunk + ids->n_question < 512 ? o->p.chunk + ids->n_question : 512;
     /* --dump copies the kept keys and values once more (finch_press_dump) */
     size_t dump_copy = o->dump ? n_kept : 0;
@@ -262,12 +270,13 @@ static cJSON *ids_json(const int32_t *ids, size_t n) {
 }
 
 /* Every setting and statistic of the run: meta.json and --json. */
-static cJSON *run_json(const cli_run_opts *o, const finch_model *m, const finch_press_stats *s,
+static cJSON *run_json(const cli_run_opts *o, const finch_model *m, const run_ids *ids, const finch_press_stats *s,
                        const int32_t *gen, size_t n_gen, const char *answer) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "command", "run");
     cli_json_string(j, "model", o->model);
     cli_json_string(j, "architecture", m->cfg.arch);
+    cJSON_AddStringToObject(j, "chat_template", cli_chat_name(&ids->chat));
     cJSON_AddStringToObject(j, "press", finch_scorer_name(s->scorer));
     cJSON_AddStringToObject(j, "mode", finch_press_mode_name(s->mode));
     cJSON_AddStringToObject(j, "select", finch_press_select_name(s->select));
@@ -279,6 +288,7 @@ static cJSON *run_json(const cli_run_opts *o, const finch_model *m, const finch_
     cJSON_AddNumberToObject(j, "N", (double)s->n_ctx);
     cJSON_AddNumberToObject(j, "K", (double)s->budget);
     cJSON_AddNumberToObject(j, "m", (double)s->n_question);
+    cJSON_AddNumberToObject(j, "protected", (double)s->n_protected);
     cJSON_AddNumberToObject(j, "n_kept", (double)s->n_kept);
     cJSON_AddNumberToObject(j, "chunk", (double)s->chunk);
     cJSON_AddNumberToObject(j, "n_chunks", (double)s->n_chunks);
@@ -407,9 +417,13 @@ int cmd_run(int argc, char **argv) {
     finch_outfile plot = { 0 };
     finch_status st;
     if ((rc = check_outputs(&o, &dump))) return rc; /* fail before the work, writing nothing */
-    if ((rc = cli_load_model(o.model, &m)) || (rc = read_inputs(&o, m, &ids)) ||
-        (rc = plan_run(&o, m, &ids, &batch)) || (rc = open_outputs(&o, &dump, &plot)))
+    if ((rc = cli_load_model(o.model, &m)) || (rc = read_inputs(&o, m, &ids)))
         goto done;
+    o.p.protect = ids.n_protect;
+    if (ids.chat.format)
+        fprintf(stderr, "finch: chat template %s%s: %zu leading context tokens protected\n", cli_chat_name(&ids.chat),
+                ids.chat.from_model ? " (recognised from the model)" : "", ids.n_protect);
+    if ((rc = plan_run(&o, m, &ids, &batch)) || (rc = open_outputs(&o, &dump, &plot))) goto done;
     if ((st = finch_ctx_new(m, (size_t)o.threads, batch, &ctx)) || (st = finch_press_new(m, ctx, &o.p, &fp))) {
         rc = cli_fail(st, "cannot set up Finch");
         goto done;
@@ -420,7 +434,7 @@ int cmd_run(int argc, char **argv) {
     const finch_press_stats *s = finch_press_get_stats(fp);
     const int32_t *last = ids.n_prompt ? ids.prompt + ids.n_prompt - 1 : ids.question + ids.n_question - 1;
     answer = answer_text(m, *last, gen, n_gen);
-    cJSON *j = answer ? run_json(&o, m, s, gen, n_gen, answer) : NULL;
+    cJSON *j = answer ? run_json(&o, m, &ids, s, gen, n_gen, answer) : NULL;
     meta = j ? cJSON_Print(j) : NULL;
     cJSON_Delete(j);
     if (!meta) { rc = cli_out_of_memory(); goto done; }
@@ -433,6 +447,7 @@ done:
     cli_dump_abort(&dump);
     free(answer); free(meta); free(gen);
     free(ids.context); free(ids.question); free(ids.prompt);
+    cli_chat_free(&ids.chat);
     finch_press_free(fp);
     finch_ctx_free(ctx);
     finch_model_free(m);

@@ -28,6 +28,9 @@ cJSON *eval_config_json(const cli_eval_opts *o) {
     cJSON_AddNumberToObject(j, "n_predict", (double)o->n_new);
     cJSON_AddNumberToObject(j, "seed", (double)o->seed);
     cli_json_string(j, "answer_prefix", o->answer_prefix); /* null when not given */
+    /* only when given, so results written before these options resume */
+    if (o->chat_template) cli_json_string(j, "chat_template", o->chat_template);
+    if (o->system) cli_json_string(j, "system", o->system);
     return j;
 }
 
