@@ -25,7 +25,7 @@ struct finch_model_storage {
     bool has_hf;
     llama2c_file l2c;
     bool has_l2c;
-    bool *gguf_used; /* per GGUF tensor: bound by name (find_tensor) */
+    bool *used; /* per tensor of the GGUF file or HF list: bound by name (find_tensor) */
     float **owned; /* f32 copies of small tensors */
     size_t n_owned;
 };
@@ -38,7 +38,7 @@ static bool find_tensor(const finch_model *m, const char *gguf_name, finch_tenso
     if (s->has_gguf) {
         const gguf_tensor *t = gguf_find_tensor(&s->gguf, gguf_name);
         if (!t) return false;
-        if (s->gguf_used) s->gguf_used[t - s->gguf.tensors] = true;
+        if (s->used) s->used[t - s->gguf.tensors] = true;
         out->name = gguf_name;
         out->type = t->type;
         out->n_dims = t->n_dims;
@@ -52,6 +52,7 @@ static bool find_tensor(const finch_model *m, const char *gguf_name, finch_tenso
         if (!hf_name_from_gguf(gguf_name, hf_name, sizeof hf_name)) return false;
         const finch_tensor_ref *t = hf_find(&s->hf, hf_name);
         if (!t) return false;
+        if (s->used) s->used[t - s->hf.tensors.t] = true;
         *out = *t;
         return true;
     }
@@ -169,21 +170,41 @@ static finch_status bind_weights(finch_model *m) {
     return FINCH_OK;
 }
 
-/* Every tensor of a GGUF file is bound by name or the model is refused,
- * naming it: a tensor nothing reads (blk.2.* beyond block_count, a
- * foo.weight) means the file describes another model than the one that
- * would run.  A new tensor kind only needs to be bound (find_tensor marks
- * it). */
+/* The name of tensor i of the source (GGUF names are not NUL-terminated). */
+static void tensor_name(const finch_model_storage *s, size_t i, char *name, size_t cap) {
+    if (s->has_gguf) {
+        gguf_str n = s->gguf.tensors[i].name;
+        snprintf(name, cap, "%.*s", (int)(n.len < 128 ? n.len : 128), n.ptr);
+    } else snprintf(name, cap, "%.128s", s->hf.tensors.t[i].name);
+}
+
+/* An HF tensor that is another name of a bound one (a tied-weight alias),
+ * or the RoPE frequencies older checkpoints store, which finch computes
+ * from rope_theta. */
+static bool hf_tensor_implied(const finch_model_storage *s, size_t i) {
+    const finch_tensor_list *l = &s->hf.tensors;
+    size_t n = strlen(l->t[i].name), k = strlen("rotary_emb.inv_freq");
+    if (n >= k && !strcmp(l->t[i].name + n - k, "rotary_emb.inv_freq")) return true;
+    for (size_t j = 0; j < l->n; j++)
+        if (s->used[j] && l->t[j].data == l->t[i].data) return true;
+    return false;
+}
+
+/* Every tensor of a GGUF file or HF directory is bound by name or the model
+ * is refused, naming it: a tensor nothing reads (blk.2.* beyond
+ * block_count, a foo.weight) means the file describes another model than
+ * the one that would run.  A new tensor kind only needs to be bound
+ * (find_tensor marks it). */
 static finch_status check_every_tensor_used(const finch_model *m) {
     const finch_model_storage *s = m->storage;
-    if (!s->has_gguf || !s->gguf_used) return FINCH_OK;
-    for (size_t i = 0; i < s->gguf.n_tensors; i++) {
-        if (s->gguf_used[i]) continue;
+    size_t n = s->has_gguf ? s->gguf.n_tensors : s->has_hf ? s->hf.tensors.n : 0;
+    for (size_t i = 0; i < n && s->used; i++) {
+        if (s->used[i] || (s->has_hf && hf_tensor_implied(s, i))) continue;
         char name[160];
-        gguf_str n = s->gguf.tensors[i].name;
-        snprintf(name, sizeof name, "%.*s", (int)(n.len < 128 ? n.len : 128), n.ptr);
+        tensor_name(s, i, name, sizeof name);
         unsigned long blk;
-        if (sscanf(name, "blk.%lu.", &blk) == 1 && blk >= m->cfg.n_layer)
+        if ((sscanf(name, "blk.%lu.", &blk) == 1 || sscanf(name, "model.layers.%lu.", &blk) == 1) &&
+            blk >= m->cfg.n_layer)
             return finch_fail(FINCH_ERR_FORMAT, "tensor %s belongs to block %lu but block_count is %zu", name, blk,
                               m->cfg.n_layer);
         return finch_fail(FINCH_ERR_UNSUPPORTED, "tensor %s is not used by the %s model (refused rather than ignored)",
@@ -303,14 +324,16 @@ static finch_status open_source(finch_model *m, const char *path) {
     if (is_directory(path)) {
         if ((st = hf_open(path, &s->hf))) return st;
         s->has_hf = true;
+        s->used = finch_zalloc(s->hf.tensors.n ? s->hf.tensors.n : 1, sizeof(bool));
+        if (!s->used) return FINCH_ERR_NOMEM;
         m->cfg = s->hf.cfg;
         snprintf(m->source_format, sizeof m->source_format, "hf");
         return FINCH_OK;
     }
     if ((st = gguf_open(path, &s->gguf))) return st;
     s->has_gguf = true;
-    s->gguf_used = finch_zalloc(s->gguf.n_tensors ? s->gguf.n_tensors : 1, sizeof(bool));
-    if (!s->gguf_used) return FINCH_ERR_NOMEM;
+    s->used = finch_zalloc(s->gguf.n_tensors ? s->gguf.n_tensors : 1, sizeof(bool));
+    if (!s->used) return FINCH_ERR_NOMEM;
     snprintf(m->source_format, sizeof m->source_format, "gguf");
     return config_from_gguf(&s->gguf, &m->cfg);
 }
@@ -395,7 +418,7 @@ void finch_model_free(finch_model *m) {
         if (s->has_l2c) llama2c_close(&s->l2c);
         for (size_t i = 0; i < s->n_owned; i++) free(s->owned[i]);
         free(s->owned);
-        free(s->gguf_used);
+        free(s->used);
         free(s);
     }
     if (m->tokenizer) finch_tokenizer_free(m->tokenizer);
