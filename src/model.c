@@ -205,8 +205,8 @@ static finch_status check_every_tensor_used(const finch_model *m) {
         unsigned long blk;
         if ((sscanf(name, "blk.%lu.", &blk) == 1 || sscanf(name, "model.layers.%lu.", &blk) == 1) &&
             blk >= m->cfg.n_layer)
-            return finch_fail(FINCH_ERR_FORMAT, "tensor %s belongs to block %lu but block_count is %zu", name, blk,
-                              m->cfg.n_layer);
+            return finch_fail(FINCH_ERR_FORMAT, "tensor %s belongs to block %lu but %s is %zu", name, blk,
+                              s->has_gguf ? "block_count" : "num_hidden_layers", m->cfg.n_layer);
         return finch_fail(FINCH_ERR_UNSUPPORTED, "tensor %s is not used by the %s model (refused rather than ignored)",
                           name, m->cfg.arch);
     }

@@ -138,6 +138,60 @@ static void test_inconsistent_models_refused_by_name(void **state) {
     }
 }
 
+/* testdata's HF directory copied with one more tensor in its safetensors
+ * (name, 4 floats appended after the data). */
+static void hf_copy_with_extra_tensor(const char *out, const char *name) {
+    const char *src = "testdata/models/tiny-hf-llama";
+    char cmd[600], path[300], *data = NULL;
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && cp %s/config.json %s/tokenizer.json %s/tokenizer_config.json %s/", out,
+             src, src, src, out);
+    assert_int_equal(system(cmd), 0);
+    snprintf(path, sizeof path, "%s/model.safetensors", src);
+    size_t n;
+    assert_ok(finch_read_file(path, &data, &n));
+    uint64_t hlen;
+    memcpy(&hlen, data, 8);
+    cJSON *h = cJSON_ParseWithLength(data + 8, (size_t)hlen);
+    assert_non_null(h);
+    size_t body = n - 8 - (size_t)hlen;
+    cJSON *t = cJSON_AddObjectToObject(h, name);
+    cJSON_AddStringToObject(t, "dtype", "F32");
+    int shape[1] = { 4 }, offs[2] = { (int)body, (int)body + 16 };
+    cJSON_AddItemToObject(t, "shape", cJSON_CreateIntArray(shape, 1));
+    cJSON_AddItemToObject(t, "data_offsets", cJSON_CreateIntArray(offs, 2));
+    char *head = cJSON_PrintUnformatted(h);
+    cJSON_Delete(h);
+    size_t len = strlen(head), pad = (8 - len % 8) % 8;
+    uint64_t new_len = len + pad;
+    snprintf(path, sizeof path, "%s/model.safetensors", out);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fwrite(&new_len, 8, 1, f);
+    fwrite(head, 1, len, f);
+    for (size_t i = 0; i < pad; i++) fputc(' ', f);
+    fwrite(data + 8 + hlen, 1, body, f);
+    float extra[4] = { 1, 2, 3, 4 };
+    fwrite(extra, 4, 4, f);
+    assert_int_equal(fclose(f), 0);
+    free(head);
+    free(data);
+}
+
+/* Item 10, HF directories: the same rule, with the HF names. */
+static void test_hf_extra_tensor_refused_by_name(void **state) {
+    (void)state;
+    const char *out = in_dir("hf-foo");
+    hf_copy_with_extra_tensor(out, "model.foo.weight");
+    assert_int_equal(finchf("info -m %s", out), 2);
+    expect_error("cannot load model: %s: tensor model.foo.weight is not used by the llama model (refused rather "
+                 "than ignored)", out);
+    out = in_dir("hf-layer2");
+    hf_copy_with_extra_tensor(out, "model.layers.2.input_layernorm.weight");
+    assert_int_equal(finchf("info -m %s", out), 2);
+    expect_error("cannot load model: %s: tensor model.layers.2.input_layernorm.weight belongs to block 2 but "
+                 "num_hidden_layers is 2", out);
+}
+
 /* A llama2.c tokenizer file: max length, then (score, length, bytes). */
 static void write_l2c_tokenizer(const char *path, size_t n, size_t long_len) {
     FILE *f = fopen(path, "wb");
@@ -281,6 +335,7 @@ int main(void) {
         cmocka_unit_test(test_endless_and_fifo_inputs),
         cmocka_unit_test(test_max_memory_counts_the_texts),
         cmocka_unit_test(test_inconsistent_models_refused_by_name),
+        cmocka_unit_test(test_hf_extra_tensor_refused_by_name),
         cmocka_unit_test(test_tokenizer_size_and_long_pieces),
         cmocka_unit_test(test_escaped_nul_in_task),
         cmocka_unit_test(test_resume_refuses_a_corrupted_results_file),
