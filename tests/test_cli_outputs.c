@@ -272,14 +272,22 @@ static void test_truncated_model_is_one_line(void **state) {
  * fails every subcommand that prints, with one line. */
 static void test_stdout_failures_exit_nonzero(void **state) {
     (void)state;
+    char dir[64], eval_cmd[300], task[128];
+    test_make_tmpdir(dir, sizeof dir, "finch-stdout");
+    snprintf(task, sizeof task, "%s/t.jsonl", dir);
+    write_text(task, "{\"id\": \"a\", \"context\": \"Once upon a time\", \"question\": \"who?\", \"answers\": [\"x\"]}\n");
+    snprintf(eval_cmd, sizeof eval_cmd, "eval -m " TINY " --task %s --press snapkv --ratio 2 -n 1 --out %s/e", task, dir);
     const char *cmds[] = { "tokenize -m " TINY " hello", "info -m " TINY, RUN_TINY,
-                           "generate -m " TINY " -p 'Once upon' -n 2", "--help", "run -h" };
+                           "generate -m " TINY " -p 'Once upon' -n 2", "--help", "run -h", eval_cmd };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         assert_int_equal(run_finch_stdout(cmds[i], ">/dev/full"), 2);
         expect_last_error("cannot write to standard output: No space left on device");
         assert_int_equal(run_finch_stdout(cmds[i], ">&-"), 2);
         expect_last_error("cannot write to standard output: Bad file descriptor");
     }
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
 }
 
 /* Item 7: the answer in --json and meta.json is valid UTF-8: a token that
