@@ -121,6 +121,7 @@ fixtures:
 	@sh tools/deps.sh python
 	$(PYTHON) tools/make_fixtures.py --out testdata
 	$(PYTHON) tools/make_finch_fixtures.py --out testdata
+	$(PYTHON) tools/make_family_models.py --out testdata
 
 clean:
 	rm -rf build build-san

@@ -78,8 +78,33 @@ typedef enum {
     FINCH_ROPE_HALF = 1      /* pairs (i, i+d/2): Hugging Face, GGUF `qwen2` */
 } finch_rope_pairing;
 
+/* RoPE frequency scaling (angle = position * theta_i, where theta_i is
+ * rope_base^(-2i/rope_dim), divided by the model's per-pair frequency factor
+ * when it has one (finch_model.rope_freqs), then scaled as below). */
+typedef enum {
+    FINCH_ROPE_SCALING_NONE = 0,
+    FINCH_ROPE_SCALING_LINEAR = 1, /* theta_i / factor                          */
+    FINCH_ROPE_SCALING_YARN = 2,   /* YaRN: theta_i / factor blended with theta_i
+                                      by a ramp over the pairs (beta_fast,
+                                      beta_slow, rope_orig_ctx); cos and sin
+                                      multiplied by rope_mscale               */
+    FINCH_ROPE_SCALING_LLAMA3 = 3  /* HF rope_type llama3: per-pair factors from
+                                      factor, rope_low/high_freq_factor and
+                                      rope_orig_ctx, bound as the model's
+                                      rope_freqs (a GGUF stores them there)   */
+} finch_rope_scaling;
+
+/* The gated MLP's activation: down(act(gate x) * up x). */
+typedef enum {
+    FINCH_ACT_SILU = 0,     /* SwiGLU: llama, qwen2/3, mistral, phi3         */
+    FINCH_ACT_GELU_TANH = 1 /* GeGLU, tanh approximation: gemma2/3           */
+} finch_ffn_act;
+
+/* Every field below the first block is a switch of the forward pass; its
+ * zero value is the plain Llama behaviour, so a zeroed config plus the
+ * shapes is a Llama model. */
 typedef struct {
-    char arch[32];        /* "llama" or "qwen2"                                */
+    char arch[32];        /* "llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3" */
     size_t dim;           /* embedding length                                  */
     size_t n_layer;       /* transformer blocks                                */
     size_t n_head;        /* query heads H                                     */
@@ -94,7 +119,36 @@ typedef struct {
     finch_rope_pairing rope_pairing;
     int tied_output;      /* 1 when the output matrix is the token embedding   */
     int has_qkv_bias;     /* 1 for qwen2                                       */
+    /* RoPE scaling (global layers; local sliding-window layers of gemma3
+     * use rope_base_local and no scaling). */
+    finch_rope_scaling rope_scaling;
+    float rope_factor;    /* linear / YaRN factor (> 1)                        */
+    size_t rope_orig_ctx; /* YaRN: the original (pre-extension) context         */
+    float yarn_beta_fast; /* YaRN ramp ends, in rotations (32 and 1 by default) */
+    float yarn_beta_slow;
+    float rope_mscale;    /* YaRN cos/sin magnitude (0 = 1)                    */
+    float rope_low_freq_factor, rope_high_freq_factor; /* llama3 (HF only)     */
+    float rope_base_local;/* RoPE base of sliding-window layers (0 = rope_base) */
+    /* Sliding-window attention: a query at position p attends to cache
+     * positions p - sliding_window < j <= p (re-rotated positions after
+     * Finch compaction: docs/finch.md). */
+    size_t sliding_window;/* 0 = every layer attends to everything            */
+    size_t swa_period;    /* 0: every layer is windowed; p >= 2: layer l is
+                             windowed iff l % p < p - 1 (gemma2: 2, gemma3: 6) */
+    /* Gemma / Qwen3 switches */
+    int qk_norm;          /* RMSNorm of each q and k head before RoPE (weights
+                             attn_q_norm / attn_k_norm [head_dim])             */
+    int post_norms;       /* RMSNorm of the attention and MLP outputs before
+                             the residual add (post_attention_norm, post_ffw_norm) */
+    float embd_scale;     /* token embedding multiplied by this (0 = 1; gemma: sqrt(dim)) */
+    finch_ffn_act ffn_act;
+    float attn_scale;     /* score = q.k * attn_scale (0 = 1/sqrt(head_dim))    */
+    float attn_softcap;   /* score = c tanh(score / c) before softmax (0 = off) */
+    float final_softcap;  /* logits = c tanh(logits / c) (0 = off)             */
 } finch_config;
+
+/* 1 when layer l of a model with config c attends through a sliding window. */
+int finch_layer_is_local(const finch_config *c, size_t l);
 
 typedef struct {
     finch_weight attn_norm; /* [dim] (rows = 1)                                */
@@ -109,6 +163,10 @@ typedef struct {
     finch_weight w_gate;    /* [ffn_dim, dim]                                  */
     finch_weight w_up;      /* [ffn_dim, dim]                                  */
     finch_weight w_down;    /* [dim, ffn_dim]                                  */
+    finch_weight q_norm;    /* [head_dim] when cfg.qk_norm, else data == NULL  */
+    finch_weight k_norm;    /* [head_dim] when cfg.qk_norm                     */
+    finch_weight post_attn_norm; /* [dim] when cfg.post_norms                  */
+    finch_weight post_ffn_norm;  /* [dim] when cfg.post_norms                  */
 } finch_layer;
 
 typedef struct finch_tokenizer finch_tokenizer;
@@ -120,6 +178,9 @@ typedef struct {
     finch_layer *layers;    /* [n_layer]                                       */
     finch_weight out_norm;  /* [dim]                                           */
     finch_weight output;    /* [vocab, dim]; == tok_embd when tied             */
+    finch_weight rope_freqs;/* [rope_dim/2] per-pair frequency divisors (Llama 3
+                               rope scaling: GGUF rope_freqs.weight, or computed
+                               from HF rope_type llama3) or data == NULL     */
     finch_tokenizer *tokenizer; /* NULL when the file carries none            */
     char source_format[16]; /* "gguf", "hf", "llama2c"                         */
     finch_model_storage *storage;
@@ -238,10 +299,12 @@ finch_status finch_forward(finch_ctx *c, finch_kv_cache *kv, const int32_t *toke
                            size_t n, size_t pos0, const finch_hooks *hooks,
                            float *logits, size_t n_logits);
 
-/* Rotate a key vector (head_dim floats, already rotated for position p)
- * by `delta` positions in the model's pairing: the key becomes the key of
- * position p + delta. */
-void finch_rope_shift(const finch_ctx *c, float *key, long delta);
+/* Rotate a key vector of layer l (head_dim floats, already rotated for
+ * position p) by `delta` positions with that layer's frequencies (scaled
+ * as the forward pass scales them) in the model's pairing: the key becomes
+ * the key of position p + delta.  A pure rotation: YaRN's magnitude
+ * rope_mscale, already in the key, is not applied again. */
+void finch_rope_shift(const finch_ctx *c, size_t layer, float *key, long delta);
 
 /* Feed ids[0..n) at positions pos0.. in batches of the context's max_batch
  * (each batch attends to everything before it).  logits: NULL or [vocab],

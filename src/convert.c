@@ -97,12 +97,43 @@ static finch_status add_metadata(gguf_writer *w, const finch_model *m) {
         (st = gguf_set_f32(w, KEY("rope.freq_base"), c->rope_base)) ||
         (st = gguf_set_u32(w, KEY("rope.dimension_count"), (uint32_t)c->rope_dim)))
         return st;
+    /* Llama 3 factors travel as the rope_freqs.weight tensor (finch_convert) */
+    if (c->rope_scaling == FINCH_ROPE_SCALING_LINEAR &&
+        ((st = gguf_set_str(w, KEY("rope.scaling.type"), "linear")) ||
+         (st = gguf_set_f32(w, KEY("rope.scaling.factor"), c->rope_factor))))
+        return st;
+    if (c->rope_scaling == FINCH_ROPE_SCALING_YARN &&
+        ((st = gguf_set_str(w, KEY("rope.scaling.type"), "yarn")) ||
+         (st = gguf_set_f32(w, KEY("rope.scaling.factor"), c->rope_factor)) ||
+         (st = gguf_set_u32(w, KEY("rope.scaling.original_context_length"), (uint32_t)c->rope_orig_ctx)) ||
+         (st = gguf_set_f32(w, KEY("rope.scaling.yarn_beta_fast"), c->yarn_beta_fast)) ||
+         (st = gguf_set_f32(w, KEY("rope.scaling.yarn_beta_slow"), c->yarn_beta_slow)) ||
+         (st = gguf_set_f32(w, KEY("rope.scaling.yarn_attn_factor"), c->rope_mscale))))
+        return st;
 #undef KEY
     return m->tokenizer ? finch_tokenizer_to_gguf(m->tokenizer, w) : FINCH_OK;
 }
 
+/* The first feature of m this writer does not store, or NULL: it writes
+ * the llama and qwen2 layouts with their RoPE scaling only, and a file
+ * without a feature the model uses would compute another model. */
+static const char *unwritten_feature(const finch_model *m) {
+    const finch_config *c = &m->cfg;
+    if (strcmp(c->arch, "llama") && strcmp(c->arch, "qwen2")) return c->arch;
+    if (m->rope_freqs.data && strcmp(c->arch, "llama")) return "Llama 3 RoPE factors outside llama";
+    if (c->sliding_window) return "a sliding window";
+    if (c->qk_norm || c->post_norms || c->ffn_act || c->embd_scale > 0 || c->attn_scale > 0 ||
+        c->attn_softcap > 0 || c->final_softcap > 0)
+        return "a family switch";
+    return NULL;
+}
+
 finch_status finch_convert(const finch_model *m, finch_dtype type, const char *out_path) {
     convert_job j = { .type = type, .cfg = &m->cfg };
+    const char *feature = unwritten_feature(m);
+    if (feature)
+        return finch_fail(FINCH_ERR_UNSUPPORTED, "only llama and qwen2 models without family switches can be written; this one has %s",
+                          feature);
     bool gguf_llama = !strcmp(m->cfg.arch, "llama");
     if (gguf_llama && m->cfg.rope_pairing == FINCH_ROPE_HALF) {
         if (m->cfg.rope_dim != m->cfg.head_dim)
@@ -113,7 +144,8 @@ finch_status finch_convert(const finch_model *m, finch_dtype type, const char *o
         return finch_fail(FINCH_ERR_UNSUPPORTED, "GGUF %s expects half pairing", m->cfg.arch);
     finch_status st = gguf_writer_new(&j.w);
     if (st) return st;
-    if (!(st = add_metadata(j.w, m)) && !(st = add_weight(&j, "token_embd.weight", &m->tok_embd, false))) {
+    if (!(st = add_metadata(j.w, m)) && !(st = add_weight(&j, "token_embd.weight", &m->tok_embd, false)) &&
+        !(st = add_weight(&j, "rope_freqs.weight", &m->rope_freqs, false))) {
         for (size_t l = 0; !st && l < m->cfg.n_layer; l++) st = add_layer(&j, &m->layers[l], l);
         if (!st) st = add_weight(&j, "output_norm.weight", &m->out_norm, false);
         if (!st && !m->cfg.tied_output) st = add_weight(&j, "output.weight", &m->output, false);

@@ -227,7 +227,7 @@ void finch_press_compact_head(const finch_ctx *c, finch_kv_cache *kv, size_t l, 
     /* RoPE is a rotation by position: one more rotation by (r - idx[r]) makes
      * the key read as if it had been computed at position r. */
     for (size_t r = 0; r < n; r++)
-        if (idx[r] != r) finch_rope_shift(c, finch_kv_k(kv, l, g, r), (long)r - (long)idx[r]);
+        if (idx[r] != r) finch_rope_shift(c, l, finch_kv_k(kv, l, g, r), (long)r - (long)idx[r]);
 }
 
 /* ======================================================= the press object */

@@ -25,11 +25,12 @@ static size_t sat_add(size_t a, size_t b) {
 
 /* The forward pass's batch buffers (transformer.c): x, xn [dim]; q, att
  * [n_head*head_dim]; k, v [n_kv_head*head_dim]; gate, up [ffn_dim]; RoPE
- * cos/sin [rope_dim/2] each, per token of the batch. */
+ * cos/sin [rope_dim/2] each for both RoPE sets (global and sliding-window
+ * layers), per token of the batch. */
 static size_t batch_floats(const finch_config *c) {
     size_t qdim = sat_mul(c->n_head, c->head_dim), kvdim = sat_mul(c->n_kv_head, c->head_dim);
     return sat_add(sat_add(sat_mul(2, c->dim), sat_mul(2, qdim)),
-                   sat_add(sat_add(sat_mul(2, kvdim), sat_mul(2, c->ffn_dim)), c->rope_dim));
+                   sat_add(sat_add(sat_mul(2, kvdim), sat_mul(2, c->ffn_dim)), sat_mul(2, c->rope_dim)));
 }
 
 /* Bytes per cache position besides K and V: the attention scratch

@@ -7,6 +7,8 @@
 #include "model.h"
 #include "finch.h"
 
+#include "arch.h"
+#include "rope.h"
 #include "finite.h"
 #include "gguf.h"
 #include "llama2c.h"
@@ -25,9 +27,10 @@ struct finch_model_storage {
     bool has_hf;
     llama2c_file l2c;
     bool has_l2c;
-    bool *used; /* per tensor of the GGUF file or HF list: bound by name (find_tensor) */
     float **owned; /* f32 copies of small tensors */
     size_t n_owned;
+    bool *used;    /* [tensors of the source]: bound by the model */
+    size_t n_tensors;
 };
 
 /* -------------------------------------------------------- tensor lookup */
@@ -49,7 +52,7 @@ static bool find_tensor(const finch_model *m, const char *gguf_name, finch_tenso
     }
     if (s->has_hf) {
         char hf_name[256];
-        if (!hf_name_from_gguf(gguf_name, hf_name, sizeof hf_name)) return false;
+        if (!finch_arch_hf_name(&m->cfg, gguf_name, hf_name, sizeof hf_name)) return false;
         const finch_tensor_ref *t = hf_find(&s->hf, hf_name);
         if (!t) return false;
         if (s->used) s->used[t - s->hf.tensors.t] = true;
@@ -65,15 +68,30 @@ static bool find_tensor(const finch_model *m, const char *gguf_name, finch_tenso
     return false;
 }
 
-static finch_status keep_f32_copy(finch_model *m, const finch_tensor_ref *t, size_t n, finch_weight *w) {
+/* A new f32 buffer of n values owned by the model. */
+static float *owned_f32(finch_model *m, size_t n) {
     finch_model_storage *s = m->storage;
     float **owned = realloc(s->owned, (s->n_owned + 1) * sizeof *owned);
-    if (!owned) return finch_fail(FINCH_ERR_NOMEM, "out of memory");
+    if (!owned) { finch_fail(FINCH_ERR_NOMEM, "out of memory"); return NULL; }
     s->owned = owned;
     float *buf = finch_alloc(n, sizeof(float));
+    if (buf) s->owned[s->n_owned++] = buf;
+    return buf;
+}
+
+/* Hugging Face Gemma norms compute x * (1 + w); GGUF files store 1 + w
+ * (llama.cpp's converter adds it), which is what the forward pass uses. */
+static bool norm_plus_one(const finch_model *m, const char *name) {
+    size_t n = strlen(name);
+    return m->storage->has_hf && finch_arch_gemma(&m->cfg) && n > 11 && !strcmp(name + n - 11, "norm.weight");
+}
+
+static finch_status keep_f32_copy(finch_model *m, const finch_tensor_ref *t, size_t n, finch_weight *w) {
+    float *buf = owned_f32(m, n);
     if (!buf) return FINCH_ERR_NOMEM;
-    s->owned[s->n_owned++] = buf;
     finch_row_to_f32(t->type, t->data, buf, n);
+    if (norm_plus_one(m, t->name))
+        for (size_t i = 0; i < n; i++) buf[i] += 1.0f;
     w->data = buf;
     w->type = FINCH_F32;
     return FINCH_OK;
@@ -122,8 +140,17 @@ static finch_status bind(finch_model *m, const char *name, size_t rows, size_t c
     w->cols = cols;
     w->type = t.type;
     w->data = t.data;
-    if (is_vec && t.type != FINCH_F32) return keep_f32_copy(m, &t, cols, w);
+    t.name = name;
+    if (is_vec && (t.type != FINCH_F32 || norm_plus_one(m, name))) return keep_f32_copy(m, &t, cols, w);
     return FINCH_OK;
+}
+
+/* Rows [row0, row0 + rows) of a bound matrix, as a weight of its own. */
+static finch_weight row_view(const finch_weight *w, size_t row0, size_t rows) {
+    finch_weight v = *w;
+    v.data = (const uint8_t *)w->data + row0 * finch_row_bytes(w->type, w->cols);
+    v.rows = rows;
+    return v;
 }
 
 /* ------------------------------------------------------------- weights */
@@ -140,18 +167,61 @@ static finch_status bind_layer(finch_model *m, size_t l) {
         if ((st = bind(m, n, rows, cols, opt, &L->field)) != FINCH_OK) return st; \
     } while (0)
     BIND(attn_norm, "attn_norm.weight", 1, c->dim, false);
-    BIND(wq, "attn_q.weight", qdim, c->dim, false);
-    BIND(wk, "attn_k.weight", kvdim, c->dim, false);
-    BIND(wv, "attn_v.weight", kvdim, c->dim, false);
+    if (finch_arch_fused(c)) { /* phi3: one q|k|v matrix, one gate|up matrix */
+        finch_weight qkv, gate_up;
+        snprintf(n, sizeof n, "blk.%zu.attn_qkv.weight", l);
+        if ((st = bind(m, n, qdim + 2 * kvdim, c->dim, false, &qkv))) return st;
+        snprintf(n, sizeof n, "blk.%zu.ffn_up.weight", l);
+        if ((st = bind(m, n, 2 * c->ffn_dim, c->dim, false, &gate_up))) return st;
+        L->wq = row_view(&qkv, 0, qdim);
+        L->wk = row_view(&qkv, qdim, kvdim);
+        L->wv = row_view(&qkv, qdim + kvdim, kvdim);
+        L->w_gate = row_view(&gate_up, 0, c->ffn_dim);
+        L->w_up = row_view(&gate_up, c->ffn_dim, c->ffn_dim);
+    } else {
+        BIND(wq, "attn_q.weight", qdim, c->dim, false);
+        BIND(wk, "attn_k.weight", kvdim, c->dim, false);
+        BIND(wv, "attn_v.weight", kvdim, c->dim, false);
+        BIND(w_gate, "ffn_gate.weight", c->ffn_dim, c->dim, false);
+        BIND(w_up, "ffn_up.weight", c->ffn_dim, c->dim, false);
+    }
     BIND(bq, "attn_q.bias", 1, qdim, !c->has_qkv_bias);
     BIND(bk, "attn_k.bias", 1, kvdim, !c->has_qkv_bias);
     BIND(bv, "attn_v.bias", 1, kvdim, !c->has_qkv_bias);
     BIND(wo, "attn_output.weight", c->dim, qdim, false);
     BIND(ffn_norm, "ffn_norm.weight", 1, c->dim, false);
-    BIND(w_gate, "ffn_gate.weight", c->ffn_dim, c->dim, false);
-    BIND(w_up, "ffn_up.weight", c->ffn_dim, c->dim, false);
     BIND(w_down, "ffn_down.weight", c->dim, c->ffn_dim, false);
+    if (c->qk_norm) {
+        BIND(q_norm, "attn_q_norm.weight", 1, c->head_dim, false);
+        BIND(k_norm, "attn_k_norm.weight", 1, c->head_dim, false);
+    }
+    if (c->post_norms) {
+        BIND(post_attn_norm, "post_attention_norm.weight", 1, c->dim, false);
+        BIND(post_ffn_norm, "post_ffw_norm.weight", 1, c->dim, false);
+    }
 #undef BIND
+    return FINCH_OK;
+}
+
+/* Llama 3 RoPE factors: the GGUF tensor rope_freqs.weight (llama), or
+ * computed from a Hugging Face rope_scaling of type llama3. */
+static finch_status bind_rope_freqs(finch_model *m) {
+    finch_config *c = &m->cfg;
+    size_t half = c->rope_dim / 2;
+    if (c->rope_scaling == FINCH_ROPE_SCALING_LLAMA3) {
+        float *ff = owned_f32(m, half);
+        if (!ff) return FINCH_ERR_NOMEM;
+        finch_rope_llama3_factors(c->rope_dim, c->rope_base, c->rope_factor, c->rope_low_freq_factor,
+                                  c->rope_high_freq_factor, (double)c->rope_orig_ctx, ff);
+        m->rope_freqs = (finch_weight){ ff, FINCH_F32, 1, half };
+        return FINCH_OK;
+    }
+    if (strcmp(c->arch, "llama")) return FINCH_OK; /* others: refused as unused */
+    finch_status st = bind(m, "rope_freqs.weight", 1, half, true, &m->rope_freqs);
+    if (st) return st;
+    for (size_t i = 0; m->rope_freqs.data && i < half; i++)
+        if (!(((const float *)m->rope_freqs.data)[i] > 0))
+            return finch_fail(FINCH_ERR_FORMAT, "tensor rope_freqs.weight: element %zu is not positive", i);
     return FINCH_OK;
 }
 
@@ -167,48 +237,46 @@ static finch_status bind_weights(finch_model *m) {
     if ((st = bind(m, "output.weight", c->vocab, c->dim, true, &m->output))) return st;
     c->tied_output = !m->output.data || m->output.data == m->tok_embd.data;
     if (c->tied_output) m->output = m->tok_embd;
+    return bind_rope_freqs(m);
+}
+
+/* A tensor of block `blk` at or beyond the model's block count: the file
+ * holds more blocks than its metadata says (GGUF blk.N., HF model.layers.N.). */
+static finch_status check_block(const finch_model *m, const char *name) {
+    unsigned long blk;
+    if ((sscanf(name, "blk.%lu.", &blk) == 1 || sscanf(name, "model.layers.%lu.", &blk) == 1) &&
+        blk >= m->cfg.n_layer)
+        return finch_fail(FINCH_ERR_FORMAT, "tensor %s belongs to block %lu but %s is %zu", name, blk,
+                          m->storage->has_gguf ? "block_count" : "num_hidden_layers", m->cfg.n_layer);
     return FINCH_OK;
 }
 
-/* The name of tensor i of the source (GGUF names are not NUL-terminated). */
-static void tensor_name(const finch_model_storage *s, size_t i, char *name, size_t cap) {
-    if (s->has_gguf) {
-        gguf_str n = s->gguf.tensors[i].name;
-        snprintf(name, cap, "%.*s", (int)(n.len < 128 ? n.len : 128), n.ptr);
-    } else snprintf(name, cap, "%.128s", s->hf.tensors.t[i].name);
-}
-
-/* An HF tensor that is another name of a bound one (a tied-weight alias),
- * or the RoPE frequencies older checkpoints store, which finch computes
- * from rope_theta. */
-static bool hf_tensor_implied(const finch_model_storage *s, size_t i) {
-    const finch_tensor_list *l = &s->hf.tensors;
-    size_t n = strlen(l->t[i].name), k = strlen("rotary_emb.inv_freq");
-    if (n >= k && !strcmp(l->t[i].name + n - k, "rotary_emb.inv_freq")) return true;
-    for (size_t j = 0; j < l->n; j++)
-        if (s->used[j] && l->t[j].data == l->t[i].data) return true;
-    return false;
-}
-
-/* Every tensor of a GGUF file or HF directory is bound by name or the model
- * is refused, naming it: a tensor nothing reads (blk.2.* beyond
- * block_count, a foo.weight) means the file describes another model than
- * the one that would run.  A new tensor kind only needs to be bound
- * (find_tensor marks it). */
-static finch_status check_every_tensor_used(const finch_model *m) {
+/* Every tensor of the file must have been bound: one the engine does not
+ * use (rope_factors_long, a bias, an extra norm, blk.2.* beyond block_count)
+ * would change the arithmetic if it were ignored.  Hugging Face aliases of
+ * a bound tensor and rotary_emb.inv_freq buffers (recomputed from the
+ * config) pass. */
+static finch_status check_all_used(const finch_model *m) {
     const finch_model_storage *s = m->storage;
-    size_t n = s->has_gguf ? s->gguf.n_tensors : s->has_hf ? s->hf.tensors.n : 0;
-    for (size_t i = 0; i < n && s->used; i++) {
-        if (s->used[i] || (s->has_hf && hf_tensor_implied(s, i))) continue;
-        char name[160];
-        tensor_name(s, i, name, sizeof name);
-        unsigned long blk;
-        if ((sscanf(name, "blk.%lu.", &blk) == 1 || sscanf(name, "model.layers.%lu.", &blk) == 1) &&
-            blk >= m->cfg.n_layer)
-            return finch_fail(FINCH_ERR_FORMAT, "tensor %s belongs to block %lu but %s is %zu", name, blk,
-                              s->has_gguf ? "block_count" : "num_hidden_layers", m->cfg.n_layer);
-        return finch_fail(FINCH_ERR_UNSUPPORTED, "tensor %s is not used by the %s model (refused rather than ignored)",
-                          name, m->cfg.arch);
+    char name[160];
+    for (size_t i = 0; s->used && i < s->n_tensors; i++) {
+        if (s->used[i]) continue;
+        if (s->has_gguf) {
+            gguf_str n = s->gguf.tensors[i].name;
+            snprintf(name, sizeof name, "%.*s", (int)(n.len > 96 ? 96 : n.len), n.ptr);
+            finch_status st = check_block(m, name);
+            return st ? st : finch_fail(FINCH_ERR_UNSUPPORTED, "tensor %s is not used by the %s architecture (not "
+                                        "supported)", name, m->cfg.arch);
+        }
+        const finch_tensor_ref *t = &s->hf.tensors.t[i];
+        size_t n = strlen(t->name);
+        if (n >= 19 && !strcmp(t->name + n - 19, "rotary_emb.inv_freq")) continue;
+        bool alias = false;
+        for (size_t j = 0; j < s->n_tensors && !alias; j++) alias = s->used[j] && s->hf.tensors.t[j].data == t->data;
+        finch_status st = alias ? FINCH_OK : check_block(m, t->name);
+        if (!alias)
+            return st ? st : finch_fail(FINCH_ERR_UNSUPPORTED, "tensor %s is not used by the %s architecture (not "
+                                        "supported)", t->name, m->cfg.arch);
     }
     return FINCH_OK;
 }
@@ -280,12 +348,8 @@ static finch_status config_from_gguf(const gguf_file *g, finch_config *c) {
         return kv ? wrong_type(kv, "general.architecture", "a string")
                   : finch_fail(FINCH_ERR_FORMAT, "missing metadata general.architecture");
     }
-    if (gguf_str_eq(arch, "llama")) c->rope_pairing = FINCH_ROPE_ADJACENT;
-    else if (gguf_str_eq(arch, "qwen2")) { c->rope_pairing = FINCH_ROPE_HALF; c->has_qkv_bias = 1; }
-    else return finch_fail(FINCH_ERR_UNSUPPORTED, "architecture '%.*s' is not supported (llama, qwen2)",
-                           (int)(arch.len > 32 ? 32 : arch.len), arch.ptr);
-    snprintf(c->arch, sizeof c->arch, "%.*s", (int)arch.len, arch.ptr);
-    finch_status st;
+    finch_status st = finch_arch_setup(arch.ptr, arch.len, c);
+    if (st || (st = finch_arch_check_keys(g, c))) return st;
     c->ctx_len = 2048;
     if ((st = gguf_size(g, c->arch, "embedding_length", true, &c->dim)) ||
         (st = gguf_size(g, c->arch, "block_count", true, &c->n_layer)) ||
@@ -308,7 +372,7 @@ static finch_status config_from_gguf(const gguf_file *g, finch_config *c) {
     const gguf_tensor *emb = gguf_find_tensor(g, "token_embd.weight");
     if (!emb || emb->n_dims != 2) return finch_fail(FINCH_ERR_FORMAT, "missing tensor token_embd.weight");
     c->vocab = (size_t)emb->ne[1];
-    return FINCH_OK;
+    return finch_arch_gguf_extras(g, c);
 }
 
 /* ---------------------------------------------------------------- load */
@@ -324,16 +388,12 @@ static finch_status open_source(finch_model *m, const char *path) {
     if (is_directory(path)) {
         if ((st = hf_open(path, &s->hf))) return st;
         s->has_hf = true;
-        s->used = finch_zalloc(s->hf.tensors.n ? s->hf.tensors.n : 1, sizeof(bool));
-        if (!s->used) return FINCH_ERR_NOMEM;
         m->cfg = s->hf.cfg;
         snprintf(m->source_format, sizeof m->source_format, "hf");
         return FINCH_OK;
     }
     if ((st = gguf_open(path, &s->gguf))) return st;
     s->has_gguf = true;
-    s->used = finch_zalloc(s->gguf.n_tensors ? s->gguf.n_tensors : 1, sizeof(bool));
-    if (!s->used) return FINCH_ERR_NOMEM;
     snprintf(m->source_format, sizeof m->source_format, "gguf");
     return config_from_gguf(&s->gguf, &m->cfg);
 }
@@ -367,7 +427,10 @@ static finch_status model_new(finch_model **out) {
 
 static finch_status finish_load(finch_model *m) {
     finch_status st;
-    if ((st = finch_config_validate(&m->cfg)) || (st = bind_weights(m)) || (st = check_every_tensor_used(m)) ||
+    finch_model_storage *s = m->storage;
+    s->n_tensors = s->has_gguf ? s->gguf.n_tensors : s->has_hf ? s->hf.tensors.n : 0;
+    if (s->n_tensors && !(s->used = finch_zalloc(s->n_tensors, sizeof(bool)))) return FINCH_ERR_NOMEM;
+    if ((st = finch_config_validate(&m->cfg)) || (st = bind_weights(m)) || (st = check_all_used(m)) ||
         (st = load_tokenizer(m)) || (st = check_tokenizer(m)))
         return st;
     return FINCH_OK;
@@ -429,31 +492,8 @@ void finch_model_free(finch_model *m) {
 /* ------------------------------------------------------ HF name mapping */
 
 bool hf_name_from_gguf(const char *gguf_name, char *out, size_t cap) {
-    static const char *const whole[][2] = {
-        { "token_embd.weight", "model.embed_tokens.weight" },
-        { "output_norm.weight", "model.norm.weight" },
-        { "output.weight", "lm_head.weight" },
-    };
-    static const char *const per_layer[][2] = {
-        { "attn_norm.weight", "input_layernorm.weight" },
-        { "attn_q.weight", "self_attn.q_proj.weight" },   { "attn_q.bias", "self_attn.q_proj.bias" },
-        { "attn_k.weight", "self_attn.k_proj.weight" },   { "attn_k.bias", "self_attn.k_proj.bias" },
-        { "attn_v.weight", "self_attn.v_proj.weight" },   { "attn_v.bias", "self_attn.v_proj.bias" },
-        { "attn_output.weight", "self_attn.o_proj.weight" },
-        { "ffn_norm.weight", "post_attention_layernorm.weight" },
-        { "ffn_gate.weight", "mlp.gate_proj.weight" },
-        { "ffn_up.weight", "mlp.up_proj.weight" },
-        { "ffn_down.weight", "mlp.down_proj.weight" },
-    };
-    for (size_t i = 0; i < sizeof whole / sizeof whole[0]; i++)
-        if (!strcmp(gguf_name, whole[i][0])) return snprintf(out, cap, "%s", whole[i][1]) < (int)cap;
-    unsigned long layer;
-    int used = 0;
-    if (sscanf(gguf_name, "blk.%lu.%n", &layer, &used) != 1 || used == 0) return false;
-    for (size_t i = 0; i < sizeof per_layer / sizeof per_layer[0]; i++)
-        if (!strcmp(gguf_name + used, per_layer[i][0]))
-            return snprintf(out, cap, "model.layers.%lu.%s", layer, per_layer[i][1]) < (int)cap;
-    return false;
+    finch_config llama = { .arch = "llama" };
+    return finch_arch_hf_name(&llama, gguf_name, out, cap);
 }
 
 /* ------------------------------------------------------------ describe */
@@ -484,7 +524,8 @@ size_t finch_model_weight_bytes(const finch_model *m) {
     for (size_t l = 0; m->layers && l < c->n_layer; l++) {
         const finch_layer *L = &m->layers[l];
         const finch_weight *ws[] = { &L->attn_norm, &L->wq, &L->wk, &L->wv, &L->bq, &L->bk, &L->bv,
-                                     &L->wo, &L->ffn_norm, &L->w_gate, &L->w_up, &L->w_down };
+                                     &L->wo, &L->ffn_norm, &L->w_gate, &L->w_up, &L->w_down,
+                                     &L->q_norm, &L->k_norm, &L->post_attn_norm, &L->post_ffn_norm };
         for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) bytes += weight_bytes(ws[i]);
     }
     return bytes;
@@ -501,6 +542,8 @@ void finch_model_describe(const finch_model *m, FILE *f) {
             c->rope_pairing == FINCH_ROPE_ADJACENT ? "adjacent (2i, 2i+1)" : "half (i, i+d/2)");
     fprintf(f, "output: %s%s\n", c->tied_output ? "tied to the token embedding" : "separate matrix",
             c->has_qkv_bias ? ", q/k/v biases" : "");
+    finch_arch_describe(c, f);
+    if (m->rope_freqs.data) fprintf(f, "rope frequency factors: %zu (Llama 3)\n", m->rope_freqs.cols);
     describe_types(m, f);
     fprintf(f, "weights: %.2f MB\n", (double)bytes / 1e6);
     if (m->tokenizer)

@@ -6,6 +6,8 @@
  * lie inside its file's data section, match its dtype and shape exactly and
  * be aligned for its element type, because it is used in place. */
 #include "safetensors.h"
+#include "arch.h"
+#include "hf_arch.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -226,31 +228,35 @@ static bool cfg_flag_is(const cJSON *root, const char *key, bool want) {
 }
 
 static finch_status cfg_arch(const cJSON *root, finch_config *cfg) {
-    static const struct { const char *hf, *arch; int qkv_bias; } archs[] = {
-        {"LlamaForCausalLM", "llama", 0},
-        {"MistralForCausalLM", "llama", 0},
-        {"Qwen2ForCausalLM", "qwen2", 1}};
+    static const struct { const char *hf, *arch; } archs[] = {
+        {"LlamaForCausalLM", "llama"}, {"MistralForCausalLM", "llama"}, {"Qwen2ForCausalLM", "qwen2"},
+        {"Qwen3ForCausalLM", "qwen3"}, {"Gemma2ForCausalLM", "gemma2"}, {"Gemma3ForCausalLM", "gemma3"},
+        {"Phi3ForCausalLM", "phi3"}};
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(root, "architectures");
     const cJSON *first = cJSON_IsArray(list) ? cJSON_GetArrayItem(list, 0) : NULL;
     if (!cJSON_IsString(first)) return finch_fail(FINCH_ERR_FORMAT, "config.json has no architectures list");
     for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
         if (strcmp(first->valuestring, archs[i].hf) == 0) {
-            snprintf(cfg->arch, sizeof cfg->arch, "%s", archs[i].arch);
-            cfg->has_qkv_bias = archs[i].qkv_bias;
-            return FINCH_OK;
+            finch_status st = finch_arch_setup(archs[i].arch, strlen(archs[i].arch), cfg);
+            cfg->rope_pairing = FINCH_ROPE_HALF; /* HF checkpoints rotate (i, i + d/2) */
+            return st;
         }
     return finch_fail(FINCH_ERR_UNSUPPORTED, "architecture %.64s is not supported "
-                      "(LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM)", first->valuestring);
+                      "(LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, "
+                      "Gemma2ForCausalLM, Gemma3ForCausalLM, Phi3ForCausalLM)", first->valuestring);
+}
+
+/* An activation field, when present, must name the family's activation. */
+static bool cfg_act_is(const cJSON *root, const char *key, const char *want) {
+    const cJSON *act = cJSON_GetObjectItemCaseSensitive(root, key);
+    return !act || cJSON_IsNull(act) || (cJSON_IsString(act) && strcmp(act->valuestring, want) == 0);
 }
 
 /* What this engine does not implement must be absent or off. */
-static finch_status cfg_reject_unsupported(const cJSON *root) {
-    const cJSON *scaling = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
-    if (scaling && !cJSON_IsNull(scaling))
-        return finch_fail(FINCH_ERR_UNSUPPORTED, "config.json rope_scaling is set (only plain RoPE is supported)");
-    const cJSON *act = cJSON_GetObjectItemCaseSensitive(root, "hidden_act");
-    if (act && !(cJSON_IsString(act) && strcmp(act->valuestring, "silu") == 0))
-        return finch_fail(FINCH_ERR_UNSUPPORTED, "config.json hidden_act is not silu");
+static finch_status cfg_reject_unsupported(const cJSON *root, const finch_config *cfg) {
+    const char *want = cfg->ffn_act == FINCH_ACT_GELU_TANH ? "gelu_pytorch_tanh" : "silu";
+    if (!cfg_act_is(root, "hidden_act", want) || !cfg_act_is(root, "hidden_activation", want))
+        return finch_fail(FINCH_ERR_UNSUPPORTED, "config.json hidden_act is not %s", want);
     if (!cfg_flag_is(root, "attention_bias", false) || !cfg_flag_is(root, "mlp_bias", false))
         return finch_fail(FINCH_ERR_UNSUPPORTED, "config.json attention_bias / mlp_bias are not supported");
     return FINCH_OK;
@@ -260,8 +266,8 @@ static finch_status cfg_reject_unsupported(const cJSON *root) {
  * in the window, so a window just caps the usable context. */
 static void cfg_sliding_window(const cJSON *root, finch_config *cfg) {
     size_t window;
-    bool qwen2 = strcmp(cfg->arch, "qwen2") == 0;
-    if (qwen2 && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "use_sliding_window"))) return;
+    if (strcmp(cfg->arch, "qwen2") && strcmp(cfg->arch, "qwen3")) return; /* hf_family_fields */
+    if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "use_sliding_window"))) return;
     if (json_size(cJSON_GetObjectItemCaseSensitive(root, "sliding_window"), &window) && window > 0 &&
         window < cfg->ctx_len)
         cfg->ctx_len = window;
@@ -297,16 +303,17 @@ finch_status hf_parse_config(const char *json, size_t len, finch_config *cfg) {
         return finch_fail(FINCH_ERR_FORMAT, "config.json is not a JSON object");
     }
     finch_status st = cfg_arch(root, cfg);
-    if (st == FINCH_OK) st = cfg_reject_unsupported(root);
+    if (st == FINCH_OK) st = cfg_reject_unsupported(root, cfg);
     if (st == FINCH_OK) st = cfg_shapes(root, cfg);
     if (st == FINCH_OK) st = cfg_float(root, "rms_norm_eps", 1e-6f, &cfg->rms_eps);
     if (st == FINCH_OK) st = cfg_float(root, "rope_theta", 10000.0f, &cfg->rope_base);
+    if (st == FINCH_OK) st = hf_rope_scaling(root, cfg);
+    if (st == FINCH_OK) st = hf_family_fields(root, cfg);
     const cJSON *tie = cJSON_GetObjectItemCaseSensitive(root, "tie_word_embeddings");
     if (st == FINCH_OK && tie && !cJSON_IsBool(tie) && !cJSON_IsNull(tie))
         st = finch_fail(FINCH_ERR_FORMAT, "config.json tie_word_embeddings is not a boolean");
     if (st == FINCH_OK) {
         cfg->tied_output = cJSON_IsTrue(tie);
-        cfg->rope_pairing = FINCH_ROPE_HALF; /* HF checkpoints rotate (i, i + d/2) */
         cfg_sliding_window(root, cfg);
     }
     cJSON_Delete(root);

@@ -4,12 +4,15 @@
  *
  * Per layer, for a batch of n tokens at positions pos0 .. pos0+n-1:
  *   xn = rmsnorm(x) ; q,k,v = xn Wq^T, xn Wk^T, xn Wv^T (+ biases)
+ *   [qk_norm: rmsnorm of each q and k head]
  *   rope(q), rope(k) ; append k, v to the cache ; [hook: Finch scores]
- *   x += attention(q, cache) Wo^T
- *   xn = rmsnorm(x) ; x += (silu(xn Wg^T) * (xn Wu^T)) Wd^T
- */
+ *   x += [post_norm] attention(q, cache) Wo^T
+ *   xn = rmsnorm(x) ; x += [post_norm] (act(xn Wg^T) * (xn Wu^T)) Wd^T
+ * The bracketed steps and the attention's window, scale and soft-cap are
+ * the switches of finch_config (Qwen3, Gemma 2/3, Mistral, Phi-3). */
 #include "finch.h"
 #include "kernels.h"
+#include "rope.h"
 #include "util.h"
 
 #include <math.h>
@@ -75,8 +78,9 @@ struct finch_ctx {
     const finch_model *m;
     finch_pool *pool;
     size_t max_batch;
-    double *inv_freq;  /* [rope_dim/2]: rope_base^(-2i/rope_dim)            */
-    float *rope_cos;   /* [max_batch][rope_dim/2] for the batch's positions */
+    double *inv_freq;  /* [2][rope_dim/2]: the sets' frequencies             */
+    finch_rope_set rope[2]; /* global layers, local (sliding-window) layers */
+    float *rope_cos;   /* [2][max_batch][rope_dim/2] for the batch's positions */
     float *rope_sin;
     float *x;          /* [max_batch][dim] residual stream                  */
     float *xn;         /* [max_batch][dim] normed input of a sub-block      */
@@ -107,9 +111,9 @@ finch_status finch_ctx_new(const finch_model *m, size_t n_threads, size_t max_ba
     size_t kvdim = cfg->n_kv_head * cfg->head_dim, B = max_batch;
     finch_status st = finch_pool_new(n_threads, &c->pool);
     if (st) { free(c); return st; }
-    c->inv_freq = finch_alloc(half ? half : 1, sizeof(double));
-    c->rope_cos = finch_alloc(B, (half ? half : 1) * sizeof(float));
-    c->rope_sin = finch_alloc(B, (half ? half : 1) * sizeof(float));
+    c->inv_freq = finch_alloc(2 * (half ? half : 1), sizeof(double));
+    c->rope_cos = finch_alloc(2 * B, (half ? half : 1) * sizeof(float));
+    c->rope_sin = finch_alloc(2 * B, (half ? half : 1) * sizeof(float));
     c->x = finch_alloc(B, cfg->dim * sizeof(float));
     c->xn = finch_alloc(B, cfg->dim * sizeof(float));
     c->q = finch_alloc(B, qdim * sizeof(float));
@@ -123,8 +127,10 @@ finch_status finch_ctx_new(const finch_model *m, size_t n_threads, size_t max_ba
         finch_ctx_free(c);
         return finch_fail(FINCH_ERR_NOMEM, "out of memory for a batch of %zu tokens", B);
     }
-    for (size_t i = 0; i < half; i++)
-        c->inv_freq[i] = pow((double)cfg->rope_base, -2.0 * (double)i / (double)cfg->rope_dim);
+    for (int set = 0; set < 2; set++) {
+        c->rope[set].inv_freq = c->inv_freq + set * half;
+        finch_rope_set_init(m, set, &c->rope[set]);
+    }
     *out = c;
     return FINCH_OK;
 }
@@ -142,51 +148,37 @@ size_t finch_ctx_threads(const finch_ctx *c) { return finch_pool_threads(c->pool
 
 /* -------------------------------------------------------------------- RoPE */
 
-/* Rotate one head vector by the angles in cos/sin ([rope_dim/2]). */
-static void rope_rotate(float *vec, const float *cosv, const float *sinv, size_t rope_dim,
-                        finch_rope_pairing pairing) {
-    size_t half = rope_dim / 2;
-    for (size_t i = 0; i < half; i++) {
-        size_t a = pairing == FINCH_ROPE_ADJACENT ? 2 * i : i;
-        size_t b = pairing == FINCH_ROPE_ADJACENT ? 2 * i + 1 : i + half;
-        float x0 = vec[a], x1 = vec[b];
-        vec[a] = x0 * cosv[i] - x1 * sinv[i];
-        vec[b] = x1 * cosv[i] + x0 * sinv[i];
-    }
-}
-
-/* cos/sin of pos * theta_i, computed in double once per position. */
-static void rope_angles(const finch_ctx *c, double pos, float *cosv, float *sinv) {
-    for (size_t i = 0; i < c->m->cfg.rope_dim / 2; i++) {
-        double a = pos * c->inv_freq[i];
-        cosv[i] = (float)cos(a);
-        sinv[i] = (float)sin(a);
-    }
-}
-
-void finch_rope_shift(const finch_ctx *c, float *key, long delta) {
+void finch_rope_shift(const finch_ctx *c, size_t layer, float *key, long delta) {
     const finch_config *cfg = &c->m->cfg;
     float cosv[512], sinv[512]; /* rope_dim <= 1024 is checked at load */
-    rope_angles(c, (double)delta, cosv, sinv);
-    rope_rotate(key, cosv, sinv, cfg->rope_dim, cfg->rope_pairing);
+    const finch_rope_set *set = &c->rope[finch_rope_layer_local(cfg, layer)];
+    finch_rope_angles(set, cfg->rope_dim / 2, (double)delta, 1.0f, cosv, sinv);
+    finch_rope_rotate(key, cosv, sinv, cfg->rope_dim, cfg->rope_pairing);
 }
 
-/* The batch's angles, once per forward call (every layer uses them). */
+/* The batch's angles of both sets, once per forward call (every layer
+ * uses one of them). */
 static void rope_tables(finch_ctx *c, size_t n, size_t pos0) {
     size_t half = c->m->cfg.rope_dim / 2;
-    for (size_t t = 0; t < n; t++)
-        rope_angles(c, (double)(pos0 + t), c->rope_cos + t * half, c->rope_sin + t * half);
+    for (size_t set = 0; set < 2; set++)
+        for (size_t t = 0; t < n; t++) {
+            size_t row = (set * c->max_batch + t) * half;
+            finch_rope_angles(&c->rope[set], half, (double)(pos0 + t), c->rope[set].mscale,
+                              c->rope_cos + row, c->rope_sin + row);
+        }
 }
 
-static void rope_batch(finch_ctx *c, size_t n) {
+static void rope_batch(finch_ctx *c, size_t l, size_t n) {
     const finch_config *cfg = &c->m->cfg;
     size_t half = cfg->rope_dim / 2, hd = cfg->head_dim;
+    size_t set = (size_t)finch_rope_layer_local(cfg, l);
     for (size_t t = 0; t < n; t++) {
-        const float *cosv = c->rope_cos + t * half, *sinv = c->rope_sin + t * half;
+        size_t row = (set * c->max_batch + t) * half;
+        const float *cosv = c->rope_cos + row, *sinv = c->rope_sin + row;
         for (size_t h = 0; h < cfg->n_head; h++)
-            rope_rotate(c->q + (t * cfg->n_head + h) * hd, cosv, sinv, cfg->rope_dim, cfg->rope_pairing);
+            finch_rope_rotate(c->q + (t * cfg->n_head + h) * hd, cosv, sinv, cfg->rope_dim, cfg->rope_pairing);
         for (size_t g = 0; g < cfg->n_kv_head; g++)
-            rope_rotate(c->k + (t * cfg->n_kv_head + g) * hd, cosv, sinv, cfg->rope_dim, cfg->rope_pairing);
+            finch_rope_rotate(c->k + (t * cfg->n_kv_head + g) * hd, cosv, sinv, cfg->rope_dim, cfg->rope_pairing);
     }
 }
 
@@ -206,6 +198,58 @@ typedef struct {
     size_t layer, n, pos0, split;
 } attn_job;
 
+static float attn_scale(const finch_config *cfg) {
+    return cfg->attn_scale > 0 ? cfg->attn_scale : 1.0f / sqrtf((float)cfg->head_dim);
+}
+
+/* First cache position query position p may read in layer l. */
+static size_t window_start(const finch_config *cfg, size_t l, size_t p) {
+    if (!finch_layer_is_local(cfg, l) || p + 1 <= cfg->sliding_window) return 0;
+    return p + 1 - cfg->sliding_window;
+}
+
+/* The attention of one token and query head with a window and/or a
+ * soft-cap: scores over keys lo..p, capped, softmax, weighted values. */
+static void attn_row_general(const finch_config *cfg, const finch_kv_cache *kv, size_t l, size_t g,
+                             const float *q, size_t lo, size_t p, float *scores, float *out) {
+    size_t hd = cfg->head_dim, nk = p + 1 - lo;
+    float scale = attn_scale(cfg), cap = cfg->attn_softcap, mx = -INFINITY;
+    for (size_t j = 0; j < nk; j++) {
+        const float *k = finch_kv_k(kv, l, g, lo + j);
+        float s = 0;
+        for (size_t i = 0; i < hd; i++) s += q[i] * k[i];
+        s *= scale;
+        if (cap > 0) s = cap * tanhf(s / cap);
+        scores[j] = s;
+        if (s > mx) mx = s;
+    }
+    float sum = 0;
+    for (size_t j = 0; j < nk; j++) sum += scores[j] = expf(scores[j] - mx);
+    memset(out, 0, hd * sizeof(float));
+    for (size_t j = 0; j < nk; j++) {
+        const float *v = finch_kv_v(kv, l, g, lo + j);
+        float a = scores[j] / sum;
+        for (size_t i = 0; i < hd; i++) out[i] += a * v[i];
+    }
+}
+
+/* The general path: tasks as in attn_task, one row at a time. */
+static void attn_task_general(void *arg, size_t task) {
+    const attn_job *job = arg;
+    finch_ctx *c = job->c;
+    const finch_config *cfg = &c->m->cfg;
+    size_t hd = cfg->head_dim, group = cfg->n_head / cfg->n_kv_head;
+    size_t g = task / job->split, part = task % job->split;
+    float *scores = c->att_scores + finch_pool_worker() * group * c->score_cap;
+    for (size_t t = part; t < job->n; t += job->split) {
+        size_t p = job->pos0 + t, lo = window_start(cfg, job->layer, p);
+        for (size_t h = g * group; h < (g + 1) * group; h++) {
+            size_t row = (t * cfg->n_head + h) * hd;
+            attn_row_general(cfg, job->kv, job->layer, g, c->q + row, lo, p, scores, c->att + row);
+        }
+    }
+}
+
 static void attn_pack_task(void *arg, size_t g) {
     const attn_job *job = arg;
     const finch_config *cfg = &job->c->m->cfg;
@@ -223,7 +267,7 @@ static void attn_task(void *arg, size_t task) {
     const float *kp = c->att_kpack + g * finch_attn_kpack_floats(c->score_cap, hd);
     const float *v = finch_kv_v(job->kv, job->layer, g, 0);
     float *scores = c->att_scores + finch_pool_worker() * group * c->score_cap;
-    float scale = 1.0f / sqrtf((float)hd);
+    float scale = attn_scale(cfg);
     for (size_t t = part; t < job->n; t += job->split) {
         size_t row = (t * cfg->n_head + g * group) * hd; /* the group's heads are adjacent */
         finch_attn_rows(kp, v, job->pos0 + t + 1, hd, c->q + row, hd, group, scale, scores,
@@ -260,6 +304,12 @@ static void attention(finch_ctx *c, const finch_kv_cache *kv, size_t l, size_t n
     /* Short attention costs less than waking the workers (same tasks either way). */
     double work = (double)n * (double)(pos0 + n) * (double)(cfg->n_head * cfg->head_dim);
     finch_pool *pool = work < 64.0 * 1024.0 ? NULL : c->pool;
+    /* The packed-key GEMM path reads every key from 0; a window that cuts
+     * or a soft-cap takes the general path. */
+    if (cfg->attn_softcap > 0 || window_start(cfg, l, pos0 + n - 1) > 0) {
+        finch_pool_run(pool, cfg->n_kv_head * split, attn_task_general, &job);
+        return;
+    }
     finch_pool_run(pool, cfg->n_kv_head, attn_pack_task, &job);
     finch_pool_run(pool, cfg->n_kv_head * split, attn_task, &job);
 }
@@ -276,6 +326,12 @@ static void rmsnorm_rows(float *out, const float *x, const finch_weight *w, size
                          size_t dim, float eps) {
     for (size_t t = 0; t < n; t++)
         finch_rmsnorm(out + t * dim, x + t * dim, w->data, dim, eps);
+}
+
+/* RMSNorm of each head of an [n][heads*head_dim] block, in place. */
+static void head_norm(float *x, const finch_weight *w, size_t n, size_t heads, size_t hd, float eps) {
+    if (!w->data) return;
+    for (size_t r = 0; r < n * heads; r++) finch_rmsnorm(x + r * hd, x + r * hd, w->data, hd, eps);
 }
 
 static void store_kv(finch_ctx *c, finch_kv_cache *kv, size_t l, size_t n, size_t pos0) {
@@ -303,21 +359,34 @@ static finch_status attention_block(finch_ctx *c, finch_kv_cache *kv, size_t l, 
     add_bias(c->q, &L->bq, n, qdim);
     add_bias(c->k, &L->bk, n, kvdim);
     add_bias(c->v, &L->bv, n, kvdim);
-    rope_batch(c, n);
+    head_norm(c->q, &L->q_norm, n, cfg->n_head, cfg->head_dim, cfg->rms_eps);
+    head_norm(c->k, &L->k_norm, n, cfg->n_kv_head, cfg->head_dim, cfg->rms_eps);
+    rope_batch(c, l, n);
     store_kv(c, kv, l, n, pos0);
     if (hooks && hooks->on_attention &&
         (st = hooks->on_attention(hooks->user, l, c->q, n, pos0, kv)) != FINCH_OK)
         return st;
     attention(c, kv, l, n, pos0);
     if ((st = finch_matmul(c->pool, c->xn, c->att, n, &L->wo))) return st;
+    if (L->post_attn_norm.data) rmsnorm_rows(c->xn, c->xn, &L->post_attn_norm, n, cfg->dim, cfg->rms_eps);
     finch_axpy(c->x, 1.0f, c->xn, n * cfg->dim); /* x + 1 * xn: the exact sum */
     return FINCH_OK;
+}
+
+/* gate = gelu_tanh(gate) * up, as Hugging Face's gelu_pytorch_tanh. */
+static void gelu_tanh_mul(float *gate, const float *up, size_t n) {
+    const float k = 0.7978845608028654f; /* sqrt(2 / pi) */
+    for (size_t i = 0; i < n; i++) {
+        float x = gate[i];
+        gate[i] = 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x))) * up[i];
+    }
 }
 
 static void silu_task(void *arg, size_t t) {
     finch_ctx *c = arg;
     size_t f = c->m->cfg.ffn_dim;
-    finch_silu_mul(c->gate + t * f, c->up + t * f, f);
+    if (c->m->cfg.ffn_act == FINCH_ACT_GELU_TANH) gelu_tanh_mul(c->gate + t * f, c->up + t * f, f);
+    else finch_silu_mul(c->gate + t * f, c->up + t * f, f);
 }
 
 /* gate = silu(gate) * up, one token per task. */
@@ -335,6 +404,7 @@ static finch_status mlp_block(finch_ctx *c, size_t l, size_t n) {
         return st;
     silu_rows(c, n);
     if ((st = finch_matmul(c->pool, c->xn, c->gate, n, &L->w_down))) return st;
+    if (L->post_ffn_norm.data) rmsnorm_rows(c->xn, c->xn, &L->post_ffn_norm, n, cfg->dim, cfg->rms_eps);
     finch_axpy(c->x, 1.0f, c->xn, n * cfg->dim);
     return FINCH_OK;
 }
@@ -374,6 +444,8 @@ finch_status finch_forward(finch_ctx *c, finch_kv_cache *kv, const int32_t *toke
     for (size_t t = 0; t < n; t++)
         finch_row_to_f32(m->tok_embd.type, (const uint8_t *)m->tok_embd.data + (size_t)tokens[t] * emb_row,
                          c->x + t * cfg->dim, cfg->dim);
+    if (cfg->embd_scale > 0)
+        for (size_t i = 0; i < n * cfg->dim; i++) c->x[i] *= cfg->embd_scale;
 
     rope_tables(c, n, pos0);
     for (size_t l = 0; l < cfg->n_layer; l++) {
@@ -383,7 +455,11 @@ finch_status finch_forward(finch_ctx *c, finch_kv_cache *kv, const int32_t *toke
     if (!logits || n_logits == 0) return FINCH_OK;
     size_t first = n - n_logits;
     rmsnorm_rows(c->xn, c->x + first * cfg->dim, &m->out_norm, n_logits, cfg->dim, cfg->rms_eps);
-    return finch_matmul(c->pool, logits, c->xn, n_logits, &m->output);
+    if ((st = finch_matmul(c->pool, logits, c->xn, n_logits, &m->output))) return st;
+    float cap = cfg->final_softcap;
+    if (cap > 0)
+        for (size_t i = 0; i < n_logits * cfg->vocab; i++) logits[i] = cap * tanhf(logits[i] / cap);
+    return FINCH_OK;
 }
 
 size_t finch_ctx_max_batch(const finch_ctx *c) { return c->max_batch; }

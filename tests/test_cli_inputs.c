@@ -125,10 +125,10 @@ static void test_inconsistent_models_refused_by_name(void **state) {
     static const struct { const char *file, *why; } cases[] = {
         { "gguf-block-count-short.gguf", "tensor blk.1.attn_norm.weight belongs to block 1 but block_count is 1" },
         { "gguf-extra-blk2.gguf", "tensor blk.2.attn_norm.weight belongs to block 2 but block_count is 2" },
-        { "gguf-extra-foo.gguf", "tensor foo.weight is not used by the llama model (refused rather than ignored)" },
-        { "gguf-ctx-len-string.gguf", "metadata llama.context_length has type string, expected a non-negative integer" },
+        { "gguf-extra-foo.gguf", "tensor foo.weight is not used by the llama architecture (not supported)" },
+        { "gguf-ctx-len-string.gguf", "GGUF key llama.context_length has type string" },
         { "gguf-ctx-len-negative.gguf", "metadata llama.context_length is -1, expected a non-negative integer" },
-        { "gguf-rope-base-string.gguf", "metadata llama.rope.freq_base has type string, expected a number" },
+        { "gguf-rope-base-string.gguf", "GGUF key llama.rope.freq_base has type string" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char path[256];
@@ -183,8 +183,8 @@ static void test_hf_extra_tensor_refused_by_name(void **state) {
     const char *out = in_dir("hf-foo");
     hf_copy_with_extra_tensor(out, "model.foo.weight");
     assert_int_equal(finchf("info -m %s", out), 2);
-    expect_error("cannot load model: %s: tensor model.foo.weight is not used by the llama model (refused rather "
-                 "than ignored)", out);
+    expect_error("cannot load model: %s: tensor model.foo.weight is not used by the llama architecture (not "
+                 "supported)", out);
     out = in_dir("hf-layer2");
     hf_copy_with_extra_tensor(out, "model.layers.2.input_layernorm.weight");
     assert_int_equal(finchf("info -m %s", out), 2);

@@ -265,7 +265,7 @@ static void test_rope_shift_formula(void **state) {
             for (int i = 0; i < 16; i++) x[i] = rng_normalish();
             rope_ref(x, kp, 16, 16, 10000.0, (double)cases[t][0], (finch_rope_pairing)pairing);
             rope_ref(x, kj, 16, 16, 10000.0, (double)cases[t][1], (finch_rope_pairing)pairing);
-            finch_rope_shift(ctx, kp, cases[t][1] - cases[t][0]);
+            finch_rope_shift(ctx, 0, kp, cases[t][1] - cases[t][0]);
             double e = test_max_abs_diff(kp, kj, 16);
             if (e > 1e-5) fail_msg("pairing %d, %ld -> %ld: max error %g", pairing, cases[t][0], cases[t][1], e);
         }
@@ -303,7 +303,7 @@ static void rerotation_engine(const char *path, finch_rope_pairing want_pairing)
         engine_key(ctx, m, tok, cases[t][0], kp);
         engine_key(ctx, m, tok, cases[t][1], kj);
         for (size_t g = 0; g < G; g++)
-            finch_rope_shift(ctx, kp + g * d, (long)cases[t][1] - (long)cases[t][0]);
+            finch_rope_shift(ctx, 0, kp + g * d, (long)cases[t][1] - (long)cases[t][0]);
         double e = test_max_abs_diff(kp, kj, G * d);
         if (e > worst) worst = e;
     }

@@ -173,6 +173,13 @@ static void test_tiny_llama(void **state) { (void)state; run_model("llama"); }
 static void test_tiny_llama_gqa(void **state) { (void)state; run_model("gqa"); }
 static void test_tiny_qwen2(void **state) { (void)state; run_model("qwen2"); }
 static void test_tinystories(void **state) { (void)state; run_model("tinystories"); }
+/* The family models: re-rotation with scaled RoPE, windows over the
+ * compacted cache (re-rotated positions), q/k norms, Gemma's switches. */
+static void test_families(void **state) {
+    (void)state;
+    static const char *const fams[] = { "llama3", "mistral", "qwen3", "gemma2", "gemma3", "phi3" };
+    for (size_t i = 0; i < sizeof fams / sizeof fams[0]; i++) run_model(fams[i]);
+}
 
 int main(void) {
     const struct CMUnitTest tests[] = {
@@ -180,6 +187,7 @@ int main(void) {
         cmocka_unit_test(test_tiny_llama_gqa),
         cmocka_unit_test(test_tiny_qwen2),
         cmocka_unit_test(test_tinystories),
+        cmocka_unit_test(test_families),
     };
     return cmocka_run_group_tests_name("finch fixtures", tests, setup, teardown);
 }

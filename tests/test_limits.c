@@ -146,11 +146,11 @@ static void test_memory_estimate_exact(void **state) {
     finch_memory r = finch_memory_estimate(m, 100, 8);
     assert_int_equal(r.weights, 408832);
     assert_int_equal(r.kv_cache, 2 * 2 * 4 * 16 * 4 * 100); /* K and V, L x G x d floats per position */
-    /* batch: 8 tokens x 528 floats (x, xn, q, att, k, v, gate, up of 64, RoPE
-     * 16); logits 4 x 348 floats; 548 bytes per position: attention scratch
+    /* batch: 8 tokens x 544 floats (x, xn, q, att, k, v, gate, up of 64, RoPE
+     * 16 for each of the two sets, global and local); logits 4 x 348 floats; 548 bytes per position: attention scratch
      * (4 KV heads x 16 + 4 heads) x 6, press bookkeeping 2 x 4 x 16 + 12. */
-    assert_int_equal(r.scratch, 8 * 528 * 4 + 348 * 16 + 548 * 100);
-    assert_int_equal(r.total, 408832 + 102400 + 77264);
+    assert_int_equal(r.scratch, 8 * 544 * 4 + 348 * 16 + 548 * 100);
+    assert_int_equal(r.total, 408832 + 102400 + 77776);
     r = finch_memory_estimate(m, SIZE_MAX / 2, 8); /* saturates instead of wrapping */
     assert_true(r.kv_cache == SIZE_MAX && r.total == SIZE_MAX);
     finch_model_free(m);

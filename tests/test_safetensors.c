@@ -236,7 +236,8 @@ static void test_config(void **state) {
     assert_string_equal(c.arch, "llama");
     assert_true(c.n_kv_head == 4 && c.head_dim == 16 && c.rope_base == 10000.0f && c.rms_eps == 1e-6f);
     assert_int_equal(c.tied_output, 0);
-    assert_int_equal(c.ctx_len, 4096); /* the sliding window caps the context */
+    assert_int_equal(c.ctx_len, 32768);
+    assert_true(c.sliding_window == 4096 && c.swa_period == 0); /* every layer windowed */
 
     assert_ok(parse_config("{\"architectures\":[\"Qwen2ForCausalLM\"],\"hidden_size\":64,"
                            "\"num_hidden_layers\":2,\"num_attention_heads\":4,\"num_key_value_heads\":2,"
@@ -253,7 +254,7 @@ static void test_config_errors(void **state) {
     finch_config c;
     char buf[2048];
     struct { const char *from, *to; finch_status want; } cases[] = {
-        {"\"rope_scaling\":null", "\"rope_scaling\":{\"type\":\"linear\",\"factor\":2.0}", FINCH_ERR_UNSUPPORTED},
+        {"\"rope_scaling\":null", "\"rope_scaling\":{\"type\":\"dynamic\",\"factor\":2.0}", FINCH_ERR_UNSUPPORTED},
         {"LlamaForCausalLM", "GPT2LMHeadModel", FINCH_ERR_UNSUPPORTED},
         {"\"silu\"", "\"gelu\"", FINCH_ERR_UNSUPPORTED},
         {"\"hidden_size\":8", "\"hidden_sizes\":8", FINCH_ERR_FORMAT},

@@ -81,10 +81,13 @@ def question_attention(attn, n_q, n_cols, qstart, normalize):
     return a
 
 
-def _rotate_to_ranks(keys, kept, cfg):
-    """keys [k, hd] stored at positions kept[r]; rotate each to position r."""
+def _rotate_to_ranks(keys, kept, cfg, layer=0):
+    """keys [k, hd] stored at positions kept[r]; rotate each to position r
+    with the layer's (scaled) RoPE frequencies."""
+    from llama_ref import layer_is_local, rope_inv_freq
     delta = np.arange(len(kept)) - np.asarray(kept)
-    return rerotate(keys, torch.as_tensor(delta), cfg["pairing"], cfg["rope_base"], cfg["rope_dim"])
+    inv, _ = rope_inv_freq(cfg, layer_is_local(cfg, layer))
+    return rerotate(keys, torch.as_tensor(delta), cfg["pairing"], cfg["rope_base"], cfg["rope_dim"], inv)
 
 
 def _with_prefix(scores, P, k):
@@ -122,7 +125,7 @@ def finch_iterative(model, C, Q, K, chunk, select="head", normalize=True, prompt
         new_past = []
         for l in range(L):
             Kl, Vl = r["kv"][l]
-            a = question_attention(r["attn"][l], m, qstart, qstart, normalize)
+            a = question_attention(r["score_attn"][l], m, qstart, qstart, normalize)
             per_head = a.sum(dim=1)                              # [H, qstart]
             per_group = per_head.reshape(G, rep, qstart).sum(dim=1)  # [G, qstart]
             rows = [np.concatenate([orig[l][g], np.arange(c0, c0 + len(c))]) for g in range(G)]
@@ -139,7 +142,7 @@ def finch_iterative(model, C, Q, K, chunk, select="head", normalize=True, prompt
             nk, nv = [], []
             for g in range(G):
                 keep = keeps[g]
-                nk.append(_rotate_to_ranks(Kl[g, keep], keep, cfg))
+                nk.append(_rotate_to_ranks(Kl[g, keep], keep, cfg, l))
                 nv.append(Vl[g, keep])
                 orig[l][g] = rows[g][keep]
             new_past.append((torch.stack(nk), torch.stack(nv)))
@@ -164,7 +167,7 @@ def finch_oneshot(model, C, Q, n_kept, select="head", normalize=True, prompt=Non
     past, orig, margin = [], [], math.inf
     for l in range(L):
         Kl, Vl = r["kv"][l]
-        a = question_attention(r["attn"][l], m, N, N, normalize)  # row i weighted by N + i
+        a = question_attention(r["score_attn"][l], m, N, N, normalize)  # row i weighted by N + i
         per_head = a.mean(dim=1)                                     # mean over the window
         window = np.arange(N, N + m)
         if select == "layer":
@@ -179,7 +182,7 @@ def finch_oneshot(model, C, Q, n_kept, select="head", normalize=True, prompt=Non
                 keeps.append(keep)
                 margin = min(margin, mg)
         keeps = [np.concatenate([kp, window]) for kp in keeps]
-        nk = [_rotate_to_ranks(Kl[g, keeps[g]], keeps[g], cfg) for g in range(G)]
+        nk = [_rotate_to_ranks(Kl[g, keeps[g]], keeps[g], cfg, l) for g in range(G)]
         nv = [Vl[g, keeps[g]] for g in range(G)]
         past.append((torch.stack(nk), torch.stack(nv)))
         orig.append(keeps)

@@ -31,6 +31,24 @@ Weights are keyed by GGUF-style names in Hugging Face orientation
   output_norm.weight [dim]
   output.weight [vocab, dim]          (absent when tied)
 
+Family switches (optional cfg keys; absent = plain Llama), as Hugging Face
+computes them (see FAMILY_KEYS):
+  rope_scaling     HF rope_scaling dict: linear / llama3 / yarn (others raise)
+  rope_base_local  RoPE base of sliding-window layers (Gemma 3); those layers
+                   use no scaling
+  sliding_window   a query at p reads keys j with p - j < sliding_window, in
+  layer_types      the layers listed 'sliding_attention' (default: all)
+  qk_norm          RMSNorm of every q and k head before RoPE
+                   (blk.{l}.attn_q_norm.weight / attn_k_norm.weight [hd])
+  post_norms       RMSNorm of the attention and MLP outputs before the
+                   residual add (blk.{l}.post_attention_norm / post_ffw_norm)
+  act              'silu' (SwiGLU) or 'gelu_tanh' (GeGLU)
+  embd_scale       the embedding multiplied by it (Gemma: sqrt(dim))
+  attn_scale       score scale (default 1/sqrt(head_dim))
+  attn_softcap     scores -> c tanh(scores / c) before the mask (Gemma 2)
+  final_softcap    logits -> c tanh(logits / c) (Gemma 2)
+Norm weights are the effective multipliers (Gemma's 1 + w already added).
+
 Optional: LlamaRef(cfg, weights, quant={name: (d, q)}) computes the products
 with those Q8_0 weights as ggml and finch's fast kernels do (activations
 quantised to Q8_0 per 32-block, exact integer block dots); see matmul().
@@ -56,23 +74,82 @@ torch.set_num_threads(2)
 
 CFG_KEYS = ("dim", "n_layer", "n_head", "n_kv_head", "head_dim", "ffn_dim", "vocab",
             "rms_eps", "rope_base", "rope_dim", "pairing", "tied", "bias")
+FAMILY_KEYS = {"rope_scaling": None, "rope_base_local": None, "sliding_window": None,
+               "layer_types": None, "qk_norm": False, "post_norms": False, "act": "silu",
+               "embd_scale": None, "attn_scale": None, "attn_softcap": None,
+               "final_softcap": None, "ctx_len": 512}
+
+
+def rope_inv_freq(cfg, local=False):
+    """(inv_freq [rope_dim/2] float64, mscale) of the global layers, or of
+    the sliding-window layers (local) when cfg has rope_base_local.  The
+    formulas of transformers' modeling_rope_utils, written out here."""
+    d = cfg["rope_dim"]
+    if local and cfg.get("rope_base_local"):
+        base = float(cfg["rope_base_local"])
+        return 1.0 / base ** (torch.arange(0, d, 2, dtype=torch.float64) / d), 1.0
+    base = float(cfg["rope_base"])
+    inv = 1.0 / base ** (torch.arange(0, d, 2, dtype=torch.float64) / d)
+    rs = cfg.get("rope_scaling")
+    if not rs:
+        return inv, 1.0
+    kind = rs.get("rope_type", rs.get("type"))
+    factor = float(rs["factor"])
+    if kind == "linear":
+        return inv / factor, 1.0
+    if kind == "llama3":
+        orig = float(rs.get("original_max_position_embeddings", 8192))
+        lo, hi = float(rs.get("low_freq_factor", 1.0)), float(rs.get("high_freq_factor", 4.0))
+        wavelen = 2 * math.pi / inv
+        smooth = (orig / wavelen - lo) / (hi - lo)
+        scaled = torch.where(wavelen > orig / lo, inv / factor, inv)
+        medium = (wavelen >= orig / hi) & (wavelen <= orig / lo)
+        return torch.where(medium, (1 - smooth) * inv / factor + smooth * inv, scaled), 1.0
+    if kind == "yarn":
+        orig = float(rs.get("original_max_position_embeddings") or cfg.get("ctx_len", 512))
+        fast, slow = float(rs.get("beta_fast") or 32), float(rs.get("beta_slow") or 1)
+        mscale = rs.get("attention_factor")
+        if mscale is None:
+            mscale = 0.1 * math.log(factor) + 1.0 if factor > 1 else 1.0
+
+        def corr(n_rot):
+            return d * math.log(orig / (n_rot * 2 * math.pi)) / (2 * math.log(base))
+        low, high = max(math.floor(corr(fast)), 0), min(math.ceil(corr(slow)), d - 1)
+        if low == high:
+            high += 0.001
+        ramp = torch.clamp((torch.arange(d // 2, dtype=torch.float64) - low) / (high - low), 0, 1)
+        extrap = 1 - ramp
+        return inv / factor * (1 - extrap) + inv * extrap, float(mscale)
+    raise ValueError(f"rope_scaling type {kind!r} is not in the twin")
+
+
+def layer_is_local(cfg, l):
+    if not cfg.get("sliding_window"):
+        return False
+    types = cfg.get("layer_types")
+    return True if types is None else types[l] == "sliding_attention"
 
 
 # ---------------------------------------------------------------------- RoPE
 
-def rope_cos_sin(positions, base, rope_dim):
+def rope_cos_sin(positions, base, rope_dim, inv_freq=None, mscale=1.0):
     """cos, sin [n, rope_dim/2] (float32) for integer positions (may be < 0).
 
     Angles are computed in float64 and rounded once to float32, so the
-    reference is at least as exact as any float32 implementation."""
+    reference is at least as exact as any float32 implementation.  inv_freq
+    (float64 [rope_dim/2]) replaces base^(-2i/rope_dim) for scaled RoPE;
+    mscale multiplies cos and sin (YaRN)."""
     pos = torch.as_tensor(positions, dtype=torch.float64).reshape(-1, 1)
-    i = torch.arange(rope_dim // 2, dtype=torch.float64).reshape(1, -1)
-    theta = torch.pow(torch.tensor(float(base), dtype=torch.float64), -2.0 * i / rope_dim)
+    if inv_freq is None:
+        i = torch.arange(rope_dim // 2, dtype=torch.float64).reshape(1, -1)
+        theta = torch.pow(torch.tensor(float(base), dtype=torch.float64), -2.0 * i / rope_dim)
+    else:
+        theta = torch.as_tensor(inv_freq, dtype=torch.float64).reshape(1, -1)
     ang = pos * theta
-    return torch.cos(ang).float(), torch.sin(ang).float()
+    return (torch.cos(ang) * mscale).float(), (torch.sin(ang) * mscale).float()
 
 
-def rope(x, positions, pairing, base, rope_dim):
+def rope(x, positions, pairing, base, rope_dim, inv_freq=None, mscale=1.0):
     """Rotate x [..., n, head_dim] (row r at position positions[r]).
 
     Only the first rope_dim dims of each head are rotated; the rest pass
@@ -81,7 +158,7 @@ def rope(x, positions, pairing, base, rope_dim):
     hd = x.shape[-1]
     if rope_dim % 2 or rope_dim > hd or rope_dim <= 0:
         raise ValueError(f"bad rope_dim {rope_dim} for head_dim {hd}")
-    cos, sin = rope_cos_sin(positions, base, rope_dim)
+    cos, sin = rope_cos_sin(positions, base, rope_dim, inv_freq, mscale)
     if cos.shape[0] != x.shape[-2]:
         raise ValueError("one position per row expected")
     out = x.clone()
@@ -99,11 +176,12 @@ def rope(x, positions, pairing, base, rope_dim):
     return out
 
 
-def rerotate(k, delta_positions, pairing, base, rope_dim):
+def rerotate(k, delta_positions, pairing, base, rope_dim, inv_freq=None):
     """Rotate already-rotated keys k [..., n, hd] by delta_positions[r] more
     positions (a key of position p becomes the key of position p + delta).
-    A rotation by delta is the RoPE of "position" delta."""
-    return rope(k, delta_positions, pairing, base, rope_dim)
+    A rotation by delta is the RoPE of "position" delta, with the layer's
+    (scaled) frequencies and no YaRN magnitude (already in the key)."""
+    return rope(k, delta_positions, pairing, base, rope_dim, inv_freq)
 
 
 def permute_rows_half_to_adjacent(w, n_head, head_dim=None, rope_dim=None):
@@ -149,7 +227,8 @@ class LlamaRef:
         missing = [k for k in CFG_KEYS if k not in cfg]
         if missing:
             raise ValueError(f"cfg lacks {missing}")
-        self.cfg = dict(cfg)
+        self.cfg = dict(FAMILY_KEYS)
+        self.cfg.update(cfg)
         c = self.cfg
         if c["n_head"] % c["n_kv_head"]:
             raise ValueError("n_head must be a multiple of n_kv_head")
@@ -202,6 +281,10 @@ class LlamaRef:
             if c["bias"]:
                 want.update({p + "attn_q.bias": (H * hd,), p + "attn_k.bias": (G * hd,),
                              p + "attn_v.bias": (G * hd,)})
+            if c["qk_norm"]:
+                want.update({p + "attn_q_norm.weight": (hd,), p + "attn_k_norm.weight": (hd,)})
+            if c["post_norms"]:
+                want.update({p + "post_attention_norm.weight": (dim,), p + "post_ffw_norm.weight": (dim,)})
         for k, shape in want.items():
             if k not in w:
                 raise ValueError(f"missing weight {k}")
@@ -219,7 +302,8 @@ class LlamaRef:
         Returns dict: logits [n, vocab]; hidden: L x [n, dim] (residual
         stream after each layer, before the final norm); kv: L x (K, V) with
         K, V [G, pos0+n, hd] (keys after RoPE); q (return_q): L x [H, n, hd]
-        after RoPE; attn (return_attn): L x [H, n, pos0+n] probabilities."""
+        after RoPE; attn (return_attn): L x [H, n, pos0+n] probabilities, and
+        score_attn: the plain causal softmax(q.k/sqrt(hd)) Finch scores with."""
         c, w = self.cfg, self.w
         ids = torch.as_tensor(ids, dtype=torch.long).reshape(-1)
         n = ids.numel()
@@ -238,12 +322,18 @@ class LlamaRef:
         T = pos0 + n
         # causal mask of the new rows over all T positions
         allowed = torch.arange(T).reshape(1, T) <= positions.reshape(n, 1)
+        if c["sliding_window"]:
+            inside = positions.reshape(n, 1) - torch.arange(T).reshape(1, T) < c["sliding_window"]
         x = w["token_embd.weight"][ids]
+        if c["embd_scale"]:
+            x = x * torch.tensor(float(c["embd_scale"]), dtype=torch.float32)
+        scale = c["attn_scale"] if c["attn_scale"] else 1.0 / math.sqrt(hd)
         out = {"hidden": [], "kv": []}
         if return_q:
             out["q"] = []
         if return_attn:
             out["attn"] = []
+            out["score_attn"] = []
         for l in range(L):
             p = f"blk.{l}."
             h = rms_norm(x, w[p + "attn_norm.weight"], c["rms_eps"])
@@ -257,8 +347,13 @@ class LlamaRef:
             q = q.reshape(n, H, hd).transpose(0, 1)  # [H, n, hd]
             k = k.reshape(n, G, hd).transpose(0, 1)  # [G, n, hd]
             v = v.reshape(n, G, hd).transpose(0, 1)
-            q = rope(q, positions, c["pairing"], c["rope_base"], c["rope_dim"])
-            k = rope(k, positions, c["pairing"], c["rope_base"], c["rope_dim"])
+            if c["qk_norm"]:
+                q = rms_norm(q, w[p + "attn_q_norm.weight"], c["rms_eps"])
+                k = rms_norm(k, w[p + "attn_k_norm.weight"], c["rms_eps"])
+            local = layer_is_local(c, l)
+            inv, msc = rope_inv_freq(c, local)
+            q = rope(q, positions, c["pairing"], c["rope_base"], c["rope_dim"], inv, msc)
+            k = rope(k, positions, c["pairing"], c["rope_base"], c["rope_dim"], inv, msc)
             pk, pv = past[l]
             pk = torch.as_tensor(pk, dtype=torch.float32)
             pv = torch.as_tensor(pv, dtype=torch.float32)
@@ -271,20 +366,40 @@ class LlamaRef:
                 out["q"].append(q)
             Kh = K.repeat_interleave(rep, dim=0)  # [H, T, hd]
             Vh = Vv.repeat_interleave(rep, dim=0)
-            s = (q @ Kh.transpose(1, 2)) / math.sqrt(hd)  # [H, n, T]
-            s = s.masked_fill(~allowed, float("-inf"))
+            s = (q @ Kh.transpose(1, 2)) * scale  # [H, n, T]
+            if c["attn_softcap"]:
+                s = c["attn_softcap"] * torch.tanh(s / c["attn_softcap"])
+            mask = allowed & inside if local else allowed
+            s = s.masked_fill(~mask, float("-inf"))
             a = torch.softmax(s, dim=-1)
             if return_attn:
                 out["attn"].append(a)
+                # what Finch (and kvpress) scores with: the plain causal
+                # softmax(q.k / sqrt(hd)), whatever the layer's window,
+                # soft-cap and query scale
+                sp = ((q @ Kh.transpose(1, 2)) / math.sqrt(hd)).masked_fill(~allowed, float("-inf"))
+                out["score_attn"].append(torch.softmax(sp, dim=-1))
             o = (a @ Vh).transpose(0, 1).reshape(n, H * hd)
-            x = x + self.matmul(o, p + "attn_output.weight")
+            o = self.matmul(o, p + "attn_output.weight")
+            if c["post_norms"]:
+                o = rms_norm(o, w[p + "post_attention_norm.weight"], c["rms_eps"])
+            x = x + o
             h = rms_norm(x, w[p + "ffn_norm.weight"], c["rms_eps"])
             g = self.matmul(h, p + "ffn_gate.weight")
             u = self.matmul(h, p + "ffn_up.weight")
-            x = x + self.matmul(torch.nn.functional.silu(g) * u, p + "ffn_down.weight")
+            if c["act"] == "gelu_tanh":
+                g = torch.nn.functional.gelu(g, approximate="tanh")
+            else:
+                g = torch.nn.functional.silu(g)
+            o = self.matmul(g * u, p + "ffn_down.weight")
+            if c["post_norms"]:
+                o = rms_norm(o, w[p + "post_ffw_norm.weight"], c["rms_eps"])
+            x = x + o
             out["hidden"].append(x.clone())
         hN = rms_norm(x, w["output_norm.weight"], c["rms_eps"])
         out["logits"] = self.matmul(hN, "token_embd.weight" if c["tied"] else "output.weight")
+        if c["final_softcap"]:
+            out["logits"] = c["final_softcap"] * torch.tanh(out["logits"] / c["final_softcap"])
         return out
 
     @torch.no_grad()

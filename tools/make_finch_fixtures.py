@@ -40,7 +40,17 @@ MODELS = [
     ("gqa", "testdata/models/tiny-llama-gqa.gguf", 60, 6),
     ("qwen2", "testdata/models/tiny-qwen2.gguf", 53, 4),
     ("tinystories", "asset:models/tinystories-656k", 90, 8),
+    # the family models (tools/make_family_models.py), as HF directories
+    # (the twin's layout): scaled RoPE re-rotation, sliding windows over a
+    # compacted cache, q/k norms, Gemma's switches
+    ("llama3", "testdata/models/families/llama3-hf", 47, 5),
+    ("mistral", "testdata/models/families/mistral-hf", 47, 5),
+    ("qwen3", "testdata/models/families/qwen3-hf", 47, 5),
+    ("gemma2", "testdata/models/families/gemma2-hf", 47, 5),
+    ("gemma3", "testdata/models/families/gemma3-hf", 47, 5),
+    ("phi3", "testdata/models/families/phi3-hf", 47, 5),
 ]
+FAMILY_CASES = ("it-head-norm-c10", "os-head-cr")
 
 # (suffix, settings); budget K or cr; chunk 0 = one chunk
 CASES = [
@@ -70,7 +80,17 @@ def asset_path(rel):
     return p if os.path.exists(p) else None
 
 
+def load_family(name):
+    import make_family_models as mf
+    import tok_ref
+    fam = {f["name"]: f for f in mf.FAMILIES}[name]
+    cfg = mf.twin_cfg(fam, len(tok_ref.build_tiny_spm_vocab()["tokens"]))
+    return LlamaRef(cfg, mf.family_weights(cfg, fam["seed"]))
+
+
 def load(path):
+    if "/families/" in path:
+        return load_family(os.path.basename(path)[:-len("-hf")])
     if path.startswith("asset:"):
         p = asset_path(path[len("asset:"):])
         if p is None:
@@ -115,6 +135,8 @@ def main(argv):
             continue
         vocab = model.cfg["vocab"]
         for ci, (suffix, settings) in enumerate(CASES):
+            if "/families/" in path and suffix not in FAMILY_CASES:
+                continue
             if key == "tinystories" and "protect" in settings:
                 continue  # no new files made from the asset model
             st = dict(settings)
