@@ -6,9 +6,13 @@
 #   make fixtures   regenerate testdata/ with the PyTorch twin (tools/)
 #   make bench      finch bench on real model shapes (docs/bench.md)
 #   make BLAS=0     build without OpenBLAS;  make SAN=1: ASan + UBSan
+#   make MPI=1      build-mpi/finch: `finch eval` over MPI ranks (docs/mpi.md)
+#   make test-mpi   the MPI eval against one process, and a killed rank resumed
 CC      ?= cc
 BLAS    ?= 1
 SAN     ?= 0
+MPI     ?= 0
+MPICC   ?= mpicc
 BUILD   ?= build
 PYTHON  ?= /usr/bin/python3
 
@@ -20,6 +24,13 @@ ifeq ($(SAN),1)
   OUT := $(BUILD)-san
 else
   OUT := $(BUILD)
+endif
+# MPI=1: Open MPI's flags from its compiler wrapper, objects in their own
+# directory (build-mpi/); the plain build never sees eval_mpi*.c or mpi.h.
+ifeq ($(MPI),1)
+  CFLAGS_BASE += -DFINCH_MPI=1 $(shell $(MPICC) --showme:compile 2>/dev/null)
+  LDLIBS_MPI := $(shell $(MPICC) --showme:link 2>/dev/null)
+  OUT := $(subst $(BUILD),$(BUILD)-mpi,$(OUT))
 endif
 LDLIBS = -lcjson -lm -pthread
 ifeq ($(BLAS),1)
@@ -38,21 +49,32 @@ ifeq ($(ARCH),aarch64)
   LIB_SRC += src/kernels_neon.c
 endif
 CLI_SRC  := $(wildcard src/cli/*.c)
+ifneq ($(MPI),1)
+  CLI_SRC := $(filter-out src/cli/eval_mpi%.c, $(CLI_SRC))
+endif
 TEST_SRC := $(wildcard tests/test_*.c)
 
 LIB_OBJ  := $(LIB_SRC:src/%.c=$(OUT)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:src/%.c=$(OUT)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(OUT)/tests/%)
 
-.PHONY: all test run deps fixtures clean bench bench-kernels model valgrind
+.PHONY: all test test-mpi run deps fixtures clean bench bench-kernels model valgrind
 all: $(OUT)/finch $(OUT)/libfinch.a $(OUT)/libfinch.so
 
 deps:
-	@BLAS=$(BLAS) CC="$(CC)" sh tools/deps.sh
+	@BLAS=$(BLAS) MPI=$(MPI) MPICC="$(MPICC)" CC="$(CC)" sh tools/deps.sh
 
 $(OUT)/obj/%.o: src/%.c $(wildcard include/*.h src/*.h src/cli/*.h) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -c $< -o $@
+
+# The commit the binary is built from (finch --version): written to a stamp
+# file only when it changes, so a new commit recompiles version.o alone.
+GIT_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+COMMIT_STAMP := $(OUT)/git-commit
+$(shell mkdir -p $(OUT); [ "$$(cat $(COMMIT_STAMP) 2>/dev/null)" = "$(GIT_COMMIT)" ] || echo "$(GIT_COMMIT)" > $(COMMIT_STAMP))
+$(OUT)/obj/version.o: $(COMMIT_STAMP)
+$(OUT)/obj/version.o: CFLAGS += -DFINCH_GIT_COMMIT='"$(GIT_COMMIT)"'
 
 $(OUT)/obj/kernels_avx2.o: CFLAGS += -mavx2 -mfma -mf16c
 $(OUT)/obj/kernels_avx512.o: CFLAGS += -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c -mavx2
@@ -65,7 +87,7 @@ $(OUT)/libfinch.so: $(LIB_OBJ)
 	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(OUT)/finch: $(CLI_OBJ) $(OUT)/libfinch.a
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(OUT)/libfinch.a $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(OUT)/libfinch.a $(LDLIBS) $(LDLIBS_MPI)
 
 $(OUT)/tests/%: tests/%.c $(wildcard tests/*.h) $(OUT)/libfinch.a
 	@mkdir -p $(dir $@)
@@ -74,6 +96,13 @@ $(OUT)/tests/%: tests/%.c $(wildcard tests/*.h) $(OUT)/libfinch.a
 # Every suite runs even when one fails; the summary line counts them all.
 test: all $(TEST_BIN)
 	@FINCH_BIN=$(OUT)/finch sh tests/run_tests.sh $(TEST_BIN)
+
+# `finch eval` under mpirun (tests/mpi_test.sh, docs/mpi.md): 2 ranks give
+# the one-process results row for row, and a killed rank is resumed.
+test-mpi:
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory MPI=1 all
+	sh tests/mpi_test.sh $(BUILD)-mpi/finch $(BUILD)/finch
 
 # `finch bench` on random-weight files in real model shapes (written once
 # into the ignored bench-models/ by tools/make_bench_models.py): the table,
@@ -124,7 +153,7 @@ fixtures:
 	$(PYTHON) tools/make_family_models.py --out testdata
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-mpi build-mpi-san
 
 include fuzz.mk
 

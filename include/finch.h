@@ -28,6 +28,15 @@
 extern "C" {
 #endif
 
+/* ----------------------------------------------------------------- version */
+
+#define FINCH_VERSION "0.9.0"
+
+/* FINCH_VERSION, the git commit the library was built from ("unknown"
+ * outside a git checkout), and the kernels chosen on this CPU. */
+const char *finch_version(void);
+const char *finch_build_commit(void);
+
 /* ------------------------------------------------------------------ errors */
 
 typedef enum {
@@ -242,6 +251,15 @@ int32_t finch_tokenizer_eos(const finch_tokenizer *t); /* -1 when none */
 size_t finch_tokenizer_vocab(const finch_tokenizer *t);
 const char *finch_tokenizer_kind(const finch_tokenizer *t); /* "llama", "gpt2" */
 int finch_tokenizer_add_bos(const finch_tokenizer *t);
+
+/* A tokenizer from a file alone, no weights needed: a GGUF file (a model or
+ * a vocab-only file; the architecture does not matter), a Hugging Face
+ * tokenizer.json (with the tokenizer_config.json beside it), a llama2.c
+ * tokenizer.bin, a SentencePiece tokenizer.model (BPE models), a tiktoken
+ * file, or a directory holding tokenizer.json or tokenizer.model.  Free
+ * with finch_tokenizer_free. */
+finch_status finch_tokenizer_load(const char *path, finch_tokenizer **out);
+void finch_tokenizer_free(finch_tokenizer *t);
 
 /* -------------------------------------------------------- KV cache, forward */
 

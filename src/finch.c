@@ -14,6 +14,7 @@
  * docs/finch.md states every choice made here and why.
  */
 #include "finch_press.h"
+#include "finch_run.h"
 #include "presses.h"
 #include "topk.h"
 #include "kernels.h"
@@ -452,7 +453,7 @@ static finch_status run_iterative(finch_press *fp, const int32_t *C, size_t N_al
      * later chunks see only the cache), so the result is the same. */
     size_t mq = evict && fp->scorer->question_aware ? m : 0;
     /* The cache holds at most the prefix, K kept + one chunk + the question. */
-    finch_status st = alloc_state(fp, P + K + S + m, P + K + S);
+    finch_status st = alloc_state(fp, finch_plan_compress_rows(FINCH_PRESS_ITERATIVE, P, K, S, N_all, m), P + K + S);
     if (st || (st = feed_prefix(fp, C, P))) return st;
     fp->st.chunk = S;
     fp->st.n_chunks = n_chunks;
@@ -478,7 +479,7 @@ static finch_status run_iterative(finch_press *fp, const int32_t *C, size_t N_al
 
 static finch_status run_oneshot(finch_press *fp, const int32_t *C, size_t N, const int32_t *Q,
                                 size_t m, size_t K, finch_press_progress progress, void *user) {
-    finch_status st = alloc_state(fp, N + m, N);
+    finch_status st = alloc_state(fp, finch_plan_compress_rows(FINCH_PRESS_ONESHOT, 0, K, N, N, m), N);
     if (st) return st;
     fp->st.chunk = N;
     fp->st.n_chunks = 1;
@@ -548,7 +549,7 @@ finch_status finch_press_compress(finch_press *fp, const int32_t *context, size_
 static finch_status kv_reserve(finch_press *fp, size_t need) {
     if (need <= fp->kv.capacity) return FINCH_OK;
     finch_kv_cache nk;
-    finch_status st = finch_kv_init(&nk, &fp->m->cfg, need + need / 4 + 16);
+    finch_status st = finch_kv_init(&nk, &fp->m->cfg, finch_plan_grow_rows(need));
     if (st) return st;
     size_t row = fp->kv.head_dim * sizeof(float);
     for (size_t l = 0; l < fp->kv.n_layer; l++) {

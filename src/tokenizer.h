@@ -41,6 +41,11 @@ finch_status finch_tokenizer_from_llama2c(const char *path, size_t vocab, finch_
  * follow the ranks. */
 finch_status finch_tokenizer_from_tiktoken(const char *path, finch_tokenizer **out);
 
+/* From a SentencePiece tokenizer.model (protobuf ModelProto) of a BPE
+ * model (Llama, Mistral): pieces, scores, types, the trainer's unk/bos/eos
+ * ids, the normalizer's dummy prefix; unigram models are refused. */
+finch_status finch_tokenizer_from_spm_model(const char *path, finch_tokenizer **out);
+
 /* Override BOS / EOS (-1: none), e.g. from a model's config.json. */
 finch_status finch_tokenizer_set_bos_eos(finch_tokenizer *t, int32_t bos, int32_t eos);
 

@@ -313,6 +313,52 @@ static void test_eval_resume(void **state) {
     remove_tmpdir();
 }
 
+/* --budget and --cr take lists as --ratio does: one sweep over the values
+ * of the flag given; two budget flags are refused. */
+static void test_eval_budget_lists(void **state) {
+    (void)state;
+    make_tmpdir();
+    char args[1024], task[128];
+    snprintf(task, sizeof task, "%s/t.jsonl", tmpdir);
+    write_tasks(task, NULL);
+    snprintf(args, sizeof args, "eval -m " TINY " --task %s --press finch --budget 6,3 --chunk 8 -n 2 -t 1 "
+             "--out %s/b --json", task, tmpdir);
+    assert_int_equal(run_finch(args), 0);
+    cJSON *sum = cJSON_Parse(out_text);
+    assert_non_null(sum);
+    assert_string_equal(str(sum, "finch_version"), FINCH_VERSION);
+    const cJSON *rows = cJSON_GetObjectItemCaseSensitive(sum, "rows");
+    assert_int_equal(cJSON_GetArraySize(rows), 3); /* full, finch at 3 and at 6 kept tokens */
+    assert_true(num(cJSON_GetArrayItem(rows, 1), "K") == 3 && num(cJSON_GetArrayItem(rows, 2), "K") == 6);
+    cJSON_Delete(sum);
+    snprintf(args, sizeof args, "eval -m " TINY " --task %s --press finch --cr 0.75,0,0.5 --chunk 8 -n 2 -t 1 "
+             "--out %s/c", task, tmpdir);
+    assert_int_equal(run_finch(args), 0);
+    assert_non_null(strstr(out_text, "\npress          cr      N/K")); /* the table names the sweep */
+    char path_svg[256];
+    snprintf(path_svg, sizeof path_svg, "%s/c/accuracy.svg", tmpdir); /* cr 0 on a linear axis */
+    assert_int_equal(access(path_svg, R_OK), 0);
+    char path[256];
+    snprintf(path, sizeof path, "%s/c/results.json", tmpdir);
+    cJSON *res = read_json(path);
+    assert_string_equal(str(cJSON_GetObjectItemCaseSensitive(res, "config"), "budget_flag"), "cr");
+    const cJSON *it = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(res, "items"), 0);
+    double N = num(it, "n_context");
+    const cJSON *runs = cJSON_GetObjectItemCaseSensitive(it, "runs");
+    assert_true(num(cJSON_GetArrayItem(runs, 0), "K") == N); /* cr 0 removes nothing */
+    assert_true(num(cJSON_GetArrayItem(runs, 1), "K") == floor(N * 0.5));
+    assert_true(num(cJSON_GetArrayItem(runs, 2), "K") == floor(N * 0.25));
+    cJSON_Delete(res);
+    snprintf(args, sizeof args, "eval -m " TINY " --task %s --budget 4 --ratio 2 --out %s/d", task, tmpdir);
+    assert_int_equal(run_finch(args), 2);
+    assert_one_line_error();
+    assert_non_null(strstr(err_text, "exactly one budget"));
+    snprintf(args, sizeof args, "eval -m " TINY " --task %s --cr 0.5,1 --out %s/d", task, tmpdir);
+    assert_int_equal(run_finch(args), 2);
+    assert_non_null(strstr(err_text, "--cr needs fractions removed in [0, 1) separated by commas"));
+    remove_tmpdir();
+}
+
 int main(void) {
     if (access(finch_bin(), X_OK) != 0) {
         fprintf(stderr, "finch binary not found at %s (set FINCH_BIN)\n", finch_bin());
@@ -323,6 +369,7 @@ int main(void) {
         cmocka_unit_test(test_run_press_errors),
         cmocka_unit_test(test_eval_bad_input),
         cmocka_unit_test(test_eval_end_to_end),
+        cmocka_unit_test(test_eval_budget_lists),
         cmocka_unit_test(test_eval_resume),
     };
     return cmocka_run_group_tests_name("cli_eval", tests, NULL, NULL);

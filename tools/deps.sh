@@ -60,6 +60,14 @@ if [ "${BLAS:-1}" = 1 ]; then
     links '#include <cblas.h>\nint main(void){float a=1,b=1,c=0;cblas_sgemm(CblasRowMajor,CblasNoTrans,CblasNoTrans,1,1,1,1.f,&a,1,&b,1,0.f,&c,1);return (int)c-1;}\n' \
         $OPENBLAS_INC -lopenblas || need="$need libopenblas-dev"
 fi
+if [ "${MPI:-0}" = 1 ]; then
+    # make MPI=1: Open MPI's headers and library (mpicc gives the flags) and
+    # mpirun to launch the ranks.
+    mpicc=${MPICC:-mpicc}
+    links '#include <mpi.h>\nint main(int c, char **v){MPI_Init(&c,&v);return MPI_Finalize();}\n' \
+        $($mpicc --showme:compile 2>/dev/null) $($mpicc --showme:link 2>/dev/null) || need="$need libopenmpi-dev"
+    command -v mpirun >/dev/null 2>&1 || need="$need openmpi-bin"
+fi
 links '#include <stdarg.h>\n#include <stddef.h>\n#include <setjmp.h>\n#include <stdint.h>\n#include <cmocka.h>\nint main(void){return cmocka_run_group_tests((const struct CMUnitTest *)0, 0, 0) * 0;}\n' -lcmocka ||
     need="$need libcmocka-dev"
 [ -z "$need" ] && exit 0

@@ -1,5 +1,6 @@
 /* cli.c - shared pieces of the command-line program. */
 #include "cli.h"
+#include "cli_help.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -13,6 +14,15 @@
 
 /* ------------------------------------------------------------------ errors */
 
+static _Thread_local char *capture_buf;
+static _Thread_local size_t capture_cap;
+
+void cli_error_capture(char *buf, size_t cap) {
+    capture_buf = cap ? buf : NULL;
+    capture_cap = cap;
+    if (capture_buf) capture_buf[0] = 0;
+}
+
 int cli_error(const char *fmt, ...) {
     char msg[1024];
     va_list ap;
@@ -21,7 +31,8 @@ int cli_error(const char *fmt, ...) {
     va_end(ap);
     for (char *p = msg; *p; p++) /* one line, always */
         if (*p == '\n' || *p == '\r') *p = ' ';
-    fprintf(stderr, "finch: error: %s\n", msg);
+    if (capture_buf && !capture_buf[0]) snprintf(capture_buf, capture_cap, "%s", msg); /* the first: the cause */
+    else if (!capture_buf) fprintf(stderr, "finch: error: %s\n", msg);
     return EXIT_BAD_INPUT;
 }
 
@@ -37,6 +48,7 @@ void cli_args_init(cli_args *a, int argc, char **argv) {
     a->argc = argc;
     a->argv = argv;
     a->i = 0; /* argv[0] is the subcommand */
+    a->cmd = argc > 0 ? cli_command_find(argv[0]) : NULL;
 }
 
 /* -h and --help in the place of an option ask for help; as an option's
@@ -65,6 +77,10 @@ bool cli_opt_repeatable(const cli_args *a, const char *short_name, const char *l
 bool cli_opt(cli_args *a, const char *short_name, const char *long_name) {
     if (!cli_opt_repeatable(a, short_name, long_name)) return false;
     const char *key = long_name ? long_name : short_name;
+    if (a->cmd && !cli_command_flag(a->cmd, key)) { /* a parser's flag with no row in cli_help.c */
+        set_error(a, "option %s is not in this command's flag table (src/cli/cli_help.c)", key);
+        return false;
+    }
     for (int k = 0; k < a->n_seen; k++)
         if (!strcmp(a->seen[k], key)) {
             set_error(a, "option %s given more than once", key);

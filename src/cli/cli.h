@@ -20,6 +20,10 @@ enum { CLI_HELP = -1 };
 
 /* Print "finch: error: <msg>" on one line; returns the exit code. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* On this thread, keep cli_error's first message in buf[0..cap) instead of
+ * printing it (an MPI rank sends it to rank 0, which prints one line);
+ * cap 0 prints again. */
+void cli_error_capture(char *buf, size_t cap);
 /* Report a library failure: the status picks the exit code. */
 int cli_fail(finch_status st, const char *what);
 
@@ -27,9 +31,12 @@ int cli_fail(finch_status st, const char *what);
  * Options are matched one at a time: `if (cli_opt(&a, "-m", "--model"))
  * model = cli_value(&a);`.  Each option may be given once; unknown options
  * and missing values are reported by cli_args_error(). */
+struct cli_command;
+
 typedef struct {
     int argc;
     char **argv;
+    const struct cli_command *cmd; /* argv[0]'s flag table (cli_help.c), or NULL */
     int i;              /* index of the current argument */
     const char *error;  /* first parse error, or NULL */
     char seen[64][32];  /* options already given (to refuse repeats) */
@@ -56,6 +63,32 @@ void cli_unknown(cli_args *a);
 /* Non-zero exit code if parsing failed (message printed), CLI_HELP when
  * help was asked for. */
 int cli_args_error(const cli_args *a);
+
+/* ---- the flags run, eval, generate and bench share (cli_shared.c) ----
+ * In a parser's loop: `if (cli_shared_flag(&a, &sh)) continue;` takes any
+ * shared flag the subcommand's table lists; after the loop
+ * cli_shared_finish checks them and fills the press parameters. */
+enum { CLI_MAX_BUDGETS = 32 };
+typedef struct {
+    const char *model, *mode, *select, *normalize, *answer_prefix, *max_memory;
+    const char *chat_template, *system;  /* cli_chat.c                      */
+    long n_predict, threads, seed, chunk; /* chunk 0: the plan's default    */
+    long ctx_size;                        /* -c; 0: the model's length     */
+    double temp, top_p;
+    const char *budget_list, *budget_flag; /* "--ratio", "2,4"               */
+    int n_budget_flags;
+    finch_budget_kind budget_kind;
+    double budgets[CLI_MAX_BUDGETS];       /* sorted, after finish          */
+    size_t n_budgets;
+    bool json, progress;
+} cli_shared;
+void cli_shared_init(cli_shared *s);
+bool cli_shared_flag(cli_args *a, cli_shared *s);
+/* Check mode, select, normalize, the budget list (at most max_budgets
+ * values; the first goes into p), --max-memory; set p's seed and chunk. */
+int cli_shared_finish(cli_shared *s, size_t max_budgets, finch_press_params *p, size_t *max_memory);
+/* p's budget of the given kind = v. */
+void cli_set_budget(finch_press_params *p, finch_budget_kind kind, double v);
 
 /* ---- common steps ---- */
 int cli_load_model(const char *path, finch_model **m);
@@ -114,11 +147,6 @@ int cli_check_memory(const finch_model *m, size_t kv_positions, size_t max_batch
  * a task file): refuse, as cli_check_memory, when the model (m may be NULL)
  * and finch_memory_text exceed the limit. */
 int cli_check_text_memory(const finch_model *m, size_t text_bytes, size_t max_memory, const char *what);
-/* Peak positions of a press's cache that holds `compress` positions while
- * compressing and then grows to `answer` for the prompt and the answer:
- * finch.c grows it to 1.25x the need, the old and new caches both alive
- * while the rows are copied. */
-size_t cli_cache_peak(size_t compress, size_t answer);
 /* An allocation failed: "out of memory", exit 1 (an internal failure). */
 int cli_out_of_memory(void);
 /* obj[key] = v, or null when v is NaN or infinite (not JSON numbers). */
@@ -187,6 +215,7 @@ typedef struct {
     double temp, top_p;
     long seed;
     size_t max_memory;      /* --max-memory in bytes, 0 when not given      */
+    size_t ctx_size;        /* -c: positions used, 0: the model's length    */
 } cli_generate_opts;
 int cli_parse_generate(int argc, char **argv, cli_generate_opts *o);
 
@@ -197,7 +226,9 @@ int cli_parse_info(int argc, char **argv, cli_info_opts *o);
 
 typedef struct {
     const char *model, *text;
-    bool add_bos;
+    const char *file;       /* -f: the text of this file instead            */
+    const char *decode;     /* --decode 1,2,3: ids to text                  */
+    bool add_bos, ids, json;
 } cli_tokenize_opts;
 int cli_parse_tokenize(int argc, char **argv, cli_tokenize_opts *o);
 
@@ -214,11 +245,12 @@ typedef struct {
     finch_press_params p;
     int n_budget_flags;
     long n_new, threads, seed;
-    double temp;
+    double temp, top_p;
     bool json, progress;
     const char *plot_kept;  /* --plot-kept FILE.svg                        */
     long mark;              /* --mark POS on that plot, -1 when none       */
     size_t max_memory;      /* --max-memory in bytes, 0 when not given      */
+    size_t ctx_size;        /* -c: positions used, 0: the model's length    */
 } cli_run_opts;
 int cli_parse_run(int argc, char **argv, cli_run_opts *o);
 
@@ -235,6 +267,7 @@ typedef struct {
     long threads, n_new, limit, seed;
     bool json, resume, progress;
     size_t max_memory;                           /* --max-memory, 0: none         */
+    size_t ctx_size;                             /* -c, 0: the model's length     */
 } cli_eval_opts;
 int cli_parse_eval(int argc, char **argv, cli_eval_opts *o);
 

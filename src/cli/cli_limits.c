@@ -44,10 +44,6 @@ int cli_check_text_memory(const finch_model *m, size_t text_bytes, size_t max_me
                      finch_format_size(text, t, sizeof t), name, finch_format_size(limit, lim, sizeof lim));
 }
 
-size_t cli_cache_peak(size_t compress, size_t answer) {
-    return answer <= compress ? compress : compress + answer + answer / 4 + 17;
-}
-
 int cli_out_of_memory(void) {
     cli_error("out of memory");
     return EXIT_INTERNAL;

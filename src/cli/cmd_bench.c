@@ -8,6 +8,7 @@
  * a pipe; the parent prints the table or the JSON. */
 #include "cli.h"
 #include "finch_bench.h"
+#include "finch_run.h"
 #include "kernels.h"
 #include "util.h"
 
@@ -33,36 +34,50 @@ static const uint64_t IDS_SEED = 0x5eed;    /* the random token ids           */
 
 /* ---------------------------------------------------------------- options */
 
+/* The window the benchmark plans with: none (random text runs past the
+ * model's context length on purpose). */
+static const size_t BENCH_WINDOW = (size_t)1 << 40;
+
 int cli_parse_bench(int argc, char **argv, cli_bench_opts *o) {
     cli_args a;
     cli_args_init(&a, argc, argv);
     *o = (cli_bench_opts){ .prefill = 512, .decode = 16, .finch_text = 1024, .question = 32,
-                           .chunk = 512, .ratio = 8, .rss_short = 4000, .rss_long = 64000,
-                           .probe_mib = 1024, .probe = true };
+                           .rss_short = 4000, .rss_long = 64000, .probe_mib = 1024, .probe = true };
+    cli_shared sh;
+    cli_shared_init(&sh);
     while (cli_next(&a)) {
         if (cli_opt_repeatable(&a, "-m", "--model")) {
             const char *m = cli_value(&a);
             if (m && o->n_models == CLI_BENCH_MAX_MODELS) return cli_error("at most %d -m models", CLI_BENCH_MAX_MODELS);
             if (m) o->models[o->n_models++] = m;
-        } else if (cli_opt(&a, NULL, "--models-dir")) o->models_dir = cli_value(&a);
-        else if (cli_opt(&a, "-t", "--threads")) o->threads = cli_long(&a, 1, 256);
+        } else if (cli_shared_flag(&a, &sh)) continue;
+        else if (cli_opt(&a, NULL, "--models-dir")) o->models_dir = cli_value(&a);
         else if (cli_opt(&a, NULL, "--prefill")) o->prefill = cli_long(&a, 1, 1 << 16);
         else if (cli_opt(&a, NULL, "--decode")) o->decode = cli_long(&a, 1, 1 << 16);
         else if (cli_opt(&a, NULL, "--finch-text")) o->finch_text = cli_long(&a, 1, 1 << 20);
         else if (cli_opt(&a, NULL, "--question")) o->question = cli_long(&a, 1, 1 << 12);
-        else if (cli_opt(&a, NULL, "--chunk")) o->chunk = cli_long(&a, 1, 1 << 16);
-        else if (cli_opt(&a, NULL, "--ratio")) o->ratio = cli_double(&a, 1, 1e6);
         else if (cli_opt(&a, NULL, "--rss")) o->rss_model = cli_value(&a);
         else if (cli_opt(&a, NULL, "--rss-short")) o->rss_short = cli_long(&a, 1, 1L << 24);
         else if (cli_opt(&a, NULL, "--rss-long")) o->rss_long = cli_long(&a, 1, 1L << 24);
         else if (cli_opt(&a, NULL, "--probe-mib")) o->probe_mib = cli_long(&a, 1, 1 << 20);
         else if (cli_opt(&a, NULL, "--no-probe")) o->probe = false;
-        else if (cli_opt(&a, NULL, "--json")) o->json = true;
         else if (cli_opt(&a, NULL, "--json-file")) o->json_file = cli_value(&a);
         else if (!a.error) cli_unknown(&a);
     }
+    if (sh.n_budget_flags == 0) { /* bench's default: K = N / 8 */
+        sh.budget_kind = FINCH_BUDGET_RATIO;
+        sh.budget_list = "8";
+        sh.budget_flag = "--ratio";
+        sh.n_budget_flags = 1;
+    }
+    finch_press_params p = finch_press_defaults();
+    size_t no_limit;
     int rc = cli_args_error(&a);
-    if (rc) return rc;
+    if (rc || (rc = cli_shared_finish(&sh, 1, &p, &no_limit))) return rc;
+    o->threads = sh.threads;
+    o->json = sh.json;
+    o->ratio = p.ratio;
+    o->chunk = sh.chunk ? sh.chunk : (long)finch_plan_default_chunk(BENCH_WINDOW);
     if (o->n_models == 0 && !o->models_dir)
         return cli_error("no models given: -m MODEL (repeatable) or --models-dir DIR");
     if (o->rss_short >= o->rss_long)
@@ -364,9 +379,16 @@ static finch_status time_finch(bench_run *b, size_t N, size_t K, model_result *r
     return st;
 }
 
-static size_t finch_budget(size_t N, double ratio) {
-    size_t K = (size_t)ceil((double)N / ratio);
-    return K ? K : 1;
+/* K for N context tokens at --ratio, as `finch run` would plan it. */
+static size_t finch_budget(size_t N, const cli_bench_opts *o) {
+    finch_run_params rp = finch_run_defaults();
+    cli_set_budget(&rp.press, FINCH_BUDGET_RATIO, o->ratio);
+    rp.press.chunk = (size_t)o->chunk;
+    rp.n_ctx = N;
+    rp.n_question = (size_t)o->question;
+    rp.window = BENCH_WINDOW;
+    finch_run_plan plan;
+    return finch_plan_run(NULL, &rp, &plan) ? 1 : plan.K; /* the parsed ratio always plans */
 }
 
 static void describe_kernels(const finch_model *m, model_result *r) {
@@ -397,7 +419,7 @@ static int measure_model(const void *arg, void *out) {
     r->threads = finch_ctx_threads(b.ctx);
     describe_kernels(b.m, r);
     r->finch_tokens = N;
-    r->finch_budget = finch_budget(N, o->ratio);
+    r->finch_budget = finch_budget(N, o);
     finch_status st = time_prefill(&b, r);
     if (!st) st = time_decode(&b, r);
     if (!st) st = time_chunked(&b, N, &r->chunked_s);
@@ -641,6 +663,8 @@ static cJSON *rss_json(const rss_result *rss, const cli_bench_opts *o) {
 static char *report_json(const model_list *l, char names[][128], const model_result *res,
                          const machine_limits *lim, const rss_result *rss, const cli_bench_opts *o) {
     cJSON *doc = cJSON_CreateObject();
+    cJSON_AddStringToObject(doc, "finch_version", finch_version());
+    cJSON_AddStringToObject(doc, "finch_commit", finch_build_commit());
     cJSON_AddItemToObject(doc, "machine", machine_json(lim, o));
     cJSON *models = cJSON_AddArrayToObject(doc, "models");
     for (size_t i = 0; i < l->n; i++)
@@ -697,7 +721,7 @@ static int measure_models(const cli_bench_opts *o, const model_list *l, char nam
 }
 
 static int measure_rss_pair(const cli_bench_opts *o, rss_result *rss) {
-    *rss = (rss_result){ .budget = finch_budget((size_t)o->rss_short, o->ratio),
+    *rss = (rss_result){ .budget = finch_budget((size_t)o->rss_short, o),
                          .tokens = { (size_t)o->rss_short, (size_t)o->rss_long } };
     if (!o->rss_model) return 0;
     model_name(o->rss_model, rss->model, sizeof rss->model);

@@ -7,7 +7,9 @@
  * docs/eval.md describes the command, the metrics and the outputs. */
 #include "cli.h"
 #include "eval_report.h"
+#include "eval_units.h"
 #include "finch_eval.h"
+#include "finch_run.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -19,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum { EVAL_BATCH = 512 }; /* tokens per forward call */
+enum { EVAL_BATCH = FINCH_DEFAULT_BATCH_MAX }; /* tokens per forward call */
 
 /* ---------------------------------------------------------------- options */
 
@@ -40,82 +42,49 @@ static int parse_presses(const char *list, cli_eval_opts *o) {
     return 0;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* "2,4,8": compression factors >= 1, sorted, no repeats. */
-static int parse_ratios(const char *list, cli_eval_opts *o) {
-    const char *p = list;
-    o->n_ratios = 0;
-    for (;;) {
-        char *end;
-        errno = 0;
-        double r = strtod(p, &end);
-        if (end == p || errno || !(r >= 1 && r <= 1e9) || (*end && *end != ','))
-            return cli_error("--ratio needs compression factors >= 1 separated by commas, got '%s'", list);
-        if (o->n_ratios == CLI_EVAL_MAX_RATIOS) return cli_error("--ratio: at most %d factors", CLI_EVAL_MAX_RATIOS);
-        o->ratios[o->n_ratios++] = r;
-        if (!*end) break;
-        p = end + 1;
-    }
-    qsort(o->ratios, o->n_ratios, sizeof o->ratios[0], cmp_double);
-    for (size_t i = 1; i < o->n_ratios; i++)
-        if (o->ratios[i] == o->ratios[i - 1]) return cli_error("--ratio: %g is listed twice", o->ratios[i]);
-    return 0;
-}
-
 int cli_parse_eval(int argc, char **argv, cli_eval_opts *o) {
     cli_args a;
     cli_args_init(&a, argc, argv);
     memset(o, 0, sizeof *o);
     o->p = finch_press_defaults();
     o->out = "eval-out";
-    o->n_new = 16;
-    o->seed = 1;
-    o->progress = isatty(2);
-    const char *presses = "finch,truncate,streaming,snapkv,h2o,tova,knorm,random", *ratios = "2,4,8,16,32";
-    const char *mode = NULL, *select = NULL, *norm = NULL, *max_memory = NULL;
+    cli_shared sh;
+    cli_shared_init(&sh);
+    const char *presses = "finch,truncate,streaming,snapkv,h2o,tova,knorm,random";
     while (cli_next(&a)) {
-        if (cli_opt(&a, "-m", "--model")) o->model = cli_value(&a);
-        else if (cli_opt(&a, NULL, "--task")) o->task = cli_value(&a);
+        if (cli_shared_flag(&a, &sh)) continue;
+        if (cli_opt(&a, NULL, "--task")) o->task = cli_value(&a);
         else if (cli_opt(&a, NULL, "--press")) presses = cli_value(&a);
-        else if (cli_opt(&a, NULL, "--ratio")) ratios = cli_value(&a);
-        else if (cli_opt(&a, NULL, "--chunk")) o->p.chunk = (size_t)cli_long(&a, 1, 1L << 30);
-        else if (cli_opt(&a, NULL, "--mode")) mode = cli_value(&a);
-        else if (cli_opt(&a, NULL, "--select")) select = cli_value(&a);
-        else if (cli_opt(&a, NULL, "--normalize")) norm = cli_value(&a);
-        else if (cli_opt(&a, NULL, "--answer-prefix")) o->answer_prefix = cli_value(&a);
-        else if (cli_opt(&a, NULL, "--chat-template")) o->chat_template = cli_value(&a);
-        else if (cli_opt(&a, NULL, "--system")) o->system = cli_value(&a);
         else if (cli_opt(&a, NULL, "--out")) o->out = cli_value(&a);
-        else if (cli_opt(&a, "-t", "--threads")) o->threads = cli_long(&a, 1, 256);
-        else if (cli_opt(&a, "-n", "--n-predict")) o->n_new = cli_long(&a, 1, 1 << 16);
         else if (cli_opt(&a, NULL, "--limit")) o->limit = cli_long(&a, 1, 1L << 40);
-        else if (cli_opt(&a, NULL, "--seed")) o->seed = cli_long(&a, 0, 0x7fffffffL);
-        else if (cli_opt(&a, NULL, "--json")) o->json = true;
         else if (cli_opt(&a, NULL, "--resume")) o->resume = true;
-        else if (cli_opt(&a, NULL, "--progress")) o->progress = true;
-        else if (cli_opt(&a, NULL, "--max-memory")) max_memory = cli_value(&a);
         else if (!a.error) cli_unknown(&a);
     }
+    if (sh.n_budget_flags == 0) { /* the default sweep */
+        sh.budget_kind = FINCH_BUDGET_RATIO;
+        sh.budget_list = "2,4,8,16,32";
+        sh.budget_flag = "--ratio";
+        sh.n_budget_flags = 1;
+    }
     int rc = cli_args_error(&a);
-    if (rc || (rc = cli_parse_max_memory(max_memory, &o->max_memory))) return rc;
+    if (rc || (rc = cli_shared_finish(&sh, CLI_EVAL_MAX_RATIOS, &o->p, &o->max_memory))) return rc;
+    o->model = sh.model;
+    o->chat_template = sh.chat_template;
+    o->system = sh.system;
+    o->answer_prefix = sh.answer_prefix;
+    o->n_new = sh.n_predict;
+    o->threads = sh.threads;
+    o->seed = sh.seed;
+    o->json = sh.json;
+    o->progress = sh.progress;
+    o->ctx_size = (size_t)sh.ctx_size;
+    memcpy(o->ratios, sh.budgets, sh.n_budgets * sizeof o->ratios[0]);
+    o->n_ratios = sh.n_budgets;
     if (!o->model) return cli_error("no model given (-m MODEL)");
     if (!o->task) return cli_error("no task given (--task TASK.jsonl)");
     if (!*o->out) return cli_error("--out needs a directory name");
-    if (mode && finch_press_parse_mode(mode, &o->p.mode) != FINCH_OK)
-        return cli_error("--mode must be iterative or oneshot, got '%s'", mode);
-    if (select && finch_press_parse_select(select, &o->p.select) != FINCH_OK)
-        return cli_error("--select must be head or layer, got '%s'", select);
-    if (norm && strcmp(norm, "on") && strcmp(norm, "off"))
-        return cli_error("--normalize must be on or off, got '%s'", norm);
-    o->p.normalize = !norm || !strcmp(norm, "on");
-    o->p.seed = (uint64_t)o->seed;
-    o->p.budget_kind = FINCH_BUDGET_RATIO;
-    if ((rc = parse_presses(presses, o)) || (rc = parse_ratios(ratios, o))) return rc;
-    return 0;
+    if (o->n_new < 1) return cli_error("-n must be at least 1 for finch eval (the answer is scored)");
+    return parse_presses(presses, o);
 }
 
 /* ---------------------------------------------------------- one item's ids */
@@ -170,42 +139,48 @@ static int tokenize_item(const finch_model *m, const cli_eval_opts *o, const cli
     return tokenize_reference(m, o, chat, t, ids);
 }
 
-/* Why an item cannot be evaluated (NULL when it can): the positions the
- * full reference uses must fit the model's.  Oneshot holds C ++ Q, the
- * prompt and the answer; iterative holds at most C ++ Q while compressing,
- * then C (or fewer), the prompt and the answer. */
-static const char *does_not_fit(const finch_model *m, const cli_eval_opts *o, const item_ids *ids, char *why,
-                                size_t cap) {
-    if (ids->n_question == 0) return "the question has no token";
-    size_t N = ids->n_context, mq = ids->n_question, fed = ids->n_prompt ? ids->n_prompt : mq;
-    size_t after = fed + (size_t)o->n_new;
-    size_t need = o->p.mode == FINCH_PRESS_ONESHOT ? N + mq + after : N + (mq > after ? mq : after);
-    if (need <= m->cfg.ctx_len) return NULL;
-    snprintf(why, cap, "context %zu, question %zu, prompt %zu and answer %ld tokens need %zu positions; the model "
-             "has %zu", N, mq, fed, o->n_new, need, m->cfg.ctx_len);
-    return why;
+/* The plan of one run on the item (finch_plan_run): press at budget value
+ * v of the sweep's kind; the full reference keeps the whole context. */
+static finch_status item_plan(const finch_model *m, const cli_eval_opts *o, const item_ids *ids,
+                              finch_scorer_id press, double v, finch_run_plan *plan) {
+    finch_run_params rp = finch_run_defaults();
+    rp.press = o->p;
+    rp.press.scorer = press;
+    rp.press.protect = ids->n_protect;
+    cli_set_budget(&rp.press, o->p.budget_kind, v);
+    rp.n_ctx = ids->n_context;
+    rp.n_question = ids->n_question;
+    rp.n_prompt = ids->n_prompt;
+    rp.n_predict = (size_t)o->n_new;
+    rp.n_forced = ids->n_reference;
+    rp.window = o->ctx_size;
+    return finch_plan_run(m, &rp, plan);
 }
 
-/* The cache's peak for an item, in positions: the full reference is the
- * largest run (nothing evicted): iterative N kept + a chunk + the question,
- * oneshot C ++ Q, then the prompt and the longer of the answer and the
- * reference read by teacher forcing. */
-static size_t item_positions(const cli_eval_opts *o, const item_ids *ids) {
-    size_t N = ids->n_context, mq = ids->n_question, S = o->p.chunk && o->p.chunk < N ? o->p.chunk : N;
-    bool oneshot = o->p.mode == FINCH_PRESS_ONESHOT;
-    size_t fed = ids->n_prompt ? ids->n_prompt : mq, n_new = (size_t)o->n_new;
-    size_t after = fed + (ids->n_reference > n_new ? ids->n_reference : n_new);
-    return cli_cache_peak(oneshot ? N + mq : N + S + mq, (oneshot ? N + mq : N) + after);
+/* Why an item cannot be evaluated (NULL when it can): every run of it, the
+ * full reference first, must fit the model's positions with the whole
+ * answer.  *full: the reference's plan (the largest cache). */
+static const char *does_not_fit(const finch_model *m, const cli_eval_opts *o, const item_ids *ids,
+                                finch_run_plan *full, char *why, size_t cap) {
+    if (ids->n_question == 0) return "the question has no token";
+    finch_run_plan plan;
+    for (size_t p = 0; p <= o->n_presses; p++)
+        for (size_t r = 0; r < (p ? o->n_ratios : 1); r++) {
+            finch_scorer_id press = p ? o->presses[p - 1] : FINCH_SCORER_FULL;
+            if (item_plan(m, o, ids, press, o->ratios[r], p ? &plan : full)) {
+                snprintf(why, cap, "%s", finch_last_error());
+                return why;
+            }
+            if ((p ? &plan : full)->n_predict_reduced) {
+                snprintf(why, cap, "the answer (%ld tokens) does not fit in the model's %zu positions", o->n_new,
+                         plan.window);
+                return why;
+            }
+        }
+    return NULL;
 }
 
 /* ------------------------------------------------------------ one item */
-
-typedef struct {
-    const finch_model *m;
-    finch_ctx *ctx;
-    const cli_eval_opts *o;
-    const cli_chat *chat;
-} eval_env;
 
 /* The fields every run records (full and compressed). */
 static cJSON *run_record(const char *press, double ratio, const finch_eval_output *r, const finch_eval_task *t) {
@@ -232,60 +207,140 @@ static int run_press(const eval_env *e, const item_ids *ids, finch_scorer_id pre
     finch_eval_input in = { e->o->p, ids->context, ids->question, ids->n_context, ids->n_question,
                             ids->prompt, ids->n_prompt, ids->reference, ids->n_reference, (size_t)e->o->n_new };
     in.p.scorer = press;
-    in.p.ratio = ratio;
+    cli_set_budget(&in.p, e->o->p.budget_kind, ratio);
     in.p.protect = ids->n_protect;
-    finch_status st = finch_eval_run(e->m, e->ctx, &in, out);
+    finch_run_plan plan;
+    finch_status st = item_plan(e->m, e->o, ids, press, ratio, &plan);
+    in.p.chunk = plan.chunk;
+    if (!st) st = finch_eval_run(e->m, e->ctx, &in, out);
     if (!st) return 0;
     char what[96];
     snprintf(what, sizeof what, "press %s at ratio %g", finch_scorer_name(press), ratio);
     return cli_fail(st, what);
 }
 
-/* The full cache once, then every press x ratio against it. */
-static int eval_item(const eval_env *e, const finch_eval_task *t, const item_ids *ids, cJSON *rec) {
+/* A record as it reads back from its JSON text (cJSON writes the shortest
+ * text that reads back within an ulp, not always the same double): a
+ * record from --resume, the journal or another MPI rank is then equal. */
+static int as_written(cJSON **j) {
+    char *text = cJSON_PrintUnformatted(*j);
+    cJSON *back = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    cJSON_Delete(*j);
+    *j = back;
+    return back ? 0 : cli_out_of_memory();
+}
+
+size_t eval_units_per_item(const cli_eval_opts *o) { return 1 + o->n_presses * o->n_ratios; }
+
+/* Unit 0: the full cache; its logits go to *logits (taken over). */
+static int eval_full_unit(const eval_env *e, const finch_eval_task *t, const item_ids *ids, cJSON *rec,
+                          float **logits) {
     finch_eval_output full;
     int rc = run_press(e, ids, FINCH_SCORER_FULL, 1, &full);
     if (rc) return rc;
-    size_t vocab = e->m->cfg.vocab;
-    int32_t full_top = finch_eval_argmax(full.logits, vocab);
     cJSON *fj = run_record("full", 1, &full, t);
     cJSON_AddNumberToObject(fj, "kl", 0); /* the reference against itself */
     cJSON_AddNumberToObject(fj, "top1", 1);
     cJSON_AddItemToObject(rec, "full", fj);
-    cJSON *runs = cJSON_AddArrayToObject(rec, "runs");
-    for (size_t p = 0; p < e->o->n_presses && !rc; p++)
-        for (size_t r = 0; r < e->o->n_ratios && !rc; r++) {
-            finch_eval_output out;
-            if ((rc = run_press(e, ids, e->o->presses[p], e->o->ratios[r], &out))) break;
-            cJSON *j = run_record(finch_scorer_name(e->o->presses[p]), e->o->ratios[r], &out, t);
-            cJSON_AddNumberToObject(j, "kl", finch_eval_kl(full.logits, out.logits, vocab));
-            cJSON_AddNumberToObject(j, "top1", finch_eval_argmax(out.logits, vocab) == full_top ? 1 : 0);
-            cJSON_AddItemToArray(runs, j);
-            finch_eval_output_free(&out);
-        }
+    *logits = full.logits;
+    full.logits = NULL;
     finch_eval_output_free(&full);
-    return rc;
+    return 0;
 }
 
-/* The record of task t: its runs, or why it was skipped. */
-static int eval_task_record(const eval_env *e, const finch_eval_task *t, cJSON **out) {
-    item_ids ids = { 0 };
-    int rc = tokenize_item(e->m, e->o, e->chat, t, &ids);
+/* Unit k >= 1: press (k-1) / R at ratio (k-1) % R against the full logits. */
+static int eval_press_unit(const eval_env *e, const finch_eval_task *t, const item_ids *ids, size_t k,
+                           const float *full_logits, cJSON **run) {
+    const cli_eval_opts *o = e->o;
+    finch_scorer_id press = o->presses[(k - 1) / o->n_ratios];
+    double ratio = o->ratios[(k - 1) % o->n_ratios];
+    size_t vocab = e->m->cfg.vocab;
+    finch_eval_output out;
+    int rc = run_press(e, ids, press, ratio, &out);
+    if (rc) return rc;
+    cJSON *j = run_record(finch_scorer_name(press), ratio, &out, t);
+    cJSON_AddNumberToObject(j, "kl", finch_eval_kl(full_logits, out.logits, vocab));
+    bool same_top = finch_eval_argmax(out.logits, vocab) == finch_eval_argmax(full_logits, vocab);
+    cJSON_AddNumberToObject(j, "top1", same_top ? 1 : 0);
+    finch_eval_output_free(&out);
+    *run = j;
+    return as_written(run);
+}
+
+void eval_item_assemble(cJSON *header, cJSON **runs, size_t n_runs) {
+    cJSON *arr = cJSON_AddArrayToObject(header, "runs");
+    for (size_t k = 0; k < n_runs; k++) {
+        cJSON_AddItemToArray(arr, runs[k]);
+        runs[k] = NULL;
+    }
+}
+
+/* The header of task t's record (ids, lengths, answers), "skipped" when the
+ * item cannot run; 0 or the exit code (the item is refused). */
+static int item_header(const eval_env *e, const finch_eval_task *t, item_ids *ids, cJSON **out, bool *skipped) {
+    int rc = tokenize_item(e->m, e->o, e->chat, t, ids);
     if (rc) return rc;
     cJSON *rec = cJSON_CreateObject();
     cJSON_AddStringToObject(rec, "id", t->id);
-    cJSON_AddNumberToObject(rec, "n_context", (double)ids.n_context);
-    cJSON_AddNumberToObject(rec, "n_question", (double)ids.n_question);
-    cJSON_AddNumberToObject(rec, "n_reference", (double)ids.n_reference);
+    cJSON_AddNumberToObject(rec, "n_context", (double)ids->n_context);
+    cJSON_AddNumberToObject(rec, "n_question", (double)ids->n_question);
+    cJSON_AddNumberToObject(rec, "n_reference", (double)ids->n_reference);
     cJSON_AddItemToObject(rec, "answers", cJSON_CreateStringArray((const char *const *)t->answers, (int)t->n_answers));
     char why[256];
-    const char *skip = does_not_fit(e->m, e->o, &ids, why, sizeof why);
+    finch_run_plan full;
+    const char *skip = does_not_fit(e->m, e->o, ids, &full, why, sizeof why);
     char what[128];
     snprintf(what, sizeof what, "item '%.64s'", t->id);
+    *skipped = skip != NULL;
     if (skip) cJSON_AddStringToObject(rec, "skipped", skip);
-    else if (!(rc = cli_check_memory(e->m, item_positions(e->o, &ids), EVAL_BATCH, e->o->max_memory, what)))
-        rc = eval_item(e, t, &ids, rec);
+    else rc = cli_check_memory(e->m, full.peak, EVAL_BATCH, e->o->max_memory, what);
+    if (rc) cJSON_Delete(rec);
+    else *out = rec;
+    return rc;
+}
+
+int eval_unit_run(const eval_env *e, const finch_eval_task *t, size_t unit, const float *full_logits_in,
+                  cJSON **rec, float **full_logits) {
+    item_ids ids = { 0 };
+    cJSON *header = NULL;
+    bool skipped;
+    *rec = NULL;
+    if (full_logits) *full_logits = NULL;
+    int rc = item_header(e, t, &ids, &header, &skipped);
+    if (!rc && unit == 0) {
+        if (!skipped) rc = eval_full_unit(e, t, &ids, header, full_logits);
+        if (!rc && !(rc = as_written(&header))) {
+            *rec = header;
+            header = NULL;
+        }
+    } else if (!rc) {
+        rc = skipped ? cli_error("item '%.64s' was skipped: it has no unit %zu", t->id, unit)
+                     : eval_press_unit(e, t, &ids, unit, full_logits_in, rec);
+    }
+    cJSON_Delete(header);
     item_ids_free(&ids);
+    return rc;
+}
+
+/* The record of task t: its units in order, or why it was skipped. */
+static int eval_task_record(const eval_env *e, const finch_eval_task *t, cJSON **out) {
+    item_ids ids = { 0 };
+    cJSON *rec = NULL, **runs = NULL;
+    float *full = NULL;
+    bool skipped;
+    size_t n_runs = eval_units_per_item(e->o) - 1;
+    int rc = item_header(e, t, &ids, &rec, &skipped);
+    if (!rc && !skipped && !(rc = eval_full_unit(e, t, &ids, rec, &full))) {
+        if (n_runs && !(runs = calloc(n_runs, sizeof *runs))) rc = cli_out_of_memory();
+        for (size_t k = 1; k <= n_runs && !rc; k++) rc = eval_press_unit(e, t, &ids, k, full, &runs[k - 1]);
+        if (!rc) eval_item_assemble(rec, runs, n_runs);
+        for (size_t k = 0; runs && k < n_runs; k++) cJSON_Delete(runs[k]);
+    }
+    free(runs);
+    free(full);
+    item_ids_free(&ids);
+    if (!rc) rc = as_written(&rec);
     if (rc) cJSON_Delete(rec);
     else *out = rec;
     return rc;
@@ -400,7 +455,7 @@ static int report(const cli_eval_opts *o, const cJSON *items) {
     return rc;
 }
 
-int cmd_eval(int argc, char **argv) {
+static int eval_command(int argc, char **argv) {
     cli_eval_opts o;
     int rc = cli_parse_eval(argc, argv, &o);
     if (rc) return rc;
@@ -411,11 +466,11 @@ int cmd_eval(int argc, char **argv) {
     cJSON *config = eval_config_json(&o), *items = NULL;
     if (!config) return cli_out_of_memory();
     bool made = false;
-    if ((rc = check_out_dir(o.out))) goto done;
+    if (eval_mpi_is_root() && (rc = check_out_dir(o.out))) goto done; /* only rank 0 writes there */
     if ((rc = check_task_memory(&o))) goto done;
     finch_status st = finch_eval_tasks_read(o.task, &tasks);
     if (st) { rc = cli_fail(st, "--task"); goto done; }
-    if (o.resume) {
+    if (o.resume && eval_mpi_is_root()) {
         if ((rc = eval_load_items(&o, config, &items))) goto done;
     } else if (!(items = cJSON_CreateArray())) {
         rc = cli_out_of_memory();
@@ -423,15 +478,17 @@ int cmd_eval(int argc, char **argv) {
     }
     if ((rc = cli_load_model(o.model, &m))) goto done;
     if (!m->tokenizer) { rc = cli_error("finch eval needs a model with a tokenizer"); goto done; }
-    if ((rc = make_out_dir(o.out, &made))) goto done;
+    if (eval_mpi_is_root() && (rc = make_out_dir(o.out, &made))) goto done;
     if ((rc = cli_check_memory(m, 0, EVAL_BATCH, o.max_memory, "the model"))) goto done;
-    st = finch_ctx_new(m, (size_t)o.threads, EVAL_BATCH, &ctx);
+    st = finch_ctx_new(m, (size_t)eval_mpi_threads(o.threads), EVAL_BATCH, &ctx);
     if (st) { rc = cli_fail(st, "cannot set up the model"); goto done; }
     if ((rc = cli_chat_setup(m, o.chat_template, o.system, false, &chat))) goto done;
-    if (chat.format) fprintf(stderr, "finch eval: chat template %s%s\n", cli_chat_name(&chat),
-                             chat.from_model ? " (recognised from the model)" : "");
+    if (chat.format && eval_mpi_is_root())
+        fprintf(stderr, "finch eval: chat template %s%s\n", cli_chat_name(&chat),
+                chat.from_model ? " (recognised from the model)" : "");
     eval_env e = { m, ctx, &o, &chat };
-    if (!(rc = sweep(&e, &tasks, config, items))) rc = report(&o, items);
+    rc = eval_mpi_active() ? eval_mpi_sweep(&e, &tasks, config, items) : sweep(&e, &tasks, config, items);
+    if (!rc && eval_mpi_is_root()) rc = report(&o, items);
 done:
     if (rc && made) rmdir(o.out); /* only when still empty: no empty directory left by a failed run */
     cli_chat_free(&chat);
@@ -441,4 +498,16 @@ done:
     finch_model_free(m);
     finch_eval_tasks_free(&tasks);
     return rc;
+}
+
+/* ------------------------------------------------- the MPI hook (eval_units.h) */
+
+bool eval_item_done(const cJSON *items, const char *id) { return item_done(items, id); }
+int eval_save(const cli_eval_opts *o, const cJSON *config, const cJSON *items) { return save(o, config, items); }
+
+/* Under MPI (make MPI=1, eval_mpi.c) every rank runs the command; rank 0
+ * writes the outputs.  Without it, the begin and end hooks do nothing. */
+int cmd_eval(int argc, char **argv) {
+    int rc = eval_mpi_begin(&argc, &argv);
+    return rc ? rc : eval_mpi_end(eval_command(argc, argv));
 }

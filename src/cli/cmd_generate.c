@@ -10,25 +10,28 @@
 int cli_parse_generate(int argc, char **argv, cli_generate_opts *o) {
     cli_args a;
     cli_args_init(&a, argc, argv);
-    *o = (cli_generate_opts){ .n_new = 64, .threads = 0, .temp = 0, .top_p = 1, .seed = 1 };
-    const char *max_memory = NULL;
+    *o = (cli_generate_opts){ 0 };
+    cli_shared sh;
+    cli_shared_init(&sh);
     while (cli_next(&a)) {
-        if (cli_opt(&a, "-m", "--model")) o->model = cli_value(&a);
-        else if (cli_opt(&a, "-p", "--prompt")) o->prompt = cli_value(&a);
+        if (cli_shared_flag(&a, &sh)) continue;
+        if (cli_opt(&a, "-p", "--prompt")) o->prompt = cli_value(&a);
         else if (cli_opt(&a, NULL, "--prompt-ids")) o->prompt_ids = cli_value(&a);
-        else if (cli_opt(&a, NULL, "--chat-template")) o->chat_template = cli_value(&a);
-        else if (cli_opt(&a, NULL, "--system")) o->system = cli_value(&a);
-        else if (cli_opt(&a, "-n", "--n-predict")) o->n_new = cli_long(&a, 0, 1 << 20);
-        else if (cli_opt(&a, NULL, "--temp")) o->temp = cli_double(&a, 0, 100);
-        else if (cli_opt(&a, NULL, "--top-p")) o->top_p = cli_double(&a, 1e-6, 1);
-        else if (cli_opt(&a, NULL, "--seed")) o->seed = cli_long(&a, 0, 0x7fffffffL);
-        else if (cli_opt(&a, "-t", "--threads")) o->threads = cli_long(&a, 1, 256);
         else if (cli_opt(&a, NULL, "--dump")) o->dump = cli_value(&a);
-        else if (cli_opt(&a, NULL, "--max-memory")) max_memory = cli_value(&a);
         else if (!a.error) cli_unknown(&a);
     }
+    finch_press_params unused = finch_press_defaults();
     int rc = cli_args_error(&a);
-    if (rc || (rc = cli_parse_max_memory(max_memory, &o->max_memory))) return rc;
+    if (rc || (rc = cli_shared_finish(&sh, 1, &unused, &o->max_memory))) return rc;
+    o->model = sh.model;
+    o->chat_template = sh.chat_template;
+    o->system = sh.system;
+    o->n_new = sh.n_predict;
+    o->threads = sh.threads;
+    o->temp = sh.temp;
+    o->top_p = sh.top_p;
+    o->seed = sh.seed;
+    o->ctx_size = (size_t)sh.ctx_size;
     if (!o->prompt == !o->prompt_ids) return cli_error("give exactly one of -p TEXT and --prompt-ids FILE.npy");
     if (o->prompt && !*o->prompt) return cli_error("the prompt is empty");
     return 0;
@@ -50,6 +53,8 @@ static char *meta_json(const cli_generate_opts *o, const finch_model *m, size_t 
                        double prefill_s, double decode_s) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "command", "generate");
+    cJSON_AddStringToObject(j, "finch_version", finch_version());
+    cJSON_AddStringToObject(j, "finch_commit", finch_build_commit());
     cli_json_string(j, "model", o->model);
     cli_json_string(j, "architecture", m->cfg.arch);
     cJSON_AddNumberToObject(j, "vocab", (double)m->cfg.vocab);
@@ -100,15 +105,16 @@ int cmd_generate(int argc, char **argv) {
     rc = o.prompt ? cli_chat_prompt(m, &chat, o.prompt, &prompt, &n_prompt) : cli_read_ids(o.prompt_ids, &prompt, &n_prompt);
     if (rc) goto done;
     if (n_prompt == 0) { rc = cli_error("the prompt is empty"); goto done; }
-    if (n_prompt > m->cfg.ctx_len) {
-        rc = cli_error("the prompt has %zu tokens, more than the model's context length %zu", n_prompt, m->cfg.ctx_len);
+    size_t win = o.ctx_size ? o.ctx_size : m->cfg.ctx_len; /* -c, as llama.cpp's */
+    if (n_prompt > win) {
+        rc = cli_error("the prompt has %zu tokens, more than the model's context length %zu", n_prompt, win);
         goto done;
     }
     size_t n_new = (size_t)o.n_new, cap = n_prompt + n_new;
-    if (cap > m->cfg.ctx_len) {
-        n_new = m->cfg.ctx_len - n_prompt;
-        cap = m->cfg.ctx_len;
-        fprintf(stderr, "finch: note: -n reduced to %zu to stay within the context length %zu\n", n_new, m->cfg.ctx_len);
+    if (cap > win) {
+        n_new = win - n_prompt;
+        cap = win;
+        fprintf(stderr, "finch: note: -n reduced to %zu to stay within the context length %zu\n", n_new, win);
     }
     finch_status st;
     size_t batch = n_prompt < 512 ? n_prompt : 512;

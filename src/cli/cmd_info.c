@@ -1,4 +1,4 @@
-/* cmd_info.c - `finch info` and `finch tokenize`. */
+/* cmd_info.c - `finch info`. */
 #include "cli.h"
 #include "finch_chat.h"
 #include "kernels.h"
@@ -35,36 +35,4 @@ int cmd_info(int argc, char **argv) {
     printf("kernels: %s\n", finch_kernels_describe());
     finch_model_free(m);
     return 0;
-}
-
-int cli_parse_tokenize(int argc, char **argv, cli_tokenize_opts *o) {
-    cli_args a;
-    *o = (cli_tokenize_opts){ .add_bos = true };
-    cli_args_init(&a, argc, argv);
-    while (cli_next(&a)) {
-        if (cli_opt(&a, "-m", "--model")) o->model = cli_value(&a);
-        else if (cli_opt(&a, NULL, "--no-bos")) o->add_bos = false;
-        else if (!cli_positional(&a, 1)) cli_unknown(&a);
-    }
-    int rc = cli_args_error(&a);
-    if (rc) return rc;
-    if (a.n_positional != 1) return cli_error("tokenize needs the text as one argument");
-    o->text = a.positional[0];
-    return 0;
-}
-
-int cmd_tokenize(int argc, char **argv) {
-    cli_tokenize_opts o;
-    int rc = cli_parse_tokenize(argc, argv, &o);
-    if (rc) return rc;
-    finch_model *m = NULL;
-    if ((rc = cli_load_model(o.model, &m))) return rc;
-    int32_t *ids = NULL;
-    size_t n = 0;
-    rc = cli_tokenize(m, o.text, o.add_bos, &ids, &n);
-    for (size_t i = 0; !rc && i < n; i++) printf("%s%d", i ? " " : "", ids[i]);
-    if (!rc) printf("\n");
-    free(ids);
-    finch_model_free(m);
-    return rc;
 }

@@ -3,6 +3,7 @@
  * compressed cache, and state what was done. */
 #include "cli.h"
 #include "finch_press.h"
+#include "finch_run.h"
 #include "finite.h"
 #include "svg.h"
 #include "util.h"
@@ -21,63 +22,41 @@ int cli_parse_run(int argc, char **argv, cli_run_opts *o) {
     cli_args_init(&a, argc, argv);
     memset(o, 0, sizeof *o);
     o->p = finch_press_defaults();
-    o->n_new = 32;
-    o->seed = 1;
-    o->progress = isatty(2);
     o->mark = -1;
-    const char *norm = NULL, *mode = NULL, *select = NULL, *press = NULL, *max_memory = NULL;
+    cli_shared sh;
+    cli_shared_init(&sh);
+    const char *press = NULL;
     while (cli_next(&a)) {
-        if (cli_opt(&a, "-m", "--model")) o->model = cli_value(&a);
-        else if (cli_opt(&a, "-f", "--file")) o->context_file = cli_value(&a);
+        if (cli_shared_flag(&a, &sh)) continue;
+        if (cli_opt(&a, "-f", "--file")) o->context_file = cli_value(&a);
         else if (cli_opt(&a, NULL, "--context")) o->context_text = cli_value(&a);
         else if (cli_opt(&a, NULL, "--context-ids")) o->context_ids = cli_value(&a);
         else if (cli_opt(&a, "-q", "--question")) o->question = cli_value(&a);
         else if (cli_opt(&a, NULL, "--question-ids")) o->question_ids = cli_value(&a);
         else if (cli_opt(&a, NULL, "--prompt-ids")) o->prompt_ids = cli_value(&a);
-        else if (cli_opt(&a, NULL, "--answer-prefix")) o->answer_prefix = cli_value(&a);
-        else if (cli_opt(&a, NULL, "--chat-template")) o->chat_template = cli_value(&a);
-        else if (cli_opt(&a, NULL, "--system")) o->system = cli_value(&a);
-        else if (cli_opt(&a, NULL, "--mode")) mode = cli_value(&a);
-        else if (cli_opt(&a, NULL, "--select")) select = cli_value(&a);
-        else if (cli_opt(&a, NULL, "--normalize")) norm = cli_value(&a);
         else if (cli_opt(&a, NULL, "--press")) press = cli_value(&a);
         else if (cli_opt(&a, NULL, "--plot-kept")) o->plot_kept = cli_value(&a);
         else if (cli_opt(&a, NULL, "--mark")) o->mark = cli_long(&a, 0, 1L << 40);
-        else if (cli_opt(&a, NULL, "--budget")) {
-            o->p.budget_kind = FINCH_BUDGET_TOKENS;
-            o->p.budget = (size_t)cli_long(&a, 1, 1L << 40);
-            o->n_budget_flags++;
-        } else if (cli_opt(&a, NULL, "--ratio")) {
-            o->p.budget_kind = FINCH_BUDGET_RATIO;
-            o->p.ratio = cli_double(&a, 1, 1e9);
-            o->n_budget_flags++;
-        } else if (cli_opt(&a, NULL, "--cr")) {
-            o->p.budget_kind = FINCH_BUDGET_CR;
-            o->p.cr = cli_double(&a, 0, 0.999999);
-            o->n_budget_flags++;
-        } else if (cli_opt(&a, NULL, "--chunk")) o->p.chunk = (size_t)cli_long(&a, 1, 1L << 30);
-        else if (cli_opt(&a, "-n", "--n-predict")) o->n_new = cli_long(&a, 0, 1 << 20);
-        else if (cli_opt(&a, NULL, "--temp")) o->temp = cli_double(&a, 0, 100);
-        else if (cli_opt(&a, NULL, "--seed")) o->seed = cli_long(&a, 0, 0x7fffffffL);
-        else if (cli_opt(&a, "-t", "--threads")) o->threads = cli_long(&a, 1, 256);
         else if (cli_opt(&a, NULL, "--dump")) o->dump = cli_value(&a);
-        else if (cli_opt(&a, NULL, "--json")) o->json = true;
-        else if (cli_opt(&a, NULL, "--progress")) o->progress = true;
-        else if (cli_opt(&a, NULL, "--max-memory")) max_memory = cli_value(&a);
         else if (!a.error) cli_unknown(&a);
     }
     int rc = cli_args_error(&a);
-    if (rc || (rc = cli_parse_max_memory(max_memory, &o->max_memory))) return rc;
-    if (norm && strcmp(norm, "on") && strcmp(norm, "off"))
-        return cli_error("--normalize must be on or off, got '%s'", norm);
-    o->p.normalize = !norm || !strcmp(norm, "on");
-    if (mode && finch_press_parse_mode(mode, &o->p.mode) != FINCH_OK)
-        return cli_error("--mode must be iterative or oneshot, got '%s'", mode);
-    if (select && finch_press_parse_select(select, &o->p.select) != FINCH_OK)
-        return cli_error("--select must be head or layer, got '%s'", select);
+    if (rc || (rc = cli_shared_finish(&sh, 1, &o->p, &o->max_memory))) return rc;
+    o->model = sh.model;
+    o->chat_template = sh.chat_template;
+    o->system = sh.system;
+    o->answer_prefix = sh.answer_prefix;
+    o->n_new = sh.n_predict;
+    o->threads = sh.threads;
+    o->seed = sh.seed;
+    o->temp = sh.temp;
+    o->top_p = sh.top_p;
+    o->json = sh.json;
+    o->progress = sh.progress;
+    o->n_budget_flags = sh.n_budget_flags;
+    o->ctx_size = (size_t)sh.ctx_size;
     if (press && finch_scorer_parse(press, &o->p.scorer) != FINCH_OK)
         return cli_error("%s", finch_last_error());
-    o->p.seed = (uint64_t)o->seed; /* --seed also seeds the random press */
     if (o->mark >= 0 && !o->plot_kept) return cli_error("--mark marks a position on --plot-kept: give both");
     if ((!!o->context_file + !!o->context_text + !!o->context_ids) != 1)
         return cli_error("give exactly one of -f CONTEXT.txt, --context TEXT and --context-ids A.npy");
@@ -144,81 +123,38 @@ static int read_inputs(const cli_run_opts *o, const finch_model *m, run_ids *ids
     return read_prompt(o, m, ids);
 }
 
-/* ------------------------------------------------------------- the window */
+/* --------------------------------------------------------------- the plan */
 
-/* Positions the run needs at once, against the model's context length: the
- * question must fit beside a chunk and the budget. */
-static int check_window(const cli_run_opts *o, const finch_model *m, const run_ids *ids, size_t K,
-                        size_t *chunk) {
-    size_t win = m->cfg.ctx_len, N = ids->n_context, mq = ids->n_question;
-    if (mq >= win)
-        return cli_error("the question has %zu tokens; the model's %zu positions leave no room for the context",
-                         mq, win);
-    if (o->p.mode == FINCH_PRESS_ONESHOT) {
-        if (N + mq > win)
-            return cli_error("oneshot needs context + question = %zu positions but the model has %zu; "
-                             "use --mode iterative", N + mq, win);
-        *chunk = N;
-        return 0;
-    }
-    size_t kk = o->p.protect + K; /* K <= N - P: the prefix and the budget */
-    if (kk + mq >= win)
-        return cli_error("the question (%zu tokens) and the budget (%zu) leave no room for a chunk "
-                         "in the model's %zu positions", mq, kk, win);
-    size_t room = win - kk - mq;
-    if (o->p.chunk == 0) *chunk = room < 512 ? room : 512;
-    else if (o->p.chunk > room)
-        return cli_error("--chunk %zu + budget %zu + question %zu exceed the model's %zu positions",
-                         o->p.chunk, kk, mq, win);
-    else *chunk = o->p.chunk;
-    if (*chunk > N) *chunk = N;
-    return 0;
-}
-
-/* Tokens fed after compression: the prompt, or (iterative) the question. */
-static size_t prompt_fed(const run_ids *ids) { return ids->n_prompt ? ids->n_prompt : ids->n_question; }
-
-/* The answer follows the n_kept kept positions and the prompt: it stops at
- * the model's context length, as `finch generate` does. */
-static int fit_answer(cli_run_opts *o, const finch_model *m, const run_ids *ids, size_t n_kept) {
-    size_t win = m->cfg.ctx_len, used = n_kept + prompt_fed(ids);
-    if (used > win)
-        return cli_error("the compressed cache (%zu positions) and the prompt (%zu tokens) exceed the model's "
-                         "%zu positions", n_kept, prompt_fed(ids), win);
-    if ((size_t)o->n_new > win - used) {
-        o->n_new = (long)(win - used);
-        fprintf(stderr, "finch: note: -n reduced to %ld to stay within the context length %zu\n", o->n_new, win);
-    }
-    return 0;
-}
-
-/* The cache's peak size in positions: while compressing (iterative: K kept
- * + a chunk + the question; oneshot: all of C ++ Q), then while it grows
- * for the prompt and the answer. */
-static size_t peak_positions(const cli_run_opts *o, const run_ids *ids, size_t K, size_t n_kept) {
-    size_t N = ids->n_context, mq = ids->n_question, kk = o->p.protect + (K < N ? K : N);
-    size_t compress = o->p.mode == FINCH_PRESS_ONESHOT ? N + mq : kk + o->p.chunk + mq;
-    return cli_cache_peak(compress, n_kept + prompt_fed(ids) + (size_t)o->n_new);
-}
-
-/* Everything decided before the work: the budget (a budget above the
- * context keeps it all), the chunk, the answer's length, and whether the
- * run fits in memory; *batch is the forward calls' size. */
+/* Everything decided before the work, by the library (finch_plan_run): the
+ * budget (a budget above the context keeps it all), the chunk, the answer's
+ * length, and whether the run fits in memory; *batch is the forward calls'
+ * size. */
 static int plan_run(cli_run_opts *o, const finch_model *m, const run_ids *ids, size_t *batch) {
-    size_t K, n_kept;
-    finch_status st = finch_press_resolve_budget(&o->p, ids->n_context, ids->n_question, &K, &n_kept);
-    if (st) return cli_fail(st, "budget");
-    int rc = check_window(o, m, ids, K, &o->p.chunk);
-    if (rc || (rc = fit_answer(o, m, ids, n_kept))) return rc;
+    finch_run_params rp = finch_run_defaults();
+    rp.press = o->p;
+    rp.n_ctx = ids->n_context;
+    rp.n_question = ids->n_question;
+    rp.n_prompt = ids->n_prompt;
+    rp.n_predict = (size_t)o->n_new;
+    rp.window = o->ctx_size;
+    finch_run_plan plan;
+    finch_status st = finch_plan_run(m, &rp, &plan);
+    if (st) return cli_error("%s", finch_last_error());
+    o->p.chunk = plan.chunk;
+    if (plan.n_predict_reduced) {
+        o->n_new = (long)plan.n_predict;
+        fprintf(stderr, "finch: note: -n reduced to %ld to stay within the context length %zu\n", o->n_new,
+                plan.window);
+    }
     if (o->p.scorer == FINCH_SCORER_FULL)
         fprintf(stderr, "finch: --press full keeps the whole context; the budget is not used\n");
-    else if (K >= ids->n_context - o->p.protect)
+    else if (plan.K >= ids->n_context - o->p.protect)
         fprintf(stderr, "finch: note: the budget keeps all %zu context tokens: nothing is evicted\n",
                 ids->n_context - o->p.protect);
-    *batch = o->p.chunk + ids->n_question < 512 ? o->p.chunk + ids->n_question : 512;
+    *batch = plan.batch;
     /* --dump copies the kept keys and values once more (finch_press_dump) */
-    size_t dump_copy = o->dump ? n_kept : 0;
-    return cli_check_memory(m, peak_positions(o, ids, K, n_kept) + dump_copy, *batch, o->max_memory, "the run");
+    size_t dump_copy = o->dump ? plan.n_kept : 0;
+    return cli_check_memory(m, plan.peak + dump_copy, *batch, o->max_memory, "the run");
 }
 
 /* --------------------------------------------------------------- progress */
@@ -274,6 +210,8 @@ static cJSON *run_json(const cli_run_opts *o, const finch_model *m, const run_id
                        const int32_t *gen, size_t n_gen, const char *answer) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "command", "run");
+    cJSON_AddStringToObject(j, "finch_version", finch_version());
+    cJSON_AddStringToObject(j, "finch_commit", finch_build_commit());
     cli_json_string(j, "model", o->model);
     cli_json_string(j, "architecture", m->cfg.arch);
     cJSON_AddStringToObject(j, "chat_template", cli_chat_name(&ids->chat));
@@ -299,6 +237,7 @@ static cJSON *run_json(const cli_run_opts *o, const finch_model *m, const run_id
     cJSON_AddNumberToObject(j, "n_prompt", (double)s->n_prompt);
     cJSON_AddNumberToObject(j, "n_predict", (double)o->n_new);
     cJSON_AddNumberToObject(j, "temperature", o->temp);
+    cJSON_AddNumberToObject(j, "top_p", o->top_p);
     cJSON_AddNumberToObject(j, "seed", (double)o->seed);
     cJSON_AddNumberToObject(j, "threads", (double)o->threads);
     cJSON *t = cJSON_AddObjectToObject(j, "seconds");
@@ -388,7 +327,7 @@ static int compress_and_answer(const cli_run_opts *o, const finch_model *m, finc
     if (!st) st = finch_check_logits(finch_press_prompt_logits(fp), m->cfg.vocab, "the logits after the prompt");
     if (st) return cli_fail(st, "Finch");
     finch_sampler s;
-    if ((st = finch_sampler_init(&s, (finch_sampler_params){ (float)o->temp, 1.0f, (uint64_t)o->seed }, m->cfg.vocab)))
+    if ((st = finch_sampler_init(&s, (finch_sampler_params){ (float)o->temp, (float)o->top_p, (uint64_t)o->seed }, m->cfg.vocab)))
         return cli_fail(st, "sampler");
     int32_t eos = m->tokenizer ? finch_tokenizer_eos(m->tokenizer) : -1;
     const int32_t *last = ids->n_prompt ? ids->prompt + ids->n_prompt - 1 : ids->question + ids->n_question - 1;

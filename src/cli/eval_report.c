@@ -13,6 +13,12 @@
 
 /* --------------------------------------------------------------- settings */
 
+/* What the sweep varies: the values of --ratio, --budget or --cr. */
+static const char *sweep_name(const cli_eval_opts *o) {
+    static const char *const names[] = { "budget", "ratio", "cr" }; /* by finch_budget_kind */
+    return names[o->p.budget_kind];
+}
+
 cJSON *eval_config_json(const cli_eval_opts *o) {
     cJSON *j = cJSON_CreateObject();
     if (!j) return NULL;
@@ -20,6 +26,7 @@ cJSON *eval_config_json(const cli_eval_opts *o) {
     cli_json_string(j, "task", o->task);
     cJSON *pr = cJSON_AddArrayToObject(j, "presses");
     for (size_t i = 0; i < o->n_presses; i++) cJSON_AddItemToArray(pr, cJSON_CreateString(finch_scorer_name(o->presses[i])));
+    cJSON_AddStringToObject(j, "budget_flag", sweep_name(o));
     cJSON_AddItemToObject(j, "ratios", cJSON_CreateDoubleArray(o->ratios, (int)o->n_ratios));
     cJSON_AddStringToObject(j, "mode", finch_press_mode_name(o->p.mode));
     cJSON_AddStringToObject(j, "select", finch_press_select_name(o->p.select));
@@ -145,6 +152,8 @@ void eval_summary_free(eval_summary *s) {
 
 cJSON *eval_summary_json(const eval_summary *s) {
     cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "finch_version", finch_version());
+    cJSON_AddStringToObject(j, "finch_commit", finch_build_commit());
     cJSON_AddNumberToObject(j, "items", (double)s->n_items);
     cJSON_AddNumberToObject(j, "skipped", (double)s->n_skipped);
     cJSON *rows = cJSON_AddArrayToObject(j, "rows");
@@ -200,11 +209,11 @@ static void cell(FILE *f, double v, const char *fmt) {
 }
 
 void eval_print_table(FILE *f, const cli_eval_opts *o, const eval_summary *s) {
-    char chunk[32] = "whole context";
+    char chunk[48] = "min(512, free positions)"; /* the run plan's default */
     if (o->p.chunk) snprintf(chunk, sizeof chunk, "%zu", o->p.chunk);
     fprintf(f, "finch eval: %zu items (%zu skipped), mode %s, select %s, chunk %s, -n %ld\n", s->n_items,
             s->n_skipped, finch_press_mode_name(o->p.mode), finch_press_select_name(o->p.select), chunk, o->n_new);
-    fprintf(f, "%-10s %6s %8s %8s %8s %8s %8s %8s %8s %8s %10s\n", "press", "ratio", "N/K", "K", "EM", "F1", "KL",
+    fprintf(f, "%-10s %6s %8s %8s %8s %8s %8s %8s %8s %8s %10s\n", "press", sweep_name(o), "N/K", "K", "EM", "F1", "KL",
             "top1", "NLL", "seconds", "KV bytes");
     for (size_t i = 0; i < s->n_rows; i++) {
         const eval_row *r = &s->rows[i];
@@ -322,7 +331,12 @@ static int write_plot(const char *dir, const char *name, const cli_eval_opts *o,
         series[p] = (finch_svg_series){ finch_scorer_name(o->presses[p]), o->ratios, ys + p * nr, nr, 0 };
     }
     series[np] = (finch_svg_series){ "full", full_x, full_y, 2, 1 };
-    finch_svg_chart c = { title, "compression factor N/K (log2)", y_label, 1, 0, which ? 0 : 1, series, np + 1 };
+    /* x: the sweep's values; --cr's start at 0, so on a linear axis */
+    const char *x_label = o->p.budget_kind == FINCH_BUDGET_RATIO    ? "compression factor N/K (log2)"
+                          : o->p.budget_kind == FINCH_BUDGET_TOKENS ? "context tokens kept K (log2)"
+                                                                    : "fraction of the context removed (cr)";
+    finch_svg_chart c = { title, x_label, y_label, o->p.budget_kind != FINCH_BUDGET_CR, 0, which ? 0 : 1, series,
+                          np + 1 };
     finch_outfile out;
     int rc = open_in(dir, name, &out);
     if (!rc) {

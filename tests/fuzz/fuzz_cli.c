@@ -34,7 +34,7 @@ static void parse(int which, int argc, char **argv) {
         cli_tokenize_opts o;
         int rc = cli_parse_tokenize(argc, argv, &o);
         check_rc(rc);
-        if (rc == 0 && !o.text) abort();
+        if (rc == 0 && (!o.model || (!!o.text + !!o.file + !!o.decode) != 1)) abort(); /* one input */
         break;
     }
     case 3: {

@@ -1,6 +1,7 @@
 /* fuzz_tokenizer_files.c - the tokenizer formats that are read from a path:
  * Hugging Face tokenizer.json (with and without a tokenizer_config.json),
- * llama2.c tokenizer.bin and tiktoken files.  The input goes to the loader
+ * llama2.c tokenizer.bin, tiktoken files and SentencePiece tokenizer.model
+ * (protobuf).  The input goes to the loader
  * as a memfd.  Layout: byte 0 picks the format; for tokenizer.json with a
  * config, the rest is split at the first NUL into the two files; for
  * tokenizer.bin, bytes 1-2 give the vocabulary size the model would pass
@@ -10,7 +11,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 3) return 0;
-    int kind = data[0] % 4;
+    int kind = data[0] % 5;
     const uint8_t *body = data + 1;
     size_t n = size - 1;
     char path[64], cfg_path[64];
@@ -40,9 +41,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         st = finch_tokenizer_from_llama2c(path, vocab, &t);
         break;
     }
-    default:
+    case 3:
         if ((fd = fuzz_memfd(body, n, path, sizeof path)) < 0) return 0;
         st = finch_tokenizer_from_tiktoken(path, &t);
+        break;
+    default: /* SentencePiece tokenizer.model */
+        if ((fd = fuzz_memfd(body, n, path, sizeof path)) < 0) return 0;
+        st = finch_tokenizer_from_spm_model(path, &t);
         break;
     }
     fuzz_check_status(st);

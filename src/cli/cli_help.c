@@ -1,0 +1,266 @@
+/* cli_help.c - one table of flags per subcommand (cli_help.h): the help
+ * text, the flags each parser accepts, and docs/flags.md all come from here.
+ * A flag that several subcommands share is written once, as a macro below,
+ * so its description and default read the same everywhere. */
+#include "cli_help.h"
+#include "finch.h"
+#include "finch_run.h"
+#include "kernels.h"
+
+#include <string.h>
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/* ------------------------------------------------------- the shared flags */
+
+#define FLAG_MODEL { "-m, --model", "MODEL", "required", \
+    "a .gguf file or a Hugging Face directory (config.json + safetensors)" }
+#define FLAG_N_PREDICT { "-n, --n-predict", "N", STR(FINCH_DEFAULT_N_PREDICT), \
+    "tokens to generate at most; stops at EOS and at the context length (llama.cpp's default -1: no limit)" }
+#define FLAG_THREADS { "-t, --threads", "N", "0 (every core)", "threads for the forward pass" }
+#define FLAG_SEED { "--seed", "S", STR(FINCH_DEFAULT_SEED), \
+    "seed of the sampler and of the random press (llama.cpp's default is a random seed)" }
+#define FLAG_TEMP { "--temp", "T", "0 (greedy)", "sampling temperature (llama.cpp's default is 0.8)" }
+#define FLAG_TOP_P { "--top-p", "P", "1 (off)", "nucleus sampling: keep the smallest set of tokens with mass P " \
+    "(llama.cpp's default is 0.95)" }
+#define FLAG_CHUNK { "--chunk", "S", "min(" STR(FINCH_DEFAULT_CHUNK_MAX) ", free positions)", \
+    "iterative mode: context tokens read per chunk (free: what the budget and the question leave)" }
+#define FLAG_MODE { "--mode", "MODE", "iterative", \
+    "iterative (the paper: chunk by chunk) or oneshot (kvpress: one prefill of context + question)" }
+#define FLAG_SELECT { "--select", "WHAT", "head", "keep one set of positions per KV head, or one per layer" }
+#define FLAG_NORMALIZE { "--normalize", "on|off", "on", \
+    "weight each question row's attention by the number of keys it sees minus one (kvpress)" }
+#define FLAG_ANSWER_PREFIX { "--answer-prefix", "TEXT", "none", \
+    "text fed after compression that the answer continues" }
+#define FLAG_MAX_MEMORY { "--max-memory", "SIZE", "the memory available", \
+    "refuse a run that needs more (512M, 2G, bytes) before allocating" }
+#define FLAG_PROGRESS { "--progress", NULL, "on when stderr is a terminal", "show progress on stderr" }
+#define FLAG_CTX_SIZE { "-c, --ctx-size", "N", "the model's context length", \
+    "positions the run may use (as llama.cpp's -c; more than the model was trained for is allowed)" }
+#define FLAG_CHAT_TEMPLATE { "--chat-template", "NAME", "auto (the model's template, when it carries one)", \
+    "auto, none, or a format: llama2, llama2-sys, llama3, llama3.1, mistral-v1/v3/v7, chatml, qwen2.5, gemma, " \
+    "phi3, ... (docs/chat-templates.md)" }
+#define FLAG_SYSTEM { "--system", "TEXT", "none", "the system message of the chat template" }
+#define FLAG_END { NULL, NULL, NULL, NULL }
+
+/* ---------------------------------------------------------------- run */
+
+static const cli_flag run_flags[] = {
+    FLAG_MODEL,
+    { "-f, --file", "FILE", "none", "the context, read from a text file (llama.cpp's -f is the prompt file)" },
+    { "--context", "TEXT", "none", "the context, given as text" },
+    { "--context-ids", "A.npy", "none", "the context, given as token ids (1-D int .npy)" },
+    { "-q, --question", "TEXT", "none", "the question that guides the compression" },
+    { "--question-ids", "B.npy", "none", "the question, given as token ids" },
+    { "--budget", "K", "none: give one budget", "keep K context tokens" },
+    { "--ratio", "X", "none: give one budget", "compression factor: keep K = ceil(N / X) of the N context tokens" },
+    { "--cr", "F", "none: give one budget", "fraction of the context removed (kvpress's compression_ratio)" },
+    FLAG_MODE,
+    FLAG_CHUNK,
+    FLAG_SELECT,
+    FLAG_NORMALIZE,
+    { "--press", "NAME", "finch", "the scores: finch, full, truncate, streaming, snapkv, h2o, tova, knorm, random" },
+    FLAG_ANSWER_PREFIX,
+    FLAG_CHAT_TEMPLATE,
+    FLAG_SYSTEM,
+    { "--prompt-ids", "P.npy", "the question (oneshot: a newline)", "the ids fed after compression, as given" },
+    FLAG_N_PREDICT,
+    FLAG_TEMP,
+    FLAG_TOP_P,
+    FLAG_SEED,
+    FLAG_THREADS,
+    FLAG_CTX_SIZE,
+    { "--dump", "DIR", "none", "write ids, kept positions, keys, values, logits and meta.json into DIR" },
+    { "--json", NULL, "off", "print the settings, statistics and answer as JSON instead of the answer" },
+    FLAG_PROGRESS,
+    FLAG_MAX_MEMORY,
+    { "--plot-kept", "FILE.svg", "none", "draw the kept positions of every layer and head" },
+    { "--mark", "POS", "none", "mark context position POS on the --plot-kept drawing" },
+    FLAG_END
+};
+
+/* ---------------------------------------------------------------- eval */
+
+static const cli_flag eval_flags[] = {
+    FLAG_MODEL,
+    { "--task", "TASK.jsonl", "required", "one item per line: {id, context, question, answers}" },
+    { "--press", "LIST", "finch,truncate,streaming,snapkv,h2o,tova,knorm,random",
+      "presses to compare (full, the reference, always runs)" },
+    { "--ratio", "LIST", "2,4,8,16,32 (without --budget or --cr)", "compression factors, e.g. 2,4,8" },
+    { "--budget", "LIST", "none", "context tokens kept, e.g. 64,128 (instead of --ratio)" },
+    { "--cr", "LIST", "none", "fractions of the context removed, e.g. 0.5,0.9 (instead of --ratio)" },
+    FLAG_MODE,
+    FLAG_CHUNK,
+    FLAG_SELECT,
+    FLAG_NORMALIZE,
+    FLAG_ANSWER_PREFIX,
+    FLAG_CHAT_TEMPLATE,
+    FLAG_SYSTEM,
+    FLAG_N_PREDICT,
+    FLAG_SEED,
+    FLAG_THREADS,
+    FLAG_CTX_SIZE,
+    { "--limit", "N", "every item", "evaluate the first N items only" },
+    { "--out", "DIR", "eval-out", "results.json, results.csv, items.csv, accuracy.svg, fidelity.svg" },
+    { "--json", NULL, "off", "print the summary as JSON instead of a table" },
+    { "--resume", NULL, "off", "continue a sweep from DIR/results.json made with the same settings" },
+    FLAG_PROGRESS,
+    FLAG_MAX_MEMORY,
+    FLAG_END
+};
+
+/* ------------------------------------------------------------- generate */
+
+static const cli_flag generate_flags[] = {
+    FLAG_MODEL,
+    { "-p, --prompt", "TEXT", "none", "the prompt (BOS added when the tokenizer asks for it)" },
+    { "--prompt-ids", "FILE.npy", "none", "the prompt, given as token ids" },
+    FLAG_CHAT_TEMPLATE,
+    FLAG_SYSTEM,
+    FLAG_N_PREDICT,
+    FLAG_TEMP,
+    FLAG_TOP_P,
+    FLAG_SEED,
+    FLAG_THREADS,
+    FLAG_CTX_SIZE,
+    { "--dump", "DIR", "none", "write prompt_ids.npy, logits.npy, generated.npy and meta.json into DIR" },
+    FLAG_MAX_MEMORY,
+    FLAG_END
+};
+
+/* ------------------------------------------------------------- tokenize */
+
+static const cli_flag tokenize_flags[] = {
+    { "-m, --model", "FILE", "required",
+      "a model, or a tokenizer alone: vocab-only .gguf, tokenizer.json, tokenizer.model, tokenizer.bin" },
+    { "-f, --file", "FILE", "none", "tokenize the text of FILE (as llama-tokenize -f)" },
+    { "--no-bos", NULL, "off (BOS when the tokenizer adds one)", "do not add the BOS token" },
+    { "--ids", NULL, "off", "print the ids as llama-tokenize --ids does: [1, 2, 3]" },
+    { "--json", NULL, "off", "print the ids and their pieces as JSON" },
+    { "--decode", "IDS", "none", "print the text of comma-separated ids instead (no TEXT then)" },
+    FLAG_END
+};
+
+/* ----------------------------------------------------------------- info */
+
+static const cli_flag info_flags[] = { FLAG_MODEL, FLAG_END };
+
+/* -------------------------------------------------------------- convert */
+
+static const cli_flag convert_flags[] = {
+    { "--type", "TYPE", "f32", "weight type written: f32, f16, bf16 or q8_0" },
+    { "--tokenizer", "TOK.bin", "none", "the llama2.c tokenizer of a llama2.c .bin checkpoint" },
+    FLAG_END
+};
+
+/* ---------------------------------------------------------------- bench */
+
+static const cli_flag bench_flags[] = {
+    { "-m, --model", "MODEL", "none", "a model to measure (repeatable)" },
+    { "--models-dir", "DIR", "none", "measure every *.gguf in DIR, by name" },
+    FLAG_THREADS,
+    { "--prefill", "N", "512", "tokens of the timed prefill" },
+    { "--decode", "N", "16", "timed decode steps" },
+    { "--finch-text", "N", "1024", "context tokens Finch compresses" },
+    { "--question", "N", "32", "question tokens of that run" },
+    { "--chunk", "S", STR(FINCH_DEFAULT_CHUNK_MAX), "context tokens per chunk (Finch and the plain chunked prefill)" },
+    { "--ratio", "X", "8", "compression factor: Finch keeps K = ceil(N / X)" },
+    { "--rss", "MODEL", "none", "also measure the peak RSS of Finch on a short and a long text with this model" },
+    { "--rss-short", "N", "4000", "tokens of the short text" },
+    { "--rss-long", "N", "64000", "tokens of the long text" },
+    { "--no-probe", NULL, "off", "skip the FMA and bandwidth probes (no fractions of peak)" },
+    { "--probe-mib", "N", "1024", "MiB the bandwidth probe reads" },
+    { "--json", NULL, "off", "print the results as JSON instead of tables" },
+    { "--json-file", "FILE", "none", "also write the JSON into FILE" },
+    FLAG_END
+};
+
+/* ------------------------------------------------------------ commands */
+
+static const cli_command commands[] = {
+    { "run", "compress a context's KV cache with Finch, guided by a question, then answer from it",
+      "-m MODEL (-f FILE | --context TEXT | --context-ids A.npy)\n"
+      "                 (-q TEXT | --question-ids B.npy) (--budget K | --ratio X | --cr F) [options]",
+      "The context is read (iterative: chunk by chunk, each with the question appended), its cache\n"
+      "compressed to K context tokens by the press, and the answer decoded from the compressed cache.\n"
+      "Unlike llama.cpp, -f is the context file and -q the question; the prompt fed after compression\n"
+      "is the question again (iterative) or a newline (oneshot), then --answer-prefix.\n",
+      run_flags,
+      "finch run -m testdata/models/needle.gguf -f testdata/needle-context.txt -q \"What is the special "
+      "magic number for battery? The special magic number for battery is\" --ratio 32 --chunk 256 -n 2" },
+    { "eval", "compare presses across budgets on a JSONL task file, against the full cache",
+      "-m MODEL --task TASK.jsonl [options]",
+      "Every press at every budget on every item: exact match, F1, KL and NLL against the full cache,\n"
+      "top-1 agreement, time and KV bytes (docs/eval.md).  The budget flags take lists; give one of them.\n",
+      eval_flags, "finch eval -m MODEL --task task.jsonl --press finch,snapkv --ratio 2,8 --out eval-out" },
+    { "generate", "generate text from a prompt with the full cache",
+      "-m MODEL (-p TEXT | --prompt-ids FILE.npy) [options]", NULL, generate_flags,
+      "finch generate -m testdata/models/tiny-llama.gguf -p \"Once upon a time\" -n 16" },
+    { "tokenize", "print the token ids of a text, or the text of token ids",
+      "-m FILE (TEXT | -f FILE | --decode IDS) [options]",
+      "FILE may be a model or a tokenizer alone: no weights are needed, and a vocab-only GGUF of any\n"
+      "architecture works; tokenizer.model may be SentencePiece (BPE) or tiktoken, tokenizer.bin is\n"
+      "llama2.c's.  Output: the ids on one line, separated by spaces.\n",
+      tokenize_flags, "finch tokenize -m testdata/models/tiny-llama.gguf --ids \"Once upon a time\"" },
+    { "info", "describe a model: architecture, shapes, tensor types, tokenizer, kernels", "-m MODEL", NULL,
+      info_flags, "finch info -m testdata/models/needle.gguf" },
+    { "convert", "write a GGUF file (llama.cpp layout) from a model", "INPUT OUTPUT.gguf [options]",
+      "INPUT is a Hugging Face directory, a GGUF file or a llama2.c .bin checkpoint.\n", convert_flags,
+      "finch convert ../shared/assets/models/tinystories-656k tinystories.gguf --type f16" },
+    { "bench", "prefill and decode speed, Finch against plain chunked prefill, peak RSS",
+      "(-m MODEL ... | --models-dir DIR) [options]",
+      "Each figure beside the machine's FMA peak and read bandwidth, measured in the same run\n"
+      "(docs/bench.md).\n",
+      bench_flags, "finch bench --models-dir bench-models --json-file bench.json" },
+};
+
+enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
+
+const cli_command *cli_command_find(const char *name) {
+    for (size_t i = 0; name && i < N_COMMANDS; i++)
+        if (!strcmp(commands[i].name, name)) return &commands[i];
+    return NULL;
+}
+
+/* Is `name` one of the comma-separated names of f ("-m, --model")? */
+static bool flag_named(const cli_flag *f, const char *name) {
+    size_t len = strlen(name);
+    for (const char *p = f->names; (p = strstr(p, name)) != NULL; p += len) {
+        bool starts = p == f->names || p[-1] == ' ';
+        if (starts && (p[len] == 0 || p[len] == ',')) return true;
+    }
+    return false;
+}
+
+const cli_flag *cli_command_flag(const cli_command *c, const char *name) {
+    for (const cli_flag *f = c->flags; f->names; f++)
+        if (flag_named(f, name)) return f;
+    return NULL;
+}
+
+void cli_print_help(const cli_command *c, FILE *f) {
+    fprintf(f, "finch %s - %s\n\nusage: finch %s %s\n\n", c->name, c->summary, c->name, c->usage);
+    if (c->about) fprintf(f, "%s\n", c->about);
+    fputs("options:\n", f);
+    for (const cli_flag *fl = c->flags; fl->names; fl++) {
+        char spec[64];
+        snprintf(spec, sizeof spec, "%s%s%s%s", fl->names[1] == '-' ? "    " : "", fl->names, fl->arg ? " " : "",
+                 fl->arg ? fl->arg : "");
+        fprintf(f, "  %-28s  %s [default: %s]\n", spec, fl->help, fl->def);
+    }
+    fprintf(f, "  %-28s  %s\n\nexample:\n  %s\n", "-h, --help", "print this help", c->example);
+}
+
+void cli_print_overview(FILE *f) {
+    fputs("finch - a pure-C reference implementation of Finch KV-cache compression\n\n"
+          "usage: finch COMMAND [options]     (finch COMMAND --help: its flags and defaults)\n\ncommands:\n", f);
+    for (size_t i = 0; i < N_COMMANDS; i++) fprintf(f, "  finch %-10s %s\n", commands[i].name, commands[i].summary);
+    fputs("\n  -h, --help     this text\n  --version      version, git commit, kernels chosen on this CPU\n\n"
+          "MODEL is a .gguf file or a Hugging Face directory (config.json + safetensors).\n"
+          "Exit codes: 0 success, 2 bad input (files, flags, text), 1 internal error.\n", f);
+}
+
+void cli_print_version(FILE *f) {
+    fprintf(f, "finch %s (commit %s)\nkernels: %s\n", finch_version(), finch_build_commit(), finch_kernels_describe());
+}

@@ -1,0 +1,99 @@
+/* run_plan.c - the run plan (include/finch_run.h): budget, chunk, window,
+ * answer length and memory peak of a compress-then-answer run, decided once
+ * for every command that runs a press. */
+#include "finch_run.h"
+#include "util.h"
+
+finch_run_params finch_run_defaults(void) {
+    finch_run_params p = { 0 };
+    p.press = finch_press_defaults();
+    p.press.seed = FINCH_DEFAULT_SEED;
+    p.n_predict = FINCH_DEFAULT_N_PREDICT;
+    return p;
+}
+
+size_t finch_plan_compress_rows(finch_press_mode mode, size_t P, size_t K, size_t S, size_t N, size_t m) {
+    if (mode == FINCH_PRESS_ONESHOT) return N + m;
+    if (S == 0 || S > N - P) S = N - P;
+    return P + K + S + m;
+}
+
+size_t finch_plan_grow_rows(size_t need) { return need + need / 4 + 16; }
+
+size_t finch_plan_cache_peak(size_t compress, size_t answer) {
+    return answer <= compress ? compress : compress + finch_plan_grow_rows(answer) + 1;
+}
+
+size_t finch_plan_default_chunk(size_t free_positions) {
+    return free_positions < FINCH_DEFAULT_CHUNK_MAX ? free_positions : FINCH_DEFAULT_CHUNK_MAX;
+}
+
+/* The chunk of an iterative run: kk kept context tokens (the protected
+ * prefix and the budget) and mq question tokens share the window with it.
+ * The full press never feeds the question while it reads (nothing is
+ * scored), so it leaves mq = 0.  Chunks cover the N - P tokens after the
+ * prefix. */
+static finch_status plan_chunk(const finch_run_params *p, size_t win, size_t kk, size_t mq, size_t *chunk) {
+    if (kk + mq >= win)
+        return finch_fail(FINCH_ERR_ARG, "the question (%zu tokens) and the budget (%zu) leave no room for a chunk "
+                          "in the model's %zu positions", p->n_question, kk, win);
+    size_t room = win - kk - mq, S = p->press.chunk;
+    if (S == 0) S = finch_plan_default_chunk(room);
+    else if (S > room)
+        return finch_fail(FINCH_ERR_ARG, "--chunk %zu + budget %zu + question %zu exceed the model's %zu positions",
+                          S, kk, p->n_question, win);
+    size_t free_tokens = p->n_ctx - p->press.protect;
+    *chunk = S < free_tokens ? S : free_tokens;
+    return FINCH_OK;
+}
+
+/* Positions while compressing: the chunk (or, oneshot, C ++ Q). */
+static finch_status plan_compress(const finch_run_params *p, size_t win, finch_run_plan *o) {
+    size_t N = p->n_ctx, mq = p->n_question;
+    if (mq >= win)
+        return finch_fail(FINCH_ERR_ARG, "the question has %zu tokens; the model's %zu positions leave no room "
+                          "for the context", mq, win);
+    if (p->press.mode == FINCH_PRESS_ONESHOT) {
+        if (N + mq > win)
+            return finch_fail(FINCH_ERR_ARG, "oneshot needs context + question = %zu positions but the model has "
+                              "%zu; use --mode iterative", N + mq, win);
+        o->chunk = N;
+        return FINCH_OK;
+    }
+    size_t kk = p->press.protect + o->K; /* K <= N - P */
+    return plan_chunk(p, win, kk, p->press.scorer == FINCH_SCORER_FULL ? 0 : mq, &o->chunk);
+}
+
+/* After compression: the prompt, then the answer (cut to the window) and
+ * any teacher-forced tokens (which must fit). */
+static finch_status plan_answer(const finch_run_params *p, size_t win, finch_run_plan *o) {
+    size_t fed = p->n_prompt ? p->n_prompt : p->n_question, used = o->n_kept + fed;
+    if (used > win)
+        return finch_fail(FINCH_ERR_ARG, "the compressed cache (%zu positions) and the prompt (%zu tokens) exceed "
+                          "the model's %zu positions", o->n_kept, fed, win);
+    if (p->n_forced > win - used)
+        return finch_fail(FINCH_ERR_ARG, "the compressed cache (%zu positions), the prompt (%zu tokens) and the "
+                          "reference answer (%zu tokens) exceed the model's %zu positions", o->n_kept, fed,
+                          p->n_forced, win);
+    o->n_predict = p->n_predict < win - used ? p->n_predict : win - used;
+    o->n_predict_reduced = o->n_predict < p->n_predict;
+    return FINCH_OK;
+}
+
+finch_status finch_plan_run(const finch_model *m, const finch_run_params *p, finch_run_plan *out) {
+    finch_run_plan o = { 0 };
+    if (!m && !p->window) return finch_fail(FINCH_ERR_ARG, "run plan: no model and no window");
+    size_t win = p->window ? p->window : m->cfg.ctx_len;
+    o.window = win;
+    finch_status st = finch_press_resolve_budget(&p->press, p->n_ctx, p->n_question, &o.K, &o.n_kept);
+    if (st || (st = plan_compress(p, win, &o)) || (st = plan_answer(p, win, &o))) return st;
+    size_t N = p->n_ctx, P = p->press.protect, mq = p->n_question, fed = p->n_prompt ? p->n_prompt : mq;
+    o.n_chunks = p->press.mode == FINCH_PRESS_ONESHOT ? 1 : (N - P + o.chunk - 1) / o.chunk;
+    o.capacity = finch_plan_compress_rows(p->press.mode, P, o.K, o.chunk, N, mq);
+    size_t after = fed + (p->n_forced > o.n_predict ? p->n_forced : o.n_predict);
+    o.peak = finch_plan_cache_peak(o.capacity, o.n_kept + after);
+    size_t step = p->press.mode == FINCH_PRESS_ONESHOT ? N + mq : o.chunk + mq;
+    o.batch = step < FINCH_DEFAULT_BATCH_MAX ? step : FINCH_DEFAULT_BATCH_MAX;
+    *out = o;
+    return FINCH_OK;
+}
