@@ -58,7 +58,7 @@ LIB_OBJ  := $(LIB_SRC:src/%.c=$(OUT)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:src/%.c=$(OUT)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(OUT)/tests/%)
 
-.PHONY: all test test-mpi run deps fixtures clean bench bench-kernels model valgrind
+.PHONY: all test test-mpi run deps fixtures clean bench bench-kernels model valgrind python
 all: $(OUT)/finch $(OUT)/libfinch.a $(OUT)/libfinch.so
 
 deps:
@@ -94,8 +94,14 @@ $(OUT)/tests/%: tests/%.c $(wildcard tests/*.h) $(OUT)/libfinch.a
 	$(CC) $(CFLAGS) -Itests -o $@ $< $(OUT)/libfinch.a -lcmocka $(LDLIBS) $(LDFLAGS)
 
 # Every suite runs even when one fails; the summary line counts them all.
+# The Python binding's pytest suite runs last (python/tests), its counts in
+# the closing line; numpy and pytest come from Debian (tools/deps.sh pytest).
+# Under SAN=1 it is skipped: an ASan library cannot be loaded by python3.
+PYTEST_SKIP = $(if $(filter 1,$(SAN)),SAN=1: the sanitized libfinch.so cannot be loaded by python3)
 test: all $(TEST_BIN)
-	@FINCH_BIN=$(OUT)/finch sh tests/run_tests.sh $(TEST_BIN)
+	@sh tools/deps.sh pytest || true
+	@FINCH_BIN=$(OUT)/finch FINCH_LIB=$(abspath $(OUT))/libfinch.so PYTEST_DIR=python/tests \
+	    PYTEST_SKIP="$(PYTEST_SKIP)" PYTHON=$(PYTHON) sh tests/run_tests.sh $(TEST_BIN)
 
 # `finch eval` under mpirun (tests/mpi_test.sh, docs/mpi.md): 2 ranks give
 # the one-process results row for row, and a killed rank is resumed.
@@ -140,6 +146,14 @@ valgrind: all
 	@command -v valgrind >/dev/null 2>&1 || { echo "valgrind: not installed (Debian: apt-get install valgrind)"; exit 1; }
 	valgrind --leak-check=full --error-exitcode=9 ./$(OUT)/finch run -m testdata/models/needle.gguf \
 	    -f testdata/needle-context.txt -q "$(NEEDLE_Q)" --ratio 32 --chunk 256 -n 2
+
+# The Python binding (python/finch, docs/python.md): libfinch.so copied into
+# the package, then installed for $(PYTHON) without network or compiler
+# (pip's --no-build-isolation uses Debian's setuptools).
+python: $(OUT)/libfinch.so
+	cp $(OUT)/libfinch.so python/finch/libfinch.so
+	$(PYTHON) -m pip install --no-build-isolation --no-index --user ./python || \
+	    $(PYTHON) -m pip install --no-build-isolation --no-index --break-system-packages --user ./python
 
 # Rebuild the needle model from its construction (seconds; fixed seed).
 model:

@@ -60,6 +60,18 @@ typedef enum {
 } finch_scorer_id;
 
 typedef enum {
+    FINCH_NORMALIZE_OFF = 0,
+    FINCH_NORMALIZE_ON = 1,      /* kvpress: row weight = keys seen - 1        */
+    FINCH_NORMALIZE_AUTHORS = 2  /* the authors' code: row weight = keys seen  */
+} finch_normalize;
+
+typedef enum {
+    FINCH_SCHEDULE_PROPORTIONAL = 0, /* k_t = floor(K c_t / N): ends at K       */
+    FINCH_SCHEDULE_AUTHORS = 1       /* k_t = k_{t-1} + floor(|c_t| / cf),
+                                        cf = ceil(N / K): ends at or below K  */
+} finch_schedule;
+
+typedef enum {
     FINCH_SELECT_HEAD = 0,  /* one kept set per KV head (default)              */
     FINCH_SELECT_LAYER = 1  /* one set per layer, score summed over all heads  */
 } finch_press_select;
@@ -76,9 +88,13 @@ typedef struct {
     finch_press_mode mode;
     finch_press_select select;
     finch_scorer_id scorer;  /* FINCH_SCORER_FINCH (default) or a baseline     */
-    int normalize;           /* 1 (default): weight question row i by the number
-                                of keys it sees minus one (kvpress); 0: none.
-                                Finch only.                                    */
+    int normalize;           /* finch_normalize: FINCH_NORMALIZE_ON (default):
+                                weight question row i by the number of keys
+                                it sees minus one (kvpress); AUTHORS: by the
+                                number of keys it sees (the authors' Mistral
+                                code); OFF: none.  Finch only.               */
+    finch_schedule schedule; /* iterative k_t: proportional (default) or the
+                                authors' additive schedule                  */
     uint64_t seed;           /* FINCH_SCORER_RANDOM                             */
     finch_budget_kind budget_kind;
     size_t budget;           /* FINCH_BUDGET_TOKENS                             */
@@ -87,6 +103,19 @@ typedef struct {
     size_t chunk;            /* iterative: S context tokens per chunk; 0 = N    */
     size_t batch;            /* tokens per finch_forward call (<= the ctx's
                                 max_batch); 0 = the ctx's max_batch            */
+    int record_steps;        /* 1: keep every step's scores and kept set for
+                                the dump (--dump-steps); 0 (default): only
+                                the last step's scores and the margins      */
+    size_t kv_chunk;         /* oneshot, cr budget: kvpress's chunk_length L:
+                                top-k per chunk of L positions of C ++ Q,
+                                each keeping max(1, int(len (1 - cr))); the
+                                question's scores are the layer's max + 1
+                                (kvpress's padding).  0 (default): off      */
+    int no_rerotate;         /* oneshot: kvpress rerotate_keys=False: kept keys
+                                stay at their original positions and the
+                                prompt continues at N + m + 1 (kvpress counts
+                                its removed delimiter).  0 (default): kept
+                                keys re-rotated to 0..n_kept-1             */
     size_t protect;          /* P: the first P context tokens (BOS and a chat
                                 template's system and user header) are always
                                 kept, at positions 0..P-1, never scored against
@@ -103,6 +132,11 @@ const char *finch_press_select_name(finch_press_select s); /* "head"      */
 /* Parse "iterative"/"oneshot", "head"/"layer"; FINCH_ERR_ARG otherwise. */
 finch_status finch_press_parse_mode(const char *s, finch_press_mode *out);
 finch_status finch_press_parse_select(const char *s, finch_press_select *out);
+const char *finch_press_normalize_name(int normalize);      /* "on", "off", "authors"   */
+const char *finch_press_schedule_name(finch_schedule s);    /* "proportional", "authors" */
+/* Parse "on"/"off"/"authors", "proportional"/"authors"; FINCH_ERR_ARG otherwise. */
+finch_status finch_press_parse_normalize(const char *s, int *out);
+finch_status finch_press_parse_schedule(const char *s, finch_schedule *out);
 const char *finch_scorer_name(finch_scorer_id s);            /* "snapkv"    */
 /* Parse a press name ("finch", "full", "truncate", "streaming", "snapkv",
  * "h2o", "tova", "knorm", "random"); FINCH_ERR_ARG otherwise. */
@@ -127,6 +161,11 @@ finch_status finch_press_resolve_budget(const finch_press_params *p, size_t N, s
  * context read so far to c_t tokens, with `past` positions cached before it,
  *   k_t = min(past + chunk_len, max(1, floor(K * c_t / N))).
  * The last chunk (c_t = N) ends at exactly min(K, N). */
+/* The authors' schedule: k_t = past + floor(chunk_len / cf), cf = ceil(N / K)
+ * (an integer factor; K clamped to 1..N).  A chunk shorter than cf adds
+ * nothing; the cache ends at or below K. */
+finch_status finch_press_chunk_budget_authors(size_t K, size_t N, size_t past, size_t chunk_len, size_t *k_t);
+
 finch_status finch_press_chunk_budget(size_t K, size_t N, size_t past, size_t chunk_len,
                                       size_t c_t, size_t *k_t);
 
@@ -239,12 +278,17 @@ const finch_kv_cache *finch_press_cache(const finch_press *fp);
 const int32_t *finch_press_kept(const finch_press *fp);
 /* Logits [vocab] at the last position of the prompt; NULL before it. */
 const float *finch_press_prompt_logits(const finch_press *fp);
-/* The compressed cache as [n_layer][n_kv_head][n_kept][head_dim]. */
+/* The compressed cache as [n_layer][n_kv_head][n_kept][head_dim].  With
+ * no_rerotate the keys are those of the original positions (the cache
+ * holds them shifted by finch_press_key_shift, see src/finch.c). */
 void finch_press_copy_kv(const finch_press *fp, float *keys, float *values);
+/* Positions the cache's keys are rotated by against the positions the model
+ * sees them at: 0, or with no_rerotate n_kept - (N + m + 1). */
+long finch_press_key_shift(const finch_press *fp);
 
-/* Write the dump into directory dir (which must exist): kept.npy (<i4
- * [L, G, n_kept]), keys.npy and values.npy (<f4 [L, G, n_kept, head_dim]),
- * and logits.npy (<f4 [vocab]) once the prompt was fed. */
+/* Write the dump (format v1, docs/dump-format.md) into directory dir
+ * (which must exist) with the default options of finch_dump_write
+ * (include/finch_dump.h): keys in the Hugging Face layout, no ids. */
 finch_status finch_press_dump(const finch_press *fp, const char *dir);
 
 /* The run's summary (mode, selection, normalisation, N, K, m, chunk,

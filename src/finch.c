@@ -16,6 +16,7 @@
 #include "finch_press.h"
 #include "finch_run.h"
 #include "presses.h"
+#include "press_trace.h"
 #include "topk.h"
 #include "kernels.h"
 #include "util.h"
@@ -24,38 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ================================================ 1. parameters and names */
-
-finch_press_params finch_press_defaults(void) {
-    finch_press_params p;
-    memset(&p, 0, sizeof p);
-    p.mode = FINCH_PRESS_ITERATIVE;
-    p.select = FINCH_SELECT_HEAD;
-    p.scorer = FINCH_SCORER_FINCH;
-    p.normalize = 1;
-    p.budget_kind = FINCH_BUDGET_TOKENS;
-    return p;
-}
-
-const char *finch_press_mode_name(finch_press_mode m) {
-    return m == FINCH_PRESS_ONESHOT ? "oneshot" : "iterative";
-}
-
-const char *finch_press_select_name(finch_press_select s) {
-    return s == FINCH_SELECT_LAYER ? "layer" : "head";
-}
-
-finch_status finch_press_parse_mode(const char *s, finch_press_mode *out) {
-    if (s && strcmp(s, "iterative") == 0) { *out = FINCH_PRESS_ITERATIVE; return FINCH_OK; }
-    if (s && strcmp(s, "oneshot") == 0) { *out = FINCH_PRESS_ONESHOT; return FINCH_OK; }
-    return finch_fail(FINCH_ERR_ARG, "unknown Finch mode '%s' (iterative or oneshot)", s ? s : "");
-}
-
-finch_status finch_press_parse_select(const char *s, finch_press_select *out) {
-    if (s && strcmp(s, "head") == 0) { *out = FINCH_SELECT_HEAD; return FINCH_OK; }
-    if (s && strcmp(s, "layer") == 0) { *out = FINCH_SELECT_LAYER; return FINCH_OK; }
-    return finch_fail(FINCH_ERR_ARG, "unknown selection '%s' (head or layer)", s ? s : "");
-}
+/* ================================================ 1. parameters and names
+ * src/press_params.c: defaults, the names of modes, selections,
+ * normalisations and schedules, and their parsers. */
 
 /* ============================================== 2. budget arithmetic */
 
@@ -144,6 +116,15 @@ finch_status finch_press_chunk_budget(size_t K, size_t N, size_t past, size_t ch
     return FINCH_OK;
 }
 
+finch_status finch_press_chunk_budget_authors(size_t K, size_t N, size_t past, size_t chunk_len, size_t *k_t) {
+    if (N == 0) return finch_fail(FINCH_ERR_ARG, "chunk budget: an empty context");
+    if (K > N) K = N;
+    if (K == 0) K = 1;
+    size_t cf = (N + K - 1) / K; /* the authors' integer compression factor */
+    *k_t = past + chunk_len / cf;
+    return FINCH_OK;
+}
+
 /* ================================================= 3. scoring */
 
 /* One observing row at absolute position pos (queries qrow, all heads): for
@@ -168,8 +149,11 @@ static void accumulate_row(const finch_kv_cache *kv, size_t layer, size_t n_head
 
 /* kvpress multiplies the window row i by k_len - window + i, i.e. the number
  * of keys the row sees minus one: late rows spread the same probability mass
- * over more keys, this puts rows on one scale. */
-static double question_row_weight(int normalize, size_t pos) { return normalize ? (double)pos : 1.0; }
+ * over more keys, this puts rows on one scale.  The authors' Mistral code
+ * multiplies by the number of keys the row sees. */
+static double question_row_weight(int normalize, size_t pos) {
+    return normalize == FINCH_NORMALIZE_AUTHORS ? (double)pos + 1.0 : normalize ? (double)pos : 1.0;
+}
 
 void finch_press_score_rows(const finch_kv_cache *kv, size_t layer, size_t n_head,
                             const float *q, size_t n, size_t pos0, size_t qstart,
@@ -256,6 +240,9 @@ struct finch_press {
     float *scratch;          /* [kv.capacity] one attention row               */
     int32_t *piece;          /* [batch] ids of one forward call                */
     size_t cols_cap;
+    double *chunk_vec;       /* [N + m] kvpress chunk_length: scores of C ++ Q */
+    long key_shift;          /* no_rerotate: kept keys rotated by n_kept - (N + m + 1) */
+    finch_press_trace trace; /* schedule, scores, margins: for the dump    */
 };
 
 finch_status finch_press_new(const finch_model *m, finch_ctx *ctx, const finch_press_params *p,
@@ -265,6 +252,18 @@ finch_status finch_press_new(const finch_model *m, finch_ctx *ctx, const finch_p
         return finch_fail(FINCH_ERR_ARG, "unknown Finch mode %d", (int)p->mode);
     if (p->select != FINCH_SELECT_HEAD && p->select != FINCH_SELECT_LAYER)
         return finch_fail(FINCH_ERR_ARG, "unknown Finch selection %d", (int)p->select);
+    if (p->normalize < FINCH_NORMALIZE_OFF || p->normalize > FINCH_NORMALIZE_AUTHORS)
+        return finch_fail(FINCH_ERR_ARG, "unknown normalisation %d", p->normalize);
+    if (p->schedule == FINCH_SCHEDULE_AUTHORS && p->mode == FINCH_PRESS_ONESHOT)
+        return finch_fail(FINCH_ERR_ARG, "the authors' schedule is a per-chunk budget: oneshot mode has no chunks");
+    if (p->no_rerotate && p->mode != FINCH_PRESS_ONESHOT)
+        return finch_fail(FINCH_ERR_ARG, "no re-rotation is kvpress's (rerotate_keys=False): oneshot mode only");
+    if (p->kv_chunk && p->protect)
+        return finch_fail(FINCH_ERR_ARG, "kv chunk (kvpress chunk_length) with a protected prefix is not implemented");
+    if (p->kv_chunk && (p->mode != FINCH_PRESS_ONESHOT || p->budget_kind != FINCH_BUDGET_CR))
+        return finch_fail(FINCH_ERR_ARG, "kv chunk (kvpress chunk_length) needs oneshot mode and a cr budget");
+    if (p->schedule != FINCH_SCHEDULE_PROPORTIONAL && p->schedule != FINCH_SCHEDULE_AUTHORS)
+        return finch_fail(FINCH_ERR_ARG, "unknown schedule %d", (int)p->schedule);
     const finch_scorer *scorer = finch_scorer_get(p->scorer);
     if (!scorer) return finch_fail(FINCH_ERR_ARG, "unknown press %d", (int)p->scorer);
     if (m != finch_ctx_model(ctx)) return finch_fail(FINCH_ERR_ARG, "Finch: the context belongs to another model");
@@ -293,6 +292,8 @@ void finch_press_free(finch_press *fp) {
     free(fp->question); free(fp->kept); free(fp->orig);
     free(fp->logits); free(fp->prompt_logits);
     free(fp->acc); free(fp->layer_score); free(fp->idx); free(fp->scratch); free(fp->piece);
+    free(fp->chunk_vec);
+    finch_trace_free(&fp->trace);
     free(fp);
 }
 
@@ -349,6 +350,36 @@ static finch_status feed(finch_press *fp, const int32_t *a, size_t na, const int
     return FINCH_OK;
 }
 
+/* Keep rows idx[0..n) of layer l, head g.  Re-rotated to their ranks; or,
+ * without re-rotation (kvpress rerotate_keys=False), every key shifted by
+ * the same key_shift: attention reads only position differences, so keys at
+ * p + shift and a prompt at rows n_kept.. is the model seeing keys at p and
+ * the prompt at N + m + 1.. . */
+static void compact(finch_press *fp, size_t l, size_t g, const size_t *idx, size_t n) {
+    if (!fp->p.no_rerotate) {
+        finch_press_compact_head(fp->ctx, &fp->kv, l, g, idx, n);
+        return;
+    }
+    finch_kv_gather(&fp->kv, l, g, idx, n);
+    for (size_t r = 0; r < n && fp->key_shift; r++)
+        finch_rope_shift(fp->ctx, l, finch_kv_k(&fp->kv, l, g, r), fp->key_shift);
+}
+
+/* The ranking of layer l for KV head g: its own scores, or the layer's sum
+ * (computed into layer_score when g == 0). */
+static const double *ranking(finch_press *fp, size_t l, size_t g) {
+    size_t G = fp->kv.n_kv_head, nc = fp->step.n_cols;
+    const double *acc = fp->acc + l * G * nc;
+    if (fp->p.select == FINCH_SELECT_HEAD) return acc + g * nc;
+    if (g == 0)
+        for (size_t j = 0; j < nc; j++) {
+            double s = 0;
+            for (size_t h = 0; h < G; h++) s += acc[h * nc + j];
+            fp->layer_score[j] = s;
+        }
+    return fp->layer_score;
+}
+
 /* The k best of the candidate rows P..nc-1 (scores s[0..nc)) into
  * idx[P..P+k), as rows: the protected rows 0..P-1 never compete. */
 static void top_after_prefix(const double *s, size_t nc, size_t P, size_t k, size_t *idx) {
@@ -363,24 +394,52 @@ static void top_after_prefix(const double *s, size_t nc, size_t P, size_t k, siz
  * unconditionally (oneshot: the question). */
 static void select_layer(finch_press *fp, size_t l, size_t k, size_t extra) {
     size_t G = fp->kv.n_kv_head, nc = fp->step.n_cols, P = fp->p.protect, nk = P + k + extra;
-    double *acc = fp->acc + l * G * nc;
     for (size_t r = 0; r < P; r++) fp->idx[r] = r;
     for (size_t e = 0; e < extra; e++) fp->idx[P + k + e] = nc + e;
-    if (fp->p.select == FINCH_SELECT_LAYER) {
-        for (size_t j = 0; j < nc; j++) {
-            double s = 0;
-            for (size_t g = 0; g < G; g++) s += acc[g * nc + j];
-            fp->layer_score[j] = s;
-        }
-        top_after_prefix(fp->layer_score, nc, P, k, fp->idx);
-    }
     for (size_t g = 0; g < G; g++) {
-        if (fp->p.select == FINCH_SELECT_HEAD) top_after_prefix(acc + g * nc, nc, P, k, fp->idx);
-        finch_press_compact_head(fp->ctx, &fp->kv, l, g, fp->idx, nk);
+        const double *ranked = ranking(fp, l, g);
         int32_t *orig = fp->orig + (l * G + g) * fp->kv.capacity;
+        if (fp->p.select == FINCH_SELECT_HEAD || g == 0) top_after_prefix(ranked, nc, P, k, fp->idx);
+        finch_trace_select(&fp->trace, l, g, ranked + P, nc - P, orig + P, fp->idx + P, k, P);
+        compact(fp, l, g, fp->idx, nk);
         for (size_t r = 0; r < nk; r++) orig[r] = orig[fp->idx[r]]; /* idx[r] >= r */
     }
     fp->kv.n_pos[l] = nk;
+}
+
+/* kvpress's per-chunk share: max(1, int(len * (1 - cr))) in IEEE double. */
+static size_t kvpress_chunk_keep(size_t len, double cr) {
+    double k = floor((double)len * (1.0 - cr));
+    return k < 1 ? 1 : (size_t)k;
+}
+
+/* kvpress chunk_length (oneshot): the scores over C ++ Q, the question's
+ * padded with the layer's largest score + 1 as kvpress pads them; each
+ * chunk of kv_chunk positions keeps its own max(1, int(len (1 - cr))) best,
+ * so the question stays only where its chunk's share reaches it. */
+static void select_layer_kv_chunks(finch_press *fp, size_t l) {
+    size_t G = fp->kv.n_kv_head, nc = fp->step.n_cols, T = nc + fp->step.n_question, S = fp->p.kv_chunk, n = 0;
+    double top = -INFINITY, *vec = fp->chunk_vec;
+    for (size_t g = 0; g < (fp->p.select == FINCH_SELECT_HEAD ? G : 1); g++) {
+        const double *r = ranking(fp, l, g);
+        for (size_t j = 0; j < nc; j++) top = r[j] > top ? r[j] : top;
+    }
+    for (size_t g = 0; g < G; g++) {
+        memcpy(vec, ranking(fp, l, g), nc * sizeof(double));
+        for (size_t j = nc; j < T; j++) vec[j] = top + 1;
+        int32_t *orig = fp->orig + (l * G + g) * fp->kv.capacity;
+        n = 0;
+        for (size_t i = 0; i < T; i += S) {
+            size_t len = T - i < S ? T - i : S, k = kvpress_chunk_keep(len, fp->p.cr);
+            finch_topk(vec + i, len, k, fp->idx + n);
+            finch_trace_select(&fp->trace, l, g, vec + i, len, orig + i, fp->idx + n, k, 0);
+            for (size_t r = n; r < n + k; r++) fp->idx[r] += i;
+            n += k;
+        }
+        compact(fp, l, g, fp->idx, n);
+        for (size_t r = 0; r < n; r++) orig[r] = orig[fp->idx[r]];
+    }
+    fp->kv.n_pos[l] = n;
 }
 
 /* The scorer's final transform of every layer (scoring time), then the k
@@ -391,7 +450,10 @@ static void select_all(finch_press *fp, size_t k, size_t extra) {
     if (fp->scorer->finish)
         for (size_t l = 0; l < L; l++) fp->scorer->finish(&fp->step, l, fp->acc + l * per_layer);
     double t1 = finch_now();
-    for (size_t l = 0; l < L; l++) select_layer(fp, l, k, extra);
+    for (size_t l = 0; l < L; l++) {
+        if (fp->p.kv_chunk) select_layer_kv_chunks(fp, l);
+        else select_layer(fp, l, k, extra);
+    }
     fp->st.t_scoring += t1 - t0;
     fp->st.t_compact += finch_now() - t1;
 }
@@ -454,6 +516,8 @@ static finch_status run_iterative(finch_press *fp, const int32_t *C, size_t N_al
     size_t mq = evict && fp->scorer->question_aware ? m : 0;
     /* The cache holds at most the prefix, K kept + one chunk + the question. */
     finch_status st = alloc_state(fp, finch_plan_compress_rows(FINCH_PRESS_ITERATIVE, P, K, S, N_all, m), P + K + S);
+    if (!st)
+        st = finch_trace_init(&fp->trace, fp->kv.n_layer, fp->kv.n_kv_head, N_all, n_chunks, K, fp->p.record_steps);
     if (st || (st = feed_prefix(fp, C, P))) return st;
     fp->st.chunk = S;
     fp->st.n_chunks = n_chunks;
@@ -468,7 +532,11 @@ static finch_status run_iterative(finch_press *fp, const int32_t *C, size_t N_al
         fp->st.t_prefill += finch_now() - t0 - (fp->st.t_scoring - s0);
         mark_rows(fp, past, len, c0);
         size_t k_t;
-        if ((st = finch_press_chunk_budget(K, N, past - P, len, c0 - P + len, &k_t))) return st;
+        st = fp->p.schedule == FINCH_SCHEDULE_AUTHORS
+                 ? finch_press_chunk_budget_authors(K, N, past - P, len, &k_t)
+                 : finch_press_chunk_budget(K, N, past - P, len, c0 - P + len, &k_t);
+        if (st) return st;
+        finch_trace_begin_step(&fp->trace, k_t);
         if (evict) select_all(fp, k_t, 0);
         past = P + k_t;
         fp->pos = past;
@@ -479,7 +547,18 @@ static finch_status run_iterative(finch_press *fp, const int32_t *C, size_t N_al
 
 static finch_status run_oneshot(finch_press *fp, const int32_t *C, size_t N, const int32_t *Q,
                                 size_t m, size_t K, finch_press_progress progress, void *user) {
+    size_t S = fp->p.kv_chunk, n_kept = fp->p.protect + K + m;
+    if (S && !((double)S > (double)m / (1.0 - fp->p.cr))) /* kvpress asserts it */
+        return finch_fail(FINCH_ERR_ARG, "kv chunk %zu must exceed question / (1 - cr) = %zu / %g", S, m,
+                          1.0 - fp->p.cr);
+    if (S) { /* the chunks' shares */
+        n_kept = 0;
+        for (size_t i = 0; i < N + m; i += S) n_kept += kvpress_chunk_keep(N + m - i < S ? N + m - i : S, fp->p.cr);
+    }
     finch_status st = alloc_state(fp, finch_plan_compress_rows(FINCH_PRESS_ONESHOT, 0, K, N, N, m), N);
+    if (!st) st = finch_trace_init(&fp->trace, fp->kv.n_layer, fp->kv.n_kv_head, N, 1, S ? N + m : K,
+                                   fp->p.record_steps);
+    if (!st && S && !(fp->chunk_vec = finch_alloc(N + m, sizeof(double)))) st = FINCH_ERR_NOMEM;
     if (st) return st;
     fp->st.chunk = N;
     fp->st.n_chunks = 1;
@@ -492,8 +571,10 @@ static finch_status run_oneshot(finch_press *fp, const int32_t *C, size_t N, con
     mark_rows(fp, 0, N + m, 0);
     /* kvpress pads the question's scores with max + 1, i.e. always keeps it;
      * here it is appended directly. */
+    finch_trace_begin_step(&fp->trace, n_kept);
+    if (fp->p.no_rerotate) fp->key_shift = (long)n_kept - (long)(N + m + 1);
     select_all(fp, K, m);
-    fp->pos = fp->p.protect + K + m;
+    fp->pos = fp->kv.n_pos[0]; /* P + K + m; kvpress chunks: their shares */
     if (progress) progress(user, 1, 1);
     return FINCH_OK;
 }
@@ -513,7 +594,7 @@ finch_status finch_press_compress(finch_press *fp, const int32_t *context, size_
     s->mode = fp->p.mode;
     s->select = fp->p.select;
     s->scorer = fp->p.scorer;
-    s->normalize = fp->p.normalize ? 1 : 0;
+    s->normalize = fp->p.normalize;
     s->n_ctx = n_ctx;
     s->n_question = n_q;
     s->n_protected = fp->p.protect;
@@ -525,6 +606,21 @@ finch_status finch_press_compress(finch_press *fp, const int32_t *context, size_
              ? run_oneshot(fp, context, n_ctx, question, n_q, K, progress, user)
              : run_iterative(fp, context, n_ctx, question, n_q, K, progress, user);
     if (st) return st;
+    if (fp->p.mode == FINCH_PRESS_ITERATIVE && fp->p.schedule == FINCH_SCHEDULE_AUTHORS) {
+        size_t P = fp->p.protect, N = n_ctx - P;
+        if (fp->pos == P) /* every chunk was shorter than the factor */
+            return finch_fail(FINCH_ERR_ARG, "the authors' schedule keeps nothing: every chunk is shorter than "
+                              "the compression factor ceil(N / K) = %zu", (N + K - 1) / (K ? K : 1));
+        s->budget = fp->pos - P; /* at or below K */
+        s->n_kept = n_kept = fp->pos;
+        s->compression = (double)N / (double)s->budget;
+    }
+    if (fp->p.kv_chunk) { /* the chunks' shares, the question kept where they reach it */
+        s->n_kept = n_kept = fp->pos;
+        s->budget = 0;
+        for (size_t r = 0; r < n_kept; r++) s->budget += (size_t)fp->orig[r] < n_ctx;
+        s->compression = s->budget ? (double)n_ctx / (double)s->budget : INFINITY;
+    }
 
     s->kv_bytes_full = finch_kv_bytes(&fp->kv, n_ctx + n_q);
     s->kv_bytes_kept = finch_kv_bytes(&fp->kv, n_kept);
@@ -643,6 +739,10 @@ const finch_press_stats *finch_press_get_stats(const finch_press *fp) { return &
 const finch_kv_cache *finch_press_cache(const finch_press *fp) { return &fp->kv; }
 const int32_t *finch_press_kept(const finch_press *fp) { return fp->kept; }
 const float *finch_press_prompt_logits(const finch_press *fp) { return fp->prompt_logits; }
+const finch_press_trace *finch_press_get_trace(const finch_press *fp) { return &fp->trace; }
+const finch_press_params *finch_press_get_params(const finch_press *fp) { return &fp->p; }
+const finch_model *finch_press_model(const finch_press *fp) { return fp->m; }
+const finch_ctx *finch_press_ctx(const finch_press *fp) { return fp->ctx; }
 
 void finch_press_copy_kv(const finch_press *fp, float *keys, float *values) {
     size_t nk = fp->st.n_kept, d = fp->kv.head_dim, row = d * sizeof(float);
@@ -651,37 +751,19 @@ void finch_press_copy_kv(const finch_press *fp, float *keys, float *values) {
             size_t o = (l * fp->kv.n_kv_head + g) * nk * d;
             if (keys) memcpy(keys + o, finch_kv_k(&fp->kv, l, g, 0), nk * row);
             if (values) memcpy(values + o, finch_kv_v(&fp->kv, l, g, 0), nk * row);
+            for (size_t r = 0; keys && fp->key_shift && r < nk; r++) /* back to the original positions */
+                finch_rope_shift(fp->ctx, l, keys + o + r * d, -fp->key_shift);
         }
 }
 
-finch_status finch_press_dump(const finch_press *fp, const char *dir) {
-    if (!fp->compressed) return finch_fail(FINCH_ERR_ARG, "Finch: nothing to dump before compression");
-    size_t L = fp->kv.n_layer, G = fp->kv.n_kv_head, nk = fp->st.n_kept, d = fp->kv.head_dim;
-    size_t shape[4] = { L, G, nk, d }, vocab = fp->m->cfg.vocab;
-    char path[4096];
-    finch_status st;
-    snprintf(path, sizeof path, "%s/kept.npy", dir);
-    if ((st = finch_npy_write(path, FINCH_NPY_I32, fp->kept, shape, 3))) return st;
-    float *k = finch_alloc(L * G * (nk ? nk : 1), 2 * d * sizeof(float));
-    if (!k) return FINCH_ERR_NOMEM;
-    float *v = k + L * G * nk * d;
-    finch_press_copy_kv(fp, k, v);
-    snprintf(path, sizeof path, "%s/keys.npy", dir);
-    st = finch_npy_write(path, FINCH_NPY_F32, k, shape, 4);
-    snprintf(path, sizeof path, "%s/values.npy", dir);
-    if (!st) st = finch_npy_write(path, FINCH_NPY_F32, v, shape, 4);
-    free(k);
-    if (st || !fp->prompt_logits) return st;
-    snprintf(path, sizeof path, "%s/logits.npy", dir);
-    return finch_npy_write(path, FINCH_NPY_F32, fp->prompt_logits, &vocab, 1);
-}
+long finch_press_key_shift(const finch_press *fp) { return fp->key_shift; }
 
 void finch_press_describe(const finch_press *fp, FILE *f) {
     const finch_press_stats *s = &fp->st;
     fprintf(f, "press: %s\n", finch_scorer_name(s->scorer));
     fprintf(f, "mode: %s\n", finch_press_mode_name(s->mode));
     fprintf(f, "selection: %s\n", finch_press_select_name(s->select));
-    fprintf(f, "normalize: %s\n", s->normalize ? "on" : "off");
+    fprintf(f, "normalize: %s\n", finch_press_normalize_name(s->normalize));
     fprintf(f, "context tokens N: %zu\n", s->n_ctx);
     fprintf(f, "question tokens m: %zu\n", s->n_question);
     if (s->n_protected) fprintf(f, "protected prefix P: %zu\n", s->n_protected);

@@ -5,7 +5,8 @@
 #include "cliutil.h"
 #include "util.h"
 
-static const char *const commands[] = { "run", "eval", "generate", "tokenize", "info", "convert", "bench" };
+static const char *const commands[] = { "run", "eval", "generate", "tokenize", "info", "convert", "bench",
+                                         "compare" };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0], MAX_FLAGS = 64 };
 
 typedef struct {
@@ -122,7 +123,7 @@ static void test_every_command_has_its_own_help(void **state) {
     assert_int_equal(run_finch("tokenize --help"), 0);
     assert_non_null(strstr(out_text, "--no-bos"));
     assert_int_equal(run_finch("eval --help"), 0);
-    assert_non_null(strstr(out_text, "--normalize on|off"));
+    assert_non_null(strstr(out_text, "--normalize on|authors|off"));
     assert_int_equal(run_finch("help nosuch"), 2);
     assert_one_line_error();
 }

@@ -3,6 +3,7 @@
  * force attention matrix, and key re-rotation (RoPE shift). */
 #include "testutil.h"
 
+#include "finch_dump.h"
 #include "finch_press.h"
 #include "topk.h"
 
@@ -495,15 +496,21 @@ static void test_press_bounds_and_dump(void **state) {
         assert_ok(finch_npy_read(path, FINCH_NPY_F32, &data, shape, &nd));
         assert_int_equal(nd, 4);
         assert_int_equal(shape[3], kv->head_dim);
-        assert_memory_equal(data, finch_kv_k(kv, 0, 0, 0), nk * kv->head_dim * sizeof(float));
+        /* keys.npy is in the HF layout: the cache's rows un-permuted per head */
+        float *hf = malloc(nk * kv->head_dim * sizeof(float));
+        memcpy(hf, finch_kv_k(kv, 0, 0, 0), nk * kv->head_dim * sizeof(float));
+        if (m->cfg.rope_pairing == FINCH_ROPE_ADJACENT) finch_keys_adjacent_to_half(hf, nk, kv->head_dim);
+        assert_memory_equal(data, hf, nk * kv->head_dim * sizeof(float));
+        free(hf);
         free(data);
         snprintf(path, sizeof path, "%s/logits.npy", dir);
         assert_ok(finch_npy_read(path, FINCH_NPY_F32, &data, shape, &nd));
         assert_int_equal(shape[0], m->cfg.vocab);
         free(data);
-        const char *names[] = { "kept", "keys", "values", "logits" };
-        for (size_t i = 0; i < 4; i++) {
-            snprintf(path, sizeof path, "%s/%s.npy", dir, names[i]);
+        const char *names[] = { "kept.npy", "keys.npy", "values.npy", "logits.npy", "scores.npy", "margins.npy",
+                                "schedule.npy", "meta.json" };
+        for (size_t i = 0; i < 8; i++) {
+            snprintf(path, sizeof path, "%s/%s", dir, names[i]);
             remove(path);
         }
         rmdir(dir);

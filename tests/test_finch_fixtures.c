@@ -91,7 +91,8 @@ static void run_case(const finch_model *m, const cJSON *c, size_t batch) {
     finch_press_params p = finch_press_defaults();
     assert_ok(finch_press_parse_mode(jstr(c, "mode"), &p.mode));
     assert_ok(finch_press_parse_select(jstr(c, "select"), &p.select));
-    p.normalize = (int)jnum(c, "normalize", 1);
+    p.normalize = (int)jnum(c, "normalize", 1); /* 2: the authors' weight */
+    if (jstr(c, "schedule_kind")) assert_ok(finch_press_parse_schedule(jstr(c, "schedule_kind"), &p.schedule));
     if (cJSON_GetObjectItemCaseSensitive(c, "cr")) {
         p.budget_kind = FINCH_BUDGET_CR;
         p.cr = jnum(c, "cr", 0);
@@ -100,6 +101,8 @@ static void run_case(const finch_model *m, const cJSON *c, size_t batch) {
         p.budget = (size_t)jnum(c, "budget", 0);
     }
     p.chunk = (size_t)jnum(c, "chunk", 0);
+    p.kv_chunk = (size_t)jnum(c, "kv_chunk", 0);
+    p.no_rerotate = jnum(c, "rerotate", 1) == 0;
     p.protect = (size_t)jnum(c, "protect", 0);
     p.batch = batch;
 
@@ -111,7 +114,8 @@ static void run_case(const finch_model *m, const cJSON *c, size_t batch) {
     const finch_press_stats *st = finch_press_get_stats(fp);
     assert_int_equal(st->n_kept, n_kept);
     const finch_kv_cache *kv = finch_press_cache(fp);
-    for (size_t l = 0; l < kv->n_layer; l++) assert_true(kv->n_pos[l] == n_kept + (n_p ? n_p : (p.mode == FINCH_PRESS_ITERATIVE ? n_q : 0)));
+    for (size_t l = 0; l < kv->n_layer; l++)
+        assert_true(kv->n_pos[l] == n_kept + (n_p ? n_p : (p.mode == FINCH_PRESS_ITERATIVE ? n_q : 0)));
 
     const int32_t *kept = finch_press_kept(fp);
     size_t n_idx = kv->n_layer * kv->n_kv_head * n_kept, mismatched = 0;

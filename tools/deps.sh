@@ -31,6 +31,13 @@ if [ "${1:-}" = fuzz ]; then
     echo "deps: '$cc -fsanitize=fuzzer,address,undefined' still does not link after installing $pkgs" >&2
     exit 1
 fi
+if [ "${1:-}" = pytest ]; then
+    # The Python binding's tests (make test): Debian's numpy and pytest.
+    # Not root: nothing installed; tests/run_tests.sh then skips them, saying so.
+    /usr/bin/python3 -c 'import numpy, pytest' 2>/dev/null && exit 0
+    apt_install python3 python3-numpy python3-pytest
+    exit $?
+fi
 if [ "${1:-}" = python ]; then
     # The PyTorch twin: Debian's interpreter with Debian's numpy and torch.
     /usr/bin/python3 -c 'import numpy, torch' 2>/dev/null && exit 0

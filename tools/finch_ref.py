@@ -9,8 +9,10 @@ Written independently of the C code, from docs/finch.md and the spec:
     probabilities of the question rows (LlamaRef's return_attn, fp32 causal
     softmax over every key the row sees) are summed over the question rows
     and the query heads of each KV group, for context columns j < past + |c|;
-    normalize: row i (at absolute position p) weighted by p = keys seen - 1.
-    k_t = min(past + |c|, max(1, floor(K * c_t / N))); keep the k_t best
+    normalize: row i (at absolute position p) weighted by p = keys seen - 1
+    ("authors": by p + 1, the keys it sees, as the authors' Mistral code).
+    k_t = min(past + |c|, max(1, floor(K * c_t / N))) (schedule_kind "authors":
+    k_t = past + floor(|c| / ceil(N / K)), the authors' code); keep the k_t best
     (ties: smaller position), sort, re-rotate kept keys to 0..k_t-1, drop Q.
 
   oneshot (kvpress FinchPress): one forward of C ++ Q; the window rows' attention
@@ -21,7 +23,8 @@ Written independently of the C code, from docs/finch.md and the spec:
 Scores are accumulated in float64 from float32 probabilities.  Selection is
 a stable sort by (-score, position).
 
-  finch_iterative(model, C, Q, K, chunk, select, normalize, prompt=None)
+  finch_iterative(model, C, Q, K, chunk, select, normalize, prompt=None,
+                  schedule_kind="proportional" | "authors")
   finch_oneshot(model, C, Q, n_kept, select, normalize, prompt)
     -> dict(kept [L, G, k] int32, keys/values [L, G, k, hd] float32,
             logits [vocab] float32 (last prompt position), answer [<= 6] int32
@@ -52,6 +55,14 @@ def chunk_budget(K, N, past, chunk_len, c_t):
     return min(past + chunk_len, max(1, (min(K, N) * c_t) // N))
 
 
+def chunk_budget_authors(K, N, past, chunk_len):
+    """The authors' code (giulio98/context-compression): an integer factor
+    cf = ceil(N / K) and an additive budget k_t = k_{t-1} + floor(|c_t| / cf)."""
+    K = max(1, min(K, N))
+    cf = -(-N // K)
+    return past + chunk_len // cf
+
+
 def oneshot_n_kept(N, m, cr):
     """kvpress: max(1, int(k_len * (1 - compression_ratio))), k_len = N + m."""
     return max(1, int((N + m) * (1 - cr)))
@@ -73,10 +84,13 @@ def select_top(scores, k):
 def question_attention(attn, n_q, n_cols, qstart, normalize):
     """attn [H, n, T] of one forward; the last n_q rows are the question rows
     (absolute positions qstart..).  Returns float64 [H, n_q, n_cols] with the
-    row weights applied."""
+    row weights applied: normalize True (kvpress) weights a row by the keys it
+    sees minus one, "authors" (the authors' Mistral code) by the keys it sees."""
     a = attn[:, -n_q:, :n_cols].double()
     if normalize:
         w = torch.arange(qstart, qstart + n_q, dtype=torch.float64)
+        if normalize == "authors":
+            w = w + 1
         a = a * w.reshape(1, n_q, 1)
     return a
 
@@ -97,7 +111,8 @@ def _with_prefix(scores, P, k):
     return np.concatenate([np.arange(P), keep + P]), margin
 
 
-def finch_iterative(model, C, Q, K, chunk, select="head", normalize=True, prompt=None, protect=0):
+def finch_iterative(model, C, Q, K, chunk, select="head", normalize=True, prompt=None, protect=0,
+                    schedule_kind="proportional"):
     """protect = P: the first P context tokens are fed first and always kept
     at positions 0..P-1; the chunks, K and the schedule cover the other
     N - P tokens, whose top-k never includes a prefix column."""
@@ -120,7 +135,10 @@ def finch_iterative(model, C, Q, K, chunk, select="head", normalize=True, prompt
         c = C[c0:c0 + S]
         r = model.forward(c + Q, pos0=n_past, past=past, return_attn=True)
         qstart = n_past + len(c)
-        k_t = chunk_budget(K, N, n_past - P, len(c), c0 - P + len(c))
+        if schedule_kind == "authors":
+            k_t = chunk_budget_authors(K, N, n_past - P, len(c))
+        else:
+            k_t = chunk_budget(K, N, n_past - P, len(c), c0 - P + len(c))
         schedule.append(k_t)
         new_past = []
         for l in range(L):
@@ -150,7 +168,26 @@ def finch_iterative(model, C, Q, K, chunk, select="head", normalize=True, prompt
     return _finish(model, past, n_past, orig, Q if prompt is None else prompt, schedule, margin)
 
 
-def finch_oneshot(model, C, Q, n_kept, select="head", normalize=True, prompt=None, protect=0):
+def kv_chunk_select(vec, chunk, cr):
+    """kvpress chunk_length: top-k per chunk of the score vector over C ++ Q,
+    each chunk keeping max(1, int(len * (1 - cr))); ascending positions and
+    the smallest relative gap over the chunks.  Where a chunk's share cuts
+    into the padded question (equal scores), the earlier positions stay (ties
+    to the smaller position; torch.topk leaves that order undefined)."""
+    keep, margin = [], math.inf
+    pad = vec.max()
+    for i in range(0, vec.size, chunk):
+        ch = vec[i:i + chunk]
+        k = max(1, int(ch.size * (1 - cr)))
+        kp, mg = select_top(ch, k)
+        keep.append(kp + i)
+        if not (k < ch.size and np.sort(ch)[::-1][k] == pad):
+            margin = min(margin, mg)  # a cut inside the padded question is a tie by construction
+    return np.concatenate(keep), margin
+
+
+def finch_oneshot(model, C, Q, n_kept, select="head", normalize=True, prompt=None, protect=0, kv_chunk=None,
+                  cr=None, rerotate=True):
     """n_kept counts the protected prefix (protect = P), the k best other
     context positions and the question."""
     cfg = model.cfg
@@ -170,7 +207,18 @@ def finch_oneshot(model, C, Q, n_kept, select="head", normalize=True, prompt=Non
         a = question_attention(r["score_attn"][l], m, N, N, normalize)  # row i weighted by N + i
         per_head = a.mean(dim=1)                                     # mean over the window
         window = np.arange(N, N + m)
-        if select == "layer":
+        if kv_chunk and select != "head":
+            raise ValueError("kvpress chunk_length: per-head selection only")
+        if kv_chunk:  # the question's scores padded with max + 1, as kvpress does
+            per_group = per_head.reshape(G, rep, N).mean(dim=1).numpy()
+            pad = np.full(m, per_group.max() + 1)
+            keeps = []
+            for g in range(G):
+                keep, mg = kv_chunk_select(np.concatenate([per_group[g], pad]), kv_chunk, cr)
+                keeps.append(keep)
+                margin = min(margin, mg)
+            n_kept = keeps[0].size
+        elif select == "layer":
             keep, mg = _with_prefix(per_head.mean(dim=0).numpy(), P, k)
             keeps = [keep] * G
             margin = min(margin, mg)
@@ -181,20 +229,27 @@ def finch_oneshot(model, C, Q, n_kept, select="head", normalize=True, prompt=Non
                 keep, mg = _with_prefix(per_group[g].numpy(), P, k)
                 keeps.append(keep)
                 margin = min(margin, mg)
-        keeps = [np.concatenate([kp, window]) for kp in keeps]
-        nk = [_rotate_to_ranks(Kl[g, keeps[g]], keeps[g], cfg, l) for g in range(G)]
+        if not kv_chunk:
+            keeps = [np.concatenate([kp, window]) for kp in keeps]
+        if rerotate:
+            nk = [_rotate_to_ranks(Kl[g, keeps[g]], keeps[g], cfg, l) for g in range(G)]
+        else:  # kvpress rerotate_keys=False: the keys of the original positions
+            nk = [Kl[g, keeps[g]] for g in range(G)]
         nv = [Vl[g, keeps[g]] for g in range(G)]
         past.append((torch.stack(nk), torch.stack(nv)))
         orig.append(keeps)
-    return _finish(model, past, n_kept, orig, prompt, [n_kept], margin)
+    # without re-rotation kvpress continues at the original length, which
+    # counts its removed delimiter: the prompt starts at N + m + 1
+    offset = 0 if rerotate else N + m + 1 - n_kept
+    return _finish(model, past, n_kept, orig, prompt, [n_kept], margin, pos_offset=offset)
 
 
-def _finish(model, past, n_past, orig, prompt, schedule, margin, n_answer=ANSWER_TOKENS):
+def _finish(model, past, n_past, orig, prompt, schedule, margin, n_answer=ANSWER_TOKENS, pos_offset=0):
     kept = np.array([[np.asarray(o) for o in layer] for layer in orig], dtype=np.int32)
     keys = torch.stack([kv[0] for kv in past]).numpy().astype(np.float32)
     values = torch.stack([kv[1] for kv in past]).numpy().astype(np.float32)
     prompt = [int(t) for t in prompt]
-    r = model.forward(prompt, pos0=n_past, past=past)
+    r = model.forward(prompt, pos0=n_past, past=past, pos_offset=pos_offset)
     logits = r["logits"][-1].numpy().astype(np.float32)
     # greedy answer; cut where the top two logits are too close to call
     answer, pos, lg = [], n_past + len(prompt), r["logits"][-1]
@@ -204,7 +259,7 @@ def _finish(model, past, n_past, orig, prompt, schedule, margin, n_answer=ANSWER
             break
         nxt = int(torch.argmax(lg))
         answer.append(nxt)
-        r = model.forward([nxt], pos0=pos, past=r["kv"])
+        r = model.forward([nxt], pos0=pos, past=r["kv"], pos_offset=pos_offset)
         pos, lg = pos + 1, r["logits"][-1]
     return {"kept": kept, "keys": keys, "values": values, "logits": logits,
             "answer": np.array(answer, dtype=np.int32), "schedule": schedule, "margin": margin}

@@ -295,9 +295,12 @@ class LlamaRef:
         return self.w["token_embd.weight"] if self.cfg["tied"] else self.w["output.weight"]
 
     @torch.no_grad()
-    def forward(self, ids, pos0=0, past=None, return_q=False, return_attn=False):
+    def forward(self, ids, pos0=0, past=None, return_q=False, return_attn=False, pos_offset=0):
         """Feed ids at positions pos0 .. pos0+n-1 after `past` (list of L
         (K [G, pos0, hd], V [G, pos0, hd]) or None when pos0 == 0).
+        pos_offset: RoPE positions are pos0 + pos_offset .. (rows of the
+        cache stay pos0 ..): a cache whose keys sit at other positions than
+        its rows (kvpress rerotate_keys=False).
 
         Returns dict: logits [n, vocab]; hidden: L x [n, dim] (residual
         stream after each layer, before the final norm); kv: L x (K, V) with
@@ -318,12 +321,13 @@ class LlamaRef:
             raise ValueError("past must hold one (K, V) per layer")
         if int(ids.min()) < 0 or int(ids.max()) >= c["vocab"]:
             raise ValueError("token id out of range")
-        positions = torch.arange(pos0, pos0 + n)
+        rows = torch.arange(pos0, pos0 + n)
+        positions = rows + pos_offset
         T = pos0 + n
-        # causal mask of the new rows over all T positions
-        allowed = torch.arange(T).reshape(1, T) <= positions.reshape(n, 1)
+        # causal mask of the new rows over all T rows
+        allowed = torch.arange(T).reshape(1, T) <= rows.reshape(n, 1)
         if c["sliding_window"]:
-            inside = positions.reshape(n, 1) - torch.arange(T).reshape(1, T) < c["sliding_window"]
+            inside = rows.reshape(n, 1) - torch.arange(T).reshape(1, T) < c["sliding_window"]
         x = w["token_embd.weight"][ids]
         if c["embd_scale"]:
             x = x * torch.tensor(float(c["embd_scale"]), dtype=torch.float32)

@@ -71,7 +71,46 @@ CASES = [
     ("it-layer-protect-c9", dict(mode="iterative", select="layer", normalize=1, budget=10, chunk=9,
                                  protect=3)),
     ("os-head-protect-cr", dict(mode="oneshot", select="head", normalize=1, cr=0.7, prompt=2, protect=4)),
+    # the references' variants (normalize 2 = the authors' weight, keys seen)
+    ("it-head-authors-c10", dict(mode="iterative", select="head", normalize=2, budget=12, chunk=10)),
+    ("it-head-sched-authors-c9", dict(mode="iterative", select="head", normalize=1, budget=12, chunk=9,
+                                      schedule_kind="authors")),
+    ("it-layer-authors-sched-c8", dict(mode="iterative", select="layer", normalize=2, budget=16, chunk=8,
+                                       schedule_kind="authors")),
+    ("os-head-authors-cr", dict(mode="oneshot", select="head", normalize=2, cr=0.7, prompt=2)),
+    # kvpress chunk_length 16 (the last chunk cuts into the question)
+    ("os-head-kvchunk16", dict(mode="oneshot", select="head", normalize=1, cr=0.5, kv_chunk=16, prompt=2)),
+    # kvpress rerotate_keys=False: keys at their positions, the prompt at N + m + 1
+    ("os-head-norot", dict(mode="oneshot", select="head", normalize=1, cr=0.7, prompt=2, rerotate=0)),
 ]
+
+NORMALIZE = {0: False, 1: True, 2: "authors"}
+
+
+# kvpress's single-string interface (finch run --delimiter): text, delimiter
+DELIMITER_CASES = [
+    ("Once upon a time the little cat sat<|finch_sep|>What did the cat do?", "<|finch_sep|>"),
+    ("The magic number is 42. The end.\n##\n the magic number is", "\n##\n"),
+    ("Lily had a toy. ### Who had a toy", " ### "),
+]
+
+
+def write_delimiter_cases(root):
+    """fixtures/finch/delimiter.json: the ids `finch run --delimiter` must
+    feed, by the SentencePiece twin (tools/tok_ref.py) on the tiny
+    vocabulary: the context as a text start (BOS, space marker), the
+    question as the continuation of the same text (neither)."""
+    from tok_ref import build_tiny_spm_vocab, spm_encode
+    vocab = build_tiny_spm_vocab()
+    out = []
+    for text, delim in DELIMITER_CASES:
+        ctx, q = text.split(delim)
+        out.append({"model": "testdata/models/tiny-llama.gguf", "text": text, "delimiter": delim,
+                    "context_ids": spm_encode(vocab, ctx, add_bos=True, add_dummy_prefix=True),
+                    "question_ids": spm_encode(vocab, q, add_bos=False, add_dummy_prefix=False)})
+    with open(os.path.join(root, "delimiter.json"), "w") as f:
+        json.dump({"cases": out}, f, indent=1)
+        f.write("\n")
 
 
 def asset_path(rel):
@@ -113,10 +152,10 @@ def run_case(model, st, C, Q, P):
     protect = st.get("protect", 0)
     if st["mode"] == "oneshot":
         n_kept = finch_ref.oneshot_n_kept(len(C) - protect, len(Q), st["cr"]) + protect
-        return finch_ref.finch_oneshot(model, C, Q, n_kept, st["select"], bool(st["normalize"]), P,
-                                       protect)
+        return finch_ref.finch_oneshot(model, C, Q, n_kept, st["select"], NORMALIZE[st["normalize"]], P,
+                                       protect, st.get("kv_chunk"), st["cr"], bool(st.get("rerotate", 1)))
     return finch_ref.finch_iterative(model, C, Q, st["budget"], st["chunk"], st["select"],
-                                     bool(st["normalize"]), P, protect)
+                                     NORMALIZE[st["normalize"]], P, protect, st.get("schedule_kind", "proportional"))
 
 
 def main(argv):
@@ -175,6 +214,7 @@ def main(argv):
             total += size
             print(f"{name}: N={N} m={m} kept={case['n_kept']} schedule={case['schedule']} "
                   f"margin={case['margin']:.2e} {size} bytes")
+    write_delimiter_cases(root)
     with open(os.path.join(root, "cases.json"), "w") as f:
         json.dump({"cases": listing}, f, indent=1)
         f.write("\n")

@@ -7,6 +7,7 @@
 #include "finch.h"
 
 #include <cjson/cJSON.h>
+#include "finch_dump.h"
 #include "finch_press.h"
 #include "outfile.h"
 #include <stdbool.h>
@@ -131,6 +132,11 @@ int cli_chat_prompt(const finch_model *m, const cli_chat *c, const char *text, i
 /* The same for a context file (read whole when a template applies). */
 int cli_chat_context_file(const finch_model *m, const cli_chat *c, const char *path, int32_t **ids, size_t *n,
                           size_t *n_protect);
+/* --delimiter (cli_delimiter.c): context and question from one text cut at
+ * the one occurrence of delim (removed); the context tokenized as a text
+ * start, the question as its continuation. */
+int cli_split_delimited(const finch_model *m, const char *text, size_t len, const char *delim, int32_t **context,
+                        size_t *n_context, int32_t **question, size_t *n_question);
 /* Print the bytes of a token to f (stdout for generated text). */
 void cli_print_token(const finch_model *m, int32_t prev, int32_t id, FILE *f);
 
@@ -155,8 +161,8 @@ void cli_json_number(cJSON *obj, const char *key, double v);
 /* ---- outputs (cli_output.c; the rule is docs/files.md) ----
  * Dumps: a temporary directory beside DIR, renamed into place when
  * complete.  An existing DIR is refused unless it is empty or holds nothing
- * but an earlier finch dump (regular files *.npy and a meta.json of finch
- * run/generate), which is then replaced. */
+ * but an earlier finch dump (regular files *.npy and a meta.json of finch:
+ * format finch-dump, or command run/generate), which is then replaced. */
 typedef struct {
     char path[4000];   /* the target */
     finch_outdir dir;
@@ -241,6 +247,7 @@ int cli_parse_convert(int argc, char **argv, cli_convert_opts *o);
 typedef struct {
     const char *model, *context_file, *context_text, *context_ids, *question, *question_ids;
     const char *prompt_ids, *answer_prefix, *dump;
+    const char *delimiter;  /* --delimiter: the question is in the context text */
     const char *chat_template, *system; /* --chat-template, --system        */
     finch_press_params p;
     int n_budget_flags;
@@ -249,6 +256,7 @@ typedef struct {
     bool json, progress;
     const char *plot_kept;  /* --plot-kept FILE.svg                        */
     long mark;              /* --mark POS on that plot, -1 when none       */
+    finch_key_layout dump_layout; /* --dump-layout (default hf)             */
     size_t max_memory;      /* --max-memory in bytes, 0 when not given      */
     size_t ctx_size;        /* -c: positions used, 0: the model's length    */
 } cli_run_opts;
@@ -293,5 +301,6 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
 
 #endif

@@ -29,8 +29,9 @@
 #define FLAG_MODE { "--mode", "MODE", "iterative", \
     "iterative (the paper: chunk by chunk) or oneshot (kvpress: one prefill of context + question)" }
 #define FLAG_SELECT { "--select", "WHAT", "head", "keep one set of positions per KV head, or one per layer" }
-#define FLAG_NORMALIZE { "--normalize", "on|off", "on", \
-    "weight each question row's attention by the number of keys it sees minus one (kvpress)" }
+#define FLAG_NORMALIZE { "--normalize", "on|authors|off", "on", \
+    "weight each question row's attention by the keys it sees minus one (on, kvpress) or by the keys it " \
+    "sees (authors: the authors' Mistral code)" }
 #define FLAG_ANSWER_PREFIX { "--answer-prefix", "TEXT", "none", \
     "text fed after compression that the answer continues" }
 #define FLAG_MAX_MEMORY { "--max-memory", "SIZE", "the memory available", \
@@ -61,6 +62,13 @@ static const cli_flag run_flags[] = {
     FLAG_SELECT,
     FLAG_NORMALIZE,
     { "--press", "NAME", "finch", "the scores: finch, full, truncate, streaming, snapkv, h2o, tova, knorm, random" },
+    { "--schedule", "WHICH", "proportional", "iterative k_t: proportional (ends at K) or authors (additive, "
+      "k_t = k_t-1 + floor(|c_t| / ceil(N / K)), the authors' code)" },
+    { "--kv-chunk", "L", "none", "oneshot with --cr: kvpress's chunk_length, top-k per chunk of L positions" },
+    { "--no-rerotate", NULL, "off", "oneshot: kvpress's rerotate_keys=False (keys stay at their positions, the "
+      "prompt at N + m + 1)" },
+    { "--delimiter", "TEXT", "none", "kvpress's single-string interface: the context text holds the question "
+      "after TEXT" },
     FLAG_ANSWER_PREFIX,
     FLAG_CHAT_TEMPLATE,
     FLAG_SYSTEM,
@@ -71,12 +79,26 @@ static const cli_flag run_flags[] = {
     FLAG_SEED,
     FLAG_THREADS,
     FLAG_CTX_SIZE,
-    { "--dump", "DIR", "none", "write ids, kept positions, keys, values, logits and meta.json into DIR" },
+    { "--dump", "DIR", "none", "write the dump (docs/dump-format.md): ids, kept positions, keys, values, logits, "
+      "scores, margins, schedule, meta.json" },
+    { "--dump-layout", "hf|native", "hf", "keys.npy in the Hugging Face rotate-half order, or the file's own" },
+    { "--dump-steps", NULL, "off", "also every step's scores and kept set (steps_*.npy)" },
     { "--json", NULL, "off", "print the settings, statistics and answer as JSON instead of the answer" },
     FLAG_PROGRESS,
     FLAG_MAX_MEMORY,
     { "--plot-kept", "FILE.svg", "none", "draw the kept positions of every layer and head" },
     { "--mark", "POS", "none", "mark context position POS on the --plot-kept drawing" },
+    FLAG_END
+};
+
+/* ------------------------------------------------------------- compare */
+
+static const cli_flag compare_flags[] = {
+    { "--atol", "A", "1e-4", "tensors: an element passes when |other - ref| <= atol + rtol |ref|" },
+    { "--rtol", "R", "1e-4", "tensors: the relative part of the tolerance" },
+    { "--tie", "T", "1e-2", "a position kept by one side only is excused when REF's scores put it within T of "
+      "its cut (relative)" },
+    { "--json", NULL, "off", "print the comparison as JSON" },
     FLAG_END
 };
 
@@ -213,6 +235,11 @@ static const cli_command commands[] = {
       "Each figure beside the machine's FMA peak and read bandwidth, measured in the same run\n"
       "(docs/bench.md).\n",
       bench_flags, "finch bench --models-dir bench-models --json-file bench.json" },
+    { "compare", "check another implementation's dump against finch's (exit 0 agree, 1 not)",
+      "REF OTHER [options]",
+      "Kept sets per layer and KV head (near ties excused by REF's scores), keys (layouts and positions\n"
+      "reconciled), values and logits (docs/dump-format.md).  OTHER may hold only meta.json and kept.npy.\n",
+      compare_flags, "finch compare ref-dump other-dump --atol 1e-3" },
 };
 
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };

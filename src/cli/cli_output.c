@@ -3,6 +3,7 @@
  * signal handlers that remove temporaries, and stdout checked at exit.
  * docs/files.md states the rule these implement. */
 #include "cli.h"
+#include "finch_dump.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -30,8 +31,9 @@ static bool is_finch_meta(const char *dir) {
     if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (1 << 20)) return false;
     if (finch_read_text_file(path, &text, &len)) return false;
     cJSON *j = cJSON_Parse(text);
-    const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "command");
-    bool ok = cJSON_IsString(c) && (!strcmp(c->valuestring, "run") || !strcmp(c->valuestring, "generate"));
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "command"), *fmt = cJSON_GetObjectItemCaseSensitive(j, "format");
+    bool ok = (cJSON_IsString(c) && (!strcmp(c->valuestring, "run") || !strcmp(c->valuestring, "generate"))) ||
+              (cJSON_IsString(fmt) && !strcmp(fmt->valuestring, FINCH_DUMP_FORMAT)); /* finch_dump_write's */
     cJSON_Delete(j);
     free(text);
     return ok;

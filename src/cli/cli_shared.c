@@ -114,9 +114,8 @@ void cli_set_budget(finch_press_params *p, finch_budget_kind kind, double v) {
 int cli_shared_finish(cli_shared *s, size_t max_budgets, finch_press_params *p, size_t *max_memory) {
     int rc = cli_parse_max_memory(s->max_memory, max_memory);
     if (rc) return rc;
-    if (s->normalize && strcmp(s->normalize, "on") && strcmp(s->normalize, "off"))
-        return cli_error("--normalize must be on or off, got '%s'", s->normalize);
-    p->normalize = !s->normalize || !strcmp(s->normalize, "on");
+    if (s->normalize && finch_press_parse_normalize(s->normalize, &p->normalize) != FINCH_OK)
+        return cli_error("--normalize must be on, authors or off, got '%s'", s->normalize);
     if (s->mode && finch_press_parse_mode(s->mode, &p->mode) != FINCH_OK)
         return cli_error("--mode must be iterative or oneshot, got '%s'", s->mode);
     if (s->select && finch_press_parse_select(s->select, &p->select) != FINCH_OK)

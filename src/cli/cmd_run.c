@@ -2,10 +2,12 @@
  * compress the context's KV cache with Finch (src/finch.c), answer from the
  * compressed cache, and state what was done. */
 #include "cli.h"
+#include "finch_dump.h"
 #include "finch_press.h"
 #include "finch_run.h"
 #include "finite.h"
 #include "svg.h"
+#include "unicode.h"
 #include "util.h"
 
 #include <cjson/cJSON.h>
@@ -17,6 +19,27 @@
 
 /* ---------------------------------------------------------------- options */
 
+/* The references' variants (docs/finch.md), where they mean something,
+ * and the dump's shape (docs/dump-format.md); after --mode is parsed. */
+static int parse_variants(cli_run_opts *o, const char *schedule, const char *layout) {
+    if (schedule && finch_press_parse_schedule(schedule, &o->p.schedule) != FINCH_OK)
+        return cli_error("--schedule must be proportional or authors, got '%s'", schedule);
+    if (layout && finch_key_layout_parse(layout, &o->dump_layout) != FINCH_OK)
+        return cli_error("--dump-layout must be hf or native, got '%s'", layout);
+    if ((layout || o->p.record_steps) && !o->dump)
+        return cli_error("--dump-layout and --dump-steps shape the --dump directory: give --dump DIR");
+    if (o->p.schedule == FINCH_SCHEDULE_AUTHORS && o->p.mode == FINCH_PRESS_ONESHOT)
+        return cli_error("--schedule authors is a per-chunk budget: give it with --mode iterative");
+    if (o->p.kv_chunk && (o->p.mode != FINCH_PRESS_ONESHOT || o->p.budget_kind != FINCH_BUDGET_CR))
+        return cli_error("--kv-chunk is kvpress's chunk_length: give it with --mode oneshot and --cr F");
+    if (o->p.no_rerotate && o->p.mode != FINCH_PRESS_ONESHOT)
+        return cli_error("--no-rerotate is kvpress's rerotate_keys=False: give it with --mode oneshot");
+    if (o->delimiter && (o->question || o->question_ids || o->context_ids))
+        return cli_error("--delimiter takes the question from the context text: give -f or --context, "
+                         "not -q, --question-ids or --context-ids");
+    return 0;
+}
+
 int cli_parse_run(int argc, char **argv, cli_run_opts *o) {
     cli_args a;
     cli_args_init(&a, argc, argv);
@@ -26,6 +49,7 @@ int cli_parse_run(int argc, char **argv, cli_run_opts *o) {
     cli_shared sh;
     cli_shared_init(&sh);
     const char *press = NULL;
+    const char *schedule = NULL, *layout = NULL;
     while (cli_next(&a)) {
         if (cli_shared_flag(&a, &sh)) continue;
         if (cli_opt(&a, "-f", "--file")) o->context_file = cli_value(&a);
@@ -34,10 +58,16 @@ int cli_parse_run(int argc, char **argv, cli_run_opts *o) {
         else if (cli_opt(&a, "-q", "--question")) o->question = cli_value(&a);
         else if (cli_opt(&a, NULL, "--question-ids")) o->question_ids = cli_value(&a);
         else if (cli_opt(&a, NULL, "--prompt-ids")) o->prompt_ids = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--schedule")) schedule = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--kv-chunk")) o->p.kv_chunk = (size_t)cli_long(&a, 1, 1L << 30);
+        else if (cli_opt(&a, NULL, "--no-rerotate")) o->p.no_rerotate = 1;
+        else if (cli_opt(&a, NULL, "--delimiter")) o->delimiter = cli_value(&a);
         else if (cli_opt(&a, NULL, "--press")) press = cli_value(&a);
         else if (cli_opt(&a, NULL, "--plot-kept")) o->plot_kept = cli_value(&a);
         else if (cli_opt(&a, NULL, "--mark")) o->mark = cli_long(&a, 0, 1L << 40);
         else if (cli_opt(&a, NULL, "--dump")) o->dump = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--dump-layout")) layout = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--dump-steps")) o->p.record_steps = 1;
         else if (!a.error) cli_unknown(&a);
     }
     int rc = cli_args_error(&a);
@@ -57,10 +87,11 @@ int cli_parse_run(int argc, char **argv, cli_run_opts *o) {
     o->ctx_size = (size_t)sh.ctx_size;
     if (press && finch_scorer_parse(press, &o->p.scorer) != FINCH_OK)
         return cli_error("%s", finch_last_error());
+    if ((rc = parse_variants(o, schedule, layout))) return rc;
     if (o->mark >= 0 && !o->plot_kept) return cli_error("--mark marks a position on --plot-kept: give both");
     if ((!!o->context_file + !!o->context_text + !!o->context_ids) != 1)
         return cli_error("give exactly one of -f CONTEXT.txt, --context TEXT and --context-ids A.npy");
-    if (!o->question == !o->question_ids)
+    if (!o->delimiter && !o->question == !o->question_ids)
         return cli_error("give exactly one of -q QUESTION and --question-ids B.npy");
     if (o->n_budget_flags != 1)
         return cli_error("give exactly one budget: --budget K, --ratio X or --cr F");
@@ -100,10 +131,29 @@ static size_t text_bytes(const cli_run_opts *o) {
     return n;
 }
 
+/* --delimiter: the whole text, cut in two. */
+static int read_delimited(const cli_run_opts *o, const finch_model *m, run_ids *ids) {
+    char *text = NULL;
+    size_t len = 0;
+    if (o->context_file) { /* bounded, NUL refused as read (finch_read_text_file) */
+        finch_status st = finch_read_text_file(o->context_file, &text, &len);
+        if (st) return cli_fail(st, "cannot read the context");
+    }
+    const char *t = text ? text : o->context_text;
+    int rc = cli_split_delimited(m, t, text ? len : strlen(t), o->delimiter, &ids->context, &ids->n_context,
+                                 &ids->question, &ids->n_question);
+    free(text);
+    return rc ? rc : read_prompt(o, m, ids);
+}
+
 static int read_inputs(const cli_run_opts *o, const finch_model *m, run_ids *ids) {
     int rc = cli_check_text_memory(m, text_bytes(o), o->max_memory, "the context and question");
     if (rc || (rc = cli_chat_setup(m, o->chat_template, o->system, o->context_ids || o->question_ids, &ids->chat)))
         return rc;
+    if (o->delimiter && ids->chat.format)
+        return cli_error("--delimiter cuts a plain text, not a chat template's (%s): give --chat-template none",
+                         cli_chat_name(&ids->chat));
+    if (o->delimiter) return read_delimited(o, m, ids);
     if (o->context_ids) rc = cli_read_ids(o->context_ids, &ids->context, &ids->n_context);
     else if (o->context_file)
         rc = cli_chat_context_file(m, &ids->chat, o->context_file, &ids->context, &ids->n_context, &ids->n_protect);
@@ -192,7 +242,7 @@ static void print_stats_line(const finch_press_stats *s) {
             "compression %.2fx | KV %.2f MB -> %.2f MB (%.1f%% saved) | prefill %.3f s, scoring %.3f s, "
             "compaction %.3f s, generation %.3f s\n",
             finch_scorer_name(s->scorer), finch_press_mode_name(s->mode), finch_press_select_name(s->select),
-            s->normalize ? "on" : "off",
+            finch_press_normalize_name(s->normalize),
             s->n_ctx, s->budget, s->n_question, s->chunk, s->n_chunks, s->compression,
             s->kv_bytes_full / 1e6, s->kv_bytes_kept / 1e6,
             s->kv_bytes_full ? 100.0 * (1.0 - (double)s->kv_bytes_kept / (double)s->kv_bytes_full) : 0.0,
@@ -218,7 +268,7 @@ static cJSON *run_json(const cli_run_opts *o, const finch_model *m, const run_id
     cJSON_AddStringToObject(j, "press", finch_scorer_name(s->scorer));
     cJSON_AddStringToObject(j, "mode", finch_press_mode_name(s->mode));
     cJSON_AddStringToObject(j, "select", finch_press_select_name(s->select));
-    cJSON_AddStringToObject(j, "normalize", s->normalize ? "on" : "off");
+    cJSON_AddStringToObject(j, "normalize", finch_press_normalize_name(s->normalize));
     const char *kinds[] = { "budget", "ratio", "cr" };
     cJSON_AddStringToObject(j, "budget_flag", kinds[o->p.budget_kind]);
     cJSON_AddNumberToObject(j, "budget_value", o->p.budget_kind == FINCH_BUDGET_TOKENS ? (double)o->p.budget
@@ -250,18 +300,26 @@ static cJSON *run_json(const cli_run_opts *o, const finch_model *m, const run_id
     return j;
 }
 
-/* Fill the dump directory (its temporary made before the work), then move
- * it into place. */
-static int dump_run(cli_dump *d, const finch_press *fp, const run_ids *ids, const int32_t *gen,
-                    size_t n_gen, const char *meta) {
-    size_t nc = ids->n_context, nq = ids->n_question, ng = n_gen;
-    int rc = 0;
-    finch_status st = finch_press_dump(fp, d->tmp);
-    if (st) rc = cli_fail(st, "--dump");
-    if (!rc) rc = cli_dump_npy(d, "context_ids.npy", FINCH_NPY_I32, ids->context, &nc, 1);
-    if (!rc) rc = cli_dump_npy(d, "question_ids.npy", FINCH_NPY_I32, ids->question, &nq, 1);
+/* Fill the dump directory (format v1, docs/dump-format.md; its temporary
+ * made before the work), then move it into place. */
+static int dump_run(const cli_run_opts *o, cli_dump *d, const finch_press *fp, const run_ids *ids,
+                    const int32_t *gen, size_t n_gen, const char *meta) {
+    finch_dump_opts dopt = finch_dump_defaults();
+    dopt.layout = o->dump_layout;
+    dopt.steps = o->p.record_steps;
+    dopt.model_path = o->model;
+    dopt.context = ids->context;
+    dopt.n_context = ids->n_context;
+    dopt.question = ids->question;
+    dopt.n_question = ids->n_question;
+    dopt.prompt = ids->n_prompt ? ids->prompt : ids->question; /* what was fed after compression */
+    dopt.n_prompt = ids->n_prompt ? ids->n_prompt : ids->n_question;
+    dopt.extra_json = meta;
+    dopt.extra_file = "generated.npy";
+    size_t ng = n_gen;
+    finch_status st = finch_dump_write(fp, d->tmp, &dopt);
+    int rc = st ? cli_fail(st, "--dump") : 0;
     if (!rc) rc = cli_dump_npy(d, "generated.npy", FINCH_NPY_I32, gen, &ng, 1);
-    if (!rc) rc = cli_dump_text(d, "meta.json", meta);
     if (!rc) rc = cli_dump_commit(d);
     return rc;
 }
@@ -367,6 +425,7 @@ int cmd_run(int argc, char **argv) {
         rc = cli_fail(st, "cannot set up Finch");
         goto done;
     }
+    o.threads = (long)finch_ctx_threads(ctx); /* as resolved, for the report */
     gen = malloc(((size_t)o.n_new + 1) * sizeof(int32_t));
     if (!gen) { rc = cli_out_of_memory(); goto done; }
     if ((rc = compress_and_answer(&o, m, fp, &ids, gen, &n_gen))) goto done;
@@ -379,7 +438,7 @@ int cmd_run(int argc, char **argv) {
     if (!meta) { rc = cli_out_of_memory(); goto done; }
     if (o.json) printf("%s\n", meta);
     print_stats_line(s);
-    if (o.dump) rc = dump_run(&dump, fp, &ids, gen, n_gen, meta);
+    if (o.dump) rc = dump_run(&o, &dump, fp, &ids, gen, n_gen, meta);
     if (!rc && o.plot_kept) rc = plot_kept(&o, fp, &plot);
 done:
     finch_outfile_abort(&plot); /* the run failed: no plot, the old file (if any) untouched */

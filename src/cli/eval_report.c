@@ -30,7 +30,7 @@ cJSON *eval_config_json(const cli_eval_opts *o) {
     cJSON_AddItemToObject(j, "ratios", cJSON_CreateDoubleArray(o->ratios, (int)o->n_ratios));
     cJSON_AddStringToObject(j, "mode", finch_press_mode_name(o->p.mode));
     cJSON_AddStringToObject(j, "select", finch_press_select_name(o->p.select));
-    cJSON_AddStringToObject(j, "normalize", o->p.normalize ? "on" : "off");
+    cJSON_AddStringToObject(j, "normalize", finch_press_normalize_name(o->p.normalize));
     cJSON_AddNumberToObject(j, "chunk", (double)o->p.chunk);
     cJSON_AddNumberToObject(j, "n_predict", (double)o->n_new);
     cJSON_AddNumberToObject(j, "seed", (double)o->seed);

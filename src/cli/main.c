@@ -19,6 +19,7 @@ static const command commands[] = {
     { "info", cmd_info },
     { "convert", cmd_convert },
     { "bench", cmd_bench },
+    { "compare", cmd_compare },
 };
 
 static bool is_help(const char *arg) { return !strcmp(arg, "-h") || !strcmp(arg, "--help"); }

@@ -1,0 +1,59 @@
+/* press_params.c - a press's parameters: the defaults and the names of
+ * modes, selections, normalisations and schedules with their parsers
+ * (include/finch_press.h); section 1 of src/finch.c's data flow. */
+#include "finch_press.h"
+#include "util.h"
+
+#include <string.h>
+
+finch_press_params finch_press_defaults(void) {
+    finch_press_params p;
+    memset(&p, 0, sizeof p);
+    p.mode = FINCH_PRESS_ITERATIVE;
+    p.select = FINCH_SELECT_HEAD;
+    p.scorer = FINCH_SCORER_FINCH;
+    p.normalize = 1;
+    p.budget_kind = FINCH_BUDGET_TOKENS;
+    return p;
+}
+
+const char *finch_press_mode_name(finch_press_mode m) {
+    return m == FINCH_PRESS_ONESHOT ? "oneshot" : "iterative";
+}
+
+const char *finch_press_select_name(finch_press_select s) {
+    return s == FINCH_SELECT_LAYER ? "layer" : "head";
+}
+
+finch_status finch_press_parse_mode(const char *s, finch_press_mode *out) {
+    if (s && strcmp(s, "iterative") == 0) { *out = FINCH_PRESS_ITERATIVE; return FINCH_OK; }
+    if (s && strcmp(s, "oneshot") == 0) { *out = FINCH_PRESS_ONESHOT; return FINCH_OK; }
+    return finch_fail(FINCH_ERR_ARG, "unknown Finch mode '%s' (iterative or oneshot)", s ? s : "");
+}
+
+const char *finch_press_normalize_name(int normalize) {
+    return normalize == FINCH_NORMALIZE_AUTHORS ? "authors" : normalize ? "on" : "off";
+}
+
+const char *finch_press_schedule_name(finch_schedule s) {
+    return s == FINCH_SCHEDULE_AUTHORS ? "authors" : "proportional";
+}
+
+finch_status finch_press_parse_normalize(const char *s, int *out) {
+    if (s && strcmp(s, "on") == 0) { *out = FINCH_NORMALIZE_ON; return FINCH_OK; }
+    if (s && strcmp(s, "off") == 0) { *out = FINCH_NORMALIZE_OFF; return FINCH_OK; }
+    if (s && strcmp(s, "authors") == 0) { *out = FINCH_NORMALIZE_AUTHORS; return FINCH_OK; }
+    return finch_fail(FINCH_ERR_ARG, "unknown normalisation '%s' (on, authors or off)", s ? s : "");
+}
+
+finch_status finch_press_parse_schedule(const char *s, finch_schedule *out) {
+    if (s && strcmp(s, "proportional") == 0) { *out = FINCH_SCHEDULE_PROPORTIONAL; return FINCH_OK; }
+    if (s && strcmp(s, "authors") == 0) { *out = FINCH_SCHEDULE_AUTHORS; return FINCH_OK; }
+    return finch_fail(FINCH_ERR_ARG, "unknown schedule '%s' (proportional or authors)", s ? s : "");
+}
+
+finch_status finch_press_parse_select(const char *s, finch_press_select *out) {
+    if (s && strcmp(s, "head") == 0) { *out = FINCH_SELECT_HEAD; return FINCH_OK; }
+    if (s && strcmp(s, "layer") == 0) { *out = FINCH_SELECT_LAYER; return FINCH_OK; }
+    return finch_fail(FINCH_ERR_ARG, "unknown selection '%s' (head or layer)", s ? s : "");
+}
