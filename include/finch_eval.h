@@ -10,6 +10,8 @@
 
 #include "finch_press.h"
 
+#include <stdbool.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -63,11 +65,22 @@ typedef struct {
     char **answers;                /* n_answers strings (none: unanswerable)   */
     size_t n_answers;
     size_t line;                   /* 1-based line in the file                 */
+    /* Set by the benchmark readers (include/finch_benchmarks.h); zero for a
+     * plain task file: the command's own -n, newline stop and chat rule. */
+    char *dataset;                 /* LongBench dataset, RULER task (or NULL)  */
+    char **classes;                /* LongBench all_classes, n_classes strings */
+    size_t n_classes;
+    char *answer_prefix;           /* RULER's answer prefix (or NULL)          */
+    size_t max_new;                /* answer tokens at most, 0: the command's  */
+    int metric;                    /* finch_metric                             */
+    bool no_newline_stop;          /* decode past newlines (to max_new, EOS)   */
+    bool no_chat;                  /* the benchmark sends it without a chat template */
 } finch_eval_task;
 
 typedef struct {
     finch_eval_task *items;
     size_t n, cap;
+    int benchmark;                 /* finch_benchmark read                     */
 } finch_eval_tasks;
 
 /* Parse JSON Lines text[0..len) named `name` in messages: every non-blank
@@ -91,11 +104,13 @@ typedef struct {
     const int32_t *reference;         /* answers[0] as ids, or NULL           */
     size_t n_reference;
     size_t max_new;                   /* greedy tokens at most                */
+    bool no_newline_stop;             /* decode past newlines (benchmarks whose
+                                         answers span lines)                   */
 } finch_eval_input;
 
 typedef struct {
-    char *answer;          /* decoded greedy answer, up to the first newline,
-                              trimmed, invalid UTF-8 bytes as '?' (malloc'ed) */
+    char *answer;          /* decoded greedy answer, up to the first newline
+                              (unless no_newline_stop), trimmed, invalid UTF-8 bytes as '?' (malloc'ed) */
     int32_t *generated;    /* the ids decoded (malloc'ed), n_generated        */
     size_t n_generated;
     float *logits;         /* [vocab] the first answer token's logits (malloc'ed) */

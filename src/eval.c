@@ -198,6 +198,7 @@ typedef struct {
     char *text;
     size_t len, cap;
     int oom;
+    bool past_newline; /* keep newlines: stop at EOS or max_new only */
 } answer_text;
 
 static int on_answer_token(void *user, int32_t id) {
@@ -206,7 +207,8 @@ static int on_answer_token(void *user, int32_t id) {
     size_t n;
     const char *buf = finch_token_piece(a->tok, a->prev, id, &n); /* whole, however long */
     if (!buf) buf = "";
-    char *nl = memchr(buf, '\n', n);
+    a->prev = id;
+    char *nl = a->past_newline ? NULL : memchr(buf, '\n', n);
     size_t keep = nl ? (size_t)(nl - buf) : n;
     if (a->len + keep + 1 > a->cap) {
         size_t cap = 2 * (a->len + keep + 1);
@@ -243,7 +245,7 @@ static finch_status greedy_answer(const finch_model *m, finch_press *fp, const f
     }
     const int32_t *last = in->prompt && in->n_prompt ? in->prompt + in->n_prompt - 1
                                                      : in->question + in->n_question - 1;
-    answer_text a = { m->tokenizer, *last, NULL, 0, 0, 0 };
+    answer_text a = { m->tokenizer, *last, NULL, 0, 0, 0, in->no_newline_stop };
     int32_t eos = m->tokenizer ? finch_tokenizer_eos(m->tokenizer) : -1;
     st = finch_press_decode(fp, &smp, in->max_new, eos, on_answer_token, &a, out->generated, &out->n_generated);
     finch_sampler_free(&smp);

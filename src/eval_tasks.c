@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eval_tasks.h"
 #include "util.h"
 
 void finch_eval_tasks_free(finch_eval_tasks *t) {
@@ -21,6 +22,8 @@ void finch_eval_tasks_free(finch_eval_tasks *t) {
         free(k->id); free(k->context); free(k->question);
         for (size_t a = 0; a < k->n_answers; a++) free(k->answers[a]);
         free(k->answers);
+        for (size_t c = 0; c < k->n_classes; c++) free(k->classes[c]);
+        free(k->classes); free(k->dataset); free(k->answer_prefix);
     }
     free(t->items);
     memset(t, 0, sizeof *t);
@@ -48,19 +51,33 @@ static finch_status copy_answers(const cJSON *ans, finch_eval_task *t) {
     return FINCH_OK;
 }
 
-/* One parsed line into *t (which the caller frees, complete or not). */
-static finch_status task_from_json(const cJSON *j, finch_eval_task *t) {
-    bool oom = false;
-    const cJSON *ans = cJSON_GetObjectItemCaseSensitive(j, "answers");
+static const char *const default_keys[4] = { "id", "context", "question", "answers" };
+
+/* One parsed line into *t (which the caller frees, complete or not); user
+ * is the four key names (id, context, question, answers), as --fields
+ * renamed them.  Under renamed keys a string answer counts as one answer. */
+static finch_status task_from_json(const cJSON *j, finch_eval_task *t, const void *user) {
+    const char *const *k = user;
+    bool oom = false, renamed = k != default_keys;
+    const cJSON *ans = cJSON_GetObjectItemCaseSensitive(j, k[3]);
     if (cJSON_IsObject(j)) {
-        t->id = dup_string(j, "id", &oom);
-        t->context = dup_string(j, "context", &oom);
-        t->question = dup_string(j, "question", &oom);
+        t->id = dup_string(j, k[0], &oom);
+        t->context = dup_string(j, k[1], &oom);
+        t->question = dup_string(j, k[2], &oom);
     }
     if (oom) return finch_fail(FINCH_ERR_NOMEM, "out of memory copying a task");
-    if (!t->id || !t->context || !t->question || !cJSON_IsArray(ans))
+    if (renamed && (!t->id || !t->context || !t->question || !(cJSON_IsArray(ans) || cJSON_IsString(ans))))
+        return finch_fail(FINCH_ERR_FORMAT, "a task needs the strings %s, %s, %s and the array (or string) %s",
+                          k[0], k[1], k[2], k[3]);
+    if (!renamed && (!t->id || !t->context || !t->question || !cJSON_IsArray(ans)))
         return finch_fail(FINCH_ERR_FORMAT, "a task needs the strings id, context, question and the array answers");
     if (!*t->context || !*t->question) return finch_fail(FINCH_ERR_FORMAT, "empty context or question");
+    if (cJSON_IsString(ans)) {
+        if (!(t->answers = finch_zalloc(1, sizeof(char *))) || !(t->answers[0] = strdup(ans->valuestring)))
+            return finch_fail(FINCH_ERR_NOMEM, "out of memory copying an answer");
+        t->n_answers = 1;
+        return FINCH_OK;
+    }
     return copy_answers(ans, t);
 }
 
@@ -87,7 +104,8 @@ static size_t escaped_nul(const char *s, size_t n) {
 }
 
 /* One non-blank line: text checks, then exactly one JSON value. */
-static finch_status parse_line(const char *s, size_t n, finch_eval_task *t) {
+static finch_status parse_line(const char *s, size_t n, finch_eval_task *t, finch_task_from_json from_json,
+                               const void *user) {
     finch_status st = finch_check_text(s, n);
     if (st) return st;
     size_t nul = escaped_nul(s, n);
@@ -96,7 +114,7 @@ static finch_status parse_line(const char *s, size_t n, finch_eval_task *t) {
     cJSON *j = cJSON_ParseWithLengthOpts(s, n, &end, 0);
     if (!j) return finch_fail(FINCH_ERR_FORMAT, "not a JSON object");
     if (!blank(end, n - (size_t)(end - s))) st = finch_fail(FINCH_ERR_FORMAT, "text after the JSON object");
-    else st = task_from_json(j, t);
+    else st = from_json(j, t, user);
     cJSON_Delete(j);
     return st;
 }
@@ -137,7 +155,8 @@ static finch_status check_unique_ids(const finch_eval_tasks *t, const char *name
 
 /* ------------------------------------------------------------------ file */
 
-static finch_status parse_lines(const char *text, size_t len, const char *name, finch_eval_tasks *out) {
+static finch_status parse_lines(const char *text, size_t len, const char *name, finch_task_from_json from_json,
+                                const void *user, finch_eval_tasks *out) {
     size_t line = 0;
     for (size_t pos = 0; pos < len;) {
         const char *s = text + pos, *nl = memchr(s, '\n', len - pos);
@@ -150,17 +169,27 @@ static finch_status parse_lines(const char *text, size_t len, const char *name, 
         finch_eval_task *t = &out->items[out->n++]; /* counted now, so a failure frees it */
         memset(t, 0, sizeof *t);
         t->line = line;
-        if ((st = parse_line(s, n, t))) return finch_fail_prefix(st, "%s:%zu", name, line);
+        if ((st = parse_line(s, n, t, from_json, user))) return finch_fail_prefix(st, "%s:%zu", name, line);
     }
     return out->n ? FINCH_OK : finch_fail(FINCH_ERR_FORMAT, "%s holds no task", name);
 }
 
-finch_status finch_eval_tasks_parse(const char *text, size_t len, const char *name, finch_eval_tasks *out) {
+finch_status finch_eval_tasks_parse_with(const char *text, size_t len, const char *name,
+                                         finch_task_from_json from_json, const void *user, finch_eval_tasks *out) {
     memset(out, 0, sizeof *out);
-    finch_status st = parse_lines(text, len, name, out);
+    finch_status st = parse_lines(text, len, name, from_json, user, out);
     if (!st) st = check_unique_ids(out, name);
     if (st) finch_eval_tasks_free(out);
     return st;
+}
+
+finch_status finch_eval_tasks_parse(const char *text, size_t len, const char *name, finch_eval_tasks *out) {
+    return finch_eval_tasks_parse_with(text, len, name, task_from_json, default_keys, out);
+}
+
+finch_status finch_eval_tasks_parse_keys(const char *text, size_t len, const char *name, const char *const keys[4],
+                                         finch_eval_tasks *out) {
+    return finch_eval_tasks_parse_with(text, len, name, task_from_json, keys, out);
 }
 
 finch_status finch_eval_tasks_read(const char *path, finch_eval_tasks *out) {

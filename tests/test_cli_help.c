@@ -6,7 +6,7 @@
 #include "util.h"
 
 static const char *const commands[] = { "run", "eval", "generate", "tokenize", "info", "convert", "bench",
-                                         "compare" };
+                                         "compare", "score", "ruler" };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0], MAX_FLAGS = 64 };
 
 typedef struct {

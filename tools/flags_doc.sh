@@ -6,7 +6,7 @@
 set -e
 BIN=${FINCH_BIN:-build/finch}
 OUT=${1:-docs/flags.md}
-COMMANDS="run eval generate tokenize info convert bench compare"
+COMMANDS="run eval generate tokenize info convert bench compare score ruler"
 [ -x "$BIN" ] || { echo "flags_doc.sh: $BIN not built (make)" >&2; exit 1; }
 {
 cat <<'HEAD'

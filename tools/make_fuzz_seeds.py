@@ -576,6 +576,18 @@ def cli_seeds():
     }
 
 
+def bench_seeds():
+    """The benchmark files of testdata/bench/ (SQuAD v2, LongBench, RULER)."""
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "testdata", "bench")
+    seeds = {}
+    for name, file in (("squad2", "squad2_dev.json"), ("longbench", "longbench.jsonl"), ("ruler", "ruler.jsonl")):
+        with open(os.path.join(root, file), "rb") as f:
+            seeds[name] = f.read()
+    with open(os.path.join(root, "squad2_pred.json"), "rb") as f:
+        seeds["pair"] = f.read()[:300]
+    return seeds
+
+
 def main(argv):
     out = "tests/fuzz/corpus"
     if len(argv) > 2 and argv[1] == "--out":
@@ -584,7 +596,7 @@ def main(argv):
                "safetensors": safetensors_seeds(), "config": config_seeds(),
                "llama2c": llama2c_seeds(), "npy": npy_seeds(), "tokenize": tokenize_seeds(),
                "tokenizer_files": tokenizer_file_seeds(), "cli": cli_seeds(),
-               "hf_dir": hf_dir_seeds(), "eval_tasks": eval_task_seeds()}
+               "hf_dir": hf_dir_seeds(), "eval_tasks": eval_task_seeds(), "bench": bench_seeds()}
     for target, files in corpora.items():
         d = os.path.join(out, target)
         os.makedirs(d, exist_ok=True)

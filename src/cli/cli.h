@@ -275,6 +275,10 @@ typedef struct {
     long threads, n_new, limit, seed;
     bool json, resume, progress;
     size_t max_memory;                           /* --max-memory, 0: none         */
+    const char *benchmark, *fields, *dump_items; /* --benchmark, --fields, --dump-items */
+    bool n_new_given;                            /* -n given: it overrides the benchmark's */
+    long max_length;                             /* --max-length: LongBench's middle cut, 0: none */
+    int bench_read;                              /* finch_benchmark of the task file read */
     size_t ctx_size;                             /* -c, 0: the model's length     */
 } cli_eval_opts;
 int cli_parse_eval(int argc, char **argv, cli_eval_opts *o);
@@ -296,6 +300,8 @@ int cli_parse_bench(int argc, char **argv, cli_bench_opts *o);
 
 int cmd_run(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_score(int argc, char **argv); /* cmd_score.c: `finch score` */
+int cmd_ruler(int argc, char **argv); /* cmd_ruler.c: `finch ruler` */
 int cmd_generate(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_info(int argc, char **argv);

@@ -106,7 +106,13 @@ static const cli_flag compare_flags[] = {
 
 static const cli_flag eval_flags[] = {
     FLAG_MODEL,
-    { "--task", "TASK.jsonl", "required", "one item per line: {id, context, question, answers}" },
+    { "--task", "FILE", "required", "one item per line: {id, context, question, answers}; or SQuAD v2's dev-v2.0.json, "
+      "LongBench's or RULER's JSONL as published (docs/benchmarks.md)" },
+    { "--benchmark", "NAME", "auto (from the file)", "the format of --task: squad2, longbench, ruler, jsonl" },
+    { "--fields", "MAP", "none", "key names of another JSONL: id=qid,context=passage,question=q,answers=gold" },
+    { "--max-length", "L", "none", "LongBench's middle cut: keep L/2 tokens from each end of a longer prompt "
+      "(the cut falls in the context)" },
+    { "--dump-items", "DIR", "none", "one JSON file per item: its record and the prompt text the model reads" },
     { "--press", "LIST", "finch,truncate,streaming,snapkv,h2o,tova,knorm,random",
       "presses to compare (full, the reference, always runs)" },
     { "--ratio", "LIST", "2,4,8,16,32 (without --budget or --cr)", "compression factors, e.g. 2,4,8" },
@@ -129,6 +135,29 @@ static const cli_flag eval_flags[] = {
     { "--resume", NULL, "off", "continue a sweep from DIR/results.json made with the same settings" },
     FLAG_PROGRESS,
     FLAG_MAX_MEMORY,
+    FLAG_END
+};
+
+/* ---------------------------------------------------------- score, ruler */
+
+static const cli_flag score_flags[] = {
+    { "--task", "FILE", "required", "the benchmark file the predictions answer (as finch eval reads it)" },
+    { "--predictions", "PRED", "required", "SQuAD v2: the official {id: answer} JSON; LongBench, RULER: JSON Lines "
+      "{\"id\", \"prediction\"}" },
+    { "--benchmark", "NAME", "auto (from the file)", "the format of --task: squad2, longbench, ruler, jsonl" },
+    { "--fields", "MAP", "none", "key names of another JSONL: id=qid,context=passage,question=q,answers=gold" },
+    { "--json", NULL, "off", "print the scores as JSON (SQuAD v2: the official script's output)" },
+    FLAG_END
+};
+
+static const cli_flag ruler_flags[] = {
+    FLAG_MODEL,
+    { "--length", "TOKENS", "required", "the length of each item in the model's tokens, answer included" },
+    { "-o, --out", "FILE", "required", "the JSONL written (RULER's fields plus \"task\")" },
+    { "--tasks", "LIST", "niah_single_1,niah_multikey_2,niah_multivalue,niah_multiquery,vt,cwe",
+      "niah_single_1..3, niah_multikey_1..3, niah_multivalue, niah_multiquery, vt, cwe" },
+    { "--samples", "K", "10", "items per task" },
+    { "--seed", "S", "42", "seed of the items (mixed with each task's name)" },
     FLAG_END
 };
 
@@ -230,6 +259,16 @@ static const cli_command commands[] = {
     { "convert", "write a GGUF file (llama.cpp layout) from a model", "INPUT OUTPUT.gguf [options]",
       "INPUT is a Hugging Face directory, a GGUF file or a llama2.c .bin checkpoint.\n", convert_flags,
       "finch convert ../shared/assets/models/tinystories-656k tinystories.gguf --type f16" },
+    { "score", "score answers made elsewhere with a benchmark's own metric",
+      "--task FILE --predictions PRED [options]",
+      "SQuAD v2: prints what evaluate-v2.0.py prints (exact, f1, total, HasAns_*, NoAns_*); LongBench and\n"
+      "RULER: one score per dataset on the benchmark's scale (docs/benchmarks.md).\n",
+      score_flags, "finch score --task testdata/bench/squad2_dev.json --predictions testdata/bench/squad2_pred.json --json" },
+    { "ruler", "make RULER-style synthetic tasks at a chosen length in the model's tokens",
+      "-m MODEL --length TOKENS -o FILE.jsonl [options]",
+      "Needle variants, variable tracking and common-word extraction with RULER's templates, written as\n"
+      "RULER's JSONL for finch eval and finch score (docs/benchmarks.md says where they differ).\n",
+      ruler_flags, "finch ruler -m testdata/models/needle.gguf --length 2048 --tasks niah_single_1,vt -o ruler.jsonl" },
     { "bench", "prefill and decode speed, Finch against plain chunked prefill, peak RSS",
       "(-m MODEL ... | --models-dir DIR) [options]",
       "Each figure beside the machine's FMA peak and read bandwidth, measured in the same run\n"

@@ -6,7 +6,9 @@
  *   after every item -> summary table, CSV, plots (eval_report.c).
  * docs/eval.md describes the command, the metrics and the outputs. */
 #include "cli.h"
+#include "eval_bench.h"
 #include "eval_report.h"
+#include "finch_benchmarks.h"
 #include "eval_units.h"
 #include "finch_eval.h"
 #include "finch_run.h"
@@ -50,6 +52,7 @@ int cli_parse_eval(int argc, char **argv, cli_eval_opts *o) {
     o->out = "eval-out";
     cli_shared sh;
     cli_shared_init(&sh);
+    sh.n_predict = -1; /* given or not: a benchmark's own answer length applies when not */
     const char *presses = "finch,truncate,streaming,snapkv,h2o,tova,knorm,random";
     while (cli_next(&a)) {
         if (cli_shared_flag(&a, &sh)) continue;
@@ -58,6 +61,10 @@ int cli_parse_eval(int argc, char **argv, cli_eval_opts *o) {
         else if (cli_opt(&a, NULL, "--out")) o->out = cli_value(&a);
         else if (cli_opt(&a, NULL, "--limit")) o->limit = cli_long(&a, 1, 1L << 40);
         else if (cli_opt(&a, NULL, "--resume")) o->resume = true;
+        else if (cli_opt(&a, NULL, "--benchmark")) o->benchmark = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--fields")) o->fields = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--dump-items")) o->dump_items = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--max-length")) o->max_length = cli_long(&a, 2, 1L << 30);
         else if (!a.error) cli_unknown(&a);
     }
     if (sh.n_budget_flags == 0) { /* the default sweep */
@@ -66,6 +73,8 @@ int cli_parse_eval(int argc, char **argv, cli_eval_opts *o) {
         sh.budget_flag = "--ratio";
         sh.n_budget_flags = 1;
     }
+    o->n_new_given = sh.n_predict != -1;
+    if (!o->n_new_given) sh.n_predict = FINCH_DEFAULT_N_PREDICT;
     int rc = cli_args_error(&a);
     if (rc || (rc = cli_shared_finish(&sh, CLI_EVAL_MAX_RATIOS, &o->p, &o->max_memory))) return rc;
     o->model = sh.model;
@@ -84,6 +93,10 @@ int cli_parse_eval(int argc, char **argv, cli_eval_opts *o) {
     if (!o->task) return cli_error("no task given (--task TASK.jsonl)");
     if (!*o->out) return cli_error("--out needs a directory name");
     if (o->n_new < 1) return cli_error("-n must be at least 1 for finch eval (the answer is scored)");
+    finch_benchmark b;
+    if (o->benchmark && finch_benchmark_parse(o->benchmark, &b) != FINCH_OK)
+        return cli_error("--benchmark: %s", finch_last_error());
+    if (o->dump_items && !*o->dump_items) return cli_error("--dump-items needs a directory name");
     return parse_presses(presses, o);
 }
 
@@ -93,6 +106,8 @@ typedef struct {
     int32_t *context, *question, *prompt, *reference;
     size_t n_context, n_question, n_prompt, n_reference;
     size_t n_protect; /* BOS + the chat template's head: never evicted */
+    size_t n_new;     /* answer tokens at most (eval_item_n_new) */
+    bool past_newline; /* the benchmark's answers may span lines */
 } item_ids;
 
 static void item_ids_free(item_ids *ids) {
@@ -103,7 +118,8 @@ static void item_ids_free(item_ids *ids) {
 /* The text the prompt ends with: the answer follows it, after a space
  * unless it ends in white space (oneshot's "\n", most assistant headers). */
 static const char *prompt_tail(const cli_eval_opts *o, const cli_chat *chat, const finch_eval_task *t) {
-    if (o->answer_prefix && *o->answer_prefix) return o->answer_prefix;
+    const char *prefix = eval_item_prefix(o, t);
+    if (prefix && *prefix) return prefix;
     if (chat->tail) return chat->tail;
     return o->p.mode == FINCH_PRESS_ONESHOT ? "\n" : t->question;
 }
@@ -125,15 +141,19 @@ static int tokenize_reference(const finch_model *m, const cli_eval_opts *o, cons
     return st ? cli_fail(st, "cannot tokenize the reference answer") : 0;
 }
 
-static int tokenize_item(const finch_model *m, const cli_eval_opts *o, const cli_chat *chat, const finch_eval_task *t,
-                         item_ids *ids) {
+static int tokenize_item(const finch_model *m, const cli_eval_opts *o, const cli_chat *all_chat,
+                         const finch_eval_task *t, item_ids *ids) {
     char what[128];
     snprintf(what, sizeof what, "item '%.64s'", t->id);
     int rc = cli_check_text_memory(m, strlen(t->context) + strlen(t->question), o->max_memory, what);
     if (rc) return rc;
+    const cli_chat *chat = eval_item_chat(all_chat, t); /* none for the few-shot benchmarks */
+    ids->n_new = eval_item_n_new(o, t);
+    ids->past_newline = t->no_newline_stop;
     if ((rc = cli_chat_context(m, chat, t->context, &ids->context, &ids->n_context, &ids->n_protect)) ||
         (rc = cli_tokenize(m, t->question, false, &ids->question, &ids->n_question)) ||
-        (rc = cli_answer_prompt(m, o->p.mode, ids->question, ids->n_question, chat->tail, o->answer_prefix,
+        (rc = eval_truncate_middle(ids->context, &ids->n_context, ids->n_question, ids->n_protect, o->max_length)) ||
+        (rc = cli_answer_prompt(m, o->p.mode, ids->question, ids->n_question, chat->tail, eval_item_prefix(o, t),
                                 &ids->prompt, &ids->n_prompt)))
         return rc;
     return tokenize_reference(m, o, chat, t, ids);
@@ -151,7 +171,7 @@ static finch_status item_plan(const finch_model *m, const cli_eval_opts *o, cons
     rp.n_ctx = ids->n_context;
     rp.n_question = ids->n_question;
     rp.n_prompt = ids->n_prompt;
-    rp.n_predict = (size_t)o->n_new;
+    rp.n_predict = ids->n_new;
     rp.n_forced = ids->n_reference;
     rp.window = o->ctx_size;
     return finch_plan_run(m, &rp, plan);
@@ -172,7 +192,7 @@ static const char *does_not_fit(const finch_model *m, const cli_eval_opts *o, co
                 return why;
             }
             if ((p ? &plan : full)->n_predict_reduced) {
-                snprintf(why, cap, "the answer (%ld tokens) does not fit in the model's %zu positions", o->n_new,
+                snprintf(why, cap, "the answer (%zu tokens) does not fit in the model's %zu positions", ids->n_new,
                          plan.window);
                 return why;
             }
@@ -205,7 +225,8 @@ static cJSON *run_record(const char *press, double ratio, const finch_eval_outpu
 static int run_press(const eval_env *e, const item_ids *ids, finch_scorer_id press, double ratio,
                      finch_eval_output *out) {
     finch_eval_input in = { e->o->p, ids->context, ids->question, ids->n_context, ids->n_question,
-                            ids->prompt, ids->n_prompt, ids->reference, ids->n_reference, (size_t)e->o->n_new };
+                            ids->prompt, ids->n_prompt, ids->reference, ids->n_reference, ids->n_new,
+                            ids->past_newline };
     in.p.scorer = press;
     cli_set_budget(&in.p, e->o->p.budget_kind, ratio);
     in.p.protect = ids->n_protect;
@@ -240,6 +261,7 @@ static int eval_full_unit(const eval_env *e, const finch_eval_task *t, const ite
     int rc = run_press(e, ids, FINCH_SCORER_FULL, 1, &full);
     if (rc) return rc;
     cJSON *fj = run_record("full", 1, &full, t);
+    eval_bench_score_run(fj, t, e->o->bench_read);
     cJSON_AddNumberToObject(fj, "kl", 0); /* the reference against itself */
     cJSON_AddNumberToObject(fj, "top1", 1);
     cJSON_AddItemToObject(rec, "full", fj);
@@ -260,6 +282,7 @@ static int eval_press_unit(const eval_env *e, const finch_eval_task *t, const it
     int rc = run_press(e, ids, press, ratio, &out);
     if (rc) return rc;
     cJSON *j = run_record(finch_scorer_name(press), ratio, &out, t);
+    eval_bench_score_run(j, t, o->bench_read);
     cJSON_AddNumberToObject(j, "kl", finch_eval_kl(full_logits, out.logits, vocab));
     bool same_top = finch_eval_argmax(out.logits, vocab) == finch_eval_argmax(full_logits, vocab);
     cJSON_AddNumberToObject(j, "top1", same_top ? 1 : 0);
@@ -339,8 +362,10 @@ static int eval_task_record(const eval_env *e, const finch_eval_task *t, cJSON *
     }
     free(runs);
     free(full);
-    item_ids_free(&ids);
     if (!rc) rc = as_written(&rec);
+    if (!rc) rc = eval_dump_item(e->o->dump_items, t->line, e->m, ids.context, ids.n_context, ids.question,
+                                 ids.n_question, ids.prompt, ids.n_prompt, rec);
+    item_ids_free(&ids);
     if (rc) cJSON_Delete(rec);
     else *out = rec;
     return rc;
@@ -367,7 +392,9 @@ static int save(const cli_eval_opts *o, const cJSON *config, const cJSON *items)
 
 static int sweep(const eval_env *e, const finch_eval_tasks *tasks, const cJSON *config, cJSON *items) {
     const cli_eval_opts *o = e->o;
-    size_t n = o->limit && (size_t)o->limit < tasks->n ? (size_t)o->limit : tasks->n;
+    size_t n = o->limit && (size_t)o->limit < tasks->n ? (size_t)o->limit : tasks->n, left = 0, done_now = 0;
+    for (size_t i = 0; i < n; i++) left += !item_done(items, tasks->items[i].id);
+    double start = finch_now();
     for (size_t i = 0; i < n; i++) {
         const finch_eval_task *t = &tasks->items[i];
         if (item_done(items, t->id)) continue; /* --resume, or a repeated id */
@@ -377,11 +404,10 @@ static int sweep(const eval_env *e, const finch_eval_tasks *tasks, const cJSON *
         if (rc) return rc;
         cJSON_AddItemToArray(items, rec);
         if ((rc = save(o, config, items))) return rc; /* an interrupted sweep resumes from here */
-        if (o->progress) {
-            const cJSON *sk = cJSON_GetObjectItemCaseSensitive(rec, "skipped");
-            fprintf(stderr, "finch eval: item %zu/%zu (%s): %s, %.2f s\n", i + 1, n, t->id,
-                    sk ? "skipped" : "done", finch_now() - t0);
-        }
+        done_now++;
+        if (o->progress)
+            eval_progress_line(stderr, i + 1, n, t->id, cJSON_GetObjectItemCaseSensitive(rec, "skipped") != NULL,
+                               finch_now() - t0, finch_now() - start, done_now, left - done_now);
     }
     return 0;
 }
@@ -468,14 +494,11 @@ static int eval_command(int argc, char **argv) {
     bool made = false;
     if (eval_mpi_is_root() && (rc = check_out_dir(o.out))) goto done; /* only rank 0 writes there */
     if ((rc = check_task_memory(&o))) goto done;
-    finch_status st = finch_eval_tasks_read(o.task, &tasks);
+    finch_benchmark bench = FINCH_BENCH_AUTO;
+    if (o.benchmark) finch_benchmark_parse(o.benchmark, &bench); /* checked by cli_parse_eval */
+    finch_status st = finch_bench_read(o.task, bench, o.fields, &tasks);
     if (st) { rc = cli_fail(st, "--task"); goto done; }
-    if (o.resume && eval_mpi_is_root()) {
-        if ((rc = eval_load_items(&o, config, &items))) goto done;
-    } else if (!(items = cJSON_CreateArray())) {
-        rc = cli_out_of_memory();
-        goto done;
-    }
+    o.bench_read = tasks.benchmark;
     if ((rc = cli_load_model(o.model, &m))) goto done;
     if (!m->tokenizer) { rc = cli_error("finch eval needs a model with a tokenizer"); goto done; }
     if (eval_mpi_is_root() && (rc = make_out_dir(o.out, &made))) goto done;
@@ -486,9 +509,18 @@ static int eval_command(int argc, char **argv) {
     if (chat.format && eval_mpi_is_root())
         fprintf(stderr, "finch eval: chat template %s%s\n", cli_chat_name(&chat),
                 chat.from_model ? " (recognised from the model)" : "");
+    if ((rc = eval_bench_config(config, &o, &tasks, &chat))) goto done;
+    if (o.resume && eval_mpi_is_root()) { /* after the config is whole: it must match */
+        if ((rc = eval_load_items(&o, config, &items))) goto done;
+    } else if (!(items = cJSON_CreateArray())) {
+        rc = cli_out_of_memory();
+        goto done;
+    }
     eval_env e = { m, ctx, &o, &chat };
     rc = eval_mpi_active() ? eval_mpi_sweep(&e, &tasks, config, items) : sweep(&e, &tasks, config, items);
     if (!rc && eval_mpi_is_root()) rc = report(&o, items);
+    if (!rc && eval_mpi_is_root()) rc = eval_bench_report(o.out, &tasks, items, o.json ? stderr : stdout);
+    if (!rc && eval_mpi_is_root()) rc = eval_write_predictions(o.out, &tasks, items);
 done:
     if (rc && made) rmdir(o.out); /* only when still empty: no empty directory left by a failed run */
     cli_chat_free(&chat);

@@ -20,6 +20,8 @@ static const command commands[] = {
     { "convert", cmd_convert },
     { "bench", cmd_bench },
     { "compare", cmd_compare },
+    { "score", cmd_score },
+    { "ruler", cmd_ruler },
 };
 
 static bool is_help(const char *arg) { return !strcmp(arg, "-h") || !strcmp(arg, "--help"); }

@@ -1,0 +1,162 @@
+/*
+ * finch_benchmarks.h - published benchmarks read in their own formats
+ * (SQuAD v2's dev-v2.0.json, LongBench's JSONL, RULER's JSONL, any JSONL
+ * with a field mapping) and their metrics exactly as the benchmarks'
+ * evaluation code defines them.  docs/benchmarks.md describes the formats,
+ * the prompts and every metric with the source function it follows.
+ */
+#ifndef FINCH_BENCHMARKS_H
+#define FINCH_BENCHMARKS_H
+
+#include "finch_eval.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------- metrics */
+
+/* SQuAD v2 (evaluate-v2.0.py): compute_exact and compute_f1 maximised over
+ * the gold answers whose normalised text is not empty; none left (an
+ * unanswerable question) scores against "" (so only an empty prediction is
+ * right).  f1 is the official value: 1 when both sides have no token. */
+void finch_squad2_item(const char *pred, const char *const *answers, size_t n, double *exact, double *f1);
+
+/* LongBench metrics.py, English metrics (ASCII rules as finch_eval_normalize):
+ *   qa_f1_score: token F1 of the normalised strings, 0 when nothing common;
+ *   rouge_score: the `rouge` package's ROUGE-L F (summary level, sentences
+ *     split on '.', words on ' ', union-LCS over word sets), 0 when either
+ *     side has no sentence (the exception LongBench catches);
+ *   classification_score: 1/len(matches) when the gold class is among the
+ *     classes found in pred (after LongBench's removal loop), else 0;
+ *   retrieval_score / count_score: share of the digit runs in pred equal to
+ *     the gold number ("Paragraph N" for retrieval);
+ *   code_sim_score: fuzz.ratio(first code line of pred, gold) / 100. */
+double finch_lb_qa_f1(const char *pred, const char *gold);
+double finch_lb_rouge_l(const char *pred, const char *gold);
+double finch_lb_classification(const char *pred, const char *gold, const char *const *classes, size_t n);
+double finch_lb_retrieval(const char *pred, const char *gold);
+double finch_lb_retrieval_zh(const char *pred, const char *gold); /* "段落N" */
+double finch_lb_count(const char *pred, const char *gold);
+double finch_lb_code_sim(const char *pred, const char *gold);
+
+/* fuzzywuzzy's fuzz.ratio with python-Levenshtein: 100 for equal strings,
+ * 0 when either is empty, else round-half-even(100 * (l - d) / l), l the
+ * summed lengths in code points and d the edit distance with substitution
+ * costing 2 (Levenshtein.ratio).  -1 when out of memory. */
+int finch_fuzz_ratio(const char *a, const char *b);
+
+/* RULER (scripts/eval/synthetic/constants.py), one item, in [0, 1]:
+ * string_match_all: the share of refs found (case-insensitive substring) in
+ * pred; string_match_part: 1 when any is found. */
+double finch_ruler_match_all(const char *pred, const char *const *refs, size_t n);
+double finch_ruler_match_part(const char *pred, const char *const *refs, size_t n);
+
+/* ---------------------------------------------------------- benchmarks */
+
+typedef enum {
+    FINCH_BENCH_AUTO = 0, /* detect from the file (finch_bench_read)           */
+    FINCH_BENCH_JSONL,    /* {id, context, question, answers} or --fields       */
+    FINCH_BENCH_SQUAD2,   /* dev-v2.0.json                                      */
+    FINCH_BENCH_LONGBENCH,/* LongBench JSONL                                    */
+    FINCH_BENCH_RULER,    /* RULER JSONL {index, input, outputs[, answer_prefix]} */
+} finch_benchmark;
+
+const char *finch_benchmark_name(finch_benchmark b);
+/* "squad2", "longbench", "ruler", "jsonl", "auto". */
+finch_status finch_benchmark_parse(const char *s, finch_benchmark *b);
+
+/* The metric an item is scored with (by its benchmark and dataset). */
+typedef enum {
+    FINCH_METRIC_SQUAD,      /* EM and F1 (squad2, jsonl)            */
+    FINCH_METRIC_QA_F1,
+    FINCH_METRIC_ROUGE_L,
+    FINCH_METRIC_CLASSIFICATION,
+    FINCH_METRIC_RETRIEVAL,
+    FINCH_METRIC_RETRIEVAL_ZH,
+    FINCH_METRIC_COUNT,
+    FINCH_METRIC_CODE_SIM,
+    FINCH_METRIC_MATCH_ALL,
+    FINCH_METRIC_MATCH_PART,
+    FINCH_METRIC_UNSUPPORTED, /* LongBench's jieba-segmented Chinese metrics */
+} finch_metric;
+const char *finch_metric_name(finch_metric m);
+
+/* LongBench's per-dataset facts (config/dataset2prompt.json,
+ * dataset2maxlen.json, eval.py's dataset2metric, pred.py's chat and stop
+ * rules); NULL for a dataset not known.  multifieldqa_zh, dureader and
+ * vcsum have FINCH_METRIC_UNSUPPORTED (jieba segmentation): the reader
+ * refuses them by name. */
+typedef struct {
+    const char *name;
+    const char *prompt;   /* with {context} and {input}               */
+    size_t max_new;       /* maximum answer tokens                    */
+    finch_metric metric;
+    bool chat;            /* pred.py wraps it in the chat template    */
+    bool first_line;      /* eval.py scores the first line only       */
+    bool stop_newline;    /* pred.py stops decoding at "\n" (samsum)  */
+} finch_longbench_dataset;
+const finch_longbench_dataset *finch_longbench_find(const char *name);
+
+/* Scores of one prediction for item t of its benchmark, in [0, 1]:
+ * *score is the benchmark's metric (F1 for SQuAD/JSONL), *exact the SQuAD
+ * exact match (NAN for the others). */
+void finch_bench_score_item(const finch_eval_task *t, const char *pred, double *score, double *exact);
+
+/* Read a task file of benchmark b (FINCH_BENCH_AUTO: detected; ambiguous
+ * or unknown shapes are refused naming the choices).  fields (JSONL only,
+ * may be NULL) renames keys: "id=qid,context=passage,question=q,answers=a".
+ * Every item gets its benchmark's prompt split at the context (context =
+ * the prompt up to and including the context, question = the rest), its
+ * maximum answer length, stop rule and metric. */
+finch_status finch_bench_read(const char *path, finch_benchmark b, const char *fields, finch_eval_tasks *out);
+finch_status finch_bench_parse(const char *text, size_t len, const char *name, finch_benchmark b,
+                               const char *fields, finch_eval_tasks *out);
+
+/* ------------------------------------------------------------- scoring */
+
+/* evaluate-v2.0.py without a no-answer probability file: the percentages
+ * over all questions, those with answers (HasAns) and those without
+ * (NoAns), sums taken in file order as Python 3.11's sum() does.
+ * preds[i] is item i's prediction ("" = no answer); a NULL one is refused
+ * (the official script would fail on it). */
+typedef struct {
+    double exact, f1, has_exact, has_f1, no_exact, no_f1;
+    size_t total, has_total, no_total;
+} finch_squad2_result;
+finch_status finch_squad2_evaluate(const finch_eval_tasks *t, const char *const *preds, finch_squad2_result *r);
+
+/* One dataset's score on LongBench's or RULER's scale (a percentage
+ * rounded to 2 decimals as Python's round(x, 2)): LongBench
+ * round(100 * sum / n, 2), RULER round(sum / n * 100, 2), sums in order. */
+typedef struct {
+    char name[64];
+    finch_metric metric;
+    size_t n;
+    double sum;   /* of the item scores in [0, 1] */
+    double score; /* the benchmark's printed number */
+} finch_dataset_score;
+/* Scores of every dataset of t (in the order first seen); *out malloc'ed. */
+finch_status finch_bench_dataset_scores(const finch_eval_tasks *t, const char *const *preds,
+                                        finch_dataset_score **out, size_t *n);
+/* Python's round(x, 2) (half to even on the exact binary value). */
+double finch_py_round2(double x);
+
+/* ------------------------------------------------ RULER-style generation */
+
+/* The i-th task name finch can make (NULL past the last): niah_single_1..3,
+ * niah_multikey_1..3, niah_multivalue, niah_multiquery, vt, cwe. */
+const char *finch_ruler_task_name(size_t i);
+/* One RULER-style item of `task` (src/bench_ruler.c says how it differs
+ * from RULER's own) of `size` haystack lines (niah, vt) or words (cwe),
+ * from seed: its input (template with the context), answer prefix and
+ * expected outputs, all malloc'ed.  length (tokens) only picks cwe's
+ * smaller repeats below 4096, as RULER does; fitting the size to the
+ * length is the caller's (`finch ruler` bisects it). */
+finch_status finch_ruler_sample(const char *task, size_t size, size_t length, uint64_t seed, char **input,
+                                char **answer_prefix, char ***outputs, size_t *n_outputs);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* FINCH_BENCHMARKS_H */
