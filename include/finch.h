@@ -60,9 +60,23 @@ const char *finch_status_name(finch_status st);
 typedef enum {
     FINCH_F32 = 0,
     FINCH_F16 = 1,
+    FINCH_Q4_0 = 2,
+    FINCH_Q4_1 = 3,
+    FINCH_Q5_0 = 6,
+    FINCH_Q5_1 = 7,
     FINCH_Q8_0 = 8,
+    FINCH_Q8_1 = 9,  /* activations only (the partner of Q4_1/Q5_1)   */
+    FINCH_Q2_K = 10,
+    FINCH_Q3_K = 11,
+    FINCH_Q4_K = 12,
+    FINCH_Q5_K = 13,
+    FINCH_Q6_K = 14,
+    FINCH_Q8_K = 15, /* activations only (the partner of the K-quants) */
+    FINCH_IQ4_NL = 20,
+    FINCH_IQ4_XS = 23,
     FINCH_BF16 = 30
 } finch_dtype;
+#define FINCH_DTYPE_SLOTS 31 /* dtype ids are below this */
 
 #define FINCH_QK8_0 32 /* values per Q8_0 block: f16 scale + 32 x int8 */
 
@@ -70,6 +84,15 @@ const char *finch_dtype_name(finch_dtype t);
 /* Bytes of one row of `n` values (n must be a multiple of the block size for
  * quantized types); 0 when the type is unknown or n is not a multiple. */
 size_t finch_row_bytes(finch_dtype t, size_t n);
+
+/* How products with quantized weights are computed (process-wide):
+ * Q8 (default) quantizes the activations to the weight type's partner
+ * (Q8_0, Q8_1 or Q8_K) and sums integer products, as llama.cpp's CPU
+ * backend does; FP32 dequantizes the weights and keeps the activations in
+ * f32, as most GPU backends do (docs/quantization.md). */
+typedef enum { FINCH_QUANT_MATH_Q8 = 0, FINCH_QUANT_MATH_FP32 = 1 } finch_quant_math;
+void finch_set_quant_math(finch_quant_math m);
+finch_quant_math finch_get_quant_math(void);
 
 /* A weight matrix W [rows, cols] stored row-major with `type` elements.
  * `data` points into the mapped file (or into an owned buffer). */

@@ -42,7 +42,7 @@ static finch_status add_weight(convert_job *j, const char *name, const finch_wei
     if (!w->data) return FINCH_OK;
     bool vec = w->rows == 1;
     finch_dtype t = vec ? FINCH_F32 : j->type;
-    if (t == FINCH_Q8_0 && w->cols % FINCH_QK8_0) t = FINCH_F16; /* Q8_0 needs rows of whole blocks */
+    if ((t == FINCH_Q8_0 || t == FINCH_Q4_0) && w->cols % FINCH_QK8_0) t = FINCH_F16; /* rows of whole blocks */
     size_t in_row = finch_row_bytes(w->type, w->cols), out_row = finch_row_bytes(t, w->cols);
     uint8_t *out = finch_alloc(w->rows, out_row);
     float *row = finch_alloc(w->cols, sizeof(float));

@@ -8,6 +8,7 @@
  * constant trip count, which GCC and clang vectorise at -O2; only a block
  * whose OR shows a carry is rescanned one value at a time. */
 #include "finite.h"
+#include "quants.h"
 
 #include <math.h>
 #include <string.h>
@@ -75,12 +76,22 @@ static size_t scan_half(const uint8_t *p, size_t n, half_kind k) {
     return n;
 }
 
-/* Q8_0: the f16 scale that opens each 34-byte block (a strided read of one
- * value per 32 elements, cheap next to the contiguous types). */
-static size_t scan_q8_0(const uint8_t *p, size_t n) {
-    size_t blocks = n / FINCH_QK8_0;
+/* Quantized types: the f16 scales of each block (a strided read of one or
+ * two values per block, cheap next to the contiguous types); the quants
+ * themselves are small integers and always finite.  Returns the first
+ * element of the first bad block, and that scale's value in *bad. */
+static size_t scan_blocks(const uint8_t *p, size_t n, const finch_quant_traits *q, float *bad) {
+    size_t blocks = n / q->block;
     for (size_t b = 0; b < blocks; b++)
-        if (half_bad(p + b * sizeof(finch_block_q8_0), F16_BITS)) return b * FINCH_QK8_0;
+        for (size_t s = 0; s < q->n_scales; s++) {
+            const uint8_t *h = p + b * q->bytes + q->scale_off[s];
+            if (half_bad(h, F16_BITS)) {
+                uint16_t d;
+                memcpy(&d, h, 2);
+                *bad = finch_f16_to_f32(d);
+                return b * q->block;
+            }
+        }
     return n;
 }
 
@@ -104,15 +115,12 @@ size_t finch_first_nonfinite(finch_dtype t, const void *data, size_t n, const ch
         i = scan_half(p, n, t == FINCH_F16 ? F16_BITS : BF16_BITS);
         if (i < n) finch_row_to_f32(t, p + 2 * i, &v, 1);
         break;
-    case FINCH_Q8_0: {
-        i = scan_q8_0(p, n);
-        uint16_t d = 0;
-        if (i < n) memcpy(&d, p + (i / FINCH_QK8_0) * sizeof(finch_block_q8_0), 2);
-        v = finch_f16_to_f32(d);
+    default: {
+        const finch_quant_traits *q = finch_quant_traits_of(t);
+        if (!q) return n;
+        i = scan_blocks(p, n, q, &v);
         break;
     }
-    default:
-        return n;
     }
     if (i < n && kind) *kind = kind_of(v);
     return i;

@@ -9,9 +9,10 @@
 
 /* The first non-finite value among the n values of type t stored at data:
  * its element index, or n when every value is finite.  F32, F16, BF16: the
- * exponent bits are all ones.  Q8_0 (n a multiple of 32): only the f16
- * scale of a block can be non-finite (the quants are int8); the index is
- * then the block's first element.  *kind is "NaN", "+Inf" or "-Inf" when a
+ * exponent bits are all ones.  Quantized types (n a multiple of the
+ * block): only the f16 scales of a block (d, and dmin/m where the type has
+ * one) can be non-finite (the quants are integers); the index is then the
+ * block's first element.  *kind is "NaN", "+Inf" or "-Inf" when a
  * value is found (may be NULL).  Unknown types: n. */
 size_t finch_first_nonfinite(finch_dtype t, const void *data, size_t n, const char **kind);
 

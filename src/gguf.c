@@ -7,6 +7,7 @@
  * place, so it must be aligned for its element type. */
 #include "gguf.h"
 #include "outfile.h"
+#include "quants.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -72,20 +73,6 @@ static void decode_scalar(gguf_type t, const uint8_t *p, gguf_kv *out) {
     }
 }
 
-/* ggml type ids, for naming what we do not support. */
-static const char *ggml_type_name(uint32_t id) {
-    static const char *names[] = {
-        "f32", "f16", "q4_0", "q4_1", "type 4 (removed)", "type 5 (removed)",
-        "q5_0", "q5_1", "q8_0", "q8_1", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k",
-        "q8_k", "iq2_xxs", "iq2_xs", "iq3_xxs", "iq1_s", "iq4_nl", "iq3_s",
-        "iq2_s", "iq4_xs", "i8", "i16", "i32", "i64", "f64", "iq1_m", "bf16"};
-    return id < sizeof names / sizeof names[0] ? names[id] : "unknown";
-}
-
-static bool supported_tensor_type(uint32_t id) {
-    return id == FINCH_F32 || id == FINCH_F16 || id == FINCH_BF16 || id == FINCH_Q8_0;
-}
-
 /* Bytes of a tensor of the given shape; checks the shape the same way for
  * the reader and the writer (FINCH_ERR_FORMAT on any problem). */
 static finch_status tensor_nbytes(int name_len, const char *name, finch_dtype type,
@@ -102,9 +89,10 @@ static finch_status tensor_nbytes(int name_len, const char *name, finch_dtype ty
             return finch_fail(FINCH_ERR_FORMAT, "tensor '%.*s' element count overflows",
                               name_len, name);
     }
-    if (type == FINCH_Q8_0 && ne[0] % FINCH_QK8_0 != 0)
-        return finch_fail(FINCH_ERR_FORMAT, "q8_0 tensor '%.*s' has ne[0] = %llu, not a multiple of %d",
-                          name_len, name, (unsigned long long)ne[0], FINCH_QK8_0);
+    const finch_quant_traits *q = finch_quant_traits_of(type);
+    if (q && ne[0] % q->block != 0)
+        return finch_fail(FINCH_ERR_FORMAT, "%s tensor '%.*s' has ne[0] = %llu, not a multiple of its block size %zu",
+                          q->name, name_len, name, (unsigned long long)ne[0], q->block);
     size_t row = finch_row_bytes(type, (size_t)ne[0]);
     if (row == 0 || !finch_mul_ok(row, rows, out))
         return finch_fail(FINCH_ERR_FORMAT, "tensor '%.*s' byte size overflows", name_len, name);
@@ -112,7 +100,7 @@ static finch_status tensor_nbytes(int name_len, const char *name, finch_dtype ty
 }
 
 /* Tensor data is used in place: it must be aligned for its element type
- * (a q8_0 block starts with an f16 scale). */
+ * (every quantized block is a multiple of 2 bytes with f16 scales). */
 static size_t type_alignment(finch_dtype t) { return t == FINCH_F32 ? 4 : 2; }
 
 /* ------------------------------------------------------------ read cursor */
@@ -324,9 +312,9 @@ static finch_status parse_tensor_info(cursor *c, size_t alignment, gguf_tensor *
     if (st == FINCH_OK) st = rd_u32(c, &type, "tensor type");
     if (st == FINCH_OK) st = rd_u64(c, &offset, "tensor offset");
     if (st != FINCH_OK) return st;
-    if (!supported_tensor_type(type))
-        return finch_fail(FINCH_ERR_UNSUPPORTED, "tensor '%.*s' has type id %u (%s); supported: f32, f16, bf16, q8_0",
-                          NAME_SHOWN(t->name), type, ggml_type_name(type));
+    if (!finch_weight_type_supported(type))
+        return finch_fail(FINCH_ERR_UNSUPPORTED, "tensor '%.*s' has type id %u (%s); supported: %s",
+                          NAME_SHOWN(t->name), type, finch_ggml_type_name(type), finch_supported_types());
     t->type = (finch_dtype)type;
     if (offset % alignment != 0)
         return finch_fail(FINCH_ERR_FORMAT, "tensor '%.*s' offset %llu is not a multiple of the alignment %zu",
@@ -658,7 +646,7 @@ finch_status gguf_add_tensor(gguf_writer *w, const char *name, finch_dtype type,
                              const uint64_t *ne, uint32_t n_dims, const void *data) {
     size_t nbytes;
     if (!name || !*name || !data) return finch_fail(FINCH_ERR_ARG, "gguf_add_tensor: missing name or data");
-    if (!supported_tensor_type((uint32_t)type))
+    if (!finch_weight_type_supported((uint32_t)type))
         return finch_fail(FINCH_ERR_ARG, "tensor '%s': unsupported type id %u", name, (unsigned)type);
     for (size_t i = 0; i < w->n_t; i++)
         if (strcmp(w->t[i].name, name) == 0) return finch_fail(FINCH_ERR_ARG, "duplicate tensor '%s'", name);

@@ -98,7 +98,7 @@ static void tile_q8_0_scalar(const void *w, size_t ws, size_t nr, const void *x,
 }
 
 static void quantize_q8_0_scalar(const float *x, void *blocks, size_t n) {
-    finch_row_from_f32(FINCH_Q8_0, x, blocks, n);
+    finch_quantize_act(FINCH_Q8_0, x, blocks, n);
 }
 
 /* ---- portable packed GEMM (attention everywhere; see kernels_internal.h) */
@@ -516,12 +516,15 @@ static finch_status check_weight(const finch_weight *w) {
     case FINCH_F32:
     case FINCH_F16:
     case FINCH_BF16: break;
-    case FINCH_Q8_0:
-        if (w->cols % FINCH_QK8_0)
-            return finch_fail(FINCH_ERR_FORMAT, "q8_0 weight with %zu columns (not a multiple of %d)",
-                              w->cols, FINCH_QK8_0);
+    default: {
+        const finch_quant_traits *q = finch_quant_traits_of(w->type);
+        if (!q || !finch_weight_type_supported((uint32_t)w->type))
+            return finch_fail(FINCH_ERR_UNSUPPORTED, "matmul: unsupported weight type %d", (int)w->type);
+        if (w->cols % q->block)
+            return finch_fail(FINCH_ERR_FORMAT, "%s weight with %zu columns (not a multiple of %zu)",
+                              q->name, w->cols, q->block);
         break;
-    default: return finch_fail(FINCH_ERR_UNSUPPORTED, "matmul: unsupported weight type %d", (int)w->type);
+    }
     }
     if (!w->data && w->rows && w->cols) return finch_fail(FINCH_ERR_ARG, "matmul: weight without data");
     return FINCH_OK;
@@ -602,6 +605,8 @@ finch_status finch_matmul(finch_pool *pool, float *out, const float *x, size_t n
         return FINCH_OK;
     }
     const finch_kernels *k = finch_kernels_get();
+    if (finch_matmul_is_quant(w->type))
+        return finch_matmul_quant(pool_for(pool, n, w), n > 1 ? pool : NULL, k, out, x, n, w);
 #if FINCH_BLAS
     if (n > 1 && blas_for(k, w->type)) {
         pthread_once(&blas_once, blas_init);

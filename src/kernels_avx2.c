@@ -6,6 +6,7 @@
  * kernels_internal.h (8 lanes here; the last partial vector is zero-filled).
  * With 16 vector registers the register tile is 4 rows x 2 tokens. */
 #include "kernels_internal.h"
+#include "kernels_quant_x86.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -176,18 +177,7 @@ static void tile_q8_0_avx2(const void *w, size_t ws, size_t nr, const void *x, s
     else tile_q8_0(2, w, ws, nr, x, xs, cols, out, ldo);
 }
 
-/* round(v) with ties away from zero, as C's roundf: truncate, then step
- * away from zero when the (exact) remainder is at least one half. */
-static inline __m256 round_away(__m256 v) {
-    const __m256 sign = _mm256_set1_ps(-0.0f);
-    __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-    __m256 frac = _mm256_andnot_ps(sign, _mm256_sub_ps(v, t));
-    __m256 up = _mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ);
-    __m256 one = _mm256_or_ps(_mm256_set1_ps(1.0f), _mm256_and_ps(v, sign));
-    return _mm256_add_ps(t, _mm256_and_ps(up, one));
-}
-
-/* The same arithmetic as finch_row_from_f32 (util.c), 8 lanes at a time. */
+/* The same arithmetic as finch_quantize_act (quants.c), 8 lanes at a time. */
 static void quantize_q8_0_avx2(const float *x, void *blocks, size_t n) {
     finch_block_q8_0 *y = blocks;
     const __m256 sign = _mm256_set1_ps(-0.0f);
@@ -201,11 +191,12 @@ static void quantize_q8_0_avx2(const float *x, void *blocks, size_t n) {
         h = _mm_max_ps(h, _mm_movehl_ps(h, h));
         h = _mm_max_ss(h, _mm_movehdup_ps(h));
         float amax = _mm_cvtss_f32(h);
-        float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
-        y[b].d = finch_f32_to_f16(d);
+        float id = amax != 0 ? 127.0f / amax : 0.0f;
+        y[b].d = finch_f32_to_f16(amax / 127.0f);
         __m256 vid = _mm256_set1_ps(id);
         __m256i q[4];
-        for (size_t i = 0; i < 4; i++) q[i] = _mm256_cvttps_epi32(round_away(_mm256_mul_ps(v[i], vid)));
+        for (size_t i = 0; i < 4; i++)
+            q[i] = _mm256_cvttps_epi32(_mm256_round_ps(_mm256_mul_ps(v[i], vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
         /* The packs work within 128-bit lanes; a final permute restores order. */
         __m256i q16a = _mm256_packs_epi32(q[0], q[1]), q16b = _mm256_packs_epi32(q[2], q[3]);
         __m256i q8 = _mm256_packs_epi16(q16a, q16b);
@@ -369,4 +360,6 @@ const finch_kernels finch_kernels_avx2 = {
     .exp_sum = exp_sum_avx2,
     .max = max_avx2,
     .silu_mul = silu_mul_avx2,
+    .vec_dot = {QX_VEC_DOT},
+    .vec_dotn = {QX_VEC_DOTN},
 };

@@ -12,6 +12,7 @@
  * vector loads, and no horizontal sums).  Q8_0 uses the lane order always
  * (exact integer sums per block), on VNNI where the CPU has it. */
 #include "kernels_internal.h"
+#include "kernels_quant_x86.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -444,26 +445,19 @@ static VNNI ALWAYS_INLINE void tile_q8_0_vnni(size_t R, size_t T, const void *w,
 Q8_WRAPPER(, tile_q8_0_avx512, tile_q8_0)
 Q8_WRAPPER(VNNI, tile_q8_0_avx512_vnni, tile_q8_0_vnni)
 
-/* round(v) with ties away from zero, as C's roundf: truncate, then step
- * away from zero when the (exact) remainder is at least one half. */
-static inline __m512 round_away(__m512 v) {
-    __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-    __mmask16 up = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_sub_ps(v, t)), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
-    __m512 one = _mm512_or_ps(_mm512_set1_ps(1.0f), _mm512_and_ps(v, _mm512_set1_ps(-0.0f)));
-    return _mm512_mask_add_ps(t, up, t, one);
-}
-
-/* The same arithmetic as finch_row_from_f32 (util.c), 16 lanes at a time. */
+/* The same arithmetic as finch_quantize_act (quants.c), 16 lanes at a time. */
 static void quantize_q8_0_avx512(const float *x, void *blocks, size_t n) {
     finch_block_q8_0 *y = blocks;
     for (size_t b = 0; b < n / FINCH_QK8_0; b++, x += FINCH_QK8_0) {
         __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
         float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
-        float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
-        y[b].d = finch_f32_to_f16(d);
+        float id = amax != 0 ? 127.0f / amax : 0.0f;
+        y[b].d = finch_f32_to_f16(amax / 127.0f);
         __m512 vid = _mm512_set1_ps(id);
-        __m512i q0 = _mm512_cvttps_epi32(round_away(_mm512_mul_ps(v0, vid)));
-        __m512i q1 = _mm512_cvttps_epi32(round_away(_mm512_mul_ps(v1, vid)));
+#define ROUND_EVEN (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC) /* a literal for clang */
+        __m512i q0 = _mm512_cvttps_epi32(_mm512_roundscale_ps(_mm512_mul_ps(v0, vid), ROUND_EVEN));
+        __m512i q1 = _mm512_cvttps_epi32(_mm512_roundscale_ps(_mm512_mul_ps(v1, vid), ROUND_EVEN));
+#undef ROUND_EVEN
         _mm_storeu_si128((__m128i *)y[b].qs, _mm512_cvtepi32_epi8(q0));
         _mm_storeu_si128((__m128i *)(y[b].qs + 16), _mm512_cvtepi32_epi8(q1));
     }
@@ -603,7 +597,9 @@ static void silu_mul_avx512(float *gate, const float *up, size_t n) {
     .scale_mul = scale_mul_avx512,                                                           \
     .exp_sum = exp_sum_avx512,                                                               \
     .max = max_avx512,                                                                       \
-    .silu_mul = silu_mul_avx512,
+    .silu_mul = silu_mul_avx512,                                                             \
+    .vec_dot = {QX_VEC_DOT},                                                                 \
+    .vec_dotn = {QX_VEC_DOTN},
 
 const finch_kernels finch_kernels_avx512 = {AVX512_TABLE(tile_q8_0_avx512)};
 const finch_kernels finch_kernels_avx512_vnni = {AVX512_TABLE(tile_q8_0_avx512_vnni)};

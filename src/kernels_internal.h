@@ -32,13 +32,22 @@
  *    16 x 16 block cost more than the matvec's memory time).
  *
  * The OpenBLAS path for f32 prefill is different arithmetic, made
- * thread-independent by cutting W into fixed row blocks (kernels.c). */
+ * thread-independent by cutting W into fixed row blocks (kernels.c).
+ *
+ * The other quantized types (kernels_quant.c) have a third, simplest
+ * order: every output is one dot product (vec_dot, or vec_dotn for up to
+ * FINCH_DOTN_TOKENS tokens) with exact integer block sums and the scalar reference's
+ * float steps, on every ISA. */
 #ifndef FINCH_KERNELS_INTERNAL_H
 #define FINCH_KERNELS_INTERNAL_H
 
 #include "kernels.h"
+#include "quants.h"
 
 #define FINCH_TILE_ROWS 4       /* W rows of the lane-order tiles          */
+#define FINCH_DOTN_TOKENS 8     /* tokens per vec_dotn call                 */
+typedef void (*finch_vec_dotn_fn)(const void *w, const void *x, size_t x_stride, size_t nt, size_t n,
+                                  float *out, size_t out_stride);
 
 /* Micro-kernel.  w: first of nr rows, w_stride bytes apart (rows past nr
  * are never written and may be read as copies of row nr-1).  x: nt token
@@ -85,8 +94,10 @@ typedef struct {
     finch_pack_fn pack_f32, pack_f16, pack_bf16;
     finch_gemm_fn gemm;
     /* Quantize n activations (n % 32 == 0) to Q8_0 blocks, bit-identical
-     * to finch_row_from_f32 (ggml's rule: d = max|x| / 127, q = round(x/d)
-     * with ties away from zero), so every ISA sees the same quants. */
+     * to finch_quantize_act (llama.cpp's x86 rule: d = max|x| / 127, q =
+     * x * (127 / max|x|) rounded half to even), so every ISA sees the same
+     * quants.  (Q8_0 weights, written by convert, keep ggml's reference
+     * rule: finch_row_from_f32.) */
     void (*quantize_q8_0)(const float *x, void *blocks, size_t n);
     float (*dot_f32)(const float *a, const float *b, size_t n);
     void (*axpy)(float *y, float a, const float *x, size_t n);
@@ -98,6 +109,14 @@ typedef struct {
     float (*max)(const float *x, size_t n); /* n >= 1 */
     /* gate[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)). */
     void (*silu_mul)(float *gate, const float *up, size_t n);
+    /* Dot products of a quantized weight row with its partner-quantized
+     * activation row, by dtype id; NULL: the scalar reference
+     * (finch_vec_dot_ref), whose bits every entry must reproduce. */
+    finch_vec_dot_fn vec_dot[FINCH_DTYPE_SLOTS];
+    /* The same for nt <= FINCH_DOTN_TOKENS activation rows (x_stride bytes
+     * apart) against one weight row, sharing the weight's unpacking:
+     * out[t * out_stride] must be vec_dot's bits for row t.  NULL: none. */
+    finch_vec_dotn_fn vec_dotn[FINCH_DTYPE_SLOTS];
 } finch_kernels;
 
 extern const finch_kernels finch_kernels_scalar;
@@ -114,6 +133,16 @@ extern const finch_kernels finch_kernels_neon;
 
 /* The table in use (set by finch_isa_set, else the detected best). */
 const finch_kernels *finch_kernels_get(void);
+
+/* Quantized weights (kernels_quant.c): whether finch_matmul hands type t
+ * to finch_matmul_quant under the current arithmetic, the table's dot
+ * product for t, and the product itself (pool: the matmul's pool or NULL
+ * for a small product; act_pool: the pool for quantizing n activation
+ * rows). */
+bool finch_matmul_is_quant(finch_dtype t);
+finch_vec_dot_fn finch_vec_dot_for(const finch_kernels *k, finch_dtype t);
+finch_status finch_matmul_quant(finch_pool *pool, finch_pool *act_pool, const finch_kernels *k,
+                                float *out, const float *x, size_t n, const finch_weight *w);
 
 /* Portable packed GEMM (kernels.c) for tables without their own: plain C,
  * which each ISA file may compile with its own vector flags. */

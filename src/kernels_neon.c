@@ -176,8 +176,8 @@ static void tile_q8_0_neon(const void *w, size_t ws, size_t nr, const void *x, s
     }
 }
 
-/* The same arithmetic as finch_row_from_f32 (util.c); vrndaq rounds ties
- * away from zero exactly like roundf. */
+/* The same arithmetic as finch_quantize_act (quants.c); vrndnq rounds ties
+ * to even. */
 static void quantize_q8_0_neon(const float *x, void *blocks, size_t n) {
     finch_block_q8_0 *y = blocks;
     for (size_t b = 0; b < n / FINCH_QK8_0; b++, x += FINCH_QK8_0) {
@@ -187,11 +187,11 @@ static void quantize_q8_0_neon(const float *x, void *blocks, size_t n) {
             m = vmaxq_f32(m, vabsq_f32(v[i]));
         }
         float amax = vmaxvq_f32(m);
-        float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
-        y[b].d = finch_f32_to_f16(d);
+        float id = amax != 0 ? 127.0f / amax : 0.0f;
+        y[b].d = finch_f32_to_f16(amax / 127.0f);
         for (size_t i = 0; i < 8; i += 2) {
-            int32x4_t q0 = vcvtq_s32_f32(vrndaq_f32(vmulq_n_f32(v[i], id)));
-            int32x4_t q1 = vcvtq_s32_f32(vrndaq_f32(vmulq_n_f32(v[i + 1], id)));
+            int32x4_t q0 = vcvtq_s32_f32(vrndnq_f32(vmulq_n_f32(v[i], id)));
+            int32x4_t q1 = vcvtq_s32_f32(vrndnq_f32(vmulq_n_f32(v[i + 1], id)));
             int16x8_t q16 = vcombine_s16(vmovn_s32(q0), vmovn_s32(q1));
             vst1_s8(y[b].qs + 4 * i, vmovn_s16(q16));
         }

@@ -5,6 +5,7 @@
  * Three sources share one binder: GGUF (llama.cpp names), a Hugging Face
  * directory (HF names, translated), and llama2.c checkpoints (for convert). */
 #include "model.h"
+#include "quants.h"
 #include "finch.h"
 
 #include "arch.h"
@@ -104,9 +105,10 @@ static finch_status check_values(const finch_tensor_ref *t, size_t rows, size_t 
     const char *kind = "";
     size_t n = rows * cols, i = finch_first_nonfinite(t->type, t->data, n, &kind);
     if (i == n) return FINCH_OK;
-    if (t->type == FINCH_Q8_0)
-        return finch_fail(FINCH_ERR_FORMAT, "tensor %s: the scale of Q8_0 block %zu (elements %zu..%zu) is %s",
-                          t->name, i / FINCH_QK8_0, i, i + FINCH_QK8_0 - 1, kind);
+    const finch_quant_traits *q = finch_quant_traits_of(t->type);
+    if (q)
+        return finch_fail(FINCH_ERR_FORMAT, "tensor %s: a scale of %s block %zu (elements %zu..%zu) is %s",
+                          t->name, q->name, i / q->block, i, i + q->block - 1, kind);
     if (rows == 1) return finch_fail(FINCH_ERR_FORMAT, "tensor %s: element %zu is %s", t->name, i, kind);
     return finch_fail(FINCH_ERR_FORMAT, "tensor %s: element %zu (row %zu, column %zu) is %s", t->name, i,
                       i / cols, i % cols, kind);
@@ -507,9 +509,8 @@ static void describe_types(const finch_model *m, FILE *f) {
     }
     fprintf(f, "tensor types: embedding %s, output %s, layer matrices", finch_dtype_name(m->tok_embd.type),
             finch_dtype_name(m->output.type));
-    const finch_dtype types[] = { FINCH_F32, FINCH_F16, FINCH_BF16, FINCH_Q8_0 };
-    for (size_t i = 0; i < 4; i++)
-        if (counts[types[i]]) fprintf(f, " %s x%zu", finch_dtype_name(types[i]), counts[types[i]]);
+    for (size_t t = 0; t < FINCH_DTYPE_SLOTS; t++)
+        if (counts[t]) fprintf(f, " %s x%zu", finch_dtype_name((finch_dtype)t), counts[t]);
     fprintf(f, "\n");
 }
 

@@ -1,5 +1,6 @@
 /* util.c - errors, allocation, file mapping, half floats, row conversion. */
 #include "util.h"
+#include "quants.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -234,14 +235,7 @@ void finch_row_to_f32(finch_dtype t, const void *row, float *out, size_t n) {
         for (size_t i = 0; i < n; i++) out[i] = finch_bf16_to_f32(h[i]);
         break;
     }
-    case FINCH_Q8_0: {
-        const finch_block_q8_0 *b = row;
-        for (size_t i = 0; i < n / FINCH_QK8_0; i++) {
-            float d = finch_f16_to_f32(b[i].d);
-            for (size_t j = 0; j < FINCH_QK8_0; j++) out[i * FINCH_QK8_0 + j] = d * b[i].qs[j];
-        }
-        break;
-    }
+    default: finch_dequantize_row(t, row, out, n); break; /* quants.c */
     }
 }
 
@@ -271,6 +265,8 @@ void finch_row_from_f32(finch_dtype t, const float *in, void *row, size_t n) {
         }
         break;
     }
+    case FINCH_Q4_0: finch_quantize_q4_0(in, row, n); break;
+    default: break; /* no writer for the other quantized types */
     }
 }
 
@@ -279,9 +275,8 @@ const char *finch_dtype_name(finch_dtype t) {
     case FINCH_F32: return "f32";
     case FINCH_F16: return "f16";
     case FINCH_BF16: return "bf16";
-    case FINCH_Q8_0: return "q8_0";
+    default: return finch_ggml_type_name((uint32_t)t);
     }
-    return "unknown";
 }
 
 size_t finch_row_bytes(finch_dtype t, size_t n) {
@@ -290,11 +285,12 @@ size_t finch_row_bytes(finch_dtype t, size_t n) {
     case FINCH_F32: return finch_mul_ok(n, 4, &out) ? out : 0;
     case FINCH_F16:
     case FINCH_BF16: return finch_mul_ok(n, 2, &out) ? out : 0;
-    case FINCH_Q8_0:
-        if (n % FINCH_QK8_0) return 0;
-        return (n / FINCH_QK8_0) * sizeof(finch_block_q8_0);
+    default: {
+        const finch_quant_traits *q = finch_quant_traits_of(t);
+        if (!q || n % q->block) return 0;
+        return (n / q->block) * q->bytes;
     }
-    return 0;
+    }
 }
 
 /* ------------------------------------------------------------------- misc */

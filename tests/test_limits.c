@@ -118,7 +118,7 @@ static void test_gguf_nonfinite_weights(void **state) {
                    "tensor blk.0.ffn_down.weight: element 4095 (row 63, column 63) is NaN");
     /* Q8_0 block 38 of a [64, 64] tensor: 34 bytes per block, scale first. */
     expect_refused("tiny-llama-q8_0.gguf", "blk.1.attn_q.weight", 34 * 38, &f16_nan, 2,
-                   "tensor blk.1.attn_q.weight: the scale of Q8_0 block 38 (elements 1216..1247) is NaN");
+                   "tensor blk.1.attn_q.weight: a scale of q8_0 block 38 (elements 1216..1247) is NaN");
     /* A quant byte of any value is an ordinary number. */
     char src[] = "testdata/models/tiny-llama-q8_0.gguf", dst[256];
     snprintf(dst, sizeof dst, "%s/q8.gguf", tmpdir);

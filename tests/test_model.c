@@ -7,7 +7,12 @@
  * quantize the activations to Q8_0 as well (as ggml does): against the
  * twin's matching computation (tiny-llama-q8_0-q8act) the bound is 1e-4;
  * against the twin with f32 activations the stated bound is 0.25 (logits
- * of magnitude ~8: the cost of 8-bit activations). */
+ * of magnitude ~8: the cost of 8-bit activations).
+ *
+ * Every other quantized type (tiny-quant-T, tools/make_quant_fixtures.py):
+ * in FP32 arithmetic against the twin on the dequantized weights, and in
+ * the default Q8 arithmetic against the twin's emulation of it (the same
+ * activation quantizers and integer block sums), both within 1e-4. */
 #include "testutil.h"
 
 #include "kernels.h"
@@ -18,17 +23,25 @@ typedef struct {
     const char *model;    /* under testdata/models */
     const char *fixture;  /* under testdata/fixtures */
     double tol;           /* max |C - reference| for logits */
+    finch_quant_math math; /* arithmetic of the quantized products (Q8: 0) */
 } model_case;
 
+#define QUANT_CASES(t)                                                              \
+    { "quant/tiny-quant-" t ".gguf", "tiny-quant-" t "-q8act", 1e-4, FINCH_QUANT_MATH_Q8 }, \
+    { "quant/tiny-quant-" t ".gguf", "tiny-quant-" t, 1e-4, FINCH_QUANT_MATH_FP32 }
+
 static const model_case cases[] = {
-    { "tiny-llama.gguf", "tiny-llama", 1e-4 },
-    { "tiny-llama-f16.gguf", "tiny-llama-f16", 1e-4 },
-    { "tiny-llama-bf16.gguf", "tiny-llama-bf16", 1e-4 },
-    { "tiny-llama-q8_0.gguf", "tiny-llama-q8_0-q8act", 1e-4 },
-    { "tiny-llama-q8_0.gguf", "tiny-llama-q8_0", 0.25 },
-    { "tiny-llama-gqa.gguf", "tiny-llama-gqa", 1e-4 },
-    { "tiny-qwen2.gguf", "tiny-qwen2", 1e-4 },
-    { "tiny-hf-llama", "tiny-hf-llama", 1e-4 },
+    { "tiny-llama.gguf", "tiny-llama", 1e-4, FINCH_QUANT_MATH_Q8 },
+    { "tiny-llama-f16.gguf", "tiny-llama-f16", 1e-4, FINCH_QUANT_MATH_Q8 },
+    { "tiny-llama-bf16.gguf", "tiny-llama-bf16", 1e-4, FINCH_QUANT_MATH_Q8 },
+    { "tiny-llama-q8_0.gguf", "tiny-llama-q8_0-q8act", 1e-4, FINCH_QUANT_MATH_Q8 },
+    { "tiny-llama-q8_0.gguf", "tiny-llama-q8_0", 0.25, FINCH_QUANT_MATH_Q8 },
+    { "tiny-llama-gqa.gguf", "tiny-llama-gqa", 1e-4, FINCH_QUANT_MATH_Q8 },
+    { "tiny-qwen2.gguf", "tiny-qwen2", 1e-4, FINCH_QUANT_MATH_Q8 },
+    { "tiny-hf-llama", "tiny-hf-llama", 1e-4, FINCH_QUANT_MATH_Q8 },
+    QUANT_CASES("q4_0"), QUANT_CASES("q4_1"), QUANT_CASES("q5_0"), QUANT_CASES("q5_1"),
+    QUANT_CASES("q8_0"), QUANT_CASES("q2_K"), QUANT_CASES("q3_K"), QUANT_CASES("q4_K"),
+    QUANT_CASES("q5_K"), QUANT_CASES("q6_K"), QUANT_CASES("iq4_nl"), QUANT_CASES("iq4_xs"),
 };
 
 static float *load_f32(const char *fixture, const char *name, size_t *shape, size_t *ndim) {
@@ -65,6 +78,7 @@ static void check_prefill(const model_case *mc, double *max_logit_err) {
     finch_model *m = NULL;
     snprintf(path, sizeof path, "testdata/models/%s", mc->model);
     assert_ok(finch_model_load(path, &m));
+    finch_set_quant_math(mc->math);
     const finch_config *c = &m->cfg;
     size_t n, shape[8], ndim;
     int32_t *tokens = load_i32(mc->fixture, "tokens.npy", &n);
@@ -114,6 +128,7 @@ static void check_prefill(const model_case *mc, double *max_logit_err) {
     finch_kv_free(&kv);
     finch_ctx_free(ctx);
     finch_model_free(m);
+    finch_set_quant_math(FINCH_QUANT_MATH_Q8);
 }
 
 static void test_fixtures_prefill_and_decode(void **state) {
@@ -121,7 +136,7 @@ static void test_fixtures_prefill_and_decode(void **state) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         double err = 0;
         check_prefill(&cases[i], &err);
-        fprintf(stderr, "  %-22s vs %-22s logits max |err| %.3g\n", cases[i].model, cases[i].fixture, err);
+        fprintf(stderr, "  %-28s vs %-24s logits max |err| %.3g\n", cases[i].model, cases[i].fixture, err);
     }
 }
 
@@ -148,13 +163,16 @@ static void test_chunked_prefill_matches(void **state) {
     finch_model_free(m);
 }
 
-/* Results do not depend on the thread count: bit-identical logits. */
-static void test_thread_count_invariance(void **state) {
-    (void)state;
+/* Results do not depend on the thread count: bit-identical logits (f32
+ * weights, and quantized ones in both arithmetics). */
+static void check_thread_count_invariance(const char *model, const char *fixture, finch_quant_math math) {
     finch_model *m = NULL;
-    assert_ok(finch_model_load("testdata/models/tiny-llama.gguf", &m));
+    char path[256];
+    snprintf(path, sizeof path, "testdata/models/%s", model);
+    assert_ok(finch_model_load(path, &m));
+    finch_set_quant_math(math);
     size_t n;
-    int32_t *tokens = load_i32("tiny-llama", "tokens.npy", &n);
+    int32_t *tokens = load_i32(fixture, "tokens.npy", &n);
     float *out[3];
     for (size_t t = 1; t <= 3; t++) {
         finch_ctx *ctx;
@@ -171,6 +189,15 @@ static void test_thread_count_invariance(void **state) {
     for (int i = 0; i < 3; i++) free(out[i]);
     free(tokens);
     finch_model_free(m);
+    finch_set_quant_math(FINCH_QUANT_MATH_Q8);
+}
+
+static void test_thread_count_invariance(void **state) {
+    (void)state;
+    check_thread_count_invariance("tiny-llama.gguf", "tiny-llama", FINCH_QUANT_MATH_Q8);
+    check_thread_count_invariance("quant/tiny-quant-q4_K.gguf", "tiny-quant-q4_K", FINCH_QUANT_MATH_Q8);
+    check_thread_count_invariance("quant/tiny-quant-q5_1.gguf", "tiny-quant-q5_1", FINCH_QUANT_MATH_Q8);
+    check_thread_count_invariance("quant/tiny-quant-q6_K.gguf", "tiny-quant-q6_K", FINCH_QUANT_MATH_FP32);
 }
 
 /* Bad forward arguments give exact error codes, never a crash. */

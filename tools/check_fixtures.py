@@ -193,8 +193,25 @@ def compare_run(model, fdir, tol=0.0):
     return tokens
 
 
+def check_quant_fixture(root, name, meta, path):
+    """tools/make_quant_fixtures.py's models: every 2-D weight in the type,
+    and the reference re-run (dequantized, or the Q8 emulation for -q8act)."""
+    import make_quant_fixtures
+    import quants
+    cfg, w, g = gr.load_gguf_model(path)
+    want_t = next(t for t, tr in quants.TRAITS.items() if tr[0] == meta["weight_type"])
+    check(all(t.type == (want_t if len(t.ne) == 2 else gr.F32) for t in g.tensors.values()),
+          f"tensor types: 2-D {meta['weight_type']}, 1-D F32")
+    check(cfg == meta["cfg"], "cfg from file == meta cfg")
+    model = make_quant_fixtures.q8_model(path)[0] if name.endswith("-q8act") else LlamaRef(cfg, w)
+    compare_run(model, os.path.join(root, "fixtures", name))
+    return g
+
+
 def check_gguf_fixture(root, name, meta):
     path = os.path.join(root, meta["model"])
+    if name.startswith("tiny-quant-"):
+        return check_quant_fixture(root, name, meta, path)
     cfg, w, g = gr.load_gguf_model(path)
     check(g.version == 3 and g.alignment == 32, f"{meta['model']}: GGUF v{g.version}")
     check(cfg == meta["cfg"], f"cfg from file == meta cfg ({cfg['pairing']})")

@@ -70,6 +70,9 @@ def row_bytes(t, n):
         if n % 32:
             raise ValueError("Q8_0 row not a multiple of 32")
         return n // 32 * 34
+    import quants  # the other quantized types (tools/quants.py)
+    if t in quants.TRAITS:
+        return quants.row_bytes(t, n)
     raise ValueError(f"unsupported tensor type {t}")
 
 
@@ -129,7 +132,10 @@ def tensor_f32(t):
         rec = np.frombuffer(t.data, dtype=[("d", "<f2"), ("qs", "i1", (32,))])
         a = (rec["qs"].astype(np.float32) * rec["d"].astype(np.float32)[:, None]).reshape(-1)
     else:
-        raise ValueError(f"unsupported type {t.type}")
+        import quants
+        if t.type not in quants.TRAITS:
+            raise ValueError(f"unsupported type {t.type}")
+        a = quants.dequantize(t.type, np.frombuffer(t.data, np.uint8), int(t.ne[0]))
     return a.reshape(shape).astype(np.float32)
 
 

@@ -49,7 +49,9 @@ GGML_TYPE_NAMES = {GGML_F32: "F32", GGML_F16: "F16", GGML_Q8_0: "Q8_0", GGML_BF1
 GGML_TYPE_BY_NAME = {v: k for k, v in GGML_TYPE_NAMES.items()}
 QK8_0 = 32
 # llama.cpp's general.file_type (LLAMA_FTYPE_*)
-FILE_TYPE = {GGML_F32: 0, GGML_F16: 1, GGML_Q8_0: 7, GGML_BF16: 32}
+FILE_TYPE = {GGML_F32: 0, GGML_F16: 1, GGML_Q8_0: 7, GGML_BF16: 32,
+             # llama.h's LLAMA_FTYPE_MOSTLY_* of the other quantized types
+             2: 2, 3: 3, 6: 8, 7: 9, 10: 10, 11: 12, 12: 15, 13: 17, 14: 18, 20: 25, 23: 30}
 
 
 # ------------------------------------------------------------- encodings
@@ -110,6 +112,9 @@ def encode_tensor(arr, gtype):
         rec["d"] = d.reshape(-1)
         rec["qs"] = q.reshape(nb, QK8_0)
         return rec.tobytes()
+    import quants  # the other quantized types (tools/quants.py)
+    if gtype in quants.TRAITS:
+        return quants.quantize(gtype, arr.reshape(-1, arr.shape[-1])).tobytes()
     raise ValueError(f"unsupported ggml type {gtype}")
 
 
@@ -124,6 +129,10 @@ def stored_values(arr, gtype):
         return bf16_bits_to_f32(f32_to_bf16_bits(arr)).reshape(arr.shape)
     if gtype == GGML_Q8_0:
         return dequantize_q8_0(*quantize_q8_0(arr)).reshape(arr.shape)
+    import quants
+    if gtype in quants.TRAITS:
+        n = arr.shape[-1]
+        return quants.dequantize(gtype, quants.quantize(gtype, arr.reshape(-1, n)), n).reshape(arr.shape)
     raise ValueError(f"unsupported ggml type {gtype}")
 
 
@@ -187,6 +196,9 @@ class GGUFWriter:
         ne = tuple(int(s) for s in arr.shape[::-1])
         if gtype == GGML_Q8_0 and ne[0] % QK8_0:
             raise ValueError(f"{name}: Q8_0 rows must be a multiple of 32")
+        if gtype not in (GGML_F32, GGML_F16, GGML_BF16, GGML_Q8_0):
+            import quants
+            quants.row_bytes(gtype, ne[0])  # raises when the blocks do not divide the rows
         self.add_raw_tensor(name, ne, gtype, encode_tensor(arr, gtype))
 
     def add_raw_tensor(self, name, ne, gtype, data):

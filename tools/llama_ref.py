@@ -223,7 +223,7 @@ class LlamaRef:
     """The reference model.  cfg: dict with CFG_KEYS; weights: name -> tensor
     (torch or numpy, any float dtype; kept as float32)."""
 
-    def __init__(self, cfg, weights, quant=None):
+    def __init__(self, cfg, weights, quant=None, qmatmul=None):
         missing = [k for k in CFG_KEYS if k not in cfg]
         if missing:
             raise ValueError(f"cfg lacks {missing}")
@@ -241,20 +241,26 @@ class LlamaRef:
         # optional ggml-style Q8_0 x Q8_0 products: name -> (d [rows, nb]
         # float32 holding the f16 block scales, q [rows, nb, 32] int8)
         self.quant = dict(quant or {})
+        # optional products computed elsewhere: name -> f(x numpy [n, cols])
+        # -> numpy [n, rows] (tools/quants.py's matmul_q8 for ggml's types)
+        self.qmatmul = dict(qmatmul or {})
         for k, (d, q) in self.quant.items():
             if tuple(q.shape) != (self.w[k].shape[0], self.w[k].shape[1] // 32, 32):
                 raise ValueError(f"{k}: Q8_0 blocks do not match the weight")
 
     def matmul(self, x, name):
         """x [n, cols] @ W.T.  For a weight given in `quant`, emulate ggml's
-        Q8_0 path instead: quantize each 32-block of x to Q8_0 (as
-        quantize_row_q8_0_ref), take the exact integer dot per block and
-        accumulate (d_w * d_x) * isum over the blocks in float32, in order."""
+        Q8_0 path instead: quantize each 32-block of x to Q8_0 (finch's and
+        llama.cpp's x86 activation rule, tools/quants.py), take the exact
+        integer dot per block and accumulate (d_w * d_x) * isum over the
+        blocks in float32, in order."""
+        if name in self.qmatmul:
+            return torch.from_numpy(self.qmatmul[name](x.detach().cpu().numpy()))
         if name not in self.quant:
             return x @ self.w[name].T
         d_w, q_w = self.quant[name]
-        from gguf_writer import quantize_q8_0
-        d_x, q_x = quantize_q8_0(x.detach().cpu().numpy())
+        from quants import Q8_0, quantize_act
+        d_x, q_x, _ = quantize_act(Q8_0, x.detach().cpu().numpy())
         d_x = d_x.astype(np.float32)
         isum = np.einsum("nbi,rbi->nrb", q_x.astype(np.int64), np.asarray(q_w, np.int64))
         d_w = np.asarray(d_w, np.float32)

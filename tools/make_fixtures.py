@@ -9,6 +9,7 @@ Everything is deterministic (fixed seeds).  Writes
   OUT/fixtures/<model>/*.npy + meta.json        (see testdata/README.md)
   OUT/fixtures/tokenizer/tiny-spm.json          (tokenizer test vectors)
   OUT/fixtures/tinystories/                     (when the shared assets exist)
+  OUT/models/quant/, OUT/fixtures/tiny-quant-*/ (tools/make_quant_fixtures.py)
 plus whatever tools/finch_ref.py's build_fixtures(out, log, assets) adds when
 that module exists, then runs check_fixtures.py on the result.
 
@@ -248,9 +249,9 @@ def build_q8act(out, vname, path, tokens, res_deq, log):
     ch = maxdiff(res["logits"], res["logits_chunked"])
     meta = {"model": f"models/{vname}.gguf", "arch": "llama", "weight_type": "Q8_0",
             "pairing_in_file": cfg["pairing"], "cfg": cfg,
-            "act_quant": "q8_0: each matmul input row quantized per 32-block as ggml's "
-                         "quantize_row_q8_0_ref; block dot = (d_w * d_x) * isum, f32 "
-                         "accumulation over blocks in order",
+            "act_quant": "q8_0: each matmul input row quantized per 32-block as llama.cpp's "
+                         "x86 quantize_row_q8_0 (id = 127/amax, ties to even); block dot = "
+                         "(d_w * d_x) * isum, f32 accumulation over blocks in order",
             "n_tokens": len(tokens), "chunk_sizes": [int(x) for x in res["chunk_sizes"]],
             "decode_token": int(res["decode_token"][0]),
             "max_diff_logits_vs_dequantized_fixture": d,
@@ -346,6 +347,8 @@ def main(argv):
     vocab, _ = build_tiny(a.out, log)
     build_tokenizer_cases(a.out, vocab, log)
     build_tinystories(a.out, a.assets, log)
+    import make_quant_fixtures  # one model per quantized GGUF type
+    make_quant_fixtures.build(a.out, log)
     # Finch reference modes (tools/finch_ref.py, when present) add their own
     # fixtures through build_fixtures(out_dir, log, assets_dir).
     import importlib.util

@@ -202,3 +202,10 @@ void cli_json_number(cJSON *obj, const char *key, double v) {
     if (isfinite(v)) cJSON_AddNumberToObject(obj, key, v);
     else cJSON_AddNullToObject(obj, key);
 }
+
+int cli_parse_quant_math(const char *value) {
+    if (!value || !strcmp(value, "q8")) finch_set_quant_math(FINCH_QUANT_MATH_Q8);
+    else if (!strcmp(value, "fp32")) finch_set_quant_math(FINCH_QUANT_MATH_FP32);
+    else return cli_error("--quant-math must be q8 or fp32, got '%s'", value);
+    return 0;
+}

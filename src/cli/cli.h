@@ -73,6 +73,7 @@ enum { CLI_MAX_BUDGETS = 32 };
 typedef struct {
     const char *model, *mode, *select, *normalize, *answer_prefix, *max_memory;
     const char *chat_template, *system;  /* cli_chat.c                      */
+    const char *quant_math;              /* --quant-math q8|fp32           */
     long n_predict, threads, seed, chunk; /* chunk 0: the plan's default    */
     long ctx_size;                        /* -c; 0: the model's length     */
     double temp, top_p;
@@ -139,6 +140,9 @@ int cli_split_delimited(const finch_model *m, const char *text, size_t len, cons
                         size_t *n_context, int32_t **question, size_t *n_question);
 /* Print the bytes of a token to f (stdout for generated text). */
 void cli_print_token(const finch_model *m, int32_t prev, int32_t id, FILE *f);
+
+/* --quant-math q8|fp32 (NULL: q8): sets finch_set_quant_math. */
+int cli_parse_quant_math(const char *value);
 
 /* ---- limits (cli_limits.c) ---- */
 /* --max-memory SIZE (finch_parse_size) into *bytes; value NULL: 0 (none). */

@@ -43,6 +43,9 @@
     "auto, none, or a format: llama2, llama2-sys, llama3, llama3.1, mistral-v1/v3/v7, chatml, qwen2.5, gemma, " \
     "phi3, ... (docs/chat-templates.md)" }
 #define FLAG_SYSTEM { "--system", "TEXT", "none", "the system message of the chat template" }
+#define FLAG_QUANT_MATH { "--quant-math", "q8|fp32", "q8", \
+    "quantized weights: q8 quantizes the activations as llama.cpp's CPU backend does, fp32 dequantizes " \
+    "the weights as GPU backends do (docs/quantization.md)" }
 #define FLAG_END { NULL, NULL, NULL, NULL }
 
 /* ---------------------------------------------------------------- run */
@@ -86,6 +89,7 @@ static const cli_flag run_flags[] = {
     { "--json", NULL, "off", "print the settings, statistics and answer as JSON instead of the answer" },
     FLAG_PROGRESS,
     FLAG_MAX_MEMORY,
+    FLAG_QUANT_MATH,
     { "--plot-kept", "FILE.svg", "none", "draw the kept positions of every layer and head" },
     { "--mark", "POS", "none", "mark context position POS on the --plot-kept drawing" },
     FLAG_END
@@ -135,6 +139,7 @@ static const cli_flag eval_flags[] = {
     { "--resume", NULL, "off", "continue a sweep from DIR/results.json made with the same settings" },
     FLAG_PROGRESS,
     FLAG_MAX_MEMORY,
+    FLAG_QUANT_MATH,
     FLAG_END
 };
 
@@ -177,6 +182,7 @@ static const cli_flag generate_flags[] = {
     FLAG_CTX_SIZE,
     { "--dump", "DIR", "none", "write prompt_ids.npy, logits.npy, generated.npy and meta.json into DIR" },
     FLAG_MAX_MEMORY,
+    FLAG_QUANT_MATH,
     FLAG_END
 };
 
@@ -200,7 +206,7 @@ static const cli_flag info_flags[] = { FLAG_MODEL, FLAG_END };
 /* -------------------------------------------------------------- convert */
 
 static const cli_flag convert_flags[] = {
-    { "--type", "TYPE", "f32", "weight type written: f32, f16, bf16 or q8_0" },
+    { "--type", "TYPE", "f32", "weight type written: f32, f16, bf16, q8_0 or q4_0" },
     { "--tokenizer", "TOK.bin", "none", "the llama2.c tokenizer of a llama2.c .bin checkpoint" },
     FLAG_END
 };

@@ -10,8 +10,9 @@
 
 static bool parse_type(const char *s, finch_dtype *t) {
     static const struct { const char *name; finch_dtype t; } types[] = {
-        { "f32", FINCH_F32 }, { "f16", FINCH_F16 }, { "bf16", FINCH_BF16 }, { "q8_0", FINCH_Q8_0 } };
-    for (size_t i = 0; i < 4; i++)
+        { "f32", FINCH_F32 }, { "f16", FINCH_F16 }, { "bf16", FINCH_BF16 }, { "q8_0", FINCH_Q8_0 },
+        { "q4_0", FINCH_Q4_0 } };
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
         if (!strcmp(s, types[i].name)) { *t = types[i].t; return true; }
     return false;
 }
@@ -34,7 +35,7 @@ int cli_parse_convert(int argc, char **argv, cli_convert_opts *o) {
     if (rc) return rc;
     if (a.n_positional != 2) return cli_error("convert needs INPUT and OUTPUT.gguf");
     if (!parse_type(o->type_name, &o->type))
-        return cli_error("--type must be f32, f16, bf16 or q8_0, got '%s'", o->type_name);
+        return cli_error("--type must be f32, f16, bf16, q8_0 or q4_0, got '%s'", o->type_name);
     o->input = a.positional[0];
     o->output = a.positional[1];
     return 0;

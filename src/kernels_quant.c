@@ -1,0 +1,125 @@
+/* kernels_quant.c - matrix products with ggml's quantized weight types
+ * (quants.h), for prefill and decode alike.
+ *
+ * Two arithmetics (finch_set_quant_math):
+ *  - Q8 (default, as llama.cpp's CPU backend): the activations of each
+ *    token are quantized once to the weight type's partner (Q8_0, Q8_1 or
+ *    Q8_K), and every output is one call of the ISA table's dot product
+ *    for the type (the scalar reference where the table has none).
+ *  - FP32: every weight row is dequantized (finch_dequantize_row) into a
+ *    scratch row and meets the f32 activations in the ISA's f32 dot
+ *    product, as GPU backends compute.
+ * In both, an output is one call on one weight row and one token row, so
+ * it cannot depend on the thread count or on how the work was cut: the
+ * rows and tokens are cut into fixed tasks only for cache reuse (a task's
+ * weight rows stay in L1/L2 while its tokens stream past). */
+#include "kernels_internal.h"
+#include "quants.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+
+static _Atomic int quant_math = FINCH_QUANT_MATH_Q8;
+
+void finch_set_quant_math(finch_quant_math m) { atomic_store(&quant_math, (int)m); }
+finch_quant_math finch_get_quant_math(void) { return (finch_quant_math)atomic_load(&quant_math); }
+
+bool finch_matmul_is_quant(finch_dtype t) {
+    const finch_quant_traits *q = finch_quant_traits_of(t);
+    if (!q || !finch_weight_type_supported((uint32_t)t)) return false;
+    /* Q8_0 in Q8 arithmetic keeps its tiles (kernels.c): the same sums. */
+    return t != FINCH_Q8_0 || finch_get_quant_math() == FINCH_QUANT_MATH_FP32;
+}
+
+finch_vec_dot_fn finch_vec_dot_for(const finch_kernels *k, finch_dtype t) {
+    return k->vec_dot[t] ? k->vec_dot[t] : finch_vec_dot_ref(t);
+}
+
+#define QTASK_ROWS_BYTES (64u * 1024) /* W bytes per task                */
+#define QTASK_TOKENS 16               /* tokens per task                 */
+
+typedef struct {
+    finch_vec_dot_fn dot;          /* Q8 arithmetic                        */
+    finch_vec_dotn_fn dotn;        /* ... several tokens at once, or NULL  */
+    float (*dot_f32)(const float *, const float *, size_t); /* FP32       */
+    finch_dtype type;
+    const char *w;
+    size_t w_stride, rows, cols;
+    const char *x; /* quantized activation rows, or f32 rows               */
+    size_t x_stride, n;
+    float *out;
+    size_t task_rows, n_row_tasks;
+    float *scratch; /* FP32: one dequantized row per thread              */
+} qjob;
+
+static void qtask(void *arg, size_t task) {
+    const qjob *j = arg;
+    size_t r0 = (task % j->n_row_tasks) * j->task_rows;
+    size_t t0 = (task / j->n_row_tasks) * QTASK_TOKENS;
+    size_t r1 = r0 + j->task_rows < j->rows ? r0 + j->task_rows : j->rows;
+    size_t t1 = t0 + QTASK_TOKENS < j->n ? t0 + QTASK_TOKENS : j->n;
+    float *row = j->scratch ? j->scratch + finch_pool_worker() * j->cols : NULL;
+    for (size_t r = r0; r < r1; r++) {
+        const char *wr = j->w + r * j->w_stride;
+        if (r + 1 < r1) finch_prefetch(wr + j->w_stride);
+        if (row) finch_dequantize_row(j->type, wr, row, j->cols);
+        for (size_t t = t0; t < t1;) {
+            const char *xt = j->x + t * j->x_stride;
+            if (!row && j->dotn && t1 - t > 1) { /* same bits as one at a time */
+                size_t nt = t1 - t < FINCH_DOTN_TOKENS ? t1 - t : FINCH_DOTN_TOKENS;
+                j->dotn(wr, xt, j->x_stride, nt, j->cols, j->out + t * j->rows + r, j->rows);
+                t += nt;
+                continue;
+            }
+            j->out[t * j->rows + r] = row ? j->dot_f32(row, (const float *)xt, j->cols)
+                                          : j->dot(wr, xt, j->cols);
+            t++;
+        }
+    }
+}
+
+typedef struct {
+    const finch_kernels *k;
+    finch_dtype partner;
+    const float *x;
+    size_t cols;
+    char *xq;
+    size_t xq_stride;
+} qact_job;
+
+static void qact_task(void *arg, size_t t) {
+    const qact_job *q = arg;
+    const float *x = q->x + t * q->cols;
+    void *out = q->xq + t * q->xq_stride;
+    if (q->partner == FINCH_Q8_0) q->k->quantize_q8_0(x, out, q->cols); /* same bits on every ISA */
+    else finch_quantize_act(q->partner, x, out, q->cols);
+}
+
+finch_status finch_matmul_quant(finch_pool *pool, finch_pool *act_pool, const finch_kernels *k,
+                                float *out, const float *x, size_t n, const finch_weight *w) {
+    const finch_quant_traits *q = finch_quant_traits_of(w->type);
+    bool fp32 = finch_get_quant_math() == FINCH_QUANT_MATH_FP32;
+    qjob j = {finch_vec_dot_for(k, w->type), k->vec_dotn[w->type], k->dot_f32, w->type, w->data,
+              finch_row_bytes(w->type, w->cols), w->rows, w->cols, (const char *)x,
+              w->cols * sizeof(float), n, out, 0, 0, NULL};
+    void *xq = NULL;
+    if (fp32) {
+        j.scratch = finch_alloc(finch_pool_threads(pool), w->cols * sizeof(float));
+        if (!j.scratch) return FINCH_ERR_NOMEM;
+    } else {
+        j.x_stride = finch_row_bytes(q->partner, w->cols);
+        xq = finch_alloc(n, j.x_stride);
+        if (!xq) return FINCH_ERR_NOMEM;
+        qact_job a = {k, q->partner, x, w->cols, xq, j.x_stride};
+        finch_pool_run(act_pool, n, qact_task, &a);
+        j.x = xq;
+    }
+    j.task_rows = j.w_stride ? QTASK_ROWS_BYTES / j.w_stride : 1;
+    if (j.task_rows < FINCH_TILE_ROWS) j.task_rows = FINCH_TILE_ROWS;
+    j.n_row_tasks = (w->rows + j.task_rows - 1) / j.task_rows;
+    size_t n_tok_tasks = (n + QTASK_TOKENS - 1) / QTASK_TOKENS;
+    finch_pool_run(pool, j.n_row_tasks * n_tok_tasks, qtask, &j);
+    free(xq);
+    free(j.scratch);
+    return FINCH_OK;
+}
