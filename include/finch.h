@@ -294,6 +294,12 @@ typedef struct {
     float *k;
     float *v;
     size_t *n_pos; /* [n_layer] */
+    /* NULL (the default), or [n_layer][n_kv_head][capacity] flags: a row
+     * flagged 1 is masked out of attention (it holds no position any
+     * query may read).  Presses with budgets that differ between layers or
+     * heads (PyramidKV, AdaKV) pad the shorter heads with masked rows;
+     * finch_forward clears the flags of the rows it writes. */
+    uint8_t *dead;
 } finch_kv_cache;
 
 finch_status finch_kv_init(finch_kv_cache *kv, const finch_config *cfg, size_t capacity);
@@ -301,8 +307,14 @@ void finch_kv_free(finch_kv_cache *kv);
 /* Pointer to row `pos` of layer l, head g. */
 float *finch_kv_k(const finch_kv_cache *kv, size_t l, size_t g, size_t pos);
 float *finch_kv_v(const finch_kv_cache *kv, size_t l, size_t g, size_t pos);
+/* Allocate kv->dead (all rows unmasked) if it is not there yet. */
+finch_status finch_kv_enable_mask(finch_kv_cache *kv);
+/* The mask flags of src's valid rows into dst (same layers and heads, a
+ * capacity >= src's n_pos); nothing when src has no mask. */
+finch_status finch_kv_copy_mask(finch_kv_cache *dst, const finch_kv_cache *src);
 /* Keep only positions idx[0..n) (ascending, < n_pos[l]) of layer l, head g,
- * moving them to rows 0..n-1 (in place; no re-rotation). */
+ * moving them (and their mask flags) to rows 0..n-1 (in place; no
+ * re-rotation). */
 void finch_kv_gather(finch_kv_cache *kv, size_t l, size_t g, const size_t *idx, size_t n);
 size_t finch_kv_bytes(const finch_kv_cache *kv, size_t n_pos);
 

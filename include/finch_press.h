@@ -17,7 +17,9 @@
  *
  * The scores that choose the kept positions are pluggable (finch_scorer_id):
  * Finch by default, or a baseline (full, truncate, streaming, snapkv, h2o,
- * tova, knorm, random; docs/presses.md) run through the same chunks,
+ * tova, knorm, random, snapkv-q, keydiff, chunkkv, rag, lingua, pyramidkv,
+ * adakv, adakv-finch;
+ * docs/presses.md) run through the same chunks,
  * schedule, compaction and re-rotation, so every method sees the same cache.
  *
  * Use: finch_press_new -> finch_press_compress -> finch_press_prompt ->
@@ -43,8 +45,8 @@ typedef enum {
 } finch_press_mode;
 
 /* Which scores pick the kept positions (docs/presses.md has the formulas).
- * Finch reads the question rows' attention; the baselines do not look at the
- * question at all (question-unaware). */
+ * Finch, snapkv-q and rag read the question; the other baselines do not look
+ * at it at all (question-unaware). */
 typedef enum {
     FINCH_SCORER_FINCH = 0,  /* question-row attention (the paper; default)    */
     FINCH_SCORER_FULL,       /* no compression: K = N whatever the budget      */
@@ -56,6 +58,20 @@ typedef enum {
     FINCH_SCORER_TOVA,       /* the last context token's attention             */
     FINCH_SCORER_KNORM,      /* negative key norm                              */
     FINCH_SCORER_RANDOM,     /* seeded uniform scores                          */
+    FINCH_SCORER_SNAPKV_Q,   /* query-aware SnapKV: the window is the last 64
+                                rows of chunk ++ question, pooled (5)          */
+    FINCH_SCORER_KEYDIFF,    /* negative cosine to the mean normalised key     */
+    FINCH_SCORER_CHUNKKV,    /* SnapKV scores pooled over chunks of 20 rows,
+                                summed over heads: whole chunks kept           */
+    FINCH_SCORER_RAG,        /* BM25 of the question against chunks of the
+                                context (token ids as terms): best chunks kept */
+    FINCH_SCORER_LINGUA,     /* self-information -log p(token | prefix) under
+                                the same model: the most informative kept     */
+    FINCH_SCORER_PYRAMIDKV,  /* snapkv scores, per-layer budgets falling from
+                                the first layer to the last (kvpress)          */
+    FINCH_SCORER_ADAKV,      /* snapkv scores, per-head budgets: one top-k over
+                                the heads of a layer, 20% of k per head safe   */
+    FINCH_SCORER_ADAKV_FINCH,/* AdaKV's per-head budgets over Finch's scores  */
     FINCH_SCORER_COUNT
 } finch_scorer_id;
 
@@ -139,7 +155,8 @@ finch_status finch_press_parse_normalize(const char *s, int *out);
 finch_status finch_press_parse_schedule(const char *s, finch_schedule *out);
 const char *finch_scorer_name(finch_scorer_id s);            /* "snapkv"    */
 /* Parse a press name ("finch", "full", "truncate", "streaming", "snapkv",
- * "h2o", "tova", "knorm", "random"); FINCH_ERR_ARG otherwise. */
+ * "h2o", "tova", "knorm", "random", "snapkv-q", "keydiff", "chunkkv", "rag",
+ * "lingua", "pyramidkv", "adakv", "adakv-finch"); FINCH_ERR_ARG otherwise. */
 finch_status finch_scorer_parse(const char *s, finch_scorer_id *out);
 
 /* ------------------------------------------------------- budget arithmetic */
@@ -156,6 +173,14 @@ finch_status finch_scorer_parse(const char *s, finch_scorer_id *out);
  *            when n_kept < m; tokens / ratio: K as above, n_kept = K + m. */
 finch_status finch_press_resolve_budget(const finch_press_params *p, size_t N, size_t m,
                                         size_t *K, size_t *n_kept);
+
+/* The most context rows a head holds after a step when the budget is K of N
+ * (the protected prefix not counted): K, except for the presses whose
+ * budgets differ between layers or heads (pyramidkv: at most 2 K; adakv,
+ * adakv-finch: at most G K for G KV heads), which pad every head to the
+ * largest budget; never more than N.  What a caller checks against the
+ * model's context length. */
+size_t finch_press_rows_bound(finch_scorer_id id, size_t n_kv_head, size_t N, size_t K);
 
 /* The iterative schedule: after a chunk of chunk_len tokens that brings the
  * context read so far to c_t tokens, with `past` positions cached before it,
@@ -205,11 +230,14 @@ typedef struct {
     size_t budget;         /* K: context tokens kept (<= N - P), P not counted */
     size_t n_kept;         /* positions per layer/head after compression:
                               iterative P + K, oneshot P + K + m              */
+    size_t n_masked;       /* rows masked out of attention, over all layers
+                              and heads (pyramidkv, adakv: heads below the
+                              largest budget); kept.npy has -1 there       */
     size_t chunk;          /* S (oneshot: N)                                  */
     size_t n_chunks;
     double compression;    /* (N - P) / K                                     */
     size_t kv_bytes_full;  /* a full cache of N + m positions                 */
-    size_t kv_bytes_kept;  /* n_kept positions                                */
+    size_t kv_bytes_kept;  /* n_kept positions (less the masked rows)          */
     size_t kv_capacity;    /* positions the cache was allocated for (compress) */
     double t_prefill;      /* forward passes during compression, less scoring */
     double t_scoring;
@@ -274,7 +302,9 @@ const finch_press_stats *finch_press_get_stats(const finch_press *fp);
  * and stay as they were after compression while prompt and answer are fed. */
 const finch_kv_cache *finch_press_cache(const finch_press *fp);
 /* Kept original positions, int32 [n_layer][n_kv_head][n_kept], ascending per
- * head: iterative: positions in the context; oneshot: positions in C ++ Q. */
+ * head: iterative: positions in the context; oneshot: positions in C ++ Q.
+ * -1 at rows masked out of attention (pyramidkv, adakv: a head whose budget
+ * is below the largest). */
 const int32_t *finch_press_kept(const finch_press *fp);
 /* Logits [vocab] at the last position of the prompt; NULL before it. */
 const float *finch_press_prompt_logits(const finch_press *fp);

@@ -58,7 +58,10 @@ typedef struct {
 
 typedef struct {
     size_t K;            /* context tokens kept (<= N)                        */
-    size_t n_kept;       /* cache positions after compression                 */
+    size_t K_rows;       /* rows a head holds for K: K, or for pyramidkv and
+                            adakv the largest budget they pad every head to
+                            (finch_press_rows_bound)                         */
+    size_t n_kept;       /* cache positions after compression (at most)       */
     size_t chunk;        /* S (oneshot: N)                                    */
     size_t n_chunks;
     size_t capacity;     /* cache rows while compressing                      */

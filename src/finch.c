@@ -141,7 +141,8 @@ static void accumulate_row(const finch_kv_cache *kv, size_t layer, size_t n_head
         const float *qh = qrow + h * d;
         for (size_t j = 0; j < n_keys; j++)
             scratch[j] = finch_dot_f32(qh, finch_kv_k(kv, layer, g, j), d) * scale;
-        finch_softmax(scratch, n_keys); /* over every key the row sees */
+        if (kv->dead) finch_masked_softmax(scratch, kv->dead + (layer * G + g) * kv->capacity, n_keys);
+        else finch_softmax(scratch, n_keys); /* over every key the row sees */
         double *a = acc + g * n_cols;
         for (size_t j = 0; j < nc; j++) a[j] += w * (double)scratch[j];
     }
@@ -202,7 +203,7 @@ static void finch_finish(const finch_score_step *s, size_t l, double *acc) {
     for (size_t i = 0; i < G * s->n_cols; i++) acc[i] *= scale;
 }
 
-const finch_scorer finch_scorer_finch = { FINCH_SCORER_FINCH, 1, finch_rows, finch_row_weight, finch_finish };
+const finch_scorer finch_scorer_finch = { FINCH_SCORER_FINCH, 1, finch_rows, finch_row_weight, finch_finish, NULL };
 
 /* ================================ 4. selection and compaction */
 
@@ -230,6 +231,9 @@ struct finch_press {
     int32_t *question;       /* copy of Q: the default generation prompt      */
     int32_t *kept;           /* [L][G][n_kept] original positions             */
     int32_t *orig;           /* [L][G][kv.capacity] original position per row */
+    double *token_score;     /* [N] static scores (rag, lingua), or NULL      */
+    size_t *head_budget;     /* [L][G] live rows per head (scorer->budgets)    */
+    size_t *flat;            /* [G * cols_cap] scratch of scorer->budgets      */
     float *logits;           /* [vocab] at the last fed position              */
     float *prompt_logits;    /* [vocab] at the last prompt position           */
     /* scoring state, read by the hook */
@@ -266,6 +270,12 @@ finch_status finch_press_new(const finch_model *m, finch_ctx *ctx, const finch_p
         return finch_fail(FINCH_ERR_ARG, "unknown schedule %d", (int)p->schedule);
     const finch_scorer *scorer = finch_scorer_get(p->scorer);
     if (!scorer) return finch_fail(FINCH_ERR_ARG, "unknown press %d", (int)p->scorer);
+    if (scorer->budgets && scorer->budgets != finch_scorer_pyramidkv.budgets && p->select == FINCH_SELECT_LAYER)
+        return finch_fail(FINCH_ERR_ARG, "press %s allocates budgets per head: it needs --select head",
+                          finch_scorer_name(p->scorer));
+    if (scorer->budgets && (p->kv_chunk || p->no_rerotate || p->schedule == FINCH_SCHEDULE_AUTHORS))
+        return finch_fail(FINCH_ERR_ARG, "press %s (budgets per layer or head) does not combine with --kv-chunk, "
+                          "--no-rerotate or --schedule authors", finch_scorer_name(p->scorer));
     if (m != finch_ctx_model(ctx)) return finch_fail(FINCH_ERR_ARG, "Finch: the context belongs to another model");
     size_t max_batch = finch_ctx_max_batch(ctx), batch = p->batch ? p->batch : max_batch;
     if (batch > max_batch)
@@ -292,6 +302,7 @@ void finch_press_free(finch_press *fp) {
     free(fp->question); free(fp->kept); free(fp->orig);
     free(fp->logits); free(fp->prompt_logits);
     free(fp->acc); free(fp->layer_score); free(fp->idx); free(fp->scratch); free(fp->piece);
+    free(fp->token_score); free(fp->head_budget); free(fp->flat);
     free(fp->chunk_vec);
     finch_trace_free(&fp->trace);
     free(fp);
@@ -392,7 +403,7 @@ static void top_after_prefix(const double *s, size_t nc, size_t P, size_t k, siz
  * or summed over heads for select = layer); the kept rows come from the
  * first n_cols rows, and `extra` rows n_cols.. are appended
  * unconditionally (oneshot: the question). */
-static void select_layer(finch_press *fp, size_t l, size_t k, size_t extra) {
+static void select_layer(finch_press *fp, size_t l, size_t k, size_t extra, const size_t *b) {
     size_t G = fp->kv.n_kv_head, nc = fp->step.n_cols, P = fp->p.protect, nk = P + k + extra;
     for (size_t r = 0; r < P; r++) fp->idx[r] = r;
     for (size_t e = 0; e < extra; e++) fp->idx[P + k + e] = nc + e;
@@ -401,6 +412,7 @@ static void select_layer(finch_press *fp, size_t l, size_t k, size_t extra) {
         int32_t *orig = fp->orig + (l * G + g) * fp->kv.capacity;
         if (fp->p.select == FINCH_SELECT_HEAD || g == 0) top_after_prefix(ranked, nc, P, k, fp->idx);
         finch_trace_select(&fp->trace, l, g, ranked + P, nc - P, orig + P, fp->idx + P, k, P);
+        if (b) finch_mask_beyond_budget(&fp->kv, l, g, ranked, nc, P, fp->idx + P, k, b[g], fp->flat);
         compact(fp, l, g, fp->idx, nk);
         for (size_t r = 0; r < nk; r++) orig[r] = orig[fp->idx[r]]; /* idx[r] >= r */
     }
@@ -444,18 +456,21 @@ static void select_layer_kv_chunks(finch_press *fp, size_t l) {
 
 /* The scorer's final transform of every layer (scoring time), then the k
  * best rows of every layer plus `extra` (compaction time). */
-static void select_all(finch_press *fp, size_t k, size_t extra) {
+static size_t select_all(finch_press *fp, size_t k, size_t extra) {
     size_t L = fp->kv.n_layer, per_layer = fp->kv.n_kv_head * fp->step.n_cols;
     double t0 = finch_now();
     if (fp->scorer->finish)
         for (size_t l = 0; l < L; l++) fp->scorer->finish(&fp->step, l, fp->acc + l * per_layer);
+    size_t kmax = fp->scorer->budgets
+                      ? finch_scorer_budgets(fp->scorer, &fp->step, k, fp->acc, fp->head_budget, fp->flat) : k;
     double t1 = finch_now();
     for (size_t l = 0; l < L; l++) {
         if (fp->p.kv_chunk) select_layer_kv_chunks(fp, l);
-        else select_layer(fp, l, k, extra);
+        else select_layer(fp, l, kmax, extra, fp->scorer->budgets ? fp->head_budget + l * fp->kv.n_kv_head : NULL);
     }
     fp->st.t_scoring += t1 - t0;
     fp->st.t_compact += finch_now() - t1;
+    return kmax;
 }
 
 /* ==================================================== 5. the two modes */
@@ -478,8 +493,15 @@ static finch_status alloc_state(finch_press *fp, size_t capacity, size_t cols_ca
     if (!fp->orig || !fp->acc || !fp->layer_score || !fp->idx || !fp->scratch || !fp->logits)
         return FINCH_ERR_NOMEM;
     fp->st.kv_capacity = capacity;
+    if (fp->scorer->budgets) {
+        size_t G = cfg->n_kv_head;
+        fp->head_budget = finch_alloc(cfg->n_layer * G, sizeof(size_t));
+        fp->flat = finch_alloc(G * (cols_cap ? cols_cap : 1), sizeof(size_t));
+        if (!fp->head_budget || !fp->flat || (st = finch_kv_enable_mask(&fp->kv))) return st ? st : FINCH_ERR_NOMEM;
+    }
     fp->step = (finch_score_step){ .kv = &fp->kv, .p = &fp->p, .n_head = cfg->n_head,
-                                   .orig = fp->orig, .orig_stride = capacity };
+                                   .orig = fp->orig, .orig_stride = capacity,
+                                   .token_score = fp->token_score };
     return FINCH_OK;
 }
 
@@ -514,10 +536,12 @@ static finch_status run_iterative(finch_press *fp, const int32_t *C, size_t N_al
      * unread (context rows never attend to it: it comes after them, and
      * later chunks see only the cache), so the result is the same. */
     size_t mq = evict && fp->scorer->question_aware ? m : 0;
-    /* The cache holds at most the prefix, K kept + one chunk + the question. */
-    finch_status st = alloc_state(fp, finch_plan_compress_rows(FINCH_PRESS_ITERATIVE, P, K, S, N_all, m), P + K + S);
+    /* The cache holds at most the prefix, K kept + one chunk + the question;
+     * with budgets per layer or head, the largest. */
+    size_t Kc = finch_press_rows_bound(fp->p.scorer, fp->m->cfg.n_kv_head, N, K);
+    finch_status st = alloc_state(fp, finch_plan_compress_rows(FINCH_PRESS_ITERATIVE, P, Kc, S, N_all, m), P + Kc + S);
     if (!st)
-        st = finch_trace_init(&fp->trace, fp->kv.n_layer, fp->kv.n_kv_head, N_all, n_chunks, K, fp->p.record_steps);
+        st = finch_trace_init(&fp->trace, fp->kv.n_layer, fp->kv.n_kv_head, N_all, n_chunks, Kc, fp->p.record_steps);
     if (st || (st = feed_prefix(fp, C, P))) return st;
     fp->st.chunk = S;
     fp->st.n_chunks = n_chunks;
@@ -537,8 +561,7 @@ static finch_status run_iterative(finch_press *fp, const int32_t *C, size_t N_al
                  : finch_press_chunk_budget(K, N, past - P, len, c0 - P + len, &k_t);
         if (st) return st;
         finch_trace_begin_step(&fp->trace, k_t);
-        if (evict) select_all(fp, k_t, 0);
-        past = P + k_t;
+        past = P + (evict ? select_all(fp, k_t, 0) : k_t); /* budgets: the largest head's */
         fp->pos = past;
         if (progress) progress(user, t + 1, n_chunks);
     }
@@ -556,7 +579,8 @@ static finch_status run_oneshot(finch_press *fp, const int32_t *C, size_t N, con
         for (size_t i = 0; i < N + m; i += S) n_kept += kvpress_chunk_keep(N + m - i < S ? N + m - i : S, fp->p.cr);
     }
     finch_status st = alloc_state(fp, finch_plan_compress_rows(FINCH_PRESS_ONESHOT, 0, K, N, N, m), N);
-    if (!st) st = finch_trace_init(&fp->trace, fp->kv.n_layer, fp->kv.n_kv_head, N, 1, S ? N + m : K,
+    if (!st) st = finch_trace_init(&fp->trace, fp->kv.n_layer, fp->kv.n_kv_head, N, 1,
+                                   S ? N + m : finch_press_rows_bound(fp->p.scorer, fp->kv.n_kv_head, N, K),
                                    fp->p.record_steps);
     if (!st && S && !(fp->chunk_vec = finch_alloc(N + m, sizeof(double)))) st = FINCH_ERR_NOMEM;
     if (st) return st;
@@ -574,7 +598,7 @@ static finch_status run_oneshot(finch_press *fp, const int32_t *C, size_t N, con
     finch_trace_begin_step(&fp->trace, n_kept);
     if (fp->p.no_rerotate) fp->key_shift = (long)n_kept - (long)(N + m + 1);
     select_all(fp, K, m);
-    fp->pos = fp->kv.n_pos[0]; /* P + K + m; kvpress chunks: their shares */
+    fp->pos = fp->kv.n_pos[0]; /* P + K + m; kvpress chunks: their shares; budgets: P + the largest + m */
     if (progress) progress(user, 1, 1);
     return FINCH_OK;
 }
@@ -602,6 +626,12 @@ finch_status finch_press_compress(finch_press *fp, const int32_t *context, size_
     s->n_kept = n_kept;
     /* oneshot may keep only Q */
     s->compression = K ? (double)(n_ctx - fp->p.protect) / (double)K : INFINITY;
+    if (K < n_ctx - fp->p.protect) { /* rag, lingua: scores before the press runs */
+        double t0 = finch_now();
+        st = finch_scorer_prepare(fp->p.scorer, fp->ctx, &fp->p, context, n_ctx, question, n_q, &fp->token_score);
+        if (st) return st;
+        s->t_scoring += finch_now() - t0;
+    }
     st = fp->p.mode == FINCH_PRESS_ONESHOT
              ? run_oneshot(fp, context, n_ctx, question, n_q, K, progress, user)
              : run_iterative(fp, context, n_ctx, question, n_q, K, progress, user);
@@ -622,16 +652,19 @@ finch_status finch_press_compress(finch_press *fp, const int32_t *context, size_
         s->compression = s->budget ? (double)n_ctx / (double)s->budget : INFINITY;
     }
 
+    s->n_kept = n_kept = fp->pos; /* budgets per head: the largest head's rows */
     s->kv_bytes_full = finch_kv_bytes(&fp->kv, n_ctx + n_q);
-    s->kv_bytes_kept = finch_kv_bytes(&fp->kv, n_kept);
     size_t LG = fp->kv.n_layer * fp->kv.n_kv_head;
     fp->kept = finch_alloc(LG, (n_kept ? n_kept : 1) * sizeof(int32_t));
     if (!fp->kept) return FINCH_ERR_NOMEM;
     for (size_t lg = 0; lg < LG; lg++)
         memcpy(fp->kept + lg * n_kept, fp->orig + lg * fp->kv.capacity, n_kept * sizeof(int32_t));
+    s->n_masked = finch_kept_mark_masked(&fp->kv, fp->kept, n_kept); /* -1 there */
+    s->kv_bytes_kept = 2 * (LG * n_kept - s->n_masked) * fp->kv.head_dim * sizeof(float); /* the live rows */
     /* The scoring buffers are done with; generation needs none of them. */
     free(fp->acc); free(fp->layer_score); free(fp->idx); free(fp->orig); free(fp->scratch);
-    fp->acc = fp->layer_score = NULL;
+    free(fp->token_score);
+    fp->acc = fp->layer_score = fp->token_score = NULL;
     fp->idx = NULL;
     fp->orig = NULL;
     fp->scratch = NULL;
@@ -654,6 +687,10 @@ static finch_status kv_reserve(finch_press *fp, size_t need) {
             memcpy(finch_kv_v(&nk, l, g, 0), finch_kv_v(&fp->kv, l, g, 0), fp->kv.n_pos[l] * row);
         }
         nk.n_pos[l] = fp->kv.n_pos[l];
+    }
+    if ((st = finch_kv_copy_mask(&nk, &fp->kv))) {
+        finch_kv_free(&nk);
+        return st;
     }
     finch_kv_free(&fp->kv);
     fp->kv = nk;
@@ -757,26 +794,3 @@ void finch_press_copy_kv(const finch_press *fp, float *keys, float *values) {
 }
 
 long finch_press_key_shift(const finch_press *fp) { return fp->key_shift; }
-
-void finch_press_describe(const finch_press *fp, FILE *f) {
-    const finch_press_stats *s = &fp->st;
-    fprintf(f, "press: %s\n", finch_scorer_name(s->scorer));
-    fprintf(f, "mode: %s\n", finch_press_mode_name(s->mode));
-    fprintf(f, "selection: %s\n", finch_press_select_name(s->select));
-    fprintf(f, "normalize: %s\n", finch_press_normalize_name(s->normalize));
-    fprintf(f, "context tokens N: %zu\n", s->n_ctx);
-    fprintf(f, "question tokens m: %zu\n", s->n_question);
-    if (s->n_protected) fprintf(f, "protected prefix P: %zu\n", s->n_protected);
-    fprintf(f, "budget K: %zu\n", s->budget);
-    fprintf(f, "kept positions: %zu\n", s->n_kept);
-    fprintf(f, "chunk: %zu (%zu chunks)\n", s->chunk, s->n_chunks);
-    fprintf(f, "compression N/K: %.2fx\n", s->compression);
-    fprintf(f, "kv bytes before: %zu (N + m = %zu positions)\n", s->kv_bytes_full, s->n_ctx + s->n_question);
-    fprintf(f, "kv bytes after: %zu (%zu positions)\n", s->kv_bytes_kept, s->n_kept);
-    fprintf(f, "kv capacity during compression: %zu positions\n", s->kv_capacity);
-    fprintf(f, "time prefill: %.3f s\n", s->t_prefill);
-    fprintf(f, "time scoring: %.3f s\n", s->t_scoring);
-    fprintf(f, "time compaction: %.3f s\n", s->t_compact);
-    fprintf(f, "time generation: %.3f s (%zu prompt + %zu generated tokens)\n", s->t_generation,
-            s->n_prompt, s->n_generated);
-}

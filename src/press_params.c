@@ -1,6 +1,7 @@
 /* press_params.c - a press's parameters: the defaults and the names of
  * modes, selections, normalisations and schedules with their parsers
- * (include/finch_press.h); section 1 of src/finch.c's data flow. */
+ * (include/finch_press.h); section 1 of src/finch.c's data flow.  Also the
+ * run's summary (finch_press_describe), which reads only the stats. */
 #include "finch_press.h"
 #include "util.h"
 
@@ -56,4 +57,28 @@ finch_status finch_press_parse_select(const char *s, finch_press_select *out) {
     if (s && strcmp(s, "head") == 0) { *out = FINCH_SELECT_HEAD; return FINCH_OK; }
     if (s && strcmp(s, "layer") == 0) { *out = FINCH_SELECT_LAYER; return FINCH_OK; }
     return finch_fail(FINCH_ERR_ARG, "unknown selection '%s' (head or layer)", s ? s : "");
+}
+
+void finch_press_describe(const finch_press *fp, FILE *f) {
+    const finch_press_stats *s = finch_press_get_stats(fp);
+    fprintf(f, "press: %s\n", finch_scorer_name(s->scorer));
+    fprintf(f, "mode: %s\n", finch_press_mode_name(s->mode));
+    fprintf(f, "selection: %s\n", finch_press_select_name(s->select));
+    fprintf(f, "normalize: %s\n", finch_press_normalize_name(s->normalize));
+    fprintf(f, "context tokens N: %zu\n", s->n_ctx);
+    fprintf(f, "question tokens m: %zu\n", s->n_question);
+    if (s->n_protected) fprintf(f, "protected prefix P: %zu\n", s->n_protected);
+    fprintf(f, "budget K: %zu\n", s->budget);
+    fprintf(f, "kept positions: %zu\n", s->n_kept);
+    if (s->n_masked) fprintf(f, "masked rows (budgets per layer/head): %zu\n", s->n_masked);
+    fprintf(f, "chunk: %zu (%zu chunks)\n", s->chunk, s->n_chunks);
+    fprintf(f, "compression N/K: %.2fx\n", s->compression);
+    fprintf(f, "kv bytes before: %zu (N + m = %zu positions)\n", s->kv_bytes_full, s->n_ctx + s->n_question);
+    fprintf(f, "kv bytes after: %zu (%zu positions)\n", s->kv_bytes_kept, s->n_kept);
+    fprintf(f, "kv capacity during compression: %zu positions\n", s->kv_capacity);
+    fprintf(f, "time prefill: %.3f s\n", s->t_prefill);
+    fprintf(f, "time scoring: %.3f s\n", s->t_scoring);
+    fprintf(f, "time compaction: %.3f s\n", s->t_compact);
+    fprintf(f, "time generation: %.3f s (%zu prompt + %zu generated tokens)\n", s->t_generation,
+            s->n_prompt, s->n_generated);
 }

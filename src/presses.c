@@ -10,7 +10,8 @@
  *   helpers    shared by the scorers below
  *   full       never selects (the budget is N)
  *   position   truncate, streaming: scores from the context position
- *   window     snapkv, tova: the attention of the last context rows
+ *   window     snapkv, tova: the attention of the last context rows;
+ *              snapkv-q: the last rows of chunk ++ question
  *   h2o        the mean attention over the rows that see a key
  *   knorm      the negative key norm
  *   random     a seeded hash of (seed, layer, head, position)
@@ -27,6 +28,7 @@
 
 static const char *const scorer_names[FINCH_SCORER_COUNT] = {
     "finch", "full", "truncate", "streaming", "snapkv", "h2o", "tova", "knorm", "random",
+    "snapkv-q", "keydiff", "chunkkv", "rag", "lingua", "pyramidkv", "adakv", "adakv-finch",
 };
 
 const char *finch_scorer_name(finch_scorer_id s) {
@@ -40,7 +42,8 @@ finch_status finch_scorer_parse(const char *s, finch_scorer_id *out) {
             return FINCH_OK;
         }
     return finch_fail(FINCH_ERR_ARG, "unknown press '%s' (finch, full, truncate, streaming, snapkv, "
-                      "h2o, tova, knorm or random)", s ? s : "");
+                      "h2o, tova, knorm, random, snapkv-q, keydiff, chunkkv, rag, lingua, pyramidkv, adakv "
+                      "or adakv-finch)", s ? s : "");
 }
 
 /* =============================================================== helpers */
@@ -65,7 +68,7 @@ static void score_by_position(const finch_score_step *s, size_t l, double *acc,
 /* ================================================================== full */
 
 /* K = N (finch_press_resolve_budget): nothing is scored, nothing evicted. */
-static const finch_scorer full_scorer = { FINCH_SCORER_FULL, 0, NULL, NULL, NULL };
+static const finch_scorer full_scorer = { FINCH_SCORER_FULL, 0, NULL, NULL, NULL, NULL };
 
 /* ============================================================== position */
 
@@ -84,7 +87,7 @@ static void truncate_finish(const finch_score_step *s, size_t l, double *acc) {
     score_by_position(s, l, acc, truncate_score);
 }
 
-static const finch_scorer truncate_scorer = { FINCH_SCORER_TRUNCATE, 0, NULL, NULL, truncate_finish };
+static const finch_scorer truncate_scorer = { FINCH_SCORER_TRUNCATE, 0, NULL, NULL, truncate_finish, NULL };
 
 /* streaming (StreamingLLM): the 4 attention sinks first (ties: the smaller
  * position), then the most recent positions. */
@@ -99,7 +102,7 @@ static void streaming_finish(const finch_score_step *s, size_t l, double *acc) {
     score_by_position(s, l, acc, streaming_score);
 }
 
-static const finch_scorer streaming_scorer = { FINCH_SCORER_STREAMING, 0, NULL, NULL, streaming_finish };
+static const finch_scorer streaming_scorer = { FINCH_SCORER_STREAMING, 0, NULL, NULL, streaming_finish, NULL };
 
 /* ================================================================ window */
 
@@ -123,6 +126,15 @@ static void snapkv_rows(const finch_score_step *s, size_t *lo, size_t *hi) {
 
 static void tova_rows(const finch_score_step *s, size_t *lo, size_t *hi) { last_rows(s, 1, lo, hi); }
 
+/* Query-aware SnapKV (kvpress SnapKVPress run on context ++ question): the
+ * window is the last 64 rows of what this step fed, question included, so
+ * it is the question and, when the question is shorter, the end of the
+ * chunk. */
+static void snapkv_q_rows(const finch_score_step *s, size_t *lo, size_t *hi) {
+    *hi = s->n_cols + s->n_question;
+    *lo = *hi - s->row0 > SNAPKV_WINDOW ? *hi - SNAPKV_WINDOW : s->row0;
+}
+
 /* avg_pool1d(kernel 5, stride 1, padding 2, count_include_pad): out[j] is
  * the sum of in[j-2..j+2] that exist, over 5.  In place: the two inputs left
  * of j are kept aside before they are overwritten. */
@@ -141,7 +153,8 @@ static void pool5(double *a, size_t n) {
  * heads of the group (pooled for snapkv); window columns: protected. */
 static void window_finish(const finch_score_step *s, size_t l, double *acc, int pool) {
     (void)l;
-    size_t lo = s->row_lo, w = s->row_hi - s->row_lo, nc = s->n_cols;
+    size_t w = s->row_hi - s->row_lo, nc = s->n_cols;
+    size_t lo = s->row_lo < nc ? s->row_lo : nc; /* snapkv-q: the window may be all question */
     double scale = 1.0 / ((double)w * (double)group_size(s));
     for (size_t g = 0; g < s->kv->n_kv_head; g++) {
         double *a = acc + g * nc;
@@ -154,8 +167,9 @@ static void window_finish(const finch_score_step *s, size_t l, double *acc, int 
 static void snapkv_finish(const finch_score_step *s, size_t l, double *acc) { window_finish(s, l, acc, 1); }
 static void tova_finish(const finch_score_step *s, size_t l, double *acc) { window_finish(s, l, acc, 0); }
 
-static const finch_scorer snapkv_scorer = { FINCH_SCORER_SNAPKV, 0, snapkv_rows, NULL, snapkv_finish };
-static const finch_scorer tova_scorer = { FINCH_SCORER_TOVA, 0, tova_rows, NULL, tova_finish };
+static const finch_scorer snapkv_scorer = { FINCH_SCORER_SNAPKV, 0, snapkv_rows, NULL, snapkv_finish, NULL };
+static const finch_scorer tova_scorer = { FINCH_SCORER_TOVA, 0, tova_rows, NULL, tova_finish, NULL };
+static const finch_scorer snapkv_q_scorer = { FINCH_SCORER_SNAPKV_Q, 1, snapkv_q_rows, NULL, snapkv_finish, NULL };
 
 /* =================================================================== h2o */
 
@@ -176,7 +190,7 @@ static void h2o_finish(const finch_score_step *s, size_t l, double *acc) {
         for (size_t j = 0; j < nc; j++) acc[g * nc + j] /= group * (double)(hi - (j > lo ? j : lo));
 }
 
-static const finch_scorer h2o_scorer = { FINCH_SCORER_H2O, 0, h2o_rows, NULL, h2o_finish };
+static const finch_scorer h2o_scorer = { FINCH_SCORER_H2O, 0, h2o_rows, NULL, h2o_finish, NULL };
 
 /* ================================================================= knorm */
 
@@ -193,7 +207,7 @@ static void knorm_finish(const finch_score_step *s, size_t l, double *acc) {
         }
 }
 
-static const finch_scorer knorm_scorer = { FINCH_SCORER_KNORM, 0, NULL, NULL, knorm_finish };
+static const finch_scorer knorm_scorer = { FINCH_SCORER_KNORM, 0, NULL, NULL, knorm_finish, NULL };
 
 /* ================================================================ random */
 
@@ -222,14 +236,16 @@ static void random_finish(const finch_score_step *s, size_t l, double *acc) {
     }
 }
 
-static const finch_scorer random_scorer = { FINCH_SCORER_RANDOM, 0, NULL, NULL, random_finish };
+static const finch_scorer random_scorer = { FINCH_SCORER_RANDOM, 0, NULL, NULL, random_finish, NULL };
 
 /* ================================================================ lookup */
 
 const finch_scorer *finch_scorer_get(finch_scorer_id id) {
     static const finch_scorer *const all[FINCH_SCORER_COUNT] = {
         &finch_scorer_finch, &full_scorer, &truncate_scorer, &streaming_scorer, &snapkv_scorer,
-        &h2o_scorer, &tova_scorer, &knorm_scorer, &random_scorer,
+        &h2o_scorer, &tova_scorer, &knorm_scorer, &random_scorer, &snapkv_q_scorer,
+        &finch_scorer_keydiff, &finch_scorer_chunkkv, &finch_scorer_rag, &finch_scorer_lingua,
+        &finch_scorer_pyramidkv, &finch_scorer_adakv, &finch_scorer_adakv_finch,
     };
     return (unsigned)id < FINCH_SCORER_COUNT ? all[id] : NULL;
 }

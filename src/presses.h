@@ -10,7 +10,11 @@
  *      at all: key norms, positions, seeded random numbers).
  *
  * Higher scores are kept; ties go to the smaller row (src/topk.h).
- * Finch's own scorer is in src/finch.c, the baselines in src/presses.c;
+ * Finch's own scorer is in src/finch.c, the baselines in src/presses.c
+ * (the 2023 set and snapkv-q), src/presses_kvpress.c (keydiff, chunkkv) and
+ * src/presses_context.c (rag, lingua: context selections scored before the
+ * press runs) and src/presses_budget.c (pyramidkv, adakv, adakv-finch:
+ * budgets per layer or head, the shorter heads padded with masked rows);
  * docs/presses.md states every formula. */
 #ifndef FINCH_PRESSES_H
 #define FINCH_PRESSES_H
@@ -34,6 +38,9 @@ typedef struct {
     size_t orig_stride;
     size_t row_lo, row_hi;   /* observing rows [row_lo, row_hi), set by
                                 finch_score_step_begin from the scorer        */
+    const double *token_score; /* [n_ctx] a static score per context position,
+                                  from finch_scorer_prepare (rag, lingua); NULL
+                                  for the other scorers                        */
 } finch_score_step;
 
 typedef struct {
@@ -50,13 +57,90 @@ typedef struct {
      * sums of probabilities over the observing rows and the query heads of
      * each group) into scores, in place.  NULL: the sums are the scores. */
     void (*finish)(const finch_score_step *s, size_t l, double *acc);
+    /* NULL: every head of every layer keeps the step's k rows.  Else the
+     * live budget of each KV head of layer l, b[0..G), from the finished
+     * scores acc [G][n_cols] (which it may change: AdaKV forces rows in);
+     * scratch: G * n_cols entries.  The driver keeps max b rows in every
+     * head and masks the rows beyond a head's budget (kv->dead). */
+    void (*budgets)(const finch_score_step *s, size_t l, size_t k, double *acc, size_t *b, size_t *scratch);
 } finch_scorer;
 
 /* The scorer of an id; NULL when the id is unknown. */
 const finch_scorer *finch_scorer_get(finch_scorer_id id);
 
-/* Finch itself (src/finch.c). */
+/* Finch itself (src/finch.c), and the scorers of src/presses_kvpress.c and
+ * src/presses_context.c. */
 extern const finch_scorer finch_scorer_finch;
+extern const finch_scorer finch_scorer_keydiff, finch_scorer_chunkkv;
+extern const finch_scorer finch_scorer_rag, finch_scorer_lingua;
+
+/* keydiff keeps one mean key on the stack. */
+enum { FINCH_KEYDIFF_MAX_HEAD_DIM = 1024 };
+
+/* src/presses_budget.c: PyramidKV and AdaKV. */
+extern const finch_scorer finch_scorer_pyramidkv, finch_scorer_adakv, finch_scorer_adakv_finch;
+#define FINCH_ADAKV_ALPHA 0.20 /* kvpress AdaKVPress.alpha_safeguard */
+
+/* PyramidKV's budget of layer l of n_layer when n candidates compete for
+ * a mean budget of T per layer (kvpress PyramidKVPress.get_layer_budget
+ * with window 64, beta 20, q_len = n, q_len (1 - cr) = T). */
+size_t finch_pyramid_budget(size_t n, size_t T, size_t n_layer, size_t l);
+
+/* AdaKV's per-head budgets b[0..G) of one layer: scores acc [G][nc]
+ * (rows < P protected: set to -inf), mean budget k per head; each head's
+ * best (size_t)(k * alpha) rows are raised to DBL_MAX in acc, then the
+ * G * k best of all heads are counted per head (ties: the smaller head,
+ * then the smaller row), each at most nc - P.  scratch: G * nc entries. */
+void finch_adakv_budgets(double *acc, size_t G, size_t nc, size_t P, size_t k, double alpha, size_t *b,
+                         size_t *scratch);
+
+/* The driver's side of budgets per layer or head (src/presses_budget.c). */
+
+/* The softmax of x[0..n) over the rows not masked (they get 0), exp in
+ * single precision as the forward pass computes it. */
+void finch_masked_softmax(float *x, const uint8_t *dead, size_t n);
+
+/* Every layer's per-head budgets into head_budget [L][G] from the
+ * finished scores acc_all [L][G][n_cols] (masked rows first set to -inf:
+ * they are never live again); returns the largest, the rows every head
+ * keeps.  scratch: G * n_cols entries. */
+size_t finch_scorer_budgets(const finch_scorer *sc, const finch_score_step *s, size_t k, double *acc_all,
+                            size_t *head_budget, size_t *scratch);
+
+/* Head g of layer l keeps the k rows kept[0..k) (ascending, >= P) but only
+ * its budget bg of them live: the others (the lowest scores) and rows
+ * masked before are masked.  Flags are set on the source rows, which the
+ * gather then moves.  scratch: bg entries. */
+void finch_mask_beyond_budget(finch_kv_cache *kv, size_t l, size_t g, const double *score, size_t nc, size_t P,
+                              const size_t *kept, size_t k, size_t bg, size_t *scratch);
+
+/* kept [L*G][n_kept] (positions per row): -1 at the rows kv masks; returns
+ * how many. */
+size_t finch_kept_mark_masked(const finch_kv_cache *kv, int32_t *kept, size_t n_kept);
+
+/* ChunkKV's chunk length (kvpress ChunkKVPress.chunk_length). */
+enum { FINCH_CHUNKKV_LENGTH = 20 };
+
+/* RAG: chunk length in tokens and the BM25 constants (docs/presses.md). */
+enum { FINCH_RAG_CHUNK = 32 };
+#define FINCH_BM25_K1 1.2
+#define FINCH_BM25_B 0.75
+
+/* The static per-position scores a scorer needs before the press runs:
+ * *out = NULL for every scorer but rag (the BM25 score of the chunk that
+ * holds each position) and lingua (the self-information of each token under
+ * the model of ctx: one extra forward pass over the context).  *out has N
+ * doubles (positions < p->protect score 0: they never compete); the caller
+ * frees it.  Refuses keydiff for heads wider than FINCH_KEYDIFF_MAX_HEAD_DIM. */
+finch_status finch_scorer_prepare(finch_scorer_id id, finch_ctx *ctx, const finch_press_params *p,
+                                  const int32_t *context, size_t N, const int32_t *question, size_t m,
+                                  double **out);
+
+/* rag's scores alone: BM25 (k1, b) of the query ids q[0..m) against the
+ * chunks of `chunk` tokens of doc[0..n) (the last may be shorter), with
+ * token ids as terms; out[i] = the score of the chunk holding token i. */
+void finch_bm25_chunk_scores(const int32_t *doc, size_t n, const int32_t *q, size_t m, size_t chunk,
+                             double k1, double b, double *out);
 
 /* Set s->row_lo / row_hi from the scorer (the other fields must be set). */
 void finch_score_step_begin(const finch_scorer *sc, finch_score_step *s);

@@ -4,6 +4,8 @@
 #include "finch_run.h"
 #include "util.h"
 
+#include <stdint.h>
+
 finch_run_params finch_run_defaults(void) {
     finch_run_params p = { 0 };
     p.press = finch_press_defaults();
@@ -60,7 +62,7 @@ static finch_status plan_compress(const finch_run_params *p, size_t win, finch_r
         o->chunk = N;
         return FINCH_OK;
     }
-    size_t kk = p->press.protect + o->K; /* K <= N - P */
+    size_t kk = p->press.protect + o->K_rows; /* K <= N - P; pyramidkv, adakv: padded */
     return plan_chunk(p, win, kk, p->press.scorer == FINCH_SCORER_FULL ? 0 : mq, &o->chunk);
 }
 
@@ -86,12 +88,20 @@ finch_status finch_plan_run(const finch_model *m, const finch_run_params *p, fin
     size_t win = p->window ? p->window : m->cfg.ctx_len;
     o.window = win;
     finch_status st = finch_press_resolve_budget(&p->press, p->n_ctx, p->n_question, &o.K, &o.n_kept);
-    if (st || (st = plan_compress(p, win, &o)) || (st = plan_answer(p, win, &o))) return st;
+    if (st) return st;
+    /* presses that pad heads to the largest budget hold more rows (an
+     * unknown head count: the bound is the whole context) */
+    o.K_rows = finch_press_rows_bound(p->press.scorer, m ? m->cfg.n_kv_head : SIZE_MAX,
+                                      p->n_ctx - p->press.protect, o.K);
+    o.n_kept += o.K_rows - o.K;
+    if ((st = plan_compress(p, win, &o)) || (st = plan_answer(p, win, &o))) return st;
     size_t N = p->n_ctx, P = p->press.protect, mq = p->n_question, fed = p->n_prompt ? p->n_prompt : mq;
     o.n_chunks = p->press.mode == FINCH_PRESS_ONESHOT ? 1 : (N - P + o.chunk - 1) / o.chunk;
-    o.capacity = finch_plan_compress_rows(p->press.mode, P, o.K, o.chunk, N, mq);
+    o.capacity = finch_plan_compress_rows(p->press.mode, P, o.K_rows, o.chunk, N, mq);
     size_t after = fed + (p->n_forced > o.n_predict ? p->n_forced : o.n_predict);
     o.peak = finch_plan_cache_peak(o.capacity, o.n_kept + after);
+    if (p->press.scorer == FINCH_SCORER_LINGUA && o.K < N - P) /* its own pass over the context, first */
+        o.peak = o.peak > N ? o.peak : N;
     size_t step = p->press.mode == FINCH_PRESS_ONESHOT ? N + mq : o.chunk + mq;
     o.batch = step < FINCH_DEFAULT_BATCH_MAX ? step : FINCH_DEFAULT_BATCH_MAX;
     *out = o;

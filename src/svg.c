@@ -179,6 +179,10 @@ static double row_y(size_t r) { return KEPT_TOP + (double)r * (KEPT_ROW_H + KEPT
 static void kept_row(FILE *f, const int32_t *pos, size_t n, size_t r, double cell) {
     size_t i = 0;
     while (i < n) {
+        if (pos[i] < 0) { /* a masked row (pyramidkv, adakv) holds no position */
+            i++;
+            continue;
+        }
         size_t j = i + 1;
         while (j < n && pos[j] == pos[j - 1] + 1) j++;
         fprintf(f, "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%d\" fill=\"#0072B2\"/>\n",

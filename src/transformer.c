@@ -42,7 +42,23 @@ finch_status finch_kv_init(finch_kv_cache *kv, const finch_config *cfg, size_t c
     return FINCH_OK;
 }
 
+finch_status finch_kv_enable_mask(finch_kv_cache *kv) {
+    if (kv->dead) return FINCH_OK;
+    kv->dead = finch_zalloc(kv->n_layer * kv->n_kv_head, kv->capacity ? kv->capacity : 1);
+    return kv->dead ? FINCH_OK : finch_fail(FINCH_ERR_NOMEM, "out of memory for the KV mask");
+}
+
+finch_status finch_kv_copy_mask(finch_kv_cache *dst, const finch_kv_cache *src) {
+    if (!src->dead) return FINCH_OK;
+    finch_status st = finch_kv_enable_mask(dst);
+    if (st) return st;
+    for (size_t lg = 0; lg < src->n_layer * src->n_kv_head; lg++)
+        memcpy(dst->dead + lg * dst->capacity, src->dead + lg * src->capacity, src->n_pos[lg / src->n_kv_head]);
+    return FINCH_OK;
+}
+
 void finch_kv_free(finch_kv_cache *kv) {
+    free(kv->dead);
     free(kv->k);
     free(kv->v);
     free(kv->n_pos);
@@ -65,6 +81,10 @@ void finch_kv_gather(finch_kv_cache *kv, size_t l, size_t g, const size_t *idx, 
         if (idx[j] == j) continue;
         memmove(finch_kv_k(kv, l, g, j), finch_kv_k(kv, l, g, idx[j]), row);
         memmove(finch_kv_v(kv, l, g, j), finch_kv_v(kv, l, g, idx[j]), row);
+        if (kv->dead) {
+            uint8_t *d = kv->dead + (l * kv->n_kv_head + g) * kv->capacity;
+            d[j] = d[idx[j]];
+        }
     }
 }
 
@@ -214,7 +234,12 @@ static void attn_row_general(const finch_config *cfg, const finch_kv_cache *kv, 
                              const float *q, size_t lo, size_t p, float *scores, float *out) {
     size_t hd = cfg->head_dim, nk = p + 1 - lo;
     float scale = attn_scale(cfg), cap = cfg->attn_softcap, mx = -INFINITY;
+    const uint8_t *dead = kv->dead ? kv->dead + (l * kv->n_kv_head + g) * kv->capacity + lo : NULL;
     for (size_t j = 0; j < nk; j++) {
+        if (dead && dead[j]) { /* masked: exp(-inf) = 0; the row itself is never masked */
+            scores[j] = -INFINITY;
+            continue;
+        }
         const float *k = finch_kv_k(kv, l, g, lo + j);
         float s = 0;
         for (size_t i = 0; i < hd; i++) s += q[i] * k[i];
@@ -304,9 +329,9 @@ static void attention(finch_ctx *c, const finch_kv_cache *kv, size_t l, size_t n
     /* Short attention costs less than waking the workers (same tasks either way). */
     double work = (double)n * (double)(pos0 + n) * (double)(cfg->n_head * cfg->head_dim);
     finch_pool *pool = work < 64.0 * 1024.0 ? NULL : c->pool;
-    /* The packed-key GEMM path reads every key from 0; a window that cuts
-     * or a soft-cap takes the general path. */
-    if (cfg->attn_softcap > 0 || window_start(cfg, l, pos0 + n - 1) > 0) {
+    /* The packed-key GEMM path reads every key from 0; a window that cuts,
+     * a soft-cap or masked rows take the general path. */
+    if (cfg->attn_softcap > 0 || window_start(cfg, l, pos0 + n - 1) > 0 || kv->dead) {
         finch_pool_run(pool, cfg->n_kv_head * split, attn_task_general, &job);
         return;
     }
@@ -341,6 +366,7 @@ static void store_kv(finch_ctx *c, finch_kv_cache *kv, size_t l, size_t n, size_
         for (size_t g = 0; g < cfg->n_kv_head; g++) {
             memcpy(finch_kv_k(kv, l, g, pos0 + t), c->k + (t * cfg->n_kv_head + g) * hd, hd * sizeof(float));
             memcpy(finch_kv_v(kv, l, g, pos0 + t), c->v + (t * cfg->n_kv_head + g) * hd, hd * sizeof(float));
+            if (kv->dead) kv->dead[(l * cfg->n_kv_head + g) * kv->capacity + pos0 + t] = 0;
         }
     kv->n_pos[l] = pos0 + n;
 }

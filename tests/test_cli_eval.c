@@ -280,6 +280,67 @@ static void test_eval_end_to_end(void **state) {
     remove_tmpdir();
 }
 
+/* Every press in one eval over the same items (docs/presses.md): the needle
+ * model, two items, one ratio; each press gives one summary row and one
+ * run per item. */
+static void test_eval_all_presses(void **state) {
+    (void)state;
+    if (access("testdata/models/needle.gguf", R_OK)) SKIP_MSG("testdata/models/needle.gguf not found");
+    make_tmpdir();
+    static const char *const presses[] = { "finch", "truncate", "streaming", "snapkv", "h2o", "tova", "knorm",
+                                           "random", "snapkv-q", "keydiff", "chunkkv", "rag", "lingua",
+                                           "pyramidkv", "adakv", "adakv-finch" };
+    enum { NP = sizeof presses / sizeof presses[0] };
+    char args[1024], task[128], list[256] = "";
+    for (size_t i = 0; i < NP; i++) {
+        strcat(list, presses[i]);
+        if (i + 1 < NP) strcat(list, ",");
+    }
+    snprintf(task, sizeof task, "%s/t.jsonl", tmpdir);
+    write_tasks(task, NULL);
+    snprintf(args, sizeof args, "eval -m testdata/models/needle.gguf --task %s --press %s --ratio 4 --chunk 8 "
+             "-n 2 -t 1 --out %s/all --json", task, list, tmpdir);
+    assert_int_equal(run_finch(args), 0);
+    cJSON *sum = cJSON_Parse(out_text);
+    assert_non_null(sum);
+    const cJSON *rows = cJSON_GetObjectItemCaseSensitive(sum, "rows");
+    assert_int_equal(cJSON_GetArraySize(rows), 1 + NP);
+    assert_string_equal(str(cJSON_GetArrayItem(rows, 0), "press"), "full");
+    for (size_t i = 0; i < NP; i++) {
+        const cJSON *r = cJSON_GetArrayItem(rows, (int)i + 1);
+        assert_string_equal(str(r, "press"), presses[i]);
+        assert_true(num(r, "n") == 2 && num(r, "ratio") == 4 && num(r, "kl") >= 0);
+    }
+    cJSON_Delete(sum);
+    char path[256];
+    snprintf(path, sizeof path, "%s/all/results.json", tmpdir);
+    cJSON *res = read_json(path);
+    const cJSON *it;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(res, "items")) {
+        const double ratios[] = { 4 };
+        check_item(it, (const char *const *)presses, NP, ratios, 1);
+    }
+    cJSON_Delete(res);
+    remove_tmpdir();
+}
+
+/* finch run --press NAME for each new press: exit 0, the press named. */
+static void test_run_each_new_press(void **state) {
+    (void)state;
+    const char *names[] = { "snapkv-q", "keydiff", "chunkkv", "rag", "lingua", "pyramidkv", "adakv", "adakv-finch" };
+    char args[512];
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(args, sizeof args, "run -m " TINY " --context 'Once upon a time the magic number was 42 and "
+                 "the dog ran home' -q 'the number' --press %s --budget 4 -n 2 --json", names[i]);
+        assert_int_equal(run_finch(args), 0);
+        cJSON *j = cJSON_Parse(out_text);
+        assert_non_null(j);
+        assert_string_equal(str(j, "press"), names[i]);
+        assert_true(num(j, "K") == 4);
+        cJSON_Delete(j);
+    }
+}
+
 static void test_eval_resume(void **state) {
     (void)state;
     make_tmpdir();
@@ -371,6 +432,8 @@ int main(void) {
         cmocka_unit_test(test_eval_end_to_end),
         cmocka_unit_test(test_eval_budget_lists),
         cmocka_unit_test(test_eval_resume),
+        cmocka_unit_test(test_eval_all_presses),
+        cmocka_unit_test(test_run_each_new_press),
     };
     return cmocka_run_group_tests_name("cli_eval", tests, NULL, NULL);
 }

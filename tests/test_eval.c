@@ -161,6 +161,16 @@ static void test_svg_kept_map(void **state) {
     svg = render(kept_fn, &k, &st);
     assert_null(strstr(svg, "stroke=\"red\""));
     free(svg);
+    /* masked rows (-1: pyramidkv, adakv) draw nothing: {0}{2}{20-21} / {3}{9-10}{20-21} / {5}{20-21} / {17-21} */
+    const int32_t masked[4][5] = { { 0, -1, 2, 20, 21 }, { 3, 9, 10, 20, 21 }, { -1, 5, -1, 20, 21 },
+                                   { 17, 18, 19, 20, 21 } };
+    k.kept = &masked[0][0];
+    svg = render(kept_fn, &k, &st);
+    assert_ok(st);
+    assert_int_equal(count(svg, "fill=\"#0072B2\""), 3 + 3 + 2 + 1);
+    /* position -1 would sit one cell (1000 / 22) left of the map's edge at 60 */
+    assert_int_equal(count(svg, "<rect x=\"14.55\""), 0);
+    free(svg);
 }
 
 /* ============================================== through a compressed cache */

@@ -64,7 +64,8 @@ static const cli_flag run_flags[] = {
     FLAG_CHUNK,
     FLAG_SELECT,
     FLAG_NORMALIZE,
-    { "--press", "NAME", "finch", "the scores: finch, full, truncate, streaming, snapkv, h2o, tova, knorm, random" },
+    { "--press", "NAME", "finch", "the scores: finch, full, truncate, streaming, snapkv, h2o, tova, knorm, random, "
+      "snapkv-q, keydiff, chunkkv, pyramidkv, adakv, adakv-finch, rag, lingua (docs/presses.md)" },
     { "--schedule", "WHICH", "proportional", "iterative k_t: proportional (ends at K) or authors (additive, "
       "k_t = k_t-1 + floor(|c_t| / ceil(N / K)), the authors' code)" },
     { "--kv-chunk", "L", "none", "oneshot with --cr: kvpress's chunk_length, top-k per chunk of L positions" },
@@ -118,7 +119,7 @@ static const cli_flag eval_flags[] = {
       "(the cut falls in the context)" },
     { "--dump-items", "DIR", "none", "one JSON file per item: its record and the prompt text the model reads" },
     { "--press", "LIST", "finch,truncate,streaming,snapkv,h2o,tova,knorm,random",
-      "presses to compare (full, the reference, always runs)" },
+      "presses to compare (full, the reference, always runs); any --press name of run" },
     { "--ratio", "LIST", "2,4,8,16,32 (without --budget or --cr)", "compression factors, e.g. 2,4,8" },
     { "--budget", "LIST", "none", "context tokens kept, e.g. 64,128 (instead of --ratio)" },
     { "--cr", "LIST", "none", "fractions of the context removed, e.g. 0.5,0.9 (instead of --ratio)" },
