@@ -255,12 +255,20 @@ finch_status finch_tokenize_file(const finch_tokenizer *t, FILE *f, int add_bos,
  * FINCH_ERR_FORMAT naming the first bad byte offset. */
 finch_status finch_check_text(const char *s, size_t len);
 
+/* s[0..len) as valid UTF-8 for JSON and CSV (docs/files.md): every byte
+ * that does not start a valid sequence, and every NUL, becomes U+FFFD.
+ * Returns a malloc'ed NUL-terminated string, NULL when out of memory. */
+char *finch_utf8_clean(const char *s, size_t len);
+
 /* The bytes a token decodes to (byte-fallback and byte-level tokens are
  * mapped back to raw bytes).  prev is the previous token (or -1): SentencePiece
  * drops the leading space after BOS.  Returns the number of bytes written to
  * buf (at most cap) or 0. */
 size_t finch_token_to_bytes(const finch_tokenizer *t, int32_t prev, int32_t id,
                             char *buf, size_t cap);
+/* The same bytes without a copy or a length limit: a pointer into the
+ * tokenizer (valid while it lives) and *len; NULL for an unknown id. */
+const char *finch_token_piece(const finch_tokenizer *t, int32_t prev, int32_t id, size_t *len);
 int32_t finch_tokenizer_bos(const finch_tokenizer *t); /* -1 when none */
 int32_t finch_tokenizer_eos(const finch_tokenizer *t); /* -1 when none */
 size_t finch_tokenizer_vocab(const finch_tokenizer *t);
@@ -381,6 +389,13 @@ typedef struct {
 /* The estimate for model m with a KV cache of kv_positions positions and
  * forward calls of up to max_batch tokens. */
 finch_memory finch_memory_estimate(const finch_model *m, size_t kv_positions, size_t max_batch);
+/* Bytes that reading and tokenizing a text of text_bytes needs, checked
+ * before it is read: the text itself, the tokenizer's working arrays over a
+ * block (at worst the whole text, as a block ends only at a line break;
+ * measured 53 bytes per byte on SentencePiece and byte-level BPE, taken as
+ * 64) and the ids (at most one per byte, 4 bytes, doubled while they grow).
+ * 80 bytes per byte in all; saturates instead of wrapping. */
+size_t finch_memory_text(size_t text_bytes);
 /* Memory that can be allocated now: MemAvailable of /proc/meminfo, else
  * the free pages (sysconf); FINCH_ERR_IO when neither can be read.
  * Container limits (cgroups) are not read: give --max-memory there. */

@@ -481,6 +481,8 @@ int cmd_bench(int argc, char **argv) {
     cli_bench_opts o;
     int rc = cli_parse_bench(argc, argv, &o);
     if (rc) return rc;
+    if (o.json_file && (rc = cli_output_check("--json-file", o.json_file, o.models, o.n_models)))
+        return rc; /* before the work */
     model_list l = { 0 };
     if ((rc = collect_models(&o, &l))) {
         model_list_free(&l);

@@ -158,7 +158,7 @@ void finch_score_accumulate(const finch_scorer *sc, const finch_score_step *s, s
 void finch_score_accumulate_pool(finch_pool *pool, const finch_scorer *sc, const finch_score_step *s,
                                  size_t layer, const float *q, size_t n, size_t pos0, double *acc,
                                  float *scratch, size_t scratch_stride);
-/* The forward pass's thread pool (src/transformer.c). */
+/* The forward pass's thread pool (src/engine/transformer.c). */
 finch_pool *finch_ctx_pool(const finch_ctx *c);
 
 /* The random scorer's number for (seed, layer, KV head, context position):

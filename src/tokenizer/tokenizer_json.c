@@ -15,7 +15,7 @@ static finch_status json_load(const char *path, cJSON **out) {
     char *buf;
     size_t len;
     *out = NULL;
-    finch_status st = finch_read_file(path, &buf, &len);
+    finch_status st = finch_read_text_file(path, &buf, &len);
     if (st) return st;
     cJSON *root = cJSON_ParseWithLength(buf, len);
     if (!root) {

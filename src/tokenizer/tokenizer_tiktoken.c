@@ -93,7 +93,7 @@ finch_status finch_tokenizer_from_tiktoken(const char *path, finch_tokenizer **o
     *out = NULL;
     char *buf;
     size_t len;
-    finch_status st = finch_read_file(path, &buf, &len);
+    finch_status st = finch_read_text_file(path, &buf, &len);
     if (st) return st;
     size_t lines = 0;
     for (size_t i = 0; i < len; i++) lines += buf[i] == '\n';

@@ -99,7 +99,7 @@ void finch_set_no_mmap(int on) { read_mode_on = on != 0; }
 
 bool finch_read_mode(void) { return read_mode_on; }
 
-static finch_status read_whole(int fd, const char *path, size_t size, finch_map *m) {
+static finch_status read_into_memory(int fd, const char *path, size_t size, finch_map *m) {
     size_t len = (size + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
     uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return finch_fail(FINCH_ERR_NOMEM, "cannot allocate %zu bytes to read %s", size, path);
@@ -126,7 +126,8 @@ static finch_status read_whole(int fd, const char *path, size_t size, finch_map 
 finch_status finch_map_file(const char *path, finch_map *m) {
     m->data = NULL;
     m->size = m->mapped = 0;
-    int fd = open(path, O_RDONLY);
+    /* non-blocking: a FIFO given as a model must not hang in open() */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return finch_fail(FINCH_ERR_IO, "cannot open %s: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -138,7 +139,7 @@ finch_status finch_map_file(const char *path, finch_map *m) {
         return finch_fail(FINCH_ERR_FORMAT, "%s is empty", path);
     }
     if (finch_read_mode() && (size_t)st.st_size >= READ_MIN_BYTES) {
-        finch_status rs = read_whole(fd, path, (size_t)st.st_size, m);
+        finch_status rs = read_into_memory(fd, path, (size_t)st.st_size, m);
         close(fd);
         return rs;
     }
@@ -156,31 +157,59 @@ void finch_unmap(finch_map *m) {
     m->size = m->mapped = 0;
 }
 
-finch_status finch_read_file(const char *path, char **buf, size_t *len) {
+/* Open for reading without hanging on a FIFO with no writer yet (then
+ * wait for one, as reading a FIFO means); directories are refused. */
+static finch_status open_for_reading(const char *path, int *fd_out) {
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return finch_fail(FINCH_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
+        close(fd);
+        return finch_fail(FINCH_ERR_IO, "%s is a directory", path);
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    *fd_out = fd;
+    return FINCH_OK;
+}
+
+static finch_status read_whole(const char *path, bool text, char **buf, size_t *len) {
     *buf = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return finch_fail(FINCH_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    int fd = -1;
+    finch_status st = open_for_reading(path, &fd);
+    if (st) return st;
     size_t cap = 4096, n = 0;
     char *b = malloc(cap);
-    if (!b) { fclose(f); return finch_fail(FINCH_ERR_NOMEM, "out of memory reading %s", path); }
-    for (;;) {
-        if (n + 1 >= cap) {
-            char *nb = cap > SIZE_MAX / 2 ? NULL : realloc(b, cap * 2);
-            if (!nb) { free(b); fclose(f); return finch_fail(FINCH_ERR_NOMEM, "out of memory reading %s", path); }
+    while (b && st == FINCH_OK) {
+        if (n + 1 >= cap) { /* grow, within the bound */
+            char *nb = cap >= FINCH_MAX_TEXT_BYTES ? NULL : realloc(b, cap * 2);
+            if (!nb) break;
             b = nb;
             cap *= 2;
         }
-        size_t got = fread(b + n, 1, cap - n - 1, f);
-        n += got;
-        if (got == 0) break;
+        ssize_t got = read(fd, b + n, cap - n - 1);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) st = finch_fail(FINCH_ERR_IO, "cannot read %s: %s", path, strerror(errno));
+        if (got <= 0) break;
+        const char *nul = text ? memchr(b + n, 0, (size_t)got) : NULL; /* fail at once, not after gigabytes */
+        if (nul) st = finch_fail(FINCH_ERR_FORMAT, "%s holds a NUL byte at byte %zu", path, n + (size_t)(nul - (b + n)));
+        n += (size_t)got;
     }
-    int err = ferror(f);
-    fclose(f);
-    if (err) { free(b); return finch_fail(FINCH_ERR_IO, "cannot read %s", path); }
+    close(fd);
+    if (st == FINCH_OK && (!b || n + 1 >= cap))
+        st = !b || cap < FINCH_MAX_TEXT_BYTES ? finch_fail(FINCH_ERR_NOMEM, "out of memory reading %s", path)
+                                              : finch_fail(FINCH_ERR_FORMAT, "%s is longer than %zu MiB", path,
+                                                           (size_t)FINCH_MAX_TEXT_BYTES >> 20);
+    if (st) { free(b); return st; }
     b[n] = 0;
     *buf = b;
     if (len) *len = n;
     return FINCH_OK;
+}
+
+finch_status finch_read_file(const char *path, char **buf, size_t *len) { return read_whole(path, false, buf, len); }
+
+finch_status finch_read_text_file(const char *path, char **buf, size_t *len) {
+    return read_whole(path, true, buf, len);
 }
 
 /* -------------------------------------------------------------- half float */

@@ -1,6 +1,8 @@
 /* util.h - errors, checked size arithmetic, file mapping, half-float
  * conversion: the small pieces every module shares.  src/util/ holds this
- * (util.c) and the version and build commit (version.c). */
+ * (util.c), every file finch writes (outfile.c/.h: checked targets,
+ * temporaries renamed into place) and the version and build commit
+ * (version.c). */
 #ifndef FINCH_UTIL_H
 #define FINCH_UTIL_H
 
@@ -44,8 +46,16 @@ finch_status finch_map_file(const char *path, finch_map *m);
 bool finch_read_mode(void);
 void finch_unmap(finch_map *m);
 
-/* Read a whole (small) file into a NUL-terminated malloc'ed buffer. */
+/* The largest text finch reads (a context, a task file, a tokenizer's
+ * JSON): a bound, so that /dev/zero or an endless pipe fails instead of
+ * growing to gigabytes. */
+#define FINCH_MAX_TEXT_BYTES ((size_t)256 << 20)
+
+/* Read a whole file into a NUL-terminated malloc'ed buffer: at most
+ * FINCH_MAX_TEXT_BYTES.  The text variant also refuses a NUL byte, checked
+ * as it is read (JSON, JSONL: text by definition). */
 finch_status finch_read_file(const char *path, char **buf, size_t *len);
+finch_status finch_read_text_file(const char *path, char **buf, size_t *len);
 
 /* IEEE half and bfloat16 <-> f32. */
 float finch_f16_to_f32(uint16_t h);
