@@ -86,6 +86,23 @@ static int dump_run(cli_dump *d, const cli_generate_opts *o, const finch_model *
     return rc ? rc : cli_dump_commit(d);
 }
 
+/* The prompt and the answer within the context length (-c, as
+ * llama.cpp's): a longer prompt is refused, -n reduced to what fits. */
+static int fit_window(const cli_generate_opts *o, const finch_model *m, size_t n_prompt, size_t *n_new,
+                      size_t *cap) {
+    size_t win = o->ctx_size ? o->ctx_size : m->cfg.ctx_len;
+    if (n_prompt > win)
+        return cli_error("the prompt has %zu tokens, more than the model's context length %zu", n_prompt, win);
+    *n_new = (size_t)o->n_new;
+    *cap = n_prompt + *n_new;
+    if (*cap > win) {
+        *n_new = win - n_prompt;
+        *cap = win;
+        fprintf(stderr, "finch: note: -n reduced to %zu to stay within the context length %zu\n", *n_new, win);
+    }
+    return 0;
+}
+
 int cmd_generate(int argc, char **argv) {
     cli_generate_opts o;
     int rc = cli_parse_generate(argc, argv, &o);
@@ -106,17 +123,8 @@ int cmd_generate(int argc, char **argv) {
     rc = o.prompt ? cli_chat_prompt(m, &chat, o.prompt, &prompt, &n_prompt) : cli_read_ids(o.prompt_ids, &prompt, &n_prompt);
     if (rc) goto done;
     if (n_prompt == 0) { rc = cli_error("the prompt is empty"); goto done; }
-    size_t win = o.ctx_size ? o.ctx_size : m->cfg.ctx_len; /* -c, as llama.cpp's */
-    if (n_prompt > win) {
-        rc = cli_error("the prompt has %zu tokens, more than the model's context length %zu", n_prompt, win);
-        goto done;
-    }
-    size_t n_new = (size_t)o.n_new, cap = n_prompt + n_new;
-    if (cap > win) {
-        n_new = win - n_prompt;
-        cap = win;
-        fprintf(stderr, "finch: note: -n reduced to %zu to stay within the context length %zu\n", n_new, win);
-    }
+    size_t n_new = 0, cap = 0;
+    if ((rc = fit_window(&o, m, n_prompt, &n_new, &cap))) goto done;
     finch_status st;
     size_t batch = n_prompt < 512 ? n_prompt : 512;
     if ((rc = cli_check_memory(m, cap, batch, o.max_memory, "the run"))) goto done;

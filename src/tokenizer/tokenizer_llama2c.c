@@ -14,6 +14,25 @@ static uint32_t le32(const uint8_t *p) {
 
 /* llama2.c writes SentencePiece pieces with U+2581 turned back into ' ' and
  * BOS / EOS as "\n<s>\n" / "\n</s>\n"; we undo both. */
+/* A piece as SentencePiece vocabularies store it: spaces as U+2581
+ * (malloc'ed, NUL-terminated; *n its length). */
+static char *escape_spaces(const char *p, size_t len, size_t *n) {
+    size_t spaces = 0;
+    for (size_t k = 0; k < len; k++) spaces += p[k] == ' ';
+    char *text = finch_alloc(len + 2 * spaces + 1, 1);
+    if (!text) return NULL;
+    *n = 0;
+    for (size_t k = 0; k < len; k++) {
+        if (p[k] == ' ') {
+            memcpy(text + *n, "\xE2\x96\x81", 3);
+            *n += 3;
+        } else {
+            text[(*n)++] = p[k];
+        }
+    }
+    return text;
+}
+
 finch_status finch_tokenizer_from_llama2c(const char *path, size_t vocab, finch_tokenizer **out) {
     *out = NULL;
     finch_map m;
@@ -49,21 +68,10 @@ finch_status finch_tokenizer_from_llama2c(const char *path, size_t vocab, finch_
         off += len;
         if (i == 1 && len == 5 && memcmp(p, "\n<s>\n", 5) == 0) { p++; len -= 2; }
         if (i == 2 && len == 6 && memcmp(p, "\n</s>\n", 6) == 0) { p++; len -= 2; }
-        size_t spaces = 0;
-        for (size_t k = 0; k < len; k++) spaces += p[k] == ' ';
-        texts[i] = finch_alloc(len + 2 * spaces + 1, 1);
-        if (!texts[i]) {
+        size_t n = 0;
+        if (!(texts[i] = escape_spaces(p, len, &n))) {
             st = FINCH_ERR_NOMEM;
             goto done;
-        }
-        size_t n = 0;
-        for (size_t k = 0; k < len; k++) {
-            if (p[k] == ' ') {
-                memcpy(texts[i] + n, "\xE2\x96\x81", 3);
-                n += 3;
-            } else {
-                texts[i][n++] = p[k];
-            }
         }
         lens[i] = n;
         union { uint32_t u; float f; } sc = { sbits };
