@@ -250,7 +250,8 @@ static void test_eval_run_two_items(void **state) {
         assert_ok(finch_tokenize(m->tokenizer, contexts[it], strlen(contexts[it]), 1, &C, &N));
         assert_ok(finch_tokenize(m->tokenizer, questions[it], strlen(questions[it]), 0, &Q, &M));
         int32_t ref[2] = { 300, 301 };
-        finch_eval_input in = { finch_press_defaults(), C, Q, N, M, NULL, 0, ref, 2, 6 };
+        finch_eval_input in = { .p = finch_press_defaults(), .context = C, .question = Q, .n_context = N,
+                                .n_question = M, .reference = ref, .n_reference = 2, .max_new = 6 };
         in.p.budget_kind = FINCH_BUDGET_RATIO;
         in.p.chunk = 8;
         in.p.scorer = FINCH_SCORER_FULL;
@@ -314,7 +315,8 @@ static void test_needle_finch_vs_streaming(void **state) {
     assert_int_equal(R, 1);
     finch_ctx *ctx;
     assert_ok(finch_ctx_new(m, 1, 128, &ctx));
-    finch_eval_input in = { finch_press_defaults(), C, Q, N, M, NULL, 0, ref, R, 4 };
+    finch_eval_input in = { .p = finch_press_defaults(), .context = C, .question = Q, .n_context = N,
+                            .n_question = M, .reference = ref, .n_reference = R, .max_new = 4 };
     in.p.budget_kind = FINCH_BUDGET_RATIO;
     in.p.ratio = 30;
     in.p.chunk = 64;
