@@ -4,16 +4,10 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "util.h"
 
-/* A palette that stays apart in print and for common colour blindness
- * (Okabe-Ito, then a few more). */
-static const char *const palette[] = {
-    "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00",
-    "#56B4E9", "#000000", "#F0E442", "#882255", "#44AA99",
-};
-#define N_COLORS (sizeof palette / sizeof palette[0])
 
 /* ================================================================= text */
 
@@ -134,37 +128,127 @@ static void axes(FILE *f, const frame *fr, const finch_svg_chart *c) {
     }
 }
 
-/* A polyline per unbroken run of points (NaN breaks it), markers at each. */
-static void series_lines(FILE *f, const frame *fr, const finch_svg_series *s, const char *color) {
-    const char *dash = s->dashed ? " stroke-dasharray=\"6 4\"" : "";
+/* The fixed press -> style table (svg.h).  Each (colour, marker, dash)
+ * triple is used once; "full" is the black dashed reference line. */
+static const struct {
+    const char *name;
+    finch_svg_style style;
+} press_styles[] = {
+    { "full", { "#000000", FINCH_MARK_NONE, "6 4" } },
+    { "finch", { "#D55E00", FINCH_MARK_CIRCLE, NULL } },
+    { "adakv-finch", { "#D55E00", FINCH_MARK_SQUARE, "5 3" } },
+    { "snapkv", { "#0072B2", FINCH_MARK_SQUARE, NULL } },
+    { "snapkv-q", { "#0072B2", FINCH_MARK_TRIANGLE, "5 3" } },
+    { "streaming", { "#009E73", FINCH_MARK_TRIANGLE, NULL } },
+    { "truncate", { "#009E73", FINCH_MARK_DIAMOND, "5 3" } },
+    { "pyramidkv", { "#009E73", FINCH_MARK_CIRCLE, "2 2" } },
+    { "h2o", { "#E69F00", FINCH_MARK_DIAMOND, NULL } },
+    { "tova", { "#E69F00", FINCH_MARK_TRIANGLE_DOWN, "5 3" } },
+    { "adakv", { "#E69F00", FINCH_MARK_SQUARE, "2 2" } },
+    { "knorm", { "#CC79A7", FINCH_MARK_TRIANGLE_DOWN, NULL } },
+    { "keydiff", { "#CC79A7", FINCH_MARK_CIRCLE, "5 3" } },
+    { "random", { "#56B4E9", FINCH_MARK_PLUS, NULL } },
+    { "chunkkv", { "#56B4E9", FINCH_MARK_SQUARE, "5 3" } },
+    { "rag", { "#000000", FINCH_MARK_TRIANGLE, NULL } },
+    { "lingua", { "#000000", FINCH_MARK_DIAMOND, "5 3" } },
+};
+
+finch_svg_style finch_svg_press_style(const char *name) {
+    for (size_t i = 0; name && i < sizeof press_styles / sizeof press_styles[0]; i++)
+        if (!strcmp(name, press_styles[i].name)) return press_styles[i].style;
+    return (finch_svg_style){ "#777777", FINCH_MARK_CIRCLE, NULL };
+}
+
+/* A marker of size ~7 px centred on (x, y). */
+static void marker(FILE *f, finch_svg_marker m, double x, double y, const char *color) {
+    const double r = 3.5;
+    switch (m) {
+    case FINCH_MARK_NONE: break;
+    case FINCH_MARK_CIRCLE:
+        fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"%.1f\" fill=\"%s\"/>\n", x, y, r, color);
+        break;
+    case FINCH_MARK_SQUARE:
+        fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"/>\n", x - r, y - r, 2 * r,
+                2 * r, color);
+        break;
+    case FINCH_MARK_TRIANGLE:
+    case FINCH_MARK_TRIANGLE_DOWN: {
+        double d = m == FINCH_MARK_TRIANGLE ? 1 : -1, h = r * 1.2;
+        fprintf(f, "<polygon points=\"%.1f,%.1f %.1f,%.1f %.1f,%.1f\" fill=\"%s\"/>\n", x, y - d * h, x - h,
+                y + d * h * 0.8, x + h, y + d * h * 0.8, color);
+        break;
+    }
+    case FINCH_MARK_DIAMOND:
+        fprintf(f, "<polygon points=\"%.1f,%.1f %.1f,%.1f %.1f,%.1f %.1f,%.1f\" fill=\"%s\"/>\n", x, y - r * 1.3,
+                x + r * 1.1, y, x, y + r * 1.3, x - r * 1.1, y, color);
+        break;
+    case FINCH_MARK_PLUS:
+        fprintf(f, "<path d=\"M%.1f %.1fh%.1fM%.1f %.1fv%.1f\" stroke=\"%s\" stroke-width=\"2\"/>\n", x - r - 1, y,
+                2 * r + 2, x, y - r - 1, 2 * r + 2, color);
+        break;
+    }
+}
+
+/* A polyline per unbroken run of points (NaN breaks it), an error bar and a
+ * marker at each point; `dx` shifts the series apart from the others. */
+static void series_lines(FILE *f, const frame *fr, const finch_svg_series *s, finch_svg_style st, double dx) {
+    const char *dash = s->dashed ? "6 4" : st.dash;
     size_t i = 0;
     while (i < s->n) {
         while (i < s->n && isnan(s->y[i])) i++;
         if (i == s->n) break;
-        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"", color, dash);
-        for (; i < s->n && !isnan(s->y[i]); i++) fprintf(f, "%.1f,%.1f ", px(fr, s->x[i]), py(fr, s->y[i]));
+        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"", st.color);
+        if (dash) fprintf(f, " stroke-dasharray=\"%s\"", dash);
+        fputs(" points=\"", f);
+        for (; i < s->n && !isnan(s->y[i]); i++) fprintf(f, "%.1f,%.1f ", px(fr, s->x[i]) + dx, py(fr, s->y[i]));
         fputs("\"/>\n", f);
     }
     if (s->dashed) return;
-    for (size_t j = 0; j < s->n; j++)
-        if (!isnan(s->y[j]))
-            fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n", px(fr, s->x[j]), py(fr, s->y[j]),
-                    color);
+    for (size_t j = 0; j < s->n; j++) {
+        if (isnan(s->y[j])) continue;
+        double x = px(fr, s->x[j]) + dx;
+        if (s->lo && s->hi && !isnan(s->lo[j]) && !isnan(s->hi[j]))
+            fprintf(f, "<path class=\"ci\" d=\"M%.1f %.1fV%.1fM%.1f %.1fh6M%.1f %.1fh6\" stroke=\"%s\" "
+                       "stroke-width=\"1.2\" stroke-opacity=\"0.7\"/>\n",
+                    x, py(fr, s->lo[j]), py(fr, s->hi[j]), x - 3, py(fr, s->lo[j]), x - 3, py(fr, s->hi[j]),
+                    st.color);
+        marker(f, st.marker, x, py(fr, s->y[j]), st.color);
+    }
+}
+
+static void legend_entry(FILE *f, double lx, double ly, const finch_svg_series *s, finch_svg_style st) {
+    const char *dash = s->dashed ? "6 4" : st.dash;
+    fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"", lx, ly,
+            lx + 26, ly, st.color);
+    if (dash) fprintf(f, " stroke-dasharray=\"%s\"", dash);
+    fputs("/>\n", f);
+    if (!s->dashed) marker(f, st.marker, lx + 13, ly, st.color);
+    text_at(f, lx + 32, ly + 4, "start", NULL, s->name);
+}
+
+/* Error bars widen the range the axis must show. */
+static void include_bars(const finch_svg_chart *c, frame *fr) {
+    for (size_t s = 0; s < c->n_series; s++)
+        for (size_t i = 0; c->series[s].lo && c->series[s].hi && i < c->series[s].n; i++) {
+            if (!isnan(c->series[s].lo[i])) fr->ymin = fmin(fr->ymin, c->series[s].lo[i]);
+            if (!isnan(c->series[s].hi[i])) fr->ymax = fmax(fr->ymax, c->series[s].hi[i]);
+        }
 }
 
 finch_status finch_svg_line_chart(FILE *f, const finch_svg_chart *c) {
-    frame fr = { 70, 40, 520, 320, 0, 0, 0, 0, c->log2_x };
+    double top = c->subtitle ? 58 : 40;
+    frame fr = { 70, top, 520, 320, 0, 0, 0, 0, c->log2_x };
     finch_status st = data_range(c, &fr);
     if (st) return st;
-    begin(f, 760, 420, c->title);
+    if (!(c->y_min < c->y_max)) include_bars(c, &fr);
+    begin(f, 760, top + 380, c->title);
+    if (c->subtitle) text_at(f, 380, 40, "middle", "font-size=\"11\" fill=\"#555\"", c->subtitle);
     axes(f, &fr, c);
     for (size_t s = 0; s < c->n_series; s++) {
-        const char *color = palette[s % N_COLORS];
-        series_lines(f, &fr, &c->series[s], color);
-        double ly = fr.y0 + 10 + 18.0 * (double)s, lx = fr.x0 + fr.w + 20;
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"%s/>\n",
-                lx, ly, lx + 22, ly, color, c->series[s].dashed ? " stroke-dasharray=\"6 4\"" : "");
-        text_at(f, lx + 28, ly + 4, "start", NULL, c->series[s].name);
+        finch_svg_style sty = finch_svg_press_style(c->series[s].name);
+        double dx = c->n_series > 2 ? ((double)s - (double)(c->n_series - 2) / 2) * 2.5 : 0;
+        series_lines(f, &fr, &c->series[s], sty, c->series[s].dashed ? 0 : dx);
+        legend_entry(f, fr.x0 + fr.w + 20, fr.y0 + 10 + 18.0 * (double)s, &c->series[s], sty);
     }
     return end(f);
 }
