@@ -58,14 +58,18 @@ typedef struct {
     int log2_x;
 } frame;
 
+/* Pixels between the axes and the data range, so markers at the ends of
+ * the range do not sit on the axes or hide tick labels. */
+#define PAD 12.0
+
 static double px(const frame *fr, double x) {
     double t = fr->log2_x ? (log2(x) - log2(fr->xmin)) / (log2(fr->xmax) - log2(fr->xmin))
                           : (x - fr->xmin) / (fr->xmax - fr->xmin);
-    return fr->x0 + t * fr->w;
+    return fr->x0 + PAD + t * (fr->w - 2 * PAD);
 }
 
 static double py(const frame *fr, double y) {
-    return fr->y0 + fr->h - (y - fr->ymin) / (fr->ymax - fr->ymin) * fr->h;
+    return fr->y0 + fr->h - PAD - (y - fr->ymin) / (fr->ymax - fr->ymin) * (fr->h - 2 * PAD);
 }
 
 /* The data range; an empty or flat range is widened so the scale exists. */
