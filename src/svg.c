@@ -259,83 +259,129 @@ finch_status finch_svg_line_chart(FILE *f, const finch_svg_chart *c) {
 
 /* ======================================================= kept positions */
 
-enum { KEPT_ROW_H = 10, KEPT_ROW_GAP = 2, KEPT_LEFT = 60, KEPT_WIDTH = 1000, KEPT_TOP = 52 };
+enum { KEPT_ROW_H = 10, KEPT_ROW_GAP = 2, KEPT_LEFT = 60, KEPT_WIDTH = 1000, KEPT_TOP = 70, KEPT_MAX_HEAD_ROWS = 32 };
 
 static double row_y(size_t r) { return KEPT_TOP + (double)r * (KEPT_ROW_H + KEPT_ROW_GAP); }
 
-/* Dark rects over the runs of consecutive kept positions of one row. */
-static void kept_row(FILE *f, const int32_t *pos, size_t n, size_t r, double cell) {
-    size_t i = 0;
-    while (i < n) {
-        if (pos[i] < 0) { /* a masked row (pyramidkv, adakv) holds no position */
-            i++;
-            continue;
-        }
-        size_t j = i + 1;
-        while (j < n && pos[j] == pos[j - 1] + 1) j++;
-        fprintf(f, "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%d\" fill=\"#0072B2\"/>\n",
-                KEPT_LEFT + cell * pos[i], row_y(r), cell * (double)(j - i), KEPT_ROW_H);
-        i = j;
+size_t finch_svg_kept_bins(size_t total) { return total < KEPT_WIDTH ? total : KEPT_WIDTH; }
+
+size_t finch_svg_kept_bin_of(size_t pos, size_t total, size_t bins) {
+    return total ? (size_t)((unsigned long long)pos * bins / total) : 0;
+}
+
+/* The first position of bin b: bins split [0, total) as evenly as integers
+ * allow (the inverse of finch_svg_kept_bin_of). */
+static size_t bin_start(size_t b, size_t total, size_t bins) {
+    return (size_t)(((unsigned long long)b * total + bins - 1) / bins);
+}
+
+/* count[bin] += 1 for each position of rows [r0, r1) (masked -1 skipped). */
+static void count_rows(const finch_svg_kept *k, size_t r0, size_t r1, size_t total, size_t bins, unsigned *count) {
+    for (size_t i = r0 * k->n_kept; i < r1 * k->n_kept; i++)
+        if (k->kept[i] >= 0 && (size_t)k->kept[i] < total)
+            count[finch_svg_kept_bin_of((size_t)k->kept[i], total, bins)]++;
+}
+
+/* One row of bins: a rect per run of bins with the same fraction kept
+ * (count / (positions in the bin x rows aggregated)), its opacity. */
+static void bin_row(FILE *f, const unsigned *count, size_t total, size_t bins, size_t n_rows, double y,
+                    const char *color) {
+    double cell = (double)KEPT_WIDTH / (double)bins;
+    size_t b = 0;
+    while (b < bins) {
+        double w = (double)(bin_start(b + 1, total, bins) - bin_start(b, total, bins)) * (double)n_rows;
+        double frac = count[b] / w;
+        size_t e = b + 1;
+        while (e < bins && count[e] / ((double)(bin_start(e + 1, total, bins) - bin_start(e, total, bins)) *
+                                       (double)n_rows) == frac)
+            e++;
+        if (frac > 0)
+            fprintf(f, "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%d\" fill=\"%s\" fill-opacity=\"%.3f\"/>\n",
+                    KEPT_LEFT + cell * (double)b, y, cell * (double)(e - b), KEPT_ROW_H, color, frac);
+        b = e;
     }
 }
 
-/* The "all" row: how many rows kept each position, as opacity. */
-static finch_status coverage_row(FILE *f, const finch_svg_kept *k, size_t total, size_t r, double cell) {
-    size_t rows = k->n_layer * k->n_kv_head;
-    unsigned *count = finch_zalloc(total ? total : 1, sizeof *count);
-    if (!count) return FINCH_ERR_NOMEM;
-    for (size_t i = 0; i < rows * k->n_kept; i++)
-        if (k->kept[i] >= 0 && (size_t)k->kept[i] < total) count[k->kept[i]]++;
-    for (size_t p = 0; p < total; p++)
-        if (count[p])
-            fprintf(f, "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%d\" fill=\"#D55E00\" "
-                       "fill-opacity=\"%.3f\"/>\n",
-                    KEPT_LEFT + cell * (double)p, row_y(r), cell, KEPT_ROW_H, (double)count[p] / (double)rows);
-    free(count);
-    return FINCH_OK;
+/* The marked spans on a track above the rows (not over them): a bracket per
+ * span, red, with its first position. */
+static void span_track(FILE *f, const finch_svg_kept_spans *sp, size_t total, size_t bins, double bottom) {
+    double cell = (double)KEPT_WIDTH / (double)bins, y = KEPT_TOP - 14;
+    char label[64];
+    for (size_t i = 0; sp && i < sp->n; i++) {
+        if (sp->start[i] < 0 || (size_t)sp->start[i] >= total) continue;
+        size_t end = sp->end[i] > sp->start[i] ? (size_t)sp->end[i] : (size_t)sp->start[i] + 1;
+        if (end > total) end = total;
+        double x0 = KEPT_LEFT + cell * (double)finch_svg_kept_bin_of((size_t)sp->start[i], total, bins);
+        double x1 = KEPT_LEFT + cell * (double)(finch_svg_kept_bin_of(end - 1, total, bins) + 1);
+        fprintf(f, "<path class=\"span\" d=\"M%.2f %.1fV%.1fH%.2fV%.1f\" fill=\"none\" stroke=\"red\" "
+                   "stroke-width=\"1.5\"/>\n", x0, y + 8, y, x1, y + 8);
+        fprintf(f, "<path d=\"M%.2f %.1fH%.2f\" stroke=\"red\" stroke-width=\"3\"/>\n", x0, bottom + 3, x1);
+        if (end - (size_t)sp->start[i] > 1) snprintf(label, sizeof label, "%ld-%zu", sp->start[i], end - 1);
+        else snprintf(label, sizeof label, "mark %ld", sp->start[i]);
+        text_at(f, (x0 + x1) / 2, y - 3, "middle", "fill=\"red\" font-size=\"10\"", label);
+    }
 }
 
-static void position_ticks(FILE *f, size_t total, double cell, double y) {
-    double st = nice_step((double)(total ? total : 1), 10);
+static void position_ticks(FILE *f, size_t total, size_t bins, double y) {
+    double st = nice_step((double)(total ? total : 1), 10), cell = (double)KEPT_WIDTH / (double)bins;
     if (st < 1) st = 1;
     char label[32];
     for (double p = 0; p < (double)total; p += st) {
         snprintf(label, sizeof label, "%.0f", p);
-        text_at(f, KEPT_LEFT + cell * p, y, "middle", NULL, label);
+        text_at(f, KEPT_LEFT + cell * (double)finch_svg_kept_bin_of((size_t)p, total, bins), y, "middle", NULL,
+                label);
     }
 }
 
-finch_status finch_svg_kept_map(FILE *f, const finch_svg_kept *k) {
-    size_t rows = k->n_layer * k->n_kv_head, total = k->n_ctx + k->n_question;
-    double cell = (double)KEPT_WIDTH / (double)(total ? total : 1);
-    double bottom = row_y(rows + 1);
-    begin(f, KEPT_LEFT + KEPT_WIDTH + 20, bottom + 60, k->title);
-    if (k->n_question) { /* the question band (oneshot keeps the question) */
-        fprintf(f, "<rect x=\"%.2f\" y=\"%d\" width=\"%.2f\" height=\"%.1f\" fill=\"#f3e6c8\"/>\n",
-                KEPT_LEFT + cell * (double)k->n_ctx, KEPT_TOP, cell * (double)k->n_question, bottom - KEPT_TOP);
-        text_at(f, KEPT_LEFT + cell * ((double)k->n_ctx + (double)k->n_question / 2), KEPT_TOP - 4, "middle",
-                "font-size=\"9\"", "question");
-    }
+/* Rows: per layer and head when there are few, else per layer (heads
+ * aggregated); then "all". */
+static finch_status kept_rows(FILE *f, const finch_svg_kept *k, size_t total, size_t bins, bool per_head) {
+    size_t heads = k->n_layer * k->n_kv_head, group = per_head ? 1 : k->n_kv_head, n = heads / (group ? group : 1);
+    unsigned *count = finch_zalloc(bins ? bins : 1, sizeof *count);
+    if (!count) return FINCH_ERR_NOMEM;
     char label[64];
-    for (size_t r = 0; r < rows; r++) {
-        snprintf(label, sizeof label, "L%zu H%zu", r / k->n_kv_head, r % k->n_kv_head);
+    for (size_t r = 0; r <= n; r++) {
+        bool all = r == n;
+        if (all) snprintf(label, sizeof label, "all");
+        else if (per_head) snprintf(label, sizeof label, "L%zu H%zu", r / k->n_kv_head, r % k->n_kv_head);
+        else snprintf(label, sizeof label, "L%zu", r);
         text_at(f, KEPT_LEFT - 6, row_y(r) + KEPT_ROW_H - 1, "end", "font-size=\"9\"", label);
-        fprintf(f, "<rect x=\"%d\" y=\"%.1f\" width=\"%d\" height=\"%d\" fill=\"#f4f4f4\"/>\n", KEPT_LEFT,
-                row_y(r), KEPT_WIDTH, KEPT_ROW_H);
-        kept_row(f, k->kept + r * k->n_kept, k->n_kept, r, cell);
+        fprintf(f, "<rect x=\"%d\" y=\"%.1f\" width=\"%d\" height=\"%d\" fill=\"#f4f4f4\"/>\n", KEPT_LEFT, row_y(r),
+                KEPT_WIDTH, KEPT_ROW_H);
+        memset(count, 0, bins * sizeof *count);
+        count_rows(k, all ? 0 : r * group, all ? heads : (r + 1) * group, total, bins, count);
+        bin_row(f, count, total, bins, all ? heads : group, row_y(r), all ? "#D55E00" : "#0072B2");
     }
-    text_at(f, KEPT_LEFT - 6, row_y(rows) + KEPT_ROW_H - 1, "end", "font-size=\"9\"", "all");
-    finch_status st = coverage_row(f, k, total, rows, cell);
+    free(count);
+    return FINCH_OK;
+}
+
+finch_status finch_svg_kept_map_spans(FILE *f, const finch_svg_kept *k, const finch_svg_kept_spans *spans) {
+    size_t heads = k->n_layer * k->n_kv_head, total = k->n_ctx + k->n_question, bins = finch_svg_kept_bins(total);
+    if (!bins) bins = 1;
+    bool per_head = heads <= KEPT_MAX_HEAD_ROWS;
+    size_t n_rows = per_head ? heads : k->n_layer;
+    double cell = (double)KEPT_WIDTH / (double)bins, bottom = row_y(n_rows + 1);
+    begin(f, KEPT_LEFT + KEPT_WIDTH + 20, bottom + 64, k->title);
+    if (k->n_question) { /* the question band (oneshot keeps the question) */
+        double x = KEPT_LEFT + cell * (double)finch_svg_kept_bin_of(k->n_ctx, total, bins);
+        fprintf(f, "<rect x=\"%.2f\" y=\"%d\" width=\"%.2f\" height=\"%.1f\" fill=\"#f3e6c8\"/>\n", x, KEPT_TOP,
+                KEPT_LEFT + KEPT_WIDTH - x, bottom - KEPT_TOP);
+        text_at(f, (x + KEPT_LEFT + KEPT_WIDTH) / 2, bottom + 12, "middle", "font-size=\"9\"", "question");
+    }
+    finch_status st = kept_rows(f, k, total, bins, per_head);
     if (st) return st;
-    if (k->mark >= 0) {
-        double x = KEPT_LEFT + cell * ((double)k->mark + 0.5);
-        fprintf(f, "<line x1=\"%.2f\" y1=\"%d\" x2=\"%.2f\" y2=\"%.1f\" stroke=\"red\" stroke-width=\"1.5\"/>\n", x,
-                KEPT_TOP - 4, x, bottom);
-        snprintf(label, sizeof label, "mark %ld", k->mark);
-        text_at(f, x, KEPT_TOP - 6, "middle", "fill=\"red\"", label);
-    }
-    position_ticks(f, total, cell, bottom + 14);
-    snprintf(label, sizeof label, "%zu of %zu positions kept per row", k->n_kept, total);
-    text_at(f, KEPT_LEFT + KEPT_WIDTH / 2.0, bottom + 36, "middle", NULL, label);
+    span_track(f, spans, total, bins, bottom);
+    position_ticks(f, total, bins, bottom + 26);
+    char label[160];
+    snprintf(label, sizeof label, "%zu of %zu positions kept per head; %zu bins of %.3g positions, shade = fraction "
+             "kept%s", k->n_kept, total, bins, (double)total / (double)bins, per_head ? "" : " (heads of a layer together)");
+    text_at(f, KEPT_LEFT + KEPT_WIDTH / 2.0, bottom + 48, "middle", NULL, label);
     return end(f);
+}
+
+finch_status finch_svg_kept_map(FILE *f, const finch_svg_kept *k) {
+    long end = k->mark + 1;
+    finch_svg_kept_spans one = { &k->mark, &end, 1 };
+    return finch_svg_kept_map_spans(f, k, k->mark >= 0 ? &one : NULL);
 }

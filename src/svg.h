@@ -61,11 +61,28 @@ typedef struct {
     long mark;             /* a position to mark (the needle), or -1          */
 } finch_svg_kept;
 
-/* One row per layer and KV head ("L0 H1"): a dark <rect> per run of kept
- * positions; a last row "all" with one <rect> per position kept anywhere,
- * its opacity the fraction of rows that kept it; a red vertical line at
- * `mark`.  Errors as finch_svg_line_chart. */
+/* Spans of positions to mark (the needle, the answer): [start[i], end[i]). */
+typedef struct {
+    const long *start, *end;
+    size_t n;
+} finch_svg_kept_spans;
+
+/* A map that stays readable at any context length: positions fall into
+ * finch_svg_kept_bins(total) bins (one per pixel column at most), each bin's
+ * shade (fill-opacity) the fraction of its positions kept; one row per layer
+ * and KV head when there are at most 32 of them, else one per layer with its
+ * heads aggregated; a last row "all" over every head; the spans as red
+ * brackets on a track above the rows and bars under them (never over the
+ * rows).  Adjacent bins with the same fraction share one <rect>.  Errors as
+ * finch_svg_line_chart. */
+finch_status finch_svg_kept_map_spans(FILE *f, const finch_svg_kept *k, const finch_svg_kept_spans *spans);
+
+/* finch_svg_kept_map_spans with the one position k->mark (when >= 0). */
 finch_status finch_svg_kept_map(FILE *f, const finch_svg_kept *k);
+
+/* How many bins the map uses for `total` positions, and the bin of pos. */
+size_t finch_svg_kept_bins(size_t total);
+size_t finch_svg_kept_bin_of(size_t pos, size_t total, size_t bins);
 
 /* Write s with the XML special characters escaped. */
 void finch_svg_text(FILE *f, const char *s);
