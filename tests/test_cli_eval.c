@@ -203,6 +203,12 @@ static void check_item(const cJSON *it, const char *const presses[], size_t n_pr
     }
 }
 
+static size_t count_of(const char *hay, const char *needle) {
+    size_t n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p++) n++;
+    return n;
+}
+
 static void test_eval_end_to_end(void **state) {
     (void)state;
     make_tmpdir();
@@ -239,8 +245,8 @@ static void test_eval_end_to_end(void **state) {
         check_item(it, presses, 2, ratios, 2);
         answers[i] = str(cJSON_GetObjectItemCaseSensitive(it, "full"), "answer");
     }
-    const char *files[] = { "results.csv", "items.csv", "accuracy.svg", "fidelity.svg" };
-    for (size_t i = 0; i < 4; i++) {
+    const char *files[] = { "results.csv", "items.csv", "accuracy.svg", "fidelity.svg", "f1.svg", "time.svg" };
+    for (size_t i = 0; i < 6; i++) {
         snprintf(path, sizeof path, "%s/a/%s", tmpdir, files[i]);
         char *t = read_text(path);
         if (i == 0) {
@@ -252,6 +258,11 @@ static void test_eval_end_to_end(void **state) {
             assert_non_null(strstr(t, "<svg"));
             assert_non_null(strstr(t, ">streaming</text>"));
             assert_non_null(strstr(t, ">full</text>"));
+            /* the settings under the title; the colour of each press fixed */
+            assert_non_null(strstr(t, ">tiny-llama.gguf | t.jsonl | 2 items | mode iterative | chunk 8 | finch "));
+            assert_non_null(strstr(t, "<polyline fill=\"none\" stroke=\"#D55E00\"")); /* finch */
+            assert_non_null(strstr(t, "<polyline fill=\"none\" stroke=\"#009E73\"")); /* streaming */
+            assert_int_equal(count_of(t, "class=\"ci\""), 4); /* 2 presses x 2 ratios */
         }
         free(t);
     }
