@@ -59,7 +59,7 @@ LIB_OBJ  := $(LIB_SRC:src/%.c=$(OUT)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:src/%.c=$(OUT)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(OUT)/tests/%)
 
-.PHONY: all test test-mpi run deps fixtures clean bench bench-kernels model valgrind python peer
+.PHONY: all test test-mpi run deps fixtures clean bench bench-7b bench-kernels model valgrind python peer
 all: $(OUT)/finch $(OUT)/libfinch.a $(OUT)/libfinch.so
 
 deps:
@@ -133,11 +133,24 @@ bench: $(OUT)/finch
 	./$(OUT)/finch bench --models-dir $(BENCH_DIR) $(if $(HAVE_TINYSTORIES),-m $(TINYSTORIES)) \
 	    $(BENCH_FLAGS) --json-file $(BENCH_DIR)/bench.json
 	sh tools/peer_bench_q4km.sh ./$(OUT)/finch $(LLAMACPP) $(BENCH_DIR)/tinyllama-1.1b-f16.gguf
+	@if [ -x $(LLAMA_BIN)/llama-bench ]; then \
+	    echo "beside llama.cpp ($(LLAMA_BIN)), alternately, two rounds:"; \
+	    FINCH_BIN=$(OUT)/finch sh tools/peer_bench.sh $(LLAMA_BIN)/llama-bench 2; \
+	else echo "llama.cpp not built at LLAMA_BIN=$(LLAMA_BIN): no peer figures"; fi
 
 # The peer tools against that llama.cpp build (docs/llamacpp-agreement.md):
 # build/peer/llamacpp_logits and build/peer/finch_logits.
 peer: $(OUT)/libfinch.so
 	FINCH_LIB=$(OUT) sh tools/build_peer_logits.sh $(LLAMACPP) $(OUT)/peer
+
+# One Finch item at the paper's scale: a Llama-2-7B-shape file (Q4_K_M
+# through llama.cpp's llama-quantize when LLAMA_BIN holds it, else Q8_0),
+# finch beside llama.cpp (tools/bench_7b.sh, docs/reproduce.md).  Tens of
+# minutes and ~20 GB of disk; never part of `make bench`.
+LLAMA_BIN ?= ../llamacpp/src/build/bin
+bench-7b: $(OUT)/finch
+	@sh tools/deps.sh python
+	BENCH_DIR=$(BENCH_DIR) FINCH_BIN=$(OUT)/finch PYTHON=$(PYTHON) sh tools/bench_7b.sh $(LLAMA_BIN)
 
 # Kernel throughput (prefill GFLOP/s, decode GB/s); numbers only, no pass/fail.
 bench-kernels: $(OUT)/tests/test_kernels

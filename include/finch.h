@@ -255,12 +255,20 @@ finch_status finch_tokenize_file(const finch_tokenizer *t, FILE *f, int add_bos,
  * FINCH_ERR_FORMAT naming the first bad byte offset. */
 finch_status finch_check_text(const char *s, size_t len);
 
+/* s[0..len) as valid UTF-8 for JSON and CSV (docs/files.md): every byte
+ * that does not start a valid sequence, and every NUL, becomes U+FFFD.
+ * Returns a malloc'ed NUL-terminated string, NULL when out of memory. */
+char *finch_utf8_clean(const char *s, size_t len);
+
 /* The bytes a token decodes to (byte-fallback and byte-level tokens are
  * mapped back to raw bytes).  prev is the previous token (or -1): SentencePiece
  * drops the leading space after BOS.  Returns the number of bytes written to
  * buf (at most cap) or 0. */
 size_t finch_token_to_bytes(const finch_tokenizer *t, int32_t prev, int32_t id,
                             char *buf, size_t cap);
+/* The same bytes without a copy or a length limit: a pointer into the
+ * tokenizer (valid while it lives) and *len; NULL for an unknown id. */
+const char *finch_token_piece(const finch_tokenizer *t, int32_t prev, int32_t id, size_t *len);
 int32_t finch_tokenizer_bos(const finch_tokenizer *t); /* -1 when none */
 int32_t finch_tokenizer_eos(const finch_tokenizer *t); /* -1 when none */
 size_t finch_tokenizer_vocab(const finch_tokenizer *t);
@@ -336,10 +344,19 @@ size_t finch_ctx_threads(const finch_ctx *c);
 size_t finch_ctx_max_batch(const finch_ctx *c);
 const finch_model *finch_ctx_model(const finch_ctx *c);
 
+/* Model files of 64 MB and more are mapped (the default) or, with this on,
+ * read into private memory on 2 MB pages where the kernel gives them
+ * (fewer TLB misses while weights stream; a private copy, no page cache
+ * sharing).  Applies to files opened afterwards.  The CLI turns it on for
+ * FINCH_NO_MMAP=1 (docs/bench.md). */
+void finch_set_no_mmap(int on);
+
 /* Feed tokens[0..n) at positions pos0.. into layer caches that hold exactly
  * pos0 positions, attending causally to the cache and within the batch.
  * logits: NULL, or [n_logits][vocab] for the last n_logits tokens (1 for
- * generation, n for all positions). */
+ * generation, n for all positions).  Without logits and without an
+ * on_hidden hook the last layer stops once its K/V are stored (and
+ * on_attention has run): nothing else of it is observable. */
 finch_status finch_forward(finch_ctx *c, finch_kv_cache *kv, const int32_t *tokens,
                            size_t n, size_t pos0, const finch_hooks *hooks,
                            float *logits, size_t n_logits);
@@ -372,6 +389,13 @@ typedef struct {
 /* The estimate for model m with a KV cache of kv_positions positions and
  * forward calls of up to max_batch tokens. */
 finch_memory finch_memory_estimate(const finch_model *m, size_t kv_positions, size_t max_batch);
+/* Bytes that reading and tokenizing a text of text_bytes needs, checked
+ * before it is read: the text itself, the tokenizer's working arrays over a
+ * block (at worst the whole text, as a block ends only at a line break;
+ * measured 53 bytes per byte on SentencePiece and byte-level BPE, taken as
+ * 64) and the ids (at most one per byte, 4 bytes, doubled while they grow).
+ * 80 bytes per byte in all; saturates instead of wrapping. */
+size_t finch_memory_text(size_t text_bytes);
 /* Memory that can be allocated now: MemAvailable of /proc/meminfo, else
  * the free pages (sysconf); FINCH_ERR_IO when neither can be read.
  * Container limits (cgroups) are not read: give --max-memory there. */

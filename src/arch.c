@@ -72,7 +72,7 @@ static const struct { const char *key; int families; } known_keys[] = {
     { "attn_logit_softcapping", A_GEMMA2 }, { "final_logit_softcapping", A_GEMMA2 | A_GEMMA3 },
 };
 
-static finch_status check_known_keys(const gguf_file *g, const finch_config *c) {
+finch_status finch_arch_check_keys(const gguf_file *g, const finch_config *c) {
     size_t plen = strlen(c->arch);
     int id = family_id(c);
     for (size_t i = 0; i < g->n_kv; i++) {
@@ -195,7 +195,7 @@ static finch_status gemma_and_window(const gguf_file *g, finch_config *c) {
 finch_status finch_arch_gguf_extras(const gguf_file *g, finch_config *c) {
     finch_status st;
     uint64_t vlen;
-    if ((st = check_known_keys(g, c))) return st;
+    if ((st = finch_arch_check_keys(g, c))) return st;
     if (key_u64(g, c, "attention.value_length", &vlen) && vlen != c->head_dim)
         return finch_fail(FINCH_ERR_UNSUPPORTED, "%s.attention.value_length %llu differs from the key length %zu",
                           c->arch, (unsigned long long)vlen, c->head_dim);

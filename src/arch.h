@@ -19,6 +19,12 @@ int finch_arch_fused(const finch_config *c);
 /* 1 for the Gemma families (norm weights (1 + w) in Hugging Face files). */
 int finch_arch_gemma(const finch_config *c);
 
+/* Every key of the GGUF file under "<arch>." is one this engine implements,
+ * with the type it reads (unknown keys, per-layer arrays and numbers
+ * stored as strings refused by name); called before any key is read, so a
+ * wrong type is named instead of read as absent. */
+finch_status finch_arch_check_keys(const gguf_file *g, const finch_config *c);
+
 /* After the shapes are read: RoPE scaling, sliding window, soft-caps and
  * every other key of the GGUF file under "<arch>.", checked against the
  * keys this engine implements (unknown ones refused by name). */

@@ -239,8 +239,8 @@ static finch_status read_sample_dir(const char *dir, finch_eval_tasks *out) {
     snprintf(gp, sizeof gp, "%s/ground_truth.json", dir);
     char *qt = NULL, *gt = NULL;
     size_t ql = 0, gl = 0;
-    finch_status st = finch_read_file(qp, &qt, &ql);
-    if (!st) st = finch_read_file(gp, &gt, &gl);
+    finch_status st = finch_read_text_file(qp, &qt, &ql);
+    if (!st) st = finch_read_text_file(gp, &gt, &gl);
     cJSON *q = st ? NULL : finch_json_parse_whole(qt, ql), *g = st ? NULL : finch_json_parse_whole(gt, gl);
     if (!st && (!q || !g)) st = finch_fail(FINCH_ERR_FORMAT, "%s: queries.json or ground_truth.json is not JSON", dir);
     if (!st) st = finch_squad_sample_from_json(q, g, dir, out);
@@ -261,7 +261,7 @@ finch_status finch_bench_read(const char *path, finch_benchmark b, const char *f
     }
     char *text = NULL;
     size_t len = 0;
-    finch_status st = finch_read_file(path, &text, &len);
+    finch_status st = finch_read_text_file(path, &text, &len);
     if (!st) st = finch_bench_parse(text, len, path, b, fields, out);
     free(text);
     return st;

@@ -2,6 +2,7 @@
  * docs/dump-format.md): the arrays a press recorded and a meta.json that
  * says how to read them and what produced them. */
 #include "finch_dump.h"
+#include "outfile.h"
 #include "press_trace.h"
 #include "util.h"
 
@@ -96,7 +97,9 @@ static size_t dir_size(const char *dir) {
  * of model.safetensors (its tensor index). */
 static void add_model_identity(cJSON *j, const char *path) {
     struct stat st;
-    cJSON_AddStringToObject(j, "path", path);
+    char *clean = finch_utf8_clean(path, strlen(path)); /* a path holds any bytes; JSON holds UTF-8 */
+    cJSON_AddStringToObject(j, "path", clean ? clean : "");
+    free(clean);
     if (stat(path, &st) != 0) return;
     uint64_t h = 0xcbf29ce484222325ULL;
     size_t bytes = 0;
@@ -230,14 +233,16 @@ static finch_status write_npy(const char *dir, const char *name, finch_npy_type 
     return finch_npy_write(path, t, data, shape, ndim);
 }
 
+/* Through a temporary renamed into place, as every output (outfile.h). */
 static finch_status write_text(const char *dir, const char *name, const char *text) {
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    if (!f) return finch_fail(FINCH_ERR_IO, "cannot write %s", path);
-    int ok = fputs(text, f) >= 0 && fputc('\n', f) != EOF;
-    ok = fclose(f) == 0 && ok;
-    return ok ? FINCH_OK : finch_fail(FINCH_ERR_IO, "cannot write %s", path);
+    finch_outfile out;
+    finch_status st = finch_outfile_open(&out, path);
+    if (st) return st;
+    fputs(text, out.f);
+    fputc('\n', out.f);
+    return finch_outfile_commit(&out);
 }
 
 /* kept, keys, values, logits: the compressed cache and what it predicts. */

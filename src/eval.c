@@ -204,8 +204,9 @@ typedef struct {
 static int on_answer_token(void *user, int32_t id) {
     answer_text *a = user;
     if (!a->tok) return 0;
-    char buf[256];
-    size_t n = finch_token_to_bytes(a->tok, a->prev, id, buf, sizeof buf);
+    size_t n;
+    const char *buf = finch_token_piece(a->tok, a->prev, id, &n); /* whole, however long */
+    if (!buf) buf = "";
     a->prev = id;
     char *nl = a->past_newline ? NULL : memchr(buf, '\n', n);
     size_t keep = nl ? (size_t)(nl - buf) : n;
@@ -222,22 +223,12 @@ static int on_answer_token(void *user, int32_t id) {
     return nl != NULL; /* the answer ends at the first newline */
 }
 
-/* Trim whitespace and replace bytes that are not valid UTF-8 by '?', so the
- * answer can go into JSON and CSV as text. */
+/* Trim whitespace and make the answer valid UTF-8 (finch_utf8_clean), so
+ * it can go into JSON and CSV as text. */
 static char *clean_answer(const char *s, size_t len) {
     while (len && is_space((unsigned char)*s)) s++, len--;
     while (len && is_space((unsigned char)s[len - 1])) len--;
-    char *out = malloc(len + 1);
-    if (!out) return NULL;
-    for (size_t i = 0; i < len;) {
-        uint32_t cp;
-        size_t n = finch_utf8_decode(s + i, len - i, &cp);
-        if (cp == FINCH_UC_INVALID || cp == 0) out[i] = '?';
-        else memcpy(out + i, s + i, n);
-        i += n;
-    }
-    out[len] = 0;
-    return out;
+    return finch_utf8_clean(s, len);
 }
 
 /* Greedy decoding after the prompt, stopping at EOS or a newline. */

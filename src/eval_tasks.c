@@ -88,11 +88,28 @@ static bool blank(const char *s, size_t n) {
     return true;
 }
 
+/* Byte offset of an escaped NUL ("\u0000", an odd run of backslashes
+ * before the u) in s[0..n), or n: cJSON would decode it and the C string
+ * would end there, cutting the text silently. */
+static size_t escaped_nul(const char *s, size_t n) {
+    for (size_t i = 0; i + 6 <= n; i++) {
+        if (s[i] != '\\') continue;
+        size_t run = 1;
+        while (i + run < n && s[i + run] == '\\') run++;
+        size_t u = i + run; /* the character after the run */
+        if (run % 2 == 1 && u + 5 <= n && s[u] == 'u' && !strncmp(s + u + 1, "0000", 4)) return u - 1;
+        i = u - 1;
+    }
+    return n;
+}
+
 /* One non-blank line: text checks, then exactly one JSON value. */
 static finch_status parse_line(const char *s, size_t n, finch_eval_task *t, finch_task_from_json from_json,
                                const void *user) {
     finch_status st = finch_check_text(s, n);
     if (st) return st;
+    size_t nul = escaped_nul(s, n);
+    if (nul < n) return finch_fail(FINCH_ERR_FORMAT, "an escaped NUL (\\u0000) at byte %zu: text holds no NUL", nul);
     const char *end = NULL;
     cJSON *j = cJSON_ParseWithLengthOpts(s, n, &end, 0);
     if (!j) return finch_fail(FINCH_ERR_FORMAT, "not a JSON object");
@@ -179,7 +196,7 @@ finch_status finch_eval_tasks_read(const char *path, finch_eval_tasks *out) {
     char *text = NULL;
     size_t len = 0;
     memset(out, 0, sizeof *out);
-    finch_status st = finch_read_file(path, &text, &len);
+    finch_status st = finch_read_text_file(path, &text, &len);
     if (!st) st = finch_eval_tasks_parse(text, len, path, out);
     free(text);
     return st;

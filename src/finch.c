@@ -131,13 +131,13 @@ finch_status finch_press_chunk_budget_authors(size_t K, size_t N, size_t past, s
  * each query head h, the causal softmax of q.k/sqrt(d) over keys 0..pos in
  * fp32, added with weight w into acc[g][j] (g = h's KV group) for the
  * columns j < n_cols the row sees.  Never more than one attention row. */
-static void accumulate_row(const finch_kv_cache *kv, size_t layer, size_t n_head, const float *qrow,
-                           size_t pos, size_t n_cols, double w, double *acc, float *scratch) {
+static void accumulate_row_group(const finch_kv_cache *kv, size_t layer, size_t n_head,
+                                 const float *qrow, size_t pos, size_t n_cols, double w, double *acc,
+                                 float *scratch, size_t g) {
     size_t G = kv->n_kv_head, d = kv->head_dim, group = n_head / G, n_keys = pos + 1;
     size_t nc = n_cols < n_keys ? n_cols : n_keys; /* a context row sees no later column */
     float scale = 1.0f / sqrtf((float)d); /* the same factor the forward pass uses */
-    for (size_t h = 0; h < n_head; h++) {
-        size_t g = h / group;
+    for (size_t h = g * group; h < (g + 1) * group; h++) {
         const float *qh = qrow + h * d;
         for (size_t j = 0; j < n_keys; j++)
             scratch[j] = finch_dot_f32(qh, finch_kv_k(kv, layer, g, j), d) * scale;
@@ -146,6 +146,12 @@ static void accumulate_row(const finch_kv_cache *kv, size_t layer, size_t n_head
         double *a = acc + g * n_cols;
         for (size_t j = 0; j < nc; j++) a[j] += w * (double)scratch[j];
     }
+}
+
+static void accumulate_row(const finch_kv_cache *kv, size_t layer, size_t n_head, const float *qrow,
+                           size_t pos, size_t n_cols, double w, double *acc, float *scratch) {
+    for (size_t g = 0; g < kv->n_kv_head; g++)
+        accumulate_row_group(kv, layer, n_head, qrow, pos, n_cols, w, acc, scratch, g);
 }
 
 /* kvpress multiplies the window row i by k_len - window + i, i.e. the number
@@ -172,14 +178,42 @@ void finch_score_step_begin(const finch_scorer *sc, finch_score_step *s) {
     if (sc->rows) sc->rows(s, &s->row_lo, &s->row_hi);
 }
 
+typedef struct {
+    const finch_scorer *sc;
+    const finch_score_step *s;
+    size_t layer, pos0, lo, hi;
+    const float *q;
+    double *acc;
+    float *scratch;
+    size_t scratch_stride; /* floats of scratch per thread of the run */
+} score_job;
+
+/* KV group g for every observing row: acc[g][.] receives its additions in
+ * the order of the one-thread loop (rows, then the group's heads), so the
+ * sums are the same bits for any thread count. */
+static void score_group_task(void *arg, size_t g) {
+    const score_job *j = arg;
+    const finch_score_step *s = j->s;
+    size_t stride = s->n_head * s->kv->head_dim;
+    float *scratch = j->scratch + finch_pool_worker() * j->scratch_stride;
+    for (size_t pos = j->lo; pos < j->hi; pos++)
+        accumulate_row_group(s->kv, j->layer, s->n_head, j->q + (pos - j->pos0) * stride, pos,
+                             s->n_cols, j->sc->row_weight ? j->sc->row_weight(s, pos) : 1.0, j->acc,
+                             scratch, g);
+}
+
+void finch_score_accumulate_pool(finch_pool *pool, const finch_scorer *sc, const finch_score_step *s,
+                                 size_t layer, const float *q, size_t n, size_t pos0, double *acc,
+                                 float *scratch, size_t scratch_stride) {
+    score_job j = {sc, s, layer, pos0, s->row_lo > pos0 ? s->row_lo : pos0,
+                   s->row_hi < pos0 + n ? s->row_hi : pos0 + n, q, acc, scratch, scratch_stride};
+    if (j.lo >= j.hi) return;
+    finch_pool_run(pool, s->kv->n_kv_head, score_group_task, &j);
+}
+
 void finch_score_accumulate(const finch_scorer *sc, const finch_score_step *s, size_t layer,
                             const float *q, size_t n, size_t pos0, double *acc, float *scratch) {
-    size_t lo = s->row_lo > pos0 ? s->row_lo : pos0;
-    size_t hi = s->row_hi < pos0 + n ? s->row_hi : pos0 + n;
-    size_t stride = s->n_head * s->kv->head_dim;
-    for (size_t pos = lo; pos < hi; pos++)
-        accumulate_row(s->kv, layer, s->n_head, q + (pos - pos0) * stride, pos, s->n_cols,
-                       sc->row_weight ? sc->row_weight(s, pos) : 1.0, acc, scratch);
+    finch_score_accumulate_pool(NULL, sc, s, layer, q, n, pos0, acc, scratch, 0);
 }
 
 /* Finch: the question rows, right after the candidates. */
@@ -317,7 +351,8 @@ static finch_status score_hook(void *user, size_t layer, const float *q, size_t 
     if (pos0 + n <= fp->step.row_lo || pos0 >= fp->step.row_hi) return FINCH_OK; /* no observing row */
     double t0 = finch_now();
     double *acc = fp->acc + layer * fp->kv.n_kv_head * fp->step.n_cols;
-    finch_score_accumulate(fp->scorer, &fp->step, layer, q, n, pos0, acc, fp->scratch);
+    finch_score_accumulate_pool(finch_ctx_pool(fp->ctx), fp->scorer, &fp->step, layer, q, n, pos0, acc,
+                                fp->scratch, fp->kv.capacity);
     fp->st.t_scoring += finch_now() - t0;
     return FINCH_OK;
 }
@@ -488,7 +523,7 @@ static finch_status alloc_state(finch_press *fp, size_t capacity, size_t cols_ca
     fp->acc = finch_alloc(n ? n : 1, sizeof(double));
     fp->layer_score = finch_alloc(cols_cap ? cols_cap : 1, sizeof(double));
     fp->idx = finch_alloc(capacity, sizeof(size_t));
-    fp->scratch = finch_alloc(capacity, sizeof(float));
+    fp->scratch = finch_alloc(finch_ctx_threads(fp->ctx) * capacity, sizeof(float)); /* per thread */
     fp->logits = finch_alloc(cfg->vocab, sizeof(float));
     if (!fp->orig || !fp->acc || !fp->layer_score || !fp->idx || !fp->scratch || !fp->logits)
         return FINCH_ERR_NOMEM;

@@ -6,6 +6,7 @@
  * little-endian on disk and decoded byte by byte; tensor data is used in
  * place, so it must be aligned for its element type. */
 #include "gguf.h"
+#include "outfile.h"
 #include "quants.h"
 
 #include <errno.h>
@@ -693,60 +694,32 @@ static finch_status encode_head(const gguf_writer *w, bytebuf *b) {
     return st;
 }
 
-static finch_status write_all(FILE *f, const void *p, size_t n, const char *path) {
-    if (n && fwrite(p, 1, n, f) != n)
-        return finch_fail(FINCH_ERR_IO, "cannot write %s: %s", path, strerror(errno));
-    return FINCH_OK;
-}
-
-static finch_status write_zeros(FILE *f, size_t n, const char *path) {
+/* The writes go to an atomic output file (outfile.h): its commit reports
+ * the first write error with the system's reason and leaves no partial file. */
+static void write_zeros(FILE *f, size_t n) {
     static const uint8_t zeros[256];
-    finch_status st = FINCH_OK;
-    for (size_t k; n > 0 && st == FINCH_OK; n -= k) {
+    for (size_t k; n > 0; n -= k) {
         k = n < sizeof zeros ? n : sizeof zeros;
-        st = write_all(f, zeros, k, path);
+        fwrite(zeros, 1, k, f);
     }
-    return st;
 }
 
-static finch_status write_body(const gguf_writer *w, const bytebuf *head, FILE *f, const char *path) {
-    finch_status st = write_all(f, head->p, head->len, path);
-    for (size_t i = 0; i < w->n_t && st == FINCH_OK; i++) {
-        st = write_all(f, w->t[i].data, w->t[i].nbytes, path);
-        size_t pad = pad_to(w->t[i].nbytes, w->alignment); /* offsets stay aligned */
-        if (st == FINCH_OK) st = write_zeros(f, pad, path);
+static void write_body(const gguf_writer *w, const bytebuf *head, FILE *f) {
+    fwrite(head->p, 1, head->len, f);
+    for (size_t i = 0; i < w->n_t && !ferror(f); i++) {
+        if (w->t[i].nbytes) fwrite(w->t[i].data, 1, w->t[i].nbytes, f);
+        write_zeros(f, pad_to(w->t[i].nbytes, w->alignment)); /* offsets stay aligned */
     }
-    if (st == FINCH_OK && (fflush(f) != 0 || fsync(fileno(f)) != 0))
-        st = finch_fail(FINCH_ERR_IO, "cannot write %s: %s", path, strerror(errno));
-    return st;
 }
 
 finch_status gguf_write_file(gguf_writer *w, const char *path) {
     bytebuf head = {0};
     finch_status st = encode_head(w, &head);
-    size_t n = strlen(path) + 16;
-    char *tmp = st == FINCH_OK ? finch_alloc(n, 1) : NULL;
-    if (st == FINCH_OK && !tmp) st = FINCH_ERR_NOMEM;
-    int fd = -1;
-    if (st == FINCH_OK) {
-        snprintf(tmp, n, "%s.tmp.XXXXXX", path);
-        if ((fd = mkstemp(tmp)) < 0)
-            st = finch_fail(FINCH_ERR_IO, "cannot create a temporary file next to %s: %s", path, strerror(errno));
+    finch_outfile o;
+    if (st == FINCH_OK && (st = finch_outfile_open(&o, path)) == FINCH_OK) {
+        write_body(w, &head, o.f);
+        st = finch_outfile_commit(&o);
     }
-    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
-    if (fd >= 0 && !f) {
-        st = finch_fail(FINCH_ERR_IO, "cannot open %s: %s", tmp, strerror(errno));
-        close(fd);
-    }
-    if (f) {
-        fchmod(fd, 0644); /* mkstemp makes 0600; a model file is not secret */
-        st = write_body(w, &head, f, tmp);
-        if (fclose(f) != 0 && st == FINCH_OK) st = finch_fail(FINCH_ERR_IO, "cannot close %s: %s", tmp, strerror(errno));
-        if (st == FINCH_OK && rename(tmp, path) != 0)
-            st = finch_fail(FINCH_ERR_IO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-        if (st != FINCH_OK) unlink(tmp);
-    }
-    free(tmp);
     free(head.p);
     return st;
 }

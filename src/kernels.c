@@ -532,8 +532,12 @@ static finch_status check_weight(const finch_weight *w) {
 
 /* A small product costs less than waking the workers: the caller runs
  * every task itself (the same tasks, so the same bits). */
-static finch_pool *pool_for(finch_pool *pool, size_t n, const finch_weight *w) {
-    return (double)w->rows * (double)w->cols * (double)n < SMALL_MATMUL_MACS ? NULL : pool;
+static finch_pool *pool_for(finch_pool *pool, double macs) {
+    return macs < SMALL_MATMUL_MACS ? NULL : pool;
+}
+
+static double macs_of(size_t n, const finch_weight *w) {
+    return (double)w->rows * (double)w->cols * (double)n;
 }
 
 /* Panels per task: up to GEMM_TASK_PANELS, fewer when that would leave
@@ -543,10 +547,22 @@ static size_t task_panels_for(size_t n_panels, size_t threads) {
     return per < 1 ? 1 : per > GEMM_TASK_PANELS ? GEMM_TASK_PANELS : per;
 }
 
-static finch_status run_packed(finch_pool *pool, const finch_kernels *k, float *out,
-                               const float *x, size_t n, const finch_weight *w) {
-    finch_pool *p = pool_for(pool, n, w);
-    size_t threads = finch_pool_threads(p);
+/* One product, cut into tasks, ready to run in a pool run of its own or
+ * beside others (finch_matmul_many): the cut depends only on the shapes
+ * (and, for the packed GEMM, on the run's thread count, which never
+ * changes a result). */
+typedef struct {
+    void (*fn)(void *arg, size_t task);
+    size_t n_tasks;
+    union {
+        matmul_job tiles;
+        gemm_job gemm;
+    } job;
+    void *scratch; /* quantized activations or packing buffers */
+} mm_plan;
+
+static finch_status plan_packed(const finch_kernels *k, size_t threads, float *out,
+                                const float *x, size_t n, const finch_weight *w, mm_plan *pl) {
     gemm_job g = {pack_for(k, w->type), k->gemm, k->gemm_tokens, w->data,
                   finch_row_bytes(w->type, w->cols), finch_row_bytes(w->type, 1), w->rows, w->cols, x, n, out,
                   (w->rows + FINCH_PANEL_ROWS - 1) / FINCH_PANEL_ROWS, 1, NULL};
@@ -556,13 +572,12 @@ static finch_status run_packed(finch_pool *pool, const finch_kernels *k, float *
     g.task_panels = task_panels_for(g.n_panels, threads);
     size_t n_groups = (g.n_panels + g.task_panels - 1) / g.task_panels;
     size_t n_tok = (n + GEMM_TASK_TOKENS - 1) / GEMM_TASK_TOKENS;
-    finch_pool_run(p, n_groups * n_tok, gemm_task, &g);
-    free(g.wp);
+    *pl = (mm_plan){gemm_task, n_groups * n_tok, {.gemm = g}, g.wp};
     return FINCH_OK;
 }
 
-static finch_status run_tiles(finch_pool *pool, const finch_kernels *k, float *out,
-                              const float *x, size_t n, const finch_weight *w) {
+static finch_status plan_tiles(finch_pool *pool, const finch_kernels *k, float *out,
+                               const float *x, size_t n, const finch_weight *w, mm_plan *pl) {
     const finch_tile *tile;
     switch (w->type) {
     case FINCH_F16: tile = &k->tile_f16; break;
@@ -586,13 +601,39 @@ static finch_status run_tiles(finch_pool *pool, const finch_kernels *k, float *o
     j.task_tokens = n == 1 ? 1 : TILE_TASK_TOKENS - TILE_TASK_TOKENS % j.tile_tokens;
     j.n_row_tasks = (w->rows + j.task_rows - 1) / j.task_rows;
     size_t n_tok_tasks = (n + j.task_tokens - 1) / j.task_tokens;
-    finch_pool_run(pool_for(pool, n, w), j.n_row_tasks * n_tok_tasks, matmul_task, &j);
-    free(xq);
+    *pl = (mm_plan){matmul_task, j.n_row_tasks * n_tok_tasks, {.tiles = j}, xq};
     return FINCH_OK;
 }
 
-finch_status finch_matmul(finch_pool *pool, float *out, const float *x, size_t n,
-                          const finch_weight *w) {
+typedef struct {
+    const mm_plan *plans;
+    size_t m;
+} plan_set;
+
+/* Task indices run through the plans in order: a task of plan i is the
+ * same task, with the same bits, as in a run of plan i alone. */
+static void plan_set_task(void *arg, size_t task) {
+    const plan_set *s = arg;
+    size_t i = 0;
+    while (task >= s->plans[i].n_tasks) task -= s->plans[i++].n_tasks;
+    s->plans[i].fn((void *)&s->plans[i].job, task);
+}
+
+static void run_plans(finch_pool *pool, const mm_plan *plans, size_t m) {
+    size_t total = 0;
+    for (size_t i = 0; i < m; i++) total += plans[i].n_tasks;
+    if (m == 1) {
+        finch_pool_run(pool, total, plans[0].fn, (void *)&plans[0].job);
+        return;
+    }
+    plan_set s = {plans, m};
+    finch_pool_run(pool, total, plan_set_task, &s);
+}
+
+/* Checks a product's arguments; *skip: nothing to compute (zeros written
+ * where the inner dimension is empty). */
+static finch_status check_product(float *out, size_t n, const finch_weight *w, bool *skip) {
+    *skip = true;
     finch_status st = check_weight(w);
     if (st != FINCH_OK) return st;
     size_t rows = w->rows, cols = w->cols;
@@ -604,20 +645,89 @@ finch_status finch_matmul(finch_pool *pool, float *out, const float *x, size_t n
         memset(out, 0, out_n * sizeof(float));
         return FINCH_OK;
     }
+    *skip = false;
+    return FINCH_OK;
+}
+
+/* Whether this product runs on OpenBLAS. */
+static bool blas_runs(const finch_kernels *k, size_t n, const finch_weight *w) {
+    return n > 1 && blas_for(k, w->type);
+}
+
+/* Whether the tiles and GEMM of this file run this product: a type they
+ * know (other types have their own driver), not on OpenBLAS. */
+static bool own_kernels_for(const finch_kernels *k, size_t n, const finch_weight *w) {
+    if (finch_matmul_is_quant(w->type)) return false; /* Q8_0 in fp32 arithmetic too */
+    switch (w->type) {
+    case FINCH_F32:
+    case FINCH_F16:
+    case FINCH_BF16:
+    case FINCH_Q8_0: return !blas_runs(k, n, w);
+    default: return false;
+    }
+}
+
+static finch_status plan_for(finch_pool *pool, const finch_kernels *k, size_t threads,
+                             float *out, const float *x, size_t n, const finch_weight *w,
+                             mm_plan *pl) {
+    if (n >= FINCH_GEMM_MIN_TOKENS && k->gemm_prefill && pack_for(k, w->type))
+        return plan_packed(k, threads, out, x, n, w, pl);
+    return plan_tiles(pool, k, out, x, n, w, pl);
+}
+
+finch_status finch_matmul(finch_pool *pool, float *out, const float *x, size_t n,
+                          const finch_weight *w) {
+    bool skip;
+    finch_status st = check_product(out, n, w, &skip);
+    if (st != FINCH_OK || skip) return st;
     const finch_kernels *k = finch_kernels_get();
     if (finch_matmul_is_quant(w->type))
-        return finch_matmul_quant(pool_for(pool, n, w), n > 1 ? pool : NULL, k, out, x, n, w);
+        return finch_matmul_quant(pool_for(pool, macs_of(n, w)), n > 1 ? pool : NULL, k, out, x, n, w);
 #if FINCH_BLAS
-    if (n > 1 && blas_for(k, w->type)) {
+    if (blas_runs(k, n, w)) {
         pthread_once(&blas_once, blas_init);
-        blas_job b = {x, w->data, out, n, rows, cols};
-        finch_pool_run(pool, (rows + BLAS_TASK_ROWS - 1) / BLAS_TASK_ROWS, blas_task, &b);
+        blas_job b = {x, w->data, out, n, w->rows, w->cols};
+        finch_pool_run(pool, (w->rows + BLAS_TASK_ROWS - 1) / BLAS_TASK_ROWS, blas_task, &b);
         return FINCH_OK;
     }
 #endif
-    if (n >= FINCH_GEMM_MIN_TOKENS && k->gemm_prefill && pack_for(k, w->type))
-        return run_packed(pool, k, out, x, n, w);
-    return run_tiles(pool, k, out, x, n, w);
+    finch_pool *p = pool_for(pool, macs_of(n, w));
+    mm_plan pl;
+    if ((st = plan_for(pool, k, finch_pool_threads(p), out, x, n, w, &pl)) != FINCH_OK) return st;
+    run_plans(p, &pl, 1);
+    free(pl.scratch);
+    return FINCH_OK;
+}
+
+finch_status finch_matmul_many(finch_pool *pool, size_t m, float *const out[], const float *x,
+                               size_t n, const finch_weight *const w[]) {
+    if (m > FINCH_MATMUL_MANY_MAX)
+        return finch_fail(FINCH_ERR_ARG, "matmul: %zu products in one run (at most %d)", m,
+                          FINCH_MATMUL_MANY_MAX);
+    const finch_kernels *k = finch_kernels_get();
+    bool together = true, skip;
+    double macs = 0;
+    finch_status st = FINCH_OK;
+    for (size_t i = 0; i < m; i++) {
+        if ((st = check_product(out[i], n, w[i], &skip)) != FINCH_OK) return st;
+        together = together && !skip && own_kernels_for(k, n, w[i]);
+        macs += macs_of(n, w[i]);
+    }
+    if (!together) { /* OpenBLAS or an empty product: one at a time */
+        for (size_t i = 0; i < m; i++)
+            if ((st = finch_matmul(pool, out[i], x, n, w[i])) != FINCH_OK) return st;
+        return FINCH_OK;
+    }
+    finch_pool *p = pool_for(pool, macs);
+    mm_plan pl[FINCH_MATMUL_MANY_MAX];
+    size_t planned = 0;
+    for (; planned < m; planned++)
+        if ((st = plan_for(pool, k, finch_pool_threads(p), out[planned], x, n, w[planned],
+                           &pl[planned])) != FINCH_OK)
+            break;
+    if (planned == m) run_plans(p, pl, m);
+    for (size_t i = 0; i < planned; i++) free(pl[i].scratch);
+    return planned == m ? FINCH_OK : st;
 }
 
 /* The definition of a matmul: each W row converted to f32, then one f32

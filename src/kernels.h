@@ -31,6 +31,12 @@ float finch_dot_f32(const float *a, const float *b, size_t n);
  * is always computed by the same code in the same order. */
 finch_status finch_matmul(finch_pool *pool, float *out, const float *x, size_t n,
                           const finch_weight *w);
+/* m products of the same x (q, k and v; gate and up) in one pool run: the
+ * threads wait once for the slowest instead of once per product.  out[i]
+ * gets exactly the bits finch_matmul(pool, out[i], x, n, w[i]) gives. */
+#define FINCH_MATMUL_MANY_MAX 4
+finch_status finch_matmul_many(finch_pool *pool, size_t m, float *const out[], const float *x,
+                               size_t n, const finch_weight *const w[]);
 /* Reference: scalar, single-threaded, f32 accumulation in index order. */
 void finch_matmul_ref(float *out, const float *x, size_t n, const finch_weight *w);
 

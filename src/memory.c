@@ -46,6 +46,14 @@ static size_t per_position_bytes(const finch_config *c) {
     return sat_add(att, press);
 }
 
+size_t finch_memory_text(size_t text_bytes) {
+    /* the text and its read buffer, which doubles as it grows: 3 copies at
+     * most; the tokenizer's arrays (53 measured); the ids, doubled while
+     * they grow; a margin */
+    enum { TEXT = 3, TOKENIZER = 64, IDS = 2 * 4, MARGIN = 5 };
+    return sat_mul(text_bytes, TEXT + TOKENIZER + IDS + MARGIN);
+}
+
 finch_memory finch_memory_estimate(const finch_model *m, size_t kv_positions, size_t max_batch) {
     const finch_config *c = &m->cfg;
     finch_memory r;

@@ -242,26 +242,43 @@ static finch_status bind_weights(finch_model *m) {
     return bind_rope_freqs(m);
 }
 
+/* A tensor of block `blk` at or beyond the model's block count: the file
+ * holds more blocks than its metadata says (GGUF blk.N., HF model.layers.N.). */
+static finch_status check_block(const finch_model *m, const char *name) {
+    unsigned long blk;
+    if ((sscanf(name, "blk.%lu.", &blk) == 1 || sscanf(name, "model.layers.%lu.", &blk) == 1) &&
+        blk >= m->cfg.n_layer)
+        return finch_fail(FINCH_ERR_FORMAT, "tensor %s belongs to block %lu but %s is %zu", name, blk,
+                          m->storage->has_gguf ? "block_count" : "num_hidden_layers", m->cfg.n_layer);
+    return FINCH_OK;
+}
+
 /* Every tensor of the file must have been bound: one the engine does not
- * use (rope_factors_long, a bias, an extra norm) would change the
- * arithmetic if it were ignored.  Hugging Face aliases of a bound tensor
- * and rotary_emb.inv_freq buffers (recomputed from the config) pass. */
+ * use (rope_factors_long, a bias, an extra norm, blk.2.* beyond block_count)
+ * would change the arithmetic if it were ignored.  Hugging Face aliases of
+ * a bound tensor and rotary_emb.inv_freq buffers (recomputed from the
+ * config) pass. */
 static finch_status check_all_used(const finch_model *m) {
     const finch_model_storage *s = m->storage;
+    char name[160];
     for (size_t i = 0; s->used && i < s->n_tensors; i++) {
         if (s->used[i]) continue;
-        if (s->has_gguf)
-            return finch_fail(FINCH_ERR_UNSUPPORTED, "tensor %.*s is not used by the %s architecture (not supported)",
-                              (int)(s->gguf.tensors[i].name.len > 96 ? 96 : s->gguf.tensors[i].name.len),
-                              s->gguf.tensors[i].name.ptr, m->cfg.arch);
+        if (s->has_gguf) {
+            gguf_str n = s->gguf.tensors[i].name;
+            snprintf(name, sizeof name, "%.*s", (int)(n.len > 96 ? 96 : n.len), n.ptr);
+            finch_status st = check_block(m, name);
+            return st ? st : finch_fail(FINCH_ERR_UNSUPPORTED, "tensor %s is not used by the %s architecture (not "
+                                        "supported)", name, m->cfg.arch);
+        }
         const finch_tensor_ref *t = &s->hf.tensors.t[i];
         size_t n = strlen(t->name);
         if (n >= 19 && !strcmp(t->name + n - 19, "rotary_emb.inv_freq")) continue;
         bool alias = false;
         for (size_t j = 0; j < s->n_tensors && !alias; j++) alias = s->used[j] && s->hf.tensors.t[j].data == t->data;
+        finch_status st = alias ? FINCH_OK : check_block(m, t->name);
         if (!alias)
-            return finch_fail(FINCH_ERR_UNSUPPORTED, "tensor %s is not used by the %s architecture (not supported)",
-                              t->name, m->cfg.arch);
+            return st ? st : finch_fail(FINCH_ERR_UNSUPPORTED, "tensor %s is not used by the %s architecture (not "
+                                        "supported)", t->name, m->cfg.arch);
     }
     return FINCH_OK;
 }
@@ -289,15 +306,37 @@ finch_status finch_config_validate(const finch_config *c) {
     return FINCH_OK;
 }
 
+/* A key present with the wrong type (a string, a negative count) is an
+ * error naming it, never a silent fallback to the default. */
+static finch_status wrong_type(const gguf_kv *kv, const char *key, const char *expected) {
+    bool negative = (kv->type == GGUF_INT8 || kv->type == GGUF_INT16 || kv->type == GGUF_INT32 ||
+                     kv->type == GGUF_INT64) && kv->v.i < 0;
+    if (negative)
+        return finch_fail(FINCH_ERR_FORMAT, "metadata %s is %lld, expected %s", key, (long long)kv->v.i, expected);
+    return finch_fail(FINCH_ERR_FORMAT, "metadata %s has type %s, expected %s", key, gguf_type_name(kv->type),
+                      expected);
+}
+
+/* An optional number (*out keeps its default when the key is absent). */
+static finch_status gguf_number(const gguf_file *g, const char *arch, const char *key, float *out) {
+    char k[128];
+    snprintf(k, sizeof k, "%s.%s", arch, key);
+    const gguf_kv *kv = gguf_find(g, k);
+    if (kv && !gguf_get_f32(g, k, out)) return wrong_type(kv, k, "a number");
+    return FINCH_OK;
+}
+
 static finch_status gguf_size(const gguf_file *g, const char *arch, const char *key, bool required,
                               size_t *out) {
     char k[128];
     uint64_t v;
     snprintf(k, sizeof k, "%s.%s", arch, key);
-    if (!gguf_get_u64(g, k, &v)) {
+    const gguf_kv *kv = gguf_find(g, k);
+    if (!kv) {
         if (required) return finch_fail(FINCH_ERR_FORMAT, "missing metadata %s", k);
         return FINCH_OK;
     }
+    if (!gguf_get_u64(g, k, &v)) return wrong_type(kv, k, "a non-negative integer");
     if (v > SIZE_MAX / 2) return finch_fail(FINCH_ERR_FORMAT, "metadata %s out of range", k);
     *out = (size_t)v;
     return FINCH_OK;
@@ -306,10 +345,13 @@ static finch_status gguf_size(const gguf_file *g, const char *arch, const char *
 static finch_status config_from_gguf(const gguf_file *g, finch_config *c) {
     gguf_str arch;
     memset(c, 0, sizeof *c);
-    if (!gguf_get_str(g, "general.architecture", &arch))
-        return finch_fail(FINCH_ERR_FORMAT, "missing metadata general.architecture");
+    if (!gguf_get_str(g, "general.architecture", &arch)) {
+        const gguf_kv *kv = gguf_find(g, "general.architecture");
+        return kv ? wrong_type(kv, "general.architecture", "a string")
+                  : finch_fail(FINCH_ERR_FORMAT, "missing metadata general.architecture");
+    }
     finch_status st = finch_arch_setup(arch.ptr, arch.len, c);
-    if (st) return st;
+    if (st || (st = finch_arch_check_keys(g, c))) return st;
     c->ctx_len = 2048;
     if ((st = gguf_size(g, c->arch, "embedding_length", true, &c->dim)) ||
         (st = gguf_size(g, c->arch, "block_count", true, &c->n_layer)) ||
@@ -324,13 +366,11 @@ static finch_status config_from_gguf(const gguf_file *g, finch_config *c) {
     if ((st = gguf_size(g, c->arch, "attention.key_length", false, &c->head_dim))) return st;
     c->rope_dim = c->head_dim;
     if ((st = gguf_size(g, c->arch, "rope.dimension_count", false, &c->rope_dim))) return st;
-    char k[128];
     c->rms_eps = 1e-5f;
     c->rope_base = 10000.0f;
-    snprintf(k, sizeof k, "%s.attention.layer_norm_rms_epsilon", c->arch);
-    gguf_get_f32(g, k, &c->rms_eps);
-    snprintf(k, sizeof k, "%s.rope.freq_base", c->arch);
-    gguf_get_f32(g, k, &c->rope_base);
+    if ((st = gguf_number(g, c->arch, "attention.layer_norm_rms_epsilon", &c->rms_eps)) ||
+        (st = gguf_number(g, c->arch, "rope.freq_base", &c->rope_base)))
+        return st;
     const gguf_tensor *emb = gguf_find_tensor(g, "token_embd.weight");
     if (!emb || emb->n_dims != 2) return finch_fail(FINCH_ERR_FORMAT, "missing tensor token_embd.weight");
     c->vocab = (size_t)emb->ne[1];

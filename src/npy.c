@@ -9,6 +9,7 @@
  * once), never read past its length, and the data must be exactly what the
  * shape implies. */
 #include "npy.h"
+#include "outfile.h"
 #include "util.h"
 
 #include <errno.h>
@@ -46,21 +47,17 @@ finch_status finch_npy_write(const char *path, finch_npy_type t, const void *dat
     size_t total = 10 + (size_t)len + 1, pad = (64 - total % 64) % 64;
     size_t header_len = (size_t)len + pad + 1;
 
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-        return finch_fail(FINCH_ERR_ARG, "npy: path too long");
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return finch_fail(FINCH_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    finch_outfile o;
+    finch_status st = finch_outfile_open(&o, path);
+    if (st) return st;
     unsigned char magic[10] = { 0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0,
                                 (unsigned char)(header_len & 0xff), (unsigned char)(header_len >> 8) };
-    bool w = fwrite(magic, 1, 10, f) == 10 && fwrite(dict, 1, (size_t)len, f) == (size_t)len;
-    for (size_t i = 0; w && i < pad; i++) w = fputc(' ', f) != EOF;
-    w = w && fputc('\n', f) != EOF && (bytes == 0 || fwrite(data, 1, bytes, f) == bytes);
-    w = (fclose(f) == 0) && w;
-    if (!w || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return finch_fail(FINCH_ERR_IO, "cannot write %s: %s", path, strerror(errno));
-    }
+    fwrite(magic, 1, 10, o.f);
+    fwrite(dict, 1, (size_t)len, o.f);
+    for (size_t i = 0; i < pad; i++) fputc(' ', o.f);
+    fputc('\n', o.f);
+    if (bytes) fwrite(data, 1, bytes, o.f);
+    if ((st = finch_outfile_commit(&o))) return st; /* the first failure's reason, no partial file */
     return FINCH_OK;
 }
 

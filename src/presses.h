@@ -20,6 +20,7 @@
 #define FINCH_PRESSES_H
 
 #include "finch_press.h"
+#include "kernels.h"
 
 /* One scoring step: a chunk in iterative mode, the whole prefill in oneshot.
  * Cache rows 0..n_cols-1 of every layer/head are the candidates (context
@@ -151,6 +152,14 @@ void finch_score_step_begin(const finch_scorer *sc, finch_score_step *s);
  * scratch: pos0 + n floats.  Called from inside the forward pass. */
 void finch_score_accumulate(const finch_scorer *sc, const finch_score_step *s, size_t layer,
                             const float *q, size_t n, size_t pos0, double *acc, float *scratch);
+
+/* The same, KV groups spread over the pool's threads (the same bits);
+ * scratch: scratch_stride >= pos0 + n floats per thread of the pool. */
+void finch_score_accumulate_pool(finch_pool *pool, const finch_scorer *sc, const finch_score_step *s,
+                                 size_t layer, const float *q, size_t n, size_t pos0, double *acc,
+                                 float *scratch, size_t scratch_stride);
+/* The forward pass's thread pool (src/transformer.c). */
+finch_pool *finch_ctx_pool(const finch_ctx *c);
 
 /* The random scorer's number for (seed, layer, KV head, context position):
  * splitmix64 of a mix of the four, as a double in [0, 1).  Exposed so the

@@ -340,7 +340,7 @@ static finch_status load_config(const char *dir, finch_config *cfg) {
     char path[HF_PATH_MAX], *text = NULL;
     size_t len;
     finch_status st = path_join(dir, "config.json", path);
-    if (st == FINCH_OK) st = finch_read_file(path, &text, &len);
+    if (st == FINCH_OK) st = finch_read_text_file(path, &text, &len);
     if (st == FINCH_OK && (st = hf_parse_config(text, len, cfg)) != FINCH_OK) finch_fail_prefix(st, "%s", path);
     free(text);
     return st;
@@ -389,7 +389,7 @@ static finch_status load_shards(hf_model_files *m, const char *dir, const cJSON 
 static finch_status load_index(hf_model_files *m, const char *dir, const char *path) {
     char *text = NULL;
     size_t len;
-    finch_status st = finch_read_file(path, &text, &len);
+    finch_status st = finch_read_text_file(path, &text, &len);
     if (st != FINCH_OK) return st;
     cJSON *root = cJSON_ParseWithLength(text, len);
     free(text);

@@ -19,6 +19,7 @@
 #include "kernels.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -142,13 +143,26 @@ finch_status finch_pool_new(size_t n_threads, finch_pool **out) {
     atomic_init(&p->next, 0);
     atomic_init(&p->busy, 0);
     atomic_init(&p->gen, 0);
-    for (size_t i = 0; i + 1 < n_threads; i++) {
+    /* Workers inherit a mask without the signals a program may handle
+     * (SIGINT, SIGTERM, SIGHUP): those go to the calling thread, which
+     * makes and registers the output temporaries (outfile.h). */
+    sigset_t stops, old;
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGINT);
+    sigaddset(&stops, SIGTERM);
+    sigaddset(&stops, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &stops, &old);
+    bool started = true;
+    for (size_t i = 0; i + 1 < n_threads && started; i++) {
         p->args[i] = (worker_arg){p, i + 1};
-        if (pthread_create(&p->workers[i], NULL, worker_main, &p->args[i]) != 0) {
-            finch_pool_free(p);
-            return finch_fail(FINCH_ERR_INTERNAL, "cannot start thread %zu of %zu", i + 2, n_threads);
-        }
-        p->n_workers++;
+        started = pthread_create(&p->workers[i], NULL, worker_main, &p->args[i]) == 0;
+        if (started) p->n_workers++;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!started) {
+        size_t n = p->n_workers;
+        finch_pool_free(p);
+        return finch_fail(FINCH_ERR_INTERNAL, "cannot start thread %zu of %zu", n + 2, n_threads);
     }
     *out = p;
     return FINCH_OK;

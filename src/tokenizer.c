@@ -408,21 +408,31 @@ finch_status finch_tokenizer_set_bos_eos(finch_tokenizer *t, int32_t bos, int32_
 
 /* ------------------------------------------------------------- decoding */
 
-size_t finch_token_to_bytes(const finch_tokenizer *t, int32_t prev, int32_t id, char *buf, size_t cap) {
-    if (!t || id < 0 || (size_t)id >= t->n || (!buf && cap)) return 0;
+const char *finch_token_piece(const finch_tokenizer *t, int32_t prev, int32_t id, size_t *len) {
+    *len = 0;
+    if (!t || id < 0 || (size_t)id >= t->n) return NULL;
     const char *s = t->dec + t->dec_off[id];
-    size_t len = t->dec_off[id + 1] - t->dec_off[id];
+    size_t n = t->dec_off[id + 1] - t->dec_off[id];
     /* SentencePiece adds a space in front of the text; take it off again
      * at the start of the text, i.e. after BOS (or with no previous token),
      * and after a special token where the encoder added one there too. */
-    if (is_sp_algo(t->algo) && t->prepend != TOK_PREPEND_NONE && len > 0 && s[0] == ' ') {
+    if (is_sp_algo(t->algo) && t->prepend != TOK_PREPEND_NONE && n > 0 && s[0] == ' ') {
         bool after_special = prev >= 0 && (size_t)prev < t->n && is_special_type(t->type[prev]) &&
                              t->prepend == TOK_PREPEND_EACH;
         if (prev < 0 || prev == t->bos || after_special) {
             s++;
-            len--;
+            n--;
         }
     }
+    *len = n;
+    return s;
+}
+
+size_t finch_token_to_bytes(const finch_tokenizer *t, int32_t prev, int32_t id, char *buf, size_t cap) {
+    if (!buf && cap) return 0;
+    size_t len;
+    const char *s = finch_token_piece(t, prev, id, &len);
+    if (!s) return 0;
     if (len > cap) len = cap;
     if (len) memcpy(buf, s, len);
     return len;

@@ -217,7 +217,7 @@ static finch_status json_load(const char *path, cJSON **out) {
     char *buf;
     size_t len;
     *out = NULL;
-    finch_status st = finch_read_file(path, &buf, &len);
+    finch_status st = finch_read_text_file(path, &buf, &len);
     if (st) return st;
     cJSON *root = cJSON_ParseWithLength(buf, len);
     if (!root) {
@@ -636,6 +636,13 @@ finch_status finch_tokenizer_from_llama2c(const char *path, size_t vocab, finch_
         t->type[i] = i == 0 ? TOK_T_UNKNOWN : (i == 1 || i == 2) ? TOK_T_CONTROL
                    : tok_parse_byte_piece(texts[i], n) >= 0 ? TOK_T_BYTE : TOK_T_NORMAL;
     }
+    /* The file holds no count: bytes after the model's vocabulary mean a
+     * tokenizer of another (larger) model, which would be cut silently. */
+    if (off != m.size) {
+        st = finch_fail(FINCH_ERR_FORMAT, "%s holds more than the model's %zu tokens (%zu bytes left): "
+                        "a tokenizer of another model", path, vocab, m.size - off);
+        goto done;
+    }
     if ((st = tok_set_texts(t, (const char *const *)texts, lens))) goto done;
     t->unk = 0;
     t->bos = vocab > 1 ? 1 : -1;
@@ -706,7 +713,7 @@ finch_status finch_tokenizer_from_tiktoken(const char *path, finch_tokenizer **o
     *out = NULL;
     char *buf;
     size_t len;
-    finch_status st = finch_read_file(path, &buf, &len);
+    finch_status st = finch_read_text_file(path, &buf, &len);
     if (st) return st;
     size_t lines = 0;
     for (size_t i = 0; i < len; i++) lines += buf[i] == '\n';

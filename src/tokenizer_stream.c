@@ -88,7 +88,14 @@ finch_status finch_tokenize_file(const finch_tokenizer *t, FILE *f, int add_bos,
             if (ferror(f)) { st = finch_fail(FINCH_ERR_IO, "cannot read the text"); break; }
             eof = true;
         }
+        /* checked as read, not when a line ends: /dev/zero fails at once */
+        const char *nul = memchr(buf + used, 0, got);
+        if (nul) { st = finch_fail(FINCH_ERR_FORMAT, "text holds a NUL byte at byte %zu", offset + (size_t)(nul - buf)); break; }
         used += got;
+        if (offset + used > FINCH_MAX_TEXT_BYTES) {
+            st = finch_fail(FINCH_ERR_FORMAT, "the text is longer than %zu MiB", (size_t)FINCH_MAX_TEXT_BYTES >> 20);
+            break;
+        }
         size_t cut = eof ? used : (used ? last_cut(buf, used) : 0);
         if (cut == 0) continue;
         st = encode_block(t, buf, cut, offset, first, add_bos, ids, n_ids, &cap_ids);

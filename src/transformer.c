@@ -12,6 +12,7 @@
  * the switches of finch_config (Qwen3, Gemma 2/3, Mistral, Phi-3). */
 #include "finch.h"
 #include "kernels.h"
+#include "presses.h"
 #include "rope.h"
 #include "util.h"
 
@@ -165,6 +166,7 @@ void finch_ctx_free(finch_ctx *c) {
 }
 
 size_t finch_ctx_threads(const finch_ctx *c) { return finch_pool_threads(c->pool); }
+finch_pool *finch_ctx_pool(const finch_ctx *c) { return c->pool; }
 
 /* -------------------------------------------------------------------- RoPE */
 
@@ -371,17 +373,18 @@ static void store_kv(finch_ctx *c, finch_kv_cache *kv, size_t l, size_t n, size_
     kv->n_pos[l] = pos0 + n;
 }
 
+/* kv_only: stop once the layer's K/V are stored and the hook has seen the
+ * queries (nothing reads the layer's output). */
 static finch_status attention_block(finch_ctx *c, finch_kv_cache *kv, size_t l, size_t n,
-                                    size_t pos0, const finch_hooks *hooks) {
+                                    size_t pos0, const finch_hooks *hooks, bool kv_only) {
     const finch_config *cfg = &c->m->cfg;
     const finch_layer *L = &c->m->layers[l];
     size_t qdim = cfg->n_head * cfg->head_dim, kvdim = cfg->n_kv_head * cfg->head_dim;
     finch_status st;
     rmsnorm_rows(c->xn, c->x, &L->attn_norm, n, cfg->dim, cfg->rms_eps);
-    if ((st = finch_matmul(c->pool, c->q, c->xn, n, &L->wq)) ||
-        (st = finch_matmul(c->pool, c->k, c->xn, n, &L->wk)) ||
-        (st = finch_matmul(c->pool, c->v, c->xn, n, &L->wv)))
-        return st;
+    float *const qkv[] = {c->q, c->k, c->v};
+    const finch_weight *const wqkv[] = {&L->wq, &L->wk, &L->wv};
+    if ((st = finch_matmul_many(c->pool, 3, qkv, c->xn, n, wqkv))) return st;
     add_bias(c->q, &L->bq, n, qdim);
     add_bias(c->k, &L->bk, n, kvdim);
     add_bias(c->v, &L->bv, n, kvdim);
@@ -392,6 +395,7 @@ static finch_status attention_block(finch_ctx *c, finch_kv_cache *kv, size_t l, 
     if (hooks && hooks->on_attention &&
         (st = hooks->on_attention(hooks->user, l, c->q, n, pos0, kv)) != FINCH_OK)
         return st;
+    if (kv_only) return FINCH_OK;
     attention(c, kv, l, n, pos0);
     if ((st = finch_matmul(c->pool, c->xn, c->att, n, &L->wo))) return st;
     if (L->post_attn_norm.data) rmsnorm_rows(c->xn, c->xn, &L->post_attn_norm, n, cfg->dim, cfg->rms_eps);
@@ -425,9 +429,9 @@ static finch_status mlp_block(finch_ctx *c, size_t l, size_t n) {
     const finch_layer *L = &c->m->layers[l];
     finch_status st;
     rmsnorm_rows(c->xn, c->x, &L->ffn_norm, n, cfg->dim, cfg->rms_eps);
-    if ((st = finch_matmul(c->pool, c->gate, c->xn, n, &L->w_gate)) ||
-        (st = finch_matmul(c->pool, c->up, c->xn, n, &L->w_up)))
-        return st;
+    float *const gate_up[] = {c->gate, c->up};
+    const finch_weight *const w_gate_up[] = {&L->w_gate, &L->w_up};
+    if ((st = finch_matmul_many(c->pool, 2, gate_up, c->xn, n, w_gate_up))) return st;
     silu_rows(c, n);
     if ((st = finch_matmul(c->pool, c->xn, c->gate, n, &L->w_down))) return st;
     if (L->post_ffn_norm.data) rmsnorm_rows(c->xn, c->xn, &L->post_ffn_norm, n, cfg->dim, cfg->rms_eps);
@@ -474,8 +478,16 @@ finch_status finch_forward(finch_ctx *c, finch_kv_cache *kv, const int32_t *toke
         for (size_t i = 0; i < n * cfg->dim; i++) c->x[i] *= cfg->embd_scale;
 
     rope_tables(c, n, pos0);
+    /* Without logits or a hidden-state hook nothing reads the last layer's
+     * output: its K/V (and the queries the hook scores) are all the pass
+     * leaves, so its attention output and FFN are skipped (a chunk of a
+     * prefill, Finch's chunk + question: 1/n_layer of the work). */
+    bool need_out = (logits && n_logits) || (hooks && hooks->on_hidden);
     for (size_t l = 0; l < cfg->n_layer; l++) {
-        if ((st = attention_block(c, kv, l, n, pos0, hooks)) || (st = mlp_block(c, l, n))) return st;
+        bool kv_only = !need_out && l + 1 == cfg->n_layer;
+        if ((st = attention_block(c, kv, l, n, pos0, hooks, kv_only))) return st;
+        if (kv_only) return FINCH_OK;
+        if ((st = mlp_block(c, l, n))) return st;
         if (hooks && hooks->on_hidden) hooks->on_hidden(hooks->user, l, c->x, n);
     }
     if (!logits || n_logits == 0) return FINCH_OK;

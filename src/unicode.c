@@ -1,5 +1,9 @@
 /* unicode.c - UTF-8 decoding and code point classes for the tokenizers. */
 #include "unicode.h"
+#include "finch.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 finch_uc_class finch_uc_classify(uint32_t cp) {
     /* ASCII is by far the common case: answer it without the search. */
@@ -59,4 +63,25 @@ size_t finch_utf8_encode(uint32_t cp, char out[4]) {
     out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
     out[3] = (char)(0x80 | (cp & 0x3F));
     return 4;
+}
+
+/* Replacement rather than \u00XX escapes of the bytes: JSON strings hold
+ * code points, not bytes, so an escape would silently claim U+0080..U+00FF
+ * characters that were never in the text. */
+char *finch_utf8_clean(const char *s, size_t len) {
+    size_t cap = 3 * len + 1, o = 0; /* each byte at most 3 bytes of U+FFFD */
+    char *out = malloc(cap);
+    if (!out) return NULL;
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        size_t n = finch_utf8_decode(s + i, len - i, &cp);
+        if (cp == FINCH_UC_INVALID || cp == 0) o += finch_utf8_encode(0xFFFD, out + o);
+        else {
+            memcpy(out + o, s + i, n);
+            o += n;
+        }
+        i += n;
+    }
+    out[o] = 0;
+    return out;
 }

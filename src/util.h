@@ -29,17 +29,30 @@ static inline bool finch_add_ok(size_t a, size_t b, size_t *out) {
 void *finch_alloc(size_t n, size_t size);
 void *finch_zalloc(size_t n, size_t size);
 
-/* A read-only mapping of a whole file. */
+/* A read-only mapping of a whole file (or, in read mode, a read-only copy
+ * of it in memory; `mapped` bytes are released). */
 typedef struct {
     const uint8_t *data;
     size_t size;
+    size_t mapped;
 } finch_map;
 
 finch_status finch_map_file(const char *path, finch_map *m);
+/* Read mode (finch_set_no_mmap in finch.h): files of 64 MB and more are
+ * read into 2 MB-page memory instead of mapped. */
+bool finch_read_mode(void);
 void finch_unmap(finch_map *m);
 
-/* Read a whole (small) file into a NUL-terminated malloc'ed buffer. */
+/* The largest text finch reads (a context, a task file, a tokenizer's
+ * JSON): a bound, so that /dev/zero or an endless pipe fails instead of
+ * growing to gigabytes. */
+#define FINCH_MAX_TEXT_BYTES ((size_t)256 << 20)
+
+/* Read a whole file into a NUL-terminated malloc'ed buffer: at most
+ * FINCH_MAX_TEXT_BYTES.  The text variant also refuses a NUL byte, checked
+ * as it is read (JSON, JSONL: text by definition). */
 finch_status finch_read_file(const char *path, char **buf, size_t *len);
+finch_status finch_read_text_file(const char *path, char **buf, size_t *len);
 
 /* IEEE half and bfloat16 <-> f32. */
 float finch_f16_to_f32(uint16_t h);

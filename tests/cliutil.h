@@ -6,6 +6,8 @@
 #include "testutil.h"
 
 #include <stdbool.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,13 +25,15 @@ static inline void slurp(const char *path, char *buf, size_t cap) {
     if (f) fclose(f);
 }
 
-/* Run `finch ARGS` (shell-quoted); capture stdout and stderr into out_text
- * and err_text; return the exit code. */
-static inline int run_finch(const char *args) {
+/* Run `finch ARGS` (shell-quoted) with stdout sent as the shell redirection
+ * `out` says (NULL: captured into out_text); stderr into err_text; return
+ * the exit code. */
+static inline int run_finch_stdout(const char *args, const char *out) {
     char cmd[8192], out_path[64], err_path[64];
     snprintf(out_path, sizeof out_path, "/tmp/finch-cli-out.%d", (int)getpid());
     snprintf(err_path, sizeof err_path, "/tmp/finch-cli-err.%d", (int)getpid());
-    snprintf(cmd, sizeof cmd, "%s %s >%s 2>%s", finch_bin(), args, out_path, err_path);
+    if (out) snprintf(cmd, sizeof cmd, "%s %s %s 2>%s", finch_bin(), args, out, err_path);
+    else snprintf(cmd, sizeof cmd, "%s %s >%s 2>%s", finch_bin(), args, out_path, err_path);
     int rc = system(cmd);
     slurp(out_path, out_text, sizeof out_text);
     slurp(err_path, err_text, sizeof err_text);
@@ -38,12 +42,70 @@ static inline int run_finch(const char *args) {
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
 }
 
+/* Run `finch ARGS`; stdout into out_text, stderr into err_text. */
+static inline int run_finch(const char *args) { return run_finch_stdout(args, NULL); }
+
 /* A failure prints exactly one line on stderr, starting "finch: error: ". */
 static inline void assert_one_line_error(void) {
     assert_true(strncmp(err_text, "finch: error: ", 14) == 0);
     char *nl = strchr(err_text, '\n');
     assert_non_null(nl);
     assert_int_equal(nl[1], 0);
+}
+
+/* Start `finch ARGV...` (argv[0] is the first argument after the program)
+ * with stdout and stderr on the given descriptors (-1: /dev/null); returns
+ * the child's pid.  For tests that signal a running finch. */
+static inline pid_t spawn_finch(const char *const *args, int out_fd, int err_fd) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(out_fd >= 0 ? out_fd : null, 1);
+        dup2(err_fd >= 0 ? err_fd : null, 2);
+        char *argv[64];
+        size_t n = 0;
+        argv[n++] = (char *)finch_bin();
+        for (; args[n - 1] && n < 63; n++) argv[n] = (char *)args[n - 1];
+        argv[n] = NULL;
+        execv(finch_bin(), argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* The exit code of a finished child (1000 + the signal when killed by one). */
+static inline int wait_exit_code(pid_t pid) {
+    int status;
+    if (waitpid(pid, &status, 0) != pid) return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 1000 + WTERMSIG(status); /* killed: not an exit code */
+}
+
+/* A file with known text, and the check that it still holds exactly that. */
+static inline void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    assert_int_equal(fclose(f), 0);
+}
+
+static inline void assert_file_holds(const char *path, const char *text) {
+    static char buf[1 << 16];
+    FILE *f = fopen(path, "rb");
+    if (!f) fail_msg("%s is gone", path);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    if (strcmp(buf, text)) fail_msg("%s changed: '%s'", path, buf);
+}
+
+/* Names in dir containing `part` (temporaries: ".tmp."). */
+static inline int count_names_with(const char *dir, const char *part) {
+    DIR *d = opendir(dir);
+    int n = 0;
+    if (!d) return 0;
+    for (struct dirent *e; (e = readdir(d));) n += strstr(e->d_name, part) != NULL;
+    closedir(d);
+    return n;
 }
 
 #endif

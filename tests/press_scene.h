@@ -89,11 +89,20 @@ static inline void library_scores(const scene *s, finch_scorer_id id, const finc
     finch_score_step st = { &s->kv, p, s->H, row0, n_cols, n_q, n_ctx, orig, s->T, 0, 0, NULL };
     finch_score_step_begin(sc, &st);
     memset(acc, 0, s->G * n_cols * sizeof *acc);
-    float *scratch = malloc(s->T * sizeof *scratch);
+    /* The pool's path (KV groups over 3 threads) gives the same bits. */
+    finch_pool *pool;
+    assert_ok(finch_pool_new(3, &pool));
+    double *pooled = calloc(s->G * n_cols, sizeof *pooled);
+    float *scratch = malloc(3 * s->T * sizeof *scratch);
     for (size_t pos0 = row0; pos0 < n_cols + n_q; pos0 += batch) {
         size_t n = n_cols + n_q - pos0 < batch ? n_cols + n_q - pos0 : batch;
-        finch_score_accumulate(sc, &st, l, s->q + (l * s->T + pos0) * s->H * s->d, n, pos0, acc, scratch);
+        const float *q = s->q + (l * s->T + pos0) * s->H * s->d;
+        finch_score_accumulate(sc, &st, l, q, n, pos0, acc, scratch);
+        finch_score_accumulate_pool(pool, sc, &st, l, q, n, pos0, pooled, scratch, s->T);
     }
+    assert_memory_equal(acc, pooled, s->G * n_cols * sizeof *acc);
+    finch_pool_free(pool);
+    free(pooled);
     free(scratch);
     if (sc->finish) sc->finish(&st, l, acc);
 }

@@ -44,13 +44,6 @@ static const char *words(const char *word, size_t n) {
     return buf;
 }
 
-static void write_text(const char *path, const char *text) {
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    assert_int_equal(fclose(f), 0);
-}
-
 static void write_task(const char *path) {
     write_text(path, "{\"id\": \"item-0\", \"context\": \"Once upon a time the magic number was 42.\", "
                      "\"question\": \"What was the magic number?\", \"answers\": [\"42\"]}\n");
@@ -137,14 +130,22 @@ static void test_max_memory(void **state) {
     /* Too small: refused with both sizes, nothing run. */
     assert_int_equal(run_finch("run -m " TINY " --context 'Once upon a time' -q what --budget 2 --max-memory 1K"), 2);
     assert_one_line_error();
+    /* the texts first, before they are tokenized: 20 bytes x 80 */
+    assert_true(strncmp(err_text, "finch: error: not enough memory: the context and question (20 bytes) needs ", 75) == 0);
+    assert_non_null(strstr(err_text, " to read and tokenize (1.56 KiB for the text), more than --max-memory (1.00 KiB)\n"));
+    assert_string_equal(out_text, "");
+    assert_int_equal(run_finch("run -m " TINY " --context 'Once upon a time' -q what --budget 2 --max-memory 410K"), 2);
+    assert_one_line_error();
     assert_true(strncmp(err_text, "finch: error: not enough memory: the run needs ", 47) == 0);
     assert_non_null(strstr(err_text, "(weights 399.2 KiB, KV cache "));
-    assert_non_null(strstr(err_text, "), more than --max-memory (1.00 KiB)\n"));
-    assert_string_equal(out_text, "");
+    assert_non_null(strstr(err_text, "), more than --max-memory (410.0 KiB)\n"));
     assert_int_equal(run_finch("generate -m " TINY " -p 'Once upon a time' -n 4 --max-memory 100K"), 2);
+    assert_one_line_error(); /* the model alone is too big to tokenize the prompt */
+    assert_non_null(strstr(err_text, "not enough memory: the prompt (16 bytes) needs "));
+    assert_int_equal(run_finch("generate -m " TINY " -p 'Once upon a time' -n 4 --max-memory 410K"), 2);
     assert_one_line_error();
     assert_non_null(strstr(err_text, "KV cache 11.0 KiB for 11 positions")); /* 7 prompt + 4 new, 1 KiB each */
-    assert_non_null(strstr(err_text, "more than --max-memory (100.0 KiB)"));
+    assert_non_null(strstr(err_text, "more than --max-memory (410.0 KiB)"));
     assert_int_equal(finchf("eval -m " TINY " --task %s --max-memory 1M --out %s", task, tmp_path("o")), 2);
     assert_one_line_error();
     assert_true(strncmp(err_text, "finch: error: not enough memory: the model needs ", 49) == 0);

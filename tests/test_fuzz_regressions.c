@@ -53,6 +53,16 @@ static const regression cases[] = {
       "text after a task's JSON object was silently ignored (cJSON_Parse stops after one value)" },
     { "eval_tasks-repeated-id.jsonl", P_EVAL_TASKS, FINCH_ERR_FORMAT, 0,
       "a repeated id was silently evaluated once, the second task dropped" },
+    /* issue 11: metadata that disagrees with the tensors (tools/make_fuzz_seeds.py) */
+    { "gguf-block-count-short.gguf", P_MODEL, FINCH_ERR_FORMAT, 0,
+      "block_count 1 on a two-block file ran one layer (logits off by 3.3)" },
+    { "gguf-extra-blk2.gguf", P_MODEL, FINCH_ERR_FORMAT, 0, "a blk.2.* tensor beyond block_count was ignored" },
+    { "gguf-extra-foo.gguf", P_MODEL, FINCH_ERR_UNSUPPORTED, 0, "a tensor no one binds (foo.weight) was ignored" },
+    { "gguf-ctx-len-string.gguf", P_MODEL, FINCH_ERR_FORMAT, 0,
+      "a context length stored as a string fell back to the default 2048" },
+    { "gguf-ctx-len-negative.gguf", P_MODEL, FINCH_ERR_FORMAT, 0, "a context length of -1 fell back to the default" },
+    { "gguf-rope-base-string.gguf", P_MODEL, FINCH_ERR_FORMAT, 0,
+      "a rope base stored as a string fell back to 10000" },
 };
 
 static const size_t n_cases = sizeof cases / sizeof cases[0];

@@ -580,6 +580,38 @@ static void test_values(void **state) {
     assert_int_equal(parse_nested(1, 99, 0), FINCH_ERR_FORMAT);
 }
 
+/* Read mode (FINCH_NO_MMAP): a 64 MB file (sparse: quick) is read, not
+ * mapped, with the file's size and bytes; small files are still mapped. */
+static void test_read_mode(void **state) {
+    (void)state;
+    char path[] = "/tmp/finch_read_mode_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const size_t size = ((size_t)64 << 20) + 3;
+    assert_int_equal(ftruncate(fd, (off_t)size), 0);
+    assert_int_equal(pwrite(fd, "head", 4, 0), 4);
+    assert_int_equal(pwrite(fd, "end", 3, (off_t)(size - 3)), 3);
+    close(fd);
+    finch_set_no_mmap(1);
+    assert_true(finch_read_mode());
+    finch_map m;
+    assert_ok(finch_map_file(path, &m));
+    assert_int_equal(m.size, size);
+    assert_true(m.mapped >= size && m.mapped % 4096 == 0);
+    assert_memory_equal(m.data, "head", 4);
+    assert_memory_equal(m.data + size - 3, "end", 3);
+    assert_int_equal(m.data[size / 2], 0);
+    finch_unmap(&m);
+    assert_null(m.data);
+    finch_set_no_mmap(0);
+    assert_false(finch_read_mode());
+    assert_ok(finch_map_file(path, &m));
+    assert_int_equal(m.size, size);
+    assert_int_equal(m.mapped, size);
+    finch_unmap(&m);
+    unlink(path);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_metadata),
@@ -598,6 +630,7 @@ int main(void) {
         cmocka_unit_test(test_duplicates),
         cmocka_unit_test(test_bad_alignment),
         cmocka_unit_test(test_values),
+        cmocka_unit_test(test_read_mode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -387,6 +387,71 @@ static void test_threads_bit_identical(void **state) {
     for (size_t p = 0; p < 4; p++) finch_pool_free(pools[p]);
 }
 
+/* finch_matmul_many gives every product finch_matmul's bits, whatever the
+ * thread count: q/k/v-like shapes (one wide, two narrow), one type or two. */
+static void check_many(finch_pool *const pools[4], const finch_weight w[3], size_t n,
+                       const char *what) {
+    size_t cols = w[0].cols, total = 0;
+    for (size_t i = 0; i < 3; i++) total += n * w[i].rows;
+    float *x = random_floats(n * cols);
+    float *want = malloc(total * sizeof(float)), *got = malloc(total * sizeof(float));
+    assert_non_null(want);
+    assert_non_null(got);
+    float *want_i[3], *got_i[3];
+    const finch_weight *wp[3] = {&w[0], &w[1], &w[2]};
+    for (size_t i = 0, off = 0; i < 3; off += n * w[i].rows, i++) {
+        want_i[i] = want + off;
+        got_i[i] = got + off;
+        assert_ok(finch_matmul(pools[0], want_i[i], x, n, &w[i]));
+    }
+    for (size_t p = 0; p < 4; p++) {
+        memset(got, 0xff, total * sizeof(float));
+        assert_ok(finch_matmul_many(pools[p], 3, got_i, x, n, wp));
+        if (memcmp(want, got, total * sizeof(float)) != 0)
+            fail_msg("%s n=%zu: matmul_many on %zu threads differs from matmul", what, n, p + 1);
+    }
+    free(x);
+    free(want);
+    free(got);
+}
+
+static void test_matmul_many(void **state) {
+    (void)state;
+    finch_pool *pools[4];
+    for (size_t p = 0; p < 4; p++) assert_ok(finch_pool_new(p + 1, &pools[p]));
+    rng_seed(777);
+    const size_t cols = 1024 + 32;
+    for (size_t i = 0; i < N_ISAS; i++) {
+        if (!finch_isa_set(all_isas[i])) continue;
+        for (size_t d = 0; d < N_TYPES; d++) {
+            finch_dtype other = all_types[(d + 1) % N_TYPES];
+            finch_weight w[3] = {make_weight(all_types[d], 203, cols),
+                                 make_weight(all_types[d], 64, cols), make_weight(other, 37, cols)};
+            for (size_t k = 0; k < N_TOKENS; k++)
+                check_many(pools, w, token_counts[k], finch_isa_name(all_isas[i]));
+            for (size_t j = 0; j < 3; j++) free((void *)w[j].data);
+        }
+    }
+    /* Types with their own driver (K-quants; Q8_0 in fp32 arithmetic) run
+     * one at a time inside finch_matmul_many: still finch_matmul's bits. */
+    finch_set_quant_math(FINCH_QUANT_MATH_FP32);
+    for (int pass = 0; pass < 2; pass++) {
+        finch_weight w[3] = {make_weight(FINCH_Q8_0, 203, 1024), make_weight(FINCH_Q8_0, 64, 1024),
+                             make_weight(FINCH_F16, 37, 1024)};
+        for (size_t k = 0; k < N_TOKENS; k++) check_many(pools, w, token_counts[k], "q8_0 + f16");
+        free((void *)w[1].data);
+        w[1] = make_weight(FINCH_Q4_K, 64, 1024);
+        for (size_t k = 0; k < N_TOKENS; k++) check_many(pools, w, token_counts[k], "q4_K + q8_0");
+        for (size_t j = 0; j < 3; j++) free((void *)w[j].data);
+        finch_set_quant_math(FINCH_QUANT_MATH_Q8);
+    }
+    float x[8] = {0}, *outs[FINCH_MATMUL_MANY_MAX + 1] = {0};
+    const finch_weight *ws[FINCH_MATMUL_MANY_MAX + 1] = {0};
+    assert_int_equal(finch_matmul_many(NULL, FINCH_MATMUL_MANY_MAX + 1, outs, x, 1, ws), FINCH_ERR_ARG);
+    assert_ok(finch_matmul_many(NULL, 0, outs, x, 1, ws));
+    for (size_t p = 0; p < 4; p++) finch_pool_free(pools[p]);
+}
+
 static void test_matmul_errors(void **state) {
     (void)state;
     float x[40] = {0}, out[4];
@@ -836,6 +901,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_q8_0_vnni, restore_defaults),
         cmocka_unit_test_teardown(test_quantize_q8_0, restore_defaults),
         cmocka_unit_test_teardown(test_threads_bit_identical, restore_defaults),
+        cmocka_unit_test_teardown(test_matmul_many, restore_defaults),
         cmocka_unit_test_teardown(test_matmul_errors, restore_defaults),
         cmocka_unit_test_teardown(test_elementwise, restore_defaults),
         cmocka_unit_test_teardown(test_exp, restore_defaults),

@@ -156,6 +156,17 @@ static void test_memory_estimate_exact(void **state) {
     finch_model_free(m);
 }
 
+/* A text is counted before it is read: 80 bytes per byte (3 for the text
+ * and its read buffer, 64 for the tokenizer's arrays, 8 for the ids, 5 of
+ * margin), saturating. */
+static void test_memory_text_exact(void **state) {
+    (void)state;
+    assert_int_equal(finch_memory_text(0), 0);
+    assert_int_equal(finch_memory_text(20), 1600);
+    assert_int_equal(finch_memory_text(476367), 476367 * 80);
+    assert_true(finch_memory_text(SIZE_MAX / 2) == SIZE_MAX);
+}
+
 static void test_memory_available(void **state) {
     (void)state;
     size_t avail = 0;
@@ -211,6 +222,7 @@ int main(void) {
         cmocka_unit_test(test_logits_check),
         cmocka_unit_test(test_gguf_nonfinite_weights),
         cmocka_unit_test(test_memory_estimate_exact),
+        cmocka_unit_test(test_memory_text_exact),
         cmocka_unit_test(test_memory_available),
         cmocka_unit_test(test_parse_size),
         cmocka_unit_test(test_format_size),

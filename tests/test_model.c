@@ -200,6 +200,45 @@ static void test_thread_count_invariance(void **state) {
     check_thread_count_invariance("quant/tiny-quant-q6_K.gguf", "tiny-quant-q6_K", FINCH_QUANT_MATH_FP32);
 }
 
+/* A pass without logits skips the last layer's attention output and FFN:
+ * the cache it leaves, and the logits of the next pass, are the same bits
+ * as after a full pass. */
+static void test_no_logits_pass_same_cache(void **state) {
+    (void)state;
+    finch_model *m = NULL;
+    assert_ok(finch_model_load("testdata/models/tiny-llama-gqa.gguf", &m));
+    size_t n;
+    int32_t *tokens = load_i32("tiny-llama-gqa", "tokens.npy", &n);
+    const finch_config *cfg = &m->cfg;
+    float *out[2], *first = malloc(cfg->vocab * sizeof(float));
+    finch_kv_cache kv[2];
+    for (int full = 0; full < 2; full++) {
+        finch_ctx *ctx;
+        assert_ok(finch_ctx_new(m, 2, n, &ctx));
+        assert_ok(finch_kv_init(&kv[full], cfg, n));
+        out[full] = malloc(cfg->vocab * sizeof(float));
+        assert_ok(finch_forward(ctx, &kv[full], tokens, n - 1, 0, NULL, full ? first : NULL, full));
+        assert_ok(finch_forward(ctx, &kv[full], tokens + n - 1, 1, n - 1, NULL, out[full], 1));
+        finch_ctx_free(ctx);
+    }
+    assert_memory_equal(out[0], out[1], cfg->vocab * sizeof(float));
+    for (size_t l = 0; l < cfg->n_layer; l++)
+        for (size_t g = 0; g < cfg->n_kv_head; g++)
+            for (size_t p = 0; p < n; p++) {
+                assert_memory_equal(finch_kv_k(&kv[0], l, g, p), finch_kv_k(&kv[1], l, g, p),
+                                    cfg->head_dim * sizeof(float));
+                assert_memory_equal(finch_kv_v(&kv[0], l, g, p), finch_kv_v(&kv[1], l, g, p),
+                                    cfg->head_dim * sizeof(float));
+            }
+    for (int i = 0; i < 2; i++) {
+        free(out[i]);
+        finch_kv_free(&kv[i]);
+    }
+    free(first);
+    free(tokens);
+    finch_model_free(m);
+}
+
 /* Bad forward arguments give exact error codes, never a crash. */
 static void test_forward_rejects_bad_input(void **state) {
     (void)state;
@@ -245,6 +284,7 @@ int main(void) {
         cmocka_unit_test(test_fixtures_prefill_and_decode),
         cmocka_unit_test(test_chunked_prefill_matches),
         cmocka_unit_test(test_thread_count_invariance),
+        cmocka_unit_test(test_no_logits_pass_same_cache),
         cmocka_unit_test(test_forward_rejects_bad_input),
         cmocka_unit_test(test_model_load_errors),
     };

@@ -43,6 +43,15 @@ AGREE = dict(arch="llama", dim=256, n_layer=4, n_head=4, n_kv_head=2, ffn_dim=76
              vocab=4096, ctx_len=2048, rope_base=10000.0, rms_eps=1e-5, bias=False,
              tied=False)
 
+# Llama-2-7B's shape (make bench-7b, tools/bench_7b.sh): 13.5 GB in F16, so
+# written only when named, never by default.
+LLAMA2_7B = dict(arch="llama", dim=4096, n_layer=32, n_head=32, n_kv_head=32, ffn_dim=11008,
+                 vocab=32000, ctx_len=4096, rope_base=10000.0, rms_eps=1e-5, bias=False,
+                 tied=False)
+ON_REQUEST = {
+    "llama2-7b-f16": (LLAMA2_7B, gw.GGML_F16),
+    "llama2-7b-q8_0": (LLAMA2_7B, gw.GGML_Q8_0),
+}
 MODELS = {
     "tinyllama-1.1b-f32": (TINYLLAMA, gw.GGML_F32),
     "tinyllama-1.1b-f16": (TINYLLAMA, gw.GGML_F16),
@@ -52,6 +61,7 @@ MODELS = {
 }
 EXTRA_MODELS = {
     "agree-256-f32": (AGREE, gw.GGML_F32),
+    **ON_REQUEST,
 }
 
 ROWS_PER_DRAW = 1024  # rows drawn at a time: bounded memory for any shape

@@ -167,8 +167,11 @@ def tok_kvs_gpt2(pre="gpt-2"):
 
 
 def model_gguf(arch="llama", wtype=GF32, dim=8, n_head=2, n_kv=1, ffn=16, n_layer=1,
-               vocab=None, tok=None, tied=True, alignment=32):
-    """A complete tiny model that finch_model_load accepts."""
+               vocab=None, tok=None, tied=True, alignment=32, meta=None, extra=(), tensor_layers=None):
+    """A complete tiny model that finch_model_load accepts.  For the cases it
+    must refuse: meta replaces metadata values ({key suffix: (type, value)}),
+    extra adds tensors by name (vectors of dim floats), tensor_layers writes
+    that many blocks of tensors whatever block_count says."""
     kv = [("general.architecture", STR, arch), ("general.name", STR, "fuzz-seed")]
     if alignment != 32:
         kv.append(("general.alignment", U32, alignment))
@@ -180,6 +183,8 @@ def model_gguf(arch="llama", wtype=GF32, dim=8, n_head=2, n_kv=1, ffn=16, n_laye
            ("%s.attention.layer_norm_rms_epsilon" % arch, F32, 1e-5),
            ("%s.rope.freq_base" % arch, F32, 10000.0),
            ("%s.rope.dimension_count" % arch, U32, hd)]
+    for suffix, (t, v) in (meta or {}).items():
+        kv = [(k, t, v) if k == "%s.%s" % (arch, suffix) else (k, kt, kv_) for k, kt, kv_ in kv]
     if tok is not None:
         tkv, vocab = tok
         kv += tkv
@@ -195,7 +200,7 @@ def model_gguf(arch="llama", wtype=GF32, dim=8, n_head=2, n_kv=1, ffn=16, n_laye
         ts.append((name, ne, gt if rows > 1 else GF32, encode(vals, gt if rows > 1 else GF32)))
 
     add("token_embd.weight", vocab, dim, wtype)
-    for l in range(n_layer):
+    for l in range(n_layer if tensor_layers is None else tensor_layers):
         p = "blk.%d." % l
         add(p + "attn_norm.weight", 1, dim, wtype)
         add(p + "attn_q.weight", n_head * hd, dim, wtype)
@@ -213,7 +218,23 @@ def model_gguf(arch="llama", wtype=GF32, dim=8, n_head=2, n_kv=1, ffn=16, n_laye
     add("output_norm.weight", 1, dim, wtype)
     if not tied:
         add("output.weight", vocab, dim, wtype)
+    for name in extra:
+        add(name, 1, dim, wtype)
     return gguf(kv, ts, alignment)
+
+
+def inconsistent_model_seeds():
+    """Models whose metadata disagrees with their tensors, or is stored with
+    the wrong type: finch must refuse each, naming the tensor or the key
+    (issue 11).  Also saved as regressions (tests/fuzz/regressions/)."""
+    return {
+        "gguf-block-count-short.gguf": model_gguf(n_layer=1, tensor_layers=2),
+        "gguf-extra-blk2.gguf": model_gguf(n_layer=2, extra=["blk.2.attn_norm.weight"]),
+        "gguf-extra-foo.gguf": model_gguf(extra=["foo.weight"]),
+        "gguf-ctx-len-string.gguf": model_gguf(meta={"context_length": (STR, "4096")}),
+        "gguf-ctx-len-negative.gguf": model_gguf(meta={"context_length": (I32, -1)}),
+        "gguf-rope-base-string.gguf": model_gguf(meta={"rope.freq_base": (STR, "10000")}),
+    }
 
 
 def all_types_gguf():
@@ -240,6 +261,7 @@ def gguf_seeds():
     out["llama-2layer.gguf"] = model_gguf(n_layer=2, vocab=6)
     out["all-types.gguf"] = all_types_gguf()
     out["v2-empty.gguf"] = gguf([], version=2)
+    out.update(inconsistent_model_seeds())
     return out
 
 
@@ -582,6 +604,11 @@ def main(argv):
             with open(os.path.join(d, name), "wb") as f:
                 f.write(data)
         print("%-15s %3d seeds, %7d bytes" % (target, len(files), sum(len(v) for v in files.values())))
+    reg = os.path.join(os.path.dirname(os.path.abspath(out.rstrip("/"))), "regressions")
+    if os.path.isdir(reg):  # the refusals are checked by name there (test_fuzz_regressions.c)
+        for name, data in inconsistent_model_seeds().items():
+            with open(os.path.join(reg, name), "wb") as f:
+                f.write(data)
     return 0
 
 

@@ -24,14 +24,26 @@ for round in $(seq 1 "$rounds"); do
         name=$(basename "$m" .gguf)
         "$llama_bench" -m "$m" -t 2 -p 512 -n 64 -r 3 -o csv >"$out/$name.llama.$round.csv" 2>/dev/null
         "$finch" bench -m "$m" -t 2 --no-probe --json >"$out/$name.finch.$round.json"
-        /usr/bin/python3 - "$out/$name.llama.$round.csv" "$out/$name.finch.$round.json" "$name" "$round" <<'EOF'
-import csv, json, sys
+        /usr/bin/python3 - "$out/$name.llama.$round.csv" "$out/$name.finch.$round.json" "$name" "$round" \
+            bench-models/bench.json <<'EOF'
+import csv, json, math, os, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 llama = {("pp" if int(r["n_prompt"]) else "tg"): float(r["avg_ts"]) for r in rows}
 f = json.load(open(sys.argv[2]))["models"][0]
-print(f"round {sys.argv[4]} {sys.argv[3]:22s} prefill finch {f['prefill_tok_s']:7.1f} llama.cpp {llama['pp']:7.1f} "
-      f"ratio {f['prefill_tok_s'] / llama['pp']:.2f} | decode finch {f['decode_tok_s']:6.1f} "
-      f"llama.cpp {llama['tg']:6.1f} ratio {f['decode_tok_s'] / llama['tg']:.2f}")
+line = (f"round {sys.argv[4]} {sys.argv[3]:22s} prefill finch {f['prefill_tok_s']:7.1f} llama.cpp {llama['pp']:7.1f} "
+        f"ratio {f['prefill_tok_s'] / llama['pp']:.2f} | decode finch {f['decode_tok_s']:6.1f} "
+        f"llama.cpp {llama['tg']:6.1f} ratio {f['decode_tok_s'] / llama['tg']:.2f}")
+# Both engines as fractions of the probes of the last `make bench` (its
+# bench.json), with finch's work per token (the same files, the same work).
+probe = json.load(open(sys.argv[5]))["machine"] if os.path.exists(sys.argv[5]) else {}
+peak, bw = probe.get("peak_fma_gflops"), probe.get("read_bw_gbs")
+if peak and bw and not (math.isnan(peak) or math.isnan(bw)):
+    flop_tok = f["prefill_flop"] / f["prefill_tokens"]
+    line += (f" | of peak: prefill {f['prefill_tok_s'] * flop_tok / 1e9 / peak:.2f} / "
+             f"{llama['pp'] * flop_tok / 1e9 / peak:.2f}, decode "
+             f"{f['decode_tok_s'] * f['decode_weight_bytes'] / 1e9 / bw:.2f} / "
+             f"{llama['tg'] * f['decode_weight_bytes'] / 1e9 / bw:.2f} (finch / llama.cpp)")
+print(line)
 EOF
     done
 done

@@ -51,10 +51,15 @@ void cli_args_init(cli_args *a, int argc, char **argv) {
     a->cmd = argc > 0 ? cli_command_find(argv[0]) : NULL;
 }
 
+/* -h and --help in the place of an option ask for help; as an option's
+ * value (-q -h) they are that value, taken by cli_value, never seen here. */
 bool cli_next(cli_args *a) {
     if (a->error) return false;
-    a->i++;
-    return a->i < a->argc;
+    for (a->i++; a->i < a->argc; a->i++) {
+        if (strcmp(a->argv[a->i], "-h") && strcmp(a->argv[a->i], "--help")) return true;
+        a->help = true;
+    }
+    return false;
 }
 
 static void set_error(cli_args *a, const char *fmt, const char *arg) {
@@ -137,12 +142,13 @@ bool cli_positional(cli_args *a, int max) {
 
 void cli_unknown(cli_args *a) { set_error(a, "unknown option '%s' (see finch --help)", a->argv[a->i]); }
 
-int cli_args_error(const cli_args *a) { return a->error ? cli_error("%s", a->error) : 0; }
+int cli_args_error(const cli_args *a) { return a->help ? CLI_HELP : a->error ? cli_error("%s", a->error) : 0; }
 
 /* ---------------------------------------------------------- common steps */
 
 int cli_load_model(const char *path, finch_model **m) {
     if (!path) return cli_error("no model given (-m MODEL: a .gguf file or a Hugging Face directory)");
+    cli_watch_mapped(path); /* named if the mapped file shrinks (SIGBUS) */
     finch_status st = finch_model_load(path, m);
     return st ? cli_fail(st, "cannot load model") : 0;
 }
@@ -183,96 +189,13 @@ int cli_tokenize_file(const finch_model *m, const char *path, bool add_bos, int3
 }
 
 void cli_print_token(const finch_model *m, int32_t prev, int32_t id, FILE *f) {
-    char buf[256];
     if (!m->tokenizer) {
         fprintf(f, "[%d]", id);
         return;
     }
-    size_t n = finch_token_to_bytes(m->tokenizer, prev, id, buf, sizeof buf);
-    fwrite(buf, 1, n, f);
-}
-
-/* ------------------------------------------------------------------ dumps */
-
-int cli_dump_begin(cli_dump *d, const char *dir) {
-    memset(d, 0, sizeof *d);
-    size_t len = strlen(dir);
-    while (len > 1 && dir[len - 1] == '/') len--;
-    if (len == 0 || len + 16 >= sizeof d->final) return cli_error("--dump: bad directory name");
-    memcpy(d->final, dir, len);
-    d->final[len] = 0;
-    struct stat st;
-    if (stat(d->final, &st) == 0 && !S_ISDIR(st.st_mode))
-        return cli_error("--dump %s: exists and is not a directory", d->final);
-    snprintf(d->tmp, sizeof d->tmp, "%s.tmp.XXXXXX", d->final);
-    if (!mkdtemp(d->tmp)) return cli_error("--dump %s: cannot create a directory there: %s", d->final, strerror(errno));
-    d->active = true;
-    return 0;
-}
-
-const char *cli_dump_path(cli_dump *d, const char *name) {
-    static char buf[4200];
-    snprintf(buf, sizeof buf, "%s/%s", d->tmp, name);
-    return buf;
-}
-
-int cli_dump_npy(cli_dump *d, const char *name, finch_npy_type t, const void *data,
-                 const size_t *shape, size_t ndim) {
-    finch_status st = finch_npy_write(cli_dump_path(d, name), t, data, shape, ndim);
-    return st ? cli_fail(st, "--dump") : 0;
-}
-
-int cli_dump_text(cli_dump *d, const char *name, const char *text) {
-    const char *path = cli_dump_path(d, name);
-    FILE *f = fopen(path, "w");
-    if (!f) return cli_error("--dump: cannot write %s: %s", path, strerror(errno));
-    bool ok = fputs(text, f) >= 0;
-    ok = (fclose(f) == 0) && ok;
-    return ok ? 0 : cli_error("--dump: cannot write %s", path);
-}
-
-/* Remove a directory and the regular files directly inside it. */
-static void remove_flat_dir(const char *dir) {
-    DIR *dp = opendir(dir);
-    if (dp) {
-        struct dirent *e;
-        char path[4400];
-        while ((e = readdir(dp)) != NULL) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            unlink(path);
-        }
-        closedir(dp);
-    }
-    rmdir(dir);
-}
-
-int cli_dump_commit(cli_dump *d) {
-    if (!d->active) return 0;
-    char old[4200] = "";
-    struct stat st;
-    if (stat(d->final, &st) == 0) { /* replace an earlier dump of the same name */
-        snprintf(old, sizeof old, "%.4000s.old.%ld", d->final, (long)getpid());
-        if (rename(d->final, old) != 0) {
-            cli_dump_abort(d);
-            return cli_error("--dump %s: cannot replace the existing directory: %s", d->final, strerror(errno));
-        }
-    }
-    if (rename(d->tmp, d->final) != 0) {
-        int e = errno;
-        if (old[0]) rename(old, d->final);
-        cli_dump_abort(d);
-        return cli_error("--dump %s: cannot move the dump into place: %s", d->final, strerror(e));
-    }
-    if (old[0]) remove_flat_dir(old);
-    d->active = false;
-    return 0;
-}
-
-void cli_dump_abort(cli_dump *d) {
-    if (!d->active) return;
-    remove_flat_dir(d->tmp);
-    d->active = false;
+    size_t n;
+    const char *piece = finch_token_piece(m->tokenizer, prev, id, &n); /* whole, however long */
+    if (piece && n) fwrite(piece, 1, n, f);
 }
 
 void cli_json_number(cJSON *obj, const char *key, double v) {

@@ -9,11 +9,15 @@
 #include <cjson/cJSON.h>
 #include "finch_dump.h"
 #include "finch_press.h"
+#include "outfile.h"
 #include <stdbool.h>
 #include <stdio.h>
 
 /* Exit codes: 0 success, 2 bad input (files, flags, text), 1 internal. */
 enum { EXIT_BAD_INPUT = 2, EXIT_INTERNAL = 1 };
+/* A parser's answer to -h/--help in an option's place: main prints the
+ * usage and exits 0. */
+enum { CLI_HELP = -1 };
 
 /* Print "finch: error: <msg>" on one line; returns the exit code. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -40,6 +44,7 @@ typedef struct {
     int n_seen;
     const char *positional[4];
     int n_positional;
+    bool help;          /* -h or --help given in an option's place */
 } cli_args;
 
 void cli_args_init(cli_args *a, int argc, char **argv);
@@ -56,7 +61,8 @@ double cli_double(cli_args *a, double min, double max);
 bool cli_positional(cli_args *a, int max);
 /* Call when no option matched: records "unknown option". */
 void cli_unknown(cli_args *a);
-/* Non-zero exit code if parsing failed (message printed). */
+/* Non-zero exit code if parsing failed (message printed), CLI_HELP when
+ * help was asked for. */
 int cli_args_error(const cli_args *a);
 
 /* ---- the flags run, eval, generate and bench share (cli_shared.c) ----
@@ -147,19 +153,32 @@ int cli_parse_max_memory(const char *value, size_t *bytes);
  * kv_positions and batches of max_batch tokens). */
 int cli_check_memory(const finch_model *m, size_t kv_positions, size_t max_batch, size_t max_memory,
                      const char *what);
+/* Before reading or tokenizing a text of text_bytes (a context, a prompt,
+ * a task file): refuse, as cli_check_memory, when the model (m may be NULL)
+ * and finch_memory_text exceed the limit. */
+int cli_check_text_memory(const finch_model *m, size_t text_bytes, size_t max_memory, const char *what);
 /* An allocation failed: "out of memory", exit 1 (an internal failure). */
 int cli_out_of_memory(void);
 /* obj[key] = v, or null when v is NaN or infinite (not JSON numbers). */
 void cli_json_number(cJSON *obj, const char *key, double v);
 
-/* ---- dumps: write into a temporary directory, then rename into place ---- */
+/* ---- outputs (cli_output.c; the rule is docs/files.md) ----
+ * Dumps: a temporary directory beside DIR, renamed into place when
+ * complete.  An existing DIR is refused unless it is empty or holds nothing
+ * but an earlier finch dump (regular files *.npy and a meta.json of finch:
+ * format finch-dump, or command run/generate), which is then replaced. */
 typedef struct {
-    char final[4000];
-    char tmp[4096];
+    char path[4000];   /* the target */
+    finch_outdir dir;
+    const char *tmp;   /* where the files go (dir.tmp) */
+    bool replace;      /* the target exists (empty, or an earlier dump) */
     bool active;
 } cli_dump;
 
+/* Before the work: check the target (nothing is created). */
 int cli_dump_begin(cli_dump *d, const char *dir);
+/* After the work: create the temporary directory the files go into. */
+int cli_dump_create(cli_dump *d);
 /* Full path of `name` inside the temporary directory (static buffer). */
 const char *cli_dump_path(cli_dump *d, const char *name);
 int cli_dump_npy(cli_dump *d, const char *name, finch_npy_type t, const void *data,
@@ -168,6 +187,32 @@ int cli_dump_npy(cli_dump *d, const char *name, finch_npy_type t, const void *da
 int cli_dump_text(cli_dump *d, const char *name, const char *text);
 int cli_dump_commit(cli_dump *d);
 void cli_dump_abort(cli_dump *d);
+
+/* Before any work: refuse (exit 2, one line naming `flag`) an output path
+ * that is not absent or a regular file, or that is the same file as one of
+ * the n_inputs input paths (NULL entries are skipped). */
+int cli_output_check(const char *flag, const char *path, const char *const *inputs, size_t n_inputs);
+/* Write text (plus nothing else) atomically to path; errors name `flag`. */
+int cli_write_text_file(const char *flag, const char *path, const char *text);
+/* obj[key] = s as valid UTF-8 (finch_utf8_clean): paths and flag values
+ * from the command line may hold any bytes. */
+void cli_json_string(cJSON *obj, const char *key, const char *s);
+
+/* Signals (main.c installs them, for every subcommand): SIGINT, SIGTERM
+ * and SIGHUP remove the registered temporaries and exit 128 + the signal;
+ * SIGBUS (a mapped model file that shrank) prints one line naming the file
+ * given to cli_watch_mapped, removes the temporaries and exits 2. */
+void cli_install_signal_handlers(void);
+void cli_watch_mapped(const char *path);
+/* Standard descriptors 0-2 that are closed are opened on /dev/null for
+ * reading, so that a file finch opens never becomes stdout, and a write to
+ * a closed stdout fails (and is reported) instead. */
+void cli_guard_std_fds(void);
+/* stdout replaced by a stream that keeps the first write error's reason. */
+void cli_watch_stdout(void);
+/* At exit: stdout flushed and closed; a failure (full disk, closed, EPIPE)
+ * prints one line and turns a 0 exit code into 2. */
+int cli_finish_stdout(int rc);
 
 /* ---- per-command options ----
  * Each subcommand's arguments are parsed apart from running it, so the

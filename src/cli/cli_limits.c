@@ -33,6 +33,17 @@ int cli_check_memory(const finch_model *m, size_t kv_positions, size_t max_batch
                      finch_format_size(limit, lim, sizeof lim));
 }
 
+int cli_check_text_memory(const finch_model *m, size_t text_bytes, size_t max_memory, const char *what) {
+    size_t base = m ? finch_memory_estimate(m, 0, 1).total : 0, text = finch_memory_text(text_bytes), limit;
+    size_t need = base + text < base ? SIZE_MAX : base + text;
+    const char *name;
+    if (!memory_limit(max_memory, &limit, &name) || need <= limit) return 0;
+    char total[32], t[32], lim[32];
+    return cli_error("not enough memory: %s (%zu bytes) needs %s to read and tokenize (%s for the text), more than "
+                     "%s (%s)", what, text_bytes, finch_format_size(need, total, sizeof total),
+                     finch_format_size(text, t, sizeof t), name, finch_format_size(limit, lim, sizeof lim));
+}
+
 int cli_out_of_memory(void) {
     cli_error("out of memory");
     return EXIT_INTERNAL;

@@ -609,8 +609,8 @@ static cJSON *model_json(const char *name, const char *path, const model_result 
                          const cli_bench_opts *o) {
     row_figures f = figures(r, lim);
     cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "model", name);
-    cJSON_AddStringToObject(j, "path", path);
+    cli_json_string(j, "model", name);
+    cli_json_string(j, "path", path);
     cJSON_AddStringToObject(j, "arch", r->cfg.arch);
     cJSON_AddStringToObject(j, "type", r->type);
     cJSON_AddNumberToObject(j, "threads", (double)r->threads);
@@ -647,7 +647,7 @@ static cJSON *model_json(const char *name, const char *path, const model_result 
 static cJSON *rss_json(const rss_result *rss, const cli_bench_opts *o) {
     if (!rss->done) return cJSON_CreateNull();
     cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "model", rss->model);
+    cli_json_string(j, "model", rss->model);
     cJSON_AddNumberToObject(j, "budget", (double)rss->budget);
     cJSON_AddNumberToObject(j, "chunk", (double)o->chunk);
     cJSON_AddNumberToObject(j, "question_tokens", (double)o->question);
@@ -677,11 +677,14 @@ static char *report_json(const model_list *l, char names[][128], const model_res
 }
 
 static int write_json_file(const char *path, const char *text) {
-    FILE *f = fopen(path, "w");
-    if (!f) return cli_error("--json-file %s: %s", path, strerror(errno));
-    bool ok = fputs(text, f) >= 0 && fputc('\n', f) != EOF;
-    ok = fclose(f) == 0 && ok;
-    return ok ? 0 : cli_error("--json-file %s: cannot write it", path);
+    size_t n = strlen(text);
+    char *line = malloc(n + 2);
+    if (!line) return cli_out_of_memory();
+    memcpy(line, text, n);
+    memcpy(line + n, "\n", 2);
+    int rc = cli_write_text_file("--json-file", path, line);
+    free(line);
+    return rc;
 }
 
 /* ------------------------------------------------------------- the steps */
@@ -752,6 +755,8 @@ int cmd_bench(int argc, char **argv) {
     cli_bench_opts o;
     int rc = cli_parse_bench(argc, argv, &o);
     if (rc) return rc;
+    if (o.json_file && (rc = cli_output_check("--json-file", o.json_file, o.models, o.n_models)))
+        return rc; /* before the work */
     model_list l = { 0 };
     if ((rc = collect_models(&o, &l))) {
         model_list_free(&l);

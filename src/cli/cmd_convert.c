@@ -45,6 +45,9 @@ int cmd_convert(int argc, char **argv) {
     cli_convert_opts o;
     int rc = cli_parse_convert(argc, argv, &o);
     if (rc) return rc;
+    const char *inputs[] = { o.input, o.tokenizer };
+    if ((rc = cli_output_check("convert", o.output, inputs, 2))) return rc; /* before the work */
+    cli_watch_mapped(o.input);
     finch_model *m = NULL;
     finch_status st = is_llama2c(o.input) ? finch_model_load_llama2c(o.input, o.tokenizer, &m)
                                           : finch_model_load(o.input, &m);

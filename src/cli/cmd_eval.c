@@ -15,6 +15,7 @@
 #include "util.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -142,7 +143,10 @@ static int tokenize_reference(const finch_model *m, const cli_eval_opts *o, cons
 
 static int tokenize_item(const finch_model *m, const cli_eval_opts *o, const cli_chat *all_chat,
                          const finch_eval_task *t, item_ids *ids) {
-    int rc;
+    char what[128];
+    snprintf(what, sizeof what, "item '%.64s'", t->id);
+    int rc = cli_check_text_memory(m, strlen(t->context) + strlen(t->question), o->max_memory, what);
+    if (rc) return rc;
     const cli_chat *chat = eval_item_chat(all_chat, t); /* none for the few-shot benchmarks */
     ids->n_new = eval_item_n_new(o, t);
     ids->past_newline = t->no_newline_stop;
@@ -408,12 +412,53 @@ static int sweep(const eval_env *e, const finch_eval_tasks *tasks, const cJSON *
     return 0;
 }
 
-static int make_out_dir(const char *dir) {
-    if (mkdir(dir, 0777) == 0 || errno == EEXIST) {
-        struct stat st;
-        if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) return 0;
-        return cli_error("--out %s exists and is not a directory", dir);
-    }
+/* --out before the work: absent (made later), or a directory that is empty
+ * or holds an earlier finch eval (its results.json says "command": "eval").
+ * The files eval writes replace only their own names there; anything else
+ * in the directory stays untouched (docs/files.md). */
+static int check_out_dir(const char *dir) {
+    finch_status st = finch_outdir_check(dir);
+    if (st) return cli_fail(st, "--out");
+    DIR *dp = opendir(dir);
+    if (!dp) return errno == ENOENT ? 0 : cli_error("--out %s: cannot read the directory: %s", dir, strerror(errno));
+    size_t n = 0;
+    for (struct dirent *e; (e = readdir(dp)) != NULL;)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
+    closedir(dp);
+    if (n == 0) return 0;
+    size_t len = strlen(dir) + 16;
+    char *path = malloc(len), *text = NULL;
+    if (!path) return cli_out_of_memory();
+    snprintf(path, len, "%s/results.json", dir);
+    size_t tl;
+    cJSON *j = finch_read_text_file(path, &text, &tl) ? NULL : cJSON_Parse(text);
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "command");
+    bool ours = cJSON_IsString(c) && !strcmp(c->valuestring, "eval");
+    cJSON_Delete(j);
+    free(text);
+    free(path);
+    return ours ? 0 : cli_error("--out %s: the directory is not empty and holds no results.json of finch eval; "
+                                "choose another directory", dir);
+}
+
+/* The task file is read whole (its buffer doubles as it grows) and parsed
+ * into items: 4 bytes per byte, checked against --max-memory before. */
+static int check_task_memory(const cli_eval_opts *o) {
+    struct stat st;
+    if (!o->max_memory || stat(o->task, &st) != 0 || !S_ISREG(st.st_mode)) return 0;
+    size_t size = (size_t)st.st_size;
+    if (size <= o->max_memory / 4) return 0;
+    char need[32], lim[32];
+    return cli_error("not enough memory: --task %s (%zu bytes) needs %s to read and parse, more than --max-memory (%s)",
+                     o->task, size, finch_format_size(size > SIZE_MAX / 4 ? SIZE_MAX : 4 * size, need, sizeof need),
+                     finch_format_size(o->max_memory, lim, sizeof lim));
+}
+
+/* Made only once the task, the model and --resume have been read; *made
+ * says whether this run created it (removed again if nothing was written). */
+static int make_out_dir(const char *dir, bool *made) {
+    *made = mkdir(dir, 0777) == 0;
+    if (*made || errno == EEXIST) return check_out_dir(dir);
     return cli_error("--out %s: cannot create the directory: %s", dir, strerror(errno));
 }
 
@@ -446,14 +491,17 @@ static int eval_command(int argc, char **argv) {
     cli_chat chat = { 0 };
     cJSON *config = eval_config_json(&o), *items = NULL;
     if (!config) return cli_out_of_memory();
+    bool made = false;
+    if (eval_mpi_is_root() && (rc = check_out_dir(o.out))) goto done; /* only rank 0 writes there */
+    if ((rc = check_task_memory(&o))) goto done;
     finch_benchmark bench = FINCH_BENCH_AUTO;
     if (o.benchmark) finch_benchmark_parse(o.benchmark, &bench); /* checked by cli_parse_eval */
     finch_status st = finch_bench_read(o.task, bench, o.fields, &tasks);
     if (st) { rc = cli_fail(st, "--task"); goto done; }
     o.bench_read = tasks.benchmark;
-    if (eval_mpi_is_root() && (rc = make_out_dir(o.out))) goto done;
     if ((rc = cli_load_model(o.model, &m))) goto done;
     if (!m->tokenizer) { rc = cli_error("finch eval needs a model with a tokenizer"); goto done; }
+    if (eval_mpi_is_root() && (rc = make_out_dir(o.out, &made))) goto done;
     if ((rc = cli_check_memory(m, 0, EVAL_BATCH, o.max_memory, "the model"))) goto done;
     st = finch_ctx_new(m, (size_t)eval_mpi_threads(o.threads), EVAL_BATCH, &ctx);
     if (st) { rc = cli_fail(st, "cannot set up the model"); goto done; }
@@ -463,7 +511,7 @@ static int eval_command(int argc, char **argv) {
                 chat.from_model ? " (recognised from the model)" : "");
     if ((rc = eval_bench_config(config, &o, &tasks, &chat))) goto done;
     if (o.resume && eval_mpi_is_root()) { /* after the config is whole: it must match */
-        if ((rc = eval_load_items(o.out, config, &items))) goto done;
+        if ((rc = eval_load_items(&o, config, &items))) goto done;
     } else if (!(items = cJSON_CreateArray())) {
         rc = cli_out_of_memory();
         goto done;
@@ -474,6 +522,7 @@ static int eval_command(int argc, char **argv) {
     if (!rc && eval_mpi_is_root()) rc = eval_bench_report(o.out, &tasks, items, o.json ? stderr : stdout);
     if (!rc && eval_mpi_is_root()) rc = eval_write_predictions(o.out, &tasks, items);
 done:
+    if (rc && made) rmdir(o.out); /* only when still empty: no empty directory left by a failed run */
     cli_chat_free(&chat);
     cJSON_Delete(config);
     cJSON_Delete(items);

@@ -33,6 +33,7 @@ int cli_parse_generate(int argc, char **argv, cli_generate_opts *o) {
     o->seed = sh.seed;
     o->ctx_size = (size_t)sh.ctx_size;
     if (!o->prompt == !o->prompt_ids) return cli_error("give exactly one of -p TEXT and --prompt-ids FILE.npy");
+    if (o->prompt && !*o->prompt) return cli_error("the prompt is empty");
     return 0;
 }
 
@@ -54,8 +55,8 @@ static char *meta_json(const cli_generate_opts *o, const finch_model *m, size_t 
     cJSON_AddStringToObject(j, "command", "generate");
     cJSON_AddStringToObject(j, "finch_version", finch_version());
     cJSON_AddStringToObject(j, "finch_commit", finch_build_commit());
-    cJSON_AddStringToObject(j, "model", o->model);
-    cJSON_AddStringToObject(j, "architecture", m->cfg.arch);
+    cli_json_string(j, "model", o->model);
+    cli_json_string(j, "architecture", m->cfg.arch);
     cJSON_AddNumberToObject(j, "vocab", (double)m->cfg.vocab);
     cJSON_AddNumberToObject(j, "n_prompt", (double)n_prompt);
     cJSON_AddNumberToObject(j, "n_generated", (double)n_gen);
@@ -99,6 +100,7 @@ int cmd_generate(int argc, char **argv) {
     cli_chat chat = { 0 };
     if (o.dump && (rc = cli_dump_begin(&dump, o.dump))) return rc; /* fail before the work */
     if ((rc = cli_load_model(o.model, &m))) goto done;
+    if (o.prompt && (rc = cli_check_text_memory(m, strlen(o.prompt), o.max_memory, "the prompt"))) goto done;
     if ((rc = cli_chat_setup(m, o.chat_template, o.system, o.prompt_ids != NULL, &chat))) goto done;
     rc = o.prompt ? cli_chat_prompt(m, &chat, o.prompt, &prompt, &n_prompt) : cli_read_ids(o.prompt_ids, &prompt, &n_prompt);
     if (rc) goto done;
@@ -117,6 +119,7 @@ int cmd_generate(int argc, char **argv) {
     finch_status st;
     size_t batch = n_prompt < 512 ? n_prompt : 512;
     if ((rc = cli_check_memory(m, cap, batch, o.max_memory, "the run"))) goto done;
+    if (o.dump && (rc = cli_dump_create(&dump))) goto done; /* inputs valid: the temporary, before the work */
     if ((st = finch_ctx_new(m, (size_t)o.threads, batch, &ctx)) || (st = finch_kv_init(&kv, &m->cfg, cap)) ||
         (st = finch_sampler_init(&s, (finch_sampler_params){ (float)o.temp, (float)o.top_p, (uint64_t)o.seed }, m->cfg.vocab))) {
         rc = cli_fail(st, "cannot set up generation");

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---------------------------------------------------------------- options */
@@ -120,12 +121,22 @@ static int read_prompt(const cli_run_opts *o, const finch_model *m, run_ids *ids
                              &ids->prompt, &ids->n_prompt);
 }
 
+/* The texts' bytes, known before they are read (a -f that is not a
+ * regular file, a pipe, counts as empty here: the reader's own bound holds). */
+static size_t text_bytes(const cli_run_opts *o) {
+    struct stat st;
+    size_t n = o->question ? strlen(o->question) : 0;
+    if (o->context_text) n += strlen(o->context_text);
+    if (o->context_file && stat(o->context_file, &st) == 0 && S_ISREG(st.st_mode)) n += (size_t)st.st_size;
+    return n;
+}
+
 /* --delimiter: the whole text, cut in two. */
 static int read_delimited(const cli_run_opts *o, const finch_model *m, run_ids *ids) {
     char *text = NULL;
     size_t len = 0;
-    if (o->context_file) {
-        finch_status st = finch_read_file(o->context_file, &text, &len);
+    if (o->context_file) { /* bounded, NUL refused as read (finch_read_text_file) */
+        finch_status st = finch_read_text_file(o->context_file, &text, &len);
         if (st) return cli_fail(st, "cannot read the context");
     }
     const char *t = text ? text : o->context_text;
@@ -136,8 +147,9 @@ static int read_delimited(const cli_run_opts *o, const finch_model *m, run_ids *
 }
 
 static int read_inputs(const cli_run_opts *o, const finch_model *m, run_ids *ids) {
-    int rc = cli_chat_setup(m, o->chat_template, o->system, o->context_ids || o->question_ids, &ids->chat);
-    if (rc) return rc;
+    int rc = cli_check_text_memory(m, text_bytes(o), o->max_memory, "the context and question");
+    if (rc || (rc = cli_chat_setup(m, o->chat_template, o->system, o->context_ids || o->question_ids, &ids->chat)))
+        return rc;
     if (o->delimiter && ids->chat.format)
         return cli_error("--delimiter cuts a plain text, not a chat template's (%s): give --chat-template none",
                          cli_chat_name(&ids->chat));
@@ -190,7 +202,9 @@ static int plan_run(cli_run_opts *o, const finch_model *m, const run_ids *ids, s
         fprintf(stderr, "finch: note: the budget keeps all %zu context tokens: nothing is evicted\n",
                 ids->n_context - o->p.protect);
     *batch = plan.batch;
-    return cli_check_memory(m, plan.peak, *batch, o->max_memory, "the run");
+    /* --dump copies the kept keys and values once more (finch_press_dump) */
+    size_t dump_copy = o->dump ? plan.n_kept : 0;
+    return cli_check_memory(m, plan.peak + dump_copy, *batch, o->max_memory, "the run");
 }
 
 /* --------------------------------------------------------------- progress */
@@ -248,8 +262,8 @@ static cJSON *run_json(const cli_run_opts *o, const finch_model *m, const run_id
     cJSON_AddStringToObject(j, "command", "run");
     cJSON_AddStringToObject(j, "finch_version", finch_version());
     cJSON_AddStringToObject(j, "finch_commit", finch_build_commit());
-    cJSON_AddStringToObject(j, "model", o->model);
-    cJSON_AddStringToObject(j, "architecture", m->cfg.arch);
+    cli_json_string(j, "model", o->model);
+    cli_json_string(j, "architecture", m->cfg.arch);
     cJSON_AddStringToObject(j, "chat_template", cli_chat_name(&ids->chat));
     cJSON_AddStringToObject(j, "press", finch_scorer_name(s->scorer));
     cJSON_AddStringToObject(j, "mode", finch_press_mode_name(s->mode));
@@ -282,15 +296,14 @@ static cJSON *run_json(const cli_run_opts *o, const finch_model *m, const run_id
     cJSON_AddNumberToObject(t, "compaction", s->t_compact);
     cJSON_AddNumberToObject(t, "generation", s->t_generation);
     cJSON_AddItemToObject(j, "generated", ids_json(gen, n_gen));
-    cJSON_AddStringToObject(j, "answer", answer);
+    cJSON_AddStringToObject(j, "answer", answer); /* already valid UTF-8 */
     return j;
 }
 
-/* Fill the dump directory begun before the run (format v1,
- * docs/dump-format.md), then move it into place. */
-static int dump_run(const cli_run_opts *o, cli_dump *dp, const finch_press *fp, const run_ids *ids,
+/* Fill the dump directory (format v1, docs/dump-format.md; its temporary
+ * made before the work), then move it into place. */
+static int dump_run(const cli_run_opts *o, cli_dump *d, const finch_press *fp, const run_ids *ids,
                     const int32_t *gen, size_t n_gen, const char *meta) {
-    cli_dump d = *dp;
     finch_dump_opts dopt = finch_dump_defaults();
     dopt.layout = o->dump_layout;
     dopt.steps = o->p.record_steps;
@@ -304,17 +317,16 @@ static int dump_run(const cli_run_opts *o, cli_dump *dp, const finch_press *fp, 
     dopt.extra_json = meta;
     dopt.extra_file = "generated.npy";
     size_t ng = n_gen;
-    finch_status st = finch_dump_write(fp, d.tmp, &dopt);
+    finch_status st = finch_dump_write(fp, d->tmp, &dopt);
     int rc = st ? cli_fail(st, "--dump") : 0;
-    if (!rc) rc = cli_dump_npy(&d, "generated.npy", FINCH_NPY_I32, gen, &ng, 1);
-    if (!rc) rc = cli_dump_commit(&d);
-    *dp = d;
+    if (!rc) rc = cli_dump_npy(d, "generated.npy", FINCH_NPY_I32, gen, &ng, 1);
+    if (!rc) rc = cli_dump_commit(d);
     return rc;
 }
 
-/* The kept positions of every layer and head across the text, into the
- * --plot-kept file opened before the work (closed here). */
-static int plot_kept(const cli_run_opts *o, const finch_press *fp, FILE *f) {
+/* The kept positions of every layer and head across the text, written to
+ * --plot-kept through its temporary, renamed into place when complete. */
+static int plot_kept(const cli_run_opts *o, const finch_press *fp, finch_outfile *out) {
     const finch_press_stats *s = finch_press_get_stats(fp);
     const finch_kv_cache *kv = finch_press_cache(fp);
     char title[256];
@@ -322,38 +334,48 @@ static int plot_kept(const cli_run_opts *o, const finch_press *fp, FILE *f) {
              finch_press_mode_name(s->mode), s->budget, s->n_ctx, s->compression);
     finch_svg_kept k = { title, finch_press_kept(fp), kv->n_layer, kv->n_kv_head, s->n_kept, s->n_ctx,
                          s->mode == FINCH_PRESS_ONESHOT ? s->n_question : 0, o->mark };
-    finch_status st = finch_svg_kept_map(f, &k);
-    if (fclose(f) != 0 && !st) st = finch_fail(FINCH_ERR_IO, "cannot write %s", o->plot_kept);
+    finch_status st = finch_svg_kept_map(out->f, &k);
+    if (st) finch_outfile_abort(out);
+    else st = finch_outfile_commit(out);
     return st ? cli_fail(st, "--plot-kept") : 0;
+}
+
+/* Outputs are checked first (none may be an input), and their temporaries
+ * made once the inputs are valid, before the work: an unwritable place
+ * fails in a second, not after the run. */
+static int open_outputs(const cli_run_opts *o, cli_dump *dump, finch_outfile *plot) {
+    int rc = o->dump ? cli_dump_create(dump) : 0;
+    finch_status st = !rc && o->plot_kept ? finch_outfile_open(plot, o->plot_kept) : FINCH_OK;
+    return rc ? rc : st ? cli_fail(st, "--plot-kept") : 0;
+}
+
+static int check_outputs(const cli_run_opts *o, cli_dump *dump) {
+    const char *inputs[] = { o->model, o->context_file, o->context_ids, o->question_ids, o->prompt_ids };
+    int rc = 0;
+    if (o->plot_kept) rc = cli_output_check("--plot-kept", o->plot_kept, inputs, sizeof inputs / sizeof inputs[0]);
+    if (!rc && o->dump) rc = cli_dump_begin(dump, o->dump);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ the job */
 
-/* Decoded answer text (bytes of the generated tokens) as valid UTF-8 for
- * JSON: a byte that starts no valid sequence (a token cut inside a
- * character) becomes U+FFFD, a NUL byte too. */
+/* Decoded answer text (bytes of the generated tokens, every piece whole),
+ * as valid UTF-8 for JSON (finch_utf8_clean). */
 static char *answer_text(const finch_model *m, int32_t prev, const int32_t *gen, size_t n) {
-    size_t cap = 64 * n + 1, len = 0;
-    char *s = malloc(cap), *out = malloc(3 * cap + 1);
-    if (!s || !out) {
-        free(s);
-        free(out);
-        return NULL;
-    }
+    size_t len = 0, piece_len;
+    for (size_t i = 0; i < n && m->tokenizer; i++)
+        if (finch_token_piece(m->tokenizer, i ? gen[i - 1] : prev, gen[i], &piece_len)) len += piece_len;
+    char *raw = malloc(len + 1);
+    if (!raw) return NULL;
+    len = 0;
     for (size_t i = 0; i < n && m->tokenizer; i++) {
-        len += finch_token_to_bytes(m->tokenizer, i ? gen[i - 1] : prev, gen[i], s + len, cap - len - 1);
+        const char *p = finch_token_piece(m->tokenizer, i ? gen[i - 1] : prev, gen[i], &piece_len);
+        if (p && piece_len) memcpy(raw + len, p, piece_len);
+        len += p ? piece_len : 0;
     }
-    size_t o = 0;
-    for (size_t i = 0; i < len;) {
-        uint32_t cp;
-        size_t k = finch_utf8_decode(s + i, len - i, &cp);
-        if (cp == FINCH_UC_INVALID || cp == 0) o += finch_utf8_encode(0xFFFD, out + o);
-        else memcpy(out + o, s + i, k), o += k;
-        i += k;
-    }
-    out[o] = 0;
-    free(s);
-    return out;
+    char *clean = finch_utf8_clean(raw, len);
+    free(raw);
+    return clean;
 }
 
 static int compress_and_answer(const cli_run_opts *o, const finch_model *m, finch_press *fp, const run_ids *ids,
@@ -389,20 +411,16 @@ int cmd_run(int argc, char **argv) {
     size_t n_gen = 0, batch = 0;
     char *answer = NULL, *meta = NULL;
     cli_dump dump = { 0 };
+    finch_outfile plot = { 0 };
     finch_status st;
-    if (o.dump && (rc = cli_dump_begin(&dump, o.dump))) return rc; /* fail before the work */
-    FILE *plot = o.plot_kept ? fopen(o.plot_kept, "w") : NULL;
-    if (o.plot_kept && !plot) {
-        cli_dump_abort(&dump);
-        return cli_error("--plot-kept %s: cannot write: %s", o.plot_kept, strerror(errno));
-    }
+    if ((rc = check_outputs(&o, &dump))) return rc; /* fail before the work, writing nothing */
     if ((rc = cli_load_model(o.model, &m)) || (rc = read_inputs(&o, m, &ids)))
         goto done;
     o.p.protect = ids.n_protect;
     if (ids.chat.format)
         fprintf(stderr, "finch: chat template %s%s: %zu leading context tokens protected\n", cli_chat_name(&ids.chat),
                 ids.chat.from_model ? " (recognised from the model)" : "", ids.n_protect);
-    if ((rc = plan_run(&o, m, &ids, &batch))) goto done;
+    if ((rc = plan_run(&o, m, &ids, &batch)) || (rc = open_outputs(&o, &dump, &plot))) goto done;
     if ((st = finch_ctx_new(m, (size_t)o.threads, batch, &ctx)) || (st = finch_press_new(m, ctx, &o.p, &fp))) {
         rc = cli_fail(st, "cannot set up Finch");
         goto done;
@@ -421,15 +439,9 @@ int cmd_run(int argc, char **argv) {
     if (o.json) printf("%s\n", meta);
     print_stats_line(s);
     if (o.dump) rc = dump_run(&o, &dump, fp, &ids, gen, n_gen, meta);
-    if (!rc && plot) {
-        rc = plot_kept(&o, fp, plot);
-        plot = NULL; /* closed */
-    }
+    if (!rc && o.plot_kept) rc = plot_kept(&o, fp, &plot);
 done:
-    if (plot) { /* the run failed: no half-written plot */
-        fclose(plot);
-        remove(o.plot_kept);
-    }
+    finch_outfile_abort(&plot); /* the run failed: no plot, the old file (if any) untouched */
     cli_dump_abort(&dump);
     free(answer); free(meta); free(gen);
     free(ids.context); free(ids.question); free(ids.prompt);

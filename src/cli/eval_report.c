@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* --------------------------------------------------------------- settings */
 
@@ -22,8 +23,8 @@ static const char *sweep_name(const cli_eval_opts *o) {
 cJSON *eval_config_json(const cli_eval_opts *o) {
     cJSON *j = cJSON_CreateObject();
     if (!j) return NULL;
-    cJSON_AddStringToObject(j, "model", o->model);
-    cJSON_AddStringToObject(j, "task", o->task);
+    cli_json_string(j, "model", o->model);
+    cli_json_string(j, "task", o->task);
     cJSON *pr = cJSON_AddArrayToObject(j, "presses");
     for (size_t i = 0; i < o->n_presses; i++) cJSON_AddItemToArray(pr, cJSON_CreateString(finch_scorer_name(o->presses[i])));
     cJSON_AddStringToObject(j, "budget_flag", sweep_name(o));
@@ -34,11 +35,10 @@ cJSON *eval_config_json(const cli_eval_opts *o) {
     cJSON_AddNumberToObject(j, "chunk", (double)o->p.chunk);
     cJSON_AddNumberToObject(j, "n_predict", (double)o->n_new);
     cJSON_AddNumberToObject(j, "seed", (double)o->seed);
-    if (o->answer_prefix) cJSON_AddStringToObject(j, "answer_prefix", o->answer_prefix);
-    else cJSON_AddNullToObject(j, "answer_prefix");
+    cli_json_string(j, "answer_prefix", o->answer_prefix); /* null when not given */
     /* only when given, so results written before these options resume */
-    if (o->chat_template) cJSON_AddStringToObject(j, "chat_template", o->chat_template);
-    if (o->system) cJSON_AddStringToObject(j, "system", o->system);
+    if (o->chat_template) cli_json_string(j, "chat_template", o->chat_template);
+    if (o->system) cli_json_string(j, "system", o->system);
     return j;
 }
 
@@ -49,17 +49,21 @@ static char *path_in(const char *dir, const char *name) {
     return p;
 }
 
-int eval_load_items(const char *dir, const cJSON *config, cJSON **items) {
+int eval_load_items(const cli_eval_opts *o, const cJSON *config, cJSON **items) {
     *items = NULL;
-    char *path = path_in(dir, "results.json"), *text = NULL;
+    char *path = path_in(o->out, "results.json"), *text = NULL;
     if (!path) return cli_out_of_memory();
     size_t len;
-    finch_status st = finch_read_file(path, &text, &len);
-    int rc = 0;
-    if (st) { /* nothing to resume */
+    if (access(path, F_OK) != 0 && errno == ENOENT) { /* nothing to resume */
         *items = cJSON_CreateArray();
         free(path);
         return *items ? 0 : cli_out_of_memory();
+    }
+    int rc = 0;
+    finch_status st = finch_read_text_file(path, &text, &len);
+    if (st) {
+        free(path);
+        return cli_fail(st, "--resume");
     }
     cJSON *j = cJSON_Parse(text);
     const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(j, "config");
@@ -68,7 +72,7 @@ int eval_load_items(const char *dir, const cJSON *config, cJSON **items) {
     else if (!cJSON_Compare(cfg, config, true))
         rc = cli_error("--resume: %s was made with other settings (model, task, presses, ratios, mode, ...); "
                        "use another --out", path);
-    else *items = cJSON_DetachItemViaPointer(j, it);
+    else if (!(rc = eval_check_items(path, it, o))) *items = cJSON_DetachItemViaPointer(j, it);
     cJSON_Delete(j);
     free(text);
     free(path);
@@ -176,25 +180,12 @@ cJSON *eval_summary_json(const eval_summary *s) {
 
 /* ------------------------------------------------------------ the files */
 
-/* Write text to DIR/name through a temporary file and a rename, so a
- * reader (or an interrupted run) never sees half a file. */
+/* Write text to DIR/name atomically (outfile.h), so a reader (or an
+ * interrupted run) never sees half a file. */
 static int write_atomic(const char *dir, const char *name, const char *text) {
-    char tmpname[128];
-    snprintf(tmpname, sizeof tmpname, ".%s.tmp", name);
-    char *path = path_in(dir, name), *tmp = path_in(dir, tmpname);
-    int rc = 0;
-    FILE *f = path && tmp ? fopen(tmp, "w") : NULL;
-    if (!f) rc = cli_error("cannot write %s: %s", path ? path : name, strerror(errno));
-    else {
-        bool ok = fputs(text, f) >= 0;
-        ok = fclose(f) == 0 && ok;
-        if (!ok || rename(tmp, path) != 0) {
-            rc = cli_error("cannot write %s", path);
-            remove(tmp);
-        }
-    }
+    char *path = path_in(dir, name);
+    int rc = path ? cli_write_text_file("--out", path, text) : cli_out_of_memory();
     free(path);
-    free(tmp);
     return rc;
 }
 
@@ -258,24 +249,25 @@ static void csv_num(FILE *f, double v) {
     else fprintf(f, ",%.6g", v);
 }
 
-static int open_in(const char *dir, const char *name, FILE **f) {
+/* Every file of the directory is written through a temporary beside it
+ * and renamed into place when complete (outfile.h). */
+static int open_in(const char *dir, const char *name, finch_outfile *out) {
     char *path = path_in(dir, name);
-    *f = path ? fopen(path, "w") : NULL;
-    int rc = *f ? 0 : cli_error("cannot write %s/%s: %s", dir, name, strerror(errno));
+    finch_status st = path ? finch_outfile_open(out, path) : FINCH_ERR_NOMEM;
     free(path);
-    return rc;
+    return st == FINCH_ERR_NOMEM ? cli_out_of_memory() : st ? cli_fail(st, "--out") : 0;
 }
 
-static int close_checked(FILE *f, const char *dir, const char *name) {
-    bool ok = !ferror(f);
-    ok = fclose(f) == 0 && ok;
-    return ok ? 0 : cli_error("cannot write %s/%s", dir, name);
+static int close_checked(finch_outfile *out) {
+    finch_status st = finch_outfile_commit(out);
+    return st ? cli_fail(st, "--out") : 0;
 }
 
 static int write_summary_csv(const char *dir, const eval_summary *s) {
-    FILE *f;
-    int rc = open_in(dir, "results.csv", &f);
+    finch_outfile out;
+    int rc = open_in(dir, "results.csv", &out);
     if (rc) return rc;
+    FILE *f = out.f;
     fputs("press,ratio,n,compression,K,em,f1,kl,top1,nll,seconds,kv_bytes\n", f);
     for (size_t i = 0; i < s->n_rows; i++) {
         const eval_row *r = &s->rows[i];
@@ -284,7 +276,7 @@ static int write_summary_csv(const char *dir, const eval_summary *s) {
         for (size_t k = 0; k < sizeof v / sizeof v[0]; k++) csv_num(f, v[k]);
         fputc('\n', f);
     }
-    return close_checked(f, dir, "results.csv");
+    return close_checked(&out);
 }
 
 static void item_csv_line(FILE *f, const char *id, const cJSON *run) {
@@ -300,9 +292,10 @@ static void item_csv_line(FILE *f, const char *id, const cJSON *run) {
 }
 
 static int write_items_csv(const char *dir, const cJSON *items) {
-    FILE *f;
-    int rc = open_in(dir, "items.csv", &f);
+    finch_outfile out;
+    int rc = open_in(dir, "items.csv", &out);
     if (rc) return rc;
+    FILE *f = out.f;
     fputs("id,press,ratio,K,compression,em,f1,kl,top1,nll,seconds,kv_bytes,answer\n", f);
     const cJSON *it, *run;
     cJSON_ArrayForEach(it, items) {
@@ -312,7 +305,7 @@ static int write_items_csv(const char *dir, const cJSON *items) {
         if (full) item_csv_line(f, ids, full);
         cJSON_ArrayForEach(run, cJSON_GetObjectItemCaseSensitive(it, "runs")) item_csv_line(f, ids, run);
     }
-    return close_checked(f, dir, "items.csv");
+    return close_checked(&out);
 }
 
 /* ---------------------------------------------------------------- plots */
@@ -383,12 +376,14 @@ static int figure_points(const cli_eval_opts *o, const cJSON *items, const eval_
 }
 
 static int write_figure_file(const char *dir, const char *name, const finch_svg_chart *c) {
-    FILE *f;
-    int rc = open_in(dir, name, &f);
+    finch_outfile out;
+    int rc = open_in(dir, name, &out);
     if (!rc) {
-        finch_status st = finch_svg_line_chart(f, c);
-        rc = close_checked(f, dir, name);
-        if (st && !rc) rc = cli_fail(st, name);
+        finch_status st = finch_svg_line_chart(out.f, c);
+        if (st) {
+            finch_outfile_abort(&out);
+            rc = cli_fail(st, name);
+        } else rc = close_checked(&out);
     }
     return rc;
 }

@@ -25,9 +25,13 @@ typedef struct {
 /* The settings that must match for --resume to reuse earlier items. */
 cJSON *eval_config_json(const cli_eval_opts *o);
 
-/* --resume: the items of DIR/results.json (an empty array when the file does
- * not exist); an error when it was made with other settings. */
-int eval_load_items(const char *dir, const cJSON *config, cJSON **items);
+/* --resume: the items of DIR/results.json (DIR = o->out; an empty array
+ * when the file does not exist); an error when it was made with other
+ * settings or a record is not what the sweep writes (eval_check_items). */
+int eval_load_items(const cli_eval_opts *o, const cJSON *config, cJSON **items);
+/* eval_resume.c: every item of a results.json read back is well formed
+ * (types, ranges, ids not repeated, the runs of the settings). */
+int eval_check_items(const char *path, const cJSON *items, const cli_eval_opts *o);
 
 int eval_summarize(const cli_eval_opts *o, const cJSON *items, eval_summary *s);
 void eval_summary_free(eval_summary *s);

@@ -2,15 +2,16 @@
  * generate, tokenize, info, convert, eval), without
  * running the command.  The input is the argument list: the first byte
  * picks the subcommand, the rest is split at NUL bytes into arguments.
- * A parser must return 0 or an exit code of bad input (2), and on success
- * hand back options consistent with what it checks. */
+ * A parser must return 0, an exit code of bad input (2) or CLI_HELP (-h in
+ * an option's place), and on success hand back options consistent with
+ * what it checks. */
 #include "fuzz_common.h"
 #include "cli.h"
 
 #define MAX_ARGS 40
 
 static void check_rc(int rc) {
-    if (rc != 0 && rc != EXIT_BAD_INPUT) abort();
+    if (rc != 0 && rc != EXIT_BAD_INPUT && rc != CLI_HELP) abort();
 }
 
 static void parse(int which, int argc, char **argv) {
