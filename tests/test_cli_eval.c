@@ -216,8 +216,20 @@ static void test_eval_end_to_end(void **state) {
     snprintf(task, sizeof task, "%s/t.jsonl", tmpdir);
     write_tasks(task, NULL);
     snprintf(args, sizeof args, "eval -m " TINY " --task %s --press finch,streaming --ratio 4,2 --chunk 8 -n 4 -t 1 "
-             "--out %s/a --json", task, tmpdir);
+             "--out %s/a --json --plot-kept-items %s/maps", task, tmpdir, tmpdir);
     assert_int_equal(run_finch(args), 0);
+    /* a kept map per item and press run (not for full), named by line */
+    for (int i = 1; i <= 2; i++)
+        for (int p = 0; p < 2; p++)
+            for (int r = 2; r <= 4; r += 2) {
+                snprintf(path, sizeof path, "%s/maps/item-%06d-%s@%d.svg", tmpdir, i, p ? "streaming" : "finch", r);
+                char *map = read_text(path);
+                assert_non_null(map);
+                assert_non_null(strstr(map, ">all</text>"));
+                free(map);
+            }
+    snprintf(path, sizeof path, "%s/maps/item-000001-full@1.svg", tmpdir);
+    assert_int_equal(access(path, F_OK), -1);
     cJSON *sum = cJSON_Parse(out_text); /* --json: the summary on stdout */
     assert_non_null(sum);
     assert_true(num(sum, "items") == 2 && num(sum, "skipped") == 0);

@@ -4,6 +4,9 @@
 #include "eval_report.h"
 #include "svg.h"
 #include "bootstrap.h"
+#include "finch_eval.h"
+
+#include <sys/stat.h>
 #include "util.h"
 
 #include <errno.h>
@@ -445,5 +448,46 @@ int eval_write_files(const char *dir, const cli_eval_opts *o, const cJSON *items
     if ((rc = write_summary_csv(dir, s)) || (rc = write_items_csv(dir, items))) return rc;
     size_t n = sizeof figs / sizeof figs[0] - (has_score(items) ? 0 : 1);
     for (size_t i = 0; i < n && !rc; i++) rc = write_plot(dir, o, items, s, &figs[i]);
+    return rc;
+}
+
+/* --------------------------------------------------------- item kept maps */
+
+/* Where the answer sits in the context: the first occurrence of the
+ * reference ids (or of all but their first, whose leading-space form may
+ * differ mid-text); -1 when it is not there. */
+static long answer_span(const int32_t *ctx, size_t n_ctx, const int32_t *ref, size_t n_ref, long *end) {
+    for (size_t skip = 0; skip < 2 && skip < n_ref; skip++) {
+        size_t len = n_ref - skip;
+        for (size_t i = 0; i + len <= n_ctx; i++)
+            if (!memcmp(ctx + i, ref + skip, len * sizeof *ref)) {
+                *end = (long)(i + len);
+                return (long)i;
+            }
+    }
+    return -1;
+}
+
+int eval_plot_kept_item(const char *dir, size_t line, const char *press, double ratio, const finch_eval_output *out,
+                        const int32_t *ctx, size_t n_ctx, const int32_t *ref, size_t n_ref) {
+    if (!dir || !out->kept) return 0;
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) return cli_error("--plot-kept-items %s: %s", dir, strerror(errno));
+    char name[160], title[256];
+    snprintf(name, sizeof name, "item-%06zu-%s@%g.svg", line, press, ratio);
+    snprintf(title, sizeof title, "kept positions: item %zu, press %s, ratio %g, K %zu of N %zu", line, press, ratio,
+             out->K, out->kept_n_ctx);
+    finch_svg_kept k = { title, out->kept, out->kept_layers, out->kept_heads, out->n_kept, out->kept_n_ctx,
+                         out->kept_n_question, -1 };
+    long end = 0, start = ref ? answer_span(ctx, n_ctx, ref, n_ref, &end) : -1;
+    finch_svg_kept_spans span = { &start, &end, 1 };
+    finch_outfile f;
+    int rc = open_in(dir, name, &f);
+    if (!rc) {
+        finch_status st = finch_svg_kept_map_spans(f.f, &k, start >= 0 ? &span : NULL);
+        if (st) {
+            finch_outfile_abort(&f);
+            rc = cli_fail(st, name);
+        } else rc = close_checked(&f);
+    }
     return rc;
 }
