@@ -120,6 +120,8 @@ typedef struct {
     double compression;    /* N / K                                           */
     size_t kv_bytes;       /* KV bytes of the kept positions                  */
     double seconds;        /* compression + prompt + greedy answer (not NLL)  */
+    double seconds_compress, seconds_generate; /* its two parts: prefill and
+                              compression (finch_press_run); the greedy answer */
     int32_t *kept;         /* want_kept: [kept_layers][kept_heads][n_kept] the
                               positions kept (finch_press_kept), malloc'ed    */
     size_t kept_layers, kept_heads;

@@ -296,7 +296,9 @@ finch_status finch_eval_run(const finch_model *m, finch_ctx *ctx, const finch_ev
     if (!st) {
         double t1 = finch_now();
         st = greedy_answer(m, fp, in, out);
-        out->seconds = t_compress + (finch_now() - t1);
+        out->seconds_compress = t_compress;
+        out->seconds_generate = finch_now() - t1;
+        out->seconds = t_compress + out->seconds_generate;
         fill_stats(fp, out);
     }
     if (!st && in->want_kept) st = copy_kept(fp, out);

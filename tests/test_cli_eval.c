@@ -257,8 +257,9 @@ static void test_eval_end_to_end(void **state) {
         check_item(it, presses, 2, ratios, 2);
         answers[i] = str(cJSON_GetObjectItemCaseSensitive(it, "full"), "answer");
     }
-    const char *files[] = { "results.csv", "items.csv", "accuracy.svg", "fidelity.svg", "f1.svg", "time.svg" };
-    for (size_t i = 0; i < 6; i++) {
+    const char *files[] = { "results.csv",      "items.csv",         "accuracy.svg", "fidelity.svg", "f1.svg",
+                            "time.svg", "time-compress.svg", "time-generate.svg" };
+    for (size_t i = 0; i < 8; i++) {
         snprintf(path, sizeof path, "%s/a/%s", tmpdir, files[i]);
         char *t = read_text(path);
         if (i == 0) {

@@ -221,6 +221,8 @@ static cJSON *run_record(const char *press, double ratio, const finch_eval_outpu
     cJSON_AddNumberToObject(j, "compression", r->compression);
     cJSON_AddNumberToObject(j, "kv_bytes", (double)r->kv_bytes);
     cJSON_AddNumberToObject(j, "seconds", r->seconds);
+    cJSON_AddNumberToObject(j, "seconds_compress", r->seconds_compress);
+    cJSON_AddNumberToObject(j, "seconds_generate", r->seconds_generate);
     return j;
 }
 

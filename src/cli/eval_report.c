@@ -425,11 +425,12 @@ static int write_plot(const char *dir, const cli_eval_opts *o, const cJSON *item
     return rc;
 }
 
-/* Whether the runs carry a benchmark's own score (LongBench, RULER, ...). */
-static bool has_score(const cJSON *items) {
+/* Whether the runs carry `key` (a benchmark's own score; the two parts of
+ * the time, which records written before them lack). */
+static bool runs_have(const cJSON *items, const char *key) {
     const cJSON *it, *run;
     cJSON_ArrayForEach(it, items) cJSON_ArrayForEach(run, cJSON_GetObjectItemCaseSensitive(it, "runs"))
-        if (cJSON_GetObjectItemCaseSensitive(run, "score")) return true;
+        if (cJSON_GetObjectItemCaseSensitive(run, key)) return true;
     return false;
 }
 
@@ -441,13 +442,17 @@ int eval_write_files(const char *dir, const cli_eval_opts *o, const cJSON *items
           "KL(full || press), first answer token", false },
         { "seconds", "time.svg", "Time per item vs compression (mean, 95% bootstrap CI)",
           "seconds per item (prefill + compression + generation)", false },
+        { "seconds_compress", "time-compress.svg", "Prefill + compression time per item (mean, 95% bootstrap CI)",
+          "seconds per item (prefill + compression)", false },
+        { "seconds_generate", "time-generate.svg", "Generation time per item (mean, 95% bootstrap CI)",
+          "seconds per item (greedy answer)", false },
         { "score", "score.svg", "Benchmark score vs compression (mean, 95% bootstrap CI)", "benchmark score",
           false },
     };
     int rc;
     if ((rc = write_summary_csv(dir, s)) || (rc = write_items_csv(dir, items))) return rc;
-    size_t n = sizeof figs / sizeof figs[0] - (has_score(items) ? 0 : 1);
-    for (size_t i = 0; i < n && !rc; i++) rc = write_plot(dir, o, items, s, &figs[i]);
+    for (size_t i = 0; i < sizeof figs / sizeof figs[0] && !rc; i++)
+        if (i < 4 || runs_have(items, figs[i].key)) rc = write_plot(dir, o, items, s, &figs[i]);
     return rc;
 }
 
