@@ -248,12 +248,17 @@ finch_status finch_svg_line_chart(FILE *f, const finch_svg_chart *c) {
     begin(f, 760, top + 380, c->title);
     if (c->subtitle) text_at(f, 380, 40, "middle", "font-size=\"11\" fill=\"#555\"", c->subtitle);
     axes(f, &fr, c);
-    for (size_t s = 0; s < c->n_series; s++) {
-        finch_svg_style sty = finch_svg_press_style(c->series[s].name);
-        double dx = c->n_series > 2 ? ((double)s - (double)(c->n_series - 2) / 2) * 2.5 : 0;
-        series_lines(f, &fr, &c->series[s], sty, c->series[s].dashed ? 0 : dx);
-        legend_entry(f, fr.x0 + fr.w + 20, fr.y0 + 10 + 18.0 * (double)s, &c->series[s], sty);
-    }
+    /* the dashed references first, under the presses they are compared to */
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t s = 0; s < c->n_series; s++) {
+            if (c->series[s].dashed != !pass) continue;
+            finch_svg_style sty = finch_svg_press_style(c->series[s].name);
+            double dx = c->n_series > 2 ? ((double)s - (double)(c->n_series - 2) / 2) * 2.5 : 0;
+            series_lines(f, &fr, &c->series[s], sty, c->series[s].dashed ? 0 : dx);
+        }
+    for (size_t s = 0; s < c->n_series; s++)
+        legend_entry(f, fr.x0 + fr.w + 20, fr.y0 + 10 + 18.0 * (double)s, &c->series[s],
+                     finch_svg_press_style(c->series[s].name));
     return end(f);
 }
 
