@@ -423,7 +423,8 @@ static int sweep(const eval_env *e, const finch_eval_tasks *tasks, const cJSON *
 }
 
 /* --out before the work: absent (made later), or a directory that is empty
- * or holds an earlier finch eval (its results.json says "command": "eval").
+ * or holds an earlier finch eval (its results.json says "command": "eval",
+ * or, for an MPI sweep stopped early, its journal.jsonl).
  * The files eval writes replace only their own names there; anything else
  * in the directory stays untouched (docs/files.md). */
 static int check_out_dir(const char *dir) {
@@ -446,6 +447,11 @@ static int check_out_dir(const char *dir) {
     bool ours = cJSON_IsString(c) && !strcmp(c->valuestring, "eval");
     cJSON_Delete(j);
     free(text);
+    if (!ours) { /* an MPI sweep stopped before its first results.json keeps only its journal */
+        struct stat js;
+        snprintf(path, len, "%s/journal.jsonl", dir);
+        ours = stat(path, &js) == 0 && S_ISREG(js.st_mode);
+    }
     free(path);
     return ours ? 0 : cli_error("--out %s: the directory is not empty and holds no results.json of finch eval; "
                                 "choose another directory", dir);

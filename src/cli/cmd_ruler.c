@@ -7,6 +7,7 @@
  * (input + answer prefix) plus the task's tokens_to_generate fits N tokens,
  * found by bisection; a sample that comes out longer is made again smaller. */
 #include "cli.h"
+#include "outfile.h"
 #include "finch_benchmarks.h"
 #include "util.h"
 
@@ -168,17 +169,17 @@ int cmd_ruler(int argc, char **argv) {
     finch_model *m = NULL;
     if ((rc = cli_load_model(o.model, &m))) return rc;
     if (!m->tokenizer) { finch_model_free(m); return cli_error("finch ruler needs a model with a tokenizer"); }
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", o.out);
-    FILE *f = fopen(tmp, "w");
-    if (!f) { finch_model_free(m); return cli_error("-o %s: cannot write", o.out); }
+    finch_outfile out;
+    if (finch_outfile_open(&out, o.out) != FINCH_OK) {
+        finch_model_free(m);
+        return cli_fail(FINCH_ERR_IO, "-o");
+    }
     size_t index = 0;
     strcpy(list, o.tasks);
     for (char *save = NULL, *t = strtok_r(list, ",", &save); t && !rc; t = strtok_r(NULL, ",", &save))
-        rc = make_task(m, &o, t, f, &index);
-    if (fclose(f) != 0 && !rc) rc = cli_error("-o %s: cannot write", o.out);
-    if (!rc && rename(tmp, o.out) != 0) rc = cli_error("-o %s: cannot write", o.out);
-    if (rc) remove(tmp); /* nothing half-written */
+        rc = make_task(m, &o, t, out.f, &index);
+    if (rc) finch_outfile_abort(&out); /* nothing half-written */
+    else if (finch_outfile_commit(&out) != FINCH_OK) rc = cli_fail(FINCH_ERR_IO, "-o");
     finch_model_free(m);
     return rc;
 }

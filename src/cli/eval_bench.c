@@ -130,28 +130,51 @@ static void gather_answer(cJSON *preds, const char *id, const cJSON *run) {
     cJSON_AddStringToObject(p, id, ans->valuestring);
 }
 
+/* A JSON document and its newline, through the atomic output rule. */
+static int write_json_text(const char *what, const char *path, const char *json) {
+    size_t n = strlen(json);
+    char *t = malloc(n + 2);
+    if (!t) return cli_out_of_memory();
+    memcpy(t, json, n);
+    memcpy(t + n, "\n", 2);
+    int rc = cli_write_text_file(what, path, t);
+    free(t);
+    return rc;
+}
+
 /* One file: SQuAD v2 and plain tasks the official {id: answer} object,
  * LongBench and RULER JSON Lines {"id", "prediction"} (finch score reads
  * both). */
 static int write_predictions(const char *path, const cJSON *answers, bool lines) {
-    FILE *f = fopen(path, "w");
-    int ok = f != NULL;
-    if (ok && !lines) {
-        char *text = cJSON_Print(answers);
-        ok = text && fprintf(f, "%s\n", text) >= 0;
-        free(text);
-    }
-    for (const cJSON *a = lines && ok ? answers->child : NULL; a && ok; a = a->next) {
+    char *text = lines ? NULL : cJSON_Print(answers);
+    size_t len = 0, cap = 0;
+    for (const cJSON *a = lines ? answers->child : NULL; a; a = a->next) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "id", a->string);
         cJSON_AddStringToObject(j, "prediction", a->valuestring);
-        char *text = cJSON_PrintUnformatted(j);
-        ok = text && fprintf(f, "%s\n", text) >= 0;
-        free(text);
+        char *line = cJSON_PrintUnformatted(j);
         cJSON_Delete(j);
+        size_t n = line ? strlen(line) : 0;
+        char *grown = line && len + n + 2 > cap ? realloc(text, cap = 2 * (len + n + 2)) : text;
+        if (!line || !grown) {
+            free(line);
+            free(grown ? grown : text);
+            return cli_out_of_memory();
+        }
+        text = grown;
+        memcpy(text + len, line, n);
+        len += n;
+        text[len++] = '\n';
+        text[len] = 0;
+        free(line);
     }
-    if (f && fclose(f) != 0) ok = 0;
-    return ok ? 0 : cli_error("cannot write %s", path);
+    if (!lines && text) { /* the official object, one trailing newline */
+        char *t = realloc(text, strlen(text) + 2);
+        if (t) strcat(text = t, "\n");
+    }
+    int rc = cli_write_text_file("predictions", path, text ? text : "");
+    free(text);
+    return rc;
 }
 
 int eval_write_predictions(const char *dir, const finch_eval_tasks *tasks, const cJSON *items) {
@@ -204,10 +227,7 @@ int eval_bench_report(const char *dir, const finch_eval_tasks *tasks, const cJSO
     char *text = cJSON_Print(table), path[4200];
     cJSON_Delete(table);
     snprintf(path, sizeof path, "%s/benchmark.json", dir);
-    FILE *o = text ? fopen(path, "w") : NULL;
-    int rc = 0;
-    if (!o || fprintf(o, "%s\n", text) < 0) rc = cli_error("cannot write %s", path);
-    if (o && fclose(o) != 0 && !rc) rc = cli_error("cannot write %s", path);
+    int rc = text ? write_json_text("benchmark", path, text) : cli_out_of_memory();
     free(text);
     return rc;
 }
@@ -264,10 +284,7 @@ int eval_dump_item(const char *dir, size_t index, const finch_model *m, const in
     }
     char *text = j ? cJSON_Print(j) : NULL, path[4200];
     snprintf(path, sizeof path, "%s/item-%06zu.json", dir, index);
-    FILE *f = text ? fopen(path, "w") : NULL;
-    int rc = 0;
-    if (!f || fprintf(f, "%s\n", text) < 0) rc = cli_error("--dump-items: cannot write %s", path);
-    if (f && fclose(f) != 0 && !rc) rc = cli_error("--dump-items: cannot write %s", path);
+    int rc = text ? write_json_text("--dump-items", path, text) : cli_out_of_memory();
     free(text); free(c); free(q); free(p);
     cJSON_Delete(j);
     return rc;
