@@ -321,8 +321,9 @@ static void span_track(FILE *f, const finch_svg_kept_spans *sp, size_t total, si
         fprintf(f, "<path class=\"span\" d=\"M%.2f %.1fV%.1fH%.2fV%.1f\" fill=\"none\" stroke=\"red\" "
                    "stroke-width=\"1.5\"/>\n", x0, y + 8, y, x1, y + 8);
         fprintf(f, "<path d=\"M%.2f %.1fH%.2f\" stroke=\"red\" stroke-width=\"3\"/>\n", x0, bottom + 3, x1);
-        if (end - (size_t)sp->start[i] > 1) snprintf(label, sizeof label, "%ld-%zu", sp->start[i], end - 1);
-        else snprintf(label, sizeof label, "mark %ld", sp->start[i]);
+        const char *word = sp->label ? sp->label : "mark";
+        if (end - (size_t)sp->start[i] > 1) snprintf(label, sizeof label, "%s %ld-%zu", word, sp->start[i], end - 1);
+        else snprintf(label, sizeof label, "%s %ld", word, sp->start[i]);
         text_at(f, (x0 + x1) / 2, y - 3, "middle", "fill=\"red\" font-size=\"10\"", label);
     }
 }
@@ -387,6 +388,6 @@ finch_status finch_svg_kept_map_spans(FILE *f, const finch_svg_kept *k, const fi
 
 finch_status finch_svg_kept_map(FILE *f, const finch_svg_kept *k) {
     long end = k->mark + 1;
-    finch_svg_kept_spans one = { &k->mark, &end, 1 };
+    finch_svg_kept_spans one = { &k->mark, &end, 1, NULL };
     return finch_svg_kept_map_spans(f, k, k->mark >= 0 ? &one : NULL);
 }

@@ -65,6 +65,7 @@ typedef struct {
 typedef struct {
     const long *start, *end;
     size_t n;
+    const char *label;  /* the word before each span's positions ("answer"); NULL: "mark" */
 } finch_svg_kept_spans;
 
 /* A map that stays readable at any context length: positions fall into

@@ -122,7 +122,7 @@ static void test_kept_bins(void **state) {
     const int32_t kept[4][3] = { { 0, 1, 2 }, { 3, 5, 6 }, { 0, 3, 4 }, { 2499, 2498, -1 } };
     finch_svg_kept k = { "map", &kept[0][0], 2, 2, 3, 2500, 0, -1 };
     const long start = 5, end = 8;
-    finch_svg_kept_spans sp = { &start, &end, 1 };
+    finch_svg_kept_spans sp = { &start, &end, 1, "answer" };
     finch_status st;
     char *svg = render_kept(&k, &sp, &st);
     assert_int_equal(st, FINCH_OK);
@@ -140,7 +140,7 @@ static void test_kept_bins(void **state) {
     assert_non_null(strstr(svg, "fill=\"#D55E00\" fill-opacity=\"0.167\""));
     /* the span 5..7 falls in bin 2: a bracket from x 62 to 63 above the rows */
     assert_non_null(strstr(svg, "<path class=\"span\" d=\"M62.00 64.0V56.0H63.00V64.0\""));
-    assert_non_null(strstr(svg, ">5-7</text>"));
+    assert_non_null(strstr(svg, ">answer 5-7</text>"));
     assert_non_null(strstr(svg, "1000 bins of 2.5 positions"));
     free(svg);
     /* 40 heads: one row per layer, heads aggregated */

@@ -484,7 +484,7 @@ int eval_plot_kept_item(const char *dir, size_t line, const char *press, double 
     finch_svg_kept k = { title, out->kept, out->kept_layers, out->kept_heads, out->n_kept, out->kept_n_ctx,
                          out->kept_n_question, -1 };
     long end = 0, start = ref ? answer_span(ctx, n_ctx, ref, n_ref, &end) : -1;
-    finch_svg_kept_spans span = { &start, &end, 1 };
+    finch_svg_kept_spans span = { &start, &end, 1, "answer" };
     finch_outfile f;
     int rc = open_in(dir, name, &f);
     if (!rc) {
