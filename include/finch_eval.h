@@ -106,6 +106,7 @@ typedef struct {
     size_t max_new;                   /* greedy tokens at most                */
     bool no_newline_stop;             /* decode past newlines (benchmarks whose
                                          answers span lines)                   */
+    bool want_kept;                   /* fill out->kept (eval's kept maps)     */
 } finch_eval_input;
 
 typedef struct {
@@ -119,6 +120,13 @@ typedef struct {
     double compression;    /* N / K                                           */
     size_t kv_bytes;       /* KV bytes of the kept positions                  */
     double seconds;        /* compression + prompt + greedy answer (not NLL)  */
+    double seconds_compress, seconds_generate; /* its two parts: prefill and
+                              compression (finch_press_run); the greedy answer */
+    int32_t *kept;         /* want_kept: [kept_layers][kept_heads][n_kept] the
+                              positions kept (finch_press_kept), malloc'ed    */
+    size_t kept_layers, kept_heads;
+    size_t kept_n_ctx, kept_n_question; /* the positions the map spans: the
+                              context, and the question when oneshot keeps it */
 } finch_eval_output;
 
 /* Compress with in->p, feed the prompt, score the reference (NLL), then

@@ -203,6 +203,12 @@ static void check_item(const cJSON *it, const char *const presses[], size_t n_pr
     }
 }
 
+static size_t count_of(const char *hay, const char *needle) {
+    size_t n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p++) n++;
+    return n;
+}
+
 static void test_eval_end_to_end(void **state) {
     (void)state;
     make_tmpdir();
@@ -210,8 +216,20 @@ static void test_eval_end_to_end(void **state) {
     snprintf(task, sizeof task, "%s/t.jsonl", tmpdir);
     write_tasks(task, NULL);
     snprintf(args, sizeof args, "eval -m " TINY " --task %s --press finch,streaming --ratio 4,2 --chunk 8 -n 4 -t 1 "
-             "--out %s/a --json", task, tmpdir);
+             "--out %s/a --json --plot-kept-items %s/maps", task, tmpdir, tmpdir);
     assert_int_equal(run_finch(args), 0);
+    /* a kept map per item and press run (not for full), named by line */
+    for (int i = 1; i <= 2; i++)
+        for (int p = 0; p < 2; p++)
+            for (int r = 2; r <= 4; r += 2) {
+                snprintf(path, sizeof path, "%s/maps/item-%06d-%s@%d.svg", tmpdir, i, p ? "streaming" : "finch", r);
+                char *map = read_text(path);
+                assert_non_null(map);
+                assert_non_null(strstr(map, ">all</text>"));
+                free(map);
+            }
+    snprintf(path, sizeof path, "%s/maps/item-000001-full@1.svg", tmpdir);
+    assert_int_equal(access(path, F_OK), -1);
     cJSON *sum = cJSON_Parse(out_text); /* --json: the summary on stdout */
     assert_non_null(sum);
     assert_true(num(sum, "items") == 2 && num(sum, "skipped") == 0);
@@ -239,8 +257,9 @@ static void test_eval_end_to_end(void **state) {
         check_item(it, presses, 2, ratios, 2);
         answers[i] = str(cJSON_GetObjectItemCaseSensitive(it, "full"), "answer");
     }
-    const char *files[] = { "results.csv", "items.csv", "accuracy.svg", "fidelity.svg" };
-    for (size_t i = 0; i < 4; i++) {
+    const char *files[] = { "results.csv",      "items.csv",         "accuracy.svg", "fidelity.svg", "f1.svg",
+                            "time.svg", "time-compress.svg", "time-generate.svg" };
+    for (size_t i = 0; i < 8; i++) {
         snprintf(path, sizeof path, "%s/a/%s", tmpdir, files[i]);
         char *t = read_text(path);
         if (i == 0) {
@@ -252,6 +271,11 @@ static void test_eval_end_to_end(void **state) {
             assert_non_null(strstr(t, "<svg"));
             assert_non_null(strstr(t, ">streaming</text>"));
             assert_non_null(strstr(t, ">full</text>"));
+            /* the settings under the title; the colour of each press fixed */
+            assert_non_null(strstr(t, ">tiny-llama.gguf | t.jsonl | 2 items | mode iterative | chunk 8 | finch "));
+            assert_non_null(strstr(t, "<polyline fill=\"none\" stroke=\"#D55E00\"")); /* finch */
+            assert_non_null(strstr(t, "<polyline fill=\"none\" stroke=\"#009E73\"")); /* streaming */
+            assert_int_equal(count_of(t, "class=\"ci\""), 4); /* 2 presses x 2 ratios */
         }
         free(t);
     }

@@ -286,6 +286,7 @@ typedef struct {
     bool json, resume, progress;
     size_t max_memory;                           /* --max-memory, 0: none         */
     const char *benchmark, *fields, *dump_items; /* --benchmark, --fields, --dump-items */
+    const char *plot_kept_items;                 /* --plot-kept-items DIR */
     bool n_new_given;                            /* -n given: it overrides the benchmark's */
     long max_length;                             /* --max-length: LongBench's middle cut, 0: none */
     int bench_read;                              /* finch_benchmark of the task file read */

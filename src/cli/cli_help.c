@@ -118,6 +118,7 @@ static const cli_flag eval_flags[] = {
     { "--max-length", "L", "none", "LongBench's middle cut: keep L/2 tokens from each end of a longer prompt "
       "(the cut falls in the context)" },
     { "--dump-items", "DIR", "none", "one JSON file per item: its record and the prompt text the model reads" },
+    { "--plot-kept-items", "DIR", "none", "one SVG map per item and run of the positions kept, the answer span marked" },
     { "--press", "LIST", "finch,truncate,streaming,snapkv,h2o,tova,knorm,random",
       "presses to compare (full, the reference, always runs); any --press name of run" },
     { "--ratio", "LIST", "2,4,8,16,32 (without --budget or --cr)", "compression factors, e.g. 2,4,8" },

@@ -64,6 +64,7 @@ int cli_parse_eval(int argc, char **argv, cli_eval_opts *o) {
         else if (cli_opt(&a, NULL, "--benchmark")) o->benchmark = cli_value(&a);
         else if (cli_opt(&a, NULL, "--fields")) o->fields = cli_value(&a);
         else if (cli_opt(&a, NULL, "--dump-items")) o->dump_items = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--plot-kept-items")) o->plot_kept_items = cli_value(&a);
         else if (cli_opt(&a, NULL, "--max-length")) o->max_length = cli_long(&a, 2, 1L << 30);
         else if (!a.error) cli_unknown(&a);
     }
@@ -97,6 +98,7 @@ int cli_parse_eval(int argc, char **argv, cli_eval_opts *o) {
     if (o->benchmark && finch_benchmark_parse(o->benchmark, &b) != FINCH_OK)
         return cli_error("--benchmark: %s", finch_last_error());
     if (o->dump_items && !*o->dump_items) return cli_error("--dump-items needs a directory name");
+    if (o->plot_kept_items && !*o->plot_kept_items) return cli_error("--plot-kept-items needs a directory name");
     return parse_presses(presses, o);
 }
 
@@ -219,6 +221,8 @@ static cJSON *run_record(const char *press, double ratio, const finch_eval_outpu
     cJSON_AddNumberToObject(j, "compression", r->compression);
     cJSON_AddNumberToObject(j, "kv_bytes", (double)r->kv_bytes);
     cJSON_AddNumberToObject(j, "seconds", r->seconds);
+    cJSON_AddNumberToObject(j, "seconds_compress", r->seconds_compress);
+    cJSON_AddNumberToObject(j, "seconds_generate", r->seconds_generate);
     return j;
 }
 
@@ -226,7 +230,7 @@ static int run_press(const eval_env *e, const item_ids *ids, finch_scorer_id pre
                      finch_eval_output *out) {
     finch_eval_input in = { e->o->p, ids->context, ids->question, ids->n_context, ids->n_question,
                             ids->prompt, ids->n_prompt, ids->reference, ids->n_reference, ids->n_new,
-                            ids->past_newline };
+                            ids->past_newline, e->o->plot_kept_items != NULL && press != FINCH_SCORER_FULL };
     in.p.scorer = press;
     cli_set_budget(&in.p, e->o->p.budget_kind, ratio);
     in.p.protect = ids->n_protect;
@@ -281,6 +285,12 @@ static int eval_press_unit(const eval_env *e, const finch_eval_task *t, const it
     finch_eval_output out;
     int rc = run_press(e, ids, press, ratio, &out);
     if (rc) return rc;
+    rc = eval_plot_kept_item(o->plot_kept_items, t->line, finch_scorer_name(press), ratio, &out, ids->context,
+                             ids->n_context, ids->reference, ids->n_reference);
+    if (rc) {
+        finch_eval_output_free(&out);
+        return rc;
+    }
     cJSON *j = run_record(finch_scorer_name(press), ratio, &out, t);
     eval_bench_score_run(j, t, o->bench_read);
     cJSON_AddNumberToObject(j, "kl", finch_eval_kl(full_logits, out.logits, vocab));

@@ -3,6 +3,10 @@
  * results.json, results.csv, items.csv and the two plots. */
 #include "eval_report.h"
 #include "svg.h"
+#include "bootstrap.h"
+#include "finch_eval.h"
+
+#include <sys/stat.h>
 #include "util.h"
 
 #include <errno.h>
@@ -309,51 +313,186 @@ static int write_items_csv(const char *dir, const cJSON *items) {
 
 /* ---------------------------------------------------------------- plots */
 
-/* The plotted metric: 0 exact match, 1 KL. */
-static double metric(const eval_row *r, int which) { return which ? r->kl : r->em; }
+/* The per-item values of `key` of one press at one ratio (full: the "full"
+ * record of each item); skipped items hold none.  Returns the count. */
+static size_t row_values(const cJSON *items, const eval_row *r, bool full, const char *key, double *out) {
+    size_t n = 0;
+    const cJSON *it, *run;
+    cJSON_ArrayForEach(it, items) {
+        if (cJSON_GetObjectItemCaseSensitive(it, "skipped")) continue;
+        if (full) {
+            out[n++] = num(cJSON_GetObjectItemCaseSensitive(it, "full"), key);
+            continue;
+        }
+        cJSON_ArrayForEach(run, cJSON_GetObjectItemCaseSensitive(it, "runs")) {
+            const cJSON *name = cJSON_GetObjectItemCaseSensitive(run, "press");
+            if (cJSON_IsString(name) && !strcmp(name->valuestring, r->press) && num(run, "ratio") == r->ratio)
+                out[n++] = num(run, key);
+        }
+    }
+    return n;
+}
 
-/* One series per press over the ratios, and full as a dashed reference
- * line across them.  EM is drawn on [0, 1], KL on the range of the data. */
-static int write_plot(const char *dir, const char *name, const cli_eval_opts *o, const eval_summary *s, int which,
-                      const char *title, const char *y_label) {
-    size_t nr = o->n_ratios, np = o->n_presses;
-    double *ys = malloc((np * nr + 2) * sizeof *ys);
-    finch_svg_series *series = malloc((np + 1) * sizeof *series);
-    if (!ys || !series) {
-        free(ys);
-        free(series);
-        return cli_out_of_memory();
-    }
-    double full_x[2] = { o->ratios[0], o->ratios[nr - 1] }, *full_y = ys + np * nr;
-    full_y[0] = full_y[1] = metric(&s->rows[0], which);
-    for (size_t p = 0; p < np; p++) {
-        for (size_t r = 0; r < nr; r++) ys[p * nr + r] = metric(&s->rows[1 + p * nr + r], which);
-        series[p] = (finch_svg_series){ finch_scorer_name(o->presses[p]), o->ratios, ys + p * nr, nr, 0 };
-    }
-    series[np] = (finch_svg_series){ "full", full_x, full_y, 2, 1 };
-    /* x: the sweep's values; --cr's start at 0, so on a linear axis */
-    const char *x_label = o->p.budget_kind == FINCH_BUDGET_RATIO    ? "compression factor N/K (log2)"
-                          : o->p.budget_kind == FINCH_BUDGET_TOKENS ? "context tokens kept K (log2)"
-                                                                    : "fraction of the context removed (cr)";
-    finch_svg_chart c = { title, x_label, y_label, o->p.budget_kind != FINCH_BUDGET_CR, 0, which ? 0 : 1, series,
-                          np + 1 };
+/* One point: the mean over the items and its bootstrap 95% interval. */
+static int row_point(const cJSON *items, const eval_row *r, bool full, const char *key, double *buf, double pt[3]) {
+    size_t n = row_values(items, r, full, key, buf), m = 0;
+    double sum = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isnan(buf[i])) sum += buf[i], m++;
+    pt[0] = m ? sum / (double)m : NAN;
+    finch_status st = finch_bootstrap_ci95(buf, n, FINCH_BOOTSTRAP_RESAMPLES, FINCH_BOOTSTRAP_SEED, &pt[1], &pt[2]);
+    return st ? cli_fail(st, "bootstrap") : 0;
+}
+
+/* What a figure shows: the record key, the file, the title, the y label,
+ * a fixed [0, 1] range or the data's. */
+typedef struct {
+    const char *key, *file, *title, *y_label;
+    bool unit_range;
+} eval_figure;
+
+/* The settings line under each title: model, task, items, mode, chunk, the
+ * finch version and commit. */
+static void figure_subtitle(const cli_eval_opts *o, const eval_summary *s, char *buf, size_t size) {
+    const char *model = strrchr(o->model, '/'), *task = strrchr(o->task, '/');
+    char chunk[24] = "auto";
+    if (o->p.chunk) snprintf(chunk, sizeof chunk, "%zu", o->p.chunk);
+    snprintf(buf, size, "%s | %s%s%s | %zu items | mode %s | chunk %s | finch %s (%s)", model ? model + 1 : o->model,
+             o->benchmark ? o->benchmark : "", o->benchmark ? ": " : "", task ? task + 1 : o->task,
+             s->n_items - s->n_skipped, finch_press_mode_name(o->p.mode), chunk, finch_version(),
+             finch_build_commit());
+}
+
+/* pts: [press][ratio][mean, lo, hi], the full reference last */
+static int figure_points(const cli_eval_opts *o, const cJSON *items, const eval_summary *s, const char *key,
+                         double *pts) {
+    size_t nr = o->n_ratios, np = o->n_presses, n_items = (size_t)cJSON_GetArraySize(items);
+    double *buf = malloc((n_items ? n_items : 1) * sizeof *buf);
+    if (!buf) return cli_out_of_memory();
+    int rc = 0;
+    for (size_t p = 0; p < np && !rc; p++)
+        for (size_t r = 0; r < nr && !rc; r++)
+            rc = row_point(items, &s->rows[1 + p * nr + r], false, key, buf, pts + 3 * (p * nr + r));
+    if (!rc) rc = row_point(items, &s->rows[0], true, key, buf, pts + 3 * np * nr);
+    free(buf);
+    return rc;
+}
+
+static int write_figure_file(const char *dir, const char *name, const finch_svg_chart *c) {
     finch_outfile out;
     int rc = open_in(dir, name, &out);
     if (!rc) {
-        finch_status st = finch_svg_line_chart(out.f, &c);
+        finch_status st = finch_svg_line_chart(out.f, c);
         if (st) {
             finch_outfile_abort(&out);
             rc = cli_fail(st, name);
         } else rc = close_checked(&out);
     }
-    free(ys);
+    return rc;
+}
+
+/* One series per press over the ratios with bootstrap error bars, and full
+ * as a dashed reference line across them. */
+static int write_plot(const char *dir, const cli_eval_opts *o, const cJSON *items, const eval_summary *s,
+                      const eval_figure *fig) {
+    size_t nr = o->n_ratios, np = o->n_presses;
+    double *pts = malloc(3 * (np * nr + 1) * sizeof *pts), *col = malloc(3 * np * nr * sizeof *col);
+    finch_svg_series *series = malloc((np + 1) * sizeof *series);
+    int rc = pts && col && series ? figure_points(o, items, s, fig->key, pts) : cli_out_of_memory();
+    if (!rc) {
+        double full_x[2] = { o->ratios[0], o->ratios[nr - 1] }, full_y[2];
+        full_y[0] = full_y[1] = pts[3 * np * nr];
+        for (size_t p = 0; p < np; p++) {
+            double *y = col + 3 * p * nr;
+            for (size_t r = 0; r < nr; r++)
+                for (size_t k = 0; k < 3; k++) y[k * nr + r] = pts[3 * (p * nr + r) + k];
+            series[p] = (finch_svg_series){ finch_scorer_name(o->presses[p]), o->ratios, y, nr, 0, y + nr, y + 2 * nr };
+        }
+        series[np] = (finch_svg_series){ "full", full_x, full_y, 2, 1, NULL, NULL };
+        /* x: the sweep's values; --cr's start at 0, so on a linear axis */
+        const char *x_label = o->p.budget_kind == FINCH_BUDGET_RATIO    ? "compression factor N/K (log2)"
+                              : o->p.budget_kind == FINCH_BUDGET_TOKENS ? "context tokens kept K (log2)"
+                                                                        : "fraction of the context removed (cr)";
+        char subtitle[512];
+        figure_subtitle(o, s, subtitle, sizeof subtitle);
+        finch_svg_chart c = { fig->title, x_label, fig->y_label, o->p.budget_kind != FINCH_BUDGET_CR, 0,
+                              fig->unit_range ? 1 : 0, series, np + 1, subtitle };
+        rc = write_figure_file(dir, fig->file, &c);
+    }
+    free(pts);
+    free(col);
     free(series);
     return rc;
 }
 
+/* Whether the runs carry `key` (a benchmark's own score; the two parts of
+ * the time, which records written before them lack). */
+static bool runs_have(const cJSON *items, const char *key) {
+    const cJSON *it, *run;
+    cJSON_ArrayForEach(it, items) cJSON_ArrayForEach(run, cJSON_GetObjectItemCaseSensitive(it, "runs"))
+        if (cJSON_GetObjectItemCaseSensitive(run, key)) return true;
+    return false;
+}
+
 int eval_write_files(const char *dir, const cli_eval_opts *o, const cJSON *items, const eval_summary *s) {
+    static const eval_figure figs[] = {
+        { "em", "accuracy.svg", "Exact match vs compression (mean, 95% bootstrap CI)", "exact match", true },
+        { "f1", "f1.svg", "F1 vs compression (mean, 95% bootstrap CI)", "token F1", true },
+        { "kl", "fidelity.svg", "Fidelity vs compression (mean, 95% bootstrap CI)",
+          "KL(full || press), first answer token", false },
+        { "seconds", "time.svg", "Time per item vs compression (mean, 95% bootstrap CI)",
+          "seconds per item (prefill + compression + generation)", false },
+        { "seconds_compress", "time-compress.svg", "Prefill + compression time per item (mean, 95% bootstrap CI)",
+          "seconds per item (prefill + compression)", false },
+        { "seconds_generate", "time-generate.svg", "Generation time per item (mean, 95% bootstrap CI)",
+          "seconds per item (greedy answer)", false },
+        { "score", "score.svg", "Benchmark score vs compression (mean, 95% bootstrap CI)", "benchmark score",
+          false },
+    };
     int rc;
     if ((rc = write_summary_csv(dir, s)) || (rc = write_items_csv(dir, items))) return rc;
-    if ((rc = write_plot(dir, "accuracy.svg", o, s, 0, "Accuracy vs compression", "exact match"))) return rc;
-    return write_plot(dir, "fidelity.svg", o, s, 1, "Fidelity vs compression", "KL(full || press), first answer token");
+    for (size_t i = 0; i < sizeof figs / sizeof figs[0] && !rc; i++)
+        if (i < 4 || runs_have(items, figs[i].key)) rc = write_plot(dir, o, items, s, &figs[i]);
+    return rc;
+}
+
+/* --------------------------------------------------------- item kept maps */
+
+/* Where the answer sits in the context: the first occurrence of the
+ * reference ids (or of all but their first, whose leading-space form may
+ * differ mid-text); -1 when it is not there. */
+static long answer_span(const int32_t *ctx, size_t n_ctx, const int32_t *ref, size_t n_ref, long *end) {
+    for (size_t skip = 0; skip < 2 && skip < n_ref; skip++) {
+        size_t len = n_ref - skip;
+        for (size_t i = 0; i + len <= n_ctx; i++)
+            if (!memcmp(ctx + i, ref + skip, len * sizeof *ref)) {
+                *end = (long)(i + len);
+                return (long)i;
+            }
+    }
+    return -1;
+}
+
+int eval_plot_kept_item(const char *dir, size_t line, const char *press, double ratio, const finch_eval_output *out,
+                        const int32_t *ctx, size_t n_ctx, const int32_t *ref, size_t n_ref) {
+    if (!dir || !out->kept) return 0;
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) return cli_error("--plot-kept-items %s: %s", dir, strerror(errno));
+    char name[160], title[256];
+    snprintf(name, sizeof name, "item-%06zu-%s@%g.svg", line, press, ratio);
+    snprintf(title, sizeof title, "kept positions: item %zu, press %s, ratio %g, K %zu of N %zu", line, press, ratio,
+             out->K, out->kept_n_ctx);
+    finch_svg_kept k = { title, out->kept, out->kept_layers, out->kept_heads, out->n_kept, out->kept_n_ctx,
+                         out->kept_n_question, -1 };
+    long end = 0, start = ref ? answer_span(ctx, n_ctx, ref, n_ref, &end) : -1;
+    finch_svg_kept_spans span = { &start, &end, 1, "answer" };
+    finch_outfile f;
+    int rc = open_in(dir, name, &f);
+    if (!rc) {
+        finch_status st = finch_svg_kept_map_spans(f.f, &k, start >= 0 ? &span : NULL);
+        if (st) {
+            finch_outfile_abort(&f);
+            rc = cli_fail(st, name);
+        } else rc = close_checked(&f);
+    }
+    return rc;
 }

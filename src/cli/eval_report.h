@@ -5,6 +5,7 @@
 #define FINCH_EVAL_REPORT_H
 
 #include "cli.h"
+#include "finch_eval.h"
 
 #include <cjson/cJSON.h>
 
@@ -44,5 +45,12 @@ void eval_print_table(FILE *f, const cli_eval_opts *o, const eval_summary *s);
 /* DIR/results.csv (the summary), DIR/items.csv (one line per item and run),
  * DIR/accuracy.svg (EM) and DIR/fidelity.svg (KL) against the ratio. */
 int eval_write_files(const char *dir, const cli_eval_opts *o, const cJSON *items, const eval_summary *s);
+
+/* --plot-kept-items DIR: DIR/item-LINE-PRESS@RATIO.svg, the map of the
+ * positions one run kept (out->kept), the answer's span in the context
+ * (where the reference ids occur in it) marked beside the rows. */
+int eval_plot_kept_item(const char *dir, size_t line, const char *press, double ratio,
+                        const finch_eval_output *out, const int32_t *ctx, size_t n_ctx, const int32_t *ref,
+                        size_t n_ref);
 
 #endif

@@ -263,6 +263,20 @@ static void fill_stats(const finch_press *fp, finch_eval_output *out) {
     out->kv_bytes = s->kv_bytes_kept;
 }
 
+/* The kept positions outlive the press: eval draws them after the run. */
+static finch_status copy_kept(const finch_press *fp, finch_eval_output *out) {
+    const finch_press_stats *s = finch_press_get_stats(fp);
+    const finch_kv_cache *kv = finch_press_cache(fp);
+    size_t n = kv->n_layer * kv->n_kv_head * s->n_kept;
+    if (!(out->kept = finch_alloc(n ? n : 1, sizeof *out->kept))) return FINCH_ERR_NOMEM;
+    memcpy(out->kept, finch_press_kept(fp), n * sizeof *out->kept);
+    out->kept_layers = kv->n_layer;
+    out->kept_heads = kv->n_kv_head;
+    out->kept_n_ctx = s->n_ctx;
+    out->kept_n_question = s->mode == FINCH_PRESS_ONESHOT ? s->n_question : 0;
+    return FINCH_OK;
+}
+
 finch_status finch_eval_run(const finch_model *m, finch_ctx *ctx, const finch_eval_input *in,
                             finch_eval_output *out) {
     memset(out, 0, sizeof *out);
@@ -282,9 +296,12 @@ finch_status finch_eval_run(const finch_model *m, finch_ctx *ctx, const finch_ev
     if (!st) {
         double t1 = finch_now();
         st = greedy_answer(m, fp, in, out);
-        out->seconds = t_compress + (finch_now() - t1);
+        out->seconds_compress = t_compress;
+        out->seconds_generate = finch_now() - t1;
+        out->seconds = t_compress + out->seconds_generate;
         fill_stats(fp, out);
     }
+    if (!st && in->want_kept) st = copy_kept(fp, out);
     finch_press_free(fp);
     if (st) finch_eval_output_free(out);
     return st;
@@ -294,6 +311,8 @@ void finch_eval_output_free(finch_eval_output *out) {
     free(out->answer);
     free(out->generated);
     free(out->logits);
+    free(out->kept);
+    out->kept = NULL;
     out->answer = NULL;
     out->generated = NULL;
     out->logits = NULL;
