@@ -12,6 +12,8 @@
  *   bench_metrics.c  the benchmarks' own metrics, from their scorers
  *   bench_score.c    whole-file scores as the benchmarks' scripts print them
  *   compare.c        two dumps side by side (include/finch_compare.h)
+ *   bootstrap.c/.h   95% bootstrap confidence intervals of a mean (the
+ *                    error bars of eval's figures; fixed seed)
  *   bench.c          the yardsticks of `finch bench` (include/finch_bench.h):
  *                    the exact work of a pass, the machine's FMA peak and
  *                    read bandwidth
