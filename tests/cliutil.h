@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -62,6 +63,12 @@ static inline pid_t spawn_finch(const char *const *args, int out_fd, int err_fd)
         int null = open("/dev/null", O_WRONLY);
         dup2(out_fd >= 0 ? out_fd : null, 1);
         dup2(err_fd >= 0 ? err_fd : null, 2);
+        /* A job started in the background by a non-interactive shell (CI
+         * runners do) inherits SIGINT and SIGQUIT ignored, and finch
+         * rightly keeps an inherited SIG_IGN: give the child the defaults
+         * so that the signal tests see what an interactive user sees. */
+        signal(SIGINT, SIG_DFL);
+        signal(SIGQUIT, SIG_DFL);
         char *argv[64];
         size_t n = 0;
         argv[n++] = (char *)finch_bin();
