@@ -50,21 +50,22 @@ for words in 24 48 72 96 24 48 72 96; do
 done
 eval_flags="-m $model --task $tasks --chunk 32 -n 4 --press finch,snapkv,h2o,streaming --ratio 2,4,8"
 
-# The same outputs, timing aside: "seconds" dropped from the JSON and the
-# CSV files, the table's seconds column cut.
+# The same outputs, timing aside: "seconds*" (seconds, seconds_compress,
+# seconds_generate) dropped from the JSON and the CSV files, the table's
+# seconds column cut.
 same() { # same DIR_A DIR_B
     python3 - "$1" "$2" <<'EOF' || fail "$2 differs from $1"
 import csv, json, sys
 a, b = sys.argv[1], sys.argv[2]
 def nosec(x):
-    if isinstance(x, dict): return {k: nosec(v) for k, v in x.items() if k != "seconds"}
+    if isinstance(x, dict): return {k: nosec(v) for k, v in x.items() if not k.startswith("seconds")}
     if isinstance(x, list): return [nosec(v) for v in x]
     return x
 def rows(path):
     with open(path) as f:
         r = list(csv.reader(f))
-    col = r[0].index("seconds")
-    return [row[:col] + row[col + 1:] for row in r]
+    keep = [i for i, name in enumerate(r[0]) if not name.startswith("seconds")]
+    return [[row[i] for i in keep] for row in r]
 def table(path):  # the seconds column: 9 characters ending where "seconds" ends
     lines = open(path).read().splitlines()
     end = lines[1].index("seconds") + len("seconds")
