@@ -150,6 +150,9 @@ finch_status finch_press_parse_mode(const char *s, finch_press_mode *out);
 finch_status finch_press_parse_select(const char *s, finch_press_select *out);
 const char *finch_press_normalize_name(int normalize);      /* "on", "off", "authors"   */
 const char *finch_press_schedule_name(finch_schedule s);    /* "proportional", "authors" */
+const char *finch_budget_kind_name(finch_budget_kind k);    /* "budget", "ratio", "cr"   */
+/* The value of the budget form in force (K, the factor X or the fraction). */
+double finch_press_budget_value(const finch_press_params *p);
 /* Parse "on"/"off"/"authors", "proportional"/"authors"; FINCH_ERR_ARG otherwise. */
 finch_status finch_press_parse_normalize(const char *s, int *out);
 finch_status finch_press_parse_schedule(const char *s, finch_schedule *out);

@@ -269,10 +269,8 @@ static cJSON *run_json(const cli_run_opts *o, const finch_model *m, const run_id
     cJSON_AddStringToObject(j, "mode", finch_press_mode_name(s->mode));
     cJSON_AddStringToObject(j, "select", finch_press_select_name(s->select));
     cJSON_AddStringToObject(j, "normalize", finch_press_normalize_name(s->normalize));
-    const char *kinds[] = { "budget", "ratio", "cr" };
-    cJSON_AddStringToObject(j, "budget_flag", kinds[o->p.budget_kind]);
-    cJSON_AddNumberToObject(j, "budget_value", o->p.budget_kind == FINCH_BUDGET_TOKENS ? (double)o->p.budget
-                                               : o->p.budget_kind == FINCH_BUDGET_RATIO ? o->p.ratio : o->p.cr);
+    cJSON_AddStringToObject(j, "budget_flag", finch_budget_kind_name(o->p.budget_kind));
+    cJSON_AddNumberToObject(j, "budget_value", finch_press_budget_value(&o->p));
     cJSON_AddNumberToObject(j, "N", (double)s->n_ctx);
     cJSON_AddNumberToObject(j, "K", (double)s->budget);
     cJSON_AddNumberToObject(j, "m", (double)s->n_question);

@@ -18,10 +18,7 @@
 /* --------------------------------------------------------------- settings */
 
 /* What the sweep varies: the values of --ratio, --budget or --cr. */
-static const char *sweep_name(const cli_eval_opts *o) {
-    static const char *const names[] = { "budget", "ratio", "cr" }; /* by finch_budget_kind */
-    return names[o->p.budget_kind];
-}
+static const char *sweep_name(const cli_eval_opts *o) { return finch_budget_kind_name(o->p.budget_kind); }
 
 cJSON *eval_config_json(const cli_eval_opts *o) {
     cJSON *j = cJSON_CreateObject();

@@ -152,10 +152,8 @@ static void add_params(cJSON *root, const finch_press *fp) {
     cJSON_AddStringToObject(j, "normalize", finch_press_normalize_name(s->normalize));
     cJSON_AddStringToObject(j, "schedule",
                             s->mode == FINCH_PRESS_ONESHOT ? "none" : finch_press_schedule_name(p->schedule));
-    const char *kinds[] = { "budget", "ratio", "cr" };
-    cJSON_AddStringToObject(j, "budget_kind", kinds[p->budget_kind]);
-    cJSON_AddNumberToObject(j, "budget_value", p->budget_kind == FINCH_BUDGET_TOKENS ? (double)p->budget
-                                               : p->budget_kind == FINCH_BUDGET_RATIO ? p->ratio : p->cr);
+    cJSON_AddStringToObject(j, "budget_kind", finch_budget_kind_name(p->budget_kind));
+    cJSON_AddNumberToObject(j, "budget_value", finch_press_budget_value(p));
     cJSON_AddNumberToObject(j, "N", (double)s->n_ctx);
     cJSON_AddNumberToObject(j, "m", (double)s->n_question);
     cJSON_AddNumberToObject(j, "K", (double)s->budget);

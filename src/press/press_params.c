@@ -40,6 +40,15 @@ const char *finch_press_schedule_name(finch_schedule s) {
     return s == FINCH_SCHEDULE_AUTHORS ? "authors" : "proportional";
 }
 
+const char *finch_budget_kind_name(finch_budget_kind k) {
+    return k == FINCH_BUDGET_TOKENS ? "budget" : k == FINCH_BUDGET_RATIO ? "ratio" : "cr"; /* the flags' names */
+}
+
+double finch_press_budget_value(const finch_press_params *p) {
+    return p->budget_kind == FINCH_BUDGET_TOKENS ? (double)p->budget
+           : p->budget_kind == FINCH_BUDGET_RATIO ? p->ratio : p->cr;
+}
+
 finch_status finch_press_parse_normalize(const char *s, int *out) {
     if (s && strcmp(s, "on") == 0) { *out = FINCH_NORMALIZE_ON; return FINCH_OK; }
     if (s && strcmp(s, "off") == 0) { *out = FINCH_NORMALIZE_OFF; return FINCH_OK; }
