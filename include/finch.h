@@ -330,6 +330,11 @@ typedef struct {
     /* Residual stream after layer l (l = n_layer - 1 is before the final
      * norm): x is [n][dim]. */
     void (*on_hidden)(void *user, size_t layer, const float *x, size_t n);
+    /* The positions q_pos_lo .. q_pos_hi-1 whose queries on_attention reads
+     * in the last layer of a pass that stops after its K/V (finch_forward):
+     * the other rows' queries there may be left uncomputed.  q_pos_hi <=
+     * q_pos_lo (the zero default): every row's. */
+    size_t q_pos_lo, q_pos_hi;
 } finch_hooks;
 
 typedef struct finch_ctx finch_ctx;

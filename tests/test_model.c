@@ -239,6 +239,67 @@ static void test_no_logits_pass_same_cache(void **state) {
     finch_model_free(m);
 }
 
+/* The queries of the last layer, copied by the hook of a pass without
+ * logits. */
+typedef struct {
+    size_t last;
+    float *q;
+    size_t bytes;
+} q_capture;
+
+static finch_status capture_last_q(void *user, size_t layer, const float *q, size_t n, size_t pos0,
+                                   const finch_kv_cache *kv) {
+    (void)n; (void)pos0; (void)kv;
+    q_capture *cap = user;
+    if (layer == cap->last) memcpy(cap->q, q, cap->bytes);
+    return FINCH_OK;
+}
+
+/* A hook that names the positions whose queries it reads gets, in the last
+ * layer of a pass without logits, those rows with the bits of a hook that
+ * reads every row (the other rows are not computed there), and the cache is
+ * the same; 12 rows run the packed GEMM as the whole batch does, 3 do not
+ * and are computed with the batch. */
+static void test_last_layer_query_rows(void **state) {
+    (void)state;
+    finch_model *m = NULL;
+    assert_ok(finch_model_load("testdata/models/tiny-llama-gqa.gguf", &m));
+    const finch_config *cfg = &m->cfg;
+    enum { N = 24 };
+    int32_t tokens[N];
+    for (size_t t = 0; t < N; t++) tokens[t] = (int32_t)((t * 7 + 3) % cfg->vocab);
+    size_t qdim = cfg->n_head * cfg->head_dim, kvf = N * cfg->head_dim;
+    const size_t ranges[][2] = {{0, 0}, {12, N}, {N - 3, N}};
+    float *q[3], *k[3];
+    for (size_t r = 0; r < 3; r++) {
+        finch_ctx *ctx;
+        finch_kv_cache kv;
+        assert_ok(finch_ctx_new(m, 2, N, &ctx));
+        assert_ok(finch_kv_init(&kv, cfg, N));
+        q[r] = calloc(N * qdim, sizeof(float));
+        k[r] = malloc(2 * cfg->n_layer * cfg->n_kv_head * kvf * sizeof(float));
+        q_capture cap = {cfg->n_layer - 1, q[r], N * qdim * sizeof(float)};
+        finch_hooks hooks = {.user = &cap, .on_attention = capture_last_q,
+                             .q_pos_lo = ranges[r][0], .q_pos_hi = ranges[r][1]};
+        assert_ok(finch_forward(ctx, &kv, tokens, N, 0, &hooks, NULL, 0));
+        size_t per = cfg->n_layer * cfg->n_kv_head * kvf; /* capacity N: the caches are dense */
+        memcpy(k[r], kv.k, per * sizeof(float));
+        memcpy(k[r] + per, kv.v, per * sizeof(float));
+        finch_kv_free(&kv);
+        finch_ctx_free(ctx);
+    }
+    for (size_t r = 1; r < 3; r++) {
+        size_t lo = ranges[r][0], hi = ranges[r][1];
+        assert_memory_equal(q[r] + lo * qdim, q[0] + lo * qdim, (hi - lo) * qdim * sizeof(float));
+        assert_memory_equal(k[r], k[0], 2 * cfg->n_layer * cfg->n_kv_head * kvf * sizeof(float));
+    }
+    for (size_t r = 0; r < 3; r++) {
+        free(q[r]);
+        free(k[r]);
+    }
+    finch_model_free(m);
+}
+
 /* Bad forward arguments give exact error codes, never a crash. */
 static void test_forward_rejects_bad_input(void **state) {
     (void)state;
@@ -285,6 +346,7 @@ int main(void) {
         cmocka_unit_test(test_chunked_prefill_matches),
         cmocka_unit_test(test_thread_count_invariance),
         cmocka_unit_test(test_no_logits_pass_same_cache),
+        cmocka_unit_test(test_last_layer_query_rows),
         cmocka_unit_test(test_forward_rejects_bad_input),
         cmocka_unit_test(test_model_load_errors),
     };

@@ -190,14 +190,15 @@ static void rope_tables(finch_ctx *c, size_t n, size_t pos0) {
         }
 }
 
-static void rope_batch(finch_ctx *c, size_t l, size_t n) {
+/* Keys of all n tokens, queries of tokens q0 .. q1-1. */
+static void rope_batch(finch_ctx *c, size_t l, size_t n, size_t q0, size_t q1) {
     const finch_config *cfg = &c->m->cfg;
     size_t half = cfg->rope_dim / 2, hd = cfg->head_dim;
     size_t set = (size_t)finch_rope_layer_local(cfg, l);
     for (size_t t = 0; t < n; t++) {
         size_t row = (set * c->max_batch + t) * half;
         const float *cosv = c->rope_cos + row, *sinv = c->rope_sin + row;
-        for (size_t h = 0; h < cfg->n_head; h++)
+        for (size_t h = 0; t >= q0 && t < q1 && h < cfg->n_head; h++)
             finch_rope_rotate(c->q + (t * cfg->n_head + h) * hd, cosv, sinv, cfg->rope_dim, cfg->rope_pairing);
         for (size_t g = 0; g < cfg->n_kv_head; g++)
             finch_rope_rotate(c->k + (t * cfg->n_kv_head + g) * hd, cosv, sinv, cfg->rope_dim, cfg->rope_pairing);
@@ -373,24 +374,63 @@ static void store_kv(finch_ctx *c, finch_kv_cache *kv, size_t l, size_t n, size_
     kv->n_pos[l] = pos0 + n;
 }
 
+/* The tokens q0 .. q1-1 of the batch whose queries a layer needs.  All of
+ * them, except in a kv_only layer: there only the hook reads queries, and
+ * only those of its positions (none without a hook, or with a hook that
+ * names no positions: all).  Fewer rows only where the product gives them
+ * the bits the whole batch would (finch_matmul_rows_agree). */
+static void query_rows(const finch_layer *L, const finch_hooks *hooks, bool kv_only, size_t n,
+                       size_t pos0, size_t *q0, size_t *q1) {
+    *q0 = 0;
+    *q1 = n;
+    if (!kv_only) return;
+    size_t lo = 0, hi = 0; /* none */
+    if (hooks && hooks->on_attention) {
+        if (hooks->q_pos_hi <= hooks->q_pos_lo) return; /* every row */
+        lo = hooks->q_pos_lo > pos0 ? hooks->q_pos_lo - pos0 : 0;
+        hi = hooks->q_pos_hi > pos0 ? hooks->q_pos_hi - pos0 : 0;
+        hi = hi < n ? hi : n;
+        lo = lo < hi ? lo : hi;
+    }
+    if (finch_matmul_rows_agree(&L->wq, n, hi - lo)) {
+        *q0 = lo;
+        *q1 = hi;
+    }
+}
+
+/* q, k, v of the batch (queries of tokens q0 .. q1-1 only), biased,
+ * head-normed, rotated. */
+static finch_status qkv_rows(finch_ctx *c, size_t l, size_t n, size_t q0, size_t q1) {
+    const finch_config *cfg = &c->m->cfg;
+    const finch_layer *L = &c->m->layers[l];
+    size_t qdim = cfg->n_head * cfg->head_dim, kvdim = cfg->n_kv_head * cfg->head_dim;
+    finch_status st;
+    float *const qkv[] = {c->q, c->k, c->v};
+    const finch_weight *const wqkv[] = {&L->wq, &L->wk, &L->wv};
+    if (q0 == 0 && q1 == n) st = finch_matmul_many(c->pool, 3, qkv, c->xn, n, wqkv);
+    else if (!(st = finch_matmul_many(c->pool, 2, qkv + 1, c->xn, n, wqkv + 1)) && q1 > q0)
+        st = finch_matmul(c->pool, c->q + q0 * qdim, c->xn + q0 * cfg->dim, q1 - q0, &L->wq);
+    if (st) return st;
+    add_bias(c->q + q0 * qdim, &L->bq, q1 - q0, qdim);
+    add_bias(c->k, &L->bk, n, kvdim);
+    add_bias(c->v, &L->bv, n, kvdim);
+    head_norm(c->q + q0 * qdim, &L->q_norm, q1 - q0, cfg->n_head, cfg->head_dim, cfg->rms_eps);
+    head_norm(c->k, &L->k_norm, n, cfg->n_kv_head, cfg->head_dim, cfg->rms_eps);
+    rope_batch(c, l, n, q0, q1);
+    return FINCH_OK;
+}
+
 /* kv_only: stop once the layer's K/V are stored and the hook has seen the
  * queries (nothing reads the layer's output). */
 static finch_status attention_block(finch_ctx *c, finch_kv_cache *kv, size_t l, size_t n,
                                     size_t pos0, const finch_hooks *hooks, bool kv_only) {
     const finch_config *cfg = &c->m->cfg;
     const finch_layer *L = &c->m->layers[l];
-    size_t qdim = cfg->n_head * cfg->head_dim, kvdim = cfg->n_kv_head * cfg->head_dim;
     finch_status st;
     rmsnorm_rows(c->xn, c->x, &L->attn_norm, n, cfg->dim, cfg->rms_eps);
-    float *const qkv[] = {c->q, c->k, c->v};
-    const finch_weight *const wqkv[] = {&L->wq, &L->wk, &L->wv};
-    if ((st = finch_matmul_many(c->pool, 3, qkv, c->xn, n, wqkv))) return st;
-    add_bias(c->q, &L->bq, n, qdim);
-    add_bias(c->k, &L->bk, n, kvdim);
-    add_bias(c->v, &L->bv, n, kvdim);
-    head_norm(c->q, &L->q_norm, n, cfg->n_head, cfg->head_dim, cfg->rms_eps);
-    head_norm(c->k, &L->k_norm, n, cfg->n_kv_head, cfg->head_dim, cfg->rms_eps);
-    rope_batch(c, l, n);
+    size_t q0, q1;
+    query_rows(L, hooks, kv_only, n, pos0, &q0, &q1);
+    if ((st = qkv_rows(c, l, n, q0, q1))) return st;
     store_kv(c, kv, l, n, pos0);
     if (hooks && hooks->on_attention &&
         (st = hooks->on_attention(hooks->user, l, c->q, n, pos0, kv)) != FINCH_OK)

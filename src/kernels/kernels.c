@@ -497,6 +497,18 @@ static finch_status plan_for(finch_pool *pool, const finch_kernels *k, size_t th
     return plan_tiles(pool, k, out, x, n, w, pl);
 }
 
+/* The tiles (lane order) and the packed GEMM (column order) differ in the
+ * last bits, OpenBLAS's blocking may depend on the token count; the
+ * quantized drivers compute every output as one dot product whatever n is
+ * (kernels_internal.h). */
+bool finch_matmul_rows_agree(const finch_weight *w, size_t n, size_t n_sub) {
+    if (n_sub == 0 || n_sub == n || finch_matmul_is_quant(w->type)) return true;
+    const finch_kernels *k = finch_kernels_get();
+    if (blas_runs(k, n, w) || blas_runs(k, n_sub, w)) return false;
+    bool packed = k->gemm_prefill && pack_for(k, w->type);
+    return !packed || (n >= FINCH_GEMM_MIN_TOKENS) == (n_sub >= FINCH_GEMM_MIN_TOKENS);
+}
+
 finch_status finch_matmul(finch_pool *pool, float *out, const float *x, size_t n,
                           const finch_weight *w) {
     bool skip;

@@ -170,7 +170,7 @@ static finch_status score_hook(void *user, size_t layer, const float *q, size_t 
 
 /* The hooks for a feed: NULL when the step observes no row. */
 static const finch_hooks *step_hooks(const finch_press *fp, finch_hooks *h) {
-    *h = (finch_hooks){ (void *)fp, score_hook, NULL };
+    *h = (finch_hooks){ (void *)fp, score_hook, NULL, fp->step.row_lo, fp->step.row_hi };
     return fp->step.row_lo < fp->step.row_hi ? h : NULL;
 }
 
