@@ -189,10 +189,10 @@ static void check_tile_batches(const finch_weight *w, size_t rows, size_t c) {
 
 /* From FINCH_GEMM_MIN_TOKENS tokens on, every batch agrees with every other
  * (whatever the packed GEMM's token tiles and task blocks): the first n
- * rows of a 530-token product (more than one task's 512 tokens) equal the
+ * rows of a 1100-token product (two tasks of about 512 tokens) equal the
  * n-token product. */
 static void check_gemm_batches(const finch_weight *w, size_t rows, size_t c) {
-    const size_t big = 530, batches[] = {FINCH_GEMM_MIN_TOKENS, 13, 64};
+    const size_t big = 1100, batches[] = {FINCH_GEMM_MIN_TOKENS, 13, 64};
     float *x = random_floats(big * c), *all = malloc(big * rows * sizeof(float));
     float *part = malloc(64 * rows * sizeof(float));
     assert_non_null(all);
