@@ -144,17 +144,35 @@ double finch_py_round2(double x);
 
 /* ------------------------------------------------ RULER-style generation */
 
-/* The i-th task name finch can make (NULL past the last): niah_single_1..3,
- * niah_multikey_1..3, niah_multivalue, niah_multiquery, vt, cwe. */
+/* The i-th task name finch_ruler_sample makes (NULL past the last):
+ * niah_single_1..3, niah_multikey_1..3, niah_multivalue, niah_multiquery,
+ * vt, cwe, fwe.  qa_1 is made by finch_ruler_qa_sample. */
 const char *finch_ruler_task_name(size_t i);
 /* One RULER-style item of `task` (src/eval/bench_ruler.c says how it differs
- * from RULER's own) of `size` haystack lines (niah, vt) or words (cwe),
+ * from RULER's own) of `size` haystack lines (niah, vt) or words (cwe, fwe),
  * from seed: its input (template with the context), answer prefix and
  * expected outputs, all malloc'ed.  length (tokens) only picks cwe's
- * smaller repeats below 4096, as RULER does; fitting the size to the
- * length is the caller's (`finch ruler` bisects it). */
+ * smaller repeats below 4096 and fwe's vocabulary ((length - 50) / 50
+ * words, at least 4), as RULER does; fitting the size to the length is the
+ * caller's (`finch ruler` bisects it). */
 finch_status finch_ruler_sample(const char *task, size_t size, size_t length, uint64_t seed, char **input,
                                 char **answer_prefix, char ***outputs, size_t *n_outputs);
+
+/* RULER's qa_1 (scripts/data/synthetic/qa.py, dataset squad): the documents
+ * are the distinct paragraphs of a SQuAD v2 file read by finch_bench_read
+ * (borrowed: squad must outlive the source), the questions its answerable
+ * ones in file order. */
+typedef struct finch_ruler_qa_source finch_ruler_qa_source;
+finch_status finch_ruler_qa_open(const finch_eval_tasks *squad, finch_ruler_qa_source **out);
+void finch_ruler_qa_close(finch_ruler_qa_source *q);
+size_t finch_ruler_qa_count(const finch_ruler_qa_source *q); /* answerable questions */
+/* Item `index` (question index mod the count) among n_docs documents: the
+ * question's own paragraph and n_docs - 1 others drawn from seed (all
+ * documents, repeated, when n_docs is not below their number), shuffled,
+ * each "Document i:\n" + text, in qa.py's template; answer prefix
+ * " Answer:"; outputs: the question's answer texts. */
+finch_status finch_ruler_qa_sample(const finch_ruler_qa_source *q, size_t index, size_t n_docs, uint64_t seed,
+                                   char **input, char **answer_prefix, char ***outputs, size_t *n_outputs);
 
 #ifdef __cplusplus
 }

@@ -162,8 +162,9 @@ static const cli_flag ruler_flags[] = {
     { "--length", "TOKENS", "required", "the length of each item in the model's tokens, answer included" },
     { "-o, --out", "FILE", "required", "the JSONL written (RULER's fields plus \"task\")" },
     { "--tasks", "LIST", "niah_single_1,niah_multikey_2,niah_multivalue,niah_multiquery,vt,cwe",
-      "niah_single_1..3, niah_multikey_1..3, niah_multivalue, niah_multiquery, vt, cwe" },
+      "niah_single_1..3, niah_multikey_1..3, niah_multivalue, niah_multiquery, vt, cwe, fwe, qa_1" },
     { "--samples", "K", "10", "items per task" },
+    { "--squad", "PATH", "none", "qa_1's documents and questions: SQuAD v2's dev-v2.0.json or the squad2_500 folder" },
     { "--seed", "S", "42", "seed of the items (mixed with each task's name)" },
     FLAG_END
 };
@@ -274,8 +275,9 @@ static const cli_command commands[] = {
       score_flags, "finch score --task testdata/bench/squad2_dev.json --predictions testdata/bench/squad2_pred.json --json" },
     { "ruler", "make RULER-style synthetic tasks at a chosen length in the model's tokens",
       "-m MODEL --length TOKENS -o FILE.jsonl [options]",
-      "Needle variants, variable tracking and common-word extraction with RULER's templates, written as\n"
-      "RULER's JSONL for finch eval and finch score (docs/benchmarks.md says where they differ).\n",
+      "Needle variants, variable tracking, common- and frequent-word extraction and SQuAD question\n"
+      "answering with RULER's templates, written as RULER's JSONL for finch eval and finch score\n"
+      "(docs/benchmarks.md says where they differ).\n",
       ruler_flags, "finch ruler -m testdata/models/needle.gguf --length 2048 --tasks niah_single_1,vt -o ruler.jsonl" },
     { "bench", "prefill and decode speed, Finch against plain chunked prefill, peak RSS",
       "(-m MODEL ... | --models-dir DIR) [options]",
