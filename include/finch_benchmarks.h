@@ -98,6 +98,17 @@ typedef struct {
 } finch_longbench_dataset;
 const finch_longbench_dataset *finch_longbench_find(const char *name);
 
+/* LongBench-E: pred.py --e loads the datasets "X_e", eval.py --e scores
+ * each in buckets of the items' `length` (scorer_e).  finch_longbench_find
+ * ("X_e") gives X's facts; finch_longbench_is_e tells such a name.  The
+ * reader scores items of an "X_e" dataset by bucket (their `length`
+ * required); finch_longbench_mark_e does so for every item of a LongBench
+ * file (the --longbench-e flag), refusing an item without a number
+ * `length` (FINCH_ERR_FORMAT) or a file of another benchmark
+ * (FINCH_ERR_ARG). */
+bool finch_longbench_is_e(const char *name);
+finch_status finch_longbench_mark_e(finch_eval_tasks *t);
+
 /* Scores of one prediction for item t of its benchmark, in [0, 1]:
  * *score is the benchmark's metric (F1 for SQuAD/JSONL), *exact the SQuAD
  * exact match (NAN for the others). */
@@ -129,14 +140,26 @@ finch_status finch_squad2_evaluate(const finch_eval_tasks *t, const char *const 
 /* One dataset's score on LongBench's or RULER's scale (a percentage
  * rounded to 2 decimals as Python's round(x, 2)): LongBench
  * round(100 * sum / n, 2), RULER round(sum / n * 100, 2), sums in order. */
+enum { FINCH_LONGBENCH_E_BUCKETS = 3 };
 typedef struct {
     char name[64];
     finch_metric metric;
     size_t n;
     double sum;   /* of the item scores in [0, 1] */
     double score; /* the benchmark's printed number */
+    bool longbench_e; /* scored per length bucket: bucket_n, bucket     */
+    size_t bucket_n[FINCH_LONGBENCH_E_BUCKETS];
+    double bucket[FINCH_LONGBENCH_E_BUCKETS];
 } finch_dataset_score;
-/* Scores of every dataset of t (in the order first seen); *out malloc'ed. */
+/* eval.py scorer_e: the items' scores v[i] in [0, 1] fall in the buckets
+ * "0-4k" (length < 4000), "4-8k" (< 8000) and "8k+"; each bucket's score
+ * is round(100 * np.mean(scores), 2), np.mean's pairwise summation kept;
+ * NAN for an empty bucket (np.mean of an empty list).  FINCH_ERR_NOMEM. */
+finch_status finch_longbench_e_scores(const double *v, const double *length, size_t n,
+                                      size_t counts[FINCH_LONGBENCH_E_BUCKETS], double score[FINCH_LONGBENCH_E_BUCKETS]);
+const char *finch_longbench_e_bucket_name(size_t b); /* "0-4k", "4-8k", "8k+" */
+/* Scores of every dataset of t (in the order first seen); *out malloc'ed.
+ * LongBench-E datasets also get their bucket scores. */
 finch_status finch_bench_dataset_scores(const finch_eval_tasks *t, const char *const *preds,
                                         finch_dataset_score **out, size_t *n);
 /* Python's round(x, 2) (half to even on the exact binary value). */

@@ -75,6 +75,9 @@ typedef struct {
     int metric;                    /* finch_metric                             */
     bool no_newline_stop;          /* decode past newlines (to max_new, EOS)   */
     bool no_chat;                  /* the benchmark sends it without a chat template */
+    bool longbench_e;              /* LongBench-E: scored per length bucket    */
+    bool has_length;               /* the item's LongBench `length` was read   */
+    double length;                 /* LongBench's `length` (words; characters in Chinese) */
 } finch_eval_task;
 
 typedef struct {

@@ -289,6 +289,7 @@ typedef struct {
     const char *plot_kept_items;                 /* --plot-kept-items DIR */
     bool n_new_given;                            /* -n given: it overrides the benchmark's */
     long max_length;                             /* --max-length: LongBench's middle cut, 0: none */
+    bool longbench_e;                            /* --longbench-e: scores per length bucket */
     int bench_read;                              /* finch_benchmark of the task file read */
     size_t ctx_size;                             /* -c, 0: the model's length     */
 } cli_eval_opts;

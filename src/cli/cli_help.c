@@ -109,6 +109,9 @@ static const cli_flag compare_flags[] = {
 
 /* ---------------------------------------------------------------- eval */
 
+#define FLAG_LONGBENCH_E { "--longbench-e", NULL, "off (on for datasets named X_e)", \
+    "LongBench-E: each dataset's score per length bucket 0-4k, 4-8k, 8k+ (eval.py --e)" }
+
 static const cli_flag eval_flags[] = {
     FLAG_MODEL,
     { "--task", "FILE", "required", "one item per line: {id, context, question, answers}; or SQuAD v2's dev-v2.0.json, "
@@ -117,6 +120,7 @@ static const cli_flag eval_flags[] = {
     { "--fields", "MAP", "none", "key names of another JSONL: id=qid,context=passage,question=q,answers=gold" },
     { "--max-length", "L", "none", "LongBench's middle cut: keep L/2 tokens from each end of a longer prompt "
       "(the cut falls in the context)" },
+    FLAG_LONGBENCH_E,
     { "--dump-items", "DIR", "none", "one JSON file per item: its record and the prompt text the model reads" },
     { "--plot-kept-items", "DIR", "none", "one SVG map per item and run of the positions kept, the answer span marked" },
     { "--press", "LIST", "finch,truncate,streaming,snapkv,h2o,tova,knorm,random",
@@ -154,6 +158,7 @@ static const cli_flag score_flags[] = {
     { "--benchmark", "NAME", "auto (from the file)", "the format of --task: squad2, longbench, ruler, jsonl" },
     { "--fields", "MAP", "none", "key names of another JSONL: id=qid,context=passage,question=q,answers=gold" },
     { "--json", NULL, "off", "print the scores as JSON (SQuAD v2: the official script's output)" },
+    FLAG_LONGBENCH_E,
     FLAG_END
 };
 

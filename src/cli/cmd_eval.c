@@ -66,6 +66,7 @@ int cli_parse_eval(int argc, char **argv, cli_eval_opts *o) {
         else if (cli_opt(&a, NULL, "--dump-items")) o->dump_items = cli_value(&a);
         else if (cli_opt(&a, NULL, "--plot-kept-items")) o->plot_kept_items = cli_value(&a);
         else if (cli_opt(&a, NULL, "--max-length")) o->max_length = cli_long(&a, 2, 1L << 30);
+        else if (cli_opt(&a, NULL, "--longbench-e")) o->longbench_e = true;
         else if (!a.error) cli_unknown(&a);
     }
     if (sh.n_budget_flags == 0) { /* the default sweep */
@@ -514,6 +515,7 @@ static int eval_command(int argc, char **argv) {
     if (o.benchmark) finch_benchmark_parse(o.benchmark, &bench); /* checked by cli_parse_eval */
     finch_status st = finch_bench_read(o.task, bench, o.fields, &tasks);
     if (st) { rc = cli_fail(st, "--task"); goto done; }
+    if (o.longbench_e && (st = finch_longbench_mark_e(&tasks))) { rc = cli_fail(st, "--longbench-e"); goto done; }
     o.bench_read = tasks.benchmark;
     if ((rc = cli_load_model(o.model, &m))) goto done;
     if (!m->tokenizer) { rc = cli_error("finch eval needs a model with a tokenizer"); goto done; }

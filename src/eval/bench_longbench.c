@@ -14,6 +14,7 @@
  *               max_new tokens or EOS */
 #include "finch_benchmarks.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,9 +88,29 @@ static const finch_longbench_dataset datasets[] = {
 };
 
 const finch_longbench_dataset *finch_longbench_find(const char *name) {
+    size_t n = strlen(name);
     for (size_t i = 0; i < sizeof datasets / sizeof datasets[0]; i++)
         if (!strcmp(datasets[i].name, name)) return &datasets[i];
-    return NULL;
+    for (size_t i = 0; n > 2 && !strcmp(name + n - 2, "_e") && i < sizeof datasets / sizeof datasets[0]; i++)
+        if (strlen(datasets[i].name) == n - 2 && !strncmp(datasets[i].name, name, n - 2)) return &datasets[i];
+    return NULL; /* LongBench-E's "X_e" is X's prompt, length and metric */
+}
+
+bool finch_longbench_is_e(const char *name) {
+    size_t n = strlen(name);
+    return n > 2 && !strcmp(name + n - 2, "_e") && finch_longbench_find(name);
+}
+
+finch_status finch_longbench_mark_e(finch_eval_tasks *t) {
+    if (t->benchmark != FINCH_BENCH_LONGBENCH)
+        return finch_fail(FINCH_ERR_ARG, "LongBench-E buckets are for LongBench files; this one is %s",
+                          finch_benchmark_name((finch_benchmark)t->benchmark));
+    for (size_t i = 0; i < t->n; i++) {
+        if (!t->items[i].has_length)
+            return finch_fail(FINCH_ERR_FORMAT, "LongBench-E item '%.64s' has no number length", t->items[i].id);
+        t->items[i].longbench_e = true;
+    }
+    return FINCH_OK;
 }
 
 /* o[key] as a string array copied to *out (NULL or absent: none). */
@@ -133,5 +154,13 @@ finch_status finch_longbench_from_json(const cJSON *j, finch_eval_task *t, const
     t->metric = (int)d->metric;
     t->no_newline_stop = !d->stop_newline;
     t->no_chat = !d->chat;
+    const cJSON *len = cJSON_GetObjectItemCaseSensitive(j, "length");
+    if (cJSON_IsNumber(len) && isfinite(len->valuedouble)) {
+        t->has_length = true;
+        t->length = len->valuedouble;
+    }
+    /* LongBench-E's files name their datasets "X_e": scored per bucket of length, as eval.py --e */
+    if ((t->longbench_e = finch_longbench_is_e(name)) && !t->has_length)
+        return finch_fail(FINCH_ERR_FORMAT, "LongBench-E item '%.64s' has no number length", id);
     return FINCH_OK;
 }
