@@ -50,6 +50,11 @@
 
 /* ---------------------------------------------------------------- run */
 
+#define FLAG_LINGUA_SEGMENT { "--lingua-segment", "S", "none: one pass", \
+    "press lingua: LLMLingua's iterative compression, segments of S tokens scored given the compressed prefix" }
+#define FLAG_LONGBENCH_E { "--longbench-e", NULL, "off (on for datasets named X_e)", \
+    "LongBench-E: each dataset's score per length bucket 0-4k, 4-8k, 8k+ (eval.py --e)" }
+
 static const cli_flag run_flags[] = {
     FLAG_MODEL,
     { "-f, --file", "FILE", "none", "the context, read from a text file (llama.cpp's -f is the prompt file)" },
@@ -71,6 +76,7 @@ static const cli_flag run_flags[] = {
     { "--kv-chunk", "L", "none", "oneshot with --cr: kvpress's chunk_length, top-k per chunk of L positions" },
     { "--no-rerotate", NULL, "off", "oneshot: kvpress's rerotate_keys=False (keys stay at their positions, the "
       "prompt at N + m + 1)" },
+    FLAG_LINGUA_SEGMENT,
     { "--delimiter", "TEXT", "none", "kvpress's single-string interface: the context text holds the question "
       "after TEXT" },
     FLAG_ANSWER_PREFIX,
@@ -109,9 +115,6 @@ static const cli_flag compare_flags[] = {
 
 /* ---------------------------------------------------------------- eval */
 
-#define FLAG_LONGBENCH_E { "--longbench-e", NULL, "off (on for datasets named X_e)", \
-    "LongBench-E: each dataset's score per length bucket 0-4k, 4-8k, 8k+ (eval.py --e)" }
-
 static const cli_flag eval_flags[] = {
     FLAG_MODEL,
     { "--task", "FILE", "required", "one item per line: {id, context, question, answers}; or SQuAD v2's dev-v2.0.json, "
@@ -125,6 +128,7 @@ static const cli_flag eval_flags[] = {
     { "--plot-kept-items", "DIR", "none", "one SVG map per item and run of the positions kept, the answer span marked" },
     { "--press", "LIST", "finch,truncate,streaming,snapkv,h2o,tova,knorm,random",
       "presses to compare (full, the reference, always runs); any --press name of run" },
+    FLAG_LINGUA_SEGMENT,
     { "--ratio", "LIST", "2,4,8,16,32 (without --budget or --cr)", "compression factors, e.g. 2,4,8" },
     { "--budget", "LIST", "none", "context tokens kept, e.g. 64,128 (instead of --ratio)" },
     { "--cr", "LIST", "none", "fractions of the context removed, e.g. 0.5,0.9 (instead of --ratio)" },

@@ -67,6 +67,7 @@ int cli_parse_eval(int argc, char **argv, cli_eval_opts *o) {
         else if (cli_opt(&a, NULL, "--plot-kept-items")) o->plot_kept_items = cli_value(&a);
         else if (cli_opt(&a, NULL, "--max-length")) o->max_length = cli_long(&a, 2, 1L << 30);
         else if (cli_opt(&a, NULL, "--longbench-e")) o->longbench_e = true;
+        else if (cli_opt(&a, NULL, "--lingua-segment")) o->p.lingua_segment = (size_t)cli_long(&a, 1, 1L << 30);
         else if (!a.error) cli_unknown(&a);
     }
     if (sh.n_budget_flags == 0) { /* the default sweep */
@@ -100,7 +101,12 @@ int cli_parse_eval(int argc, char **argv, cli_eval_opts *o) {
         return cli_error("--benchmark: %s", finch_last_error());
     if (o->dump_items && !*o->dump_items) return cli_error("--dump-items needs a directory name");
     if (o->plot_kept_items && !*o->plot_kept_items) return cli_error("--plot-kept-items needs a directory name");
-    return parse_presses(presses, o);
+    if ((rc = parse_presses(presses, o))) return rc;
+    bool lingua = false;
+    for (size_t i = 0; i < o->n_presses; i++) lingua |= o->presses[i] == FINCH_SCORER_LINGUA;
+    if (o->p.lingua_segment && !lingua)
+        return cli_error("--lingua-segment is the segment size of press lingua: list lingua in --press");
+    return 0;
 }
 
 /* ---------------------------------------------------------- one item's ids */

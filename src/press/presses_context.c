@@ -172,11 +172,12 @@ static finch_status lingua_iterative(finch_ctx *ctx, const finch_press_params *p
     const finch_model *m = finch_ctx_model(ctx);
     size_t S = p->lingua_segment, vocab = m->cfg.vocab, win = m->cfg.ctx_len;
     size_t H = p->protect ? (p->protect < N ? p->protect : N) : 1, Kc = p->protect || !K ? K : K - 1;
-    if (win && H + Kc + S > win)
+    size_t rows = H + Kc + S < N ? H + Kc + S : N; /* the compressed prefix and one segment, at most N */
+    if (win && rows > win)
         return finch_fail(FINCH_ERR_ARG, "press lingua with segments of %zu: %zu kept tokens and a segment exceed the "
                           "model's %zu positions", S, H + Kc, win);
     lingua_iter it = { .ctx = ctx, .B = finch_ctx_max_batch(ctx) < 64 ? finch_ctx_max_batch(ctx) : 64 };
-    finch_status st = finch_kv_init(&it.kv, &m->cfg, H + Kc + S);
+    finch_status st = finch_kv_init(&it.kv, &m->cfg, rows);
     it.logits = finch_alloc(it.B, vocab * sizeof(float));
     it.prev = finch_alloc(2, vocab * sizeof(float));
     it.loss = finch_alloc(S, sizeof(double));
