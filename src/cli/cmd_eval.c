@@ -363,6 +363,16 @@ int eval_unit_run(const eval_env *e, const finch_eval_task *t, size_t unit, cons
     return rc;
 }
 
+int eval_dump_task(const eval_env *e, const finch_eval_task *t, const cJSON *rec) {
+    if (!e->o->dump_items) return 0;
+    item_ids ids = { 0 };
+    int rc = tokenize_item(e->m, e->o, e->chat, t, &ids);
+    if (!rc) rc = eval_dump_item(e->o->dump_items, t->line, e->m, ids.context, ids.n_context, ids.question,
+                                 ids.n_question, ids.prompt, ids.n_prompt, rec);
+    item_ids_free(&ids);
+    return rc;
+}
+
 /* The record of task t: its units in order, or why it was skipped. */
 static int eval_task_record(const eval_env *e, const finch_eval_task *t, cJSON **out) {
     item_ids ids = { 0 };
