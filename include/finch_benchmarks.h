@@ -40,6 +40,25 @@ double finch_lb_retrieval_zh(const char *pred, const char *gold); /* "段落N" *
 double finch_lb_count(const char *pred, const char *gold);
 double finch_lb_code_sim(const char *pred, const char *gold);
 
+/* LongBench's Chinese metrics (qa_f1_zh_score: multifieldqa_zh;
+ * rouge_zh_score: dureader, vcsum) segment words with jieba.cut(text,
+ * cut_all=False), which is Python: the caller registers a segmenter
+ * (finch score/eval --jieba CMD run tools/jieba_cut.py) that gives the
+ * words of a text (malloc'ed array of malloc'ed strings, freed with
+ * finch_words_free); NULL unregisters.  Without one, the reader refuses
+ * those datasets.  qa_f1_zh: token F1 of the words after
+ * normalize_zh_answer (finch_lb_normalize_zh), empty ones dropped, 0 when
+ * nothing is common; rouge_zh: rouge_l of the words joined by " ".  NAN
+ * when the segmenter fails or is missing (finch_last_error says why). */
+typedef finch_status (*finch_segment_fn)(void *user, const char *text, char ***words, size_t *n);
+void finch_bench_set_segmenter(finch_segment_fn fn, void *user);
+bool finch_bench_has_segmenter(void);
+void finch_words_free(char **words, size_t n);
+char *finch_lb_normalize_zh(const char *text); /* malloc'ed; NULL when out of memory */
+double finch_lb_qa_f1_zh_words(const char *const *pred, size_t np, const char *const *gold, size_t ng);
+double finch_lb_qa_f1_zh(const char *pred, const char *gold);
+double finch_lb_rouge_zh(const char *pred, const char *gold);
+
 /* fuzzywuzzy's fuzz.ratio with python-Levenshtein: 100 for equal strings,
  * 0 when either is empty, else round-half-even(100 * (l - d) / l), l the
  * summed lengths in code points and d the edit distance with substitution
@@ -78,15 +97,16 @@ typedef enum {
     FINCH_METRIC_CODE_SIM,
     FINCH_METRIC_MATCH_ALL,
     FINCH_METRIC_MATCH_PART,
-    FINCH_METRIC_UNSUPPORTED, /* LongBench's jieba-segmented Chinese metrics */
+    FINCH_METRIC_QA_F1_ZH,    /* LongBench's jieba-segmented Chinese metrics:   */
+    FINCH_METRIC_ROUGE_ZH,    /* need a segmenter (finch_bench_set_segmenter) */
 } finch_metric;
 const char *finch_metric_name(finch_metric m);
 
 /* LongBench's per-dataset facts (config/dataset2prompt.json,
  * dataset2maxlen.json, eval.py's dataset2metric, pred.py's chat and stop
- * rules); NULL for a dataset not known.  multifieldqa_zh, dureader and
- * vcsum have FINCH_METRIC_UNSUPPORTED (jieba segmentation): the reader
- * refuses them by name. */
+ * rules); NULL for a dataset not known.  multifieldqa_zh (qa_f1_zh),
+ * dureader and vcsum (rouge_zh) segment words with jieba: the reader
+ * refuses them by name unless a segmenter is registered. */
 typedef struct {
     const char *name;
     const char *prompt;   /* with {context} and {input}               */

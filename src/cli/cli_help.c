@@ -52,6 +52,9 @@
 
 #define FLAG_LINGUA_SEGMENT { "--lingua-segment", "S", "none: one pass", \
     "press lingua: LLMLingua's iterative compression, segments of S tokens scored given the compressed prefix" }
+#define FLAG_JIEBA { "--jieba", "CMD", "none: the three datasets refused", \
+    "LongBench's jieba-segmented Chinese metrics (multifieldqa_zh, dureader, vcsum): CMD segments, e.g. " \
+    "'python3 tools/jieba_cut.py'" }
 #define FLAG_LONGBENCH_E { "--longbench-e", NULL, "off (on for datasets named X_e)", \
     "LongBench-E: each dataset's score per length bucket 0-4k, 4-8k, 8k+ (eval.py --e)" }
 
@@ -124,6 +127,7 @@ static const cli_flag eval_flags[] = {
     { "--max-length", "L", "none", "LongBench's middle cut: keep L/2 tokens from each end of a longer prompt "
       "(the cut falls in the context)" },
     FLAG_LONGBENCH_E,
+    FLAG_JIEBA,
     { "--dump-items", "DIR", "none", "one JSON file per item: its record and the prompt text the model reads" },
     { "--plot-kept-items", "DIR", "none", "one SVG map per item and run of the positions kept, the answer span marked" },
     { "--press", "LIST", "finch,truncate,streaming,snapkv,h2o,tova,knorm,random",
@@ -163,6 +167,7 @@ static const cli_flag score_flags[] = {
     { "--fields", "MAP", "none", "key names of another JSONL: id=qid,context=passage,question=q,answers=gold" },
     { "--json", NULL, "off", "print the scores as JSON (SQuAD v2: the official script's output)" },
     FLAG_LONGBENCH_E,
+    FLAG_JIEBA,
     FLAG_END
 };
 

@@ -67,6 +67,7 @@ int cli_parse_eval(int argc, char **argv, cli_eval_opts *o) {
         else if (cli_opt(&a, NULL, "--plot-kept-items")) o->plot_kept_items = cli_value(&a);
         else if (cli_opt(&a, NULL, "--max-length")) o->max_length = cli_long(&a, 2, 1L << 30);
         else if (cli_opt(&a, NULL, "--longbench-e")) o->longbench_e = true;
+        else if (cli_opt(&a, NULL, "--jieba")) o->jieba = cli_value(&a);
         else if (cli_opt(&a, NULL, "--lingua-segment")) o->p.lingua_segment = (size_t)cli_long(&a, 1, 1L << 30);
         else if (!a.error) cli_unknown(&a);
     }
@@ -272,7 +273,11 @@ static int eval_full_unit(const eval_env *e, const finch_eval_task *t, const ite
     int rc = run_press(e, ids, FINCH_SCORER_FULL, 1, &full);
     if (rc) return rc;
     cJSON *fj = run_record("full", 1, &full, t);
-    eval_bench_score_run(fj, t, e->o->bench_read);
+    if ((rc = eval_bench_score_run(fj, t, e->o->bench_read))) {
+        cJSON_Delete(fj);
+        finch_eval_output_free(&full);
+        return rc;
+    }
     cJSON_AddNumberToObject(fj, "kl", 0); /* the reference against itself */
     cJSON_AddNumberToObject(fj, "top1", 1);
     cJSON_AddItemToObject(rec, "full", fj);
@@ -299,7 +304,11 @@ static int eval_press_unit(const eval_env *e, const finch_eval_task *t, const it
         return rc;
     }
     cJSON *j = run_record(finch_scorer_name(press), ratio, &out, t);
-    eval_bench_score_run(j, t, o->bench_read);
+    if ((rc = eval_bench_score_run(j, t, o->bench_read))) {
+        cJSON_Delete(j);
+        finch_eval_output_free(&out);
+        return rc;
+    }
     cJSON_AddNumberToObject(j, "kl", finch_eval_kl(full_logits, out.logits, vocab));
     bool same_top = finch_eval_argmax(out.logits, vocab) == finch_eval_argmax(full_logits, vocab);
     cJSON_AddNumberToObject(j, "top1", same_top ? 1 : 0);
@@ -529,6 +538,7 @@ static int eval_command(int argc, char **argv) {
     if ((rc = check_task_memory(&o))) goto done;
     finch_benchmark bench = FINCH_BENCH_AUTO;
     if (o.benchmark) finch_benchmark_parse(o.benchmark, &bench); /* checked by cli_parse_eval */
+    if ((rc = cli_jieba_start(o.jieba))) goto done;
     finch_status st = finch_bench_read(o.task, bench, o.fields, &tasks);
     if (st) { rc = cli_fail(st, "--task"); goto done; }
     if (o.longbench_e && (st = finch_longbench_mark_e(&tasks))) { rc = cli_fail(st, "--longbench-e"); goto done; }
@@ -557,6 +567,7 @@ static int eval_command(int argc, char **argv) {
     if (!rc && eval_mpi_is_root()) rc = eval_write_predictions(o.out, &tasks, items);
 done:
     if (rc && made) rmdir(o.out); /* only when still empty: no empty directory left by a failed run */
+    cli_jieba_stop();
     cli_chat_free(&chat);
     cJSON_Delete(config);
     cJSON_Delete(items);

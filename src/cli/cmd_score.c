@@ -20,7 +20,7 @@
 #include <string.h>
 
 typedef struct {
-    const char *task, *predictions, *benchmark, *fields;
+    const char *task, *predictions, *benchmark, *fields, *jieba;
     bool json, longbench_e;
 } score_opts;
 
@@ -35,6 +35,7 @@ static int parse_score(int argc, char **argv, score_opts *o, finch_benchmark *b)
         else if (cli_opt(&a, NULL, "--fields")) o->fields = cli_value(&a);
         else if (cli_opt(&a, NULL, "--json")) o->json = true;
         else if (cli_opt(&a, NULL, "--longbench-e")) o->longbench_e = true;
+        else if (cli_opt(&a, NULL, "--jieba")) o->jieba = cli_value(&a);
         else if (!a.error) cli_unknown(&a);
     }
     int rc = cli_args_error(&a);
@@ -200,10 +201,12 @@ int cmd_score(int argc, char **argv) {
     int rc = parse_score(argc, argv, &o, &b);
     if (rc) return rc;
     finch_eval_tasks t;
+    if ((rc = cli_jieba_start(o.jieba))) return rc;
     finch_status st = finch_bench_read(o.task, b, o.fields, &t);
-    if (st) return cli_fail(st, "--task");
+    if (st) { cli_jieba_stop(); return cli_fail(st, "--task"); }
     if (o.longbench_e && (st = finch_longbench_mark_e(&t))) {
         finch_eval_tasks_free(&t);
+        cli_jieba_stop();
         return cli_fail(st, "--longbench-e");
     }
     cJSON *root = NULL;
@@ -221,5 +224,6 @@ int cmd_score(int argc, char **argv) {
     free(preds);
     cJSON_Delete(root);
     finch_eval_tasks_free(&t);
+    cli_jieba_stop();
     return rc;
 }

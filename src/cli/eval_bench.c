@@ -85,12 +85,14 @@ int eval_bench_config(cJSON *config, const cli_eval_opts *o, const finch_eval_ta
 
 /* --------------------------------------------------------------- scores */
 
-void eval_bench_score_run(cJSON *run, const finch_eval_task *t, int benchmark) {
-    if (benchmark == FINCH_BENCH_JSONL || benchmark == FINCH_BENCH_SQUAD2) return; /* em and f1 are the metric */
+int eval_bench_score_run(cJSON *run, const finch_eval_task *t, int benchmark) {
+    if (benchmark == FINCH_BENCH_JSONL || benchmark == FINCH_BENCH_SQUAD2) return 0; /* em and f1 are the metric */
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(run, "answer");
     double score, exact;
     finch_bench_score_item(t, cJSON_IsString(a) ? a->valuestring : "", &score, &exact);
+    if (isnan(score)) return cli_fail(FINCH_ERR_IO, "--jieba");
     cJSON_AddNumberToObject(run, "score", score);
+    return 0;
 }
 
 /* One run's score (the benchmark's, else F1) and where it goes: the cell

@@ -131,6 +131,10 @@ finch_status finch_bench_dataset_scores(const finch_eval_tasks *t, const char *c
         }
         double exact;
         finch_bench_score_item(&t->items[i], preds[i], &v[i], &exact);
+        if (isnan(v[i])) {
+            st = finch_fail_prefix(FINCH_ERR_IO, "item '%.64s'", t->items[i].id);
+            break;
+        }
         finch_dataset_score *s = find_or_add(*out, n, &t->items[i]);
         s->sum += v[i];
         s->n++;
