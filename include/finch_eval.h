@@ -78,6 +78,7 @@ typedef struct {
     bool longbench_e;              /* LongBench-E: scored per length bucket    */
     bool has_length;               /* the item's LongBench `length` was read   */
     double length;                 /* LongBench's `length` (words; characters in Chinese) */
+    size_t article;                /* SQuAD v2: 1 + its article's index in dev-v2.0.json; 0: none */
 } finch_eval_task;
 
 typedef struct {

@@ -376,6 +376,7 @@ static void test_lingua_segment(void **state) {
                                "home' -q 'the number' --press lingua --lingua-segment 4 --budget 6 -n 2 --json"), 0);
     cJSON *j = cJSON_Parse(out_text);
     assert_true(num(j, "K") == 6);
+    assert_true(num(j, "lingua_segment") == 4);
     cJSON_Delete(j);
     make_tmpdir();
     char args[1024], task[128], path[256];

@@ -104,6 +104,43 @@ static void test_qa(void **state) {
     finch_eval_tasks_free(&t);
 }
 
+/* qa.py's more_context: a question's distractors come from its own article
+ * first (here the first article has two paragraphs, the second three). */
+static void test_qa_articles(void **state) {
+    (void)state;
+    const char two[] =
+        "{\"data\":[{\"title\":\"A\",\"paragraphs\":["
+        "{\"context\":\"P1.\",\"qas\":[{\"id\":\"a\",\"question\":\"Q1?\",\"answers\":[{\"text\":\"x\"}]}]},"
+        "{\"context\":\"P2.\",\"qas\":[{\"id\":\"b\",\"question\":\"Q2?\",\"answers\":[{\"text\":\"y\"}]}]}]},"
+        "{\"title\":\"B\",\"paragraphs\":["
+        "{\"context\":\"P3.\",\"qas\":[{\"id\":\"c\",\"question\":\"Q3?\",\"answers\":[{\"text\":\"z\"}]}]},"
+        "{\"context\":\"P4.\",\"qas\":[{\"id\":\"d\",\"question\":\"Q4?\",\"answers\":[{\"text\":\"z\"}]}]},"
+        "{\"context\":\"P5.\",\"qas\":[{\"id\":\"e\",\"question\":\"Q5?\",\"answers\":[{\"text\":\"z\"}]}]}]}]}";
+    finch_eval_tasks t;
+    finch_ruler_qa_source *q;
+    char *in, *pre, **outs;
+    size_t n;
+    assert_ok(finch_bench_parse(two, strlen(two), "sq", FINCH_BENCH_SQUAD2, NULL, &t));
+    assert_int_equal(t.items[3].article, 2);
+    assert_ok(finch_ruler_qa_open(&t, &q));
+    for (uint64_t seed = 0; seed < 8; seed++) {
+        assert_ok(finch_ruler_qa_sample(q, 0, 2, seed, &in, &pre, &outs, &n)); /* Q1 among 2: P1 and P2 */
+        assert_non_null(strstr(in, "P1."));
+        assert_non_null(strstr(in, "P2."));
+        free_sample(in, pre, outs, n);
+        assert_ok(finch_ruler_qa_sample(q, 2, 2, seed, &in, &pre, &outs, &n)); /* Q3 among 2: P3 and P4 or P5 */
+        assert_null(strstr(in, "P1."));
+        assert_null(strstr(in, "P2."));
+        free_sample(in, pre, outs, n);
+        assert_ok(finch_ruler_qa_sample(q, 0, 4, seed, &in, &pre, &outs, &n)); /* P1, P2 and two of the others */
+        assert_non_null(strstr(in, "P2."));
+        assert_non_null(strstr(in, "Document 4:\n"));
+        free_sample(in, pre, outs, n);
+    }
+    finch_ruler_qa_close(q);
+    finch_eval_tasks_free(&t);
+}
+
 /* A RULER line of our making: id, task, outputs and the input made above. */
 static void add_line(cJSON *lines, int index, const char *task, const char *input, const char *const *outs, int n) {
     cJSON *j = cJSON_CreateObject();
@@ -176,6 +213,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fwe),
         cmocka_unit_test(test_qa),
+        cmocka_unit_test(test_qa_articles),
         cmocka_unit_test(test_scores),
     };
     return cmocka_run_group_tests_name("ruler_more", tests, NULL, NULL);

@@ -281,6 +281,7 @@ static cJSON *run_json(const cli_run_opts *o, const finch_model *m, const run_id
     cJSON_AddNumberToObject(j, "n_kept", (double)s->n_kept);
     cJSON_AddNumberToObject(j, "chunk", (double)s->chunk);
     cJSON_AddNumberToObject(j, "n_chunks", (double)s->n_chunks);
+    if (o->p.lingua_segment) cJSON_AddNumberToObject(j, "lingua_segment", (double)o->p.lingua_segment);
     cJSON_AddNumberToObject(j, "compression", s->compression);
     cJSON_AddNumberToObject(j, "kv_bytes_before", (double)s->kv_bytes_full);
     cJSON_AddNumberToObject(j, "kv_bytes_after", (double)s->kv_bytes_kept);

@@ -16,10 +16,9 @@
  *     (niah_single_2/3, multikey_1, multivalue, multiquery) use the noise
  *     haystack of niah_single_1 instead;
  *   - variable tracking has no in-context example;
- *   - qa draws its distractor paragraphs from the whole file (qa.py takes
- *     those of the gold paragraph's article first; the assets' SQuAD
- *     sample has no articles) and shuffles them with the item's seed
- *     (qa.py shuffles every item with the same seed). */
+ *   - qa shuffles each item's documents with the item's seed (qa.py
+ *     shuffles every item with the same seed); the assets' SQuAD sample
+ *     has no articles, so its distractors all come from the whole file. */
 #include "finch_benchmarks.h"
 
 #include <math.h>
@@ -406,22 +405,54 @@ size_t finch_ruler_qa_count(const finch_ruler_qa_source *q) { return q->n_qas; }
 static const char QA_HEAD[] = "Answer the question based on the given documents. Only give me the answer and do not "
                               "output any other words.";
 
-/* The n_docs documents of one question: the gold one and n_docs - 1 others
- * drawn without repetition (all of them, repeated in order, when n_docs is
- * at least the number of documents), shuffled. */
-static size_t *qa_documents(const finch_ruler_qa_source *q, size_t gold, size_t n_docs, uint64_t *s) {
-    size_t *pick = calloc(n_docs + q->n_docs, sizeof *pick), *pool = pick + n_docs;
+/* qa.py's more_context: the other paragraphs of the question's article,
+ * in file order (consecutive questions of one paragraph count it once);
+ * none when the file has no articles (the assets' sample). */
+static size_t article_docs(const finch_ruler_qa_source *q, size_t task, size_t gold, size_t *more) {
+    const finch_eval_tasks *ts = q->tasks;
+    size_t art = ts->items[task].article, n = 0;
+    const char *last = NULL;
+    for (size_t i = 0; art && i < ts->n; i++) {
+        if (ts->items[i].article != art || (last && !strcmp(last, ts->items[i].context))) continue;
+        last = ts->items[i].context;
+        size_t d = doc_index(q, last);
+        if (d != gold) more[n++] = d;
+    }
+    return n;
+}
+
+/* k of from[0..n) without repetition (partial Fisher-Yates), onto out. */
+static void sample_into(size_t *from, size_t n, size_t k, uint64_t *s, size_t *out) {
+    for (size_t i = 0; i < k && i < n; i++) {
+        size_t j = i + below(s, n - i), t = from[i];
+        from[i] = from[j];
+        from[j] = t;
+        out[i] = from[i];
+    }
+}
+
+/* The n_docs documents of question `task`, as qa.py picks them: its own
+ * paragraph, then the article's other paragraphs (a sample of them when
+ * they are more than needed), then a sample of the rest of the file; all
+ * documents, repeated in order, when n_docs is not below their number;
+ * shuffled. */
+static size_t *qa_documents(const finch_ruler_qa_source *q, size_t task, size_t gold, size_t n_docs, uint64_t *s) {
+    size_t *pick = calloc(n_docs + q->n_docs + q->tasks->n + 1, sizeof *pick), *pool = pick + n_docs;
+    size_t *more = pool + q->n_docs;
     if (!pick) return NULL;
     if (n_docs < q->n_docs) {
-        size_t n_pool = 0;
-        for (size_t i = 0; i < q->n_docs; i++)
-            if (i != gold) pool[n_pool++] = i;
+        size_t n_more = article_docs(q, task, gold, more), need = n_docs - 1, n_pool = 0;
         pick[0] = gold;
-        for (size_t i = 1; i < n_docs; i++) { /* partial Fisher-Yates: a sample without repetition */
-            size_t j = i - 1 + below(s, n_pool - (i - 1)), t = pool[i - 1];
-            pool[i - 1] = pool[j];
-            pool[j] = t;
-            pick[i] = pool[i - 1];
+        if (need > n_more) { /* all of the article, then others */
+            memcpy(pick + 1, more, n_more * sizeof *more);
+            for (size_t d = 0; d < q->n_docs; d++) {
+                bool in_more = d == gold;
+                for (size_t i = 0; i < n_more && !in_more; i++) in_more = more[i] == d;
+                if (!in_more) pool[n_pool++] = d;
+            }
+            sample_into(pool, n_pool, need - n_more, s, pick + 1 + n_more);
+        } else {
+            sample_into(more, n_more, need, s, pick + 1);
         }
     } else {
         for (size_t i = 0; i < n_docs; i++) pick[i] = i % q->n_docs;
@@ -434,7 +465,7 @@ finch_status finch_ruler_qa_sample(const finch_ruler_qa_source *q, size_t index,
                                    char **input, char **answer_prefix, char ***outputs, size_t *n_outputs) {
     uint64_t s = seed * 0x2545F4914F6CDD1Dull + 1;
     const finch_eval_task *t = &q->tasks->items[q->qas[index % q->n_qas]];
-    size_t *pick = qa_documents(q, q->gold[index % q->n_qas], n_docs ? n_docs : 1, &s);
+    size_t *pick = qa_documents(q, q->qas[index % q->n_qas], q->gold[index % q->n_qas], n_docs ? n_docs : 1, &s);
     ruler_sample x = { 0 };
     text_buf in = { 0 };
     put(&in, QA_HEAD); put(&in, "\n\nThe following are given documents.\n\n");
