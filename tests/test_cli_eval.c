@@ -400,6 +400,38 @@ static void test_eval_resume(void **state) {
 
 /* --budget and --cr take lists as --ratio does: one sweep over the values
  * of the flag given; two budget flags are refused. */
+/* A results.json of an earlier build, whose config named budget_kind
+ * budget_flag, resumes: the first item is reused. */
+static void test_eval_resume_old_key(void **state) {
+    (void)state;
+    make_tmpdir();
+    char args[1024], task[128], path[256];
+    snprintf(task, sizeof task, "%s/t.jsonl", tmpdir);
+    write_tasks(task, NULL);
+    snprintf(args, sizeof args, "eval -m " TINY " --task %s --press snapkv --ratio 2 -n 3 -t 1 --out %s/r --limit 1",
+             task, tmpdir);
+    assert_int_equal(run_finch(args), 0);
+    snprintf(path, sizeof path, "%s/r/results.json", tmpdir);
+    cJSON *old = read_json(path);
+    cJSON *cfg = cJSON_GetObjectItemCaseSensitive(old, "config");
+    cJSON_AddItemToObject(cfg, "budget_flag", cJSON_DetachItemFromObjectCaseSensitive(cfg, "budget_kind"));
+    char *text = cJSON_Print(old);
+    write_text(path, text);
+    snprintf(args, sizeof args, "eval -m " TINY " --task %s --press snapkv --ratio 2 -n 3 -t 1 --out %s/r --resume",
+             task, tmpdir);
+    assert_int_equal(run_finch(args), 0);
+    cJSON *resumed = read_json(path);
+    const cJSON *items = cJSON_GetObjectItemCaseSensitive(resumed, "items");
+    assert_int_equal(cJSON_GetArraySize(items), 2);
+    assert_true(cJSON_Compare(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(old, "items"), 0),
+                              cJSON_GetArrayItem(items, 0), true));
+    assert_string_equal(str(cJSON_GetObjectItemCaseSensitive(resumed, "config"), "budget_kind"), "ratio");
+    free(text);
+    cJSON_Delete(old);
+    cJSON_Delete(resumed);
+    remove_tmpdir();
+}
+
 static void test_eval_budget_lists(void **state) {
     (void)state;
     make_tmpdir();
@@ -426,7 +458,7 @@ static void test_eval_budget_lists(void **state) {
     char path[256];
     snprintf(path, sizeof path, "%s/c/results.json", tmpdir);
     cJSON *res = read_json(path);
-    assert_string_equal(str(cJSON_GetObjectItemCaseSensitive(res, "config"), "budget_flag"), "cr");
+    assert_string_equal(str(cJSON_GetObjectItemCaseSensitive(res, "config"), "budget_kind"), "cr");
     const cJSON *it = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(res, "items"), 0);
     double N = num(it, "n_context");
     const cJSON *runs = cJSON_GetObjectItemCaseSensitive(it, "runs");
@@ -456,6 +488,7 @@ int main(void) {
         cmocka_unit_test(test_eval_end_to_end),
         cmocka_unit_test(test_eval_budget_lists),
         cmocka_unit_test(test_eval_resume),
+        cmocka_unit_test(test_eval_resume_old_key),
         cmocka_unit_test(test_eval_all_presses),
         cmocka_unit_test(test_run_each_new_press),
     };
