@@ -201,15 +201,29 @@ static void test_thread_count_invariance(void **state) {
     check_thread_count_invariance("quant/tiny-quant-q6_K.gguf", "tiny-quant-q6_K", FINCH_QUANT_MATH_FP32);
 }
 
+/* The GQA model and its fixture's tokens: the tests of the pass itself. */
+static int32_t *gqa_model_and_tokens(finch_model **m, size_t *n) {
+    assert_ok(finch_model_load("testdata/models/tiny-llama-gqa.gguf", m));
+    return load_i32("tiny-llama-gqa", "tokens.npy", n);
+}
+
+/* Rows 0..n-1 of every layer and head: the same bits in a and b. */
+static void assert_same_cache(const finch_kv_cache *a, const finch_kv_cache *b, const finch_config *cfg, size_t n) {
+    for (size_t l = 0; l < cfg->n_layer; l++)
+        for (size_t g = 0; g < cfg->n_kv_head; g++) {
+            assert_memory_equal(finch_kv_k(a, l, g, 0), finch_kv_k(b, l, g, 0), n * cfg->head_dim * sizeof(float));
+            assert_memory_equal(finch_kv_v(a, l, g, 0), finch_kv_v(b, l, g, 0), n * cfg->head_dim * sizeof(float));
+        }
+}
+
 /* A pass without logits skips the last layer's attention output and FFN:
  * the cache it leaves, and the logits of the next pass, are the same bits
  * as after a full pass. */
 static void test_no_logits_pass_same_cache(void **state) {
     (void)state;
     finch_model *m = NULL;
-    assert_ok(finch_model_load("testdata/models/tiny-llama-gqa.gguf", &m));
     size_t n;
-    int32_t *tokens = load_i32("tiny-llama-gqa", "tokens.npy", &n);
+    int32_t *tokens = gqa_model_and_tokens(&m, &n);
     const finch_config *cfg = &m->cfg;
     float *out[2], *first = malloc(cfg->vocab * sizeof(float));
     finch_kv_cache kv[2];
@@ -223,14 +237,7 @@ static void test_no_logits_pass_same_cache(void **state) {
         finch_ctx_free(ctx);
     }
     assert_memory_equal(out[0], out[1], cfg->vocab * sizeof(float));
-    for (size_t l = 0; l < cfg->n_layer; l++)
-        for (size_t g = 0; g < cfg->n_kv_head; g++)
-            for (size_t p = 0; p < n; p++) {
-                assert_memory_equal(finch_kv_k(&kv[0], l, g, p), finch_kv_k(&kv[1], l, g, p),
-                                    cfg->head_dim * sizeof(float));
-                assert_memory_equal(finch_kv_v(&kv[0], l, g, p), finch_kv_v(&kv[1], l, g, p),
-                                    cfg->head_dim * sizeof(float));
-            }
+    assert_same_cache(&kv[0], &kv[1], cfg, n);
     for (int i = 0; i < 2; i++) {
         free(out[i]);
         finch_kv_free(&kv[i]);
@@ -260,9 +267,8 @@ static finch_status capture_queries(void *user, size_t layer, const float *q, si
 static void test_pass_layer_by_layer(void **state) {
     (void)state;
     finch_model *m = NULL;
-    assert_ok(finch_model_load("testdata/models/tiny-llama-gqa.gguf", &m));
     size_t n;
-    int32_t *tokens = load_i32("tiny-llama-gqa", "tokens.npy", &n);
+    int32_t *tokens = gqa_model_and_tokens(&m, &n);
     const finch_config *cfg = &m->cfg;
     size_t per_layer = n * cfg->n_head * cfg->head_dim;
     float *logits[2] = { malloc(cfg->vocab * sizeof(float)), malloc(cfg->vocab * sizeof(float)) };
@@ -284,13 +290,7 @@ static void test_pass_layer_by_layer(void **state) {
     }
     assert_ok(finch_pass_end(ctx, logits[1]));
     assert_memory_equal(logits[0], logits[1], cfg->vocab * sizeof(float));
-    for (size_t l = 0; l < cfg->n_layer; l++)
-        for (size_t g = 0; g < cfg->n_kv_head; g++) {
-            assert_memory_equal(finch_kv_k(&kv[0], l, g, 0), finch_kv_k(&kv[1], l, g, 0),
-                                n * cfg->head_dim * sizeof(float));
-            assert_memory_equal(finch_kv_v(&kv[0], l, g, 0), finch_kv_v(&kv[1], l, g, 0),
-                                n * cfg->head_dim * sizeof(float));
-        }
+    assert_same_cache(&kv[0], &kv[1], cfg, n);
     assert_int_equal(finch_pass_layer(ctx, &kv[1], 0, &q), FINCH_ERR_ARG); /* no pass begun */
     finch_kv_free(&kv[0]);
     finch_kv_free(&kv[1]);
