@@ -58,7 +58,6 @@ int cli_jieba_start(const char *cmd) {
     if (!cmd) return 0;
     int in[2], out[2];
     if (pipe(in) || pipe(out)) return cli_error("--jieba: cannot make pipes");
-    signal(SIGPIPE, SIG_IGN); /* a segmenter that died is an error message, not a killed finch */
     pid_t pid = fork();
     if (pid < 0) return cli_error("--jieba: cannot start '%s'", cmd);
     if (pid == 0) { /* the helper: our pipes as its stdin and stdout */
@@ -70,6 +69,7 @@ int cli_jieba_start(const char *cmd) {
     }
     close(in[0]);
     close(out[1]);
+    signal(SIGPIPE, SIG_IGN); /* a segmenter that died is an error message, not a killed finch */
     g_jieba.pid = pid;
     g_jieba.to = fdopen(in[1], "w");
     g_jieba.from = fdopen(out[0], "r");
