@@ -15,6 +15,7 @@
  * activation quantizers and integer block sums), both within 1e-4. */
 #include "testutil.h"
 
+#include "forward.h"
 #include "kernels.h"
 
 #include <unistd.h>
@@ -200,15 +201,29 @@ static void test_thread_count_invariance(void **state) {
     check_thread_count_invariance("quant/tiny-quant-q6_K.gguf", "tiny-quant-q6_K", FINCH_QUANT_MATH_FP32);
 }
 
+/* The GQA model and its fixture's tokens: the tests of the pass itself. */
+static int32_t *gqa_model_and_tokens(finch_model **m, size_t *n) {
+    assert_ok(finch_model_load("testdata/models/tiny-llama-gqa.gguf", m));
+    return load_i32("tiny-llama-gqa", "tokens.npy", n);
+}
+
+/* Rows 0..n-1 of every layer and head: the same bits in a and b. */
+static void assert_same_cache(const finch_kv_cache *a, const finch_kv_cache *b, const finch_config *cfg, size_t n) {
+    for (size_t l = 0; l < cfg->n_layer; l++)
+        for (size_t g = 0; g < cfg->n_kv_head; g++) {
+            assert_memory_equal(finch_kv_k(a, l, g, 0), finch_kv_k(b, l, g, 0), n * cfg->head_dim * sizeof(float));
+            assert_memory_equal(finch_kv_v(a, l, g, 0), finch_kv_v(b, l, g, 0), n * cfg->head_dim * sizeof(float));
+        }
+}
+
 /* A pass without logits skips the last layer's attention output and FFN:
  * the cache it leaves, and the logits of the next pass, are the same bits
  * as after a full pass. */
 static void test_no_logits_pass_same_cache(void **state) {
     (void)state;
     finch_model *m = NULL;
-    assert_ok(finch_model_load("testdata/models/tiny-llama-gqa.gguf", &m));
     size_t n;
-    int32_t *tokens = load_i32("tiny-llama-gqa", "tokens.npy", &n);
+    int32_t *tokens = gqa_model_and_tokens(&m, &n);
     const finch_config *cfg = &m->cfg;
     float *out[2], *first = malloc(cfg->vocab * sizeof(float));
     finch_kv_cache kv[2];
@@ -222,14 +237,7 @@ static void test_no_logits_pass_same_cache(void **state) {
         finch_ctx_free(ctx);
     }
     assert_memory_equal(out[0], out[1], cfg->vocab * sizeof(float));
-    for (size_t l = 0; l < cfg->n_layer; l++)
-        for (size_t g = 0; g < cfg->n_kv_head; g++)
-            for (size_t p = 0; p < n; p++) {
-                assert_memory_equal(finch_kv_k(&kv[0], l, g, p), finch_kv_k(&kv[1], l, g, p),
-                                    cfg->head_dim * sizeof(float));
-                assert_memory_equal(finch_kv_v(&kv[0], l, g, p), finch_kv_v(&kv[1], l, g, p),
-                                    cfg->head_dim * sizeof(float));
-            }
+    assert_same_cache(&kv[0], &kv[1], cfg, n);
     for (int i = 0; i < 2; i++) {
         free(out[i]);
         finch_kv_free(&kv[i]);
@@ -239,27 +247,82 @@ static void test_no_logits_pass_same_cache(void **state) {
     finch_model_free(m);
 }
 
-/* The queries of the last layer, copied by the hook of a pass without
- * logits. */
+/* The pass one layer at a time (forward.h) is finch_forward: the same
+ * logits and cache bits, and each layer hands over the queries the
+ * on_attention observer sees.  Layers run out of order, or a pass ended
+ * early, are refused. */
 typedef struct {
-    size_t last;
     float *q;
-    size_t bytes;
-} q_capture;
+    size_t per_layer;
+} query_capture;
 
-static finch_status capture_last_q(void *user, size_t layer, const float *q, size_t n, size_t pos0,
-                                   const finch_kv_cache *kv) {
-    (void)n; (void)pos0; (void)kv;
-    q_capture *cap = user;
-    if (layer == cap->last) memcpy(cap->q, q, cap->bytes);
+static finch_status capture_queries(void *user, size_t layer, const float *q, size_t n, size_t pos0,
+                                    const finch_kv_cache *kv) {
+    query_capture *qc = user;
+    (void)pos0; (void)kv; (void)n;
+    memcpy(qc->q + layer * qc->per_layer, q, qc->per_layer * sizeof(float));
     return FINCH_OK;
 }
 
-/* A hook that names the positions whose queries it reads gets, in the last
- * layer of a pass without logits, those rows with the bits of a hook that
- * reads every row (the other rows are not computed there), and the cache is
- * the same; 12 rows run the packed GEMM as the whole batch does, 3 do not
- * and are computed with the batch. */
+static void test_pass_layer_by_layer(void **state) {
+    (void)state;
+    finch_model *m = NULL;
+    size_t n;
+    int32_t *tokens = gqa_model_and_tokens(&m, &n);
+    const finch_config *cfg = &m->cfg;
+    size_t per_layer = n * cfg->n_head * cfg->head_dim;
+    float *logits[2] = { malloc(cfg->vocab * sizeof(float)), malloc(cfg->vocab * sizeof(float)) };
+    query_capture qc = { malloc(cfg->n_layer * per_layer * sizeof(float)), per_layer };
+    finch_hooks hooks = { .user = &qc, .on_attention = capture_queries };
+    finch_ctx *ctx;
+    finch_kv_cache kv[2];
+    assert_ok(finch_ctx_new(m, 2, n, &ctx));
+    assert_ok(finch_kv_init(&kv[0], cfg, n));
+    assert_ok(finch_kv_init(&kv[1], cfg, n));
+    assert_ok(finch_forward(ctx, &kv[0], tokens, n, 0, &hooks, logits[0], 1));
+    assert_ok(finch_pass_begin(ctx, &kv[1], tokens, n, 0, 1, false));
+    const float *q;
+    assert_int_equal(finch_pass_layer(ctx, &kv[1], 1, &q), FINCH_ERR_ARG); /* layer 0 first */
+    for (size_t l = 0; l < cfg->n_layer; l++) {
+        assert_int_equal(finch_pass_end(ctx, logits[1]), FINCH_ERR_ARG); /* layers left */
+        assert_ok(finch_pass_layer(ctx, &kv[1], l, &q));
+        assert_memory_equal(q, qc.q + l * per_layer, per_layer * sizeof(float));
+    }
+    assert_ok(finch_pass_end(ctx, logits[1]));
+    assert_memory_equal(logits[0], logits[1], cfg->vocab * sizeof(float));
+    assert_same_cache(&kv[0], &kv[1], cfg, n);
+    assert_int_equal(finch_pass_layer(ctx, &kv[1], 0, &q), FINCH_ERR_ARG); /* no pass begun */
+    finch_kv_free(&kv[0]);
+    finch_kv_free(&kv[1]);
+    finch_ctx_free(ctx);
+    free(qc.q); free(logits[0]); free(logits[1]); free(tokens);
+    finch_model_free(m);
+}
+
+/* The last layer's queries of a pass without logits, with
+ * finch_pass_last_queries(lo, hi) (rows == NULL: not called). */
+static float *last_layer_queries(finch_model *m, const int32_t *tokens, size_t n, const size_t *rows,
+                                 finch_kv_cache *kv) {
+    const finch_config *cfg = &m->cfg;
+    size_t per_layer = n * cfg->n_head * cfg->head_dim;
+    float *out = malloc(per_layer * sizeof(float));
+    finch_ctx *ctx;
+    assert_ok(finch_ctx_new(m, 2, n, &ctx));
+    assert_ok(finch_kv_init(kv, cfg, n));
+    assert_ok(finch_pass_begin(ctx, kv, tokens, n, 0, 0, false));
+    if (rows) finch_pass_last_queries(ctx, rows[0], rows[1]);
+    const float *q = NULL;
+    for (size_t l = 0; l < cfg->n_layer; l++) assert_ok(finch_pass_layer(ctx, kv, l, &q));
+    memcpy(out, q, per_layer * sizeof(float));
+    assert_ok(finch_pass_end(ctx, NULL));
+    finch_ctx_free(ctx);
+    return out;
+}
+
+/* finch_pass_last_queries: the named rows' queries of the last layer are
+ * the bits every row gets without it, the cache is the same; 12 rows run
+ * the packed GEMM as the whole batch does, 3 do not and are computed with
+ * the batch, none computes only K/V. */
 static void test_last_layer_query_rows(void **state) {
     (void)state;
     finch_model *m = NULL;
@@ -268,35 +331,20 @@ static void test_last_layer_query_rows(void **state) {
     enum { N = 24 };
     int32_t tokens[N];
     for (size_t t = 0; t < N; t++) tokens[t] = (int32_t)((t * 7 + 3) % cfg->vocab);
-    size_t qdim = cfg->n_head * cfg->head_dim, kvf = N * cfg->head_dim;
-    const size_t ranges[][2] = {{0, 0}, {12, N}, {N - 3, N}};
-    float *q[3], *k[3];
+    size_t qdim = cfg->n_head * cfg->head_dim;
+    const size_t ranges[][2] = {{12, N}, {N - 3, N}, {0, 0}};
+    finch_kv_cache kv_all, kv;
+    float *all = last_layer_queries(m, tokens, N, NULL, &kv_all);
     for (size_t r = 0; r < 3; r++) {
-        finch_ctx *ctx;
-        finch_kv_cache kv;
-        assert_ok(finch_ctx_new(m, 2, N, &ctx));
-        assert_ok(finch_kv_init(&kv, cfg, N));
-        q[r] = calloc(N * qdim, sizeof(float));
-        k[r] = malloc(2 * cfg->n_layer * cfg->n_kv_head * kvf * sizeof(float));
-        q_capture cap = {cfg->n_layer - 1, q[r], N * qdim * sizeof(float)};
-        finch_hooks hooks = {.user = &cap, .on_attention = capture_last_q,
-                             .q_pos_lo = ranges[r][0], .q_pos_hi = ranges[r][1]};
-        assert_ok(finch_forward(ctx, &kv, tokens, N, 0, &hooks, NULL, 0));
-        size_t per = cfg->n_layer * cfg->n_kv_head * kvf; /* capacity N: the caches are dense */
-        memcpy(k[r], kv.k, per * sizeof(float));
-        memcpy(k[r] + per, kv.v, per * sizeof(float));
-        finch_kv_free(&kv);
-        finch_ctx_free(ctx);
-    }
-    for (size_t r = 1; r < 3; r++) {
+        float *some = last_layer_queries(m, tokens, N, ranges[r], &kv);
         size_t lo = ranges[r][0], hi = ranges[r][1];
-        assert_memory_equal(q[r] + lo * qdim, q[0] + lo * qdim, (hi - lo) * qdim * sizeof(float));
-        assert_memory_equal(k[r], k[0], 2 * cfg->n_layer * cfg->n_kv_head * kvf * sizeof(float));
+        if (hi > lo) assert_memory_equal(some + lo * qdim, all + lo * qdim, (hi - lo) * qdim * sizeof(float));
+        assert_same_cache(&kv, &kv_all, cfg, N);
+        finch_kv_free(&kv);
+        free(some);
     }
-    for (size_t r = 0; r < 3; r++) {
-        free(q[r]);
-        free(k[r]);
-    }
+    finch_kv_free(&kv_all);
+    free(all);
     finch_model_free(m);
 }
 
@@ -346,6 +394,7 @@ int main(void) {
         cmocka_unit_test(test_chunked_prefill_matches),
         cmocka_unit_test(test_thread_count_invariance),
         cmocka_unit_test(test_no_logits_pass_same_cache),
+        cmocka_unit_test(test_pass_layer_by_layer),
         cmocka_unit_test(test_last_layer_query_rows),
         cmocka_unit_test(test_forward_rejects_bad_input),
         cmocka_unit_test(test_model_load_errors),

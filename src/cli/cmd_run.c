@@ -32,6 +32,8 @@ static int parse_variants(cli_run_opts *o, const char *schedule, const char *lay
         return cli_error("--schedule authors is a per-chunk budget: give it with --mode iterative");
     if (o->p.kv_chunk && (o->p.mode != FINCH_PRESS_ONESHOT || o->p.budget_kind != FINCH_BUDGET_CR))
         return cli_error("--kv-chunk is kvpress's chunk_length: give it with --mode oneshot and --cr F");
+    if (o->p.lingua_segment && o->p.scorer != FINCH_SCORER_LINGUA)
+        return cli_error("--lingua-segment is the segment size of press lingua: give it with --press lingua");
     if (o->p.no_rerotate && o->p.mode != FINCH_PRESS_ONESHOT)
         return cli_error("--no-rerotate is kvpress's rerotate_keys=False: give it with --mode oneshot");
     if (o->delimiter && (o->question || o->question_ids || o->context_ids))
@@ -61,6 +63,7 @@ int cli_parse_run(int argc, char **argv, cli_run_opts *o) {
         else if (cli_opt(&a, NULL, "--schedule")) schedule = cli_value(&a);
         else if (cli_opt(&a, NULL, "--kv-chunk")) o->p.kv_chunk = (size_t)cli_long(&a, 1, 1L << 30);
         else if (cli_opt(&a, NULL, "--no-rerotate")) o->p.no_rerotate = 1;
+        else if (cli_opt(&a, NULL, "--lingua-segment")) o->p.lingua_segment = (size_t)cli_long(&a, 1, 1L << 30);
         else if (cli_opt(&a, NULL, "--delimiter")) o->delimiter = cli_value(&a);
         else if (cli_opt(&a, NULL, "--press")) press = cli_value(&a);
         else if (cli_opt(&a, NULL, "--plot-kept")) o->plot_kept = cli_value(&a);
@@ -255,7 +258,8 @@ static cJSON *ids_json(const int32_t *ids, size_t n) {
     return a;
 }
 
-/* Every setting and statistic of the run: meta.json and --json. */
+/* Every setting and statistic of the run: meta.json and --json.  A fact
+ * the dump's params also hold has their name (docs/dump-format.md). */
 static cJSON *run_json(const cli_run_opts *o, const finch_model *m, const run_ids *ids, const finch_press_stats *s,
                        const int32_t *gen, size_t n_gen, const char *answer) {
     cJSON *j = cJSON_CreateObject();
@@ -269,15 +273,16 @@ static cJSON *run_json(const cli_run_opts *o, const finch_model *m, const run_id
     cJSON_AddStringToObject(j, "mode", finch_press_mode_name(s->mode));
     cJSON_AddStringToObject(j, "select", finch_press_select_name(s->select));
     cJSON_AddStringToObject(j, "normalize", finch_press_normalize_name(s->normalize));
-    cJSON_AddStringToObject(j, "budget_flag", finch_budget_kind_name(o->p.budget_kind));
+    cJSON_AddStringToObject(j, "budget_kind", finch_budget_kind_name(o->p.budget_kind));
     cJSON_AddNumberToObject(j, "budget_value", finch_press_budget_value(&o->p));
     cJSON_AddNumberToObject(j, "N", (double)s->n_ctx);
     cJSON_AddNumberToObject(j, "K", (double)s->budget);
     cJSON_AddNumberToObject(j, "m", (double)s->n_question);
-    cJSON_AddNumberToObject(j, "protected", (double)s->n_protected);
+    cJSON_AddNumberToObject(j, "protect", (double)s->n_protected);
     cJSON_AddNumberToObject(j, "n_kept", (double)s->n_kept);
     cJSON_AddNumberToObject(j, "chunk", (double)s->chunk);
     cJSON_AddNumberToObject(j, "n_chunks", (double)s->n_chunks);
+    if (o->p.lingua_segment) cJSON_AddNumberToObject(j, "lingua_segment", (double)o->p.lingua_segment);
     cJSON_AddNumberToObject(j, "compression", s->compression);
     cJSON_AddNumberToObject(j, "kv_bytes_before", (double)s->kv_bytes_full);
     cJSON_AddNumberToObject(j, "kv_bytes_after", (double)s->kv_bytes_kept);
