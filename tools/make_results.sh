@@ -7,7 +7,7 @@
 # Sections (each writes under $RESULTS (out/results), git-ignored, and can be rerun alone):
 #   needle        the shipped needle model, 24 filler items, all 16 presses, 2x..64x
 #   kjv           the same model on a King James Bible haystack, per-head vs per-layer selection
-#   oneshot       the needle items of `needle` in oneshot mode (kvpress's setting)
+#   oneshot       the items of ruler-needle in oneshot mode (kvpress's setting)
 #   squad         TinyStories-656K on 40 answerable SQuAD v2 items (fidelity)
 #   ruler-needle  the RULER-style table on the needle model (tools/ruler_needle.py)
 #   ruler-tiny    the RULER-style table on TinyStories-656K (`finch ruler`, 512 tokens)
@@ -36,18 +36,16 @@ ALL_PRESSES=finch,truncate,streaming,snapkv,h2o,tova,knorm,random,snapkv-q,keydi
 
 mkdir -p "$RESULTS"
 
-# One sweep: eval DIR ARGS...  -> $RESULTS/DIR/ (results.json, figures), the
-# table on $RESULTS/DIR.txt, progress on $RESULTS/DIR.log, CPU time appended to the log.
-# A finished sweep is left as it is (delete $RESULTS/DIR to redo it); an
-# interrupted one resumes.
+# One sweep: eval DIR ARGS...  -> $RESULTS/DIR/ (results.json, figures),
+# the table on $RESULTS/DIR.txt, progress and CPU time on $RESULTS/DIR.log.
+# A sweep with a results.json is resumed: an interrupted one loses at most
+# the item in flight, a finished one only rewrites its table and figures
+# (seconds; e.g. after a rebuild).  Delete $RESULTS/DIR to measure it again.
 run_eval() {
     dir=$1; shift
-    if [ -f "$RESULTS/$dir.txt" ] && [ -s "$RESULTS/$dir.txt" ]; then
-        echo "make_results: $RESULTS/$dir done already" >&2; return 0
-    fi
     resume=""
     [ -f "$RESULTS/$dir/results.json" ] && resume=--resume
-    echo "make_results: $FINCH eval $* --out $RESULTS/$dir" >&2
+    echo "make_results: $FINCH eval $* -t $THREADS $resume --out $RESULTS/$dir" >&2
     /usr/bin/time -f "cpu user %U s, sys %S s, wall %e s" -a -o "$RESULTS/$dir.log" \
         "$FINCH" eval "$@" -t "$THREADS" --progress $resume --out "$RESULTS/$dir" \
         >"$RESULTS/$dir.txt.tmp" 2>>"$RESULTS/$dir.log"
@@ -76,10 +74,13 @@ sec_kjv() {
         --press finch --ratio 8,16,32,64 --chunk 256 -n 2 --select layer
 }
 
+# Oneshot feeds "\n" after the question: the RULER-style file (question,
+# then the answer prefix) suits it; needle_tasks.py's (the prefix inside the
+# question) does not (docs/results.md, section 2).
 sec_oneshot() {
-    needle_tasks
-    run_eval needle-oneshot -m $NEEDLE --task "$RESULTS/needle-filler.jsonl" --press $ALL_PRESSES \
-        --ratio 2,8,32 -n 2 --mode oneshot
+    ruler_needle_tasks
+    run_eval ruler-needle-oneshot -m $NEEDLE --task "$RESULTS/ruler-needle.jsonl" --press $ALL_PRESSES \
+        --ratio 8,32 -n 2 --mode oneshot
 }
 
 sec_squad() {
@@ -89,9 +90,13 @@ sec_squad() {
         --ratio 2,4,8,16,32 --press $ALL_PRESSES
 }
 
-sec_ruler_needle() {
+ruler_needle_tasks() {
     [ -f "$RESULTS/ruler-needle.jsonl" ] ||
         $PY tools/ruler_needle.py --out "$RESULTS/ruler-needle.jsonl" --length 2048 --samples 10 --seed 7
+}
+
+sec_ruler_needle() {
+    ruler_needle_tasks
     run_eval ruler-needle -m $NEEDLE --task "$RESULTS/ruler-needle.jsonl" --press $ALL_PRESSES \
         --ratio 8,16,32,64 --chunk 256 -n 2
 }
@@ -124,25 +129,28 @@ EOF
         --chunk 256 -n 2 -t "$THREADS" --plot-kept "$RESULTS/needle-kept.svg" --mark 2666 >"$RESULTS/kept.txt"
 }
 
-# docs/results/NAME.svg (+ .png) from $RESULTS/DIR/FIGURE.svg
+# docs/results/NAME.svg from $RESULTS/DIR/FIGURE.svg; a third argument
+# "png": also NAME.png (what docs/results.md shows inline, ~150 KB each).
 copy_fig() {
     cp "$RESULTS/$1" "$DOCS/$2.svg"
-    if command -v rsvg-convert >/dev/null; then
+    if [ "${3:-}" = png ] && command -v rsvg-convert >/dev/null; then
         rsvg-convert --zoom 1.5 --background-color white "$DOCS/$2.svg" -o "$DOCS/$2.png"
     fi
 }
 
 sec_figures() {
     mkdir -p $DOCS
-    for f in accuracy f1 fidelity time time-compress time-generate; do
+    for f in f1 time-compress time-generate; do
         copy_fig needle-filler/$f.svg needle-$f
     done
-    copy_fig needle-kept.svg needle-kept
-    copy_fig ruler-needle/score.svg ruler-needle-score
-    copy_fig ruler-needle/fidelity.svg ruler-needle-fidelity
-    copy_fig ruler-tiny/fidelity.svg ruler-tiny-fidelity
-    copy_fig tiny-squad/fidelity.svg tiny-squad-fidelity
-    command -v rsvg-convert >/dev/null || echo "make_results: no rsvg-convert: SVG only (apt-get install librsvg2-bin)" >&2
+    for f in accuracy fidelity time; do
+        copy_fig needle-filler/$f.svg needle-$f png
+    done
+    copy_fig needle-kept.svg needle-kept png
+    copy_fig ruler-needle/score.svg ruler-needle-score png
+    copy_fig ruler-tiny/fidelity.svg ruler-tiny-fidelity png
+    copy_fig tiny-squad/fidelity.svg tiny-squad-fidelity png
+    command -v rsvg-convert >/dev/null || echo "make_results: no rsvg-convert: SVG only (tools/deps.sh results)" >&2
 }
 
 sec_tables() {
@@ -152,9 +160,9 @@ sec_tables() {
         echo "## needle-filler KL"; $T pivot "$RESULTS/needle-filler/results.json" --metric kl --digits 3
         echo "## needle-kjv-head EM"; $T pivot "$RESULTS/needle-kjv-head/results.json" --metric em --ci
         echo "## needle-kjv-layer EM"; $T pivot "$RESULTS/needle-kjv-layer/results.json" --metric em --ci
-        if [ -f "$RESULTS/needle-oneshot/results.json" ]; then
-            echo "## needle-oneshot EM"; $T pivot "$RESULTS/needle-oneshot/results.json" --metric em --ci
-        fi
+        for r in 8 32; do
+            echo "## ruler-needle-oneshot @${r}x"; $T ruler "$RESULTS/ruler-needle-oneshot/results.json" --ratio $r --ci
+        done
         echo "## tiny-squad KL"; $T pivot "$RESULTS/tiny-squad/results.json" --metric kl --ci --digits 3
         for r in 8 16 32 64; do
             echo "## ruler-needle @${r}x"; $T ruler "$RESULTS/ruler-needle/results.json" --ratio $r --ci
@@ -167,8 +175,8 @@ sec_tables() {
     echo "make_results: wrote $RESULTS/tables.md" >&2
 }
 
-sections=${*:-needle kjv oneshot squad ruler-needle ruler-tiny ruler-native kept figures tables}
-echo "make_results: $("$FINCH" --version 2>/dev/null | head -1), commit $(git rev-parse --short HEAD 2>/dev/null || echo ?), $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores" >&2
+sections=${*:-needle kjv squad ruler-needle oneshot ruler-tiny ruler-native kept figures tables}
+echo "make_results: $("$FINCH" --version 2>/dev/null | head -1); tree $(git rev-parse --short HEAD 2>/dev/null || echo ?); $(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) cores, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)" >&2
 for s in $sections; do
     case $s in
         needle) sec_needle ;; kjv) sec_kjv ;; oneshot) sec_oneshot ;; squad) sec_squad ;;

@@ -6,10 +6,14 @@ results.json files `finch eval` writes (tools/make_results.sh runs it).
         rows: presses (full first, then --press order), columns: ratios;
         a cell is the mean over the items, with --ci its 95% bootstrap
         interval in brackets
-  ruler RESULTS.json --ratio R [--ci] [--task-file FILE]
+  ruler RESULTS.json --ratio R [--ci] [--metric score|kl|...] [--task-file FILE]
         RULER's table: rows presses, columns the task kinds in file order,
-        a cell is RULER's score (100 x mean string match) at ratio R, then
-        the average over the task kinds (RULER prints the plain mean)
+        a cell is RULER's score (100 x mean string match; or the mean of
+        another record field, e.g. kl) at ratio R, then the average over
+        the task kinds (RULER prints the plain mean of the task scores)
+  ruler-avg RESULTS.json [--task-file FILE]
+        rows presses, columns ratios, a cell RULER's average over the task
+        kinds (the ruler table's avg column at every ratio)
 
 The intervals are the ones the figures draw: src/eval/bootstrap.c
 replicated (1000 resamples of the items, indices from splitmix64 seeded
@@ -114,9 +118,11 @@ def pivot(doc, metric, with_ci, digits):
     return "\n".join(lines)
 
 
-def ruler(doc, ratio, with_ci, task_file):
+def ruler(doc, ratio, with_ci, task_file, metric="score"):
+    """RULER's table of `metric` (score: x 100, one digit; else as recorded, three)."""
     of = task_kinds(task_file or doc["config"]["task"])
-    data = runs(doc, "score", of)
+    data = runs(doc, metric, of)
+    scale, digits = (100.0, 1) if metric == "score" else (1.0, 3)
     kinds = []
     for it in doc["items"]:
         if "skipped" not in it and of.get(it["id"]) not in kinds:
@@ -128,12 +134,34 @@ def ruler(doc, ratio, with_ci, task_file):
         cells, means = [], []
         for k in kinds:
             vals = [v for d, v in data.get(key, []) if d == k and v is not None]
-            cells.append(cell(vals, 1, with_ci, 100.0))
+            cells.append(cell(vals, digits, with_ci, scale))
             if vals:
-                means.append(100.0 * sum(vals) / len(vals))
-        avg = f"{sum(means) / len(means):.1f}" if means else "-"
+                means.append(scale * sum(vals) / len(vals))
+        avg = f"{sum(means) / len(means):.{digits}f}" if means else "-"
         name = "full (1x)" if p == "full" else p
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {avg} |")
+    return "\n".join(lines)
+
+
+def ruler_avg(doc, task_file):
+    """Rows presses, columns ratios: RULER's average over the task kinds."""
+    of = task_kinds(task_file or doc["config"]["task"])
+    data, ratios = runs(doc, "score", of), doc["config"]["ratios"]
+    kinds = sorted({k for vals in data.values() for k, _ in vals}, key=str)
+
+    def avg(key):
+        means = []
+        for k in kinds:
+            vals = [v for d, v in data.get(key, []) if d == k and v is not None]
+            if vals:
+                means.append(100.0 * sum(vals) / len(vals))
+        return f"{sum(means) / len(means):.1f}" if means else "-"
+
+    lines = ["| press | 1x | " + " | ".join(f"{r:g}x" for r in ratios) + " |",
+             "|---|" + "---:|" * (len(ratios) + 1)]
+    for p in press_order(doc):
+        cells = [avg(("full", 1))] + ["" for _ in ratios] if p == "full" else [""] + [avg((p, r)) for r in ratios]
+        lines.append(f"| {p} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -149,15 +177,21 @@ def main(argv):
     a2.add_argument("results")
     a2.add_argument("--ratio", type=float, required=True)
     a2.add_argument("--ci", action="store_true")
+    a2.add_argument("--metric", default="score", choices=["score", "kl", "em", "top1", "nll"])
     a2.add_argument("--task-file", help="the RULER JSONL evaluated (default: results.json's config.task)")
+    a3 = sub.add_parser("ruler-avg")
+    a3.add_argument("results")
+    a3.add_argument("--task-file", help="the RULER JSONL evaluated (default: results.json's config.task)")
     a = ap.parse_args(argv)
     doc = load(a.results)
     if a.cmd == "pivot":
         print(pivot(doc, a.metric, a.ci, a.digits))
+    elif a.cmd == "ruler-avg":
+        print(ruler_avg(doc, a.task_file))
     else:
         if a.ratio not in doc["config"]["ratios"]:
             raise SystemExit(f"ratio {a.ratio:g} is not in the sweep ({doc['config']['ratios']})")
-        print(ruler(doc, a.ratio, a.ci, a.task_file))
+        print(ruler(doc, a.ratio, a.ci, a.task_file, a.metric))
 
 
 if __name__ == "__main__":
