@@ -76,7 +76,7 @@ sec_kjv() {
 
 # Oneshot feeds "\n" after the question: the RULER-style file (question,
 # then the answer prefix) suits it; needle_tasks.py's (the prefix inside the
-# question) does not (docs/results.md, section 2).
+# question) does not (docs/results.md, section 3).
 sec_oneshot() {
     ruler_needle_tasks
     run_eval ruler-needle-oneshot -m $NEEDLE --task "$RESULTS/ruler-needle.jsonl" --press $ALL_PRESSES \
