@@ -8,7 +8,7 @@
 #   needle        the shipped needle model, 24 filler items, all 16 presses, 2x..64x
 #   kjv           the same model on a King James Bible haystack, per-head vs per-layer selection
 #   oneshot       the items of ruler-needle in oneshot mode (kvpress's setting)
-#   squad         TinyStories-656K on 40 answerable SQuAD v2 items (fidelity)
+#   squad         TinyStories-656K on 120 answerable SQuAD v2 items (fidelity)
 #   ruler-needle  the RULER-style table on the needle model (tools/ruler_needle.py)
 #   ruler-tiny    the RULER-style table on TinyStories-656K (`finch ruler`, 512 tokens)
 #   ruler-native  `finch ruler`'s own items on the needle model (why ruler-needle exists)
@@ -86,7 +86,7 @@ sec_oneshot() {
 sec_squad() {
     [ -f "$RESULTS/squad-answerable.jsonl" ] ||
         $PY tools/squad_to_jsonl.py --src "$ASSETS/eval/squad2_500" --answerable-only --out "$RESULTS/squad-answerable.jsonl"
-    run_eval tiny-squad -m "$TS" --task "$RESULTS/squad-answerable.jsonl" --limit 40 --chunk 64 -n 8 \
+    run_eval tiny-squad -m "$TS" --task "$RESULTS/squad-answerable.jsonl" --limit 120 --chunk 64 -n 8 \
         --ratio 2,4,8,16,32 --press $ALL_PRESSES
 }
 
@@ -103,7 +103,7 @@ sec_ruler_needle() {
 
 sec_ruler_tiny() {
     [ -f "$RESULTS/ruler-tiny.jsonl" ] ||
-        "$FINCH" ruler -m "$TS" --length 512 --samples 10 --seed 42 -o "$RESULTS/ruler-tiny.jsonl" \
+        "$FINCH" ruler -m "$TS" --length 512 --samples 20 --seed 42 -o "$RESULTS/ruler-tiny.jsonl" \
             --tasks niah_single_1,niah_multikey_1,niah_multivalue,niah_multiquery,vt,cwe
     run_eval ruler-tiny -m "$TS" --task "$RESULTS/ruler-tiny.jsonl" --press $ALL_PRESSES \
         --ratio 2,4,8,16 --chunk 64 -n 8
