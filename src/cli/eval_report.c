@@ -39,6 +39,7 @@ cJSON *eval_config_json(const cli_eval_opts *o) {
     /* only when given, so results written before these options resume */
     if (o->chat_template) cli_json_string(j, "chat_template", o->chat_template);
     if (o->system) cli_json_string(j, "system", o->system);
+    if (o->p.lingua_segment) cJSON_AddNumberToObject(j, "lingua_segment", (double)o->p.lingua_segment);
     return j;
 }
 
