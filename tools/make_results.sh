@@ -104,7 +104,8 @@ sec_ruler_needle() {
 sec_ruler_tiny() {
     [ -f "$RESULTS/ruler-tiny.jsonl" ] ||
         "$FINCH" ruler -m "$TS" --length 512 --samples 20 --seed 42 -o "$RESULTS/ruler-tiny.jsonl" \
-            --tasks niah_single_1,niah_multikey_1,niah_multivalue,niah_multiquery,vt,cwe
+            --tasks niah_single_1,niah_multikey_1,niah_multivalue,niah_multiquery,vt,cwe,fwe,qa_1 \
+            --squad "$ASSETS/eval/squad2_500"
     run_eval ruler-tiny -m "$TS" --task "$RESULTS/ruler-tiny.jsonl" --press $ALL_PRESSES \
         --ratio 2,4,8,16 --chunk 64 -n 8
 }
