@@ -137,6 +137,9 @@ typedef struct {
                                 kept, at positions 0..P-1, never scored against
                                 the rest; the budget counts only the other
                                 N - P tokens.  0 (default): none              */
+    finch_cache_type cache_type; /* the KV cache's storage: FINCH_CACHE_F32
+                                (default) or F16 (K and V rounded when
+                                stored, scores still fp32)                  */
 } finch_press_params;
 
 /* Defaults: iterative, per-head, Finch, normalize on, seed 0, budget tokens 0

@@ -55,10 +55,16 @@ size_t finch_memory_text(size_t text_bytes) {
 }
 
 finch_memory finch_memory_estimate(const finch_model *m, size_t kv_positions, size_t max_batch) {
+    return finch_memory_estimate_type(m, kv_positions, FINCH_CACHE_F32, max_batch);
+}
+
+finch_memory finch_memory_estimate_type(const finch_model *m, size_t kv_positions, finch_cache_type cache_type,
+                                        size_t max_batch) {
     const finch_config *c = &m->cfg;
     finch_memory r;
     r.weights = finch_model_weight_bytes(m);
-    size_t row = sat_mul(sat_mul(sat_mul(c->n_layer, c->n_kv_head), c->head_dim), 2 * sizeof(float));
+    size_t value = cache_type == FINCH_CACHE_F16 ? sizeof(uint16_t) : sizeof(float);
+    size_t row = sat_mul(sat_mul(sat_mul(c->n_layer, c->n_kv_head), c->head_dim), 2 * value);
     r.kv_cache = sat_mul(row, kv_positions);
     /* Logits: the press's and the prompt's rows, the sampler's probs and
      * order (4 rows of vocab 4-byte values). */

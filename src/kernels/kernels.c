@@ -621,12 +621,44 @@ void finch_attn_pack_keys(const float *k, size_t key0, size_t key1, size_t d, fl
     }
 }
 
+void finch_attn_pack_keys_f16(const uint16_t *k, size_t key0, size_t key1, size_t d, float *kp) {
+    const finch_kernels *kt = finch_kernels_get();
+    for (size_t j = key0; j < key1; j += FINCH_PANEL_ROWS) {
+        size_t nr = key1 - j < FINCH_PANEL_ROWS ? key1 - j : FINCH_PANEL_ROWS;
+        kt->pack_kv_f16(k + j * d, d * sizeof(uint16_t), nr, 0, d, kp + j * d);
+    }
+}
+
+void finch_f16_to_f32_row(const uint16_t *h, float *out, size_t n) { finch_kernels_get()->f16_to_f32(h, out, n); }
+void finch_f32_to_f16_row(const float *x, uint16_t *h, size_t n) { finch_kernels_get()->f32_to_f16(x, h, n); }
+
+/* out rows of the weighted sum of V rows (f32 v, or f16 v16 converted
+ * FINCH_ATTN_VBLOCK rows at a time into vbuf): each output is one chain of
+ * FMAs over the keys in order, a block continuing where the last stopped,
+ * so both give the same bits for the same values. */
+static void attn_values(const finch_kernels *k, const float *v, const uint16_t *v16, size_t n_keys,
+                        size_t d, const float *si, size_t nt, float *out, size_t out_stride, float *vbuf) {
+    size_t block = v ? n_keys : FINCH_ATTN_VBLOCK;
+    for (size_t j = 0; j < n_keys; j += block) {
+        size_t nb = n_keys - j < block ? n_keys - j : block;
+        const float *vb = v;
+        if (!v) {
+            k->f16_to_f32(v16 + j * d, vbuf, nb * d);
+            vb = vbuf;
+        }
+        for (size_t c = 0; c < d; c += FINCH_PANEL_ROWS) {
+            size_t nr = d - c < FINCH_PANEL_ROWS ? d - c : FINCH_PANEL_ROWS;
+            k->gemm(vb + c, d, nb, si + j, n_keys, nt, out + c, out_stride, nr, j == 0);
+        }
+    }
+}
+
 /* Scores against 32 keys at a time (packed), softmax per row, then the
  * weighted sum of V rows, 32 output dimensions at a time: V rows are
  * already the panel layout the GEMM reads (one row per key). */
-void finch_attn_rows(const float *kp, const float *v, size_t n_keys, size_t d, const float *q,
-                     size_t q_stride, size_t nq, float scale, float *scores, float *out,
-                     size_t out_stride) {
+static void attn_rows(const float *kp, const float *v, const uint16_t *v16, size_t n_keys, size_t d,
+                      const float *q, size_t q_stride, size_t nq, float scale, float *scores, float *out,
+                      size_t out_stride, float *vbuf) {
     const finch_kernels *k = finch_kernels_get();
     for (size_t i0 = 0; i0 < nq; i0 += k->gemm_tokens) {
         size_t nt = nq - i0 < k->gemm_tokens ? nq - i0 : k->gemm_tokens;
@@ -637,9 +669,18 @@ void finch_attn_rows(const float *kp, const float *v, size_t n_keys, size_t d, c
             k->gemm(kp + j * d, FINCH_PANEL_ROWS, d, qi, q_stride, nt, si + j, n_keys, nr, true);
         }
         for (size_t i = 0; i < nt; i++) finch_softmax_scaled(si + i * n_keys, n_keys, scale);
-        for (size_t c = 0; c < d; c += FINCH_PANEL_ROWS) {
-            size_t nr = d - c < FINCH_PANEL_ROWS ? d - c : FINCH_PANEL_ROWS;
-            k->gemm(v + c, d, n_keys, si, n_keys, nt, out + i0 * out_stride + c, out_stride, nr, true);
-        }
+        attn_values(k, v, v16, n_keys, d, si, nt, out + i0 * out_stride, out_stride, vbuf);
     }
+}
+
+void finch_attn_rows(const float *kp, const float *v, size_t n_keys, size_t d, const float *q,
+                     size_t q_stride, size_t nq, float scale, float *scores, float *out,
+                     size_t out_stride) {
+    attn_rows(kp, v, NULL, n_keys, d, q, q_stride, nq, scale, scores, out, out_stride, NULL);
+}
+
+void finch_attn_rows_f16(const float *kp, const uint16_t *v, size_t n_keys, size_t d, const float *q,
+                         size_t q_stride, size_t nq, float scale, float *scores, float *out,
+                         size_t out_stride, float *vbuf) {
+    attn_rows(kp, NULL, v, n_keys, d, q, q_stride, nq, scale, scores, out, out_stride, vbuf);
 }

@@ -65,10 +65,11 @@ static void accumulate_row_group(const finch_kv_cache *kv, size_t layer, size_t 
     size_t G = kv->n_kv_head, d = kv->head_dim, group = n_head / G, n_keys = pos + 1;
     size_t nc = n_cols < n_keys ? n_cols : n_keys; /* a context row sees no later column */
     float scale = 1.0f / sqrtf((float)d); /* the same factor the forward pass uses */
+    float key[FINCH_KV_MAX_HEAD_DIM]; /* an f16 cache's key as f32: scores stay fp32 */
     for (size_t h = g * group; h < (g + 1) * group; h++) {
         const float *qh = qrow + h * d;
         for (size_t j = 0; j < n_keys; j++)
-            scratch[j] = finch_dot_f32(qh, finch_kv_k(kv, layer, g, j), d) * scale;
+            scratch[j] = finch_dot_f32(qh, finch_kv_key_f32(kv, layer, g, j, key), d) * scale;
         if (kv->dead) finch_masked_softmax(scratch, kv->dead + (layer * G + g) * kv->capacity, n_keys);
         else finch_softmax(scratch, n_keys); /* over every key the row sees */
         double *a = acc + g * n_cols;
@@ -182,7 +183,7 @@ void finch_press_compact_head(const finch_ctx *c, finch_kv_cache *kv, size_t l, 
     /* RoPE is a rotation by position: one more rotation by (r - idx[r]) makes
      * the key read as if it had been computed at position r. */
     for (size_t r = 0; r < n; r++)
-        if (idx[r] != r) finch_rope_shift(c, l, finch_kv_k(kv, l, g, r), (long)r - (long)idx[r]);
+        if (idx[r] != r) finch_kv_shift_key(c, kv, l, g, r, (long)r - (long)idx[r]);
 }
 
 /* Keep rows idx[0..n) of layer l, head g.  Re-rotated to their ranks; or,
@@ -197,7 +198,7 @@ static void compact(finch_press *fp, size_t l, size_t g, const size_t *idx, size
     }
     finch_kv_gather(&fp->kv, l, g, idx, n);
     for (size_t r = 0; r < n && fp->key_shift; r++)
-        finch_rope_shift(fp->ctx, l, finch_kv_k(&fp->kv, l, g, r), fp->key_shift);
+        finch_kv_shift_key(fp->ctx, &fp->kv, l, g, r, fp->key_shift);
 }
 
 /* The ranking of layer l for KV head g: its own scores, or the layer's sum
