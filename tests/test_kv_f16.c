@@ -10,8 +10,11 @@
  * values, gather / copy / re-rotation keep that, its bytes are half.
  * The forward pass: layer 0's stored K/V are the f32 cache's rounded; the
  * logits move by a bounded amount.  The full model against the PyTorch
- * twin's emulation of f16 storage is in test_finch_fixtures.c. */
+ * twin's emulation of f16 storage is in test_finch_fixtures.c.  The CLI:
+ * --cache-type on run, eval, generate and bench, a bad value refused by
+ * name, the dump's meta.json saying which cache made it. */
 #include "kernelutil.h"
+#include "cliutil.h"
 #include "kernels_internal.h"
 
 static const finch_isa all_isas[] = {FINCH_ISA_SCALAR, FINCH_ISA_AVX2, FINCH_ISA_AVX512, FINCH_ISA_NEON};
@@ -259,6 +262,35 @@ static void test_forward_f16_cache(void **state) {
     finch_model_free(m);
 }
 
+#define GGUF "testdata/models/tiny-llama.gguf"
+
+static void test_cli_flag(void **state) {
+    (void)state;
+    static const char *const cmds[] = {
+        "run -m " GGUF " --context abc -q d --budget 1", "eval -m " GGUF " --task x.jsonl",
+        "generate -m " GGUF " -p hi", "bench -m " GGUF " --no-probe",
+    };
+    for (size_t i = 0; i < 4; i++) {
+        char args[512];
+        snprintf(args, sizeof args, "%s --cache-type q8", cmds[i]);
+        assert_int_equal(run_finch(args), 2);
+        assert_string_equal(err_text, "finch: error: --cache-type must be f32 or f16, got 'q8'\n");
+    }
+    assert_int_equal(run_finch("tokenize -m " GGUF " --cache-type f16 hi"), 2);
+    assert_one_line_error();
+    assert_int_equal(run_finch("generate -m " GGUF " -p hi -n 3 --cache-type f16"), 0);
+    char dir[64], path[512];
+    test_make_tmpdir(dir, sizeof dir, "finch-kvf16");
+    snprintf(path, sizeof path, "run -m " GGUF " --context 'a b c d e f' -q d --budget 2 -n 1 --cache-type f16 "
+             "--dump %s/d", dir);
+    assert_int_equal(run_finch(path), 0);
+    snprintf(path, sizeof path, "%s/d/meta.json", dir);
+    slurp(path, out_text, sizeof out_text);
+    assert_non_null(strstr(out_text, "\"cache_type\":\t\"f16\""));
+    snprintf(path, sizeof path, "rm -rf %s", dir);
+    assert_int_equal(system(path), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_f16_to_f32_every_value, restore_defaults),
@@ -268,6 +300,7 @@ int main(void) {
         cmocka_unit_test(test_cache_type_names),
         cmocka_unit_test(test_shift_key_rounds_back),
         cmocka_unit_test(test_forward_f16_cache),
+        cmocka_unit_test(test_cli_flag),
     };
     return cmocka_run_group_tests_name("f16 KV cache", tests, NULL, NULL);
 }
