@@ -114,7 +114,10 @@ struct finch_ctx {
     float *att_kpack;  /* [n_kv_head][finch_attn_kpack_floats(score_cap, hd)] */
     float *att_scores; /* [threads][group][score_cap]                        */
     float *att_vbuf;   /* [threads][FINCH_ATTN_VBLOCK * head_dim]: f16 V rows
-                          converted for the GEMM (an f16 cache)              */
+                          converted for the GEMM (an f16 cache, one token)  */
+    float *att_v32;    /* [n_kv_head][v32_cap][head_dim]: an f16 cache's V
+                          converted once per layer for a batch of tokens   */
+    size_t v32_cap;
     size_t score_cap;
 };
 
@@ -162,7 +165,7 @@ void finch_ctx_free(finch_ctx *c) {
     free(c->inv_freq); free(c->rope_cos); free(c->rope_sin);
     free(c->x); free(c->xn); free(c->q); free(c->k); free(c->v);
     free(c->att); free(c->gate); free(c->up); free(c->att_kpack); free(c->att_scores);
-    free(c->att_vbuf);
+    free(c->att_vbuf); free(c->att_v32);
     free(c);
 }
 
@@ -279,15 +282,20 @@ static void attn_task_general(void *arg, size_t task) {
     }
 }
 
+/* Pack the keys of KV head g; in an f16 cache read by a batch of tokens,
+ * also convert its values once (each token's task reads them all). */
 static void attn_pack_task(void *arg, size_t g) {
     const attn_job *job = arg;
-    const finch_config *cfg = &job->c->m->cfg;
-    size_t hd = cfg->head_dim, n_keys = job->pos0 + job->n;
-    float *kp = job->c->att_kpack + g * finch_attn_kpack_floats(job->c->score_cap, hd);
+    finch_ctx *c = job->c;
+    size_t hd = c->m->cfg.head_dim, n_keys = job->pos0 + job->n;
+    float *kp = c->att_kpack + g * finch_attn_kpack_floats(c->score_cap, hd);
     const finch_kv_cache *kv = job->kv;
-    if (kv->type == FINCH_CACHE_F16)
-        finch_attn_pack_keys_f16(kv->k16 + ((job->layer * kv->n_kv_head + g) * kv->capacity) * hd, 0, n_keys, hd, kp);
-    else finch_attn_pack_keys(finch_kv_k(kv, job->layer, g, 0), 0, n_keys, hd, kp);
+    if (kv->type != FINCH_CACHE_F16) {
+        finch_attn_pack_keys(finch_kv_k(kv, job->layer, g, 0), 0, n_keys, hd, kp);
+        return;
+    }
+    finch_attn_pack_keys_f16(kv->k16 + ((job->layer * kv->n_kv_head + g) * kv->capacity) * hd, 0, n_keys, hd, kp);
+    if (job->n > 1) finch_kv_read(kv, job->layer, g, 0, n_keys, NULL, c->att_v32 + g * c->v32_cap * hd);
 }
 
 static void attn_task(void *arg, size_t task) {
@@ -298,8 +306,11 @@ static void attn_task(void *arg, size_t task) {
     size_t g = task / job->split, part = task % job->split;
     const float *kp = c->att_kpack + g * finch_attn_kpack_floats(c->score_cap, hd);
     const finch_kv_cache *kv = job->kv;
-    bool half = kv->type == FINCH_CACHE_F16;
-    const float *v = half ? NULL : finch_kv_v(kv, job->layer, g, 0);
+    /* f16: the values converted by attn_pack_task, or for one token
+     * converted block by block here (the same bits) */
+    bool half = kv->type == FINCH_CACHE_F16 && job->n == 1;
+    const float *v = half ? NULL : kv->type == FINCH_CACHE_F16 ? c->att_v32 + g * c->v32_cap * hd
+                                                              : finch_kv_v(kv, job->layer, g, 0);
     const uint16_t *v16 = half ? kv->v16 + ((job->layer * kv->n_kv_head + g) * kv->capacity) * hd : NULL;
     size_t worker = finch_pool_worker();
     float *scores = c->att_scores + worker * group * c->score_cap;
@@ -333,6 +344,19 @@ static finch_status ensure_score_rows(finch_ctx *c, size_t n_keys) {
     c->att_scores = s;
     c->att_kpack = kp;
     c->score_cap = cap;
+    return FINCH_OK;
+}
+
+/* An f16 cache's values as f32 for a batch (attn_pack_task). */
+static finch_status ensure_value_rows(finch_ctx *c, const finch_kv_cache *kv, size_t n, size_t n_keys) {
+    if (kv->type != FINCH_CACHE_F16 || n == 1 || n_keys <= c->v32_cap) return FINCH_OK;
+    const finch_config *cfg = &c->m->cfg;
+    size_t cap = n_keys < c->score_cap ? c->score_cap : n_keys;
+    float *v = finch_alloc(cfg->n_kv_head * cap, cfg->head_dim * sizeof(float));
+    if (!v) return FINCH_ERR_NOMEM;
+    free(c->att_v32);
+    c->att_v32 = v;
+    c->v32_cap = cap;
     return FINCH_OK;
 }
 
@@ -482,7 +506,7 @@ finch_status finch_forward(finch_ctx *c, finch_kv_cache *kv, const int32_t *toke
     const finch_model *m = c->m;
     const finch_config *cfg = &m->cfg;
     finch_status st = check_forward_args(c, kv, tokens, n, pos0, logits ? n_logits : 0);
-    if (st || (st = ensure_score_rows(c, pos0 + n))) return st;
+    if (st || (st = ensure_score_rows(c, pos0 + n)) || (st = ensure_value_rows(c, kv, n, pos0 + n))) return st;
 
     size_t emb_row = finch_row_bytes(m->tok_embd.type, cfg->dim);
     for (size_t t = 0; t < n; t++)
