@@ -311,7 +311,8 @@ static void attn_task(void *arg, size_t task) {
     bool half = kv->type == FINCH_CACHE_F16 && job->n == 1;
     const float *v = half ? NULL : kv->type == FINCH_CACHE_F16 ? c->att_v32 + g * c->v32_cap * hd
                                                               : finch_kv_v(kv, job->layer, g, 0);
-    const uint16_t *v16 = half ? kv->v16 + ((job->layer * kv->n_kv_head + g) * kv->capacity) * hd : NULL;
+    size_t head = ((job->layer * kv->n_kv_head + g) * kv->capacity) * hd;
+    const uint16_t *v16 = half ? kv->v16 + head : NULL, *k16 = half ? kv->k16 + head : NULL;
     size_t worker = finch_pool_worker();
     float *scores = c->att_scores + worker * group * c->score_cap;
     float *vbuf = c->att_vbuf + worker * FINCH_ATTN_VBLOCK * hd;
@@ -319,7 +320,7 @@ static void attn_task(void *arg, size_t task) {
     for (size_t t = part; t < job->n; t += job->split) {
         size_t row = (t * cfg->n_head + g * group) * hd; /* the group's heads are adjacent */
         if (half)
-            finch_attn_rows_f16(kp, v16, job->pos0 + t + 1, hd, c->q + row, hd, group, scale, scores,
+            finch_attn_rows_f16(NULL, k16, v16, job->pos0 + t + 1, hd, c->q + row, hd, group, scale, scores,
                                 c->att + row, hd, vbuf);
         else
             finch_attn_rows(kp, v, job->pos0 + t + 1, hd, c->q + row, hd, group, scale, scores,
@@ -375,7 +376,8 @@ static void attention(finch_ctx *c, const finch_kv_cache *kv, size_t l, size_t n
         finch_pool_run(pool, cfg->n_kv_head * split, attn_task_general, &job);
         return;
     }
-    finch_pool_run(pool, cfg->n_kv_head, attn_pack_task, &job);
+    /* one token of an f16 cache packs its keys a panel at a time (attn_task) */
+    if (kv->type != FINCH_CACHE_F16 || n > 1) finch_pool_run(pool, cfg->n_kv_head, attn_pack_task, &job);
     finch_pool_run(pool, cfg->n_kv_head * split, attn_task, &job);
 }
 

@@ -656,9 +656,11 @@ static void attn_values(const finch_kernels *k, const float *v, const uint16_t *
 /* Scores against 32 keys at a time (packed), softmax per row, then the
  * weighted sum of V rows, 32 output dimensions at a time: V rows are
  * already the panel layout the GEMM reads (one row per key). */
-static void attn_rows(const float *kp, const float *v, const uint16_t *v16, size_t n_keys, size_t d,
-                      const float *q, size_t q_stride, size_t nq, float scale, float *scores, float *out,
-                      size_t out_stride, float *vbuf) {
+/* Packed keys kp, or f16 keys k16 packed one panel at a time into vbuf
+ * (the same floats: no packed copy of every key to write and read back). */
+static void attn_rows(const float *kp, const uint16_t *k16, const float *v, const uint16_t *v16, size_t n_keys,
+                      size_t d, const float *q, size_t q_stride, size_t nq, float scale, float *scores,
+                      float *out, size_t out_stride, float *vbuf) {
     const finch_kernels *k = finch_kernels_get();
     for (size_t i0 = 0; i0 < nq; i0 += k->gemm_tokens) {
         size_t nt = nq - i0 < k->gemm_tokens ? nq - i0 : k->gemm_tokens;
@@ -666,7 +668,9 @@ static void attn_rows(const float *kp, const float *v, const uint16_t *v16, size
         float *si = scores + i0 * n_keys;
         for (size_t j = 0; j < n_keys; j += FINCH_PANEL_ROWS) {
             size_t nr = n_keys - j < FINCH_PANEL_ROWS ? n_keys - j : FINCH_PANEL_ROWS;
-            k->gemm(kp + j * d, FINCH_PANEL_ROWS, d, qi, q_stride, nt, si + j, n_keys, nr, true);
+            const float *panel = kp ? kp + j * d : vbuf;
+            if (!kp) k->pack_kv_f16(k16 + j * d, d * sizeof(uint16_t), nr, 0, d, vbuf);
+            k->gemm(panel, FINCH_PANEL_ROWS, d, qi, q_stride, nt, si + j, n_keys, nr, true);
         }
         for (size_t i = 0; i < nt; i++) finch_softmax_scaled(si + i * n_keys, n_keys, scale);
         attn_values(k, v, v16, n_keys, d, si, nt, out + i0 * out_stride, out_stride, vbuf);
@@ -676,11 +680,11 @@ static void attn_rows(const float *kp, const float *v, const uint16_t *v16, size
 void finch_attn_rows(const float *kp, const float *v, size_t n_keys, size_t d, const float *q,
                      size_t q_stride, size_t nq, float scale, float *scores, float *out,
                      size_t out_stride) {
-    attn_rows(kp, v, NULL, n_keys, d, q, q_stride, nq, scale, scores, out, out_stride, NULL);
+    attn_rows(kp, NULL, v, NULL, n_keys, d, q, q_stride, nq, scale, scores, out, out_stride, NULL);
 }
 
-void finch_attn_rows_f16(const float *kp, const uint16_t *v, size_t n_keys, size_t d, const float *q,
-                         size_t q_stride, size_t nq, float scale, float *scores, float *out,
+void finch_attn_rows_f16(const float *kp, const uint16_t *k, const uint16_t *v, size_t n_keys, size_t d,
+                         const float *q, size_t q_stride, size_t nq, float scale, float *scores, float *out,
                          size_t out_stride, float *vbuf) {
-    attn_rows(kp, NULL, v, n_keys, d, q, q_stride, nq, scale, scores, out, out_stride, vbuf);
+    attn_rows(kp, k, NULL, v, n_keys, d, q, q_stride, nq, scale, scores, out, out_stride, vbuf);
 }
