@@ -75,7 +75,7 @@ void finch_press_free(finch_press *fp) {
     finch_kv_free(&fp->kv);
     free(fp->question); free(fp->kept); free(fp->orig);
     free(fp->logits); free(fp->prompt_logits);
-    free(fp->acc); free(fp->layer_score); free(fp->idx); free(fp->scratch); free(fp->piece);
+    free(fp->acc); free(fp->layer_score); free(fp->idx); free(fp->scratch); free(fp->piece); free(fp->keys32);
     free(fp->token_score); free(fp->head_budget); free(fp->flat);
     free(fp->chunk_vec);
     finch_trace_free(&fp->trace);
@@ -116,6 +116,12 @@ finch_status press_alloc_state(finch_press *fp, size_t capacity, size_t cols_cap
     fp->step = (finch_score_step){ .kv = &fp->kv, .p = &fp->p, .n_head = cfg->n_head,
                                    .orig = fp->orig, .orig_stride = capacity,
                                    .token_score = fp->token_score };
+    if (fp->kv.type == FINCH_CACHE_F16 && fp->scorer->rows) { /* its keys converted once per scoring call */
+        size_t stride = capacity * cfg->head_dim;
+        if (!(fp->keys32 = finch_alloc(finch_ctx_threads(fp->ctx), stride * sizeof(float)))) return FINCH_ERR_NOMEM;
+        fp->step.keys32 = fp->keys32;
+        fp->step.keys32_stride = stride;
+    }
     return FINCH_OK;
 }
 
@@ -198,12 +204,13 @@ finch_status press_end(finch_press *fp, size_t n_ctx, size_t n_q, size_t K) {
     s->n_masked = finch_kept_mark_masked(&fp->kv, fp->kept, n_kept); /* -1 there */
     s->kv_bytes_kept = 2 * (LG * n_kept - s->n_masked) * fp->kv.head_dim * finch_kv_value_bytes(&fp->kv); /* the live rows */
     /* The scoring buffers are done with; generation needs none of them. */
-    free(fp->acc); free(fp->layer_score); free(fp->idx); free(fp->orig); free(fp->scratch);
+    free(fp->acc); free(fp->layer_score); free(fp->idx); free(fp->orig); free(fp->scratch); free(fp->keys32);
     free(fp->token_score);
     fp->acc = fp->layer_score = fp->token_score = NULL;
     fp->idx = NULL;
     fp->orig = NULL;
-    fp->scratch = NULL;
+    fp->scratch = fp->keys32 = NULL;
+    fp->step.keys32 = NULL;
     fp->compressed = 1;
     return FINCH_OK;
 }
