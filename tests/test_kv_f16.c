@@ -108,7 +108,8 @@ static void random_half_rows(size_t n, uint16_t **h, float **f) {
 }
 
 /* f16 keys and values give the f32 path's bits on their values: packing
- * converts exactly, the value blocks continue each output's FMA chain. */
+ * converts exactly, the value blocks continue each output's FMA chain.  Key
+ * rows packed a panel at a time (f32 or f16) give the packed keys' bits. */
 static void test_attention_f16_is_f32_on_rounded(void **state) {
     (void)state;
     const size_t dims[] = {64, 7, 80}, keys[] = {1, 33, 128, 129, 300}, NQ = 5;
@@ -131,6 +132,10 @@ static void test_attention_f16_is_f32_on_rounded(void **state) {
                 finch_attn_pack_keys(k, 0, nk, d, kp);
                 finch_attn_pack_keys_f16(k16, 0, nk, d, kp16);
                 finch_attn_rows(kp, v, nk, d, q, d, NQ, scale, sc, want, d);
+                finch_attn_rows_keys(k, v, nk, d, q, d, NQ, scale, sc, got, d, vbuf); /* f32 rows, panels */
+                if (memcmp(want, got, NQ * d * sizeof(float)) != 0)
+                    fail_msg("%s: attention d=%zu keys=%zu with key panels differs from packed keys",
+                             finch_isa_name(all_isas[i]), d, nk);
                 for (int panels = 0; panels < 2; panels++) { /* packed keys, or a panel at a time */
                     finch_attn_rows_f16(panels ? NULL : kp16, k16, v16, nk, d, q, d, NQ, scale, sc, got, d, vbuf);
                     if (memcmp(want, got, NQ * d * sizeof(float)) != 0)

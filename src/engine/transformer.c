@@ -113,8 +113,9 @@ struct finch_ctx {
      * heads of one KV group. */
     float *att_kpack;  /* [n_kv_head][finch_attn_kpack_floats(score_cap, hd)] */
     float *att_scores; /* [threads][group][score_cap]                        */
-    float *att_vbuf;   /* [threads][FINCH_ATTN_VBLOCK * head_dim]: f16 V rows
-                          converted for the GEMM (an f16 cache, one token)  */
+    float *att_vbuf;   /* [threads][FINCH_ATTN_VBLOCK * head_dim]: one
+                          token's key panels, and an f16 cache's V rows
+                          converted for the GEMM                           */
     float *att_v32;    /* [n_kv_head][v32_cap][head_dim]: an f16 cache's V
                           converted once per layer for a batch of tokens   */
     size_t v32_cap;
@@ -310,25 +311,26 @@ static void attn_task(void *arg, size_t task) {
     size_t g = task / job->split, part = task % job->split;
     const float *kp = c->att_kpack + g * finch_attn_kpack_floats(c->score_cap, hd);
     const finch_kv_cache *kv = job->kv;
-    /* f16: the values converted by attn_pack_task, or for one token
-     * converted block by block here (the same bits) */
-    bool half = kv->type == FINCH_CACHE_F16 && job->n == 1;
-    const float *v = half ? NULL : kv->type == FINCH_CACHE_F16 ? c->att_v32 + g * c->v32_cap * hd
-                                                              : finch_kv_v(kv, job->layer, g, 0);
+    /* One token reads its keys a panel at a time (no packed copy) and an
+     * f16 cache's values a block at a time; a batch reads the keys packed
+     * by attn_pack_task and an f16 cache's values converted there. */
+    bool one = job->n == 1, half = kv->type == FINCH_CACHE_F16;
     size_t head = ((job->layer * kv->n_kv_head + g) * kv->capacity) * hd;
-    const uint16_t *v16 = half ? kv->v16 + head : NULL, *k16 = half ? kv->k16 + head : NULL;
+    const float *v = !half ? finch_kv_v(kv, job->layer, g, 0) : one ? NULL : c->att_v32 + g * c->v32_cap * hd;
     size_t worker = finch_pool_worker();
     float *scores = c->att_scores + worker * group * c->score_cap;
-    float *vbuf = c->att_vbuf + worker * FINCH_ATTN_VBLOCK * hd;
+    float *buf = c->att_vbuf + worker * FINCH_ATTN_VBLOCK * hd;
     float scale = attn_scale(cfg);
     for (size_t t = part; t < job->n; t += job->split) {
-        size_t row = (t * cfg->n_head + g * group) * hd; /* the group's heads are adjacent */
-        if (half)
-            finch_attn_rows_f16(NULL, k16, v16, job->pos0 + t + 1, hd, c->q + row, hd, group, scale, scores,
-                                c->att + row, hd, vbuf);
+        size_t row = (t * cfg->n_head + g * group) * hd, nk = job->pos0 + t + 1; /* the group's heads are adjacent */
+        if (one && half)
+            finch_attn_rows_f16(NULL, kv->k16 + head, kv->v16 + head, nk, hd, c->q + row, hd, group, scale, scores,
+                                c->att + row, hd, buf);
+        else if (one)
+            finch_attn_rows_keys(finch_kv_k(kv, job->layer, g, 0), v, nk, hd, c->q + row, hd, group, scale, scores,
+                                 c->att + row, hd, buf);
         else
-            finch_attn_rows(kp, v, job->pos0 + t + 1, hd, c->q + row, hd, group, scale, scores,
-                            c->att + row, hd);
+            finch_attn_rows(kp, v, nk, hd, c->q + row, hd, group, scale, scores, c->att + row, hd);
     }
 }
 
@@ -380,8 +382,7 @@ static void attention(finch_ctx *c, const finch_kv_cache *kv, size_t l, size_t n
         finch_pool_run(pool, cfg->n_kv_head * split, attn_task_general, &job);
         return;
     }
-    /* one token of an f16 cache packs its keys a panel at a time (attn_task) */
-    if (kv->type != FINCH_CACHE_F16 || n > 1) finch_pool_run(pool, cfg->n_kv_head, attn_pack_task, &job);
+    if (n > 1) finch_pool_run(pool, cfg->n_kv_head, attn_pack_task, &job); /* one token: panels (attn_task) */
     finch_pool_run(pool, cfg->n_kv_head * split, attn_task, &job);
 }
 

@@ -89,6 +89,13 @@ void finch_attn_rows(const float *kp, const float *v, size_t n_keys, size_t d, c
                      size_t q_stride, size_t nq, float scale, float *scores, float *out,
                      size_t out_stride);
 
+/* finch_attn_rows with the key rows k (n_keys rows of d floats) packed one
+ * 32-key panel at a time into buf (FINCH_ATTN_VBLOCK * d floats) instead
+ * of a packed copy: the same bits, less memory traffic (one decoded
+ * token reads every key once). */
+void finch_attn_rows_keys(const float *k, const float *v, size_t n_keys, size_t d, const float *q,
+                          size_t q_stride, size_t nq, float scale, float *scores, float *out,
+                          size_t out_stride, float *buf);
 /* The F16 KV cache: keys packed from f16 rows (the same floats
  * finch_attn_pack_keys packs from their f32 values), and finch_attn_rows
  * with f16 V rows, converted FINCH_ATTN_VBLOCK rows at a time into vbuf
