@@ -5,7 +5,8 @@
  * eval, generate, tokenize, info, convert, bench, compare, score, ruler);
  * cli.c, cli_shared.c, cli_help.c, cli_limits.c, cli_chat.c, cli_prompt.c
  * and cli_delimiter.c are their shared flags, help, memory limits, chat
- * templates and prompts; eval_report.c, eval_bench.c, eval_mpi*.c (MPI=1
+ * templates and prompts; cli_jieba.c the Chinese word segmenter of score
+ * and eval (--jieba); eval_report.c, eval_bench.c, eval_mpi*.c (MPI=1
  * only), bench_report.c and svg.c write what eval and bench measured. */
 #ifndef FINCH_CLI_H
 #define FINCH_CLI_H
@@ -33,6 +34,11 @@ int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_error_capture(char *buf, size_t cap);
 /* Report a library failure: the status picks the exit code. */
 int cli_fail(finch_status st, const char *what);
+/* --jieba CMD (cli_jieba.c): start the Chinese word segmenter and register
+ * it with the library (0, or exit 2 naming CMD when it cannot segment);
+ * stop it at the end.  cmd NULL: nothing. */
+int cli_jieba_start(const char *cmd);
+void cli_jieba_stop(void);
 
 /* ---- argument parsing ----
  * Options are matched one at a time: `if (cli_opt(&a, "-m", "--model"))
@@ -291,6 +297,8 @@ typedef struct {
     const char *plot_kept_items;                 /* --plot-kept-items DIR */
     bool n_new_given;                            /* -n given: it overrides the benchmark's */
     long max_length;                             /* --max-length: LongBench's middle cut, 0: none */
+    bool longbench_e;                            /* --longbench-e: scores per length bucket */
+    const char *jieba;                           /* --jieba CMD: the Chinese word segmenter */
     int bench_read;                              /* finch_benchmark of the task file read */
     size_t ctx_size;                             /* -c, 0: the model's length     */
 } cli_eval_opts;

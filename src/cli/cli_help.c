@@ -53,6 +53,14 @@
 
 /* ---------------------------------------------------------------- run */
 
+#define FLAG_LINGUA_SEGMENT { "--lingua-segment", "S", "none: one pass", \
+    "press lingua: LLMLingua's iterative compression, segments of S tokens scored given the compressed prefix" }
+#define FLAG_JIEBA { "--jieba", "CMD", "none: the three datasets refused", \
+    "LongBench's jieba-segmented Chinese metrics (multifieldqa_zh, dureader, vcsum): CMD segments, e.g. " \
+    "'python3 tools/jieba_cut.py'" }
+#define FLAG_LONGBENCH_E { "--longbench-e", NULL, "off (on for datasets named X_e)", \
+    "LongBench-E: each dataset's score per length bucket 0-4k, 4-8k, 8k+ (eval.py --e)" }
+
 static const cli_flag run_flags[] = {
     FLAG_MODEL,
     { "-f, --file", "FILE", "none", "the context, read from a text file (llama.cpp's -f is the prompt file)" },
@@ -74,6 +82,7 @@ static const cli_flag run_flags[] = {
     { "--kv-chunk", "L", "none", "oneshot with --cr: kvpress's chunk_length, top-k per chunk of L positions" },
     { "--no-rerotate", NULL, "off", "oneshot: kvpress's rerotate_keys=False (keys stay at their positions, the "
       "prompt at N + m + 1)" },
+    FLAG_LINGUA_SEGMENT,
     { "--delimiter", "TEXT", "none", "kvpress's single-string interface: the context text holds the question "
       "after TEXT" },
     FLAG_ANSWER_PREFIX,
@@ -121,10 +130,13 @@ static const cli_flag eval_flags[] = {
     { "--fields", "MAP", "none", "key names of another JSONL: id=qid,context=passage,question=q,answers=gold" },
     { "--max-length", "L", "none", "LongBench's middle cut: keep L/2 tokens from each end of a longer prompt "
       "(the cut falls in the context)" },
+    FLAG_LONGBENCH_E,
+    FLAG_JIEBA,
     { "--dump-items", "DIR", "none", "one JSON file per item: its record and the prompt text the model reads" },
     { "--plot-kept-items", "DIR", "none", "one SVG map per item and run of the positions kept, the answer span marked" },
     { "--press", "LIST", "finch,truncate,streaming,snapkv,h2o,tova,knorm,random",
       "presses to compare (full, the reference, always runs); any --press name of run" },
+    FLAG_LINGUA_SEGMENT,
     { "--ratio", "LIST", "2,4,8,16,32 (without --budget or --cr)", "compression factors, e.g. 2,4,8" },
     { "--budget", "LIST", "none", "context tokens kept, e.g. 64,128 (instead of --ratio)" },
     { "--cr", "LIST", "none", "fractions of the context removed, e.g. 0.5,0.9 (instead of --ratio)" },
@@ -159,6 +171,8 @@ static const cli_flag score_flags[] = {
     { "--benchmark", "NAME", "auto (from the file)", "the format of --task: squad2, longbench, ruler, jsonl" },
     { "--fields", "MAP", "none", "key names of another JSONL: id=qid,context=passage,question=q,answers=gold" },
     { "--json", NULL, "off", "print the scores as JSON (SQuAD v2: the official script's output)" },
+    FLAG_LONGBENCH_E,
+    FLAG_JIEBA,
     FLAG_END
 };
 
@@ -167,8 +181,9 @@ static const cli_flag ruler_flags[] = {
     { "--length", "TOKENS", "required", "the length of each item in the model's tokens, answer included" },
     { "-o, --out", "FILE", "required", "the JSONL written (RULER's fields plus \"task\")" },
     { "--tasks", "LIST", "niah_single_1,niah_multikey_2,niah_multivalue,niah_multiquery,vt,cwe",
-      "niah_single_1..3, niah_multikey_1..3, niah_multivalue, niah_multiquery, vt, cwe" },
+      "niah_single_1..3, niah_multikey_1..3, niah_multivalue, niah_multiquery, vt, cwe, fwe, qa_1" },
     { "--samples", "K", "10", "items per task" },
+    { "--squad", "PATH", "none", "qa_1's documents and questions: SQuAD v2's dev-v2.0.json or the squad2_500 folder" },
     { "--seed", "S", "42", "seed of the items (mixed with each task's name)" },
     FLAG_END
 };
@@ -281,8 +296,9 @@ static const cli_command commands[] = {
       score_flags, "finch score --task testdata/bench/squad2_dev.json --predictions testdata/bench/squad2_pred.json --json" },
     { "ruler", "make RULER-style synthetic tasks at a chosen length in the model's tokens",
       "-m MODEL --length TOKENS -o FILE.jsonl [options]",
-      "Needle variants, variable tracking and common-word extraction with RULER's templates, written as\n"
-      "RULER's JSONL for finch eval and finch score (docs/benchmarks.md says where they differ).\n",
+      "Needle variants, variable tracking, common- and frequent-word extraction and SQuAD question\n"
+      "answering with RULER's templates, written as RULER's JSONL for finch eval and finch score\n"
+      "(docs/benchmarks.md says where they differ).\n",
       ruler_flags, "finch ruler -m testdata/models/needle.gguf --length 2048 --tasks niah_single_1,vt -o ruler.jsonl" },
     { "bench", "prefill and decode speed, Finch against plain chunked prefill, peak RSS",
       "(-m MODEL ... | --models-dir DIR) [options]",

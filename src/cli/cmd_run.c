@@ -32,6 +32,8 @@ static int parse_variants(cli_run_opts *o, const char *schedule, const char *lay
         return cli_error("--schedule authors is a per-chunk budget: give it with --mode iterative");
     if (o->p.kv_chunk && (o->p.mode != FINCH_PRESS_ONESHOT || o->p.budget_kind != FINCH_BUDGET_CR))
         return cli_error("--kv-chunk is kvpress's chunk_length: give it with --mode oneshot and --cr F");
+    if (o->p.lingua_segment && o->p.scorer != FINCH_SCORER_LINGUA)
+        return cli_error("--lingua-segment is the segment size of press lingua: give it with --press lingua");
     if (o->p.no_rerotate && o->p.mode != FINCH_PRESS_ONESHOT)
         return cli_error("--no-rerotate is kvpress's rerotate_keys=False: give it with --mode oneshot");
     if (o->delimiter && (o->question || o->question_ids || o->context_ids))
@@ -61,6 +63,7 @@ int cli_parse_run(int argc, char **argv, cli_run_opts *o) {
         else if (cli_opt(&a, NULL, "--schedule")) schedule = cli_value(&a);
         else if (cli_opt(&a, NULL, "--kv-chunk")) o->p.kv_chunk = (size_t)cli_long(&a, 1, 1L << 30);
         else if (cli_opt(&a, NULL, "--no-rerotate")) o->p.no_rerotate = 1;
+        else if (cli_opt(&a, NULL, "--lingua-segment")) o->p.lingua_segment = (size_t)cli_long(&a, 1, 1L << 30);
         else if (cli_opt(&a, NULL, "--delimiter")) o->delimiter = cli_value(&a);
         else if (cli_opt(&a, NULL, "--press")) press = cli_value(&a);
         else if (cli_opt(&a, NULL, "--plot-kept")) o->plot_kept = cli_value(&a);
@@ -280,6 +283,7 @@ static cJSON *run_json(const cli_run_opts *o, const finch_model *m, const run_id
     cJSON_AddNumberToObject(j, "n_kept", (double)s->n_kept);
     cJSON_AddNumberToObject(j, "chunk", (double)s->chunk);
     cJSON_AddNumberToObject(j, "n_chunks", (double)s->n_chunks);
+    if (o->p.lingua_segment) cJSON_AddNumberToObject(j, "lingua_segment", (double)o->p.lingua_segment);
     cJSON_AddNumberToObject(j, "compression", s->compression);
     cJSON_AddNumberToObject(j, "kv_bytes_before", (double)s->kv_bytes_full);
     cJSON_AddNumberToObject(j, "kv_bytes_after", (double)s->kv_bytes_kept);
