@@ -294,6 +294,17 @@ static void test_cli_flag(void **state) {
     snprintf(path, sizeof path, "%s/d/meta.json", dir);
     slurp(path, out_text, sizeof out_text);
     assert_non_null(strstr(out_text, "\"cache_type\":\t\"f16\""));
+    /* eval: the sweep's config says it (and a resume with f32 is refused) */
+    snprintf(path, sizeof path, "eval -m " GGUF " --task testdata/bench/ruler.jsonl --press finch --ratio 2 -t 1 "
+             "--cache-type f16 --out %s/e", dir);
+    assert_int_equal(run_finch(path), 0);
+    snprintf(path, sizeof path, "%s/e/results.json", dir);
+    slurp(path, out_text, sizeof out_text);
+    assert_non_null(strstr(out_text, "\"cache_type\":\t\"f16\""));
+    snprintf(path, sizeof path, "eval -m " GGUF " --task testdata/bench/ruler.jsonl --press finch --ratio 2 -t 1 "
+             "--out %s/e --resume", dir);
+    assert_int_equal(run_finch(path), 2);
+    assert_non_null(strstr(err_text, "was made with other settings"));
     snprintf(path, sizeof path, "rm -rf %s", dir);
     assert_int_equal(system(path), 0);
 }
