@@ -142,6 +142,9 @@ typedef struct {
                                 LLMLingua's iterative compression, segments of
                                 S tokens each scored given the compressed
                                 prefix and cut to its share of the budget     */
+    finch_cache_type cache_type; /* the KV cache's storage: FINCH_CACHE_F32
+                                (default) or F16 (K and V rounded when
+                                stored, scores still fp32)                  */
 } finch_press_params;
 
 /* Defaults: iterative, per-head, Finch, normalize on, seed 0, budget tokens 0

@@ -86,6 +86,7 @@ typedef struct {
     const char *model, *mode, *select, *normalize, *answer_prefix, *max_memory;
     const char *chat_template, *system;  /* cli_chat.c                      */
     const char *quant_math;              /* --quant-math q8|fp32           */
+    const char *cache_type;              /* --cache-type f32|f16           */
     long n_predict, threads, seed, chunk; /* chunk 0: the plan's default    */
     long ctx_size;                        /* -c; 0: the model's length     */
     double temp, top_p;
@@ -163,8 +164,8 @@ int cli_parse_max_memory(const char *value, size_t *bytes);
  * ("the run", "item x") needs more than max_memory, or, when that is 0, more
  * than the memory available now (finch_memory_estimate for a KV cache of
  * kv_positions and batches of max_batch tokens). */
-int cli_check_memory(const finch_model *m, size_t kv_positions, size_t max_batch, size_t max_memory,
-                     const char *what);
+int cli_check_memory(const finch_model *m, size_t kv_positions, finch_cache_type cache_type, size_t max_batch,
+                     size_t max_memory, const char *what);
 /* Before reading or tokenizing a text of text_bytes (a context, a prompt,
  * a task file): refuse, as cli_check_memory, when the model (m may be NULL)
  * and finch_memory_text exceed the limit. */
@@ -238,6 +239,7 @@ typedef struct {
     long seed;
     size_t max_memory;      /* --max-memory in bytes, 0 when not given      */
     size_t ctx_size;        /* -c: positions used, 0: the model's length    */
+    finch_cache_type cache_type; /* --cache-type                            */
 } cli_generate_opts;
 int cli_parse_generate(int argc, char **argv, cli_generate_opts *o);
 
@@ -314,6 +316,7 @@ typedef struct {
     long rss_short, rss_long, probe_mib;
     double ratio;            /* Finch budget K = ceil(N / ratio)             */
     bool json, probe;
+    finch_cache_type cache_type; /* --cache-type of every cache measured     */
 } cli_bench_opts;
 int cli_parse_bench(int argc, char **argv, cli_bench_opts *o);
 

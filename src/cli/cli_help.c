@@ -46,6 +46,9 @@
 #define FLAG_QUANT_MATH { "--quant-math", "q8|fp32", "q8", \
     "quantized weights: q8 quantizes the activations as llama.cpp's CPU backend does, fp32 dequantizes " \
     "the weights as GPU backends do (docs/quantization.md)" }
+#define FLAG_CACHE_TYPE { "--cache-type", "f32|f16", "f32", \
+    "the KV cache's storage: f16 (llama.cpp's default) rounds K and V when stored, half the bytes; " \
+    "attention and the scores still compute in fp32 (docs/engine.md)" }
 #define FLAG_END { NULL, NULL, NULL, NULL }
 
 /* ---------------------------------------------------------------- run */
@@ -100,6 +103,7 @@ static const cli_flag run_flags[] = {
     FLAG_PROGRESS,
     FLAG_MAX_MEMORY,
     FLAG_QUANT_MATH,
+    FLAG_CACHE_TYPE,
     { "--plot-kept", "FILE.svg", "none", "draw the kept positions of every layer and head" },
     { "--mark", "POS", "none", "mark context position POS on the --plot-kept drawing" },
     FLAG_END
@@ -154,6 +158,7 @@ static const cli_flag eval_flags[] = {
     FLAG_PROGRESS,
     FLAG_MAX_MEMORY,
     FLAG_QUANT_MATH,
+    FLAG_CACHE_TYPE,
     FLAG_END
 };
 
@@ -200,6 +205,7 @@ static const cli_flag generate_flags[] = {
     { "--dump", "DIR", "none", "write prompt_ids.npy, logits.npy, generated.npy and meta.json into DIR" },
     FLAG_MAX_MEMORY,
     FLAG_QUANT_MATH,
+    FLAG_CACHE_TYPE,
     FLAG_END
 };
 
@@ -243,6 +249,7 @@ static const cli_flag bench_flags[] = {
     { "--rss", "MODEL", "none", "also measure the peak RSS of Finch on a short and a long text with this model" },
     { "--rss-short", "N", "4000", "tokens of the short text" },
     { "--rss-long", "N", "64000", "tokens of the long text" },
+    FLAG_CACHE_TYPE,
     { "--no-probe", NULL, "off", "skip the FMA and bandwidth probes (no fractions of peak)" },
     { "--probe-mib", "N", "1024", "MiB the bandwidth probe reads" },
     { "--json", NULL, "off", "print the results as JSON instead of tables" },

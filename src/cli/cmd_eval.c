@@ -201,9 +201,10 @@ static const char *does_not_fit(const finch_model *m, const cli_eval_opts *o, co
                 snprintf(why, cap, "%s", finch_last_error());
                 return why;
             }
-            if ((p ? &plan : full)->n_predict_reduced) {
+            const finch_run_plan *got = p ? &plan : full; /* the full reference's plan is in *full, not plan */
+            if (got->n_predict_reduced) {
                 snprintf(why, cap, "the answer (%zu tokens) does not fit in the model's %zu positions", ids->n_new,
-                         plan.window);
+                         got->window);
                 return why;
             }
         }
@@ -343,7 +344,7 @@ static int item_header(const eval_env *e, const finch_eval_task *t, item_ids *id
     snprintf(what, sizeof what, "item '%.64s'", t->id);
     *skipped = skip != NULL;
     if (skip) cJSON_AddStringToObject(rec, "skipped", skip);
-    else rc = cli_check_memory(e->m, full.peak, EVAL_BATCH, e->o->max_memory, what);
+    else rc = cli_check_memory(e->m, full.peak, e->o->p.cache_type, EVAL_BATCH, e->o->max_memory, what);
     if (rc) cJSON_Delete(rec);
     else *out = rec;
     return rc;
@@ -546,7 +547,7 @@ static int eval_command(int argc, char **argv) {
     if ((rc = cli_load_model(o.model, &m))) goto done;
     if (!m->tokenizer) { rc = cli_error("finch eval needs a model with a tokenizer"); goto done; }
     if (eval_mpi_is_root() && (rc = make_out_dir(o.out, &made))) goto done;
-    if ((rc = cli_check_memory(m, 0, EVAL_BATCH, o.max_memory, "the model"))) goto done;
+    if ((rc = cli_check_memory(m, 0, o.p.cache_type, EVAL_BATCH, o.max_memory, "the model"))) goto done;
     st = finch_ctx_new(m, (size_t)eval_mpi_threads(o.threads), EVAL_BATCH, &ctx);
     if (st) { rc = cli_fail(st, "cannot set up the model"); goto done; }
     if ((rc = cli_chat_setup(m, o.chat_template, o.system, false, &chat))) goto done;

@@ -207,7 +207,7 @@ static int plan_run(cli_run_opts *o, const finch_model *m, const run_ids *ids, s
     *batch = plan.batch;
     /* --dump copies the kept keys and values once more (finch_press_dump) */
     size_t dump_copy = o->dump ? plan.n_kept : 0;
-    return cli_check_memory(m, plan.peak + dump_copy, *batch, o->max_memory, "the run");
+    return cli_check_memory(m, plan.peak + dump_copy, o->p.cache_type, *batch, o->max_memory, "the run");
 }
 
 /* --------------------------------------------------------------- progress */
@@ -275,6 +275,7 @@ static cJSON *run_json(const cli_run_opts *o, const finch_model *m, const run_id
     cJSON_AddStringToObject(j, "normalize", finch_press_normalize_name(s->normalize));
     cJSON_AddStringToObject(j, "budget_kind", finch_budget_kind_name(o->p.budget_kind));
     cJSON_AddNumberToObject(j, "budget_value", finch_press_budget_value(&o->p));
+    cJSON_AddStringToObject(j, "cache_type", finch_cache_type_name(o->p.cache_type));
     cJSON_AddNumberToObject(j, "N", (double)s->n_ctx);
     cJSON_AddNumberToObject(j, "K", (double)s->budget);
     cJSON_AddNumberToObject(j, "m", (double)s->n_question);
