@@ -321,12 +321,12 @@ static float *last_layer_queries(finch_model *m, const int32_t *tokens, size_t n
 
 /* finch_pass_last_queries: the named rows' queries of the last layer are
  * the bits every row gets without it, the cache is the same; 12 rows run
- * the packed GEMM as the whole batch does, 3 do not and are computed with
- * the batch, none computes only K/V. */
-static void test_last_layer_query_rows(void **state) {
-    (void)state;
+ * the packed GEMM as the whole batch does (f32), 3 do not and are computed
+ * with the batch, none computes only K/V.  A quantized model too: its
+ * drivers must keep a row's bits whatever the batch (finch_matmul_rows_agree). */
+static void check_last_layer_query_rows(const char *model) {
     finch_model *m = NULL;
-    assert_ok(finch_model_load("testdata/models/tiny-llama-gqa.gguf", &m));
+    assert_ok(finch_model_load(model, &m));
     const finch_config *cfg = &m->cfg;
     enum { N = 24 };
     int32_t tokens[N];
@@ -346,6 +346,12 @@ static void test_last_layer_query_rows(void **state) {
     finch_kv_free(&kv_all);
     free(all);
     finch_model_free(m);
+}
+
+static void test_last_layer_query_rows(void **state) {
+    (void)state;
+    check_last_layer_query_rows("testdata/models/tiny-llama-gqa.gguf");
+    check_last_layer_query_rows("testdata/models/quant/tiny-quant-q4_K.gguf");
 }
 
 /* Bad forward arguments give exact error codes, never a crash. */
