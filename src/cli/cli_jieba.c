@@ -34,8 +34,9 @@ static finch_status segment(void *user, const char *text, char ***words, size_t 
     cJSON_Delete(s);
     bool sent = out && fprintf(g_jieba.to, "%s\n", out) >= 0 && fflush(g_jieba.to) == 0;
     free(out);
-    if (!sent) return finch_fail(FINCH_ERR_IO, "the segmenter does not read its input (it exited?)");
-    if (getline(&g_jieba.line, &g_jieba.cap, g_jieba.from) < 0)
+    /* a segmenter that exits fails the write or the read, whichever comes
+     * first (a race): one message for both */
+    if (!sent || getline(&g_jieba.line, &g_jieba.cap, g_jieba.from) < 0)
         return finch_fail(FINCH_ERR_IO, "the segmenter gave no answer (it exited?)");
     cJSON *a = cJSON_Parse(g_jieba.line), *w;
     if (!cJSON_IsArray(a)) {
