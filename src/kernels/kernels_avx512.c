@@ -366,6 +366,8 @@ static ALWAYS_INLINE __m512i dot_q2(__m512i wq, __m512i xq) {
  * sum (x + 128) w - 128 sum w = sum x w, exactly (|sums| < 2^17). */
 #define VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
 
+#include "kernels_qgemm_x86.h" /* the quantized GEMM, on VNNI */
+
 /* The body of both Q8_0 tiles, which differ only in the integer dot:
  * DOT_SETUP prepares row r's weights once per block pair (shared by the
  * tile's tokens), DOT gives the 16 exact lane sums of row r and token j. */
@@ -602,4 +604,5 @@ static void silu_mul_avx512(float *gate, const float *up, size_t n) {
     .vec_dotn = {QX_VEC_DOTN},
 
 const finch_kernels finch_kernels_avx512 = {AVX512_TABLE(tile_q8_0_avx512)};
-const finch_kernels finch_kernels_avx512_vnni = {AVX512_TABLE(tile_q8_0_avx512_vnni)};
+const finch_kernels finch_kernels_avx512_vnni = {
+    AVX512_TABLE(tile_q8_0_avx512_vnni) .qgemm = {QG_VNNI}, .qgemm_pack = qgemm_pack_avx512};

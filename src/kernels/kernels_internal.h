@@ -83,6 +83,50 @@ typedef void (*finch_pack_fn)(const void *w, size_t w_stride, size_t nr, size_t 
 typedef void (*finch_gemm_fn)(const float *wp, size_t wps, size_t kc, const float *x, size_t xs,
                               size_t nt, float *c, size_t ldc, size_t nr, bool first);
 
+/* Quantized GEMM (kernels_qgemm.c): prefill with quantized weights.  A
+ * tile of FINCH_QG_ROWS weight rows is unpacked once per call into packs
+ * of 256 columns (values made unsigned, 4 consecutive columns of the 16
+ * rows side by side: one vector per 4 columns), and each token's
+ * activations meet all 16 rows at once (vpdpbusd with the 4 activation
+ * bytes broadcast).  Integer sums are exact, so their order is free; the
+ * float steps are the scalar reference's per row and token, in block
+ * order: every output has the bits of finch_vec_dot_ref. */
+#define FINCH_QG_ROWS 16
+#define FINCH_QG_TOKENS 8 /* tokens per register tile */
+/* K-quants: sub-block s of sub (16 or 32) values has scale sc[s]; the
+ * activations' 16-value sums bsums[2j], bsums[2j+1] are multiplied by
+ * mp[j] (the mins, or for the types shifted to unsigned (Q3_K by 4, Q6_K
+ * by 32) the scales, whose product the shift takes back). */
+typedef struct {
+    uint8_t q[FINCH_QK_K / 4][FINCH_QG_ROWS][4];
+    int32_t sc[16][FINCH_QG_ROWS];
+    int16_t mp[8][FINCH_QG_ROWS][2];
+    float d[FINCH_QG_ROWS], dmin[FINCH_QG_ROWS];
+} finch_qg_kpack;
+/* 32-value types: 8 blocks per pack (fewer in a row's last pack), each
+ * with its own scale; the values' offset is taken back per token and block
+ * through finch_qg_xaux.corr. */
+typedef struct {
+    uint8_t q[FINCH_QK_K / 4][FINCH_QG_ROWS][4];
+    float d[8][FINCH_QG_ROWS];
+} finch_qg_bpack;
+/* Per token and 32-value block of Q8_0 activations: d as f32 and offset *
+ * (the sum of its 32 quants). */
+typedef struct {
+    float d;
+    int32_t corr;
+} finch_qg_xaux;
+/* pack: rows [0, nr) of W (nr <= FINCH_QG_ROWS; rows past nr copies of row
+ * nr-1), all cols, into finch_qgemm_pack_bytes(t, cols) bytes at pack.
+ * gemm: out[i * ldo + r] for tokens i < nt and rows r < nr; x: nt partner
+ * rows x_stride bytes apart; aux: nt rows of cols / 32 finch_qg_xaux (the
+ * 32-value types; NULL for the K-quants). */
+typedef void (*finch_qgemm_pack_fn)(finch_dtype t, const void *w, size_t w_stride, size_t nr,
+                                    size_t cols, void *pack);
+typedef void (*finch_qgemm_fn)(finch_dtype t, const void *pack, size_t cols, const void *x,
+                               size_t x_stride, const finch_qg_xaux *aux, size_t nt, float *out,
+                               size_t ldo, size_t nr);
+
 typedef struct {
     finch_isa isa;
     finch_tile tile_f32, tile_f16, tile_bf16, tile_q8_0;
@@ -117,6 +161,10 @@ typedef struct {
      * apart) against one weight row, sharing the weight's unpacking:
      * out[t * out_stride] must be vec_dot's bits for row t.  NULL: none. */
     finch_vec_dotn_fn vec_dotn[FINCH_DTYPE_SLOTS];
+    /* Quantized GEMM for prefill (above): the types it takes (NULL: the
+     * dot products above), and the packer for them. */
+    finch_qgemm_fn qgemm[FINCH_DTYPE_SLOTS];
+    finch_qgemm_pack_fn qgemm_pack;
 } finch_kernels;
 
 extern const finch_kernels finch_kernels_scalar;
@@ -143,6 +191,16 @@ bool finch_matmul_is_quant(finch_dtype t);
 finch_vec_dot_fn finch_vec_dot_for(const finch_kernels *k, finch_dtype t);
 finch_status finch_matmul_quant(finch_pool *pool, finch_pool *act_pool, const finch_kernels *k,
                                 float *out, const float *x, size_t n, const finch_weight *w);
+
+/* The quantized GEMM's driver (kernels_qgemm.c): whether it runs n tokens
+ * of type t, its pack size, the value offset of a 32-value type, and the
+ * product of n >= 1 tokens already quantized (xq: rows x_stride bytes
+ * apart). */
+bool finch_qgemm_runs(const finch_kernels *k, finch_dtype t, size_t n);
+size_t finch_qgemm_pack_bytes(finch_dtype t, size_t cols);
+int finch_qgemm_offset(finch_dtype t);
+finch_status finch_qgemm_run(finch_pool *pool, const finch_kernels *k, float *out, const void *xq,
+                             size_t x_stride, size_t n, const finch_weight *w);
 
 /* Portable packed GEMM (kernels_scalar.c) for tables without their own: plain C,
  * which each ISA file may compile with its own vector flags. */

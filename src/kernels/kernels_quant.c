@@ -113,6 +113,11 @@ finch_status finch_matmul_quant(finch_pool *pool, finch_pool *act_pool, const fi
         qact_job a = {k, q->partner, x, w->cols, xq, j.x_stride};
         finch_pool_run(act_pool, n, qact_task, &a);
         j.x = xq;
+        if (finch_qgemm_runs(k, w->type, n)) { /* prefill: the same bits, faster */
+            finch_status st = finch_qgemm_run(pool, k, out, xq, j.x_stride, n, w);
+            free(xq);
+            return st;
+        }
     }
     j.task_rows = j.w_stride ? QTASK_ROWS_BYTES / j.w_stride : 1;
     if (j.task_rows < FINCH_TILE_ROWS) j.task_rows = FINCH_TILE_ROWS;

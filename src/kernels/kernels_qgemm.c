@@ -1,0 +1,109 @@
+/* kernels_qgemm.c - the driver of the quantized GEMM (kernels_internal.h):
+ * prefill with quantized weights on tables that have one (AVX-512 VNNI).
+ *
+ * A task is one tile of FINCH_QG_ROWS weight rows and up to QG_TASK_TOKENS
+ * tokens: the tile is unpacked once (into its thread's pack buffer) and
+ * every token of the task meets it.  Each output is the scalar reference's
+ * dot product, bit for bit, so neither the thread count nor the cut of the
+ * work can change a result, and decode (the dot products) agrees with it. */
+#include "kernels_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define QG_MIN_TOKENS 2    /* one token runs the dot products           */
+#define QG_TASK_TOKENS 512 /* tokens per task: a tile is packed per task */
+
+bool finch_qgemm_runs(const finch_kernels *k, finch_dtype t, size_t n) {
+    return n >= QG_MIN_TOKENS && (size_t)t < FINCH_DTYPE_SLOTS && k->qgemm[t] && k->qgemm_pack;
+}
+
+size_t finch_qgemm_pack_bytes(finch_dtype t, size_t cols) {
+    const finch_quant_traits *q = finch_quant_traits_of(t);
+    if (q && q->block == FINCH_QK_K) return cols / FINCH_QK_K * sizeof(finch_qg_kpack);
+    return (cols + FINCH_QK_K - 1) / FINCH_QK_K * sizeof(finch_qg_bpack);
+}
+
+/* What the packer adds to a 32-value type's values to make them unsigned
+ * (taken back with the activations' block sums: finch_qg_xaux). */
+int finch_qgemm_offset(finch_dtype t) {
+    switch (t) {
+    case FINCH_Q4_0: return 8;
+    case FINCH_Q5_0: return 16;
+    case FINCH_IQ4_NL:
+    case FINCH_Q8_0: return 128;
+    default: return 0;
+    }
+}
+
+typedef struct {
+    const finch_kernels *k;
+    finch_dtype type;
+    const char *w;
+    size_t w_stride, rows, cols;
+    const char *x;
+    size_t x_stride, n;
+    const finch_qg_xaux *aux; /* n rows of cols / 32, or NULL */
+    float *out;
+    size_t n_row_tasks;
+    char *packs; /* pack_bytes per thread */
+    size_t pack_bytes;
+} qg_job;
+
+static void qg_task(void *arg, size_t task) {
+    const qg_job *j = arg;
+    size_t r0 = (task % j->n_row_tasks) * FINCH_QG_ROWS;
+    size_t t0 = (task / j->n_row_tasks) * QG_TASK_TOKENS;
+    size_t nr = j->rows - r0 < FINCH_QG_ROWS ? j->rows - r0 : FINCH_QG_ROWS;
+    size_t nt = j->n - t0 < QG_TASK_TOKENS ? j->n - t0 : QG_TASK_TOKENS;
+    void *pack = j->packs + finch_pool_worker() * j->pack_bytes;
+    j->k->qgemm_pack(j->type, j->w + r0 * j->w_stride, j->w_stride, nr, j->cols, pack);
+    const finch_qg_xaux *aux = j->aux ? j->aux + t0 * (j->cols / FINCH_QK) : NULL;
+    j->k->qgemm[j->type](j->type, pack, j->cols, j->x + t0 * j->x_stride, j->x_stride, aux, nt,
+                j->out + t0 * j->rows + r0, j->rows, nr);
+}
+
+typedef struct {
+    const char *x;
+    size_t x_stride, blocks;
+    int offset;
+    finch_qg_xaux *aux;
+} qg_aux_job;
+
+/* One token's Q8_0 blocks: d in f32 and offset * (the sum of the quants). */
+static void qg_aux_task(void *arg, size_t t) {
+    const qg_aux_job *a = arg;
+    const finch_block_q8_0 *x = (const finch_block_q8_0 *)(a->x + t * a->x_stride);
+    finch_qg_xaux *aux = a->aux + t * a->blocks;
+    for (size_t b = 0; b < a->blocks; b++) {
+        int32_t s = 0;
+        for (int i = 0; i < FINCH_QK8_0; i++) s += x[b].qs[i];
+        aux[b] = (finch_qg_xaux){finch_f16_to_f32(x[b].d), a->offset * s};
+    }
+}
+
+finch_status finch_qgemm_run(finch_pool *pool, const finch_kernels *k, float *out, const void *xq,
+                             size_t x_stride, size_t n, const finch_weight *w) {
+    const finch_quant_traits *q = finch_quant_traits_of(w->type);
+    qg_job j = {k, w->type, w->data, finch_row_bytes(w->type, w->cols), w->rows, w->cols, xq, x_stride,
+                n, NULL, out, (w->rows + FINCH_QG_ROWS - 1) / FINCH_QG_ROWS, NULL,
+                finch_qgemm_pack_bytes(w->type, w->cols)};
+    finch_qg_xaux *aux = NULL;
+    if (q->block != FINCH_QK_K) {
+        size_t blocks = w->cols / FINCH_QK;
+        if (!(aux = finch_alloc(n * blocks, sizeof *aux))) return FINCH_ERR_NOMEM;
+        qg_aux_job a = {xq, x_stride, blocks, finch_qgemm_offset(w->type), aux};
+        finch_pool_run(pool, n, qg_aux_task, &a);
+        j.aux = aux;
+    }
+    j.packs = finch_alloc(finch_pool_threads(pool), j.pack_bytes);
+    if (!j.packs) {
+        free(aux);
+        return FINCH_ERR_NOMEM;
+    }
+    size_t n_tok_tasks = (n + QG_TASK_TOKENS - 1) / QG_TASK_TOKENS;
+    finch_pool_run(pool, j.n_row_tasks * n_tok_tasks, qg_task, &j);
+    free(j.packs);
+    free(aux);
+    return FINCH_OK;
+}

@@ -1,0 +1,245 @@
+/* kernels_qgemm_x86.h - the quantized GEMM (kernels_internal.h) on AVX-512
+ * VNNI, included by kernels_avx512.c after kernels_quant_x86.h (whose
+ * 256-bit unpacking it reuses) and the VNNI target attribute.
+ *
+ * The pack holds a tile of 16 weight rows: one 64-byte vector per 4
+ * columns, 4 unsigned bytes of each row.  vpdpbusd multiplies it by 4
+ * activation bytes broadcast to every lane (unsigned x signed, exact int32
+ * sums that cannot overflow: |sum| < 2^31 for a whole super-block), so one
+ * instruction does 64 multiply-adds for 16 outputs, and the weights, loaded
+ * once, serve FINCH_QG_TOKENS tokens.  Then, per row and token (one lane
+ * each), the scalar reference's integer sums (quants.c) and its float steps
+ * in its order: the same bits. */
+#ifndef FINCH_KERNELS_QGEMM_X86_H
+#define FINCH_KERNELS_QGEMM_X86_H
+
+#include "kernels_internal.h"
+#include "kernels_quant_x86.h"
+
+#define QG_T FINCH_QG_TOKENS
+
+static inline int32_t qg_load32(const void *p) {
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* Row r's unpacked values, n vectors of 32 bytes (8 groups of 4 columns
+ * each), into the pack's groups [0, 8n). */
+static void qg_store_row(uint8_t (*q)[FINCH_QG_ROWS][4], size_t r, const __m256i *v, size_t n) {
+    uint32_t tmp[FINCH_QK_K / 4];
+    for (size_t i = 0; i < n; i++) _mm256_storeu_si256((__m256i *)(tmp + 8 * i), v[i]);
+    for (size_t g = 0; g < 8 * n; g++) memcpy(q[g][r], &tmp[g], 4);
+}
+
+/* K-quants: qx_unpack_k's unsigned values (Q3_K + 4, Q6_K + 32), the
+ * reference's integer scales (finch_kblock_scales). */
+static void qg_pack_k(finch_dtype t, const void *w, size_t ws, size_t nr, size_t cols, void *vpack) {
+    finch_qg_kpack *p = vpack;
+    size_t bytes = finch_quant_traits_of(t)->bytes;
+    bool shifted = t == FINCH_Q6_K || t == FINCH_Q3_K;
+    for (size_t b = 0; b < cols / FINCH_QK_K; b++, p++)
+        for (size_t r = 0; r < FINCH_QG_ROWS; r++) {
+            const char *blk = (const char *)finch_tile_row(w, ws, r, nr) + b * bytes;
+            qx_kblock kb;
+            qx_unpack_k(t, blk, 0, &kb);
+            qg_store_row(p->q, r, kb.q, 8);
+            finch_kblock s;
+            finch_kblock_scales(t, blk, &s);
+            for (size_t i = 0; i < FINCH_QK_K / s.sub; i++) p->sc[i][r] = s.sc[i];
+            const int *m = shifted ? s.sc : s.mn;
+            for (size_t j = 0; j < 8; j++) {
+                p->mp[j][r][0] = (int16_t)(s.sub == 32 ? m[j] : m[2 * j]);
+                p->mp[j][r][1] = (int16_t)(s.sub == 32 ? m[j] : m[2 * j + 1]);
+            }
+            p->d[r] = s.d;
+            p->dmin[r] = s.dmin;
+        }
+}
+
+/* One 32-value block of Q4_0, Q5_0 or IQ4_NL as 32 unsigned values (plus
+ * finch_qgemm_offset) and its f16 scale. */
+static inline __m256i qg_unpack_b32(finch_dtype t, const uint8_t *blk, uint16_t *d) {
+    memcpy(d, blk, 2);
+    if (t == FINCH_Q5_0) return _mm256_or_si256(qx_nibbles(blk + 6), qx_fifth_bits(blk + 2));
+    if (t == FINCH_Q4_0) return qx_nibbles(blk + 2);
+    const __m256i kv = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)finch_iq4nl_values));
+    return _mm256_xor_si256(_mm256_shuffle_epi8(kv, qx_nibbles(blk + 2)), _mm256_set1_epi8((char)0x80));
+}
+
+static void qg_pack_b32(finch_dtype t, const void *w, size_t ws, size_t nr, size_t cols, void *vpack) {
+    finch_qg_bpack *p = vpack;
+    size_t bytes = finch_quant_traits_of(t)->bytes, nb = cols / FINCH_QK;
+    for (size_t b0 = 0; b0 < nb; b0 += 8, p++) {
+        size_t m = nb - b0 < 8 ? nb - b0 : 8;
+        for (size_t r = 0; r < FINCH_QG_ROWS; r++) {
+            const uint8_t *row = (const uint8_t *)finch_tile_row(w, ws, r, nr) + b0 * bytes;
+            __m256i v[8];
+            for (size_t i = 0; i < m; i++) {
+                uint16_t d;
+                v[i] = qg_unpack_b32(t, row + i * bytes, &d);
+                p->d[i][r] = qx_f16(d);
+            }
+            qg_store_row(p->q, r, v, m);
+        }
+    }
+}
+
+static void qgemm_pack_avx512(finch_dtype t, const void *w, size_t ws, size_t nr, size_t cols, void *pack) {
+    if (finch_quant_traits_of(t)->block == FINCH_QK_K) qg_pack_k(t, w, ws, nr, cols, pack);
+    else qg_pack_b32(t, w, ws, nr, cols, pack);
+}
+
+/* Tokens of a tile past the last are copies of it (computed, not stored). */
+static inline size_t qg_tok(size_t t, size_t nt) { return t < nt ? t : nt - 1; }
+
+/* One super-block of a K-quant pack against QG_T tokens (x[t]: their
+ * blocks): isum = sum_s sc_s * (sum of sub-block s), m = sum_j mp_j .
+ * (bsums 2j, 2j+1), then finch_kq_step per lane. */
+static VNNI ALWAYS_INLINE void qg_k_block(size_t sub, int shift, const finch_qg_kpack *p,
+                                          const finch_block_q8_K *const *x, __m512 *sumf) {
+    __m512i isum[QG_T], acc[QG_T];
+#pragma GCC unroll 8
+    for (size_t t = 0; t < QG_T; t++) isum[t] = _mm512_setzero_si512();
+    for (size_t s = 0; s < FINCH_QK_K / sub; s++) {
+#pragma GCC unroll 8
+        for (size_t t = 0; t < QG_T; t++) acc[t] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+        for (size_t g = s * sub / 4; g < (s + 1) * sub / 4; g++) {
+            __m512i wq = _mm512_loadu_si512(p->q[g]);
+#pragma GCC unroll 8
+            for (size_t t = 0; t < QG_T; t++)
+                acc[t] = _mm512_dpbusd_epi32(acc[t], wq, _mm512_set1_epi32(qg_load32(x[t]->qs + 4 * g)));
+        }
+        __m512i sc = _mm512_loadu_si512(p->sc[s]);
+#pragma GCC unroll 8
+        for (size_t t = 0; t < QG_T; t++) isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(acc[t], sc));
+    }
+#pragma GCC unroll 8
+    for (size_t t = 0; t < QG_T; t++) acc[t] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+    for (size_t j = 0; j < 8; j++) {
+        __m512i mp = _mm512_loadu_si512(p->mp[j]);
+#pragma GCC unroll 8
+        for (size_t t = 0; t < QG_T; t++)
+            acc[t] = _mm512_dpwssd_epi32(acc[t], mp, _mm512_set1_epi32(qg_load32(x[t]->bsums + 2 * j)));
+    }
+    __m512 d = _mm512_loadu_ps(p->d), dmin = _mm512_loadu_ps(p->dmin);
+#pragma GCC unroll 8
+    for (size_t t = 0; t < QG_T; t++) {
+        __m512 xd = _mm512_set1_ps(x[t]->d);
+        __m512i is = isum[t], m = acc[t];
+        if (shift) {
+            is = _mm512_sub_epi32(is, _mm512_mullo_epi32(m, _mm512_set1_epi32(shift)));
+            m = _mm512_setzero_si512();
+        }
+        __m512 step = _mm512_sub_ps(_mm512_mul_ps(_mm512_mul_ps(d, xd), _mm512_cvtepi32_ps(is)),
+                                    _mm512_mul_ps(_mm512_mul_ps(dmin, xd), _mm512_cvtepi32_ps(m)));
+        sumf[t] = _mm512_add_ps(sumf[t], step);
+    }
+}
+
+static VNNI ALWAYS_INLINE void qg_k_tile(size_t sub, int shift, const finch_qg_kpack *p, size_t nsb,
+                                         const char *x, size_t xs, size_t nt, float *out, size_t ldo,
+                                         __mmask16 rows) {
+    __m512 sumf[QG_T];
+#pragma GCC unroll 8
+    for (size_t t = 0; t < QG_T; t++) sumf[t] = _mm512_setzero_ps();
+    for (size_t b = 0; b < nsb; b++) {
+        const finch_block_q8_K *xb[QG_T];
+#pragma GCC unroll 8
+        for (size_t t = 0; t < QG_T; t++) xb[t] = (const finch_block_q8_K *)(x + qg_tok(t, nt) * xs) + b;
+        qg_k_block(sub, shift, p + b, xb, sumf);
+    }
+    for (size_t t = 0; t < nt; t++) _mm512_mask_storeu_ps(out + t * ldo, rows, sumf[t]);
+}
+
+static VNNI void qg_k_tile16(int shift, const finch_qg_kpack *p, size_t nsb, const char *x, size_t xs,
+                             size_t nt, float *out, size_t ldo, __mmask16 rows) {
+    qg_k_tile(16, shift, p, nsb, x, xs, nt, out, ldo, rows);
+}
+static VNNI void qg_k_tile32(const finch_qg_kpack *p, size_t nsb, const char *x, size_t xs, size_t nt,
+                             float *out, size_t ldo, __mmask16 rows) {
+    qg_k_tile(32, 0, p, nsb, x, xs, nt, out, ldo, rows);
+}
+
+static void qgemm_k_vnni(finch_dtype t, const void *pack, size_t cols, const void *x, size_t xs,
+                         const finch_qg_xaux *aux, size_t nt, float *out, size_t ldo, size_t nr) {
+    (void)aux;
+    __mmask16 rows = lanes_mask(nr);
+    int shift = t == FINCH_Q6_K ? 32 : t == FINCH_Q3_K ? 4 : 0;
+    for (size_t i = 0; i < nt; i += QG_T) {
+        size_t n = nt - i < QG_T ? nt - i : QG_T;
+        const char *xi = (const char *)x + i * xs;
+        if (t == FINCH_Q4_K || t == FINCH_Q5_K) qg_k_tile32(pack, cols / FINCH_QK_K, xi, xs, n, out + i * ldo, ldo, rows);
+        else qg_k_tile16(shift, pack, cols / FINCH_QK_K, xi, xs, n, out + i * ldo, ldo, rows);
+    }
+}
+
+/* The 32-value types: per block the exact sum minus offset * (sum of the
+ * activations), then the reference's step: Q4_0 (isum * d_w) * d_x, Q5_0
+ * and IQ4_NL (d_w * d_x) * isum. */
+static VNNI ALWAYS_INLINE void qg_b32_tile(bool q4_0, const finch_qg_bpack *p, size_t nb, const char *x,
+                                           size_t xs, const finch_qg_xaux *aux, size_t nt, float *out,
+                                           size_t ldo, __mmask16 rows) {
+    __m512 sumf[QG_T];
+    __m512i acc[QG_T];
+    const finch_block_q8_0 *xt[QG_T];
+    const finch_qg_xaux *at[QG_T];
+#pragma GCC unroll 8
+    for (size_t t = 0; t < QG_T; t++) {
+        sumf[t] = _mm512_setzero_ps();
+        xt[t] = (const finch_block_q8_0 *)(x + qg_tok(t, nt) * xs);
+        at[t] = aux + qg_tok(t, nt) * nb;
+    }
+    for (size_t b = 0; b < nb; b++) {
+        const finch_qg_bpack *pb = p + b / 8;
+#pragma GCC unroll 8
+        for (size_t t = 0; t < QG_T; t++) acc[t] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+        for (size_t g = 0; g < 8; g++) {
+            __m512i wq = _mm512_loadu_si512(pb->q[(b % 8) * 8 + g]);
+#pragma GCC unroll 8
+            for (size_t t = 0; t < QG_T; t++)
+                acc[t] = _mm512_dpbusd_epi32(acc[t], wq, _mm512_set1_epi32(qg_load32(xt[t][b].qs + 4 * g)));
+        }
+        __m512 dw = _mm512_loadu_ps(pb->d[b % 8]);
+#pragma GCC unroll 8
+        for (size_t t = 0; t < QG_T; t++) {
+            __m512 is = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[t], _mm512_set1_epi32(at[t][b].corr)));
+            __m512 dx = _mm512_set1_ps(at[t][b].d);
+            __m512 step = q4_0 ? _mm512_mul_ps(_mm512_mul_ps(is, dw), dx) : _mm512_mul_ps(_mm512_mul_ps(dw, dx), is);
+            sumf[t] = _mm512_add_ps(sumf[t], step);
+        }
+    }
+    for (size_t t = 0; t < nt; t++) _mm512_mask_storeu_ps(out + t * ldo, rows, sumf[t]);
+}
+
+static VNNI void qg_b32_tile_q4_0(const finch_qg_bpack *p, size_t nb, const char *x, size_t xs,
+                                  const finch_qg_xaux *aux, size_t nt, float *out, size_t ldo, __mmask16 rows) {
+    qg_b32_tile(true, p, nb, x, xs, aux, nt, out, ldo, rows);
+}
+static VNNI void qg_b32_tile_d(const finch_qg_bpack *p, size_t nb, const char *x, size_t xs,
+                               const finch_qg_xaux *aux, size_t nt, float *out, size_t ldo, __mmask16 rows) {
+    qg_b32_tile(false, p, nb, x, xs, aux, nt, out, ldo, rows);
+}
+
+static void qgemm_b32_vnni(finch_dtype t, const void *pack, size_t cols, const void *x, size_t xs,
+                           const finch_qg_xaux *aux, size_t nt, float *out, size_t ldo, size_t nr) {
+    __mmask16 rows = lanes_mask(nr);
+    size_t nb = cols / FINCH_QK;
+    for (size_t i = 0; i < nt; i += QG_T) {
+        size_t n = nt - i < QG_T ? nt - i : QG_T;
+        const char *xi = (const char *)x + i * xs;
+        if (t == FINCH_Q4_0) qg_b32_tile_q4_0(pack, nb, xi, xs, aux + i * nb, n, out + i * ldo, ldo, rows);
+        else qg_b32_tile_d(pack, nb, xi, xs, aux + i * nb, n, out + i * ldo, ldo, rows);
+    }
+}
+
+/* The VNNI table's entries: qgemm = {QG_VNNI}. */
+#define QG_VNNI \
+    [FINCH_Q4_0] = qgemm_b32_vnni, [FINCH_Q5_0] = qgemm_b32_vnni, [FINCH_IQ4_NL] = qgemm_b32_vnni, \
+    [FINCH_Q2_K] = qgemm_k_vnni, [FINCH_Q3_K] = qgemm_k_vnni, [FINCH_Q4_K] = qgemm_k_vnni, \
+    [FINCH_Q5_K] = qgemm_k_vnni, [FINCH_Q6_K] = qgemm_k_vnni
+
+#endif
