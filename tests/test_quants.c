@@ -261,6 +261,57 @@ static void test_long_rows(void **state) {
     free(x);
 }
 
+/* Outputs of `cols`-column weight w for n tokens on every ISA, 1-3 threads
+ * and the batch cut into pieces of `cuts` tokens: the scalar bits. */
+static void check_batches(const finch_weight *w, const float *x, size_t n, const size_t *cuts,
+                          size_t n_cuts, finch_pool *const *pools) {
+    static const finch_isa isas[] = {FINCH_ISA_AVX2, FINCH_ISA_AVX512, FINCH_ISA_NEON};
+    size_t bytes = n * w->rows * sizeof(float);
+    float *ref = malloc(bytes), *out = malloc(bytes);
+    assert_true(finch_isa_set(FINCH_ISA_SCALAR));
+    assert_ok(finch_matmul(NULL, ref, x, n, w));
+    for (size_t k = 0; k < sizeof isas / sizeof isas[0]; k++) {
+        if (!finch_isa_set(isas[k])) continue;
+        for (size_t p = 0; p < 3; p++) {
+            memset(out, 0, bytes);
+            assert_ok(finch_matmul(pools[p], out, x, n, w));
+            if (memcmp(out, ref, bytes))
+                fail_msg("%s on %s, %zu tokens, %zu threads: not the scalar bits", finch_dtype_name(w->type),
+                         finch_isa_name(isas[k]), n, p + 1);
+        }
+        memset(out, 0, bytes);
+        for (size_t c = 0, t0 = 0; c < n_cuts; t0 += cuts[c++])
+            assert_ok(finch_matmul(pools[1], out + t0 * w->rows, x + t0 * w->cols, cuts[c], w));
+        if (memcmp(out, ref, bytes))
+            fail_msg("%s on %s: a batch cut into pieces is not the scalar bits", finch_dtype_name(w->type),
+                     finch_isa_name(isas[k]));
+    }
+    finch_isa_set(finch_isa_detect());
+    free(ref), free(out);
+}
+
+/* The quantized GEMM of prefill (kernels_qgemm.c, on AVX-512 VNNI) and the
+ * dot products elsewhere: 520 tokens (two token tasks, a short last tile of
+ * tokens) at once and cut into 1, 7 and 512, a short last tile of rows and,
+ * for the 32-value types, a short last pack of blocks (25 blocks). */
+static void test_qgemm_batches(void **state) {
+    (void)state;
+    const size_t rows = 21, n = 520, cuts[] = {1, 7, 512};
+    finch_pool *pools[3];
+    for (size_t p = 0; p < 3; p++) assert_ok(finch_pool_new(p + 1, &pools[p]));
+    float *x = malloc(n * 800 * sizeof(float));
+    for (size_t i = 0; i < n * 800; i++) x[i] = rnd_f();
+    for (size_t ti = 0; ti < N_WTYPES; ti++) {
+        if (weight_types[ti] == FINCH_Q8_0) continue; /* its own tiles (test_kernels.c) */
+        size_t cols = finch_quant_traits_of(weight_types[ti])->block == FINCH_QK_K ? 768 : 800;
+        finch_weight w = qweight(weight_types[ti], rows, cols);
+        check_batches(&w, x, n, cuts, 3, pools);
+        free((void *)w.data);
+    }
+    for (size_t p = 0; p < 3; p++) finch_pool_free(pools[p]);
+    free(x);
+}
+
 /* ------------------------------------------------------------ the loader */
 
 typedef struct { uint8_t b[1024]; size_t n; } buf;
@@ -367,6 +418,7 @@ int main(void) {
         cmocka_unit_test(test_dot_vs_dequant),
         cmocka_unit_test(test_matmul_bits),
         cmocka_unit_test(test_long_rows),
+        cmocka_unit_test(test_qgemm_batches),
         cmocka_unit_test(test_refused_types),
         cmocka_unit_test(test_nonfinite_scales),
         cmocka_unit_test(test_cli),
