@@ -191,16 +191,29 @@ bool finch_matmul_is_quant(finch_dtype t);
 finch_vec_dot_fn finch_vec_dot_for(const finch_kernels *k, finch_dtype t);
 finch_status finch_matmul_quant(finch_pool *pool, finch_pool *act_pool, const finch_kernels *k,
                                 float *out, const float *x, size_t n, const finch_weight *w);
+/* The same product as a plan to run in a pool run (alone or beside others:
+ * finch_matmul_many): fn(job, i) for i < n_tasks on a pool of `threads`
+ * threads at most, then free_job(job).  Making it quantizes the
+ * activations (on act_pool). */
+typedef struct {
+    void (*fn)(void *job, size_t task);
+    void *job;
+    size_t n_tasks;
+    void (*free_job)(void *job);
+} finch_qplan;
+finch_status finch_matmul_quant_plan(finch_pool *act_pool, size_t threads, const finch_kernels *k,
+                                     float *out, const float *x, size_t n, const finch_weight *w,
+                                     finch_qplan *pl);
 
 /* The quantized GEMM's driver (kernels_qgemm.c): whether it runs n tokens
  * of type t, its pack size, the value offset of a 32-value type, and the
- * product of n >= 1 tokens already quantized (xq: rows x_stride bytes
- * apart). */
+ * plan (below) of a product of n >= 1 tokens already quantized (xq: rows
+ * x_stride bytes apart, malloc'ed; the plan owns it once made). */
 bool finch_qgemm_runs(const finch_kernels *k, finch_dtype t, size_t n);
 size_t finch_qgemm_pack_bytes(finch_dtype t, size_t cols);
 int finch_qgemm_offset(finch_dtype t);
-finch_status finch_qgemm_run(finch_pool *pool, const finch_kernels *k, float *out, const void *xq,
-                             size_t x_stride, size_t n, const finch_weight *w);
+finch_status finch_qgemm_plan(finch_pool *act_pool, size_t threads, const finch_kernels *k, float *out,
+                              void *xq, size_t x_stride, size_t n, const finch_weight *w, finch_qplan *pl);
 
 /* Portable packed GEMM (kernels_scalar.c) for tables without their own: plain C,
  * which each ISA file may compile with its own vector flags. */

@@ -82,28 +82,38 @@ static void qg_aux_task(void *arg, size_t t) {
     }
 }
 
-finch_status finch_qgemm_run(finch_pool *pool, const finch_kernels *k, float *out, const void *xq,
-                             size_t x_stride, size_t n, const finch_weight *w) {
+static void qg_free_job(void *arg) {
+    qg_job *j = arg;
+    free((void *)j->x);
+    free((void *)j->aux);
+    free(j->packs);
+    free(j);
+}
+
+finch_status finch_qgemm_plan(finch_pool *act_pool, size_t threads, const finch_kernels *k, float *out,
+                              void *xq, size_t x_stride, size_t n, const finch_weight *w, finch_qplan *pl) {
     const finch_quant_traits *q = finch_quant_traits_of(w->type);
-    qg_job j = {k, w->type, w->data, finch_row_bytes(w->type, w->cols), w->rows, w->cols, xq, x_stride,
-                n, NULL, out, (w->rows + FINCH_QG_ROWS - 1) / FINCH_QG_ROWS, NULL,
-                finch_qgemm_pack_bytes(w->type, w->cols)};
+    qg_job *j = malloc(sizeof *j);
+    if (!j) return finch_fail(FINCH_ERR_NOMEM, "out of memory planning a matmul");
+    *j = (qg_job){k, w->type, w->data, finch_row_bytes(w->type, w->cols), w->rows, w->cols, xq, x_stride,
+                  n, NULL, out, (w->rows + FINCH_QG_ROWS - 1) / FINCH_QG_ROWS, NULL,
+                  finch_qgemm_pack_bytes(w->type, w->cols)};
     finch_qg_xaux *aux = NULL;
-    if (q->block != FINCH_QK_K) {
+    j->packs = finch_alloc(threads, j->pack_bytes);
+    if (q->block != FINCH_QK_K && j->packs) {
         size_t blocks = w->cols / FINCH_QK;
-        if (!(aux = finch_alloc(n * blocks, sizeof *aux))) return FINCH_ERR_NOMEM;
-        qg_aux_job a = {xq, x_stride, blocks, finch_qgemm_offset(w->type), aux};
-        finch_pool_run(pool, n, qg_aux_task, &a);
-        j.aux = aux;
+        if ((aux = finch_alloc(n * blocks, sizeof *aux))) {
+            qg_aux_job a = {xq, x_stride, blocks, finch_qgemm_offset(w->type), aux};
+            finch_pool_run(act_pool, n, qg_aux_task, &a);
+        }
+        j->aux = aux;
     }
-    j.packs = finch_alloc(finch_pool_threads(pool), j.pack_bytes);
-    if (!j.packs) {
-        free(aux);
+    if (!j->packs || (q->block != FINCH_QK_K && !aux)) {
+        free(j->packs);
+        free(j);
         return FINCH_ERR_NOMEM;
     }
     size_t n_tok_tasks = (n + QG_TASK_TOKENS - 1) / QG_TASK_TOKENS;
-    finch_pool_run(pool, j.n_row_tasks * n_tok_tasks, qg_task, &j);
-    free(j.packs);
-    free(aux);
+    *pl = (finch_qplan){qg_task, j, j->n_row_tasks * n_tok_tasks, qg_free_job};
     return FINCH_OK;
 }
