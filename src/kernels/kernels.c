@@ -146,8 +146,8 @@ const char *finch_kernels_describe(void) {
     bool blas = blas_for(k, FINCH_F32);
 #if defined(__x86_64__)
     if (k == &finch_kernels_avx512_vnni)
-        return blas ? "avx512 (vnni for q8_0), OpenBLAS sgemm for f32 prefill"
-                    : "avx512 (vnni for q8_0), own packed GEMM for prefill";
+        return blas ? "avx512 (vnni for q8_0 and quantized prefill), OpenBLAS sgemm for f32 prefill"
+                    : "avx512 (vnni for q8_0 and quantized prefill), own packed GEMM for prefill";
     if (k == &finch_kernels_avx512)
         return blas ? "avx512, OpenBLAS sgemm for f32 prefill" : "avx512, own packed GEMM for prefill";
 #endif
