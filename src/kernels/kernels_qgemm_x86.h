@@ -24,37 +24,76 @@ static inline int32_t qg_load32(const void *p) {
     return v;
 }
 
-/* Row r's unpacked values, n vectors of 32 bytes (8 groups of 4 columns
- * each), into the pack's groups [0, 8n). */
-static void qg_store_row(uint8_t (*q)[FINCH_QG_ROWS][4], size_t r, const __m256i *v, size_t n) {
-    uint32_t tmp[FINCH_QK_K / 4];
-    for (size_t i = 0; i < n; i++) _mm256_storeu_si256((__m256i *)(tmp + 8 * i), v[i]);
-    for (size_t g = 0; g < 8 * n; g++) memcpy(q[g][r], &tmp[g], 4);
+/* Chunk c of 16 rows' unpacked values (v[r][c]: 32 bytes, 8 groups of 4
+ * columns) as the pack's 8 groups q[8c .. 8c+7] (lane r: row r): two 8 x 8
+ * transposes of int32, rows 0-7 in the low halves, 8-15 in the high. */
+static inline void qg_transpose(const __m256i (*v)[8], size_t c, uint8_t (*q)[FINCH_QG_ROWS][4]) {
+    __m512i z[8], t[8], s[8];
+    for (int i = 0; i < 8; i++) z[i] = _mm512_inserti64x4(_mm512_castsi256_si512(v[i][c]), v[i + 8][c], 1);
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm512_unpacklo_epi32(z[2 * i], z[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(z[2 * i], z[2 * i + 1]);
+    }
+    for (int h = 0; h < 2; h++) /* s[4h + g]: rows 4h..4h+3 (and +8), groups g and g + 4 */
+        for (int g = 0; g < 4; g++) {
+            __m512i a = t[4 * h + (g >> 1)], b = t[4 * h + 2 + (g >> 1)];
+            s[4 * h + g] = g & 1 ? _mm512_unpackhi_epi64(a, b) : _mm512_unpacklo_epi64(a, b);
+        }
+    const __m512i lo = _mm512_set_epi64(13, 12, 5, 4, 9, 8, 1, 0), hi = _mm512_set_epi64(15, 14, 7, 6, 11, 10, 3, 2);
+    for (int g = 0; g < 4; g++) {
+        _mm512_storeu_si512(q[8 * c + g], _mm512_permutex2var_epi64(s[g], lo, s[g + 4]));
+        _mm512_storeu_si512(q[8 * c + g + 4], _mm512_permutex2var_epi64(s[g], hi, s[g + 4]));
+    }
 }
 
-/* K-quants: qx_unpack_k's unsigned values (Q3_K + 4, Q6_K + 32), the
- * reference's integer scales (finch_kblock_scales). */
+/* A K-quant block's values as qx_unpack_k gives them (unsigned: Q3_K + 4,
+ * Q6_K + 32), without its scales. */
+static inline void qg_values_k(finch_dtype t, const void *blk, __m256i *q) {
+    qx_kblock k;
+    switch (t) {
+    case FINCH_Q2_K: qx_unpack_q23_K(((const finch_block_q2_K *)blk)->qs, NULL, &k); break;
+    case FINCH_Q3_K: {
+        const finch_block_q3_K *b = blk;
+        qx_unpack_q23_K(b->qs, b->hmask, &k);
+        break;
+    }
+    case FINCH_Q4_K: qx_values_q45_K(((const finch_block_q4_K *)blk)->qs, NULL, q); return;
+    case FINCH_Q5_K: {
+        const finch_block_q5_K *b = blk;
+        qx_values_q45_K(b->qs, b->qh, q);
+        return;
+    }
+    default: qx_values_q6_K(blk, q); return;
+    }
+    memcpy(q, k.q, sizeof k.q);
+}
+
+/* Row r's scales: the reference's integers (finch_kblock_scales). */
+static void qg_pack_scales(finch_dtype t, const void *blk, size_t r, finch_qg_kpack *p) {
+    finch_kblock s;
+    finch_kblock_scales(t, blk, &s);
+    for (size_t i = 0; i < FINCH_QK_K / s.sub; i++) p->sc[i][r] = s.sc[i];
+    const int *m = t == FINCH_Q6_K || t == FINCH_Q3_K ? s.sc : s.mn;
+    for (size_t j = 0; j < 8; j++) {
+        p->mp[j][r][0] = (int16_t)(s.sub == 32 ? m[j] : m[2 * j]);
+        p->mp[j][r][1] = (int16_t)(s.sub == 32 ? m[j] : m[2 * j + 1]);
+    }
+    p->d[r] = s.d;
+    p->dmin[r] = s.dmin;
+}
+
 static void qg_pack_k(finch_dtype t, const void *w, size_t ws, size_t nr, size_t cols, void *vpack) {
     finch_qg_kpack *p = vpack;
     size_t bytes = finch_quant_traits_of(t)->bytes;
-    bool shifted = t == FINCH_Q6_K || t == FINCH_Q3_K;
-    for (size_t b = 0; b < cols / FINCH_QK_K; b++, p++)
+    __m256i v[FINCH_QG_ROWS][8];
+    for (size_t b = 0; b < cols / FINCH_QK_K; b++, p++) {
         for (size_t r = 0; r < FINCH_QG_ROWS; r++) {
             const char *blk = (const char *)finch_tile_row(w, ws, r, nr) + b * bytes;
-            qx_kblock kb;
-            qx_unpack_k(t, blk, 0, &kb);
-            qg_store_row(p->q, r, kb.q, 8);
-            finch_kblock s;
-            finch_kblock_scales(t, blk, &s);
-            for (size_t i = 0; i < FINCH_QK_K / s.sub; i++) p->sc[i][r] = s.sc[i];
-            const int *m = shifted ? s.sc : s.mn;
-            for (size_t j = 0; j < 8; j++) {
-                p->mp[j][r][0] = (int16_t)(s.sub == 32 ? m[j] : m[2 * j]);
-                p->mp[j][r][1] = (int16_t)(s.sub == 32 ? m[j] : m[2 * j + 1]);
-            }
-            p->d[r] = s.d;
-            p->dmin[r] = s.dmin;
+            qg_values_k(t, blk, v[r]);
+            qg_pack_scales(t, blk, r, p);
         }
+        for (size_t c = 0; c < 8; c++) qg_transpose((const __m256i (*)[8])v, c, p->q);
+    }
 }
 
 /* One 32-value block of Q4_0, Q5_0 or IQ4_NL as 32 unsigned values (plus
@@ -70,18 +109,18 @@ static inline __m256i qg_unpack_b32(finch_dtype t, const uint8_t *blk, uint16_t 
 static void qg_pack_b32(finch_dtype t, const void *w, size_t ws, size_t nr, size_t cols, void *vpack) {
     finch_qg_bpack *p = vpack;
     size_t bytes = finch_quant_traits_of(t)->bytes, nb = cols / FINCH_QK;
+    __m256i v[FINCH_QG_ROWS][8];
     for (size_t b0 = 0; b0 < nb; b0 += 8, p++) {
         size_t m = nb - b0 < 8 ? nb - b0 : 8;
         for (size_t r = 0; r < FINCH_QG_ROWS; r++) {
             const uint8_t *row = (const uint8_t *)finch_tile_row(w, ws, r, nr) + b0 * bytes;
-            __m256i v[8];
             for (size_t i = 0; i < m; i++) {
                 uint16_t d;
-                v[i] = qg_unpack_b32(t, row + i * bytes, &d);
+                v[r][i] = qg_unpack_b32(t, row + i * bytes, &d);
                 p->d[i][r] = qx_f16(d);
             }
-            qg_store_row(p->q, r, v, m);
         }
+        for (size_t c = 0; c < m; c++) qg_transpose((const __m256i (*)[8])v, c, p->q);
     }
 }
 
