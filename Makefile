@@ -92,8 +92,9 @@ $(OUT)/libfinch.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(OUT)/libfinch.so: $(LIB_OBJ)
-	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# Only finch_* is exported (src/api/libfinch.map; tests/test_exports.c).
+$(OUT)/libfinch.so: $(LIB_OBJ) src/api/libfinch.map
+	$(CC) -shared $(LDFLAGS) -Wl,--version-script=src/api/libfinch.map -o $@ $(LIB_OBJ) $(LDLIBS)
 
 $(OUT)/finch: $(CLI_OBJ) $(OUT)/libfinch.a
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(OUT)/libfinch.a $(LDLIBS) $(LDLIBS_MPI)

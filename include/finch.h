@@ -318,13 +318,15 @@ finch_status finch_kv_copy_mask(finch_kv_cache *dst, const finch_kv_cache *src);
 void finch_kv_gather(finch_kv_cache *kv, size_t l, size_t g, const size_t *idx, size_t n);
 size_t finch_kv_bytes(const finch_kv_cache *kv, size_t n_pos);
 
-/* Observation hooks: how Finch and the reference dumps see inside a forward
- * pass without the transformer knowing about them.  Any may be NULL. */
+/* Observation hooks: how a caller (the tests, the reference dumps) sees
+ * inside a forward pass without the transformer knowing about it.  Any may
+ * be NULL.  (Finch itself runs the pass one layer at a time instead:
+ * src/engine/forward.h.) */
 typedef struct {
     void *user;
-    /* Layer l, after the chunk's K/V were written into the cache (positions
-     * pos0 .. pos0+n-1) and before attention output: q is the chunk's queries
-     * [n][n_head*head_dim] after RoPE.  Return non-OK to abort the pass. */
+    /* Layer l, once the chunk's K/V are in the cache (positions pos0 ..
+     * pos0+n-1): q is the chunk's queries [n][n_head*head_dim] after RoPE,
+     * as the layer's attention read them.  Return non-OK to abort the pass. */
     finch_status (*on_attention)(void *user, size_t layer, const float *q, size_t n,
                                  size_t pos0, const finch_kv_cache *kv);
     /* Residual stream after layer l (l = n_layer - 1 is before the final

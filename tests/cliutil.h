@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static inline const char *finch_bin(void) {
@@ -80,11 +81,27 @@ static inline pid_t spawn_finch(const char *const *args, int out_fd, int err_fd)
     return pid;
 }
 
-/* The exit code of a finished child (1000 + the signal when killed by one). */
+/* Seconds a test waits for a spawned finch (each does seconds of work). */
+#ifndef CHILD_WAIT_SECONDS
+#define CHILD_WAIT_SECONDS 120
+#endif
+
+/* The exit code of a child (1000 + the signal when killed by one), waited
+ * for at most CHILD_WAIT_SECONDS: one still running then is killed and
+ * reported as -2, so a hang fails the test instead of hanging the suite. */
 static inline int wait_exit_code(pid_t pid) {
+    const struct timespec ms = { 0, 1000000 };
     int status;
-    if (waitpid(pid, &status, 0) != pid) return -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 1000 + WTERMSIG(status); /* killed: not an exit code */
+    for (long waited_ms = 0; waited_ms < CHILD_WAIT_SECONDS * 1000L; waited_ms++) {
+        pid_t got = waitpid(pid, &status, WNOHANG);
+        if (got < 0) return -1;
+        if (got == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 1000 + WTERMSIG(status);
+        nanosleep(&ms, NULL);
+    }
+    fprintf(stderr, "finch (pid %d) still running after %d s: killed\n", (int)pid, CHILD_WAIT_SECONDS);
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    return -2;
 }
 
 /* A file with known text, and the check that it still holds exactly that. */

@@ -95,7 +95,7 @@ static void test_run_llama2_protects_head(void **state) {
     snprintf(path, sizeof path, "%s/meta.json", dump);
     slurp(path, out_text, sizeof out_text);
     assert_non_null(strstr(out_text, "\"chat_template\":\t\"llama2-sys\""));
-    snprintf(line, sizeof line, "\"protected\":\t%zu,", P);
+    snprintf(line, sizeof line, "\"protect\":\t%zu,", P);
     assert_non_null(strstr(out_text, line));
     assert_non_null(strstr(out_text, "\"K\":\t5,"));
     remove_dump(dump);

@@ -209,6 +209,34 @@ static size_t count_of(const char *hay, const char *needle) {
     return n;
 }
 
+/* The tables and plots of test_eval_end_to_end's sweep (finch and
+ * streaming at ratios 2 and 4 over two items) in DIR/sub. */
+static void check_report_files(const char *sub) {
+    const char *files[] = { "results.csv",      "items.csv",         "accuracy.svg", "fidelity.svg", "f1.svg",
+                            "time.svg", "time-compress.svg", "time-generate.svg" };
+    char path[256];
+    for (size_t i = 0; i < 8; i++) {
+        snprintf(path, sizeof path, "%s/%s/%s", tmpdir, sub, files[i]);
+        char *t = read_text(path);
+        if (i == 0) {
+            assert_true(strncmp(t, "press,ratio,n,compression,K,em,f1,kl,top1,nll,seconds,kv_bytes\nfull,1,2,1,", 74) == 0);
+            assert_int_equal(count_lines(t), 6);
+        } else if (i == 1) {
+            assert_int_equal(count_lines(t), 1 + 2 * 5);
+        } else {
+            assert_non_null(strstr(t, "<svg"));
+            assert_non_null(strstr(t, ">streaming</text>"));
+            assert_non_null(strstr(t, ">full</text>"));
+            /* the settings under the title; the colour of each press fixed */
+            assert_non_null(strstr(t, ">tiny-llama.gguf | t.jsonl | 2 items | mode iterative | chunk 8 | finch "));
+            assert_non_null(strstr(t, "<polyline fill=\"none\" stroke=\"#D55E00\"")); /* finch */
+            assert_non_null(strstr(t, "<polyline fill=\"none\" stroke=\"#009E73\"")); /* streaming */
+            assert_int_equal(count_of(t, "class=\"ci\""), 4); /* 2 presses x 2 ratios */
+        }
+        free(t);
+    }
+}
+
 static void test_eval_end_to_end(void **state) {
     (void)state;
     make_tmpdir();
@@ -257,28 +285,7 @@ static void test_eval_end_to_end(void **state) {
         check_item(it, presses, 2, ratios, 2);
         answers[i] = str(cJSON_GetObjectItemCaseSensitive(it, "full"), "answer");
     }
-    const char *files[] = { "results.csv",      "items.csv",         "accuracy.svg", "fidelity.svg", "f1.svg",
-                            "time.svg", "time-compress.svg", "time-generate.svg" };
-    for (size_t i = 0; i < 8; i++) {
-        snprintf(path, sizeof path, "%s/a/%s", tmpdir, files[i]);
-        char *t = read_text(path);
-        if (i == 0) {
-            assert_true(strncmp(t, "press,ratio,n,compression,K,em,f1,kl,top1,nll,seconds,kv_bytes\nfull,1,2,1,", 74) == 0);
-            assert_int_equal(count_lines(t), 6);
-        } else if (i == 1) {
-            assert_int_equal(count_lines(t), 1 + 2 * 5);
-        } else {
-            assert_non_null(strstr(t, "<svg"));
-            assert_non_null(strstr(t, ">streaming</text>"));
-            assert_non_null(strstr(t, ">full</text>"));
-            /* the settings under the title; the colour of each press fixed */
-            assert_non_null(strstr(t, ">tiny-llama.gguf | t.jsonl | 2 items | mode iterative | chunk 8 | finch "));
-            assert_non_null(strstr(t, "<polyline fill=\"none\" stroke=\"#D55E00\"")); /* finch */
-            assert_non_null(strstr(t, "<polyline fill=\"none\" stroke=\"#009E73\"")); /* streaming */
-            assert_int_equal(count_of(t, "class=\"ci\""), 4); /* 2 presses x 2 ratios */
-        }
-        free(t);
-    }
+    check_report_files("a");
 
     /* The full answers as the gold answers: full scores EM 1 on both, and
      * Finch at ratio 1 (nothing evicted) gives the same answer. */
@@ -365,41 +372,75 @@ static void test_run_each_new_press(void **state) {
     }
 }
 
-static void test_eval_resume(void **state) {
-    (void)state;
-    make_tmpdir();
-    char args[1024], task[128], path[256];
-    snprintf(task, sizeof task, "%s/t.jsonl", tmpdir);
-    write_tasks(task, NULL);
-    snprintf(args, sizeof args, "eval -m " TINY " --task %s --press snapkv --ratio 2 -n 3 -t 1 --out %s/r --limit 1",
-             task, tmpdir);
-    assert_int_equal(run_finch(args), 0);
+/* The sweep of the resume tests over DIR/t.jsonl into DIR/r: its first
+ * item (--limit 1), or the rest with --resume; the exit code. */
+static int resume_sweep(int ratio, bool resume) {
+    char args[1024];
+    snprintf(args, sizeof args, "eval -m " TINY " --task %s/t.jsonl --press snapkv --ratio %d -n 3 -t 1 --out %s/r %s",
+             tmpdir, ratio, tmpdir, resume ? "--resume" : "--limit 1");
+    return run_finch(args);
+}
+
+/* The resumed results hold both items, the first one reused (its record
+ * identical to the one in `first`, not recomputed). */
+static cJSON *assert_first_item_reused(const cJSON *first) {
+    char path[256];
     snprintf(path, sizeof path, "%s/r/results.json", tmpdir);
-    cJSON *first = read_json(path);
-    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(first, "items")), 1);
-    snprintf(args, sizeof args, "eval -m " TINY " --task %s --press snapkv --ratio 2 -n 3 -t 1 --out %s/r --resume",
-             task, tmpdir);
-    assert_int_equal(run_finch(args), 0);
     cJSON *second = read_json(path);
     const cJSON *items = cJSON_GetObjectItemCaseSensitive(second, "items");
     assert_int_equal(cJSON_GetArraySize(items), 2);
-    /* the first item was reused, not recomputed: its record is identical */
     assert_true(cJSON_Compare(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(first, "items"), 0),
                               cJSON_GetArrayItem(items, 0), true));
     assert_string_equal(str(cJSON_GetArrayItem(items, 1), "id"), "item-1");
+    return second;
+}
+
+/* A fresh DIR with t.jsonl, and the results of the first item's sweep
+ * (their path into path[256]). */
+static cJSON *first_sweep(char *path) {
+    char task[128];
+    make_tmpdir();
+    snprintf(task, sizeof task, "%s/t.jsonl", tmpdir);
+    write_tasks(task, NULL);
+    assert_int_equal(resume_sweep(2, false), 0);
+    snprintf(path, 256, "%s/r/results.json", tmpdir);
+    return read_json(path);
+}
+
+static void test_eval_resume(void **state) {
+    (void)state;
+    char path[256];
+    cJSON *first = first_sweep(path);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(first, "items")), 1);
+    assert_int_equal(resume_sweep(2, true), 0);
+    cJSON_Delete(assert_first_item_reused(first));
     cJSON_Delete(first);
-    cJSON_Delete(second);
     /* other settings: refused */
-    snprintf(args, sizeof args, "eval -m " TINY " --task %s --press snapkv --ratio 4 -n 3 -t 1 --out %s/r --resume",
-             task, tmpdir);
-    assert_int_equal(run_finch(args), 2);
+    assert_int_equal(resume_sweep(4, true), 2);
     assert_one_line_error();
     assert_non_null(strstr(err_text, "other settings"));
     remove_tmpdir();
 }
 
-/* --budget and --cr take lists as --ratio does: one sweep over the values
- * of the flag given; two budget flags are refused. */
+/* A results.json of an earlier build, whose config named budget_kind
+ * budget_flag, resumes: the first item is reused. */
+static void test_eval_resume_old_key(void **state) {
+    (void)state;
+    char path[256];
+    cJSON *old = first_sweep(path);
+    cJSON *cfg = cJSON_GetObjectItemCaseSensitive(old, "config");
+    cJSON_AddItemToObject(cfg, "budget_flag", cJSON_DetachItemFromObjectCaseSensitive(cfg, "budget_kind"));
+    char *text = cJSON_Print(old);
+    write_text(path, text);
+    free(text);
+    assert_int_equal(resume_sweep(2, true), 0);
+    cJSON *resumed = assert_first_item_reused(old);
+    assert_string_equal(str(cJSON_GetObjectItemCaseSensitive(resumed, "config"), "budget_kind"), "ratio");
+    cJSON_Delete(old);
+    cJSON_Delete(resumed);
+    remove_tmpdir();
+}
+
 static void test_eval_budget_lists(void **state) {
     (void)state;
     make_tmpdir();
@@ -426,7 +467,7 @@ static void test_eval_budget_lists(void **state) {
     char path[256];
     snprintf(path, sizeof path, "%s/c/results.json", tmpdir);
     cJSON *res = read_json(path);
-    assert_string_equal(str(cJSON_GetObjectItemCaseSensitive(res, "config"), "budget_flag"), "cr");
+    assert_string_equal(str(cJSON_GetObjectItemCaseSensitive(res, "config"), "budget_kind"), "cr");
     const cJSON *it = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(res, "items"), 0);
     double N = num(it, "n_context");
     const cJSON *runs = cJSON_GetObjectItemCaseSensitive(it, "runs");
@@ -456,6 +497,7 @@ int main(void) {
         cmocka_unit_test(test_eval_end_to_end),
         cmocka_unit_test(test_eval_budget_lists),
         cmocka_unit_test(test_eval_resume),
+        cmocka_unit_test(test_eval_resume_old_key),
         cmocka_unit_test(test_eval_all_presses),
         cmocka_unit_test(test_run_each_new_press),
     };

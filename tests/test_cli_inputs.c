@@ -74,6 +74,35 @@ static void test_endless_and_fifo_inputs(void **state) {
     unlink(fifo);
 }
 
+/* A Hugging Face directory whose config.json or tokenizer.json is a FIFO
+ * is refused before it is read, even with a writer holding the FIFO open
+ * (the test itself: reading it would wait for bytes that never come). */
+static void test_hf_dir_fifo_refused(void **state) {
+    (void)state;
+    const char *names[] = { "config.json", "tokenizer.json" };
+    for (size_t i = 0; i < 2; i++) {
+        char hf[300], fifo[400], cmd[1024];
+        snprintf(hf, sizeof hf, "%s", in_dir(i ? "hf-tok" : "hf-config"));
+        assert_int_equal(mkdir(hf, 0700), 0);
+        const char *linked[] = { "config.json", "model.safetensors", "tokenizer_config.json" };
+        for (size_t j = i ? 0 : 3; j < 3; j++) { /* the real files beside the FIFO */
+            char target[300], link[400];
+            snprintf(target, sizeof target, "%s/testdata/models/tiny-hf-llama/%s", getcwd(cmd, sizeof cmd), linked[j]);
+            snprintf(link, sizeof link, "%s/%s", hf, linked[j]);
+            assert_int_equal(symlink(target, link), 0);
+        }
+        snprintf(fifo, sizeof fifo, "%s/%s", hf, names[i]);
+        assert_int_equal(mkfifo(fifo, 0600), 0);
+        int writer = open(fifo, O_RDWR); /* a writer that never writes */
+        assert_true(writer >= 0);
+        snprintf(cmd, sizeof cmd, "timeout 60 %s info -m %s 2>/dev/null", finch_bin(), hf);
+        assert_int_equal(WEXITSTATUS(system(cmd)), 2);
+        assert_int_equal(finchf("info -m %s", hf), 2);
+        expect_error("cannot load model: %s: %s is not a regular file", hf, fifo);
+        close(writer);
+    }
+}
+
 static void write_words(const char *path, size_t n_words) {
     FILE *f = fopen(path, "w");
     assert_non_null(f);
@@ -333,6 +362,7 @@ int main(void) {
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_endless_and_fifo_inputs),
+        cmocka_unit_test(test_hf_dir_fifo_refused),
         cmocka_unit_test(test_max_memory_counts_the_texts),
         cmocka_unit_test(test_inconsistent_models_refused_by_name),
         cmocka_unit_test(test_hf_extra_tensor_refused_by_name),

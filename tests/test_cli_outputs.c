@@ -218,7 +218,7 @@ static void test_signals_remove_temporaries(void **state) {
         int rd;
         pid_t pid = blocked_run(dump, plot, &rd);
         struct pollfd pf = { rd, POLLIN, 0 };
-        assert_int_equal(poll(&pf, 1, -1), 1); /* progress started: the outputs are open */
+        assert_int_equal(poll(&pf, 1, CHILD_WAIT_SECONDS * 1000), 1); /* progress started: the outputs are open */
         wait_for_names(dir, ".tmp.", 2);       /* dump.tmp.* and kept.svg.tmp.* */
         kill(pid, sigs[k]);
         assert_int_equal(wait_exit_code(pid), 128 + sigs[k]);

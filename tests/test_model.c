@@ -15,6 +15,7 @@
  * activation quantizers and integer block sums), both within 1e-4. */
 #include "testutil.h"
 
+#include "forward.h"
 #include "kernels.h"
 
 #include <unistd.h>
@@ -200,15 +201,29 @@ static void test_thread_count_invariance(void **state) {
     check_thread_count_invariance("quant/tiny-quant-q6_K.gguf", "tiny-quant-q6_K", FINCH_QUANT_MATH_FP32);
 }
 
+/* The GQA model and its fixture's tokens: the tests of the pass itself. */
+static int32_t *gqa_model_and_tokens(finch_model **m, size_t *n) {
+    assert_ok(finch_model_load("testdata/models/tiny-llama-gqa.gguf", m));
+    return load_i32("tiny-llama-gqa", "tokens.npy", n);
+}
+
+/* Rows 0..n-1 of every layer and head: the same bits in a and b. */
+static void assert_same_cache(const finch_kv_cache *a, const finch_kv_cache *b, const finch_config *cfg, size_t n) {
+    for (size_t l = 0; l < cfg->n_layer; l++)
+        for (size_t g = 0; g < cfg->n_kv_head; g++) {
+            assert_memory_equal(finch_kv_k(a, l, g, 0), finch_kv_k(b, l, g, 0), n * cfg->head_dim * sizeof(float));
+            assert_memory_equal(finch_kv_v(a, l, g, 0), finch_kv_v(b, l, g, 0), n * cfg->head_dim * sizeof(float));
+        }
+}
+
 /* A pass without logits skips the last layer's attention output and FFN:
  * the cache it leaves, and the logits of the next pass, are the same bits
  * as after a full pass. */
 static void test_no_logits_pass_same_cache(void **state) {
     (void)state;
     finch_model *m = NULL;
-    assert_ok(finch_model_load("testdata/models/tiny-llama-gqa.gguf", &m));
     size_t n;
-    int32_t *tokens = load_i32("tiny-llama-gqa", "tokens.npy", &n);
+    int32_t *tokens = gqa_model_and_tokens(&m, &n);
     const finch_config *cfg = &m->cfg;
     float *out[2], *first = malloc(cfg->vocab * sizeof(float));
     finch_kv_cache kv[2];
@@ -222,20 +237,65 @@ static void test_no_logits_pass_same_cache(void **state) {
         finch_ctx_free(ctx);
     }
     assert_memory_equal(out[0], out[1], cfg->vocab * sizeof(float));
-    for (size_t l = 0; l < cfg->n_layer; l++)
-        for (size_t g = 0; g < cfg->n_kv_head; g++)
-            for (size_t p = 0; p < n; p++) {
-                assert_memory_equal(finch_kv_k(&kv[0], l, g, p), finch_kv_k(&kv[1], l, g, p),
-                                    cfg->head_dim * sizeof(float));
-                assert_memory_equal(finch_kv_v(&kv[0], l, g, p), finch_kv_v(&kv[1], l, g, p),
-                                    cfg->head_dim * sizeof(float));
-            }
+    assert_same_cache(&kv[0], &kv[1], cfg, n);
     for (int i = 0; i < 2; i++) {
         free(out[i]);
         finch_kv_free(&kv[i]);
     }
     free(first);
     free(tokens);
+    finch_model_free(m);
+}
+
+/* The pass one layer at a time (forward.h) is finch_forward: the same
+ * logits and cache bits, and each layer hands over the queries the
+ * on_attention observer sees.  Layers run out of order, or a pass ended
+ * early, are refused. */
+typedef struct {
+    float *q;
+    size_t per_layer;
+} query_capture;
+
+static finch_status capture_queries(void *user, size_t layer, const float *q, size_t n, size_t pos0,
+                                    const finch_kv_cache *kv) {
+    query_capture *qc = user;
+    (void)pos0; (void)kv; (void)n;
+    memcpy(qc->q + layer * qc->per_layer, q, qc->per_layer * sizeof(float));
+    return FINCH_OK;
+}
+
+static void test_pass_layer_by_layer(void **state) {
+    (void)state;
+    finch_model *m = NULL;
+    size_t n;
+    int32_t *tokens = gqa_model_and_tokens(&m, &n);
+    const finch_config *cfg = &m->cfg;
+    size_t per_layer = n * cfg->n_head * cfg->head_dim;
+    float *logits[2] = { malloc(cfg->vocab * sizeof(float)), malloc(cfg->vocab * sizeof(float)) };
+    query_capture qc = { malloc(cfg->n_layer * per_layer * sizeof(float)), per_layer };
+    finch_hooks hooks = { .user = &qc, .on_attention = capture_queries };
+    finch_ctx *ctx;
+    finch_kv_cache kv[2];
+    assert_ok(finch_ctx_new(m, 2, n, &ctx));
+    assert_ok(finch_kv_init(&kv[0], cfg, n));
+    assert_ok(finch_kv_init(&kv[1], cfg, n));
+    assert_ok(finch_forward(ctx, &kv[0], tokens, n, 0, &hooks, logits[0], 1));
+    assert_ok(finch_pass_begin(ctx, &kv[1], tokens, n, 0, 1, false));
+    const float *q;
+    assert_int_equal(finch_pass_layer(ctx, &kv[1], 1, &q), FINCH_ERR_ARG); /* layer 0 first */
+    for (size_t l = 0; l < cfg->n_layer; l++) {
+        assert_int_equal(finch_pass_end(ctx, logits[1]), FINCH_ERR_ARG); /* layers left */
+        assert_ok(finch_pass_layer(ctx, &kv[1], l, &q));
+        assert_memory_equal(q, qc.q + l * per_layer, per_layer * sizeof(float));
+    }
+    assert_ok(finch_pass_end(ctx, logits[1]));
+    assert_memory_equal(logits[0], logits[1], cfg->vocab * sizeof(float));
+    assert_same_cache(&kv[0], &kv[1], cfg, n);
+    assert_int_equal(finch_pass_layer(ctx, &kv[1], 0, &q), FINCH_ERR_ARG); /* no pass begun */
+    finch_kv_free(&kv[0]);
+    finch_kv_free(&kv[1]);
+    finch_ctx_free(ctx);
+    free(qc.q); free(logits[0]); free(logits[1]); free(tokens);
     finch_model_free(m);
 }
 
@@ -285,6 +345,7 @@ int main(void) {
         cmocka_unit_test(test_chunked_prefill_matches),
         cmocka_unit_test(test_thread_count_invariance),
         cmocka_unit_test(test_no_logits_pass_same_cache),
+        cmocka_unit_test(test_pass_layer_by_layer),
         cmocka_unit_test(test_forward_rejects_bad_input),
         cmocka_unit_test(test_model_load_errors),
     };

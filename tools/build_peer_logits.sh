@@ -30,7 +30,7 @@ lib=$(cd "$lib" && pwd)
 finch_lib=$(cd "$finch_lib" && pwd)
 mkdir -p "$out"
 flags="-std=c11 -O2 -Wall -Wextra -Wshadow -I$finch_inc -I$here"
-# not linked with libfinch: its gguf_* symbols would replace ggml's
+# not linked with libfinch: the peer stays apart from finch
 "$cc" $flags -I"$src/include" -I"$src/ggml/include" "$here/llamacpp_logits.c" -o "$out/llamacpp_logits.tmp" \
     -L"$lib" -lllama -lggml -lggml-base -Wl,-rpath,"$lib"
 mv "$out/llamacpp_logits.tmp" "$out/llamacpp_logits"

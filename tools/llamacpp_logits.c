@@ -16,8 +16,8 @@
  * --no-repack turns off llama.cpp's "extra" (repacked) weight buffers (on
  * x86: Q4_0, IQ4_NL and Q4_K with AVX2, Q2_K with AVX-512), whose kernels
  * compute the same products in another float order.  The .npy reading and
- * writing are our own here: linking libfinch for them is not possible, as
- * its gguf_* symbols would replace ggml's.
+ * writing are our own here: the tool stays apart from finch (libfinch.a's
+ * gguf_* symbols would replace ggml's; libfinch.so exports finch_* only).
  * Errors: one line on stderr, exit 2 for bad input, 1 for llama.cpp failing. */
 #include "llama.h"
 

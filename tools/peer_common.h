@@ -2,7 +2,8 @@
  * share: token ids from the command line, the refusal of an output path
  * that is not a regular file, and the printed summary of logits rows.
  * Header-only (each tool is one file), and without finch.h: llamacpp_logits
- * cannot link libfinch, whose gguf_* symbols would replace ggml's. */
+ * stays apart from finch (libfinch.a's gguf_* symbols would replace
+ * ggml's; libfinch.so exports finch_* only). */
 #ifndef FINCH_PEER_COMMON_H
 #define FINCH_PEER_COMMON_H
 

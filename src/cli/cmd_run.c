@@ -255,7 +255,8 @@ static cJSON *ids_json(const int32_t *ids, size_t n) {
     return a;
 }
 
-/* Every setting and statistic of the run: meta.json and --json. */
+/* Every setting and statistic of the run: meta.json and --json.  A fact
+ * the dump's params also hold has their name (docs/dump-format.md). */
 static cJSON *run_json(const cli_run_opts *o, const finch_model *m, const run_ids *ids, const finch_press_stats *s,
                        const int32_t *gen, size_t n_gen, const char *answer) {
     cJSON *j = cJSON_CreateObject();
@@ -269,12 +270,12 @@ static cJSON *run_json(const cli_run_opts *o, const finch_model *m, const run_id
     cJSON_AddStringToObject(j, "mode", finch_press_mode_name(s->mode));
     cJSON_AddStringToObject(j, "select", finch_press_select_name(s->select));
     cJSON_AddStringToObject(j, "normalize", finch_press_normalize_name(s->normalize));
-    cJSON_AddStringToObject(j, "budget_flag", finch_budget_kind_name(o->p.budget_kind));
+    cJSON_AddStringToObject(j, "budget_kind", finch_budget_kind_name(o->p.budget_kind));
     cJSON_AddNumberToObject(j, "budget_value", finch_press_budget_value(&o->p));
     cJSON_AddNumberToObject(j, "N", (double)s->n_ctx);
     cJSON_AddNumberToObject(j, "K", (double)s->budget);
     cJSON_AddNumberToObject(j, "m", (double)s->n_question);
-    cJSON_AddNumberToObject(j, "protected", (double)s->n_protected);
+    cJSON_AddNumberToObject(j, "protect", (double)s->n_protected);
     cJSON_AddNumberToObject(j, "n_kept", (double)s->n_kept);
     cJSON_AddNumberToObject(j, "chunk", (double)s->chunk);
     cJSON_AddNumberToObject(j, "n_chunks", (double)s->n_chunks);

@@ -27,7 +27,7 @@ cJSON *eval_config_json(const cli_eval_opts *o) {
     cli_json_string(j, "task", o->task);
     cJSON *pr = cJSON_AddArrayToObject(j, "presses");
     for (size_t i = 0; i < o->n_presses; i++) cJSON_AddItemToArray(pr, cJSON_CreateString(finch_scorer_name(o->presses[i])));
-    cJSON_AddStringToObject(j, "budget_flag", sweep_name(o));
+    cJSON_AddStringToObject(j, "budget_kind", sweep_name(o)); /* the dump's name */
     cJSON_AddItemToObject(j, "ratios", cJSON_CreateDoubleArray(o->ratios, (int)o->n_ratios));
     cJSON_AddStringToObject(j, "mode", finch_press_mode_name(o->p.mode));
     cJSON_AddStringToObject(j, "select", finch_press_select_name(o->p.select));
@@ -66,7 +66,10 @@ int eval_load_items(const cli_eval_opts *o, const cJSON *config, cJSON **items) 
         return cli_fail(st, "--resume");
     }
     cJSON *j = cJSON_Parse(text);
-    const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(j, "config");
+    cJSON *cfg = cJSON_GetObjectItemCaseSensitive(j, "config");
+    /* earlier builds named budget_kind budget_flag: their results resume */
+    cJSON *old = cJSON_DetachItemFromObjectCaseSensitive(cfg, "budget_flag");
+    if (old) cJSON_AddItemToObject(cfg, "budget_kind", old);
     cJSON *it = cJSON_GetObjectItemCaseSensitive(j, "items");
     if (!j || !cJSON_IsArray(it)) rc = cli_error("--resume: %s is not a results file of finch eval", path);
     else if (!cJSON_Compare(cfg, config, true))

@@ -7,11 +7,14 @@
  *                  shape checked, the tokenizer (src/tokenizer/) attached
  *   rope.c/.h      RoPE frequencies of every variant, and the rotation
  *                  (shared with Finch's key re-rotation, src/press/)
- *   transformer.c  the forward pass over a plain-array KV cache; the
- *                  arithmetic is in src/kernels/
- *   generate.c/.h  the one feed loop (batches, a ++ b, the press's hook)
- *                  and the one decode loop (one callback type, one EOS
- *                  rule), for plain generation and every press
+ *   transformer.c  the forward pass over a plain-array KV cache, whole
+ *                  (finch_forward) or one layer at a time (forward.h: a
+ *                  press scores between layers); the arithmetic is in
+ *                  src/kernels/
+ *   generate.c/.h  how a feed is cut into forward calls (a ++ b, batches),
+ *                  the one feed loop and the one decode loop (one callback
+ *                  type, one EOS rule), for plain generation and every
+ *                  press
  *   sampler.c      greedy, temperature and top-p sampling with a seed
  *   finite.c/.h    NaN and Inf in weights and logits, refused by name
  *   memory.c       what a run needs against what the machine has

@@ -6,28 +6,32 @@
 #include <stdlib.h>
 #include <string.h>
 
-finch_status finch_feed_concat(finch_ctx *c, finch_kv_cache *kv, const int32_t *a, size_t na,
-                               const int32_t *b, size_t nb, size_t pos0, size_t batch,
-                               const finch_hooks *hooks, float *logits, int32_t *piece) {
+const int32_t *finch_feed_piece(const int32_t *a, size_t na, const int32_t *b, size_t nb, size_t done,
+                                size_t batch, int32_t *piece, size_t *take) {
     size_t total = na + nb;
-    for (size_t done = 0; done < total;) {
-        size_t take = total - done < batch ? total - done : batch;
-        const int32_t *ids = piece;
-        if (done + take <= na) ids = a + done;
-        else
-            for (size_t t = 0; t < take; t++) piece[t] = done + t < na ? a[done + t] : b[done + t - na];
+    *take = total - done < batch ? total - done : batch;
+    if (done + *take <= na) return a + done;
+    for (size_t t = 0; t < *take; t++) piece[t] = done + t < na ? a[done + t] : b[done + t - na];
+    return piece;
+}
+
+finch_status finch_feed_concat(finch_ctx *c, finch_kv_cache *kv, const int32_t *a, size_t na,
+                               const int32_t *b, size_t nb, size_t pos0, size_t batch, float *logits,
+                               int32_t *piece) {
+    size_t total = na + nb, take;
+    for (size_t done = 0; done < total; done += take) {
+        const int32_t *ids = finch_feed_piece(a, na, b, nb, done, batch, piece, &take);
         bool last = done + take == total;
-        finch_status st = finch_forward(c, kv, ids, take, pos0 + done, hooks, last ? logits : NULL,
+        finch_status st = finch_forward(c, kv, ids, take, pos0 + done, NULL, last ? logits : NULL,
                                         last && logits ? 1 : 0);
         if (st) return st;
-        done += take;
     }
     return FINCH_OK;
 }
 
 finch_status finch_feed(finch_ctx *c, finch_kv_cache *kv, const int32_t *ids, size_t n,
                         size_t pos0, float *logits) {
-    return finch_feed_concat(c, kv, ids, n, NULL, 0, pos0, finch_ctx_max_batch(c), NULL, logits, NULL);
+    return finch_feed_concat(c, kv, ids, n, NULL, 0, pos0, finch_ctx_max_batch(c), logits, NULL);
 }
 
 finch_status finch_decode_loop(finch_sampler *s, size_t vocab, float *logits, size_t max_new,

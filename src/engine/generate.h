@@ -8,14 +8,19 @@
 
 #include <stdbool.h>
 
+/* The piece of a ++ b that starts at `done`: *take = min(batch, na + nb -
+ * done) ids, read in place from a, or copied into piece (room for `batch`
+ * ids) where they straddle a and b.  Every feed splits its tokens so. */
+const int32_t *finch_feed_piece(const int32_t *a, size_t na, const int32_t *b, size_t nb, size_t done,
+                                size_t batch, int32_t *piece, size_t *take);
+
 /* Feed a ++ b (nb may be 0) at positions pos0.. through the forward pass in
- * calls of at most `batch` tokens, each attending to everything before it
- * (the pieces are causal, so the split changes no logit).  hooks: NULL or
- * the press's scoring hook; logits: NULL or [vocab] after the last id;
- * piece: room for `batch` ids, used where a call straddles a and b. */
+ * calls of at most `batch` tokens (finch_feed_piece), each attending to
+ * everything before it (the pieces are causal, so the split changes no
+ * logit).  logits: NULL or [vocab] after the last id; piece: as above. */
 finch_status finch_feed_concat(finch_ctx *c, finch_kv_cache *kv, const int32_t *a, size_t na,
-                               const int32_t *b, size_t nb, size_t pos0, size_t batch,
-                               const finch_hooks *hooks, float *logits, int32_t *piece);
+                               const int32_t *b, size_t nb, size_t pos0, size_t batch, float *logits,
+                               int32_t *piece);
 
 /* Feed one decoded token; `logits` become those after it. */
 typedef finch_status (*finch_feed_one_fn)(void *self, int32_t id, float *logits);

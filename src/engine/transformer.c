@@ -5,12 +5,12 @@
  * Per layer, for a batch of n tokens at positions pos0 .. pos0+n-1:
  *   xn = rmsnorm(x) ; q,k,v = xn Wq^T, xn Wk^T, xn Wv^T (+ biases)
  *   [qk_norm: rmsnorm of each q and k head]
- *   rope(q), rope(k) ; append k, v to the cache ; [hook: Finch scores]
+ *   rope(q), rope(k) ; append k, v to the cache
  *   x += [post_norm] attention(q, cache) Wo^T
  *   xn = rmsnorm(x) ; x += [post_norm] (act(xn Wg^T) * (xn Wu^T)) Wd^T
  * The bracketed steps and the attention's window, scale and soft-cap are
  * the switches of finch_config (Qwen3, Gemma 2/3, Mistral, Phi-3). */
-#include "finch.h"
+#include "forward.h"
 #include "kernels.h"
 #include "presses.h"
 #include "rope.h"
@@ -117,6 +117,10 @@ struct finch_ctx {
     float *att_kpack;  /* [n_kv_head][finch_attn_kpack_floats(score_cap, hd)] */
     float *att_scores; /* [threads][group][score_cap]                        */
     size_t score_cap;
+    /* the pass in progress (forward.h): its tokens, the next layer to run
+     * (SIZE_MAX: none), the logits rows it ends with */
+    size_t pass_n, pass_pos0, pass_next_layer, pass_n_logits;
+    bool pass_whole_last; /* the last layer's output is read */
 };
 
 finch_status finch_ctx_new(const finch_model *m, size_t n_threads, size_t max_batch,
@@ -373,10 +377,10 @@ static void store_kv(finch_ctx *c, finch_kv_cache *kv, size_t l, size_t n, size_
     kv->n_pos[l] = pos0 + n;
 }
 
-/* kv_only: stop once the layer's K/V are stored and the hook has seen the
- * queries (nothing reads the layer's output). */
+/* kv_only: stop once the layer's K/V are stored (nothing reads the
+ * layer's output). */
 static finch_status attention_block(finch_ctx *c, finch_kv_cache *kv, size_t l, size_t n,
-                                    size_t pos0, const finch_hooks *hooks, bool kv_only) {
+                                    size_t pos0, bool kv_only) {
     const finch_config *cfg = &c->m->cfg;
     const finch_layer *L = &c->m->layers[l];
     size_t qdim = cfg->n_head * cfg->head_dim, kvdim = cfg->n_kv_head * cfg->head_dim;
@@ -392,9 +396,6 @@ static finch_status attention_block(finch_ctx *c, finch_kv_cache *kv, size_t l, 
     head_norm(c->k, &L->k_norm, n, cfg->n_kv_head, cfg->head_dim, cfg->rms_eps);
     rope_batch(c, l, n);
     store_kv(c, kv, l, n, pos0);
-    if (hooks && hooks->on_attention &&
-        (st = hooks->on_attention(hooks->user, l, c->q, n, pos0, kv)) != FINCH_OK)
-        return st;
     if (kv_only) return FINCH_OK;
     attention(c, kv, l, n, pos0);
     if ((st = finch_matmul(c->pool, c->xn, c->att, n, &L->wo))) return st;
@@ -462,12 +463,12 @@ static finch_status check_forward_args(const finch_ctx *c, const finch_kv_cache 
     return FINCH_OK;
 }
 
-finch_status finch_forward(finch_ctx *c, finch_kv_cache *kv, const int32_t *tokens,
-                           size_t n, size_t pos0, const finch_hooks *hooks,
-                           float *logits, size_t n_logits) {
+finch_status finch_pass_begin(finch_ctx *c, const finch_kv_cache *kv, const int32_t *tokens, size_t n,
+                              size_t pos0, size_t n_logits, bool whole_last_layer) {
     const finch_model *m = c->m;
     const finch_config *cfg = &m->cfg;
-    finch_status st = check_forward_args(c, kv, tokens, n, pos0, logits ? n_logits : 0);
+    c->pass_next_layer = SIZE_MAX; /* no pass until this one is checked */
+    finch_status st = check_forward_args(c, kv, tokens, n, pos0, n_logits);
     if (st || (st = ensure_score_rows(c, pos0 + n))) return st;
 
     size_t emb_row = finch_row_bytes(m->tok_embd.type, cfg->dim);
@@ -478,26 +479,63 @@ finch_status finch_forward(finch_ctx *c, finch_kv_cache *kv, const int32_t *toke
         for (size_t i = 0; i < n * cfg->dim; i++) c->x[i] *= cfg->embd_scale;
 
     rope_tables(c, n, pos0);
-    /* Without logits or a hidden-state hook nothing reads the last layer's
-     * output: its K/V (and the queries the hook scores) are all the pass
+    c->pass_n = n;
+    c->pass_pos0 = pos0;
+    c->pass_n_logits = n_logits;
+    /* Without logits nothing (but an observer of the hidden state) reads
+     * the last layer's output: its K/V (and its queries) are all the pass
      * leaves, so its attention output and FFN are skipped (a chunk of a
      * prefill, Finch's chunk + question: 1/n_layer of the work). */
-    bool need_out = (logits && n_logits) || (hooks && hooks->on_hidden);
-    for (size_t l = 0; l < cfg->n_layer; l++) {
-        bool kv_only = !need_out && l + 1 == cfg->n_layer;
-        if ((st = attention_block(c, kv, l, n, pos0, hooks, kv_only))) return st;
-        if (kv_only) return FINCH_OK;
-        if ((st = mlp_block(c, l, n))) return st;
-        if (hooks && hooks->on_hidden) hooks->on_hidden(hooks->user, l, c->x, n);
-    }
-    if (!logits || n_logits == 0) return FINCH_OK;
-    size_t first = n - n_logits;
+    c->pass_whole_last = n_logits > 0 || whole_last_layer;
+    c->pass_next_layer = 0;
+    return FINCH_OK;
+}
+
+finch_status finch_pass_layer(finch_ctx *c, finch_kv_cache *kv, size_t l, const float **q) {
+    if (l != c->pass_next_layer || l >= c->m->cfg.n_layer)
+        return finch_fail(FINCH_ERR_ARG, "forward: layer %zu run out of order", l);
+    bool kv_only = !c->pass_whole_last && l + 1 == c->m->cfg.n_layer;
+    finch_status st = attention_block(c, kv, l, c->pass_n, c->pass_pos0, kv_only);
+    if (!st && !kv_only) st = mlp_block(c, l, c->pass_n);
+    if (st) return st;
+    c->pass_next_layer = l + 1;
+    *q = c->q; /* attention and MLP read the queries, never write them */
+    return FINCH_OK;
+}
+
+finch_status finch_pass_end(finch_ctx *c, float *logits) {
+    const finch_model *m = c->m;
+    const finch_config *cfg = &m->cfg;
+    if (c->pass_next_layer != cfg->n_layer)
+        return finch_fail(FINCH_ERR_ARG, "forward: the pass ends after %zu of %zu layers", c->pass_next_layer,
+                          cfg->n_layer);
+    c->pass_next_layer = SIZE_MAX;
+    size_t n_logits = c->pass_n_logits, first = c->pass_n - n_logits;
+    if (n_logits == 0) return FINCH_OK;
+    finch_status st;
     rmsnorm_rows(c->xn, c->x + first * cfg->dim, &m->out_norm, n_logits, cfg->dim, cfg->rms_eps);
     if ((st = finch_matmul(c->pool, logits, c->xn, n_logits, &m->output))) return st;
     float cap = cfg->final_softcap;
     if (cap > 0)
         for (size_t i = 0; i < n_logits * cfg->vocab; i++) logits[i] = cap * tanhf(logits[i] / cap);
     return FINCH_OK;
+}
+
+/* The whole pass, with the observers of the public API called after each
+ * layer (the layer's queries and cache are as they were before its
+ * attention: attention reads them only). */
+finch_status finch_forward(finch_ctx *c, finch_kv_cache *kv, const int32_t *tokens,
+                           size_t n, size_t pos0, const finch_hooks *hooks,
+                           float *logits, size_t n_logits) {
+    bool hidden = hooks && hooks->on_hidden;
+    finch_status st = finch_pass_begin(c, kv, tokens, n, pos0, logits ? n_logits : 0, hidden);
+    for (size_t l = 0; !st && l < c->m->cfg.n_layer; l++) {
+        const float *q;
+        if ((st = finch_pass_layer(c, kv, l, &q))) break;
+        if (hooks && hooks->on_attention) st = hooks->on_attention(hooks->user, l, q, n, pos0, kv);
+        if (!st && hidden) hooks->on_hidden(hooks->user, l, c->x, n);
+    }
+    return st ? st : finch_pass_end(c, logits);
 }
 
 size_t finch_ctx_max_batch(const finch_ctx *c) { return c->max_batch; }

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define ST_MAX_HEADER (100u << 20) /* the limit the reference library uses */
@@ -329,10 +330,14 @@ static finch_status path_join(const char *dir, const char *name, char *out) {
     return FINCH_OK;
 }
 
-/* out = dir/name when that file is readable, else "". */
+/* out = dir/name when that file is readable, else "".  One that is there
+ * but not a regular file (a FIFO would block its reader) is refused. */
 static finch_status optional_file(const char *dir, const char *name, char *out) {
     finch_status st = path_join(dir, name, out);
+    struct stat sb;
     if (st == FINCH_OK && access(out, R_OK) != 0) out[0] = 0;
+    else if (st == FINCH_OK && (stat(out, &sb) != 0 || !S_ISREG(sb.st_mode)))
+        st = finch_fail(FINCH_ERR_IO, "%s is not a regular file", out);
     return st;
 }
 
@@ -340,7 +345,7 @@ static finch_status load_config(const char *dir, finch_config *cfg) {
     char path[HF_PATH_MAX], *text = NULL;
     size_t len;
     finch_status st = path_join(dir, "config.json", path);
-    if (st == FINCH_OK) st = finch_read_text_file(path, &text, &len);
+    if (st == FINCH_OK) st = finch_read_regular_text_file(path, &text, &len);
     if (st == FINCH_OK && (st = hf_parse_config(text, len, cfg)) != FINCH_OK) finch_fail_prefix(st, "%s", path);
     free(text);
     return st;
@@ -389,7 +394,7 @@ static finch_status load_shards(hf_model_files *m, const char *dir, const cJSON 
 static finch_status load_index(hf_model_files *m, const char *dir, const char *path) {
     char *text = NULL;
     size_t len;
-    finch_status st = finch_read_text_file(path, &text, &len);
+    finch_status st = finch_read_regular_text_file(path, &text, &len);
     if (st != FINCH_OK) return st;
     cJSON *root = cJSON_ParseWithLength(text, len);
     free(text);

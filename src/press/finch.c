@@ -2,10 +2,9 @@
  * TACL 2024): the selection, in data-flow order.
  *
  *   1. the budget schedule: how many positions stay after each chunk
- *   2. scoring: question-row attention, accumulated per KV head from inside
- *      the forward pass (finch_hooks.on_attention, the only hook); Finch is
- *      one scorer of the interface in presses.h, the baselines are in
- *      presses.c
+ *   2. scoring: question-row attention, accumulated per KV head, layer by
+ *      layer as the step is fed (feed_and_score); Finch is one scorer of
+ *      the interface in presses.h, the baselines are in presses.c
  *   3. selection (heap top-k), compaction (gather) and key re-rotation
  *   4. the two modes: iterative (the paper) and oneshot (kvpress FinchPress),
  *      and finch_press_compress, which runs one of them
@@ -17,6 +16,8 @@
  */
 #include "press_internal.h"
 #include "finch_run.h"
+#include "forward.h"
+#include "generate.h"
 #include "topk.h"
 #include "kernels.h"
 #include "util.h"
@@ -84,11 +85,6 @@ static double question_row_weight(int normalize, size_t pos) {
     return normalize == FINCH_NORMALIZE_AUTHORS ? (double)pos + 1.0 : normalize ? (double)pos : 1.0;
 }
 
-void finch_score_step_begin(const finch_scorer *sc, finch_score_step *s) {
-    s->row_lo = s->row_hi = 0;
-    if (sc->rows) sc->rows(s, &s->row_lo, &s->row_hi);
-}
-
 typedef struct {
     const finch_scorer *sc;
     const finch_score_step *s;
@@ -122,11 +118,6 @@ void finch_score_accumulate_pool(finch_pool *pool, const finch_scorer *sc, const
     finch_pool_run(pool, s->kv->n_kv_head, score_group_task, &j);
 }
 
-void finch_score_accumulate(const finch_scorer *sc, const finch_score_step *s, size_t layer,
-                            const float *q, size_t n, size_t pos0, double *acc, float *scratch) {
-    finch_score_accumulate_pool(NULL, sc, s, layer, q, n, pos0, acc, scratch, 0);
-}
-
 /* Finch: the question rows, right after the candidates. */
 static void finch_rows(const finch_score_step *s, size_t *lo, size_t *hi) {
     *lo = s->n_cols;
@@ -153,25 +144,29 @@ const finch_scorer finch_scorer_finch = {
     .finish = finch_finish,
 };
 
-/* The hook: runs in every layer after the batch's K/V entered the cache and
- * before attention, so each layer scores with its full, uncompressed cache. */
-static finch_status score_hook(void *user, size_t layer, const float *q, size_t n,
-                               size_t pos0, const finch_kv_cache *kv) {
-    finch_press *fp = user;
-    (void)kv; /* the step reads the same cache */
-    if (pos0 + n <= fp->step.row_lo || pos0 >= fp->step.row_hi) return FINCH_OK; /* no observing row */
-    double t0 = finch_now();
-    double *acc = fp->acc + layer * fp->kv.n_kv_head * fp->step.n_cols;
-    finch_score_accumulate_pool(finch_ctx_pool(fp->ctx), fp->scorer, &fp->step, layer, q, n, pos0, acc,
-                                fp->scratch, fp->kv.capacity);
-    fp->st.t_scoring += finch_now() - t0;
+/* A step's feed a ++ b (the chunk; the question, when it is read), cut
+ * into forward calls as every feed is (finch_feed_piece) and run one layer
+ * at a time: as soon as a layer's cache holds the call's tokens, their
+ * observing rows score it (only that layer's queries are ever held). */
+static finch_status feed_and_score(finch_press *fp, const int32_t *a, size_t na, const int32_t *b, size_t nb) {
+    size_t total = na + nb, take, per_layer = fp->kv.n_kv_head * fp->step.n_cols;
+    for (size_t done = 0; done < total; done += take) {
+        const int32_t *ids = finch_feed_piece(a, na, b, nb, done, fp->p.batch, fp->piece, &take);
+        size_t pos0 = fp->pos + done;
+        bool observes = pos0 < fp->step.row_hi && pos0 + take > fp->step.row_lo;
+        finch_status st = finch_pass_begin(fp->ctx, &fp->kv, ids, take, pos0, 0, false);
+        for (size_t l = 0; !st && l < fp->kv.n_layer; l++) {
+            const float *q;
+            if ((st = finch_pass_layer(fp->ctx, &fp->kv, l, &q)) || !observes) continue;
+            double t0 = finch_now();
+            finch_score_accumulate_pool(finch_ctx_pool(fp->ctx), fp->scorer, &fp->step, l, q, take, pos0,
+                                        fp->acc + l * per_layer, fp->scratch, fp->kv.capacity);
+            fp->st.t_scoring += finch_now() - t0;
+        }
+        if (st || (st = finch_pass_end(fp->ctx, NULL))) return st;
+    }
+    fp->pos += total;
     return FINCH_OK;
-}
-
-/* The hooks for a feed: NULL when the step observes no row. */
-static const finch_hooks *step_hooks(const finch_press *fp, finch_hooks *h) {
-    *h = (finch_hooks){ (void *)fp, score_hook, NULL };
-    return fp->step.row_lo < fp->step.row_hi ? h : NULL;
 }
 
 /* ============================ 3. selection, compaction, re-rotation */
@@ -322,13 +317,13 @@ static finch_status run_iterative(finch_press *fp, const int32_t *C, size_t N_al
     fp->st.chunk = S;
     fp->st.n_chunks = n_chunks;
     fp->step.n_ctx = N_all;
-    finch_hooks hooks;
     size_t past = P;
     for (size_t t = 0; t < n_chunks; t++) {
         size_t c0 = P + t * S, len = N_all - c0 < S ? N_all - c0 : S;
         press_begin_step(fp, past, past + len, mq);
         double t0 = finch_now(), s0 = fp->st.t_scoring;
-        if ((st = press_feed(fp, C + c0, len, Q, mq, evict ? step_hooks(fp, &hooks) : NULL, NULL))) return st;
+        st = evict ? feed_and_score(fp, C + c0, len, Q, mq) : press_feed(fp, C + c0, len, Q, mq, NULL);
+        if (st) return st;
         fp->st.t_prefill += finch_now() - t0 - (fp->st.t_scoring - s0);
         press_mark_rows(fp, past, len, c0);
         size_t k_t;
@@ -364,9 +359,8 @@ static finch_status run_oneshot(finch_press *fp, const int32_t *C, size_t N, con
     fp->st.n_chunks = 1;
     fp->step.n_ctx = N;
     press_begin_step(fp, 0, N, m);
-    finch_hooks hooks;
     double t0 = finch_now();
-    if ((st = press_feed(fp, C, N, Q, m, step_hooks(fp, &hooks), NULL))) return st;
+    if ((st = feed_and_score(fp, C, N, Q, m))) return st;
     fp->st.t_prefill += finch_now() - t0 - fp->st.t_scoring;
     press_mark_rows(fp, 0, N + m, 0);
     /* kvpress pads the question's scores with max + 1, i.e. always keeps it;

@@ -27,7 +27,7 @@ struct finch_press {
     size_t *flat;            /* [G * cols_cap] scratch of scorer->budgets      */
     float *logits;           /* [vocab] at the last fed position              */
     float *prompt_logits;    /* [vocab] at the last prompt position           */
-    /* scoring state, read by the hook */
+    /* scoring state (finch.c) */
     finch_score_step step;   /* the step in progress                           */
     double *acc;             /* [L][G][n_cols]                                 */
     double *layer_score;     /* [cols_cap] (select = layer)                    */
@@ -62,10 +62,11 @@ void finch_press_compact_head(const finch_ctx *c, finch_kv_cache *kv, size_t l, 
 /* ------------------------------------- press_session.c: the session */
 
 /* Feed a ++ b at positions fp->pos.. in calls of at most p.batch tokens
- * (the pieces are causal, so splitting does not change the result); hooks
- * may be NULL; logits: NULL or [vocab] for the last token. */
+ * (the engine's feed loop; the pieces are causal, so splitting does not
+ * change the result); logits: NULL or [vocab] for the last token.  A feed
+ * that scores is finch.c's feed_and_score. */
 finch_status press_feed(finch_press *fp, const int32_t *a, size_t na, const int32_t *b, size_t nb,
-                        const finch_hooks *hooks, float *logits);
+                        float *logits);
 
 /* Buffers of a compression: the cache (capacity rows), the original
  * position of every row, the score accumulators for up to cols_cap

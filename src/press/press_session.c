@@ -83,9 +83,8 @@ void finch_press_free(finch_press *fp) {
 }
 
 finch_status press_feed(finch_press *fp, const int32_t *a, size_t na, const int32_t *b, size_t nb,
-                        const finch_hooks *hooks, float *logits) {
-    finch_status st = finch_feed_concat(fp->ctx, &fp->kv, a, na, b, nb, fp->pos, fp->p.batch, hooks, logits,
-                                        fp->piece);
+                        float *logits) {
+    finch_status st = finch_feed_concat(fp->ctx, &fp->kv, a, na, b, nb, fp->pos, fp->p.batch, logits, fp->piece);
     if (!st) fp->pos += na + nb;
     return st;
 }
@@ -143,7 +142,7 @@ void press_mark_rows(finch_press *fp, size_t past, size_t n, size_t c0) {
 finch_status press_feed_prefix(finch_press *fp, const int32_t *C, size_t P) {
     if (P == 0) return FINCH_OK;
     double t0 = finch_now();
-    finch_status st = press_feed(fp, C, P, NULL, 0, NULL, NULL);
+    finch_status st = press_feed(fp, C, P, NULL, 0, NULL);
     fp->st.t_prefill += finch_now() - t0;
     if (!st) press_mark_rows(fp, 0, P, 0);
     return st;
@@ -245,7 +244,7 @@ finch_status finch_press_prompt(finch_press *fp, const int32_t *prompt, size_t n
     }
     double t0 = finch_now();
     finch_status st = kv_reserve(fp, fp->pos + n);
-    if (st || (st = press_feed(fp, prompt, n, NULL, 0, NULL, fp->logits))) return st;
+    if (st || (st = press_feed(fp, prompt, n, NULL, 0, fp->logits))) return st;
     size_t vocab = fp->m->cfg.vocab;
     fp->prompt_logits = finch_alloc(vocab, sizeof(float));
     if (!fp->prompt_logits) return FINCH_ERR_NOMEM;
@@ -269,7 +268,7 @@ finch_status finch_press_run(finch_press *fp, const int32_t *context, size_t n_c
 static finch_status feed_one(void *self, int32_t id, float *logits) {
     finch_press *fp = self;
     finch_status st = kv_reserve(fp, fp->pos + 1);
-    return st ? st : press_feed(fp, &id, 1, NULL, 0, NULL, logits);
+    return st ? st : press_feed(fp, &id, 1, NULL, 0, logits);
 }
 
 finch_status finch_press_decode(finch_press *fp, finch_sampler *s, size_t max_new, int32_t eos,
@@ -290,7 +289,7 @@ finch_status finch_press_decode(finch_press *fp, finch_sampler *s, size_t max_ne
 finch_status finch_press_append(finch_press *fp, const int32_t *ids, size_t n, float *logits) {
     if (!fp->prompted) return finch_fail(FINCH_ERR_ARG, "Finch: feed the prompt before appending tokens");
     finch_status st = kv_reserve(fp, fp->pos + n);
-    if (st || (n && (st = press_feed(fp, ids, n, NULL, 0, NULL, fp->logits)))) return st;
+    if (st || (n && (st = press_feed(fp, ids, n, NULL, 0, fp->logits)))) return st;
     if (logits) memcpy(logits, fp->logits, fp->m->cfg.vocab * sizeof(float));
     return FINCH_OK;
 }

@@ -15,7 +15,7 @@
  *   h2o        the mean attention over the rows that see a key
  *   knorm      the negative key norm
  *   random     a seeded hash of (seed, layer, head, position)
- *   lookup
+ *   lookup     a scorer by id; a step's observing rows from its scorer
  */
 #include "presses.h"
 
@@ -252,4 +252,15 @@ const finch_scorer *finch_scorer_get(finch_scorer_id id) {
         &finch_scorer_pyramidkv, &finch_scorer_adakv, &finch_scorer_adakv_finch,
     };
     return (unsigned)id < FINCH_SCORER_COUNT ? all[id] : NULL;
+}
+
+void finch_score_step_begin(const finch_scorer *sc, finch_score_step *s) {
+    s->row_lo = s->row_hi = 0;
+    if (sc->rows) sc->rows(s, &s->row_lo, &s->row_hi);
+}
+
+/* The accumulation of finch.c on the calling thread (the tests' entry). */
+void finch_score_accumulate(const finch_scorer *sc, const finch_score_step *s, size_t layer,
+                            const float *q, size_t n, size_t pos0, double *acc, float *scratch) {
+    finch_score_accumulate_pool(NULL, sc, s, layer, q, n, pos0, acc, scratch, 0);
 }

@@ -158,24 +158,25 @@ void finch_unmap(finch_map *m) {
 }
 
 /* Open for reading without hanging on a FIFO with no writer yet (then
- * wait for one, as reading a FIFO means); directories are refused. */
-static finch_status open_for_reading(const char *path, int *fd_out) {
+ * wait for one, as reading a FIFO means); directories are refused, and
+ * with `regular` everything but a regular file. */
+static finch_status open_for_reading(const char *path, bool regular, int *fd_out) {
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return finch_fail(FINCH_ERR_IO, "cannot open %s: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
+    if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode) || (regular && !S_ISREG(st.st_mode))) {
         close(fd);
-        return finch_fail(FINCH_ERR_IO, "%s is a directory", path);
+        return finch_fail(FINCH_ERR_IO, regular ? "%s is not a regular file" : "%s is a directory", path);
     }
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     *fd_out = fd;
     return FINCH_OK;
 }
 
-static finch_status read_whole(const char *path, bool text, char **buf, size_t *len) {
+static finch_status read_whole(const char *path, bool text, bool regular, char **buf, size_t *len) {
     *buf = NULL;
     int fd = -1;
-    finch_status st = open_for_reading(path, &fd);
+    finch_status st = open_for_reading(path, regular, &fd);
     if (st) return st;
     size_t cap = 4096, n = 0;
     char *b = malloc(cap);
@@ -206,10 +207,16 @@ static finch_status read_whole(const char *path, bool text, char **buf, size_t *
     return FINCH_OK;
 }
 
-finch_status finch_read_file(const char *path, char **buf, size_t *len) { return read_whole(path, false, buf, len); }
+finch_status finch_read_file(const char *path, char **buf, size_t *len) {
+    return read_whole(path, false, false, buf, len);
+}
 
 finch_status finch_read_text_file(const char *path, char **buf, size_t *len) {
-    return read_whole(path, true, buf, len);
+    return read_whole(path, true, false, buf, len);
+}
+
+finch_status finch_read_regular_text_file(const char *path, char **buf, size_t *len) {
+    return read_whole(path, true, true, buf, len);
 }
 
 /* -------------------------------------------------------------- half float */

@@ -56,6 +56,10 @@ void finch_unmap(finch_map *m);
  * as it is read (JSON, JSONL: text by definition). */
 finch_status finch_read_file(const char *path, char **buf, size_t *len);
 finch_status finch_read_text_file(const char *path, char **buf, size_t *len);
+/* The text variant for a file that must be a regular file (a model
+ * directory's JSON): a FIFO or a device is refused before anything is
+ * read, so that it cannot block the loader (as finch_map_file refuses). */
+finch_status finch_read_regular_text_file(const char *path, char **buf, size_t *len);
 
 /* IEEE half and bfloat16 <-> f32. */
 float finch_f16_to_f32(uint16_t h);
