@@ -312,6 +312,37 @@ static void test_qgemm_batches(void **state) {
     free(x);
 }
 
+/* Each ISA's Q8_K activation quantizer gives finch_quantize_act's bytes:
+ * random blocks, ties of the largest magnitude (+a before -a and after),
+ * an all-zero block, tiny values, and blocks with NaN and Inf. */
+static void test_q8_K_quantizers(void **state) {
+    (void)state;
+    enum { BLOCKS = 8, N = BLOCKS * 256 };
+    float *x = malloc(N * sizeof(float));
+    for (size_t i = 0; i < N; i++) x[i] = rnd_f();
+    x[10] = 3.0f, x[200] = -3.0f;                              /* block 0: + first */
+    x[256 + 7] = -2.5f, x[256 + 90] = 2.5f;                    /* block 1: - first */
+    for (size_t i = 512; i < 768; i++) x[i] = 0.0f;            /* block 2 */
+    for (size_t i = 768; i < 1024; i++) x[i] = rnd_f() * 1e-30f; /* block 3 */
+    x[1024 + 5] = NAN;                                         /* block 4 */
+    x[1280 + 9] = -INFINITY;                                   /* block 5 */
+    for (size_t i = 1536; i < 1792; i++) x[i] = (float)(i % 7) - 3.0f; /* block 6: many ties */
+    size_t bytes = BLOCKS * sizeof(finch_block_q8_K);
+    finch_block_q8_K *ref = calloc(1, bytes), *got = calloc(1, bytes);
+    finch_quantize_act(FINCH_Q8_K, x, ref, N);
+    static const finch_isa isas[] = {FINCH_ISA_AVX2, FINCH_ISA_AVX512, FINCH_ISA_NEON};
+    for (size_t k = 0; k < sizeof isas / sizeof isas[0]; k++) {
+        if (!finch_isa_set(isas[k]) || !finch_kernels_get()->quantize_q8_K) continue;
+        memset(got, 0x5a, bytes);
+        finch_kernels_get()->quantize_q8_K(x, got, N);
+        for (size_t b = 0; b < BLOCKS; b++)
+            if (memcmp(&got[b], &ref[b], sizeof got[b]))
+                fail_msg("q8_K on %s, block %zu: not finch_quantize_act's bytes", finch_isa_name(isas[k]), b);
+    }
+    finch_isa_set(finch_isa_detect());
+    free(x), free(ref), free(got);
+}
+
 /* ------------------------------------------------------------ the loader */
 
 typedef struct { uint8_t b[1024]; size_t n; } buf;
@@ -419,6 +450,7 @@ int main(void) {
         cmocka_unit_test(test_matmul_bits),
         cmocka_unit_test(test_long_rows),
         cmocka_unit_test(test_qgemm_batches),
+        cmocka_unit_test(test_q8_K_quantizers),
         cmocka_unit_test(test_refused_types),
         cmocka_unit_test(test_nonfinite_scales),
         cmocka_unit_test(test_cli),

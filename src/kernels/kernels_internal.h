@@ -144,6 +144,9 @@ typedef struct {
      * quants.  (Q8_0 weights, written by convert, keep ggml's reference
      * rule: finch_row_from_f32.) */
     void (*quantize_q8_0)(const float *x, void *blocks, size_t n);
+    /* The same for Q8_K (n % 256 == 0), bit-identical to finch_quantize_act;
+     * NULL: that scalar code. */
+    void (*quantize_q8_K)(const float *x, void *blocks, size_t n);
     float (*dot_f32)(const float *a, const float *b, size_t n);
     void (*axpy)(float *y, float a, const float *x, size_t n);
     /* out[i] = w[i] * (s * x[i]): the second half of RMSNorm. */

@@ -92,6 +92,7 @@ static void qact_task(void *arg, size_t t) {
     const float *x = q->x + t * q->cols;
     void *out = q->xq + t * q->xq_stride;
     if (q->partner == FINCH_Q8_0) q->k->quantize_q8_0(x, out, q->cols); /* same bits on every ISA */
+    else if (q->partner == FINCH_Q8_K && q->k->quantize_q8_K) q->k->quantize_q8_K(x, out, q->cols);
     else finch_quantize_act(q->partner, x, out, q->cols);
 }
 
