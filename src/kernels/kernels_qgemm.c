@@ -99,8 +99,8 @@ static void qg_free_job(void *arg) {
 finch_status finch_qgemm_plan(finch_pool *act_pool, size_t threads, const finch_kernels *k, float *out,
                               void *xq, size_t x_stride, size_t n, const finch_weight *w, finch_qplan *pl) {
     const finch_quant_traits *q = finch_quant_traits_of(w->type);
-    qg_job *j = malloc(sizeof *j);
-    if (!j) return finch_fail(FINCH_ERR_NOMEM, "out of memory planning a matmul");
+    qg_job *j = finch_alloc(1, sizeof *j);
+    if (!j) return FINCH_ERR_NOMEM;
     *j = (qg_job){k, w->type, w->data, finch_row_bytes(w->type, w->cols), w->rows, w->cols, xq, x_stride,
                   n, NULL, out, (w->rows + FINCH_QG_ROWS - 1) / FINCH_QG_ROWS, NULL,
                   finch_qgemm_pack_bytes(w->type, w->cols)};

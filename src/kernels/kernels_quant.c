@@ -118,8 +118,8 @@ finch_status finch_matmul_quant_plan(finch_pool *act_pool, size_t threads, const
                                      finch_qplan *pl) {
     const finch_quant_traits *q = finch_quant_traits_of(w->type);
     bool fp32 = finch_get_quant_math() == FINCH_QUANT_MATH_FP32;
-    qplan_job *pj = calloc(1, sizeof *pj);
-    if (!pj) return finch_fail(FINCH_ERR_NOMEM, "out of memory planning a matmul");
+    qplan_job *pj = finch_zalloc(1, sizeof *pj);
+    if (!pj) return FINCH_ERR_NOMEM;
     pj->j = (qjob){finch_vec_dot_for(k, w->type), k->vec_dotn[w->type], k->dot_f32, w->type, w->data,
                    finch_row_bytes(w->type, w->cols), w->rows, w->cols, (const char *)x,
                    w->cols * sizeof(float), n, out, 0, 0, NULL};
