@@ -109,13 +109,14 @@ typedef struct {
  * through finch_qg_xaux.corr. */
 typedef struct {
     uint8_t q[FINCH_QK_K / 4][FINCH_QG_ROWS][4];
-    float d[8][FINCH_QG_ROWS];
+    float d[8][FINCH_QG_ROWS], m[8][FINCH_QG_ROWS]; /* m: Q4_1/Q5_1 */
 } finch_qg_bpack;
-/* Per token and 32-value block of Q8_0 activations: d as f32 and offset *
- * (the sum of its 32 quants). */
+/* Per token and 32-value block of Q8_0 or Q8_1 activations: d as f32,
+ * offset * (the sum of its 32 quants) and (Q8_1) s as f32. */
 typedef struct {
     float d;
     int32_t corr;
+    float s;
 } finch_qg_xaux;
 /* pack: rows [0, nr) of W (nr <= FINCH_QG_ROWS; rows past nr copies of row
  * nr-1), all cols, into finch_qgemm_pack_bytes(t, cols) bytes at pack.

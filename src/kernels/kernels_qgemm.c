@@ -73,18 +73,26 @@ typedef struct {
     const char *x;
     size_t x_stride, blocks;
     int offset;
+    bool q8_1;
     finch_qg_xaux *aux;
 } qg_aux_job;
 
-/* One token's Q8_0 blocks: d in f32 and offset * (the sum of the quants). */
+/* One token's Q8_0 blocks: d in f32 and offset * (the sum of the quants);
+ * or its Q8_1 blocks (offset 0): d and s in f32. */
 static void qg_aux_task(void *arg, size_t t) {
     const qg_aux_job *a = arg;
-    const finch_block_q8_0 *x = (const finch_block_q8_0 *)(a->x + t * a->x_stride);
     finch_qg_xaux *aux = a->aux + t * a->blocks;
+    if (a->q8_1) {
+        const finch_block_q8_1 *x = (const finch_block_q8_1 *)(a->x + t * a->x_stride);
+        for (size_t b = 0; b < a->blocks; b++)
+            aux[b] = (finch_qg_xaux){finch_f16_to_f32(x[b].d), 0, finch_f16_to_f32(x[b].s)};
+        return;
+    }
+    const finch_block_q8_0 *x = (const finch_block_q8_0 *)(a->x + t * a->x_stride);
     for (size_t b = 0; b < a->blocks; b++) {
         int32_t s = 0;
         for (int i = 0; i < FINCH_QK8_0; i++) s += x[b].qs[i];
-        aux[b] = (finch_qg_xaux){finch_f16_to_f32(x[b].d), a->offset * s};
+        aux[b] = (finch_qg_xaux){finch_f16_to_f32(x[b].d), a->offset * s, 0};
     }
 }
 
@@ -109,7 +117,7 @@ finch_status finch_qgemm_plan(finch_pool *act_pool, size_t threads, const finch_
     if (q->block != FINCH_QK_K && j->packs) {
         size_t blocks = w->cols / FINCH_QK;
         if ((aux = finch_alloc(n * blocks, sizeof *aux))) {
-            qg_aux_job a = {xq, x_stride, blocks, finch_qgemm_offset(w->type), aux};
+            qg_aux_job a = {xq, x_stride, blocks, finch_qgemm_offset(w->type), q->partner == FINCH_Q8_1, aux};
             finch_pool_run(act_pool, n, qg_aux_task, &a);
         }
         j->aux = aux;

@@ -96,12 +96,16 @@ static void qg_pack_k(finch_dtype t, const void *w, size_t ws, size_t nr, size_t
     }
 }
 
-/* One 32-value block of Q4_0, Q5_0 or IQ4_NL as 32 unsigned values (plus
- * finch_qgemm_offset) and its f16 scale. */
-static inline __m256i qg_unpack_b32(finch_dtype t, const uint8_t *blk, uint16_t *d) {
+/* One 32-value block of Q4_0, Q4_1, Q5_0, Q5_1 or IQ4_NL as 32 unsigned
+ * values (plus finch_qgemm_offset) and its f16 scale d and min m (Q4_1,
+ * Q5_1: the f16 after d). */
+static inline __m256i qg_unpack_b32(finch_dtype t, const uint8_t *blk, uint16_t *d, uint16_t *m) {
     memcpy(d, blk, 2);
+    memcpy(m, blk + 2, 2);
     if (t == FINCH_Q5_0) return _mm256_or_si256(qx_nibbles(blk + 6), qx_fifth_bits(blk + 2));
+    if (t == FINCH_Q5_1) return _mm256_or_si256(qx_nibbles(blk + 8), qx_fifth_bits(blk + 4));
     if (t == FINCH_Q4_0) return qx_nibbles(blk + 2);
+    if (t == FINCH_Q4_1) return qx_nibbles(blk + 4);
     const __m256i kv = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)finch_iq4nl_values));
     return _mm256_xor_si256(_mm256_shuffle_epi8(kv, qx_nibbles(blk + 2)), _mm256_set1_epi8((char)0x80));
 }
@@ -115,9 +119,10 @@ static void qg_pack_b32(finch_dtype t, const void *w, size_t ws, size_t nr, size
         for (size_t r = 0; r < FINCH_QG_ROWS; r++) {
             const uint8_t *row = (const uint8_t *)finch_tile_row(w, ws, r, nr) + b0 * bytes;
             for (size_t i = 0; i < m; i++) {
-                uint16_t d;
-                v[r][i] = qg_unpack_b32(t, row + i * bytes, &d);
+                uint16_t d, mn;
+                v[r][i] = qg_unpack_b32(t, row + i * bytes, &d, &mn);
                 p->d[i][r] = qx_f16(d);
+                p->m[i][r] = qx_f16(mn); /* read only for Q4_1/Q5_1 */
             }
         }
         for (size_t c = 0; c < m; c++) qg_transpose((const __m256i (*)[8])v, c, p->q);
@@ -216,19 +221,21 @@ static void qgemm_k_vnni(finch_dtype t, const void *pack, size_t cols, const voi
 }
 
 /* The 32-value types: per block the exact sum minus offset * (sum of the
- * activations), then the reference's step: Q4_0 (isum * d_w) * d_x, Q5_0
- * and IQ4_NL (d_w * d_x) * isum. */
-static VNNI ALWAYS_INLINE void qg_b32_tile(bool q4_0, const finch_qg_bpack *p, size_t nb, const char *x,
+ * activations), then the reference's step, by `kind`: 0 Q4_0 (isum d_w)
+ * d_x, 1 Q5_0 and IQ4_NL (d_w d_x) isum, 2 Q4_1 and Q5_1 (Q8_1
+ * activations) (d_w d_x) isum + m_w s_x. */
+static VNNI ALWAYS_INLINE void qg_b32_tile(int kind, const finch_qg_bpack *p, size_t nb, const char *x,
                                            size_t xs, const finch_qg_xaux *aux, size_t nt, float *out,
                                            size_t ldo, __mmask16 rows) {
+    size_t xbs = kind == 2 ? sizeof(finch_block_q8_1) : sizeof(finch_block_q8_0), qoff = kind == 2 ? 4 : 2;
     __m512 sumf[QG_T];
     __m512i acc[QG_T];
-    const finch_block_q8_0 *xt[QG_T];
+    const char *xt[QG_T];
     const finch_qg_xaux *at[QG_T];
 #pragma GCC unroll 8
     for (size_t t = 0; t < QG_T; t++) {
         sumf[t] = _mm512_setzero_ps();
-        xt[t] = (const finch_block_q8_0 *)(x + qg_tok(t, nt) * xs);
+        xt[t] = x + qg_tok(t, nt) * xs + qoff;
         at[t] = aux + qg_tok(t, nt) * nb;
     }
     for (size_t b = 0; b < nb; b++) {
@@ -240,28 +247,30 @@ static VNNI ALWAYS_INLINE void qg_b32_tile(bool q4_0, const finch_qg_bpack *p, s
             __m512i wq = _mm512_loadu_si512(pb->q[(b % 8) * 8 + g]);
 #pragma GCC unroll 8
             for (size_t t = 0; t < QG_T; t++)
-                acc[t] = _mm512_dpbusd_epi32(acc[t], wq, _mm512_set1_epi32(qg_load32(xt[t][b].qs + 4 * g)));
+                acc[t] = _mm512_dpbusd_epi32(acc[t], wq, _mm512_set1_epi32(qg_load32(xt[t] + b * xbs + 4 * g)));
         }
-        __m512 dw = _mm512_loadu_ps(pb->d[b % 8]);
+        __m512 dw = _mm512_loadu_ps(pb->d[b % 8]), mw = _mm512_loadu_ps(pb->m[b % 8]);
 #pragma GCC unroll 8
         for (size_t t = 0; t < QG_T; t++) {
             __m512 is = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[t], _mm512_set1_epi32(at[t][b].corr)));
-            __m512 dx = _mm512_set1_ps(at[t][b].d);
-            __m512 step = q4_0 ? _mm512_mul_ps(_mm512_mul_ps(is, dw), dx) : _mm512_mul_ps(_mm512_mul_ps(dw, dx), is);
+            __m512 dx = _mm512_set1_ps(at[t][b].d), step;
+            if (kind == 0) step = _mm512_mul_ps(_mm512_mul_ps(is, dw), dx);
+            else step = _mm512_mul_ps(_mm512_mul_ps(dw, dx), is);
+            if (kind == 2) step = _mm512_add_ps(step, _mm512_mul_ps(mw, _mm512_set1_ps(at[t][b].s)));
             sumf[t] = _mm512_add_ps(sumf[t], step);
         }
     }
     for (size_t t = 0; t < nt; t++) _mm512_mask_storeu_ps(out + t * ldo, rows, sumf[t]);
 }
 
-static VNNI void qg_b32_tile_q4_0(const finch_qg_bpack *p, size_t nb, const char *x, size_t xs,
-                                  const finch_qg_xaux *aux, size_t nt, float *out, size_t ldo, __mmask16 rows) {
-    qg_b32_tile(true, p, nb, x, xs, aux, nt, out, ldo, rows);
-}
-static VNNI void qg_b32_tile_d(const finch_qg_bpack *p, size_t nb, const char *x, size_t xs,
-                               const finch_qg_xaux *aux, size_t nt, float *out, size_t ldo, __mmask16 rows) {
-    qg_b32_tile(false, p, nb, x, xs, aux, nt, out, ldo, rows);
-}
+#define QG_B32_TILE(kind, name)                                                                        \
+    static VNNI void name(const finch_qg_bpack *p, size_t nb, const char *x, size_t xs,                \
+                          const finch_qg_xaux *aux, size_t nt, float *out, size_t ldo, __mmask16 rows) { \
+        qg_b32_tile(kind, p, nb, x, xs, aux, nt, out, ldo, rows);                                      \
+    }
+QG_B32_TILE(0, qg_b32_tile_q4_0)
+QG_B32_TILE(1, qg_b32_tile_d)
+QG_B32_TILE(2, qg_b32_tile_q8_1)
 
 static void qgemm_b32_vnni(finch_dtype t, const void *pack, size_t cols, const void *x, size_t xs,
                            const finch_qg_xaux *aux, size_t nt, float *out, size_t ldo, size_t nr) {
@@ -271,6 +280,8 @@ static void qgemm_b32_vnni(finch_dtype t, const void *pack, size_t cols, const v
         size_t n = nt - i < QG_T ? nt - i : QG_T;
         const char *xi = (const char *)x + i * xs;
         if (t == FINCH_Q4_0) qg_b32_tile_q4_0(pack, nb, xi, xs, aux + i * nb, n, out + i * ldo, ldo, rows);
+        else if (t == FINCH_Q4_1 || t == FINCH_Q5_1)
+            qg_b32_tile_q8_1(pack, nb, xi, xs, aux + i * nb, n, out + i * ldo, ldo, rows);
         else qg_b32_tile_d(pack, nb, xi, xs, aux + i * nb, n, out + i * ldo, ldo, rows);
     }
 }
@@ -278,6 +289,7 @@ static void qgemm_b32_vnni(finch_dtype t, const void *pack, size_t cols, const v
 /* The VNNI table's entries: qgemm = {QG_VNNI}. */
 #define QG_VNNI \
     [FINCH_Q4_0] = qgemm_b32_vnni, [FINCH_Q5_0] = qgemm_b32_vnni, [FINCH_IQ4_NL] = qgemm_b32_vnni, \
+    [FINCH_Q4_1] = qgemm_b32_vnni, [FINCH_Q5_1] = qgemm_b32_vnni, \
     [FINCH_Q2_K] = qgemm_k_vnni, [FINCH_Q3_K] = qgemm_k_vnni, [FINCH_Q4_K] = qgemm_k_vnni, \
     [FINCH_Q5_K] = qgemm_k_vnni, [FINCH_Q6_K] = qgemm_k_vnni
 
