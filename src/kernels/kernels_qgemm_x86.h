@@ -47,7 +47,7 @@ static inline void qg_transpose(const __m256i (*v)[8], size_t c, uint8_t (*q)[FI
 }
 
 /* A K-quant block's values as qx_unpack_k gives them (unsigned: Q3_K + 4,
- * Q6_K + 32), without its scales. */
+ * Q6_K + 32), without its scales; IQ4_XS's + 128. */
 static inline void qg_values_k(finch_dtype t, const void *blk, __m256i *q) {
     qx_kblock k;
     switch (t) {
@@ -56,6 +56,13 @@ static inline void qg_values_k(finch_dtype t, const void *blk, __m256i *q) {
         const finch_block_q3_K *b = blk;
         qx_unpack_q23_K(b->qs, b->hmask, &k);
         break;
+    }
+    case FINCH_IQ4_XS: { /* the table's signed values + 128 */
+        const __m256i kv = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)finch_iq4nl_values));
+        for (int ib = 0; ib < 8; ib++)
+            q[ib] = _mm256_xor_si256(_mm256_shuffle_epi8(kv, qx_nibbles(((const finch_block_iq4_xs *)blk)->qs + 16 * ib)),
+                                     _mm256_set1_epi8((char)0x80));
+        return;
     }
     case FINCH_Q4_K: qx_values_q45_K(((const finch_block_q4_K *)blk)->qs, NULL, q); return;
     case FINCH_Q5_K: {
@@ -207,6 +214,43 @@ static VNNI void qg_k_tile32(const finch_qg_kpack *p, size_t nsb, const char *x,
     qg_k_tile(32, 0, p, nsb, x, xs, nt, out, ldo, rows);
 }
 
+/* IQ4_XS: per 32 values the exact sum minus 128 * (the activations' two
+ * 16-value sums), then the reference's step (d_w d_x ls) isum, added in
+ * sub-block order. */
+static VNNI void qg_iq4_xs_tile(const finch_qg_kpack *p, size_t nsb, const char *x, size_t xs, size_t nt,
+                                float *out, size_t ldo, __mmask16 rows) {
+    __m512 sumf[QG_T];
+    __m512i acc[QG_T];
+#pragma GCC unroll 8
+    for (size_t t = 0; t < QG_T; t++) sumf[t] = _mm512_setzero_ps();
+    for (size_t b = 0; b < nsb; b++, p++) {
+        const finch_block_q8_K *xb[QG_T];
+#pragma GCC unroll 8
+        for (size_t t = 0; t < QG_T; t++) xb[t] = (const finch_block_q8_K *)(x + qg_tok(t, nt) * xs) + b;
+        __m512 d = _mm512_loadu_ps(p->d);
+        for (size_t s = 0; s < 8; s++) {
+#pragma GCC unroll 8
+            for (size_t t = 0; t < QG_T; t++) acc[t] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+            for (size_t g = 8 * s; g < 8 * s + 8; g++) {
+                __m512i wq = _mm512_loadu_si512(p->q[g]);
+#pragma GCC unroll 8
+                for (size_t t = 0; t < QG_T; t++)
+                    acc[t] = _mm512_dpbusd_epi32(acc[t], wq, _mm512_set1_epi32(qg_load32(xb[t]->qs + 4 * g)));
+            }
+            __m512 ls = _mm512_cvtepi32_ps(_mm512_loadu_si512(p->sc[s]));
+#pragma GCC unroll 8
+            for (size_t t = 0; t < QG_T; t++) {
+                int32_t corr = 128 * (xb[t]->bsums[2 * s] + xb[t]->bsums[2 * s + 1]);
+                __m512 is = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[t], _mm512_set1_epi32(corr)));
+                __m512 d4d8 = _mm512_mul_ps(d, _mm512_set1_ps(xb[t]->d));
+                sumf[t] = _mm512_add_ps(sumf[t], _mm512_mul_ps(_mm512_mul_ps(d4d8, ls), is));
+            }
+        }
+    }
+    for (size_t t = 0; t < nt; t++) _mm512_mask_storeu_ps(out + t * ldo, rows, sumf[t]);
+}
+
 static void qgemm_k_vnni(finch_dtype t, const void *pack, size_t cols, const void *x, size_t xs,
                          const finch_qg_xaux *aux, size_t nt, float *out, size_t ldo, size_t nr) {
     (void)aux;
@@ -215,7 +259,8 @@ static void qgemm_k_vnni(finch_dtype t, const void *pack, size_t cols, const voi
     for (size_t i = 0; i < nt; i += QG_T) {
         size_t n = nt - i < QG_T ? nt - i : QG_T;
         const char *xi = (const char *)x + i * xs;
-        if (t == FINCH_Q4_K || t == FINCH_Q5_K) qg_k_tile32(pack, cols / FINCH_QK_K, xi, xs, n, out + i * ldo, ldo, rows);
+        if (t == FINCH_IQ4_XS) qg_iq4_xs_tile(pack, cols / FINCH_QK_K, xi, xs, n, out + i * ldo, ldo, rows);
+        else if (t == FINCH_Q4_K || t == FINCH_Q5_K) qg_k_tile32(pack, cols / FINCH_QK_K, xi, xs, n, out + i * ldo, ldo, rows);
         else qg_k_tile16(shift, pack, cols / FINCH_QK_K, xi, xs, n, out + i * ldo, ldo, rows);
     }
 }
@@ -291,6 +336,6 @@ static void qgemm_b32_vnni(finch_dtype t, const void *pack, size_t cols, const v
     [FINCH_Q4_0] = qgemm_b32_vnni, [FINCH_Q5_0] = qgemm_b32_vnni, [FINCH_IQ4_NL] = qgemm_b32_vnni, \
     [FINCH_Q4_1] = qgemm_b32_vnni, [FINCH_Q5_1] = qgemm_b32_vnni, \
     [FINCH_Q2_K] = qgemm_k_vnni, [FINCH_Q3_K] = qgemm_k_vnni, [FINCH_Q4_K] = qgemm_k_vnni, \
-    [FINCH_Q5_K] = qgemm_k_vnni, [FINCH_Q6_K] = qgemm_k_vnni
+    [FINCH_Q5_K] = qgemm_k_vnni, [FINCH_Q6_K] = qgemm_k_vnni, [FINCH_IQ4_XS] = qgemm_k_vnni
 
 #endif

@@ -188,8 +188,22 @@ static void unpack_k(finch_dtype t, const void *blk, kblock *k) {
     }
 }
 
+static int iq4_xs_scale(const finch_block_iq4_xs *b, int ib);
+
+/* IQ4_XS in the same form: 8 scales ls - 32 per 32 values, no min. */
+static void scales_iq4_xs(const finch_block_iq4_xs *b, kblock *k) {
+    for (int s = 0; s < 8; s++) {
+        k->sc[s] = iq4_xs_scale(b, s);
+        k->mn[s] = 0;
+    }
+    k->sub = 32;
+    k->d = finch_f16_to_f32(b->d);
+    k->dmin = 0;
+}
+
 void finch_kblock_scales(finch_dtype t, const void *blk, finch_kblock *k) {
     switch (t) {
+    case FINCH_IQ4_XS: scales_iq4_xs(blk, k); break;
     case FINCH_Q2_K: scales_q2_K(blk, k); break;
     case FINCH_Q3_K: scales_q3_K(blk, k); break;
     case FINCH_Q4_K: {

@@ -77,7 +77,8 @@ typedef struct {
     size_t sub; /* values per scale: 16 or 32 */
     float d, dmin;
 } finch_kblock;
-/* Only the scales of a Q2_K..Q6_K block: sc, mn, sub, d and dmin of k. */
+/* Only the scales of a Q2_K..Q6_K block: sc, mn, sub, d and dmin of k
+ * (and of an IQ4_XS block: sc = its 8 signed scales, sub 32, no min). */
 void finch_kblock_scales(finch_dtype t, const void *blk, finch_kblock *k);
 
 /* The K-quants' 6-bit scale and min j (0..7) of a Q4_K/Q5_K block. */
