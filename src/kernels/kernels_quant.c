@@ -5,7 +5,9 @@
  *  - Q8 (default, as llama.cpp's CPU backend): the activations of each
  *    token are quantized once to the weight type's partner (Q8_0, Q8_1 or
  *    Q8_K), and every output is one call of the ISA table's dot product
- *    for the type (the scalar reference where the table has none).
+ *    for the type (the scalar reference where the table has none), or,
+ *    for prefill where the table has one, the quantized GEMM
+ *    (kernels_qgemm.c), which gives the same bits.
  *  - FP32: every weight row is dequantized (finch_dequantize_row) into a
  *    scratch row and meets the f32 activations in the ISA's f32 dot
  *    product, as GPU backends compute.
