@@ -286,13 +286,28 @@ void finch_tokenizer_free(finch_tokenizer *t);
 
 /* -------------------------------------------------------- KV cache, forward */
 
-/* Plain-array KV cache: k and v are [n_layer][n_kv_head][capacity][head_dim]
- * floats, keys stored after RoPE.  n_pos[l] is the number of valid positions
- * of layer l (all layers hold the same count except while Finch compacts). */
+/* What the KV cache stores: f32 (the default), or f16 (llama.cpp's
+ * default, half the bytes): K and V rounded to f16 (nearest even, as
+ * llama.cpp's GGML_FP32_TO_FP16 with F16C) when stored; attention, the
+ * presses' scores and the dumps read them back as f32 and compute in f32;
+ * re-rotation converts a key to f32, rotates it and rounds it back. */
+typedef enum { FINCH_CACHE_F32 = 0, FINCH_CACHE_F16 = 1 } finch_cache_type;
+#define FINCH_KV_MAX_HEAD_DIM 1024 /* head_dim at most (checked at load) */
+const char *finch_cache_type_name(finch_cache_type t); /* "f32", "f16" */
+/* Parse "f32"/"f16"; FINCH_ERR_ARG naming the value otherwise. */
+finch_status finch_cache_type_parse(const char *s, finch_cache_type *out);
+
+/* Plain-array KV cache: k and v (f32) or k16 and v16 (f16) are
+ * [n_layer][n_kv_head][capacity][head_dim] values, keys stored after RoPE.
+ * n_pos[l] is the number of valid positions of layer l (all layers hold the
+ * same count except while Finch compacts). */
 typedef struct {
     size_t n_layer, n_kv_head, capacity, head_dim;
-    float *k;
+    finch_cache_type type;
+    float *k;      /* FINCH_CACHE_F32, else NULL */
     float *v;
+    uint16_t *k16; /* FINCH_CACHE_F16, else NULL */
+    uint16_t *v16;
     size_t *n_pos; /* [n_layer] */
     /* NULL (the default), or [n_layer][n_kv_head][capacity] flags: a row
      * flagged 1 is masked out of attention (it holds no position any
@@ -302,11 +317,31 @@ typedef struct {
     uint8_t *dead;
 } finch_kv_cache;
 
+/* An f32 cache (finch_kv_init) or one of either type. */
 finch_status finch_kv_init(finch_kv_cache *kv, const finch_config *cfg, size_t capacity);
+finch_status finch_kv_init_type(finch_kv_cache *kv, const finch_config *cfg, size_t capacity,
+                                finch_cache_type type);
 void finch_kv_free(finch_kv_cache *kv);
-/* Pointer to row `pos` of layer l, head g. */
+/* Pointer to row `pos` of layer l, head g: f32 caches only. */
 float *finch_kv_k(const finch_kv_cache *kv, size_t l, size_t g, size_t pos);
 float *finch_kv_v(const finch_kv_cache *kv, size_t l, size_t g, size_t pos);
+/* Row `pos` of layer l, head g as f32, for either type: the stored row (f32),
+ * or its values converted into tmp (head_dim floats) and tmp returned. */
+const float *finch_kv_key_f32(const finch_kv_cache *kv, size_t l, size_t g, size_t pos, float *tmp);
+const float *finch_kv_value_f32(const finch_kv_cache *kv, size_t l, size_t g, size_t pos, float *tmp);
+/* Rows pos .. pos+n-1 of layer l, head g as f32 into keys / values (either
+ * may be NULL; n * head_dim floats each). */
+void finch_kv_read(const finch_kv_cache *kv, size_t l, size_t g, size_t pos, size_t n, float *keys,
+                   float *values);
+/* Store n rows of keys / values (f32, head_dim floats each; either may be
+ * NULL) at rows pos .., rounded to f16 in an f16 cache. */
+void finch_kv_write(finch_kv_cache *kv, size_t l, size_t g, size_t pos, size_t n, const float *keys,
+                    const float *values);
+/* The valid rows (n_pos) of src into dst, same shape and type, capacity
+ * >= src's n_pos; dst's n_pos set to src's (the mask is not copied). */
+void finch_kv_copy_rows(finch_kv_cache *dst, const finch_kv_cache *src);
+/* Bytes of one stored value: 4 or 2. */
+size_t finch_kv_value_bytes(const finch_kv_cache *kv);
 /* Allocate kv->dead (all rows unmasked) if it is not there yet. */
 finch_status finch_kv_enable_mask(finch_kv_cache *kv);
 /* The mask flags of src's valid rows into dst (same layers and heads, a
@@ -369,6 +404,9 @@ finch_status finch_forward(finch_ctx *c, finch_kv_cache *kv, const int32_t *toke
  * the key of position p + delta.  A pure rotation: YaRN's magnitude
  * rope_mscale, already in the key, is not applied again. */
 void finch_rope_shift(const finch_ctx *c, size_t layer, float *key, long delta);
+/* finch_rope_shift of key row `pos` of layer l, head g in the cache: in an
+ * f16 cache the key is converted to f32, rotated and rounded back to f16. */
+void finch_kv_shift_key(const finch_ctx *c, finch_kv_cache *kv, size_t l, size_t g, size_t pos, long delta);
 
 /* Feed ids[0..n) at positions pos0.. in batches of the context's max_batch
  * (each batch attends to everything before it).  logits: NULL or [vocab],
@@ -391,6 +429,9 @@ typedef struct {
 /* The estimate for model m with a KV cache of kv_positions positions and
  * forward calls of up to max_batch tokens. */
 finch_memory finch_memory_estimate(const finch_model *m, size_t kv_positions, size_t max_batch);
+/* The same with a KV cache of the given type (finch_memory_estimate: f32). */
+finch_memory finch_memory_estimate_type(const finch_model *m, size_t kv_positions, finch_cache_type cache_type,
+                                        size_t max_batch);
 /* Bytes that reading and tokenizing a text of text_bytes needs, checked
  * before it is read: the text itself, the tokenizer's working arrays over a
  * block (at worst the whole text, as a block ends only at a line break;

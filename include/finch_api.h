@@ -46,11 +46,11 @@ int finch_api_logits(const finch_api_model *m, const int32_t *ids, size_t n, flo
  * kv_chunk: kvpress's chunk_length (oneshot, cr; 0 off); no_rerotate:
  * kvpress's rerotate_keys=False (oneshot); protect: the first tokens of
  * the context always kept (a chat template's header);
- * steps: record every step for the dump. */
+ * steps: record every step for the dump; cache_type "f32"/"f16" (NULL: f32). */
 int finch_api_compress(const finch_api_model *m, const char *mode, const char *select, const char *normalize,
                        const char *schedule, const char *press, int budget_kind, double budget_value, size_t chunk,
                        size_t kv_chunk, int no_rerotate, size_t protect, uint64_t seed, int steps,
-                       const int32_t *context, size_t n_context, const int32_t *question, size_t n_question,
+                       const char *cache_type, const int32_t *context, size_t n_context, const int32_t *question, size_t n_question,
                        const int32_t *prompt, size_t n_prompt, finch_api_result **out);
 void finch_api_result_free(finch_api_result *r);
 

@@ -40,6 +40,25 @@ double finch_lb_retrieval_zh(const char *pred, const char *gold); /* "段落N" *
 double finch_lb_count(const char *pred, const char *gold);
 double finch_lb_code_sim(const char *pred, const char *gold);
 
+/* LongBench's Chinese metrics (qa_f1_zh_score: multifieldqa_zh;
+ * rouge_zh_score: dureader, vcsum) segment words with jieba.cut(text,
+ * cut_all=False), which is Python: the caller registers a segmenter
+ * (finch score/eval --jieba CMD run tools/jieba_cut.py) that gives the
+ * words of a text (malloc'ed array of malloc'ed strings, freed with
+ * finch_words_free); NULL unregisters.  Without one, the reader refuses
+ * those datasets.  qa_f1_zh: token F1 of the words after
+ * normalize_zh_answer (finch_lb_normalize_zh), empty ones dropped, 0 when
+ * nothing is common; rouge_zh: rouge_l of the words joined by " ".  NAN
+ * when the segmenter fails or is missing (finch_last_error says why). */
+typedef finch_status (*finch_segment_fn)(void *user, const char *text, char ***words, size_t *n);
+void finch_bench_set_segmenter(finch_segment_fn fn, void *user);
+bool finch_bench_has_segmenter(void);
+void finch_words_free(char **words, size_t n);
+char *finch_lb_normalize_zh(const char *text); /* malloc'ed; NULL when out of memory */
+double finch_lb_qa_f1_zh_words(const char *const *pred, size_t np, const char *const *gold, size_t ng);
+double finch_lb_qa_f1_zh(const char *pred, const char *gold);
+double finch_lb_rouge_zh(const char *pred, const char *gold);
+
 /* fuzzywuzzy's fuzz.ratio with python-Levenshtein: 100 for equal strings,
  * 0 when either is empty, else round-half-even(100 * (l - d) / l), l the
  * summed lengths in code points and d the edit distance with substitution
@@ -78,15 +97,16 @@ typedef enum {
     FINCH_METRIC_CODE_SIM,
     FINCH_METRIC_MATCH_ALL,
     FINCH_METRIC_MATCH_PART,
-    FINCH_METRIC_UNSUPPORTED, /* LongBench's jieba-segmented Chinese metrics */
+    FINCH_METRIC_QA_F1_ZH,    /* LongBench's jieba-segmented Chinese metrics:   */
+    FINCH_METRIC_ROUGE_ZH,    /* need a segmenter (finch_bench_set_segmenter) */
 } finch_metric;
 const char *finch_metric_name(finch_metric m);
 
 /* LongBench's per-dataset facts (config/dataset2prompt.json,
  * dataset2maxlen.json, eval.py's dataset2metric, pred.py's chat and stop
- * rules); NULL for a dataset not known.  multifieldqa_zh, dureader and
- * vcsum have FINCH_METRIC_UNSUPPORTED (jieba segmentation): the reader
- * refuses them by name. */
+ * rules); NULL for a dataset not known.  multifieldqa_zh (qa_f1_zh),
+ * dureader and vcsum (rouge_zh) segment words with jieba: the reader
+ * refuses them by name unless a segmenter is registered. */
 typedef struct {
     const char *name;
     const char *prompt;   /* with {context} and {input}               */
@@ -97,6 +117,17 @@ typedef struct {
     bool stop_newline;    /* pred.py stops decoding at "\n" (samsum)  */
 } finch_longbench_dataset;
 const finch_longbench_dataset *finch_longbench_find(const char *name);
+
+/* LongBench-E: pred.py --e loads the datasets "X_e", eval.py --e scores
+ * each in buckets of the items' `length` (scorer_e).  finch_longbench_find
+ * ("X_e") gives X's facts; finch_longbench_is_e tells such a name.  The
+ * reader scores items of an "X_e" dataset by bucket (their `length`
+ * required); finch_longbench_mark_e does so for every item of a LongBench
+ * file (the --longbench-e flag), refusing an item without a number
+ * `length` (FINCH_ERR_FORMAT) or a file of another benchmark
+ * (FINCH_ERR_ARG). */
+bool finch_longbench_is_e(const char *name);
+finch_status finch_longbench_mark_e(finch_eval_tasks *t);
 
 /* Scores of one prediction for item t of its benchmark, in [0, 1]:
  * *score is the benchmark's metric (F1 for SQuAD/JSONL), *exact the SQuAD
@@ -129,14 +160,26 @@ finch_status finch_squad2_evaluate(const finch_eval_tasks *t, const char *const 
 /* One dataset's score on LongBench's or RULER's scale (a percentage
  * rounded to 2 decimals as Python's round(x, 2)): LongBench
  * round(100 * sum / n, 2), RULER round(sum / n * 100, 2), sums in order. */
+enum { FINCH_LONGBENCH_E_BUCKETS = 3 };
 typedef struct {
     char name[64];
     finch_metric metric;
     size_t n;
     double sum;   /* of the item scores in [0, 1] */
     double score; /* the benchmark's printed number */
+    bool longbench_e; /* scored per length bucket: bucket_n, bucket     */
+    size_t bucket_n[FINCH_LONGBENCH_E_BUCKETS];
+    double bucket[FINCH_LONGBENCH_E_BUCKETS];
 } finch_dataset_score;
-/* Scores of every dataset of t (in the order first seen); *out malloc'ed. */
+/* eval.py scorer_e: the items' scores v[i] in [0, 1] fall in the buckets
+ * "0-4k" (length < 4000), "4-8k" (< 8000) and "8k+"; each bucket's score
+ * is round(100 * np.mean(scores), 2), np.mean's pairwise summation kept;
+ * NAN for an empty bucket (np.mean of an empty list).  FINCH_ERR_NOMEM. */
+finch_status finch_longbench_e_scores(const double *v, const double *length, size_t n,
+                                      size_t counts[FINCH_LONGBENCH_E_BUCKETS], double score[FINCH_LONGBENCH_E_BUCKETS]);
+const char *finch_longbench_e_bucket_name(size_t b); /* "0-4k", "4-8k", "8k+" */
+/* Scores of every dataset of t (in the order first seen); *out malloc'ed.
+ * LongBench-E datasets also get their bucket scores. */
 finch_status finch_bench_dataset_scores(const finch_eval_tasks *t, const char *const *preds,
                                         finch_dataset_score **out, size_t *n);
 /* Python's round(x, 2) (half to even on the exact binary value). */
@@ -144,17 +187,35 @@ double finch_py_round2(double x);
 
 /* ------------------------------------------------ RULER-style generation */
 
-/* The i-th task name finch can make (NULL past the last): niah_single_1..3,
- * niah_multikey_1..3, niah_multivalue, niah_multiquery, vt, cwe. */
+/* The i-th task name finch_ruler_sample makes (NULL past the last):
+ * niah_single_1..3, niah_multikey_1..3, niah_multivalue, niah_multiquery,
+ * vt, cwe, fwe.  qa_1 is made by finch_ruler_qa_sample. */
 const char *finch_ruler_task_name(size_t i);
 /* One RULER-style item of `task` (src/eval/bench_ruler.c says how it differs
- * from RULER's own) of `size` haystack lines (niah, vt) or words (cwe),
+ * from RULER's own) of `size` haystack lines (niah, vt) or words (cwe, fwe),
  * from seed: its input (template with the context), answer prefix and
  * expected outputs, all malloc'ed.  length (tokens) only picks cwe's
- * smaller repeats below 4096, as RULER does; fitting the size to the
- * length is the caller's (`finch ruler` bisects it). */
+ * smaller repeats below 4096 and fwe's vocabulary ((length - 50) / 50
+ * words, at least 4), as RULER does; fitting the size to the length is the
+ * caller's (`finch ruler` bisects it). */
 finch_status finch_ruler_sample(const char *task, size_t size, size_t length, uint64_t seed, char **input,
                                 char **answer_prefix, char ***outputs, size_t *n_outputs);
+
+/* RULER's qa_1 (scripts/data/synthetic/qa.py, dataset squad): the documents
+ * are the distinct paragraphs of a SQuAD v2 file read by finch_bench_read
+ * (borrowed: squad must outlive the source), the questions its answerable
+ * ones in file order. */
+typedef struct finch_ruler_qa_source finch_ruler_qa_source;
+finch_status finch_ruler_qa_open(const finch_eval_tasks *squad, finch_ruler_qa_source **out);
+void finch_ruler_qa_close(finch_ruler_qa_source *q);
+size_t finch_ruler_qa_count(const finch_ruler_qa_source *q); /* answerable questions */
+/* Item `index` (question index mod the count) among n_docs documents: the
+ * question's own paragraph and n_docs - 1 others drawn from seed (all
+ * documents, repeated, when n_docs is not below their number), shuffled,
+ * each "Document i:\n" + text, in qa.py's template; answer prefix
+ * " Answer:"; outputs: the question's answer texts. */
+finch_status finch_ruler_qa_sample(const finch_ruler_qa_source *q, size_t index, size_t n_docs, uint64_t seed,
+                                   char **input, char **answer_prefix, char ***outputs, size_t *n_outputs);
 
 #ifdef __cplusplus
 }

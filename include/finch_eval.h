@@ -75,6 +75,10 @@ typedef struct {
     int metric;                    /* finch_metric                             */
     bool no_newline_stop;          /* decode past newlines (to max_new, EOS)   */
     bool no_chat;                  /* the benchmark sends it without a chat template */
+    bool longbench_e;              /* LongBench-E: scored per length bucket    */
+    bool has_length;               /* the item's LongBench `length` was read   */
+    double length;                 /* LongBench's `length` (words; characters in Chinese) */
+    size_t article;                /* SQuAD v2: 1 + its article's index in dev-v2.0.json; 0: none */
 } finch_eval_task;
 
 typedef struct {

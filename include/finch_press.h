@@ -137,6 +137,14 @@ typedef struct {
                                 kept, at positions 0..P-1, never scored against
                                 the rest; the budget counts only the other
                                 N - P tokens.  0 (default): none              */
+    size_t lingua_segment;   /* press lingua: 0 (default) one pass, every token
+                                scored given the whole context before it; S:
+                                LLMLingua's iterative compression, segments of
+                                S tokens each scored given the compressed
+                                prefix and cut to its share of the budget     */
+    finch_cache_type cache_type; /* the KV cache's storage: FINCH_CACHE_F32
+                                (default) or F16 (K and V rounded when
+                                stored, scores still fp32)                  */
 } finch_press_params;
 
 /* Defaults: iterative, per-head, Finch, normalize on, seed 0, budget tokens 0

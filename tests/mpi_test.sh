@@ -88,15 +88,36 @@ EOF
 # 1. one process, then 1, 2 and 3 ranks.
 if [ -n "$plain_finch" ]; then
     ! ldd "$plain_finch" | grep -q libmpi || fail "$plain_finch links Open MPI: the plain build must not"
-    "$plain_finch" eval $eval_flags --out "$tmp/one" >"$tmp/one.stdout"
+    "$plain_finch" eval $eval_flags --out "$tmp/one" --dump-items "$tmp/one.items" >"$tmp/one.stdout"
 else
-    "$mpi_finch" eval $eval_flags --out "$tmp/one" >"$tmp/one.stdout"
+    "$mpi_finch" eval $eval_flags --out "$tmp/one" --dump-items "$tmp/one.items" >"$tmp/one.stdout"
 fi
 for np in 1 2 3; do
-    run_np $np np$np
+    if [ $np = 2 ]; then
+        run_np $np np$np --dump-items "$tmp/np2.items" --progress 2>"$tmp/np2.err"
+    else
+        run_np $np np$np
+    fi
     same "$tmp/one" "$tmp/np$np"
     [ ! -e "$tmp/np$np/journal.jsonl" ] || fail "np$np: the journal is left behind after a complete run"
 done
+# --dump-items under MPI: rank 0 writes each item's file as one process
+# does (timing aside); --progress: one line per item with elapsed and ETA.
+python3 - "$tmp/one.items" "$tmp/np2.items" <<'EOF' || fail "--dump-items under MPI differs from one process"
+import json, os, sys
+a, b = sys.argv[1], sys.argv[2]
+def nosec(x):
+    if isinstance(x, dict): return {k: nosec(v) for k, v in x.items() if not k.startswith("seconds")}
+    if isinstance(x, list): return [nosec(v) for v in x]
+    return x
+names = sorted(os.listdir(a))
+assert names == sorted(os.listdir(b)) and len(names) == 8, (names, os.listdir(b))
+for n in names:
+    assert nosec(json.load(open(a + "/" + n))) == nosec(json.load(open(b + "/" + n))), n
+print("mpi_test: --dump-items: %d item files as one process writes them" % len(names))
+EOF
+[ "$(grep -c '^finch eval: item [1-8]/8 (mpi-[0-7]): done, [0-9.]* s; elapsed [0-9:]*, ETA [0-9:]*$' "$tmp/np2.err")" = 8 ] ||
+    { cat "$tmp/np2.err" >&2; fail "--progress under MPI: not one line with elapsed and ETA per item"; }
 
 # 2. a rank dies (SIGKILL) mid-run: rank 1 on its 6th unit (mpirun then
 #    ends the job), rank 0 (the coordinator) on its 10th.  The journal keeps

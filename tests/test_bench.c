@@ -161,6 +161,7 @@ static void test_json_contract_without_probes(void **state) {
     const cJSON *machine = item(doc, "machine");
     assert_true(cJSON_IsNull(item(machine, "peak_fma_gflops")));
     assert_true(cJSON_IsNull(item(machine, "read_bw_gbs")));
+    assert_string_equal(item(doc, "cache_type")->valuestring, "f32");
     const cJSON *models = item(doc, "models");
     assert_true(cJSON_IsArray(models));
     assert_int_equal(cJSON_GetArraySize(models), 1);
@@ -233,6 +234,18 @@ static void test_table_and_json_file(void **state) {
 }
 
 /* The smallest sizes still fit the batch (the decode prompt is longer). */
+/* --cache-type f16: every cache the bench makes, said in the table and the JSON. */
+static void test_f16_cache(void **state) {
+    (void)state;
+    assert_int_equal(run_finch("bench -m " TINY " " SMALL_RUN " --no-probe --cache-type f16 --json"), 0);
+    cJSON *doc = parse_stdout();
+    assert_string_equal(item(doc, "cache_type")->valuestring, "f16");
+    check_model_entry(cJSON_GetArrayItem(item(doc, "models"), 0), false);
+    cJSON_Delete(doc);
+    assert_int_equal(run_finch("bench -m " TINY " " SMALL_RUN " --no-probe --cache-type f16"), 0);
+    assert_non_null(strstr(out_text, "KV cache: f16."));
+}
+
 static void test_smallest_sizes(void **state) {
     (void)state;
     assert_int_equal(run_finch("bench -m " TINY " --prefill 1 --decode 1 --finch-text 1 --chunk 1 "
@@ -279,6 +292,7 @@ int main(void) {
         cmocka_unit_test(test_json_contract_with_probes_and_rss),
         cmocka_unit_test(test_models_dir_order),
         cmocka_unit_test(test_table_and_json_file),
+        cmocka_unit_test(test_f16_cache),
         cmocka_unit_test(test_smallest_sizes),
         cmocka_unit_test(test_bad_input),
     };

@@ -59,7 +59,7 @@ static void test_longbench_refusals(void **state) {
     assert_int_equal(parse("{\"input\":\"q\",\"context\":\"c\",\"answers\":[\"a\"],\"dataset\":\"vcsum\",\"_id\":\"x\"}",
                            FINCH_BENCH_AUTO, NULL, &t), FINCH_ERR_UNSUPPORTED);
     assert_string_equal(finch_last_error(), "t:1: LongBench dataset 'vcsum' is scored on jieba's Chinese word "
-                        "segmentation, which finch does not have");
+                        "segmentation: give --jieba CMD (tools/jieba_cut.py, python3-jieba)");
     assert_int_equal(parse("{\"input\":\"q\",\"context\":\"c\",\"answers\":[\"a\"],\"dataset\":\"nope\",\"_id\":\"x\"}",
                            FINCH_BENCH_AUTO, NULL, &t), FINCH_ERR_FORMAT);
     assert_string_equal(finch_last_error(), "t:1: LongBench dataset 'nope' is not known");

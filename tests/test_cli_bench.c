@@ -5,6 +5,7 @@
  * carries the elapsed time and the ETA, --dump-items writes the prompt
  * text, and --resume of a finished run adds nothing. */
 #include "cliutil.h"
+#include "finch_benchmarks.h"
 
 #include <cjson/cJSON.h>
 
@@ -89,6 +90,48 @@ static void test_eval_refusals(void **state) {
 }
 
 
+/* finch ruler's fwe and qa_1 (src/eval/bench_ruler.c): the file reads back as
+ * RULER's, every item within the length; qa_1 needs --squad, and with the
+ * assets' SQuAD sample its answers are the first answerable questions'. */
+static void test_ruler_fwe_qa(void **state) {
+    (void)state;
+    char args[8800], path[256];
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/finch-clibench-XXXXXX");
+    assert_non_null(mkdtemp(tmpdir));
+    snprintf(args, sizeof args, "ruler -m " TINY " --length 300 --tasks fwe,qa_1 -o %s/r.jsonl", tmpdir);
+    assert_int_equal(run_finch(args), 2);
+    assert_string_equal(err_text, "finch: error: --tasks: qa_1 needs SQuAD v2 documents: --squad dev-v2.0.json (or "
+                        "the folder of the squad2_500 sample)\n");
+    snprintf(args, sizeof args, "ruler -m " TINY " --length 300 --tasks fwe --squad x -o %s/r.jsonl", tmpdir);
+    assert_int_equal(run_finch(args), 2);
+    assert_string_equal(err_text, "finch: error: --squad is read only for the task qa_1, which --tasks does not name\n");
+    snprintf(path, sizeof path, "%s/r.jsonl", tmpdir);
+    assert_int_equal(access(path, F_OK), -1);
+    snprintf(args, sizeof args, "ruler -m " TINY " --length 300 --tasks fwe --samples 2 -o %s", path);
+    assert_int_equal(run_finch(args), 0);
+    finch_eval_tasks t;
+    assert_int_equal(finch_bench_read(path, FINCH_BENCH_AUTO, NULL, &t), FINCH_OK);
+    assert_int_equal(t.n, 2);
+    assert_string_equal(t.items[1].dataset, "fwe");
+    assert_int_equal(t.items[1].n_answers, 3);
+    assert_int_equal(t.items[1].metric, FINCH_METRIC_MATCH_ALL);
+    finch_eval_tasks_free(&t);
+    const char *squad = test_asset("eval/squad2_500");
+    if (squad) {
+        snprintf(args, sizeof args, "ruler -m " TINY " --length 1024 --tasks qa_1 --samples 2 --squad %s -o %s", squad,
+                 path);
+        assert_int_equal(run_finch(args), 0);
+        assert_int_equal(finch_bench_read(path, FINCH_BENCH_AUTO, NULL, &t), FINCH_OK);
+        assert_int_equal(t.items[0].metric, FINCH_METRIC_MATCH_PART);
+        assert_string_equal(t.items[0].answers[0], "RNA interference pathway"); /* the sample's first question */
+        assert_non_null(strstr(t.items[0].question, "\n\nQuestion: What pathway that plays a role in immune response"));
+        finch_eval_tasks_free(&t);
+    }
+    snprintf(args, sizeof args, "rm -rf %s", tmpdir);
+    assert_int_equal(system(args), 0);
+    if (!squad) SKIP_MSG("no assets: qa_1 from the SQuAD sample not made");
+}
+
 /* --max-length 300: LongBench's middle cut, 150 tokens from each end of
  * context ++ question; the 146 question tokens stay whole, so the context
  * keeps 150 from its start and 4 from its end. */
@@ -118,6 +161,7 @@ static void test_max_length(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_eval_ruler),
+        cmocka_unit_test(test_ruler_fwe_qa),
         cmocka_unit_test(test_eval_refusals),
         cmocka_unit_test(test_max_length),
     };

@@ -372,6 +372,39 @@ static void test_run_each_new_press(void **state) {
     }
 }
 
+/* --lingua-segment: LLMLingua's iterative compression for press lingua
+ * only; eval records it in the config (another run than one pass). */
+static void test_lingua_segment(void **state) {
+    (void)state;
+    assert_int_equal(run_finch("run -m " TINY " --context 'a b c d' -q 'x' --budget 2 --lingua-segment 8"), 2);
+    assert_string_equal(err_text, "finch: error: --lingua-segment is the segment size of press lingua: give it with "
+                        "--press lingua\n");
+    assert_int_equal(run_finch("run -m " TINY " --context 'Once upon a time the magic number was 42 and the dog ran "
+                               "home' -q 'the number' --press lingua --lingua-segment 4 --budget 6 -n 2 --json"), 0);
+    cJSON *j = cJSON_Parse(out_text);
+    assert_true(num(j, "K") == 6);
+    assert_true(num(j, "lingua_segment") == 4);
+    cJSON_Delete(j);
+    make_tmpdir();
+    char args[1024], task[128], path[256];
+    snprintf(task, sizeof task, "%s/t.jsonl", tmpdir);
+    write_tasks(task, NULL);
+    snprintf(args, sizeof args, "eval -m " TINY " --task %s --press snapkv --lingua-segment 8 --ratio 2 -n 2 -t 1 "
+             "--out %s/l", task, tmpdir);
+    assert_int_equal(run_finch(args), 2);
+    assert_string_equal(err_text, "finch: error: --lingua-segment is the segment size of press lingua: list lingua in "
+                        "--press\n");
+    snprintf(args, sizeof args, "eval -m " TINY " --task %s --press lingua --lingua-segment 8 --ratio 2 -n 2 -t 1 "
+             "--limit 1 --out %s/l", task, tmpdir);
+    assert_int_equal(run_finch(args), 0);
+    snprintf(path, sizeof path, "%s/l/results.json", tmpdir);
+    cJSON *res = read_json(path);
+    assert_true(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(res, "config"),
+                                                 "lingua_segment")->valuedouble == 8);
+    cJSON_Delete(res);
+    remove_tmpdir();
+}
+
 /* The sweep of the resume tests over DIR/t.jsonl into DIR/r: its first
  * item (--limit 1), or the rest with --resume; the exit code. */
 static int resume_sweep(int ratio, bool resume) {
@@ -500,6 +533,7 @@ int main(void) {
         cmocka_unit_test(test_eval_resume_old_key),
         cmocka_unit_test(test_eval_all_presses),
         cmocka_unit_test(test_run_each_new_press),
+        cmocka_unit_test(test_lingua_segment),
     };
     return cmocka_run_group_tests_name("cli_eval", tests, NULL, NULL);
 }

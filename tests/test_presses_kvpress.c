@@ -10,7 +10,9 @@
  *   rag       BM25 values worked out by hand, then the kept positions of a
  *             whole press on tiny-llama-gqa against them;
  *   lingua    the self-information from one plain forward pass with logits
- *             at every position, against the kept positions of the press. */
+ *             at every position, against the kept positions of the press;
+ *             with segments, LLMLingua's iterative compression from one
+ *             fresh pass per segment over the kept tokens and the segment. */
 #include "press_scene.h"
 
 #include "topk.h"
@@ -278,6 +280,81 @@ static void test_lingua_press(void **state) {
     finch_model_free(m);
 }
 
+/* LLMLingua's iterative compression (lingua_segment S), by brute force: for
+ * each segment, one fresh forward pass over the kept tokens so far (at
+ * positions 0..) followed by the segment, the segment tokens' surprisals
+ * from its logits, the segment's share of the budget kept best first
+ * (floor(Kc (e - 1) / (N - 1)) - floor(Kc (s - 1) / (N - 1)), Kc = K - 1
+ * beside position 0, which nothing predicts and is always kept). */
+static void brute_lingua_segments(finch_model *m, finch_ctx *ctx, const int32_t *C, size_t N, size_t S, size_t K,
+                                  double *want) {
+    size_t V = m->cfg.vocab, n_kept = 1, Kc = K - 1;
+    int32_t *seq = malloc(N * sizeof *seq), *kept = malloc(N * sizeof *kept);
+    float *logits = malloc(N * V * sizeof *logits);
+    double *loss = malloc(S * sizeof *loss);
+    kept[0] = C[0];
+    want[0] = INFINITY;
+    for (size_t s = 1; s < N; s += S) {
+        size_t e = s + S < N ? s + S : N, L = e - s;
+        size_t q = Kc * (e - 1) / (N - 1) - Kc * (s - 1) / (N - 1);
+        memcpy(seq, kept, n_kept * sizeof *seq);
+        memcpy(seq + n_kept, C + s, L * sizeof *seq);
+        finch_kv_cache kv;
+        assert_ok(finch_kv_init(&kv, &m->cfg, n_kept + L));
+        assert_ok(finch_forward(ctx, &kv, seq, n_kept + L, 0, NULL, logits, n_kept + L));
+        finch_kv_free(&kv);
+        for (size_t t = 0; t < L; t++) {
+            const float *row = logits + (n_kept + t - 1) * V;
+            double z = 0;
+            for (size_t v = 0; v < V; v++) z += exp((double)row[v]);
+            loss[t] = log(z) - row[C[s + t]];
+        }
+        size_t top[64];
+        double gap;
+        sort_topk(loss, L, q, top, &gap);
+        assert_true(q == 0 || q == L || gap > 1e-5); /* no near tie at the cut */
+        for (size_t t = 0; t < L; t++) want[s + t] = 0;
+        for (size_t i = 0; i < q; i++) {
+            want[s + top[i]] = 1;
+            kept[n_kept++] = C[s + top[i]];
+        }
+    }
+    free(seq); free(kept); free(logits); free(loss);
+}
+
+static void test_lingua_segments(void **state) {
+    (void)state;
+    finch_model *m = load_gqa();
+    if (!m) SKIP_MSG("testdata/models/tiny-llama-gqa.gguf not found");
+    enum { N = 80, M = 4, K = 17, S = 16 };
+    int32_t C[N + M];
+    for (size_t i = 0; i < N + M; i++) C[i] = (int32_t)(3 + rng_next() % (m->cfg.vocab - 3));
+    finch_ctx *ctx;
+    assert_ok(finch_ctx_new(m, 1, N, &ctx));
+    double want[N];
+    brute_lingua_segments(m, ctx, C, N, S, K, want); /* shares 3, 3, 3, 3, 4 of the 16 */
+    finch_press *fp1; /* conditioning on the compressed prefix changes the choice (8 of 17 in common here) */
+    const int32_t *k1 = press_kept(m, ctx, FINCH_SCORER_LINGUA, FINCH_PRESS_ITERATIVE, C, N, C + N, M, K, &fp1);
+    size_t same = 0;
+    for (size_t i = 0; i < K; i++) same += want[k1[i]] > 0;
+    assert_true(same < K);
+    finch_press_free(fp1);
+    for (int mode = 0; mode <= 1; mode++) {
+        finch_press_params p = finch_press_defaults();
+        p.scorer = FINCH_SCORER_LINGUA;
+        p.mode = (finch_press_mode)mode;
+        p.budget = K;
+        p.lingua_segment = S;
+        finch_press *fp;
+        assert_ok(finch_press_new(m, ctx, &p, &fp));
+        assert_ok(finch_press_compress(fp, C, N, C + N, M, NULL, NULL));
+        expect_kept(m, finch_press_kept(fp), finch_press_get_stats(fp)->n_kept, want, N, K);
+        finch_press_free(fp);
+    }
+    finch_ctx_free(ctx);
+    finch_model_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_snapkv_q_vs_brute),
@@ -286,6 +363,7 @@ int main(void) {
         cmocka_unit_test(test_bm25_by_hand),
         cmocka_unit_test(test_rag_press),
         cmocka_unit_test(test_lingua_press),
+        cmocka_unit_test(test_lingua_segments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -38,6 +38,14 @@ if [ "${1:-}" = pytest ]; then
     apt_install python3 python3-numpy python3-pytest
     exit $?
 fi
+if [ "${1:-}" = jieba ]; then
+    # LongBench's Chinese metrics (finch score/eval --jieba, tools/jieba_cut.py):
+    # Debian's python3-jieba (0.42.1, the version LongBench's pip install gets).
+    # Optional: without it those datasets are refused and their tests skip.
+    /usr/bin/python3 -c 'import jieba' 2>/dev/null && exit 0
+    apt_install python3-jieba
+    exit $?
+fi
 if [ "${1:-}" = python ]; then
     # The PyTorch twin: Debian's interpreter with Debian's numpy and torch.
     /usr/bin/python3 -c 'import numpy, torch' 2>/dev/null && exit 0

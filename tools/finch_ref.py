@@ -160,7 +160,7 @@ def finch_iterative(model, C, Q, K, chunk, select="head", normalize=True, prompt
             nk, nv = [], []
             for g in range(G):
                 keep = keeps[g]
-                nk.append(_rotate_to_ranks(Kl[g, keep], keep, cfg, l))
+                nk.append(model.store(_rotate_to_ranks(Kl[g, keep], keep, cfg, l)))
                 nv.append(Vl[g, keep])
                 orig[l][g] = rows[g][keep]
             new_past.append((torch.stack(nk), torch.stack(nv)))
@@ -232,7 +232,7 @@ def finch_oneshot(model, C, Q, n_kept, select="head", normalize=True, prompt=Non
         if not kv_chunk:
             keeps = [np.concatenate([kp, window]) for kp in keeps]
         if rerotate:
-            nk = [_rotate_to_ranks(Kl[g, keeps[g]], keeps[g], cfg, l) for g in range(G)]
+            nk = [model.store(_rotate_to_ranks(Kl[g, keeps[g]], keeps[g], cfg, l)) for g in range(G)]
         else:  # kvpress rerotate_keys=False: the keys of the original positions
             nk = [Kl[g, keeps[g]] for g in range(G)]
         nv = [Vl[g, keeps[g]] for g in range(G)]

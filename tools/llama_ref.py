@@ -248,6 +248,13 @@ class LlamaRef:
             if tuple(q.shape) != (self.w[k].shape[0], self.w[k].shape[1] // 32, 32):
                 raise ValueError(f"{k}: Q8_0 blocks do not match the weight")
 
+    kv_f16 = False  # finch --cache-type f16: K and V rounded to f16 when stored
+
+    def store(self, t):
+        """A K or V tensor as the cache holds it: itself, or (kv_f16) rounded
+        to f16 (torch's round to nearest even) and read back as f32."""
+        return t.half().float() if self.kv_f16 else t
+
     def matmul(self, x, name):
         """x [n, cols] @ W.T.  For a weight given in `quant`, emulate ggml's
         Q8_0 path instead: quantize each 32-block of x to Q8_0 (finch's and
@@ -364,6 +371,7 @@ class LlamaRef:
             inv, msc = rope_inv_freq(c, local)
             q = rope(q, positions, c["pairing"], c["rope_base"], c["rope_dim"], inv, msc)
             k = rope(k, positions, c["pairing"], c["rope_base"], c["rope_dim"], inv, msc)
+            k, v = self.store(k), self.store(v)
             pk, pv = past[l]
             pk = torch.as_tensor(pk, dtype=torch.float32)
             pv = torch.as_tensor(pv, dtype=torch.float32)

@@ -10,6 +10,14 @@ For every case it writes testdata/fixtures/finch/<case>/:
   answer.npy (int32: greedy continuation, up to 6 tokens)
 and testdata/fixtures/finch/cases.json listing the cases and their settings.
 
+F16 KV cache (finch --cache-type f16): for the cases of F16_CASES the twin
+also runs with its cache rounded to f16 (LlamaRef.kv_f16: K and V rounded
+when stored, re-rotated keys rounded again) on the same ids, into
+kept_f16.npy, keys_f16.npy, values_f16.npy, logits_f16.npy, answer_f16.npy;
+the case gets "f16_margin" in cases.json.  A draw whose f16 margin is below
+MIN_MARGIN gets no f16 files.  --f16-only adds them to the fixtures already
+written (the other files untouched).
+
 Ids are random within the vocabulary (seeded).  A case whose top-k cut has
 a relative score gap below MIN_MARGIN is redrawn with the next seed, so
 float rounding cannot flip a kept index between C and PyTorch.
@@ -86,6 +94,13 @@ CASES = [
 
 NORMALIZE = {0: False, 1: True, 2: "authors"}
 
+# (model key, case suffix) run again with the twin's f16 cache.  Not
+# os-head-norot: without re-rotation finch shifts every kept key by one
+# offset (one more rounding in f16), which kvpress does not.
+F16_MODELS = ("llama", "gqa", "qwen2", "mistral", "gemma2")
+F16_SUFFIXES = ("it-head-norm-c10", "it-layer-norm-c10", "os-head-cr", "it-head-protect-c10")
+F16_FILES = ("kept", "keys", "values", "logits", "answer")
+
 
 # kvpress's single-string interface (finch run --delimiter): text, delimiter
 DELIMITER_CASES = [
@@ -158,11 +173,58 @@ def run_case(model, st, C, Q, P):
                                      NORMALIZE[st["normalize"]], P, protect, st.get("schedule_kind", "proportional"))
 
 
+def write_f16(model, case, d, st, C, Q, P):
+    """The case again with the twin's f16 cache, into d/*_f16.npy; sets
+    case["f16_margin"] (nothing when the draw's f16 margin is too small)."""
+    model.kv_f16 = True
+    try:
+        out = run_case(model, st, C, Q, P)
+    finally:
+        model.kv_f16 = False
+    if out["margin"] < MIN_MARGIN:
+        print(f"{case['name']}: f16 margin {out['margin']:.2e} too small, no f16 reference")
+        return
+    for f in F16_FILES:
+        np.save(os.path.join(d, f + "_f16.npy"), out[f])
+    case["f16_margin"] = float(min(out["margin"], 1e300))
+    case["n_answer_f16"] = int(out["answer"].size)
+    print(f"{case['name']}: f16 margin {case['f16_margin']:.2e}")
+
+
+def wants_f16(key, suffix):
+    return key in F16_MODELS and suffix in F16_SUFFIXES
+
+
+def add_f16_only(root):
+    """--f16-only: the f16 references of the fixtures already written."""
+    path = os.path.join(root, "cases.json")
+    with open(path) as f:
+        listing = json.load(f)
+    models = {key: p for key, p, _, _ in MODELS}
+    for case in listing["cases"]:
+        key, suffix = case["name"].split("-", 1)
+        if not wants_f16(key, suffix):
+            continue
+        model = load(models[key])
+        d = os.path.join(root, case["name"])
+        st = {k: case[k] for k in ("mode", "select", "normalize", "budget", "chunk", "cr", "protect",
+                                   "kv_chunk", "schedule_kind", "rerotate") if k in case}
+        ids = [np.load(os.path.join(d, f + ".npy")).tolist() for f in ("context_ids", "question_ids")]
+        P = np.load(os.path.join(d, "prompt_ids.npy")).tolist() if case["n_prompt"] else None
+        write_f16(model, case, d, st, ids[0], ids[1], P)
+    with open(path, "w") as f:
+        json.dump(listing, f, indent=1)
+        f.write("\n")
+
+
 def main(argv):
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="testdata")
+    ap.add_argument("--f16-only", action="store_true", help="only add the f16 references")
     args = ap.parse_args(argv)
     root = os.path.join(args.out, "fixtures", "finch")
+    if args.f16_only:
+        return add_f16_only(root)
     if os.path.isdir(root):
         shutil.rmtree(root)
     os.makedirs(root)
@@ -209,6 +271,8 @@ def main(argv):
                     "schedule": [int(k) for k in out["schedule"]],
                     "margin": float(min(out["margin"], 1e300))}
             case.update({k: v for k, v in st.items()})
+            if wants_f16(key, suffix):
+                write_f16(model, case, d, st, C.tolist(), Q.tolist(), None if P is None else P.tolist())
             listing.append(case)
             size = sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d))
             total += size

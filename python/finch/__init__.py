@@ -73,7 +73,7 @@ def _load():
     _sig(lib, "finch_api_detokenize", i, vp, _p_i32, _c_size, ctypes.POINTER(vp), _p_size)
     _sig(lib, "finch_api_logits", i, vp, _p_i32, _c_size, _p_f32)
     _sig(lib, "finch_api_compress", i, vp, cp, cp, cp, cp, cp, i, ctypes.c_double, _c_size, _c_size, i, _c_size,
-         ctypes.c_uint64, i,
+         ctypes.c_uint64, i, cp,
          _p_i32, _c_size, _p_i32, _c_size, _p_i32, _c_size, ctypes.POINTER(vp))
     _sig(lib, "finch_api_result_free", None, vp)
     _sig(lib, "finch_api_result_dims", None, vp, _p_size)
@@ -192,7 +192,7 @@ class Model:
 
     def compress(self, context_ids, question_ids, *, mode="iterative", budget=None, ratio=None, cr=None,
                  chunk=None, select="head", normalize="on", press="finch", prompt_ids=None, steps=False,
-                 seed=0, schedule="proportional", kv_chunk=None, rerotate=True, protect=0):
+                 seed=0, schedule="proportional", kv_chunk=None, rerotate=True, protect=0, cache_type="f32"):
         """Compress the context's KV cache guided by the question (exactly one
         of budget K, ratio X, cr F), then feed prompt_ids (None: the question
         again, iterative only).  The references' variants: normalize
@@ -200,7 +200,8 @@ class Model:
         kvpress chunk_length), rerotate=False (oneshot: kvpress
         rerotate_keys=False).  protect=P keeps the first P context tokens (a
         chat template's header) out of the selection.  steps=True keeps every
-        step's selection.
+        step's selection.  cache_type="f16" stores the KV cache in f16 (K and
+        V rounded when stored; the scores still fp32), as `--cache-type f16`.
         Returns a Result."""
         given = [(k, v) for k, v in (("budget", budget), ("ratio", ratio), ("cr", cr)) if v is not None]
         if len(given) != 1:
@@ -217,7 +218,7 @@ class Model:
             self._handle(), mode.encode(), select.encode(), str(normalize).encode(), schedule.encode(),
             press.encode(), kind,
             float(given[0][1]), 0 if chunk is None else int(chunk), 0 if kv_chunk is None else int(kv_chunk),
-            0 if rerotate else 1, int(protect), int(seed), 1 if steps else 0,
+            0 if rerotate else 1, int(protect), int(seed), 1 if steps else 0, str(cache_type).encode(),
             _ptr(c, _p_i32), c.size, _ptr(q, _p_i32), q.size, _ptr(p, _p_i32), 0 if p is None else p.size,
             ctypes.byref(h)))
         return Result(self, h)

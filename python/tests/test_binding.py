@@ -47,7 +47,7 @@ def adjacent_to_half(k):
     return np.concatenate([k[..., 0::2], k[..., 1::2]], axis=-1)
 
 
-def run_case(c):
+def run_case(c, **extra):
     d = os.path.join(FIX, c["name"])
     m = model(c["model"])
     kw = dict(mode=c["mode"], select=c["select"], normalize=["off", "on", "authors"][c["normalize"]],
@@ -64,6 +64,7 @@ def run_case(c):
     kw["protect"] = c.get("protect", 0)
     if c["n_prompt"]:
         kw["prompt_ids"] = np.load(os.path.join(d, "prompt_ids.npy"))
+    kw.update(extra)
     r = m.compress(np.load(os.path.join(d, "context_ids.npy")), np.load(os.path.join(d, "question_ids.npy")), **kw)
     return m, d, r
 
@@ -95,6 +96,18 @@ def test_fixture_case(case):
     if case.get("kv_chunk"):
         K = int((r.kept[0, 0] < case["n_ctx"]).sum())
     assert r.meta["params"]["K"] == K and r.meta["params"]["protect"] == case.get("protect", 0)
+
+
+@pytest.mark.parametrize("case", [c for c in cases() if "f16_margin" in c], ids=lambda c: c["name"])
+def test_fixture_case_f16_cache(case):
+    """cache_type="f16" against the twin's f16 emulation (the bounds of
+    tests/test_finch_fixtures.c: kept exactly, logits 1e-3)."""
+    m, d, r = run_case(case, cache_type="f16")
+    np.testing.assert_array_equal(r.kept, np.load(os.path.join(d, "kept_f16.npy")))
+    assert np.abs(r.logits - np.load(os.path.join(d, "logits_f16.npy"))).max() < 1e-3
+    assert r.meta["params"]["cache_type"] == "f16"
+    with pytest.raises(finch.FinchError, match="cache type 'q8' is not supported"):
+        run_case(case, cache_type="q8")
 
 
 def test_logits_every_position():

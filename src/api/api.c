@@ -137,9 +137,10 @@ static finch_status parse_params(const char *mode, const char *select, const cha
                                  const char *schedule, const char *press,
                                  int budget_kind, double budget_value, size_t chunk, size_t kv_chunk,
                                  int no_rerotate, size_t protect, uint64_t seed, int steps,
-                                 finch_press_params *p) {
+                                 const char *cache_type, finch_press_params *p) {
     *p = finch_press_defaults();
     finch_status st;
+    if (cache_type && (st = finch_cache_type_parse(cache_type, &p->cache_type))) return st;
     if (mode && (st = finch_press_parse_mode(mode, &p->mode))) return st;
     if (select && (st = finch_press_parse_select(select, &p->select))) return st;
     if (press && (st = finch_scorer_parse(press, &p->scorer))) return st;
@@ -194,13 +195,13 @@ static finch_status keep_ids(finch_api_result *r, const int32_t *c, size_t nc, c
 int finch_api_compress(const finch_api_model *h, const char *mode, const char *select, const char *normalize,
                        const char *schedule, const char *press, int budget_kind, double budget_value, size_t chunk,
                        size_t kv_chunk, int no_rerotate, size_t protect, uint64_t seed, int steps,
-                       const int32_t *context, size_t n_context, const int32_t *question, size_t n_question,
+                       const char *cache_type, const int32_t *context, size_t n_context, const int32_t *question, size_t n_question,
                        const int32_t *prompt, size_t n_prompt, finch_api_result **out) {
     *out = NULL;
     const finch_model *m = h->m;
     finch_press_params p;
     finch_status st = parse_params(mode, select, normalize, schedule, press, budget_kind, budget_value, chunk,
-                                   kv_chunk, no_rerotate, protect, seed, steps, &p);
+                                   kv_chunk, no_rerotate, protect, seed, steps, cache_type, &p);
     if (!st) st = check_ids(m, context, n_context, "context");
     if (!st) st = check_ids(m, question, n_question, "question");
     if (!st) st = check_ids(m, prompt, n_prompt, "prompt");

@@ -68,8 +68,10 @@ static void print_rows(char names[][128], const model_result *res, size_t n, con
     }
     printf("\nprefill: %ld tokens into an empty cache; decode: %ld steps after %d tokens; finch/prefill:\n"
            "Finch iterative (question %ld, chunk %ld, K = N/%g) over plain chunked prefill of the same\n"
-           "%ld tokens.  GFLOP/s counts the exact work (docs/bench.md); GB/s the weights per token.\n",
-           o->prefill, o->decode, DECODE_PROMPT, o->question, o->chunk, o->ratio, o->finch_text);
+           "%ld tokens.  GFLOP/s counts the exact work (docs/bench.md); GB/s the weights per token.\n"
+           "KV cache: %s.\n",
+           o->prefill, o->decode, DECODE_PROMPT, o->question, o->chunk, o->ratio, o->finch_text,
+           finch_cache_type_name(o->cache_type));
 }
 
 static void print_rss(const rss_result *rss, const cli_bench_opts *o) {
@@ -155,6 +157,7 @@ static char *report_json(const model_list *l, char names[][128], const model_res
     cJSON_AddStringToObject(doc, "finch_version", finch_version());
     cJSON_AddStringToObject(doc, "finch_commit", finch_build_commit());
     cJSON_AddItemToObject(doc, "machine", machine_json(lim, o));
+    cJSON_AddStringToObject(doc, "cache_type", finch_cache_type_name(o->cache_type));
     cJSON *models = cJSON_AddArrayToObject(doc, "models");
     for (size_t i = 0; i < l->n; i++)
         cJSON_AddItemToArray(models, model_json(names[i], l->paths[i], &res[i], lim, o));

@@ -5,7 +5,8 @@
  * eval, generate, tokenize, info, convert, bench, compare, score, ruler);
  * cli.c, cli_shared.c, cli_help.c, cli_limits.c, cli_chat.c, cli_prompt.c
  * and cli_delimiter.c are their shared flags, help, memory limits, chat
- * templates and prompts; eval_report.c, eval_bench.c, eval_mpi*.c (MPI=1
+ * templates and prompts; cli_jieba.c the Chinese word segmenter of score
+ * and eval (--jieba); eval_report.c, eval_bench.c, eval_mpi*.c (MPI=1
  * only), bench_report.c and svg.c write what eval and bench measured. */
 #ifndef FINCH_CLI_H
 #define FINCH_CLI_H
@@ -33,6 +34,11 @@ int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_error_capture(char *buf, size_t cap);
 /* Report a library failure: the status picks the exit code. */
 int cli_fail(finch_status st, const char *what);
+/* --jieba CMD (cli_jieba.c): start the Chinese word segmenter and register
+ * it with the library (0, or exit 2 naming CMD when it cannot segment);
+ * stop it at the end.  cmd NULL: nothing. */
+int cli_jieba_start(const char *cmd);
+void cli_jieba_stop(void);
 
 /* ---- argument parsing ----
  * Options are matched one at a time: `if (cli_opt(&a, "-m", "--model"))
@@ -80,6 +86,7 @@ typedef struct {
     const char *model, *mode, *select, *normalize, *answer_prefix, *max_memory;
     const char *chat_template, *system;  /* cli_chat.c                      */
     const char *quant_math;              /* --quant-math q8|fp32           */
+    const char *cache_type;              /* --cache-type f32|f16           */
     long n_predict, threads, seed, chunk; /* chunk 0: the plan's default    */
     long ctx_size;                        /* -c; 0: the model's length     */
     double temp, top_p;
@@ -157,8 +164,8 @@ int cli_parse_max_memory(const char *value, size_t *bytes);
  * ("the run", "item x") needs more than max_memory, or, when that is 0, more
  * than the memory available now (finch_memory_estimate for a KV cache of
  * kv_positions and batches of max_batch tokens). */
-int cli_check_memory(const finch_model *m, size_t kv_positions, size_t max_batch, size_t max_memory,
-                     const char *what);
+int cli_check_memory(const finch_model *m, size_t kv_positions, finch_cache_type cache_type, size_t max_batch,
+                     size_t max_memory, const char *what);
 /* Before reading or tokenizing a text of text_bytes (a context, a prompt,
  * a task file): refuse, as cli_check_memory, when the model (m may be NULL)
  * and finch_memory_text exceed the limit. */
@@ -232,6 +239,7 @@ typedef struct {
     long seed;
     size_t max_memory;      /* --max-memory in bytes, 0 when not given      */
     size_t ctx_size;        /* -c: positions used, 0: the model's length    */
+    finch_cache_type cache_type; /* --cache-type                            */
 } cli_generate_opts;
 int cli_parse_generate(int argc, char **argv, cli_generate_opts *o);
 
@@ -289,6 +297,8 @@ typedef struct {
     const char *plot_kept_items;                 /* --plot-kept-items DIR */
     bool n_new_given;                            /* -n given: it overrides the benchmark's */
     long max_length;                             /* --max-length: LongBench's middle cut, 0: none */
+    bool longbench_e;                            /* --longbench-e: scores per length bucket */
+    const char *jieba;                           /* --jieba CMD: the Chinese word segmenter */
     int bench_read;                              /* finch_benchmark of the task file read */
     size_t ctx_size;                             /* -c, 0: the model's length     */
 } cli_eval_opts;
@@ -306,6 +316,7 @@ typedef struct {
     long rss_short, rss_long, probe_mib;
     double ratio;            /* Finch budget K = ceil(N / ratio)             */
     bool json, probe;
+    finch_cache_type cache_type; /* --cache-type of every cache measured     */
 } cli_bench_opts;
 int cli_parse_bench(int argc, char **argv, cli_bench_opts *o);
 

@@ -46,9 +46,20 @@
 #define FLAG_QUANT_MATH { "--quant-math", "q8|fp32", "q8", \
     "quantized weights: q8 quantizes the activations as llama.cpp's CPU backend does, fp32 dequantizes " \
     "the weights as GPU backends do (docs/quantization.md)" }
+#define FLAG_CACHE_TYPE { "--cache-type", "f32|f16", "f32", \
+    "the KV cache's storage: f16 (llama.cpp's default) rounds K and V when stored, half the bytes; " \
+    "attention and the scores still compute in fp32 (docs/engine.md)" }
 #define FLAG_END { NULL, NULL, NULL, NULL }
 
 /* ---------------------------------------------------------------- run */
+
+#define FLAG_LINGUA_SEGMENT { "--lingua-segment", "S", "none: one pass", \
+    "press lingua: LLMLingua's iterative compression, segments of S tokens scored given the compressed prefix" }
+#define FLAG_JIEBA { "--jieba", "CMD", "none: the three datasets refused", \
+    "LongBench's jieba-segmented Chinese metrics (multifieldqa_zh, dureader, vcsum): CMD segments, e.g. " \
+    "'python3 tools/jieba_cut.py'" }
+#define FLAG_LONGBENCH_E { "--longbench-e", NULL, "off (on for datasets named X_e)", \
+    "LongBench-E: each dataset's score per length bucket 0-4k, 4-8k, 8k+ (eval.py --e)" }
 
 static const cli_flag run_flags[] = {
     FLAG_MODEL,
@@ -71,6 +82,7 @@ static const cli_flag run_flags[] = {
     { "--kv-chunk", "L", "none", "oneshot with --cr: kvpress's chunk_length, top-k per chunk of L positions" },
     { "--no-rerotate", NULL, "off", "oneshot: kvpress's rerotate_keys=False (keys stay at their positions, the "
       "prompt at N + m + 1)" },
+    FLAG_LINGUA_SEGMENT,
     { "--delimiter", "TEXT", "none", "kvpress's single-string interface: the context text holds the question "
       "after TEXT" },
     FLAG_ANSWER_PREFIX,
@@ -91,6 +103,7 @@ static const cli_flag run_flags[] = {
     FLAG_PROGRESS,
     FLAG_MAX_MEMORY,
     FLAG_QUANT_MATH,
+    FLAG_CACHE_TYPE,
     { "--plot-kept", "FILE.svg", "none", "draw the kept positions of every layer and head" },
     { "--mark", "POS", "none", "mark context position POS on the --plot-kept drawing" },
     FLAG_END
@@ -117,10 +130,13 @@ static const cli_flag eval_flags[] = {
     { "--fields", "MAP", "none", "key names of another JSONL: id=qid,context=passage,question=q,answers=gold" },
     { "--max-length", "L", "none", "LongBench's middle cut: keep L/2 tokens from each end of a longer prompt "
       "(the cut falls in the context)" },
+    FLAG_LONGBENCH_E,
+    FLAG_JIEBA,
     { "--dump-items", "DIR", "none", "one JSON file per item: its record and the prompt text the model reads" },
     { "--plot-kept-items", "DIR", "none", "one SVG map per item and run of the positions kept, the answer span marked" },
     { "--press", "LIST", "finch,truncate,streaming,snapkv,h2o,tova,knorm,random",
       "presses to compare (full, the reference, always runs); any --press name of run" },
+    FLAG_LINGUA_SEGMENT,
     { "--ratio", "LIST", "2,4,8,16,32 (without --budget or --cr)", "compression factors, e.g. 2,4,8" },
     { "--budget", "LIST", "none", "context tokens kept, e.g. 64,128 (instead of --ratio)" },
     { "--cr", "LIST", "none", "fractions of the context removed, e.g. 0.5,0.9 (instead of --ratio)" },
@@ -142,6 +158,7 @@ static const cli_flag eval_flags[] = {
     FLAG_PROGRESS,
     FLAG_MAX_MEMORY,
     FLAG_QUANT_MATH,
+    FLAG_CACHE_TYPE,
     FLAG_END
 };
 
@@ -154,6 +171,8 @@ static const cli_flag score_flags[] = {
     { "--benchmark", "NAME", "auto (from the file)", "the format of --task: squad2, longbench, ruler, jsonl" },
     { "--fields", "MAP", "none", "key names of another JSONL: id=qid,context=passage,question=q,answers=gold" },
     { "--json", NULL, "off", "print the scores as JSON (SQuAD v2: the official script's output)" },
+    FLAG_LONGBENCH_E,
+    FLAG_JIEBA,
     FLAG_END
 };
 
@@ -162,8 +181,9 @@ static const cli_flag ruler_flags[] = {
     { "--length", "TOKENS", "required", "the length of each item in the model's tokens, answer included" },
     { "-o, --out", "FILE", "required", "the JSONL written (RULER's fields plus \"task\")" },
     { "--tasks", "LIST", "niah_single_1,niah_multikey_2,niah_multivalue,niah_multiquery,vt,cwe",
-      "niah_single_1..3, niah_multikey_1..3, niah_multivalue, niah_multiquery, vt, cwe" },
+      "niah_single_1..3, niah_multikey_1..3, niah_multivalue, niah_multiquery, vt, cwe, fwe, qa_1" },
     { "--samples", "K", "10", "items per task" },
+    { "--squad", "PATH", "none", "qa_1's documents and questions: SQuAD v2's dev-v2.0.json or the squad2_500 folder" },
     { "--seed", "S", "42", "seed of the items (mixed with each task's name)" },
     FLAG_END
 };
@@ -185,6 +205,7 @@ static const cli_flag generate_flags[] = {
     { "--dump", "DIR", "none", "write prompt_ids.npy, logits.npy, generated.npy and meta.json into DIR" },
     FLAG_MAX_MEMORY,
     FLAG_QUANT_MATH,
+    FLAG_CACHE_TYPE,
     FLAG_END
 };
 
@@ -228,6 +249,7 @@ static const cli_flag bench_flags[] = {
     { "--rss", "MODEL", "none", "also measure the peak RSS of Finch on a short and a long text with this model" },
     { "--rss-short", "N", "4000", "tokens of the short text" },
     { "--rss-long", "N", "64000", "tokens of the long text" },
+    FLAG_CACHE_TYPE,
     { "--no-probe", NULL, "off", "skip the FMA and bandwidth probes (no fractions of peak)" },
     { "--probe-mib", "N", "1024", "MiB the bandwidth probe reads" },
     { "--json", NULL, "off", "print the results as JSON instead of tables" },
@@ -274,8 +296,9 @@ static const cli_command commands[] = {
       score_flags, "finch score --task testdata/bench/squad2_dev.json --predictions testdata/bench/squad2_pred.json --json" },
     { "ruler", "make RULER-style synthetic tasks at a chosen length in the model's tokens",
       "-m MODEL --length TOKENS -o FILE.jsonl [options]",
-      "Needle variants, variable tracking and common-word extraction with RULER's templates, written as\n"
-      "RULER's JSONL for finch eval and finch score (docs/benchmarks.md says where they differ).\n",
+      "Needle variants, variable tracking, common- and frequent-word extraction and SQuAD question\n"
+      "answering with RULER's templates, written as RULER's JSONL for finch eval and finch score\n"
+      "(docs/benchmarks.md says where they differ).\n",
       ruler_flags, "finch ruler -m testdata/models/needle.gguf --length 2048 --tasks niah_single_1,vt -o ruler.jsonl" },
     { "bench", "prefill and decode speed, Finch against plain chunked prefill, peak RSS",
       "(-m MODEL ... | --models-dir DIR) [options]",

@@ -19,9 +19,9 @@ static bool memory_limit(size_t max_memory, size_t *limit, const char **name) {
     return finch_memory_available(limit) == FINCH_OK; /* unknown: nothing to compare */
 }
 
-int cli_check_memory(const finch_model *m, size_t kv_positions, size_t max_batch, size_t max_memory,
-                     const char *what) {
-    finch_memory need = finch_memory_estimate(m, kv_positions, max_batch);
+int cli_check_memory(const finch_model *m, size_t kv_positions, finch_cache_type cache_type, size_t max_batch,
+                     size_t max_memory, const char *what) {
+    finch_memory need = finch_memory_estimate_type(m, kv_positions, cache_type, max_batch);
     size_t limit;
     const char *name;
     if (!memory_limit(max_memory, &limit, &name) || need.total <= limit) return 0;

@@ -53,6 +53,7 @@ bool cli_shared_flag(cli_args *a, cli_shared *s) {
     else if (shared(a, NULL, "--system")) s->system = cli_value(a);
     else if (shared(a, NULL, "--max-memory")) s->max_memory = cli_value(a);
     else if (shared(a, NULL, "--quant-math")) s->quant_math = cli_value(a);
+    else if (shared(a, NULL, "--cache-type")) s->cache_type = cli_value(a);
     else if (shared(a, NULL, "--json")) s->json = true;
     else if (shared(a, NULL, "--progress")) s->progress = true;
     else return budget_flag(a, s, "--budget", FINCH_BUDGET_TOKENS) || budget_flag(a, s, "--ratio", FINCH_BUDGET_RATIO) ||
@@ -121,6 +122,8 @@ int cli_shared_finish(cli_shared *s, size_t max_budgets, finch_press_params *p, 
         return cli_error("--mode must be iterative or oneshot, got '%s'", s->mode);
     if (s->select && finch_press_parse_select(s->select, &p->select) != FINCH_OK)
         return cli_error("--select must be head or layer, got '%s'", s->select);
+    if (s->cache_type && finch_cache_type_parse(s->cache_type, &p->cache_type) != FINCH_OK)
+        return cli_error("--cache-type must be f32 or f16, got '%s'", s->cache_type);
     p->seed = (uint64_t)s->seed; /* --seed also seeds the random press */
     p->chunk = (size_t)s->chunk;
     if (s->n_budget_flags > 1) return cli_error("give exactly one budget: --budget, --ratio or --cr");

@@ -76,6 +76,7 @@ int cli_parse_bench(int argc, char **argv, cli_bench_opts *o) {
     o->threads = sh.threads;
     o->json = sh.json;
     o->ratio = p.ratio;
+    o->cache_type = p.cache_type;
     o->chunk = sh.chunk ? sh.chunk : (long)finch_plan_default_chunk(BENCH_WINDOW);
     if (o->n_models == 0 && !o->models_dir)
         return cli_error("no models given: -m MODEL (repeatable) or --models-dir DIR");
@@ -275,7 +276,7 @@ static int bench_run_open(bench_run *b, const cli_bench_opts *o, const char *pat
     b->n_ids = n_context + Q;
     finch_status st;
     if ((st = finch_ctx_new(b->m, (size_t)o->threads, batch, &b->ctx)) ||
-        (st = finch_kv_init(&b->kv, &b->m->cfg, capacity)))
+        (st = finch_kv_init_type(&b->kv, &b->m->cfg, capacity, o->cache_type)))
         return cli_fail(st, "cannot set up the benchmark");
     b->ids = malloc(b->n_ids * sizeof *b->ids);
     b->logits = malloc(b->m->cfg.vocab * sizeof *b->logits);
@@ -340,6 +341,7 @@ static finch_status time_finch(bench_run *b, size_t N, size_t K, model_result *r
     finch_press_params p = finch_press_defaults();
     p.budget = K;
     p.chunk = (size_t)b->o->chunk;
+    p.cache_type = b->o->cache_type;
     finch_press *fp = NULL;
     finch_status st = finch_press_new(b->m, b->ctx, &p, &fp);
     double t0 = finch_now();

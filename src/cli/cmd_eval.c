@@ -66,6 +66,9 @@ int cli_parse_eval(int argc, char **argv, cli_eval_opts *o) {
         else if (cli_opt(&a, NULL, "--dump-items")) o->dump_items = cli_value(&a);
         else if (cli_opt(&a, NULL, "--plot-kept-items")) o->plot_kept_items = cli_value(&a);
         else if (cli_opt(&a, NULL, "--max-length")) o->max_length = cli_long(&a, 2, 1L << 30);
+        else if (cli_opt(&a, NULL, "--longbench-e")) o->longbench_e = true;
+        else if (cli_opt(&a, NULL, "--jieba")) o->jieba = cli_value(&a);
+        else if (cli_opt(&a, NULL, "--lingua-segment")) o->p.lingua_segment = (size_t)cli_long(&a, 1, 1L << 30);
         else if (!a.error) cli_unknown(&a);
     }
     if (sh.n_budget_flags == 0) { /* the default sweep */
@@ -99,7 +102,12 @@ int cli_parse_eval(int argc, char **argv, cli_eval_opts *o) {
         return cli_error("--benchmark: %s", finch_last_error());
     if (o->dump_items && !*o->dump_items) return cli_error("--dump-items needs a directory name");
     if (o->plot_kept_items && !*o->plot_kept_items) return cli_error("--plot-kept-items needs a directory name");
-    return parse_presses(presses, o);
+    if ((rc = parse_presses(presses, o))) return rc;
+    bool lingua = false;
+    for (size_t i = 0; i < o->n_presses; i++) lingua |= o->presses[i] == FINCH_SCORER_LINGUA;
+    if (o->p.lingua_segment && !lingua)
+        return cli_error("--lingua-segment is the segment size of press lingua: list lingua in --press");
+    return 0;
 }
 
 /* ---------------------------------------------------------- one item's ids */
@@ -265,7 +273,11 @@ static int eval_full_unit(const eval_env *e, const finch_eval_task *t, const ite
     int rc = run_press(e, ids, FINCH_SCORER_FULL, 1, &full);
     if (rc) return rc;
     cJSON *fj = run_record("full", 1, &full, t);
-    eval_bench_score_run(fj, t, e->o->bench_read);
+    if ((rc = eval_bench_score_run(fj, t, e->o->bench_read))) {
+        cJSON_Delete(fj);
+        finch_eval_output_free(&full);
+        return rc;
+    }
     cJSON_AddNumberToObject(fj, "kl", 0); /* the reference against itself */
     cJSON_AddNumberToObject(fj, "top1", 1);
     cJSON_AddItemToObject(rec, "full", fj);
@@ -292,7 +304,11 @@ static int eval_press_unit(const eval_env *e, const finch_eval_task *t, const it
         return rc;
     }
     cJSON *j = run_record(finch_scorer_name(press), ratio, &out, t);
-    eval_bench_score_run(j, t, o->bench_read);
+    if ((rc = eval_bench_score_run(j, t, o->bench_read))) {
+        cJSON_Delete(j);
+        finch_eval_output_free(&out);
+        return rc;
+    }
     cJSON_AddNumberToObject(j, "kl", finch_eval_kl(full_logits, out.logits, vocab));
     bool same_top = finch_eval_argmax(out.logits, vocab) == finch_eval_argmax(full_logits, vocab);
     cJSON_AddNumberToObject(j, "top1", same_top ? 1 : 0);
@@ -327,7 +343,7 @@ static int item_header(const eval_env *e, const finch_eval_task *t, item_ids *id
     snprintf(what, sizeof what, "item '%.64s'", t->id);
     *skipped = skip != NULL;
     if (skip) cJSON_AddStringToObject(rec, "skipped", skip);
-    else rc = cli_check_memory(e->m, full.peak, EVAL_BATCH, e->o->max_memory, what);
+    else rc = cli_check_memory(e->m, full.peak, e->o->p.cache_type, EVAL_BATCH, e->o->max_memory, what);
     if (rc) cJSON_Delete(rec);
     else *out = rec;
     return rc;
@@ -352,6 +368,16 @@ int eval_unit_run(const eval_env *e, const finch_eval_task *t, size_t unit, cons
                      : eval_press_unit(e, t, &ids, unit, full_logits_in, rec);
     }
     cJSON_Delete(header);
+    item_ids_free(&ids);
+    return rc;
+}
+
+int eval_dump_task(const eval_env *e, const finch_eval_task *t, const cJSON *rec) {
+    if (!e->o->dump_items) return 0;
+    item_ids ids = { 0 };
+    int rc = tokenize_item(e->m, e->o, e->chat, t, &ids);
+    if (!rc) rc = eval_dump_item(e->o->dump_items, t->line, e->m, ids.context, ids.n_context, ids.question,
+                                 ids.n_question, ids.prompt, ids.n_prompt, rec);
     item_ids_free(&ids);
     return rc;
 }
@@ -512,13 +538,15 @@ static int eval_command(int argc, char **argv) {
     if ((rc = check_task_memory(&o))) goto done;
     finch_benchmark bench = FINCH_BENCH_AUTO;
     if (o.benchmark) finch_benchmark_parse(o.benchmark, &bench); /* checked by cli_parse_eval */
+    if ((rc = cli_jieba_start(o.jieba))) goto done;
     finch_status st = finch_bench_read(o.task, bench, o.fields, &tasks);
     if (st) { rc = cli_fail(st, "--task"); goto done; }
+    if (o.longbench_e && (st = finch_longbench_mark_e(&tasks))) { rc = cli_fail(st, "--longbench-e"); goto done; }
     o.bench_read = tasks.benchmark;
     if ((rc = cli_load_model(o.model, &m))) goto done;
     if (!m->tokenizer) { rc = cli_error("finch eval needs a model with a tokenizer"); goto done; }
     if (eval_mpi_is_root() && (rc = make_out_dir(o.out, &made))) goto done;
-    if ((rc = cli_check_memory(m, 0, EVAL_BATCH, o.max_memory, "the model"))) goto done;
+    if ((rc = cli_check_memory(m, 0, o.p.cache_type, EVAL_BATCH, o.max_memory, "the model"))) goto done;
     st = finch_ctx_new(m, (size_t)eval_mpi_threads(o.threads), EVAL_BATCH, &ctx);
     if (st) { rc = cli_fail(st, "cannot set up the model"); goto done; }
     if ((rc = cli_chat_setup(m, o.chat_template, o.system, false, &chat))) goto done;
@@ -539,6 +567,7 @@ static int eval_command(int argc, char **argv) {
     if (!rc && eval_mpi_is_root()) rc = eval_write_predictions(o.out, &tasks, items);
 done:
     if (rc && made) rmdir(o.out); /* only when still empty: no empty directory left by a failed run */
+    cli_jieba_stop();
     cli_chat_free(&chat);
     cJSON_Delete(config);
     cJSON_Delete(items);

@@ -32,6 +32,7 @@ int cli_parse_generate(int argc, char **argv, cli_generate_opts *o) {
     o->top_p = sh.top_p;
     o->seed = sh.seed;
     o->ctx_size = (size_t)sh.ctx_size;
+    o->cache_type = unused.cache_type;
     if (!o->prompt == !o->prompt_ids) return cli_error("give exactly one of -p TEXT and --prompt-ids FILE.npy");
     if (o->prompt && !*o->prompt) return cli_error("the prompt is empty");
     return 0;
@@ -65,6 +66,7 @@ static char *meta_json(const cli_generate_opts *o, const finch_model *m, size_t 
     cJSON_AddNumberToObject(j, "temperature", o->temp);
     cJSON_AddNumberToObject(j, "top_p", o->top_p);
     cJSON_AddNumberToObject(j, "seed", (double)o->seed);
+    cJSON_AddStringToObject(j, "cache_type", finch_cache_type_name(o->cache_type));
     cJSON_AddNumberToObject(j, "prefill_seconds", prefill_s);
     cJSON_AddNumberToObject(j, "decode_seconds", decode_s);
     char *s = cJSON_Print(j);
@@ -127,9 +129,9 @@ int cmd_generate(int argc, char **argv) {
     if ((rc = fit_window(&o, m, n_prompt, &n_new, &cap))) goto done;
     finch_status st;
     size_t batch = n_prompt < 512 ? n_prompt : 512;
-    if ((rc = cli_check_memory(m, cap, batch, o.max_memory, "the run"))) goto done;
+    if ((rc = cli_check_memory(m, cap, o.cache_type, batch, o.max_memory, "the run"))) goto done;
     if (o.dump && (rc = cli_dump_create(&dump))) goto done; /* inputs valid: the temporary, before the work */
-    if ((st = finch_ctx_new(m, (size_t)o.threads, batch, &ctx)) || (st = finch_kv_init(&kv, &m->cfg, cap)) ||
+    if ((st = finch_ctx_new(m, (size_t)o.threads, batch, &ctx)) || (st = finch_kv_init_type(&kv, &m->cfg, cap, o.cache_type)) ||
         (st = finch_sampler_init(&s, (finch_sampler_params){ (float)o.temp, (float)o.top_p, (uint64_t)o.seed }, m->cfg.vocab))) {
         rc = cli_fail(st, "cannot set up generation");
         goto done;

@@ -32,6 +32,8 @@ static int parse_variants(cli_run_opts *o, const char *schedule, const char *lay
         return cli_error("--schedule authors is a per-chunk budget: give it with --mode iterative");
     if (o->p.kv_chunk && (o->p.mode != FINCH_PRESS_ONESHOT || o->p.budget_kind != FINCH_BUDGET_CR))
         return cli_error("--kv-chunk is kvpress's chunk_length: give it with --mode oneshot and --cr F");
+    if (o->p.lingua_segment && o->p.scorer != FINCH_SCORER_LINGUA)
+        return cli_error("--lingua-segment is the segment size of press lingua: give it with --press lingua");
     if (o->p.no_rerotate && o->p.mode != FINCH_PRESS_ONESHOT)
         return cli_error("--no-rerotate is kvpress's rerotate_keys=False: give it with --mode oneshot");
     if (o->delimiter && (o->question || o->question_ids || o->context_ids))
@@ -61,6 +63,7 @@ int cli_parse_run(int argc, char **argv, cli_run_opts *o) {
         else if (cli_opt(&a, NULL, "--schedule")) schedule = cli_value(&a);
         else if (cli_opt(&a, NULL, "--kv-chunk")) o->p.kv_chunk = (size_t)cli_long(&a, 1, 1L << 30);
         else if (cli_opt(&a, NULL, "--no-rerotate")) o->p.no_rerotate = 1;
+        else if (cli_opt(&a, NULL, "--lingua-segment")) o->p.lingua_segment = (size_t)cli_long(&a, 1, 1L << 30);
         else if (cli_opt(&a, NULL, "--delimiter")) o->delimiter = cli_value(&a);
         else if (cli_opt(&a, NULL, "--press")) press = cli_value(&a);
         else if (cli_opt(&a, NULL, "--plot-kept")) o->plot_kept = cli_value(&a);
@@ -204,7 +207,7 @@ static int plan_run(cli_run_opts *o, const finch_model *m, const run_ids *ids, s
     *batch = plan.batch;
     /* --dump copies the kept keys and values once more (finch_press_dump) */
     size_t dump_copy = o->dump ? plan.n_kept : 0;
-    return cli_check_memory(m, plan.peak + dump_copy, *batch, o->max_memory, "the run");
+    return cli_check_memory(m, plan.peak + dump_copy, o->p.cache_type, *batch, o->max_memory, "the run");
 }
 
 /* --------------------------------------------------------------- progress */
@@ -272,6 +275,7 @@ static cJSON *run_json(const cli_run_opts *o, const finch_model *m, const run_id
     cJSON_AddStringToObject(j, "normalize", finch_press_normalize_name(s->normalize));
     cJSON_AddStringToObject(j, "budget_kind", finch_budget_kind_name(o->p.budget_kind));
     cJSON_AddNumberToObject(j, "budget_value", finch_press_budget_value(&o->p));
+    cJSON_AddStringToObject(j, "cache_type", finch_cache_type_name(o->p.cache_type));
     cJSON_AddNumberToObject(j, "N", (double)s->n_ctx);
     cJSON_AddNumberToObject(j, "K", (double)s->budget);
     cJSON_AddNumberToObject(j, "m", (double)s->n_question);
@@ -279,6 +283,7 @@ static cJSON *run_json(const cli_run_opts *o, const finch_model *m, const run_id
     cJSON_AddNumberToObject(j, "n_kept", (double)s->n_kept);
     cJSON_AddNumberToObject(j, "chunk", (double)s->chunk);
     cJSON_AddNumberToObject(j, "n_chunks", (double)s->n_chunks);
+    if (o->p.lingua_segment) cJSON_AddNumberToObject(j, "lingua_segment", (double)o->p.lingua_segment);
     cJSON_AddNumberToObject(j, "compression", s->compression);
     cJSON_AddNumberToObject(j, "kv_bytes_before", (double)s->kv_bytes_full);
     cJSON_AddNumberToObject(j, "kv_bytes_after", (double)s->kv_bytes_kept);

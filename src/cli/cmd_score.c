@@ -1,7 +1,7 @@
 /* cmd_score.c - `finch score`: answers made elsewhere, scored with the same
  * metric code as `finch eval` (docs/benchmarks.md).
  *
- *   finch score --task FILE --predictions PRED [--benchmark B] [--fields F] [--json]
+ *   finch score --task FILE --predictions PRED [--benchmark B] [--fields F] [--json] [--longbench-e]
  *
  * SQuAD v2 (and plain JSONL tasks): PRED is the official predictions file,
  * a JSON object id -> answer ("" = no answer); the output is what
@@ -20,8 +20,8 @@
 #include <string.h>
 
 typedef struct {
-    const char *task, *predictions, *benchmark, *fields;
-    bool json;
+    const char *task, *predictions, *benchmark, *fields, *jieba;
+    bool json, longbench_e;
 } score_opts;
 
 static int parse_score(int argc, char **argv, score_opts *o, finch_benchmark *b) {
@@ -34,6 +34,8 @@ static int parse_score(int argc, char **argv, score_opts *o, finch_benchmark *b)
         else if (cli_opt(&a, NULL, "--benchmark")) o->benchmark = cli_value(&a);
         else if (cli_opt(&a, NULL, "--fields")) o->fields = cli_value(&a);
         else if (cli_opt(&a, NULL, "--json")) o->json = true;
+        else if (cli_opt(&a, NULL, "--longbench-e")) o->longbench_e = true;
+        else if (cli_opt(&a, NULL, "--jieba")) o->jieba = cli_value(&a);
         else if (!a.error) cli_unknown(&a);
     }
     int rc = cli_args_error(&a);
@@ -162,6 +164,19 @@ static void print_squad(const finch_squad2_result *r, bool json) {
     if (json) printf("\n}\n");
 }
 
+/* A LongBench-E dataset: its buckets as eval.py --e writes them into
+ * result.json (json.dump indent=4: {"0-4k": x, "4-8k": y, "8k+": z}, NaN
+ * for an empty bucket), or one line per bucket. */
+static void print_buckets(const finch_dataset_score *d, bool json) {
+    for (size_t b = 0; b < FINCH_LONGBENCH_E_BUCKETS; b++) {
+        char v[48];
+        py_float(d->bucket[b], v, sizeof v);
+        if (json) printf("%s\n        \"%s\": %s", b ? "," : "{", finch_longbench_e_bucket_name(b), v);
+        else printf("%-24s %-18s %6zu items  %s\n", "", finch_longbench_e_bucket_name(b), d->bucket_n[b], v);
+    }
+    if (json) printf("\n    }");
+}
+
 static int print_datasets(const finch_eval_tasks *t, const char *const *preds, bool json) {
     finch_dataset_score *d = NULL;
     size_t n = 0;
@@ -171,8 +186,9 @@ static int print_datasets(const finch_eval_tasks *t, const char *const *preds, b
     for (size_t i = 0; i < n; i++) {
         char v[48];
         py_float(d[i].score, v, sizeof v);
-        if (json) printf("%s\n    \"%s\": %s", i ? "," : "", d[i].name, v);
+        if (json) printf("%s\n    \"%s\": %s", i ? "," : "", d[i].name, d[i].longbench_e ? "" : v);
         else printf("%-24s %-18s %6zu items  %s\n", d[i].name, finch_metric_name(d[i].metric), d[i].n, v);
+        if (d[i].longbench_e) print_buckets(&d[i], json);
     }
     if (json) printf("\n}\n");
     free(d);
@@ -185,8 +201,14 @@ int cmd_score(int argc, char **argv) {
     int rc = parse_score(argc, argv, &o, &b);
     if (rc) return rc;
     finch_eval_tasks t;
+    if ((rc = cli_jieba_start(o.jieba))) return rc;
     finch_status st = finch_bench_read(o.task, b, o.fields, &t);
-    if (st) return cli_fail(st, "--task");
+    if (st) { cli_jieba_stop(); return cli_fail(st, "--task"); }
+    if (o.longbench_e && (st = finch_longbench_mark_e(&t))) {
+        finch_eval_tasks_free(&t);
+        cli_jieba_stop();
+        return cli_fail(st, "--longbench-e");
+    }
     cJSON *root = NULL;
     const char **preds = NULL;
     if (!(rc = read_predictions(o.predictions, &t, &root, &preds))) {
@@ -202,5 +224,6 @@ int cmd_score(int argc, char **argv) {
     free(preds);
     cJSON_Delete(root);
     finch_eval_tasks_free(&t);
+    cli_jieba_stop();
     return rc;
 }

@@ -85,16 +85,20 @@ int eval_bench_config(cJSON *config, const cli_eval_opts *o, const finch_eval_ta
 
 /* --------------------------------------------------------------- scores */
 
-void eval_bench_score_run(cJSON *run, const finch_eval_task *t, int benchmark) {
-    if (benchmark == FINCH_BENCH_JSONL || benchmark == FINCH_BENCH_SQUAD2) return; /* em and f1 are the metric */
+int eval_bench_score_run(cJSON *run, const finch_eval_task *t, int benchmark) {
+    if (benchmark == FINCH_BENCH_JSONL || benchmark == FINCH_BENCH_SQUAD2) return 0; /* em and f1 are the metric */
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(run, "answer");
     double score, exact;
     finch_bench_score_item(t, cJSON_IsString(a) ? a->valuestring : "", &score, &exact);
+    if (isnan(score)) return cli_fail(FINCH_ERR_IO, "--jieba");
     cJSON_AddNumberToObject(run, "score", score);
+    return 0;
 }
 
-/* One run's score (the benchmark's, else F1) and where it goes. */
-static void add_score(cJSON *table, const char *dataset, const cJSON *run, int benchmark) {
+/* One run's score (the benchmark's, else F1) and where it goes: the cell
+ * [sum, n] of its dataset and press@ratio; a LongBench-E item also adds
+ * its score and length to the cell's lists [sum, n, scores, lengths]. */
+static void add_score(cJSON *table, const finch_eval_task *t, const char *dataset, const cJSON *run, int benchmark) {
     const cJSON *press = cJSON_GetObjectItemCaseSensitive(run, "press");
     const cJSON *ratio = cJSON_GetObjectItemCaseSensitive(run, "ratio");
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(run, benchmark == FINCH_BENCH_SQUAD2 ? "f1" : "score");
@@ -112,6 +116,38 @@ static void add_score(cJSON *table, const char *dataset, const cJSON *run, int b
     cJSON *sum = cJSON_GetArrayItem(cellv, 0), *n = cJSON_GetArrayItem(cellv, 1);
     cJSON_SetNumberValue(sum, sum->valuedouble + v->valuedouble);
     cJSON_SetNumberValue(n, n->valuedouble + 1);
+    if (!t || !t->longbench_e) return;
+    if (cJSON_GetArraySize(cellv) == 2) {
+        cJSON_AddItemToArray(cellv, cJSON_CreateArray());
+        cJSON_AddItemToArray(cellv, cJSON_CreateArray());
+    }
+    cJSON_AddItemToArray(cJSON_GetArrayItem(cellv, 2), cJSON_CreateNumber(v->valuedouble));
+    cJSON_AddItemToArray(cJSON_GetArrayItem(cellv, 3), cJSON_CreateNumber(t->length));
+}
+
+/* A LongBench-E cell [sum, n, scores, lengths]: eval.py --e's buckets, an
+ * object {"0-4k", "4-8k", "8k+"} (null for an empty bucket: NaN is not
+ * JSON), each also printed. */
+static cJSON *bucket_cell(const char *dataset, const char *key, const cJSON *cellv, FILE *f) {
+    const cJSON *sv = cJSON_GetArrayItem(cellv, 2), *lv = cJSON_GetArrayItem(cellv, 3);
+    size_t n = (size_t)cJSON_GetArraySize(sv), k = 0, counts[FINCH_LONGBENCH_E_BUCKETS];
+    double *v = malloc((n ? n : 1) * sizeof *v), *len = malloc((n ? n : 1) * sizeof *len);
+    double score[FINCH_LONGBENCH_E_BUCKETS];
+    cJSON *o = v && len ? cJSON_CreateObject() : NULL;
+    for (const cJSON *a = sv ? sv->child : NULL, *b = lv ? lv->child : NULL; o && a && b; a = a->next, b = b->next, k++) {
+        v[k] = a->valuedouble;
+        len[k] = b->valuedouble;
+    }
+    if (o && finch_longbench_e_scores(v, len, k, counts, score) == FINCH_OK) {
+        for (size_t b = 0; b < FINCH_LONGBENCH_E_BUCKETS; b++) {
+            const char *name = finch_longbench_e_bucket_name(b);
+            fprintf(f, "  %-22s %-18s %-5s %8.2f  (%zu items)\n", dataset, key, name, score[b], counts[b]);
+            cJSON_AddItemToObject(o, name, isnan(score[b]) ? cJSON_CreateNull() : cJSON_CreateNumber(score[b]));
+        }
+    }
+    free(v);
+    free(len);
+    return o;
 }
 
 /* ---------------------------------------------------------- predictions */
@@ -206,10 +242,12 @@ int eval_bench_report(const char *dir, const finch_eval_tasks *tasks, const cJSO
     cJSON_ArrayForEach(it, items) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id"), *r;
         const char *dataset = finch_benchmark_name((finch_benchmark)tasks->benchmark);
-        for (size_t i = 0; cJSON_IsString(id) && i < tasks->n; i++)
-            if (!strcmp(tasks->items[i].id, id->valuestring) && tasks->items[i].dataset) dataset = tasks->items[i].dataset;
-        add_score(table, dataset, cJSON_GetObjectItemCaseSensitive(it, "full"), tasks->benchmark);
-        cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(it, "runs")) add_score(table, dataset, r, tasks->benchmark);
+        const finch_eval_task *t = NULL;
+        for (size_t i = 0; cJSON_IsString(id) && i < tasks->n && !t; i++)
+            if (!strcmp(tasks->items[i].id, id->valuestring)) t = &tasks->items[i];
+        if (t && t->dataset) dataset = t->dataset;
+        add_score(table, t, dataset, cJSON_GetObjectItemCaseSensitive(it, "full"), tasks->benchmark);
+        cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(it, "runs")) add_score(table, t, dataset, r, tasks->benchmark);
     }
     /* each cell: the benchmark's scale, round(100 * mean, 2) */
     cJSON *d;
@@ -221,7 +259,8 @@ int eval_bench_report(const char *dir, const finch_eval_tasks *tasks, const cJSO
             double sum = cJSON_GetArrayItem(c, 0)->valuedouble, n = cJSON_GetArrayItem(c, 1)->valuedouble;
             double v = finch_py_round2(100 * sum / n);
             fprintf(f, "  %-22s %-18s %8.2f  (%g items)\n", d->string, c->string, v, n);
-            cJSON_ReplaceItemInObjectCaseSensitive(d, c->string, cJSON_CreateNumber(v));
+            cJSON *e = cJSON_GetArraySize(c) == 4 ? bucket_cell(d->string, c->string, c, f) : NULL;
+            cJSON_ReplaceItemInObjectCaseSensitive(d, c->string, e ? e : cJSON_CreateNumber(v));
         }
     }
     char *text = cJSON_Print(table), path[4200];

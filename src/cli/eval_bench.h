@@ -27,8 +27,9 @@ int eval_bench_config(cJSON *config, const cli_eval_opts *o, const finch_eval_ta
  * context.  0 when nothing is cut or it was cut; an error when the
  * question and the protected head leave no room. */
 int eval_truncate_middle(int32_t *context, size_t *n_context, size_t n_question, size_t n_protect, long max_length);
-/* "score": the benchmark's metric of the run's answer (LongBench, RULER). */
-void eval_bench_score_run(cJSON *run, const finch_eval_task *t, int benchmark);
+/* "score": the benchmark's metric of the run's answer (LongBench, RULER);
+ * 0, or the exit code when the Chinese word segmenter failed. */
+int eval_bench_score_run(cJSON *run, const finch_eval_task *t, int benchmark);
 /* The per-dataset table (press@ratio, 100 x mean score) on f and in
  * DIR/benchmark.json (nothing for the plain format). */
 int eval_bench_report(const char *dir, const finch_eval_tasks *tasks, const cJSON *items, FILE *f);

@@ -5,6 +5,7 @@
  * job loses only the units in flight); puts each item together in task
  * order and writes results.json as the one-process sweep does (at most
  * every SAVE_EVERY_S, and at the end).  --resume reads both files. */
+#include "eval_bench.h"
 #include "eval_mpi.h"
 #include "util.h"
 
@@ -42,7 +43,8 @@ typedef struct {
     char journal_path[4096];
     int *idle, n_idle, n_workers, n_stopped, in_flight, rc, size;
     size_t *given;        /* units handed to each rank (--progress)      */
-    double t0;
+    double t0, last_emit; /* --progress: the ETA line                     */
+    size_t emitted, to_emit; /* items emitted in this process, of to_emit */
 } coord;
 
 static bool skipped(const cJSON *header) { return cJSON_GetObjectItemCaseSensitive(header, "skipped") != NULL; }
@@ -241,12 +243,22 @@ static int emit_items(coord *c) {
         if (s->before) continue;
         bool sk = skipped(s->header);
         if (!sk) eval_item_assemble(s->header, s->runs, c->n_units - 1);
+        int rc = eval_dump_task(c->e, &c->tasks->items[c->next_emit], s->header);
+        if (rc) return rc;
         cJSON_AddItemToArray(c->items, s->header);
         s->header = NULL;
         c->unsaved = true;
-        if (c->o->progress)
-            fprintf(stderr, "finch eval: item %zu/%zu (%s): %s, %.2f s elapsed\n", c->next_emit + 1, c->n,
-                    c->tasks->items[c->next_emit].id, sk ? "skipped" : "done", finch_now() - c->t0);
+        if (c->o->progress) { /* as the one-process sweep: the time since the last item, elapsed, ETA */
+            if (!c->emitted) {
+                c->last_emit = c->t0;
+                for (size_t i = c->next_emit; i < c->n; i++) c->to_emit += !c->it[i].before;
+            }
+            double now = finch_now();
+            c->emitted++;
+            eval_progress_line(stderr, c->next_emit + 1, c->n, c->tasks->items[c->next_emit].id, sk,
+                               now - c->last_emit, now - c->t0, c->emitted, c->to_emit - c->emitted);
+            c->last_emit = now;
+        }
         item_clear(c, s);
         s->before = true; /* in the results */
     }

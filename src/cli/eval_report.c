@@ -38,7 +38,9 @@ cJSON *eval_config_json(const cli_eval_opts *o) {
     cli_json_string(j, "answer_prefix", o->answer_prefix); /* null when not given */
     /* only when given, so results written before these options resume */
     if (o->chat_template) cli_json_string(j, "chat_template", o->chat_template);
+    if (o->p.cache_type != FINCH_CACHE_F32) cJSON_AddStringToObject(j, "cache_type", finch_cache_type_name(o->p.cache_type));
     if (o->system) cli_json_string(j, "system", o->system);
+    if (o->p.lingua_segment) cJSON_AddNumberToObject(j, "lingua_segment", (double)o->p.lingua_segment);
     return j;
 }
 

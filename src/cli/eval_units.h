@@ -41,6 +41,11 @@ int eval_unit_run(const eval_env *e, const finch_eval_task *t, size_t unit, cons
  * header of unit 0, as the one-process sweep writes an item. */
 void eval_item_assemble(cJSON *header, cJSON **runs, size_t n_runs);
 
+/* --dump-items for task t whose record rec was put together from units
+ * (rank 0 of MPI): the prompt text from the item's own ids, as the
+ * one-process sweep writes it.  0 without --dump-items. */
+int eval_dump_task(const eval_env *e, const finch_eval_task *t, const cJSON *rec);
+
 /* Is the item with this id among the records? (--resume skips it.) */
 bool eval_item_done(const cJSON *items, const char *id);
 /* DIR/results.json with the records so far (after every item). */

@@ -34,13 +34,15 @@ static size_t batch_floats(const finch_config *c) {
 }
 
 /* Bytes per cache position besides K and V: the attention scratch
- * (transformer.c: keys packed per KV head, n_kv_head*head_dim floats, and
- * one score row per query head a worker handles, taken as n_head), grown by
- * half again; and the press's bookkeeping per layer and KV head (original
- * position i32, kept index i32, score f64) plus one index and one score row
- * entry (finch.c). */
-static size_t per_position_bytes(const finch_config *c) {
-    size_t att_floats = sat_add(sat_mul(c->n_kv_head, c->head_dim), c->n_head);
+ * (transformer.c: keys packed per KV head, n_kv_head*head_dim floats, with
+ * an f16 cache the values converted as many again, and one score row per
+ * query head a worker handles, taken as n_head), grown by half again; and
+ * the press's bookkeeping per layer and KV head (original position i32,
+ * kept index i32, score f64) plus one index and one score row entry
+ * (finch.c). */
+static size_t per_position_bytes(const finch_config *c, finch_cache_type cache_type) {
+    size_t packed = sat_mul(sat_mul(c->n_kv_head, c->head_dim), cache_type == FINCH_CACHE_F16 ? 2 : 1);
+    size_t att_floats = sat_add(packed, c->n_head);
     size_t att = sat_mul(att_floats, 6); /* 1.5 x 4-byte float */
     size_t press = sat_add(sat_mul(sat_mul(c->n_layer, c->n_kv_head), 16), 12);
     return sat_add(att, press);
@@ -55,16 +57,22 @@ size_t finch_memory_text(size_t text_bytes) {
 }
 
 finch_memory finch_memory_estimate(const finch_model *m, size_t kv_positions, size_t max_batch) {
+    return finch_memory_estimate_type(m, kv_positions, FINCH_CACHE_F32, max_batch);
+}
+
+finch_memory finch_memory_estimate_type(const finch_model *m, size_t kv_positions, finch_cache_type cache_type,
+                                        size_t max_batch) {
     const finch_config *c = &m->cfg;
     finch_memory r;
     r.weights = finch_model_weight_bytes(m);
-    size_t row = sat_mul(sat_mul(sat_mul(c->n_layer, c->n_kv_head), c->head_dim), 2 * sizeof(float));
+    size_t value = cache_type == FINCH_CACHE_F16 ? sizeof(uint16_t) : sizeof(float);
+    size_t row = sat_mul(sat_mul(sat_mul(c->n_layer, c->n_kv_head), c->head_dim), 2 * value);
     r.kv_cache = sat_mul(row, kv_positions);
     /* Logits: the press's and the prompt's rows, the sampler's probs and
      * order (4 rows of vocab 4-byte values). */
     size_t fixed = sat_mul(c->vocab, 4 * sizeof(float));
     r.scratch = sat_add(sat_add(sat_mul(sat_mul(batch_floats(c), max_batch), sizeof(float)), fixed),
-                        sat_mul(per_position_bytes(c), kv_positions));
+                        sat_mul(per_position_bytes(c, cache_type), kv_positions));
     r.total = sat_add(sat_add(r.weights, r.kv_cache), r.scratch);
     return r;
 }

@@ -293,7 +293,7 @@ finch_status finch_config_validate(const finch_config *c) {
         return finch_fail(FINCH_ERR_FORMAT, "head count %zu is not a multiple of the KV head count %zu",
                           c->n_head, c->n_kv_head);
     if (c->dim > (1u << 20) || c->ffn_dim > (1u << 22) || c->n_layer > 4096 || c->n_head > 4096 ||
-        c->head_dim > 1024 || c->vocab > (1u << 24))
+        c->head_dim > FINCH_KV_MAX_HEAD_DIM || c->vocab > (1u << 24))
         return finch_fail(FINCH_ERR_FORMAT, "model dimensions out of range");
     if (c->rope_dim == 0 || c->rope_dim > c->head_dim || c->rope_dim % 2)
         return finch_fail(FINCH_ERR_FORMAT, "rope dimension %zu invalid for head dim %zu", c->rope_dim, c->head_dim);

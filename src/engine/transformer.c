@@ -23,6 +23,11 @@
 /* ---------------------------------------------------------------- KV cache */
 
 finch_status finch_kv_init(finch_kv_cache *kv, const finch_config *cfg, size_t capacity) {
+    return finch_kv_init_type(kv, cfg, capacity, FINCH_CACHE_F32);
+}
+
+finch_status finch_kv_init_type(finch_kv_cache *kv, const finch_config *cfg, size_t capacity,
+                                finch_cache_type type) {
     memset(kv, 0, sizeof *kv);
     size_t per_layer, total;
     if (!finch_mul_ok(cfg->n_kv_head, capacity, &per_layer) ||
@@ -33,10 +38,13 @@ finch_status finch_kv_init(finch_kv_cache *kv, const finch_config *cfg, size_t c
     kv->n_kv_head = cfg->n_kv_head;
     kv->capacity = capacity;
     kv->head_dim = cfg->head_dim;
-    kv->k = finch_alloc(total, sizeof(float));
-    kv->v = finch_alloc(total, sizeof(float));
+    kv->type = type;
+    bool half = type == FINCH_CACHE_F16;
+    void *k = finch_alloc(total, finch_kv_value_bytes(kv)), *v = finch_alloc(total, finch_kv_value_bytes(kv));
+    if (half) kv->k16 = k, kv->v16 = v;
+    else kv->k = k, kv->v = v;
     kv->n_pos = finch_zalloc(cfg->n_layer, sizeof(size_t));
-    if (!kv->k || !kv->v || !kv->n_pos) {
+    if (!k || !v || !kv->n_pos) {
         finch_kv_free(kv);
         return finch_fail(FINCH_ERR_NOMEM, "out of memory for a KV cache of %zu positions", capacity);
     }
@@ -62,6 +70,8 @@ void finch_kv_free(finch_kv_cache *kv) {
     free(kv->dead);
     free(kv->k);
     free(kv->v);
+    free(kv->k16);
+    free(kv->v16);
     free(kv->n_pos);
     memset(kv, 0, sizeof *kv);
 }
@@ -76,21 +86,8 @@ float *finch_kv_v(const finch_kv_cache *kv, size_t l, size_t g, size_t pos) {
     return kv->v + kv_offset(kv, l, g, pos);
 }
 
-void finch_kv_gather(finch_kv_cache *kv, size_t l, size_t g, const size_t *idx, size_t n) {
-    size_t row = kv->head_dim * sizeof(float);
-    for (size_t j = 0; j < n; j++) { /* idx ascending and idx[j] >= j: moves go backwards only */
-        if (idx[j] == j) continue;
-        memmove(finch_kv_k(kv, l, g, j), finch_kv_k(kv, l, g, idx[j]), row);
-        memmove(finch_kv_v(kv, l, g, j), finch_kv_v(kv, l, g, idx[j]), row);
-        if (kv->dead) {
-            uint8_t *d = kv->dead + (l * kv->n_kv_head + g) * kv->capacity;
-            d[j] = d[idx[j]];
-        }
-    }
-}
-
 size_t finch_kv_bytes(const finch_kv_cache *kv, size_t n_pos) {
-    return 2 * kv->n_layer * kv->n_kv_head * n_pos * kv->head_dim * sizeof(float);
+    return 2 * kv->n_layer * kv->n_kv_head * n_pos * kv->head_dim * finch_kv_value_bytes(kv);
 }
 
 /* ----------------------------------------------------------------- context */
@@ -116,6 +113,12 @@ struct finch_ctx {
      * heads of one KV group. */
     float *att_kpack;  /* [n_kv_head][finch_attn_kpack_floats(score_cap, hd)] */
     float *att_scores; /* [threads][group][score_cap]                        */
+    float *att_vbuf;   /* [threads][FINCH_ATTN_VBLOCK * head_dim]: one
+                          token's key panels, and an f16 cache's V rows
+                          converted for the GEMM                           */
+    float *att_v32;    /* [n_kv_head][v32_cap][head_dim]: an f16 cache's V
+                          converted once per layer for a batch of tokens   */
+    size_t v32_cap;
     size_t score_cap;
     /* the pass in progress (forward.h): its tokens, the next layer to run
      * (SIZE_MAX: none), the logits rows it ends with */
@@ -147,7 +150,8 @@ finch_status finch_ctx_new(const finch_model *m, size_t n_threads, size_t max_ba
     c->att = finch_alloc(B, qdim * sizeof(float));
     c->gate = finch_alloc(B, cfg->ffn_dim * sizeof(float));
     c->up = finch_alloc(B, cfg->ffn_dim * sizeof(float));
-    if (!c->inv_freq || !c->rope_cos || !c->rope_sin || !c->x || !c->xn || !c->q || !c->k ||
+    c->att_vbuf = finch_alloc(finch_pool_threads(c->pool), FINCH_ATTN_VBLOCK * cfg->head_dim * sizeof(float));
+    if (!c->att_vbuf || !c->inv_freq || !c->rope_cos || !c->rope_sin || !c->x || !c->xn || !c->q || !c->k ||
         !c->v || !c->att || !c->gate || !c->up) {
         finch_ctx_free(c);
         return finch_fail(FINCH_ERR_NOMEM, "out of memory for a batch of %zu tokens", B);
@@ -166,6 +170,7 @@ void finch_ctx_free(finch_ctx *c) {
     free(c->inv_freq); free(c->rope_cos); free(c->rope_sin);
     free(c->x); free(c->xn); free(c->q); free(c->k); free(c->v);
     free(c->att); free(c->gate); free(c->up); free(c->att_kpack); free(c->att_scores);
+    free(c->att_vbuf); free(c->att_v32);
     free(c);
 }
 
@@ -241,12 +246,13 @@ static void attn_row_general(const finch_config *cfg, const finch_kv_cache *kv, 
     size_t hd = cfg->head_dim, nk = p + 1 - lo;
     float scale = attn_scale(cfg), cap = cfg->attn_softcap, mx = -INFINITY;
     const uint8_t *dead = kv->dead ? kv->dead + (l * kv->n_kv_head + g) * kv->capacity + lo : NULL;
+    float row[FINCH_KV_MAX_HEAD_DIM]; /* an f16 cache's row as f32 */
     for (size_t j = 0; j < nk; j++) {
         if (dead && dead[j]) { /* masked: exp(-inf) = 0; the row itself is never masked */
             scores[j] = -INFINITY;
             continue;
         }
-        const float *k = finch_kv_k(kv, l, g, lo + j);
+        const float *k = finch_kv_key_f32(kv, l, g, lo + j, row);
         float s = 0;
         for (size_t i = 0; i < hd; i++) s += q[i] * k[i];
         s *= scale;
@@ -258,7 +264,7 @@ static void attn_row_general(const finch_config *cfg, const finch_kv_cache *kv, 
     for (size_t j = 0; j < nk; j++) sum += scores[j] = expf(scores[j] - mx);
     memset(out, 0, hd * sizeof(float));
     for (size_t j = 0; j < nk; j++) {
-        const float *v = finch_kv_v(kv, l, g, lo + j);
+        const float *v = finch_kv_value_f32(kv, l, g, lo + j, row);
         float a = scores[j] / sum;
         for (size_t i = 0; i < hd; i++) out[i] += a * v[i];
     }
@@ -281,12 +287,20 @@ static void attn_task_general(void *arg, size_t task) {
     }
 }
 
+/* Pack the keys of KV head g; in an f16 cache read by a batch of tokens,
+ * also convert its values once (each token's task reads them all). */
 static void attn_pack_task(void *arg, size_t g) {
     const attn_job *job = arg;
-    const finch_config *cfg = &job->c->m->cfg;
-    size_t hd = cfg->head_dim, n_keys = job->pos0 + job->n;
-    float *kp = job->c->att_kpack + g * finch_attn_kpack_floats(job->c->score_cap, hd);
-    finch_attn_pack_keys(finch_kv_k(job->kv, job->layer, g, 0), 0, n_keys, hd, kp);
+    finch_ctx *c = job->c;
+    size_t hd = c->m->cfg.head_dim, n_keys = job->pos0 + job->n;
+    float *kp = c->att_kpack + g * finch_attn_kpack_floats(c->score_cap, hd);
+    const finch_kv_cache *kv = job->kv;
+    if (kv->type != FINCH_CACHE_F16) {
+        finch_attn_pack_keys(finch_kv_k(kv, job->layer, g, 0), 0, n_keys, hd, kp);
+        return;
+    }
+    finch_attn_pack_keys_f16(kv->k16 + ((job->layer * kv->n_kv_head + g) * kv->capacity) * hd, 0, n_keys, hd, kp);
+    if (job->n > 1) finch_kv_read(kv, job->layer, g, 0, n_keys, NULL, c->att_v32 + g * c->v32_cap * hd);
 }
 
 static void attn_task(void *arg, size_t task) {
@@ -296,13 +310,27 @@ static void attn_task(void *arg, size_t task) {
     size_t hd = cfg->head_dim, group = cfg->n_head / cfg->n_kv_head;
     size_t g = task / job->split, part = task % job->split;
     const float *kp = c->att_kpack + g * finch_attn_kpack_floats(c->score_cap, hd);
-    const float *v = finch_kv_v(job->kv, job->layer, g, 0);
-    float *scores = c->att_scores + finch_pool_worker() * group * c->score_cap;
+    const finch_kv_cache *kv = job->kv;
+    /* One token reads its keys a panel at a time (no packed copy) and an
+     * f16 cache's values a block at a time; a batch reads the keys packed
+     * by attn_pack_task and an f16 cache's values converted there. */
+    bool one = job->n == 1, half = kv->type == FINCH_CACHE_F16;
+    size_t head = ((job->layer * kv->n_kv_head + g) * kv->capacity) * hd;
+    const float *v = !half ? finch_kv_v(kv, job->layer, g, 0) : one ? NULL : c->att_v32 + g * c->v32_cap * hd;
+    size_t worker = finch_pool_worker();
+    float *scores = c->att_scores + worker * group * c->score_cap;
+    float *buf = c->att_vbuf + worker * FINCH_ATTN_VBLOCK * hd;
     float scale = attn_scale(cfg);
     for (size_t t = part; t < job->n; t += job->split) {
-        size_t row = (t * cfg->n_head + g * group) * hd; /* the group's heads are adjacent */
-        finch_attn_rows(kp, v, job->pos0 + t + 1, hd, c->q + row, hd, group, scale, scores,
-                        c->att + row, hd);
+        size_t row = (t * cfg->n_head + g * group) * hd, nk = job->pos0 + t + 1; /* the group's heads are adjacent */
+        if (one && half)
+            finch_attn_rows_f16(NULL, kv->k16 + head, kv->v16 + head, nk, hd, c->q + row, hd, group, scale, scores,
+                                c->att + row, hd, buf);
+        else if (one)
+            finch_attn_rows_keys(finch_kv_k(kv, job->layer, g, 0), v, nk, hd, c->q + row, hd, group, scale, scores,
+                                 c->att + row, hd, buf);
+        else
+            finch_attn_rows(kp, v, nk, hd, c->q + row, hd, group, scale, scores, c->att + row, hd);
     }
 }
 
@@ -326,6 +354,19 @@ static finch_status ensure_score_rows(finch_ctx *c, size_t n_keys) {
     return FINCH_OK;
 }
 
+/* An f16 cache's values as f32 for a batch (attn_pack_task). */
+static finch_status ensure_value_rows(finch_ctx *c, const finch_kv_cache *kv, size_t n, size_t n_keys) {
+    if (kv->type != FINCH_CACHE_F16 || n == 1 || n_keys <= c->v32_cap) return FINCH_OK;
+    const finch_config *cfg = &c->m->cfg;
+    size_t cap = n_keys < c->score_cap ? c->score_cap : n_keys;
+    float *v = finch_alloc(cfg->n_kv_head * cap, cfg->head_dim * sizeof(float));
+    if (!v) return FINCH_ERR_NOMEM;
+    free(c->att_v32);
+    c->att_v32 = v;
+    c->v32_cap = cap;
+    return FINCH_OK;
+}
+
 static void attention(finch_ctx *c, const finch_kv_cache *kv, size_t l, size_t n, size_t pos0) {
     const finch_config *cfg = &c->m->cfg;
     /* Four token subsets per thread: enough to even out the causal rows. */
@@ -341,7 +382,7 @@ static void attention(finch_ctx *c, const finch_kv_cache *kv, size_t l, size_t n
         finch_pool_run(pool, cfg->n_kv_head * split, attn_task_general, &job);
         return;
     }
-    finch_pool_run(pool, cfg->n_kv_head, attn_pack_task, &job);
+    if (n > 1) finch_pool_run(pool, cfg->n_kv_head, attn_pack_task, &job); /* one token: panels (attn_task) */
     finch_pool_run(pool, cfg->n_kv_head * split, attn_task, &job);
 }
 
@@ -370,8 +411,8 @@ static void store_kv(finch_ctx *c, finch_kv_cache *kv, size_t l, size_t n, size_
     size_t hd = cfg->head_dim;
     for (size_t t = 0; t < n; t++)
         for (size_t g = 0; g < cfg->n_kv_head; g++) {
-            memcpy(finch_kv_k(kv, l, g, pos0 + t), c->k + (t * cfg->n_kv_head + g) * hd, hd * sizeof(float));
-            memcpy(finch_kv_v(kv, l, g, pos0 + t), c->v + (t * cfg->n_kv_head + g) * hd, hd * sizeof(float));
+            size_t at = (t * cfg->n_kv_head + g) * hd;
+            finch_kv_write(kv, l, g, pos0 + t, 1, c->k + at, c->v + at);
             if (kv->dead) kv->dead[(l * cfg->n_kv_head + g) * kv->capacity + pos0 + t] = 0;
         }
     kv->n_pos[l] = pos0 + n;
@@ -469,7 +510,7 @@ finch_status finch_pass_begin(finch_ctx *c, const finch_kv_cache *kv, const int3
     const finch_config *cfg = &m->cfg;
     c->pass_next_layer = SIZE_MAX; /* no pass until this one is checked */
     finch_status st = check_forward_args(c, kv, tokens, n, pos0, n_logits);
-    if (st || (st = ensure_score_rows(c, pos0 + n))) return st;
+    if (st || (st = ensure_score_rows(c, pos0 + n)) || (st = ensure_value_rows(c, kv, n, pos0 + n))) return st;
 
     size_t emb_row = finch_row_bytes(m->tok_embd.type, cfg->dim);
     for (size_t t = 0; t < n; t++)

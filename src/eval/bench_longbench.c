@@ -14,6 +14,7 @@
  *               max_new tokens or EOS */
 #include "finch_benchmarks.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,7 +33,7 @@ static const finch_longbench_dataset datasets[] = {
       64, FINCH_METRIC_QA_F1, true, false, false },
     { "multifieldqa_zh",
       "阅读以下文字并用中文简短回答：\n\n{context}\n\n现在请基于上面的文章回答下面的问题，只告诉我答案，不要输出任何其他字词。\n\n问题：{input}\n回答：",
-      64, FINCH_METRIC_UNSUPPORTED, true, false, false },
+      64, FINCH_METRIC_QA_F1_ZH, true, false, false },
     { "hotpotqa",
       "Answer the question based on the given passages. Only give me the answer and do not output any other words.\n\nThe following are given passages.\n{context}\n\nAnswer the question based on the given passages. Only give me the answer and do not output any other words.\n\nQuestion: {input}\nAnswer:",
       32, FINCH_METRIC_QA_F1, true, false, false },
@@ -44,7 +45,7 @@ static const finch_longbench_dataset datasets[] = {
       32, FINCH_METRIC_QA_F1, true, false, false },
     { "dureader",
       "请基于给定的文章回答下述问题。\n\n文章：{context}\n\n请基于上述文章回答下面的问题。\n\n问题：{input}\n回答：",
-      128, FINCH_METRIC_UNSUPPORTED, true, false, false },
+      128, FINCH_METRIC_ROUGE_ZH, true, false, false },
     { "gov_report",
       "You are given a report by a government agency. Write a one-page summary of the report.\n\nReport:\n{context}\n\nNow, write a one-page summary of the report.\n\nSummary:",
       512, FINCH_METRIC_ROUGE_L, true, false, false },
@@ -56,7 +57,7 @@ static const finch_longbench_dataset datasets[] = {
       512, FINCH_METRIC_ROUGE_L, true, false, false },
     { "vcsum",
       "下面有一段会议记录，请你阅读后，写一段总结，总结会议的内容。\n会议记录：\n{context}\n\n会议总结：",
-      512, FINCH_METRIC_UNSUPPORTED, true, false, false },
+      512, FINCH_METRIC_ROUGE_ZH, true, false, false },
     { "trec",
       "Please determine the type of the question below. Here are some examples of questions.\n\n{context}\n{input}",
       64, FINCH_METRIC_CLASSIFICATION, false, true, false },
@@ -87,9 +88,29 @@ static const finch_longbench_dataset datasets[] = {
 };
 
 const finch_longbench_dataset *finch_longbench_find(const char *name) {
+    size_t n = strlen(name);
     for (size_t i = 0; i < sizeof datasets / sizeof datasets[0]; i++)
         if (!strcmp(datasets[i].name, name)) return &datasets[i];
-    return NULL;
+    for (size_t i = 0; n > 2 && !strcmp(name + n - 2, "_e") && i < sizeof datasets / sizeof datasets[0]; i++)
+        if (strlen(datasets[i].name) == n - 2 && !strncmp(datasets[i].name, name, n - 2)) return &datasets[i];
+    return NULL; /* LongBench-E's "X_e" is X's prompt, length and metric */
+}
+
+bool finch_longbench_is_e(const char *name) {
+    size_t n = strlen(name);
+    return n > 2 && !strcmp(name + n - 2, "_e") && finch_longbench_find(name);
+}
+
+finch_status finch_longbench_mark_e(finch_eval_tasks *t) {
+    if (t->benchmark != FINCH_BENCH_LONGBENCH)
+        return finch_fail(FINCH_ERR_ARG, "LongBench-E buckets are for LongBench files; this one is %s",
+                          finch_benchmark_name((finch_benchmark)t->benchmark));
+    for (size_t i = 0; i < t->n; i++) {
+        if (!t->items[i].has_length)
+            return finch_fail(FINCH_ERR_FORMAT, "LongBench-E item '%.64s' has no number length", t->items[i].id);
+        t->items[i].longbench_e = true;
+    }
+    return FINCH_OK;
 }
 
 /* o[key] as a string array copied to *out (NULL or absent: none). */
@@ -120,9 +141,10 @@ finch_status finch_longbench_from_json(const cJSON *j, finch_eval_task *t, const
         return finch_fail(FINCH_ERR_FORMAT, "a LongBench line needs the strings input, context, dataset and _id");
     const finch_longbench_dataset *d = finch_longbench_find(name);
     if (!d) return finch_fail(FINCH_ERR_FORMAT, "LongBench dataset '%.64s' is not known", name);
-    if (d->metric == FINCH_METRIC_UNSUPPORTED)
+    bool zh = d->metric == FINCH_METRIC_QA_F1_ZH || d->metric == FINCH_METRIC_ROUGE_ZH;
+    if (zh && !finch_bench_has_segmenter())
         return finch_fail(FINCH_ERR_UNSUPPORTED, "LongBench dataset '%s' is scored on jieba's Chinese word "
-                          "segmentation, which finch does not have", name);
+                          "segmentation: give --jieba CMD (tools/jieba_cut.py, python3-jieba)", name);
     finch_status st = string_array(j, "answers", &t->answers, &t->n_answers);
     if (!st) st = string_array(j, "all_classes", &t->classes, &t->n_classes);
     if (st) return st;
@@ -133,5 +155,13 @@ finch_status finch_longbench_from_json(const cJSON *j, finch_eval_task *t, const
     t->metric = (int)d->metric;
     t->no_newline_stop = !d->stop_newline;
     t->no_chat = !d->chat;
+    const cJSON *len = cJSON_GetObjectItemCaseSensitive(j, "length");
+    if (cJSON_IsNumber(len) && isfinite(len->valuedouble)) {
+        t->has_length = true;
+        t->length = len->valuedouble;
+    }
+    /* LongBench-E's files name their datasets "X_e": scored per bucket of length, as eval.py --e */
+    if ((t->longbench_e = finch_longbench_is_e(name)) && !t->has_length)
+        return finch_fail(FINCH_ERR_FORMAT, "LongBench-E item '%.64s' has no number length", id);
     return FINCH_OK;
 }

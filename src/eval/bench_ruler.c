@@ -5,8 +5,9 @@
  *
  * The templates, needle sentence, noise haystack, chains and list shapes
  * follow RULER's generators (scripts/data/synthetic/niah.py,
- * variable_tracking.py, common_words_extraction.py and constants.py at
- * c3f5e3b4f87f of github.com/NVIDIA/RULER).  What differs, and why:
+ * variable_tracking.py, common_words_extraction.py,
+ * freq_words_extraction.py, qa.py and constants.py at c3f5e3b4f87f of
+ * github.com/NVIDIA/RULER).  What differs, and why:
  *   - random numbers come from our own generator (splitmix64), not
  *     Python's, so the items are RULER-style, not RULER's;
  *   - words are made-up pronounceable words (RULER draws adjective-noun
@@ -14,9 +15,13 @@
  *   - the Paul Graham essay haystack is not shipped: the essay variants
  *     (niah_single_2/3, multikey_1, multivalue, multiquery) use the noise
  *     haystack of niah_single_1 instead;
- *   - variable tracking has no in-context example. */
+ *   - variable tracking has no in-context example;
+ *   - qa shuffles each item's documents with the item's seed (qa.py
+ *     shuffles every item with the same seed); the assets' SQuAD sample
+ *     has no articles, so its distractors all come from the whole file. */
 #include "finch_benchmarks.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -297,14 +302,202 @@ static finch_status cwe_sample(size_t n_words, size_t length, uint64_t *s, ruler
     return st;
 }
 
+/* ---------------------------------------------- frequent words extraction */
+
+/* fwe (freq_words_extraction.py, alpha 2): a vocabulary of random 6-letter
+ * words, the first replaced by "...", word k (1-based) repeated
+ * int(n_words * k^-2 / zeta(2)) times, all shuffled and joined by spaces;
+ * the answer is words 2..4, the three most frequent real words.  RULER's
+ * vocabulary size is (max_seq_length - tokens_to_generate) // 50; here at
+ * least 4 so that the three answers exist at tiny lengths. */
+static finch_status fwe_sample(size_t n_words, size_t length, uint64_t *s, ruler_sample *x) {
+    const double zeta2 = 1.6449340668482264; /* scipy.special.zeta(2.0) = pi^2/6 */
+    size_t v = length > 50 ? (length - 50) / 50 : 0;
+    if (v < 4) v = 4;
+    char (*vocab)[8] = calloc(v, sizeof *vocab);
+    size_t total = 0, *cnt = calloc(v, sizeof *cnt);
+    if (!vocab || !cnt) { free(vocab); free(cnt); return FINCH_ERR_NOMEM; }
+    for (size_t i = 0; i < v; i++) {
+        bool again;
+        do { /* distinct words */
+            for (size_t c = 0; c < 6; c++) vocab[i][c] = (char)('a' + below(s, 26));
+            again = false;
+            for (size_t j = 0; j < i && !again; j++) again = !strcmp(vocab[i], vocab[j]);
+        } while (again);
+    }
+    strcpy(vocab[0], "..."); /* the top rank is noise */
+    for (size_t k = 0; k < v; k++) total += cnt[k] = (size_t)((double)n_words * pow((double)(k + 1), -2.0) / zeta2);
+    size_t *order = calloc(total ? total : 1, sizeof *order), at = 0;
+    if (!order) { free(vocab); free(cnt); return FINCH_ERR_NOMEM; }
+    for (size_t k = 0; k < v; k++)
+        for (size_t r = 0; r < cnt[k]; r++) order[at++] = k;
+    for (size_t i = total; i > 1; i--) { size_t j = below(s, i), t = order[i - 1]; order[i - 1] = order[j]; order[j] = t; }
+    text_buf in = { 0 };
+    put(&in, "Read the following coded text and track the frequency of each coded word. Find the three most "
+             "frequently appeared coded words. ");
+    for (size_t i = 0; i < total; i++) { if (i) put(&in, " "); put(&in, vocab[order[i]]); }
+    put(&in, "\nQuestion: Do not provide any explanation. Please ignore the dots '....'. What are the three most "
+             "frequently appeared words in the above coded text?");
+    x->input = in.s;
+    x->answer_prefix = strdup(" Answer: According to the coded text above, the three most frequently appeared words are:");
+    x->outputs = calloc(3, sizeof *x->outputs);
+    finch_status st = !in.oom && x->answer_prefix && x->outputs ? FINCH_OK : FINCH_ERR_NOMEM;
+    for (size_t i = 1; !st && i <= 3; i++)
+        if (!(x->outputs[x->n_outputs++] = strdup(vocab[i]))) st = FINCH_ERR_NOMEM;
+    free(vocab); free(cnt); free(order);
+    return st;
+}
+
+/* ---------------------------------------------------------------- qa */
+
+/* qa_1 (qa.py with dataset squad): RULER's documents are the distinct SQuAD
+ * paragraphs sorted (Python's sorted() on str: code point order, which is
+ * UTF-8 byte order), its questions the answerable ones in file order. */
+struct finch_ruler_qa_source {
+    const char **docs;  /* borrowed from the tasks */
+    size_t n_docs;
+    size_t *qas, *gold; /* per question: its task index, its document */
+    size_t n_qas;
+    const finch_eval_tasks *tasks;
+};
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+static size_t doc_index(const finch_ruler_qa_source *q, const char *context) {
+    const char **hit = bsearch(&context, q->docs, q->n_docs, sizeof *q->docs, cmp_str);
+    return (size_t)(hit - q->docs);
+}
+
+finch_status finch_ruler_qa_open(const finch_eval_tasks *squad, finch_ruler_qa_source **out) {
+    finch_ruler_qa_source *q = calloc(1, sizeof *q);
+    *out = NULL;
+    if (!q || !(q->docs = calloc(squad->n + 1, sizeof *q->docs)) || !(q->qas = calloc(squad->n + 1, sizeof *q->qas)) ||
+        !(q->gold = calloc(squad->n + 1, sizeof *q->gold))) {
+        finch_ruler_qa_close(q);
+        return finch_fail(FINCH_ERR_NOMEM, "out of memory reading RULER's qa documents");
+    }
+    q->tasks = squad;
+    for (size_t i = 0; i < squad->n; i++) q->docs[i] = squad->items[i].context;
+    qsort(q->docs, squad->n, sizeof *q->docs, cmp_str);
+    for (size_t i = 0; i < squad->n; i++) /* unique */
+        if (!q->n_docs || strcmp(q->docs[q->n_docs - 1], q->docs[i])) q->docs[q->n_docs++] = q->docs[i];
+    for (size_t i = 0; i < squad->n; i++)
+        if (squad->items[i].n_answers) { /* not is_impossible */
+            q->gold[q->n_qas] = doc_index(q, squad->items[i].context);
+            q->qas[q->n_qas++] = i;
+        }
+    if (!q->n_qas) {
+        finch_ruler_qa_close(q);
+        return finch_fail(FINCH_ERR_FORMAT, "RULER's qa needs answerable SQuAD questions; the file has none");
+    }
+    *out = q;
+    return FINCH_OK;
+}
+
+void finch_ruler_qa_close(finch_ruler_qa_source *q) {
+    if (!q) return;
+    free(q->docs); free(q->qas); free(q->gold);
+    free(q);
+}
+
+size_t finch_ruler_qa_count(const finch_ruler_qa_source *q) { return q->n_qas; }
+
+static const char QA_HEAD[] = "Answer the question based on the given documents. Only give me the answer and do not "
+                              "output any other words.";
+
+/* qa.py's more_context: the other paragraphs of the question's article,
+ * in file order (consecutive questions of one paragraph count it once);
+ * none when the file has no articles (the assets' sample). */
+static size_t article_docs(const finch_ruler_qa_source *q, size_t task, size_t gold, size_t *more) {
+    const finch_eval_tasks *ts = q->tasks;
+    size_t art = ts->items[task].article, n = 0;
+    const char *last = NULL;
+    for (size_t i = 0; art && i < ts->n; i++) {
+        if (ts->items[i].article != art || (last && !strcmp(last, ts->items[i].context))) continue;
+        last = ts->items[i].context;
+        size_t d = doc_index(q, last);
+        if (d != gold) more[n++] = d;
+    }
+    return n;
+}
+
+/* k of from[0..n) without repetition (partial Fisher-Yates), onto out. */
+static void sample_into(size_t *from, size_t n, size_t k, uint64_t *s, size_t *out) {
+    for (size_t i = 0; i < k && i < n; i++) {
+        size_t j = i + below(s, n - i), t = from[i];
+        from[i] = from[j];
+        from[j] = t;
+        out[i] = from[i];
+    }
+}
+
+/* The n_docs documents of question `task`, as qa.py picks them: its own
+ * paragraph, then the article's other paragraphs (a sample of them when
+ * they are more than needed), then a sample of the rest of the file; all
+ * documents, repeated in order, when n_docs is not below their number;
+ * shuffled. */
+static size_t *qa_documents(const finch_ruler_qa_source *q, size_t task, size_t gold, size_t n_docs, uint64_t *s) {
+    size_t *pick = calloc(n_docs + q->n_docs + q->tasks->n + 1, sizeof *pick), *pool = pick + n_docs;
+    size_t *more = pool + q->n_docs;
+    if (!pick) return NULL;
+    if (n_docs < q->n_docs) {
+        size_t n_more = article_docs(q, task, gold, more), need = n_docs - 1, n_pool = 0;
+        pick[0] = gold;
+        if (need > n_more) { /* all of the article, then others */
+            memcpy(pick + 1, more, n_more * sizeof *more);
+            for (size_t d = 0; d < q->n_docs; d++) {
+                bool in_more = d == gold;
+                for (size_t i = 0; i < n_more && !in_more; i++) in_more = more[i] == d;
+                if (!in_more) pool[n_pool++] = d;
+            }
+            sample_into(pool, n_pool, need - n_more, s, pick + 1 + n_more);
+        } else {
+            sample_into(more, n_more, need, s, pick + 1);
+        }
+    } else {
+        for (size_t i = 0; i < n_docs; i++) pick[i] = i % q->n_docs;
+    }
+    for (size_t i = n_docs; i > 1; i--) { size_t j = below(s, i), t = pick[i - 1]; pick[i - 1] = pick[j]; pick[j] = t; }
+    return pick;
+}
+
+finch_status finch_ruler_qa_sample(const finch_ruler_qa_source *q, size_t index, size_t n_docs, uint64_t seed,
+                                   char **input, char **answer_prefix, char ***outputs, size_t *n_outputs) {
+    uint64_t s = seed * 0x2545F4914F6CDD1Dull + 1;
+    const finch_eval_task *t = &q->tasks->items[q->qas[index % q->n_qas]];
+    size_t *pick = qa_documents(q, q->qas[index % q->n_qas], q->gold[index % q->n_qas], n_docs ? n_docs : 1, &s);
+    ruler_sample x = { 0 };
+    text_buf in = { 0 };
+    put(&in, QA_HEAD); put(&in, "\n\nThe following are given documents.\n\n");
+    for (size_t i = 0; pick && i < (n_docs ? n_docs : 1); i++) { /* "Document {i}:\n{document}", "\n\n" between */
+        char head[48];
+        snprintf(head, sizeof head, "%sDocument %zu:\n", i ? "\n\n" : "", i + 1);
+        put(&in, head); put(&in, q->docs[pick[i]]);
+    }
+    put(&in, "\n\n"); put(&in, QA_HEAD); put(&in, "\n\nQuestion: "); put(&in, t->question);
+    x.input = in.s;
+    x.answer_prefix = strdup(" Answer:");
+    x.outputs = calloc(t->n_answers, sizeof *x.outputs);
+    finch_status st = pick && !in.oom && x.answer_prefix && x.outputs ? FINCH_OK : FINCH_ERR_NOMEM;
+    for (size_t i = 0; !st && i < t->n_answers; i++) /* every gold text, repeats kept as RULER keeps them */
+        if (!(x.outputs[x.n_outputs++] = strdup(t->answers[i]))) st = FINCH_ERR_NOMEM;
+    free(pick);
+    if (st) { sample_free(&x); return finch_fail(st, "out of memory making a RULER item"); }
+    *input = x.input;
+    *answer_prefix = x.answer_prefix;
+    *outputs = x.outputs;
+    *n_outputs = x.n_outputs;
+    return FINCH_OK;
+}
+
 /* ------------------------------------------------------------ the tasks */
 
-static const char *const extra_tasks[] = { "vt", "cwe" };
+static const char *const extra_tasks[] = { "vt", "cwe", "fwe" };
 
 const char *finch_ruler_task_name(size_t i) {
     size_t n = sizeof niahs / sizeof niahs[0];
     if (i < n) return niahs[i].name;
-    return i - n < 2 ? extra_tasks[i - n] : NULL;
+    return i - n < sizeof extra_tasks / sizeof extra_tasks[0] ? extra_tasks[i - n] : NULL;
 }
 
 finch_status finch_ruler_sample(const char *task, size_t size, size_t length, uint64_t seed, char **input,
@@ -317,8 +510,11 @@ finch_status finch_ruler_sample(const char *task, size_t size, size_t length, ui
         if (!strcmp(task, niahs[i].name)) { found = true; st = niah_sample(&niahs[i], size, &s, &x); }
     if (!found && !strcmp(task, "vt")) { found = true; st = vt_sample(size, &s, &x); }
     if (!found && !strcmp(task, "cwe")) { found = true; st = cwe_sample(size, length, &s, &x); }
+    if (!found && !strcmp(task, "fwe")) { found = true; st = fwe_sample(size, length, &s, &x); }
+    if (!found && !strcmp(task, "qa_1"))
+        return finch_fail(FINCH_ERR_ARG, "RULER task qa_1 is made from SQuAD documents (finch_ruler_qa_sample)");
     if (!found) return finch_fail(FINCH_ERR_ARG, "unknown RULER task '%.64s' (niah_single_1..3, niah_multikey_1..3, "
-                                  "niah_multivalue, niah_multiquery, vt, cwe)", task);
+                                  "niah_multivalue, niah_multiquery, vt, cwe, fwe, qa_1)", task);
     if (st) { sample_free(&x); return st == FINCH_ERR_NOMEM ? finch_fail(st, "out of memory making a RULER item") : st; }
     *input = x.input;
     *answer_prefix = x.answer_prefix;

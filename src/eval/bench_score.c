@@ -1,8 +1,10 @@
 /* bench_score.c - whole-file scores as the benchmarks' own scripts print
  * them (include/finch_benchmarks.h): SQuAD v2's evaluate-v2.0.py, LongBench's
- * eval.py scorer(), RULER's string_match_all/part over a task. */
+ * eval.py scorer() and scorer_e() (LongBench-E's length buckets), RULER's
+ * string_match_all/part over a task. */
 #include "finch_benchmarks.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,26 +52,100 @@ static finch_dataset_score *find_or_add(finch_dataset_score *d, size_t *n, const
     return s;
 }
 
+/* numpy's pairwise_sum of doubles (numpy/core/src/umath/loops_utils.h.src,
+ * what np.add.reduce and so np.mean use): under 8 values in order; up to
+ * 128 in eight running sums folded ((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7)),
+ * then the rest in order; beyond, the halves (cut at a multiple of 8)
+ * summed apart. */
+static double numpy_pairwise_sum(const double *a, size_t n) {
+    if (n < 8) {
+        double res = 0.;
+        for (size_t i = 0; i < n; i++) res += a[i];
+        return res;
+    }
+    if (n <= 128) {
+        double r[8];
+        for (size_t j = 0; j < 8; j++) r[j] = a[j];
+        size_t i = 8;
+        for (; i < n - n % 8; i += 8)
+            for (size_t j = 0; j < 8; j++) r[j] += a[i + j];
+        double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (; i < n; i++) res += a[i];
+        return res;
+    }
+    size_t n2 = n / 2;
+    n2 -= n2 % 8;
+    return numpy_pairwise_sum(a, n2) + numpy_pairwise_sum(a + n2, n - n2);
+}
+
+const char *finch_longbench_e_bucket_name(size_t b) {
+    static const char *const names[] = { "0-4k", "4-8k", "8k+" };
+    return b < FINCH_LONGBENCH_E_BUCKETS ? names[b] : NULL;
+}
+
+finch_status finch_longbench_e_scores(const double *v, const double *length, size_t n,
+                                      size_t counts[FINCH_LONGBENCH_E_BUCKETS], double score[FINCH_LONGBENCH_E_BUCKETS]) {
+    double *in = finch_alloc(n ? n : 1, sizeof *in);
+    if (!in) return finch_fail(FINCH_ERR_NOMEM, "out of memory scoring LongBench-E");
+    for (size_t b = 0; b < FINCH_LONGBENCH_E_BUCKETS; b++) {
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) /* scorer_e: length < 4000, elif < 8000, else */
+            if ((length[i] < 4000 ? 0u : length[i] < 8000 ? 1u : 2u) == b) in[k++] = v[i];
+        counts[b] = k;
+        score[b] = k ? finch_py_round2(100 * (numpy_pairwise_sum(in, k) / (double)k)) : NAN;
+    }
+    free(in);
+    return FINCH_OK;
+}
+
+/* Each LongBench-E dataset's buckets, from the item scores v (file order). */
+static finch_status bucket_scores(const finch_eval_tasks *t, const double *v, finch_dataset_score *d, size_t n) {
+    double *sv = finch_alloc(t->n ? t->n : 1, sizeof *sv), *sl = finch_alloc(t->n ? t->n : 1, sizeof *sl);
+    finch_status st = sv && sl ? FINCH_OK : finch_fail(FINCH_ERR_NOMEM, "out of memory scoring LongBench-E");
+    for (size_t k = 0; !st && k < n; k++) {
+        size_t m = 0;
+        for (size_t i = 0; i < t->n; i++) {
+            const finch_eval_task *it = &t->items[i];
+            if (!it->longbench_e || strcmp(it->dataset ? it->dataset : "all", d[k].name) || it->metric != (int)d[k].metric)
+                continue;
+            sv[m] = v[i];
+            sl[m++] = it->length;
+        }
+        if ((d[k].longbench_e = m > 0)) st = finch_longbench_e_scores(sv, sl, m, d[k].bucket_n, d[k].bucket);
+    }
+    free(sv);
+    free(sl);
+    return st;
+}
+
 finch_status finch_bench_dataset_scores(const finch_eval_tasks *t, const char *const *preds,
                                         finch_dataset_score **out, size_t *n) {
     *n = 0;
-    if (!(*out = finch_zalloc(t->n ? t->n : 1, sizeof **out))) return FINCH_ERR_NOMEM;
-    for (size_t i = 0; i < t->n; i++) {
+    double *v = finch_alloc(t->n ? t->n : 1, sizeof *v);
+    if (!v || !(*out = finch_zalloc(t->n ? t->n : 1, sizeof **out))) { free(v); return FINCH_ERR_NOMEM; }
+    finch_status st = FINCH_OK;
+    for (size_t i = 0; i < t->n && !st; i++) {
         if (!preds[i]) {
-            free(*out);
-            *out = NULL;
-            return finch_fail(FINCH_ERR_FORMAT, "no prediction for item '%.64s'", t->items[i].id);
+            st = finch_fail(FINCH_ERR_FORMAT, "no prediction for item '%.64s'", t->items[i].id);
+            break;
         }
-        double score, exact;
-        finch_bench_score_item(&t->items[i], preds[i], &score, &exact);
+        double exact;
+        finch_bench_score_item(&t->items[i], preds[i], &v[i], &exact);
+        if (isnan(v[i])) {
+            st = finch_fail_prefix(FINCH_ERR_IO, "item '%.64s'", t->items[i].id);
+            break;
+        }
         finch_dataset_score *s = find_or_add(*out, n, &t->items[i]);
-        s->sum += score;
+        s->sum += v[i];
         s->n++;
     }
-    for (size_t i = 0; i < *n; i++) {
+    for (size_t i = 0; i < *n && !st; i++) {
         finch_dataset_score *s = &(*out)[i];
         bool ruler = s->metric == FINCH_METRIC_MATCH_ALL || s->metric == FINCH_METRIC_MATCH_PART;
         s->score = finch_py_round2(ruler ? s->sum / (double)s->n * 100 : 100 * s->sum / (double)s->n);
     }
-    return FINCH_OK;
+    if (!st) st = bucket_scores(t, v, *out, *n);
+    free(v);
+    if (st) { free(*out); *out = NULL; *n = 0; }
+    return st;
 }

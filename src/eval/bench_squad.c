@@ -38,7 +38,7 @@ static const char *str_item(const cJSON *o, const char *key) {
 /* One question: its answers are the "text" of each answer object (or the
  * strings themselves, in the sample's ground truth). */
 static finch_status add_question(finch_eval_tasks *out, const char *id, const char *context, const char *question,
-                                 const cJSON *answers) {
+                                 const cJSON *answers, size_t article) {
     if (!id || !context || !question || !*context || !*question)
         return finch_fail(FINCH_ERR_FORMAT, "a question needs the strings id, question and a non-empty context");
     if (answers && !cJSON_IsArray(answers))
@@ -46,6 +46,7 @@ static finch_status add_question(finch_eval_tasks *out, const char *id, const ch
     finch_eval_task *t = finch_bench_push(out);
     if (!t) return FINCH_ERR_NOMEM;
     t->line = out->n;
+    t->article = article;
     if (!(t->id = strdup(id)) || !(t->context = strdup(context)) || !(t->question = strdup(question)) ||
         !(t->answers = finch_zalloc((size_t)cJSON_GetArraySize(answers) + 1, sizeof(char *))))
         return FINCH_ERR_NOMEM;
@@ -58,13 +59,13 @@ static finch_status add_question(finch_eval_tasks *out, const char *id, const ch
     return FINCH_OK;
 }
 
-static finch_status add_paragraph(finch_eval_tasks *out, const cJSON *p) {
+static finch_status add_paragraph(finch_eval_tasks *out, const cJSON *p, size_t article) {
     const char *context = str_item(p, "context");
     const cJSON *qas = cJSON_GetObjectItemCaseSensitive(p, "qas"), *qa;
     if (!context || !cJSON_IsArray(qas)) return finch_fail(FINCH_ERR_FORMAT, "a paragraph needs context and qas");
     cJSON_ArrayForEach(qa, qas) {
         finch_status st = add_question(out, str_item(qa, "id"), context, str_item(qa, "question"),
-                                       cJSON_GetObjectItemCaseSensitive(qa, "answers"));
+                                       cJSON_GetObjectItemCaseSensitive(qa, "answers"), article);
         if (st) return st;
     }
     return FINCH_OK;
@@ -73,11 +74,13 @@ static finch_status add_paragraph(finch_eval_tasks *out, const cJSON *p) {
 finch_status finch_squad2_from_json(const cJSON *root, const char *name, finch_eval_tasks *out) {
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data"), *art, *p;
     if (!cJSON_IsArray(data)) return finch_fail(FINCH_ERR_FORMAT, "%s: no \"data\" array (SQuAD v2)", name);
+    size_t article = 0;
     cJSON_ArrayForEach(art, data) {
+        article++;
         const cJSON *paras = cJSON_GetObjectItemCaseSensitive(art, "paragraphs");
         if (!cJSON_IsArray(paras)) return finch_fail(FINCH_ERR_FORMAT, "%s: an article without paragraphs", name);
         cJSON_ArrayForEach(p, paras) {
-            finch_status st = add_paragraph(out, p);
+            finch_status st = add_paragraph(out, p, article);
             if (st) return finch_fail_prefix(st, "%s", name);
         }
     }
@@ -96,7 +99,7 @@ finch_status finch_squad_sample_from_json(const cJSON *queries, const cJSON *tru
         /* the sample keeps plausible answers of impossible questions: drop them */
         const cJSON *ans = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(gt, "is_impossible"))
                                ? NULL : cJSON_GetObjectItemCaseSensitive(gt, "answers");
-        finch_status st = add_question(out, id, str_item(q, "context"), str_item(q, "question"), ans);
+        finch_status st = add_question(out, id, str_item(q, "context"), str_item(q, "question"), ans, 0);
         if (st) return finch_fail_prefix(st, "%s", name);
     }
     return out->n ? FINCH_OK : finch_fail(FINCH_ERR_FORMAT, "%s holds no question", name);

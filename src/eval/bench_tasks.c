@@ -36,7 +36,7 @@ finch_status finch_benchmark_parse(const char *s, finch_benchmark *b) {
 const char *finch_metric_name(finch_metric m) {
     static const char *const names[] = { "squad_f1", "qa_f1", "rouge_l", "classification", "retrieval",
                                          "retrieval_zh", "count", "code_sim", "string_match_all",
-                                         "string_match_part", "unsupported" };
+                                         "string_match_part", "qa_f1_zh", "rouge_zh" };
     return (size_t)m < sizeof names / sizeof names[0] ? names[m] : "?";
 }
 
@@ -292,8 +292,11 @@ static double best_over_answers(const finch_eval_task *t, const char *pred) {
         case FINCH_METRIC_RETRIEVAL_ZH: s = finch_lb_retrieval_zh(pred, gold[i]); break;
         case FINCH_METRIC_COUNT: s = finch_lb_count(pred, gold[i]); break;
         case FINCH_METRIC_CODE_SIM: s = finch_lb_code_sim(pred, gold[i]); break;
+        case FINCH_METRIC_QA_F1_ZH: s = finch_lb_qa_f1_zh(pred, gold[i]); break;
+        case FINCH_METRIC_ROUGE_ZH: s = finch_lb_rouge_zh(pred, gold[i]); break;
         default: break;
         }
+        if (isnan(s)) return NAN; /* the segmenter failed: finch_last_error says why */
         best = fmax(best, s);
     }
     return best;

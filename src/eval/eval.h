@@ -10,6 +10,8 @@
  *   bench_squad.c, bench_longbench.c, bench_ruler.c
  *                    each benchmark's files
  *   bench_metrics.c  the benchmarks' own metrics, from their scorers
+ *   bench_zh.c       LongBench's jieba-segmented Chinese metrics, the words
+ *                    from a segmenter the caller registers
  *   bench_score.c    whole-file scores as the benchmarks' scripts print them
  *   compare.c        two dumps side by side (include/finch_compare.h)
  *   bootstrap.c/.h   95% bootstrap confidence intervals of a mean (the

@@ -636,12 +636,53 @@ void finch_attn_pack_keys(const float *k, size_t key0, size_t key1, size_t d, fl
     }
 }
 
-/* Scores against 32 keys at a time (packed), softmax per row, then the
- * weighted sum of V rows, 32 output dimensions at a time: V rows are
- * already the panel layout the GEMM reads (one row per key). */
-void finch_attn_rows(const float *kp, const float *v, size_t n_keys, size_t d, const float *q,
-                     size_t q_stride, size_t nq, float scale, float *scores, float *out,
-                     size_t out_stride) {
+void finch_attn_pack_keys_f16(const uint16_t *k, size_t key0, size_t key1, size_t d, float *kp) {
+    const finch_kernels *kt = finch_kernels_get();
+    for (size_t j = key0; j < key1; j += FINCH_PANEL_ROWS) {
+        size_t nr = key1 - j < FINCH_PANEL_ROWS ? key1 - j : FINCH_PANEL_ROWS;
+        kt->pack_kv_f16(k + j * d, d * sizeof(uint16_t), nr, 0, d, kp + j * d);
+    }
+}
+
+void finch_f16_to_f32_row(const uint16_t *h, float *out, size_t n) { finch_kernels_get()->f16_to_f32(h, out, n); }
+void finch_f32_to_f16_row(const float *x, uint16_t *h, size_t n) { finch_kernels_get()->f32_to_f16(x, h, n); }
+
+/* out rows of the weighted sum of V rows (f32 v, or f16 v16 converted
+ * FINCH_ATTN_VBLOCK rows at a time into vbuf): each output is one chain of
+ * FMAs over the keys in order, a block continuing where the last stopped,
+ * so both give the same bits for the same values. */
+static void attn_values(const finch_kernels *k, const float *v, const uint16_t *v16, size_t n_keys,
+                        size_t d, const float *si, size_t nt, float *out, size_t out_stride, float *vbuf) {
+    size_t block = v ? n_keys : FINCH_ATTN_VBLOCK;
+    for (size_t j = 0; j < n_keys; j += block) {
+        size_t nb = n_keys - j < block ? n_keys - j : block;
+        const float *vb = v;
+        if (!v) {
+            k->f16_to_f32(v16 + j * d, vbuf, nb * d);
+            vb = vbuf;
+        }
+        for (size_t c = 0; c < d; c += FINCH_PANEL_ROWS) {
+            size_t nr = d - c < FINCH_PANEL_ROWS ? d - c : FINCH_PANEL_ROWS;
+            k->gemm(vb + c, d, nb, si + j, n_keys, nt, out + c, out_stride, nr, j == 0);
+        }
+    }
+}
+
+/* Where attention reads keys and values: packed keys kp, or key rows (f32
+ * k or f16 k16) packed one 32-key panel at a time into buf (the same
+ * floats, without a packed copy of every key written and read back); V
+ * rows f32 v or f16 v16 (attn_values). */
+typedef struct {
+    const float *kp, *k, *v;
+    const uint16_t *k16, *v16;
+    float *buf; /* FINCH_ATTN_VBLOCK * d floats, when kp or v is NULL */
+} attn_src;
+
+/* Scores against 32 keys at a time, softmax per row, then the weighted sum
+ * of V rows, 32 output dimensions at a time: V rows are already the panel
+ * layout the GEMM reads (one row per key). */
+static void attn_rows(const attn_src *src, size_t n_keys, size_t d, const float *q, size_t q_stride, size_t nq,
+                      float scale, float *scores, float *out, size_t out_stride) {
     const finch_kernels *k = finch_kernels_get();
     for (size_t i0 = 0; i0 < nq; i0 += k->gemm_tokens) {
         size_t nt = nq - i0 < k->gemm_tokens ? nq - i0 : k->gemm_tokens;
@@ -649,12 +690,33 @@ void finch_attn_rows(const float *kp, const float *v, size_t n_keys, size_t d, c
         float *si = scores + i0 * n_keys;
         for (size_t j = 0; j < n_keys; j += FINCH_PANEL_ROWS) {
             size_t nr = n_keys - j < FINCH_PANEL_ROWS ? n_keys - j : FINCH_PANEL_ROWS;
-            k->gemm(kp + j * d, FINCH_PANEL_ROWS, d, qi, q_stride, nt, si + j, n_keys, nr, true);
+            const float *panel = src->kp ? src->kp + j * d : src->buf;
+            if (src->k) k->pack_f32(src->k + j * d, d * sizeof(float), nr, 0, d, src->buf);
+            else if (!src->kp) k->pack_kv_f16(src->k16 + j * d, d * sizeof(uint16_t), nr, 0, d, src->buf);
+            k->gemm(panel, FINCH_PANEL_ROWS, d, qi, q_stride, nt, si + j, n_keys, nr, true);
         }
         for (size_t i = 0; i < nt; i++) finch_softmax_scaled(si + i * n_keys, n_keys, scale);
-        for (size_t c = 0; c < d; c += FINCH_PANEL_ROWS) {
-            size_t nr = d - c < FINCH_PANEL_ROWS ? d - c : FINCH_PANEL_ROWS;
-            k->gemm(v + c, d, n_keys, si, n_keys, nt, out + i0 * out_stride + c, out_stride, nr, true);
-        }
+        attn_values(k, src->v, src->v16, n_keys, d, si, nt, out + i0 * out_stride, out_stride, src->buf);
     }
+}
+
+void finch_attn_rows(const float *kp, const float *v, size_t n_keys, size_t d, const float *q,
+                     size_t q_stride, size_t nq, float scale, float *scores, float *out,
+                     size_t out_stride) {
+    attn_src src = { .kp = kp, .v = v };
+    attn_rows(&src, n_keys, d, q, q_stride, nq, scale, scores, out, out_stride);
+}
+
+void finch_attn_rows_keys(const float *k, const float *v, size_t n_keys, size_t d, const float *q,
+                          size_t q_stride, size_t nq, float scale, float *scores, float *out,
+                          size_t out_stride, float *buf) {
+    attn_src src = { .k = k, .v = v, .buf = buf };
+    attn_rows(&src, n_keys, d, q, q_stride, nq, scale, scores, out, out_stride);
+}
+
+void finch_attn_rows_f16(const float *kp, const uint16_t *k, const uint16_t *v, size_t n_keys, size_t d,
+                         const float *q, size_t q_stride, size_t nq, float scale, float *scores, float *out,
+                         size_t out_stride, float *vbuf) {
+    attn_src src = { .kp = kp, .k16 = k, .v16 = v, .buf = vbuf };
+    attn_rows(&src, n_keys, d, q, q_stride, nq, scale, scores, out, out_stride);
 }

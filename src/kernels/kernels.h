@@ -92,6 +92,30 @@ void finch_attn_rows(const float *kp, const float *v, size_t n_keys, size_t d, c
                      size_t q_stride, size_t nq, float scale, float *scores, float *out,
                      size_t out_stride);
 
+/* finch_attn_rows with the key rows k (n_keys rows of d floats) packed one
+ * 32-key panel at a time into buf (FINCH_ATTN_VBLOCK * d floats) instead
+ * of a packed copy: the same bits, less memory traffic (one decoded
+ * token reads every key once). */
+void finch_attn_rows_keys(const float *k, const float *v, size_t n_keys, size_t d, const float *q,
+                          size_t q_stride, size_t nq, float scale, float *scores, float *out,
+                          size_t out_stride, float *buf);
+/* The F16 KV cache: keys packed from f16 rows (the same floats
+ * finch_attn_pack_keys packs from their f32 values), and finch_attn_rows
+ * with f16 V rows, converted FINCH_ATTN_VBLOCK rows at a time into vbuf
+ * (FINCH_ATTN_VBLOCK * d floats), and either packed keys kp or (kp NULL)
+ * the f16 key rows k, packed one 32-key panel at a time into vbuf: the
+ * same bits as finch_attn_rows on the rows' f32 values. */
+#define FINCH_ATTN_VBLOCK 128
+void finch_attn_pack_keys_f16(const uint16_t *k, size_t key0, size_t key1, size_t d, float *kp);
+void finch_attn_rows_f16(const float *kp, const uint16_t *k, const uint16_t *v, size_t n_keys, size_t d,
+                         const float *q, size_t q_stride, size_t nq, float scale, float *scores, float *out,
+                         size_t out_stride, float *vbuf);
+/* n values f16 -> f32, f32 -> f16 (round to nearest even, as
+ * finch_f16_to_f32 / finch_f32_to_f16, bit for bit on every ISA; F16C on
+ * x86). */
+void finch_f16_to_f32_row(const uint16_t *h, float *out, size_t n);
+void finch_f32_to_f16_row(const float *x, uint16_t *h, size_t n);
+
 /* ---- thread pool: run fn(arg, i) for i in [0, n_tasks) ---- */
 finch_status finch_pool_new(size_t n_threads, finch_pool **out);
 void finch_pool_free(finch_pool *p);

@@ -343,6 +343,22 @@ static void silu_mul_avx2(float *gate, const float *up, size_t n) {
     finch_silu_mul_generic(gate + i, up + i, n - i);
 }
 
+/* ---- f16 <-> f32 rows (F16C), the scalar twin's bits ---- */
+
+static void f16_to_f32_avx2(const uint16_t *h, float *out, size_t n) {
+    size_t i = 0;
+    for (; i + LANES <= n; i += LANES)
+        _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
+    finch_f16_to_f32_generic(h + i, out + i, n - i);
+}
+
+static void f32_to_f16_avx2(const float *x, uint16_t *h, size_t n) {
+    size_t i = 0;
+    for (; i + LANES <= n; i += LANES)
+        _mm_storeu_si128((__m128i *)(h + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    finch_f32_to_f16_generic(x + i, h + i, n - i);
+}
+
 const finch_kernels finch_kernels_avx2 = {
     .isa = FINCH_ISA_AVX2,
     .tile_f32 = {.fn = tile_f32_avx2, .rows = FINCH_TILE_ROWS, .tokens = TOKENS, .matvec_rows = FINCH_TILE_ROWS},
@@ -362,4 +378,7 @@ const finch_kernels finch_kernels_avx2 = {
     .silu_mul = silu_mul_avx2,
     .vec_dot = {QX_VEC_DOT},
     .vec_dotn = {QX_VEC_DOTN},
+    .f16_to_f32 = f16_to_f32_avx2,
+    .f32_to_f16 = f32_to_f16_avx2,
+    .pack_kv_f16 = finch_pack_f16_generic,
 };

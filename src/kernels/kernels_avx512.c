@@ -620,6 +620,28 @@ static void silu_mul_avx512(float *gate, const float *up, size_t n) {
     }
 }
 
+/* ---- f16 <-> f32 rows (the F16 KV cache), the scalar twin's bits ---- */
+
+static void f16_to_f32_avx512(const uint16_t *h, float *out, size_t n) {
+    size_t i = 0;
+    for (; i + LANES <= n; i += LANES)
+        _mm512_storeu_ps(out + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(h + i))));
+    if (i < n) {
+        __mmask16 m = tail_mask(n - i);
+        _mm512_mask_storeu_ps(out + i, m, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, h + i)));
+    }
+}
+
+static void f32_to_f16_avx512(const float *x, uint16_t *h, size_t n) {
+    size_t i = 0;
+    for (; i + LANES <= n; i += LANES)
+        _mm256_storeu_si256((__m256i *)(h + i), _mm512_cvtps_ph(_mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    if (i < n) {
+        __mmask16 m = tail_mask(n - i);
+        _mm256_mask_storeu_epi16(h + i, m, _mm512_cvtps_ph(_mm512_maskz_loadu_ps(m, x + i), _MM_FROUND_TO_NEAREST_INT));
+    }
+}
+
 #define AVX512_TABLE(q8_tile)                                                                \
     .isa = FINCH_ISA_AVX512,                                                                 \
     .tile_f32 = {.fn = tile_f32_avx512, .rows = FINCH_TILE_ROWS, .tokens = TOKENS, .matvec_rows = MATVEC_ROWS}, \
@@ -641,7 +663,10 @@ static void silu_mul_avx512(float *gate, const float *up, size_t n) {
     .max = max_avx512,                                                                       \
     .silu_mul = silu_mul_avx512,                                                             \
     .vec_dot = {QX_VEC_DOT},                                                                 \
-    .vec_dotn = {QX_VEC_DOTN},
+    .vec_dotn = {QX_VEC_DOTN},                                                               \
+    .f16_to_f32 = f16_to_f32_avx512,                                                         \
+    .f32_to_f16 = f32_to_f16_avx512,                                                         \
+    .pack_kv_f16 = pack_f16_avx512,
 
 const finch_kernels finch_kernels_avx512 = {AVX512_TABLE(tile_q8_0_avx512)};
 const finch_kernels finch_kernels_avx512_vnni = {

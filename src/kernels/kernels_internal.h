@@ -170,6 +170,14 @@ typedef struct {
      * dot products above), and the packer for them. */
     finch_qgemm_fn qgemm[FINCH_DTYPE_SLOTS];
     finch_qgemm_pack_fn qgemm_pack;
+    /* n values f16 -> f32 and f32 -> f16 (round to nearest even; a NaN
+     * comes out quiet with its payload's top bits): the F16 KV cache's
+     * rows.  Every entry gives finch_f16_to_f32's and finch_f32_to_f16's
+     * bits (F16C's vcvtph2ps / vcvtps2ph on x86). */
+    void (*f16_to_f32)(const uint16_t *h, float *out, size_t n);
+    void (*f32_to_f16)(const float *x, uint16_t *h, size_t n);
+    /* pack_f32's layout from f16 rows (the F16 cache's keys), exact. */
+    finch_pack_fn pack_kv_f16;
 } finch_kernels;
 
 extern const finch_kernels finch_kernels_scalar;
@@ -227,6 +235,11 @@ void finch_pack_f32_generic(const void *w, size_t w_stride, size_t nr, size_t k0
 void finch_gemm_generic(const float *wp, size_t wps, size_t kc, const float *x, size_t xs,
                         size_t nt, float *c, size_t ldc, size_t nr, bool first);
 #define FINCH_GEMM_GENERIC_TOKENS 4
+/* Plain C f16 <-> f32 rows and f16 key packing (the scalar table's). */
+void finch_f16_to_f32_generic(const uint16_t *h, float *out, size_t n);
+void finch_f32_to_f16_generic(const float *x, uint16_t *h, size_t n);
+void finch_pack_f16_generic(const void *w, size_t w_stride, size_t nr, size_t k0, size_t kc,
+                            float *wp);
 /* Plain C exp_sum, max and silu_mul (the scalar table's). */
 float finch_exp_sum_generic(float *x, size_t n, float s, float m);
 float finch_max_generic(const float *x, size_t n);

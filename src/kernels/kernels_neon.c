@@ -252,4 +252,7 @@ const finch_kernels finch_kernels_neon = {
     .exp_sum = finch_exp_sum_generic,
     .max = finch_max_generic,
     .silu_mul = finch_silu_mul_generic,
+    .f16_to_f32 = finch_f16_to_f32_generic,
+    .f32_to_f16 = finch_f32_to_f16_generic,
+    .pack_kv_f16 = finch_pack_f16_generic,
 };

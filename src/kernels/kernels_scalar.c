@@ -94,6 +94,14 @@ void finch_pack_f32_generic(const void *w, size_t ws, size_t nr, size_t k0, size
     }
 }
 
+void finch_pack_f16_generic(const void *w, size_t ws, size_t nr, size_t k0, size_t kc,
+                            float *wp) {
+    for (size_t r = 0; r < FINCH_PANEL_ROWS; r++) {
+        const uint16_t *row = finch_tile_row(w, ws, r, nr);
+        for (size_t k = 0; k < kc; k++) wp[k * FINCH_PANEL_ROWS + r] = finch_f16_to_f32(row[k0 + k]);
+    }
+}
+
 /* Outputs in the inner loop (contiguous in wp and c), so a vectorizing
  * compiler runs it across outputs; each output is still one chain over k. */
 void finch_gemm_generic(const float *wp, size_t wps, size_t kc, const float *x, size_t xs,
@@ -110,6 +118,14 @@ void finch_gemm_generic(const float *wp, size_t wps, size_t kc, const float *x, 
 }
 
 /* ---- vector ops ---- */
+
+void finch_f16_to_f32_generic(const uint16_t *h, float *out, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = finch_f16_to_f32(h[i]);
+}
+
+void finch_f32_to_f16_generic(const float *x, uint16_t *h, size_t n) {
+    for (size_t i = 0; i < n; i++) h[i] = finch_f32_to_f16(x[i]);
+}
 
 static float dot_f32_scalar(const float *a, const float *b, size_t n) {
     float s = 0;
@@ -185,5 +201,8 @@ const finch_kernels finch_kernels_scalar = {
     .exp_sum = finch_exp_sum_generic,
     .max = finch_max_generic,
     .silu_mul = finch_silu_mul_generic,
+    .f16_to_f32 = finch_f16_to_f32_generic,
+    .f32_to_f16 = finch_f32_to_f16_generic,
+    .pack_kv_f16 = finch_pack_f16_generic,
 };
 

@@ -168,6 +168,8 @@ static void add_params(cJSON *root, const finch_press *fp) {
     cJSON_AddNumberToObject(j, "kv_chunk", (double)p->kv_chunk);
     cJSON_AddBoolToObject(j, "rerotate", !p->no_rerotate);
     cJSON_AddBoolToObject(j, "steps", p->record_steps != 0);
+    /* keys.npy / values.npy hold the stored values as f32 (f16: exactly) */
+    cJSON_AddStringToObject(j, "cache_type", finch_cache_type_name(p->cache_type));
 }
 
 /* Copy the members of the JSON object text `extra` not already in root. */

@@ -62,14 +62,15 @@ finch_status finch_press_chunk_budget_authors(size_t K, size_t N, size_t past, s
  * columns j < n_cols the row sees.  Never more than one attention row. */
 static void accumulate_row_group(const finch_kv_cache *kv, size_t layer, size_t n_head,
                                  const float *qrow, size_t pos, size_t n_cols, double w, double *acc,
-                                 float *scratch, size_t g) {
+                                 float *scratch, size_t g, const float *keys) {
     size_t G = kv->n_kv_head, d = kv->head_dim, group = n_head / G, n_keys = pos + 1;
     size_t nc = n_cols < n_keys ? n_cols : n_keys; /* a context row sees no later column */
     float scale = 1.0f / sqrtf((float)d); /* the same factor the forward pass uses */
+    float key[FINCH_KV_MAX_HEAD_DIM]; /* an f16 cache's key as f32: scores stay fp32 */
     for (size_t h = g * group; h < (g + 1) * group; h++) {
         const float *qh = qrow + h * d;
         for (size_t j = 0; j < n_keys; j++)
-            scratch[j] = finch_dot_f32(qh, finch_kv_k(kv, layer, g, j), d) * scale;
+            scratch[j] = finch_dot_f32(qh, keys ? keys + j * d : finch_kv_key_f32(kv, layer, g, j, key), d) * scale;
         if (kv->dead) finch_masked_softmax(scratch, kv->dead + (layer * G + g) * kv->capacity, n_keys);
         else finch_softmax(scratch, n_keys); /* over every key the row sees */
         double *a = acc + g * n_cols;
@@ -101,12 +102,21 @@ typedef struct {
 static void score_group_task(void *arg, size_t g) {
     const score_job *j = arg;
     const finch_score_step *s = j->s;
-    size_t stride = s->n_head * s->kv->head_dim;
-    float *scratch = j->scratch + finch_pool_worker() * j->scratch_stride;
+    size_t stride = s->n_head * s->kv->head_dim, worker = finch_pool_worker();
+    float *scratch = j->scratch + worker * j->scratch_stride;
+    /* the group's keys as f32 rows: the cache's own, or an f16 cache's
+     * converted once for every row of the call */
+    const float *keys = NULL;
+    if (s->kv->type != FINCH_CACHE_F16) keys = finch_kv_k(s->kv, j->layer, g, 0);
+    else if (s->keys32) {
+        float *k32 = s->keys32 + worker * s->keys32_stride;
+        finch_kv_read(s->kv, j->layer, g, 0, j->hi, k32, NULL);
+        keys = k32;
+    }
     for (size_t pos = j->lo; pos < j->hi; pos++)
         accumulate_row_group(s->kv, j->layer, s->n_head, j->q + (pos - j->pos0) * stride, pos,
                              s->n_cols, j->sc->row_weight ? j->sc->row_weight(s, pos) : 1.0, j->acc,
-                             scratch, g);
+                             scratch, g, keys);
 }
 
 void finch_score_accumulate_pool(finch_pool *pool, const finch_scorer *sc, const finch_score_step *s,
@@ -177,7 +187,7 @@ void finch_press_compact_head(const finch_ctx *c, finch_kv_cache *kv, size_t l, 
     /* RoPE is a rotation by position: one more rotation by (r - idx[r]) makes
      * the key read as if it had been computed at position r. */
     for (size_t r = 0; r < n; r++)
-        if (idx[r] != r) finch_rope_shift(c, l, finch_kv_k(kv, l, g, r), (long)r - (long)idx[r]);
+        if (idx[r] != r) finch_kv_shift_key(c, kv, l, g, r, (long)r - (long)idx[r]);
 }
 
 /* Keep rows idx[0..n) of layer l, head g.  Re-rotated to their ranks; or,
@@ -192,7 +202,7 @@ static void compact(finch_press *fp, size_t l, size_t g, const size_t *idx, size
     }
     finch_kv_gather(&fp->kv, l, g, idx, n);
     for (size_t r = 0; r < n && fp->key_shift; r++)
-        finch_rope_shift(fp->ctx, l, finch_kv_k(&fp->kv, l, g, r), fp->key_shift);
+        finch_kv_shift_key(fp->ctx, &fp->kv, l, g, r, fp->key_shift);
 }
 
 /* The ranking of layer l for KV head g: its own scores, or the layer's sum

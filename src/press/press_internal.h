@@ -33,6 +33,8 @@ struct finch_press {
     double *layer_score;     /* [cols_cap] (select = layer)                    */
     size_t *idx;             /* [kv.capacity] kept rows of one head             */
     float *scratch;          /* [kv.capacity] one attention row               */
+    float *keys32;           /* f16 cache: [threads][kv.capacity][head_dim]
+                                (finch_score_step.keys32)                     */
     int32_t *piece;          /* [batch] ids of one forward call                */
     size_t cols_cap;
     double *chunk_vec;       /* [N + m] kvpress chunk_length: scores of C ++ Q */

@@ -75,7 +75,7 @@ void finch_press_free(finch_press *fp) {
     finch_kv_free(&fp->kv);
     free(fp->question); free(fp->kept); free(fp->orig);
     free(fp->logits); free(fp->prompt_logits);
-    free(fp->acc); free(fp->layer_score); free(fp->idx); free(fp->scratch); free(fp->piece);
+    free(fp->acc); free(fp->layer_score); free(fp->idx); free(fp->scratch); free(fp->piece); free(fp->keys32);
     free(fp->token_score); free(fp->head_budget); free(fp->flat);
     free(fp->chunk_vec);
     finch_trace_free(&fp->trace);
@@ -93,7 +93,7 @@ finch_status press_feed(finch_press *fp, const int32_t *a, size_t na, const int3
 
 finch_status press_alloc_state(finch_press *fp, size_t capacity, size_t cols_cap) {
     const finch_config *cfg = &fp->m->cfg;
-    finch_status st = finch_kv_init(&fp->kv, cfg, capacity);
+    finch_status st = finch_kv_init_type(&fp->kv, cfg, capacity, fp->p.cache_type);
     if (st) return st;
     size_t LG = cfg->n_layer * cfg->n_kv_head, n;
     if (!finch_mul_ok(LG, cols_cap, &n)) return finch_fail(FINCH_ERR_NOMEM, "score buffer overflows");
@@ -116,6 +116,12 @@ finch_status press_alloc_state(finch_press *fp, size_t capacity, size_t cols_cap
     fp->step = (finch_score_step){ .kv = &fp->kv, .p = &fp->p, .n_head = cfg->n_head,
                                    .orig = fp->orig, .orig_stride = capacity,
                                    .token_score = fp->token_score };
+    if (fp->kv.type == FINCH_CACHE_F16 && fp->scorer->rows) { /* its keys converted once per scoring call */
+        size_t stride = capacity * cfg->head_dim;
+        if (!(fp->keys32 = finch_alloc(finch_ctx_threads(fp->ctx), stride * sizeof(float)))) return FINCH_ERR_NOMEM;
+        fp->step.keys32 = fp->keys32;
+        fp->step.keys32_stride = stride;
+    }
     return FINCH_OK;
 }
 
@@ -196,14 +202,15 @@ finch_status press_end(finch_press *fp, size_t n_ctx, size_t n_q, size_t K) {
     for (size_t lg = 0; lg < LG; lg++)
         memcpy(fp->kept + lg * n_kept, fp->orig + lg * fp->kv.capacity, n_kept * sizeof(int32_t));
     s->n_masked = finch_kept_mark_masked(&fp->kv, fp->kept, n_kept); /* -1 there */
-    s->kv_bytes_kept = 2 * (LG * n_kept - s->n_masked) * fp->kv.head_dim * sizeof(float); /* the live rows */
+    s->kv_bytes_kept = 2 * (LG * n_kept - s->n_masked) * fp->kv.head_dim * finch_kv_value_bytes(&fp->kv); /* the live rows */
     /* The scoring buffers are done with; generation needs none of them. */
-    free(fp->acc); free(fp->layer_score); free(fp->idx); free(fp->orig); free(fp->scratch);
+    free(fp->acc); free(fp->layer_score); free(fp->idx); free(fp->orig); free(fp->scratch); free(fp->keys32);
     free(fp->token_score);
     fp->acc = fp->layer_score = fp->token_score = NULL;
     fp->idx = NULL;
     fp->orig = NULL;
-    fp->scratch = NULL;
+    fp->scratch = fp->keys32 = NULL;
+    fp->step.keys32 = NULL;
     fp->compressed = 1;
     return FINCH_OK;
 }
@@ -214,16 +221,9 @@ finch_status press_end(finch_press *fp, size_t n_ctx, size_t n_q, size_t K) {
 static finch_status kv_reserve(finch_press *fp, size_t need) {
     if (need <= fp->kv.capacity) return FINCH_OK;
     finch_kv_cache nk;
-    finch_status st = finch_kv_init(&nk, &fp->m->cfg, finch_plan_grow_rows(need));
+    finch_status st = finch_kv_init_type(&nk, &fp->m->cfg, finch_plan_grow_rows(need), fp->kv.type);
     if (st) return st;
-    size_t row = fp->kv.head_dim * sizeof(float);
-    for (size_t l = 0; l < fp->kv.n_layer; l++) {
-        for (size_t g = 0; g < fp->kv.n_kv_head; g++) {
-            memcpy(finch_kv_k(&nk, l, g, 0), finch_kv_k(&fp->kv, l, g, 0), fp->kv.n_pos[l] * row);
-            memcpy(finch_kv_v(&nk, l, g, 0), finch_kv_v(&fp->kv, l, g, 0), fp->kv.n_pos[l] * row);
-        }
-        nk.n_pos[l] = fp->kv.n_pos[l];
-    }
+    finch_kv_copy_rows(&nk, &fp->kv);
     if ((st = finch_kv_copy_mask(&nk, &fp->kv))) {
         finch_kv_free(&nk);
         return st;
@@ -315,12 +315,11 @@ const finch_model *finch_press_model(const finch_press *fp) { return fp->m; }
 const finch_ctx *finch_press_ctx(const finch_press *fp) { return fp->ctx; }
 
 void finch_press_copy_kv(const finch_press *fp, float *keys, float *values) {
-    size_t nk = fp->st.n_kept, d = fp->kv.head_dim, row = d * sizeof(float);
+    size_t nk = fp->st.n_kept, d = fp->kv.head_dim;
     for (size_t l = 0; l < fp->kv.n_layer; l++)
         for (size_t g = 0; g < fp->kv.n_kv_head; g++) {
             size_t o = (l * fp->kv.n_kv_head + g) * nk * d;
-            if (keys) memcpy(keys + o, finch_kv_k(&fp->kv, l, g, 0), nk * row);
-            if (values) memcpy(values + o, finch_kv_v(&fp->kv, l, g, 0), nk * row);
+            finch_kv_read(&fp->kv, l, g, 0, nk, keys ? keys + o : NULL, values ? values + o : NULL);
             for (size_t r = 0; keys && fp->key_shift && r < nk; r++) /* back to the original positions */
                 finch_rope_shift(fp->ctx, l, keys + o + r * d, -fp->key_shift);
         }

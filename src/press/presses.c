@@ -204,7 +204,8 @@ static void knorm_finish(const finch_score_step *s, size_t l, double *acc) {
     size_t d = s->kv->head_dim;
     for (size_t g = 0; g < s->kv->n_kv_head; g++)
         for (size_t j = 0; j < s->n_cols; j++) {
-            const float *k = finch_kv_k(s->kv, l, g, j);
+            float row[FINCH_KV_MAX_HEAD_DIM];
+            const float *k = finch_kv_key_f32(s->kv, l, g, j, row);
             double sq = 0;
             for (size_t i = 0; i < d; i++) sq += (double)k[i] * (double)k[i];
             acc[g * s->n_cols + j] = -sqrt(sq);

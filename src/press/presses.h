@@ -42,6 +42,11 @@ typedef struct {
     const double *token_score; /* [n_ctx] a static score per context position,
                                   from finch_scorer_prepare (rag, lingua); NULL
                                   for the other scorers                        */
+    float *keys32;           /* an f16 cache: per thread keys32_stride floats
+                                where the pool's scoring converts a group's
+                                keys once per call; NULL: each key converted
+                                where it is read (the same values)           */
+    size_t keys32_stride;
 } finch_score_step;
 
 typedef struct {

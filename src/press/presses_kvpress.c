@@ -24,11 +24,12 @@
 static void keydiff_finish(const finch_score_step *s, size_t l, double *acc) {
     size_t d = s->kv->head_dim, nc = s->n_cols;
     double anchor[FINCH_KEYDIFF_MAX_HEAD_DIM]; /* larger heads: refused by finch_scorer_prepare */
+    float row[FINCH_KEYDIFF_MAX_HEAD_DIM];     /* an f16 cache's key as f32 */
     if (d > FINCH_KEYDIFF_MAX_HEAD_DIM) return;
     for (size_t g = 0; g < s->kv->n_kv_head; g++) {
         for (size_t i = 0; i < d; i++) anchor[i] = 0;
         for (size_t j = 0; j < nc; j++) {
-            const float *k = finch_kv_k(s->kv, l, g, j);
+            const float *k = finch_kv_key_f32(s->kv, l, g, j, row);
             double n2 = 0;
             for (size_t i = 0; i < d; i++) n2 += (double)k[i] * k[i];
             double inv = 1.0 / fmax(sqrt(n2), 1e-12);
@@ -40,7 +41,7 @@ static void keydiff_finish(const finch_score_step *s, size_t l, double *acc) {
             na2 += anchor[i] * anchor[i];
         }
         for (size_t j = 0; j < nc; j++) {
-            const float *k = finch_kv_k(s->kv, l, g, j);
+            const float *k = finch_kv_key_f32(s->kv, l, g, j, row);
             double dot = 0, n2 = 0;
             for (size_t i = 0; i < d; i++) {
                 dot += (double)k[i] * anchor[i];

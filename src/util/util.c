@@ -232,8 +232,8 @@ float finch_f16_to_f32(uint16_t h) {
             do { mant <<= 1; e++; } while (!(mant & 0x400));
             bits = sign | ((uint32_t)(127 - 15 - e) << 23) | ((mant & 0x3ff) << 13);
         }
-    } else if (exp == 31) {
-        bits = sign | 0x7f800000u | (mant << 13);
+    } else if (exp == 31) { /* a NaN comes out quiet, as F16C's vcvtph2ps gives it */
+        bits = sign | 0x7f800000u | (mant << 13) | (mant ? 0x400000u : 0);
     } else {
         bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
     }
@@ -245,8 +245,8 @@ uint16_t finch_f32_to_f16(float f) {
     union { float f; uint32_t u; } v = { f };
     uint32_t x = v.u, sign = (x >> 16) & 0x8000;
     uint32_t absx = x & 0x7fffffffu;
-    if (absx >= 0x7f800000u) /* inf or nan */
-        return (uint16_t)(sign | 0x7c00 | (absx > 0x7f800000u ? 0x200 : 0));
+    if (absx >= 0x7f800000u) /* inf, or a quiet NaN with the payload's top bits, as F16C's vcvtps2ph */
+        return (uint16_t)(sign | 0x7c00 | (absx > 0x7f800000u ? 0x200 | ((absx >> 13) & 0x3ff) : 0));
     if (absx >= 0x477ff000u) return (uint16_t)(sign | 0x7c00); /* overflow -> inf */
     if (absx < 0x38800000u) { /* subnormal half or zero */
         if (absx < 0x33000000u) return (uint16_t)sign;

@@ -1,0 +1,131 @@
+/* test_longbench_zh.c - LongBench's jieba-segmented Chinese metrics
+ * (src/eval/bench_zh.c, src/cli/cli_jieba.c): normalize_zh_answer and
+ * qa_f1_zh on given words, with values printed by LongBench's own
+ * metrics.py (commit 2e00731f8d0b) run with Debian's python3-jieba 0.42.1;
+ * the segmenter plumbing with a stand-in that splits on spaces; and, when
+ * /usr/bin/python3 has jieba, finch score --jieba on two items whose
+ * scores were computed by LongBench's code (qa_f1_zh) and by hand
+ * (rouge_zh). */
+#include "cliutil.h"
+
+#include "finch_benchmarks.h"
+#include "util.h"
+
+#include <math.h>
+
+static void expect_normal(const char *in, const char *want) {
+    char *got = finch_lb_normalize_zh(in);
+    assert_string_equal(got, want);
+    free(got);
+}
+
+/* normalize_zh_answer: lower() (full-width letters too), string.punctuation
+ * and cn_punctuation out ("》" is in LongBench's list, "《" is not), every
+ * white space character out (U+3000 included). */
+static void test_normalize(void **state) {
+    (void)state;
+    expect_normal("ＡＢＣ", "ａｂｃ");
+    expect_normal("《红楼梦》", "《红楼梦");
+    expect_normal("\u3000北京 大学\t", "北京大学");
+    expect_normal("，！。", "");
+    expect_normal("Hello, World!", "helloworld");
+}
+
+/* metrics.qa_f1_zh_score(pred, gold) printed 0.6666666666666666, 0.5, 0.8
+ * and 0 for these (words as jieba.cut gives them). */
+static void test_qa_f1_words(void **state) {
+    (void)state;
+    const char *p1[] = { "在", "北京", "的", "清华大学", "！" }, *g1[] = { "北京", "清华大学" };
+    assert_true(fabs(finch_lb_qa_f1_zh_words(p1, 5, g1, 2) - 2.0 / 3.0) < 1e-15);
+    const char *p2[] = { "Ａ", "Ｂ", "Ｃ", " ", "北京", "，", "你好" }, *g2[] = { "abc", "北京", "你好" };
+    assert_true(finch_lb_qa_f1_zh_words(p2, 7, g2, 3) == 0.5); /* 2 of 5 and 2 of 3 */
+    const char *p3[] = { "《", "红楼梦", "》", "作者" }, *g3[] = { "红楼梦", " ", "作者" };
+    assert_true(fabs(finch_lb_qa_f1_zh_words(p3, 4, g3, 3) - 0.8) < 1e-15);
+    const char *p4[] = { "\u3000", "北京", " ", "大学" }, *g4[] = { "北京大学" };
+    assert_true(finch_lb_qa_f1_zh_words(p4, 4, g4, 1) == 0.0);
+}
+
+/* A stand-in segmenter: words split at spaces. */
+static finch_status by_spaces(void *user, const char *text, char ***words, size_t *n) {
+    int *calls = user;
+    ++*calls;
+    *words = calloc(strlen(text) + 1, sizeof **words);
+    *n = 0;
+    for (const char *s = text; *s;) {
+        while (*s == ' ') s++;
+        const char *e = strchr(s, ' ');
+        if (!e) e = s + strlen(s);
+        if (e > s) (*words)[(*n)++] = strndup(s, (size_t)(e - s));
+        s = e;
+    }
+    return FINCH_OK;
+}
+
+static finch_status broken(void *user, const char *text, char ***words, size_t *n) {
+    (void)user; (void)text; (void)words; (void)n;
+    return finch_fail(FINCH_ERR_IO, "segmenter gone");
+}
+
+static void test_segmenter(void **state) {
+    (void)state;
+    const char line[] = "{\"input\":\"q\",\"context\":\"c\",\"answers\":[\"北京 清华大学\"],\"dataset\":\"multifieldqa_zh\","
+                        "\"_id\":\"z\"}";
+    finch_eval_tasks t;
+    assert_int_equal(finch_bench_parse(line, strlen(line), "t", FINCH_BENCH_AUTO, NULL, &t), FINCH_ERR_UNSUPPORTED);
+    assert_string_equal(finch_last_error(), "t:1: LongBench dataset 'multifieldqa_zh' is scored on jieba's Chinese "
+                        "word segmentation: give --jieba CMD (tools/jieba_cut.py, python3-jieba)");
+    int calls = 0;
+    finch_bench_set_segmenter(by_spaces, &calls);
+    assert_int_equal(finch_bench_parse(line, strlen(line), "t", FINCH_BENCH_AUTO, NULL, &t), FINCH_OK);
+    assert_int_equal(t.items[0].metric, FINCH_METRIC_QA_F1_ZH);
+    double s, e;
+    finch_bench_score_item(&t.items[0], "在 北京 的 清华大学", &s, &e); /* 2 of 4, 2 of 2 */
+    assert_true(fabs(s - 2.0 / 3.0) < 1e-15);
+    assert_int_equal(calls, 2);
+    /* rouge_zh: rouge_l of the words joined by spaces: LCS 2 of 4 and of 2 */
+    assert_true(fabs(finch_lb_rouge_zh("在 北京 的 清华大学", "北京 清华大学") - finch_lb_rouge_l("在 北京 的 清华大学",
+                                                                                              "北京 清华大学")) == 0);
+    finch_bench_set_segmenter(broken, NULL);
+    finch_bench_score_item(&t.items[0], "北京", &s, &e);
+    assert_true(isnan(s));
+    const char *preds[] = { "北京" };
+    finch_dataset_score *d;
+    size_t nd;
+    assert_int_equal(finch_bench_dataset_scores(&t, preds, &d, &nd), FINCH_ERR_IO);
+    assert_string_equal(finch_last_error(), "item 'z': segmenter gone");
+    finch_bench_set_segmenter(NULL, NULL);
+    finch_eval_tasks_free(&t);
+}
+
+/* testdata/bench/longbench_zh.jsonl with jieba: multifieldqa_zh "在北京的清华大学！"
+ * against "北京清华大学": 0.6667 (LongBench's qa_f1_zh_score); vcsum "我来到北京。天气很好"
+ * (我 来到 北京 。 天气 很 好) against "我来到北京清华大学。今天天气很好" (我 来到 北京 清华大学 。
+ * 今天天气 很 好): one sentence each (no ASCII "."), LCS 我 来到 北京 。 很 好 = 6, P 6/7,
+ * R 6/8, F 0.8. */
+static void test_score_jieba(void **state) {
+    (void)state;
+    const char *cmd = "score --task testdata/bench/longbench_zh.jsonl --predictions testdata/bench/longbench_zh_pred.jsonl";
+    assert_int_equal(run_finch(cmd), 2);
+    assert_string_equal(err_text, "finch: error: --task: testdata/bench/longbench_zh.jsonl:1: LongBench dataset "
+                        "'multifieldqa_zh' is scored on jieba's Chinese word segmentation: give --jieba CMD "
+                        "(tools/jieba_cut.py, python3-jieba)\n");
+    assert_int_equal(run_finch("score --task testdata/bench/longbench_zh.jsonl --predictions x --jieba false"), 2);
+    assert_string_equal(err_text, "finch: error: --jieba 'false': the segmenter gave no answer (it exited?)\n");
+    if (system("/usr/bin/python3 -c 'import jieba' 2>/dev/null") != 0)
+        SKIP_MSG("no jieba for /usr/bin/python3 (sh tools/deps.sh jieba)");
+    char args[512];
+    snprintf(args, sizeof args, "%s --jieba '/usr/bin/python3 tools/jieba_cut.py'", cmd);
+    assert_int_equal(run_finch(args), 0);
+    assert_string_equal(out_text, "multifieldqa_zh          qa_f1_zh                1 items  66.67\n"
+                                  "vcsum                    rouge_zh                1 items  80.0\n");
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_normalize),
+        cmocka_unit_test(test_qa_f1_words),
+        cmocka_unit_test(test_segmenter),
+        cmocka_unit_test(test_score_jieba),
+    };
+    return cmocka_run_group_tests_name("longbench_zh", tests, NULL, NULL);
+}
