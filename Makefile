@@ -138,15 +138,17 @@ BENCH_RSS   ?= $(if $(HAVE_TINYSTORIES),$(TINYSTORIES),$(BENCH_DIR)/small-f32.gg
 BENCH_FLAGS ?= --prefill 512 --decode 16 --finch-text 1024 --question 32 --chunk 512 \
                --rss $(BENCH_RSS)
 # Then, when llama.cpp is built in LLAMACPP (tools/build_llamacpp.sh), the
-# TinyLlama F16 file quantized to Q4_K_M by its llama-quantize, finch and
-# llama-bench side by side (tools/peer_bench_q4km.sh; a line says why when not).
+# TinyLlama F16 file converted by its llama-quantize to BF16, Q4_K_M, Q4_0,
+# Q5_K_M and Q6_K (tools/peer_quant_models.sh; a line says why when not), and
+# two rounds of finch and llama-bench alternately on every TinyLlama-shape
+# file (tools/peer_bench.sh): about 15 more minutes.
 LLAMACPP    ?= ../llamacpp
 bench: $(OUT)/finch
 	@sh tools/deps.sh python
 	$(PYTHON) tools/make_bench_models.py --out $(BENCH_DIR)
 	./$(OUT)/finch bench --models-dir $(BENCH_DIR) $(if $(HAVE_TINYSTORIES),-m $(TINYSTORIES)) \
 	    $(BENCH_FLAGS) --json-file $(BENCH_DIR)/bench.json
-	sh tools/peer_bench_q4km.sh ./$(OUT)/finch $(LLAMACPP) $(BENCH_DIR)/tinyllama-1.1b-f16.gguf
+	sh tools/peer_quant_models.sh $(LLAMACPP) $(BENCH_DIR)/tinyllama-1.1b-f16.gguf
 	@if [ -x $(LLAMA_BIN)/llama-bench ]; then \
 	    echo "beside llama.cpp ($(LLAMA_BIN)), alternately, two rounds:"; \
 	    FINCH_BIN=$(OUT)/finch sh tools/peer_bench.sh $(LLAMA_BIN)/llama-bench 2; \

@@ -6,9 +6,10 @@
 #   tools/peer_bench.sh LLAMA_BENCH [ROUNDS]      (default 2 rounds)
 #
 # LLAMA_BENCH: the llama-bench binary (tools/build_llamacpp.sh prints it).
-# Each round runs, for every TinyLlama-shape file in bench-models/, llama.cpp's
-# pp512 + tg64 (2 threads, its defaults) and then `finch bench` on the same
-# file; the raw outputs go to bench-models/peer/ and a summary to stdout.
+# Each round runs, for every TinyLlama-shape file in bench-models/ (F32, F16,
+# Q8_0, and the quantized ones tools/peer_quant_models.sh made in quant/),
+# llama.cpp's pp512 + tg64 (2 threads, its defaults) and then `finch bench`
+# on the same file; the raw outputs go to bench-models/peer/ and a summary to stdout.
 set -eu
 llama_bench=${1:?usage: tools/peer_bench.sh LLAMA_BENCH [ROUNDS]}
 rounds=${2:-2}
@@ -19,7 +20,8 @@ out=bench-models/peer
 mkdir -p "$out"
 for round in $(seq 1 "$rounds"); do
     for m in bench-models/tinyllama-1.1b-f32.gguf bench-models/tinyllama-1.1b-f16.gguf \
-             bench-models/tinyllama-1.1b-q8_0.gguf; do
+             bench-models/tinyllama-1.1b-q8_0.gguf bench-models/quant/tinyllama-1.1b-*.gguf; do
+        case $m in *'*'*) continue ;; esac # no quantized files (no llama-quantize)
         [ -f "$m" ] || { echo "peer_bench: $m missing (make bench writes it)" >&2; exit 2; }
         name=$(basename "$m" .gguf)
         "$llama_bench" -m "$m" -t 2 -p 512 -n 64 -r 3 -o csv >"$out/$name.llama.$round.csv" 2>/dev/null
