@@ -474,6 +474,26 @@ static void test_eval_resume_old_key(void **state) {
     remove_tmpdir();
 }
 
+/* An item whose answer cannot fit even beside the full cache is skipped
+ * with the window of the full reference's own plan (the message once
+ * printed the uninitialised plan of a compressed run). */
+static void test_eval_skip_answer_too_long(void **state) {
+    (void)state;
+    make_tmpdir();
+    char args[512], task[128], path[256];
+    snprintf(task, sizeof task, "%s/t.jsonl", tmpdir);
+    write_tasks(task, NULL);
+    snprintf(args, sizeof args, "eval -m " TINY " --task %s --press finch --ratio 2 --chunk 8 -n 600 -t 1 --out %s/s",
+             task, tmpdir);
+    assert_int_equal(run_finch(args), 0);
+    snprintf(path, sizeof path, "%s/s/results.json", tmpdir);
+    cJSON *j = read_json(path);
+    const cJSON *it = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "items"), 0);
+    assert_string_equal(str(it, "skipped"), "the answer (600 tokens) does not fit in the model's 512 positions");
+    cJSON_Delete(j);
+    remove_tmpdir();
+}
+
 static void test_eval_budget_lists(void **state) {
     (void)state;
     make_tmpdir();
@@ -529,6 +549,7 @@ int main(void) {
         cmocka_unit_test(test_eval_bad_input),
         cmocka_unit_test(test_eval_end_to_end),
         cmocka_unit_test(test_eval_budget_lists),
+        cmocka_unit_test(test_eval_skip_answer_too_long),
         cmocka_unit_test(test_eval_resume),
         cmocka_unit_test(test_eval_resume_old_key),
         cmocka_unit_test(test_eval_all_presses),

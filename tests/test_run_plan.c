@@ -102,8 +102,9 @@ static void test_window_refusals(void **state) {
     assert_int_equal(o.chunk, 512);
 }
 
-/* The answer stops at the window; the full press reads without the
- * question, so the window only has to hold the context and a chunk. */
+/* The answer stops at the window; the full press keeps every token and
+ * reads without the question, so the window only has to hold the context
+ * (then the prompt): its chunk is a batch cut, not a share of the window. */
 static void test_answer_and_full(void **state) {
     (void)state;
     finch_model m = model_with_window(512);
@@ -117,8 +118,19 @@ static void test_answer_and_full(void **state) {
     p.press.scorer = FINCH_SCORER_FULL;
     assert_ok(finch_plan_run(&m, &p, &o));
     assert_int_equal(o.K, 500);
-    assert_int_equal(o.chunk, 12);
+    assert_int_equal(o.chunk, 500); /* min(512, the whole context) */
     assert_int_equal(o.n_predict, 2);
+    p = params(FINCH_BUDGET_RATIO, 2, 468, 33); /* --chunk 64 beside 468 + 33 in 512: fits */
+    p.press.scorer = FINCH_SCORER_FULL;
+    p.press.chunk = 64;
+    assert_ok(finch_plan_run(&m, &p, &o));
+    assert_int_equal(o.chunk, 64);
+    assert_int_equal(o.n_predict, 11); /* 512 - 468 - 33 */
+    p = params(FINCH_BUDGET_RATIO, 2, 513, 10);
+    p.press.scorer = FINCH_SCORER_FULL;
+    assert_int_equal(finch_plan_run(&m, &p, &o), FINCH_ERR_ARG);
+    assert_string_equal(finch_last_error(), "the full cache needs the whole context (513 tokens) but the model has "
+                                            "512 positions");
 }
 
 /* When the answer outgrows the rows of compression, the cache is grown to

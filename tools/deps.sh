@@ -38,6 +38,17 @@ if [ "${1:-}" = pytest ]; then
     apt_install python3 python3-numpy python3-pytest
     exit $?
 fi
+if [ "${1:-}" = results ]; then
+    # tools/make_results.sh: Debian's numpy for the task generators and
+    # rsvg-convert (librsvg2-bin) for the PNGs beside the SVG figures.
+    /usr/bin/python3 -c 'import numpy' 2>/dev/null && command -v rsvg-convert >/dev/null 2>&1 && exit 0
+    apt_install python3-numpy librsvg2-bin
+    case $? in
+    0) exit 0 ;;
+    2) echo "deps: missing packages: python3-numpy librsvg2-bin (sudo apt-get install python3-numpy librsvg2-bin)" >&2 ;;
+    esac
+    exit 1
+fi
 if [ "${1:-}" = jieba ]; then
     # LongBench's Chinese metrics (finch score/eval --jieba, tools/jieba_cut.py):
     # Debian's python3-jieba (0.42.1, the version LongBench's pip install gets).

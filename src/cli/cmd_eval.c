@@ -201,9 +201,10 @@ static const char *does_not_fit(const finch_model *m, const cli_eval_opts *o, co
                 snprintf(why, cap, "%s", finch_last_error());
                 return why;
             }
-            if ((p ? &plan : full)->n_predict_reduced) {
+            const finch_run_plan *got = p ? &plan : full; /* the full reference's plan is in *full, not plan */
+            if (got->n_predict_reduced) {
                 snprintf(why, cap, "the answer (%zu tokens) does not fit in the model's %zu positions", ids->n_new,
-                         plan.window);
+                         got->window);
                 return why;
             }
         }

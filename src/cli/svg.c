@@ -154,7 +154,7 @@ static const struct {
     { "random", { "#56B4E9", FINCH_MARK_PLUS, NULL } },
     { "chunkkv", { "#56B4E9", FINCH_MARK_SQUARE, "5 3" } },
     { "rag", { "#000000", FINCH_MARK_TRIANGLE, NULL } },
-    { "lingua", { "#000000", FINCH_MARK_DIAMOND, "5 3" } },
+    { "lingua", { "#000000", FINCH_MARK_DIAMOND, "2 2" } }, /* dotted: only full is black and dashed */
 };
 
 finch_svg_style finch_svg_press_style(const char *name) {

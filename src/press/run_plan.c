@@ -33,9 +33,7 @@ size_t finch_plan_default_chunk(size_t free_positions) {
 
 /* The chunk of an iterative run: kk kept context tokens (the protected
  * prefix and the budget) and mq question tokens share the window with it.
- * The full press never feeds the question while it reads (nothing is
- * scored), so it leaves mq = 0.  Chunks cover the N - P tokens after the
- * prefix. */
+ * Chunks cover the N - P tokens after the prefix. */
 static finch_status plan_chunk(const finch_run_params *p, size_t win, size_t kk, size_t mq, size_t *chunk) {
     if (kk + mq >= win)
         return finch_fail(FINCH_ERR_ARG, "the question (%zu tokens) and the budget (%zu) leave no room for a chunk "
@@ -46,6 +44,19 @@ static finch_status plan_chunk(const finch_run_params *p, size_t win, size_t kk,
         return finch_fail(FINCH_ERR_ARG, "--chunk %zu + budget %zu + question %zu exceed the model's %zu positions",
                           S, kk, p->n_question, win);
     size_t free_tokens = p->n_ctx - p->press.protect;
+    *chunk = S < free_tokens ? S : free_tokens;
+    return FINCH_OK;
+}
+
+/* The full reference reads the context chunk by chunk into a cache that
+ * keeps everything and never feeds the question while it reads, so only
+ * the whole context must fit (the prompt and answer are checked after);
+ * the chunk is the batch cut only, which changes no number. */
+static finch_status plan_full_chunk(const finch_run_params *p, size_t win, size_t *chunk) {
+    if (p->n_ctx > win)
+        return finch_fail(FINCH_ERR_ARG, "the full cache needs the whole context (%zu tokens) but the model has "
+                          "%zu positions", p->n_ctx, win);
+    size_t S = p->press.chunk ? p->press.chunk : FINCH_DEFAULT_CHUNK_MAX, free_tokens = p->n_ctx - p->press.protect;
     *chunk = S < free_tokens ? S : free_tokens;
     return FINCH_OK;
 }
@@ -63,8 +74,9 @@ static finch_status plan_compress(const finch_run_params *p, size_t win, finch_r
         o->chunk = N;
         return FINCH_OK;
     }
+    if (p->press.scorer == FINCH_SCORER_FULL) return plan_full_chunk(p, win, &o->chunk);
     size_t kk = p->press.protect + o->K_rows; /* K <= N - P; pyramidkv, adakv: padded */
-    return plan_chunk(p, win, kk, p->press.scorer == FINCH_SCORER_FULL ? 0 : mq, &o->chunk);
+    return plan_chunk(p, win, kk, mq, &o->chunk);
 }
 
 /* After compression: the prompt, then the answer (cut to the window) and
