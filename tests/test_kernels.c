@@ -189,10 +189,10 @@ static void check_tile_batches(const finch_weight *w, size_t rows, size_t c) {
 
 /* From FINCH_GEMM_MIN_TOKENS tokens on, every batch agrees with every other
  * (whatever the packed GEMM's token tiles and task blocks): the first n
- * rows of a 530-token product (more than one task's 512 tokens) equal the
+ * rows of a 1100-token product (two tasks of about 512 tokens) equal the
  * n-token product. */
 static void check_gemm_batches(const finch_weight *w, size_t rows, size_t c) {
-    const size_t big = 530, batches[] = {FINCH_GEMM_MIN_TOKENS, 13, 64};
+    const size_t big = 1100, batches[] = {FINCH_GEMM_MIN_TOKENS, 13, 64};
     float *x = random_floats(big * c), *all = malloc(big * rows * sizeof(float));
     float *part = malloc(64 * rows * sizeof(float));
     assert_non_null(all);
@@ -223,6 +223,54 @@ static void test_batch_invariance(void **state) {
             check_tile_batches(&w, rows, c);
             check_gemm_batches(&w, rows, c);
             free((void *)w.data);
+        }
+    }
+}
+
+/* finch_matmul_rows_agree's promise: where it says a product of the last
+ * `sub` tokens agrees with the whole batch, it does bit for bit; it says
+ * so for no tokens and for the whole batch, and (packed GEMM) not across
+ * the GEMM's smallest batch. */
+static void check_rows_agree(const finch_weight *w, size_t rows, size_t c) {
+    const size_t pairs[][2] = {{20, 0}, {20, 1}, {20, 7}, {20, 8}, {20, 12}, {20, 20}, {7, 3}, {530, 40}};
+    float *x = random_floats(530 * c), *all = malloc(530 * rows * sizeof(float));
+    float *part = malloc(40 * rows * sizeof(float));
+    assert_non_null(all);
+    assert_non_null(part);
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        size_t n = pairs[i][0], sub = pairs[i][1];
+        if (sub == 0 || sub == n) assert_true(finch_matmul_rows_agree(w, n, sub));
+        if (!finch_matmul_rows_agree(w, n, sub)) continue;
+        assert_ok(finch_matmul(NULL, all, x, n, w));
+        assert_ok(finch_matmul(NULL, part, x + (n - sub) * c, sub, w));
+        if (memcmp(part, all + (n - sub) * rows, sub * rows * sizeof(float)) != 0)
+            fail_msg("%s %s: the last %zu of %zu tokens alone differ", finch_isa_name(finch_isa_current()),
+                     finch_dtype_name(w->type), sub, n);
+    }
+    free(x);
+    free(all);
+    free(part);
+}
+
+static void test_rows_agree(void **state) {
+    (void)state;
+    rng_seed(78);
+    const size_t rows = 30, cols = 256 + 32;
+    const finch_blas_mode modes[] = {FINCH_BLAS_NEVER, FINCH_BLAS_AUTO, FINCH_BLAS_ALWAYS};
+    for (size_t b = 0; b < (finch_blas_available() ? 3u : 1u); b++) {
+        finch_set_blas_mode(modes[b]);
+        for (size_t i = 0; i < N_ISAS; i++) {
+            if (!finch_isa_set(all_isas[i])) continue;
+            for (size_t d = 0; d < N_TYPES; d++) {
+                finch_weight w = make_weight(all_types[d], rows, cols);
+                check_rows_agree(&w, rows, cols);
+                if (all_isas[i] == FINCH_ISA_AVX512 && modes[b] == FINCH_BLAS_NEVER && all_types[d] == FINCH_F32) {
+                    assert_false(finch_matmul_rows_agree(&w, 20, 7)); /* tiles against the packed GEMM */
+                    assert_true(finch_matmul_rows_agree(&w, 20, 8));
+                }
+                if (all_types[d] == FINCH_Q8_0) assert_true(finch_matmul_rows_agree(&w, 20, 1));
+                free((void *)w.data);
+            }
         }
     }
 }
@@ -633,6 +681,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_blas_vs_ref, restore_defaults),
         cmocka_unit_test_teardown(test_scalar_is_ref, restore_defaults),
         cmocka_unit_test_teardown(test_batch_invariance, restore_defaults),
+        cmocka_unit_test_teardown(test_rows_agree, restore_defaults),
         cmocka_unit_test_teardown(test_q8_0_vnni, restore_defaults),
         cmocka_unit_test_teardown(test_quantize_q8_0, restore_defaults),
         cmocka_unit_test_teardown(test_threads_bit_identical, restore_defaults),

@@ -299,6 +299,61 @@ static void test_pass_layer_by_layer(void **state) {
     finch_model_free(m);
 }
 
+/* The last layer's queries of a pass without logits, with
+ * finch_pass_last_queries(lo, hi) (rows == NULL: not called). */
+static float *last_layer_queries(finch_model *m, const int32_t *tokens, size_t n, const size_t *rows,
+                                 finch_kv_cache *kv) {
+    const finch_config *cfg = &m->cfg;
+    size_t per_layer = n * cfg->n_head * cfg->head_dim;
+    float *out = malloc(per_layer * sizeof(float));
+    finch_ctx *ctx;
+    assert_ok(finch_ctx_new(m, 2, n, &ctx));
+    assert_ok(finch_kv_init(kv, cfg, n));
+    assert_ok(finch_pass_begin(ctx, kv, tokens, n, 0, 0, false));
+    if (rows) finch_pass_last_queries(ctx, rows[0], rows[1]);
+    const float *q = NULL;
+    for (size_t l = 0; l < cfg->n_layer; l++) assert_ok(finch_pass_layer(ctx, kv, l, &q));
+    memcpy(out, q, per_layer * sizeof(float));
+    assert_ok(finch_pass_end(ctx, NULL));
+    finch_ctx_free(ctx);
+    return out;
+}
+
+/* finch_pass_last_queries: the named rows' queries of the last layer are
+ * the bits every row gets without it, the cache is the same; 12 rows run
+ * the packed GEMM as the whole batch does (f32), 3 do not and are computed
+ * with the batch, none computes only K/V.  A quantized model too: its
+ * drivers must keep a row's bits whatever the batch (finch_matmul_rows_agree). */
+static void check_last_layer_query_rows(const char *model) {
+    finch_model *m = NULL;
+    assert_ok(finch_model_load(model, &m));
+    const finch_config *cfg = &m->cfg;
+    enum { N = 24 };
+    int32_t tokens[N];
+    for (size_t t = 0; t < N; t++) tokens[t] = (int32_t)((t * 7 + 3) % cfg->vocab);
+    size_t qdim = cfg->n_head * cfg->head_dim;
+    const size_t ranges[][2] = {{12, N}, {N - 3, N}, {0, 0}};
+    finch_kv_cache kv_all, kv;
+    float *all = last_layer_queries(m, tokens, N, NULL, &kv_all);
+    for (size_t r = 0; r < 3; r++) {
+        float *some = last_layer_queries(m, tokens, N, ranges[r], &kv);
+        size_t lo = ranges[r][0], hi = ranges[r][1];
+        if (hi > lo) assert_memory_equal(some + lo * qdim, all + lo * qdim, (hi - lo) * qdim * sizeof(float));
+        assert_same_cache(&kv, &kv_all, cfg, N);
+        finch_kv_free(&kv);
+        free(some);
+    }
+    finch_kv_free(&kv_all);
+    free(all);
+    finch_model_free(m);
+}
+
+static void test_last_layer_query_rows(void **state) {
+    (void)state;
+    check_last_layer_query_rows("testdata/models/tiny-llama-gqa.gguf");
+    check_last_layer_query_rows("testdata/models/quant/tiny-quant-q4_K.gguf");
+}
+
 /* Bad forward arguments give exact error codes, never a crash. */
 static void test_forward_rejects_bad_input(void **state) {
     (void)state;
@@ -346,6 +401,7 @@ int main(void) {
         cmocka_unit_test(test_thread_count_invariance),
         cmocka_unit_test(test_no_logits_pass_same_cache),
         cmocka_unit_test(test_pass_layer_by_layer),
+        cmocka_unit_test(test_last_layer_query_rows),
         cmocka_unit_test(test_forward_rejects_bad_input),
         cmocka_unit_test(test_model_load_errors),
     };

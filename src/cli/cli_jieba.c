@@ -37,7 +37,6 @@ static struct {
     int to, from;       /* the helper's stdin and stdout, non-blocking */
     char *buf;          /* bytes read from the helper: the answer line, then what follows it */
     size_t cap, held, used;
-    bool input_closed;  /* a write found its stdin closed */
 } g_jieba = { .pid = -1, .to = -1, .from = -1 };
 
 static int answer_seconds(void) {
@@ -70,10 +69,9 @@ static finch_status send_line(const char *s, size_t n, double deadline) {
             return finch_fail(FINCH_ERR_IO, "the segmenter did not read its input within %d s", answer_seconds());
         ssize_t w = write(g_jieba.to, s + done, n - done);
         if (w < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-        if (w <= 0) {
-            g_jieba.input_closed = true;
-            return finch_fail(FINCH_ERR_IO, "the segmenter does not read its input (it exited?)");
-        }
+        /* a segmenter that exits fails the write or the read, whichever
+         * comes first (a race): one message for both */
+        if (w <= 0) return finch_fail(FINCH_ERR_IO, "the segmenter gave no answer (it exited?)");
         done += (size_t)w;
     }
     return FINCH_OK;
@@ -124,13 +122,7 @@ static finch_status segment(void *user, const char *text, char ***words, size_t 
     finch_status st = send_line(out, strlen(out), deadline);
     free(out);
     if (!st) st = send_line("\n", 1, deadline);
-    /* A helper that exited (`false`) is told by its output's end, whether or
-     * not it was gone before the write: the same message either way. */
-    if (!st || g_jieba.input_closed) {
-        finch_status got = read_line(deadline);
-        if (!st) st = got;
-        else if (got) return got;
-    }
+    if (!st) st = read_line(deadline);
     if (st) return st;
     cJSON *a = cJSON_Parse(g_jieba.buf), *w;
     if (!cJSON_IsArray(a)) {

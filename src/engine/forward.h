@@ -21,6 +21,14 @@
 finch_status finch_pass_begin(finch_ctx *c, const finch_kv_cache *kv, const int32_t *tokens, size_t n,
                               size_t pos0, size_t n_logits, bool whole_last_layer);
 
+/* After finch_pass_begin: the caller reads the last layer's queries only
+ * for positions pos_lo .. pos_hi-1 (none when pos_hi <= pos_lo).  In a pass
+ * that stops after the last layer's K/V, that layer may then leave the
+ * other rows' queries uncomputed (Finch reads only its question rows' and
+ * a plain chunk none; every other row needs only K/V there).  Without this
+ * call every row's queries are computed. */
+void finch_pass_last_queries(finch_ctx *c, size_t pos_lo, size_t pos_hi);
+
 /* Run layer l (layers in order, 0 first): afterwards the layer's cache
  * holds positions 0 .. pos0+n-1, and *q is the batch's queries of the
  * layer after RoPE, [n][n_head*head_dim], valid until the next call. */

@@ -124,6 +124,7 @@ struct finch_ctx {
      * (SIZE_MAX: none), the logits rows it ends with */
     size_t pass_n, pass_pos0, pass_next_layer, pass_n_logits;
     bool pass_whole_last; /* the last layer's output is read */
+    size_t pass_q_lo, pass_q_hi; /* rows whose queries a kv_only last layer computes */
 };
 
 finch_status finch_ctx_new(const finch_model *m, size_t n_threads, size_t max_batch,
@@ -199,14 +200,15 @@ static void rope_tables(finch_ctx *c, size_t n, size_t pos0) {
         }
 }
 
-static void rope_batch(finch_ctx *c, size_t l, size_t n) {
+/* Keys of all n tokens, queries of tokens q0 .. q1-1. */
+static void rope_batch(finch_ctx *c, size_t l, size_t n, size_t q0, size_t q1) {
     const finch_config *cfg = &c->m->cfg;
     size_t half = cfg->rope_dim / 2, hd = cfg->head_dim;
     size_t set = (size_t)finch_rope_layer_local(cfg, l);
     for (size_t t = 0; t < n; t++) {
         size_t row = (set * c->max_batch + t) * half;
         const float *cosv = c->rope_cos + row, *sinv = c->rope_sin + row;
-        for (size_t h = 0; h < cfg->n_head; h++)
+        for (size_t h = 0; t >= q0 && t < q1 && h < cfg->n_head; h++)
             finch_rope_rotate(c->q + (t * cfg->n_head + h) * hd, cosv, sinv, cfg->rope_dim, cfg->rope_pairing);
         for (size_t g = 0; g < cfg->n_kv_head; g++)
             finch_rope_rotate(c->k + (t * cfg->n_kv_head + g) * hd, cosv, sinv, cfg->rope_dim, cfg->rope_pairing);
@@ -418,24 +420,54 @@ static void store_kv(finch_ctx *c, finch_kv_cache *kv, size_t l, size_t n, size_
     kv->n_pos[l] = pos0 + n;
 }
 
+/* The tokens q0 .. q1-1 of the batch whose queries layer l computes: all
+ * of them, except in a kv_only layer, where only the pass's reader reads
+ * queries, and only those of finch_pass_last_queries's rows.  Fewer rows
+ * only where the product gives them the bits the whole batch would
+ * (finch_matmul_rows_agree). */
+static void query_rows(const finch_ctx *c, const finch_layer *L, bool kv_only, size_t n, size_t *q0,
+                       size_t *q1) {
+    *q0 = 0;
+    *q1 = n;
+    if (kv_only && finch_matmul_rows_agree(&L->wq, n, c->pass_q_hi - c->pass_q_lo)) {
+        *q0 = c->pass_q_lo;
+        *q1 = c->pass_q_hi;
+    }
+}
+
+/* q, k, v of the batch (queries of tokens q0 .. q1-1 only), biased,
+ * head-normed, rotated. */
+static finch_status qkv_rows(finch_ctx *c, size_t l, size_t n, size_t q0, size_t q1) {
+    const finch_config *cfg = &c->m->cfg;
+    const finch_layer *L = &c->m->layers[l];
+    size_t qdim = cfg->n_head * cfg->head_dim, kvdim = cfg->n_kv_head * cfg->head_dim;
+    finch_status st;
+    float *const qkv[] = {c->q, c->k, c->v};
+    const finch_weight *const wqkv[] = {&L->wq, &L->wk, &L->wv};
+    if (q0 == 0 && q1 == n) st = finch_matmul_many(c->pool, 3, qkv, c->xn, n, wqkv);
+    else if (!(st = finch_matmul_many(c->pool, 2, qkv + 1, c->xn, n, wqkv + 1)) && q1 > q0)
+        st = finch_matmul(c->pool, c->q + q0 * qdim, c->xn + q0 * cfg->dim, q1 - q0, &L->wq);
+    if (st) return st;
+    add_bias(c->q + q0 * qdim, &L->bq, q1 - q0, qdim);
+    add_bias(c->k, &L->bk, n, kvdim);
+    add_bias(c->v, &L->bv, n, kvdim);
+    head_norm(c->q + q0 * qdim, &L->q_norm, q1 - q0, cfg->n_head, cfg->head_dim, cfg->rms_eps);
+    head_norm(c->k, &L->k_norm, n, cfg->n_kv_head, cfg->head_dim, cfg->rms_eps);
+    rope_batch(c, l, n, q0, q1);
+    return FINCH_OK;
+}
+
 /* kv_only: stop once the layer's K/V are stored (nothing reads the
  * layer's output). */
 static finch_status attention_block(finch_ctx *c, finch_kv_cache *kv, size_t l, size_t n,
                                     size_t pos0, bool kv_only) {
     const finch_config *cfg = &c->m->cfg;
     const finch_layer *L = &c->m->layers[l];
-    size_t qdim = cfg->n_head * cfg->head_dim, kvdim = cfg->n_kv_head * cfg->head_dim;
     finch_status st;
     rmsnorm_rows(c->xn, c->x, &L->attn_norm, n, cfg->dim, cfg->rms_eps);
-    float *const qkv[] = {c->q, c->k, c->v};
-    const finch_weight *const wqkv[] = {&L->wq, &L->wk, &L->wv};
-    if ((st = finch_matmul_many(c->pool, 3, qkv, c->xn, n, wqkv))) return st;
-    add_bias(c->q, &L->bq, n, qdim);
-    add_bias(c->k, &L->bk, n, kvdim);
-    add_bias(c->v, &L->bv, n, kvdim);
-    head_norm(c->q, &L->q_norm, n, cfg->n_head, cfg->head_dim, cfg->rms_eps);
-    head_norm(c->k, &L->k_norm, n, cfg->n_kv_head, cfg->head_dim, cfg->rms_eps);
-    rope_batch(c, l, n);
+    size_t q0, q1;
+    query_rows(c, L, kv_only, n, &q0, &q1);
+    if ((st = qkv_rows(c, l, n, q0, q1))) return st;
     store_kv(c, kv, l, n, pos0);
     if (kv_only) return FINCH_OK;
     attention(c, kv, l, n, pos0);
@@ -528,8 +560,17 @@ finch_status finch_pass_begin(finch_ctx *c, const finch_kv_cache *kv, const int3
      * leaves, so its attention output and FFN are skipped (a chunk of a
      * prefill, Finch's chunk + question: 1/n_layer of the work). */
     c->pass_whole_last = n_logits > 0 || whole_last_layer;
+    c->pass_q_lo = 0;
+    c->pass_q_hi = n;
     c->pass_next_layer = 0;
     return FINCH_OK;
+}
+
+void finch_pass_last_queries(finch_ctx *c, size_t pos_lo, size_t pos_hi) {
+    size_t p0 = c->pass_pos0, n = c->pass_n;
+    size_t hi = pos_hi > p0 ? pos_hi - p0 : 0, lo = pos_lo > p0 ? pos_lo - p0 : 0;
+    c->pass_q_hi = hi < n ? hi : n;
+    c->pass_q_lo = lo < c->pass_q_hi ? lo : c->pass_q_hi;
 }
 
 finch_status finch_pass_layer(finch_ctx *c, finch_kv_cache *kv, size_t l, const float **q) {
@@ -570,6 +611,7 @@ finch_status finch_forward(finch_ctx *c, finch_kv_cache *kv, const int32_t *toke
                            float *logits, size_t n_logits) {
     bool hidden = hooks && hooks->on_hidden;
     finch_status st = finch_pass_begin(c, kv, tokens, n, pos0, logits ? n_logits : 0, hidden);
+    if (!st && !(hooks && hooks->on_attention)) finch_pass_last_queries(c, 0, 0); /* nobody reads them */
     for (size_t l = 0; !st && l < c->m->cfg.n_layer; l++) {
         const float *q;
         if ((st = finch_pass_layer(c, kv, l, &q))) break;

@@ -52,6 +52,11 @@ finch_status finch_matmul(finch_pool *pool, float *out, const float *x, size_t n
 #define FINCH_MATMUL_MANY_MAX 4
 finch_status finch_matmul_many(finch_pool *pool, size_t m, float *const out[], const float *x,
                                size_t n, const finch_weight *const w[]);
+/* Whether a product of n_sub tokens gives each of them exactly the bits
+ * the same token gets in a product of n tokens by w (the same arithmetic:
+ * both below or both at/above the packed GEMM's batch, no OpenBLAS), so
+ * that a caller may compute only the rows it needs. */
+bool finch_matmul_rows_agree(const finch_weight *w, size_t n, size_t n_sub);
 /* Reference: scalar, single-threaded, f32 accumulation in index order. */
 void finch_matmul_ref(float *out, const float *x, size_t n, const finch_weight *w);
 

@@ -75,7 +75,7 @@ static ALWAYS_INLINE void tile_float(finch_dtype t, size_t T, const void *w, siz
         if (T == 1 && (c * wsize) % 64 == 0) { /* matvec: one hint per line */
 #pragma GCC unroll 4
             for (size_t r = 0; r < FINCH_TILE_ROWS; r++)
-                finch_prefetch((const char *)wr[r] + c * wsize + FINCH_PREFETCH_BYTES);
+                finch_prefetch_row(wr[r], c * wsize, cols * wsize, FINCH_TILE_ROWS * ws);
         }
         __m256 wv[FINCH_TILE_ROWS];
 #pragma GCC unroll 4
@@ -145,7 +145,8 @@ static ALWAYS_INLINE void tile_q8_0(size_t T, const void *w, size_t ws, size_t n
         if (T == 1) { /* matvec: memory-bound (kernels_internal.h) */
 #pragma GCC unroll 4
             for (size_t r = 0; r < FINCH_TILE_ROWS; r++)
-                finch_prefetch((const char *)(wr[r] + b) + FINCH_PREFETCH_BYTES);
+                finch_prefetch_row(wr[r], b * sizeof *wr[r], cols / FINCH_QK8_0 * sizeof *wr[r],
+                                   FINCH_TILE_ROWS * ws);
         }
         __m256i wq[FINCH_TILE_ROWS], wabs[FINCH_TILE_ROWS];
         __m256 dw[FINCH_TILE_ROWS];

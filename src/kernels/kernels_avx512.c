@@ -83,8 +83,7 @@ static ALWAYS_INLINE void tile_float(finch_dtype t, size_t R, size_t T, const vo
     for (; c + LANES <= cols; c += LANES) {
         if (T == 1 && (c * wsize) % 64 == 0) { /* matvec: one hint per line */
 #pragma GCC unroll 8
-            for (size_t r = 0; r < R; r++)
-                finch_prefetch((const char *)wr[r] + c * wsize + FINCH_PREFETCH_BYTES);
+            for (size_t r = 0; r < R; r++) finch_prefetch_row(wr[r], c * wsize, cols * wsize, R * ws);
         }
         __m512 wv[MATVEC_ROWS];
 #pragma GCC unroll 8
@@ -383,8 +382,8 @@ static ALWAYS_INLINE __m512i dot_q2(__m512i wq, __m512i xq) {
         bool pair = b + 1 < nb;                                                                \
         if (T == 1) { /* matvec: a block pair spans up to two lines per row */                 \
             _Pragma("GCC unroll 8") for (size_t r = 0; r < R; r++) {                           \
-                finch_prefetch((const char *)(wr[r] + b) + FINCH_PREFETCH_BYTES);              \
-                finch_prefetch((const char *)(wr[r] + b) + FINCH_PREFETCH_BYTES + 64);         \
+                finch_prefetch_row(wr[r], b * sizeof *wr[r], nb * sizeof *wr[r], R * ws);      \
+                finch_prefetch_row(wr[r], b * sizeof *wr[r] + 64, nb * sizeof *wr[r], R * ws); \
             }                                                                                  \
         }                                                                                      \
         __m512i wq[MATVEC_ROWS], wc[MATVEC_ROWS];                                              \

@@ -165,6 +165,7 @@ static finch_status feed_and_score(finch_press *fp, const int32_t *a, size_t na,
         size_t pos0 = fp->pos + done;
         bool observes = pos0 < fp->step.row_hi && pos0 + take > fp->step.row_lo;
         finch_status st = finch_pass_begin(fp->ctx, &fp->kv, ids, take, pos0, 0, false);
+        if (!st) finch_pass_last_queries(fp->ctx, fp->step.row_lo, observes ? fp->step.row_hi : 0);
         for (size_t l = 0; !st && l < fp->kv.n_layer; l++) {
             const float *q;
             if ((st = finch_pass_layer(fp->ctx, &fp->kv, l, &q)) || !observes) continue;
