@@ -1,6 +1,6 @@
 /* bench_kernels.c - kernel throughput (make bench-kernels): prefill GFLOP/s
  * of a 512x2048 @ 2048x2048 matmul per stored type (own kernels and
- * OpenBLAS), decode GB/s of a 2048x5632 matvec streamed from DRAM beside a
+ * OpenBLAS; Q4_K, Q5_K, Q6_K, Q4_0 and IQ4_XS too), decode GB/s of a 2048x5632 matvec streamed from DRAM beside a
  * plain streaming read by the same pool.  Numbers only: nothing is asserted
  * about time, so it is not one of the suites of `make test` (which builds
  * it, so that it keeps compiling).  FINCH_BENCH_THREADS=N sets the pool. */
@@ -112,6 +112,16 @@ static void test_bench(void **state) {
                         finch_dtype_name(all_types[d]), blas ? "blas" : "own", dt * 1e3,
                         2.0 * n * rows * cols / dt * 1e-9);
             }
+            free((void *)w.data);
+        }
+        /* The other quantized types (random blocks): the quantized GEMM on
+         * AVX-512 VNNI, the dot products elsewhere. */
+        static const finch_dtype qtypes[] = {FINCH_Q4_K, FINCH_Q5_K, FINCH_Q6_K, FINCH_Q4_0, FINCH_IQ4_XS};
+        for (size_t d = 0; d < sizeof qtypes / sizeof qtypes[0]; d++) {
+            finch_weight w = random_qweight(qtypes[d], rows, cols);
+            double dt = bench_matmul(pool, &w, x, n, out);
+            fprintf(stderr, "bench prefill %-6s own  512x2048 @ 2048x2048: %7.2f ms %7.1f GFLOP/s\n",
+                    finch_dtype_name(qtypes[d]), dt * 1e3, 2.0 * n * rows * cols / dt * 1e-9);
             free((void *)w.data);
         }
         free(x);

@@ -6,6 +6,7 @@
 
 #include "testutil.h"
 #include "kernels.h"
+#include "quants.h"
 
 static uint64_t rng_state;
 static inline void rng_seed(uint64_t s) { /* splitmix64 scramble: small seeds are fine */
@@ -45,6 +46,23 @@ static inline finch_weight make_weight(finch_dtype type, size_t rows, size_t col
     return (finch_weight){data, type, rows, cols};
 }
 
+
+/* A random weight of a quantized type without a writer in
+ * finch_row_from_f32 (the K-quants): random bytes, scales of about 1e-2. */
+static inline finch_weight random_qweight(finch_dtype t, size_t rows, size_t cols) {
+    if (t == FINCH_Q8_0 || t == FINCH_Q4_0) return make_weight(t, rows, cols);
+    const finch_quant_traits *q = finch_quant_traits_of(t);
+    size_t blocks = rows * cols / q->block;
+    uint8_t *d = malloc(blocks * q->bytes);
+    assert_non_null(d);
+    for (size_t i = 0; i < blocks * q->bytes; i++) d[i] = (uint8_t)(rng_next() >> 32);
+    for (size_t b = 0; b < blocks; b++)
+        for (size_t s = 0; s < q->n_scales; s++) {
+            uint16_t h = finch_f32_to_f16(0.002f + 0.01f * (rng_uniform() + 1.0f));
+            memcpy(d + b * q->bytes + q->scale_off[s], &h, 2);
+        }
+    return (finch_weight){d, t, rows, cols};
+}
 
 static const finch_dtype all_types[] = {FINCH_F32, FINCH_F16, FINCH_BF16, FINCH_Q8_0};
 #define N_TYPES (sizeof all_types / sizeof all_types[0])

@@ -427,18 +427,26 @@ static void test_matmul_many(void **state) {
             for (size_t j = 0; j < 3; j++) free((void *)w[j].data);
         }
     }
-    /* Types with their own driver (K-quants; Q8_0 in fp32 arithmetic) run
-     * one at a time inside finch_matmul_many: still finch_matmul's bits. */
-    finch_set_quant_math(FINCH_QUANT_MATH_FP32);
-    for (int pass = 0; pass < 2; pass++) {
-        finch_weight w[3] = {make_weight(FINCH_Q8_0, 203, 1024), make_weight(FINCH_Q8_0, 64, 1024),
-                             make_weight(FINCH_F16, 37, 1024)};
-        for (size_t k = 0; k < N_TOKENS; k++) check_many(pools, w, token_counts[k], "q8_0 + f16");
-        free((void *)w[1].data);
-        w[1] = make_weight(FINCH_Q4_K, 64, 1024);
-        for (size_t k = 0; k < N_TOKENS; k++) check_many(pools, w, token_counts[k], "q4_K + q8_0");
-        for (size_t j = 0; j < 3; j++) free((void *)w[j].data);
-        finch_set_quant_math(FINCH_QUANT_MATH_Q8);
+    /* Types with their own driver (the other quantized types, and Q8_0 in
+     * fp32 arithmetic: dot products, or the quantized GEMM for prefill)
+     * run in the same pool run: still finch_matmul's bits, on every ISA. */
+    for (size_t i = 0; i < N_ISAS; i++) {
+        if (!finch_isa_set(all_isas[i])) continue;
+        finch_set_quant_math(FINCH_QUANT_MATH_FP32);
+        for (int pass = 0; pass < 2; pass++) {
+            finch_weight w[3] = {make_weight(FINCH_Q8_0, 203, 1024), make_weight(FINCH_Q8_0, 64, 1024),
+                                 make_weight(FINCH_F16, 37, 1024)};
+            for (size_t k = 0; k < N_TOKENS; k++) check_many(pools, w, token_counts[k], "q8_0 + f16");
+            free((void *)w[1].data);
+            w[1] = random_qweight(FINCH_Q4_K, 64, 1024);
+            for (size_t k = 0; k < N_TOKENS; k++) check_many(pools, w, token_counts[k], "q4_K + q8_0");
+            for (size_t j = 0; j < 3; j++) free((void *)w[j].data);
+            finch_weight v[3] = {random_qweight(FINCH_Q4_K, 203, 1024), random_qweight(FINCH_Q6_K, 64, 1024),
+                                 random_qweight(FINCH_Q4_0, 37, 1024)};
+            for (size_t k = 0; k < N_TOKENS; k++) check_many(pools, v, token_counts[k], "q4_K + q6_K + q4_0");
+            for (size_t j = 0; j < 3; j++) free((void *)v[j].data);
+            finch_set_quant_math(FINCH_QUANT_MATH_Q8);
+        }
     }
     float x[8] = {0}, *outs[FINCH_MATMUL_MANY_MAX + 1] = {0};
     const finch_weight *ws[FINCH_MATMUL_MANY_MAX + 1] = {0};

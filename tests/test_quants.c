@@ -261,6 +261,88 @@ static void test_long_rows(void **state) {
     free(x);
 }
 
+/* Outputs of `cols`-column weight w for n tokens on every ISA, 1-3 threads
+ * and the batch cut into pieces of `cuts` tokens: the scalar bits. */
+static void check_batches(const finch_weight *w, const float *x, size_t n, const size_t *cuts,
+                          size_t n_cuts, finch_pool *const *pools) {
+    static const finch_isa isas[] = {FINCH_ISA_AVX2, FINCH_ISA_AVX512, FINCH_ISA_NEON};
+    size_t bytes = n * w->rows * sizeof(float);
+    float *ref = malloc(bytes), *out = malloc(bytes);
+    assert_true(finch_isa_set(FINCH_ISA_SCALAR));
+    assert_ok(finch_matmul(NULL, ref, x, n, w));
+    for (size_t k = 0; k < sizeof isas / sizeof isas[0]; k++) {
+        if (!finch_isa_set(isas[k])) continue;
+        for (size_t p = 0; p < 3; p++) {
+            memset(out, 0, bytes);
+            assert_ok(finch_matmul(pools[p], out, x, n, w));
+            if (memcmp(out, ref, bytes))
+                fail_msg("%s on %s, %zu tokens, %zu threads: not the scalar bits", finch_dtype_name(w->type),
+                         finch_isa_name(isas[k]), n, p + 1);
+        }
+        memset(out, 0, bytes);
+        for (size_t c = 0, t0 = 0; c < n_cuts; t0 += cuts[c++])
+            assert_ok(finch_matmul(pools[1], out + t0 * w->rows, x + t0 * w->cols, cuts[c], w));
+        if (memcmp(out, ref, bytes))
+            fail_msg("%s on %s: a batch cut into pieces is not the scalar bits", finch_dtype_name(w->type),
+                     finch_isa_name(isas[k]));
+    }
+    finch_isa_set(finch_isa_detect());
+    free(ref), free(out);
+}
+
+/* The quantized GEMM of prefill (kernels_qgemm.c, on AVX-512 VNNI) and the
+ * dot products elsewhere: 520 tokens (two token tasks, a short last tile of
+ * tokens) at once and cut into 1, 7 and 512, a short last tile of rows and,
+ * for the 32-value types, a short last pack of blocks (25 blocks). */
+static void test_qgemm_batches(void **state) {
+    (void)state;
+    const size_t rows = 21, n = 520, cuts[] = {1, 7, 512};
+    finch_pool *pools[3];
+    for (size_t p = 0; p < 3; p++) assert_ok(finch_pool_new(p + 1, &pools[p]));
+    float *x = malloc(n * 800 * sizeof(float));
+    for (size_t i = 0; i < n * 800; i++) x[i] = rnd_f();
+    for (size_t ti = 0; ti < N_WTYPES; ti++) {
+        if (weight_types[ti] == FINCH_Q8_0) continue; /* its own tiles (test_kernels.c) */
+        size_t cols = finch_quant_traits_of(weight_types[ti])->block == FINCH_QK_K ? 768 : 800;
+        finch_weight w = qweight(weight_types[ti], rows, cols);
+        check_batches(&w, x, n, cuts, 3, pools);
+        free((void *)w.data);
+    }
+    for (size_t p = 0; p < 3; p++) finch_pool_free(pools[p]);
+    free(x);
+}
+
+/* Each ISA's Q8_K activation quantizer gives finch_quantize_act's bytes:
+ * random blocks, ties of the largest magnitude (+a before -a and after),
+ * an all-zero block, tiny values, and blocks with NaN and Inf. */
+static void test_q8_K_quantizers(void **state) {
+    (void)state;
+    enum { BLOCKS = 8, N = BLOCKS * 256 };
+    float *x = malloc(N * sizeof(float));
+    for (size_t i = 0; i < N; i++) x[i] = rnd_f();
+    x[10] = 3.0f, x[200] = -3.0f;                              /* block 0: + first */
+    x[256 + 7] = -2.5f, x[256 + 90] = 2.5f;                    /* block 1: - first */
+    for (size_t i = 512; i < 768; i++) x[i] = 0.0f;            /* block 2 */
+    for (size_t i = 768; i < 1024; i++) x[i] = rnd_f() * 1e-30f; /* block 3 */
+    x[1024 + 5] = NAN;                                         /* block 4 */
+    x[1280 + 9] = -INFINITY;                                   /* block 5 */
+    for (size_t i = 1536; i < 1792; i++) x[i] = (float)(i % 7) - 3.0f; /* block 6: many ties */
+    size_t bytes = BLOCKS * sizeof(finch_block_q8_K);
+    finch_block_q8_K *ref = calloc(1, bytes), *got = calloc(1, bytes);
+    finch_quantize_act(FINCH_Q8_K, x, ref, N);
+    static const finch_isa isas[] = {FINCH_ISA_AVX2, FINCH_ISA_AVX512, FINCH_ISA_NEON};
+    for (size_t k = 0; k < sizeof isas / sizeof isas[0]; k++) {
+        if (!finch_isa_set(isas[k]) || !finch_kernels_get()->quantize_q8_K) continue;
+        memset(got, 0x5a, bytes);
+        finch_kernels_get()->quantize_q8_K(x, got, N);
+        for (size_t b = 0; b < BLOCKS; b++)
+            if (memcmp(&got[b], &ref[b], sizeof got[b]))
+                fail_msg("q8_K on %s, block %zu: not finch_quantize_act's bytes", finch_isa_name(isas[k]), b);
+    }
+    finch_isa_set(finch_isa_detect());
+    free(x), free(ref), free(got);
+}
+
 /* ------------------------------------------------------------ the loader */
 
 typedef struct { uint8_t b[1024]; size_t n; } buf;
@@ -367,6 +449,8 @@ int main(void) {
         cmocka_unit_test(test_dot_vs_dequant),
         cmocka_unit_test(test_matmul_bits),
         cmocka_unit_test(test_long_rows),
+        cmocka_unit_test(test_qgemm_batches),
+        cmocka_unit_test(test_q8_K_quantizers),
         cmocka_unit_test(test_refused_types),
         cmocka_unit_test(test_nonfinite_scales),
         cmocka_unit_test(test_cli),

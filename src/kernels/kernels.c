@@ -146,8 +146,8 @@ const char *finch_kernels_describe(void) {
     bool blas = blas_for(k, FINCH_F32);
 #if defined(__x86_64__)
     if (k == &finch_kernels_avx512_vnni)
-        return blas ? "avx512 (vnni for q8_0), OpenBLAS sgemm for f32 prefill"
-                    : "avx512 (vnni for q8_0), own packed GEMM for prefill";
+        return blas ? "avx512 (vnni for q8_0 and quantized prefill), OpenBLAS sgemm for f32 prefill"
+                    : "avx512 (vnni for q8_0 and quantized prefill), own packed GEMM for prefill";
     if (k == &finch_kernels_avx512)
         return blas ? "avx512, OpenBLAS sgemm for f32 prefill" : "avx512, own packed GEMM for prefill";
 #endif
@@ -381,6 +381,7 @@ typedef struct {
         gemm_job gemm;
     } job;
     void *scratch; /* quantized activations or packing buffers */
+    finch_qplan quant; /* the other quantized types: job on the heap, or NULL */
 } mm_plan;
 
 /* Tokens per task: the batch in equal parts of about GEMM_TASK_TOKENS (a
@@ -396,6 +397,13 @@ static size_t task_tokens_for(size_t n, size_t tile) {
     return (per + tile - 1) / tile * tile;
 }
 
+static void *plan_arg(const mm_plan *pl) { return pl->quant.job ? pl->quant.job : (void *)&pl->job; }
+
+static void plan_free(mm_plan *pl) {
+    free(pl->scratch);
+    if (pl->quant.job) pl->quant.free_job(pl->quant.job);
+}
+
 static finch_status plan_packed(const finch_kernels *k, size_t threads, float *out,
                                 const float *x, size_t n, const finch_weight *w, mm_plan *pl) {
     gemm_job g = {pack_for(k, w->type), k->gemm, k->gemm_tokens, w->data,
@@ -408,7 +416,7 @@ static finch_status plan_packed(const finch_kernels *k, size_t threads, float *o
     g.task_panels = task_panels_for(g.n_panels, threads);
     size_t n_groups = (g.n_panels + g.task_panels - 1) / g.task_panels;
     size_t n_tok = (n + g.task_tokens - 1) / g.task_tokens;
-    *pl = (mm_plan){gemm_task, n_groups * n_tok, {.gemm = g}, g.wp};
+    *pl = (mm_plan){gemm_task, n_groups * n_tok, {.gemm = g}, g.wp, {0}};
     return FINCH_OK;
 }
 
@@ -437,7 +445,7 @@ static finch_status plan_tiles(finch_pool *pool, const finch_kernels *k, float *
     j.task_tokens = n == 1 ? 1 : TILE_TASK_TOKENS - TILE_TASK_TOKENS % j.tile_tokens;
     j.n_row_tasks = (w->rows + j.task_rows - 1) / j.task_rows;
     size_t n_tok_tasks = (n + j.task_tokens - 1) / j.task_tokens;
-    *pl = (mm_plan){matmul_task, j.n_row_tasks * n_tok_tasks, {.tiles = j}, xq};
+    *pl = (mm_plan){matmul_task, j.n_row_tasks * n_tok_tasks, {.tiles = j}, xq, {0}};
     return FINCH_OK;
 }
 
@@ -452,14 +460,14 @@ static void plan_set_task(void *arg, size_t task) {
     const plan_set *s = arg;
     size_t i = 0;
     while (task >= s->plans[i].n_tasks) task -= s->plans[i++].n_tasks;
-    s->plans[i].fn((void *)&s->plans[i].job, task);
+    s->plans[i].fn(plan_arg(&s->plans[i]), task);
 }
 
 static void run_plans(finch_pool *pool, const mm_plan *plans, size_t m) {
     size_t total = 0;
     for (size_t i = 0; i < m; i++) total += plans[i].n_tasks;
     if (m == 1) {
-        finch_pool_run(pool, total, plans[0].fn, (void *)&plans[0].job);
+        finch_pool_run(pool, total, plans[0].fn, plan_arg(&plans[0]));
         return;
     }
     plan_set s = {plans, m};
@@ -506,6 +514,13 @@ static bool own_kernels_for(const finch_kernels *k, size_t n, const finch_weight
 static finch_status plan_for(finch_pool *pool, const finch_kernels *k, size_t threads,
                              float *out, const float *x, size_t n, const finch_weight *w,
                              mm_plan *pl) {
+    if (finch_matmul_is_quant(w->type)) {
+        *pl = (mm_plan){0};
+        finch_status st = finch_matmul_quant_plan(n > 1 ? pool : NULL, threads, k, out, x, n, w, &pl->quant);
+        pl->fn = pl->quant.fn;
+        pl->n_tasks = pl->quant.n_tasks;
+        return st;
+    }
     if (n >= FINCH_GEMM_MIN_TOKENS && k->gemm_prefill && pack_for(k, w->type))
         return plan_packed(k, threads, out, x, n, w, pl);
     return plan_tiles(pool, k, out, x, n, w, pl);
@@ -543,7 +558,7 @@ finch_status finch_matmul(finch_pool *pool, float *out, const float *x, size_t n
     mm_plan pl;
     if ((st = plan_for(pool, k, finch_pool_threads(p), out, x, n, w, &pl)) != FINCH_OK) return st;
     run_plans(p, &pl, 1);
-    free(pl.scratch);
+    plan_free(&pl);
     return FINCH_OK;
 }
 
@@ -558,7 +573,7 @@ finch_status finch_matmul_many(finch_pool *pool, size_t m, float *const out[], c
     finch_status st = FINCH_OK;
     for (size_t i = 0; i < m; i++) {
         if ((st = check_product(out[i], n, w[i], &skip)) != FINCH_OK) return st;
-        together = together && !skip && own_kernels_for(k, n, w[i]);
+        together = together && !skip && (own_kernels_for(k, n, w[i]) || finch_matmul_is_quant(w[i]->type));
         macs += macs_of(n, w[i]);
     }
     if (!together) { /* OpenBLAS or an empty product: one at a time */
@@ -574,7 +589,7 @@ finch_status finch_matmul_many(finch_pool *pool, size_t m, float *const out[], c
                            &pl[planned])) != FINCH_OK)
             break;
     if (planned == m) run_plans(p, pl, m);
-    for (size_t i = 0; i < planned; i++) free(pl[i].scratch);
+    for (size_t i = 0; i < planned; i++) plan_free(&pl[i]);
     return planned == m ? FINCH_OK : st;
 }
 

@@ -13,6 +13,9 @@
  *                       dequantization and dot products
  *   kernels_quant.c     matrix products with quantized weights
  *                       (kernels_quant_x86.h: their AVX2/AVX-512 loops)
+ *   kernels_qgemm.c     their prefill as a register-blocked GEMM, where
+ *                       the table has one (kernels_qgemm_x86.h: AVX-512
+ *                       VNNI packs and loops)
  *   threadpool.c        the fork-join pool every driver runs on
  *
  * Every kernel has a plain scalar reference (kernels_scalar.c) that stays alive;

@@ -365,6 +365,8 @@ static ALWAYS_INLINE __m512i dot_q2(__m512i wq, __m512i xq) {
  * sum (x + 128) w - 128 sum w = sum x w, exactly (|sums| < 2^17). */
 #define VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
 
+#include "kernels_qgemm_x86.h" /* the quantized GEMM, on VNNI */
+
 /* The body of both Q8_0 tiles, which differ only in the integer dot:
  * DOT_SETUP prepares row r's weights once per block pair (shared by the
  * tile's tokens), DOT gives the 16 exact lane sums of row r and token j. */
@@ -459,6 +461,45 @@ static void quantize_q8_0_avx512(const float *x, void *blocks, size_t n) {
 #undef ROUND_EVEN
         _mm_storeu_si128((__m128i *)y[b].qs, _mm512_cvtepi32_epi8(q0));
         _mm_storeu_si128((__m128i *)(y[b].qs + 16), _mm512_cvtepi32_epi8(q1));
+    }
+}
+
+/* Q8_K with finch_quantize_act's arithmetic (quants.c): max = the first
+ * value of largest magnitude, iscale = -127 / max, q = min(127, x * iscale
+ * rounded half to even), bsums, d = 1 / iscale.  A block holding NaN or
+ * Inf takes the scalar code, whose integer rounding trick such values
+ * would not survive alike. */
+static void quantize_q8_K_avx512(const float *x, void *blocks, size_t n) {
+    finch_block_q8_K *y = blocks;
+    for (size_t b = 0; b < n / FINCH_QK_K; b++, x += FINCH_QK_K) {
+        __m512 v[16], am = _mm512_setzero_ps();
+        __mmask16 bad = 0;
+        for (int j = 0; j < 16; j++) {
+            v[j] = _mm512_loadu_ps(x + 16 * j);
+            am = _mm512_max_ps(am, _mm512_abs_ps(v[j]));
+            bad |= _mm512_cmp_ps_mask(_mm512_abs_ps(v[j]), _mm512_set1_ps(INFINITY), _CMP_NLT_UQ);
+        }
+        float amax = _mm512_reduce_max_ps(am), max = 0;
+        if (bad || amax == 0) {
+            finch_quantize_act(FINCH_Q8_K, x, &y[b], FINCH_QK_K);
+            continue;
+        }
+        for (int j = 0; j < 16; j++) {
+            __mmask16 m = _mm512_cmp_ps_mask(_mm512_abs_ps(v[j]), _mm512_set1_ps(amax), _CMP_EQ_OQ);
+            if (m) {
+                max = x[16 * j + __builtin_ctz(m)];
+                break;
+            }
+        }
+        float iscale = -127.0f / max;
+        for (int j = 0; j < 16; j++) {
+            __m512i q = _mm512_cvt_roundps_epi32(_mm512_mul_ps(_mm512_set1_ps(iscale), v[j]),
+                                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            q = _mm512_min_epi32(q, _mm512_set1_epi32(127));
+            _mm_storeu_si128((__m128i *)(y[b].qs + 16 * j), _mm512_cvtepi32_epi8(q));
+            y[b].bsums[j] = (int16_t)_mm512_reduce_add_epi32(q);
+        }
+        y[b].d = 1.0f / iscale;
     }
 }
 
@@ -613,6 +654,7 @@ static void f32_to_f16_avx512(const float *x, uint16_t *h, size_t n) {
     .pack_bf16 = pack_bf16_avx512,                                                           \
     .gemm = gemm_avx512,                                                                     \
     .quantize_q8_0 = quantize_q8_0_avx512,                                                   \
+    .quantize_q8_K = quantize_q8_K_avx512,                                                   \
     .dot_f32 = dot_f32_avx512,                                                               \
     .axpy = axpy_avx512,                                                                     \
     .scale_mul = scale_mul_avx512,                                                           \
@@ -626,4 +668,5 @@ static void f32_to_f16_avx512(const float *x, uint16_t *h, size_t n) {
     .pack_kv_f16 = pack_f16_avx512,
 
 const finch_kernels finch_kernels_avx512 = {AVX512_TABLE(tile_q8_0_avx512)};
-const finch_kernels finch_kernels_avx512_vnni = {AVX512_TABLE(tile_q8_0_avx512_vnni)};
+const finch_kernels finch_kernels_avx512_vnni = {
+    AVX512_TABLE(tile_q8_0_avx512_vnni) .qgemm = {QG_VNNI}, .qgemm_pack = qgemm_pack_avx512};

@@ -37,7 +37,8 @@
  * The other quantized types (kernels_quant.c) have a third, simplest
  * order: every output is one dot product (vec_dot, or vec_dotn for up to
  * FINCH_DOTN_TOKENS tokens) with exact integer block sums and the scalar reference's
- * float steps, on every ISA. */
+ * float steps, on every ISA; the quantized GEMM (qgemm below) computes the
+ * same integers and float steps for 16 rows x 8 tokens at once. */
 #ifndef FINCH_KERNELS_INTERNAL_H
 #define FINCH_KERNELS_INTERNAL_H
 
@@ -83,6 +84,51 @@ typedef void (*finch_pack_fn)(const void *w, size_t w_stride, size_t nr, size_t 
 typedef void (*finch_gemm_fn)(const float *wp, size_t wps, size_t kc, const float *x, size_t xs,
                               size_t nt, float *c, size_t ldc, size_t nr, bool first);
 
+/* Quantized GEMM (kernels_qgemm.c): prefill with quantized weights.  A
+ * tile of FINCH_QG_ROWS weight rows is unpacked once per call into packs
+ * of 256 columns (values made unsigned, 4 consecutive columns of the 16
+ * rows side by side: one vector per 4 columns), and each token's
+ * activations meet all 16 rows at once (vpdpbusd with the 4 activation
+ * bytes broadcast).  Integer sums are exact, so their order is free; the
+ * float steps are the scalar reference's per row and token, in block
+ * order: every output has the bits of finch_vec_dot_ref. */
+#define FINCH_QG_ROWS 16
+#define FINCH_QG_TOKENS 8 /* tokens per register tile */
+/* K-quants: sub-block s of sub (16 or 32) values has scale sc[s]; the
+ * activations' 16-value sums bsums[2j], bsums[2j+1] are multiplied by
+ * mp[j] (the mins, or for the types shifted to unsigned (Q3_K by 4, Q6_K
+ * by 32) the scales, whose product the shift takes back). */
+typedef struct {
+    uint8_t q[FINCH_QK_K / 4][FINCH_QG_ROWS][4];
+    int32_t sc[16][FINCH_QG_ROWS];
+    int16_t mp[8][FINCH_QG_ROWS][2];
+    float d[FINCH_QG_ROWS], dmin[FINCH_QG_ROWS];
+} finch_qg_kpack;
+/* 32-value types: 8 blocks per pack (fewer in a row's last pack), each
+ * with its own scale; the values' offset is taken back per token and block
+ * through finch_qg_xaux.corr. */
+typedef struct {
+    uint8_t q[FINCH_QK_K / 4][FINCH_QG_ROWS][4];
+    float d[8][FINCH_QG_ROWS], m[8][FINCH_QG_ROWS]; /* m: Q4_1/Q5_1 */
+} finch_qg_bpack;
+/* Per token and 32-value block of Q8_0 or Q8_1 activations: d as f32,
+ * offset * (the sum of its 32 quants) and (Q8_1) s as f32. */
+typedef struct {
+    float d;
+    int32_t corr;
+    float s;
+} finch_qg_xaux;
+/* pack: rows [0, nr) of W (nr <= FINCH_QG_ROWS; rows past nr copies of row
+ * nr-1), all cols, into finch_qgemm_pack_bytes(t, cols) bytes at pack.
+ * gemm: out[i * ldo + r] for tokens i < nt and rows r < nr; x: nt partner
+ * rows x_stride bytes apart; aux: nt rows of cols / 32 finch_qg_xaux (the
+ * 32-value types; NULL for the K-quants). */
+typedef void (*finch_qgemm_pack_fn)(finch_dtype t, const void *w, size_t w_stride, size_t nr,
+                                    size_t cols, void *pack);
+typedef void (*finch_qgemm_fn)(finch_dtype t, const void *pack, size_t cols, const void *x,
+                               size_t x_stride, const finch_qg_xaux *aux, size_t nt, float *out,
+                               size_t ldo, size_t nr);
+
 typedef struct {
     finch_isa isa;
     finch_tile tile_f32, tile_f16, tile_bf16, tile_q8_0;
@@ -99,6 +145,9 @@ typedef struct {
      * quants.  (Q8_0 weights, written by convert, keep ggml's reference
      * rule: finch_row_from_f32.) */
     void (*quantize_q8_0)(const float *x, void *blocks, size_t n);
+    /* The same for Q8_K (n % 256 == 0), bit-identical to finch_quantize_act;
+     * NULL: that scalar code. */
+    void (*quantize_q8_K)(const float *x, void *blocks, size_t n);
     float (*dot_f32)(const float *a, const float *b, size_t n);
     void (*axpy)(float *y, float a, const float *x, size_t n);
     /* out[i] = w[i] * (s * x[i]): the second half of RMSNorm. */
@@ -117,6 +166,10 @@ typedef struct {
      * apart) against one weight row, sharing the weight's unpacking:
      * out[t * out_stride] must be vec_dot's bits for row t.  NULL: none. */
     finch_vec_dotn_fn vec_dotn[FINCH_DTYPE_SLOTS];
+    /* Quantized GEMM for prefill (above): the types it takes (NULL: the
+     * dot products above), and the packer for them. */
+    finch_qgemm_fn qgemm[FINCH_DTYPE_SLOTS];
+    finch_qgemm_pack_fn qgemm_pack;
     /* n values f16 -> f32 and f32 -> f16 (round to nearest even; a NaN
      * comes out quiet with its payload's top bits): the F16 KV cache's
      * rows.  Every entry gives finch_f16_to_f32's and finch_f32_to_f16's
@@ -151,6 +204,29 @@ bool finch_matmul_is_quant(finch_dtype t);
 finch_vec_dot_fn finch_vec_dot_for(const finch_kernels *k, finch_dtype t);
 finch_status finch_matmul_quant(finch_pool *pool, finch_pool *act_pool, const finch_kernels *k,
                                 float *out, const float *x, size_t n, const finch_weight *w);
+/* The same product as a plan to run in a pool run (alone or beside others:
+ * finch_matmul_many): fn(job, i) for i < n_tasks on a pool of `threads`
+ * threads at most, then free_job(job).  Making it quantizes the
+ * activations (on act_pool). */
+typedef struct {
+    void (*fn)(void *job, size_t task);
+    void *job;
+    size_t n_tasks;
+    void (*free_job)(void *job);
+} finch_qplan;
+finch_status finch_matmul_quant_plan(finch_pool *act_pool, size_t threads, const finch_kernels *k,
+                                     float *out, const float *x, size_t n, const finch_weight *w,
+                                     finch_qplan *pl);
+
+/* The quantized GEMM's driver (kernels_qgemm.c): whether it runs n tokens
+ * of type t, its pack size, the value offset of a 32-value type, and the
+ * plan (below) of a product of n >= 1 tokens already quantized (xq: rows
+ * x_stride bytes apart, malloc'ed; the plan owns it once made). */
+bool finch_qgemm_runs(const finch_kernels *k, finch_dtype t, size_t n);
+size_t finch_qgemm_pack_bytes(finch_dtype t, size_t cols);
+int finch_qgemm_offset(finch_dtype t);
+finch_status finch_qgemm_plan(finch_pool *act_pool, size_t threads, const finch_kernels *k, float *out,
+                              void *xq, size_t x_stride, size_t n, const finch_weight *w, finch_qplan *pl);
 
 /* Portable packed GEMM (kernels_scalar.c) for tables without their own: plain C,
  * which each ISA file may compile with its own vector flags. */

@@ -5,7 +5,9 @@
  *  - Q8 (default, as llama.cpp's CPU backend): the activations of each
  *    token are quantized once to the weight type's partner (Q8_0, Q8_1 or
  *    Q8_K), and every output is one call of the ISA table's dot product
- *    for the type (the scalar reference where the table has none).
+ *    for the type (the scalar reference where the table has none), or,
+ *    for prefill where the table has one, the quantized GEMM
+ *    (kernels_qgemm.c), which gives the same bits.
  *  - FP32: every weight row is dequantized (finch_dequantize_row) into a
  *    scratch row and meets the f32 activations in the ISA's f32 dot
  *    product, as GPU backends compute.
@@ -92,34 +94,68 @@ static void qact_task(void *arg, size_t t) {
     const float *x = q->x + t * q->cols;
     void *out = q->xq + t * q->xq_stride;
     if (q->partner == FINCH_Q8_0) q->k->quantize_q8_0(x, out, q->cols); /* same bits on every ISA */
+    else if (q->partner == FINCH_Q8_K && q->k->quantize_q8_K) q->k->quantize_q8_K(x, out, q->cols);
     else finch_quantize_act(q->partner, x, out, q->cols);
+}
+
+/* The job of a plan (finch_qplan): the dot products' job and its buffers. */
+typedef struct {
+    qjob j;
+    void *xq;
+} qplan_job;
+
+static void qplan_task(void *arg, size_t task) { qtask(&((qplan_job *)arg)->j, task); }
+
+static void qplan_free_job(void *arg) {
+    qplan_job *q = arg;
+    free(q->xq);
+    free(q->j.scratch);
+    free(q);
+}
+
+/* Quantizes x (Q8 arithmetic) on act_pool; the quantized GEMM's plan for
+ * prefill where the table has one, else the dot products' tasks. */
+finch_status finch_matmul_quant_plan(finch_pool *act_pool, size_t threads, const finch_kernels *k,
+                                     float *out, const float *x, size_t n, const finch_weight *w,
+                                     finch_qplan *pl) {
+    const finch_quant_traits *q = finch_quant_traits_of(w->type);
+    bool fp32 = finch_get_quant_math() == FINCH_QUANT_MATH_FP32;
+    qplan_job *pj = finch_zalloc(1, sizeof *pj);
+    if (!pj) return FINCH_ERR_NOMEM;
+    pj->j = (qjob){finch_vec_dot_for(k, w->type), k->vec_dotn[w->type], k->dot_f32, w->type, w->data,
+                   finch_row_bytes(w->type, w->cols), w->rows, w->cols, (const char *)x,
+                   w->cols * sizeof(float), n, out, 0, 0, NULL};
+    qjob *j = &pj->j;
+    if (fp32) {
+        j->scratch = finch_alloc(threads, w->cols * sizeof(float));
+        if (!j->scratch) return free(pj), FINCH_ERR_NOMEM;
+    } else {
+        j->x_stride = finch_row_bytes(q->partner, w->cols);
+        if (!(pj->xq = finch_alloc(n, j->x_stride))) return free(pj), FINCH_ERR_NOMEM;
+        qact_job a = {k, q->partner, x, w->cols, pj->xq, j->x_stride};
+        finch_pool_run(act_pool, n, qact_task, &a);
+        j->x = pj->xq;
+        if (finch_qgemm_runs(k, w->type, n)) { /* prefill: the same bits, faster */
+            finch_status st = finch_qgemm_plan(act_pool, threads, k, out, pj->xq, j->x_stride, n, w, pl);
+            if (st == FINCH_OK) pj->xq = NULL; /* the plan owns it now */
+            qplan_free_job(pj);
+            return st;
+        }
+    }
+    j->task_rows = j->w_stride ? QTASK_ROWS_BYTES / j->w_stride : 1;
+    if (j->task_rows < FINCH_TILE_ROWS) j->task_rows = FINCH_TILE_ROWS;
+    j->n_row_tasks = (w->rows + j->task_rows - 1) / j->task_rows;
+    size_t n_tok_tasks = (n + QTASK_TOKENS - 1) / QTASK_TOKENS;
+    *pl = (finch_qplan){qplan_task, pj, j->n_row_tasks * n_tok_tasks, qplan_free_job};
+    return FINCH_OK;
 }
 
 finch_status finch_matmul_quant(finch_pool *pool, finch_pool *act_pool, const finch_kernels *k,
                                 float *out, const float *x, size_t n, const finch_weight *w) {
-    const finch_quant_traits *q = finch_quant_traits_of(w->type);
-    bool fp32 = finch_get_quant_math() == FINCH_QUANT_MATH_FP32;
-    qjob j = {finch_vec_dot_for(k, w->type), k->vec_dotn[w->type], k->dot_f32, w->type, w->data,
-              finch_row_bytes(w->type, w->cols), w->rows, w->cols, (const char *)x,
-              w->cols * sizeof(float), n, out, 0, 0, NULL};
-    void *xq = NULL;
-    if (fp32) {
-        j.scratch = finch_alloc(finch_pool_threads(pool), w->cols * sizeof(float));
-        if (!j.scratch) return FINCH_ERR_NOMEM;
-    } else {
-        j.x_stride = finch_row_bytes(q->partner, w->cols);
-        xq = finch_alloc(n, j.x_stride);
-        if (!xq) return FINCH_ERR_NOMEM;
-        qact_job a = {k, q->partner, x, w->cols, xq, j.x_stride};
-        finch_pool_run(act_pool, n, qact_task, &a);
-        j.x = xq;
-    }
-    j.task_rows = j.w_stride ? QTASK_ROWS_BYTES / j.w_stride : 1;
-    if (j.task_rows < FINCH_TILE_ROWS) j.task_rows = FINCH_TILE_ROWS;
-    j.n_row_tasks = (w->rows + j.task_rows - 1) / j.task_rows;
-    size_t n_tok_tasks = (n + QTASK_TOKENS - 1) / QTASK_TOKENS;
-    finch_pool_run(pool, j.n_row_tasks * n_tok_tasks, qtask, &j);
-    free(xq);
-    free(j.scratch);
+    finch_qplan pl;
+    finch_status st = finch_matmul_quant_plan(act_pool, finch_pool_threads(pool), k, out, x, n, w, &pl);
+    if (st != FINCH_OK) return st;
+    finch_pool_run(pool, pl.n_tasks, pl.fn, pl.job);
+    pl.free_job(pl.job);
     return FINCH_OK;
 }

@@ -274,10 +274,25 @@ static inline void qx_unpack_q3_K(const finch_block_q3_K *w, qx_kblock *k) {
 
 /* Q4_K and Q5_K: 4 chunks of 64 values, each the low and the high nibbles
  * of 32 bytes (plus the fifth bit from qh for Q5_K). */
-static inline void qx_unpack_q45_K(const finch_block_q4_K *w4, const finch_block_q5_K *w5, qx_kblock *k) {
-    const uint8_t *scales = w4 ? w4->scales : w5->scales, *qs = w4 ? w4->qs : w5->qs;
+static inline void qx_values_q45_K(const uint8_t *qs, const uint8_t *qh5, __m256i *out) {
     const __m256i m4 = _mm256_set1_epi8(0xF), one = _mm256_set1_epi8(1);
-    __m256i qh = w5 ? qx_load(w5->qh) : _mm256_setzero_si256();
+    __m256i qh = qh5 ? qx_load(qh5) : _mm256_setzero_si256();
+    for (int c = 0; c < 4; c++) {
+        __m256i q = qx_load(qs + 32 * c);
+        __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+        if (qh5) {
+            __m256i b0 = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * c)), one);
+            __m256i b1 = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * c + 1)), one);
+            lo = _mm256_or_si256(lo, _mm256_slli_epi16(b0, 4));
+            hi = _mm256_or_si256(hi, _mm256_slli_epi16(b1, 4));
+        }
+        out[2 * c] = lo;
+        out[2 * c + 1] = hi;
+    }
+}
+
+static inline void qx_unpack_q45_K(const finch_block_q4_K *w4, const finch_block_q5_K *w5, qx_kblock *k) {
+    const uint8_t *scales = w4 ? w4->scales : w5->scales;
     int16_t mn16[16];
     for (int s = 0; s < 8; s++) {
         int sc, mn;
@@ -286,18 +301,7 @@ static inline void qx_unpack_q45_K(const finch_block_q4_K *w4, const finch_block
         mn16[2 * s] = mn16[2 * s + 1] = (int16_t)mn;
     }
     k->m16 = qx_load(mn16);
-    for (int c = 0; c < 4; c++) {
-        __m256i q = qx_load(qs + 32 * c);
-        __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-        if (w5) {
-            __m256i b0 = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * c)), one);
-            __m256i b1 = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * c + 1)), one);
-            lo = _mm256_or_si256(lo, _mm256_slli_epi16(b0, 4));
-            hi = _mm256_or_si256(hi, _mm256_slli_epi16(b1, 4));
-        }
-        k->q[2 * c] = lo;
-        k->q[2 * c + 1] = hi;
-    }
+    qx_values_q45_K(w4 ? w4->qs : w5->qs, w5 ? w5->qh : NULL, k->q);
     k->d = qx_f16(w4 ? w4->d : w5->d);
     k->dmin = qx_f16(w4 ? w4->dmin : w5->dmin);
     k->shift = 0;
@@ -306,7 +310,7 @@ static inline void qx_unpack_q45_K(const finch_block_q4_K *w4, const finch_block
 /* Q6_K: the quants shifted to 0..63 (unsigned), 32 at a time = two
  * sub-blocks of 16; the shift is taken back exactly with the activations'
  * 16-value sums: sum (q + 32) x - 32 sum x. */
-static inline void qx_unpack_q6_K(const finch_block_q6_K *w, qx_kblock *k) {
+static inline void qx_values_q6_K(const finch_block_q6_K *w, __m256i *out) {
     const __m256i m4 = _mm256_set1_epi8(0xF), m2 = _mm256_set1_epi8(3);
     for (int h = 0; h < 2; h++) {
         __m256i ql0 = qx_load(w->ql + 64 * h), ql1 = qx_load(w->ql + 64 * h + 32);
@@ -315,10 +319,16 @@ static inline void qx_unpack_q6_K(const finch_block_q6_K *w, qx_kblock *k) {
             __m256i l4 = j & 1 ? ql1 : ql0;
             __m256i nib = j >= 2 ? _mm256_and_si256(_mm256_srli_epi16(l4, 4), m4) : _mm256_and_si256(l4, m4);
             __m256i hi = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * j)), m2);
-            int s0 = 8 * h + 2 * j;
-            k->q[4 * h + j] = _mm256_or_si256(nib, _mm256_slli_epi16(hi, 4));
-            k->sc[4 * h + j] = qx_scale_pair(w->scales[s0], w->scales[s0 + 1]);
+            out[4 * h + j] = _mm256_or_si256(nib, _mm256_slli_epi16(hi, 4));
         }
+    }
+}
+
+static inline void qx_unpack_q6_K(const finch_block_q6_K *w, qx_kblock *k) {
+    qx_values_q6_K(w, k->q);
+    for (int i = 0; i < 8; i++) {
+        int s0 = 8 * (i / 4) + 2 * (i % 4);
+        k->sc[i] = qx_scale_pair(w->scales[s0], w->scales[s0 + 1]);
     }
     k->m16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w->scales));
     k->d = qx_f16(w->d);

@@ -80,14 +80,7 @@ const char *finch_supported_types(void) {
 
 /* ---------------------------------------------- K-quant super-block unpack */
 
-/* A super-block as integers: value e is (d * sc[e / sub]) * q[e] - dmin *
- * mn[e / sub], the form every K-quant reduces to. */
-typedef struct {
-    int8_t q[FINCH_QK_K];
-    int sc[16], mn[16];
-    size_t sub;      /* values per scale: 16 or 32 */
-    float d, dmin;
-} kblock;
+typedef finch_kblock kblock; /* quants.h */
 
 /* Q2_K and Q3_K share one bit layout: 2-bit fields, value e = 128h + 32j +
  * l lives in qs[32h + l] at bits 2j (h: which 128, j: 0..3, l: 0..31). */
@@ -96,8 +89,7 @@ static int q2_field(const uint8_t *qs, size_t e) {
     return (qs[32 * h + l] >> (2 * j)) & 3;
 }
 
-static void unpack_q2_K(const finch_block_q2_K *b, kblock *k) {
-    for (size_t e = 0; e < FINCH_QK_K; e++) k->q[e] = (int8_t)q2_field(b->qs, e);
+static void scales_q2_K(const finch_block_q2_K *b, kblock *k) {
     for (size_t s = 0; s < 16; s++) {
         k->sc[s] = b->scales[s] & 0xF;
         k->mn[s] = b->scales[s] >> 4;
@@ -107,14 +99,14 @@ static void unpack_q2_K(const finch_block_q2_K *b, kblock *k) {
     k->dmin = finch_f16_to_f32(b->dmin);
 }
 
+static void unpack_q2_K(const finch_block_q2_K *b, kblock *k) {
+    for (size_t e = 0; e < FINCH_QK_K; e++) k->q[e] = (int8_t)q2_field(b->qs, e);
+    scales_q2_K(b, k);
+}
+
 /* Q3_K: the high bit of value e = 128h + 32j + l is bit 4h + j of hmask[l]
  * (set: +0, clear: -4); 16 6-bit scales (minus 32) packed in 12 bytes. */
-static void unpack_q3_K(const finch_block_q3_K *b, kblock *k) {
-    for (size_t e = 0; e < FINCH_QK_K; e++) {
-        size_t bit = 4 * (e / 128) + (e % 128) / 32;
-        int hi = (b->hmask[e % 32] >> bit) & 1;
-        k->q[e] = (int8_t)(q2_field(b->qs, e) - (hi ? 0 : 4));
-    }
+static void scales_q3_K(const finch_block_q3_K *b, kblock *k) {
     for (size_t s = 0; s < 16; s++) {
         int lo = s < 8 ? b->scales[s] & 0xF : b->scales[s - 8] >> 4;
         int hi = (b->scales[8 + s % 4] >> (2 * (s / 4))) & 3;
@@ -126,8 +118,24 @@ static void unpack_q3_K(const finch_block_q3_K *b, kblock *k) {
     k->dmin = 0;
 }
 
+static void unpack_q3_K(const finch_block_q3_K *b, kblock *k) {
+    for (size_t e = 0; e < FINCH_QK_K; e++) {
+        size_t bit = 4 * (e / 128) + (e % 128) / 32;
+        int hi = (b->hmask[e % 32] >> bit) & 1;
+        k->q[e] = (int8_t)(q2_field(b->qs, e) - (hi ? 0 : 4));
+    }
+    scales_q3_K(b, k);
+}
+
 /* Q4_K/Q5_K: value e = 64c + 32u + l is the low (u = 0) or high (u = 1)
  * nibble of qs[32c + l]; Q5_K adds 16 when bit 2c + u of qh[l] is set. */
+static void scales_q45_K(const uint8_t *scales, uint16_t d, uint16_t dmin, kblock *k) {
+    for (int s = 0; s < 8; s++) finch_k4_scale_min(s, scales, &k->sc[s], &k->mn[s]);
+    k->sub = 32;
+    k->d = finch_f16_to_f32(d);
+    k->dmin = finch_f16_to_f32(dmin);
+}
+
 static void unpack_q45_K(const uint8_t *scales, const uint8_t *qs, const uint8_t *qh,
                          uint16_t d, uint16_t dmin, kblock *k) {
     for (size_t e = 0; e < FINCH_QK_K; e++) {
@@ -136,22 +144,13 @@ static void unpack_q45_K(const uint8_t *scales, const uint8_t *qs, const uint8_t
         if (qh && (qh[l] >> (2 * c + u) & 1)) v += 16;
         k->q[e] = (int8_t)v;
     }
-    for (int s = 0; s < 8; s++) finch_k4_scale_min(s, scales, &k->sc[s], &k->mn[s]);
-    k->sub = 32;
-    k->d = finch_f16_to_f32(d);
-    k->dmin = finch_f16_to_f32(dmin);
+    scales_q45_K(scales, d, dmin, k);
 }
 
 /* Q6_K: value e = 128h + 32j + l: low nibble of ql[64h + l + 32(j & 1)]
  * (high nibble when j >= 2), top 2 bits at bits 2j of qh[32h + l]; minus
  * 32.  16 int8 scales, one per 16 values. */
-static void unpack_q6_K(const finch_block_q6_K *b, kblock *k) {
-    for (size_t e = 0; e < FINCH_QK_K; e++) {
-        size_t h = e / 128, j = (e % 128) / 32, l = e % 32;
-        int lo = (b->ql[64 * h + l + 32 * (j & 1)] >> (4 * (j >> 1))) & 0xF;
-        int hi = (b->qh[32 * h + l] >> (2 * j)) & 3;
-        k->q[e] = (int8_t)((lo | hi << 4) - 32);
-    }
+static void scales_q6_K(const finch_block_q6_K *b, kblock *k) {
     for (size_t s = 0; s < 16; s++) {
         k->sc[s] = b->scales[s];
         k->mn[s] = 0;
@@ -159,6 +158,16 @@ static void unpack_q6_K(const finch_block_q6_K *b, kblock *k) {
     k->sub = 16;
     k->d = finch_f16_to_f32(b->d);
     k->dmin = 0;
+}
+
+static void unpack_q6_K(const finch_block_q6_K *b, kblock *k) {
+    for (size_t e = 0; e < FINCH_QK_K; e++) {
+        size_t h = e / 128, j = (e % 128) / 32, l = e % 32;
+        int lo = (b->ql[64 * h + l + 32 * (j & 1)] >> (4 * (j >> 1))) & 0xF;
+        int hi = (b->qh[32 * h + l] >> (2 * j)) & 3;
+        k->q[e] = (int8_t)((lo | hi << 4) - 32);
+    }
+    scales_q6_K(b, k);
 }
 
 static void unpack_k(finch_dtype t, const void *blk, kblock *k) {
@@ -176,6 +185,38 @@ static void unpack_k(finch_dtype t, const void *blk, kblock *k) {
         break;
     }
     default: unpack_q6_K(blk, k); break;
+    }
+}
+
+static int iq4_xs_scale(const finch_block_iq4_xs *b, int ib);
+
+/* IQ4_XS in the same form: 8 scales ls - 32 per 32 values, no min. */
+static void scales_iq4_xs(const finch_block_iq4_xs *b, kblock *k) {
+    for (int s = 0; s < 8; s++) {
+        k->sc[s] = iq4_xs_scale(b, s);
+        k->mn[s] = 0;
+    }
+    k->sub = 32;
+    k->d = finch_f16_to_f32(b->d);
+    k->dmin = 0;
+}
+
+void finch_kblock_scales(finch_dtype t, const void *blk, finch_kblock *k) {
+    switch (t) {
+    case FINCH_IQ4_XS: scales_iq4_xs(blk, k); break;
+    case FINCH_Q2_K: scales_q2_K(blk, k); break;
+    case FINCH_Q3_K: scales_q3_K(blk, k); break;
+    case FINCH_Q4_K: {
+        const finch_block_q4_K *b = blk;
+        scales_q45_K(b->scales, b->d, b->dmin, k);
+        break;
+    }
+    case FINCH_Q5_K: {
+        const finch_block_q5_K *b = blk;
+        scales_q45_K(b->scales, b->d, b->dmin, k);
+        break;
+    }
+    default: scales_q6_K(blk, k); break;
     }
 }
 

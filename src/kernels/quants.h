@@ -69,6 +69,18 @@ void finch_quantize_q4_0(const float *x, void *out, size_t n);
 typedef float (*finch_vec_dot_fn)(const void *w, const void *x, size_t n);
 finch_vec_dot_fn finch_vec_dot_ref(finch_dtype t);
 
+/* A K-quant super-block as integers: value e is (d * sc[e / sub]) * q[e] -
+ * dmin * mn[e / sub], the form every K-quant reduces to. */
+typedef struct {
+    int8_t q[FINCH_QK_K];
+    int sc[16], mn[16];
+    size_t sub; /* values per scale: 16 or 32 */
+    float d, dmin;
+} finch_kblock;
+/* Only the scales of a Q2_K..Q6_K block: sc, mn, sub, d and dmin of k
+ * (and of an IQ4_XS block: sc = its 8 signed scales, sub 32, no min). */
+void finch_kblock_scales(finch_dtype t, const void *blk, finch_kblock *k);
+
 /* The K-quants' 6-bit scale and min j (0..7) of a Q4_K/Q5_K block. */
 static inline void finch_k4_scale_min(int j, const uint8_t *s, int *sc, int *m) {
     if (j < 4) {
