@@ -87,6 +87,37 @@ static double bench_stream(finch_pool *pool) {
     return (double)BUFS * words * sizeof(uint64_t) / best * 1e-9;
 }
 
+/* Prefill: x [512 x 2048] times W^T, W [2048 x 2048]. */
+static void bench_prefill(finch_pool *pool) {
+    const size_t n = 512, rows = 2048, cols = 2048;
+    float *x = random_floats(n * cols), *out = malloc(n * rows * sizeof(float));
+    assert_non_null(out);
+    for (size_t d = 0; d < N_TYPES; d++) {
+        finch_weight w = make_weight(all_types[d], rows, cols);
+        for (int blas = 1; blas >= 0; blas--) {
+            if (blas && (!finch_blas_available() || all_types[d] != FINCH_F32)) continue;
+            finch_set_blas_mode(blas ? FINCH_BLAS_ALWAYS : FINCH_BLAS_NEVER);
+            double dt = bench_matmul(pool, &w, x, n, out);
+            fprintf(stderr, "bench prefill %-4s %-4s 512x2048 @ 2048x2048: %7.2f ms %7.1f GFLOP/s\n",
+                    finch_dtype_name(all_types[d]), blas ? "blas" : "own", dt * 1e3,
+                    2.0 * n * rows * cols / dt * 1e-9);
+        }
+        free((void *)w.data);
+    }
+    /* The other quantized types (random blocks): the quantized GEMM on
+     * AVX-512 VNNI, the dot products elsewhere. */
+    static const finch_dtype qtypes[] = {FINCH_Q4_K, FINCH_Q5_K, FINCH_Q6_K, FINCH_Q4_0, FINCH_IQ4_XS};
+    for (size_t d = 0; d < sizeof qtypes / sizeof qtypes[0]; d++) {
+        finch_weight w = random_qweight(qtypes[d], rows, cols);
+        double dt = bench_matmul(pool, &w, x, n, out);
+        fprintf(stderr, "bench prefill %-6s own  512x2048 @ 2048x2048: %7.2f ms %7.1f GFLOP/s\n",
+                finch_dtype_name(qtypes[d]), dt * 1e3, 2.0 * n * rows * cols / dt * 1e-9);
+        free((void *)w.data);
+    }
+    free(x);
+    free(out);
+}
+
 static void test_bench(void **state) {
     (void)state;
     size_t threads = 2;
@@ -97,36 +128,7 @@ static void test_bench(void **state) {
     rng_seed(1);
     fprintf(stderr, "bench: %zu threads, isa %s\n", threads, finch_isa_name(finch_isa_current()));
 
-    /* Prefill: x [512 x 2048] times W^T, W [2048 x 2048]. */
-    {
-        const size_t n = 512, rows = 2048, cols = 2048;
-        float *x = random_floats(n * cols), *out = malloc(n * rows * sizeof(float));
-        assert_non_null(out);
-        for (size_t d = 0; d < N_TYPES; d++) {
-            finch_weight w = make_weight(all_types[d], rows, cols);
-            for (int blas = 1; blas >= 0; blas--) {
-                if (blas && (!finch_blas_available() || all_types[d] != FINCH_F32)) continue;
-                finch_set_blas_mode(blas ? FINCH_BLAS_ALWAYS : FINCH_BLAS_NEVER);
-                double dt = bench_matmul(pool, &w, x, n, out);
-                fprintf(stderr, "bench prefill %-4s %-4s 512x2048 @ 2048x2048: %7.2f ms %7.1f GFLOP/s\n",
-                        finch_dtype_name(all_types[d]), blas ? "blas" : "own", dt * 1e3,
-                        2.0 * n * rows * cols / dt * 1e-9);
-            }
-            free((void *)w.data);
-        }
-        /* The other quantized types (random blocks): the quantized GEMM on
-         * AVX-512 VNNI, the dot products elsewhere. */
-        static const finch_dtype qtypes[] = {FINCH_Q4_K, FINCH_Q5_K, FINCH_Q6_K, FINCH_Q4_0, FINCH_IQ4_XS};
-        for (size_t d = 0; d < sizeof qtypes / sizeof qtypes[0]; d++) {
-            finch_weight w = random_qweight(qtypes[d], rows, cols);
-            double dt = bench_matmul(pool, &w, x, n, out);
-            fprintf(stderr, "bench prefill %-6s own  512x2048 @ 2048x2048: %7.2f ms %7.1f GFLOP/s\n",
-                    finch_dtype_name(qtypes[d]), dt * 1e3, 2.0 * n * rows * cols / dt * 1e-9);
-            free((void *)w.data);
-        }
-        free(x);
-        free(out);
-    }
+    bench_prefill(pool);
     /* Decode: one token through W [2048 x 5632] (TinyLlama's down
      * projection), cycling through enough copies (>= 1 GiB) that they come
      * from DRAM as a real model's weights would, not from the L3 cache.

@@ -86,7 +86,7 @@ static inline void library_scores(const scene *s, finch_scorer_id id, const finc
                            double *acc) {
     const finch_scorer *sc = finch_scorer_get(id);
     assert_non_null(sc);
-    finch_score_step st = { &s->kv, p, s->H, row0, n_cols, n_q, n_ctx, orig, s->T, 0, 0, NULL };
+    finch_score_step st = { &s->kv, p, s->H, row0, n_cols, n_q, n_ctx, orig, s->T, 0, 0, NULL, NULL, 0 };
     finch_score_step_begin(sc, &st);
     memset(acc, 0, s->G * n_cols * sizeof *acc);
     /* The pool's path (KV groups over 3 threads) gives the same bits. */

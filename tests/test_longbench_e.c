@@ -54,7 +54,10 @@ static void test_reader(void **state) {
     finch_eval_tasks_free(&t);
     assert_int_equal(parse("{\"input\":\"q\",\"context\":\"c\",\"answers\":[\"a\"],\"dataset\":\"hotpotqa_e\","
                            "\"_id\":\"x\"}", &t), FINCH_ERR_FORMAT);
-    assert_string_equal(finch_last_error(), "t:1: LongBench-E item 'x' has no number length");
+    assert_string_equal(finch_last_error(), "t:1: LongBench-E item 'x' has no length (a number, 0 or more)");
+    assert_int_equal(parse("{\"input\":\"q\",\"context\":\"c\",\"answers\":[\"a\"],\"dataset\":\"hotpotqa_e\","
+                           "\"length\":-3,\"_id\":\"x\"}", &t), FINCH_ERR_FORMAT);
+    assert_string_equal(finch_last_error(), "t:1: LongBench-E item 'x' has no length (a number, 0 or more)");
     /* a plain LongBench file marked by --longbench-e */
     assert_int_equal(parse("{\"input\":\"q\",\"context\":\"c\",\"answers\":[\"a\"],\"dataset\":\"hotpotqa\","
                            "\"length\":5000,\"_id\":\"x\"}", &t), FINCH_OK);
@@ -65,7 +68,7 @@ static void test_reader(void **state) {
     assert_int_equal(parse("{\"input\":\"q\",\"context\":\"c\",\"answers\":[\"a\"],\"dataset\":\"hotpotqa\","
                            "\"_id\":\"x\"}", &t), FINCH_OK);
     assert_int_equal(finch_longbench_mark_e(&t), FINCH_ERR_FORMAT);
-    assert_string_equal(finch_last_error(), "LongBench-E item 'x' has no number length");
+    assert_string_equal(finch_last_error(), "LongBench-E item 'x' has no length (a number, 0 or more)");
     finch_eval_tasks_free(&t);
 }
 

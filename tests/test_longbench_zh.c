@@ -120,12 +120,34 @@ static void test_score_jieba(void **state) {
                                   "vcsum                    rouge_zh                1 items  80.0\n");
 }
 
+/* A helper that never answers, or closes its output and never exits, is an
+ * error within FINCH_JIEBA_SECONDS (here 1) and one second's grace, never a
+ * hung finch: at the probe, and in the middle of scoring. */
+static void test_jieba_bounded_waits(void **state) {
+    (void)state;
+    const char *cmd = "score --task testdata/bench/longbench_zh.jsonl --predictions testdata/bench/longbench_zh_pred.jsonl";
+    char args[512];
+    setenv("FINCH_JIEBA_SECONDS", "1", 1);
+    snprintf(args, sizeof args, "%s --jieba 'exec sleep 30'", cmd);
+    assert_int_equal(run_finch(args), 2);
+    assert_string_equal(err_text, "finch: error: --jieba 'exec sleep 30': the segmenter gave no answer within 1 s\n");
+    snprintf(args, sizeof args, "%s --jieba 'exec >&-; exec sleep 30'", cmd);
+    assert_int_equal(run_finch(args), 2);
+    assert_string_equal(err_text, "finch: error: --jieba 'exec >&-; exec sleep 30': the segmenter gave no answer "
+                        "(it exited?)\n");
+    snprintf(args, sizeof args, "%s --jieba 'read l; echo []; exec sleep 30'", cmd);
+    assert_int_equal(run_finch(args), 2);
+    assert_string_equal(err_text, "finch: error: --predictions: item 'z1': the segmenter gave no answer within 1 s\n");
+    unsetenv("FINCH_JIEBA_SECONDS");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_normalize),
         cmocka_unit_test(test_qa_f1_words),
         cmocka_unit_test(test_segmenter),
         cmocka_unit_test(test_score_jieba),
+        cmocka_unit_test(test_jieba_bounded_waits),
     };
     return cmocka_run_group_tests_name("longbench_zh", tests, NULL, NULL);
 }

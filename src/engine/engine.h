@@ -11,6 +11,8 @@
  *                  (finch_forward) or one layer at a time (forward.h: a
  *                  press scores between layers); the arithmetic is in
  *                  src/kernels/
+ *   kv_cache.c     the cache's rows as f32 or f16 (--cache-type): every
+ *                  reader and writer that must not care which goes through it
  *   generate.c/.h  how a feed is cut into forward calls (a ++ b, batches),
  *                  the one feed loop and the one decode loop (one callback
  *                  type, one EOS rule), for plain generation and every

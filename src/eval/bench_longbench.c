@@ -107,7 +107,7 @@ finch_status finch_longbench_mark_e(finch_eval_tasks *t) {
                           finch_benchmark_name((finch_benchmark)t->benchmark));
     for (size_t i = 0; i < t->n; i++) {
         if (!t->items[i].has_length)
-            return finch_fail(FINCH_ERR_FORMAT, "LongBench-E item '%.64s' has no number length", t->items[i].id);
+            return finch_fail(FINCH_ERR_FORMAT, "LongBench-E item '%.64s' has no length (a number, 0 or more)", t->items[i].id);
         t->items[i].longbench_e = true;
     }
     return FINCH_OK;
@@ -156,12 +156,12 @@ finch_status finch_longbench_from_json(const cJSON *j, finch_eval_task *t, const
     t->no_newline_stop = !d->stop_newline;
     t->no_chat = !d->chat;
     const cJSON *len = cJSON_GetObjectItemCaseSensitive(j, "length");
-    if (cJSON_IsNumber(len) && isfinite(len->valuedouble)) {
+    if (cJSON_IsNumber(len) && isfinite(len->valuedouble) && len->valuedouble >= 0) { /* words or characters */
         t->has_length = true;
         t->length = len->valuedouble;
     }
     /* LongBench-E's files name their datasets "X_e": scored per bucket of length, as eval.py --e */
     if ((t->longbench_e = finch_longbench_is_e(name)) && !t->has_length)
-        return finch_fail(FINCH_ERR_FORMAT, "LongBench-E item '%.64s' has no number length", id);
+        return finch_fail(FINCH_ERR_FORMAT, "LongBench-E item '%.64s' has no length (a number, 0 or more)", id);
     return FINCH_OK;
 }

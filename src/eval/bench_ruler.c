@@ -310,21 +310,37 @@ static finch_status cwe_sample(size_t n_words, size_t length, uint64_t *s, ruler
  * the answer is words 2..4, the three most frequent real words.  RULER's
  * vocabulary size is (max_seq_length - tokens_to_generate) // 50; here at
  * least 4 so that the three answers exist at tiny lengths. */
+/* v distinct random 6-letter words; a word drawn before is drawn again.  A
+ * hash set of the words (as numbers below 26^6, plus one: 0 is an empty
+ * slot) keeps this linear in v: --length 16M asks for 335k words. */
+static finch_status draw_distinct_words(char (*vocab)[8], size_t v, uint64_t *s) {
+    size_t slots = 16;
+    while (slots < 2 * v) slots *= 2;
+    uint32_t *seen = calloc(slots, sizeof *seen);
+    if (!seen) return FINCH_ERR_NOMEM;
+    for (size_t i = 0; i < v; i++) {
+        for (;;) {
+            uint32_t code = 0;
+            for (size_t c = 0; c < 6; c++) {
+                vocab[i][c] = (char)('a' + below(s, 26));
+                code = code * 26 + (uint32_t)(vocab[i][c] - 'a');
+            }
+            size_t h = ((size_t)code * 2654435761u) & (slots - 1);
+            while (seen[h] && seen[h] != code + 1) h = (h + 1) & (slots - 1);
+            if (!seen[h]) { seen[h] = code + 1; break; }
+        }
+    }
+    free(seen);
+    return FINCH_OK;
+}
+
 static finch_status fwe_sample(size_t n_words, size_t length, uint64_t *s, ruler_sample *x) {
     const double zeta2 = 1.6449340668482264; /* scipy.special.zeta(2.0) = pi^2/6 */
     size_t v = length > 50 ? (length - 50) / 50 : 0;
     if (v < 4) v = 4;
     char (*vocab)[8] = calloc(v, sizeof *vocab);
     size_t total = 0, *cnt = calloc(v, sizeof *cnt);
-    if (!vocab || !cnt) { free(vocab); free(cnt); return FINCH_ERR_NOMEM; }
-    for (size_t i = 0; i < v; i++) {
-        bool again;
-        do { /* distinct words */
-            for (size_t c = 0; c < 6; c++) vocab[i][c] = (char)('a' + below(s, 26));
-            again = false;
-            for (size_t j = 0; j < i && !again; j++) again = !strcmp(vocab[i], vocab[j]);
-        } while (again);
-    }
+    if (!vocab || !cnt || draw_distinct_words(vocab, v, s)) { free(vocab); free(cnt); return FINCH_ERR_NOMEM; }
     strcpy(vocab[0], "..."); /* the top rank is noise */
     for (size_t k = 0; k < v; k++) total += cnt[k] = (size_t)((double)n_words * pow((double)(k + 1), -2.0) / zeta2);
     size_t *order = calloc(total ? total : 1, sizeof *order), at = 0;

@@ -7,7 +7,8 @@
  *                       the same inner loops per instruction set, one table
  *                       each (kernels_internal.h: what a table holds)
  *   kernels.c           dispatch (cpuid, once), the matmul driver (own
- *                       tiles, packed GEMM or OpenBLAS), elementwise ops
+ *                       tiles, packed GEMM or OpenBLAS), elementwise ops,
+ *                       attention over f32 or f16 (--cache-type) rows
  *   quants.c/.h         ggml's quantized block types: layouts, reference
  *                       dequantization and dot products
  *   kernels_quant.c     matrix products with quantized weights
