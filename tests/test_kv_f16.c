@@ -271,6 +271,15 @@ static void test_forward_f16_cache(void **state) {
 
 #define GGUF "testdata/models/tiny-llama.gguf"
 
+
+/* Runs finch ARGS (exit 0), then DIR/FILE says "cache_type": "f16". */
+static void assert_writes_f16(const char *args, const char *dir, const char *file) {
+    char path[512];
+    assert_int_equal(run_finch(args), 0);
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    slurp(path, out_text, sizeof out_text);
+    assert_non_null(strstr(out_text, "\"cache_type\":\t\"f16\""));
+}
 static void test_cli_flag(void **state) {
     (void)state;
     static const char *const cmds[] = {
@@ -290,17 +299,11 @@ static void test_cli_flag(void **state) {
     test_make_tmpdir(dir, sizeof dir, "finch-kvf16");
     snprintf(path, sizeof path, "run -m " GGUF " --context 'a b c d e f' -q d --budget 2 -n 1 --cache-type f16 "
              "--dump %s/d", dir);
-    assert_int_equal(run_finch(path), 0);
-    snprintf(path, sizeof path, "%s/d/meta.json", dir);
-    slurp(path, out_text, sizeof out_text);
-    assert_non_null(strstr(out_text, "\"cache_type\":\t\"f16\""));
+    assert_writes_f16(path, dir, "d/meta.json");
     /* eval: the sweep's config says it (and a resume with f32 is refused) */
     snprintf(path, sizeof path, "eval -m " GGUF " --task testdata/bench/ruler.jsonl --press finch --ratio 2 -t 1 "
              "--cache-type f16 --out %s/e", dir);
-    assert_int_equal(run_finch(path), 0);
-    snprintf(path, sizeof path, "%s/e/results.json", dir);
-    slurp(path, out_text, sizeof out_text);
-    assert_non_null(strstr(out_text, "\"cache_type\":\t\"f16\""));
+    assert_writes_f16(path, dir, "e/results.json");
     snprintf(path, sizeof path, "eval -m " GGUF " --task testdata/bench/ruler.jsonl --press finch --ratio 2 -t 1 "
              "--out %s/e --resume", dir);
     assert_int_equal(run_finch(path), 2);
