@@ -42,7 +42,9 @@ if [ -n "$bin" ] && [ -x "$bin/llama-bench" ]; then
     for p in 200 8000; do
         /usr/bin/time -f "%M" -o "$out/llama.pp$p.rss" \
             "$bin/llama-bench" -m "$model" -t 2 -p "$p" -n 0 -r 1 -o csv >"$out/llama.pp$p.csv" 2>/dev/null
-        ts=$(awk -F, 'NR == 2 { gsub(/"/, "", $NF); print $NF }' "$out/llama.pp$p.csv")
+        # the avg_ts column by its header (the last one is stddev_ts)
+        ts=$(awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) { h = $i; gsub(/"/, "", h); if (h == "avg_ts") c = i } }
+                      NR == 2 && c { v = $c; gsub(/"/, "", v); print v }' "$out/llama.pp$p.csv")
         echo "llama.cpp prefill $p: $ts tok/s, peak RSS $(($(cat "$out/llama.pp$p.rss") / 1024)) MB"
     done
 fi
