@@ -312,6 +312,28 @@ static void test_qgemm_batches(void **state) {
     free(x);
 }
 
+/* Decode's matvec (vec_dotr: one token, several rows side by side): 77
+ * rows (two row tasks, groups of rows and a short last group), 1-3
+ * threads, every ISA: the scalar bits, for rows of 9 super-blocks or 25
+ * blocks. */
+static void test_matvec_rows(void **state) {
+    (void)state;
+    const size_t rows = 77, cuts[] = {1};
+    finch_pool *pools[3];
+    for (size_t p = 0; p < 3; p++) assert_ok(finch_pool_new(p + 1, &pools[p]));
+    float *x = malloc(2304 * sizeof(float));
+    for (size_t i = 0; i < 2304; i++) x[i] = rnd_f();
+    for (size_t ti = 0; ti < N_WTYPES; ti++) {
+        if (weight_types[ti] == FINCH_Q8_0) continue; /* its own tiles (test_kernels.c) */
+        size_t cols = finch_quant_traits_of(weight_types[ti])->block == FINCH_QK_K ? 2304 : 800;
+        finch_weight w = qweight(weight_types[ti], rows, cols);
+        check_batches(&w, x, 1, cuts, 1, pools);
+        free((void *)w.data);
+    }
+    for (size_t p = 0; p < 3; p++) finch_pool_free(pools[p]);
+    free(x);
+}
+
 /* Each ISA's Q8_K activation quantizer gives finch_quantize_act's bytes:
  * random blocks, ties of the largest magnitude (+a before -a and after),
  * an all-zero block, tiny values, and blocks with NaN and Inf. */
@@ -450,6 +472,7 @@ int main(void) {
         cmocka_unit_test(test_matmul_bits),
         cmocka_unit_test(test_long_rows),
         cmocka_unit_test(test_qgemm_batches),
+        cmocka_unit_test(test_matvec_rows),
         cmocka_unit_test(test_q8_K_quantizers),
         cmocka_unit_test(test_refused_types),
         cmocka_unit_test(test_nonfinite_scales),

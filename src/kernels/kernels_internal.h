@@ -49,6 +49,13 @@
 #define FINCH_DOTN_TOKENS 8     /* tokens per vec_dotn call                 */
 typedef void (*finch_vec_dotn_fn)(const void *w, const void *x, size_t x_stride, size_t nt, size_t n,
                                   float *out, size_t out_stride);
+/* One token against nr >= 1 consecutive weight rows (w_stride bytes
+ * apart): out[r] must be vec_dot's bits for row r.  Decode's matvec: each
+ * row's float steps form one dependency chain, so several rows' chains
+ * side by side (their integer sums reduced together) keep the units busy
+ * where one row at a time waits on every step. */
+typedef void (*finch_vec_dotr_fn)(const void *w, size_t w_stride, size_t nr, const void *x, size_t n,
+                                  float *out);
 
 /* Micro-kernel.  w: first of nr rows, w_stride bytes apart (rows past nr
  * are never written and may be read as copies of row nr-1).  x: nt token
@@ -166,6 +173,9 @@ typedef struct {
      * apart) against one weight row, sharing the weight's unpacking:
      * out[t * out_stride] must be vec_dot's bits for row t.  NULL: none. */
     finch_vec_dotn_fn vec_dotn[FINCH_DTYPE_SLOTS];
+    /* The same for one token against nr rows (finch_vec_dotr_fn): the
+     * matvec of decode.  NULL: vec_dot row by row. */
+    finch_vec_dotr_fn vec_dotr[FINCH_DTYPE_SLOTS];
     /* Quantized GEMM for prefill (above): the types it takes (NULL: the
      * dot products above), and the packer for them. */
     finch_qgemm_fn qgemm[FINCH_DTYPE_SLOTS];

@@ -43,6 +43,7 @@ finch_vec_dot_fn finch_vec_dot_for(const finch_kernels *k, finch_dtype t) {
 typedef struct {
     finch_vec_dot_fn dot;          /* Q8 arithmetic                        */
     finch_vec_dotn_fn dotn;        /* ... several tokens at once, or NULL  */
+    finch_vec_dotr_fn dotr;        /* ... one token, several rows, or NULL */
     float (*dot_f32)(const float *, const float *, size_t); /* FP32       */
     finch_dtype type;
     const char *w;
@@ -61,6 +62,11 @@ static void qtask(void *arg, size_t task) {
     size_t r1 = r0 + j->task_rows < j->rows ? r0 + j->task_rows : j->rows;
     size_t t1 = t0 + QTASK_TOKENS < j->n ? t0 + QTASK_TOKENS : j->n;
     float *row = j->scratch ? j->scratch + finch_pool_worker() * j->cols : NULL;
+    if (!row && j->dotr && t1 - t0 == 1) { /* decode: the same bits, rows side by side */
+        j->dotr(j->w + r0 * j->w_stride, j->w_stride, r1 - r0, j->x + t0 * j->x_stride, j->cols,
+                j->out + t0 * j->rows + r0);
+        return;
+    }
     for (size_t r = r0; r < r1; r++) {
         const char *wr = j->w + r * j->w_stride;
         if (r + 1 < r1) finch_prefetch(wr + j->w_stride);
@@ -122,7 +128,8 @@ finch_status finch_matmul_quant_plan(finch_pool *act_pool, size_t threads, const
     bool fp32 = finch_get_quant_math() == FINCH_QUANT_MATH_FP32;
     qplan_job *pj = finch_zalloc(1, sizeof *pj);
     if (!pj) return FINCH_ERR_NOMEM;
-    pj->j = (qjob){finch_vec_dot_for(k, w->type), k->vec_dotn[w->type], k->dot_f32, w->type, w->data,
+    pj->j = (qjob){finch_vec_dot_for(k, w->type), k->vec_dotn[w->type], k->vec_dotr[w->type],
+                   k->dot_f32, w->type, w->data,
                    finch_row_bytes(w->type, w->cols), w->rows, w->cols, (const char *)x,
                    w->cols * sizeof(float), n, out, 0, 0, NULL};
     qjob *j = &pj->j;
