@@ -370,7 +370,7 @@ static ALWAYS_INLINE __m512i dot_q2(__m512i wq, __m512i xq) {
  * DOT_SETUP prepares row r's weights once per block pair (shared by the
  * tile's tokens), X_SETUP token j's activations (shared by the tile's
  * rows, in xc), DOT gives the 16 exact lane sums of row r and token j. */
-#define Q8_TILE_BODY(DOT_SETUP, X_SETUP, DOT)                                                         \
+#define Q8_TILE_BODY(DOT_SETUP, X_SETUP, DOT)                                                  \
     const finch_block_q8_0 *wr[MATVEC_ROWS], *xt[Q8_TOKENS];                                   \
     __m512 acc[MATVEC_ROWS][Q8_TOKENS];                                                        \
     _Pragma("GCC unroll 8") for (size_t r = 0; r < R; r++) {                                   \
