@@ -69,11 +69,16 @@ static void accumulate_row_group(const finch_kv_cache *kv, size_t layer, size_t 
     float key[FINCH_KV_MAX_HEAD_DIM]; /* an f16 cache's key as f32: scores stay fp32 */
     for (size_t h = g * group; h < (g + 1) * group; h++) {
         const float *qh = qrow + h * d;
-        for (size_t j = 0; j < n_keys; j++)
-            scratch[j] = finch_dot_f32(qh, keys ? keys + j * d : finch_kv_key_f32(kv, layer, g, j, key), d) * scale;
-        if (kv->dead) finch_masked_softmax(scratch, kv->dead + (layer * G + g) * kv->capacity, n_keys);
-        else finch_softmax(scratch, n_keys); /* over every key the row sees */
+        if (keys) finch_dot_rows_f32(qh, keys, n_keys, d, scale, scratch);
+        else
+            for (size_t j = 0; j < n_keys; j++)
+                scratch[j] = finch_dot_f32(qh, finch_kv_key_f32(kv, layer, g, j, key), d) * scale;
         double *a = acc + g * n_cols;
+        if (!kv->dead) { /* the softmax over every key the row sees */
+            finch_softmax_accumulate(scratch, n_keys, w, a, nc);
+            continue;
+        }
+        finch_masked_softmax(scratch, kv->dead + (layer * G + g) * kv->capacity, n_keys);
         for (size_t j = 0; j < nc; j++) a[j] += w * (double)scratch[j];
     }
 }
