@@ -418,7 +418,7 @@ static int measure_model(const void *arg, void *out) {
     memset(r, 0, sizeof *r);
     /* the chunked prefill allocates its own cache, as Finch does */
     size_t positions = max_size((size_t)o->prefill, DECODE_PROMPT + (size_t)o->decode);
-    int rc = bench_run_open(&b, o, job->path, positions, N);
+    int rc = bench_run_open(&b, o, job->path, positions, max_size(positions, N)); /* ids for every step */
     if (rc) {
         bench_run_free(&b);
         return rc;
