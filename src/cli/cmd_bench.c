@@ -332,10 +332,11 @@ static finch_status time_chunked(bench_run *b, size_t N, double *seconds) {
     finch_kv_cache kv;
     double t0 = finch_now();
     finch_status st = finch_kv_init_type(&kv, &b->m->cfg, N, b->o->cache_type);
+    if (st) return st; /* a failed init frees its own */
     for (size_t c0 = 0; !st && c0 < N; c0 += S)
         st = finch_forward(b->ctx, &kv, b->ids + c0, N - c0 < S ? N - c0 : S, c0, NULL, NULL, 0);
     *seconds = finch_now() - t0;
-    if (!st) finch_kv_free(&kv); /* a failed init frees its own */
+    finch_kv_free(&kv);
     return st;
 }
 

@@ -236,7 +236,8 @@ static void top_after_prefix(const double *s, size_t nc, size_t P, size_t k, siz
 /* Keep rows idx[0..P+k+extra) of layer l, head g: the P protected rows,
  * the k best of the other candidates (by `ranked`), then `extra` rows
  * n_cols.. unconditionally (oneshot: the question).  b: the head's budget
- * (budget scorers) or NULL.  idx: [kv.capacity] of the caller's. */
+ * (budget scorers) or NULL.  idx: [kv.capacity] of the caller's; rank
+ * false keeps the rows it holds (select = layer: the first head's). */
 static void keep_head(finch_press *fp, size_t l, size_t g, const double *ranked, size_t k, size_t extra,
                       const size_t *b, size_t *idx, bool rank) {
     size_t G = fp->kv.n_kv_head, nc = fp->step.n_cols, P = fp->p.protect, nk = P + k + extra;
