@@ -8,10 +8,12 @@
  * (rouge_zh). */
 #include "cliutil.h"
 
+#include "cli.h"
 #include "finch_benchmarks.h"
 #include "util.h"
 
 #include <math.h>
+#include <signal.h>
 
 static void expect_normal(const char *in, const char *want) {
     char *got = finch_lb_normalize_zh(in);
@@ -141,6 +143,63 @@ static void test_jieba_bounded_waits(void **state) {
     unsetenv("FINCH_JIEBA_SECONDS");
 }
 
+/* --jieba CMD starts CMD only when a text is to be segmented: on English
+ * datasets (finch score, finch eval) CMD, which would leave a marker file
+ * and fail, never runs, and the scores are those without --jieba. */
+static void test_jieba_started_only_when_needed(void **state) {
+    (void)state;
+    char dir[64], marker[128], args[1024];
+    test_make_tmpdir(dir, sizeof dir, "finch-jieba");
+    snprintf(marker, sizeof marker, "%s/started", dir);
+    const char *score = "score --task testdata/bench/longbench.jsonl --predictions testdata/bench/longbench_pred.jsonl";
+    assert_int_equal(run_finch(score), 0);
+    char *plain = strdup(out_text);
+    snprintf(args, sizeof args, "%s --jieba 'touch %s; exit 1'", score, marker);
+    assert_int_equal(run_finch(args), 0);
+    assert_string_equal(out_text, plain);
+    free(plain);
+    assert_true(access(marker, F_OK) != 0);
+    snprintf(args, sizeof args, "%s/t.jsonl", dir);
+    write_text(args, "{\"id\": \"a\", \"context\": \"Once upon a time\", \"question\": \"who?\", \"answers\": [\"x\"]}\n");
+    snprintf(args, sizeof args, "eval -m testdata/models/tiny-llama.gguf --task %s/t.jsonl --press snapkv --ratio 2 "
+             "-n 2 -t 1 --out %s/e --jieba 'touch %s; exit 1'", dir, dir, marker);
+    assert_int_equal(run_finch(args), 0);
+    assert_true(access(marker, F_OK) != 0);
+    /* a Chinese dataset starts it, and its failure is refused before scoring */
+    snprintf(args, sizeof args, "score --task testdata/bench/longbench_zh.jsonl --predictions x --jieba 'touch %s; exit 1'",
+             marker);
+    assert_int_equal(run_finch(args), 2);
+    assert_true(access(marker, F_OK) == 0);
+    snprintf(args, sizeof args, "rm -rf %s", dir);
+    assert_int_equal(system(args), 0);
+}
+
+/* A helper that closed its input: the write to it fails (EPIPE), which is
+ * the segmenter's error, not a SIGPIPE that kills finch; and SIGPIPE keeps
+ * its disposition (SIG_DFL) outside those writes, nothing left pending. */
+static void test_jieba_sigpipe_only_around_writes(void **state) {
+    (void)state;
+    struct sigaction before, after;
+    assert_int_equal(sigaction(SIGPIPE, NULL, &before), 0);
+    assert_true(before.sa_handler == SIG_DFL);
+    setenv("FINCH_JIEBA_SECONDS", "1", 1);
+    assert_int_equal(cli_jieba_start("exec 0<&-; exec sleep 30"), 0);
+    assert_true(finch_bench_has_segmenter());
+    /* the first text may be written before the helper closes its input
+     * (then no answer within 1 s); by the second its input is closed */
+    assert_true(isnan(finch_lb_qa_f1_zh("北京", "北京")));
+    assert_true(isnan(finch_lb_qa_f1_zh("北京", "北京")));
+    assert_string_equal(finch_last_error(), "the segmenter gave no answer (it exited?)");
+    assert_int_equal(sigaction(SIGPIPE, NULL, &after), 0);
+    assert_true(after.sa_handler == SIG_DFL);
+    sigset_t pending;
+    sigpending(&pending);
+    assert_false(sigismember(&pending, SIGPIPE));
+    cli_jieba_stop();
+    assert_false(finch_bench_has_segmenter());
+    unsetenv("FINCH_JIEBA_SECONDS");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_normalize),
@@ -148,6 +207,8 @@ int main(void) {
         cmocka_unit_test(test_segmenter),
         cmocka_unit_test(test_score_jieba),
         cmocka_unit_test(test_jieba_bounded_waits),
+        cmocka_unit_test(test_jieba_started_only_when_needed),
+        cmocka_unit_test(test_jieba_sigpipe_only_around_writes),
     };
     return cmocka_run_group_tests_name("longbench_zh", tests, NULL, NULL);
 }
