@@ -139,9 +139,9 @@ static finch_status read_line(double deadline) {
     }
 }
 
-/* One text out, its words back. */
 static finch_status spawn(const char *cmd);
 
+/* One text out, its words back. */
 static finch_status segment(void *user, const char *text, char ***words, size_t *n) {
     (void)user;
     *words = NULL;
@@ -178,6 +178,8 @@ static finch_status segment(void *user, const char *text, char ***words, size_t 
 /* The helper on the far ends of two new pipes, ours non-blocking. */
 static finch_status spawn(const char *cmd) {
     int in[2], out[2];
+    if (!g_jieba.buf && !(g_jieba.buf = malloc(g_jieba.cap = 65536)))
+        return finch_fail(FINCH_ERR_NOMEM, "out of memory segmenting");
     if (pipe(in)) return finch_fail(FINCH_ERR_IO, "cannot make pipes for the segmenter: %s", strerror(errno));
     if (pipe(out)) {
         close(in[0]); close(in[1]);
@@ -202,8 +204,6 @@ static finch_status spawn(const char *cmd) {
     g_jieba.from = out[0];
     fcntl(g_jieba.to, F_SETFL, fcntl(g_jieba.to, F_GETFL) | O_NONBLOCK);
     fcntl(g_jieba.from, F_SETFL, fcntl(g_jieba.from, F_GETFL) | O_NONBLOCK);
-    g_jieba.cap = 65536;
-    if (!(g_jieba.buf = malloc(g_jieba.cap))) return finch_fail(FINCH_ERR_NOMEM, "out of memory segmenting");
     return FINCH_OK;
 }
 

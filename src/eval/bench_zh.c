@@ -62,11 +62,11 @@ static unsigned lower_cp(unsigned cp) {
 
 char *finch_lb_normalize_zh(const char *text) {
     size_t n = strlen(text), k = 0;
-    char *out = malloc(n + 1);
+    char *out = finch_alloc(n + 1, 3); /* a stray byte grows to U+FFFD's 3 */
     if (!out) return NULL;
-    for (const char *s = text; *s;) {
+    for (const char *s = text, *end = text + n; s < end;) {
         uint32_t cp;
-        size_t len = finch_utf8_decode(s, strlen(s), &cp);
+        size_t len = finch_utf8_decode(s, (size_t)(end - s), &cp);
         if (cp == FINCH_UC_INVALID) cp = 0xFFFD; /* a byte that is not UTF-8: U+FFFD, as finch_utf8_clean */
         unsigned low = lower_cp(cp);
         char ch[5] = { 0 };
