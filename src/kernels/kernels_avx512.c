@@ -16,6 +16,7 @@
 #define KR_NAME(n) n##_x86
 #define KR_ATTR
 #define KR_MADD_ADD(acc, p16, sc16) _mm256_add_epi32(acc, _mm256_madd_epi16(p16, sc16))
+#define KR_MADD_ADD512(acc, p16, sc16) _mm512_add_epi32(acc, _mm512_madd_epi16(p16, sc16))
 #include "kernels_quant_krows_x86.h" /* decode's K-quant matvec */
 
 #include <immintrin.h>
@@ -375,6 +376,7 @@ static ALWAYS_INLINE __m512i dot_q2(__m512i wq, __m512i xq) {
 #define KR_NAME(n) n##_vnni
 #define KR_ATTR VNNI
 #define KR_MADD_ADD(acc, p16, sc16) _mm256_dpwssd_epi32(acc, p16, sc16)
+#define KR_MADD_ADD512(acc, p16, sc16) _mm512_dpwssd_epi32(acc, p16, sc16)
 #include "kernels_quant_krows_x86.h"
 
 /* The body of both Q8_0 tiles, which differ only in the integer dot:

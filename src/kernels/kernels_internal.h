@@ -38,7 +38,11 @@
  * order: every output is one dot product (vec_dot, or vec_dotn for up to
  * FINCH_DOTN_TOKENS tokens) with exact integer block sums and the scalar reference's
  * float steps, on every ISA; the quantized GEMM (qgemm below) computes the
- * same integers and float steps for 16 rows x 8 tokens at once. */
+ * same integers and float steps for 16 rows x 8 tokens at once, and
+ * decode's matvec (vec_dotr: on x86 the K-quants, 8 rows side by side in
+ * kernels_quant_krows_x86.h) for one token and several rows, one row per
+ * float lane.  Exact integers leave their order free, and the float steps
+ * are the reference's per output, so all of these give its bits. */
 #ifndef FINCH_KERNELS_INTERNAL_H
 #define FINCH_KERNELS_INTERNAL_H
 

@@ -91,15 +91,90 @@ static KR_INLINE void kr_block_d(finch_dtype t, const uint8_t *blk, uint16_t *d,
 
 static KR_INLINE int kr_shift(finch_dtype t) { return t == FINCH_Q6_K ? 32 : t == FINCH_Q3_K ? 4 : 0; }
 
+#ifdef __AVX512BW__
+/* vpshufb / vpsllvw index of int16 lanes: 128-bit lane l's words all
+ * v[l] (as 16-bit patterns). */
+static KR_INLINE __m512i kr_words4(unsigned v0, unsigned v1, unsigned v2, unsigned v3) {
+#define KR_W2(v) (int)((v) | (v) << 16)
+    return _mm512_setr_epi32(KR_W2(v0), KR_W2(v0), KR_W2(v0), KR_W2(v0), KR_W2(v1), KR_W2(v1), KR_W2(v1), KR_W2(v1),
+                             KR_W2(v2), KR_W2(v2), KR_W2(v2), KR_W2(v2), KR_W2(v3), KR_W2(v3), KR_W2(v3), KR_W2(v3));
+#undef KR_W2
+}
+/* vpshufb index: int16 word m of each 128-bit lane's source, per lane. */
+static KR_INLINE unsigned kr_word_of(int m) { return (unsigned)(2 * m | (2 * m + 1) << 8); }
+/* The words of v shifted left by lo (words 0-15) and hi (words 16-31), or
+ * right by -lo and -hi: both >= 0 or both <= 0. */
+static KR_INLINE __m512i kr_shift_halves(__m512i v, int lo, int hi) {
+    if (lo > 0 || hi > 0) return _mm512_sllv_epi16(v, kr_words4((unsigned)lo, (unsigned)lo, (unsigned)hi, (unsigned)hi));
+    return _mm512_srlv_epi16(v, kr_words4((unsigned)-lo, (unsigned)-lo, (unsigned)-hi, (unsigned)-hi));
+}
+#endif
+
 #endif
 
 /* ------------------------------------------------------------- template */
+
+#ifdef KR_MADD_ADD512
+/* Q4_K, Q5_K and Q6_K in 512-bit vectors: 64 values (two 32-value or four
+ * 16-value sub-blocks) per vpmaddubsw, the scales per 128-bit lane by one
+ * vpshufb; the same exact sums as kr_block's 256-bit ones, folded to 8
+ * lanes at the end. */
+static KR_ATTR KR_INLINE __m256i KR_NAME(kr_block_zmm)(finch_dtype t, const uint8_t *blk, const finch_block_q8_K *x,
+                                                       __m256i *ms) {
+    const __m512i m4 = _mm512_set1_epi8(0xF);
+    __m512i a = _mm512_setzero_si512();
+    if (t == FINCH_Q6_K) {
+        const finch_block_q6_K *w = (const void *)blk;
+        __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w->scales));
+        __m512i lo8 = _mm512_broadcast_i32x4(_mm256_castsi256_si128(s16));
+        __m512i hi8 = _mm512_broadcast_i32x4(_mm256_extracti128_si256(s16, 1));
+        _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) { /* values 64k..: j = 2(k % 2), +1 of qx_q6_values */
+            __m512i l4 = _mm512_loadu_si512(w->ql + 64 * (k / 2));
+            __m512i nib = _mm512_and_si512(k % 2 ? _mm512_srli_epi16(l4, 4) : l4, m4);
+            __m512i qh = _mm512_broadcast_i64x4(qx_load(w->qh + 32 * (k / 2)));
+            /* bits 2j, 2j + 1 of qh to bits 4, 5 */
+            __m512i top = k % 2 ? kr_shift_halves(qh, 0, -2) : kr_shift_halves(qh, 4, 2);
+            __m512i q = _mm512_or_si512(nib, _mm512_and_si512(top, _mm512_set1_epi8(0x30)));
+            int m = (4 * k) % 8;
+            __m512i sc = _mm512_shuffle_epi8(k < 2 ? lo8 : hi8, kr_words4(kr_word_of(m), kr_word_of(m + 1),
+                                                                          kr_word_of(m + 2), kr_word_of(m + 3)));
+            a = KR_MADD_ADD512(a, _mm512_maddubs_epi16(q, _mm512_loadu_si512(x->qs + 64 * k)), sc);
+        }
+        *ms = _mm256_madd_epi16(s16, qx_load(x->bsums));
+    } else {
+        const finch_block_q4_K *w4 = (const void *)blk;
+        const finch_block_q5_K *w5 = (const void *)blk;
+        __m128i sm = kr_scales_q45(w4->scales);
+        __m512i sm4 = _mm512_broadcast_i32x4(sm), qh = _mm512_setzero_si512();
+        if (t == FINCH_Q5_K) qh = _mm512_broadcast_i64x4(qx_load(w5->qh));
+        _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) { /* low nibbles in the low half, high in the high */
+            __m512i v = _mm512_broadcast_i64x4(qx_load((t == FINCH_Q5_K ? w5->qs : w4->qs) + 32 * c));
+            __m512i q = _mm512_and_si512(_mm512_mask_srli_epi16(v, 0xFFFF0000u, v, 4), m4);
+            if (t == FINCH_Q5_K) /* bit 2c (low half), 2c + 1 (high half) of qh to bit 4 */
+                q = _mm512_or_si512(q, _mm512_and_si512(kr_shift_halves(qh, 4 - 2 * c, 3 - 2 * c), _mm512_set1_epi8(0x10)));
+            unsigned s0 = 0x8000u | (unsigned)(2 * c), s1 = 0x8000u | (unsigned)(2 * c + 1);
+            a = KR_MADD_ADD512(a, _mm512_maddubs_epi16(q, _mm512_loadu_si512(x->qs + 64 * c)),
+                               _mm512_shuffle_epi8(sm4, kr_words4(s0, s0, s1, s1)));
+        }
+        const __m256i mins = _mm256_setr_epi8(8, -1, 8, -1, 9, -1, 9, -1, 10, -1, 10, -1, 11, -1, 11, -1,
+                                              12, -1, 12, -1, 13, -1, 13, -1, 14, -1, 14, -1, 15, -1, 15, -1);
+        *ms = _mm256_madd_epi16(_mm256_shuffle_epi8(kr_bcast128(sm), mins), qx_load(x->bsums));
+    }
+    return _mm256_add_epi32(_mm512_castsi512_si256(a), _mm512_extracti64x4_epi64(a, 1));
+}
+#endif
 
 /* One row's super-block against the token's: *acc, 8 int32 lanes summing
  * to the exact sum of scale * q * x, and *ms, 8 lanes summing to the mins
  * (Q3_K/Q6_K: the scales) times the activations' 16-value sums. */
 static KR_ATTR KR_INLINE void KR_NAME(kr_block)(finch_dtype t, const uint8_t *blk, const finch_block_q8_K *x,
                                                 __m256i *acc, __m256i *ms) {
+#ifdef KR_MADD_ADD512
+    if (t == FINCH_Q4_K || t == FINCH_Q5_K || t == FINCH_Q6_K) {
+        *acc = KR_NAME(kr_block_zmm)(t, blk, x, ms);
+        return;
+    }
+#endif
     __m256i a = _mm256_setzero_si256();
     if (t == FINCH_Q4_K || t == FINCH_Q5_K) {
         const finch_block_q4_K *w4 = (const void *)blk;
@@ -191,6 +266,7 @@ KR_DOTR(FINCH_Q6_K, q6_K)
 #undef KR_NAME
 #undef KR_ATTR
 #undef KR_MADD_ADD
+#undef KR_MADD_ADD512
 
 /* The table entries (vec_dotr = {QX_VEC_DOTR_K}), for the instances
  * named with _x86 and _vnni. */
