@@ -204,9 +204,7 @@ static KR_ATTR KR_INLINE void KR_NAME(kr_block)(finch_dtype t, const uint8_t *bl
     } else { /* Q3_K, Q6_K: signed 16-value scales, quants shifted */
         __m256i s16;
         if (t == FINCH_Q3_K) {
-            int16_t sc[16];
-            qx_q3_scales((const void *)blk, sc);
-            s16 = qx_load(sc);
+            s16 = qx_scales_q3(((const finch_block_q3_K *)blk)->scales);
         } else {
             s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)((const finch_block_q6_K *)blk)->scales));
         }

@@ -254,21 +254,33 @@ static inline void qx_unpack_q2_K(const finch_block_q2_K *w, qx_kblock *k) {
     k->shift = 0;
 }
 
-/* Q3_K's 16 6-bit scales (minus 32), packed in 12 bytes. */
-static inline void qx_q3_scales(const finch_block_q3_K *w, int16_t *sc) {
-    for (int s = 0; s < 16; s++) {
-        int lo = s < 8 ? w->scales[s] & 0xF : w->scales[s - 8] >> 4;
-        int hi = (w->scales[8 + s % 4] >> (2 * (s / 4))) & 3;
-        sc[s] = (int16_t)((lo | hi << 4) - 32);
-    }
+/* Q3_K's 16 6-bit scales (minus 32), packed in 12 bytes, decoded at once
+ * to 16 int16: scale
+ * s has its low 4 bits from the low (s < 8) or high nibble of byte s % 8
+ * and bits 4-5 from bits 2(s / 4) of byte 8 + s % 4; minus 32.  Reads the
+ * 12 bytes only (the block ends 2 bytes after them). */
+static inline __m256i qx_scales_q3(const uint8_t *s12) {
+    uint32_t tail;
+    memcpy(&tail, s12 + 8, 4);
+    __m128i s = _mm_insert_epi32(_mm_loadl_epi64((const __m128i *)s12), (int)tail, 2);
+    __m128i lo = _mm_shuffle_epi8(s, _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7));
+    const __m128i low_nib = _mm_setr_epi8(15, 15, 15, 15, 15, 15, 15, 15, 0, 0, 0, 0, 0, 0, 0, 0);
+    lo = _mm_or_si128(_mm_and_si128(lo, low_nib), _mm_andnot_si128(low_nib, _mm_and_si128(_mm_srli_epi16(lo, 4), _mm_set1_epi8(15))));
+    __m128i h = _mm_shuffle_epi8(s, _mm_setr_epi8(8, 9, 10, 11, 8, 9, 10, 11, 8, 9, 10, 11, 8, 9, 10, 11));
+    /* group g (bytes 4g..4g+3) wants bits 2g, 2g + 1 at bits 4, 5 */
+    const __m128i g0 = _mm_setr_epi32(0x30303030, 0, 0, 0), g1 = _mm_setr_epi32(0, 0x30303030, 0, 0);
+    const __m128i g2 = _mm_setr_epi32(0, 0, 0x30303030, 0), g3 = _mm_setr_epi32(0, 0, 0, 0x30303030);
+    __m128i hi = _mm_or_si128(_mm_or_si128(_mm_and_si128(_mm_slli_epi16(h, 4), g0), _mm_and_si128(_mm_slli_epi16(h, 2), g1)),
+                              _mm_or_si128(_mm_and_si128(h, g2), _mm_and_si128(_mm_srli_epi16(h, 2), g3)));
+    return _mm256_cvtepi8_epi16(_mm_sub_epi8(_mm_or_si128(lo, hi), _mm_set1_epi8(32)));
 }
 
 static inline void qx_unpack_q3_K(const finch_block_q3_K *w, qx_kblock *k) {
     qx_unpack_q23_K(w->qs, w->hmask, k);
     int16_t sc[16];
-    qx_q3_scales(w, sc);
+    k->m16 = qx_scales_q3(w->scales);
+    _mm256_storeu_si256((__m256i *)sc, k->m16);
     for (int i = 0; i < 8; i++) k->sc[i] = qx_scale_pair(sc[2 * i], sc[2 * i + 1]);
-    k->m16 = qx_load(sc);
     k->d = qx_f16(w->d);
     k->dmin = 0;
     k->shift = 4;
