@@ -60,6 +60,10 @@ typedef void (*finch_vec_dotn_fn)(const void *w, const void *x, size_t x_stride,
  * where one row at a time waits on every step. */
 typedef void (*finch_vec_dotr_fn)(const void *w, size_t w_stride, size_t nr, const void *x, size_t n,
                                   float *out);
+/* The rows a vec_dotr computes side by side (the x86 K-quants'): the
+ * matvec's row tasks are cut at multiples of it, so that only a matrix's
+ * last group is short (a short group computes a repeated row for nothing). */
+#define FINCH_DOTR_ROWS 8
 
 /* Micro-kernel.  w: first of nr rows, w_stride bytes apart (rows past nr
  * are never written and may be read as copies of row nr-1).  x: nt token

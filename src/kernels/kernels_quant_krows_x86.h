@@ -26,7 +26,8 @@
 
 #include "kernels_quant_x86.h"
 
-#define KR_ROWS 8 /* rows side by side: one float lane each */
+#define KR_ROWS FINCH_DOTR_ROWS /* rows side by side: one float lane each */
+_Static_assert(KR_ROWS == 8, "one row per lane of a 256-bit float vector (qx_hsum8, qx_kstep8)");
 #define KR_INLINE inline __attribute__((always_inline))
 
 static inline __m256i kr_bcast128(__m128i v) { return _mm256_inserti128_si256(_mm256_castsi128_si256(v), v, 1); }
