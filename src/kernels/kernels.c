@@ -420,6 +420,11 @@ static finch_status plan_packed(const finch_kernels *k, size_t threads, float *o
     return FINCH_OK;
 }
 
+/* The bf16 arithmetic of a BF16 product (kernels_bf16.c), or NULL. */
+static const finch_bf16_dot *bf16_dot_of(const finch_kernels *k, const finch_weight *w) {
+    return w->type == FINCH_BF16 ? finch_bf16_dot_for(k) : NULL;
+}
+
 static finch_status plan_tiles(finch_pool *pool, const finch_kernels *k, float *out,
                                const float *x, size_t n, const finch_weight *w, mm_plan *pl) {
     const finch_tile *tile;
@@ -429,6 +434,8 @@ static finch_status plan_tiles(finch_pool *pool, const finch_kernels *k, float *
     case FINCH_Q8_0: tile = &k->tile_q8_0; break;
     default: tile = &k->tile_f32; break;
     }
+    const finch_bf16_dot *bd = bf16_dot_of(k, w);
+    if (bd) tile = &bd->tile;
     matmul_job j = {tile->fn, n == 1 ? tile->matvec_rows : tile->rows, tile->tokens, w->data,
                     finch_row_bytes(w->type, w->cols),
                     w->rows, w->cols, (const char *)x, w->cols * sizeof(float), n, out, 0, 0, 0};
@@ -438,6 +445,13 @@ static finch_status plan_tiles(finch_pool *pool, const finch_kernels *k, float *
         xq = finch_alloc(n, j.x_stride);
         if (!xq) return FINCH_ERR_NOMEM;
         quant_job q = {k->quantize_q8_0, x, w->cols, xq, j.x_stride};
+        finch_pool_run(n > 1 ? pool : NULL, n, quant_task, &q);
+        j.x = xq;
+    } else if (bd) { /* activations rounded to bf16 once per call */
+        j.x_stride = w->cols * sizeof(uint16_t);
+        xq = finch_alloc(n, j.x_stride);
+        if (!xq) return FINCH_ERR_NOMEM;
+        quant_job q = {bd->to_bf16, x, w->cols, xq, j.x_stride};
         finch_pool_run(n > 1 ? pool : NULL, n, quant_task, &q);
         j.x = xq;
     }
@@ -521,18 +535,19 @@ static finch_status plan_for(finch_pool *pool, const finch_kernels *k, size_t th
         pl->n_tasks = pl->quant.n_tasks;
         return st;
     }
-    if (n >= FINCH_GEMM_MIN_TOKENS && k->gemm_prefill && pack_for(k, w->type))
+    if (n >= FINCH_GEMM_MIN_TOKENS && k->gemm_prefill && pack_for(k, w->type) && !bf16_dot_of(k, w))
         return plan_packed(k, threads, out, x, n, w, pl);
     return plan_tiles(pool, k, out, x, n, w, pl);
 }
 
 /* The tiles (lane order) and the packed GEMM (column order) differ in the
  * last bits, OpenBLAS's blocking may depend on the token count; the
- * quantized drivers compute every output as one dot product whatever n is
- * (kernels_internal.h). */
+ * quantized drivers and BF16's bf16 arithmetic compute every output as one
+ * dot product whatever n is (kernels_internal.h, kernels_bf16.c). */
 bool finch_matmul_rows_agree(const finch_weight *w, size_t n, size_t n_sub) {
     if (n_sub == 0 || n_sub == n || finch_matmul_is_quant(w->type)) return true;
     const finch_kernels *k = finch_kernels_get();
+    if (bf16_dot_of(k, w)) return true;
     if (blas_runs(k, n, w) || blas_runs(k, n_sub, w)) return false;
     bool packed = k->gemm_prefill && pack_for(k, w->type);
     return !packed || (n >= FINCH_GEMM_MIN_TOKENS) == (n_sub >= FINCH_GEMM_MIN_TOKENS);

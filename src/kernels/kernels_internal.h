@@ -205,6 +205,25 @@ extern const finch_kernels finch_kernels_neon;
 /* The table in use (set by finch_isa_set, else the detected best). */
 const finch_kernels *finch_kernels_get(void);
 
+/* BF16 weights in bf16 arithmetic (kernels_bf16.c: the pair-lane order,
+ * vdpbf16ps's steps): a tile whose x rows are bf16 (finch_tile_fn, x_stride
+ * bytes apart), and the activations' rounding to bf16 for it. */
+typedef struct {
+    finch_tile tile;
+    void (*to_bf16)(const float *x, void *h, size_t n); /* finch_act_to_bf16's bits */
+} finch_bf16_dot;
+/* The bf16 arithmetic for table k, or NULL: BF16 runs the f32 kernels
+ * (--quant-math fp32, or no bf16 dot product on this ISA or CPU). */
+const finch_bf16_dot *finch_bf16_dot_for(const finch_kernels *k);
+#if defined(__x86_64__)
+extern const finch_bf16_dot finch_bf16_dot_avx512;
+#endif
+/* The scalar twin: one output of n columns in the pair-lane order; and
+ * the activations' rounding (to nearest even; denormals to zero, NaN
+ * quiet), as vcvtneps2bf16. */
+float finch_bf16_dot_ref(const uint16_t *w, const uint16_t *x, size_t n);
+uint16_t finch_act_to_bf16(float f);
+
 /* Quantized weights (kernels_quant.c): whether finch_matmul hands type t
  * to finch_matmul_quant under the current arithmetic, the table's dot
  * product for t, and the product itself (pool: the matmul's pool or NULL
