@@ -7,13 +7,25 @@
  * table is active.  One vdpbf16ps takes 32 columns of a row (64 bytes of
  * weights, no conversion), where the f32 path widens 16 at a time and
  * reads 64 bytes of f32 activations per 16 columns. */
+/* The matvec's hints this far ahead of each row (kernels_internal.h):
+ * measured on a 2048 x 5632 matvec from DRAM, one thread on the loaded
+ * Zen 4, 256 / 384 / 512 / 768 / 1024 / 2048 bytes: 22.5 / 22.8 / 23.7 /
+ * 20.0 / 18.1 / 16.4 GB/s (no hints: 19.8).  One vdpbf16ps eats a whole
+ * 64-byte line per row and step, twice the f16 tile's pace. */
+#ifndef FINCH_PREFETCH_BYTES
+#define FINCH_PREFETCH_BYTES 512
+#endif
 #include "kernels_internal.h"
 
 #include <immintrin.h>
 
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 #define COLS 32         /* bf16 values per vector */
-#define TOKENS 6        /* 4 x 6 accumulators + 4 weights + 1 activation */
+/* Prefill: 4 rows x 6 tokens, 24 accumulators + 4 weights + 1 activation.
+ * 512 x 2048 @ 2048 x 2048, one thread (loaded Zen 4, GFLOP/s): 4 x 6
+ * 164, 6 x 4 169, 8 x 3 100, 2 x 6 118. */
+#define TOKENS 6
+#define TILE_ROWS FINCH_TILE_ROWS
 #define MATVEC_ROWS 8   /* one token: 8 rows' streams in flight per core */
 
 /* Lanes [0, n) of 32, n < 32. */
@@ -84,11 +96,11 @@ static void tile_bf16_dot_avx512(const void *w, size_t ws, size_t nr, const void
                                  size_t nt, size_t cols, float *out, size_t ldo) {
     switch (nt) {
     case 1: tile_dot(MATVEC_ROWS, 1, w, ws, nr, x, xs, cols, out, ldo); break;
-    case 2: tile_dot(4, 2, w, ws, nr, x, xs, cols, out, ldo); break;
-    case 3: tile_dot(4, 3, w, ws, nr, x, xs, cols, out, ldo); break;
-    case 4: tile_dot(4, 4, w, ws, nr, x, xs, cols, out, ldo); break;
-    case 5: tile_dot(4, 5, w, ws, nr, x, xs, cols, out, ldo); break;
-    default: tile_dot(4, 6, w, ws, nr, x, xs, cols, out, ldo); break;
+    case 2: tile_dot(TILE_ROWS, 2, w, ws, nr, x, xs, cols, out, ldo); break;
+    case 3: tile_dot(TILE_ROWS, 3, w, ws, nr, x, xs, cols, out, ldo); break;
+    case 4: tile_dot(TILE_ROWS, 4, w, ws, nr, x, xs, cols, out, ldo); break;
+    case 5: tile_dot(TILE_ROWS, 5, w, ws, nr, x, xs, cols, out, ldo); break;
+    default: tile_dot(TILE_ROWS, TOKENS, w, ws, nr, x, xs, cols, out, ldo); break;
     }
 }
 
@@ -107,6 +119,6 @@ static void act_to_bf16_avx512(const float *x, void *out, size_t n) {
 }
 
 const finch_bf16_dot finch_bf16_dot_avx512 = {
-    {.fn = tile_bf16_dot_avx512, .rows = FINCH_TILE_ROWS, .tokens = TOKENS, .matvec_rows = MATVEC_ROWS},
+    {.fn = tile_bf16_dot_avx512, .rows = TILE_ROWS, .tokens = TOKENS, .matvec_rows = MATVEC_ROWS},
     act_to_bf16_avx512,
 };
