@@ -93,6 +93,12 @@ static void test_dot_ref_values(void **state) {
     assert_int_equal(u_of(finch_bf16_dot_ref(w, x, 2)), 0);
     w[1] = bf_of(-0x1p-100f);
     assert_int_equal(u_of(finch_bf16_dot_ref(w, x, 2)), 0); /* -0 + +0 in the tree */
+    /* x86's tininess: 2^-126 - 2^-150 is tiny (flushed) though an fma
+     * rounds it to 2^-126; 2^-126 - 2^-250 rounds to 2^-126 in 24 bits. */
+    w[1] = x[1] = bf_of(0x1p-63f), w[0] = bf_of(0x1p-75f), x[0] = bf_of(-0x1p-75f);
+    assert_int_equal(u_of(finch_bf16_dot_ref(w, x, 2)), 0);
+    w[0] = bf_of(0x1p-125f), x[0] = bf_of(-0x1p-125f);
+    assert_true(finch_bf16_dot_ref(w, x, 2) == 0x1p-126f);
     /* The lane tree: lanes 0, 1, 8, 9 hold 2^24, -2^24, 1, 1.  Lane 0 +
      * lane 8 first (2^24 + 1 rounds to 2^24), lane 1 + lane 9 (-2^24 + 1
      * exact), then lane 0 + lane 1: 1, where lanes in order give 2. */
@@ -102,13 +108,15 @@ static void test_dot_ref_values(void **state) {
     assert_true(finch_bf16_dot_ref(w, x, 20) == 1.0f);
 }
 
-/* A value of a class: ordinary, tiny (denormal or near), huge, any bits. */
+/* A value of a class: ordinary, tiny (denormal or near), huge, products
+ * near 2^-126 (the flush of tiny sums), any bits. */
 static uint16_t random_bf16(int cls) {
     uint16_t h = (uint16_t)(rng_next() >> 48);
     switch (cls) {
     case 0: return (uint16_t)((h & 0x807f) | ((120 + (h >> 8) % 16) << 7));
     case 1: return (uint16_t)((h & 0x807f) | (((h >> 8) % 4) << 7));
     case 2: return (uint16_t)((h & 0x807f) | ((250 + (h >> 8) % 5) << 7));
+    case 3: return (uint16_t)((h & 0x807f) | ((59 + (h >> 8) % 10) << 7)); /* sums near 2^-126 */
     default: return h;
     }
 }
@@ -122,15 +130,15 @@ static void test_tile_vs_twin(void **state) {
     rng_seed(22);
     const size_t lens[] = {1, 2, 31, 32, 33, 63, 64, 100, 2048 + 17};
     for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
-        for (int cls = 0; cls < 5; cls++) {
+        for (int cls = 0; cls < 6; cls++) {
             size_t n = lens[li], rows = 11, nt = 1 + (size_t)cls % 7;
             uint16_t *w = malloc(rows * n * 2), *x = malloc(nt * n * 2);
             float out[7 * 11];
             assert_non_null(w);
             assert_non_null(x);
-            for (size_t i = 0; i < rows * n; i++) w[i] = random_bf16(cls % 4);
-            for (size_t i = 0; i < nt * n; i++) x[i] = random_bf16(cls % 4);
-            if (cls == 4) /* cancelling pairs */
+            for (size_t i = 0; i < rows * n; i++) w[i] = random_bf16(cls % 5);
+            for (size_t i = 0; i < nt * n; i++) x[i] = random_bf16(cls % 5);
+            if (cls == 5) /* cancelling pairs */
                 for (size_t i = 0; i + 1 < n; i += 2) w[i] = w[i + 1] ^ 0x8000, x[i] = x[i + 1];
             size_t step = nt == 1 ? hw->tile.matvec_rows : hw->tile.rows;
             for (size_t r = 0; r < rows; r += step) {

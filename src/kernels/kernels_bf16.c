@@ -16,14 +16,16 @@
  * (32 + 2j, 32 + 2j + 1), ... in order (columns past the row's end are
  * zero), and each pair is two steps
  *     acc = ftz(fma(w[2i+1], x[2i+1], acc));  acc = ftz(fma(w[2i], x[2i], acc))
- * with bf16 inputs whose denormals count as zero (DAZ) and results whose
- * denormals become zero of the same sign (FTZ).  A product of two bf16
- * values is exact in f32 (8 x 8 significant bits), so each step is one
- * rounding (to nearest even) of acc + w x: an fma.  That is vdpbf16ps as
- * Intel documents it, and as measured on the Zen 4 EPYC (32 million lanes
- * of random, huge, tiny, denormal, infinite and NaN inputs and cancelling
- * pairs: every bit equal; odd-first matters, even-first differs in 15% of
- * the lanes).  The lanes are then summed as a tree: lane i += lane i + h
+ * with bf16 inputs whose denormals count as zero (DAZ) and tiny results
+ * flushed to zero of the same sign (FTZ).  A product of two bf16 values is
+ * exact (8 x 8 significant bits), so each step is one rounding (to nearest
+ * even) of acc + w x: an fma.  "Tiny" is x86's rule: the exact sum rounded
+ * to 24 bits with an unbounded exponent is below 2^-126, so a sum just
+ * below 2^-126 that an fma rounds up to 2^-126 is still flushed (dp_step).
+ * That is vdpbf16ps as Intel documents it, and as measured on the Zen 4
+ * EPYC (32 million lanes of random, huge, tiny, denormal, infinite and NaN
+ * inputs, cancelling pairs and sums near 2^-126: every bit equal;
+ * odd-first matters, even-first differs in 15-20% of the lanes).  The lanes are then summed as a tree: lane i += lane i + h
  * for h = 8, 4, 2, 1.  A NaN result stays NaN; its payload bits are not
  * specified.
  *
@@ -70,6 +72,25 @@ static void act_to_bf16_scalar(const float *x, void *out, size_t n) {
 }
 
 #define PAIR_LANES 16
+#define TINY_BELOW (0x1p-126 - 0x1p-151) /* x86: tiny iff |sum| < this */
+
+/* Whether acc + a b (exact) is tiny by x86's rule, given that the fma
+ * rounded it to +-2^-126: the sum as a double-double (the product is exact
+ * in double, TwoSum adds acc exactly), compared with TINY_BELOW (near it,
+ * |s| - TINY_BELOW is exact). */
+static bool tiny_sum(float acc, float a, float b) {
+    double p = (double)a * (double)b, s = (double)acc + p;
+    double bb = s - acc, err = ((double)acc - (s - bb)) + (p - bb);
+    if (s < 0) s = -s, err = -err;
+    return (s - TINY_BELOW) + err < 0;
+}
+
+/* One step of a lane: fma with vdpbf16ps's flush of tiny results. */
+static float dp_step(float acc, float a, float b) {
+    float r = fmaf(a, b, acc);
+    if (fabsf(r) == 0x1p-126f && tiny_sum(acc, a, b)) return copysignf(0.0f, r);
+    return flush_denormal(r);
+}
 
 static float bf16_in(const uint16_t *v, size_t c, size_t n) {
     return c < n ? flush_denormal(float_of((uint32_t)v[c] << 16)) : 0.0f;
@@ -81,8 +102,8 @@ float finch_bf16_dot_ref(const uint16_t *w, const uint16_t *x, size_t n) {
         for (size_t j = 0; j < PAIR_LANES; j++) {
             size_t c = c0 + 2 * j;
             float acc = flush_denormal(lane[j]);
-            acc = flush_denormal(fmaf(bf16_in(w, c + 1, n), bf16_in(x, c + 1, n), acc));
-            lane[j] = flush_denormal(fmaf(bf16_in(w, c, n), bf16_in(x, c, n), acc));
+            acc = dp_step(acc, bf16_in(w, c + 1, n), bf16_in(x, c + 1, n));
+            lane[j] = dp_step(acc, bf16_in(w, c, n), bf16_in(x, c, n));
         }
     for (size_t h = PAIR_LANES / 2; h >= 1; h /= 2)
         for (size_t i = 0; i < h; i++) lane[i] += lane[i + h];
