@@ -145,11 +145,18 @@ const char *finch_kernels_describe(void) {
     const finch_kernels *k = finch_kernels_get();
     bool blas = blas_for(k, FINCH_F32);
 #if defined(__x86_64__)
-    if (k == &finch_kernels_avx512_vnni)
-        return blas ? "avx512 (vnni for q8_0 and quantized prefill), OpenBLAS sgemm for f32 prefill"
-                    : "avx512 (vnni for q8_0 and quantized prefill), own packed GEMM for prefill";
-    if (k == &finch_kernels_avx512)
-        return blas ? "avx512, OpenBLAS sgemm for f32 prefill" : "avx512, own packed GEMM for prefill";
+    if (k == &finch_kernels_avx512_vnni || k == &finch_kernels_avx512) {
+        /* [vnni][bf16 dot for BF16 weights][OpenBLAS] */
+        static const char *const names[2][2][2] = {
+            {{"avx512, own packed GEMM for prefill", "avx512, OpenBLAS sgemm for f32 prefill"},
+             {"avx512 (bf16 dot for bf16), own packed GEMM for prefill",
+              "avx512 (bf16 dot for bf16), OpenBLAS sgemm for f32 prefill"}},
+            {{"avx512 (vnni for q8_0 and quantized prefill), own packed GEMM for prefill",
+              "avx512 (vnni for q8_0 and quantized prefill), OpenBLAS sgemm for f32 prefill"},
+             {"avx512 (vnni for q8_0 and quantized prefill, bf16 dot for bf16), own packed GEMM for prefill",
+              "avx512 (vnni for q8_0 and quantized prefill, bf16 dot for bf16), OpenBLAS sgemm for f32 prefill"}}};
+        return names[k == &finch_kernels_avx512_vnni][finch_bf16_dot_for(k) != NULL][blas];
+    }
 #endif
     switch (k->isa) {
     case FINCH_ISA_AVX2: return blas ? "avx2, OpenBLAS sgemm for f32 prefill" : "avx2";
