@@ -1,8 +1,8 @@
 /* test_kernels_bf16.c - BF16 weights in bf16 arithmetic (kernels_bf16.c):
  * the activations' rounding and the scalar twin finch_bf16_dot_ref on
- * hand-computed values, the AVX-512 BF16 tile against the twin bit for bit
+ * hand-computed values, the AVX2 and AVX-512 BF16 tiles against the twin bit for bit
  * (random, special and edge-case inputs), and finch_matmul on BF16 weights:
- * the scalar table and AVX-512 give the same bits, independent of the
+ * the scalar table, AVX2 and AVX-512 give the same bits, independent of the
  * thread count and the batch (finch_matmul_rows_agree), and within the
  * stated error of the f32 reference.
  *
@@ -32,13 +32,16 @@ static int teardown(void **state) {
     return restore_defaults(state);
 }
 
-/* The AVX-512 BF16 arithmetic where this CPU has it, else NULL. */
-static const finch_bf16_dot *hw_dot(void) {
-    if (!finch_isa_set(FINCH_ISA_AVX512)) return NULL;
+/* The bf16 arithmetic of an ISA where this CPU has it (AVX-512: with
+ * AVX512_BF16), else NULL. */
+static const finch_bf16_dot *dot_of(finch_isa isa) {
+    if (!finch_isa_set(isa)) return NULL;
     const finch_bf16_dot *d = finch_bf16_dot_for(finch_kernels_get());
     restore_defaults(NULL);
     return d;
 }
+static const finch_bf16_dot *hw_dot(void) { return dot_of(FINCH_ISA_AVX512); }
+static const finch_isa simd_isas[] = {FINCH_ISA_AVX2, FINCH_ISA_AVX512};
 
 static void test_act_to_bf16(void **state) {
     (void)state;
@@ -121,17 +124,14 @@ static uint16_t random_bf16(int cls) {
     }
 }
 
-/* The AVX-512 tile against the twin, every row and token count of its
+/* An ISA's tile against the twin, every row and token count of its
  * tiles, lengths around the 32-column steps; NaN only as NaN. */
-static void test_tile_vs_twin(void **state) {
-    (void)state;
-    const finch_bf16_dot *hw = hw_dot();
-    if (!hw) skip();
+static void check_tile_vs_twin(const finch_bf16_dot *hw) {
     rng_seed(22);
     const size_t lens[] = {1, 2, 31, 32, 33, 63, 64, 100, 2048 + 17};
     for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
         for (int cls = 0; cls < 6; cls++) {
-            size_t n = lens[li], rows = 11, nt = 1 + (size_t)cls % 7;
+            size_t n = lens[li], rows = 11, nt = 1 + (size_t)cls % hw->tile.tokens;
             uint16_t *w = malloc(rows * n * 2), *x = malloc(nt * n * 2);
             float out[7 * 11];
             assert_non_null(w);
@@ -157,6 +157,19 @@ static void test_tile_vs_twin(void **state) {
         }
 }
 
+/* AVX2 (FMA under MXCSR's DAZ and FTZ) and AVX-512 BF16 (vdpbf16ps). */
+static void test_tile_vs_twin(void **state) {
+    (void)state;
+    size_t tested = 0;
+    for (size_t i = 0; i < sizeof simd_isas / sizeof simd_isas[0]; i++) {
+        const finch_bf16_dot *hw = dot_of(simd_isas[i]);
+        if (!hw) continue;
+        check_tile_vs_twin(hw);
+        tested++;
+    }
+    if (!tested) skip();
+}
+
 /* One product of n tokens on `threads` threads (0: no pool). */
 static float *product(const finch_weight *w, const float *x, size_t n, size_t threads) {
     float *out = malloc(n * w->rows * sizeof(float));
@@ -168,7 +181,7 @@ static float *product(const finch_weight *w, const float *x, size_t n, size_t th
     return out;
 }
 
-/* finch_matmul on BF16: scalar and AVX-512 (BF16) agree bit for bit, for
+/* finch_matmul on BF16: scalar, AVX2 and AVX-512 (BF16) agree bit for bit, for
  * 1 to 3 threads and any batch; within BF16_NMSE of the reference; the
  * fp32 arithmetic stays reachable and is the reference on the scalar ISA. */
 static void test_matmul_bf16(void **state) {
@@ -185,8 +198,9 @@ static void test_matmul_bf16(void **state) {
     assert_true(test_nmse(scalar, ref, n * rows) > 0); /* the activations were rounded */
     assert_true(finch_matmul_rows_agree(&w, n, 1));
     bool hw = hw_dot() != NULL;
-    for (size_t threads = 0; hw && threads <= 3; threads++) {
-        assert_true(finch_isa_set(FINCH_ISA_AVX512));
+    for (size_t i = 0, threads = 0; i < 2 * 4; i++, threads = i % 4) {
+        if (!dot_of(simd_isas[i / 4])) continue;
+        assert_true(finch_isa_set(simd_isas[i / 4]));
         assert_true(finch_matmul_rows_agree(&w, n, 1));
         float *all = product(&w, x, n, threads);
         assert_memory_equal(all, scalar, n * rows * sizeof(float));

@@ -7,10 +7,13 @@
  *    whose BF16 vec_dot_type is BF16): each token's activations are
  *    rounded once to bf16 (finch_act_to_bf16), and every output is one
  *    dot product in the "pair-lane order" below, on AVX-512 BF16 with
- *    vdpbf16ps, on the scalar table with finch_bf16_dot_ref: the same bits.
- *  - FP32 (--quant-math fp32, and ISAs without a bf16 dot product: AVX2,
- *    NEON): the weights widened to f32, the F32 kernels (lane-order tiles
- *    and packed GEMM, kernels_internal.h), exact f32 activations.
+ *    vdpbf16ps, on AVX2 with FMAs under MXCSR's DAZ and FTZ
+ *    (kernels_bf16_avx2.c), on the scalar table with finch_bf16_dot_ref:
+ *    the same bits on every x86 CPU.
+ *  - FP32 (--quant-math fp32, and where no bf16 dot product exists: NEON,
+ *    AVX-512 without BF16): the weights widened to f32, the F32 kernels
+ *    (lane-order tiles and packed GEMM, kernels_internal.h), exact f32
+ *    activations.
  *
  * Pair-lane order.  16 lanes; lane j takes the column pairs (2j, 2j+1),
  * (32 + 2j, 32 + 2j + 1), ... in order (columns past the row's end are
@@ -66,7 +69,7 @@ uint16_t finch_act_to_bf16(float f) {
     return (uint16_t)((u + 0x7fff + ((u >> 16) & 1)) >> 16);
 }
 
-static void act_to_bf16_scalar(const float *x, void *out, size_t n) {
+void finch_act_to_bf16_row(const float *x, void *out, size_t n) {
     uint16_t *h = out;
     for (size_t i = 0; i < n; i++) h[i] = finch_act_to_bf16(x[i]);
 }
@@ -121,7 +124,7 @@ static void tile_bf16_dot_scalar(const void *w, size_t ws, size_t nr, const void
 
 static const finch_bf16_dot bf16_dot_scalar = {
     {.fn = tile_bf16_dot_scalar, .rows = FINCH_TILE_ROWS, .tokens = 4, .matvec_rows = FINCH_TILE_ROWS},
-    act_to_bf16_scalar,
+    finch_act_to_bf16_row,
 };
 
 #if defined(__x86_64__)
@@ -138,6 +141,7 @@ const finch_bf16_dot *finch_bf16_dot_for(const finch_kernels *k) {
     switch (k->isa) {
     case FINCH_ISA_SCALAR: return &bf16_dot_scalar;
 #if defined(__x86_64__)
+    case FINCH_ISA_AVX2: return &finch_bf16_dot_avx2;
     case FINCH_ISA_AVX512: {
         static _Atomic int has = -1; /* racing first calls store the same value */
         if (atomic_load(&has) < 0) atomic_store(&has, cpu_has_avx512_bf16());

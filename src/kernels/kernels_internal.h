@@ -216,13 +216,14 @@ typedef struct {
  * (--quant-math fp32, or no bf16 dot product on this ISA or CPU). */
 const finch_bf16_dot *finch_bf16_dot_for(const finch_kernels *k);
 #if defined(__x86_64__)
-extern const finch_bf16_dot finch_bf16_dot_avx512;
+extern const finch_bf16_dot finch_bf16_dot_avx512, finch_bf16_dot_avx2;
 #endif
 /* The scalar twin: one output of n columns in the pair-lane order; and
  * the activations' rounding (to nearest even; denormals to zero, NaN
  * quiet), as vcvtneps2bf16. */
 float finch_bf16_dot_ref(const uint16_t *w, const uint16_t *x, size_t n);
 uint16_t finch_act_to_bf16(float f);
+void finch_act_to_bf16_row(const float *x, void *h, size_t n); /* n values */
 
 /* Quantized weights (kernels_quant.c): whether finch_matmul hands type t
  * to finch_matmul_quant under the current arithmetic, the table's dot
