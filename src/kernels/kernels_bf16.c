@@ -9,11 +9,11 @@
  *    dot product in the "pair-lane order" below, on AVX-512 BF16 with
  *    vdpbf16ps, on AVX2 with FMAs under MXCSR's DAZ and FTZ
  *    (kernels_bf16_avx2.c), on the scalar table with finch_bf16_dot_ref:
- *    the same bits on every x86 CPU.
- *  - FP32 (--quant-math fp32, and where no bf16 dot product exists: NEON,
- *    AVX-512 without BF16): the weights widened to f32, the F32 kernels
- *    (lane-order tiles and packed GEMM, kernels_internal.h), exact f32
- *    activations.
+ *    the same bits wherever it runs.
+ *  - FP32 (--quant-math fp32; NEON; AVX-512 without BF16, whose packed
+ *    f32 GEMM prefills several times faster than the AVX2 bf16 tile): the
+ *    weights widened to f32, the F32 kernels (lane-order tiles and packed
+ *    GEMM, kernels_internal.h), exact f32 activations.
  *
  * Pair-lane order.  16 lanes; lane j takes the column pairs (2j, 2j+1),
  * (32 + 2j, 32 + 2j + 1), ... in order (columns past the row's end are

@@ -1,6 +1,7 @@
 /* kernels_bf16_avx2.c - BF16 weights in bf16 arithmetic on AVX2 + FMA:
  * the pair-lane order of kernels_bf16.c with FMAs, the bits of the scalar
- * twin finch_bf16_dot_ref and of vdpbf16ps.
+ * twin finch_bf16_dot_ref and of vdpbf16ps (used by the AVX2 table; AVX-512
+ * without BF16 keeps the fp32 arithmetic and its packed GEMM).
  *
  * A 256-bit load holds 16 bf16 columns, 8 pairs: shifting each 32-bit
  * element left by 16 gives the even columns as f32, masking off its low
