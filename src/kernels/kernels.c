@@ -447,18 +447,18 @@ static finch_status plan_tiles(finch_pool *pool, const finch_kernels *k, float *
                     finch_row_bytes(w->type, w->cols),
                     w->rows, w->cols, (const char *)x, w->cols * sizeof(float), n, out, 0, 0, 0};
     void *xq = NULL;
-    if (w->type == FINCH_Q8_0) {
-        j.x_stride = j.w_stride; /* activations quantized to the same layout */
-        xq = finch_alloc(n, j.x_stride);
-        if (!xq) return FINCH_ERR_NOMEM;
-        quant_job q = {k->quantize_q8_0, x, w->cols, xq, j.x_stride};
-        finch_pool_run(n > 1 ? pool : NULL, n, quant_task, &q);
-        j.x = xq;
-    } else if (bd) { /* activations rounded to bf16 once per call */
+    void (*convert)(const float *x, void *to, size_t n) = NULL;
+    if (w->type == FINCH_Q8_0) { /* activations quantized to the same layout */
+        convert = k->quantize_q8_0;
+        j.x_stride = j.w_stride;
+    } else if (bd) { /* activations rounded to bf16 */
+        convert = bd->to_bf16;
         j.x_stride = w->cols * sizeof(uint16_t);
+    }
+    if (convert) {
         xq = finch_alloc(n, j.x_stride);
         if (!xq) return FINCH_ERR_NOMEM;
-        quant_job q = {bd->to_bf16, x, w->cols, xq, j.x_stride};
+        quant_job q = {convert, x, w->cols, xq, j.x_stride};
         finch_pool_run(n > 1 ? pool : NULL, n, quant_task, &q);
         j.x = xq;
     }

@@ -34,6 +34,10 @@
  * The OpenBLAS path for f32 prefill is different arithmetic, made
  * thread-independent by cutting W into fixed row blocks (kernels.c).
  *
+ * BF16 weights in the bf16 arithmetic (the default where the CPU has a
+ * bf16 dot product: kernels_bf16.c) have their own "pair-lane" order,
+ * vdpbf16ps's, in one tile for every batch size: decode and prefill agree.
+ *
  * The other quantized types (kernels_quant.c) have a third, simplest
  * order: every output is one dot product (vec_dot, or vec_dotn for up to
  * FINCH_DOTN_TOKENS tokens) with exact integer block sums and the scalar reference's
