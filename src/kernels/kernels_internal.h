@@ -34,6 +34,10 @@
  * The OpenBLAS path for f32 prefill is different arithmetic, made
  * thread-independent by cutting W into fixed row blocks (kernels.c).
  *
+ * BF16 weights in the bf16 arithmetic (the default where the CPU has a
+ * bf16 dot product: kernels_bf16.c) have their own "pair-lane" order,
+ * vdpbf16ps's, in one tile for every batch size: decode and prefill agree.
+ *
  * The other quantized types (kernels_quant.c) have a third, simplest
  * order: every output is one dot product (vec_dot, or vec_dotn for up to
  * FINCH_DOTN_TOKENS tokens) with exact integer block sums and the scalar reference's
@@ -212,6 +216,26 @@ extern const finch_kernels finch_kernels_neon;
 
 /* The table in use (set by finch_isa_set, else the detected best). */
 const finch_kernels *finch_kernels_get(void);
+
+/* BF16 weights in bf16 arithmetic (kernels_bf16.c: the pair-lane order,
+ * vdpbf16ps's steps): a tile whose x rows are bf16 (finch_tile_fn, x_stride
+ * bytes apart), and the activations' rounding to bf16 for it. */
+typedef struct {
+    finch_tile tile;
+    void (*to_bf16)(const float *x, void *h, size_t n); /* finch_act_to_bf16's bits */
+} finch_bf16_dot;
+/* The bf16 arithmetic for table k, or NULL: BF16 runs the f32 kernels
+ * (--quant-math fp32, or no bf16 dot product on this ISA or CPU). */
+const finch_bf16_dot *finch_bf16_dot_for(const finch_kernels *k);
+#if defined(__x86_64__)
+extern const finch_bf16_dot finch_bf16_dot_avx512, finch_bf16_dot_avx2;
+#endif
+/* The scalar twin: one output of n columns in the pair-lane order; and
+ * the activations' rounding (to nearest even; denormals to zero, NaN
+ * quiet), as vcvtneps2bf16. */
+float finch_bf16_dot_ref(const uint16_t *w, const uint16_t *x, size_t n);
+uint16_t finch_act_to_bf16(float f);
+void finch_act_to_bf16_row(const float *x, void *h, size_t n); /* n values */
 
 /* Quantized weights (kernels_quant.c): whether finch_matmul hands type t
  * to finch_matmul_quant under the current arithmetic, the table's dot
