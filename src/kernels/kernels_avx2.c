@@ -7,6 +7,7 @@
  * With 16 vector registers the register tile is 4 rows x 2 tokens. */
 #include "kernels_internal.h"
 #include "kernels_quant_x86.h"
+#include "kernels_quant_rows_x86.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -379,6 +380,7 @@ const finch_kernels finch_kernels_avx2 = {
     .silu_mul = silu_mul_avx2,
     .vec_dot = {QX_VEC_DOT},
     .vec_dotn = {QX_VEC_DOTN},
+    .vec_dotr = {QX_VEC_DOTR_32},
     .f16_to_f32 = f16_to_f32_avx2,
     .f32_to_f16 = f32_to_f16_avx2,
     .pack_kv_f16 = finch_pack_f16_generic,

@@ -13,6 +13,7 @@
  * (exact integer sums per block), on VNNI where the CPU has it. */
 #include "kernels_internal.h"
 #include "kernels_quant_x86.h"
+#include "kernels_quant_rows_x86.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -663,6 +664,7 @@ static void f32_to_f16_avx512(const float *x, uint16_t *h, size_t n) {
     .silu_mul = silu_mul_avx512,                                                             \
     .vec_dot = {QX_VEC_DOT},                                                                 \
     .vec_dotn = {QX_VEC_DOTN},                                                               \
+    .vec_dotr = {QX_VEC_DOTR_32},                                                            \
     .f16_to_f32 = f16_to_f32_avx512,                                                         \
     .f32_to_f16 = f32_to_f16_avx512,                                                         \
     .pack_kv_f16 = pack_f16_avx512,

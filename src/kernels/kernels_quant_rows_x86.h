@@ -1,0 +1,137 @@
+/* kernels_quant_rows_x86.h - decode's matvec for the 32-value quantized
+ * types (Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL): one token against several
+ * weight rows side by side (finch_vec_dotr_fn), included after
+ * kernels_quant_x86.h by kernels_avx2.c and kernels_avx512.c.
+ *
+ * One row at a time (vec_dot) is one dependency chain of float steps, one
+ * per 32-value block, each waiting on a horizontal sum: about a third of
+ * the memory bandwidth.  Here 8 rows go side by side: per block, each
+ * row's exact integer sum (the x block loaded once for all of them), the
+ * 8 sums reduced together (qx_hsum8, rows in lanes), then the scalar
+ * reference's float step lane by lane (lane = row; the same IEEE
+ * operations in the same order as finch_vec_dot_ref, so its bits).
+ *
+ * Unsigned quants meet the activations directly (vpmaddubsw: unsigned x
+ * signed); the offset of Q4_0 (8) and Q5_0 (16) is taken back once per
+ * block for all rows through the sum of the activation quants, exactly:
+ * sum (u - o) x = sum u x - o sum x.  IQ4_NL's signed table values use the
+ * sign trick of qx_dot_i8.  A group of fewer than 8 rows (the tail) reads
+ * copies of its last row and stores only its own lanes. */
+#ifndef FINCH_KERNELS_QUANT_ROWS_X86_H
+#define FINCH_KERNELS_QUANT_ROWS_X86_H
+
+#include "kernels_internal.h"
+#include "kernels_quant_x86.h"
+
+#define QR_ROWS 8 /* rows side by side (one ymm lane each) */
+
+static inline size_t qr_block_bytes(finch_dtype t) {
+    return t == FINCH_Q4_1 ? 20 : t == FINCH_Q5_0 ? 22 : t == FINCH_Q5_1 ? 24 : 18;
+}
+
+/* 16 bytes of nibbles -> 32 unsigned values (low nibbles, then high): one
+ * broadcast load, one variable shift, one and. */
+static inline __m256i qr_nibbles(const uint8_t *qs) {
+    __m256i q = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qs));
+    q = _mm256_srlv_epi64(q, _mm256_setr_epi64x(0, 0, 4, 4));
+    return _mm256_and_si256(q, _mm256_set1_epi8(0xF));
+}
+
+/* The quants of block w (one row) in the form that meets x: unsigned
+ * 0..15 / 0..31 (the offset, if any, is taken back later), or IQ4_NL's
+ * signed table values. */
+static inline __m256i qr_quants(finch_dtype t, const uint8_t *w, __m256i kv) {
+    switch (t) {
+    case FINCH_Q4_0: return qr_nibbles(w + 2);
+    case FINCH_IQ4_NL: return _mm256_shuffle_epi8(kv, qr_nibbles(w + 2));
+    case FINCH_Q4_1: return qr_nibbles(w + 4);
+    case FINCH_Q5_0: return _mm256_or_si256(qr_nibbles(w + 6), qx_fifth_bits(w + 2));
+    default: return _mm256_or_si256(qr_nibbles(w + 8), qx_fifth_bits(w + 4));
+    }
+}
+
+/* The f16 at byte `off` of 8 rows' blocks (base + idx[r]) as 8 floats. */
+static inline __m256 qr_f16x8(const uint8_t *base, __m256i idx) {
+    __m256i v = _mm256_i32gather_epi32((const int *)base, idx, 1);
+    v = _mm256_and_si256(v, _mm256_set1_epi32(0xFFFF));
+    v = _mm256_permute4x64_epi64(_mm256_packus_epi32(v, v), 0x08); /* the 8 halves in the low 128 */
+    return _mm256_cvtph_ps(_mm256_castsi256_si128(v));
+}
+
+/* 8 rows (clamped to nr), blocks [0, nb) of one token: sums into out[r]
+ * for r < nr (at most 8). */
+static inline void qr_dotr8(finch_dtype t, const uint8_t *w, size_t ws, size_t nr, const void *vx, size_t nb,
+                            float *out) {
+    const size_t bytes = qr_block_bytes(t);
+    const bool q81 = t == FINCH_Q4_1 || t == FINCH_Q5_1;
+    const int off = t == FINCH_Q4_0 ? 8 : t == FINCH_Q5_0 ? 16 : 0;
+    const __m256i kv = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)finch_iq4nl_values));
+    const __m256i ones16 = _mm256_set1_epi16(1), ones8 = _mm256_set1_epi8(1);
+    const uint8_t *wr[QR_ROWS];
+    int32_t idx[QR_ROWS];
+    for (size_t r = 0; r < QR_ROWS; r++) {
+        wr[r] = finch_tile_row(w, ws, r, nr);
+        idx[r] = (int32_t)(wr[r] - w);
+    }
+    const __m256i vidx = _mm256_loadu_si256((const __m256i *)idx), vidx2 = _mm256_add_epi32(vidx, _mm256_set1_epi32(2));
+    __m256 sumf = _mm256_setzero_ps();
+    for (size_t b = 0; b < nb; b++) {
+        size_t at = b * bytes;
+        if (b % 2 == 0)
+            for (size_t r = 0; r < QR_ROWS; r++) finch_prefetch_row(wr[r], at, nb * bytes, QR_ROWS * ws);
+        __m256i xq, acc[QR_ROWS];
+        float dx, sx = 0;
+        if (q81) {
+            const finch_block_q8_1 *x = (const finch_block_q8_1 *)vx + b;
+            xq = qx_load(x->qs), dx = qx_f16(x->d), sx = qx_f16(x->s);
+        } else {
+            const finch_block_q8_0 *x = (const finch_block_q8_0 *)vx + b;
+            xq = qx_load(x->qs), dx = qx_f16(x->d);
+        }
+        for (size_t r = 0; r < QR_ROWS; r++) {
+            __m256i q = qr_quants(t, wr[r] + at, kv);
+            if (t == FINCH_IQ4_NL) acc[r] = qx_dot_u8(_mm256_sign_epi8(q, q), _mm256_sign_epi8(xq, q));
+            else acc[r] = _mm256_madd_epi16(_mm256_maddubs_epi16(q, xq), ones16);
+        }
+        __m256i isum = qx_hsum8(acc);
+        if (off) isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(off * qx_hsum(qx_dot_u8(ones8, xq))));
+        __m256 fsum = _mm256_cvtepi32_ps(isum), vdw = qr_f16x8(w + at, vidx), vdx = _mm256_set1_ps(dx);
+        __m256 step; /* finch_vec_dot_ref's float step of each type (quants.c) */
+        if (t == FINCH_Q4_0) step = _mm256_mul_ps(_mm256_mul_ps(fsum, vdw), vdx);
+        else if (t == FINCH_IQ4_NL) step = _mm256_mul_ps(_mm256_mul_ps(vdx, vdw), fsum);
+        else step = _mm256_mul_ps(_mm256_mul_ps(vdw, vdx), fsum);
+        if (q81) step = _mm256_add_ps(step, _mm256_mul_ps(qr_f16x8(w + at, vidx2), _mm256_set1_ps(sx)));
+        sumf = _mm256_add_ps(sumf, step);
+    }
+    float r8[QR_ROWS];
+    _mm256_storeu_ps(r8, sumf);
+    for (size_t r = 0; r < nr && r < QR_ROWS; r++) out[r] = r8[r];
+}
+
+static inline void qr_dotr_32(finch_dtype t, const void *w, size_t ws, size_t nr, const void *x, size_t n,
+                              float *out) {
+    if (ws > INT32_MAX / QR_ROWS) { /* the gathers' int32 offsets: row by row */
+        for (size_t r = 0; r < nr; r++) dotn_32_x86(t, (const uint8_t *)w + r * ws, x, 0, 1, n, out + r, 1);
+        return;
+    }
+    for (size_t r0 = 0; r0 < nr; r0 += QR_ROWS)
+        qr_dotr8(t, (const uint8_t *)w + r0 * ws, ws, nr - r0, x, n / FINCH_QK, out + r0);
+}
+
+#define QR_32_DOTR(T, name)                                                                         \
+    static void dotr_##name##_x86(const void *w, size_t ws, size_t nr, const void *x, size_t n,     \
+                                  float *out) {                                                     \
+        qr_dotr_32(T, w, ws, nr, x, n, out);                                                        \
+    }
+QR_32_DOTR(FINCH_Q4_0, q4_0)
+QR_32_DOTR(FINCH_Q4_1, q4_1)
+QR_32_DOTR(FINCH_Q5_0, q5_0)
+QR_32_DOTR(FINCH_Q5_1, q5_1)
+QR_32_DOTR(FINCH_IQ4_NL, iq4_nl)
+
+/* The table entries of the 32-value types: vec_dotr = {..., QX_VEC_DOTR_32}. */
+#define QX_VEC_DOTR_32 \
+    [FINCH_Q4_0] = dotr_q4_0_x86, [FINCH_Q4_1] = dotr_q4_1_x86, [FINCH_Q5_0] = dotr_q5_0_x86, \
+    [FINCH_Q5_1] = dotr_q5_1_x86, [FINCH_IQ4_NL] = dotr_iq4_nl_x86
+
+#endif
