@@ -24,6 +24,8 @@
 #include "kernels_quant_x86.h"
 
 #define QR_ROWS 8 /* rows side by side (one ymm lane each) */
+/* inlined into each type's entry, so that the type's branches fold away */
+#define QR_INLINE inline __attribute__((always_inline))
 
 static inline size_t qr_block_bytes(finch_dtype t) {
     return t == FINCH_Q4_1 ? 20 : t == FINCH_Q5_0 ? 22 : t == FINCH_Q5_1 ? 24 : 18;
@@ -40,7 +42,7 @@ static inline __m256i qr_nibbles(const uint8_t *qs) {
 /* The quants of block w (one row) in the form that meets x: unsigned
  * 0..15 / 0..31 (the offset, if any, is taken back later), or IQ4_NL's
  * signed table values. */
-static inline __m256i qr_quants(finch_dtype t, const uint8_t *w, __m256i kv) {
+static QR_INLINE __m256i qr_quants(finch_dtype t, const uint8_t *w, __m256i kv) {
     switch (t) {
     case FINCH_Q4_0: return qr_nibbles(w + 2);
     case FINCH_IQ4_NL: return _mm256_shuffle_epi8(kv, qr_nibbles(w + 2));
@@ -50,17 +52,33 @@ static inline __m256i qr_quants(finch_dtype t, const uint8_t *w, __m256i kv) {
     }
 }
 
-/* The f16 at byte `off` of 8 rows' blocks (base + idx[r]) as 8 floats. */
-static inline __m256 qr_f16x8(const uint8_t *base, __m256i idx) {
-    __m256i v = _mm256_i32gather_epi32((const int *)base, idx, 1);
+/* The low halves of 8 dwords (the f16 at the start of 8 rows' blocks,
+ * gathered at once) as 8 floats (exact). */
+static inline __m256 qr_f16_lo(__m256i v) {
     v = _mm256_and_si256(v, _mm256_set1_epi32(0xFFFF));
     v = _mm256_permute4x64_epi64(_mm256_packus_epi32(v, v), 0x08); /* the 8 halves in the low 128 */
     return _mm256_cvtph_ps(_mm256_castsi256_si128(v));
 }
 
+/* Block b of the token: its 32 quants, d and (Q8_1) s as floats. */
+static QR_INLINE __m256i qr_xblock(finch_dtype t, const void *vx, size_t b, float *dx, float *sx) {
+    if (t == FINCH_Q4_1 || t == FINCH_Q5_1) {
+        const finch_block_q8_1 *x = (const finch_block_q8_1 *)vx + b;
+        *dx = qx_f16(x->d), *sx = qx_f16(x->s);
+        return qx_load(x->qs);
+    }
+    const finch_block_q8_0 *x = (const finch_block_q8_0 *)vx + b;
+    *dx = qx_f16(x->d), *sx = 0;
+    return qx_load(x->qs);
+}
+
+/* Prefetch once per at most 64 bytes of each row: every `qr_pf_step`
+ * blocks. */
+static inline size_t qr_pf_step(finch_dtype t) { return 64 / qr_block_bytes(t); }
+
 /* 8 rows (clamped to nr), blocks [0, nb) of one token: sums into out[r]
  * for r < nr (at most 8). */
-static inline void qr_dotr8(finch_dtype t, const uint8_t *w, size_t ws, size_t nr, const void *vx, size_t nb,
+static QR_INLINE void qr_dotr8(finch_dtype t, const uint8_t *w, size_t ws, size_t nr, const void *vx, size_t nb,
                             float *out) {
     const size_t bytes = qr_block_bytes(t);
     const bool q81 = t == FINCH_Q4_1 || t == FINCH_Q5_1;
@@ -73,21 +91,19 @@ static inline void qr_dotr8(finch_dtype t, const uint8_t *w, size_t ws, size_t n
         wr[r] = finch_tile_row(w, ws, r, nr);
         idx[r] = (int32_t)(wr[r] - w);
     }
-    const __m256i vidx = _mm256_loadu_si256((const __m256i *)idx), vidx2 = _mm256_add_epi32(vidx, _mm256_set1_epi32(2));
+    const __m256i vidx = _mm256_loadu_si256((const __m256i *)idx);
     __m256 sumf = _mm256_setzero_ps();
-    for (size_t b = 0; b < nb; b++) {
+    for (size_t b = 0, pf = 0; b < nb; b++) {
         size_t at = b * bytes;
-        if (b % 2 == 0)
+        if (pf-- == 0) {
+            pf = qr_pf_step(t) - 1;
+#pragma GCC unroll 8
             for (size_t r = 0; r < QR_ROWS; r++) finch_prefetch_row(wr[r], at, nb * bytes, QR_ROWS * ws);
-        __m256i xq, acc[QR_ROWS];
-        float dx, sx = 0;
-        if (q81) {
-            const finch_block_q8_1 *x = (const finch_block_q8_1 *)vx + b;
-            xq = qx_load(x->qs), dx = qx_f16(x->d), sx = qx_f16(x->s);
-        } else {
-            const finch_block_q8_0 *x = (const finch_block_q8_0 *)vx + b;
-            xq = qx_load(x->qs), dx = qx_f16(x->d);
         }
+        __m256i acc[QR_ROWS];
+        float dx, sx;
+        __m256i xq = qr_xblock(t, vx, b, &dx, &sx);
+#pragma GCC unroll 8 /* the rows in registers */
         for (size_t r = 0; r < QR_ROWS; r++) {
             __m256i q = qr_quants(t, wr[r] + at, kv);
             if (t == FINCH_IQ4_NL) acc[r] = qx_dot_u8(_mm256_sign_epi8(q, q), _mm256_sign_epi8(xq, q));
@@ -95,12 +111,13 @@ static inline void qr_dotr8(finch_dtype t, const uint8_t *w, size_t ws, size_t n
         }
         __m256i isum = qx_hsum8(acc);
         if (off) isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(off * qx_hsum(qx_dot_u8(ones8, xq))));
-        __m256 fsum = _mm256_cvtepi32_ps(isum), vdw = qr_f16x8(w + at, vidx), vdx = _mm256_set1_ps(dx);
+        __m256i dm = _mm256_i32gather_epi32((const int *)(w + at), vidx, 1); /* d (and m) of the 8 rows */
+        __m256 fsum = _mm256_cvtepi32_ps(isum), vdw = qr_f16_lo(dm), vdx = _mm256_set1_ps(dx);
         __m256 step; /* finch_vec_dot_ref's float step of each type (quants.c) */
         if (t == FINCH_Q4_0) step = _mm256_mul_ps(_mm256_mul_ps(fsum, vdw), vdx);
         else if (t == FINCH_IQ4_NL) step = _mm256_mul_ps(_mm256_mul_ps(vdx, vdw), fsum);
         else step = _mm256_mul_ps(_mm256_mul_ps(vdw, vdx), fsum);
-        if (q81) step = _mm256_add_ps(step, _mm256_mul_ps(qr_f16x8(w + at, vidx2), _mm256_set1_ps(sx)));
+        if (q81) step = _mm256_add_ps(step, _mm256_mul_ps(qr_f16_lo(_mm256_srli_epi32(dm, 16)), _mm256_set1_ps(sx)));
         sumf = _mm256_add_ps(sumf, step);
     }
     float r8[QR_ROWS];
@@ -108,7 +125,7 @@ static inline void qr_dotr8(finch_dtype t, const uint8_t *w, size_t ws, size_t n
     for (size_t r = 0; r < nr && r < QR_ROWS; r++) out[r] = r8[r];
 }
 
-static inline void qr_dotr_32(finch_dtype t, const void *w, size_t ws, size_t nr, const void *x, size_t n,
+static QR_INLINE void qr_dotr_32(finch_dtype t, const void *w, size_t ws, size_t nr, const void *x, size_t n,
                               float *out) {
     if (ws > INT32_MAX / QR_ROWS) { /* the gathers' int32 offsets: row by row */
         for (size_t r = 0; r < nr; r++) dotn_32_x86(t, (const uint8_t *)w + r * ws, x, 0, 1, n, out + r, 1);
