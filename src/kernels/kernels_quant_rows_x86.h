@@ -151,4 +151,123 @@ QR_32_DOTR(FINCH_IQ4_NL, iq4_nl)
     [FINCH_Q4_0] = dotr_q4_0_x86, [FINCH_Q4_1] = dotr_q4_1_x86, [FINCH_Q5_0] = dotr_q5_0_x86, \
     [FINCH_Q5_1] = dotr_q5_1_x86, [FINCH_IQ4_NL] = dotr_iq4_nl_x86
 
+#if defined(__AVX512BW__) /* kernels_avx512.c: 16 rows on AVX-512 VNNI */
+/* Two rows per zmm (row k in the low 256 bits, row k + 8 in the high),
+ * 16 rows side by side; vpdpbusd (unsigned x signed bytes, summed in
+ * int32, exact) takes the quants as unsigned: IQ4_NL's table values + 128,
+ * whose offset is taken back like Q4_0's.  Lane l of the reduced sums is
+ * row qr_lane_row[l] (qr_hsum16's order). */
+#define QR_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+#define QR_ROWS16 16
+static const int32_t qr_lane_row[QR_ROWS16] = {0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15};
+
+/* r[l] = the sum of the 8 int32 of row qr_lane_row[l] (v[k]: rows k, k+8). */
+static QR_INLINE __m512i qr_hsum16(const __m512i *v) {
+    __m512i a[4], b[2];
+    for (int i = 0; i < 4; i++)
+        a[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]),
+                                _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
+    for (int i = 0; i < 2; i++)
+        b[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(a[2 * i], a[2 * i + 1]),
+                                _mm512_unpackhi_epi64(a[2 * i], a[2 * i + 1])); /* 128-bit lane: 4 rows' halves */
+    return _mm512_add_epi32(_mm512_shuffle_i64x2(b[0], b[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                            _mm512_shuffle_i64x2(b[0], b[1], _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+/* The unsigned quants of rows p and p8 (one block each) in one zmm. */
+static QR_INLINE __m512i qr_quants2(finch_dtype t, const uint8_t *p, const uint8_t *p8, __m512i kvu) {
+    size_t qs = t == FINCH_Q4_0 || t == FINCH_IQ4_NL ? 2 : t == FINCH_Q4_1 ? 4 : t == FINCH_Q5_0 ? 6 : 8;
+    __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(p + qs)))),
+                                   _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(p8 + qs))), 1);
+    q = _mm512_and_si512(_mm512_srlv_epi64(q, _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4)), _mm512_set1_epi8(0xF));
+    if (t == FINCH_IQ4_NL) return _mm512_shuffle_epi8(kvu, q);
+    if (t == FINCH_Q5_0 || t == FINCH_Q5_1) { /* fifth bit j of qh: value j, byte j */
+        uint32_t h, h8;
+        memcpy(&h, p + qs - 4, 4), memcpy(&h8, p8 + qs - 4, 4);
+        q = _mm512_mask_add_epi8(q, (__mmask64)h | (__mmask64)h8 << 32, q, _mm512_set1_epi8(16));
+    }
+    return q;
+}
+
+/* 16 rows (clamped to nr), blocks [0, nb): out[r] for r < nr (<= 16). */
+static QR_VNNI QR_INLINE void qr_dotr16_vnni(finch_dtype t, const uint8_t *w, size_t ws, size_t nr, const void *vx,
+                                             size_t nb, float *out) {
+    const size_t bytes = qr_block_bytes(t);
+    const bool q81 = t == FINCH_Q4_1 || t == FINCH_Q5_1;
+    const int off = t == FINCH_Q4_0 ? 8 : t == FINCH_Q5_0 ? 16 : t == FINCH_IQ4_NL ? 128 : 0;
+    const __m512i kvu = _mm512_broadcast_i32x4(
+        _mm_add_epi8(_mm_loadu_si128((const __m128i *)finch_iq4nl_values), _mm_set1_epi8((char)0x80)));
+    const uint8_t *wr[QR_ROWS16];
+    int32_t idx[QR_ROWS16];
+    for (size_t r = 0; r < QR_ROWS16; r++) wr[r] = finch_tile_row(w, ws, r, nr);
+    for (size_t l = 0; l < QR_ROWS16; l++) idx[l] = (int32_t)(wr[qr_lane_row[l]] - w);
+    const __m512i vidx = _mm512_loadu_si512(idx);
+    __m512 sumf = _mm512_setzero_ps();
+    for (size_t b = 0, pf = 0; b < nb; b++) {
+        size_t at = b * bytes;
+        if (pf-- == 0) {
+            pf = qr_pf_step(t) - 1;
+#pragma GCC unroll 16
+            for (size_t r = 0; r < QR_ROWS16; r++) finch_prefetch_row(wr[r], at, nb * bytes, QR_ROWS16 * ws);
+        }
+        float dx, sx;
+        __m256i xq = qr_xblock(t, vx, b, &dx, &sx);
+        __m512i xz = _mm512_broadcast_i64x4(xq), acc[8];
+#pragma GCC unroll 8 /* the rows in registers */
+        for (size_t k = 0; k < 8; k++)
+            acc[k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qr_quants2(t, wr[k] + at, wr[k + 8] + at, kvu), xz);
+        __m512i isum = qr_hsum16(acc);
+        if (off) {
+            int32_t sumx = qx_hsum(_mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), xq));
+            isum = _mm512_sub_epi32(isum, _mm512_set1_epi32(off * sumx));
+        }
+        __m512i dm = _mm512_i32gather_epi32(vidx, (const void *)(w + at), 1); /* d (and m) per lane's row */
+        __m512 fsum = _mm512_cvtepi32_ps(isum), vdx = _mm512_set1_ps(dx);
+        __m512 vdw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_and_si512(dm, _mm512_set1_epi32(0xFFFF))));
+        __m512 step; /* finch_vec_dot_ref's float step of each type (quants.c), as in qr_dotr8 */
+        if (t == FINCH_Q4_0) step = _mm512_mul_ps(_mm512_mul_ps(fsum, vdw), vdx);
+        else if (t == FINCH_IQ4_NL) step = _mm512_mul_ps(_mm512_mul_ps(vdx, vdw), fsum);
+        else step = _mm512_mul_ps(_mm512_mul_ps(vdw, vdx), fsum);
+        if (q81)
+            step = _mm512_add_ps(step, _mm512_mul_ps(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dm, 16))),
+                                                     _mm512_set1_ps(sx)));
+        sumf = _mm512_add_ps(sumf, step);
+    }
+    float r16[QR_ROWS16];
+    _mm512_storeu_ps(r16, sumf);
+    for (size_t l = 0; l < QR_ROWS16; l++)
+        if ((size_t)qr_lane_row[l] < nr) out[qr_lane_row[l]] = r16[l];
+}
+
+/* Groups of 16 rows; a tail of 8 or fewer rows in qr_dotr8 (the same bits). */
+static QR_VNNI QR_INLINE void qr_dotr_32_vnni(finch_dtype t, const void *w, size_t ws, size_t nr, const void *x,
+                                              size_t n, float *out) {
+    if (ws > INT32_MAX / QR_ROWS16) {
+        qr_dotr_32(t, w, ws, nr, x, n, out);
+        return;
+    }
+    size_t r0 = 0;
+    for (; r0 + QR_ROWS < nr; r0 += QR_ROWS16)
+        qr_dotr16_vnni(t, (const uint8_t *)w + r0 * ws, ws, nr - r0, x, n / FINCH_QK, out + r0);
+    if (r0 < nr) qr_dotr8(t, (const uint8_t *)w + r0 * ws, ws, nr - r0, x, n / FINCH_QK, out + r0);
+}
+
+#define QR_32_DOTR_VNNI(T, name)                                                                    \
+    static QR_VNNI void dotr_##name##_vnni(const void *w, size_t ws, size_t nr, const void *x,      \
+                                           size_t n, float *out) {                                  \
+        qr_dotr_32_vnni(T, w, ws, nr, x, n, out);                                                   \
+    }
+QR_32_DOTR_VNNI(FINCH_Q4_0, q4_0)
+QR_32_DOTR_VNNI(FINCH_Q4_1, q4_1)
+QR_32_DOTR_VNNI(FINCH_Q5_0, q5_0)
+QR_32_DOTR_VNNI(FINCH_Q5_1, q5_1)
+QR_32_DOTR_VNNI(FINCH_IQ4_NL, iq4_nl)
+
+/* The AVX-512 VNNI table's entries (the plain AVX-512 table keeps
+ * QX_VEC_DOTR_32, which test_matvec_rows checks through AVX2's). */
+#define QX_VEC_DOTR_32_VNNI \
+    [FINCH_Q4_0] = dotr_q4_0_vnni, [FINCH_Q4_1] = dotr_q4_1_vnni, [FINCH_Q5_0] = dotr_q5_0_vnni, \
+    [FINCH_Q5_1] = dotr_q5_1_vnni, [FINCH_IQ4_NL] = dotr_iq4_nl_vnni
+#endif
+
 #endif
