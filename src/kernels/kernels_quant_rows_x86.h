@@ -164,9 +164,11 @@ static const int32_t qr_lane_row[QR_ROWS16] = {0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6
 /* r[l] = the sum of the 8 int32 of row qr_lane_row[l] (v[k]: rows k, k+8). */
 static QR_INLINE __m512i qr_hsum16(const __m512i *v) {
     __m512i a[4], b[2];
+#pragma GCC unroll 4
     for (int i = 0; i < 4; i++)
         a[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]),
                                 _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
+#pragma GCC unroll 2
     for (int i = 0; i < 2; i++)
         b[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(a[2 * i], a[2 * i + 1]),
                                 _mm512_unpackhi_epi64(a[2 * i], a[2 * i + 1])); /* 128-bit lane: 4 rows' halves */
