@@ -146,10 +146,64 @@ QR_32_DOTR(FINCH_Q5_0, q5_0)
 QR_32_DOTR(FINCH_Q5_1, q5_1)
 QR_32_DOTR(FINCH_IQ4_NL, iq4_nl)
 
-/* The table entries of the 32-value types: vec_dotr = {..., QX_VEC_DOTR_32}. */
+/* IQ4_XS (256-value super-blocks of 8 sub-blocks, Q8_K activations): 8
+ * rows side by side the same way, per sub-block; the rows' d and 6-bit
+ * sub-block scales come in two gathers per super-block, and the steps are
+ * the reference's (d_w d_x ls) isum, in sub-block order. */
+static QR_INLINE void qr_iq4_xs_dotr8(const uint8_t *w, size_t ws, size_t nr, const void *vx, size_t nsb,
+                                      float *out) {
+    const size_t bytes = sizeof(finch_block_iq4_xs);
+    const __m256i kv = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)finch_iq4nl_values));
+    const uint8_t *wr[QR_ROWS];
+    int32_t idx[QR_ROWS];
+    for (size_t r = 0; r < QR_ROWS; r++) {
+        wr[r] = finch_tile_row(w, ws, r, nr);
+        idx[r] = (int32_t)(wr[r] - w);
+    }
+    const __m256i vidx = _mm256_loadu_si256((const __m256i *)idx);
+    __m256 sumf = _mm256_setzero_ps();
+    for (size_t b = 0; b < nsb; b++) {
+        size_t at = b * bytes;
+#pragma GCC unroll 8
+        for (size_t r = 0; r < QR_ROWS; r++)
+            for (size_t l = 0; l < bytes; l += 64) finch_prefetch_row(wr[r], at + l, nsb * bytes, QR_ROWS * ws);
+        const finch_block_q8_K *x = (const finch_block_q8_K *)vx + b;
+        __m256i dsh = _mm256_i32gather_epi32((const int *)(w + at), vidx, 1);    /* d, scales_h */
+        __m256i sl = _mm256_i32gather_epi32((const int *)(w + at + 4), vidx, 1); /* scales_l */
+        __m256i sh = _mm256_srli_epi32(dsh, 16);
+        __m256 d4d8 = _mm256_mul_ps(qr_f16_lo(dsh), _mm256_set1_ps(x->d));
+        for (int ib = 0; ib < 8; ib++) {
+            __m256i xq = qx_load(x->qs + 32 * ib), acc[QR_ROWS];
+#pragma GCC unroll 8 /* the rows in registers */
+            for (size_t r = 0; r < QR_ROWS; r++) {
+                __m256i q = _mm256_shuffle_epi8(kv, qr_nibbles(wr[r] + at + 8 + 16 * ib));
+                acc[r] = qx_dot_u8(_mm256_sign_epi8(q, q), _mm256_sign_epi8(xq, q));
+            }
+            __m256i lo = _mm256_and_si256(_mm256_srl_epi32(sl, _mm_cvtsi32_si128(4 * ib)), _mm256_set1_epi32(0xF));
+            __m256i hi = _mm256_and_si256(_mm256_srl_epi32(sh, _mm_cvtsi32_si128(2 * ib)), _mm256_set1_epi32(3));
+            __m256i ls = _mm256_sub_epi32(_mm256_or_si256(lo, _mm256_slli_epi32(hi, 4)), _mm256_set1_epi32(32));
+            __m256 step = _mm256_mul_ps(_mm256_mul_ps(d4d8, _mm256_cvtepi32_ps(ls)), _mm256_cvtepi32_ps(qx_hsum8(acc)));
+            sumf = _mm256_add_ps(sumf, step);
+        }
+    }
+    float r8[QR_ROWS];
+    _mm256_storeu_ps(r8, sumf);
+    for (size_t r = 0; r < nr && r < QR_ROWS; r++) out[r] = r8[r];
+}
+
+static void dotr_iq4_xs_x86(const void *w, size_t ws, size_t nr, const void *x, size_t n, float *out) {
+    if (ws > INT32_MAX / QR_ROWS) { /* the gathers' int32 offsets: row by row */
+        for (size_t r = 0; r < nr; r++) dotn_iq4_xs_x86((const uint8_t *)w + r * ws, x, 0, 1, n, out + r, 1);
+        return;
+    }
+    for (size_t r0 = 0; r0 < nr; r0 += QR_ROWS)
+        qr_iq4_xs_dotr8((const uint8_t *)w + r0 * ws, ws, nr - r0, x, n / FINCH_QK_K, out + r0);
+}
+
+/* The table entries of the 32-value types and IQ4_XS: vec_dotr = {..., QX_VEC_DOTR_32}. */
 #define QX_VEC_DOTR_32 \
     [FINCH_Q4_0] = dotr_q4_0_x86, [FINCH_Q4_1] = dotr_q4_1_x86, [FINCH_Q5_0] = dotr_q5_0_x86, \
-    [FINCH_Q5_1] = dotr_q5_1_x86, [FINCH_IQ4_NL] = dotr_iq4_nl_x86
+    [FINCH_Q5_1] = dotr_q5_1_x86, [FINCH_IQ4_NL] = dotr_iq4_nl_x86, [FINCH_IQ4_XS] = dotr_iq4_xs_x86
 
 #if defined(__AVX512BW__) /* kernels_avx512.c: 16 rows on AVX-512 VNNI */
 /* Two rows per zmm (row k in the low 256 bits, row k + 8 in the high),
@@ -269,7 +323,7 @@ QR_32_DOTR_VNNI(FINCH_IQ4_NL, iq4_nl)
  * QX_VEC_DOTR_32, which test_matvec_rows checks through AVX2's). */
 #define QX_VEC_DOTR_32_VNNI \
     [FINCH_Q4_0] = dotr_q4_0_vnni, [FINCH_Q4_1] = dotr_q4_1_vnni, [FINCH_Q5_0] = dotr_q5_0_vnni, \
-    [FINCH_Q5_1] = dotr_q5_1_vnni, [FINCH_IQ4_NL] = dotr_iq4_nl_vnni
+    [FINCH_Q5_1] = dotr_q5_1_vnni, [FINCH_IQ4_NL] = dotr_iq4_nl_vnni, [FINCH_IQ4_XS] = dotr_iq4_xs_x86
 #endif
 
 #endif
