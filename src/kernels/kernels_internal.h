@@ -39,7 +39,7 @@
  * FINCH_DOTN_TOKENS tokens) with exact integer block sums and the scalar reference's
  * float steps, on every ISA; the quantized GEMM (qgemm below) computes the
  * same integers and float steps for 16 rows x 8 tokens at once, and decode's
- * vec_dotr (kernels_quant_rows_x86.h for the 32-value types) for 8 or 16
+ * vec_dotr (kernels_quant_rows_x86.h: the 32-value types, IQ4_XS) for 8 or 16
  * rows of one token side by side, one row per lane. */
 #ifndef FINCH_KERNELS_INTERNAL_H
 #define FINCH_KERNELS_INTERNAL_H

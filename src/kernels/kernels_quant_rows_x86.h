@@ -1,5 +1,5 @@
 /* kernels_quant_rows_x86.h - decode's matvec for the 32-value quantized
- * types (Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL): one token against several
+ * types (Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL) and IQ4_XS: one token against several
  * weight rows side by side (finch_vec_dotr_fn), included after
  * kernels_quant_x86.h by kernels_avx2.c and kernels_avx512.c.
  *
