@@ -291,15 +291,27 @@ static void test_q8_0_vnni(void **state) {
     assert_non_null(xq);
     for (size_t t = 0; t < TOK; t++) finch_row_from_f32(FINCH_Q8_0, x + t * COLS, xq + t * rb, COLS);
     const finch_tile *plain = &finch_kernels_avx512.tile_q8_0;
-    for (size_t nt = 1; nt <= TOK; nt++)
-        for (size_t nr = 1; nr <= (nt == 1 ? plain->matvec_rows : plain->rows); nr++) {
-            float a[ROWS * TOK], b[ROWS * TOK];
-            memset(a, 0, sizeof a);
-            memset(b, 0, sizeof b);
-            finch_kernels_avx512.tile_q8_0.fn(w.data, rb, nr, xq, rb, nt, COLS, a, ROWS);
-            finch_kernels_avx512_vnni.tile_q8_0.fn(w.data, rb, nr, xq, rb, nt, COLS, b, ROWS);
-            if (memcmp(a, b, sizeof a) != 0) fail_msg("vnni differs: nr=%zu nt=%zu", nr, nt);
+    /* Pass 1 adds the extremes: weight quants of -128 (which no
+     * quantizer writes but a file may hold; the VNNI tile shifts the
+     * weights by 128) and 127 against activations of +-127. */
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) {
+            finch_block_q8_0 *wb = (finch_block_q8_0 *)w.data, *xb = (finch_block_q8_0 *)xq;
+            for (size_t i = 0; i < ROWS * COLS / 32; i++)
+                for (size_t k = 0; k < 32; k += 3) wb[i].qs[k] = (int8_t)(k % 2 ? 127 : -128);
+            for (size_t i = 0; i < TOK * COLS / 32; i++)
+                for (size_t k = 0; k < 32; k += 5) xb[i].qs[k] = (int8_t)(k % 2 ? -127 : 127);
         }
+        for (size_t nt = 1; nt <= TOK; nt++)
+            for (size_t nr = 1; nr <= (nt == 1 ? plain->matvec_rows : plain->rows); nr++) {
+                float a[ROWS * TOK], b[ROWS * TOK];
+                memset(a, 0, sizeof a);
+                memset(b, 0, sizeof b);
+                finch_kernels_avx512.tile_q8_0.fn(w.data, rb, nr, xq, rb, nt, COLS, a, ROWS);
+                finch_kernels_avx512_vnni.tile_q8_0.fn(w.data, rb, nr, xq, rb, nt, COLS, b, ROWS);
+                if (memcmp(a, b, sizeof a) != 0) fail_msg("vnni differs: nr=%zu nt=%zu pass %d", nr, nt, pass);
+            }
+    }
     free(x);
     free(xq);
     free((void *)w.data);

@@ -297,9 +297,21 @@ static inline void finch_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); 
  * matrices, 2 threads, bytes per CPU-second on the loaded 2-core Zen 4
  * (docs/bench.md): F16 +5%, Q8_0 +17-20%, F32 +1-3%.  The next tile may lie
  * past the matrix: a prefetch never faults. */
+/* The hint asks for L2, not L1 (locality 1: prefetcht2).  The likely
+ * reason it helps: an L1 hint holds one of the core's few L1 miss buffers
+ * until its line arrives from DRAM, so 8 rows x 1 KB of hints ahead stall
+ * the loads behind them; an L2 hint waits in L2's larger miss queue, and
+ * the tile's load then finds the line in L2.  Measured on the loaded
+ * 2-core Zen 4 (docs/bench.md, "Third pass"): matvecs 2048 x 5632, 2
+ * threads, bytes per CPU-second F16 +15-20%, F32 +25-35%, Q8_0 +15-20%;
+ * TinyLlama decode CPU time per token F16 -22%, Q8_0 -33%, F32 -25%. */
+#ifndef FINCH_PREFETCH_LOCALITY /* -D for experiments: 3 = L1 ... 0 = NTA */
+#define FINCH_PREFETCH_LOCALITY 1
+#endif
 static inline void finch_prefetch_row(const void *row, size_t at, size_t row_bytes, size_t next_tile) {
     size_t a = at + FINCH_PREFETCH_BYTES;
-    finch_prefetch((const char *)row + (a < row_bytes ? a : next_tile + (a - row_bytes)));
+    __builtin_prefetch((const char *)row + (a < row_bytes ? a : next_tile + (a - row_bytes)), 0,
+                       FINCH_PREFETCH_LOCALITY);
 }
 
 /* Clamp a row index of a tile to the last valid row: tiles always run all
