@@ -8,6 +8,10 @@
 #include "kernels_internal.h"
 #include "kernels_quant_x86.h"
 #include "kernels_quant_rows_x86.h"
+#define KR_NAME(n) n##_x86
+#define KR_ATTR
+#define KR_MADD_ADD(acc, p16, sc16) _mm256_add_epi32(acc, _mm256_madd_epi16(p16, sc16))
+#include "kernels_quant_krows_x86.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -380,7 +384,7 @@ const finch_kernels finch_kernels_avx2 = {
     .silu_mul = silu_mul_avx2,
     .vec_dot = {QX_VEC_DOT},
     .vec_dotn = {QX_VEC_DOTN},
-    .vec_dotr = {QX_VEC_DOTR_32},
+    .vec_dotr = {QX_VEC_DOTR_32, QX_VEC_DOTR_K},
     .f16_to_f32 = f16_to_f32_avx2,
     .f32_to_f16 = f32_to_f16_avx2,
     .pack_kv_f16 = finch_pack_f16_generic,

@@ -14,6 +14,11 @@
 #include "kernels_internal.h"
 #include "kernels_quant_x86.h"
 #include "kernels_quant_rows_x86.h"
+#define KR_NAME(n) n##_x86
+#define KR_ATTR
+#define KR_MADD_ADD(acc, p16, sc16) _mm256_add_epi32(acc, _mm256_madd_epi16(p16, sc16))
+#define KR_MADD_ADD512(acc, p16, sc16) _mm512_add_epi32(acc, _mm512_madd_epi16(p16, sc16))
+#include "kernels_quant_krows_x86.h" /* decode's K-quant matvec */
 
 #include <immintrin.h>
 #include <math.h>
@@ -367,6 +372,13 @@ static ALWAYS_INLINE __m512i dot_q2(__m512i wq, __m512i xq) {
 
 #include "kernels_qgemm_x86.h" /* the quantized GEMM, on VNNI */
 
+/* decode's K-quant matvec with vpdpwssd (the same int32 multiply-adds) */
+#define KR_NAME(n) n##_vnni
+#define KR_ATTR VNNI
+#define KR_MADD_ADD(acc, p16, sc16) _mm256_dpwssd_epi32(acc, p16, sc16)
+#define KR_MADD_ADD512(acc, p16, sc16) _mm512_dpwssd_epi32(acc, p16, sc16)
+#include "kernels_quant_krows_x86.h"
+
 /* The body of both Q8_0 tiles, which differ only in the integer dot:
  * DOT_SETUP prepares row r's weights once per block pair (shared by the
  * tile's tokens), X_SETUP token j's activations (shared by the tile's
@@ -651,7 +663,7 @@ static void f32_to_f16_avx512(const float *x, uint16_t *h, size_t n) {
     }
 }
 
-#define AVX512_TABLE(q8_tile, dotr32)                                                        \
+#define AVX512_TABLE(q8_tile, dotr32, k_dotr)                                               \
     .isa = FINCH_ISA_AVX512,                                                                 \
     .tile_f32 = {.fn = tile_f32_avx512, .rows = FINCH_TILE_ROWS, .tokens = TOKENS, .matvec_rows = MATVEC_ROWS}, \
     .tile_f16 = {.fn = tile_f16_avx512, .rows = FINCH_TILE_ROWS, .tokens = TOKENS, .matvec_rows = MATVEC_ROWS}, \
@@ -673,11 +685,12 @@ static void f32_to_f16_avx512(const float *x, uint16_t *h, size_t n) {
     .silu_mul = silu_mul_avx512,                                                             \
     .vec_dot = {QX_VEC_DOT},                                                                 \
     .vec_dotn = {QX_VEC_DOTN},                                                               \
-    .vec_dotr = {dotr32},                                                                    \
+    .vec_dotr = {dotr32, k_dotr},                                                            \
     .f16_to_f32 = f16_to_f32_avx512,                                                         \
     .f32_to_f16 = f32_to_f16_avx512,                                                         \
     .pack_kv_f16 = pack_f16_avx512,
 
-const finch_kernels finch_kernels_avx512 = {AVX512_TABLE(tile_q8_0_avx512, QX_VEC_DOTR_32)};
+const finch_kernels finch_kernels_avx512 = {AVX512_TABLE(tile_q8_0_avx512, QX_VEC_DOTR_32, QX_VEC_DOTR_K)};
 const finch_kernels finch_kernels_avx512_vnni = {
-    AVX512_TABLE(tile_q8_0_avx512_vnni, QX_VEC_DOTR_32_VNNI) .qgemm = {QG_VNNI}, .qgemm_pack = qgemm_pack_avx512};
+    AVX512_TABLE(tile_q8_0_avx512_vnni, QX_VEC_DOTR_32_VNNI, QX_VEC_DOTR_K_VNNI) .qgemm = {QG_VNNI},
+    .qgemm_pack = qgemm_pack_avx512};

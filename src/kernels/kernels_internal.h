@@ -38,9 +38,12 @@
  * order: every output is one dot product (vec_dot, or vec_dotn for up to
  * FINCH_DOTN_TOKENS tokens) with exact integer block sums and the scalar reference's
  * float steps, on every ISA; the quantized GEMM (qgemm below) computes the
- * same integers and float steps for 16 rows x 8 tokens at once, and decode's
- * vec_dotr (kernels_quant_rows_x86.h: the 32-value types, IQ4_XS) for 8 or 16
- * rows of one token side by side, one row per lane. */
+ * same integers and float steps for 16 rows x 8 tokens at once, and
+ * decode's matvec (vec_dotr: on x86 the K-quants, 8 rows side by side in
+ * kernels_quant_krows_x86.h; the 32-value types and IQ4_XS, 8 or 16 rows
+ * in kernels_quant_rows_x86.h) for one token and several rows, one row per
+ * float lane.  Exact integers leave their order free, and the float steps
+ * are the reference's per output, so all of these give its bits. */
 #ifndef FINCH_KERNELS_INTERNAL_H
 #define FINCH_KERNELS_INTERNAL_H
 
@@ -58,6 +61,10 @@ typedef void (*finch_vec_dotn_fn)(const void *w, const void *x, size_t x_stride,
  * where one row at a time waits on every step. */
 typedef void (*finch_vec_dotr_fn)(const void *w, size_t w_stride, size_t nr, const void *x, size_t n,
                                   float *out);
+/* The rows a vec_dotr computes side by side (the x86 K-quants'): the
+ * matvec's row tasks are cut at multiples of it, so that only a matrix's
+ * last group is short (a short group computes a repeated row for nothing). */
+#define FINCH_DOTR_ROWS 8
 
 /* Micro-kernel.  w: first of nr rows, w_stride bytes apart (rows past nr
  * are never written and may be read as copies of row nr-1).  x: nt token
