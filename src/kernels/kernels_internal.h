@@ -9,8 +9,9 @@
  * threads cannot change results:
  *
  *  - "lane" order: the tiles (decode, and batches of fewer than
- *    FINCH_GEMM_MIN_TOKENS tokens), all dtypes, all ISAs; prefill of Q8_0,
- *    and prefill on ISAs without a packed GEMM.  One vector accumulator per
+ *    FINCH_GEMM_MIN_TOKENS tokens), all dtypes, all ISAs; prefill of Q8_0
+ *    on tables without a quantized GEMM, and prefill on ISAs without a
+ *    packed GEMM.  One vector accumulator per
  *    output; lane j takes columns j, j + L, j + 2L, ... in order (L =
  *    vector width), a zero-padded last vector takes the tail, one fixed
  *    horizontal reduction ends it.  (Q8_0: exact integer sums per lane and
@@ -38,7 +39,12 @@
  * order: every output is one dot product (vec_dot, or vec_dotn for up to
  * FINCH_DOTN_TOKENS tokens) with exact integer block sums and the scalar reference's
  * float steps, on every ISA; the quantized GEMM (qgemm below) computes the
- * same integers and float steps for 16 rows x 8 tokens at once. */
+ * same integers and float steps for 16 rows x 8 tokens at once.  Q8_0
+ * prefill batches that a table's quantized GEMM takes (finch_qgemm_runs:
+ * from FINCH_GEMM_MIN_TOKENS tokens, AVX-512 VNNI) run it too, so they have
+ * the scalar reference's bits (finch_vec_dot_ref), not the lane order of
+ * Q8_0's decode and smaller batches, as F32/F16's column-order prefill
+ * (finch_matmul_rows_agree says where a sub-batch keeps the bits). */
 #ifndef FINCH_KERNELS_INTERNAL_H
 #define FINCH_KERNELS_INTERNAL_H
 

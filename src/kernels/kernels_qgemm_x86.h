@@ -103,12 +103,14 @@ static void qg_pack_k(finch_dtype t, const void *w, size_t ws, size_t nr, size_t
     }
 }
 
-/* One 32-value block of Q4_0, Q4_1, Q5_0, Q5_1 or IQ4_NL as 32 unsigned
- * values (plus finch_qgemm_offset) and its f16 scale d and min m (Q4_1,
- * Q5_1: the f16 after d). */
+/* One 32-value block of Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 or IQ4_NL as 32
+ * unsigned values (plus finch_qgemm_offset) and its f16 scale d and min m
+ * (Q4_1, Q5_1: the f16 after d; other types: ignored). */
 static inline __m256i qg_unpack_b32(finch_dtype t, const uint8_t *blk, uint16_t *d, uint16_t *m) {
     memcpy(d, blk, 2);
     memcpy(m, blk + 2, 2);
+    if (t == FINCH_Q8_0) /* int8 + 128 */
+        return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk + 2)), _mm256_set1_epi8((char)0x80));
     if (t == FINCH_Q5_0) return _mm256_or_si256(qx_nibbles(blk + 6), qx_fifth_bits(blk + 2));
     if (t == FINCH_Q5_1) return _mm256_or_si256(qx_nibbles(blk + 8), qx_fifth_bits(blk + 4));
     if (t == FINCH_Q4_0) return qx_nibbles(blk + 2);
@@ -267,8 +269,9 @@ static void qgemm_k_vnni(finch_dtype t, const void *pack, size_t cols, const voi
 
 /* The 32-value types: per block the exact sum minus offset * (sum of the
  * activations), then the reference's step, by `kind`: 0 Q4_0 (isum d_w)
- * d_x, 1 Q5_0 and IQ4_NL (d_w d_x) isum, 2 Q4_1 and Q5_1 (Q8_1
- * activations) (d_w d_x) isum + m_w s_x. */
+ * d_x, 1 Q5_0, Q8_0 and IQ4_NL (d_w d_x) isum, 2 Q4_1 and Q5_1 (Q8_1
+ * activations) (d_w d_x) isum + m_w s_x.  (Q8_0: (w + 128) in [0, 255]
+ * times x in [-127, 127], 32 products: |sum| < 2^21, exact in int32.) */
 static VNNI ALWAYS_INLINE void qg_b32_tile(int kind, const finch_qg_bpack *p, size_t nb, const char *x,
                                            size_t xs, const finch_qg_xaux *aux, size_t nt, float *out,
                                            size_t ldo, __mmask16 rows) {
@@ -334,7 +337,7 @@ static void qgemm_b32_vnni(finch_dtype t, const void *pack, size_t cols, const v
 /* The VNNI table's entries: qgemm = {QG_VNNI}. */
 #define QG_VNNI \
     [FINCH_Q4_0] = qgemm_b32_vnni, [FINCH_Q5_0] = qgemm_b32_vnni, [FINCH_IQ4_NL] = qgemm_b32_vnni, \
-    [FINCH_Q4_1] = qgemm_b32_vnni, [FINCH_Q5_1] = qgemm_b32_vnni, \
+    [FINCH_Q4_1] = qgemm_b32_vnni, [FINCH_Q5_1] = qgemm_b32_vnni, [FINCH_Q8_0] = qgemm_b32_vnni, \
     [FINCH_Q2_K] = qgemm_k_vnni, [FINCH_Q3_K] = qgemm_k_vnni, [FINCH_Q4_K] = qgemm_k_vnni, \
     [FINCH_Q5_K] = qgemm_k_vnni, [FINCH_Q6_K] = qgemm_k_vnni, [FINCH_IQ4_XS] = qgemm_k_vnni
 
