@@ -102,7 +102,7 @@ typedef void (*finch_gemm_fn)(const float *wp, size_t wps, size_t kc, const floa
  * of 256 columns (values made unsigned, 4 consecutive columns of the 16
  * rows side by side: one vector per 4 columns), and each token's
  * activations meet all 16 rows at once (vpdpbusd with the 4 activation
- * bytes broadcast).  Integer sums are exact, so their order is free; the
+ * bytes broadcast; on AVX2 8 rows at a time, vpmaddubsw + vpmaddwd).  Integer sums are exact, so their order is free; the
  * float steps are the scalar reference's per row and token, in block
  * order: every output has the bits of finch_vec_dot_ref. */
 #define FINCH_QG_ROWS 16

@@ -1,5 +1,6 @@
 /* kernels_qgemm.c - the driver of the quantized GEMM (kernels_internal.h):
- * prefill with quantized weights on tables that have one (AVX-512 VNNI).
+ * prefill with quantized weights on tables that have one (AVX-512 VNNI:
+ * kernels_qgemm_x86.h; AVX2: kernels_qgemm_avx2.h).
  *
  * A task is one tile of FINCH_QG_ROWS weight rows and up to QG_TASK_TOKENS
  * tokens: the tile is unpacked once (into its thread's pack buffer) and
