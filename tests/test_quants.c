@@ -207,7 +207,8 @@ static void test_matmul_bits(void **state) {
                 if (!finch_isa_set(isas[k])) continue;
                 /* Q8_0 in Q8 arithmetic: the tiles' lane order (per ISA), or
                  * for prefill the quantized GEMM: the scalar reference's bits. */
-                bool q8_0_tiles = !fp32 && w.type == FINCH_Q8_0 && !finch_qgemm_runs(finch_kernels_get(), w.type, n);
+                bool q8_0_tiles =
+                    !fp32 && w.type == FINCH_Q8_0 && !finch_qgemm_runs(finch_kernels_get(), w.type, n);
                 for (size_t i = 0; i < 3; i++) {
                     assert_ok(finch_matmul(pools[i], out, x, n, &w));
                     if (fp32 || q8_0_tiles) continue; /* f32 lane order differs per ISA */
