@@ -130,6 +130,7 @@ static cJSON *model_json(const char *name, const char *path, const model_result 
     cJSON_AddNumberToObject(j, "finch_scoring_seconds", r->finch_scoring_s);
     cJSON_AddNumberToObject(j, "finch_compact_seconds", r->finch_compact_s);
     cJSON_AddNumberToObject(j, "chunked_prefill_seconds", r->chunked_s);
+    cJSON_AddNumberToObject(j, "finch_rounds", (double)r->finch_rounds);
     cJSON_AddNumberToObject(j, "finch_over_prefill", f.finch_ratio);
     cJSON_AddNumberToObject(j, "peak_rss_mb", f.rss_mb);
     return j;

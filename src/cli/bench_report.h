@@ -25,6 +25,7 @@ typedef struct {
     size_t decode_tokens, decode_bytes; /* decode_bytes: weights per token  */
     double decode_s;            /* all decode_tokens steps                   */
     size_t finch_tokens, finch_budget;
+    size_t finch_rounds;        /* alternate runs of the two, best of each   */
     double finch_s, chunked_s;  /* Finch compress vs plain chunked prefill  */
     double finch_forward_s, finch_scoring_s, finch_compact_s;
     long peak_rss_kb;           /* filled in by the parent                   */

@@ -27,6 +27,7 @@
 
 enum { PREFILL_MAX_REPS = 3 }; /* best of up to this many prefills ... */
 static const double PREFILL_CHEAP_S = 1.5; /* ... while they take this in all */
+enum { FINCH_MAX_ROUNDS = 5 }; /* finch/prefill: best of up to this many rounds, as cheap */
 static const double FMA_PROBE_S = 0.1;      /* per run of the FMA probe        */
 static const size_t READ_PROBE_PASSES = 5;
 static const uint64_t IDS_SEED = 0x5eed;    /* the random token ids           */
@@ -323,15 +324,19 @@ static finch_status time_decode(bench_run *b, model_result *r) {
     return st;
 }
 
-/* Plain chunked prefill: the text's chunks into one full cache, no logits. */
+/* Plain chunked prefill as a run of it goes: a cache of N positions
+ * allocated (its pages first written) inside the timing, as Finch's press
+ * allocates its own in finch_press_compress; the text's chunks, no logits. */
 static finch_status time_chunked(bench_run *b, size_t N, double *seconds) {
     size_t S = (size_t)b->o->chunk;
-    finch_status st = FINCH_OK;
-    empty_cache(&b->kv);
+    finch_kv_cache kv;
     double t0 = finch_now();
+    finch_status st = finch_kv_init_type(&kv, &b->m->cfg, N, b->o->cache_type);
+    if (st) return st; /* a failed init frees its own */
     for (size_t c0 = 0; !st && c0 < N; c0 += S)
-        st = finch_forward(b->ctx, &b->kv, b->ids + c0, N - c0 < S ? N - c0 : S, c0, NULL, NULL, 0);
+        st = finch_forward(b->ctx, &kv, b->ids + c0, N - c0 < S ? N - c0 : S, c0, NULL, NULL, 0);
     *seconds = finch_now() - t0;
+    finch_kv_free(&kv);
     return st;
 }
 
@@ -355,6 +360,30 @@ static finch_status time_finch(bench_run *b, size_t N, size_t K, model_result *r
         r->finch_compact_s = s->t_compact;
     }
     finch_press_free(fp);
+    return st;
+}
+
+/* finch/prefill: the two alternately, the best of each over up to
+ * FINCH_MAX_ROUNDS rounds while they stay cheap (one round for a large
+ * model; a tiny one's 20 ms would otherwise be one noisy sample). */
+static finch_status time_finch_vs_chunked(bench_run *b, size_t N, size_t K, model_result *r) {
+    finch_status st = FINCH_OK;
+    double spent = 0;
+    r->finch_s = r->chunked_s = INFINITY;
+    for (r->finch_rounds = 0; !st && r->finch_rounds < FINCH_MAX_ROUNDS && spent < PREFILL_CHEAP_S;
+         r->finch_rounds++) {
+        double chunked;
+        model_result f;
+        if ((st = time_chunked(b, N, &chunked)) || (st = time_finch(b, N, K, &f))) break;
+        spent += chunked + f.finch_s;
+        if (chunked < r->chunked_s) r->chunked_s = chunked;
+        if (f.finch_s < r->finch_s) {
+            r->finch_s = f.finch_s;
+            r->finch_forward_s = f.finch_forward_s;
+            r->finch_scoring_s = f.finch_scoring_s;
+            r->finch_compact_s = f.finch_compact_s;
+        }
+    }
     return st;
 }
 
@@ -388,8 +417,9 @@ static int measure_model(const void *arg, void *out) {
     size_t N = (size_t)o->finch_text;
     bench_run b;
     memset(r, 0, sizeof *r);
-    size_t positions = max_size(max_size((size_t)o->prefill, DECODE_PROMPT + (size_t)o->decode), N);
-    int rc = bench_run_open(&b, o, job->path, positions, positions);
+    /* the chunked prefill allocates its own cache, as Finch does */
+    size_t positions = max_size((size_t)o->prefill, DECODE_PROMPT + (size_t)o->decode);
+    int rc = bench_run_open(&b, o, job->path, positions, max_size(positions, N)); /* ids for every step */
     if (rc) {
         bench_run_free(&b);
         return rc;
@@ -401,8 +431,7 @@ static int measure_model(const void *arg, void *out) {
     r->finch_budget = finch_budget(N, o);
     finch_status st = time_prefill(&b, r);
     if (!st) st = time_decode(&b, r);
-    if (!st) st = time_chunked(&b, N, &r->chunked_s);
-    if (!st) st = time_finch(&b, N, r->finch_budget, r);
+    if (!st) st = time_finch_vs_chunked(&b, N, r->finch_budget, r);
     if (st) rc = cli_fail(st, "benchmark");
     bench_run_free(&b);
     return rc;

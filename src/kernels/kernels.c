@@ -113,6 +113,11 @@ float finch_dot_f32(const float *a, const float *b, size_t n) {
     return finch_kernels_get()->dot_f32(a, b, n);
 }
 
+void finch_dot_rows_f32(const float *q, const float *k, size_t n, size_t d, float scale, float *out) {
+    float (*dot)(const float *, const float *, size_t) = finch_kernels_get()->dot_f32;
+    for (size_t j = 0; j < n; j++) out[j] = dot(q, k + j * d, d) * scale;
+}
+
 /* ==================================================================== BLAS */
 
 static _Atomic int blas_mode = FINCH_BLAS_AUTO;
@@ -652,6 +657,17 @@ void finch_softmax_scaled(float *x, size_t n, float s) {
 }
 
 void finch_softmax(float *x, size_t n) { finch_softmax_scaled(x, n, 1.0f); }
+
+/* finch_softmax_scaled at s = 1 up to the exponentials; each probability
+ * is then the same float product x[j] * inv, widened as the caller would
+ * widen the stored one.  Saves the pass that stores them. */
+void finch_softmax_accumulate(float *x, size_t n, double w, double *acc, size_t n_acc) {
+    if (n == 0) return;
+    const finch_kernels *k = finch_kernels_get();
+    float mx = k->max(x, n);
+    float inv = 1.0f / k->exp_sum(x, n, 1.0f, mx);
+    for (size_t j = 0; j < n_acc && j < n; j++) acc[j] += w * (double)(x[j] * inv);
+}
 
 void finch_axpy(float *y, float a, const float *x, size_t n) {
     finch_kernels_get()->axpy(y, a, x, n);

@@ -42,6 +42,9 @@ finch_isa finch_isa_current(void);
 
 /* ---- dot products: the inner loop of every matmul ---- */
 float finch_dot_f32(const float *a, const float *b, size_t n);
+/* out[j] = finch_dot_f32(q, k + j * d, d) * scale for the n key rows k:
+ * the same bits, the kernel table read once. */
+void finch_dot_rows_f32(const float *q, const float *k, size_t n, size_t d, float scale, float *out);
 
 /* ---- matrix products ----
  * out [n][W->rows] = x [n][W->cols] * W^T.  Results do not depend on the
@@ -81,6 +84,9 @@ void finch_rmsnorm(float *out, const float *x, const float *w, size_t n, float e
 void finch_silu_mul(float *gate, const float *up, size_t n); /* gate = silu(gate)*up */
 void finch_softmax(float *x, size_t n);
 void finch_softmax_scaled(float *x, size_t n, float s); /* softmax(s * x), s > 0 */
+/* acc[j] += w * p[j] for j < n_acc, p = finch_softmax(x, n) with its bits;
+ * x is left holding the exponentials (p is never stored). */
+void finch_softmax_accumulate(float *x, size_t n, double w, double *acc, size_t n_acc);
 void finch_axpy(float *y, float a, const float *x, size_t n); /* y += a*x */
 
 /* ---- attention ----

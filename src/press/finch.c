@@ -69,11 +69,16 @@ static void accumulate_row_group(const finch_kv_cache *kv, size_t layer, size_t 
     float key[FINCH_KV_MAX_HEAD_DIM]; /* an f16 cache's key as f32: scores stay fp32 */
     for (size_t h = g * group; h < (g + 1) * group; h++) {
         const float *qh = qrow + h * d;
-        for (size_t j = 0; j < n_keys; j++)
-            scratch[j] = finch_dot_f32(qh, keys ? keys + j * d : finch_kv_key_f32(kv, layer, g, j, key), d) * scale;
-        if (kv->dead) finch_masked_softmax(scratch, kv->dead + (layer * G + g) * kv->capacity, n_keys);
-        else finch_softmax(scratch, n_keys); /* over every key the row sees */
+        if (keys) finch_dot_rows_f32(qh, keys, n_keys, d, scale, scratch);
+        else
+            for (size_t j = 0; j < n_keys; j++)
+                scratch[j] = finch_dot_f32(qh, finch_kv_key_f32(kv, layer, g, j, key), d) * scale;
         double *a = acc + g * n_cols;
+        if (!kv->dead) { /* the softmax over every key the row sees */
+            finch_softmax_accumulate(scratch, n_keys, w, a, nc);
+            continue;
+        }
+        finch_masked_softmax(scratch, kv->dead + (layer * G + g) * kv->capacity, n_keys);
         for (size_t j = 0; j < nc; j++) a[j] += w * (double)scratch[j];
     }
 }
@@ -228,25 +233,50 @@ static void top_after_prefix(const double *s, size_t nc, size_t P, size_t k, siz
     for (size_t r = P; r < P + k; r++) idx[r] += P;
 }
 
-/* Keep rows idx[0..P+k) of every head of layer l: the P protected rows,
- * then the k best of the other candidates.  Scores are acc (per KV head,
- * or summed over heads for select = layer); the kept rows come from the
- * first n_cols rows, and `extra` rows n_cols.. are appended
- * unconditionally (oneshot: the question). */
-static void select_layer(finch_press *fp, size_t l, size_t k, size_t extra, const size_t *b) {
+/* Keep rows idx[0..P+k+extra) of layer l, head g: the P protected rows,
+ * the k best of the other candidates (by `ranked`), then `extra` rows
+ * n_cols.. unconditionally (oneshot: the question).  b: the head's budget
+ * (budget scorers) or NULL.  idx: [kv.capacity] of the caller's; rank
+ * false keeps the rows it holds (select = layer: the first head's). */
+static void keep_head(finch_press *fp, size_t l, size_t g, const double *ranked, size_t k, size_t extra,
+                      const size_t *b, size_t *idx, bool rank) {
     size_t G = fp->kv.n_kv_head, nc = fp->step.n_cols, P = fp->p.protect, nk = P + k + extra;
-    for (size_t r = 0; r < P; r++) fp->idx[r] = r;
-    for (size_t e = 0; e < extra; e++) fp->idx[P + k + e] = nc + e;
-    for (size_t g = 0; g < G; g++) {
-        const double *ranked = ranking(fp, l, g);
-        int32_t *orig = fp->orig + (l * G + g) * fp->kv.capacity;
-        if (fp->p.select == FINCH_SELECT_HEAD || g == 0) top_after_prefix(ranked, nc, P, k, fp->idx);
-        finch_trace_select(&fp->trace, l, g, ranked + P, nc - P, orig + P, fp->idx + P, k, P);
-        if (b) finch_mask_beyond_budget(&fp->kv, l, g, ranked, nc, P, fp->idx + P, k, b[g], fp->flat);
-        compact(fp, l, g, fp->idx, nk);
-        for (size_t r = 0; r < nk; r++) orig[r] = orig[fp->idx[r]]; /* idx[r] >= r */
+    int32_t *orig = fp->orig + (l * G + g) * fp->kv.capacity;
+    if (rank) {
+        for (size_t r = 0; r < P; r++) idx[r] = r;
+        for (size_t e = 0; e < extra; e++) idx[P + k + e] = nc + e;
+        top_after_prefix(ranked, nc, P, k, idx);
     }
-    fp->kv.n_pos[l] = nk;
+    finch_trace_select(&fp->trace, l, g, ranked + P, nc - P, orig + P, idx + P, k, P);
+    if (b) finch_mask_beyond_budget(&fp->kv, l, g, ranked, nc, P, idx + P, k, b[g], fp->flat);
+    compact(fp, l, g, idx, nk);
+    for (size_t r = 0; r < nk; r++) orig[r] = orig[idx[r]]; /* idx[r] >= r */
+}
+
+/* Keep rows of every head of layer l (keep_head).  Scores are acc (per KV
+ * head, or summed over heads for select = layer: one ranking for all). */
+static void select_layer(finch_press *fp, size_t l, size_t k, size_t extra, const size_t *b) {
+    size_t G = fp->kv.n_kv_head;
+    for (size_t g = 0; g < G; g++)
+        keep_head(fp, l, g, ranking(fp, l, g), k, extra, b, fp->idx,
+                  fp->p.select == FINCH_SELECT_HEAD || g == 0);
+    fp->kv.n_pos[l] = fp->p.protect + k + extra;
+}
+
+typedef struct {
+    finch_press *fp;
+    size_t k, extra;
+} select_job;
+
+/* One (layer, KV head) of select = head: every head has its own ranking,
+ * rows and cache, so tasks share nothing but the read-only scores, and the
+ * result is the same for any thread count. */
+static void select_head_task(void *arg, size_t task) {
+    const select_job *j = arg;
+    finch_press *fp = j->fp;
+    size_t G = fp->kv.n_kv_head, l = task / G, g = task % G;
+    keep_head(fp, l, g, ranking(fp, l, g), j->k, j->extra, NULL, fp->idx + finch_pool_worker() * fp->kv.capacity,
+              true);
 }
 
 /* kvpress's per-chunk share: max(1, int(len * (1 - cr))) in IEEE double. */
@@ -294,10 +324,15 @@ static size_t select_all(finch_press *fp, size_t k, size_t extra) {
     size_t kmax = fp->scorer->budgets
                       ? finch_scorer_budgets(fp->scorer, &fp->step, k, fp->acc, fp->head_budget, fp->flat) : k;
     double t1 = finch_now();
-    for (size_t l = 0; l < L; l++) {
-        if (fp->p.kv_chunk) select_layer_kv_chunks(fp, l);
-        else select_layer(fp, l, kmax, extra, fp->scorer->budgets ? fp->head_budget + l * fp->kv.n_kv_head : NULL);
-    }
+    if (!fp->p.kv_chunk && fp->p.select == FINCH_SELECT_HEAD && !fp->scorer->budgets) {
+        select_job j = {fp, kmax, extra};
+        finch_pool_run(finch_ctx_pool(fp->ctx), L * fp->kv.n_kv_head, select_head_task, &j);
+        for (size_t l = 0; l < L; l++) fp->kv.n_pos[l] = fp->p.protect + kmax + extra;
+    } else
+        for (size_t l = 0; l < L; l++) {
+            if (fp->p.kv_chunk) select_layer_kv_chunks(fp, l);
+            else select_layer(fp, l, kmax, extra, fp->scorer->budgets ? fp->head_budget + l * fp->kv.n_kv_head : NULL);
+        }
     fp->st.t_scoring += t1 - t0;
     fp->st.t_compact += finch_now() - t1;
     return kmax;

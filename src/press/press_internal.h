@@ -31,7 +31,7 @@ struct finch_press {
     finch_score_step step;   /* the step in progress                           */
     double *acc;             /* [L][G][n_cols]                                 */
     double *layer_score;     /* [cols_cap] (select = layer)                    */
-    size_t *idx;             /* [kv.capacity] kept rows of one head             */
+    size_t *idx;             /* [threads][kv.capacity] kept rows of one head    */
     float *scratch;          /* [kv.capacity] one attention row               */
     float *keys32;           /* f16 cache: [threads][kv.capacity][head_dim]
                                 (finch_score_step.keys32)                     */

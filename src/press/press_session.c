@@ -101,7 +101,7 @@ finch_status press_alloc_state(finch_press *fp, size_t capacity, size_t cols_cap
     fp->orig = finch_alloc(LG, capacity * sizeof(int32_t));
     fp->acc = finch_alloc(n ? n : 1, sizeof(double));
     fp->layer_score = finch_alloc(cols_cap ? cols_cap : 1, sizeof(double));
-    fp->idx = finch_alloc(capacity, sizeof(size_t));
+    fp->idx = finch_alloc(finch_ctx_threads(fp->ctx) * capacity, sizeof(size_t)); /* per thread */
     fp->scratch = finch_alloc(finch_ctx_threads(fp->ctx) * capacity, sizeof(float)); /* per thread */
     fp->logits = finch_alloc(cfg->vocab, sizeof(float));
     if (!fp->orig || !fp->acc || !fp->layer_score || !fp->idx || !fp->scratch || !fp->logits)
