@@ -46,10 +46,12 @@ CFLAGS ?=
 CFLAGS += $(CFLAGS_BASE)
 
 ARCH := $(shell uname -m)
-ISA_SRC := src/kernels/kernels_avx2.c src/kernels/kernels_avx512.c src/kernels/kernels_neon.c
+ISA_SRC := src/kernels/kernels_avx2.c src/kernels/kernels_avx512.c src/kernels/kernels_bf16_avx512.c \
+           src/kernels/kernels_bf16_avx2.c src/kernels/kernels_neon.c
 LIB_SRC := $(filter-out $(ISA_SRC), $(wildcard $(LIB_DIRS:%=src/%/*.c)))
 ifeq ($(ARCH),x86_64)
-  LIB_SRC += src/kernels/kernels_avx2.c src/kernels/kernels_avx512.c
+  LIB_SRC += src/kernels/kernels_avx2.c src/kernels/kernels_avx512.c src/kernels/kernels_bf16_avx512.c \
+             src/kernels/kernels_bf16_avx2.c
 endif
 ifeq ($(ARCH),aarch64)
   LIB_SRC += src/kernels/kernels_neon.c
@@ -87,6 +89,8 @@ $(OUT)/obj/util/version.o: CFLAGS += -DFINCH_GIT_COMMIT='"$(GIT_COMMIT)"'
 
 $(OUT)/obj/kernels/kernels_avx2.o: CFLAGS += -mavx2 -mfma -mf16c
 $(OUT)/obj/kernels/kernels_avx512.o: CFLAGS += -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c -mavx2
+$(OUT)/obj/kernels/kernels_bf16_avx2.o: CFLAGS += -mavx2 -mfma
+$(OUT)/obj/kernels/kernels_bf16_avx512.o: CFLAGS += -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512bf16 -mavx2
 
 $(OUT)/libfinch.a: $(LIB_OBJ)
 	@rm -f $@

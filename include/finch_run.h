@@ -88,7 +88,8 @@ size_t finch_plan_default_chunk(size_t free_positions);
 
 /* Rows the press's cache holds while compressing N context tokens (the
  * first P of them protected) and m question tokens with budget K (of the
- * N - P) and chunk S (0 or more than N - P: N - P): iterative P + K + S + m,
+ * N - P) and chunk S (0 or more than N - P: N - P): iterative
+ * P + min(K + S, N - P) + m (the rows kept were read before the chunk),
  * oneshot N + m.  finch_press allocates exactly this. */
 size_t finch_plan_compress_rows(finch_press_mode mode, size_t P, size_t K, size_t S, size_t N, size_t m);
 

@@ -72,6 +72,7 @@ static inline int restore_defaults(void **state) {
     (void)state;
     finch_isa_set(finch_isa_detect());
     finch_set_blas_mode(FINCH_BLAS_AUTO);
+    finch_set_quant_math(FINCH_QUANT_MATH_Q8);
     return 0;
 }
 

@@ -6,7 +6,8 @@
 #      results.json, items.csv, results.csv (timing columns aside), both
 #      plots and the table on stdout;
 #   2. a rank killed mid-run (FINCH_EVAL_MPI_FAULT) stops the job, and
-#      --resume completes the results: the same rows, none twice or missing;
+#      --resume completes the results: the same rows, none twice or missing
+#      (once from a journal in the older names: budget_flag);
 #   3. a rank whose unit fails stops the job with one line naming the rank,
 #      the unit and the error, exit 2.
 # Needs mpirun (openmpi-bin) and python3 (the standard library) for the
@@ -50,17 +51,23 @@ for words in 24 48 72 96 24 48 72 96; do
 done
 eval_flags="-m $model --task $tasks --chunk 32 -n 4 --press finch,snapkv,h2o,streaming --ratio 2,4,8"
 
-# The same outputs, timing aside: "seconds*" (seconds, seconds_compress,
-# seconds_generate) dropped from the JSON and the CSV files, the table's
-# seconds column cut.
-same() { # same DIR_A DIR_B
-    python3 - "$1" "$2" <<'EOF' || fail "$2 differs from $1"
-import csv, json, sys
-a, b = sys.argv[1], sys.argv[2]
+# JSON without its timing: "seconds*" (seconds, seconds_compress,
+# seconds_generate) dropped; imported by both comparisons below.
+cat >"$tmp/nosec.py" <<'EOF'
 def nosec(x):
     if isinstance(x, dict): return {k: nosec(v) for k, v in x.items() if not k.startswith("seconds")}
     if isinstance(x, list): return [nosec(v) for v in x]
     return x
+EOF
+
+# The same outputs, timing aside: "seconds*" dropped from the JSON and the
+# CSV files (nosec.py), the table's seconds column cut.
+same() { # same DIR_A DIR_B
+    python3 - "$1" "$2" "$tmp" <<'EOF' || fail "$2 differs from $1"
+import csv, json, sys
+a, b = sys.argv[1], sys.argv[2]
+sys.path.insert(0, sys.argv[3])
+from nosec import nosec
 def rows(path):
     with open(path) as f:
         r = list(csv.reader(f))
@@ -103,13 +110,11 @@ for np in 1 2 3; do
 done
 # --dump-items under MPI: rank 0 writes each item's file as one process
 # does (timing aside); --progress: one line per item with elapsed and ETA.
-python3 - "$tmp/one.items" "$tmp/np2.items" <<'EOF' || fail "--dump-items under MPI differs from one process"
+python3 - "$tmp/one.items" "$tmp/np2.items" "$tmp" <<'EOF' || fail "--dump-items under MPI differs from one process"
 import json, os, sys
 a, b = sys.argv[1], sys.argv[2]
-def nosec(x):
-    if isinstance(x, dict): return {k: nosec(v) for k, v in x.items() if not k.startswith("seconds")}
-    if isinstance(x, list): return [nosec(v) for v in x]
-    return x
+sys.path.insert(0, sys.argv[3])
+from nosec import nosec
 names = sorted(os.listdir(a))
 assert names == sorted(os.listdir(b)) and len(names) == 8, (names, os.listdir(b))
 for n in names:
@@ -131,6 +136,9 @@ for fault in kill:1:6 kill:0:10; do
     kept=$(($(wc -l <"$tmp/killed/journal.jsonl") - 1))
     [ "$kept" -ge 5 ] && [ "$kept" -lt 104 ] || fail "the killed run ($fault) journaled $kept of 104 units"
     printf '{"item": "mpi-7", "unit": 3, "rec' >>"$tmp/killed/journal.jsonl" # a crash mid-write: cut off
+    # an earlier build's journal named budget_kind budget_flag: it resumes too
+    [ "$fault" = kill:1:6 ] && sed -i '1s/"budget_kind":/"budget_flag":/' "$tmp/killed/journal.jsonl"
+    [ "$fault" != kill:1:6 ] || grep -q '"budget_flag":' "$tmp/killed/journal.jsonl" || fail "no budget_flag written"
     run_np 2 killed --resume
     same "$tmp/one" "$tmp/killed"
     echo "mpi_test: $fault: $kept of 104 units journaled when it died; --resume completed them"

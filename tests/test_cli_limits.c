@@ -6,6 +6,8 @@
 #include "cliutil.h"
 #include "modelfile.h"
 
+#include <cjson/cJSON.h>
+
 
 #define TINY "testdata/models/tiny-llama.gguf"
 
@@ -194,6 +196,32 @@ static void test_question_and_budget_fit_the_window(void **state) {
     remove_tmpdir();
 }
 
+/* A press that pads heads (adakv: up to every head's budget, the whole
+ * context at 2x) holds no more than the context while it compresses: with
+ * a window of N + m + 2 (81 context and 4 question tokens here) it reads
+ * two chunks of 42 and answers 2 tokens (before: chunks of 2, the room the
+ * whole context left; with -c 85, 0 answer tokens, before refused). */
+static void test_padded_press_at_2x_fits_the_context(void **state) {
+    (void)state;
+    const char *run = "run -m " TINY " --context 'Once upon a time there was a little girl who lived in a village "
+                      "near the forest. She liked to walk and sing and play with her dog every day.' -q 'who?' "
+                      "--press adakv --ratio 2 -n 2 -t 1 --json -c %d";
+    int windows[] = { 87, 85 }, chunks[] = { 42, 40 }, n_chunks[] = { 2, 3 }, answered[] = { 2, 0 };
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(finchf(run, windows[i]), 0);
+        cJSON *j = cJSON_Parse(out_text);
+        assert_non_null(j);
+        assert_int_equal(cJSON_GetObjectItemCaseSensitive(j, "N")->valueint, 81);
+        assert_int_equal(cJSON_GetObjectItemCaseSensitive(j, "m")->valueint, 4);
+        assert_int_equal(cJSON_GetObjectItemCaseSensitive(j, "K")->valueint, 41);
+        assert_int_equal(cJSON_GetObjectItemCaseSensitive(j, "chunk")->valueint, chunks[i]);
+        assert_int_equal(cJSON_GetObjectItemCaseSensitive(j, "n_chunks")->valueint, n_chunks[i]);
+        assert_int_equal(cJSON_GetObjectItemCaseSensitive(j, "kv_capacity_positions")->valueint, 85);
+        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "generated")), answered[i]);
+        cJSON_Delete(j);
+    }
+}
+
 /* A budget above the context keeps everything (docs/errors.md): a note,
  * K = N, compression 1. */
 static void test_budget_larger_than_context(void **state) {
@@ -219,6 +247,7 @@ int main(void) {
         cmocka_unit_test(test_overflowing_logits),
         cmocka_unit_test(test_max_memory),
         cmocka_unit_test(test_question_and_budget_fit_the_window),
+        cmocka_unit_test(test_padded_press_at_2x_fits_the_context),
         cmocka_unit_test(test_budget_larger_than_context),
     };
     return cmocka_run_group_tests_name("cli_limits", tests, NULL, NULL);

@@ -336,6 +336,46 @@ static void test_json_is_valid_utf8(void **state) {
     assert_int_equal(system(args), 0);
 }
 
+/* The run's parameters have one writer (finch_press_params_json): the
+ * dump's meta.json "params" and run --json carry the same keys in the same
+ * order, lingua_segment included (docs/dump-format.md). */
+static void test_run_params_one_writer(void **state) {
+    (void)state;
+    static const char *const keys[] = { "press", "mode", "select", "normalize", "schedule", "budget_kind",
+                                        "budget_value", "N", "m", "K", "protect", "n_kept", "n_prompt", "chunk",
+                                        "n_chunks", "lingua_segment", "batch", "threads", "seed", "kv_chunk",
+                                        "rerotate", "steps", "cache_type" };
+    const size_t n_keys = sizeof keys / sizeof keys[0];
+    char dir[64], args[400], path[200];
+    test_make_tmpdir(dir, sizeof dir, "finch-params");
+    snprintf(args, sizeof args, RUN_TINY " --press lingua --lingua-segment 4 --json --dump %s/d", dir);
+    assert_int_equal(run_finch(args), 0);
+    cJSON *run = cJSON_Parse(out_text);
+    assert_non_null(run);
+    snprintf(path, sizeof path, "%s/d/meta.json", dir);
+    char *text;
+    size_t n;
+    assert_ok(finch_read_text_file(path, &text, &n));
+    cJSON *meta = cJSON_Parse(text);
+    free(text);
+    const cJSON *params = cJSON_GetObjectItemCaseSensitive(meta, "params"), *it = params->child;
+    const cJSON *flat = cJSON_GetObjectItemCaseSensitive(run, "press");
+    for (size_t i = 0; i < n_keys; i++, it = it->next, flat = flat->next) {
+        assert_non_null(it);
+        assert_non_null(flat);
+        assert_string_equal(it->string, keys[i]);
+        assert_string_equal(flat->string, keys[i]);
+        assert_true(cJSON_Compare(it, flat, true));
+    }
+    assert_null(it); /* nothing after cache_type in params */
+    assert_true(cJSON_GetObjectItemCaseSensitive(params, "lingua_segment")->valuedouble == 4);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(params, "press")->valuestring, "lingua");
+    cJSON_Delete(run);
+    cJSON_Delete(meta);
+    snprintf(args, sizeof args, "rm -rf %s", dir);
+    assert_int_equal(system(args), 0);
+}
+
 int main(void) {
     if (access(finch_bin(), X_OK) != 0) {
         fprintf(stderr, "finch binary not found at %s (set FINCH_BIN)\n", finch_bin());
@@ -349,6 +389,7 @@ int main(void) {
         cmocka_unit_test(test_truncated_model_is_one_line),
         cmocka_unit_test(test_stdout_failures_exit_nonzero),
         cmocka_unit_test(test_json_is_valid_utf8),
+        cmocka_unit_test(test_run_params_one_writer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,7 +8,10 @@
  *                           only the summation order differs;
  *   Q8_0:           1e-4  - finch_matmul also quantizes the activations to
  *                           Q8_0 (relative step 1/254 of each block's max),
- *                           which the reference does not.
+ *                           which the reference does not;
+ *   BF16 in bf16 arithmetic (scalar, AVX-512 BF16; kernels_bf16.c):
+ *                   1e-5  - the activations are rounded to bf16 (relative
+ *                           error <= 2^-9; NMSE ~1.3e-6 for random data).
  *
  * The packed GEMM (prefill from FINCH_GEMM_MIN_TOKENS tokens, AVX-512) and
  * the tiles sum in different orders (kernels_internal.h); both are held to
@@ -32,7 +35,10 @@ static const finch_isa all_isas[] = {FINCH_ISA_SCALAR, FINCH_ISA_AVX2, FINCH_ISA
                                      FINCH_ISA_NEON};
 #define N_ISAS (sizeof all_isas / sizeof all_isas[0])
 
-static double bound_for(finch_dtype t) { return t == FINCH_Q8_0 ? 1e-4 : 1e-7; }
+static double bound_for(finch_dtype t) {
+    if (t == FINCH_BF16 && finch_bf16_dot_for(finch_kernels_get())) return 1e-5; /* bf16 activations */
+    return t == FINCH_Q8_0 ? 1e-4 : 1e-7;
+}
 
 static bool verbose(void) {
     const char *v = getenv("FINCH_TEST_VERBOSE");
@@ -147,10 +153,12 @@ static void test_blas_vs_ref(void **state) {
     finch_pool_free(pool);
 }
 
-/* The scalar path is the reference's arithmetic: equal bit for bit. */
+/* The scalar path is the reference's arithmetic: equal bit for bit (BF16
+ * in its fp32 arithmetic; its bf16 arithmetic: test_kernels_bf16.c). */
 static void test_scalar_is_ref(void **state) {
     (void)state;
     finch_set_blas_mode(FINCH_BLAS_NEVER);
+    finch_set_quant_math(FINCH_QUANT_MATH_FP32);
     assert_true(finch_isa_set(FINCH_ISA_SCALAR));
     rng_seed(5);
     const finch_dtype types[] = {FINCH_F32, FINCH_F16, FINCH_BF16};
@@ -293,15 +301,27 @@ static void test_q8_0_vnni(void **state) {
     assert_non_null(xq);
     for (size_t t = 0; t < TOK; t++) finch_row_from_f32(FINCH_Q8_0, x + t * COLS, xq + t * rb, COLS);
     const finch_tile *plain = &finch_kernels_avx512.tile_q8_0;
-    for (size_t nt = 1; nt <= TOK; nt++)
-        for (size_t nr = 1; nr <= (nt == 1 ? plain->matvec_rows : plain->rows); nr++) {
-            float a[ROWS * TOK], b[ROWS * TOK];
-            memset(a, 0, sizeof a);
-            memset(b, 0, sizeof b);
-            finch_kernels_avx512.tile_q8_0.fn(w.data, rb, nr, xq, rb, nt, COLS, a, ROWS);
-            finch_kernels_avx512_vnni.tile_q8_0.fn(w.data, rb, nr, xq, rb, nt, COLS, b, ROWS);
-            if (memcmp(a, b, sizeof a) != 0) fail_msg("vnni differs: nr=%zu nt=%zu", nr, nt);
+    /* Pass 1 adds the extremes: weight quants of -128 (which no
+     * quantizer writes but a file may hold; the VNNI tile shifts the
+     * weights by 128) and 127 against activations of +-127. */
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) {
+            finch_block_q8_0 *wb = (finch_block_q8_0 *)w.data, *xb = (finch_block_q8_0 *)xq;
+            for (size_t i = 0; i < ROWS * COLS / 32; i++)
+                for (size_t k = 0; k < 32; k += 3) wb[i].qs[k] = (int8_t)(k % 2 ? 127 : -128);
+            for (size_t i = 0; i < TOK * COLS / 32; i++)
+                for (size_t k = 0; k < 32; k += 5) xb[i].qs[k] = (int8_t)(k % 2 ? -127 : 127);
         }
+        for (size_t nt = 1; nt <= TOK; nt++)
+            for (size_t nr = 1; nr <= (nt == 1 ? plain->matvec_rows : plain->rows); nr++) {
+                float a[ROWS * TOK], b[ROWS * TOK];
+                memset(a, 0, sizeof a);
+                memset(b, 0, sizeof b);
+                finch_kernels_avx512.tile_q8_0.fn(w.data, rb, nr, xq, rb, nt, COLS, a, ROWS);
+                finch_kernels_avx512_vnni.tile_q8_0.fn(w.data, rb, nr, xq, rb, nt, COLS, b, ROWS);
+                if (memcmp(a, b, sizeof a) != 0) fail_msg("vnni differs: nr=%zu nt=%zu pass %d", nr, nt, pass);
+            }
+    }
     free(x);
     free(xq);
     free((void *)w.data);

@@ -3,7 +3,10 @@
  *
  * Tolerances: f32 weights: logits, hidden states and K/V within 1e-4
  * absolute.  F16/BF16/Q8_0 files: the twin computes with the same
- * dequantized weights, so the same 1e-4 applies.  Q8_0 matrix products
+ * dequantized weights, so the same 1e-4 applies (BF16 in its fp32
+ * arithmetic; in the default bf16 arithmetic, which rounds the activations
+ * to bf16 as llama.cpp does, the stated bound is 0.1: measured 0.033 on
+ * logits of magnitude ~8 on AVX-512 BF16).  Q8_0 matrix products
  * quantize the activations to Q8_0 as well (as ggml does): against the
  * twin's matching computation (tiny-llama-q8_0-q8act) the bound is 1e-4;
  * against the twin with f32 activations the stated bound is 0.25 (logits
@@ -34,7 +37,8 @@ typedef struct {
 static const model_case cases[] = {
     { "tiny-llama.gguf", "tiny-llama", 1e-4, FINCH_QUANT_MATH_Q8 },
     { "tiny-llama-f16.gguf", "tiny-llama-f16", 1e-4, FINCH_QUANT_MATH_Q8 },
-    { "tiny-llama-bf16.gguf", "tiny-llama-bf16", 1e-4, FINCH_QUANT_MATH_Q8 },
+    { "tiny-llama-bf16.gguf", "tiny-llama-bf16", 1e-4, FINCH_QUANT_MATH_FP32 },
+    { "tiny-llama-bf16.gguf", "tiny-llama-bf16", 0.1, FINCH_QUANT_MATH_Q8 },
     { "tiny-llama-q8_0.gguf", "tiny-llama-q8_0-q8act", 1e-4, FINCH_QUANT_MATH_Q8 },
     { "tiny-llama-q8_0.gguf", "tiny-llama-q8_0", 0.25, FINCH_QUANT_MATH_Q8 },
     { "tiny-llama-gqa.gguf", "tiny-llama-gqa", 1e-4, FINCH_QUANT_MATH_Q8 },

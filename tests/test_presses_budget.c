@@ -265,11 +265,59 @@ static void test_rows_bound_and_plan(void **state) {
     rp.window = 2048;
     assert_ok(finch_plan_run(NULL, &rp, &plan));
     assert_int_equal(plan.K_rows, 1000);
-    assert_int_equal(plan.capacity, 1000 + 64 + 10);
+    assert_int_equal(plan.capacity, 1000 + 10); /* kept + chunk: never more than the context */
     rp.press.scorer = FINCH_SCORER_SNAPKV;
     assert_ok(finch_plan_run(NULL, &rp, &plan));
     assert_int_equal(plan.K_rows, 100);
     assert_int_equal(plan.capacity, 100 + 64 + 10);
+}
+
+/* A padded press at 2x (bound: the whole context) holds at most the
+ * context and the question while compressing: a window that holds them
+ * takes the run with the default chunk (before: refused when the window
+ * held exactly N + m, a chunk of window - N - m tokens otherwise). */
+static void test_padded_plan_holds_the_context(void **state) {
+    (void)state;
+    finch_run_params rp = finch_run_defaults();
+    rp.press.scorer = FINCH_SCORER_ADAKV;
+    rp.press.budget_kind = FINCH_BUDGET_RATIO;
+    rp.press.ratio = 2;
+    rp.n_ctx = 1000;
+    rp.n_question = 10;
+    rp.n_predict = 4;
+    rp.window = 1014; /* N + m + the 4 answer tokens */
+    finch_run_plan plan;
+    assert_ok(finch_plan_run(NULL, &rp, &plan));
+    assert_int_equal(plan.K, 500);
+    assert_int_equal(plan.K_rows, 1000);
+    assert_int_equal(plan.chunk, 504); /* min(512, 1014 - 500 kept - 10) */
+    assert_int_equal(plan.n_chunks, 2);
+    assert_int_equal(plan.capacity, 1000 + 10);
+    assert_int_equal(plan.n_kept, 1000);
+    assert_int_equal(plan.n_predict, 4);
+    rp.window = 1010; /* N + m: the answer cut to nothing, but the plan stands */
+    assert_ok(finch_plan_run(NULL, &rp, &plan));
+    assert_int_equal(plan.chunk, 500);
+    assert_int_equal(plan.n_predict, 0);
+    rp.window = 1009; /* less than the context and the question: the padded bound refuses */
+    assert_int_equal(finch_plan_run(NULL, &rp, &plan), FINCH_ERR_ARG);
+    assert_string_equal(finch_last_error(), "the question (10 tokens) and the budget (1000) leave no room for a "
+                        "chunk in the model's 1009 positions");
+    /* a smaller budget: the padded rows and a chunk cut to what is left */
+    rp.press.ratio = 4; /* K 250, K_rows 1000 (G unknown) */
+    rp.window = 1009;
+    assert_int_equal(finch_plan_run(NULL, &rp, &plan), FINCH_ERR_ARG);
+    rp.press.budget_kind = FINCH_BUDGET_TOKENS;
+    rp.press.budget = 100;
+    rp.press.scorer = FINCH_SCORER_PYRAMIDKV; /* 2 K = 200 rows */
+    rp.window = 260;
+    assert_ok(finch_plan_run(NULL, &rp, &plan));
+    assert_int_equal(plan.K_rows, 200);
+    assert_int_equal(plan.chunk, 260 - 200 - 10); /* the default 150 cut to the padded rows' room */
+    assert_int_equal(plan.capacity, 200 + 50 + 10);
+    rp.press.chunk = 100; /* given: refused naming the padded rows */
+    assert_int_equal(finch_plan_run(NULL, &rp, &plan), FINCH_ERR_ARG);
+    assert_string_equal(finch_last_error(), "--chunk 100 + budget 200 + question 10 exceed the model's 260 positions");
 }
 
 int main(void) {
@@ -281,6 +329,7 @@ int main(void) {
         cmocka_unit_test(test_adakv_press),
         cmocka_unit_test(test_adakv_select_and_iterative),
         cmocka_unit_test(test_rows_bound_and_plan),
+        cmocka_unit_test(test_padded_plan_holds_the_context),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

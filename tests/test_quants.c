@@ -383,6 +383,44 @@ static void test_matvec_rows(void **state) {
     free(x);
 }
 
+/* Every x86 table's vec_dotr called directly, so that the AVX-512 table
+ * without VNNI (which finch_isa_set skips on a VNNI CPU) is checked too:
+ * 77 rows in one call, each the scalar reference's bits. */
+static void test_matvec_rows_tables(void **state) {
+    (void)state;
+#if defined(__x86_64__)
+    const size_t rows = 77, cols = 2304;
+    const finch_kernels *tables[3] = {NULL, NULL, NULL};
+    if (finch_isa_set(FINCH_ISA_AVX2)) tables[0] = &finch_kernels_avx2;
+    if (finch_isa_set(FINCH_ISA_AVX512)) {
+        tables[1] = &finch_kernels_avx512;
+        if (finch_kernels_get() == &finch_kernels_avx512_vnni) tables[2] = &finch_kernels_avx512_vnni;
+    }
+    finch_isa_set(finch_isa_detect());
+    float *x = malloc(cols * sizeof(float)), out[77];
+    for (size_t i = 0; i < cols; i++) x[i] = rnd_f();
+    void *xq = malloc(finch_row_bytes(FINCH_Q8_K, cols));
+    finch_quantize_act(FINCH_Q8_K, x, xq, cols);
+    for (size_t ti = 0; ti < N_WTYPES; ti++) {
+        finch_dtype t = weight_types[ti];
+        if (finch_quant_traits_of(t)->partner != FINCH_Q8_K) continue;
+        finch_weight w = qweight(t, rows, cols);
+        size_t rb = finch_row_bytes(t, cols);
+        for (size_t k = 0; k < 3; k++) {
+            if (!tables[k] || !tables[k]->vec_dotr[t]) continue;
+            tables[k]->vec_dotr[t](w.data, rb, rows, xq, cols, out);
+            for (size_t r = 0; r < rows; r++) {
+                float ref = finch_vec_dot_ref(t)((const char *)w.data + r * rb, xq, cols);
+                if (memcmp(&ref, &out[r], sizeof ref))
+                    fail_msg("%s, table %zu, row %zu: %g, not the scalar %g", finch_dtype_name(t), k, r, out[r], ref);
+            }
+        }
+        free((void *)w.data);
+    }
+    free(x), free(xq);
+#endif
+}
+
 /* Each ISA's Q8_K activation quantizer gives finch_quantize_act's bytes:
  * random blocks, ties of the largest magnitude (+a before -a and after),
  * an all-zero block, tiny values, and blocks with NaN and Inf. */
@@ -523,6 +561,7 @@ int main(void) {
         cmocka_unit_test(test_qgemm_batches),
         cmocka_unit_test(test_qgemm_q8_0),
         cmocka_unit_test(test_matvec_rows),
+        cmocka_unit_test(test_matvec_rows_tables),
         cmocka_unit_test(test_q8_K_quantizers),
         cmocka_unit_test(test_refused_types),
         cmocka_unit_test(test_nonfinite_scales),

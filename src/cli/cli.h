@@ -15,6 +15,7 @@
 
 #include <cjson/cJSON.h>
 #include "finch_dump.h"
+#include "finch_eval.h"
 #include "finch_press.h"
 #include "outfile.h"
 #include <stdbool.h>
@@ -34,10 +35,14 @@ int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_error_capture(char *buf, size_t cap);
 /* Report a library failure: the status picks the exit code. */
 int cli_fail(finch_status st, const char *what);
-/* --jieba CMD (cli_jieba.c): start the Chinese word segmenter and register
- * it with the library (0, or exit 2 naming CMD when it cannot segment);
- * stop it at the end.  cmd NULL: nothing. */
+/* --jieba CMD (cli_jieba.c): register the Chinese word segmenter with the
+ * library before the task file is read (cmd NULL: nothing); CMD itself
+ * starts at the first text to segment.  cli_jieba_check, once the tasks
+ * are read: when one is scored on jieba's words, start CMD and segment a
+ * word (0, or exit 2 naming CMD when it cannot segment), so a bad CMD is
+ * refused before any work; else nothing runs.  Stop it at the end. */
 int cli_jieba_start(const char *cmd);
+int cli_jieba_check(const finch_eval_tasks *t);
 void cli_jieba_stop(void);
 
 /* ---- argument parsing ----

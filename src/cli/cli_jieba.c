@@ -4,9 +4,15 @@
  * /bin/sh, reads one JSON string a line on its stdin and answers each with
  * one line, the JSON array of jieba.cut(text, cut_all=False).  It is
  * registered with the library (finch_bench_set_segmenter) before the task
- * file is read, so the datasets it scores are no longer refused.
+ * file is read, so the datasets it scores are no longer refused; the
+ * helper itself starts only when a text is to be segmented
+ * (cli_jieba_check: once the tasks read need it), so an English dataset
+ * never runs CMD.
  * Every wait on the helper is bounded (poll on the raw pipes): one that
- * never reads, never answers or never exits is an error, not a hung finch. */
+ * never reads, never answers or never exits is an error, not a hung finch.
+ * SIGPIPE is blocked only around the writes to the helper (a helper that
+ * died is an error message, not a killed finch); the rest of the process
+ * keeps its own disposition. */
 #include "cli.h"
 #include "finch_benchmarks.h"
 #include "util.h"
@@ -15,7 +21,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +41,7 @@
 #define JIEBA_ANSWER_MAX ((size_t)1 << 30)
 
 static struct {
+    const char *cmd;    /* --jieba CMD; NULL: none */
     pid_t pid;
     int to, from;       /* the helper's stdin and stdout, non-blocking */
     char *buf;          /* bytes read from the helper: the answer line, then what follows it */
@@ -63,11 +72,32 @@ static int wait_fd(int fd, short ev, double deadline) {
     }
 }
 
+/* write(2) with SIGPIPE blocked on this thread: a closed pipe is EPIPE.
+ * The SIGPIPE it raised (thread-directed) is taken before the old mask
+ * returns, unless one was pending before, which stays pending. */
+static ssize_t write_no_sigpipe(int fd, const void *buf, size_t n) {
+    sigset_t pipe_set, old_mask, pending;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    sigpending(&pending);
+    bool was_pending = sigismember(&pending, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_mask);
+    ssize_t w = write(fd, buf, n);
+    int err = errno;
+    if (w < 0 && err == EPIPE && !was_pending) {
+        const struct timespec now = { 0, 0 };
+        while (sigtimedwait(&pipe_set, NULL, &now) < 0 && errno == EINTR) {}
+    }
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+    errno = err;
+    return w;
+}
+
 static finch_status send_line(const char *s, size_t n, double deadline) {
     for (size_t done = 0; done < n;) {
         if (!wait_fd(g_jieba.to, POLLOUT, deadline))
             return finch_fail(FINCH_ERR_IO, "the segmenter did not read its input within %d s", answer_seconds());
-        ssize_t w = write(g_jieba.to, s + done, n - done);
+        ssize_t w = write_no_sigpipe(g_jieba.to, s + done, n - done);
         if (w < 0 && (errno == EINTR || errno == EAGAIN)) continue;
         /* a segmenter that exits fails the write or the read, whichever
          * comes first (a race): one message for both */
@@ -109,17 +139,21 @@ static finch_status read_line(double deadline) {
     }
 }
 
+static finch_status spawn(const char *cmd);
+
 /* One text out, its words back. */
 static finch_status segment(void *user, const char *text, char ***words, size_t *n) {
     (void)user;
     *words = NULL;
     *n = 0;
+    finch_status st = g_jieba.pid < 0 ? spawn(g_jieba.cmd) : FINCH_OK; /* the first text starts it */
+    if (st) return st;
     double deadline = finch_now() + answer_seconds();
     cJSON *s = cJSON_CreateString(text);
     char *out = s ? cJSON_PrintUnformatted(s) : NULL;
     cJSON_Delete(s);
     if (!out) return finch_fail(FINCH_ERR_NOMEM, "out of memory segmenting");
-    finch_status st = send_line(out, strlen(out), deadline);
+    st = send_line(out, strlen(out), deadline);
     free(out);
     if (!st) st = send_line("\n", 1, deadline);
     if (!st) st = read_line(deadline);
@@ -142,10 +176,15 @@ static finch_status segment(void *user, const char *text, char ***words, size_t 
 }
 
 /* The helper on the far ends of two new pipes, ours non-blocking. */
-static int spawn(const char *cmd) {
+static finch_status spawn(const char *cmd) {
     int in[2], out[2];
-    if (pipe(in)) return cli_error("--jieba: cannot make pipes");
-    if (pipe(out)) { close(in[0]); close(in[1]); return cli_error("--jieba: cannot make pipes"); }
+    if (!g_jieba.buf && !(g_jieba.buf = malloc(g_jieba.cap = 65536)))
+        return finch_fail(FINCH_ERR_NOMEM, "out of memory segmenting");
+    if (pipe(in)) return finch_fail(FINCH_ERR_IO, "cannot make pipes for the segmenter: %s", strerror(errno));
+    if (pipe(out)) {
+        close(in[0]); close(in[1]);
+        return finch_fail(FINCH_ERR_IO, "cannot make pipes for the segmenter: %s", strerror(errno));
+    }
     pid_t pid = fork();
     if (pid == 0) { /* the helper: our pipes as its stdin and stdout */
         dup2(in[0], 0);
@@ -156,32 +195,41 @@ static int spawn(const char *cmd) {
     }
     close(in[0]);
     close(out[1]);
-    if (pid < 0) { close(in[1]); close(out[0]); return cli_error("--jieba: cannot start '%s'", cmd); }
-    signal(SIGPIPE, SIG_IGN); /* a segmenter that died is an error message, not a killed finch */
+    if (pid < 0) {
+        close(in[1]); close(out[0]);
+        return finch_fail(FINCH_ERR_IO, "cannot start the segmenter: %s", strerror(errno));
+    }
     g_jieba.pid = pid;
     g_jieba.to = in[1];
     g_jieba.from = out[0];
     fcntl(g_jieba.to, F_SETFL, fcntl(g_jieba.to, F_GETFL) | O_NONBLOCK);
     fcntl(g_jieba.from, F_SETFL, fcntl(g_jieba.from, F_GETFL) | O_NONBLOCK);
-    g_jieba.cap = 65536;
-    if (!(g_jieba.buf = malloc(g_jieba.cap))) return cli_error("--jieba: out of memory");
-    return 0;
+    return FINCH_OK;
 }
 
 int cli_jieba_start(const char *cmd) {
     if (!cmd) return 0;
-    int rc = spawn(cmd);
-    if (rc) { cli_jieba_stop(); return rc; }
+    g_jieba.cmd = cmd;
     finch_bench_set_segmenter(segment, NULL);
+    return 0;
+}
+
+static bool needs_segmenter(const finch_eval_tasks *t) {
+    for (size_t i = 0; i < t->n; i++)
+        if (t->items[i].metric == FINCH_METRIC_QA_F1_ZH || t->items[i].metric == FINCH_METRIC_ROUGE_ZH) return true;
+    return false;
+}
+
+int cli_jieba_check(const finch_eval_tasks *t) {
+    if (!g_jieba.cmd || !needs_segmenter(t)) return 0;
     char **w = NULL; /* one word first: a command that cannot segment is refused before any work */
     size_t n = 0;
     finch_status st = segment(NULL, "测试", &w, &n);
     finch_words_free(w, n);
-    if (st) {
-        cli_jieba_stop();
-        return cli_error("--jieba '%s': %s", cmd, finch_last_error());
-    }
-    return 0;
+    if (!st) return 0;
+    const char *cmd = g_jieba.cmd;
+    cli_jieba_stop();
+    return cli_error("--jieba '%s': %s", cmd, finch_last_error());
 }
 
 /* End its input, give it JIEBA_EXIT_SECONDS to exit, then kill it. */
@@ -201,7 +249,7 @@ void cli_jieba_stop(void) {
         }
     }
     free(g_jieba.buf);
-    memset(&g_jieba, 0, sizeof g_jieba);
+    memset(&g_jieba, 0, sizeof g_jieba); /* cmd too: no segmenter registered any more */
     g_jieba.pid = -1;
     g_jieba.to = g_jieba.from = -1;
 }

@@ -543,6 +543,7 @@ static int eval_command(int argc, char **argv) {
     finch_status st = finch_bench_read(o.task, bench, o.fields, &tasks);
     if (st) { rc = cli_fail(st, "--task"); goto done; }
     if (o.longbench_e && (st = finch_longbench_mark_e(&tasks))) { rc = cli_fail(st, "--longbench-e"); goto done; }
+    if ((rc = cli_jieba_check(&tasks))) goto done;
     o.bench_read = tasks.benchmark;
     if ((rc = cli_load_model(o.model, &m))) goto done;
     if (!m->tokenizer) { rc = cli_error("finch eval needs a model with a tokenizer"); goto done; }

@@ -6,6 +6,7 @@
 #include "finch_press.h"
 #include "finch_run.h"
 #include "finite.h"
+#include "press_params_json.h"
 #include "svg.h"
 #include "unicode.h"
 #include "util.h"
@@ -258,10 +259,12 @@ static cJSON *ids_json(const int32_t *ids, size_t n) {
     return a;
 }
 
-/* Every setting and statistic of the run: meta.json and --json.  A fact
- * the dump's params also hold has their name (docs/dump-format.md). */
-static cJSON *run_json(const cli_run_opts *o, const finch_model *m, const run_ids *ids, const finch_press_stats *s,
+/* Every setting and statistic of the run: meta.json and --json.  The
+ * parameters are the dump's "params", written by the same function
+ * (docs/dump-format.md). */
+static cJSON *run_json(const cli_run_opts *o, const finch_model *m, const run_ids *ids, const finch_press *fp,
                        const int32_t *gen, size_t n_gen, const char *answer) {
+    const finch_press_stats *s = finch_press_get_stats(fp);
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "command", "run");
     cJSON_AddStringToObject(j, "finch_version", finch_version());
@@ -269,31 +272,14 @@ static cJSON *run_json(const cli_run_opts *o, const finch_model *m, const run_id
     cli_json_string(j, "model", o->model);
     cli_json_string(j, "architecture", m->cfg.arch);
     cJSON_AddStringToObject(j, "chat_template", cli_chat_name(&ids->chat));
-    cJSON_AddStringToObject(j, "press", finch_scorer_name(s->scorer));
-    cJSON_AddStringToObject(j, "mode", finch_press_mode_name(s->mode));
-    cJSON_AddStringToObject(j, "select", finch_press_select_name(s->select));
-    cJSON_AddStringToObject(j, "normalize", finch_press_normalize_name(s->normalize));
-    cJSON_AddStringToObject(j, "budget_kind", finch_budget_kind_name(o->p.budget_kind));
-    cJSON_AddNumberToObject(j, "budget_value", finch_press_budget_value(&o->p));
-    cJSON_AddStringToObject(j, "cache_type", finch_cache_type_name(o->p.cache_type));
-    cJSON_AddNumberToObject(j, "N", (double)s->n_ctx);
-    cJSON_AddNumberToObject(j, "K", (double)s->budget);
-    cJSON_AddNumberToObject(j, "m", (double)s->n_question);
-    cJSON_AddNumberToObject(j, "protect", (double)s->n_protected);
-    cJSON_AddNumberToObject(j, "n_kept", (double)s->n_kept);
-    cJSON_AddNumberToObject(j, "chunk", (double)s->chunk);
-    cJSON_AddNumberToObject(j, "n_chunks", (double)s->n_chunks);
-    if (o->p.lingua_segment) cJSON_AddNumberToObject(j, "lingua_segment", (double)o->p.lingua_segment);
+    finch_press_params_json(j, fp); /* the dump's "params", in its order */
     cJSON_AddNumberToObject(j, "compression", s->compression);
     cJSON_AddNumberToObject(j, "kv_bytes_before", (double)s->kv_bytes_full);
     cJSON_AddNumberToObject(j, "kv_bytes_after", (double)s->kv_bytes_kept);
     cJSON_AddNumberToObject(j, "kv_capacity_positions", (double)s->kv_capacity);
-    cJSON_AddNumberToObject(j, "n_prompt", (double)s->n_prompt);
     cJSON_AddNumberToObject(j, "n_predict", (double)o->n_new);
     cJSON_AddNumberToObject(j, "temperature", o->temp);
     cJSON_AddNumberToObject(j, "top_p", o->top_p);
-    cJSON_AddNumberToObject(j, "seed", (double)o->seed);
-    cJSON_AddNumberToObject(j, "threads", (double)o->threads);
     cJSON *t = cJSON_AddObjectToObject(j, "seconds");
     cJSON_AddNumberToObject(t, "prefill", s->t_prefill);
     cJSON_AddNumberToObject(t, "scoring", s->t_scoring);
@@ -436,7 +422,7 @@ int cmd_run(int argc, char **argv) {
     const finch_press_stats *s = finch_press_get_stats(fp);
     const int32_t *last = ids.n_prompt ? ids.prompt + ids.n_prompt - 1 : ids.question + ids.n_question - 1;
     answer = answer_text(m, *last, gen, n_gen);
-    cJSON *j = answer ? run_json(&o, m, &ids, s, gen, n_gen, answer) : NULL;
+    cJSON *j = answer ? run_json(&o, m, &ids, fp, gen, n_gen, answer) : NULL;
     meta = j ? cJSON_Print(j) : NULL;
     cJSON_Delete(j);
     if (!meta) { rc = cli_out_of_memory(); goto done; }

@@ -209,6 +209,10 @@ int cmd_score(int argc, char **argv) {
         cli_jieba_stop();
         return cli_fail(st, "--longbench-e");
     }
+    if ((rc = cli_jieba_check(&t))) {
+        finch_eval_tasks_free(&t);
+        return rc;
+    }
     cJSON *root = NULL;
     const char **preds = NULL;
     if (!(rc = read_predictions(o.predictions, &t, &root, &preds))) {

@@ -7,6 +7,7 @@
  * every SAVE_EVERY_S, and at the end).  --resume reads both files. */
 #include "eval_bench.h"
 #include "eval_mpi.h"
+#include "eval_report.h"
 #include "util.h"
 
 #include <errno.h>
@@ -170,8 +171,9 @@ static int journal_load(coord *c, bool *kept) {
         if (!nl) break; /* torn */
         *nl = 0;
         if (line_no == 0) {
-            cJSON *j = cJSON_Parse(text + at);
-            if (!cJSON_Compare(cJSON_GetObjectItemCaseSensitive(j, "config"), c->config, true))
+            cJSON *j = cJSON_Parse(text + at), *cfg = cJSON_GetObjectItemCaseSensitive(j, "config");
+            eval_config_upgrade(cfg); /* a journal of an earlier build resumes as its results.json does */
+            if (!cJSON_Compare(cfg, c->config, true))
                 rc = cli_error("--resume: %s was made with other settings (model, task, presses, ratios, mode, "
                                "...); use another --out", c->journal_path);
             cJSON_Delete(j);

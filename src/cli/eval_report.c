@@ -44,6 +44,11 @@ cJSON *eval_config_json(const cli_eval_opts *o) {
     return j;
 }
 
+void eval_config_upgrade(cJSON *config) {
+    cJSON *old = cJSON_DetachItemFromObjectCaseSensitive(config, "budget_flag");
+    if (old) cJSON_AddItemToObject(config, "budget_kind", old);
+}
+
 static char *path_in(const char *dir, const char *name) {
     size_t n = strlen(dir) + strlen(name) + 2;
     char *p = malloc(n);
@@ -69,9 +74,7 @@ int eval_load_items(const cli_eval_opts *o, const cJSON *config, cJSON **items) 
     }
     cJSON *j = cJSON_Parse(text);
     cJSON *cfg = cJSON_GetObjectItemCaseSensitive(j, "config");
-    /* earlier builds named budget_kind budget_flag: their results resume */
-    cJSON *old = cJSON_DetachItemFromObjectCaseSensitive(cfg, "budget_flag");
-    if (old) cJSON_AddItemToObject(cfg, "budget_kind", old);
+    eval_config_upgrade(cfg);
     cJSON *it = cJSON_GetObjectItemCaseSensitive(j, "items");
     if (!j || !cJSON_IsArray(it)) rc = cli_error("--resume: %s is not a results file of finch eval", path);
     else if (!cJSON_Compare(cfg, config, true))

@@ -26,6 +26,10 @@ typedef struct {
 /* The settings that must match for --resume to reuse earlier items. */
 cJSON *eval_config_json(const cli_eval_opts *o);
 
+/* A config read back for --resume (results.json or an MPI journal) in
+ * today's names: earlier builds named budget_kind budget_flag. */
+void eval_config_upgrade(cJSON *config);
+
 /* --resume: the items of DIR/results.json (DIR = o->out; an empty array
  * when the file does not exist); an error when it was made with other
  * settings or a record is not what the sweep writes (eval_check_items). */

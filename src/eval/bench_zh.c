@@ -10,13 +10,19 @@
  * string.punctuation and LongBench's cn_punctuation removed (its list, "》"
  * without "《" included), every white space character removed (Python's
  * "".join(s.split())).  lower() here is ASCII and full-width A-Z (Python
- * also lowers other non-ASCII letters). */
+ * also lowers other non-ASCII letters).
+ *
+ * Texts are Python str in LongBench (its predictions decoded with
+ * errors="replace"): a byte that does not start valid UTF-8 is U+FFFD here,
+ * as finch_utf8_clean makes it, both in normalize_zh and in the text given
+ * to the segmenter, which therefore always gets valid UTF-8. */
 #include "finch_benchmarks.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "unicode.h"
 #include "util.h"
 
 static finch_segment_fn g_segment;
@@ -36,19 +42,6 @@ void finch_words_free(char **words, size_t n) {
 
 /* ------------------------------------------------------ normalize_zh */
 
-/* The code point at s (its length in *len; an invalid byte is itself). */
-static unsigned next_cp(const unsigned char *s, size_t *len) {
-    unsigned c = s[0];
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (!n) { *len = 1; return c; }
-    for (size_t i = 1; i < n; i++)
-        if ((s[i] & 0xC0) != 0x80) { *len = 1; return c; }
-    unsigned cp = n == 1 ? c : n == 2 ? c & 0x1F : n == 3 ? c & 0x0F : c & 0x07;
-    for (size_t i = 1; i < n; i++) cp = cp << 6 | (s[i] & 0x3F);
-    *len = n;
-    return cp;
-}
-
 /* Python's str.isspace(): what str.split() splits on. */
 static bool py_space(unsigned cp) {
     return (cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x20) || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
@@ -67,26 +60,17 @@ static unsigned lower_cp(unsigned cp) {
     return cp;
 }
 
-/* UTF-8 of cp (< 0x10000, as lower_cp changes only such) into out. */
-static size_t put_cp(unsigned cp, char *out) {
-    if (cp < 0x80) { out[0] = (char)cp; return 1; }
-    if (cp < 0x800) { out[0] = (char)(0xC0 | cp >> 6); out[1] = (char)(0x80 | (cp & 0x3F)); return 2; }
-    out[0] = (char)(0xE0 | cp >> 12);
-    out[1] = (char)(0x80 | (cp >> 6 & 0x3F));
-    out[2] = (char)(0x80 | (cp & 0x3F));
-    return 3;
-}
-
 char *finch_lb_normalize_zh(const char *text) {
     size_t n = strlen(text), k = 0;
-    char *out = malloc(n + 1);
+    char *out = finch_alloc(n + 1, 3); /* a stray byte grows to U+FFFD's 3 */
     if (!out) return NULL;
-    for (const unsigned char *s = (const unsigned char *)text; *s;) {
-        size_t len;
-        unsigned cp = next_cp(s, &len), low = lower_cp(cp);
+    for (const char *s = text, *end = text + n; s < end;) {
+        uint32_t cp;
+        size_t len = finch_utf8_decode(s, (size_t)(end - s), &cp);
+        if (cp == FINCH_UC_INVALID) cp = 0xFFFD; /* a byte that is not UTF-8: U+FFFD, as finch_utf8_clean */
+        unsigned low = lower_cp(cp);
         char ch[5] = { 0 };
-        size_t m = low == cp ? len : put_cp(low, ch);
-        if (low == cp) memcpy(ch, s, len);
+        size_t m = finch_utf8_encode(low, ch);
         s += len;
         bool punct = low < 0x80 ? low && strchr(PY_PUNCTUATION, (int)low) : strstr(CN_PUNCTUATION, ch) != NULL;
         if (punct || py_space(low)) continue;
@@ -133,8 +117,14 @@ static bool segment_both(const char *pred, const char *gold, char ***pw, size_t 
     *pw = *gw = NULL;
     *np = *ng = 0;
     if (!g_segment) { finch_fail(FINCH_ERR_UNSUPPORTED, "no Chinese word segmenter (jieba) is set"); return false; }
-    if (g_segment(g_segment_user, pred, pw, np) == FINCH_OK && g_segment(g_segment_user, gold, gw, ng) == FINCH_OK)
-        return true;
+    /* the segmenter gets valid UTF-8: a stray byte is U+FFFD (finch_utf8_clean) */
+    char *p = finch_utf8_clean(pred, strlen(pred)), *g = finch_utf8_clean(gold, strlen(gold));
+    bool ok = p && g;
+    if (!ok) finch_fail(FINCH_ERR_NOMEM, "out of memory segmenting");
+    ok = ok && g_segment(g_segment_user, p, pw, np) == FINCH_OK && g_segment(g_segment_user, g, gw, ng) == FINCH_OK;
+    free(p);
+    free(g);
+    if (ok) return true;
     finch_words_free(*pw, *np);
     finch_words_free(*gw, *ng);
     *pw = *gw = NULL;

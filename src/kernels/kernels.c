@@ -150,11 +150,18 @@ const char *finch_kernels_describe(void) {
     const finch_kernels *k = finch_kernels_get();
     bool blas = blas_for(k, FINCH_F32);
 #if defined(__x86_64__)
-    if (k == &finch_kernels_avx512_vnni)
-        return blas ? "avx512 (vnni for q8_0 and quantized prefill), OpenBLAS sgemm for f32 prefill"
-                    : "avx512 (vnni for q8_0 and quantized prefill), own packed GEMM for prefill";
-    if (k == &finch_kernels_avx512)
-        return blas ? "avx512, OpenBLAS sgemm for f32 prefill" : "avx512, own packed GEMM for prefill";
+    if (k == &finch_kernels_avx512_vnni || k == &finch_kernels_avx512) {
+        /* [vnni][bf16 dot for BF16 weights][OpenBLAS] */
+        static const char *const names[2][2][2] = {
+            {{"avx512, own packed GEMM for prefill", "avx512, OpenBLAS sgemm for f32 prefill"},
+             {"avx512 (bf16 dot for bf16), own packed GEMM for prefill",
+              "avx512 (bf16 dot for bf16), OpenBLAS sgemm for f32 prefill"}},
+            {{"avx512 (vnni for q8_0 and quantized prefill), own packed GEMM for prefill",
+              "avx512 (vnni for q8_0 and quantized prefill), OpenBLAS sgemm for f32 prefill"},
+             {"avx512 (vnni for q8_0 and quantized prefill, bf16 dot for bf16), own packed GEMM for prefill",
+              "avx512 (vnni for q8_0 and quantized prefill, bf16 dot for bf16), OpenBLAS sgemm for f32 prefill"}}};
+        return names[k == &finch_kernels_avx512_vnni][finch_bf16_dot_for(k) != NULL][blas];
+    }
 #endif
     switch (k->isa) {
     case FINCH_ISA_AVX2: return blas ? "avx2, OpenBLAS sgemm for f32 prefill" : "avx2";
@@ -425,6 +432,11 @@ static finch_status plan_packed(const finch_kernels *k, size_t threads, float *o
     return FINCH_OK;
 }
 
+/* The bf16 arithmetic of a BF16 product (kernels_bf16.c), or NULL. */
+static const finch_bf16_dot *bf16_dot_of(const finch_kernels *k, const finch_weight *w) {
+    return w->type == FINCH_BF16 ? finch_bf16_dot_for(k) : NULL;
+}
+
 static finch_status plan_tiles(finch_pool *pool, const finch_kernels *k, float *out,
                                const float *x, size_t n, const finch_weight *w, mm_plan *pl) {
     const finch_tile *tile;
@@ -434,15 +446,24 @@ static finch_status plan_tiles(finch_pool *pool, const finch_kernels *k, float *
     case FINCH_Q8_0: tile = &k->tile_q8_0; break;
     default: tile = &k->tile_f32; break;
     }
+    const finch_bf16_dot *bd = bf16_dot_of(k, w);
+    if (bd) tile = &bd->tile;
     matmul_job j = {tile->fn, n == 1 ? tile->matvec_rows : tile->rows, tile->tokens, w->data,
                     finch_row_bytes(w->type, w->cols),
                     w->rows, w->cols, (const char *)x, w->cols * sizeof(float), n, out, 0, 0, 0};
     void *xq = NULL;
-    if (w->type == FINCH_Q8_0) {
-        j.x_stride = j.w_stride; /* activations quantized to the same layout */
+    void (*convert)(const float *x, void *to, size_t n) = NULL;
+    if (w->type == FINCH_Q8_0) { /* activations quantized to the same layout */
+        convert = k->quantize_q8_0;
+        j.x_stride = j.w_stride;
+    } else if (bd) { /* activations rounded to bf16 */
+        convert = bd->to_bf16;
+        j.x_stride = w->cols * sizeof(uint16_t);
+    }
+    if (convert) {
         xq = finch_alloc(n, j.x_stride);
         if (!xq) return FINCH_ERR_NOMEM;
-        quant_job q = {k->quantize_q8_0, x, w->cols, xq, j.x_stride};
+        quant_job q = {convert, x, w->cols, xq, j.x_stride};
         finch_pool_run(n > 1 ? pool : NULL, n, quant_task, &q);
         j.x = xq;
     }
@@ -534,19 +555,21 @@ static finch_status plan_for(finch_pool *pool, const finch_kernels *k, size_t th
         pl->n_tasks = pl->quant.n_tasks;
         return st;
     }
-    if (n >= FINCH_GEMM_MIN_TOKENS && k->gemm_prefill && pack_for(k, w->type))
+    if (n >= FINCH_GEMM_MIN_TOKENS && k->gemm_prefill && pack_for(k, w->type) && !bf16_dot_of(k, w))
         return plan_packed(k, threads, out, x, n, w, pl);
     return plan_tiles(pool, k, out, x, n, w, pl);
 }
 
 /* The tiles (lane order) and the packed GEMM (column order) differ in the
  * last bits, and so do Q8_0's tiles and the quantized GEMM; OpenBLAS's
- * blocking may depend on the token count; the quantized drivers compute
- * every output as one dot product whatever n is (kernels_internal.h). */
+ * blocking may depend on the token count; the quantized drivers and BF16's
+ * bf16 arithmetic compute every output as one dot product whatever n is
+ * (kernels_internal.h, kernels_bf16.c). */
 bool finch_matmul_rows_agree(const finch_weight *w, size_t n, size_t n_sub) {
     if (n_sub == 0 || n_sub == n || finch_matmul_is_quant(w->type)) return true;
     const finch_kernels *k = finch_kernels_get();
     if (w->type == FINCH_Q8_0) return quant_runs(k, n, w) == quant_runs(k, n_sub, w);
+    if (bf16_dot_of(k, w)) return true;
     if (blas_runs(k, n, w) || blas_runs(k, n_sub, w)) return false;
     bool packed = k->gemm_prefill && pack_for(k, w->type);
     return !packed || (n >= FINCH_GEMM_MIN_TOKENS) == (n_sub >= FINCH_GEMM_MIN_TOKENS);

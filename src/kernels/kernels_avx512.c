@@ -14,6 +14,11 @@
  * prefill runs the quantized GEMM (kernels_qgemm_x86.h). */
 #include "kernels_internal.h"
 #include "kernels_quant_x86.h"
+#define KR_NAME(n) n##_x86
+#define KR_ATTR
+#define KR_MADD_ADD(acc, p16, sc16) _mm256_add_epi32(acc, _mm256_madd_epi16(p16, sc16))
+#define KR_MADD_ADD512(acc, p16, sc16) _mm512_add_epi32(acc, _mm512_madd_epi16(p16, sc16))
+#include "kernels_quant_krows_x86.h" /* decode's K-quant matvec */
 
 #include <immintrin.h>
 #include <math.h>
@@ -360,18 +365,25 @@ static ALWAYS_INLINE __m512i dot_q2(__m512i wq, __m512i xq) {
     return _mm512_madd_epi16(p16, _mm512_set1_epi16(1));
 }
 
-/* The same lane sums with VNNI: vpdpbusd multiplies unsigned by signed
- * bytes, so feed it x + 128 (unsigned) and subtract 128 * sum(w), which is
- * computed once per weight block and shared by the tile's tokens:
- * sum (x + 128) w - 128 sum w = sum x w, exactly (|sums| < 2^17). */
+/* The same lane sums with VNNI (tile_q8_0_vnni below): vpdpbusd
+ * multiplies unsigned by signed bytes, so one operand is shifted by 128
+ * and the shift taken back. */
 #define VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
 
 #include "kernels_qgemm_x86.h" /* the quantized GEMM, on VNNI */
 
+/* decode's K-quant matvec with vpdpwssd (the same int32 multiply-adds) */
+#define KR_NAME(n) n##_vnni
+#define KR_ATTR VNNI
+#define KR_MADD_ADD(acc, p16, sc16) _mm256_dpwssd_epi32(acc, p16, sc16)
+#define KR_MADD_ADD512(acc, p16, sc16) _mm512_dpwssd_epi32(acc, p16, sc16)
+#include "kernels_quant_krows_x86.h"
+
 /* The body of both Q8_0 tiles, which differ only in the integer dot:
  * DOT_SETUP prepares row r's weights once per block pair (shared by the
- * tile's tokens), DOT gives the 16 exact lane sums of row r and token j. */
-#define Q8_TILE_BODY(DOT_SETUP, DOT)                                                           \
+ * tile's tokens), X_SETUP token j's activations (shared by the tile's
+ * rows, in xc), DOT gives the 16 exact lane sums of row r and token j. */
+#define Q8_TILE_BODY(DOT_SETUP, X_SETUP, DOT)                                                  \
     const finch_block_q8_0 *wr[MATVEC_ROWS], *xt[Q8_TOKENS];                                   \
     __m512 acc[MATVEC_ROWS][Q8_TOKENS];                                                        \
     _Pragma("GCC unroll 8") for (size_t r = 0; r < R; r++) {                                   \
@@ -400,6 +412,8 @@ static ALWAYS_INLINE __m512i dot_q2(__m512i wq, __m512i xq) {
         _Pragma("GCC unroll 6") for (size_t j = 0; j < T; j++) {                               \
             __m512i xq = load_q2(xt[j] + b, pair);                                             \
             __m512 dx = load_d2(xt[j] + b, pair);                                              \
+            __m512i xc = X_SETUP;                                                              \
+            (void)xc; /* unused by the plain AVX-512 dot */                                    \
             _Pragma("GCC unroll 8") for (size_t r = 0; r < R; r++) {                           \
                 __m512 s = _mm512_cvtepi32_ps(DOT);                                            \
                 acc[r][j] = _mm512_fmadd_ps(s, _mm512_mul_ps(dw[r], dx), acc[r][j]);           \
@@ -412,23 +426,30 @@ static ALWAYS_INLINE __m512i dot_q2(__m512i wq, __m512i xq) {
 static ALWAYS_INLINE void tile_q8_0(size_t R, size_t T, const void *w, size_t ws, size_t nr,
                                     const void *x, size_t xs, size_t cols, float *out,
                                     size_t ldo) {
-    Q8_TILE_BODY((void)0, dot_q2(wq[r], xq))
+    Q8_TILE_BODY((void)0, _mm512_setzero_si512(), dot_q2(wq[r], xq))
 }
 
-static VNNI ALWAYS_INLINE __m512i dot_q2_vnni(__m512i wq, __m512i wcorr, __m512i xq) {
-    __m512i xu = _mm512_xor_si512(xq, _mm512_set1_epi8((char)0x80));
-    return _mm512_dpbusd_epi32(wcorr, xu, wq);
-}
-/* -128 * (sum of w) per lane: the start value of dot_q2_vnni's sums. */
-static VNNI ALWAYS_INLINE __m512i q2_corr(__m512i wq) {
-    __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8((char)0x80), wq);
+/* -128 * (the sum of v's 4 bytes) per lane. */
+static VNNI ALWAYS_INLINE __m512i q2_corr(__m512i v) {
+    __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8((char)0x80), v);
     return _mm512_sub_epi32(_mm512_setzero_si512(), s);
 }
+/* w + 128 as unsigned bytes (w ^ 0x80): vpdpbusd's unsigned operand. */
+static VNNI ALWAYS_INLINE __m512i q2_unsigned(__m512i wq) {
+    return _mm512_xor_si512(wq, _mm512_set1_epi8((char)0x80));
+}
 
+/* The weights are made unsigned, the activations' share of the shift
+ * taken back once per token and block pair (xc = q2_corr(x), the sums'
+ * start value): sum (w + 128) x - 128 sum x = sum w x, exactly (|sums| <
+ * 2^17), for any int8 w.  Per row and block pair that is one xor and one
+ * vpdpbusd, where shifting x instead (x + 128, then - 128 sum w) cost a
+ * second vpdpbusd and a subtraction per row: the matvec runs 8 rows per
+ * token. */
 static VNNI ALWAYS_INLINE void tile_q8_0_vnni(size_t R, size_t T, const void *w, size_t ws, size_t nr,
                                               const void *x, size_t xs, size_t cols, float *out,
                                               size_t ldo) {
-    Q8_TILE_BODY(wc[r] = q2_corr(wq[r]), dot_q2_vnni(wq[r], wc[r], xq))
+    Q8_TILE_BODY(wc[r] = q2_unsigned(wq[r]), q2_corr(xq), _mm512_dpbusd_epi32(xc, wc[r], xq))
 }
 
 /* As TILE_WRAPPER: 8 rows for one token, 4 rows for more. */
@@ -642,7 +663,7 @@ static void f32_to_f16_avx512(const float *x, uint16_t *h, size_t n) {
     }
 }
 
-#define AVX512_TABLE(q8_tile)                                                                \
+#define AVX512_TABLE(q8_tile, k_dotr)                                                                \
     .isa = FINCH_ISA_AVX512,                                                                 \
     .tile_f32 = {.fn = tile_f32_avx512, .rows = FINCH_TILE_ROWS, .tokens = TOKENS, .matvec_rows = MATVEC_ROWS}, \
     .tile_f16 = {.fn = tile_f16_avx512, .rows = FINCH_TILE_ROWS, .tokens = TOKENS, .matvec_rows = MATVEC_ROWS}, \
@@ -664,10 +685,11 @@ static void f32_to_f16_avx512(const float *x, uint16_t *h, size_t n) {
     .silu_mul = silu_mul_avx512,                                                             \
     .vec_dot = {QX_VEC_DOT},                                                                 \
     .vec_dotn = {QX_VEC_DOTN},                                                               \
+    .vec_dotr = {k_dotr},                                                                    \
     .f16_to_f32 = f16_to_f32_avx512,                                                         \
     .f32_to_f16 = f32_to_f16_avx512,                                                         \
     .pack_kv_f16 = pack_f16_avx512,
 
-const finch_kernels finch_kernels_avx512 = {AVX512_TABLE(tile_q8_0_avx512)};
+const finch_kernels finch_kernels_avx512 = {AVX512_TABLE(tile_q8_0_avx512, QX_VEC_DOTR_K)};
 const finch_kernels finch_kernels_avx512_vnni = {
-    AVX512_TABLE(tile_q8_0_avx512_vnni) .qgemm = {QG_VNNI}, .qgemm_pack = qgemm_pack_avx512};
+    AVX512_TABLE(tile_q8_0_avx512_vnni, QX_VEC_DOTR_K_VNNI) .qgemm = {QG_VNNI}, .qgemm_pack = qgemm_pack_avx512};

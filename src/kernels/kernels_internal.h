@@ -35,11 +35,19 @@
  * The OpenBLAS path for f32 prefill is different arithmetic, made
  * thread-independent by cutting W into fixed row blocks (kernels.c).
  *
+ * BF16 weights in the bf16 arithmetic (the default where the CPU has a
+ * bf16 dot product: kernels_bf16.c) have their own "pair-lane" order,
+ * vdpbf16ps's, in one tile for every batch size: decode and prefill agree.
+ *
  * The other quantized types (kernels_quant.c) have a third, simplest
  * order: every output is one dot product (vec_dot, or vec_dotn for up to
  * FINCH_DOTN_TOKENS tokens) with exact integer block sums and the scalar reference's
  * float steps, on every ISA; the quantized GEMM (qgemm below) computes the
- * same integers and float steps for 16 rows x 8 tokens at once.  Q8_0
+ * same integers and float steps for 16 rows x 8 tokens at once, and
+ * decode's matvec (vec_dotr: on x86 the K-quants, 8 rows side by side in
+ * kernels_quant_krows_x86.h) for one token and several rows, one row per
+ * float lane.  Exact integers leave their order free, and the float steps
+ * are the reference's per output, so all of these give its bits.  Q8_0
  * prefill batches that a table's quantized GEMM takes (finch_qgemm_runs:
  * from FINCH_GEMM_MIN_TOKENS tokens, AVX-512 VNNI) run it too, so they have
  * the scalar reference's bits (finch_vec_dot_ref), not the lane order of
@@ -62,6 +70,10 @@ typedef void (*finch_vec_dotn_fn)(const void *w, const void *x, size_t x_stride,
  * where one row at a time waits on every step. */
 typedef void (*finch_vec_dotr_fn)(const void *w, size_t w_stride, size_t nr, const void *x, size_t n,
                                   float *out);
+/* The rows a vec_dotr computes side by side (the x86 K-quants'): the
+ * matvec's row tasks are cut at multiples of it, so that only a matrix's
+ * last group is short (a short group computes a repeated row for nothing). */
+#define FINCH_DOTR_ROWS 8
 
 /* Micro-kernel.  w: first of nr rows, w_stride bytes apart (rows past nr
  * are never written and may be read as copies of row nr-1).  x: nt token
@@ -211,6 +223,26 @@ extern const finch_kernels finch_kernels_neon;
 /* The table in use (set by finch_isa_set, else the detected best). */
 const finch_kernels *finch_kernels_get(void);
 
+/* BF16 weights in bf16 arithmetic (kernels_bf16.c: the pair-lane order,
+ * vdpbf16ps's steps): a tile whose x rows are bf16 (finch_tile_fn, x_stride
+ * bytes apart), and the activations' rounding to bf16 for it. */
+typedef struct {
+    finch_tile tile;
+    void (*to_bf16)(const float *x, void *h, size_t n); /* finch_act_to_bf16's bits */
+} finch_bf16_dot;
+/* The bf16 arithmetic for table k, or NULL: BF16 runs the f32 kernels
+ * (--quant-math fp32, or no bf16 dot product on this ISA or CPU). */
+const finch_bf16_dot *finch_bf16_dot_for(const finch_kernels *k);
+#if defined(__x86_64__)
+extern const finch_bf16_dot finch_bf16_dot_avx512, finch_bf16_dot_avx2;
+#endif
+/* The scalar twin: one output of n columns in the pair-lane order; and
+ * the activations' rounding (to nearest even; denormals to zero, NaN
+ * quiet), as vcvtneps2bf16. */
+float finch_bf16_dot_ref(const uint16_t *w, const uint16_t *x, size_t n);
+uint16_t finch_act_to_bf16(float f);
+void finch_act_to_bf16_row(const float *x, void *h, size_t n); /* n values */
+
 /* Quantized weights (kernels_quant.c): whether finch_matmul hands type t
  * to finch_matmul_quant under the current arithmetic, the table's dot
  * product for t, and the product itself (pool: the matmul's pool or NULL
@@ -301,9 +333,21 @@ static inline void finch_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); 
  * matrices, 2 threads, bytes per CPU-second on the loaded 2-core Zen 4
  * (docs/bench.md): F16 +5%, Q8_0 +17-20%, F32 +1-3%.  The next tile may lie
  * past the matrix: a prefetch never faults. */
+/* The hint asks for L2, not L1 (locality 1: prefetcht2).  The likely
+ * reason it helps: an L1 hint holds one of the core's few L1 miss buffers
+ * until its line arrives from DRAM, so 8 rows x 1 KB of hints ahead stall
+ * the loads behind them; an L2 hint waits in L2's larger miss queue, and
+ * the tile's load then finds the line in L2.  Measured on the loaded
+ * 2-core Zen 4 (docs/bench.md, "Third pass"): matvecs 2048 x 5632, 2
+ * threads, bytes per CPU-second F16 +15-20%, F32 +25-35%, Q8_0 +15-20%;
+ * TinyLlama decode CPU time per token F16 -22%, Q8_0 -33%, F32 -25%. */
+#ifndef FINCH_PREFETCH_LOCALITY /* -D for experiments: 3 = L1 ... 0 = NTA */
+#define FINCH_PREFETCH_LOCALITY 1
+#endif
 static inline void finch_prefetch_row(const void *row, size_t at, size_t row_bytes, size_t next_tile) {
     size_t a = at + FINCH_PREFETCH_BYTES;
-    finch_prefetch((const char *)row + (a < row_bytes ? a : next_tile + (a - row_bytes)));
+    __builtin_prefetch((const char *)row + (a < row_bytes ? a : next_tile + (a - row_bytes)), 0,
+                       FINCH_PREFETCH_LOCALITY);
 }
 
 /* Clamp a row index of a tile to the last valid row: tiles always run all

@@ -153,6 +153,8 @@ finch_status finch_matmul_quant_plan(finch_pool *act_pool, size_t threads, const
     }
     j->task_rows = j->w_stride ? QTASK_ROWS_BYTES / j->w_stride : 1;
     if (j->task_rows < FINCH_TILE_ROWS) j->task_rows = FINCH_TILE_ROWS;
+    if (j->dotr && n == 1) /* whole groups of vec_dotr's rows (a short group repeats a row) */
+        j->task_rows = (j->task_rows + FINCH_DOTR_ROWS - 1) / FINCH_DOTR_ROWS * FINCH_DOTR_ROWS;
     j->n_row_tasks = (w->rows + j->task_rows - 1) / j->task_rows;
     size_t n_tok_tasks = (n + QTASK_TOKENS - 1) / QTASK_TOKENS;
     *pl = (finch_qplan){qplan_task, pj, j->n_row_tasks * n_tok_tasks, qplan_free_job};

@@ -228,22 +228,19 @@ static inline __m256i qx_scale_pair(int a, int b) {
     return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16((int16_t)a)), _mm_set1_epi16((int16_t)b), 1);
 }
 
-/* Q2_K and Q3_K: chunk 4h + j is bits 2j of the 32 bytes qs[32h..]; Q3_K
- * adds 4 where bit 4h + j of hmask is set (q + 4 = q2 + 4 * hbit). */
-static inline void qx_unpack_q23_K(const uint8_t *qs, const uint8_t *hmask, qx_kblock *k) {
+/* Q2_K and Q3_K: chunk i = 4h + j (values 32i .. 32i + 31) is bits 2j of
+ * the 32 bytes qs[32h..]; Q3_K adds 4 where bit i of hmask is set (q + 4 =
+ * q2 + 4 * hbit). */
+static inline __m256i qx_q23_values(const uint8_t *qs, const uint8_t *hmask, int i) {
     const __m256i m2 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
-    __m256i hm = hmask ? qx_load(hmask) : _mm256_setzero_si256();
-    for (int h = 0; h < 2; h++) {
-        __m256i q = qx_load(qs + 32 * h);
-        for (int j = 0; j < 4; j++) {
-            __m256i v = _mm256_and_si256(_mm256_srl_epi16(q, _mm_cvtsi32_si128(2 * j)), m2);
-            if (hmask) {
-                __m256i hb = _mm256_and_si256(_mm256_srl_epi16(hm, _mm_cvtsi32_si128(4 * h + j)), one);
-                v = _mm256_add_epi8(v, _mm256_slli_epi16(hb, 2));
-            }
-            k->q[4 * h + j] = v;
-        }
-    }
+    __m256i v = _mm256_and_si256(_mm256_srl_epi16(qx_load(qs + 32 * (i / 4)), _mm_cvtsi32_si128(2 * (i % 4))), m2);
+    if (!hmask) return v;
+    __m256i hb = _mm256_and_si256(_mm256_srl_epi16(qx_load(hmask), _mm_cvtsi32_si128(i)), one);
+    return _mm256_add_epi8(v, _mm256_slli_epi16(hb, 2));
+}
+
+static inline void qx_unpack_q23_K(const uint8_t *qs, const uint8_t *hmask, qx_kblock *k) {
+    for (int i = 0; i < 8; i++) k->q[i] = qx_q23_values(qs, hmask, i);
 }
 
 static inline void qx_unpack_q2_K(const finch_block_q2_K *w, qx_kblock *k) {
@@ -257,38 +254,58 @@ static inline void qx_unpack_q2_K(const finch_block_q2_K *w, qx_kblock *k) {
     k->shift = 0;
 }
 
+/* Q3_K's 16 6-bit scales (minus 32), packed in 12 bytes, decoded at once
+ * to 16 int16: scale
+ * s has its low 4 bits from the low (s < 8) or high nibble of byte s % 8
+ * and bits 4-5 from bits 2(s / 4) of byte 8 + s % 4; minus 32.  Reads the
+ * 12 bytes only (the block ends 2 bytes after them). */
+static inline __m256i qx_scales_q3(const uint8_t *s12) {
+    uint32_t tail;
+    memcpy(&tail, s12 + 8, 4);
+    __m128i s = _mm_insert_epi32(_mm_loadl_epi64((const __m128i *)s12), (int)tail, 2);
+    __m128i lo = _mm_shuffle_epi8(s, _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7));
+    const __m128i low_nib = _mm_setr_epi8(15, 15, 15, 15, 15, 15, 15, 15, 0, 0, 0, 0, 0, 0, 0, 0);
+    lo = _mm_or_si128(_mm_and_si128(lo, low_nib), _mm_andnot_si128(low_nib, _mm_and_si128(_mm_srli_epi16(lo, 4), _mm_set1_epi8(15))));
+    __m128i h = _mm_shuffle_epi8(s, _mm_setr_epi8(8, 9, 10, 11, 8, 9, 10, 11, 8, 9, 10, 11, 8, 9, 10, 11));
+    /* group g (bytes 4g..4g+3) wants bits 2g, 2g + 1 at bits 4, 5 */
+    const __m128i g0 = _mm_setr_epi32(0x30303030, 0, 0, 0), g1 = _mm_setr_epi32(0, 0x30303030, 0, 0);
+    const __m128i g2 = _mm_setr_epi32(0, 0, 0x30303030, 0), g3 = _mm_setr_epi32(0, 0, 0, 0x30303030);
+    __m128i hi = _mm_or_si128(_mm_or_si128(_mm_and_si128(_mm_slli_epi16(h, 4), g0), _mm_and_si128(_mm_slli_epi16(h, 2), g1)),
+                              _mm_or_si128(_mm_and_si128(h, g2), _mm_and_si128(_mm_srli_epi16(h, 2), g3)));
+    return _mm256_cvtepi8_epi16(_mm_sub_epi8(_mm_or_si128(lo, hi), _mm_set1_epi8(32)));
+}
+
 static inline void qx_unpack_q3_K(const finch_block_q3_K *w, qx_kblock *k) {
     qx_unpack_q23_K(w->qs, w->hmask, k);
     int16_t sc[16];
-    for (int s = 0; s < 16; s++) {
-        int lo = s < 8 ? w->scales[s] & 0xF : w->scales[s - 8] >> 4;
-        int hi = (w->scales[8 + s % 4] >> (2 * (s / 4))) & 3;
-        sc[s] = (int16_t)((lo | hi << 4) - 32);
-    }
+    k->m16 = qx_scales_q3(w->scales);
+    _mm256_storeu_si256((__m256i *)sc, k->m16);
     for (int i = 0; i < 8; i++) k->sc[i] = qx_scale_pair(sc[2 * i], sc[2 * i + 1]);
-    k->m16 = qx_load(sc);
     k->d = qx_f16(w->d);
     k->dmin = 0;
     k->shift = 4;
 }
 
-/* Q4_K and Q5_K: 4 chunks of 64 values, each the low and the high nibbles
- * of 32 bytes (plus the fifth bit from qh for Q5_K). */
+/* Q4_K and Q5_K: chunk c (of 4) of 64 values is the low (*lo) and the
+ * high (*hi) nibbles of the 32 bytes qs[32c..], plus for Q5_K (qh: its 32
+ * bytes, else zero) 16 where bit 2c (lo) or 2c + 1 (hi) of qh is set. */
+static inline void qx_q45_chunk(const uint8_t *qs, const __m256i *qh5, int c, __m256i *lo, __m256i *hi) {
+    const __m256i m4 = _mm256_set1_epi8(0xF), b4 = _mm256_set1_epi8(0x10);
+    __m256i q = qx_load(qs + 32 * c);
+    *lo = _mm256_and_si256(q, m4);
+    *hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+    if (!qh5) return;
+    __m256i qh = *qh5;
+    /* bit 2c (2c + 1) to bit 4 of each byte: a 16-bit shift, then the mask */
+    __m256i l5 = c < 2 ? _mm256_sll_epi16(qh, _mm_cvtsi32_si128(4 - 2 * c)) : _mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * c - 4));
+    __m256i h5 = c < 2 ? _mm256_sll_epi16(qh, _mm_cvtsi32_si128(3 - 2 * c)) : _mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * c - 3));
+    *lo = _mm256_or_si256(*lo, _mm256_and_si256(l5, b4));
+    *hi = _mm256_or_si256(*hi, _mm256_and_si256(h5, b4));
+}
+
 static inline void qx_values_q45_K(const uint8_t *qs, const uint8_t *qh5, __m256i *out) {
-    const __m256i m4 = _mm256_set1_epi8(0xF), one = _mm256_set1_epi8(1);
     __m256i qh = qh5 ? qx_load(qh5) : _mm256_setzero_si256();
-    for (int c = 0; c < 4; c++) {
-        __m256i q = qx_load(qs + 32 * c);
-        __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-        if (qh5) {
-            __m256i b0 = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * c)), one);
-            __m256i b1 = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * c + 1)), one);
-            lo = _mm256_or_si256(lo, _mm256_slli_epi16(b0, 4));
-            hi = _mm256_or_si256(hi, _mm256_slli_epi16(b1, 4));
-        }
-        out[2 * c] = lo;
-        out[2 * c + 1] = hi;
-    }
+    for (int c = 0; c < 4; c++) qx_q45_chunk(qs, qh5 ? &qh : NULL, c, &out[2 * c], &out[2 * c + 1]);
 }
 
 static inline void qx_unpack_q45_K(const finch_block_q4_K *w4, const finch_block_q5_K *w5, qx_kblock *k) {
@@ -309,19 +326,18 @@ static inline void qx_unpack_q45_K(const finch_block_q4_K *w4, const finch_block
 
 /* Q6_K: the quants shifted to 0..63 (unsigned), 32 at a time = two
  * sub-blocks of 16; the shift is taken back exactly with the activations'
- * 16-value sums: sum (q + 32) x - 32 sum x. */
-static inline void qx_values_q6_K(const finch_block_q6_K *w, __m256i *out) {
+ * 16-value sums: sum (q + 32) x - 32 sum x.  Values 32i .. 32i + 31. */
+static inline __m256i qx_q6_values(const finch_block_q6_K *w, int i) {
     const __m256i m4 = _mm256_set1_epi8(0xF), m2 = _mm256_set1_epi8(3);
-    for (int h = 0; h < 2; h++) {
-        __m256i ql0 = qx_load(w->ql + 64 * h), ql1 = qx_load(w->ql + 64 * h + 32);
-        __m256i qh = qx_load(w->qh + 32 * h);
-        for (int j = 0; j < 4; j++) {
-            __m256i l4 = j & 1 ? ql1 : ql0;
-            __m256i nib = j >= 2 ? _mm256_and_si256(_mm256_srli_epi16(l4, 4), m4) : _mm256_and_si256(l4, m4);
-            __m256i hi = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * j)), m2);
-            out[4 * h + j] = _mm256_or_si256(nib, _mm256_slli_epi16(hi, 4));
-        }
-    }
+    int h = i / 4, j = i % 4;
+    __m256i l4 = qx_load(w->ql + 64 * h + 32 * (j & 1)), qh = qx_load(w->qh + 32 * h);
+    __m256i nib = j >= 2 ? _mm256_and_si256(_mm256_srli_epi16(l4, 4), m4) : _mm256_and_si256(l4, m4);
+    __m256i hi = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * j)), m2);
+    return _mm256_or_si256(nib, _mm256_slli_epi16(hi, 4));
+}
+
+static inline void qx_values_q6_K(const finch_block_q6_K *w, __m256i *out) {
+    for (int i = 0; i < 8; i++) out[i] = qx_q6_values(w, i);
 }
 
 static inline void qx_unpack_q6_K(const finch_block_q6_K *w, qx_kblock *k) {
@@ -345,6 +361,20 @@ static inline float qx_kblock_dot(const qx_kblock *k, const finch_block_q8_K *x,
     return finch_kq_step(sumf, k->d * x->d, qx_hsum(acc), k->dmin * x->d, m);
 }
 
+/* finch_kq_step lane by lane (the same IEEE operations in the same order):
+ * sumf + ((d * xd) * isum - (dmin * xd) * m), the integers exact; for the
+ * shifted types (Q3_K, Q6_K: shift 4 or 32, no mins) isum - shift * m and
+ * no min term, as qx_kblock_dot. */
+static inline __m256 qx_kstep8(__m256i isum, __m256i m, __m256 d, __m256 dmin, __m256 xd, int shift, __m256 sumf) {
+    __m256 dd = _mm256_mul_ps(d, xd), dm = _mm256_mul_ps(dmin, xd);
+    if (shift) {
+        isum = _mm256_sub_epi32(isum, _mm256_mullo_epi32(m, _mm256_set1_epi32(shift)));
+        m = _mm256_setzero_si256();
+    }
+    __m256 step = _mm256_sub_ps(_mm256_mul_ps(dd, _mm256_cvtepi32_ps(isum)), _mm256_mul_ps(dm, _mm256_cvtepi32_ps(m)));
+    return _mm256_add_ps(sumf, step);
+}
+
 /* Eight tokens of one super-block at once: the per-token integers reduced
  * together, then finch_kq_step's float operations lane by lane (the same
  * IEEE operations in the same order, so the same bits as one at a time). */
@@ -358,15 +388,8 @@ static inline __m256 qx_kblock_dot8(const qx_kblock *k, const finch_block_q8_K *
         ms[t] = _mm256_madd_epi16(qx_load(x[t]->bsums), k->m16);
         xd[t] = x[t]->d;
     }
-    __m256i isum = qx_hsum8(acc), m = qx_hsum8(ms);
-    __m256 vxd = _mm256_loadu_ps(xd);
-    __m256 dd = _mm256_mul_ps(_mm256_set1_ps(k->d), vxd), dm = _mm256_mul_ps(_mm256_set1_ps(k->dmin), vxd);
-    if (k->shift) {
-        isum = _mm256_sub_epi32(isum, _mm256_mullo_epi32(m, _mm256_set1_epi32(k->shift)));
-        m = _mm256_setzero_si256();
-    }
-    __m256 step = _mm256_sub_ps(_mm256_mul_ps(dd, _mm256_cvtepi32_ps(isum)), _mm256_mul_ps(dm, _mm256_cvtepi32_ps(m)));
-    return _mm256_add_ps(sumf, step);
+    return qx_kstep8(qx_hsum8(acc), qx_hsum8(ms), _mm256_set1_ps(k->d), _mm256_set1_ps(k->dmin), _mm256_loadu_ps(xd),
+                     k->shift, sumf);
 }
 
 static inline void qx_unpack_k(finch_dtype t, const void *vw, size_t b, qx_kblock *k) {
@@ -394,16 +417,9 @@ static inline float qx_kblocks_dot8(finch_dtype t, const void *vw, size_t b, con
         ms[j] = _mm256_madd_epi16(qx_load(x[j].bsums), k.m16);
         d[j] = k.d, dmin[j] = k.dmin, xd[j] = x[j].d, shift = k.shift;
     }
-    __m256i isum = qx_hsum8(acc), m = qx_hsum8(ms);
-    __m256 vxd = _mm256_loadu_ps(xd);
-    __m256 dd = _mm256_mul_ps(_mm256_loadu_ps(d), vxd), dm = _mm256_mul_ps(_mm256_loadu_ps(dmin), vxd);
-    if (shift) {
-        isum = _mm256_sub_epi32(isum, _mm256_mullo_epi32(m, _mm256_set1_epi32(shift)));
-        m = _mm256_setzero_si256();
-    }
-    float step[8];
-    _mm256_storeu_ps(step, _mm256_sub_ps(_mm256_mul_ps(dd, _mm256_cvtepi32_ps(isum)),
-                                         _mm256_mul_ps(dm, _mm256_cvtepi32_ps(m))));
+    float step[8]; /* the steps lane by lane (-0 + s is s), then added in block order */
+    _mm256_storeu_ps(step, qx_kstep8(qx_hsum8(acc), qx_hsum8(ms), _mm256_loadu_ps(d), _mm256_loadu_ps(dmin),
+                                     _mm256_loadu_ps(xd), shift, _mm256_set1_ps(-0.0f)));
     for (int j = 0; j < 8; j++) sumf += step[j];
     return sumf;
 }

@@ -356,7 +356,8 @@ static finch_status run_iterative(finch_press *fp, const int32_t *C, size_t N_al
     /* The cache holds at most the prefix, K kept + one chunk + the question;
      * with budgets per layer or head, the largest. */
     size_t Kc = finch_press_rows_bound(fp->p.scorer, fp->m->cfg.n_kv_head, N, K);
-    finch_status st = press_alloc_state(fp, finch_plan_compress_rows(FINCH_PRESS_ITERATIVE, P, Kc, S, N_all, m), P + Kc + S);
+    size_t rows = finch_plan_compress_rows(FINCH_PRESS_ITERATIVE, P, Kc, S, N_all, m);
+    finch_status st = press_alloc_state(fp, rows, rows - m); /* the candidates: all but the question */
     if (!st)
         st = finch_trace_init(&fp->trace, fp->kv.n_layer, fp->kv.n_kv_head, N_all, n_chunks, Kc, fp->p.record_steps);
     if (st || (st = press_feed_prefix(fp, C, P))) return st;

@@ -18,7 +18,10 @@ finch_run_params finch_run_defaults(void) {
 size_t finch_plan_compress_rows(finch_press_mode mode, size_t P, size_t K, size_t S, size_t N, size_t m) {
     if (mode == FINCH_PRESS_ONESHOT) return N + m;
     if (S == 0 || S > N - P) S = N - P;
-    return P + K + S + m;
+    /* the rows kept are rows read before the chunk: with the chunk, never
+     * more than the N - P tokens after the prefix (a padded press's bound
+     * K can reach N - P itself) */
+    return P + (K < N - P - S ? K + S : N - P) + m;
 }
 
 size_t finch_plan_grow_rows(size_t need) { return need + need / 4 + 16; }
@@ -31,10 +34,16 @@ size_t finch_plan_default_chunk(size_t free_positions) {
     return free_positions < FINCH_DEFAULT_CHUNK_MAX ? free_positions : FINCH_DEFAULT_CHUNK_MAX;
 }
 
-/* The chunk of an iterative run: kk kept context tokens (the protected
- * prefix and the budget) and mq question tokens share the window with it.
- * Chunks cover the N - P tokens after the prefix. */
-static finch_status plan_chunk(const finch_run_params *p, size_t win, size_t kk, size_t mq, size_t *chunk) {
+/* The chunk of an iterative run: the protected prefix and K kept context
+ * tokens and mq question tokens share the window with it (the default
+ * and the --chunk check, as for every press).  Chunks cover the N - P
+ * tokens after the prefix.  A press that pads heads holds up to K_rows
+ * kept rows, but rows kept and the chunk are never more than the N - P
+ * tokens read (finch_plan_compress_rows): only when that does not fit is
+ * the default chunk cut, or the run refused naming P + K_rows. */
+static finch_status plan_chunk(const finch_run_params *p, size_t win, size_t K, size_t K_rows, size_t mq,
+                               size_t *chunk) {
+    size_t P = p->press.protect, kk = P + K, free_tokens = p->n_ctx - P;
     if (kk + mq >= win)
         return finch_fail(FINCH_ERR_ARG, "the question (%zu tokens) and the budget (%zu) leave no room for a chunk "
                           "in the model's %zu positions", p->n_question, kk, win);
@@ -43,8 +52,18 @@ static finch_status plan_chunk(const finch_run_params *p, size_t win, size_t kk,
     else if (S > room)
         return finch_fail(FINCH_ERR_ARG, "--chunk %zu + budget %zu + question %zu exceed the model's %zu positions",
                           S, kk, p->n_question, win);
-    size_t free_tokens = p->n_ctx - p->press.protect;
-    *chunk = S < free_tokens ? S : free_tokens;
+    if (S > free_tokens) S = free_tokens;
+    if (finch_plan_compress_rows(FINCH_PRESS_ITERATIVE, P, K_rows, S, p->n_ctx, mq) > win) { /* padded */
+        kk = P + K_rows;
+        if (kk + mq >= win)
+            return finch_fail(FINCH_ERR_ARG, "the question (%zu tokens) and the budget (%zu) leave no room for a "
+                              "chunk in the model's %zu positions", p->n_question, kk, win);
+        if (p->press.chunk)
+            return finch_fail(FINCH_ERR_ARG, "--chunk %zu + budget %zu + question %zu exceed the model's %zu "
+                              "positions", S, kk, p->n_question, win);
+        S = win - kk - mq;
+    }
+    *chunk = S;
     return FINCH_OK;
 }
 
@@ -75,8 +94,7 @@ static finch_status plan_compress(const finch_run_params *p, size_t win, finch_r
         return FINCH_OK;
     }
     if (p->press.scorer == FINCH_SCORER_FULL) return plan_full_chunk(p, win, &o->chunk);
-    size_t kk = p->press.protect + o->K_rows; /* K <= N - P; pyramidkv, adakv: padded */
-    return plan_chunk(p, win, kk, mq, &o->chunk);
+    return plan_chunk(p, win, o->K, o->K_rows, mq, &o->chunk); /* K <= N - P; pyramidkv, adakv: padded K_rows */
 }
 
 /* After compression: the prompt, then the answer (cut to the window) and
