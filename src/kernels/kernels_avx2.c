@@ -7,6 +7,7 @@
  * With 16 vector registers the register tile is 4 rows x 2 tokens. */
 #include "kernels_internal.h"
 #include "kernels_quant_x86.h"
+#include "kernels_quant_rows_x86.h"
 #define KR_NAME(n) n##_x86
 #define KR_ATTR
 #define KR_MADD_ADD(acc, p16, sc16) _mm256_add_epi32(acc, _mm256_madd_epi16(p16, sc16))
@@ -385,7 +386,7 @@ const finch_kernels finch_kernels_avx2 = {
     .silu_mul = silu_mul_avx2,
     .vec_dot = {QX_VEC_DOT},
     .vec_dotn = {QX_VEC_DOTN},
-    .vec_dotr = {QX_VEC_DOTR_K},
+    .vec_dotr = {QX_VEC_DOTR_32, QX_VEC_DOTR_K},
     .qgemm = {QG_AVX2},
     .qgemm_pack = qgemm_pack_avx2,
     .f16_to_f32 = f16_to_f32_avx2,

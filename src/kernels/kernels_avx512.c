@@ -14,6 +14,7 @@
  * prefill runs the quantized GEMM (kernels_qgemm_x86.h). */
 #include "kernels_internal.h"
 #include "kernels_quant_x86.h"
+#include "kernels_quant_rows_x86.h"
 #define KR_NAME(n) n##_x86
 #define KR_ATTR
 #define KR_MADD_ADD(acc, p16, sc16) _mm256_add_epi32(acc, _mm256_madd_epi16(p16, sc16))
@@ -663,7 +664,7 @@ static void f32_to_f16_avx512(const float *x, uint16_t *h, size_t n) {
     }
 }
 
-#define AVX512_TABLE(q8_tile, k_dotr)                                                                \
+#define AVX512_TABLE(q8_tile, dotr32, k_dotr)                                               \
     .isa = FINCH_ISA_AVX512,                                                                 \
     .tile_f32 = {.fn = tile_f32_avx512, .rows = FINCH_TILE_ROWS, .tokens = TOKENS, .matvec_rows = MATVEC_ROWS}, \
     .tile_f16 = {.fn = tile_f16_avx512, .rows = FINCH_TILE_ROWS, .tokens = TOKENS, .matvec_rows = MATVEC_ROWS}, \
@@ -685,11 +686,12 @@ static void f32_to_f16_avx512(const float *x, uint16_t *h, size_t n) {
     .silu_mul = silu_mul_avx512,                                                             \
     .vec_dot = {QX_VEC_DOT},                                                                 \
     .vec_dotn = {QX_VEC_DOTN},                                                               \
-    .vec_dotr = {k_dotr},                                                                    \
+    .vec_dotr = {dotr32, k_dotr},                                                            \
     .f16_to_f32 = f16_to_f32_avx512,                                                         \
     .f32_to_f16 = f32_to_f16_avx512,                                                         \
     .pack_kv_f16 = pack_f16_avx512,
 
-const finch_kernels finch_kernels_avx512 = {AVX512_TABLE(tile_q8_0_avx512, QX_VEC_DOTR_K)};
+const finch_kernels finch_kernels_avx512 = {AVX512_TABLE(tile_q8_0_avx512, QX_VEC_DOTR_32, QX_VEC_DOTR_K)};
 const finch_kernels finch_kernels_avx512_vnni = {
-    AVX512_TABLE(tile_q8_0_avx512_vnni, QX_VEC_DOTR_K_VNNI) .qgemm = {QG_VNNI}, .qgemm_pack = qgemm_pack_avx512};
+    AVX512_TABLE(tile_q8_0_avx512_vnni, QX_VEC_DOTR_32_VNNI, QX_VEC_DOTR_K_VNNI) .qgemm = {QG_VNNI},
+    .qgemm_pack = qgemm_pack_avx512};

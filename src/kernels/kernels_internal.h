@@ -45,7 +45,8 @@
  * float steps, on every ISA; the quantized GEMM (qgemm below) computes the
  * same integers and float steps for 16 rows x 8 tokens at once, and
  * decode's matvec (vec_dotr: on x86 the K-quants, 8 rows side by side in
- * kernels_quant_krows_x86.h) for one token and several rows, one row per
+ * kernels_quant_krows_x86.h; the 32-value types and IQ4_XS, 8 or 16 rows
+ * in kernels_quant_rows_x86.h) for one token and several rows, one row per
  * float lane.  Exact integers leave their order free, and the float steps
  * are the reference's per output, so all of these give its bits.  Q8_0
  * prefill batches that a table's quantized GEMM takes (finch_qgemm_runs:
