@@ -524,10 +524,18 @@ static bool blas_runs(const finch_kernels *k, size_t n, const finch_weight *w) {
     return n > 1 && blas_for(k, w->type);
 }
 
+/* Whether the quantized driver (kernels_quant.c) runs this product: the
+ * quantized types, Q8_0 in fp32 arithmetic, and Q8_0 prefill batches that
+ * the table's quantized GEMM takes (the scalar reference's bits, faster than
+ * the tiles there); Q8_0's decode and smaller batches keep the tiles. */
+static bool quant_runs(const finch_kernels *k, size_t n, const finch_weight *w) {
+    return finch_matmul_is_quant(w->type) || (w->type == FINCH_Q8_0 && finch_qgemm_runs(k, w->type, n));
+}
+
 /* Whether the tiles and GEMM of this file run this product: a type they
  * know (other types have their own driver), not on OpenBLAS. */
 static bool own_kernels_for(const finch_kernels *k, size_t n, const finch_weight *w) {
-    if (finch_matmul_is_quant(w->type)) return false; /* Q8_0 in fp32 arithmetic too */
+    if (quant_runs(k, n, w)) return false;
     switch (w->type) {
     case FINCH_F32:
     case FINCH_F16:
@@ -540,7 +548,7 @@ static bool own_kernels_for(const finch_kernels *k, size_t n, const finch_weight
 static finch_status plan_for(finch_pool *pool, const finch_kernels *k, size_t threads,
                              float *out, const float *x, size_t n, const finch_weight *w,
                              mm_plan *pl) {
-    if (finch_matmul_is_quant(w->type)) {
+    if (quant_runs(k, n, w)) {
         *pl = (mm_plan){0};
         finch_status st = finch_matmul_quant_plan(n > 1 ? pool : NULL, threads, k, out, x, n, w, &pl->quant);
         pl->fn = pl->quant.fn;
@@ -553,12 +561,14 @@ static finch_status plan_for(finch_pool *pool, const finch_kernels *k, size_t th
 }
 
 /* The tiles (lane order) and the packed GEMM (column order) differ in the
- * last bits, OpenBLAS's blocking may depend on the token count; the
- * quantized drivers and BF16's bf16 arithmetic compute every output as one
- * dot product whatever n is (kernels_internal.h, kernels_bf16.c). */
+ * last bits, and so do Q8_0's tiles and the quantized GEMM; OpenBLAS's
+ * blocking may depend on the token count; the quantized drivers and BF16's
+ * bf16 arithmetic compute every output as one dot product whatever n is
+ * (kernels_internal.h, kernels_bf16.c). */
 bool finch_matmul_rows_agree(const finch_weight *w, size_t n, size_t n_sub) {
     if (n_sub == 0 || n_sub == n || finch_matmul_is_quant(w->type)) return true;
     const finch_kernels *k = finch_kernels_get();
+    if (w->type == FINCH_Q8_0) return quant_runs(k, n, w) == quant_runs(k, n_sub, w);
     if (bf16_dot_of(k, w)) return true;
     if (blas_runs(k, n, w) || blas_runs(k, n_sub, w)) return false;
     bool packed = k->gemm_prefill && pack_for(k, w->type);
@@ -571,7 +581,7 @@ finch_status finch_matmul(finch_pool *pool, float *out, const float *x, size_t n
     finch_status st = check_product(out, n, w, &skip);
     if (st != FINCH_OK || skip) return st;
     const finch_kernels *k = finch_kernels_get();
-    if (finch_matmul_is_quant(w->type))
+    if (quant_runs(k, n, w))
         return finch_matmul_quant(pool_for(pool, macs_of(n, w)), n > 1 ? pool : NULL, k, out, x, n, w);
 #if FINCH_BLAS
     if (blas_runs(k, n, w)) {
@@ -600,7 +610,7 @@ finch_status finch_matmul_many(finch_pool *pool, size_t m, float *const out[], c
     finch_status st = FINCH_OK;
     for (size_t i = 0; i < m; i++) {
         if ((st = check_product(out[i], n, w[i], &skip)) != FINCH_OK) return st;
-        together = together && !skip && (own_kernels_for(k, n, w[i]) || finch_matmul_is_quant(w[i]->type));
+        together = together && !skip && (own_kernels_for(k, n, w[i]) || quant_runs(k, n, w[i]));
         macs += macs_of(n, w[i]);
     }
     if (!together) { /* OpenBLAS or an empty product: one at a time */

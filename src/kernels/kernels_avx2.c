@@ -365,6 +365,8 @@ static void f32_to_f16_avx2(const float *x, uint16_t *h, size_t n) {
     finch_f32_to_f16_generic(x + i, h + i, n - i);
 }
 
+#include "kernels_qgemm_avx2.h" /* the quantized GEMM of prefill */
+
 const finch_kernels finch_kernels_avx2 = {
     .isa = FINCH_ISA_AVX2,
     .tile_f32 = {.fn = tile_f32_avx2, .rows = FINCH_TILE_ROWS, .tokens = TOKENS, .matvec_rows = FINCH_TILE_ROWS},
@@ -385,6 +387,8 @@ const finch_kernels finch_kernels_avx2 = {
     .vec_dot = {QX_VEC_DOT},
     .vec_dotn = {QX_VEC_DOTN},
     .vec_dotr = {QX_VEC_DOTR_32, QX_VEC_DOTR_K},
+    .qgemm = {QG_AVX2},
+    .qgemm_pack = qgemm_pack_avx2,
     .f16_to_f32 = f16_to_f32_avx2,
     .f32_to_f16 = f32_to_f16_avx2,
     .pack_kv_f16 = finch_pack_f16_generic,

@@ -9,8 +9,9 @@
  * output); prefill of F32/F16/BF16 packs W into column-major f32 panels
  * once per call and runs a 32-row x 12-token register tile on them (24 FMAs
  * per 2 vector loads and 12 broadcasts, where the 4 x 6 lane tile needs 10
- * vector loads, and no horizontal sums).  Q8_0 uses the lane order always
- * (exact integer sums per block), on VNNI where the CPU has it. */
+ * vector loads, and no horizontal sums).  Q8_0's tiles use the lane order
+ * (exact integer sums per block), on VNNI where the CPU has it; there its
+ * prefill runs the quantized GEMM (kernels_qgemm_x86.h). */
 #include "kernels_internal.h"
 #include "kernels_quant_x86.h"
 #include "kernels_quant_rows_x86.h"

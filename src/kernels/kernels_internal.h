@@ -9,8 +9,9 @@
  * threads cannot change results:
  *
  *  - "lane" order: the tiles (decode, and batches of fewer than
- *    FINCH_GEMM_MIN_TOKENS tokens), all dtypes, all ISAs; prefill of Q8_0,
- *    and prefill on ISAs without a packed GEMM.  One vector accumulator per
+ *    FINCH_GEMM_MIN_TOKENS tokens), all dtypes, all ISAs; prefill of Q8_0
+ *    on tables without a quantized GEMM, and prefill on ISAs without a
+ *    packed GEMM.  One vector accumulator per
  *    output; lane j takes columns j, j + L, j + 2L, ... in order (L =
  *    vector width), a zero-padded last vector takes the tail, one fixed
  *    horizontal reduction ends it.  (Q8_0: exact integer sums per lane and
@@ -47,7 +48,12 @@
  * kernels_quant_krows_x86.h; the 32-value types and IQ4_XS, 8 or 16 rows
  * in kernels_quant_rows_x86.h) for one token and several rows, one row per
  * float lane.  Exact integers leave their order free, and the float steps
- * are the reference's per output, so all of these give its bits. */
+ * are the reference's per output, so all of these give its bits.  Q8_0
+ * prefill batches that a table's quantized GEMM takes (finch_qgemm_runs:
+ * from FINCH_GEMM_MIN_TOKENS tokens, AVX-512 VNNI) run it too, so they have
+ * the scalar reference's bits (finch_vec_dot_ref), not the lane order of
+ * Q8_0's decode and smaller batches, as F32/F16's column-order prefill
+ * (finch_matmul_rows_agree says where a sub-batch keeps the bits). */
 #ifndef FINCH_KERNELS_INTERNAL_H
 #define FINCH_KERNELS_INTERNAL_H
 
@@ -109,7 +115,7 @@ typedef void (*finch_gemm_fn)(const float *wp, size_t wps, size_t kc, const floa
  * of 256 columns (values made unsigned, 4 consecutive columns of the 16
  * rows side by side: one vector per 4 columns), and each token's
  * activations meet all 16 rows at once (vpdpbusd with the 4 activation
- * bytes broadcast).  Integer sums are exact, so their order is free; the
+ * bytes broadcast; on AVX2 8 rows at a time, vpmaddubsw + vpmaddwd).  Integer sums are exact, so their order is free; the
  * float steps are the scalar reference's per row and token, in block
  * order: every output has the bits of finch_vec_dot_ref. */
 #define FINCH_QG_ROWS 16

@@ -1,5 +1,6 @@
 /* kernels_qgemm.c - the driver of the quantized GEMM (kernels_internal.h):
- * prefill with quantized weights on tables that have one (AVX-512 VNNI).
+ * prefill with quantized weights on tables that have one (AVX-512 VNNI:
+ * kernels_qgemm_x86.h; AVX2: kernels_qgemm_avx2.h).
  *
  * A task is one tile of FINCH_QG_ROWS weight rows and up to QG_TASK_TOKENS
  * tokens: the tile is unpacked once (into its thread's pack buffer) and
@@ -18,9 +19,15 @@
  * for the K-quants (0.85x at 8, 1.35x at 16) and below 4 for Q4_0. */
 #define QG_MIN_TOKENS_K 12
 #define QG_MIN_TOKENS_32 4
+/* Q8_0's smaller batches run its lane-order tiles (kernels.c) instead:
+ * QG_MIN_TOKENS_Q8_0 is where the GEMM overtakes them (measured below). */
+#ifndef QG_MIN_TOKENS_Q8_0 /* -D for experiments */
+#define QG_MIN_TOKENS_Q8_0 FINCH_GEMM_MIN_TOKENS
+#endif
 
 bool finch_qgemm_runs(const finch_kernels *k, finch_dtype t, size_t n) {
     if ((size_t)t >= FINCH_DTYPE_SLOTS || !k->qgemm[t] || !k->qgemm_pack) return false;
+    if (t == FINCH_Q8_0) return n >= QG_MIN_TOKENS_Q8_0;
     return n >= (finch_quant_traits_of(t)->block == FINCH_QK_K ? QG_MIN_TOKENS_K : QG_MIN_TOKENS_32);
 }
 

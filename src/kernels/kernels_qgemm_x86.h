@@ -15,14 +15,9 @@
 
 #include "kernels_internal.h"
 #include "kernels_quant_x86.h"
+#include "kernels_qgemm_pack_x86.h"
 
 #define QG_T FINCH_QG_TOKENS
-
-static inline int32_t qg_load32(const void *p) {
-    int32_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
 
 /* Chunk c of 16 rows' unpacked values (v[r][c]: 32 bytes, 8 groups of 4
  * columns) as the pack's 8 groups q[8c .. 8c+7] (lane r: row r): two 8 x 8
@@ -46,103 +41,10 @@ static inline void qg_transpose(const __m256i (*v)[8], size_t c, uint8_t (*q)[FI
     }
 }
 
-/* A K-quant block's values as qx_unpack_k gives them (unsigned: Q3_K + 4,
- * Q6_K + 32), without its scales; IQ4_XS's + 128. */
-static inline void qg_values_k(finch_dtype t, const void *blk, __m256i *q) {
-    qx_kblock k;
-    switch (t) {
-    case FINCH_Q2_K: qx_unpack_q23_K(((const finch_block_q2_K *)blk)->qs, NULL, &k); break;
-    case FINCH_Q3_K: {
-        const finch_block_q3_K *b = blk;
-        qx_unpack_q23_K(b->qs, b->hmask, &k);
-        break;
-    }
-    case FINCH_IQ4_XS: { /* the table's signed values + 128 */
-        const __m256i kv = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)finch_iq4nl_values));
-        for (int ib = 0; ib < 8; ib++)
-            q[ib] = _mm256_xor_si256(_mm256_shuffle_epi8(kv, qx_nibbles(((const finch_block_iq4_xs *)blk)->qs + 16 * ib)),
-                                     _mm256_set1_epi8((char)0x80));
-        return;
-    }
-    case FINCH_Q4_K: qx_values_q45_K(((const finch_block_q4_K *)blk)->qs, NULL, q); return;
-    case FINCH_Q5_K: {
-        const finch_block_q5_K *b = blk;
-        qx_values_q45_K(b->qs, b->qh, q);
-        return;
-    }
-    default: qx_values_q6_K(blk, q); return;
-    }
-    memcpy(q, k.q, sizeof k.q);
-}
-
-/* Row r's scales: the reference's integers (finch_kblock_scales). */
-static void qg_pack_scales(finch_dtype t, const void *blk, size_t r, finch_qg_kpack *p) {
-    finch_kblock s;
-    finch_kblock_scales(t, blk, &s);
-    for (size_t i = 0; i < FINCH_QK_K / s.sub; i++) p->sc[i][r] = s.sc[i];
-    const int *m = t == FINCH_Q6_K || t == FINCH_Q3_K ? s.sc : s.mn;
-    for (size_t j = 0; j < 8; j++) {
-        p->mp[j][r][0] = (int16_t)(s.sub == 32 ? m[j] : m[2 * j]);
-        p->mp[j][r][1] = (int16_t)(s.sub == 32 ? m[j] : m[2 * j + 1]);
-    }
-    p->d[r] = s.d;
-    p->dmin[r] = s.dmin;
-}
-
-static void qg_pack_k(finch_dtype t, const void *w, size_t ws, size_t nr, size_t cols, void *vpack) {
-    finch_qg_kpack *p = vpack;
-    size_t bytes = finch_quant_traits_of(t)->bytes;
-    __m256i v[FINCH_QG_ROWS][8];
-    for (size_t b = 0; b < cols / FINCH_QK_K; b++, p++) {
-        for (size_t r = 0; r < FINCH_QG_ROWS; r++) {
-            const char *blk = (const char *)finch_tile_row(w, ws, r, nr) + b * bytes;
-            qg_values_k(t, blk, v[r]);
-            qg_pack_scales(t, blk, r, p);
-        }
-        for (size_t c = 0; c < 8; c++) qg_transpose((const __m256i (*)[8])v, c, p->q);
-    }
-}
-
-/* One 32-value block of Q4_0, Q4_1, Q5_0, Q5_1 or IQ4_NL as 32 unsigned
- * values (plus finch_qgemm_offset) and its f16 scale d and min m (Q4_1,
- * Q5_1: the f16 after d). */
-static inline __m256i qg_unpack_b32(finch_dtype t, const uint8_t *blk, uint16_t *d, uint16_t *m) {
-    memcpy(d, blk, 2);
-    memcpy(m, blk + 2, 2);
-    if (t == FINCH_Q5_0) return _mm256_or_si256(qx_nibbles(blk + 6), qx_fifth_bits(blk + 2));
-    if (t == FINCH_Q5_1) return _mm256_or_si256(qx_nibbles(blk + 8), qx_fifth_bits(blk + 4));
-    if (t == FINCH_Q4_0) return qx_nibbles(blk + 2);
-    if (t == FINCH_Q4_1) return qx_nibbles(blk + 4);
-    const __m256i kv = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)finch_iq4nl_values));
-    return _mm256_xor_si256(_mm256_shuffle_epi8(kv, qx_nibbles(blk + 2)), _mm256_set1_epi8((char)0x80));
-}
-
-static void qg_pack_b32(finch_dtype t, const void *w, size_t ws, size_t nr, size_t cols, void *vpack) {
-    finch_qg_bpack *p = vpack;
-    size_t bytes = finch_quant_traits_of(t)->bytes, nb = cols / FINCH_QK;
-    __m256i v[FINCH_QG_ROWS][8];
-    for (size_t b0 = 0; b0 < nb; b0 += 8, p++) {
-        size_t m = nb - b0 < 8 ? nb - b0 : 8;
-        for (size_t r = 0; r < FINCH_QG_ROWS; r++) {
-            const uint8_t *row = (const uint8_t *)finch_tile_row(w, ws, r, nr) + b0 * bytes;
-            for (size_t i = 0; i < m; i++) {
-                uint16_t d, mn;
-                v[r][i] = qg_unpack_b32(t, row + i * bytes, &d, &mn);
-                p->d[i][r] = qx_f16(d);
-                p->m[i][r] = qx_f16(mn); /* read only for Q4_1/Q5_1 */
-            }
-        }
-        for (size_t c = 0; c < m; c++) qg_transpose((const __m256i (*)[8])v, c, p->q);
-    }
-}
-
 static void qgemm_pack_avx512(finch_dtype t, const void *w, size_t ws, size_t nr, size_t cols, void *pack) {
-    if (finch_quant_traits_of(t)->block == FINCH_QK_K) qg_pack_k(t, w, ws, nr, cols, pack);
-    else qg_pack_b32(t, w, ws, nr, cols, pack);
+    if (finch_quant_traits_of(t)->block == FINCH_QK_K) qg_pack_k(qg_transpose, t, w, ws, nr, cols, pack);
+    else qg_pack_b32(qg_transpose, t, w, ws, nr, cols, pack);
 }
-
-/* Tokens of a tile past the last are copies of it (computed, not stored). */
-static inline size_t qg_tok(size_t t, size_t nt) { return t < nt ? t : nt - 1; }
 
 /* One super-block of a K-quant pack against QG_T tokens (x[t]: their
  * blocks): isum = sum_s sc_s * (sum of sub-block s), m = sum_j mp_j .
@@ -267,8 +169,9 @@ static void qgemm_k_vnni(finch_dtype t, const void *pack, size_t cols, const voi
 
 /* The 32-value types: per block the exact sum minus offset * (sum of the
  * activations), then the reference's step, by `kind`: 0 Q4_0 (isum d_w)
- * d_x, 1 Q5_0 and IQ4_NL (d_w d_x) isum, 2 Q4_1 and Q5_1 (Q8_1
- * activations) (d_w d_x) isum + m_w s_x. */
+ * d_x, 1 Q5_0, Q8_0 and IQ4_NL (d_w d_x) isum, 2 Q4_1 and Q5_1 (Q8_1
+ * activations) (d_w d_x) isum + m_w s_x.  (Q8_0: (w + 128) in [0, 255]
+ * times x in [-127, 127], 32 products: |sum| < 2^21, exact in int32.) */
 static VNNI ALWAYS_INLINE void qg_b32_tile(int kind, const finch_qg_bpack *p, size_t nb, const char *x,
                                            size_t xs, const finch_qg_xaux *aux, size_t nt, float *out,
                                            size_t ldo, __mmask16 rows) {
@@ -334,7 +237,7 @@ static void qgemm_b32_vnni(finch_dtype t, const void *pack, size_t cols, const v
 /* The VNNI table's entries: qgemm = {QG_VNNI}. */
 #define QG_VNNI \
     [FINCH_Q4_0] = qgemm_b32_vnni, [FINCH_Q5_0] = qgemm_b32_vnni, [FINCH_IQ4_NL] = qgemm_b32_vnni, \
-    [FINCH_Q4_1] = qgemm_b32_vnni, [FINCH_Q5_1] = qgemm_b32_vnni, \
+    [FINCH_Q4_1] = qgemm_b32_vnni, [FINCH_Q5_1] = qgemm_b32_vnni, [FINCH_Q8_0] = qgemm_b32_vnni, \
     [FINCH_Q2_K] = qgemm_k_vnni, [FINCH_Q3_K] = qgemm_k_vnni, [FINCH_Q4_K] = qgemm_k_vnni, \
     [FINCH_Q5_K] = qgemm_k_vnni, [FINCH_Q6_K] = qgemm_k_vnni, [FINCH_IQ4_XS] = qgemm_k_vnni
 

@@ -29,7 +29,9 @@ finch_quant_math finch_get_quant_math(void) { return (finch_quant_math)atomic_lo
 bool finch_matmul_is_quant(finch_dtype t) {
     const finch_quant_traits *q = finch_quant_traits_of(t);
     if (!q || !finch_weight_type_supported((uint32_t)t)) return false;
-    /* Q8_0 in Q8 arithmetic keeps its tiles (kernels.c): the same sums. */
+    /* Q8_0 in Q8 arithmetic keeps its tiles (kernels.c) for decode and
+     * small batches; its prefill comes here only for the quantized GEMM
+     * (kernels.c, quant_runs). */
     return t != FINCH_Q8_0 || finch_get_quant_math() == FINCH_QUANT_MATH_FP32;
 }
 
