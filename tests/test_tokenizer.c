@@ -168,12 +168,8 @@ static void test_vectors_qwen2(void **state) {
     ASSET_OR_SKIP(cfg, "tokenizers/qwen3/tokenizer_config.json");
     vectors v;
     if (!vectors_load("ggml-vocab-qwen2.gguf", &v)) { SKIP_MSG("qwen2 vectors not found"); return; }
-    double t0 = finch_now();
-    finch_tokenizer *t;
+    finch_tokenizer *t; /* its load time is make bench's business, not a test's */
     assert_ok(finch_tokenizer_from_json(path, cfg, &t));
-    double dt = finch_now() - t0;
-    fprintf(stderr, "  qwen3 tokenizer.json loaded in %.3f s\n", dt);
-    assert_true(dt < 10.0); /* ~0.2 s of it is ours; the rest cJSON and malloc */
     assert_string_equal(finch_tokenizer_kind(t), "gpt2");
     assert_int_equal(finch_tokenizer_vocab(t), 151669);
     assert_int_equal(finch_tokenizer_bos(t), -1);
