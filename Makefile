@@ -87,10 +87,16 @@ $(shell mkdir -p $(OUT); [ "$$(cat $(COMMIT_STAMP) 2>/dev/null)" = "$(GIT_COMMIT
 $(OUT)/obj/util/version.o: $(COMMIT_STAMP)
 $(OUT)/obj/util/version.o: CFLAGS += -DFINCH_GIT_COMMIT='"$(GIT_COMMIT)"'
 
-$(OUT)/obj/kernels/kernels_avx2.o: CFLAGS += -mavx2 -mfma -mf16c
-$(OUT)/obj/kernels/kernels_avx512.o: CFLAGS += -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c -mavx2
-$(OUT)/obj/kernels/kernels_bf16_avx2.o: CFLAGS += -mavx2 -mfma
-$(OUT)/obj/kernels/kernels_bf16_avx512.o: CFLAGS += -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512bf16 -mavx2
+# Each x86 ISA file's instruction-set flags (the fuzz build, fuzz.mk,
+# compiles the same files with the same flags).
+ISA_AVX2        := -mavx2 -mfma -mf16c
+ISA_AVX512      := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c -mavx2
+ISA_BF16_AVX2   := -mavx2 -mfma
+ISA_BF16_AVX512 := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512bf16 -mavx2
+$(OUT)/obj/kernels/kernels_avx2.o: CFLAGS += $(ISA_AVX2)
+$(OUT)/obj/kernels/kernels_avx512.o: CFLAGS += $(ISA_AVX512)
+$(OUT)/obj/kernels/kernels_bf16_avx2.o: CFLAGS += $(ISA_BF16_AVX2)
+$(OUT)/obj/kernels/kernels_bf16_avx512.o: CFLAGS += $(ISA_BF16_AVX512)
 
 $(OUT)/libfinch.a: $(LIB_OBJ)
 	@rm -f $@

@@ -50,8 +50,10 @@ $(FUZZ_DIR)/obj/%.o: src/%.c $(HEADERS) | fuzz-cc-check
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_ISA) -fsanitize=fuzzer-no-link -c $< -o $@
 
-$(FUZZ_DIR)/obj/kernels/kernels_avx2.o: FUZZ_ISA = -mavx2 -mfma -mf16c
-$(FUZZ_DIR)/obj/kernels/kernels_avx512.o: FUZZ_ISA = -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c -mavx2
+$(FUZZ_DIR)/obj/kernels/kernels_avx2.o: FUZZ_ISA = $(ISA_AVX2)
+$(FUZZ_DIR)/obj/kernels/kernels_avx512.o: FUZZ_ISA = $(ISA_AVX512)
+$(FUZZ_DIR)/obj/kernels/kernels_bf16_avx2.o: FUZZ_ISA = $(ISA_BF16_AVX2)
+$(FUZZ_DIR)/obj/kernels/kernels_bf16_avx512.o: FUZZ_ISA = $(ISA_BF16_AVX512)
 
 $(FUZZ_DIR)/libfinch_fuzz.a: $(FUZZ_LIB_OBJ) $(FUZZ_CLI_OBJ)
 	@rm -f $@
