@@ -15,17 +15,7 @@
 
 #define BF16_NMSE 1e-5
 
-static float f_of(uint32_t u) {
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-static uint32_t u_of(float f) {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-static uint16_t bf_of(float f) { return (uint16_t)(u_of(f) >> 16); } /* exact values only */
+static uint16_t bf_of(float f) { return (uint16_t)(finch_f32_bits(f) >> 16); } /* exact values only */
 
 static int teardown(void **state) {
     finch_set_quant_math(FINCH_QUANT_MATH_Q8);
@@ -55,10 +45,10 @@ static void test_act_to_bf16(void **state) {
     };
     const finch_bf16_dot *hw = hw_dot();
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        assert_int_equal(finch_act_to_bf16(f_of(cases[i].in)), cases[i].out);
+        assert_int_equal(finch_act_to_bf16(finch_f32_from_bits(cases[i].in)), cases[i].out);
         if (!hw) continue;
         uint16_t h;
-        float x = f_of(cases[i].in);
+        float x = finch_f32_from_bits(cases[i].in);
         hw->to_bf16(&x, &h, 1);
         assert_int_equal(h, cases[i].out);
     }
@@ -68,7 +58,7 @@ static void test_act_to_bf16(void **state) {
     uint16_t h[37];
     for (int rep = 0; rep < 2000; rep++) {
         size_t n = 1 + (size_t)rep % 37;
-        for (size_t i = 0; i < n; i++) x[i] = f_of((uint32_t)(rng_next() >> 32) & (rep % 3 ? ~0u : 0x807fffffu));
+        for (size_t i = 0; i < n; i++) x[i] = finch_f32_from_bits((uint32_t)(rng_next() >> 32) & (rep % 3 ? ~0u : 0x807fffffu));
         hw->to_bf16(x, h, n);
         for (size_t i = 0; i < n; i++) assert_int_equal(h[i], finch_act_to_bf16(x[i]));
     }
@@ -93,13 +83,13 @@ static void test_dot_ref_values(void **state) {
     assert_true(finch_bf16_dot_ref(w, x, 34) == 0.0f);
     /* FTZ: 2^-100 * 2^-30 is a denormal f32: flushed, where an fma keeps it. */
     w[1] = bf_of(0x1p-100f), x[1] = bf_of(0x1p-30f);
-    assert_int_equal(u_of(finch_bf16_dot_ref(w, x, 2)), 0);
+    assert_int_equal(finch_f32_bits(finch_bf16_dot_ref(w, x, 2)), 0);
     w[1] = bf_of(-0x1p-100f);
-    assert_int_equal(u_of(finch_bf16_dot_ref(w, x, 2)), 0); /* -0 + +0 in the tree */
+    assert_int_equal(finch_f32_bits(finch_bf16_dot_ref(w, x, 2)), 0); /* -0 + +0 in the tree */
     /* x86's tininess: 2^-126 - 2^-150 is tiny (flushed) though an fma
      * rounds it to 2^-126; 2^-126 - 2^-250 rounds to 2^-126 in 24 bits. */
     w[1] = x[1] = bf_of(0x1p-63f), w[0] = bf_of(0x1p-75f), x[0] = bf_of(-0x1p-75f);
-    assert_int_equal(u_of(finch_bf16_dot_ref(w, x, 2)), 0);
+    assert_int_equal(finch_f32_bits(finch_bf16_dot_ref(w, x, 2)), 0);
     w[0] = bf_of(0x1p-125f), x[0] = bf_of(-0x1p-125f);
     assert_true(finch_bf16_dot_ref(w, x, 2) == 0x1p-126f);
     /* The lane tree: lanes 0, 1, 8, 9 hold 2^24, -2^24, 1, 1.  Lane 0 +
@@ -149,7 +139,7 @@ static void check_tile_vs_twin(const finch_bf16_dot *hw) {
                 for (size_t r = 0; r < rows; r++) {
                     float want = finch_bf16_dot_ref(w + r * n, x + t * n, n), got = out[t * rows + r];
                     if (isnan(want) && isnan(got)) continue;
-                    if (u_of(want) != u_of(got))
+                    if (finch_f32_bits(want) != finch_f32_bits(got))
                         fail_msg("n %zu class %d row %zu token %zu: %a, twin %a", n, cls, r, t, got, want);
                 }
             free(w);

@@ -20,17 +20,6 @@
 static const finch_isa all_isas[] = {FINCH_ISA_SCALAR, FINCH_ISA_AVX2, FINCH_ISA_AVX512, FINCH_ISA_NEON};
 #define N_ISAS (sizeof all_isas / sizeof all_isas[0])
 
-static float f32_of_bits(uint32_t u) {
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-static uint32_t bits_of_f32(float f) {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
 
 /* Every half, through every ISA (all at once and with odd tails). */
 static void test_f16_to_f32_every_value(void **state) {
@@ -49,9 +38,9 @@ static void test_f16_to_f32_every_value(void **state) {
                 finch_f16_to_f32_row(h + at, out + at, n);
             }
             for (size_t j = 0; j < N; j++)
-                if (bits_of_f32(out[j]) != bits_of_f32(finch_f16_to_f32(h[j])))
+                if (finch_f32_bits(out[j]) != finch_f32_bits(finch_f16_to_f32(h[j])))
                     fail_msg("%s: f16 %04zx -> %08x, scalar %08x", finch_isa_name(all_isas[i]), j,
-                             bits_of_f32(out[j]), bits_of_f32(finch_f16_to_f32(h[j])));
+                             finch_f32_bits(out[j]), finch_f32_bits(finch_f16_to_f32(h[j])));
         }
     }
     free(h);
@@ -74,9 +63,9 @@ static void test_f32_to_f16_matches_scalar(void **state) {
     assert_true(x && h);
     rng_seed(16);
     for (size_t j = 0; j < N; j++)
-        x[j] = j < E ? f32_of_bits(edges[j]) : f32_of_bits((uint32_t)(rng_next() >> 32));
+        x[j] = j < E ? finch_f32_from_bits(edges[j]) : finch_f32_from_bits((uint32_t)(rng_next() >> 32));
     for (size_t j = E; j < N / 2; j++) /* half of them in the halves' range */
-        x[j] = f32_of_bits((bits_of_f32(x[j]) & 0x807fffffu) | ((uint32_t)(100 + j % 45) << 23));
+        x[j] = finch_f32_from_bits((finch_f32_bits(x[j]) & 0x807fffffu) | ((uint32_t)(100 + j % 45) << 23));
     for (size_t i = 0; i < N_ISAS; i++) {
         if (!finch_isa_set(all_isas[i])) continue;
         memset(h, 0, N * sizeof *h);
@@ -84,12 +73,12 @@ static void test_f32_to_f16_matches_scalar(void **state) {
         finch_f32_to_f16_row(x + 19, h + 19, N - 19);
         for (size_t j = 0; j < N; j++)
             if (h[j] != finch_f32_to_f16(x[j]))
-                fail_msg("%s: f32 %08x -> %04x, scalar %04x", finch_isa_name(all_isas[i]), bits_of_f32(x[j]),
+                fail_msg("%s: f32 %08x -> %04x, scalar %04x", finch_isa_name(all_isas[i]), finch_f32_bits(x[j]),
                          h[j], finch_f32_to_f16(x[j]));
     }
     /* round to nearest even: 1 + 2^-11 is a tie between 1 and 1 + 2^-10 */
-    assert_int_equal(finch_f32_to_f16(f32_of_bits(0x3f801000)), 0x3c00);
-    assert_int_equal(finch_f32_to_f16(f32_of_bits(0x3f803000)), 0x3c02);
+    assert_int_equal(finch_f32_to_f16(finch_f32_from_bits(0x3f801000)), 0x3c00);
+    assert_int_equal(finch_f32_to_f16(finch_f32_from_bits(0x3f803000)), 0x3c02);
     assert_int_equal(finch_f32_to_f16(65520.0f), 0x7c00); /* rounds up past 65504: inf */
     assert_int_equal(finch_f32_to_f16(65519.0f), 0x7bff);
     free(x);

@@ -45,25 +45,14 @@
 #include <cpuid.h>
 #endif
 
-static uint32_t bits_of(float f) {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-static float float_of(uint32_t u) {
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
 /* A denormal becomes zero of its sign (DAZ on inputs, FTZ on results). */
 static float flush_denormal(float f) {
-    uint32_t u = bits_of(f);
-    return (u & 0x7f800000u) == 0 ? float_of(u & 0x80000000u) : f;
+    uint32_t u = finch_f32_bits(f);
+    return (u & 0x7f800000u) == 0 ? finch_f32_from_bits(u & 0x80000000u) : f;
 }
 
 uint16_t finch_act_to_bf16(float f) {
-    uint32_t u = bits_of(f);
+    uint32_t u = finch_f32_bits(f);
     if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* quiet NaN */
     if ((u & 0x7f800000u) == 0) return (uint16_t)((u >> 16) & 0x8000);        /* DAZ       */
     return (uint16_t)((u + 0x7fff + ((u >> 16) & 1)) >> 16);
@@ -96,7 +85,7 @@ static float dp_step(float acc, float a, float b) {
 }
 
 static float bf16_in(const uint16_t *v, size_t c, size_t n) {
-    return c < n ? flush_denormal(float_of((uint32_t)v[c] << 16)) : 0.0f;
+    return c < n ? flush_denormal(finch_f32_from_bits((uint32_t)v[c] << 16)) : 0.0f;
 }
 
 float finch_bf16_dot_ref(const uint16_t *w, const uint16_t *x, size_t n) {

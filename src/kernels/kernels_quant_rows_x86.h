@@ -76,6 +76,18 @@ static QR_INLINE __m256i qr_xblock(finch_dtype t, const void *vx, size_t b, floa
  * blocks. */
 static inline size_t qr_pf_step(finch_dtype t) { return 64 / qr_block_bytes(t); }
 
+/* The 8 rows of a group (clamped to nr: short groups repeat their last
+ * row) into wr, and their byte offsets from w, for the gathers of their
+ * scales. */
+static QR_INLINE __m256i qr_rows8(const uint8_t *w, size_t ws, size_t nr, const uint8_t **wr) {
+    int32_t idx[QR_ROWS];
+    for (size_t r = 0; r < QR_ROWS; r++) {
+        wr[r] = finch_tile_row(w, ws, r, nr);
+        idx[r] = (int32_t)(wr[r] - w);
+    }
+    return _mm256_loadu_si256((const __m256i *)idx);
+}
+
 /* 8 rows (clamped to nr), blocks [0, nb) of one token: sums into out[r]
  * for r < nr (at most 8). */
 static QR_INLINE void qr_dotr8(finch_dtype t, const uint8_t *w, size_t ws, size_t nr, const void *vx, size_t nb,
@@ -86,12 +98,7 @@ static QR_INLINE void qr_dotr8(finch_dtype t, const uint8_t *w, size_t ws, size_
     const __m256i kv = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)finch_iq4nl_values));
     const __m256i ones16 = _mm256_set1_epi16(1), ones8 = _mm256_set1_epi8(1);
     const uint8_t *wr[QR_ROWS];
-    int32_t idx[QR_ROWS];
-    for (size_t r = 0; r < QR_ROWS; r++) {
-        wr[r] = finch_tile_row(w, ws, r, nr);
-        idx[r] = (int32_t)(wr[r] - w);
-    }
-    const __m256i vidx = _mm256_loadu_si256((const __m256i *)idx);
+    const __m256i vidx = qr_rows8(w, ws, nr, wr);
     __m256 sumf = _mm256_setzero_ps();
     for (size_t b = 0, pf = 0; b < nb; b++) {
         size_t at = b * bytes;
@@ -155,12 +162,7 @@ static QR_INLINE void qr_iq4_xs_dotr8(const uint8_t *w, size_t ws, size_t nr, co
     const size_t bytes = sizeof(finch_block_iq4_xs);
     const __m256i kv = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)finch_iq4nl_values));
     const uint8_t *wr[QR_ROWS];
-    int32_t idx[QR_ROWS];
-    for (size_t r = 0; r < QR_ROWS; r++) {
-        wr[r] = finch_tile_row(w, ws, r, nr);
-        idx[r] = (int32_t)(wr[r] - w);
-    }
-    const __m256i vidx = _mm256_loadu_si256((const __m256i *)idx);
+    const __m256i vidx = qr_rows8(w, ws, nr, wr);
     __m256 sumf = _mm256_setzero_ps();
     for (size_t b = 0; b < nsb; b++) {
         size_t at = b * bytes;

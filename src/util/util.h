@@ -61,6 +61,16 @@ finch_status finch_read_text_file(const char *path, char **buf, size_t *len);
  * read, so that it cannot block the loader (as finch_map_file refuses). */
 finch_status finch_read_regular_text_file(const char *path, char **buf, size_t *len);
 
+/* A float's IEEE bits and back (bit-exact tests and emulations). */
+static inline uint32_t finch_f32_bits(float f) {
+    union { float f; uint32_t u; } v = { f };
+    return v.u;
+}
+static inline float finch_f32_from_bits(uint32_t u) {
+    union { uint32_t u; float f; } v = { u };
+    return v.f;
+}
+
 /* IEEE half and bfloat16 <-> f32. */
 float finch_f16_to_f32(uint16_t h);
 uint16_t finch_f32_to_f16(float f);
