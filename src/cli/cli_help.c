@@ -44,8 +44,8 @@
     "phi3, ... (docs/chat-templates.md)" }
 #define FLAG_SYSTEM { "--system", "TEXT", "none", "the system message of the chat template" }
 #define FLAG_QUANT_MATH { "--quant-math", "q8|fp32", "q8", \
-    "quantized and BF16 weights: q8 quantizes the activations (BF16: rounds them to bf16 where the CPU " \
-    "has AVX-512 BF16) as llama.cpp's CPU backend does, fp32 dequantizes the weights as GPU backends do " \
+    "quantized and BF16 weights: q8 quantizes the activations (BF16: rounds them to bf16, the same bits " \
+    "on every CPU) as llama.cpp's CPU backend does, fp32 dequantizes the weights as GPU backends do " \
     "(docs/quantization.md)" }
 #define FLAG_CACHE_TYPE { "--cache-type", "f32|f16", "f32", \
     "the KV cache's storage: f16 (llama.cpp's default) rounds K and V when stored, half the bytes; " \

@@ -3,17 +3,19 @@
  *
  * Two arithmetics for BF16 weights (finch_set_quant_math, as for the
  * quantized types):
- *  - BF16 (default where the table has it, as llama.cpp's CPU backend,
+ *  - BF16 (default, as llama.cpp's CPU backend,
  *    whose BF16 vec_dot_type is BF16): each token's activations are
  *    rounded once to bf16 (finch_act_to_bf16), and every output is one
  *    dot product in the "pair-lane order" below, on AVX-512 BF16 with
  *    vdpbf16ps, on AVX2 with FMAs under MXCSR's DAZ and FTZ
- *    (kernels_bf16_avx2.c), on the scalar table with finch_bf16_dot_ref:
- *    the same bits wherever it runs.
- *  - FP32 (--quant-math fp32; NEON; AVX-512 without BF16, whose packed
- *    f32 GEMM prefills several times faster than the AVX2 bf16 tile): the
- *    weights widened to f32, the F32 kernels (lane-order tiles and packed
- *    GEMM, kernels_internal.h), exact f32 activations.
+ *    (kernels_bf16_avx2.c; also on AVX-512 without BF16), on the scalar
+ *    table and NEON with finch_bf16_dot_ref: the same bits wherever it
+ *    runs, so that the default never depends on the CPU.
+ *  - FP32 (--quant-math fp32): the weights widened to f32, the F32
+ *    kernels (lane-order tiles and packed GEMM, kernels_internal.h), exact
+ *    f32 activations; the fast choice on AVX-512 without BF16 (its packed
+ *    GEMM prefills several times faster than the AVX2 bf16 tile) and on
+ *    NEON (no NEON bf16 tile yet).
  *
  * Pair-lane order.  16 lanes; lane j takes the column pairs (2j, 2j+1),
  * (32 + 2j, 32 + 2j + 1), ... in order (columns past the row's end are
@@ -134,9 +136,11 @@ const finch_bf16_dot *finch_bf16_dot_for(const finch_kernels *k) {
     case FINCH_ISA_AVX512: {
         static _Atomic int has = -1; /* racing first calls store the same value */
         if (atomic_load(&has) < 0) atomic_store(&has, cpu_has_avx512_bf16());
-        return atomic_load(&has) ? &finch_bf16_dot_avx512 : NULL;
+        /* without AVX-512 BF16, the AVX2 twin: the default arithmetic
+         * gives the same bits on every CPU */
+        return atomic_load(&has) ? &finch_bf16_dot_avx512 : &finch_bf16_dot_avx2;
     }
 #endif
-    default: return NULL;
+    default: return &bf16_dot_scalar; /* NEON: the twin (no NEON tile yet) */
     }
 }
