@@ -578,6 +578,8 @@ static void test_cli(void **state) {
 
     assert_int_equal(run_finch("generate -m x.gguf -p hi --quant-math fp16"), 2);
     assert_string_equal(err_text, "finch: error: --quant-math must be q8 or fp32, got 'fp16'\n");
+    assert_int_equal(run_finch("run -m x.gguf -f x.txt -q hi --load mapped"), 2);
+    assert_string_equal(err_text, "finch: error: --load must be auto, mmap or read, got 'mapped'\n");
 }
 
 static void test_nonfinite_scales(void **state) {
