@@ -155,6 +155,22 @@ typedef void (*finch_qgemm_fn)(finch_dtype t, const void *pack, size_t cols, con
                                size_t x_stride, const finch_qg_xaux *aux, size_t nt, float *out,
                                size_t ldo, size_t nr);
 
+/* Packed weights (kernels_wpack.c): 16 rows of a quantized weight
+ * interleaved block by block, in place (the layout is in that file's
+ * header).  vec_dotp: one token x (quantized to the type's partner, as
+ * vec_dotr gets it) against one packed group of 16 rows: out[r] must be
+ * finch_vec_dot_ref(t)'s bits for row r (exact integer block sums, the
+ * reference's float steps per block in order). */
+#define FINCH_WPACK_ROWS 16
+typedef void (*finch_vec_dotp_fn)(const void *group, size_t cols, const void *x, float *out);
+/* Whether a packed layout exists for t; pack a group in place (tmp: 16
+ * rows of scratch); unpack a group into 16 row-major rows, or its row r
+ * into one row (the original bytes). */
+bool finch_wpack_supported(finch_dtype t);
+void finch_wpack_group(finch_dtype t, void *group, size_t cols, void *tmp);
+void finch_wunpack_group(finch_dtype t, const void *group, size_t cols, void *rows);
+void finch_wunpack_row(finch_dtype t, const void *group, size_t cols, size_t r, void *row);
+
 typedef struct {
     finch_isa isa;
     finch_tile tile_f32, tile_f16, tile_bf16, tile_q8_0;
@@ -199,6 +215,9 @@ typedef struct {
      * dot products above), and the packer for them. */
     finch_qgemm_fn qgemm[FINCH_DTYPE_SLOTS];
     finch_qgemm_pack_fn qgemm_pack;
+    /* Decode's matvec on packed weights (finch_vec_dotp_fn above): the
+     * types a model load packs for this table.  NULL: not packed. */
+    finch_vec_dotp_fn vec_dotp[FINCH_DTYPE_SLOTS];
     /* n values f16 -> f32 and f32 -> f16 (round to nearest even; a NaN
      * comes out quiet with its payload's top bits): the F16 KV cache's
      * rows.  Every entry gives finch_f16_to_f32's and finch_f32_to_f16's
@@ -276,6 +295,10 @@ size_t finch_qgemm_pack_bytes(finch_dtype t, size_t cols);
 int finch_qgemm_offset(finch_dtype t);
 finch_status finch_qgemm_plan(finch_pool *act_pool, size_t threads, const finch_kernels *k, float *out,
                               void *xq, size_t x_stride, size_t n, const finch_weight *w, finch_qplan *pl);
+
+/* Whether a model load packs w for table k (kernels_wpack.c): a layout
+ * exists, k has vec_dotp for it, rows % 16 == 0, Q8 arithmetic. */
+bool finch_wpack_wanted(const finch_kernels *k, const finch_weight *w);
 
 /* Portable packed GEMM (kernels_scalar.c) for tables without their own: plain C,
  * which each ISA file may compile with its own vector flags. */
