@@ -433,38 +433,39 @@ static finch_status model_new(finch_model **out) {
 /* ------------------------------------------------------- packed weights */
 
 /* Packs w in place (kernels_wpack.c) when the kernels in use want it and
- * its bytes lie in the GGUF file's private mapping (a file mapping or the
- * read mode's anonymous buffer, both MAP_PRIVATE): its pages are made
- * writable for the packing (copy-on-write for a file mapping: the file is
- * never written) and read-only again after.  A mapping that cannot be
- * made writable leaves w unpacked (the same results, slower decode). */
+ * its bytes lie in the GGUF file's mapping (made writable by pack_weights). */
 static finch_status pack_weight(const finch_model *m, finch_weight *w) {
     const finch_map *map = &m->storage->gguf.map;
     size_t bytes = finch_row_bytes(w->type, w->cols) * w->rows;
     const uint8_t *p = w->data, *base = map->data;
-    if (!m->storage->has_gguf || !finch_weight_pack_wanted(w) || !base || p < base || bytes > map->size ||
-        (size_t)(p - base) > map->size - bytes)
+    if (!finch_weight_pack_wanted(w) || p < base || bytes > map->size || (size_t)(p - base) > map->size - bytes)
         return FINCH_OK;
-    size_t page = (size_t)sysconf(_SC_PAGESIZE), at = (size_t)(p - base) / page * page;
-    size_t len = (size_t)(p - base) + bytes - at;
-    uint8_t *start = (uint8_t *)base + at;
-    if (mprotect(start, len, PROT_READ | PROT_WRITE) != 0) return FINCH_OK; /* stays unpacked */
-    finch_status st = finch_weight_pack(NULL, w, (uint8_t *)base + (p - base));
-    mprotect(start, len, PROT_READ);
-    return st;
+    return finch_weight_pack(NULL, w, (uint8_t *)base + (p - base));
 }
 
+/* The quantized matrices that the kernels in use have a packed decode
+ * kernel for are packed in place.  The GGUF file's mapping is private (a
+ * file mapping or the read mode's anonymous buffer, both MAP_PRIVATE): it
+ * is made writable for the packing, all of it at once (so that the read
+ * mode's 2 MB pages are not split at weight boundaries; for a file
+ * mapping a write is copy-on-write: the file is never written, and the
+ * written pages become anonymous memory in place of page cache), and
+ * read-only again after.  A mapping that cannot be made writable leaves
+ * the weights unpacked (the same results, slower decode). */
 static finch_status pack_weights(finch_model *m) {
-    finch_status st;
-    for (size_t l = 0; l < m->cfg.n_layer; l++) {
+    const finch_map *map = &m->storage->gguf.map;
+    if (!m->storage->has_gguf || !map->data || mprotect((void *)map->data, map->mapped, PROT_READ | PROT_WRITE))
+        return FINCH_OK;
+    finch_status st = FINCH_OK;
+    for (size_t l = 0; l < m->cfg.n_layer && !st; l++) {
         finch_layer *L = &m->layers[l];
         finch_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-        for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
-            if ((st = pack_weight(m, ws[i]))) return st;
+        for (size_t i = 0; i < sizeof ws / sizeof ws[0] && !st; i++) st = pack_weight(m, ws[i]);
     }
-    if ((st = pack_weight(m, &m->output))) return st;
-    if (m->cfg.tied_output) m->tok_embd = m->output; /* the same bytes, now packed */
-    return FINCH_OK;
+    if (!st) st = pack_weight(m, &m->output);
+    if (!st && m->cfg.tied_output) m->tok_embd = m->output; /* the same bytes, now packed */
+    mprotect((void *)map->data, map->mapped, PROT_READ);
+    return st;
 }
 
 static finch_status finish_load(finch_model *m) {

@@ -64,29 +64,52 @@ static void wp_offsets(const wp_block *b, size_t *m, size_t *qh, size_t *qs) {
     *qs = at;
 }
 
-/* Moves block fields between a row-major block (`row`, row r) and a packed
- * block (`pk`); to_packed picks the direction. */
-static void wp_move_block(const wp_block *b, uint8_t *pk, uint8_t *row, size_t r, bool to_packed) {
-    size_t om, oqh, oqs, s = wp_slot(r);
-    wp_offsets(b, &om, &oqh, &oqs);
-    struct { uint8_t *p; uint8_t *q; size_t n; } f[4] = {
-        {pk + 2 * r, row, 2},
-        {pk + om + 2 * r, row + b->m, b->m >= 0 ? 2 : 0},
-        {pk + oqh + 4 * s, row + b->qh, b->qh >= 0 ? 4 : 0},
-        {pk + oqs + 16 * s, row + b->qs, 16},
-    };
-    for (int i = 0; i < 4; i++) {
-        if (!f[i].n) continue;
-        if (to_packed) memcpy(f[i].p, f[i].q, f[i].n);
-        else memcpy(f[i].q, f[i].p, f[i].n);
+/* Moves block i of the 16 rows between row-major rows (`rows`, rb bytes
+ * apart) and a packed group; to_packed picks the direction.  Inlined with
+ * b a constant (wp_for_type), so that every copy has a constant size. */
+static inline __attribute__((always_inline)) void wp_move(const wp_block b, uint8_t *group, uint8_t *rows,
+                                                          size_t rb, size_t nb, bool to_packed) {
+    size_t om, oqh, oqs;
+    wp_offsets(&b, &om, &oqh, &oqs);
+    for (size_t i = 0; i < nb; i++) {
+        uint8_t *pk = group + i * FINCH_WPACK_ROWS * b.bytes;
+        for (size_t r = 0; r < FINCH_WPACK_ROWS; r++) {
+            uint8_t *row = rows + r * rb + i * b.bytes;
+            size_t s = wp_slot(r);
+#define WP_COPY(packed, plain, n) (to_packed ? memcpy(packed, plain, n) : memcpy(plain, packed, n))
+            WP_COPY(pk + 2 * r, row, 2);
+            if (b.m >= 0) WP_COPY(pk + om + 2 * r, row + b.m, 2);
+            if (b.qh >= 0) WP_COPY(pk + oqh + 4 * s, row + b.qh, 4);
+            WP_COPY(pk + oqs + 16 * s, row + b.qs, 16);
+#undef WP_COPY
+        }
+    }
+}
+
+/* wp_move with the type's layout as a constant. */
+static void wp_for_type(finch_dtype t, uint8_t *group, uint8_t *rows, size_t rb, size_t nb, bool to_packed) {
+    switch (t) {
+    case FINCH_Q4_0:
+    case FINCH_IQ4_NL: wp_move((wp_block){18, -1, -1, 2}, group, rows, rb, nb, to_packed); break;
+    case FINCH_Q4_1: wp_move((wp_block){20, 2, -1, 4}, group, rows, rb, nb, to_packed); break;
+    case FINCH_Q5_0: wp_move((wp_block){22, -1, 2, 6}, group, rows, rb, nb, to_packed); break;
+    case FINCH_Q5_1: wp_move((wp_block){24, 2, 4, 8}, group, rows, rb, nb, to_packed); break;
+    default: break;
     }
 }
 
 /* Row r of a packed group into `row` (row-major, the original bytes). */
 static void wp_unpack_row32(const wp_block *b, const uint8_t *group, size_t cols, size_t r, uint8_t *row) {
-    size_t nb = cols / FINCH_QK;
-    for (size_t i = 0; i < nb; i++)
-        wp_move_block(b, (uint8_t *)group + i * FINCH_WPACK_ROWS * b->bytes, row + i * b->bytes, r, false);
+    size_t om, oqh, oqs, s = wp_slot(r), nb = cols / FINCH_QK;
+    wp_offsets(b, &om, &oqh, &oqs);
+    for (size_t i = 0; i < nb; i++) {
+        const uint8_t *pk = group + i * FINCH_WPACK_ROWS * b->bytes;
+        uint8_t *o = row + i * b->bytes;
+        memcpy(o, pk + 2 * r, 2);
+        if (b->m >= 0) memcpy(o + b->m, pk + om + 2 * r, 2);
+        if (b->qh >= 0) memcpy(o + b->qh, pk + oqh + 4 * s, 4);
+        memcpy(o + b->qs, pk + oqs + 16 * s, 16);
+    }
 }
 
 bool finch_wpack_supported(finch_dtype t) {
@@ -102,12 +125,9 @@ void finch_wpack_group(finch_dtype t, void *group, size_t cols, void *tmp) {
         /* K-quants: kernels_wpack_k.c (branch wpackk) */
         return;
     }
-    size_t rb = finch_row_bytes(t, cols), nb = cols / FINCH_QK;
+    size_t rb = finch_row_bytes(t, cols);
     memcpy(tmp, group, FINCH_WPACK_ROWS * rb);
-    for (size_t r = 0; r < FINCH_WPACK_ROWS; r++)
-        for (size_t i = 0; i < nb; i++)
-            wp_move_block(&b, (uint8_t *)group + i * FINCH_WPACK_ROWS * b.bytes,
-                          (uint8_t *)tmp + r * rb + i * b.bytes, r, true);
+    wp_for_type(t, group, tmp, rb, cols / FINCH_QK, true);
 }
 
 void finch_wunpack_row(finch_dtype t, const void *group, size_t cols, size_t r, void *row) {
@@ -120,8 +140,12 @@ void finch_wunpack_row(finch_dtype t, const void *group, size_t cols, size_t r, 
 }
 
 void finch_wunpack_group(finch_dtype t, const void *group, size_t cols, void *rows) {
-    size_t rb = finch_row_bytes(t, cols);
-    for (size_t r = 0; r < FINCH_WPACK_ROWS; r++) finch_wunpack_row(t, group, cols, r, (uint8_t *)rows + r * rb);
+    wp_block b;
+    if (!wp_block_of(t, &b)) {
+        /* K-quants: kernels_wpack_k.c (branch wpackk) */
+        return;
+    }
+    wp_for_type(t, (uint8_t *)group, rows, finch_row_bytes(t, cols), cols / FINCH_QK, false);
 }
 
 static _Atomic bool packing_off;
