@@ -30,9 +30,7 @@ static bool is_help(const char *arg) { return !strcmp(arg, "-h") || !strcmp(arg,
 int main(int argc, char **argv) {
     cli_guard_std_fds();
     cli_watch_stdout();
-    const char *no_mmap = getenv("FINCH_NO_MMAP"); /* an experiment's switch (docs/bench.md) */
-    if (no_mmap && *no_mmap && strcmp(no_mmap, "0") != 0) finch_set_no_mmap(true);
-    const char *no_wpack = getenv("FINCH_NO_WPACK"); /* the same, for packed weights (docs/quantization.md) */
+    const char *no_wpack = getenv("FINCH_NO_WPACK"); /* an experiment's switch (docs/quantization.md) */
     if (no_wpack && *no_wpack && strcmp(no_wpack, "0") != 0) finch_set_weight_packing(false);
     if (argc < 2 || is_help(argv[1])) {
         cli_print_overview(argc < 2 ? stderr : stdout);
