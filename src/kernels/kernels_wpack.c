@@ -41,13 +41,19 @@ typedef struct {
     int m, qh, qs;
 } wp_block;
 
+/* ggml's blocks (quants.h): d, then m, qh, qs where the type has them. */
+#define WP_Q4_0 ((wp_block){18, -1, -1, 2}) /* and IQ4_NL */
+#define WP_Q4_1 ((wp_block){20, 2, -1, 4})
+#define WP_Q5_0 ((wp_block){22, -1, 2, 6})
+#define WP_Q5_1 ((wp_block){24, 2, 4, 8})
+
 static bool wp_block_of(finch_dtype t, wp_block *b) {
     switch (t) {
     case FINCH_Q4_0:
-    case FINCH_IQ4_NL: *b = (wp_block){18, -1, -1, 2}; return true;
-    case FINCH_Q4_1: *b = (wp_block){20, 2, -1, 4}; return true;
-    case FINCH_Q5_0: *b = (wp_block){22, -1, 2, 6}; return true;
-    case FINCH_Q5_1: *b = (wp_block){24, 2, 4, 8}; return true;
+    case FINCH_IQ4_NL: *b = WP_Q4_0; return true;
+    case FINCH_Q4_1: *b = WP_Q4_1; return true;
+    case FINCH_Q5_0: *b = WP_Q5_0; return true;
+    case FINCH_Q5_1: *b = WP_Q5_1; return true;
     default: return false;
     }
 }
@@ -86,14 +92,15 @@ static inline __attribute__((always_inline)) void wp_move(const wp_block b, uint
     }
 }
 
-/* wp_move with the type's layout as a constant. */
+/* wp_move with the type's layout as a constant (group is only read when
+ * !to_packed). */
 static void wp_for_type(finch_dtype t, uint8_t *group, uint8_t *rows, size_t rb, size_t nb, bool to_packed) {
     switch (t) {
     case FINCH_Q4_0:
-    case FINCH_IQ4_NL: wp_move((wp_block){18, -1, -1, 2}, group, rows, rb, nb, to_packed); break;
-    case FINCH_Q4_1: wp_move((wp_block){20, 2, -1, 4}, group, rows, rb, nb, to_packed); break;
-    case FINCH_Q5_0: wp_move((wp_block){22, -1, 2, 6}, group, rows, rb, nb, to_packed); break;
-    case FINCH_Q5_1: wp_move((wp_block){24, 2, 4, 8}, group, rows, rb, nb, to_packed); break;
+    case FINCH_IQ4_NL: wp_move(WP_Q4_0, group, rows, rb, nb, to_packed); break;
+    case FINCH_Q4_1: wp_move(WP_Q4_1, group, rows, rb, nb, to_packed); break;
+    case FINCH_Q5_0: wp_move(WP_Q5_0, group, rows, rb, nb, to_packed); break;
+    case FINCH_Q5_1: wp_move(WP_Q5_1, group, rows, rb, nb, to_packed); break;
     default: break;
     }
 }
@@ -153,9 +160,10 @@ static _Atomic bool packing_off;
 void finch_set_weight_packing(int on) { atomic_store(&packing_off, on == 0); }
 
 bool finch_wpack_wanted(const finch_kernels *k, const finch_weight *w) {
-    return !atomic_load(&packing_off) && !w->packed && w->data && w->rows && w->rows % FINCH_WPACK_ROWS == 0 && (size_t)w->type < FINCH_DTYPE_SLOTS &&
-           finch_wpack_supported(w->type) && k->vec_dotp[w->type] && finch_row_bytes(w->type, w->cols) &&
-           finch_get_quant_math() == FINCH_QUANT_MATH_Q8;
+    if (atomic_load(&packing_off) || w->packed || !w->data || !w->rows || w->rows % FINCH_WPACK_ROWS)
+        return false;
+    return (size_t)w->type < FINCH_DTYPE_SLOTS && finch_wpack_supported(w->type) && k->vec_dotp[w->type] &&
+           finch_row_bytes(w->type, w->cols) && finch_get_quant_math() == FINCH_QUANT_MATH_Q8;
 }
 
 typedef struct {
