@@ -158,7 +158,8 @@ static void test_matmul_packed(void **state) {
 
 /* A model load packs what the kernels have vec_dotp for (and only with
  * packing on); the logits of a prefill and of decode steps are the
- * unpacked model's bits, also with the scalar table forced after load. */
+ * unpacked model's bits, also with a packed embedding (as a tied output
+ * makes it) and with the scalar table forced after load. */
 static void forward_logits(finch_model *m, size_t threads, float *out, size_t n) {
     static const int32_t tokens[] = {1, 5, 9, 3, 17, 30, 2, 8, 11, 4, 7, 6};
     finch_ctx *ctx;
@@ -198,6 +199,14 @@ static void test_model_packed(void **state) {
         for (size_t th = 1; th <= 2; th++) {
             forward_logits(u, th, a, n);
             forward_logits(p, th, b, n);
+            assert_memory_equal(a, b, n * v * sizeof(float));
+        }
+        if (p->tok_embd.rows % 16 == 0) { /* the embedding lookup of a packed (tied) embedding */
+            finch_weight e = p->tok_embd, pe = packed_copy(&e);
+            p->tok_embd = pe;
+            forward_logits(p, 1, b, n);
+            p->tok_embd = e;
+            free((void *)pe.data);
             assert_memory_equal(a, b, n * v * sizeof(float));
         }
         assert_true(finch_isa_set(FINCH_ISA_SCALAR)); /* no vec_dotp: the groups unpacked */
