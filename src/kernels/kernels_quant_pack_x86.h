@@ -12,7 +12,9 @@
  * lane r, and one 32-byte load of the 16 rows' d (vcvtph2ps, lane r = row
  * r).  The offset of Q4_0 (8), Q5_0 (16) and IQ4_NL (its table + 128, to
  * make it unsigned) is taken back once per block through the sum of the
- * activation quants: sum (u - o) x = sum u x - o sum x, exact.  The float
+ * activation quants: sum (u - o) x = sum u x - o sum x, exact (the
+ * accumulators start at -o times the activations' 4-byte sums, which the
+ * reduction adds up to -o sum x in every row).  The float
  * steps are finch_vec_dot_ref's per block and in block order, lane by lane
  * (the same as qr_dotr16_vnni's): every out[r] has the reference's bits.
  *
@@ -110,7 +112,7 @@ static QR_VNNI QR_INLINE void qp_dotp_vnni(finch_dtype t, const uint8_t *g, size
     const size_t oqh = qp_oqh(t), oqs = qp_oqs(t);
     const __m512i kvu = _mm512_broadcast_i32x4(
         _mm_add_epi8(_mm_loadu_si128((const __m128i *)finch_iq4nl_values), _mm_set1_epi8((char)0x80)));
-    const __m512i m4 = _mm512_set1_epi8(0xF), b16 = _mm512_set1_epi8(16);
+    const __m512i m4 = _mm512_set1_epi8(0xF), b16 = _mm512_set1_epi8(16), ones8 = _mm512_set1_epi8(1);
     __m512 sumf = _mm512_setzero_ps();
     for (size_t b = 0; b < nb; b++) {
         const uint8_t *p = g + b * bytes;
@@ -120,6 +122,11 @@ static QR_VNNI QR_INLINE void qp_dotp_vnni(finch_dtype t, const uint8_t *g, size
         __m256i xq = qr_xblock(t, vx, b, &dx, &sx);
         __m512i xlo = _mm512_broadcast_i32x4(_mm256_castsi256_si128(xq));
         __m512i xhi = _mm512_broadcast_i32x4(_mm256_extracti128_si256(xq, 1)), acc[4];
+        __m512i init = _mm512_setzero_si512(); /* -offset x the activations' 4-byte sums: in each row's sum once */
+        if (off) {
+            __m512i xs = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(init, ones8, xlo), ones8, xhi);
+            init = _mm512_sub_epi32(init, _mm512_slli_epi32(xs, off == 8 ? 3 : off == 16 ? 4 : 7));
+        }
 #pragma GCC unroll 4
         for (int k = 0; k < 4; k++) {
             __m512i q = _mm512_loadu_si512(p + oqs + 64 * k);
@@ -132,13 +139,9 @@ static QR_VNNI QR_INLINE void qp_dotp_vnni(finch_dtype t, const uint8_t *g, size
                 hi = _mm512_mask_add_epi8(hi, mh, hi, b16);
             }
             if (t == FINCH_IQ4_NL) lo = _mm512_shuffle_epi8(kvu, lo), hi = _mm512_shuffle_epi8(kvu, hi);
-            acc[k] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, xlo), hi, xhi);
+            acc[k] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(init, lo, xlo), hi, xhi);
         }
         __m512i isum = qp_reduce4(acc);
-        if (off) {
-            int32_t sumx = qx_hsum(_mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), xq));
-            isum = _mm512_sub_epi32(isum, _mm512_set1_epi32(off * sumx));
-        }
         __m512 fsum = _mm512_cvtepi32_ps(isum), vdx = _mm512_set1_ps(dx);
         __m512 vdw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
         __m512 step; /* finch_vec_dot_ref's float step of each type (quants.c), as in qr_dotr16_vnni */
