@@ -149,7 +149,9 @@ typedef struct {
     float s;
 } finch_qg_xaux;
 /* pack: rows [0, nr) of W (nr <= FINCH_QG_ROWS; rows past nr copies of row
- * nr-1), all cols, into finch_qgemm_pack_bytes(t, cols) bytes at pack.
+ * nr-1), all cols, into finch_qgemm_pack_bytes(t, cols) bytes at pack;
+ * w_stride == 0: w is one packed group of a 32-value type (16 rows,
+ * kernels_wpack.c), read as it lies.
  * gemm: out[i * ldo + r] for tokens i < nt and rows r < nr; x: nt partner
  * rows x_stride bytes apart; aux: nt rows of cols / 32 finch_qg_xaux (the
  * 32-value types; NULL for the K-quants). */
@@ -167,6 +169,17 @@ typedef void (*finch_qgemm_fn)(finch_dtype t, const void *pack, size_t cols, con
  * reference's float steps per block in order). */
 #define FINCH_WPACK_ROWS 16
 typedef void (*finch_vec_dotp_fn)(const void *group, size_t cols, const void *x, float *out);
+/* The 32-value types' packed block (16 x the block's bytes): 16 d at 0,
+ * 16 m at 32 (Q4_1, Q5_1), 16 qh at finch_wpack_qh(t) (Q5_0, Q5_1) and
+ * 16 x 16 quant bytes at finch_wpack_qs(t); qh and quants of row r in
+ * slot finch_wpack_slot(r). */
+static inline size_t finch_wpack_slot(size_t r) { return (r % 4) * 4 + r / 4; }
+static inline size_t finch_wpack_qh(finch_dtype t) {
+    return t == FINCH_Q4_1 || t == FINCH_Q5_1 ? 4 * FINCH_WPACK_ROWS : 2 * FINCH_WPACK_ROWS;
+}
+static inline size_t finch_wpack_qs(finch_dtype t) {
+    return finch_wpack_qh(t) + (t == FINCH_Q5_0 || t == FINCH_Q5_1 ? 4 * FINCH_WPACK_ROWS : 0);
+}
 /* Whether a packed layout exists for t; pack a group in place (tmp: 16
  * rows of scratch); unpack a group into 16 row-major rows, or its row r
  * into one row (the original bytes). */

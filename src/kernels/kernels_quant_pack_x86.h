@@ -27,18 +27,11 @@
 
 #include "kernels_quant_rows_x86.h"
 
-/* The packed block's fields (kernels_wpack.c): qh and qs offsets. */
-static inline size_t qp_oqh(finch_dtype t) { return t == FINCH_Q4_1 || t == FINCH_Q5_1 ? 64 : 32; }
-static inline size_t qp_oqs(finch_dtype t) {
-    return qp_oqh(t) + (t == FINCH_Q5_0 || t == FINCH_Q5_1 ? 64 : 0);
-}
-static inline size_t qp_slot(size_t r) { return (r % 4) * 4 + r / 4; }
-
 /* One packed group, blocks [0, nb), 8 rows at a time: out[r], r < 16. */
 static QR_INLINE void qp_dotp_avx2(finch_dtype t, const uint8_t *g, size_t nb, const void *vx, float *out) {
     const bool q81 = t == FINCH_Q4_1 || t == FINCH_Q5_1, q5 = t == FINCH_Q5_0 || t == FINCH_Q5_1;
     const int off = t == FINCH_Q4_0 ? 8 : t == FINCH_Q5_0 ? 16 : 0;
-    const size_t bytes = FINCH_WPACK_ROWS * qr_block_bytes(t), oqh = qp_oqh(t), oqs = qp_oqs(t);
+    const size_t bytes = FINCH_WPACK_ROWS * qr_block_bytes(t), oqh = finch_wpack_qh(t), oqs = finch_wpack_qs(t);
     const __m256i kv = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)finch_iq4nl_values));
     const __m256i ones16 = _mm256_set1_epi16(1), ones8 = _mm256_set1_epi8(1);
     __m256 sumf[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
@@ -52,7 +45,7 @@ static QR_INLINE void qp_dotp_avx2(finch_dtype t, const uint8_t *g, size_t nb, c
             __m256i acc[QR_ROWS];
 #pragma GCC unroll 8 /* the rows in registers */
             for (size_t i = 0; i < QR_ROWS; i++) {
-                size_t s = qp_slot(8 * h + i);
+                size_t s = finch_wpack_slot(8 * h + i);
                 __m256i q = qr_nibbles(p + oqs + 16 * s);
                 if (q5) q = _mm256_or_si256(q, qx_fifth_bits(p + oqh + 4 * s));
                 if (t == FINCH_IQ4_NL) {
@@ -109,7 +102,7 @@ static QR_VNNI QR_INLINE void qp_dotp_vnni(finch_dtype t, const uint8_t *g, size
     const bool q81 = t == FINCH_Q4_1 || t == FINCH_Q5_1, q5 = t == FINCH_Q5_0 || t == FINCH_Q5_1;
     const int off = t == FINCH_Q4_0 ? 8 : t == FINCH_Q5_0 ? 16 : t == FINCH_IQ4_NL ? 128 : 0;
     const size_t bytes = FINCH_WPACK_ROWS * qr_block_bytes(t);
-    const size_t oqh = qp_oqh(t), oqs = qp_oqs(t);
+    const size_t oqh = finch_wpack_qh(t), oqs = finch_wpack_qs(t);
     const __m512i kvu = _mm512_broadcast_i32x4(
         _mm_add_epi8(_mm_loadu_si128((const __m128i *)finch_iq4nl_values), _mm_set1_epi8((char)0x80)));
     const __m512i m4 = _mm512_set1_epi8(0xF), b16 = _mm512_set1_epi8(16), ones8 = _mm512_set1_epi8(1);

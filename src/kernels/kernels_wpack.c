@@ -58,9 +58,7 @@ static bool wp_block_of(finch_dtype t, wp_block *b) {
     }
 }
 
-static inline size_t wp_slot(size_t r) { return (r % 4) * 4 + r / 4; }
-
-/* The packed block's field offsets (bytes from the start of a packed block). */
+/* The packed block's field offsets (kernels_internal.h; m at 32). */
 static void wp_offsets(const wp_block *b, size_t *m, size_t *qh, size_t *qs) {
     size_t at = 2 * FINCH_WPACK_ROWS;
     *m = at;
@@ -81,7 +79,7 @@ static inline __attribute__((always_inline)) void wp_move(const wp_block b, uint
         uint8_t *pk = group + i * FINCH_WPACK_ROWS * b.bytes;
         for (size_t r = 0; r < FINCH_WPACK_ROWS; r++) {
             uint8_t *row = rows + r * rb + i * b.bytes;
-            size_t s = wp_slot(r);
+            size_t s = finch_wpack_slot(r);
 #define WP_COPY(packed, plain, n) (to_packed ? memcpy(packed, plain, n) : memcpy(plain, packed, n))
             WP_COPY(pk + 2 * r, row, 2);
             if (b.m >= 0) WP_COPY(pk + om + 2 * r, row + b.m, 2);
@@ -107,7 +105,7 @@ static void wp_for_type(finch_dtype t, uint8_t *group, uint8_t *rows, size_t rb,
 
 /* Row r of a packed group into `row` (row-major, the original bytes). */
 static void wp_unpack_row32(const wp_block *b, const uint8_t *group, size_t cols, size_t r, uint8_t *row) {
-    size_t om, oqh, oqs, s = wp_slot(r), nb = cols / FINCH_QK;
+    size_t om, oqh, oqs, s = finch_wpack_slot(r), nb = cols / FINCH_QK;
     wp_offsets(b, &om, &oqh, &oqs);
     for (size_t i = 0; i < nb; i++) {
         const uint8_t *pk = group + i * FINCH_WPACK_ROWS * b->bytes;
