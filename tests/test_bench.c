@@ -44,7 +44,7 @@ static void test_forward_flops_by_hand(void **state) {
 static const char present;
 
 static finch_weight weight(finch_dtype t, size_t rows, size_t cols) {
-    return (finch_weight){ &present, t, rows, cols };
+    return (finch_weight){ &present, t, rows, cols, false };
 }
 
 /* dim 64, qdim 64, kvdim 32, ffn 96, vocab 100.  Layer 0

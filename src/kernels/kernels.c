@@ -639,13 +639,15 @@ finch_status finch_matmul_many(finch_pool *pool, size_t m, float *const out[], c
  * by the activation rounding, not only by summation order. */
 void finch_matmul_ref(float *out, const float *x, size_t n, const finch_weight *w) {
     float *row = malloc((w->cols ? w->cols : 1) * sizeof(float));
-    if (!row) { /* no status to return: poison the output instead */
+    void *packed_row = w->packed ? malloc(finch_row_bytes(w->type, w->cols)) : NULL;
+    if (!row || (w->packed && !packed_row)) { /* no status to return: poison the output instead */
         for (size_t i = 0; i < n * w->rows; i++) out[i] = NAN;
+        free(row);
+        free(packed_row);
         return;
     }
-    size_t rb = finch_row_bytes(w->type, w->cols);
     for (size_t r = 0; r < w->rows; r++) {
-        finch_row_to_f32(w->type, (const char *)w->data + r * rb, row, w->cols);
+        finch_row_to_f32(w->type, finch_weight_row(w, r, packed_row), row, w->cols);
         for (size_t t = 0; t < n; t++) {
             const float *xt = x + t * w->cols;
             float s = 0;
@@ -654,6 +656,7 @@ void finch_matmul_ref(float *out, const float *x, size_t n, const finch_weight *
         }
     }
     free(row);
+    free(packed_row);
 }
 
 /* ============================================================= elementwise */
