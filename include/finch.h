@@ -388,16 +388,21 @@ size_t finch_ctx_max_batch(const finch_ctx *c);
 const finch_model *finch_ctx_model(const finch_ctx *c);
 
 /* How files of 64 MB and more (model weights) are loaded; applies to files
- * opened afterwards.  Smaller files are always mapped.
- *  - FINCH_LOAD_MMAP (the library's default): mapped; the pages are the
- *    page cache's, shared with every process that maps the file (MPI
- *    ranks on one node) and loaded as they are first touched.
+ * opened afterwards.  Smaller files are always mapped, as stored.
+ *  - FINCH_LOAD_MMAP (the library's default): mapped as stored; the pages
+ *    are the page cache's, shared with every process that maps the file
+ *    (MPI ranks on one node) and loaded as they are first touched.
  *  - FINCH_LOAD_READ: read into private memory on 2 MB pages where the
  *    kernel gives them (MADV_HUGEPAGE): one TLB entry covers 512 pages of
- *    streamed weights; a private copy, and the read time at load.
+ *    streamed weights; a private copy, and the read time at load (about a
+ *    second per GB here, more while the kernel compacts memory for the
+ *    2 MB pages).
  *  - FINCH_LOAD_AUTO (the CLI's default for run, eval, generate, bench):
- *    READ when the file takes at most half the memory available
- *    (finch_memory_available), else MMAP. */
+ *    mapped, and where the file takes at most half the memory available
+ *    (finch_memory_available) the quantized matrices that the loader packs
+ *    for decode (finch_set_weight_packing) move into private memory on
+ *    2 MB pages (their file pages released); the other weights stay
+ *    mapped and shared. */
 typedef enum { FINCH_LOAD_MMAP = 0, FINCH_LOAD_READ = 1, FINCH_LOAD_AUTO = 2 } finch_load_mode;
 void finch_set_load_mode(finch_load_mode mode);
 finch_load_mode finch_get_load_mode(void);
@@ -406,11 +411,12 @@ finch_load_mode finch_get_load_mode(void);
  * kernels in use have a packed decode kernel for into groups of 16
  * interleaved rows, in place (docs/quantization.md); results are the same
  * bits either way.
- *  - FINCH_WPACK_AUTO (the default): where the file was read into private
- *    memory (finch_set_load_mode); a mapped file keeps its pages as stored,
- *    shared with the other processes that map it.
- *  - FINCH_WPACK_ON: a mapped file's packed pages too, copied on write
- *    (the file is never written; those pages are then private).
+ *  - FINCH_WPACK_AUTO (the default): as finch_set_load_mode says: in
+ *    FINCH_LOAD_READ's private copy, in place; under FINCH_LOAD_AUTO, in
+ *    a private copy of the packed matrices.  Under FINCH_LOAD_MMAP, and
+ *    for files under 64 MB, the weights stay as stored, shared with the
+ *    other processes that map the file.
+ *  - FINCH_WPACK_ON: those too, into a private copy.
  *  - FINCH_WPACK_OFF: weights stay as in the file.
  * Applies to models loaded afterwards; the CLI turns it off for
  * FINCH_NO_WPACK=1. */

@@ -599,9 +599,10 @@ static void test_values(void **state) {
 }
 
 /* Load modes (finch_set_load_mode): a 64 MB file (sparse: quick) is read
- * under READ, not mapped, with the file's size and bytes; mapped under
- * MMAP; under AUTO read exactly when it takes at most half the memory
- * available.  Smaller files are mapped in every mode. */
+ * under READ, not mapped, with the file's size and bytes (a private copy);
+ * mapped under MMAP and AUTO, where the loader copies what it packs
+ * exactly when the file takes at most half the memory available.  Smaller
+ * files are mapped, as stored, in every mode. */
 static void test_read_mode(void **state) {
     (void)state;
     char path[] = "/tmp/finch_read_mode_XXXXXX";
@@ -623,18 +624,26 @@ static void test_read_mode(void **state) {
     assert_memory_equal(m.data, "head", 4);
     assert_memory_equal(m.data + size - 3, "end", 3);
     assert_int_equal(m.data[size / 2], 0);
+    assert_true(m.private_copy);
     finch_unmap(&m);
     assert_null(m.data);
     size_t avail;
     assert_ok(finch_memory_available(&avail));
     finch_set_load_mode(FINCH_LOAD_AUTO);
-    assert_int_equal(finch_load_reads(size), size <= avail / 2);
-    assert_false(finch_load_reads(avail)); /* more than half: mapped */
+    assert_false(finch_load_reads(size));
+    assert_ok(finch_map_file(path, &m));
+    assert_int_equal(m.mapped, size);
+    assert_false(m.private_copy);
+    assert_int_equal(finch_load_copies(size), size <= avail / 2);
+    assert_false(finch_load_copies(((size_t)64 << 20) - 1));
+    finch_unmap(&m);
     finch_set_load_mode(FINCH_LOAD_MMAP);
     assert_false(finch_load_reads(size));
     assert_ok(finch_map_file(path, &m));
     assert_int_equal(m.size, size);
     assert_int_equal(m.mapped, size);
+    assert_false(m.private_copy);
+    assert_false(finch_load_copies(size));
     finch_unmap(&m);
     unlink(path);
 }

@@ -35,6 +35,8 @@ struct finch_model_storage {
     size_t n_owned;
     bool *used;    /* [tensors of the source]: bound by the model */
     size_t n_tensors;
+    uint8_t *packed; /* packed weights moved out of a mapped file, or NULL */
+    size_t packed_mapped;
 };
 
 /* -------------------------------------------------------- tensor lookup */
@@ -432,44 +434,93 @@ static finch_status model_new(finch_model **out) {
 
 /* ------------------------------------------------------- packed weights */
 
-/* Packs w in place (kernels_wpack.c) when the kernels in use want it and
- * its bytes lie in the GGUF file's mapping (made writable by pack_weights). */
-static finch_status pack_weight(const finch_model *m, finch_weight *w) {
-    const finch_map *map = &m->storage->gguf.map;
+/* The matmul weights the loader may pack (kernels_wpack.c says which it
+ * wants): the 7 layer matrices and the output.  Returns how many. */
+static size_t matmul_weights(finch_model *m, finch_weight **ws, size_t cap) {
+    size_t n = 0;
+    for (size_t l = 0; l < m->cfg.n_layer; l++) {
+        finch_layer *L = &m->layers[l];
+        finch_weight *lw[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t i = 0; i < sizeof lw / sizeof lw[0] && n < cap; i++) ws[n++] = lw[i];
+    }
+    if (n < cap) ws[n++] = &m->output;
+    return n;
+}
+
+/* Whether w is wanted packed and its bytes lie in the mapping. */
+static bool pack_this(const finch_map *map, const finch_weight *w) {
     size_t bytes = finch_row_bytes(w->type, w->cols) * w->rows;
     const uint8_t *p = w->data, *base = map->data;
-    if (!finch_weight_pack_wanted(w) || p < base || bytes > map->size || (size_t)(p - base) > map->size - bytes)
-        return FINCH_OK;
-    return finch_weight_pack(NULL, w, (uint8_t *)base + (p - base));
+    return finch_weight_pack_wanted(w) && p >= base && bytes <= map->size && (size_t)(p - base) <= map->size - bytes;
+}
+
+/* The file's pages under [p, p + bytes) released: a private file mapping
+ * never written, so they are the page cache's and would be read again
+ * from the file if touched (they are not: the weight has moved). */
+static void release_mapped(const void *p, size_t bytes) {
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = ((uintptr_t)p + page - 1) / page * page, b = ((uintptr_t)p + bytes) / page * page;
+    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
+/* The packed matrices move out of a mapped file into one private buffer on
+ * 2 MB pages (finch_alloc_huge), each packed there as it is copied; the
+ * other weights stay mapped and shared. */
+static finch_status pack_into_copy(finch_model *m, finch_weight **ws, size_t n) {
+    finch_model_storage *s = m->storage;
+    size_t total = 0, at = 0;
+    for (size_t i = 0; i < n; i++) total += (finch_row_bytes(ws[i]->type, ws[i]->cols) * ws[i]->rows + 63) / 64 * 64;
+    if (!total) return FINCH_OK;
+    if (!(s->packed = finch_alloc_huge(total, &s->packed_mapped)))
+        return finch_fail(FINCH_ERR_NOMEM, "out of memory packing %zu bytes of weights", total);
+    for (size_t i = 0; i < n; i++) {
+        size_t bytes = finch_row_bytes(ws[i]->type, ws[i]->cols) * ws[i]->rows;
+        const void *from = ws[i]->data;
+        memcpy(s->packed + at, from, bytes);
+        finch_status st = finch_weight_pack(NULL, ws[i], s->packed + at);
+        if (st) return st;
+        release_mapped(from, bytes);
+        at += (bytes + 63) / 64 * 64;
+    }
+    mprotect(s->packed, s->packed_mapped, PROT_READ);
+    return FINCH_OK;
+}
+
+/* The file read into private memory: the matrices packed where they are,
+ * the buffer writable for that long (all of it at once, so that its 2 MB
+ * pages are not split at weight boundaries). */
+static finch_status pack_in_place(finch_model *m, finch_weight **ws, size_t n) {
+    const finch_map *map = &m->storage->gguf.map;
+    if (mprotect((void *)map->data, map->mapped, PROT_READ | PROT_WRITE)) return FINCH_OK; /* stays unpacked */
+    finch_status st = FINCH_OK;
+    for (size_t i = 0; i < n && !st; i++) st = finch_weight_pack(NULL, ws[i], (void *)ws[i]->data);
+    mprotect((void *)map->data, map->mapped, PROT_READ);
+    return st;
 }
 
 /* The quantized matrices that the kernels in use have a packed decode
- * kernel for are packed in place (finch_set_weight_packing: by default
- * only where the file was read into private memory; a mapped file's pages
- * stay the page cache's, shared).  The GGUF file's mapping is private (the
- * read mode's anonymous buffer or a file mapping, both MAP_PRIVATE): it
- * is made writable for the packing, all of it at once (so that the read
- * mode's 2 MB pages are not split at weight boundaries; for a file
- * mapping a write is copy-on-write: the file is never written, and the
- * written pages become anonymous memory in place of page cache), and
- * read-only again after.  A mapping that cannot be made writable leaves
- * the weights unpacked (the same results, slower decode). */
+ * kernel for are packed (16 rows interleaved: kernels_wpack.c), where
+ * finch_set_weight_packing and the load mode say: by default a file read
+ * into private memory (--load read) in place, and a mapped file under
+ * --load auto that fits (finch_load_copies) into a private copy; under
+ * --load mmap, and for files under 64 MB, the weights stay as stored
+ * (FINCH_WPACK_ON: into a copy).  A tied output is the embedding's bytes,
+ * which are then packed too. */
 static finch_status pack_weights(finch_model *m) {
     const finch_map *map = &m->storage->gguf.map;
     finch_weight_packing mode = finch_get_weight_packing();
-    if (!m->storage->has_gguf || !map->data || mode == FINCH_WPACK_OFF ||
-        (mode == FINCH_WPACK_AUTO && !map->private_copy) ||
-        mprotect((void *)map->data, map->mapped, PROT_READ | PROT_WRITE))
-        return FINCH_OK;
-    finch_status st = FINCH_OK;
-    for (size_t l = 0; l < m->cfg.n_layer && !st; l++) {
-        finch_layer *L = &m->layers[l];
-        finch_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-        for (size_t i = 0; i < sizeof ws / sizeof ws[0] && !st; i++) st = pack_weight(m, ws[i]);
-    }
-    if (!st) st = pack_weight(m, &m->output);
+    if (!m->storage->has_gguf || !map->data || mode == FINCH_WPACK_OFF) return FINCH_OK;
+    bool in_place = map->private_copy, copy = !in_place && (mode == FINCH_WPACK_ON || finch_load_copies(map->size));
+    if (!in_place && !copy) return FINCH_OK;
+    size_t cap = 7 * m->cfg.n_layer + 1, n = 0; /* n_layer <= 4096: checked */
+    finch_weight **ws = finch_alloc(cap, sizeof *ws);
+    if (!ws) return FINCH_ERR_NOMEM;
+    size_t n_all = matmul_weights(m, ws, cap);
+    for (size_t i = 0; i < n_all; i++)
+        if (pack_this(map, ws[i])) ws[n++] = ws[i];
+    finch_status st = in_place ? pack_in_place(m, ws, n) : pack_into_copy(m, ws, n);
+    free(ws);
     if (!st && m->cfg.tied_output) m->tok_embd = m->output; /* the same bytes, now packed */
-    mprotect((void *)map->data, map->mapped, PROT_READ);
     return st;
 }
 
@@ -531,6 +582,7 @@ void finch_model_free(finch_model *m) {
         for (size_t i = 0; i < s->n_owned; i++) free(s->owned[i]);
         free(s->owned);
         free(s->used);
+        finch_free_huge(s->packed, s->packed_mapped);
         free(s);
     }
     if (m->tokenizer) finch_tokenizer_free(m->tokenizer);

@@ -101,26 +101,41 @@ void finch_set_load_mode(finch_load_mode mode) { load_mode = (int)mode; }
 finch_load_mode finch_get_load_mode(void) { return (finch_load_mode)load_mode; }
 
 bool finch_load_reads(size_t size) {
-    finch_load_mode mode = finch_get_load_mode();
-    if (size < READ_MIN_BYTES || mode == FINCH_LOAD_MMAP) return false;
-    if (mode == FINCH_LOAD_READ) return true;
-    size_t avail; /* AUTO: a private copy only where it leaves room for the rest */
-    return finch_memory_available(&avail) == FINCH_OK && size <= avail / 2;
+    return size >= READ_MIN_BYTES && finch_get_load_mode() == FINCH_LOAD_READ;
+}
+
+bool finch_load_copies(size_t size) {
+    size_t avail;
+    return size >= READ_MIN_BYTES && finch_get_load_mode() == FINCH_LOAD_AUTO &&
+           finch_memory_available(&avail) == FINCH_OK && size <= avail / 2;
+}
+
+void *finch_alloc_huge(size_t size, size_t *mapped) {
+    size_t len = (size + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+    if (len < size) return NULL;
+    void *p = mmap(NULL, len ? len : HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, len, MADV_HUGEPAGE); /* a hint: without it the memory still works */
+#endif
+    *mapped = len ? len : HUGE_PAGE;
+    return p;
+}
+
+void finch_free_huge(void *p, size_t mapped) {
+    if (p) munmap(p, mapped);
 }
 
 static finch_status read_into_memory(int fd, const char *path, size_t size, finch_map *m) {
-    size_t len = (size + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
-    uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) return finch_fail(FINCH_ERR_NOMEM, "cannot allocate %zu bytes to read %s", size, path);
-#ifdef MADV_HUGEPAGE
-    madvise(p, len, MADV_HUGEPAGE); /* a hint: without it the read still works */
-#endif
+    size_t len;
+    uint8_t *p = finch_alloc_huge(size, &len);
+    if (!p) return finch_fail(FINCH_ERR_NOMEM, "cannot allocate %zu bytes to read %s", size, path);
     for (size_t done = 0; done < size;) {
         size_t want = size - done < ((size_t)1 << 30) ? size - done : ((size_t)1 << 30);
         ssize_t got = read(fd, p + done, want);
         if (got < 0 && errno == EINTR) continue;
         if (got <= 0) {
-            munmap(p, len);
+            finch_free_huge(p, len);
             return finch_fail(FINCH_ERR_IO, "cannot read %s: %s", path, got < 0 ? strerror(errno) : "file shrank");
         }
         done += (size_t)got;

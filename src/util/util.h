@@ -38,14 +38,25 @@ typedef struct {
     const uint8_t *data;
     size_t size;
     size_t mapped;
-    bool private_copy; /* read into private memory (finch_load_reads), not mapped */
+    bool private_copy; /* read into private memory (finch_load_reads), not
+                        * mapped: its owner may write it (mprotect) */
 } finch_map;
 
 finch_status finch_map_file(const char *path, finch_map *m);
 /* Whether finch_map_file reads a regular file of `size` bytes into 2 MB-page
- * memory instead of mapping it (finch_set_load_mode in finch.h). */
+ * memory instead of mapping it (FINCH_LOAD_READ: finch_set_load_mode in
+ * finch.h). */
 bool finch_load_reads(size_t size);
+/* Whether the loader moves the weights it rewrites (packing) out of a
+ * mapped file of `size` bytes into private memory: FINCH_LOAD_AUTO, 64 MB
+ * and more, at most half the memory available. */
+bool finch_load_copies(size_t size);
 void finch_unmap(finch_map *m);
+/* size bytes of private, zeroed memory on 2 MB pages where the kernel
+ * gives them (MADV_HUGEPAGE), *mapped bytes in all; NULL when out of
+ * memory.  Freed by finch_free_huge(p, *mapped). */
+void *finch_alloc_huge(size_t size, size_t *mapped);
+void finch_free_huge(void *p, size_t mapped);
 
 /* The largest text finch reads (a context, a task file, a tokenizer's
  * JSON): a bound, so that /dev/zero or an endless pipe fails instead of
