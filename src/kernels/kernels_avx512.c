@@ -380,6 +380,13 @@ static ALWAYS_INLINE __m512i dot_q2(__m512i wq, __m512i xq) {
 #define KR_MADD_ADD512(acc, p16, sc16) _mm512_dpwssd_epi32(acc, p16, sc16)
 #include "kernels_quant_krows_x86.h"
 
+#include "kernels_quant_kpack_x86.h" /* decode's K-quant matvec on packed 16-row groups */
+
+finch_vec_dotp_fn finch_vec_dotp_k_avx512vnni(finch_dtype t) {
+    static const finch_vec_dotp_fn fns[FINCH_DTYPE_SLOTS] = {QX_VEC_DOTP_K_VNNI};
+    return (unsigned)t < FINCH_DTYPE_SLOTS ? fns[t] : NULL;
+}
+
 /* The body of both Q8_0 tiles, which differ only in the integer dot:
  * DOT_SETUP prepares row r's weights once per block pair (shared by the
  * tile's tokens), X_SETUP token j's activations (shared by the tile's
