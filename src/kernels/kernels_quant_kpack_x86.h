@@ -22,6 +22,9 @@
 #include <string.h>
 
 #define KP_INLINE inline __attribute__((always_inline))
+#ifndef KP_AHEAD
+#define KP_AHEAD 0 /* block groups prefetched ahead */
+#endif
 _Static_assert(FINCH_WPACK_ROWS == 16, "one row per int32 lane of a 512-bit vector");
 
 /* The token's 4 activations at p in every int32 lane. */
@@ -54,28 +57,34 @@ static VNNI KP_INLINE void kp_scales45(const uint8_t *p, __m512i u[4]) {
 /* Scale s (0..7) of the 16 rows as int32 lanes. */
 #define KP_SCALE45(u, s) _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32((u)[(s) / 4], (s) % 4))
 
-/* One Q4_K/Q5_K block group: *isum, *m per row (lane). */
+/* One Q4_K/Q5_K block group: *isum, *m per row (lane).  Per 4 values j
+ * of each 32-byte chunk c of qs (values 64c + 4j .. (low nibbles, sub-
+ * block 2c) and 64c + 32 + 4j .. (high nibbles, 2c + 1)): Q5_K's qh line
+ * j, then the four qs lines, in memory order. */
 static VNNI KP_INLINE void kp_block_q45(finch_dtype t, const uint8_t *g, const finch_block_q8_K *x, __m512i *isum,
                                         __m512i *m) {
     const __m512i m4 = _mm512_set1_epi8(15), bit4 = _mm512_set1_epi8(0x10);
-    const uint8_t *qs = g + (t == FINCH_Q5_K ? 768 : 256), *qh = g + 256;
-    __m512i u[4], acc = _mm512_setzero_si512();
-    kp_scales45(g + 64, u);
-    _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) { /* values 64c ..: sub-blocks 2c (low nibbles), 2c + 1 */
-        __m512i a0 = _mm512_setzero_si512(), a1 = _mm512_setzero_si512();
-        _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++) {
-            __m512i v = _mm512_loadu_si512(qs + 64 * (8 * c + j));
+    const size_t unit = t == FINCH_Q5_K ? 320 : 256, qs_at = t == FINCH_Q5_K ? 256 + 64 : 256;
+    __m512i u[4], a0[4], a1[4], acc = _mm512_setzero_si512();
+    for (int c = 0; c < 4; c++) a0[c] = a1[c] = _mm512_setzero_si512();
+    _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++) {
+        __m512i h = _mm512_setzero_si512();
+        if (t == FINCH_Q5_K) h = _mm512_loadu_si512(g + 256 + unit * j);
+        _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) {
+            __m512i v = _mm512_loadu_si512(g + qs_at + unit * j + 64 * c);
             __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
             if (t == FINCH_Q5_K) { /* bit 2c (low) and 2c + 1 (high) of qh to bit 4 */
-                __m512i h = _mm512_loadu_si512(qh + 64 * j);
                 lo = kp_or_and(lo, kp_shift(h, 4 - 2 * c), bit4);
                 hi = kp_or_and(hi, kp_shift(h, 3 - 2 * c), bit4);
             }
-            a0 = _mm512_dpbusd_epi32(a0, lo, kp_bcast4(x->qs + 64 * c + 4 * j));
-            a1 = _mm512_dpbusd_epi32(a1, hi, kp_bcast4(x->qs + 64 * c + 32 + 4 * j));
+            a0[c] = _mm512_dpbusd_epi32(a0[c], lo, kp_bcast4(x->qs + 64 * c + 4 * j));
+            a1[c] = _mm512_dpbusd_epi32(a1[c], hi, kp_bcast4(x->qs + 64 * c + 32 + 4 * j));
         }
-        acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(a0, KP_SCALE45(u, 2 * c)));
-        acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(a1, KP_SCALE45(u, 2 * c + 1)));
+    }
+    kp_scales45(g + 64, u);
+    _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) {
+        acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(a0[c], KP_SCALE45(u, 2 * c)));
+        acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(a1[c], KP_SCALE45(u, 2 * c + 1)));
     }
     /* min s meets bsums 2s and 2s + 1: their sum, paired as the mins are */
     int16_t ps[8];
@@ -89,30 +98,39 @@ static VNNI KP_INLINE void kp_block_q45(finch_dtype t, const uint8_t *g, const f
 }
 
 /* One Q6_K block group: *isum (the quants stored + 32, the 32 taken back
- * through the scales and bsums: exact) and *m = 0. */
+ * through the scales and bsums: exact) and *m = 0.  Per half h and 4
+ * values l4 of each 32: ql's lines a = 0, 1 and qh's, in memory order,
+ * which hold values 128h + 32j + 4l4 .. for j = 0..3 (sub-block 8h + 2j +
+ * l4 / 4). */
 static VNNI KP_INLINE void kp_block_q6(const uint8_t *g, const finch_block_q8_K *x, __m512i *isum, __m512i *m) {
     const __m512i m4 = _mm512_set1_epi8(15), top = _mm512_set1_epi8(0x30);
-    const uint8_t *ql = g, *qh = g + 2048, *sc = g + 3072;
+    const uint8_t *sc = g + 3072;
     __m512i acc = _mm512_setzero_si512(), ms = _mm512_setzero_si512(), pair[8];
-    _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) { /* scales 2k, 2k + 1 of row r: int16 lane pair r */
-        pair[k] = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(sc + 32 * k)));
-        ms = _mm512_dpwssd_epi32(ms, pair[k], kp_bcast4(x->bsums + 2 * k));
-    }
     _Pragma("GCC unroll 2") for (int h = 0; h < 2; h++)
-    _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++)     /* values 128h + 32j + l */
-    _Pragma("GCC unroll 2") for (int half = 0; half < 2; half++) { /* sub-block 8h + 2j + half */
-        __m512i a = _mm512_setzero_si512();
+    _Pragma("GCC unroll 2") for (int half = 0; half < 2; half++) {
+        __m512i a[4];
+        for (int j = 0; j < 4; j++) a[j] = _mm512_setzero_si512();
         _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) {
             int l4 = 4 * half + q;
-            __m512i v = _mm512_loadu_si512(ql + 64 * (16 * h + 8 * (j & 1) + l4));
-            __m512i nib = _mm512_and_si512(j >= 2 ? _mm512_srli_epi16(v, 4) : v, m4);
-            __m512i q6 = kp_or_and(nib, kp_shift(_mm512_loadu_si512(qh + 64 * (8 * h + l4)), 4 - 2 * j), top);
-            a = _mm512_dpbusd_epi32(a, q6, kp_bcast4(x->qs + 128 * h + 32 * j + 4 * l4));
+            const uint8_t *p = g + 64 * (24 * h + 3 * l4);
+            __m512i v0 = _mm512_loadu_si512(p), v1 = _mm512_loadu_si512(p + 64), qh = _mm512_loadu_si512(p + 128);
+            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
+                __m512i v = j & 1 ? v1 : v0;
+                __m512i nib = _mm512_and_si512(j >= 2 ? _mm512_srli_epi16(v, 4) : v, m4);
+                __m512i q6 = kp_or_and(nib, kp_shift(qh, 4 - 2 * j), top);
+                a[j] = _mm512_dpbusd_epi32(a[j], q6, kp_bcast4(x->qs + 128 * h + 32 * j + 4 * l4));
+            }
         }
-        int s = 8 * h + 2 * j + half;
-        __m512i p = pair[s / 2];
-        __m512i scs = s % 2 ? _mm512_srai_epi32(p, 16) : _mm512_srai_epi32(_mm512_slli_epi32(p, 16), 16);
-        acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(a, scs));
+        _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
+            int s = 8 * h + 2 * j + half; /* scales 2k, 2k + 1 of row r: int16 lane pair r of pair k */
+            __m512i p = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(sc + 32 * (s / 2))));
+            __m512i scs = s % 2 ? _mm512_srai_epi32(p, 16) : _mm512_srai_epi32(_mm512_slli_epi32(p, 16), 16);
+            acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(a[j], scs));
+        }
+    }
+    _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) {
+        pair[k] = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(sc + 32 * k)));
+        ms = _mm512_dpwssd_epi32(ms, pair[k], kp_bcast4(x->bsums + 2 * k));
     }
     *isum = _mm512_sub_epi32(acc, _mm512_slli_epi32(ms, 5)); /* isum - 32 m */
     *m = _mm512_setzero_si512();
@@ -126,7 +144,10 @@ static VNNI KP_INLINE void kp_dotp(finch_dtype t, const void *group, size_t cols
     __m512 sumf = _mm512_setzero_ps();
     for (size_t b = 0; b < cols / FINCH_QK_K; b++) {
         const uint8_t *g = (const uint8_t *)group + b * gb;
-        _mm_prefetch((const char *)g + 4 * gb, _MM_HINT_T0);
+        /* the block group KP_AHEAD groups on, every line: the kernel's order
+         * of loads within a group is not a stream the hardware follows */
+        if (KP_AHEAD)
+            for (size_t o = 0; o < gb; o += 64) _mm_prefetch((const char *)g + KP_AHEAD * gb + o, _MM_HINT_T0);
         __m512i isum, m;
         __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(g + d_at))), dmin = _mm512_setzero_ps();
         if (t == FINCH_Q6_K) {

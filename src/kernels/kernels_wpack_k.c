@@ -5,7 +5,7 @@
  * Per super-block b, the 16 rows' blocks become one block group of 16 x
  * the block bytes.  Every field but Q4_K/Q5_K's scales is a byte move: a
  * field of len bytes per row, cut into chunks of w bytes, goes to
- * dst + (o / w) * 16w + w * r + o % w (byte o of row r), so chunk j of
+ * dst + (o / w) * stride + w * r + o % w (byte o of row r), so chunk j of
  * the 16 rows is one run of 16w bytes.  w = 4 for the quants (one int32
  * lane per row: vpdpbusd), 2 for f16 d/dmin (vcvtph2ps of 16 rows) and
  * Q6_K's int8 scales (a pair of scales per row: vpmovsxbw, vpdpwssd).
@@ -26,14 +26,24 @@
 #define WP_SCALES 0 /* chunk width 0: the Q4_K/Q5_K scale encoding */
 
 typedef struct {
-    size_t src, len, dst, w; /* row block offset, bytes, group offset, chunk */
+    size_t src, len, dst, w, stride; /* row block offset, bytes; group offset, chunk, chunk stride */
 } wp_field;
 
-/* Each type's fields (src: in the row's block; dst: in the block group). */
-static const wp_field wp_q4_K[] = {{0, 2, 0, 2}, {2, 2, 32, 2}, {4, 12, 64, WP_SCALES}, {16, 128, 256, 4}};
-static const wp_field wp_q5_K[] = {
-    {0, 2, 0, 2}, {2, 2, 32, 2}, {4, 12, 64, WP_SCALES}, {16, 32, 256, 4}, {48, 128, 768, 4}};
-static const wp_field wp_q6_K[] = {{0, 128, 0, 4}, {128, 64, 2048, 4}, {192, 16, 3072, 2}, {208, 2, 3328, 2}};
+/* Each type's fields (src: in the row's block; dst: in the block group;
+ * stride: bytes from chunk j's 16-row run to chunk j + 1's, 16w where
+ * the field's runs are contiguous).  The quants are ordered as the kernel
+ * reads them, so that a block group is read front to back: per 4 values
+ * j, Q4_K's four 32-byte chunks of qs (c = 0..3), Q5_K's qh then its qs'; Q6_K
+ * per half h and 4 values j, ql's two chunks then qh's. */
+static const wp_field wp_q4_K[] = {{0, 2, 0, 2, 32},          {2, 2, 32, 2, 32},          {4, 12, 64, WP_SCALES, 0},
+                                   {16, 32, 256, 4, 256},     {48, 32, 256 + 64, 4, 256}, {80, 32, 256 + 128, 4, 256},
+                                   {112, 32, 256 + 192, 4, 256}};
+static const wp_field wp_q5_K[] = {{0, 2, 0, 2, 32},           {2, 2, 32, 2, 32},          {4, 12, 64, WP_SCALES, 0},
+                                   {16, 32, 256, 4, 320},      {48, 32, 256 + 64, 4, 320}, {80, 32, 256 + 128, 4, 320},
+                                   {112, 32, 256 + 192, 4, 320}, {144, 32, 256 + 256, 4, 320}};
+static const wp_field wp_q6_K[] = {
+    {0, 32, 0, 4, 192},      {32, 32, 64, 4, 192},       {128, 32, 128, 4, 192},   {64, 32, 1536, 4, 192},
+    {96, 32, 1600, 4, 192}, {160, 32, 1664, 4, 192},    {192, 16, 3072, 2, 32},   {208, 2, 3328, 2, 32}};
 
 static const wp_field *wp_fields(finch_dtype t, size_t *n) {
     switch (t) {
@@ -83,7 +93,7 @@ static void wp_decode_scales(const uint8_t *in, size_t r, uint8_t *s) {
 }
 
 /* Byte o of row r's field f in the block group. */
-static size_t wp_at(const wp_field *f, size_t r, size_t o) { return f->dst + o / f->w * WP_ROWS * f->w + f->w * r + o % f->w; }
+static size_t wp_at(const wp_field *f, size_t r, size_t o) { return f->dst + o / f->w * f->stride + f->w * r + o % f->w; }
 
 /* Block group b of the group packed from rows (row-major, rb bytes apart). */
 static void wp_pack_block_group(finch_dtype t, uint8_t *packed, const uint8_t *rows, size_t rb, size_t b) {
@@ -98,8 +108,8 @@ static void wp_pack_block_group(finch_dtype t, uint8_t *packed, const uint8_t *r
             wp_encode_scales(src, g + f->dst);
             continue;
         }
-        for (size_t r = 0; r < WP_ROWS; r++)
-            for (size_t o = 0; o < f->len; o++) g[wp_at(f, r, o)] = src[r][o];
+        for (size_t o = 0; o < f->len; o += f->w) /* chunk by chunk: wp_at(f, r, o) is the chunk's start */
+            for (size_t r = 0; r < WP_ROWS; r++) memcpy(g + wp_at(f, r, o), src[r] + o, f->w);
     }
 }
 
@@ -123,7 +133,7 @@ void finch_wunpack_k_row(finch_dtype t, const void *group, size_t cols, size_t r
         for (size_t k = 0; k < nf; k++) {
             if (fs[k].w == WP_SCALES) wp_decode_scales(g + fs[k].dst, r, out + fs[k].src);
             else
-                for (size_t o = 0; o < fs[k].len; o++) out[fs[k].src + o] = g[wp_at(&fs[k], r, o)];
+                for (size_t o = 0; o < fs[k].len; o += fs[k].w) memcpy(out + fs[k].src + o, g + wp_at(&fs[k], r, o), fs[k].w);
         }
     }
 }
