@@ -1,12 +1,12 @@
 /* kernels_wpack_k.c - the K-quants' packed 16-row groups: pack, unpack
  * and the scalar reference of the packed matvec (kernels_wpack_k.h; the
- * layout in docs/quantization.md, "Packed K-quant rows").
+ * layout in docs/quantization.md, "Decode: packed K-quant rows").
  *
  * Per super-block b, the 16 rows' blocks become one block group of 16 x
  * the block bytes.  Every field but Q4_K/Q5_K's scales is a byte move: a
  * field of len bytes per row, cut into chunks of w bytes, goes to
- * dst + (o / w) * stride + w * r + o % w (byte o of row r), so chunk j of
- * the 16 rows is one run of 16w bytes.  w = 4 for the quants (one int32
+ * dst + j * stride + w * r (chunk j of row r), so chunk j of the 16 rows
+ * is one run of 16w bytes.  w = 4 for the quants (one int32
  * lane per row: vpdpbusd), 2 for f16 d/dmin (vcvtph2ps of 16 rows) and
  * Q6_K's int8 scales (a pair of scales per row: vpmovsxbw, vpdpwssd).
  *
@@ -92,8 +92,14 @@ static void wp_decode_scales(const uint8_t *in, size_t r, uint8_t *s) {
     }
 }
 
-/* Byte o of row r's field f in the block group. */
-static size_t wp_at(const wp_field *f, size_t r, size_t o) { return f->dst + o / f->w * f->stride + f->w * r + o % f->w; }
+/* w bytes (2 or 4: constant sizes, so the copies are inlined). */
+static void wp_copy(void *dst, const void *src, size_t w) {
+    if (w == 4) memcpy(dst, src, 4);
+    else memcpy(dst, src, 2);
+}
+
+/* Chunk j (bytes j * w ..) of row r's field f in the block group. */
+static size_t wp_chunk_at(const wp_field *f, size_t r, size_t j) { return f->dst + j * f->stride + f->w * r; }
 
 /* Block group b of the group packed from rows (row-major, rb bytes apart). */
 static void wp_pack_block_group(finch_dtype t, uint8_t *packed, const uint8_t *rows, size_t rb, size_t b) {
@@ -108,8 +114,8 @@ static void wp_pack_block_group(finch_dtype t, uint8_t *packed, const uint8_t *r
             wp_encode_scales(src, g + f->dst);
             continue;
         }
-        for (size_t o = 0; o < f->len; o += f->w) /* chunk by chunk: wp_at(f, r, o) is the chunk's start */
-            for (size_t r = 0; r < WP_ROWS; r++) memcpy(g + wp_at(f, r, o), src[r] + o, f->w);
+        for (size_t j = 0; j < f->len / f->w; j++)
+            for (size_t r = 0; r < WP_ROWS; r++) wp_copy(g + wp_chunk_at(f, r, j), src[r] + j * f->w, f->w);
     }
 }
 
@@ -133,7 +139,8 @@ void finch_wunpack_k_row(finch_dtype t, const void *group, size_t cols, size_t r
         for (size_t k = 0; k < nf; k++) {
             if (fs[k].w == WP_SCALES) wp_decode_scales(g + fs[k].dst, r, out + fs[k].src);
             else
-                for (size_t o = 0; o < fs[k].len; o += fs[k].w) memcpy(out + fs[k].src + o, g + wp_at(&fs[k], r, o), fs[k].w);
+                for (size_t j = 0; j < fs[k].len / fs[k].w; j++)
+                    wp_copy(out + fs[k].src + j * fs[k].w, g + wp_chunk_at(&fs[k], r, j), fs[k].w);
         }
     }
 }

@@ -1,6 +1,6 @@
-/* kernels_wpack_k.h - the K-quants (Q2_K .. Q6_K) stored in groups of
+/* kernels_wpack_k.h - the K-quants Q4_K, Q5_K and Q6_K stored in groups of
  * FINCH_WPACK_ROWS rows, packed in place for decode's matvec (docs/
- * quantization.md, "Packed K-quant rows").
+ * quantization.md, "Decode: packed K-quant rows").
  *
  * A group of 16 rows occupies exactly the bytes of its 16 row-major rows;
  * inside it, super-block b of all 16 rows comes together (one "block
