@@ -41,21 +41,22 @@ static VNNI KP_INLINE __m512i kp_shift(__m512i v, int n) {
 /* a | (b & c) */
 static VNNI KP_INLINE __m512i kp_or_and(__m512i a, __m512i b, __m512i c) { return _mm512_ternarylogic_epi32(a, b, c, 0xF8); }
 
-/* Q4_K/Q5_K: the packed scales (L, H: kernels_wpack_k.c) to U, 4 x 64
- * bytes: u[0], u[1] scales 0-3, 4-7 (16 rows each per 128-bit lane),
- * u[2], u[3] the mins in row pairs (min 2k, 2k + 1 of row r in bytes 2r,
- * 2r + 1 of the 32-byte half k % 2 of u[2 + k / 2]). */
-static VNNI KP_INLINE void kp_scales45(const uint8_t *p, __m512i u[4]) {
+/* Q4_K/Q5_K: the packed scales (L, H: kernels_wpack_k.c) to U, 256
+ * bytes: scales 0-7 (16 rows each) at u + 16s, the mins in row pairs (min
+ * 2k, 2k + 1 of row r in bytes 2r, 2r + 1 of u + 128 + 32k).  Stored, so
+ * that each scale is one vpmovzx from memory (an extract's lane must be
+ * an immediate, which -O1 builds do not unroll into). */
+static VNNI KP_INLINE void kp_scales45(const uint8_t *p, uint8_t *u) {
     const __m512i m4 = _mm512_set1_epi8(15), top = _mm512_set1_epi8(0x30);
     __m512i l0 = _mm512_loadu_si512(p), l1 = _mm512_loadu_si512(p + 64), h = _mm512_loadu_si512(p + 128);
-    u[0] = kp_or_and(_mm512_and_si512(l0, m4), _mm512_slli_epi16(h, 4), top);
-    u[1] = kp_or_and(_mm512_and_si512(l1, m4), _mm512_slli_epi16(h, 2), top);
-    u[2] = kp_or_and(_mm512_and_si512(_mm512_srli_epi16(l0, 4), m4), h, top);
-    u[3] = kp_or_and(_mm512_and_si512(_mm512_srli_epi16(l1, 4), m4), _mm512_srli_epi16(h, 2), top);
+    _mm512_store_si512(u, kp_or_and(_mm512_and_si512(l0, m4), _mm512_slli_epi16(h, 4), top));
+    _mm512_store_si512(u + 64, kp_or_and(_mm512_and_si512(l1, m4), _mm512_slli_epi16(h, 2), top));
+    _mm512_store_si512(u + 128, kp_or_and(_mm512_and_si512(_mm512_srli_epi16(l0, 4), m4), h, top));
+    _mm512_store_si512(u + 192, kp_or_and(_mm512_and_si512(_mm512_srli_epi16(l1, 4), m4), _mm512_srli_epi16(h, 2), top));
 }
 
 /* Scale s (0..7) of the 16 rows as int32 lanes. */
-#define KP_SCALE45(u, s) _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32((u)[(s) / 4], (s) % 4))
+#define KP_SCALE45(u, s) _mm512_cvtepu8_epi32(_mm_load_si128((const __m128i *)((u) + 16 * (s))))
 
 /* One Q4_K/Q5_K block group: *isum, *m per row (lane).  Per 4 values j
  * of each 32-byte chunk c of qs (values 64c + 4j .. (low nibbles, sub-
@@ -65,7 +66,9 @@ static VNNI KP_INLINE void kp_block_q45(finch_dtype t, const uint8_t *g, const f
                                         __m512i *m) {
     const __m512i m4 = _mm512_set1_epi8(15), bit4 = _mm512_set1_epi8(0x10);
     const size_t unit = t == FINCH_Q5_K ? 320 : 256, qs_at = t == FINCH_Q5_K ? 256 + 64 : 256;
-    __m512i u[4], a0[4], a1[4], acc = _mm512_setzero_si512();
+    _Alignas(64) uint8_t u[256];
+    __m512i a0[4], a1[4], acc = _mm512_setzero_si512();
+    kp_scales45(g + 64, u);
     for (int c = 0; c < 4; c++) a0[c] = a1[c] = _mm512_setzero_si512();
     _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++) {
         __m512i h = _mm512_setzero_si512();
@@ -81,7 +84,6 @@ static VNNI KP_INLINE void kp_block_q45(finch_dtype t, const uint8_t *g, const f
             a1[c] = _mm512_dpbusd_epi32(a1[c], hi, kp_bcast4(x->qs + 64 * c + 32 + 4 * j));
         }
     }
-    kp_scales45(g + 64, u);
     _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) {
         acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(a0[c], KP_SCALE45(u, 2 * c)));
         acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(a1[c], KP_SCALE45(u, 2 * c + 1)));
@@ -91,7 +93,7 @@ static VNNI KP_INLINE void kp_block_q45(finch_dtype t, const uint8_t *g, const f
     for (int s = 0; s < 8; s++) ps[s] = (int16_t)(x->bsums[2 * s] + x->bsums[2 * s + 1]);
     __m512i mm = _mm512_setzero_si512();
     _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++)
-        mm = _mm512_dpwssd_epi32(mm, _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(u[2 + k / 2], k % 2)),
+        mm = _mm512_dpwssd_epi32(mm, _mm512_cvtepu8_epi16(_mm256_load_si256((const __m256i *)(u + 128 + 32 * k))),
                                  kp_bcast4(ps + 2 * k));
     *isum = acc;
     *m = mm;
