@@ -12,7 +12,10 @@
  * whose quants are stored + 32) times the activations' 16-value sums
  * (vpdpwssd) its exact m; then finch_kq_step's float operations lane by
  * lane, as qx_kstep8 does for 8 rows: the same integers and the same IEEE
- * operations in the same order as finch_vec_dot_ref, so its bits. */
+ * operations in the same order as finch_vec_dot_ref, so its bits.  A block
+ * group is read front to back (kernels_wpack_k.c orders the lines so), a
+ * single stream that the hardware prefetches: prefetching every line 2-8
+ * block groups ahead measured no faster. */
 #ifndef FINCH_KERNELS_QUANT_KPACK_X86_H
 #define FINCH_KERNELS_QUANT_KPACK_X86_H
 
@@ -22,9 +25,6 @@
 #include <string.h>
 
 #define KP_INLINE inline __attribute__((always_inline))
-#ifndef KP_AHEAD
-#define KP_AHEAD 0 /* block groups prefetched ahead */
-#endif
 _Static_assert(FINCH_WPACK_ROWS == 16, "one row per int32 lane of a 512-bit vector");
 
 /* The token's 4 activations at p in every int32 lane. */
@@ -146,10 +146,6 @@ static VNNI KP_INLINE void kp_dotp(finch_dtype t, const void *group, size_t cols
     __m512 sumf = _mm512_setzero_ps();
     for (size_t b = 0; b < cols / FINCH_QK_K; b++) {
         const uint8_t *g = (const uint8_t *)group + b * gb;
-        /* the block group KP_AHEAD groups on, every line: the kernel's order
-         * of loads within a group is not a stream the hardware follows */
-        if (KP_AHEAD)
-            for (size_t o = 0; o < gb; o += 64) _mm_prefetch((const char *)g + KP_AHEAD * gb + o, _MM_HINT_T0);
         __m512i isum, m;
         __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(g + d_at))), dmin = _mm512_setzero_ps();
         if (t == FINCH_Q6_K) {
@@ -160,17 +156,24 @@ static VNNI KP_INLINE void kp_dotp(finch_dtype t, const void *group, size_t cols
         }
         __m512 xd = _mm512_set1_ps(x[b].d);
         __m512 dd = _mm512_mul_ps(d, xd), dm = _mm512_mul_ps(dmin, xd);
-        __m512 step = _mm512_sub_ps(_mm512_mul_ps(dd, _mm512_cvtepi32_ps(isum)), _mm512_mul_ps(dm, _mm512_cvtepi32_ps(m)));
+        __m512 step =
+            _mm512_sub_ps(_mm512_mul_ps(dd, _mm512_cvtepi32_ps(isum)), _mm512_mul_ps(dm, _mm512_cvtepi32_ps(m)));
         sumf = _mm512_add_ps(sumf, step);
     }
     _mm512_storeu_ps(out, sumf);
 }
 
-static VNNI void dotp_q4_K_vnni(const void *g, size_t cols, const void *x, float *out) { kp_dotp(FINCH_Q4_K, g, cols, x, out); }
-static VNNI void dotp_q5_K_vnni(const void *g, size_t cols, const void *x, float *out) { kp_dotp(FINCH_Q5_K, g, cols, x, out); }
-static VNNI void dotp_q6_K_vnni(const void *g, size_t cols, const void *x, float *out) { kp_dotp(FINCH_Q6_K, g, cols, x, out); }
+#define KP_DOTP(T, name)                                                                   \
+    static VNNI void dotp_##name##_vnni(const void *g, size_t cols, const void *x, float *out) { \
+        kp_dotp(T, g, cols, x, out);                                                           \
+    }
+KP_DOTP(FINCH_Q4_K, q4_K)
+KP_DOTP(FINCH_Q5_K, q5_K)
+KP_DOTP(FINCH_Q6_K, q6_K)
+#undef KP_DOTP
 
 /* The table entries (vec_dotp = {QX_VEC_DOTP_K_VNNI, ...}). */
-#define QX_VEC_DOTP_K_VNNI [FINCH_Q4_K] = dotp_q4_K_vnni, [FINCH_Q5_K] = dotp_q5_K_vnni, [FINCH_Q6_K] = dotp_q6_K_vnni
+#define QX_VEC_DOTP_K_VNNI \
+    [FINCH_Q4_K] = dotp_q4_K_vnni, [FINCH_Q5_K] = dotp_q5_K_vnni, [FINCH_Q6_K] = dotp_q6_K_vnni
 
 #endif
