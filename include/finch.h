@@ -381,12 +381,20 @@ size_t finch_ctx_threads(const finch_ctx *c);
 size_t finch_ctx_max_batch(const finch_ctx *c);
 const finch_model *finch_ctx_model(const finch_ctx *c);
 
-/* Model files of 64 MB and more are mapped (the default) or, with this on,
- * read into private memory on 2 MB pages where the kernel gives them
- * (fewer TLB misses while weights stream; a private copy, no page cache
- * sharing).  Applies to files opened afterwards.  The CLI turns it on for
- * FINCH_NO_MMAP=1 (docs/bench.md). */
-void finch_set_no_mmap(int on);
+/* How files of 64 MB and more (model weights) are loaded; applies to files
+ * opened afterwards.  Smaller files are always mapped.
+ *  - FINCH_LOAD_MMAP (the library's default): mapped; the pages are the
+ *    page cache's, shared with every process that maps the file (MPI
+ *    ranks on one node) and loaded as they are first touched.
+ *  - FINCH_LOAD_READ: read into private memory on 2 MB pages where the
+ *    kernel gives them (MADV_HUGEPAGE): one TLB entry covers 512 pages of
+ *    streamed weights; a private copy, and the read time at load.
+ *  - FINCH_LOAD_AUTO (the CLI's default for run, eval, generate, bench):
+ *    READ when the file takes at most half the memory available
+ *    (finch_memory_available), else MMAP. */
+typedef enum { FINCH_LOAD_MMAP = 0, FINCH_LOAD_READ = 1, FINCH_LOAD_AUTO = 2 } finch_load_mode;
+void finch_set_load_mode(finch_load_mode mode);
+finch_load_mode finch_get_load_mode(void);
 
 /* Feed tokens[0..n) at positions pos0.. into layer caches that hold exactly
  * pos0 positions, attending causally to the cache and within the batch.

@@ -598,8 +598,10 @@ static void test_values(void **state) {
     assert_int_equal(parse_nested(1, 99, 0), FINCH_ERR_FORMAT);
 }
 
-/* Read mode (FINCH_NO_MMAP): a 64 MB file (sparse: quick) is read, not
- * mapped, with the file's size and bytes; small files are still mapped. */
+/* Load modes (finch_set_load_mode): a 64 MB file (sparse: quick) is read
+ * under READ, not mapped, with the file's size and bytes; mapped under
+ * MMAP; under AUTO read exactly when it takes at most half the memory
+ * available.  Smaller files are mapped in every mode. */
 static void test_read_mode(void **state) {
     (void)state;
     char path[] = "/tmp/finch_read_mode_XXXXXX";
@@ -610,8 +612,10 @@ static void test_read_mode(void **state) {
     assert_int_equal(pwrite(fd, "head", 4, 0), 4);
     assert_int_equal(pwrite(fd, "end", 3, (off_t)(size - 3)), 3);
     close(fd);
-    finch_set_no_mmap(1);
-    assert_true(finch_read_mode());
+    assert_int_equal(finch_get_load_mode(), FINCH_LOAD_MMAP); /* the library's default */
+    finch_set_load_mode(FINCH_LOAD_READ);
+    assert_true(finch_load_reads(size));
+    assert_false(finch_load_reads(((size_t)64 << 20) - 1));
     finch_map m;
     assert_ok(finch_map_file(path, &m));
     assert_int_equal(m.size, size);
@@ -621,8 +625,13 @@ static void test_read_mode(void **state) {
     assert_int_equal(m.data[size / 2], 0);
     finch_unmap(&m);
     assert_null(m.data);
-    finch_set_no_mmap(0);
-    assert_false(finch_read_mode());
+    size_t avail;
+    assert_ok(finch_memory_available(&avail));
+    finch_set_load_mode(FINCH_LOAD_AUTO);
+    assert_int_equal(finch_load_reads(size), size <= avail / 2);
+    assert_false(finch_load_reads(avail)); /* more than half: mapped */
+    finch_set_load_mode(FINCH_LOAD_MMAP);
+    assert_false(finch_load_reads(size));
     assert_ok(finch_map_file(path, &m));
     assert_int_equal(m.size, size);
     assert_int_equal(m.mapped, size);

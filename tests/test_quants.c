@@ -421,6 +421,53 @@ static void test_matvec_rows_tables(void **state) {
 #endif
 }
 
+/* The AVX-512 table without VNNI (which finch_isa_set skips on a VNNI
+ * CPU) runs AVX2's quantized GEMM for prefill: its plan, made for that
+ * table directly, gives the scalar reference's bits for 21 tokens x 21
+ * rows of every type it takes (the tokens quantized by the reference). */
+static void test_qgemm_avx512_plain(void **state) {
+    (void)state;
+#if defined(__x86_64__)
+    if (!finch_isa_set(FINCH_ISA_AVX512)) {
+        finch_isa_set(finch_isa_detect());
+        skip();
+    }
+    finch_isa_set(finch_isa_detect());
+    const finch_kernels *k = &finch_kernels_avx512;
+    const size_t rows = 21, n = 21;
+    finch_pool *pool;
+    assert_ok(finch_pool_new(1, &pool));
+    size_t checked = 0;
+    for (size_t ti = 0; ti < N_WTYPES; ti++) {
+        finch_dtype t = weight_types[ti];
+        if (!finch_qgemm_runs(k, t, n)) continue;
+        const finch_quant_traits *q = finch_quant_traits_of(t);
+        size_t cols = q->block == FINCH_QK_K ? 768 : 800, rb = finch_row_bytes(t, cols);
+        size_t xb = finch_row_bytes(q->partner, cols);
+        finch_weight w = qweight(t, rows, cols);
+        float *x = malloc(n * cols * sizeof(float)), *out = malloc(n * rows * sizeof(float));
+        uint8_t *xq = malloc(n * xb);
+        for (size_t i = 0; i < n * cols; i++) x[i] = rnd_f();
+        for (size_t j = 0; j < n; j++) finch_quantize_act(q->partner, x + j * cols, xq + j * xb, cols);
+        finch_qplan pl;
+        assert_ok(finch_matmul_quant_plan(pool, 1, k, out, x, n, &w, &pl));
+        for (size_t task = 0; task < pl.n_tasks; task++) pl.fn(pl.job, task);
+        pl.free_job(pl.job);
+        for (size_t j = 0; j < n; j++)
+            for (size_t r = 0; r < rows; r++) {
+                float ref = finch_vec_dot_ref(t)((const char *)w.data + r * rb, xq + j * xb, cols);
+                if (memcmp(&ref, &out[j * rows + r], sizeof ref))
+                    fail_msg("%s, token %zu, row %zu: %g, not the scalar %g", finch_dtype_name(t), j, r,
+                             out[j * rows + r], ref);
+            }
+        free((void *)w.data), free(x), free(out), free(xq);
+        checked++;
+    }
+    assert_int_equal(checked, 9); /* Q4_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K */
+    finch_pool_free(pool);
+#endif
+}
+
 /* Each ISA's Q8_K activation quantizer gives finch_quantize_act's bytes:
  * random blocks, ties of the largest magnitude (+a before -a and after),
  * an all-zero block, tiny values, and blocks with NaN and Inf. */
@@ -531,6 +578,8 @@ static void test_cli(void **state) {
 
     assert_int_equal(run_finch("generate -m x.gguf -p hi --quant-math fp16"), 2);
     assert_string_equal(err_text, "finch: error: --quant-math must be q8 or fp32, got 'fp16'\n");
+    assert_int_equal(run_finch("run -m x.gguf -f x.txt -q hi --load mapped"), 2);
+    assert_string_equal(err_text, "finch: error: --load must be auto, mmap or read, got 'mapped'\n");
 }
 
 static void test_nonfinite_scales(void **state) {
@@ -562,6 +611,7 @@ int main(void) {
         cmocka_unit_test(test_qgemm_q8_0),
         cmocka_unit_test(test_matvec_rows),
         cmocka_unit_test(test_matvec_rows_tables),
+        cmocka_unit_test(test_qgemm_avx512_plain),
         cmocka_unit_test(test_q8_K_quantizers),
         cmocka_unit_test(test_refused_types),
         cmocka_unit_test(test_nonfinite_scales),

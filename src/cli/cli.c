@@ -209,3 +209,11 @@ int cli_parse_quant_math(const char *value) {
     else return cli_error("--quant-math must be q8 or fp32, got '%s'", value);
     return 0;
 }
+
+int cli_parse_load(const char *value) {
+    if (!value || !strcmp(value, "auto")) finch_set_load_mode(FINCH_LOAD_AUTO);
+    else if (!strcmp(value, "mmap")) finch_set_load_mode(FINCH_LOAD_MMAP);
+    else if (!strcmp(value, "read")) finch_set_load_mode(FINCH_LOAD_READ);
+    else return cli_error("--load must be auto, mmap or read, got '%s'", value);
+    return 0;
+}

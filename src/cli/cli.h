@@ -91,6 +91,7 @@ typedef struct {
     const char *model, *mode, *select, *normalize, *answer_prefix, *max_memory;
     const char *chat_template, *system;  /* cli_chat.c                      */
     const char *quant_math;              /* --quant-math q8|fp32           */
+    const char *load;                    /* --load auto|mmap|read          */
     const char *cache_type;              /* --cache-type f32|f16           */
     long n_predict, threads, seed, chunk; /* chunk 0: the plan's default    */
     long ctx_size;                        /* -c; 0: the model's length     */
@@ -161,6 +162,8 @@ void cli_print_token(const finch_model *m, int32_t prev, int32_t id, FILE *f);
 
 /* --quant-math q8|fp32 (NULL: q8): sets finch_set_quant_math. */
 int cli_parse_quant_math(const char *value);
+/* --load auto|mmap|read (NULL: auto): sets finch_set_load_mode. */
+int cli_parse_load(const char *value);
 
 /* ---- limits (cli_limits.c) ---- */
 /* --max-memory SIZE (finch_parse_size) into *bytes; value NULL: 0 (none). */

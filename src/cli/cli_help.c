@@ -50,6 +50,10 @@
 #define FLAG_CACHE_TYPE { "--cache-type", "f32|f16", "f32", \
     "the KV cache's storage: f16 (llama.cpp's default) rounds K and V when stored, half the bytes; " \
     "attention and the scores still compute in fp32 (docs/engine.md)" }
+#define FLAG_LOAD { "--load", "auto|mmap|read", "auto", \
+    "model files of 64 MB and more: read reads them into 2 MB pages (faster decode, a private copy), mmap " \
+    "maps them (pages shared with other processes), auto reads when the file takes at most half the " \
+    "memory available; eval with several MPI ranks on a node maps (docs/engine.md)" }
 #define FLAG_END { NULL, NULL, NULL, NULL }
 
 /* ---------------------------------------------------------------- run */
@@ -105,6 +109,7 @@ static const cli_flag run_flags[] = {
     FLAG_MAX_MEMORY,
     FLAG_QUANT_MATH,
     FLAG_CACHE_TYPE,
+    FLAG_LOAD,
     { "--plot-kept", "FILE.svg", "none", "draw the kept positions of every layer and head" },
     { "--mark", "POS", "none", "mark context position POS on the --plot-kept drawing" },
     FLAG_END
@@ -160,6 +165,7 @@ static const cli_flag eval_flags[] = {
     FLAG_MAX_MEMORY,
     FLAG_QUANT_MATH,
     FLAG_CACHE_TYPE,
+    FLAG_LOAD,
     FLAG_END
 };
 
@@ -207,6 +213,7 @@ static const cli_flag generate_flags[] = {
     FLAG_MAX_MEMORY,
     FLAG_QUANT_MATH,
     FLAG_CACHE_TYPE,
+    FLAG_LOAD,
     FLAG_END
 };
 
@@ -251,6 +258,7 @@ static const cli_flag bench_flags[] = {
     { "--rss-short", "N", "4000", "tokens of the short text" },
     { "--rss-long", "N", "64000", "tokens of the long text" },
     FLAG_CACHE_TYPE,
+    FLAG_LOAD,
     { "--no-probe", NULL, "off", "skip the FMA and bandwidth probes (no fractions of peak)" },
     { "--probe-mib", "N", "1024", "MiB the bandwidth probe reads" },
     { "--json", NULL, "off", "print the results as JSON instead of tables" },

@@ -53,6 +53,7 @@ bool cli_shared_flag(cli_args *a, cli_shared *s) {
     else if (shared(a, NULL, "--system")) s->system = cli_value(a);
     else if (shared(a, NULL, "--max-memory")) s->max_memory = cli_value(a);
     else if (shared(a, NULL, "--quant-math")) s->quant_math = cli_value(a);
+    else if (shared(a, NULL, "--load")) s->load = cli_value(a);
     else if (shared(a, NULL, "--cache-type")) s->cache_type = cli_value(a);
     else if (shared(a, NULL, "--json")) s->json = true;
     else if (shared(a, NULL, "--progress")) s->progress = true;
@@ -115,7 +116,7 @@ void cli_set_budget(finch_press_params *p, finch_budget_kind kind, double v) {
 
 int cli_shared_finish(cli_shared *s, size_t max_budgets, finch_press_params *p, size_t *max_memory) {
     int rc = cli_parse_max_memory(s->max_memory, max_memory);
-    if (rc || (rc = cli_parse_quant_math(s->quant_math))) return rc;
+    if (rc || (rc = cli_parse_quant_math(s->quant_math)) || (rc = cli_parse_load(s->load))) return rc;
     if (s->normalize && finch_press_parse_normalize(s->normalize, &p->normalize) != FINCH_OK)
         return cli_error("--normalize must be on, authors or off, got '%s'", s->normalize);
     if (s->mode && finch_press_parse_mode(s->mode, &p->mode) != FINCH_OK)

@@ -545,6 +545,9 @@ static int eval_command(int argc, char **argv) {
     if (o.longbench_e && (st = finch_longbench_mark_e(&tasks))) { rc = cli_fail(st, "--longbench-e"); goto done; }
     if ((rc = cli_jieba_check(&tasks))) goto done;
     o.bench_read = tasks.benchmark;
+    /* Several ranks on one node share the mapped file's pages; private
+     * copies of the weights, one per rank, could exceed the node. */
+    if (finch_get_load_mode() == FINCH_LOAD_AUTO && eval_mpi_node_ranks() > 1) finch_set_load_mode(FINCH_LOAD_MMAP);
     if ((rc = cli_load_model(o.model, &m))) goto done;
     if (!m->tokenizer) { rc = cli_error("finch eval needs a model with a tokenizer"); goto done; }
     if (eval_mpi_is_root() && (rc = make_out_dir(o.out, &made))) goto done;

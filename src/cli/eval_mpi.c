@@ -111,6 +111,8 @@ int eval_mpi_begin(int *argc, char ***argv) {
 bool eval_mpi_active(void) { return g_size > 1 || g_threads_ok; }
 bool eval_mpi_is_root(void) { return g_rank == 0; }
 
+int eval_mpi_node_ranks(void) { return g_node_ranks > 0 ? g_node_ranks : 1; }
+
 long eval_mpi_threads(long threads) {
     if (threads > 0) return threads;
     long per_rank = (long)finch_num_cores() / (g_node_ranks > 0 ? g_node_ranks : 1);

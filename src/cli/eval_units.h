@@ -62,6 +62,8 @@ bool eval_mpi_active(void);
 bool eval_mpi_is_root(void);
 /* Threads per rank when -t is not given: the node's cores / its ranks. */
 long eval_mpi_threads(long threads);
+/* The ranks on this rank's node (1 outside MPI). */
+int eval_mpi_node_ranks(void);
 int eval_mpi_sweep(const eval_env *e, const finch_eval_tasks *tasks, const cJSON *config, cJSON *items);
 int eval_mpi_end(int rc);
 #else
@@ -69,6 +71,7 @@ static inline int eval_mpi_begin(int *argc, char ***argv) { (void)argc; (void)ar
 static inline bool eval_mpi_active(void) { return false; }
 static inline bool eval_mpi_is_root(void) { return true; }
 static inline long eval_mpi_threads(long threads) { return threads; }
+static inline int eval_mpi_node_ranks(void) { return 1; }
 static inline int eval_mpi_sweep(const eval_env *e, const finch_eval_tasks *tasks, const cJSON *config,
                                  cJSON *items) {
     (void)e; (void)tasks; (void)config; (void)items;

@@ -30,8 +30,6 @@ static bool is_help(const char *arg) { return !strcmp(arg, "-h") || !strcmp(arg,
 int main(int argc, char **argv) {
     cli_guard_std_fds();
     cli_watch_stdout();
-    const char *no_mmap = getenv("FINCH_NO_MMAP"); /* an experiment's switch (docs/bench.md) */
-    if (no_mmap && *no_mmap && strcmp(no_mmap, "0") != 0) finch_set_no_mmap(true);
     if (argc < 2 || is_help(argv[1])) {
         cli_print_overview(argc < 2 ? stderr : stdout);
         return cli_finish_stdout(argc < 2 ? EXIT_BAD_INPUT : 0);

@@ -11,7 +11,9 @@
  * per 2 vector loads and 12 broadcasts, where the 4 x 6 lane tile needs 10
  * vector loads, and no horizontal sums).  Q8_0's tiles use the lane order
  * (exact integer sums per block), on VNNI where the CPU has it; there its
- * prefill runs the quantized GEMM (kernels_qgemm_x86.h). */
+ * prefill runs the quantized GEMM (kernels_qgemm_x86.h).  Without VNNI the
+ * quantized types' prefill runs AVX2's quantized GEMM (kernels_qgemm_avx2.h,
+ * the same bits), which needs only what this file's flags include. */
 #include "kernels_internal.h"
 #include "kernels_quant_x86.h"
 #include "kernels_quant_rows_x86.h"
@@ -372,6 +374,7 @@ static ALWAYS_INLINE __m512i dot_q2(__m512i wq, __m512i xq) {
 #define VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
 
 #include "kernels_qgemm_x86.h" /* the quantized GEMM, on VNNI */
+#include "kernels_qgemm_avx2.h" /* ... and without VNNI */
 
 /* decode's K-quant matvec with vpdpwssd (the same int32 multiply-adds) */
 #define KR_NAME(n) n##_vnni
@@ -698,7 +701,9 @@ static void f32_to_f16_avx512(const float *x, uint16_t *h, size_t n) {
     .f32_to_f16 = f32_to_f16_avx512,                                                         \
     .pack_kv_f16 = pack_f16_avx512,
 
-const finch_kernels finch_kernels_avx512 = {AVX512_TABLE(tile_q8_0_avx512, QX_VEC_DOTR_32, QX_VEC_DOTR_K)};
+const finch_kernels finch_kernels_avx512 = {
+    AVX512_TABLE(tile_q8_0_avx512, QX_VEC_DOTR_32, QX_VEC_DOTR_K) .qgemm = {QG_AVX2},
+    .qgemm_pack = qgemm_pack_avx2};
 const finch_kernels finch_kernels_avx512_vnni = {
     AVX512_TABLE(tile_q8_0_avx512_vnni, QX_VEC_DOTR_32_VNNI, QX_VEC_DOTR_K_VNNI) .qgemm = {QG_VNNI},
     .qgemm_pack = qgemm_pack_avx512};

@@ -85,19 +85,28 @@ void *finch_zalloc(size_t n, size_t size) {
 
 /* ------------------------------------------------------------------- files */
 
-/* ---- --no-mmap: the file read into anonymous memory backed by 2 MB pages
- * where the kernel gives them (MADV_HUGEPAGE): one TLB entry covers 512
- * weight rows of 4 KB instead of one, so the page walks of a matvec (8 rows
- * in flight) and of the GEMM's packs (32 rows) mostly go away.  Costs a
- * private copy (no page cache sharing) and the read time at load. */
+/* ---- --load read: the file read into anonymous memory backed by 2 MB
+ * pages where the kernel gives them (MADV_HUGEPAGE): one TLB entry covers
+ * 512 pages of weights, so the streams of decode's matvec (8-16 rows in
+ * flight, one 4 KB page each) and of the GEMM's packs rarely walk the page
+ * tables.  Costs a private copy (no page cache sharing) and the read time
+ * at load (finch_set_load_mode in finch.h). */
 #define READ_MIN_BYTES ((size_t)64 << 20) /* smaller files: mapped as usual */
 #define HUGE_PAGE ((size_t)2 << 20)
 
-static _Atomic bool read_mode_on;
+static _Atomic int load_mode = FINCH_LOAD_MMAP;
 
-void finch_set_no_mmap(int on) { read_mode_on = on != 0; }
+void finch_set_load_mode(finch_load_mode mode) { load_mode = (int)mode; }
 
-bool finch_read_mode(void) { return read_mode_on; }
+finch_load_mode finch_get_load_mode(void) { return (finch_load_mode)load_mode; }
+
+bool finch_load_reads(size_t size) {
+    finch_load_mode mode = finch_get_load_mode();
+    if (size < READ_MIN_BYTES || mode == FINCH_LOAD_MMAP) return false;
+    if (mode == FINCH_LOAD_READ) return true;
+    size_t avail; /* AUTO: a private copy only where it leaves room for the rest */
+    return finch_memory_available(&avail) == FINCH_OK && size <= avail / 2;
+}
 
 static finch_status read_into_memory(int fd, const char *path, size_t size, finch_map *m) {
     size_t len = (size + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
@@ -138,7 +147,7 @@ finch_status finch_map_file(const char *path, finch_map *m) {
         close(fd);
         return finch_fail(FINCH_ERR_FORMAT, "%s is empty", path);
     }
-    if (finch_read_mode() && (size_t)st.st_size >= READ_MIN_BYTES) {
+    if (finch_load_reads((size_t)st.st_size)) {
         finch_status rs = read_into_memory(fd, path, (size_t)st.st_size, m);
         close(fd);
         return rs;

@@ -41,9 +41,9 @@ typedef struct {
 } finch_map;
 
 finch_status finch_map_file(const char *path, finch_map *m);
-/* Read mode (finch_set_no_mmap in finch.h): files of 64 MB and more are
- * read into 2 MB-page memory instead of mapped. */
-bool finch_read_mode(void);
+/* Whether finch_map_file reads a regular file of `size` bytes into 2 MB-page
+ * memory instead of mapping it (finch_set_load_mode in finch.h). */
+bool finch_load_reads(size_t size);
 void finch_unmap(finch_map *m);
 
 /* The largest text finch reads (a context, a task file, a tokenizer's
