@@ -106,7 +106,7 @@ static VNNI KP_INLINE void kp_block_q45(finch_dtype t, const uint8_t *g, const f
  * l4 / 4). */
 static VNNI KP_INLINE void kp_block_q6(const uint8_t *g, const finch_block_q8_K *x, __m512i *isum, __m512i *m) {
     const __m512i m4 = _mm512_set1_epi8(15), top = _mm512_set1_epi8(0x30);
-    const uint8_t *sc = g + 3072;
+    const uint8_t *sc = g + 32, *qs = g + 288;
     __m512i acc = _mm512_setzero_si512(), ms = _mm512_setzero_si512(), pair[8];
     _Pragma("GCC unroll 2") for (int h = 0; h < 2; h++)
     _Pragma("GCC unroll 2") for (int half = 0; half < 2; half++) {
@@ -114,7 +114,7 @@ static VNNI KP_INLINE void kp_block_q6(const uint8_t *g, const finch_block_q8_K 
         for (int j = 0; j < 4; j++) a[j] = _mm512_setzero_si512();
         _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) {
             int l4 = 4 * half + q;
-            const uint8_t *p = g + 64 * (24 * h + 3 * l4);
+            const uint8_t *p = qs + 64 * (24 * h + 3 * l4);
             __m512i v0 = _mm512_loadu_si512(p), v1 = _mm512_loadu_si512(p + 64), qh = _mm512_loadu_si512(p + 128);
             _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
                 __m512i v = j & 1 ? v1 : v0;
@@ -142,12 +142,11 @@ static VNNI KP_INLINE void kp_block_q6(const uint8_t *g, const finch_block_q8_K 
 static VNNI KP_INLINE void kp_dotp(finch_dtype t, const void *group, size_t cols, const void *vx, float *out) {
     const finch_block_q8_K *x = vx;
     const size_t gb = FINCH_WPACK_ROWS * finch_quant_traits_of(t)->bytes;
-    const size_t d_at = t == FINCH_Q6_K ? 3328 : 0;
     __m512 sumf = _mm512_setzero_ps();
     for (size_t b = 0; b < cols / FINCH_QK_K; b++) {
         const uint8_t *g = (const uint8_t *)group + b * gb;
         __m512i isum, m;
-        __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(g + d_at))), dmin = _mm512_setzero_ps();
+        __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g)), dmin = _mm512_setzero_ps();
         if (t == FINCH_Q6_K) {
             kp_block_q6(g, x + b, &isum, &m);
         } else {

@@ -32,7 +32,8 @@ typedef struct {
 /* Each type's fields (src: in the row's block; dst: in the block group;
  * stride: bytes from chunk j's 16-row run to chunk j + 1's, 16w where
  * the field's runs are contiguous).  The quants are ordered as the kernel
- * reads them, so that a block group is read front to back: per 4 values
+ * reads them, so that a block group is read front to back (d, dmin and
+ * the scales first): per 4 values
  * j, Q4_K's four 32-byte chunks of qs (c = 0..3), Q5_K's qh then its qs'; Q6_K
  * per half h and 4 values j, ql's two chunks then qh's. */
 static const wp_field wp_q4_K[] = {{0, 2, 0, 2, 32},          {2, 2, 32, 2, 32},          {4, 12, 64, WP_SCALES, 0},
@@ -41,9 +42,10 @@ static const wp_field wp_q4_K[] = {{0, 2, 0, 2, 32},          {2, 2, 32, 2, 32},
 static const wp_field wp_q5_K[] = {{0, 2, 0, 2, 32},           {2, 2, 32, 2, 32},          {4, 12, 64, WP_SCALES, 0},
                                    {16, 32, 256, 4, 320},      {48, 32, 256 + 64, 4, 320}, {80, 32, 256 + 128, 4, 320},
                                    {112, 32, 256 + 192, 4, 320}, {144, 32, 256 + 256, 4, 320}};
-static const wp_field wp_q6_K[] = {
-    {0, 32, 0, 4, 192},      {32, 32, 64, 4, 192},       {128, 32, 128, 4, 192},   {64, 32, 1536, 4, 192},
-    {96, 32, 1600, 4, 192}, {160, 32, 1664, 4, 192},    {192, 16, 3072, 2, 32},   {208, 2, 3328, 2, 32}};
+static const wp_field wp_q6_K[] = {{208, 2, 0, 2, 32},           {192, 16, 32, 2, 32},
+                                   {0, 32, 288, 4, 192},         {32, 32, 288 + 64, 4, 192},
+                                   {128, 32, 288 + 128, 4, 192}, {64, 32, 288 + 1536, 4, 192},
+                                   {96, 32, 288 + 1600, 4, 192}, {160, 32, 288 + 1664, 4, 192}};
 
 static const wp_field *wp_fields(finch_dtype t, size_t *n) {
     switch (t) {
