@@ -1,8 +1,8 @@
 /* test_wpack_k.c - the K-quants' packed 16-row groups (kernels_wpack_k.h):
  * pack then unpack gives the rows back byte for byte, and every packed
- * matvec (the scalar twin, the AVX-512 VNNI kernels) gives the bits of
- * finch_vec_dot_ref on each row: random blocks, extreme quants, scales and
- * mins, f16 d of both signs, zero and subnormal. */
+ * matvec (the scalar twin, the AVX-512 kernels with and without VNNI)
+ * gives the bits of finch_vec_dot_ref on each row: random blocks, extreme
+ * quants, scales and mins, f16 d of both signs, zero and subnormal. */
 #include "kernelutil.h"
 #include "kernels_wpack_k.h"
 
@@ -142,12 +142,26 @@ static void test_avx512vnni_bits(void **state) {
 #endif
 }
 
+static void test_avx512_bits(void **state) {
+    (void)state;
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
+        !__builtin_cpu_supports("avx512vl") || !__builtin_cpu_supports("avx512dq"))
+        skip();
+    for (uint64_t seed = 5; seed < 7; seed++) check_kernels(finch_vec_dotp_k_avx512, seed);
+#else
+    skip();
+#endif
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_supported),
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_ref_bits),
         cmocka_unit_test(test_avx512vnni_bits),
+        cmocka_unit_test(test_avx512_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

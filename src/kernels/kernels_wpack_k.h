@@ -47,8 +47,11 @@ void finch_vec_dotp_k_ref(finch_dtype t, const void *group, size_t cols, const v
 #if defined(__x86_64__)
 /* The AVX-512 VNNI kernel of type t (NULL where none), for tests and
  * benchmarks; the caller checks that the CPU has AVX-512 BW and VNNI.
- * (kernels_avx512.c: the same functions as QX_VEC_DOTP_K_VNNI.) */
+ * (kernels_avx512.c: the same functions as QX_VEC_DOTP_K_VNNI; the plain
+ * one's as QX_VEC_DOTP_K_AVX512.) */
 finch_vec_dotp_fn finch_vec_dotp_k_avx512vnni(finch_dtype t);
+/* The same without VNNI (AVX-512 F/BW/VL/DQ: the plain AVX-512 table). */
+finch_vec_dotp_fn finch_vec_dotp_k_avx512(finch_dtype t);
 #endif
 
 #endif
