@@ -1,5 +1,5 @@
 /* bench_wpack_k.c - decode's K-quant matvec, one thread: the packed
- * 16-row groups (kernels_quant_kpack_x86.h, with and without VNNI)
+ * 16-row groups (kernels_quant_kpack_x86.h with and without VNNI, _avx2.h)
  * against the row-major 8-row kernel (vec_dotr of the VNNI table,
  * kernels_quant_krows_x86.h) on the same random Q4_K, Q5_K and Q6_K
  * matrices of TinyLlama's shapes, alternated, enough copies (>= 256 MiB)
@@ -21,9 +21,11 @@ typedef struct {
     void *x;
 } matvec_case;
 
-/* variant 0: row-major vec_dotr; 1: packed, VNNI; 2: packed, plain AVX-512 */
+/* variant 0: row-major vec_dotr; packed: 1 VNNI, 2 plain AVX-512, 3 AVX2 */
 static double run_once(const matvec_case *c, int variant, float *out) {
-    finch_vec_dotp_fn dotp = variant == 1 ? finch_vec_dotp_k_avx512vnni(c->t) : finch_vec_dotp_k_avx512(c->t);
+    finch_vec_dotp_fn dotp = variant == 1   ? finch_vec_dotp_k_avx512vnni(c->t)
+                             : variant == 2 ? finch_vec_dotp_k_avx512(c->t)
+                                            : finch_vec_dotp_k_avx2(c->t);
     finch_vec_dotr_fn dotr = finch_kernels_avx512_vnni.vec_dotr[c->t];
     double t0 = finch_now();
     for (size_t i = 0; i < c->copies; i++) {
@@ -63,16 +65,16 @@ static void bench_case(finch_dtype t, size_t rows, size_t cols) {
     assert_non_null(o1), assert_non_null(o2);
     c.x = malloc(finch_row_bytes(FINCH_Q8_K, cols));
     finch_quantize_act(FINCH_Q8_K, x, c.x, cols);
-    static const char *names[3] = {"row-major 8 (vnni)", "packed 16 (vnni)", "packed 16 (avx512)"};
+    static const char *names[4] = {"row-major 8 (vnni)", "packed 16 (vnni)", "packed 16 (avx512)", "packed 16 (avx2)"};
     run_once(&c, 0, o1);
-    for (int p = 1; p < 3; p++) {
+    for (int p = 1; p < 4; p++) {
         run_once(&c, p, o2);
         assert_memory_equal(o1, o2, rows * sizeof(float));
     }
-    double dt[3][REPS];
+    double dt[4][REPS];
     for (int rep = 0; rep < REPS; rep++)
-        for (int p = 0; p < 3; p++) dt[p][rep] = run_once(&c, p, p ? o2 : o1);
-    for (int p = 0; p < 3; p++) {
+        for (int p = 0; p < 4; p++) dt[p][rep] = run_once(&c, p, p ? o2 : o1);
+    for (int p = 0; p < 4; p++) {
         qsort(dt[p], REPS, sizeof(double), cmp_double);
         fprintf(stderr, "bench decode 1 thread %-4s %5zux%-5zu %-19s best %6.3f ms %5.1f GB/s, median %6.3f ms %5.1f GB/s\n",
                 finch_dtype_name(t), rows, cols, names[p], dt[p][0] * 1e3,

@@ -1,6 +1,6 @@
 /* test_wpack_k.c - the K-quants' packed 16-row groups (kernels_wpack_k.h):
  * pack then unpack gives the rows back byte for byte, and every packed
- * matvec (the scalar twin, the AVX-512 kernels with and without VNNI)
+ * matvec (the scalar twin, AVX-512 with and without VNNI, AVX2)
  * gives the bits of finch_vec_dot_ref on each row: random blocks, extreme
  * quants, scales and mins, f16 d of both signs, zero and subnormal. */
 #include "kernelutil.h"
@@ -155,6 +155,17 @@ static void test_avx512_bits(void **state) {
 #endif
 }
 
+static void test_avx2_bits(void **state) {
+    (void)state;
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") || !__builtin_cpu_supports("f16c")) skip();
+    for (uint64_t seed = 7; seed < 9; seed++) check_kernels(finch_vec_dotp_k_avx2, seed);
+#else
+    skip();
+#endif
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_supported),
@@ -162,6 +173,7 @@ int main(void) {
         cmocka_unit_test(test_ref_bits),
         cmocka_unit_test(test_avx512vnni_bits),
         cmocka_unit_test(test_avx512_bits),
+        cmocka_unit_test(test_avx2_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

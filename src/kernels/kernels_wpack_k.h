@@ -52,6 +52,8 @@ void finch_vec_dotp_k_ref(finch_dtype t, const void *group, size_t cols, const v
 finch_vec_dotp_fn finch_vec_dotp_k_avx512vnni(finch_dtype t);
 /* The same without VNNI (AVX-512 F/BW/VL/DQ: the plain AVX-512 table). */
 finch_vec_dotp_fn finch_vec_dotp_k_avx512(finch_dtype t);
+/* The AVX2 kernels (kernels_avx2.c, QX_VEC_DOTP_K_AVX2; AVX2, FMA, F16C). */
+finch_vec_dotp_fn finch_vec_dotp_k_avx2(finch_dtype t);
 #endif
 
 #endif
