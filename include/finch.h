@@ -20,6 +20,7 @@
 #ifndef FINCH_H
 #define FINCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -101,6 +102,11 @@ typedef struct {
     finch_dtype type;
     size_t rows;
     size_t cols;
+    /* true: the rows are packed in groups of 16, rewritten in place at
+     * model load for decode's kernels (docs/quantization.md, "Packed
+     * weights"); data is then not row-major: read rows through the
+     * kernels' accessors, never data + r * row_bytes. */
+    bool packed;
 } finch_weight;
 
 /* ------------------------------------------------------------------- model */
@@ -395,6 +401,13 @@ const finch_model *finch_ctx_model(const finch_ctx *c);
 typedef enum { FINCH_LOAD_MMAP = 0, FINCH_LOAD_READ = 1, FINCH_LOAD_AUTO = 2 } finch_load_mode;
 void finch_set_load_mode(finch_load_mode mode);
 finch_load_mode finch_get_load_mode(void);
+
+/* Packed weights (on by default): a model load rewrites the quantized
+ * matrices that the kernels in use have a packed decode kernel for into
+ * groups of 16 interleaved rows, in place (docs/quantization.md); results
+ * are the same bits either way.  Off: weights stay as in the file.  Applies
+ * to models loaded afterwards; the CLI turns it off for FINCH_NO_WPACK=1. */
+void finch_set_weight_packing(int on);
 
 /* Feed tokens[0..n) at positions pos0.. into layer caches that hold exactly
  * pos0 positions, attending causally to the cache and within the batch.

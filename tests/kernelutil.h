@@ -43,7 +43,7 @@ static inline finch_weight make_weight(finch_dtype type, size_t rows, size_t col
         finch_row_from_f32(type, row, (char *)data + r * rb, cols);
     }
     free(row);
-    return (finch_weight){data, type, rows, cols};
+    return (finch_weight){data, type, rows, cols, false};
 }
 
 
@@ -61,7 +61,7 @@ static inline finch_weight random_qweight(finch_dtype t, size_t rows, size_t col
             uint16_t h = finch_f32_to_f16(0.002f + 0.01f * (rng_uniform() + 1.0f));
             memcpy(d + b * q->bytes + q->scale_off[s], &h, 2);
         }
-    return (finch_weight){d, t, rows, cols};
+    return (finch_weight){d, t, rows, cols, false};
 }
 
 static const finch_dtype all_types[] = {FINCH_F32, FINCH_F16, FINCH_BF16, FINCH_Q8_0};

@@ -481,14 +481,14 @@ static void test_matmul_errors(void **state) {
     (void)state;
     float x[40] = {0}, out[4];
     int8_t buf[64] = {0};
-    finch_weight w = {buf, FINCH_Q8_0, 1, 40};
+    finch_weight w = {buf, FINCH_Q8_0, 1, 40, false};
     assert_int_equal(finch_matmul(NULL, out, x, 1, &w), FINCH_ERR_FORMAT);
     w.type = (finch_dtype)16; /* iq2_xxs */
     assert_int_equal(finch_matmul(NULL, out, x, 1, &w), FINCH_ERR_UNSUPPORTED);
-    w = (finch_weight){NULL, FINCH_F32, 4, 8};
+    w = (finch_weight){NULL, FINCH_F32, 4, 8, false};
     assert_int_equal(finch_matmul(NULL, out, x, 1, &w), FINCH_ERR_ARG);
     /* Empty shapes are fine and write nothing (or zeros for cols == 0). */
-    w = (finch_weight){buf, FINCH_F32, 4, 0};
+    w = (finch_weight){buf, FINCH_F32, 4, 0, false};
     memset(out, 0xff, sizeof out);
     assert_ok(finch_matmul(NULL, out, x, 1, &w));
     for (size_t i = 0; i < 4; i++) assert_true(out[i] == 0.0f);

@@ -177,7 +177,7 @@ static finch_weight qweight(finch_dtype t, size_t rows, size_t cols) {
         memcpy(d + r * rb, row, rb);
         free(row);
     }
-    return (finch_weight){d, t, rows, cols};
+    return (finch_weight){d, t, rows, cols, false};
 }
 
 /* Every ISA and every thread count give the scalar table's bits, in both

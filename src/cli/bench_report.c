@@ -116,6 +116,7 @@ static cJSON *model_json(const char *name, const char *path, const model_result 
     cJSON_AddStringToObject(j, "prefill_kernel", r->prefill_kernel);
     cJSON_AddNumberToObject(j, "decode_tokens", (double)r->decode_tokens);
     cJSON_AddNumberToObject(j, "decode_seconds", r->decode_s);
+    cJSON_AddNumberToObject(j, "decode_cpu_seconds", r->decode_cpu_s);
     cJSON_AddNumberToObject(j, "decode_weight_bytes", (double)r->decode_bytes);
     cJSON_AddNumberToObject(j, "decode_tok_s", f.decode_tok_s);
     cJSON_AddNumberToObject(j, "decode_gbs", f.decode_gbs);

@@ -24,6 +24,7 @@ typedef struct {
     uint64_t prefill_flops;
     size_t decode_tokens, decode_bytes; /* decode_bytes: weights per token  */
     double decode_s;            /* all decode_tokens steps                   */
+    double decode_cpu_s;        /* their user + system CPU time, all threads */
     size_t finch_tokens, finch_budget;
     size_t finch_rounds;        /* alternate runs of the two, best of each   */
     double finch_s, chunked_s;  /* Finch compress vs plain chunked prefill  */

@@ -5,6 +5,7 @@
  * Three sources share one binder: GGUF (llama.cpp names), a Hugging Face
  * directory (HF names, translated), and llama2.c checkpoints (for convert). */
 #include "model.h"
+#include "kernels.h"
 #include "quants.h"
 #include "finch.h"
 
@@ -19,7 +20,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 struct finch_model_storage {
     gguf_file gguf;
@@ -215,7 +218,7 @@ static finch_status bind_rope_freqs(finch_model *m) {
         if (!ff) return FINCH_ERR_NOMEM;
         finch_rope_llama3_factors(c->rope_dim, c->rope_base, c->rope_factor, c->rope_low_freq_factor,
                                   c->rope_high_freq_factor, (double)c->rope_orig_ctx, ff);
-        m->rope_freqs = (finch_weight){ ff, FINCH_F32, 1, half };
+        m->rope_freqs = (finch_weight){.data = ff, .type = FINCH_F32, .rows = 1, .cols = half};
         return FINCH_OK;
     }
     if (strcmp(c->arch, "llama")) return FINCH_OK; /* others: refused as unused */
@@ -427,12 +430,51 @@ static finch_status model_new(finch_model **out) {
     return FINCH_OK;
 }
 
+/* ------------------------------------------------------- packed weights */
+
+/* Packs w in place (kernels_wpack.c) when the kernels in use want it and
+ * its bytes lie in the GGUF file's mapping (made writable by pack_weights). */
+static finch_status pack_weight(const finch_model *m, finch_weight *w) {
+    const finch_map *map = &m->storage->gguf.map;
+    size_t bytes = finch_row_bytes(w->type, w->cols) * w->rows;
+    const uint8_t *p = w->data, *base = map->data;
+    if (!finch_weight_pack_wanted(w) || p < base || bytes > map->size || (size_t)(p - base) > map->size - bytes)
+        return FINCH_OK;
+    return finch_weight_pack(NULL, w, (uint8_t *)base + (p - base));
+}
+
+/* The quantized matrices that the kernels in use have a packed decode
+ * kernel for are packed in place.  The GGUF file's mapping is private (a
+ * file mapping or the read mode's anonymous buffer, both MAP_PRIVATE): it
+ * is made writable for the packing, all of it at once (so that the read
+ * mode's 2 MB pages are not split at weight boundaries; for a file
+ * mapping a write is copy-on-write: the file is never written, and the
+ * written pages become anonymous memory in place of page cache), and
+ * read-only again after.  A mapping that cannot be made writable leaves
+ * the weights unpacked (the same results, slower decode). */
+static finch_status pack_weights(finch_model *m) {
+    const finch_map *map = &m->storage->gguf.map;
+    if (!m->storage->has_gguf || !map->data || mprotect((void *)map->data, map->mapped, PROT_READ | PROT_WRITE))
+        return FINCH_OK;
+    finch_status st = FINCH_OK;
+    for (size_t l = 0; l < m->cfg.n_layer && !st; l++) {
+        finch_layer *L = &m->layers[l];
+        finch_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t i = 0; i < sizeof ws / sizeof ws[0] && !st; i++) st = pack_weight(m, ws[i]);
+    }
+    if (!st) st = pack_weight(m, &m->output);
+    if (!st && m->cfg.tied_output) m->tok_embd = m->output; /* the same bytes, now packed */
+    mprotect((void *)map->data, map->mapped, PROT_READ);
+    return st;
+}
+
 static finch_status finish_load(finch_model *m) {
     finch_status st;
     finch_model_storage *s = m->storage;
     s->n_tensors = s->has_gguf ? s->gguf.n_tensors : s->has_hf ? s->hf.tensors.n : 0;
     if (s->n_tensors && !(s->used = finch_zalloc(s->n_tensors, sizeof(bool)))) return FINCH_ERR_NOMEM;
     if ((st = finch_config_validate(&m->cfg)) || (st = bind_weights(m)) || (st = check_all_used(m)) ||
+        (st = pack_weights(m)) ||
         (st = load_tokenizer(m)) || (st = check_tokenizer(m)))
         return st;
     return FINCH_OK;

@@ -544,10 +544,13 @@ finch_status finch_pass_begin(finch_ctx *c, const finch_kv_cache *kv, const int3
     finch_status st = check_forward_args(c, kv, tokens, n, pos0, n_logits);
     if (st || (st = ensure_score_rows(c, pos0 + n)) || (st = ensure_value_rows(c, kv, n, pos0 + n))) return st;
 
-    size_t emb_row = finch_row_bytes(m->tok_embd.type, cfg->dim);
+    /* a packed embedding (tied to a packed output) gives its rows unpacked */
+    void *emb_row = m->tok_embd.packed ? malloc(finch_row_bytes(m->tok_embd.type, cfg->dim)) : NULL;
+    if (m->tok_embd.packed && !emb_row) return FINCH_ERR_NOMEM;
     for (size_t t = 0; t < n; t++)
-        finch_row_to_f32(m->tok_embd.type, (const uint8_t *)m->tok_embd.data + (size_t)tokens[t] * emb_row,
+        finch_row_to_f32(m->tok_embd.type, finch_weight_row(&m->tok_embd, (size_t)tokens[t], emb_row),
                          c->x + t * cfg->dim, cfg->dim);
+    free(emb_row);
     if (cfg->embd_scale > 0)
         for (size_t i = 0; i < n * cfg->dim; i++) c->x[i] *= cfg->embd_scale;
 

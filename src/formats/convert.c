@@ -8,6 +8,7 @@
  * (i, i+d/2) of each head lands on rows (2i, 2i+1).  `qwen2` keeps halves. */
 #include "finch.h"
 #include "gguf.h"
+#include "kernels.h"
 #include "model.h"
 #include "tokenizer.h"
 
@@ -46,13 +47,15 @@ static finch_status add_weight(convert_job *j, const char *name, const finch_wei
     size_t in_row = finch_row_bytes(w->type, w->cols), out_row = finch_row_bytes(t, w->cols);
     uint8_t *out = finch_alloc(w->rows, out_row);
     float *row = finch_alloc(w->cols, sizeof(float));
-    if (!out || !row) { free(out); free(row); return FINCH_ERR_NOMEM; }
+    void *packed_row = w->packed ? malloc(in_row) : NULL; /* a packed weight's rows unpacked */
+    if (!out || !row || (w->packed && !packed_row)) { free(out); free(row); free(packed_row); return FINCH_ERR_NOMEM; }
     for (size_t r = 0; r < w->rows; r++) {
         size_t src = source_row(r, j->cfg->head_dim, permute);
-        finch_row_to_f32(w->type, (const uint8_t *)w->data + src * in_row, row, w->cols);
+        finch_row_to_f32(w->type, finch_weight_row(w, src, packed_row), row, w->cols);
         finch_row_from_f32(t, row, out + r * out_row, w->cols);
     }
     free(row);
+    free(packed_row);
     finch_status st = keep_buffer(j, out);
     if (st) return st;
     uint64_t ne[2] = { w->cols, w->rows };

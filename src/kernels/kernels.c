@@ -183,7 +183,9 @@ static void blas_init(void) { openblas_set_num_threads(1); }
  * For our own kernels the cut does not even matter for the results (see
  * kernels_internal.h); it only keeps a block of W in cache while the
  * block's tokens stream past it. */
+#ifndef MATVEC_TASK_BYTES /* -D for experiments */
 #define MATVEC_TASK_BYTES (64u * 1024)  /* W bytes per task when n == 1       */
+#endif
 #define TILE_TASK_BYTES (128u * 1024)   /* W block per task when n > 1       */
 #define TILE_TASK_TOKENS 48             /* tokens per task (multiple of tiles) */
 #define BLAS_TASK_ROWS 128              /* W rows per cblas_sgemm call        */
@@ -637,13 +639,15 @@ finch_status finch_matmul_many(finch_pool *pool, size_t m, float *const out[], c
  * by the activation rounding, not only by summation order. */
 void finch_matmul_ref(float *out, const float *x, size_t n, const finch_weight *w) {
     float *row = malloc((w->cols ? w->cols : 1) * sizeof(float));
-    if (!row) { /* no status to return: poison the output instead */
+    void *packed_row = w->packed ? malloc(finch_row_bytes(w->type, w->cols)) : NULL;
+    if (!row || (w->packed && !packed_row)) { /* no status to return: poison the output instead */
         for (size_t i = 0; i < n * w->rows; i++) out[i] = NAN;
+        free(row);
+        free(packed_row);
         return;
     }
-    size_t rb = finch_row_bytes(w->type, w->cols);
     for (size_t r = 0; r < w->rows; r++) {
-        finch_row_to_f32(w->type, (const char *)w->data + r * rb, row, w->cols);
+        finch_row_to_f32(w->type, finch_weight_row(w, r, packed_row), row, w->cols);
         for (size_t t = 0; t < n; t++) {
             const float *xt = x + t * w->cols;
             float s = 0;
@@ -652,6 +656,7 @@ void finch_matmul_ref(float *out, const float *x, size_t n, const finch_weight *
         }
     }
     free(row);
+    free(packed_row);
 }
 
 /* ============================================================= elementwise */

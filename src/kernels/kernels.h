@@ -50,6 +50,16 @@ void finch_dot_rows_f32(const float *q, const float *k, size_t n, size_t d, floa
  * out [n][W->rows] = x [n][W->cols] * W^T.  Results do not depend on the
  * number of threads: rows are split in fixed blocks and each output element
  * is always computed by the same code in the same order. */
+/* Row r of w row-major (finch_row_bytes(w->type, w->cols) bytes): a
+ * pointer into w->data, or for a packed weight (finch_weight.packed) the
+ * row unpacked into scratch (that many bytes). */
+const void *finch_weight_row(const finch_weight *w, size_t r, void *scratch);
+/* Packed weights (kernels_wpack.c): whether a model load packs w for the
+ * kernels in use, and packing it in place: data is w's bytes made
+ * writable (w->data then points to it and w->packed is set), its groups
+ * cut on pool (NULL: this thread). */
+bool finch_weight_pack_wanted(const finch_weight *w);
+finch_status finch_weight_pack(finch_pool *pool, finch_weight *w, void *data);
 finch_status finch_matmul(finch_pool *pool, float *out, const float *x, size_t n,
                           const finch_weight *w);
 /* m products of the same x (q, k and v; gate and up) in one pool run: the

@@ -8,6 +8,7 @@
 #include "kernels_internal.h"
 #include "kernels_quant_x86.h"
 #include "kernels_quant_rows_x86.h"
+#include "kernels_quant_pack_x86.h" /* decode on packed weights */
 #define KR_NAME(n) n##_x86
 #define KR_ATTR
 #define KR_MADD_ADD(acc, p16, sc16) _mm256_add_epi32(acc, _mm256_madd_epi16(p16, sc16))
@@ -393,6 +394,7 @@ const finch_kernels finch_kernels_avx2 = {
     .vec_dot = {QX_VEC_DOT},
     .vec_dotn = {QX_VEC_DOTN},
     .vec_dotr = {QX_VEC_DOTR_32, QX_VEC_DOTR_K},
+    .vec_dotp = {QP_VEC_DOTP_X86},
     .qgemm = {QG_AVX2},
     .qgemm_pack = qgemm_pack_avx2,
     .f16_to_f32 = f16_to_f32_avx2,

@@ -17,6 +17,7 @@
 #include "kernels_internal.h"
 #include "kernels_quant_x86.h"
 #include "kernels_quant_rows_x86.h"
+#include "kernels_quant_pack_x86.h" /* decode on packed weights */
 #define KR_NAME(n) n##_x86
 #define KR_ATTR
 #define KR_MADD_ADD(acc, p16, sc16) _mm256_add_epi32(acc, _mm256_madd_epi16(p16, sc16))
@@ -718,7 +719,7 @@ static void f32_to_f16_avx512(const float *x, uint16_t *h, size_t n) {
 
 const finch_kernels finch_kernels_avx512 = {
     AVX512_TABLE(tile_q8_0_avx512, QX_VEC_DOTR_32, QX_VEC_DOTR_K) .qgemm = {QG_AVX2},
-    .qgemm_pack = qgemm_pack_avx2};
+    .qgemm_pack = qgemm_pack_avx2, .vec_dotp = {QP_VEC_DOTP_X86}};
 const finch_kernels finch_kernels_avx512_vnni = {
     AVX512_TABLE(tile_q8_0_avx512_vnni, QX_VEC_DOTR_32_VNNI, QX_VEC_DOTR_K_VNNI) .qgemm = {QG_VNNI},
-    .qgemm_pack = qgemm_pack_avx512};
+    .qgemm_pack = qgemm_pack_avx512, .vec_dotp = {QP_VEC_DOTP_VNNI}};

@@ -47,8 +47,12 @@
  * decode's matvec (vec_dotr: on x86 the K-quants, 8 rows side by side in
  * kernels_quant_krows_x86.h; the 32-value types and IQ4_XS, 8 or 16 rows
  * in kernels_quant_rows_x86.h) for one token and several rows, one row per
- * float lane.  Exact integers leave their order free, and the float steps
- * are the reference's per output, so all of these give its bits.  Q8_0
+ * float lane; with packed weights (vec_dotp: the 32-value types rewritten
+ * in place at model load into groups of 16 interleaved rows,
+ * kernels_wpack.c; kernels_quant_pack_x86.h) for one token and one group,
+ * row r in float lane r.  Exact integers leave their order free, and the
+ * float steps are the reference's per output, so all of these give its
+ * bits (a packed weight gives every result an unpacked one gives).  Q8_0
  * prefill batches that a table's quantized GEMM takes (finch_qgemm_runs:
  * from FINCH_GEMM_MIN_TOKENS tokens, AVX-512 VNNI) run it too, so they have
  * the scalar reference's bits (finch_vec_dot_ref), not the lane order of
@@ -145,7 +149,9 @@ typedef struct {
     float s;
 } finch_qg_xaux;
 /* pack: rows [0, nr) of W (nr <= FINCH_QG_ROWS; rows past nr copies of row
- * nr-1), all cols, into finch_qgemm_pack_bytes(t, cols) bytes at pack.
+ * nr-1), all cols, into finch_qgemm_pack_bytes(t, cols) bytes at pack;
+ * w_stride == 0: w is one packed group of a 32-value type (16 rows,
+ * kernels_wpack.c), read as it lies.
  * gemm: out[i * ldo + r] for tokens i < nt and rows r < nr; x: nt partner
  * rows x_stride bytes apart; aux: nt rows of cols / 32 finch_qg_xaux (the
  * 32-value types; NULL for the K-quants). */
@@ -154,6 +160,33 @@ typedef void (*finch_qgemm_pack_fn)(finch_dtype t, const void *w, size_t w_strid
 typedef void (*finch_qgemm_fn)(finch_dtype t, const void *pack, size_t cols, const void *x,
                                size_t x_stride, const finch_qg_xaux *aux, size_t nt, float *out,
                                size_t ldo, size_t nr);
+
+/* Packed weights (kernels_wpack.c): 16 rows of a quantized weight
+ * interleaved block by block, in place (the layout is in that file's
+ * header).  vec_dotp: one token x (quantized to the type's partner, as
+ * vec_dotr gets it) against one packed group of 16 rows: out[r] must be
+ * finch_vec_dot_ref(t)'s bits for row r (exact integer block sums, the
+ * reference's float steps per block in order). */
+#define FINCH_WPACK_ROWS 16
+typedef void (*finch_vec_dotp_fn)(const void *group, size_t cols, const void *x, float *out);
+/* The 32-value types' packed block (16 x the block's bytes): 16 d at 0,
+ * 16 m at 32 (Q4_1, Q5_1), 16 qh at finch_wpack_qh(t) (Q5_0, Q5_1) and
+ * 16 x 16 quant bytes at finch_wpack_qs(t); qh and quants of row r in
+ * slot finch_wpack_slot(r). */
+static inline size_t finch_wpack_slot(size_t r) { return (r % 4) * 4 + r / 4; }
+static inline size_t finch_wpack_qh(finch_dtype t) {
+    return t == FINCH_Q4_1 || t == FINCH_Q5_1 ? 4 * FINCH_WPACK_ROWS : 2 * FINCH_WPACK_ROWS;
+}
+static inline size_t finch_wpack_qs(finch_dtype t) {
+    return finch_wpack_qh(t) + (t == FINCH_Q5_0 || t == FINCH_Q5_1 ? 4 * FINCH_WPACK_ROWS : 0);
+}
+/* Whether a packed layout exists for t; pack a group in place (tmp: 16
+ * rows of scratch); unpack a group into 16 row-major rows, or its row r
+ * into one row (the original bytes). */
+bool finch_wpack_supported(finch_dtype t);
+void finch_wpack_group(finch_dtype t, void *group, size_t cols, void *tmp);
+void finch_wunpack_group(finch_dtype t, const void *group, size_t cols, void *rows);
+void finch_wunpack_row(finch_dtype t, const void *group, size_t cols, size_t r, void *row);
 
 typedef struct {
     finch_isa isa;
@@ -199,6 +232,9 @@ typedef struct {
      * dot products above), and the packer for them. */
     finch_qgemm_fn qgemm[FINCH_DTYPE_SLOTS];
     finch_qgemm_pack_fn qgemm_pack;
+    /* Decode's matvec on packed weights (finch_vec_dotp_fn above): the
+     * types a model load packs for this table.  NULL: not packed. */
+    finch_vec_dotp_fn vec_dotp[FINCH_DTYPE_SLOTS];
     /* n values f16 -> f32 and f32 -> f16 (round to nearest even; a NaN
      * comes out quiet with its payload's top bits): the F16 KV cache's
      * rows.  Every entry gives finch_f16_to_f32's and finch_f32_to_f16's
@@ -276,6 +312,10 @@ size_t finch_qgemm_pack_bytes(finch_dtype t, size_t cols);
 int finch_qgemm_offset(finch_dtype t);
 finch_status finch_qgemm_plan(finch_pool *act_pool, size_t threads, const finch_kernels *k, float *out,
                               void *xq, size_t x_stride, size_t n, const finch_weight *w, finch_qplan *pl);
+
+/* Whether a model load packs w for table k (kernels_wpack.c): a layout
+ * exists, k has vec_dotp for it, rows % 16 == 0, Q8 arithmetic. */
+bool finch_wpack_wanted(const finch_kernels *k, const finch_weight *w);
 
 /* Portable packed GEMM (kernels_scalar.c) for tables without their own: plain C,
  * which each ISA file may compile with its own vector flags. */

@@ -61,6 +61,8 @@ typedef struct {
     size_t n_row_tasks;
     char *packs; /* pack_bytes per thread */
     size_t pack_bytes;
+    bool packed;  /* w packed (kernels_wpack.c) */
+    char *groups; /* ... a layout the pack cannot read: one unpacked group per thread */
 } qg_job;
 
 static void qg_task(void *arg, size_t task) {
@@ -70,7 +72,15 @@ static void qg_task(void *arg, size_t task) {
     size_t nr = j->rows - r0 < FINCH_QG_ROWS ? j->rows - r0 : FINCH_QG_ROWS;
     size_t nt = j->n - t0 < QG_TASK_TOKENS ? j->n - t0 : QG_TASK_TOKENS;
     void *pack = j->packs + finch_pool_worker() * j->pack_bytes;
-    j->k->qgemm_pack(j->type, j->w + r0 * j->w_stride, j->w_stride, nr, j->cols, pack);
+    const char *w = j->w + r0 * j->w_stride;
+    size_t ws = j->w_stride;
+    if (j->packed && !j->groups) ws = 0; /* a task's 16 rows are one packed group, read as it lies */
+    if (j->groups) { /* ... unpacked first (the K-quants) */
+        char *rows = j->groups + finch_pool_worker() * FINCH_WPACK_ROWS * j->w_stride;
+        finch_wunpack_group(j->type, w, j->cols, rows);
+        w = rows;
+    }
+    j->k->qgemm_pack(j->type, w, ws, nr, j->cols, pack);
     const finch_qg_xaux *aux = j->aux ? j->aux + t0 * (j->cols / FINCH_QK) : NULL;
     j->k->qgemm[j->type](j->type, pack, j->cols, j->x + t0 * j->x_stride, j->x_stride, aux, nt,
                 j->out + t0 * j->rows + r0, j->rows, nr);
@@ -108,6 +118,7 @@ static void qg_free_job(void *arg) {
     free((void *)j->x);
     free((void *)j->aux);
     free(j->packs);
+    free(j->groups);
     free(j);
 }
 
@@ -118,9 +129,15 @@ finch_status finch_qgemm_plan(finch_pool *act_pool, size_t threads, const finch_
     if (!j) return FINCH_ERR_NOMEM;
     *j = (qg_job){k, w->type, w->data, finch_row_bytes(w->type, w->cols), w->rows, w->cols, xq, x_stride,
                   n, NULL, out, (w->rows + FINCH_QG_ROWS - 1) / FINCH_QG_ROWS, NULL,
-                  finch_qgemm_pack_bytes(w->type, w->cols)};
+                  finch_qgemm_pack_bytes(w->type, w->cols), w->packed, NULL};
     finch_qg_xaux *aux = NULL;
     j->packs = finch_alloc(threads, j->pack_bytes);
+    _Static_assert(FINCH_QG_ROWS == FINCH_WPACK_ROWS, "a GEMM task is one packed group");
+    bool direct = q->block == FINCH_QK; /* the packs read the 32-value types' groups (finch_qgemm_pack_fn) */
+    if (w->packed && !direct && j->packs && !(j->groups = finch_alloc(threads, FINCH_WPACK_ROWS * j->w_stride))) {
+        free(j->packs);
+        j->packs = NULL;
+    }
     if (q->block != FINCH_QK_K && j->packs) {
         size_t blocks = w->cols / FINCH_QK;
         if ((aux = finch_alloc(n * blocks, sizeof *aux))) {
@@ -131,6 +148,7 @@ finch_status finch_qgemm_plan(finch_pool *act_pool, size_t threads, const finch_
     }
     if (!j->packs || (q->block != FINCH_QK_K && !aux)) {
         free(j->packs);
+        free(j->groups);
         free(j);
         return FINCH_ERR_NOMEM;
     }

@@ -92,6 +92,19 @@ static inline __m256i qg_unpack_b32(finch_dtype t, const uint8_t *blk, uint16_t 
     return _mm256_xor_si256(_mm256_shuffle_epi8(kv, qx_nibbles(blk + 2)), _mm256_set1_epi8((char)0x80));
 }
 
+/* The same for row r of a packed block pk (kernels_wpack.c). */
+static inline __m256i qg_unpack_b32_packed(finch_dtype t, const uint8_t *pk, size_t r, uint16_t *d, uint16_t *m) {
+    size_t s = finch_wpack_slot(r);
+    memcpy(d, pk + 2 * r, 2);
+    memcpy(m, pk + 2 * FINCH_WPACK_ROWS + 2 * r, 2); /* (other types: quant bytes, ignored) */
+    __m256i q = qx_nibbles(pk + finch_wpack_qs(t) + 16 * s);
+    if (t == FINCH_Q5_0 || t == FINCH_Q5_1) return _mm256_or_si256(q, qx_fifth_bits(pk + finch_wpack_qh(t) + 4 * s));
+    if (t != FINCH_IQ4_NL) return q;
+    const __m256i kv = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)finch_iq4nl_values));
+    return _mm256_xor_si256(_mm256_shuffle_epi8(kv, q), _mm256_set1_epi8((char)0x80));
+}
+
+/* ws == 0: w is a packed group (finch_qgemm_pack_fn). */
 static ALWAYS_INLINE void qg_pack_b32(qg_transpose_fn tr, finch_dtype t, const void *w, size_t ws, size_t nr, size_t cols, void *vpack) {
     finch_qg_bpack *p = vpack;
     size_t bytes = finch_quant_traits_of(t)->bytes, nb = cols / FINCH_QK;
@@ -99,10 +112,11 @@ static ALWAYS_INLINE void qg_pack_b32(qg_transpose_fn tr, finch_dtype t, const v
     for (size_t b0 = 0; b0 < nb; b0 += 8, p++) {
         size_t m = nb - b0 < 8 ? nb - b0 : 8;
         for (size_t r = 0; r < FINCH_QG_ROWS; r++) {
-            const uint8_t *row = (const uint8_t *)finch_tile_row(w, ws, r, nr) + b0 * bytes;
+            const uint8_t *row = ws ? (const uint8_t *)finch_tile_row(w, ws, r, nr) + b0 * bytes : NULL;
             for (size_t i = 0; i < m; i++) {
                 uint16_t d, mn;
-                v[r][i] = qg_unpack_b32(t, row + i * bytes, &d, &mn);
+                v[r][i] = ws ? qg_unpack_b32(t, row + i * bytes, &d, &mn)
+                             : qg_unpack_b32_packed(t, (const uint8_t *)w + (b0 + i) * FINCH_WPACK_ROWS * bytes, r, &d, &mn);
                 p->d[i][r] = qx_f16(d);
                 p->m[i][r] = qx_f16(mn); /* read only for Q4_1/Q5_1 */
             }

@@ -46,6 +46,7 @@ typedef struct {
     finch_vec_dot_fn dot;          /* Q8 arithmetic                        */
     finch_vec_dotn_fn dotn;        /* ... several tokens at once, or NULL  */
     finch_vec_dotr_fn dotr;        /* ... one token, several rows, or NULL */
+    finch_vec_dotp_fn dotp;        /* ... one token, a packed group, or NULL */
     float (*dot_f32)(const float *, const float *, size_t); /* FP32       */
     finch_dtype type;
     const char *w;
@@ -55,22 +56,19 @@ typedef struct {
     float *out;
     size_t task_rows, n_row_tasks;
     float *scratch; /* FP32: one dequantized row per thread              */
+    bool packed;    /* w packed (kernels_wpack.c): groups of 16 rows      */
+    char *groups;   /* packed w without dotp: one unpacked group per thread */
 } qjob;
 
-static void qtask(void *arg, size_t task) {
-    const qjob *j = arg;
-    size_t r0 = (task % j->n_row_tasks) * j->task_rows;
-    size_t t0 = (task / j->n_row_tasks) * QTASK_TOKENS;
-    size_t r1 = r0 + j->task_rows < j->rows ? r0 + j->task_rows : j->rows;
-    size_t t1 = t0 + QTASK_TOKENS < j->n ? t0 + QTASK_TOKENS : j->n;
+/* Rows [r0, r1) of W, row-major at w (row r0 first), tokens [t0, t1). */
+static void qrows(const qjob *j, const char *w, size_t r0, size_t r1, size_t t0, size_t t1) {
     float *row = j->scratch ? j->scratch + finch_pool_worker() * j->cols : NULL;
     if (!row && j->dotr && t1 - t0 == 1) { /* decode: the same bits, rows side by side */
-        j->dotr(j->w + r0 * j->w_stride, j->w_stride, r1 - r0, j->x + t0 * j->x_stride, j->cols,
-                j->out + t0 * j->rows + r0);
+        j->dotr(w, j->w_stride, r1 - r0, j->x + t0 * j->x_stride, j->cols, j->out + t0 * j->rows + r0);
         return;
     }
     for (size_t r = r0; r < r1; r++) {
-        const char *wr = j->w + r * j->w_stride;
+        const char *wr = w + (r - r0) * j->w_stride;
         if (r + 1 < r1) finch_prefetch(wr + j->w_stride);
         if (row) finch_dequantize_row(j->type, wr, row, j->cols);
         for (size_t t = t0; t < t1;) {
@@ -86,6 +84,33 @@ static void qtask(void *arg, size_t task) {
             t++;
         }
     }
+}
+
+/* A packed W (task rows are whole groups): decode's vec_dotp group by
+ * group, else each group unpacked into the thread's scratch and computed
+ * as row-major rows (the same bits either way). */
+static void qgroups(const qjob *j, size_t r0, size_t r1, size_t t0, size_t t1) {
+    size_t gb = FINCH_WPACK_ROWS * j->w_stride;
+    char *rows = j->groups ? j->groups + finch_pool_worker() * gb : NULL;
+    for (size_t r = r0; r < r1; r += FINCH_WPACK_ROWS) {
+        const char *g = j->w + r * j->w_stride;
+        if (!rows) {
+            for (size_t t = t0; t < t1; t++) j->dotp(g, j->cols, j->x + t * j->x_stride, j->out + t * j->rows + r);
+            continue;
+        }
+        finch_wunpack_group(j->type, g, j->cols, rows);
+        qrows(j, rows, r, r + FINCH_WPACK_ROWS, t0, t1);
+    }
+}
+
+static void qtask(void *arg, size_t task) {
+    const qjob *j = arg;
+    size_t r0 = (task % j->n_row_tasks) * j->task_rows;
+    size_t t0 = (task / j->n_row_tasks) * QTASK_TOKENS;
+    size_t r1 = r0 + j->task_rows < j->rows ? r0 + j->task_rows : j->rows;
+    size_t t1 = t0 + QTASK_TOKENS < j->n ? t0 + QTASK_TOKENS : j->n;
+    if (j->packed) qgroups(j, r0, r1, t0, t1);
+    else qrows(j, j->w + r0 * j->w_stride, r0, r1, t0, t1);
 }
 
 typedef struct {
@@ -118,6 +143,7 @@ static void qplan_free_job(void *arg) {
     qplan_job *q = arg;
     free(q->xq);
     free(q->j.scratch);
+    free(q->j.groups);
     free(q);
 }
 
@@ -130,17 +156,21 @@ finch_status finch_matmul_quant_plan(finch_pool *act_pool, size_t threads, const
     bool fp32 = finch_get_quant_math() == FINCH_QUANT_MATH_FP32;
     qplan_job *pj = finch_zalloc(1, sizeof *pj);
     if (!pj) return FINCH_ERR_NOMEM;
-    pj->j = (qjob){finch_vec_dot_for(k, w->type), k->vec_dotn[w->type], k->vec_dotr[w->type],
+    pj->j = (qjob){finch_vec_dot_for(k, w->type), k->vec_dotn[w->type], k->vec_dotr[w->type], NULL,
                    k->dot_f32, w->type, w->data,
                    finch_row_bytes(w->type, w->cols), w->rows, w->cols, (const char *)x,
-                   w->cols * sizeof(float), n, out, 0, 0, NULL};
+                   w->cols * sizeof(float), n, out, 0, 0, NULL, w->packed, NULL};
     qjob *j = &pj->j;
+    /* vec_dotp for decode in Q8 arithmetic; otherwise groups are unpacked */
+    j->dotp = w->packed && n == 1 && !fp32 ? k->vec_dotp[w->type] : NULL;
+    if (w->packed && !j->dotp && !(j->groups = finch_alloc(threads, FINCH_WPACK_ROWS * j->w_stride)))
+        return free(pj), FINCH_ERR_NOMEM;
     if (fp32) {
         j->scratch = finch_alloc(threads, w->cols * sizeof(float));
-        if (!j->scratch) return free(pj), FINCH_ERR_NOMEM;
+        if (!j->scratch) return qplan_free_job(pj), FINCH_ERR_NOMEM;
     } else {
         j->x_stride = finch_row_bytes(q->partner, w->cols);
-        if (!(pj->xq = finch_alloc(n, j->x_stride))) return free(pj), FINCH_ERR_NOMEM;
+        if (!(pj->xq = finch_alloc(n, j->x_stride))) return qplan_free_job(pj), FINCH_ERR_NOMEM;
         qact_job a = {k, q->partner, x, w->cols, pj->xq, j->x_stride};
         finch_pool_run(act_pool, n, qact_task, &a);
         j->x = pj->xq;
@@ -155,6 +185,8 @@ finch_status finch_matmul_quant_plan(finch_pool *act_pool, size_t threads, const
     if (j->task_rows < FINCH_TILE_ROWS) j->task_rows = FINCH_TILE_ROWS;
     if (j->dotr && n == 1) /* whole groups of vec_dotr's rows (a short group repeats a row) */
         j->task_rows = (j->task_rows + FINCH_DOTR_ROWS - 1) / FINCH_DOTR_ROWS * FINCH_DOTR_ROWS;
+    if (w->packed) /* whole packed groups */
+        j->task_rows = (j->task_rows + FINCH_WPACK_ROWS - 1) / FINCH_WPACK_ROWS * FINCH_WPACK_ROWS;
     j->n_row_tasks = (w->rows + j->task_rows - 1) / j->task_rows;
     size_t n_tok_tasks = (n + QTASK_TOKENS - 1) / QTASK_TOKENS;
     *pl = (finch_qplan){qplan_task, pj, j->n_row_tasks * n_tok_tasks, qplan_free_job};

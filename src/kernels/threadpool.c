@@ -8,7 +8,9 @@
  *
  * Between runs workers spin for a short while (a forward pass issues
  * hundreds of runs back to back, and waking a sleeping thread costs tens
- * of microseconds), then sleep on a condition variable.
+ * of microseconds), yielding the core after the first few microseconds,
+ * then sleep on a condition variable.  The caller waits for the run's end
+ * the same way.
  *
  * One run at a time per pool: finch_pool_run must not be called from two
  * threads at once, nor from inside a task.
@@ -19,11 +21,21 @@
 #include "kernels.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
 #define SPIN_SECONDS 100e-6 /* how long an idle thread spins before sleeping */
+/* After this long a spinning thread also offers its core at every check
+ * (every 256 pauses): a partner the scheduler took off its core mid-task
+ * gets it back sooner, where pure spinning held the core for the full
+ * SPIN_SECONDS.  On an idle machine sched_yield returns at once, and a
+ * run's own imbalance (one 64 KB matvec task, ~3 us) stays under it.
+ * TinyLlama decode, 2 threads, read into memory, the 2-core Zen 4 at load
+ * 3-4.5, alternated (docs/bench.md): CPU per token lower in 10 of 10
+ * pairs (F16 -8%, Q8_0 -20%), tok/s higher in 8 of 10. */
+#define YIELD_SECONDS 10e-6
 
 typedef struct {
     struct finch_pool *pool;
@@ -82,7 +94,11 @@ static bool spin_until(atomic_size_t *v, size_t val, bool equal) {
     for (unsigned i = 1;; i++) {
         if ((atomic_load_explicit(v, memory_order_acquire) == val) == equal) return true;
         cpu_relax();
-        if (i % 256 == 0 && finch_now() - t0 > SPIN_SECONDS) return false;
+        if (i % 256 == 0) {
+            double t = finch_now() - t0;
+            if (t > SPIN_SECONDS) return false;
+            if (t > YIELD_SECONDS) sched_yield();
+        }
     }
 }
 
