@@ -402,12 +402,21 @@ typedef enum { FINCH_LOAD_MMAP = 0, FINCH_LOAD_READ = 1, FINCH_LOAD_AUTO = 2 } f
 void finch_set_load_mode(finch_load_mode mode);
 finch_load_mode finch_get_load_mode(void);
 
-/* Packed weights (on by default): a model load rewrites the quantized
- * matrices that the kernels in use have a packed decode kernel for into
- * groups of 16 interleaved rows, in place (docs/quantization.md); results
- * are the same bits either way.  Off: weights stay as in the file.  Applies
- * to models loaded afterwards; the CLI turns it off for FINCH_NO_WPACK=1. */
-void finch_set_weight_packing(int on);
+/* Packed weights: a model load rewrites the quantized matrices that the
+ * kernels in use have a packed decode kernel for into groups of 16
+ * interleaved rows, in place (docs/quantization.md); results are the same
+ * bits either way.
+ *  - FINCH_WPACK_AUTO (the default): where the file was read into private
+ *    memory (finch_set_load_mode); a mapped file keeps its pages as stored,
+ *    shared with the other processes that map it.
+ *  - FINCH_WPACK_ON: a mapped file's packed pages too, copied on write
+ *    (the file is never written; those pages are then private).
+ *  - FINCH_WPACK_OFF: weights stay as in the file.
+ * Applies to models loaded afterwards; the CLI turns it off for
+ * FINCH_NO_WPACK=1. */
+typedef enum { FINCH_WPACK_OFF = 0, FINCH_WPACK_ON = 1, FINCH_WPACK_AUTO = 2 } finch_weight_packing;
+void finch_set_weight_packing(finch_weight_packing mode);
+finch_weight_packing finch_get_weight_packing(void);
 
 /* Feed tokens[0..n) at positions pos0.. into layer caches that hold exactly
  * pos0 positions, attending causally to the cache and within the batch.

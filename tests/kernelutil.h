@@ -73,6 +73,7 @@ static inline int restore_defaults(void **state) {
     finch_isa_set(finch_isa_detect());
     finch_set_blas_mode(FINCH_BLAS_AUTO);
     finch_set_quant_math(FINCH_QUANT_MATH_Q8);
+    finch_set_weight_packing(FINCH_WPACK_AUTO);
     return 0;
 }
 

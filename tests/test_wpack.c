@@ -180,9 +180,14 @@ static void test_model_packed(void **state) {
     for (size_t f = 0; f < 3; f++) {
         char rel[128];
         snprintf(rel, sizeof rel, "models/%s", files[f]);
-        finch_set_weight_packing(0);
+        finch_set_weight_packing(FINCH_WPACK_OFF);
         finch_model *u = test_load_data_model(rel);
-        finch_set_weight_packing(1);
+        finch_set_weight_packing(FINCH_WPACK_AUTO); /* a small file is mapped: kept as stored */
+        finch_model *m = test_load_data_model(rel);
+        bool mapped_packed = m && m->layers[0].wq.packed;
+        finch_model_free(m);
+        assert_false(mapped_packed);
+        finch_set_weight_packing(FINCH_WPACK_ON); /* ... unless asked: copied on write */
         finch_model *p = test_load_data_model(rel);
         if (!u || !p) {
             finch_model_free(u), finch_model_free(p);

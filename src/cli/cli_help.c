@@ -51,8 +51,8 @@
     "the KV cache's storage: f16 (llama.cpp's default) rounds K and V when stored, half the bytes; " \
     "attention and the scores still compute in fp32 (docs/engine.md)" }
 #define FLAG_LOAD { "--load", "auto|mmap|read", "auto", \
-    "model files of 64 MB and more: read reads them into 2 MB pages (faster decode, a private copy), mmap " \
-    "maps them (pages shared with other processes), auto reads when the file takes at most half the " \
+    "model files of 64 MB and more: read reads them into 2 MB pages and packs quantized matrices for " \
+    "decode (faster decode, a private copy), mmap maps them as stored (pages shared with other processes), auto reads when the file takes at most half the " \
     "memory available; eval with several MPI ranks on a node maps (docs/engine.md)" }
 #define FLAG_END { NULL, NULL, NULL, NULL }
 

@@ -31,7 +31,7 @@ int main(int argc, char **argv) {
     cli_guard_std_fds();
     cli_watch_stdout();
     const char *no_wpack = getenv("FINCH_NO_WPACK"); /* an experiment's switch (docs/quantization.md) */
-    if (no_wpack && *no_wpack && strcmp(no_wpack, "0") != 0) finch_set_weight_packing(false);
+    if (no_wpack && *no_wpack && strcmp(no_wpack, "0") != 0) finch_set_weight_packing(FINCH_WPACK_OFF);
     if (argc < 2 || is_help(argv[1])) {
         cli_print_overview(argc < 2 ? stderr : stdout);
         return cli_finish_stdout(argc < 2 ? EXIT_BAD_INPUT : 0);

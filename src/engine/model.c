@@ -444,8 +444,10 @@ static finch_status pack_weight(const finch_model *m, finch_weight *w) {
 }
 
 /* The quantized matrices that the kernels in use have a packed decode
- * kernel for are packed in place.  The GGUF file's mapping is private (a
- * file mapping or the read mode's anonymous buffer, both MAP_PRIVATE): it
+ * kernel for are packed in place (finch_set_weight_packing: by default
+ * only where the file was read into private memory; a mapped file's pages
+ * stay the page cache's, shared).  The GGUF file's mapping is private (the
+ * read mode's anonymous buffer or a file mapping, both MAP_PRIVATE): it
  * is made writable for the packing, all of it at once (so that the read
  * mode's 2 MB pages are not split at weight boundaries; for a file
  * mapping a write is copy-on-write: the file is never written, and the
@@ -454,7 +456,10 @@ static finch_status pack_weight(const finch_model *m, finch_weight *w) {
  * the weights unpacked (the same results, slower decode). */
 static finch_status pack_weights(finch_model *m) {
     const finch_map *map = &m->storage->gguf.map;
-    if (!m->storage->has_gguf || !map->data || mprotect((void *)map->data, map->mapped, PROT_READ | PROT_WRITE))
+    finch_weight_packing mode = finch_get_weight_packing();
+    if (!m->storage->has_gguf || !map->data || mode == FINCH_WPACK_OFF ||
+        (mode == FINCH_WPACK_AUTO && !map->private_copy) ||
+        mprotect((void *)map->data, map->mapped, PROT_READ | PROT_WRITE))
         return FINCH_OK;
     finch_status st = FINCH_OK;
     for (size_t l = 0; l < m->cfg.n_layer && !st; l++) {

@@ -153,12 +153,14 @@ void finch_wunpack_group(finch_dtype t, const void *group, size_t cols, void *ro
     wp_for_type(t, (uint8_t *)group, rows, finch_row_bytes(t, cols), cols / FINCH_QK, false);
 }
 
-static _Atomic bool packing_off;
+static _Atomic int packing = FINCH_WPACK_AUTO;
 
-void finch_set_weight_packing(int on) { atomic_store(&packing_off, on == 0); }
+void finch_set_weight_packing(finch_weight_packing mode) { atomic_store(&packing, (int)mode); }
+
+finch_weight_packing finch_get_weight_packing(void) { return (finch_weight_packing)atomic_load(&packing); }
 
 bool finch_wpack_wanted(const finch_kernels *k, const finch_weight *w) {
-    if (atomic_load(&packing_off) || w->packed || !w->data || !w->rows || w->rows % FINCH_WPACK_ROWS)
+    if (finch_get_weight_packing() == FINCH_WPACK_OFF || w->packed || !w->data || !w->rows || w->rows % FINCH_WPACK_ROWS)
         return false;
     return (size_t)w->type < FINCH_DTYPE_SLOTS && finch_wpack_supported(w->type) && k->vec_dotp[w->type] &&
            finch_row_bytes(w->type, w->cols) && finch_get_quant_math() == FINCH_QUANT_MATH_Q8;

@@ -129,12 +129,14 @@ static finch_status read_into_memory(int fd, const char *path, size_t size, finc
     m->data = p;
     m->size = size;
     m->mapped = len;
+    m->private_copy = true;
     return FINCH_OK;
 }
 
 finch_status finch_map_file(const char *path, finch_map *m) {
     m->data = NULL;
     m->size = m->mapped = 0;
+    m->private_copy = false;
     /* non-blocking: a FIFO given as a model must not hang in open() */
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return finch_fail(FINCH_ERR_IO, "cannot open %s: %s", path, strerror(errno));

@@ -38,6 +38,7 @@ typedef struct {
     const uint8_t *data;
     size_t size;
     size_t mapped;
+    bool private_copy; /* read into private memory (finch_load_reads), not mapped */
 } finch_map;
 
 finch_status finch_map_file(const char *path, finch_map *m);
