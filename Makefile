@@ -121,9 +121,9 @@ $(OUT)/tests/%: tests/%.c $(wildcard tests/*.h) $(OUT)/libfinch.a $(OUT)/libfinc
 # The Python binding's pytest suite runs last (python/tests), its counts in
 # the closing line; numpy and pytest come from Debian (tools/deps.sh pytest).
 # Under SAN=1 it is skipped: an ASan library cannot be loaded by python3.
-# bench_kernels is built, not run: it keeps compiling (make bench-kernels).
+# bench_kernels and bench_wpack_k are built, not run: they keep compiling (make bench-kernels).
 PYTEST_SKIP = $(if $(filter 1,$(SAN)),SAN=1: the sanitized libfinch.so cannot be loaded by python3)
-test: all $(TEST_BIN) $(OUT)/tests/bench_kernels
+test: all $(TEST_BIN) $(OUT)/tests/bench_kernels $(OUT)/tests/bench_wpack_k
 	@sh tools/deps.sh pytest || true
 	@FINCH_BIN=$(OUT)/finch FINCH_LIB=$(abspath $(OUT))/libfinch.so PYTEST_DIR=python/tests \
 	    PYTEST_SKIP="$(PYTEST_SKIP)" PYTHON=$(PYTHON) sh tests/run_tests.sh $(TEST_BIN)
@@ -179,8 +179,9 @@ bench-7b: $(OUT)/finch
 	BENCH_DIR=$(BENCH_DIR) FINCH_BIN=$(OUT)/finch PYTHON=$(PYTHON) sh tools/bench_7b.sh $(LLAMA_BIN)
 
 # Kernel throughput (prefill GFLOP/s, decode GB/s); numbers only, no pass/fail.
-bench-kernels: $(OUT)/tests/bench_kernels
+bench-kernels: $(OUT)/tests/bench_kernels $(OUT)/tests/bench_wpack_k
 	$(OUT)/tests/bench_kernels
+	$(OUT)/tests/bench_wpack_k
 
 # The main job: a 3,000-token haystack with four needles, compressed 32x by
 # Finch (iterative, chunks of 256), then the question answered from the

@@ -384,6 +384,28 @@ static ALWAYS_INLINE __m512i dot_q2(__m512i wq, __m512i xq) {
 #define KR_MADD_ADD512(acc, p16, sc16) _mm512_dpwssd_epi32(acc, p16, sc16)
 #include "kernels_quant_krows_x86.h"
 
+/* decode's K-quant matvec on packed 16-row groups, VNNI and plain AVX-512 */
+#define KP_NAME(n) n##_vnni
+#define KP_ATTR VNNI
+#define KP_DPBUSD(acc, u8, s8) _mm512_dpbusd_epi32(acc, u8, s8)
+#define KP_DPWSSD(acc, a, b) _mm512_dpwssd_epi32(acc, a, b)
+#include "kernels_quant_kpack_x86.h"
+#define KP_NAME(n) n##_avx512
+#define KP_ATTR
+#define KP_DPBUSD(acc, u8, s8) \
+    _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u8, s8), _mm512_set1_epi16(1)))
+#define KP_DPWSSD(acc, a, b) _mm512_add_epi32(acc, _mm512_madd_epi16(a, b))
+#include "kernels_quant_kpack_x86.h"
+
+finch_vec_dotp_fn finch_vec_dotp_k_avx512vnni(finch_dtype t) {
+    static const finch_vec_dotp_fn fns[FINCH_DTYPE_SLOTS] = {QX_VEC_DOTP_K_VNNI};
+    return (unsigned)t < FINCH_DTYPE_SLOTS ? fns[t] : NULL;
+}
+finch_vec_dotp_fn finch_vec_dotp_k_avx512(finch_dtype t) {
+    static const finch_vec_dotp_fn fns[FINCH_DTYPE_SLOTS] = {QX_VEC_DOTP_K_AVX512};
+    return (unsigned)t < FINCH_DTYPE_SLOTS ? fns[t] : NULL;
+}
+
 /* The body of both Q8_0 tiles, which differ only in the integer dot:
  * DOT_SETUP prepares row r's weights once per block pair (shared by the
  * tile's tokens), X_SETUP token j's activations (shared by the tile's

@@ -1,0 +1,59 @@
+/* kernels_wpack_k.h - the K-quants Q4_K, Q5_K and Q6_K stored in groups of
+ * FINCH_WPACK_ROWS rows, packed in place for decode's matvec (docs/
+ * quantization.md, "Decode: packed K-quant rows").
+ *
+ * A group of 16 rows occupies exactly the bytes of its 16 row-major rows;
+ * inside it, super-block b of all 16 rows comes together (one "block
+ * group", 16 x the type's block bytes), each field of the 16 rows
+ * interleaved in chunks of 4 (quants) or 2 (f16 d, dmin, int8 scales)
+ * bytes so that one 64-byte load covers all 16 rows (one row per int32
+ * lane) and the kernel needs no gather and no per-row pointer.  Q4_K and
+ * Q5_K's 6-bit scales and mins are re-encoded (the same 96 bits per row,
+ * in an order that four vector operations decode).  Unpacking gives the
+ * original bytes back exactly. */
+#ifndef FINCH_KERNELS_WPACK_K_H
+#define FINCH_KERNELS_WPACK_K_H
+
+#include "quants.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#ifndef FINCH_WPACK_ROWS
+#define FINCH_WPACK_ROWS 16 /* rows per packed group */
+#endif
+
+#ifndef FINCH_VEC_DOTP_FN_DEFINED
+#define FINCH_VEC_DOTP_FN_DEFINED
+/* Decode's matvec on one packed group: out[r] (r < FINCH_WPACK_ROWS) =
+ * the bits of finch_vec_dot_ref(t)(row r, x, cols); x is the token
+ * quantized to the type's vec_dot_type (Q8_K for the K-quants). */
+typedef void (*finch_vec_dotp_fn)(const void *group, size_t cols, const void *x, float *out);
+#endif
+
+/* Whether finch_wpack_k_group packs type t (Q4_K, Q5_K, Q6_K). */
+bool finch_wpack_k_supported(finch_dtype t);
+/* In place: group holds 16 row-major rows of cols values on entry, the
+ * packed layout on return; tmp: 16 x row bytes of scratch. */
+void finch_wpack_k_group(finch_dtype t, void *group, size_t cols, void *tmp);
+/* The 16 row-major rows of a packed group, byte for byte as packed. */
+void finch_wunpack_k_group(finch_dtype t, const void *group, size_t cols, void *rows);
+/* Row r (< 16) of a packed group. */
+void finch_wunpack_k_row(finch_dtype t, const void *group, size_t cols, size_t r, void *row);
+/* The scalar twin of every packed kernel: each row unpacked, then
+ * finch_vec_dot_ref (out[r] = NaN for all r if no memory for a row). */
+void finch_vec_dotp_k_ref(finch_dtype t, const void *group, size_t cols, const void *x, float *out);
+
+#if defined(__x86_64__)
+/* The AVX-512 VNNI kernel of type t (NULL where none), for tests and
+ * benchmarks; the caller checks that the CPU has AVX-512 BW and VNNI.
+ * (kernels_avx512.c: the same functions as QX_VEC_DOTP_K_VNNI; the plain
+ * one's as QX_VEC_DOTP_K_AVX512.) */
+finch_vec_dotp_fn finch_vec_dotp_k_avx512vnni(finch_dtype t);
+/* The same without VNNI (AVX-512 F/BW/VL/DQ: the plain AVX-512 table). */
+finch_vec_dotp_fn finch_vec_dotp_k_avx512(finch_dtype t);
+/* The AVX2 kernels (kernels_avx2.c, QX_VEC_DOTP_K_AVX2; AVX2, FMA, F16C). */
+finch_vec_dotp_fn finch_vec_dotp_k_avx2(finch_dtype t);
+#endif
+
+#endif
