@@ -6,7 +6,16 @@
 #include "kernelutil.h"
 #include "kernels_internal.h"
 
-static const finch_dtype pack_types[] = {FINCH_Q4_0, FINCH_IQ4_NL, FINCH_Q4_1, FINCH_Q5_0, FINCH_Q5_1};
+static const finch_dtype pack_types[] = {FINCH_Q4_0, FINCH_IQ4_NL, FINCH_Q4_1, FINCH_Q5_0, FINCH_Q5_1,
+                                         FINCH_Q4_K, FINCH_Q5_K, FINCH_Q6_K};
+
+/* Row lengths of type t that the tests pack: one block, several, a
+ * length that is not a power of two, and a model's. */
+static const size_t *test_cols(finch_dtype t) {
+    static const size_t cols32[] = {32, 32 * 3, 256 * 2 + 32, 2048}, cols256[] = {256, 512, 256 * 11, 2048};
+    return finch_quant_traits_of(t)->block == FINCH_QK_K ? cols256 : cols32;
+}
+#define N_COLS 4
 #define N_PACK (sizeof pack_types / sizeof pack_types[0])
 
 /* f16 scales of every kind a file may hold: normal, negative, subnormal,
@@ -49,13 +58,12 @@ static finch_weight packed_copy(const finch_weight *w) {
 
 static void test_roundtrip(void **state) {
     (void)state;
-    const size_t colss[] = {32, 32 * 3, 256 * 2 + 32, 2048};
     rng_seed(1);
     for (size_t ti = 0; ti < N_PACK; ti++) {
         finch_dtype t = pack_types[ti];
         assert_true(finch_wpack_supported(t));
-        for (size_t ci = 0; ci < sizeof colss / sizeof colss[0]; ci++) {
-            size_t cols = colss[ci], rb = finch_row_bytes(t, cols);
+        for (size_t ci = 0; ci < N_COLS; ci++) {
+            size_t cols = test_cols(t)[ci], rb = finch_row_bytes(t, cols);
             finch_weight w = packable_weight(t, 32, cols), p = packed_copy(&w);
             assert_memory_not_equal(w.data, p.data, 32 * rb);
             uint8_t *rows = malloc(16 * rb), *row = malloc(rb);
@@ -87,13 +95,12 @@ static void test_dotp_bits(void **state) {
     }
 #endif
     finch_isa_set(finch_isa_detect());
-    const size_t colss[] = {32, 32 * 3, 256 * 2 + 32, 2048};
     rng_seed(2);
     size_t checked = 0;
     for (size_t ti = 0; ti < N_PACK; ti++) {
         finch_dtype t = pack_types[ti], partner = finch_quant_traits_of(t)->partner;
-        for (size_t ci = 0; ci < sizeof colss / sizeof colss[0]; ci++) {
-            size_t cols = colss[ci], rb = finch_row_bytes(t, cols);
+        for (size_t ci = 0; ci < N_COLS; ci++) {
+            size_t cols = test_cols(t)[ci], rb = finch_row_bytes(t, cols);
             finch_weight w = packable_weight(t, 16, cols), p = packed_copy(&w);
             float *x = random_floats(cols), out[16];
             for (size_t c = 0; c < cols; c += 7) x[c] *= 100.0f; /* a few large activations */
@@ -122,7 +129,7 @@ static void test_dotp_bits(void **state) {
  * arithmetics, on the detected table, AVX2's and the scalar one (no
  * vec_dotp: groups unpacked); and finch_matmul_ref. */
 static void check_matmul(finch_dtype t, finch_pool *const *pools) {
-    const size_t rows = 80, cols = 256 + 64, ns[] = {1, 3, 8, 40};
+    const size_t rows = 80, cols = finch_quant_traits_of(t)->block == FINCH_QK_K ? 768 : 256 + 64, ns[] = {1, 3, 8, 40};
     finch_weight w = packable_weight(t, rows, cols), p = packed_copy(&w);
     float *x = random_floats(40 * cols), *a = malloc(40 * rows * sizeof(float)), *b = malloc(40 * rows * sizeof(float));
     const finch_isa isas[] = {finch_isa_detect(), FINCH_ISA_AVX2, FINCH_ISA_SCALAR};
@@ -176,8 +183,9 @@ static void forward_logits(finch_model *m, size_t threads, float *out, size_t n)
 
 static void test_model_packed(void **state) {
     (void)state;
-    const char *files[] = {"quant/tiny-quant-q4_0.gguf", "quant/tiny-quant-iq4_nl.gguf", "quant/tiny-quant-q5_1.gguf"};
-    for (size_t f = 0; f < 3; f++) {
+    const char *files[] = {"quant/tiny-quant-q4_0.gguf", "quant/tiny-quant-iq4_nl.gguf", "quant/tiny-quant-q5_1.gguf",
+                           "quant/tiny-quant-q4_K.gguf", "quant/tiny-quant-q6_K.gguf"};
+    for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
         char rel[128];
         snprintf(rel, sizeof rel, "models/%s", files[f]);
         finch_set_weight_packing(FINCH_WPACK_OFF);
@@ -216,8 +224,8 @@ static void test_model_packed(void **state) {
         }
         assert_true(finch_isa_set(FINCH_ISA_SCALAR)); /* no vec_dotp: the groups unpacked */
         forward_logits(p, 1, b, n);
+        forward_logits(u, 1, a, n); /* the same table: a model's f32/f16 parts have its sums */
         restore_defaults(NULL);
-        forward_logits(u, 1, a, n);
         assert_memory_equal(a, b, n * v * sizeof(float));
         free(a), free(b);
         finch_model_free(u), finch_model_free(p);

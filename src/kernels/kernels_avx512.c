@@ -719,7 +719,7 @@ static void f32_to_f16_avx512(const float *x, uint16_t *h, size_t n) {
 
 const finch_kernels finch_kernels_avx512 = {
     AVX512_TABLE(tile_q8_0_avx512, QX_VEC_DOTR_32, QX_VEC_DOTR_K) .qgemm = {QG_AVX2},
-    .qgemm_pack = qgemm_pack_avx2, .vec_dotp = {QP_VEC_DOTP_X86}};
+    .qgemm_pack = qgemm_pack_avx2, .vec_dotp = {QP_VEC_DOTP_X86, QX_VEC_DOTP_K_AVX512}};
 const finch_kernels finch_kernels_avx512_vnni = {
     AVX512_TABLE(tile_q8_0_avx512_vnni, QX_VEC_DOTR_32_VNNI, QX_VEC_DOTR_K_VNNI) .qgemm = {QG_VNNI},
-    .qgemm_pack = qgemm_pack_avx512, .vec_dotp = {QP_VEC_DOTP_VNNI}};
+    .qgemm_pack = qgemm_pack_avx512, .vec_dotp = {QP_VEC_DOTP_VNNI, QX_VEC_DOTP_K_VNNI}};

@@ -47,9 +47,10 @@
  * decode's matvec (vec_dotr: on x86 the K-quants, 8 rows side by side in
  * kernels_quant_krows_x86.h; the 32-value types and IQ4_XS, 8 or 16 rows
  * in kernels_quant_rows_x86.h) for one token and several rows, one row per
- * float lane; with packed weights (vec_dotp: the 32-value types rewritten
- * in place at model load into groups of 16 interleaved rows,
- * kernels_wpack.c; kernels_quant_pack_x86.h) for one token and one group,
+ * float lane; with packed weights (vec_dotp: the 32-value types and
+ * Q4_K, Q5_K, Q6_K rewritten at model load into groups of 16 interleaved
+ * rows, kernels_wpack.c and kernels_wpack_k.c; kernels_quant_pack_x86.h,
+ * kernels_quant_kpack_x86.h, kernels_quant_kpack_avx2.h) for one token and one group,
  * row r in float lane r.  Exact integers leave their order free, and the
  * float steps are the reference's per output, so all of these give its
  * bits (a packed weight gives every result an unpacked one gives).  Q8_0

@@ -23,6 +23,9 @@
  * original block's (f16 scales, qh little-endian, nibbles as ggml has
  * them): unpacking gives the original rows byte for byte.
  *
+ * The K-quants (Q4_K, Q5_K, Q6_K) have their own layout, in the same
+ * bytes of a group: kernels_wpack_k.c.
+ *
  * Every consumer of a packed weight either has a packed kernel (vec_dotp,
  * whose outputs carry finch_vec_dot_ref's bits: exact integer block sums,
  * then the reference's float steps per block in order, row = float lane)
@@ -30,6 +33,7 @@
  * finch_weight_row), so a packed weight gives every result an unpacked
  * one gives, bit for bit. */
 #include "kernels_internal.h"
+#include "kernels_wpack_k.h" /* the K-quants' layouts */
 
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -119,15 +123,13 @@ static void wp_unpack_row32(const wp_block *b, const uint8_t *group, size_t cols
 
 bool finch_wpack_supported(finch_dtype t) {
     wp_block b;
-    if (wp_block_of(t, &b)) return true;
-    /* K-quants: kernels_wpack_k.c (branch wpackk) */
-    return false;
+    return wp_block_of(t, &b) || finch_wpack_k_supported(t);
 }
 
 void finch_wpack_group(finch_dtype t, void *group, size_t cols, void *tmp) {
     wp_block b;
     if (!wp_block_of(t, &b)) {
-        /* K-quants: kernels_wpack_k.c (branch wpackk) */
+        if (finch_wpack_k_supported(t)) finch_wpack_k_group(t, group, cols, tmp);
         return;
     }
     size_t rb = finch_row_bytes(t, cols);
@@ -138,7 +140,7 @@ void finch_wpack_group(finch_dtype t, void *group, size_t cols, void *tmp) {
 void finch_wunpack_row(finch_dtype t, const void *group, size_t cols, size_t r, void *row) {
     wp_block b;
     if (!wp_block_of(t, &b)) {
-        /* K-quants: kernels_wpack_k.c (branch wpackk) */
+        if (finch_wpack_k_supported(t)) finch_wunpack_k_row(t, group, cols, r, row);
         return;
     }
     wp_unpack_row32(&b, group, cols, r, row);
@@ -147,7 +149,7 @@ void finch_wunpack_row(finch_dtype t, const void *group, size_t cols, size_t r, 
 void finch_wunpack_group(finch_dtype t, const void *group, size_t cols, void *rows) {
     wp_block b;
     if (!wp_block_of(t, &b)) {
-        /* K-quants: kernels_wpack_k.c (branch wpackk) */
+        if (finch_wpack_k_supported(t)) finch_wunpack_k_group(t, group, cols, rows);
         return;
     }
     wp_for_type(t, (uint8_t *)group, rows, finch_row_bytes(t, cols), cols / FINCH_QK, false);

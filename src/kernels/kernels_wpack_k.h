@@ -14,22 +14,11 @@
 #ifndef FINCH_KERNELS_WPACK_K_H
 #define FINCH_KERNELS_WPACK_K_H
 
+#include "kernels_internal.h" /* FINCH_WPACK_ROWS, finch_vec_dotp_fn */
 #include "quants.h"
 
 #include <stdbool.h>
 #include <stddef.h>
-
-#ifndef FINCH_WPACK_ROWS
-#define FINCH_WPACK_ROWS 16 /* rows per packed group */
-#endif
-
-#ifndef FINCH_VEC_DOTP_FN_DEFINED
-#define FINCH_VEC_DOTP_FN_DEFINED
-/* Decode's matvec on one packed group: out[r] (r < FINCH_WPACK_ROWS) =
- * the bits of finch_vec_dot_ref(t)(row r, x, cols); x is the token
- * quantized to the type's vec_dot_type (Q8_K for the K-quants). */
-typedef void (*finch_vec_dotp_fn)(const void *group, size_t cols, const void *x, float *out);
-#endif
 
 /* Whether finch_wpack_k_group packs type t (Q4_K, Q5_K, Q6_K). */
 bool finch_wpack_k_supported(finch_dtype t);
