@@ -9,7 +9,8 @@
 # Each round runs, for every TinyLlama-shape file in bench-models/ (F32, F16,
 # Q8_0, and the quantized ones tools/peer_quant_models.sh made in quant/),
 # llama.cpp's pp512 + tg64 (2 threads, its defaults) and then `finch bench`
-# on the same file; the raw outputs go to bench-models/peer/ and a summary to stdout.
+# on the same file, also 512 prefill tokens and 64 decode steps; the raw
+# outputs go to bench-models/peer/ and a summary to stdout.
 set -eu
 llama_bench=${1:?usage: tools/peer_bench.sh LLAMA_BENCH [ROUNDS]}
 rounds=${2:-2}
@@ -25,7 +26,7 @@ for round in $(seq 1 "$rounds"); do
         [ -f "$m" ] || { echo "peer_bench: $m missing (make bench writes it)" >&2; exit 2; }
         name=$(basename "$m" .gguf)
         "$llama_bench" -m "$m" -t 2 -p 512 -n 64 -r 3 -o csv >"$out/$name.llama.$round.csv" 2>/dev/null
-        "$finch" bench -m "$m" -t 2 --no-probe --json >"$out/$name.finch.$round.json"
+        "$finch" bench -m "$m" -t 2 --decode 64 --no-probe --json >"$out/$name.finch.$round.json"
         /usr/bin/python3 - "$out/$name.llama.$round.csv" "$out/$name.finch.$round.json" "$name" "$round" \
             bench-models/bench.json <<'EOF'
 import csv, json, math, os, sys
