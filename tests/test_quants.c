@@ -540,7 +540,8 @@ static void test_refused_types(void **state) {
     assert_string_equal(finch_last_error(), "iq4_nl tensor 'w' has ne[0] = 48, not a multiple of its block size 32");
 }
 
-/* The CLI: info names the file type and every tensor's type, convert
+/* The CLI: info names the file type, every tensor's type and what a load
+ * packs for decode, convert
  * reads a K-quant and writes q4_0, a refused type and a bad --quant-math
  * are one-line errors (exit 2). */
 static void test_cli(void **state) {
@@ -549,6 +550,11 @@ static void test_cli(void **state) {
     assert_non_null(strstr(out_text, "tensor types: embedding q4_K, output q4_K, layer matrices q4_K x7\n"));
     assert_non_null(strstr(out_text, "general.file_type: 15 (MOSTLY_Q4_K_M)\ntensors: 12\n"));
     assert_non_null(strstr(out_text, "\n  blk.0.attn_k.weight              q4_K    [256, 64]\n"));
+    /* every matrix's rows a multiple of 16: all 8 packable where the kernels have vec_dotp */
+    char packing[160];
+    snprintf(packing, sizeof packing, "\npacked for decode: %d of 8 matrices (under --load auto or read, for files of "
+             "64 MB and more, with this CPU's kernels)\n", finch_kernels_get()->vec_dotp[FINCH_Q4_K] ? 8 : 0);
+    assert_non_null(strstr(out_text, packing));
 
     char dir[64], cmd[256];
     test_make_tmpdir(dir, sizeof dir, "finch-quants");

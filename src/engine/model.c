@@ -613,6 +613,22 @@ static void describe_types(const finch_model *m, FILE *f) {
     fprintf(f, "\n");
 }
 
+/* How many of the matmul weights are packed for decode (kernels_wpack.c),
+ * or would be where the load mode lets the loader write them. */
+static void describe_packing(const finch_model *m, FILE *f) {
+    size_t n = 1, packable = finch_weight_pack_wanted(&m->output) || m->output.packed, packed = m->output.packed;
+    for (size_t l = 0; l < m->cfg.n_layer; l++) {
+        const finch_layer *L = &m->layers[l];
+        const finch_weight *ws[] = { &L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down };
+        for (size_t i = 0; i < 7; i++, n++) {
+            packable += ws[i]->packed || finch_weight_pack_wanted(ws[i]);
+            packed += ws[i]->packed;
+        }
+    }
+    fprintf(f, "packed for decode: %zu of %zu matrices %s\n", packed ? packed : packable, n,
+            packed ? "(at this load)" : "(under --load auto or read, for files of 64 MB and more, with this CPU's kernels)");
+}
+
 static size_t weight_bytes(const finch_weight *w) {
     return w->data ? finch_row_bytes(w->type, w->cols) * w->rows : 0;
 }
@@ -645,6 +661,7 @@ void finch_model_describe(const finch_model *m, FILE *f) {
     finch_arch_describe(c, f);
     if (m->rope_freqs.data) fprintf(f, "rope frequency factors: %zu (Llama 3)\n", m->rope_freqs.cols);
     describe_types(m, f);
+    describe_packing(m, f);
     fprintf(f, "weights: %.2f MB\n", (double)bytes / 1e6);
     if (m->tokenizer)
         fprintf(f, "tokenizer: %s, %zu tokens, bos %d, eos %d, add bos %s\n", finch_tokenizer_kind(m->tokenizer),
