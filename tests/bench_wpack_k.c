@@ -23,9 +23,10 @@ typedef struct {
 
 /* variant 0: row-major vec_dotr; packed: 1 VNNI, 2 plain AVX-512, 3 AVX2 */
 static double run_once(const matvec_case *c, int variant, float *out) {
-    finch_vec_dotp_fn dotp = variant == 1   ? finch_vec_dotp_k_avx512vnni(c->t)
-                             : variant == 2 ? finch_vec_dotp_k_avx512(c->t)
-                                            : finch_vec_dotp_k_avx2(c->t);
+    const finch_kernels *k = variant == 1   ? &finch_kernels_avx512_vnni
+                             : variant == 2 ? &finch_kernels_avx512
+                                            : &finch_kernels_avx2;
+    finch_vec_dotp_fn dotp = k->vec_dotp[c->t];
     finch_vec_dotr_fn dotr = finch_kernels_avx512_vnni.vec_dotr[c->t];
     double t0 = finch_now();
     for (size_t i = 0; i < c->copies; i++) {

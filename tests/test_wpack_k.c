@@ -95,9 +95,9 @@ static void test_roundtrip(void **state) {
 }
 
 /* Every packed group of every type, cols and mode against each row's
- * finch_vec_dot_ref: out of fn (or of the scalar twin when fn is NULL)
- * bit for bit. */
-static void check_kernels(finch_vec_dotp_fn (*get)(finch_dtype), uint64_t seed) {
+ * finch_vec_dot_ref: out of table k's vec_dotp (or of the scalar twin when
+ * k is NULL) bit for bit. */
+static void check_kernels(const finch_kernels *k, uint64_t seed) {
     rng_seed(seed);
     for (size_t ti = 0; ti < sizeof packed_types / sizeof *packed_types; ti++)
         for (size_t ci = 0; ci < sizeof test_cols / sizeof *test_cols; ci++)
@@ -111,8 +111,8 @@ static void check_kernels(finch_vec_dotp_fn (*get)(finch_dtype), uint64_t seed) 
                 finch_wpack_k_group(t, g, cols, tmp);
                 float want[ROWS], got[ROWS];
                 for (size_t r = 0; r < ROWS; r++) want[r] = finch_vec_dot_ref(t)(rows + r * rb, x, cols);
-                if (get) {
-                    finch_vec_dotp_fn fn = get(t);
+                if (k) {
+                    finch_vec_dotp_fn fn = k->vec_dotp[t];
                     assert_non_null(fn);
                     fn(g, cols, x, got);
                 } else {
@@ -136,7 +136,7 @@ static void test_avx512vnni_bits(void **state) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
     if (!__builtin_cpu_supports("avx512bw") || !__builtin_cpu_supports("avx512vnni")) skip();
-    for (uint64_t seed = 2; seed < 5; seed++) check_kernels(finch_vec_dotp_k_avx512vnni, seed);
+    for (uint64_t seed = 2; seed < 5; seed++) check_kernels(&finch_kernels_avx512_vnni, seed);
 #else
     skip();
 #endif
@@ -149,7 +149,7 @@ static void test_avx512_bits(void **state) {
     if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
         !__builtin_cpu_supports("avx512vl") || !__builtin_cpu_supports("avx512dq"))
         skip();
-    for (uint64_t seed = 5; seed < 7; seed++) check_kernels(finch_vec_dotp_k_avx512, seed);
+    for (uint64_t seed = 5; seed < 7; seed++) check_kernels(&finch_kernels_avx512, seed);
 #else
     skip();
 #endif
@@ -160,7 +160,7 @@ static void test_avx2_bits(void **state) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
     if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") || !__builtin_cpu_supports("f16c")) skip();
-    for (uint64_t seed = 7; seed < 9; seed++) check_kernels(finch_vec_dotp_k_avx2, seed);
+    for (uint64_t seed = 7; seed < 9; seed++) check_kernels(&finch_kernels_avx2, seed);
 #else
     skip();
 #endif

@@ -183,9 +183,7 @@ static void blas_init(void) { openblas_set_num_threads(1); }
  * For our own kernels the cut does not even matter for the results (see
  * kernels_internal.h); it only keeps a block of W in cache while the
  * block's tokens stream past it. */
-#ifndef MATVEC_TASK_BYTES /* -D for experiments */
 #define MATVEC_TASK_BYTES (64u * 1024)  /* W bytes per task when n == 1       */
-#endif
 #define TILE_TASK_BYTES (128u * 1024)   /* W block per task when n > 1       */
 #define TILE_TASK_TOKENS 48             /* tokens per task (multiple of tiles) */
 #define BLAS_TASK_ROWS 128              /* W rows per cblas_sgemm call        */

@@ -369,11 +369,6 @@ static void f32_to_f16_avx2(const float *x, uint16_t *h, size_t n) {
 #include "kernels_qgemm_avx2.h" /* the quantized GEMM of prefill */
 #include "kernels_quant_kpack_avx2.h" /* decode's K-quant matvec on packed 16-row groups */
 
-finch_vec_dotp_fn finch_vec_dotp_k_avx2(finch_dtype t) {
-    static const finch_vec_dotp_fn fns[FINCH_DTYPE_SLOTS] = {QX_VEC_DOTP_K_AVX2};
-    return (unsigned)t < FINCH_DTYPE_SLOTS ? fns[t] : NULL;
-}
-
 const finch_kernels finch_kernels_avx2 = {
     .isa = FINCH_ISA_AVX2,
     .tile_f32 = {.fn = tile_f32_avx2, .rows = FINCH_TILE_ROWS, .tokens = TOKENS, .matvec_rows = FINCH_TILE_ROWS},

@@ -397,14 +397,6 @@ static ALWAYS_INLINE __m512i dot_q2(__m512i wq, __m512i xq) {
 #define KP_DPWSSD(acc, a, b) _mm512_add_epi32(acc, _mm512_madd_epi16(a, b))
 #include "kernels_quant_kpack_x86.h"
 
-finch_vec_dotp_fn finch_vec_dotp_k_avx512vnni(finch_dtype t) {
-    static const finch_vec_dotp_fn fns[FINCH_DTYPE_SLOTS] = {QX_VEC_DOTP_K_VNNI};
-    return (unsigned)t < FINCH_DTYPE_SLOTS ? fns[t] : NULL;
-}
-finch_vec_dotp_fn finch_vec_dotp_k_avx512(finch_dtype t) {
-    static const finch_vec_dotp_fn fns[FINCH_DTYPE_SLOTS] = {QX_VEC_DOTP_K_AVX512};
-    return (unsigned)t < FINCH_DTYPE_SLOTS ? fns[t] : NULL;
-}
 
 /* The body of both Q8_0 tiles, which differ only in the integer dot:
  * DOT_SETUP prepares row r's weights once per block pair (shared by the

@@ -33,16 +33,5 @@ void finch_wunpack_k_row(finch_dtype t, const void *group, size_t cols, size_t r
  * finch_vec_dot_ref (out[r] = NaN for all r if no memory for a row). */
 void finch_vec_dotp_k_ref(finch_dtype t, const void *group, size_t cols, const void *x, float *out);
 
-#if defined(__x86_64__)
-/* The AVX-512 VNNI kernel of type t (NULL where none), for tests and
- * benchmarks; the caller checks that the CPU has AVX-512 BW and VNNI.
- * (kernels_avx512.c: the same functions as QX_VEC_DOTP_K_VNNI; the plain
- * one's as QX_VEC_DOTP_K_AVX512.) */
-finch_vec_dotp_fn finch_vec_dotp_k_avx512vnni(finch_dtype t);
-/* The same without VNNI (AVX-512 F/BW/VL/DQ: the plain AVX-512 table). */
-finch_vec_dotp_fn finch_vec_dotp_k_avx512(finch_dtype t);
-/* The AVX2 kernels (kernels_avx2.c, QX_VEC_DOTP_K_AVX2; AVX2, FMA, F16C). */
-finch_vec_dotp_fn finch_vec_dotp_k_avx2(finch_dtype t);
-#endif
 
 #endif
