@@ -183,7 +183,6 @@ static void blas_init(void) { openblas_set_num_threads(1); }
  * For our own kernels the cut does not even matter for the results (see
  * kernels_internal.h); it only keeps a block of W in cache while the
  * block's tokens stream past it. */
-#define MATVEC_TASK_BYTES (64u * 1024)  /* W bytes per task when n == 1       */
 #define TILE_TASK_BYTES (128u * 1024)   /* W block per task when n > 1       */
 #define TILE_TASK_TOKENS 48             /* tokens per task (multiple of tiles) */
 #define BLAS_TASK_ROWS 128              /* W rows per cblas_sgemm call        */
@@ -437,7 +436,7 @@ static const finch_bf16_dot *bf16_dot_of(const finch_kernels *k, const finch_wei
     return w->type == FINCH_BF16 ? finch_bf16_dot_for(k) : NULL;
 }
 
-static finch_status plan_tiles(finch_pool *pool, const finch_kernels *k, float *out,
+static finch_status plan_tiles(finch_pool *pool, const finch_kernels *k, size_t threads, float *out,
                                const float *x, size_t n, const finch_weight *w, mm_plan *pl) {
     const finch_tile *tile;
     switch (w->type) {
@@ -467,7 +466,8 @@ static finch_status plan_tiles(finch_pool *pool, const finch_kernels *k, float *
         finch_pool_run(n > 1 ? pool : NULL, n, quant_task, &q);
         j.x = xq;
     }
-    j.task_rows = task_rows_for(j.w_stride, n == 1 ? MATVEC_TASK_BYTES : TILE_TASK_BYTES, j.tile_rows);
+    j.task_rows = task_rows_for(j.w_stride, n == 1 ? finch_matvec_task_bytes(j.w_stride * w->rows, threads) : TILE_TASK_BYTES,
+                                j.tile_rows);
     j.task_tokens = n == 1 ? 1 : TILE_TASK_TOKENS - TILE_TASK_TOKENS % j.tile_tokens;
     j.n_row_tasks = (w->rows + j.task_rows - 1) / j.task_rows;
     size_t n_tok_tasks = (n + j.task_tokens - 1) / j.task_tokens;
@@ -557,7 +557,7 @@ static finch_status plan_for(finch_pool *pool, const finch_kernels *k, size_t th
     }
     if (n >= FINCH_GEMM_MIN_TOKENS && k->gemm_prefill && pack_for(k, w->type) && !bf16_dot_of(k, w))
         return plan_packed(k, threads, out, x, n, w, pl);
-    return plan_tiles(pool, k, out, x, n, w, pl);
+    return plan_tiles(pool, k, threads, out, x, n, w, pl);
 }
 
 /* The tiles (lane order) and the packed GEMM (column order) differ in the

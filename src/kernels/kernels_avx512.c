@@ -122,6 +122,43 @@ static ALWAYS_INLINE void tile_float(finch_dtype t, size_t R, size_t T, const vo
         for (size_t r = 0; r < nr && r < R; r++) out[j * ldo + r] = _mm512_reduce_add_ps(acc[r][j]);
 }
 
+/* F16 decode: one token x MATVEC_ROWS rows, each row's sum in the tile's
+ * order (the same FMAs, the same bits), but with the row loop kept rolled,
+ * so that the accumulators live in memory.  Measured on one Zen 4 core
+ * (docs/bench.md, "Decode's F16 matvec, rolled"): streaming TinyLlama's F16
+ * weights in decode order this form reads 24-25 GB/s, the fully unrolled
+ * tile (accumulators in registers, 8 half-line loads back to back per
+ * step) 20-21, a full-line step unrolled 22, with the same hints.  F32 and
+ * BF16 (full-line steps) read less this way, so they keep the tile. */
+static void matvec_f16(const void *w, size_t ws, size_t nr, const float *x, size_t cols, float *out) {
+    const finch_dtype t = FINCH_F16;
+    const size_t R = MATVEC_ROWS, wsize = sizeof(uint16_t);
+    const void *wr[MATVEC_ROWS];
+    __m512 acc[MATVEC_ROWS];
+#pragma GCC unroll 8
+    for (size_t r = 0; r < R; r++) {
+        wr[r] = finch_tile_row(w, ws, r, nr);
+        acc[r] = _mm512_setzero_ps();
+    }
+    size_t c = 0;
+    for (; c + LANES <= cols; c += LANES) {
+        if ((c * wsize) % 64 == 0) { /* one hint per line */
+#pragma GCC unroll 8
+            for (size_t r = 0; r < R; r++) finch_prefetch_row_far(wr[r], c * wsize, cols * wsize, R * ws);
+        }
+        __m512 xv = _mm512_loadu_ps(x + c);
+#pragma GCC unroll 1 /* rolled: see above */
+        for (size_t r = 0; r < R; r++) acc[r] = _mm512_fmadd_ps(load_w(t, wr[r], c), xv, acc[r]);
+    }
+    if (c < cols) {
+        __mmask16 m = tail_mask(cols - c);
+        __m512 xv = _mm512_maskz_loadu_ps(m, x + c);
+#pragma GCC unroll 1
+        for (size_t r = 0; r < R; r++) acc[r] = _mm512_fmadd_ps(load_w_tail(t, wr[r], c, m), xv, acc[r]);
+    }
+    for (size_t r = 0; r < nr && r < R; r++) out[r] = _mm512_reduce_add_ps(acc[r]);
+}
+
 /* One wrapper per dtype: one token runs the 8-row matvec tile (up to 8
  * rows), more tokens a 4-row tile (up to 4 rows), the token count picking
  * a fully unrolled one. */
@@ -129,7 +166,10 @@ static ALWAYS_INLINE void tile_float(finch_dtype t, size_t R, size_t T, const vo
     static void name(const void *w, size_t ws, size_t nr, const void *x, size_t xs,         \
                      size_t nt, size_t cols, float *out, size_t ldo) {                      \
         switch (nt) {                                                                        \
-        case 1: tile_float(dtype, MATVEC_ROWS, 1, w, ws, nr, x, xs, cols, out, ldo); break; \
+        case 1:                                                                              \
+            if (dtype == FINCH_F16) matvec_f16(w, ws, nr, x, cols, out);                     \
+            else tile_float(dtype, MATVEC_ROWS, 1, w, ws, nr, x, xs, cols, out, ldo);        \
+            break;                                                                           \
         case 2: tile_float(dtype, 4, 2, w, ws, nr, x, xs, cols, out, ldo); break;           \
         case 3: tile_float(dtype, 4, 3, w, ws, nr, x, xs, cols, out, ldo); break;           \
         case 4: tile_float(dtype, 4, 4, w, ws, nr, x, xs, cols, out, ldo); break;           \
@@ -416,8 +456,8 @@ static ALWAYS_INLINE __m512i dot_q2(__m512i wq, __m512i xq) {
         bool pair = b + 1 < nb;                                                                \
         if (T == 1) { /* matvec: a block pair spans up to two lines per row */                 \
             _Pragma("GCC unroll 8") for (size_t r = 0; r < R; r++) {                           \
-                finch_prefetch_row(wr[r], b * sizeof *wr[r], nb * sizeof *wr[r], R * ws);      \
-                finch_prefetch_row(wr[r], b * sizeof *wr[r] + 64, nb * sizeof *wr[r], R * ws); \
+                finch_prefetch_row_far(wr[r], b * sizeof *wr[r], nb * sizeof *wr[r], R * ws);  \
+                finch_prefetch_row_far(wr[r], b * sizeof *wr[r] + 64, nb * sizeof *wr[r], R * ws); \
             }                                                                                  \
         }                                                                                      \
         __m512i wq[MATVEC_ROWS], wc[MATVEC_ROWS];                                              \

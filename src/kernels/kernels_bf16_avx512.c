@@ -63,7 +63,7 @@ static ALWAYS_INLINE void tile_dot(size_t R, size_t T, const void *w, size_t ws,
     for (; c + COLS <= cols; c += COLS) {
         if (T == 1) { /* matvec: one 64-byte line per row and step */
 #pragma GCC unroll 8
-            for (size_t r = 0; r < R; r++) finch_prefetch_row(wr[r], c * sizeof(uint16_t), row_bytes, R * ws);
+            for (size_t r = 0; r < R; r++) finch_prefetch_row_far(wr[r], c * sizeof(uint16_t), row_bytes, R * ws);
         }
         __m512i wv[MATVEC_ROWS];
 #pragma GCC unroll 8

@@ -386,10 +386,41 @@ static inline void finch_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); 
 #ifndef FINCH_PREFETCH_LOCALITY /* -D for experiments: 3 = L1 ... 0 = NTA */
 #define FINCH_PREFETCH_LOCALITY 1
 #endif
-static inline void finch_prefetch_row(const void *row, size_t at, size_t row_bytes, size_t next_tile) {
-    size_t a = at + FINCH_PREFETCH_BYTES;
+static inline void finch_prefetch_row_ahead(const void *row, size_t at, size_t row_bytes, size_t next_tile,
+                                            size_t ahead) {
+    size_t a = at + ahead;
     __builtin_prefetch((const char *)row + (a < row_bytes ? a : next_tile + (a - row_bytes)), 0,
                        FINCH_PREFETCH_LOCALITY);
+}
+static inline void finch_prefetch_row(const void *row, size_t at, size_t row_bytes, size_t next_tile) {
+    finch_prefetch_row_ahead(row, at, row_bytes, next_tile, FINCH_PREFETCH_BYTES);
+}
+
+/* The matvecs of the 2-byte types and Q8_0 (the F16 and BF16 matvecs and
+ * the Q8_0 tile of kernels_avx512.c) hint twice as far ahead.  Measured
+ * 2026-12-07 on one Zen 4 core, TinyLlama's weights in decode order (docs/
+ * bench.md, "Decode's matvec, second look"), GB/s 1 KB / 2 KB: F16
+ * 20.0-22.3 / 23.8-25.2, BF16 23.2-23.3 / 24.3-26.0, Q8_0 24.4-25.7 /
+ * 27.3-27.7; F32 (27.5-28.6 / 26.9-28.1) and the packed quantized kernels
+ * (Q4_0 27.6-29.2 / 15.9-21.2) keep 1 KB. */
+#ifndef FINCH_PREFETCH_FAR_BYTES /* -D for experiments */
+#define FINCH_PREFETCH_FAR_BYTES 2048
+#endif
+static inline void finch_prefetch_row_far(const void *row, size_t at, size_t row_bytes, size_t next_tile) {
+    finch_prefetch_row_ahead(row, at, row_bytes, next_tile, FINCH_PREFETCH_FAR_BYTES);
+}
+
+/* W bytes per task of a matvec (one token) on `threads` threads: about a
+ * quarter of each thread's share, and at least 256 KB, so that a thread
+ * streams long contiguous runs of W and the pool still balances a late
+ * thread.  Measured 2026-12-07 on the 2-core Zen 4 (docs/bench.md,
+ * "Decode's matvec, second look"), TinyLlama F16's weights in decode
+ * order, 2 threads, a quiet minute: 64 KB tasks 36.0 GB/s, 256 KB 43.3,
+ * 1 MB 45.2, one half per thread 47.2; on a busy minute all 31-33.  The
+ * cut never changes a result (rows are independent). */
+static inline size_t finch_matvec_task_bytes(size_t w_bytes, size_t threads) {
+    size_t share = w_bytes / (4 * (threads ? threads : 1));
+    return share > (256u << 10) ? share : (256u << 10);
 }
 
 /* Clamp a row index of a tile to the last valid row: tiles always run all

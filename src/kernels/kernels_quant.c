@@ -181,7 +181,8 @@ finch_status finch_matmul_quant_plan(finch_pool *act_pool, size_t threads, const
             return st;
         }
     }
-    j->task_rows = j->w_stride ? QTASK_ROWS_BYTES / j->w_stride : 1;
+    size_t task_bytes = n == 1 ? finch_matvec_task_bytes(j->w_stride * w->rows, threads) : QTASK_ROWS_BYTES;
+    j->task_rows = j->w_stride ? task_bytes / j->w_stride : 1;
     if (j->task_rows < FINCH_TILE_ROWS) j->task_rows = FINCH_TILE_ROWS;
     if (j->dotr && n == 1) /* whole groups of vec_dotr's rows (a short group repeats a row) */
         j->task_rows = (j->task_rows + FINCH_DOTR_ROWS - 1) / FINCH_DOTR_ROWS * FINCH_DOTR_ROWS;
