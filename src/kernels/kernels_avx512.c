@@ -125,7 +125,7 @@ static ALWAYS_INLINE void tile_float(finch_dtype t, size_t R, size_t T, const vo
 /* F16 decode: one token x MATVEC_ROWS rows, each row's sum in the tile's
  * order (the same FMAs, the same bits), but with the row loop kept rolled,
  * so that the accumulators live in memory.  Measured on one Zen 4 core
- * (docs/bench.md, "Decode's F16 matvec, rolled"): streaming TinyLlama's F16
+ * (docs/bench.md, "Decode's matvec, second look"): streaming TinyLlama's F16
  * weights in decode order this form reads 24-25 GB/s, the fully unrolled
  * tile (accumulators in registers, 8 half-line loads back to back per
  * step) 20-21, a full-line step unrolled 22, with the same hints.  F32 and

@@ -30,8 +30,7 @@
 /* After this long a spinning thread also offers its core at every check
  * (every 256 pauses): a partner the scheduler took off its core mid-task
  * gets it back sooner, where pure spinning held the core for the full
- * SPIN_SECONDS.  On an idle machine sched_yield returns at once, and a
- * run's own imbalance (one 64 KB matvec task, ~3 us) stays under it.
+ * SPIN_SECONDS.  On an idle machine sched_yield returns at once.
  * TinyLlama decode, 2 threads, read into memory, the 2-core Zen 4 at load
  * 3-4.5, alternated (docs/bench.md): CPU per token lower in 10 of 10
  * pairs (F16 -8%, Q8_0 -20%), tok/s higher in 8 of 10. */
