@@ -466,8 +466,8 @@ static finch_status plan_tiles(finch_pool *pool, const finch_kernels *k, size_t 
         finch_pool_run(n > 1 ? pool : NULL, n, quant_task, &q);
         j.x = xq;
     }
-    j.task_rows = task_rows_for(j.w_stride, n == 1 ? finch_matvec_task_bytes(j.w_stride * w->rows, threads) : TILE_TASK_BYTES,
-                                j.tile_rows);
+    size_t task_bytes = n == 1 ? finch_matvec_task_bytes(j.w_stride * w->rows, threads) : TILE_TASK_BYTES;
+    j.task_rows = task_rows_for(j.w_stride, task_bytes, j.tile_rows);
     j.task_tokens = n == 1 ? 1 : TILE_TASK_TOKENS - TILE_TASK_TOKENS % j.tile_tokens;
     j.n_row_tasks = (w->rows + j.task_rows - 1) / j.task_rows;
     size_t n_tok_tasks = (n + j.task_tokens - 1) / j.task_tokens;
