@@ -7,14 +7,12 @@
  * table is active.  One vdpbf16ps takes 32 columns of a row (64 bytes of
  * weights, no conversion), where the f32 path widens 16 at a time and
  * reads 64 bytes of f32 activations per 16 columns. */
-/* The matvec's hints this far ahead of each row (kernels_internal.h):
- * measured on a 2048 x 5632 matvec from DRAM, one thread on the loaded
- * Zen 4, 256 / 384 / 512 / 768 / 1024 / 2048 bytes: 22.5 / 22.8 / 23.7 /
- * 20.0 / 18.1 / 16.4 GB/s (no hints: 19.8).  One vdpbf16ps eats a whole
- * 64-byte line per row and step, twice the f16 tile's pace. */
-#ifndef FINCH_PREFETCH_BYTES
-#define FINCH_PREFETCH_BYTES 512
-#endif
+/* The matvec's hints: finch_prefetch_row_far, 2 KB ahead of each row
+ * (kernels_internal.h).  The loaded Zen 4 of the first measurement (a
+ * 2048 x 5632 matvec, one thread, 256 B ... 2 KB) preferred 512 B; the
+ * quiet one of 2026-12-07 22:00, TinyLlama's weights in decode order,
+ * reads 22.2-22.6 GB/s at 512 B and 24.3-26.0 at 2 KB (docs/bench.md,
+ * "Decode's matvec, second look"). */
 #include "kernels_internal.h"
 
 #include <immintrin.h>

@@ -400,9 +400,9 @@ static inline void finch_prefetch_row(const void *row, size_t at, size_t row_byt
  * the Q8_0 tile of kernels_avx512.c) hint twice as far ahead.  Measured
  * 2026-12-07 on one Zen 4 core, TinyLlama's weights in decode order (docs/
  * bench.md, "Decode's matvec, second look"), GB/s 1 KB / 2 KB: F16
- * 20.0-22.3 / 23.8-25.2, BF16 23.2-23.3 / 24.3-26.0, Q8_0 24.4-25.7 /
- * 27.3-27.7; F32 (27.5-28.6 / 26.9-28.1) and the packed quantized kernels
- * (Q4_0 27.6-29.2 / 15.9-21.2) keep 1 KB. */
+ * 20.0-22.3 / 23.8-25.2, Q8_0 24.4-25.7 / 27.3-27.7, BF16 (512 B before)
+ * 23.2-23.3 / 24.3-26.0; F32 (27.5-28.6 / 26.9-28.1) and the packed
+ * quantized kernels (Q4_0 27.6-29.2 / 15.9-21.2) keep 1 KB. */
 #ifndef FINCH_PREFETCH_FAR_BYTES /* -D for experiments */
 #define FINCH_PREFETCH_FAR_BYTES 2048
 #endif
