@@ -78,19 +78,47 @@ static void wp_encode_scales(const uint8_t *const rows[WP_ROWS], uint8_t *out) {
         out[128 + i] = (uint8_t)((u[i] >> 4) | (u[i + 64] >> 4) << 2 | (u[i + 128] >> 4) << 4 | (u[i + 192] >> 4) << 6);
 }
 
-/* Row r's 12 scale bytes back from the packed L, H (the inverse of
+/* 6-bit value i (0..255) of U from the packed L, H. */
+static int wp_u_at(const uint8_t *in, size_t i) {
+    return (in[i % 128] >> (i < 128 ? 0 : 4) & 15) | (in[128 + i % 64] >> (2 * (i / 64)) & 3) << 4;
+}
+
+/* Row r's 12 scale bytes from its 8 scales and 8 mins (the inverse of
  * finch_k4_scale_min: all 96 bits are fields, so the bytes are unique). */
-static void wp_decode_scales(const uint8_t *in, size_t r, uint8_t *s) {
-    int sc[8], mn[8];
-    for (size_t j = 0; j < 8; j++) {
-        size_t is = 16 * j + r, im = 128 + 32 * (j / 2) + 2 * r + j % 2;
-        sc[j] = (in[is % 128] >> (is < 128 ? 0 : 4) & 15) | (in[128 + is % 64] >> (2 * (is / 64)) & 3) << 4;
-        mn[j] = (in[im % 128] >> (im < 128 ? 0 : 4) & 15) | (in[128 + im % 64] >> (2 * (im / 64)) & 3) << 4;
-    }
+static void wp_scale_bytes(const int sc[8], const int mn[8], uint8_t *s) {
     for (size_t j = 0; j < 4; j++) {
         s[j] = (uint8_t)(sc[j] | (sc[j + 4] >> 4) << 6);
         s[j + 4] = (uint8_t)(mn[j] | (mn[j + 4] >> 4) << 6);
         s[j + 8] = (uint8_t)((sc[j + 4] & 15) | (mn[j + 4] & 15) << 4);
+    }
+}
+
+/* Where row r's scale j and min j lie in U. */
+static size_t wp_u_scale(size_t r, size_t j) { return 16 * j + r; }
+static size_t wp_u_min(size_t r, size_t j) { return 128 + 32 * (j / 2) + 2 * r + j % 2; }
+
+/* Row r's 12 scale bytes back from the packed L, H. */
+static void wp_decode_scales(const uint8_t *in, size_t r, uint8_t *s) {
+    int sc[8], mn[8];
+    for (size_t j = 0; j < 8; j++) {
+        sc[j] = wp_u_at(in, wp_u_scale(r, j));
+        mn[j] = wp_u_at(in, wp_u_min(r, j));
+    }
+    wp_scale_bytes(sc, mn, s);
+}
+
+/* The same for the 16 rows at once (out[r]: row r's 12 bytes), U decoded
+ * once: the quantized GEMM unpacks every group it reads. */
+static void wp_decode_scales16(const uint8_t *in, uint8_t *const out[WP_ROWS]) {
+    uint8_t u[256];
+    for (size_t i = 0; i < 256; i++) u[i] = (uint8_t)wp_u_at(in, i);
+    for (size_t r = 0; r < WP_ROWS; r++) {
+        int sc[8], mn[8];
+        for (size_t j = 0; j < 8; j++) {
+            sc[j] = u[wp_u_scale(r, j)];
+            mn[j] = u[wp_u_min(r, j)];
+        }
+        wp_scale_bytes(sc, mn, out[r]);
     }
 }
 
@@ -127,9 +155,41 @@ void finch_wpack_k_group(finch_dtype t, void *group, size_t cols, void *tmp) {
     for (size_t b = 0; b < cols / FINCH_QK_K; b++) wp_pack_block_group(t, group, tmp, rb, b);
 }
 
+/* Field f of a block group back into the 16 rows' blocks (out[r]), chunk
+ * by chunk: chunk j of the 16 rows is one run of 16 w bytes.  Inlined
+ * with w a constant, so that every copy is one move. */
+static inline __attribute__((always_inline)) void wp_unpack_field(const uint8_t *g, const wp_field *f,
+                                                                  uint8_t *const out[WP_ROWS], size_t w) {
+    for (size_t j = 0; j < f->len / w; j++) {
+        const uint8_t *run = g + f->dst + j * f->stride;
+        for (size_t r = 0; r < WP_ROWS; r++) memcpy(out[r] + f->src + j * w, run + w * r, w);
+    }
+}
+
+/* The 16 rows together (finch_wunpack_k_row's bytes for every r, a field
+ * at a time): the quantized GEMM unpacks each group of a packed K-quant
+ * weight before its pack, once per call, so this is prefill's cost of
+ * packing (docs/quantization.md). */
 void finch_wunpack_k_group(finch_dtype t, const void *group, size_t cols, void *rows) {
-    size_t rb = cols / FINCH_QK_K * wp_block_bytes(t);
-    for (size_t r = 0; r < WP_ROWS; r++) finch_wunpack_k_row(t, group, cols, r, (uint8_t *)rows + r * rb);
+    size_t nf, bytes = wp_block_bytes(t), rb = cols / FINCH_QK_K * bytes;
+    const wp_field *fs = wp_fields(t, &nf);
+    for (size_t b = 0; b < cols / FINCH_QK_K; b++) {
+        const uint8_t *g = (const uint8_t *)group + b * WP_ROWS * bytes;
+        uint8_t *out[WP_ROWS];
+        for (size_t r = 0; r < WP_ROWS; r++) out[r] = (uint8_t *)rows + r * rb + b * bytes;
+        for (size_t k = 0; k < nf; k++) {
+            const wp_field *f = &fs[k];
+            if (f->w == WP_SCALES) {
+                uint8_t *s[WP_ROWS];
+                for (size_t r = 0; r < WP_ROWS; r++) s[r] = out[r] + f->src;
+                wp_decode_scales16(g + f->dst, s);
+            } else if (f->w == 4) {
+                wp_unpack_field(g, f, out, 4);
+            } else {
+                wp_unpack_field(g, f, out, 2);
+            }
+        }
+    }
 }
 
 void finch_wunpack_k_row(finch_dtype t, const void *group, size_t cols, size_t r, void *row) {
