@@ -38,23 +38,6 @@ static ALWAYS_INLINE float reduce_tree(__m512 v) {
     return _mm_cvtss_f32(b);
 }
 
-/* reduce_tree of four accumulators at once, the same additions on the same
- * operands (so the same bits), in 14 shuffles and adds instead of 4 x 7:
- * 16 lanes -> 8 (a + a's upper half), 8 -> 4, 4 -> 2, 2 -> 1, each step
- * for two or four accumulators side by side.  Returns their sums in
- * lanes 0-3. */
-static ALWAYS_INLINE __m128 reduce_tree4(__m512 a, __m512 b, __m512 c, __m512 d) {
-    /* h = 8: [a's 8 | b's 8], [c's 8 | d's 8] */
-    __m512 ab = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xEE));
-    __m512 cd = _mm512_add_ps(_mm512_shuffle_f32x4(c, d, 0x44), _mm512_shuffle_f32x4(c, d, 0xEE));
-    /* h = 4: 128-bit block k holds accumulator k's 4 */
-    __m512 s = _mm512_add_ps(_mm512_shuffle_f32x4(ab, cd, 0x88), _mm512_shuffle_f32x4(ab, cd, 0xDD));
-    /* h = 2, then h = 1: lane 0 of block k holds accumulator k's sum */
-    s = _mm512_add_ps(s, _mm512_permute_ps(s, _MM_SHUFFLE(1, 0, 3, 2)));
-    s = _mm512_add_ps(s, _mm512_permute_ps(s, _MM_SHUFFLE(2, 3, 0, 1)));
-    return _mm512_castps512_ps128(_mm512_permutexvar_ps(_mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 8, 4, 0), s));
-}
-
 static ALWAYS_INLINE __m512 dp(__m512 acc, __m512i w, __m512i x) {
     return _mm512_dpbf16_ps(acc, (__m512bh)w, (__m512bh)x);
 }
@@ -103,12 +86,8 @@ static ALWAYS_INLINE void tile_dot(size_t R, size_t T, const void *w, size_t ws,
         }
     }
 #pragma GCC unroll 6
-    for (size_t j = 0; j < T; j++) {
-        size_t r = 0;
-        for (; r + 4 <= R && r + 4 <= nr; r += 4)
-            _mm_storeu_ps(out + j * ldo + r, reduce_tree4(acc[r][j], acc[r + 1][j], acc[r + 2][j], acc[r + 3][j]));
-        for (; r < nr && r < R; r++) out[j * ldo + r] = reduce_tree(acc[r][j]);
-    }
+    for (size_t j = 0; j < T; j++)
+        for (size_t r = 0; r < nr && r < R; r++) out[j * ldo + r] = reduce_tree(acc[r][j]);
 }
 
 static void tile_bf16_dot_avx512(const void *w, size_t ws, size_t nr, const void *x, size_t xs,
