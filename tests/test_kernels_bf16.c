@@ -114,37 +114,44 @@ static uint16_t random_bf16(int cls) {
     }
 }
 
-/* An ISA's tile against the twin, every row and token count of its
- * tiles, lengths around the 32-column steps; NaN only as NaN. */
+/* An ISA's tile against the twin, every row count and token counts up
+ * to its call's (several 6-token tiles, a short last one), lengths around
+ * the 32-column steps and past the AVX-512 panel's column chunks; NaN
+ * only as NaN. */
+enum { TWIN_MAX_TOKENS = 48 };
 static void check_tile_vs_twin(const finch_bf16_dot *hw) {
     rng_seed(22);
-    const size_t lens[] = {1, 2, 31, 32, 33, 63, 64, 100, 2048 + 17};
+    const size_t lens[] = {1, 2, 31, 32, 33, 63, 64, 100, 512 + 32, 2048 + 17};
+    const size_t counts[] = {1, 2, 3, 4, 5, 6, 7, 13, 47, 48};
+    assert_true(hw->tile.tokens <= TWIN_MAX_TOKENS);
     for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
-        for (int cls = 0; cls < 6; cls++) {
-            size_t n = lens[li], rows = 11, nt = 1 + (size_t)cls % hw->tile.tokens;
-            uint16_t *w = malloc(rows * n * 2), *x = malloc(nt * n * 2);
-            float out[7 * 11];
-            assert_non_null(w);
-            assert_non_null(x);
-            for (size_t i = 0; i < rows * n; i++) w[i] = random_bf16(cls % 5);
-            for (size_t i = 0; i < nt * n; i++) x[i] = random_bf16(cls % 5);
-            if (cls == 5) /* cancelling pairs */
-                for (size_t i = 0; i + 1 < n; i += 2) w[i] = w[i + 1] ^ 0x8000, x[i] = x[i + 1];
-            size_t step = nt == 1 ? hw->tile.matvec_rows : hw->tile.rows;
-            for (size_t r = 0; r < rows; r += step) {
-                size_t nr = rows - r < step ? rows - r : step;
-                hw->tile.fn(w + r * n, n * 2, nr, x, n * 2, nt, n, out + r, rows);
-            }
-            for (size_t t = 0; t < nt; t++)
-                for (size_t r = 0; r < rows; r++) {
-                    float want = finch_bf16_dot_ref(w + r * n, x + t * n, n), got = out[t * rows + r];
-                    if (isnan(want) && isnan(got)) continue;
-                    if (finch_f32_bits(want) != finch_f32_bits(got))
-                        fail_msg("n %zu class %d row %zu token %zu: %a, twin %a", n, cls, r, t, got, want);
+        for (int cls = 0; cls < 6; cls++)
+            for (size_t ci = 0; ci < sizeof counts / sizeof counts[0] && counts[ci] <= hw->tile.tokens; ci++) {
+                size_t n = lens[li], rows = 11, nt = counts[ci];
+                uint16_t *w = malloc(rows * n * 2), *x = malloc(nt * n * 2);
+                float out[TWIN_MAX_TOKENS * 11];
+                assert_non_null(w);
+                assert_non_null(x);
+                for (size_t i = 0; i < rows * n; i++) w[i] = random_bf16(cls % 5);
+                for (size_t i = 0; i < nt * n; i++) x[i] = random_bf16(cls % 5);
+                if (cls == 5) /* cancelling pairs */
+                    for (size_t i = 0; i + 1 < n; i += 2) w[i] = w[i + 1] ^ 0x8000, x[i] = x[i + 1];
+                size_t step = nt == 1 ? hw->tile.matvec_rows : hw->tile.rows;
+                for (size_t r = 0; r < rows; r += step) {
+                    size_t nr = rows - r < step ? rows - r : step;
+                    hw->tile.fn(w + r * n, n * 2, nr, x, n * 2, nt, n, out + r, rows);
                 }
-            free(w);
-            free(x);
-        }
+                for (size_t t = 0; t < nt; t++)
+                    for (size_t r = 0; r < rows; r++) {
+                        float want = finch_bf16_dot_ref(w + r * n, x + t * n, n), got = out[t * rows + r];
+                        if (isnan(want) && isnan(got)) continue;
+                        if (finch_f32_bits(want) != finch_f32_bits(got))
+                            fail_msg("n %zu class %d tokens %zu row %zu token %zu: %a, twin %a", n, cls, nt, r, t,
+                                     got, want);
+                    }
+                free(w);
+                free(x);
+            }
 }
 
 /* AVX2 (FMA under MXCSR's DAZ and FTZ) and AVX-512 BF16 (vdpbf16ps). */

@@ -206,13 +206,20 @@ typedef struct {
     const char *x;      /* f32 rows or quantized Q8_0 rows */
     size_t x_stride, n; /* bytes per token row, tokens     */
     float *out;
-    size_t task_rows, task_tokens, n_row_tasks;
+    size_t task_rows, task_tokens, n_tok_tasks;
 } matmul_job;
 
 static void matmul_task(void *arg, size_t task) {
     const matmul_job *j = arg;
-    size_t r0 = (task % j->n_row_tasks) * j->task_rows;
-    size_t t0 = (task / j->n_row_tasks) * j->task_tokens;
+    /* Consecutive tasks: the same block of W rows, the next tokens.  The
+     * block (128 KB) then comes from L2 for every token block after the
+     * first, where with the rows fastest a W larger than L3 came from DRAM
+     * once per token block: BF16 prefill of 512 tokens, TinyLlama's gate
+     * (5632 x 2048, 23 MB) 168 -> 198 GFLOP/s on one thread, down 184 ->
+     * 212, q (8 MB) unchanged at 201 (docs/bench.md, "BF16 prefill's task
+     * order").  A task's outputs are the same whichever order. */
+    size_t r0 = (task / j->n_tok_tasks) * j->task_rows;
+    size_t t0 = (task % j->n_tok_tasks) * j->task_tokens;
     size_t r1 = r0 + j->task_rows < j->rows ? r0 + j->task_rows : j->rows;
     size_t t1 = t0 + j->task_tokens < j->n ? t0 + j->task_tokens : j->n;
     /* Rows outside, tokens inside: a tile of W rows stays in L1 while the
@@ -469,9 +476,9 @@ static finch_status plan_tiles(finch_pool *pool, const finch_kernels *k, size_t 
     size_t task_bytes = n == 1 ? finch_matvec_task_bytes(j.w_stride * w->rows, threads) : TILE_TASK_BYTES;
     j.task_rows = task_rows_for(j.w_stride, task_bytes, j.tile_rows);
     j.task_tokens = n == 1 ? 1 : TILE_TASK_TOKENS - TILE_TASK_TOKENS % j.tile_tokens;
-    j.n_row_tasks = (w->rows + j.task_rows - 1) / j.task_rows;
-    size_t n_tok_tasks = (n + j.task_tokens - 1) / j.task_tokens;
-    *pl = (mm_plan){matmul_task, j.n_row_tasks * n_tok_tasks, {.tiles = j}, xq, {0}};
+    j.n_tok_tasks = (n + j.task_tokens - 1) / j.task_tokens;
+    size_t n_row_tasks = (w->rows + j.task_rows - 1) / j.task_rows;
+    *pl = (mm_plan){matmul_task, n_row_tasks * j.n_tok_tasks, {.tiles = j}, xq, {0}};
     return FINCH_OK;
 }
 
