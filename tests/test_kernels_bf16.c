@@ -114,10 +114,10 @@ static uint16_t random_bf16(int cls) {
     }
 }
 
-/* An ISA's tile against the twin, every row count and token counts up
- * to its call's (several 6-token tiles, a short last one), lengths around
- * the 32-column steps and past the AVX-512 panel's column chunks; NaN
- * only as NaN. */
+/* An ISA's tile against the twin, every row count and every token count
+ * of `counts` up to its call's (a tile that took more tokens a call would
+ * be checked at several of its register tiles and a short last one),
+ * lengths around the 32-column steps; NaN only as NaN. */
 enum { TWIN_MAX_TOKENS = 48 };
 static void check_tile_vs_twin(const finch_bf16_dot *hw) {
     rng_seed(22);
