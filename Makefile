@@ -151,8 +151,8 @@ BENCH_FLAGS ?= --prefill 512 --decode 16 --finch-text 1024 --question 32 --chunk
 # TinyLlama F16 file converted by its llama-quantize to BF16, Q4_K_M, Q4_0,
 # Q5_K_M and Q6_K (tools/peer_quant_models.sh; a line says why when not), and
 # two rounds of finch and llama-bench alternately on every TinyLlama-shape
-# file (tools/peer_bench.sh; finch the mean of FINCH_REPS = 3 runs): about
-# 25 more minutes.
+# file (tools/peer_bench.sh; PEER_PAIRS = 3 pairs of one run each, side by
+# side): about 20 more minutes.
 LLAMACPP    ?= ../llamacpp
 bench: $(OUT)/finch
 	@sh tools/deps.sh python
