@@ -179,10 +179,9 @@ static void blas_init(void) { openblas_set_num_threads(1); }
 
 /* ================================================================== matmul */
 
-/* Work is cut into fixed blocks that do not depend on the thread count.
- * For our own kernels the cut does not even matter for the results (see
- * kernels_internal.h); it only keeps a block of W in cache while the
- * block's tokens stream past it. */
+/* Work is cut into fixed blocks that do not depend on the thread count;
+ * for our own kernels the cut never changes a result (kernels_internal.h),
+ * it keeps a block of W in cache while the block's tokens stream past. */
 #define TILE_TASK_BYTES (128u * 1024)   /* W block per task when n > 1       */
 #define TILE_TASK_TOKENS 48             /* tokens per task (multiple of tiles) */
 #define BLAS_TASK_ROWS 128              /* W rows per cblas_sgemm call        */
@@ -211,13 +210,8 @@ typedef struct {
 
 static void matmul_task(void *arg, size_t task) {
     const matmul_job *j = arg;
-    /* Consecutive tasks: the same block of W rows, the next tokens.  The
-     * block (128 KB) then comes from L2 for every token block after the
-     * first, where with the rows fastest a W larger than L3 came from DRAM
-     * once per token block: BF16 prefill of 512 tokens, TinyLlama's gate
-     * (5632 x 2048, 23 MB) 168 -> 198 GFLOP/s on one thread, down 184 ->
-     * 212, q (8 MB) unchanged at 201 (docs/bench.md, "BF16 prefill's task
-     * order").  A task's outputs are the same whichever order. */
+    /* Token blocks fastest: consecutive tasks share a block of W, which then
+     * comes from L2, not DRAM (docs/bench.md, "BF16 prefill's task order"). */
     size_t r0 = (task / j->n_tok_tasks) * j->task_rows;
     size_t t0 = (task % j->n_tok_tasks) * j->task_tokens;
     size_t r1 = r0 + j->task_rows < j->rows ? r0 + j->task_rows : j->rows;
